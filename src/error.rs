@@ -1,0 +1,110 @@
+//! Error types, one enum per boundary. Every message names the problem and what was expected.
+
+use std::path::PathBuf;
+
+/// Bad input: configuration values, files, shapes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// η must be finite and positive.
+    #[error("learning rate must be finite and > 0, got `{0}`")]
+    LearningRate(String),
+    /// `--precision` out of range.
+    #[error("precision must be `f64` or a number of bits in 53..=65536, got `{0}`")]
+    Precision(String),
+    /// A configuration value is out of its range or malformed.
+    #[error("bad value for `{key}`: {msg}")]
+    Value {
+        /// The key.
+        key: String,
+        /// What is wrong and what is expected.
+        msg: String,
+    },
+    /// Unknown model, activation, loss or data name.
+    #[error("unknown {what} `{got}` (expected one of: {expected})")]
+    Unknown {
+        /// What kind of name.
+        what: &'static str,
+        /// The name given.
+        got: String,
+        /// The names accepted.
+        expected: &'static str,
+    },
+    /// A file or array has the wrong shape.
+    #[error("{path}: {msg}")]
+    Shape {
+        /// The file.
+        path: PathBuf,
+        /// What was expected and found.
+        msg: String,
+    },
+    /// A file is missing, truncated, corrupt or of the wrong dtype.
+    #[error("{path}: {msg}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Non-finite numbers in data or parameters.
+    #[error("{what} contains a non-finite value (NaN or infinity) at index {index}")]
+    NonFinite {
+        /// Which input.
+        what: String,
+        /// First offending index.
+        index: usize,
+    },
+    /// Inconsistent dimensions between parts of the input.
+    #[error("dimension mismatch: {0}")]
+    Dimension(String),
+}
+
+/// Failures during numerical evaluation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// A computed quantity is NaN or infinite (divergence).
+    #[error("{what} became non-finite{at}")]
+    NonFinite {
+        /// The quantity.
+        what: &'static str,
+        /// Where (e.g. " at step 12").
+        at: String,
+    },
+    /// An eigen solve stalled above its tolerance.
+    #[error("eigen solve did not converge: relative residual {residual:e} > tolerance {tol:e} after {hvps} Hessian-vector products")]
+    EigenStalled {
+        /// Relative residual reached.
+        residual: f64,
+        /// Tolerance requested.
+        tol: f64,
+        /// HVPs spent.
+        hvps: u64,
+    },
+    /// Other numerical failure.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Any error of a command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad input.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// Numerical failure.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// I/O.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Crate result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,32 @@
+//! # selfstab
+//!
+//! A proof-checked numerical verification suite for the theory of *self-stabilization* of gradient
+//! descent at the edge of stability (A. Damian, E. Nichani, J. D. Lee, ICLR 2023).
+//!
+//! One module per object of the theory (`theory/README.md` maps each to its equation):
+//!
+//! | module | object | theory |
+//! |---|---|---|
+//! | [`scalar`] | f64 and MPFR scalars with a precision context | `theory/README.md` §Numerics |
+//! | [`objective`] | the loss L with ∇L, ∇²L·v, ∇³L[v,w], ∇⁴L[v,v,v] | reference §1 |
+//! | [`models`] | exact/perturbed cubic models, MLPs | models §1–§3 |
+//! | [`sharpness`] | S = λ_max(∇²L), u, ∇S = ∇³L[u,u], α, β, δ | reference §1 |
+//! | [`gd`] | gradient descent, observers, the instability point θ₀ | reference §7, decisions §3 |
+//! | [`reduced_map`] | the two-dimensional self-stabilization map | reference §2–§3 |
+//!
+//! Every numeric routine is generic over [`scalar::Scalar`] (`f64` and `rug::Float`).
+
+pub mod data;
+pub mod error;
+pub mod gd;
+pub mod linalg;
+pub mod models;
+pub mod npy;
+pub mod objective;
+pub mod reduced_map;
+pub mod scalar;
+pub mod sharpness;
+
+pub use error::{Error, EvalError, InputError};
+pub use objective::Objective;
+pub use scalar::{Precision, Scalar};

@@ -1,0 +1,283 @@
+//! Vector and matrix kernels over any [`Scalar`]: the generic fixed-order loops (bit-identical on any
+//! x86-64 machine for f64, correctly rounded per operation for MPFR) and the faer fast path for f64.
+
+use crate::scalar::Scalar;
+
+/// Row-major element (i, j) of a matrix stored with `cols` columns.
+#[inline(always)]
+fn at(i: usize, j: usize, cols: usize) -> usize {
+    i * cols + j
+}
+
+/// Generic `C (+)= op(A)·op(B)` with a fixed summation order (l = 0..k for every entry).
+pub fn gemm_generic<S: Scalar>(
+    c: &mut [S],
+    a: &[S],
+    ta: bool,
+    b: &[S],
+    tb: bool,
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+) {
+    assert_eq!(c.len(), m * n, "gemm: C has the wrong size");
+    assert_eq!(a.len(), m * k, "gemm: A has the wrong size");
+    assert_eq!(b.len(), k * n, "gemm: B has the wrong size");
+    if !accumulate {
+        c.iter_mut().for_each(S::set_zero);
+    }
+    for i in 0..m {
+        let crow = &mut c[i * n..(i + 1) * n];
+        for l in 0..k {
+            let ail = if ta { &a[at(l, i, m)] } else { &a[at(i, l, k)] };
+            if tb {
+                for (j, cj) in crow.iter_mut().enumerate() {
+                    cj.mul_acc(ail, &b[at(j, l, k)]);
+                }
+            } else {
+                let brow = &b[l * n..(l + 1) * n];
+                for (cj, blj) in crow.iter_mut().zip(brow) {
+                    cj.mul_acc(ail, blj);
+                }
+            }
+        }
+    }
+}
+
+/// Number of threads the faer kernels may use (1 = sequential, the default).
+static FAER_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+/// Let the f64 fast path use `n` threads (faer's rayon parallelism); 1 means sequential.
+pub fn set_threads(n: usize) {
+    FAER_THREADS.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn faer_par() -> faer::Par {
+    match FAER_THREADS.load(std::sync::atomic::Ordering::Relaxed) {
+        0 | 1 => faer::Par::Seq,
+        n => faer::Par::rayon(n),
+    }
+}
+
+/// faer's `C (+)= op(A)·op(B)` on row-major f64 buffers.
+pub fn gemm_faer(
+    c: &mut [f64],
+    a: &[f64],
+    ta: bool,
+    b: &[f64],
+    tb: bool,
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+) {
+    use faer::{Accum, MatMut, MatRef};
+    let lhs = if ta {
+        MatRef::from_row_major_slice(a, k, m).transpose()
+    } else {
+        MatRef::from_row_major_slice(a, m, k)
+    };
+    let rhs = if tb {
+        MatRef::from_row_major_slice(b, n, k).transpose()
+    } else {
+        MatRef::from_row_major_slice(b, k, n)
+    };
+    let dst = MatMut::from_row_major_slice_mut(c, m, n);
+    let beta = if accumulate { Accum::Add } else { Accum::Replace };
+    faer::linalg::matmul::matmul(dst, beta, lhs, rhs, 1.0, faer_par());
+}
+
+/// x·y in index order.
+pub fn dot<S: Scalar>(x: &[S], y: &[S]) -> S {
+    debug_assert_eq!(x.len(), y.len());
+    let mut acc = S::zero(x.first().map(|v| v.ctx()).unwrap_or_else(|| y[0].ctx()));
+    for (a, b) in x.iter().zip(y) {
+        acc.mul_acc(a, b);
+    }
+    acc
+}
+
+/// ‖x‖₂.
+pub fn norm<S: Scalar>(x: &[S]) -> S {
+    dot(x, x).sqrt()
+}
+
+/// y ← y + a·x.
+pub fn axpy<S: Scalar>(a: &S, x: &[S], y: &mut [S]) {
+    debug_assert_eq!(x.len(), y.len());
+    for (yi, xi) in y.iter_mut().zip(x) {
+        yi.mul_acc(a, xi);
+    }
+}
+
+/// x ← a·x.
+pub fn scale<S: Scalar>(a: &S, x: &mut [S]) {
+    for xi in x.iter_mut() {
+        *xi *= a;
+    }
+}
+
+/// x − y.
+pub fn sub<S: Scalar>(x: &[S], y: &[S]) -> Vec<S> {
+    x.iter().zip(y).map(|(a, b)| a.clone() - b).collect()
+}
+
+/// x + y.
+pub fn add<S: Scalar>(x: &[S], y: &[S]) -> Vec<S> {
+    x.iter().zip(y).map(|(a, b)| a.clone() + b).collect()
+}
+
+/// −x.
+pub fn neg<S: Scalar>(x: &[S]) -> Vec<S> {
+    x.iter().map(|a| -a.clone()).collect()
+}
+
+/// True when every entry is finite.
+pub fn all_finite<S: Scalar>(x: &[S]) -> bool {
+    x.iter().all(S::is_finite)
+}
+
+/// Convert a vector to f64 (reports only).
+pub fn to_f64<S: Scalar>(x: &[S]) -> Vec<f64> {
+    x.iter().map(S::to_f64).collect()
+}
+
+/// Lift an f64 vector exactly into the context `c`.
+pub fn from_f64<S: Scalar>(x: &[f64], c: S::Ctx) -> Vec<S> {
+    x.iter().map(|&v| S::from_f64(v, c)).collect()
+}
+
+/// Zero vector of length n.
+pub fn zeros<S: Scalar>(n: usize, c: S::Ctx) -> Vec<S> {
+    (0..n).map(|_| S::zero(c)).collect()
+}
+
+/// Symmetric eigendecomposition of a dense n×n row-major matrix by the cyclic Jacobi method,
+/// written over the generic scalar (the dense cross-check of claim 34 and the small projected
+/// problems of the Lanczos solver). Returns eigenvalues in descending order and the matching
+/// eigenvectors as rows of a row-major n×n matrix. Converges when every off-diagonal entry is
+/// below `eps(ctx)`·‖A‖_F (or after 100 sweeps).
+pub fn jacobi_eigen<S: Scalar>(a: &[S], n: usize) -> (Vec<S>, Vec<S>) {
+    assert_eq!(a.len(), n * n, "jacobi: matrix is not n×n");
+    if n == 0 {
+        return (vec![], vec![]);
+    }
+    let c = a[0].ctx();
+    let mut m: Vec<S> = a.to_vec();
+    // V holds eigenvectors as columns during the sweeps.
+    let mut v: Vec<S> = zeros(n * n, c);
+    for i in 0..n {
+        v[i * n + i] = S::one(c);
+    }
+    let fro = norm(&m);
+    let thresh = fro * &S::from_f64(S::eps(c), c);
+    let zero = S::zero(c);
+    let one = S::one(c);
+    let two = S::from_i64(2, c);
+    for _sweep in 0..100 {
+        let mut off_max = zero.clone();
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = m[p * n + q].abs();
+                if apq > off_max {
+                    off_max = apq;
+                }
+            }
+        }
+        if off_max <= thresh {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = m[p * n + q].clone();
+                if apq == zero {
+                    continue;
+                }
+                // Rutishauser's stable rotation: θ = (a_qq − a_pp)/(2 a_pq), t = sgn θ/(|θ| + √(θ²+1)).
+                let theta = (m[q * n + q].clone() - &m[p * n + p]) / &(two.clone() * &apq);
+                let r = (theta.clone() * &theta + &one).sqrt();
+                let t = if theta >= zero {
+                    one.clone() / &(theta.clone() + &r)
+                } else {
+                    -(one.clone() / &(r - &theta))
+                };
+                let cs = one.clone() / &(t.clone() * &t + &one).sqrt();
+                let sn = t.clone() * &cs;
+                // Rotate rows/columns p and q of m: m ← Jᵀ m J.
+                for k in 0..n {
+                    let mkp = m[k * n + p].clone();
+                    let mkq = m[k * n + q].clone();
+                    m[k * n + p] = cs.clone() * &mkp - &(sn.clone() * &mkq);
+                    m[k * n + q] = sn.clone() * &mkp + &(cs.clone() * &mkq);
+                }
+                for k in 0..n {
+                    let mpk = m[p * n + k].clone();
+                    let mqk = m[q * n + k].clone();
+                    m[p * n + k] = cs.clone() * &mpk - &(sn.clone() * &mqk);
+                    m[q * n + k] = sn.clone() * &mpk + &(cs.clone() * &mqk);
+                }
+                for k in 0..n {
+                    let vkp = v[k * n + p].clone();
+                    let vkq = v[k * n + q].clone();
+                    v[k * n + p] = cs.clone() * &vkp - &(sn.clone() * &vkq);
+                    v[k * n + q] = sn.clone() * &vkp + &(cs.clone() * &vkq);
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| {
+        m[j * n + j]
+            .partial_cmp(&m[i * n + i])
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(i.cmp(&j))
+    });
+    let vals: Vec<S> = order.iter().map(|&i| m[i * n + i].clone()).collect();
+    let mut vecs: Vec<S> = Vec::with_capacity(n * n);
+    for &i in &order {
+        for k in 0..n {
+            vecs.push(v[k * n + i].clone());
+        }
+    }
+    (vals, vecs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemm_generic_matches_faer_on_all_transposes() {
+        let (m, k, n) = (7, 5, 9);
+        let a: Vec<f64> = (0..m * k).map(|i| ((i * 37 % 11) as f64 - 5.0) / 3.0).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| ((i * 17 % 13) as f64 - 6.0) / 7.0).collect();
+        for ta in [false, true] {
+            for tb in [false, true] {
+                let mut c1 = vec![0.5; m * n];
+                let mut c2 = c1.clone();
+                gemm_generic(&mut c1, &a, ta, &b, tb, (m, k, n), true);
+                gemm_faer(&mut c2, &a, ta, &b, tb, (m, k, n), true);
+                for (x, y) in c1.iter().zip(&c2) {
+                    assert!((x - y).abs() <= 1e-14 * (1.0 + x.abs()), "{x} vs {y}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn jacobi_reconstructs_symmetric_matrix() {
+        let n = 6;
+        let mut a = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                a[i * n + j] = 1.0 / (1.0 + i as f64 + j as f64) + if i == j { i as f64 } else { 0.0 };
+            }
+        }
+        let (vals, vecs) = jacobi_eigen(&a, n);
+        for (r, lam) in vals.iter().enumerate() {
+            let u = &vecs[r * n..(r + 1) * n];
+            for i in 0..n {
+                let au: f64 = (0..n).map(|j| a[i * n + j] * u[j]).sum();
+                assert!((au - lam * u[i]).abs() < 1e-13, "residual too large");
+            }
+        }
+        assert!(vals.windows(2).all(|w| w[0] >= w[1]));
+    }
+}

@@ -1,0 +1,139 @@
+//! The problem side (reference.md §1): a loss L: ℝᵖ → ℝ over a flat parameter vector with exact
+//! derivatives. Algorithms (sharpness, GD, projection, predicted dynamics) take any [`Objective`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::EvalError;
+use crate::scalar::Scalar;
+
+/// A loss with exact derivatives up to fourth order in the directions the theory needs.
+///
+/// - `grad`: ∇L(θ) (returns L(θ) too, from the same forward pass);
+/// - `hvp`: ∇²L(θ)v;
+/// - `d3`: ∇³L(θ)[v,w] (symmetric in v, w; ∇S = ∇³L[u,u], reference.md §1);
+/// - `d4`: ∇⁴L(θ)[v,v,v] (for ρ₄, reference.md §5.3).
+pub trait Objective<S: Scalar>: Send + Sync {
+    /// Number of parameters p.
+    fn dim(&self) -> usize;
+    /// Precision context of the objective's constants.
+    fn ctx(&self) -> S::Ctx;
+    /// Short description (model, sizes).
+    fn describe(&self) -> String;
+    /// L(θ).
+    fn value(&self, th: &[S]) -> Result<S, EvalError>;
+    /// ∇L(θ) into `g`; returns L(θ).
+    fn grad(&self, th: &[S], g: &mut [S]) -> Result<S, EvalError>;
+    /// ∇²L(θ)v into `out`.
+    fn hvp(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError>;
+    /// ∇³L(θ)[v,w] into `out`.
+    fn d3(&self, th: &[S], v: &[S], w: &[S], out: &mut [S]) -> Result<(), EvalError>;
+    /// ∇³L(θ)[v,v] into `out` (models may override with a cheaper one-direction jet).
+    fn d3_sym(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
+        self.d3(th, v, v, out)
+    }
+    /// ∇⁴L(θ)[v,v,v] into `out`.
+    fn d4(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError>;
+}
+
+/// Evaluation counters (argmin's `Problem` idea): how many of each call an algorithm made.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// L evaluations.
+    pub value: AtomicU64,
+    /// ∇L evaluations.
+    pub grad: AtomicU64,
+    /// Hessian-vector products.
+    pub hvp: AtomicU64,
+    /// ∇³L contractions.
+    pub d3: AtomicU64,
+    /// ∇⁴L contractions.
+    pub d4: AtomicU64,
+}
+
+impl Counts {
+    /// Current HVP count.
+    pub fn hvps(&self) -> u64 {
+        self.hvp.load(Ordering::Relaxed)
+    }
+}
+
+/// Wraps any objective and counts every call.
+pub struct Counted<'a, S: Scalar> {
+    /// The objective.
+    pub inner: &'a dyn Objective<S>,
+    /// The counters.
+    pub counts: Counts,
+}
+
+impl<'a, S: Scalar> Counted<'a, S> {
+    /// Start counting from zero.
+    pub fn new(inner: &'a dyn Objective<S>) -> Self {
+        Counted { inner, counts: Counts::default() }
+    }
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+impl<S: Scalar> Objective<S> for Counted<'_, S> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn ctx(&self) -> S::Ctx {
+        self.inner.ctx()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn value(&self, th: &[S]) -> Result<S, EvalError> {
+        bump(&self.counts.value);
+        self.inner.value(th)
+    }
+    fn grad(&self, th: &[S], g: &mut [S]) -> Result<S, EvalError> {
+        bump(&self.counts.grad);
+        self.inner.grad(th, g)
+    }
+    fn hvp(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
+        bump(&self.counts.hvp);
+        self.inner.hvp(th, v, out)
+    }
+    fn d3(&self, th: &[S], v: &[S], w: &[S], out: &mut [S]) -> Result<(), EvalError> {
+        bump(&self.counts.d3);
+        self.inner.d3(th, v, w, out)
+    }
+    fn d3_sym(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
+        bump(&self.counts.d3);
+        self.inner.d3_sym(th, v, out)
+    }
+    fn d4(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
+        bump(&self.counts.d4);
+        self.inner.d4(th, v, out)
+    }
+}
+
+/// Dense Hessian by p HVPs with unit vectors (small p only: claim 34's cross-check), symmetrised.
+pub fn dense_hessian<S: Scalar>(obj: &dyn Objective<S>, th: &[S]) -> Result<Vec<S>, EvalError> {
+    let p = obj.dim();
+    let c = obj.ctx();
+    let mut h = crate::linalg::zeros::<S>(p * p, c);
+    let mut e = crate::linalg::zeros::<S>(p, c);
+    let mut col = crate::linalg::zeros::<S>(p, c);
+    for j in 0..p {
+        e[j] = S::one(c);
+        obj.hvp(th, &e, &mut col)?;
+        e[j] = S::zero(c);
+        for i in 0..p {
+            h[i * p + j] = col[i].clone();
+        }
+    }
+    let half = S::from_f64(0.5, c);
+    for i in 0..p {
+        for j in i + 1..p {
+            let s = (h[i * p + j].clone() + &h[j * p + i]) * &half;
+            h[i * p + j] = s.clone();
+            h[j * p + i] = s;
+        }
+    }
+    Ok(h)
+}
