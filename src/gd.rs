@@ -1,1 +1,211 @@
-//! (under construction)
+//! Gradient descent θ_{t+1} = θ_t − η∇L(θ_t) (reference.md §1) and the search for the instability
+//! point θ₀, the first iterate with S(θ_t) ≥ 2/η (decisions.md §3).
+//!
+//! The solver only steps; recording, progress and checkpointing are [`Observer`]s.
+//! The sharpness is checked every ⌈1/η⌉ steps while S < 1/η, every ⌈0.1/η⌉ steps while S < 1.5/η,
+//! then every step; when a check finds S ≥ 2/η after skipped steps, the search backtracks to the last
+//! check below the threshold and re-runs (bit-identically) checking every step, so the reported
+//! step is the *first* crossing.
+
+use crate::error::EvalError;
+use crate::linalg::{all_finite, axpy, zeros};
+use crate::objective::Objective;
+use crate::scalar::Scalar;
+use crate::sharpness::{EigenOpts, top_eigen};
+
+/// One GD step in place; returns L(θ) before the step (from the same forward pass as ∇L).
+pub fn gd_step<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    theta: &mut [S],
+    grad: &mut [S],
+) -> Result<S, EvalError> {
+    let loss = obj.grad(theta, grad)?;
+    if !loss.is_finite() || !all_finite(grad) {
+        return Err(EvalError::NonFinite { what: "loss", at: String::new() });
+    }
+    axpy(&(-eta.clone()), grad, theta);
+    Ok(loss)
+}
+
+/// What an observer sees at each GD iterate t (before stepping from it).
+#[derive(Debug)]
+pub struct GdRow<'a, S: Scalar> {
+    /// Step index t.
+    pub t: u64,
+    /// θ_t.
+    pub theta: &'a [S],
+    /// L(θ_t).
+    pub loss: &'a S,
+    /// S(θ_t), when it was checked at this step.
+    pub sharpness: Option<&'a S>,
+}
+
+/// Watches a run (argmin's observer pattern). Rows may be revisited after a backtrack: a row with
+/// step t replaces any earlier row with step ≥ t.
+pub trait Observer<S: Scalar> {
+    /// Called at every iterate.
+    fn on_row(&mut self, _row: &GdRow<'_, S>) {}
+    /// Called when the search backtracks to step t (rows after t will be re-sent).
+    fn on_backtrack(&mut self, _t: u64) {}
+}
+
+/// Records the pre-instability trace (step, loss, sharpness) as f64 for reports.
+#[derive(Debug, Default, Clone)]
+pub struct TraceRecorder {
+    /// (t, L, S if checked).
+    pub rows: Vec<(u64, f64, Option<f64>)>,
+}
+
+impl<S: Scalar> Observer<S> for TraceRecorder {
+    fn on_row(&mut self, row: &GdRow<'_, S>) {
+        while self.rows.last().is_some_and(|r| r.0 >= row.t) {
+            self.rows.pop();
+        }
+        self.rows.push((row.t, row.loss.to_f64(), row.sharpness.map(S::to_f64)));
+    }
+    fn on_backtrack(&mut self, t: u64) {
+        while self.rows.last().is_some_and(|r| r.0 > t) {
+            self.rows.pop();
+        }
+    }
+}
+
+/// Progress on stderr every `every` steps (only when stderr is a terminal).
+pub struct Progress {
+    every: u64,
+    enabled: bool,
+}
+
+impl Progress {
+    /// A progress printer.
+    pub fn new(every: u64) -> Self {
+        use std::io::IsTerminal;
+        Progress { every: every.max(1), enabled: std::io::stderr().is_terminal() }
+    }
+}
+
+impl<S: Scalar> Observer<S> for Progress {
+    fn on_row(&mut self, row: &GdRow<'_, S>) {
+        if self.enabled && row.t % self.every == 0 {
+            let s = row.sharpness.map(|s| format!("{:.6}", s.to_f64())).unwrap_or_default();
+            eprint!("\r  GD step {:>7}  loss {:.6e}  S {}    ", row.t, row.loss.to_f64(), s);
+        }
+    }
+}
+
+/// Result of the instability search.
+#[derive(Clone, Debug)]
+pub struct Instability<S: Scalar> {
+    /// First step t with S(θ_t) ≥ 2/η.
+    pub step: u64,
+    /// θ_t (the theory's θ₀, `theta_unstable`).
+    pub theta: Vec<S>,
+    /// S(θ_t).
+    pub sharpness: S,
+    /// L(θ_t).
+    pub loss: S,
+    /// u(θ_t).
+    pub u: Vec<S>,
+    /// Eigen solves and HVPs spent.
+    pub hvps: u64,
+}
+
+/// Why the search ended without an unstable iterate.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// Numerical failure (divergence, eigen solve).
+    #[error("{0} (GD step {1})")]
+    Eval(EvalError, u64),
+    /// No crossing within the cap.
+    #[error("no iterate with S ≥ 2/η = {threshold:.6} within {cap} GD steps (last checked S = {last_s:.6} at step {last_t}); raise the step cap or the learning rate")]
+    NotReached {
+        /// 2/η.
+        threshold: f64,
+        /// The cap.
+        cap: u64,
+        /// Last checked sharpness.
+        last_s: f64,
+        /// Its step.
+        last_t: u64,
+    },
+}
+
+/// Interval between sharpness checks at sharpness s (decisions.md §3).
+pub fn check_interval(s: f64, eta: f64) -> u64 {
+    if s < 1.0 / eta {
+        (1.0 / eta).ceil().max(1.0) as u64
+    } else if s < 1.5 / eta {
+        (0.1 / eta).ceil().max(1.0) as u64
+    } else {
+        1
+    }
+}
+
+/// Run GD from `theta_init` until the first iterate with S ≥ 2/η (at most `cap` steps).
+pub fn find_instability<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    theta_init: &[S],
+    cap: u64,
+    eig_tol: f64,
+    observers: &mut [&mut dyn Observer<S>],
+) -> Result<Instability<S>, SearchError> {
+    let c = obj.ctx();
+    let p = obj.dim();
+    let eta_f = eta.to_f64();
+    let threshold = S::from_i64(2, c) / eta;
+    let opts = EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) };
+    let mut theta = theta_init.to_vec();
+    let mut grad = zeros::<S>(p, c);
+    let mut u: Option<Vec<S>> = None;
+    let mut hvps = 0u64;
+    // Last check below the threshold: (t, θ_t, u).
+    let mut last_ok: (u64, Vec<S>) = (0, theta.clone());
+    let mut next_check: u64 = 0;
+    let mut every_step = false;
+    let mut last_s = f64::NAN;
+    let mut t: u64 = 0;
+    loop {
+        let check = every_step || t == next_check;
+        let mut s_here: Option<S> = None;
+        if check {
+            let eig = top_eigen(obj, &theta, u.as_deref(), &opts).map_err(|e| SearchError::Eval(e, t))?;
+            hvps += eig.hvps;
+            let s = eig.values[0].clone();
+            u = Some(eig.vectors[0].clone());
+            last_s = s.to_f64();
+            if s >= threshold {
+                if t > last_ok.0 + 1 && !every_step {
+                    // Crossed between checks: backtrack and re-run checking every step.
+                    for o in observers.iter_mut() {
+                        o.on_backtrack(last_ok.0);
+                    }
+                    t = last_ok.0 + 1;
+                    theta.clone_from(&last_ok.1);
+                    // Redo the step from last_ok (its row was already recorded).
+                    gd_step(obj, eta, &mut theta, &mut grad).map_err(|e| SearchError::Eval(e, t - 1))?;
+                    every_step = true;
+                    continue;
+                }
+                let loss = obj.value(&theta).map_err(|e| SearchError::Eval(e, t))?;
+                for o in observers.iter_mut() {
+                    o.on_row(&GdRow { t, theta: &theta, loss: &loss, sharpness: Some(&s) });
+                }
+                return Ok(Instability { step: t, theta, sharpness: s, loss, u: u.unwrap(), hvps });
+            }
+            last_ok = (t, theta.clone());
+            next_check = t + check_interval(last_s, eta_f);
+            s_here = Some(s);
+        }
+        if t >= cap {
+            return Err(SearchError::NotReached { threshold: threshold.to_f64(), cap, last_s, last_t: last_ok.0 });
+        }
+        let theta_t = theta.clone();
+        let loss = gd_step(obj, eta, &mut theta, &mut grad).map_err(|e| SearchError::Eval(e, t))?;
+        for o in observers.iter_mut() {
+            o.on_row(&GdRow { t, theta: &theta_t, loss: &loss, sharpness: s_here.as_ref() });
+        }
+        t += 1;
+    }
+}

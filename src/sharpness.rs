@@ -1,1 +1,345 @@
-//! (under construction)
+//! Sharpness (reference.md §1): S(θ) = λ_max(∇²L(θ)), its unit eigenvector u, the gradient of
+//! sharpness ∇S = ∇³L[u,u], ∇S⊥ = P_u^⊥∇S, progressive sharpening α = −∇L·∇S⊥, self-stabilization
+//! strength β = ‖∇S⊥‖², δ = √(2α/β) — from Hessian-vector products only.
+//!
+//! The eigen solver is Lanczos with full reorthogonalisation in its Rayleigh–Ritz form: the basis V
+//! and W = HV are kept, the projected matrix G = VᵀHV is diagonalised (cyclic Jacobi over the generic
+//! scalar), and the next basis vector is the residual Hy − θy of the first unconverged Ritz pair —
+//! without restarts this spans exactly the Krylov space of Lanczos; on a restart the top Ritz pairs are
+//! kept (thick restart). It stops when every requested pair has relative residual
+//! ‖Hy − θy‖ ≤ tol·|θ| (decisions.md §5) and reports an error naming the residual reached otherwise.
+//! A solve started from a given vector uses no randomness, so starting from −v₀ returns exactly −u
+//! (negation is exact in IEEE and MPFR; claim 2).
+
+use crate::error::EvalError;
+use crate::linalg::{axpy, dot, jacobi_eigen, norm, scale, zeros};
+use crate::objective::Objective;
+use crate::scalar::Scalar;
+
+/// Options of the eigen solve.
+#[derive(Clone, Debug)]
+pub struct EigenOpts {
+    /// Number of top (largest algebraic) eigenpairs.
+    pub k: usize,
+    /// Relative residual tolerance ‖Hy − θy‖ ≤ tol·|θ|.
+    pub tol: f64,
+    /// Largest basis before a thick restart.
+    pub max_basis: usize,
+    /// HVP budget; beyond it the solve fails with [`EvalError::EigenStalled`].
+    pub max_hvps: u64,
+}
+
+impl EigenOpts {
+    /// Default tolerance of a context: 1e-10 in f64, 2^(16 − bits) in MPFR (decisions.md §5).
+    pub fn default_tol<S: Scalar>(c: S::Ctx) -> f64 {
+        let bits = S::bits(c);
+        if bits == 53 && S::precision_name(c) == "f64" {
+            1e-10
+        } else {
+            libm::ldexp(1.0, 16 - bits as i32)
+        }
+    }
+    /// Top-k with the default tolerance of the context.
+    pub fn top<S: Scalar>(k: usize, c: S::Ctx) -> Self {
+        EigenOpts { k, tol: Self::default_tol::<S>(c), max_basis: 40, max_hvps: 5000 }
+    }
+}
+
+/// Result of an eigen solve.
+#[derive(Clone, Debug)]
+pub struct Eigen<S: Scalar> {
+    /// Eigenvalues, descending.
+    pub values: Vec<S>,
+    /// Unit eigenvectors (the first is oriented so that u·v₀ ≥ 0).
+    pub vectors: Vec<Vec<S>>,
+    /// Relative residuals ‖Hy − θy‖/|θ| of each pair.
+    pub residuals: Vec<f64>,
+    /// Hessian-vector products spent.
+    pub hvps: u64,
+    /// The tolerance used.
+    pub tol: f64,
+}
+
+/// Deterministic start vector when no warm start is given: v_i = 1 + ((i·0.618…) mod 1), normalised
+/// (positive entries, so it is not orthogonal to a dominant direction with a mean component).
+pub fn default_start<S: Scalar>(p: usize, c: S::Ctx) -> Vec<S> {
+    let golden = 0.618_033_988_749_894_8_f64;
+    (0..p)
+        .map(|i| S::from_f64(1.0 + ((i as f64 + 1.0) * golden).fract(), c))
+        .collect()
+}
+
+/// Top-k eigenpairs of ∇²L(θ) from HVPs, warm-started at `v0` (or [`default_start`]).
+pub fn top_eigen<S: Scalar>(
+    obj: &dyn Objective<S>,
+    th: &[S],
+    v0: Option<&[S]>,
+    opts: &EigenOpts,
+) -> Result<Eigen<S>, EvalError> {
+    let p = obj.dim();
+    let c = obj.ctx();
+    let k = opts.k.max(1).min(p);
+    let start: Vec<S> = match v0 {
+        Some(v) if norm(v).to_f64() > 0.0 => v.to_vec(),
+        _ => default_start(p, c),
+    };
+    let mut basis: Vec<Vec<S>> = Vec::new();
+    let mut images: Vec<Vec<S>> = Vec::new();
+    // Projected matrix G = VᵀHV (row-major, m×m, symmetrised).
+    let mut g: Vec<Vec<S>> = Vec::new();
+    let mut q = start.clone();
+    let mut hvps: u64 = 0;
+    let half = S::from_f64(0.5, c);
+    let mut fresh_seed: u64 = 1;
+    let mut best_res = f64::INFINITY;
+    loop {
+        // Orthogonalise q against the basis twice (classical Gram–Schmidt, twice is enough).
+        let q_norm0 = norm(&q);
+        for _ in 0..2 {
+            for v in &basis {
+                let cf = dot(v, &q);
+                axpy(&(-cf), v, &mut q);
+            }
+        }
+        let mut qn = norm(&q);
+        let breakdown = basis.len() >= p
+            || !(qn.to_f64() > 1e-3 * q_norm0.to_f64().max(f64::MIN_POSITIVE))
+            || !qn.is_finite();
+        if breakdown {
+            if basis.len() >= p {
+                // The whole space is spanned: the Ritz pairs are exact eigenpairs.
+                return finish(basis, images, &g, k, p, hvps, opts, &start, true);
+            }
+            // Invariant subspace reached before k pairs: continue from a fresh deterministic vector.
+            q = (0..p)
+                .map(|i| {
+                    let h = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15 ^ fresh_seed);
+                    S::from_f64(((h >> 11) as f64) * libm::ldexp(1.0, -53) - 0.5, c)
+                })
+                .collect();
+            fresh_seed += 1;
+            for _ in 0..2 {
+                for v in &basis {
+                    let cf = dot(v, &q);
+                    axpy(&(-cf), v, &mut q);
+                }
+            }
+            qn = norm(&q);
+        }
+        let inv = S::one(c) / &qn;
+        scale(&inv, &mut q);
+        let mut w = zeros::<S>(p, c);
+        obj.hvp(th, &q, &mut w)?;
+        hvps += 1;
+        if !crate::linalg::all_finite(&w) {
+            return Err(EvalError::NonFinite { what: "Hessian-vector product", at: String::new() });
+        }
+        // Extend G by one row/column.
+        let m = basis.len();
+        let mut row: Vec<S> = Vec::with_capacity(m + 1);
+        for i in 0..m {
+            let gij = (dot(&basis[i], &w) + &dot(&q, &images[i])) * &half;
+            row.push(gij);
+        }
+        row.push(dot(&q, &w));
+        for (i, gi) in g.iter_mut().enumerate() {
+            gi.push(row[i].clone());
+        }
+        g.push(row);
+        basis.push(std::mem::take(&mut q));
+        images.push(w);
+
+        let m = basis.len();
+        let (vals, vecs) = eig_projected(&g);
+        let kk = k.min(m);
+        let mut next: Option<Vec<S>> = None;
+        let mut all_ok = m >= k;
+        let mut worst = 0.0_f64;
+        for r in 0..kk {
+            let s = &vecs[r * m..(r + 1) * m];
+            let (y, hy) = ritz(&basis, &images, s, p, c);
+            let mut res = hy;
+            axpy(&(-vals[r].clone()), &y, &mut res);
+            let rel = norm(&res).to_f64() / vals[r].to_f64().abs().max(f64::MIN_POSITIVE);
+            worst = worst.max(rel);
+            if !(rel <= opts.tol) {
+                all_ok = false;
+                if next.is_none() {
+                    next = Some(res);
+                }
+            }
+        }
+        best_res = best_res.min(worst);
+        if all_ok {
+            return finish(basis, images, &g, k, p, hvps, opts, &start, false);
+        }
+        if hvps >= opts.max_hvps {
+            return Err(EvalError::EigenStalled { residual: best_res, tol: opts.tol, hvps });
+        }
+        q = match next {
+            Some(r) => r,
+            None => {
+                // Fewer than k pairs yet: extend the Krylov space from the last image.
+                images.last().unwrap().clone()
+            }
+        };
+        if m >= opts.max_basis.max(k + 2) {
+            // Thick restart: keep the top `keep` Ritz pairs (V ← VS, W ← WS, G ← diag(θ)).
+            let keep = (k + 8).min(m - 1);
+            let mut nb = Vec::with_capacity(keep);
+            let mut ni = Vec::with_capacity(keep);
+            for r in 0..keep {
+                let s = &vecs[r * m..(r + 1) * m];
+                let (y, hy) = ritz(&basis, &images, s, p, c);
+                nb.push(y);
+                ni.push(hy);
+            }
+            basis = nb;
+            images = ni;
+            g = (0..keep)
+                .map(|i| (0..keep).map(|j| if i == j { vals[i].clone() } else { S::zero(c) }).collect())
+                .collect();
+        }
+    }
+}
+
+fn eig_projected<S: Scalar>(g: &[Vec<S>]) -> (Vec<S>, Vec<S>) {
+    let m = g.len();
+    let flat: Vec<S> = g.iter().flat_map(|r| r.iter().cloned()).collect();
+    jacobi_eigen(&flat, m)
+}
+
+fn ritz<S: Scalar>(basis: &[Vec<S>], images: &[Vec<S>], s: &[S], p: usize, c: S::Ctx) -> (Vec<S>, Vec<S>) {
+    let mut y = zeros::<S>(p, c);
+    let mut hy = zeros::<S>(p, c);
+    for (j, sj) in s.iter().enumerate() {
+        axpy(sj, &basis[j], &mut y);
+        axpy(sj, &images[j], &mut hy);
+    }
+    (y, hy)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish<S: Scalar>(
+    basis: Vec<Vec<S>>,
+    images: Vec<Vec<S>>,
+    g: &[Vec<S>],
+    k: usize,
+    p: usize,
+    hvps: u64,
+    opts: &EigenOpts,
+    start: &[S],
+    exhausted: bool,
+) -> Result<Eigen<S>, EvalError> {
+    let c = start[0].ctx();
+    let m = basis.len();
+    let (vals, vecs) = eig_projected(g);
+    let kk = k.min(m);
+    let mut out = Eigen { values: vec![], vectors: vec![], residuals: vec![], hvps, tol: opts.tol };
+    for r in 0..kk {
+        let s = &vecs[r * m..(r + 1) * m];
+        let (mut y, hy) = ritz(&basis, &images, s, p, c);
+        // Normalise (Ritz vectors are unit up to rounding) and orient: u·v₀ ≥ 0.
+        let ny = norm(&y);
+        let inv = S::one(c) / &ny;
+        scale(&inv, &mut y);
+        let mut res = hy;
+        scale(&inv, &mut res);
+        axpy(&(-vals[r].clone()), &y, &mut res);
+        let rel = norm(&res).to_f64() / vals[r].to_f64().abs().max(f64::MIN_POSITIVE);
+        if dot(&y, start).to_f64() < 0.0 {
+            y.iter_mut().for_each(|v| *v = -v.clone());
+        }
+        out.values.push(vals[r].clone());
+        out.vectors.push(y);
+        out.residuals.push(rel);
+    }
+    if exhausted {
+        let worst = out.residuals.iter().cloned().fold(0.0, f64::max);
+        if !(worst <= opts.tol) {
+            return Err(EvalError::EigenStalled { residual: worst, tol: opts.tol, hvps });
+        }
+    }
+    Ok(out)
+}
+
+/// Everything the theory evaluates at one point (the authors' "Taylor centre", reference.md §4):
+/// L, ∇L, S, u, ∇S = ∇³L[u,u], ∇S⊥, α = −∇L·∇S⊥, β = ‖∇S⊥‖², δ = √(2α/β) (NaN when α ≤ 0 is kept
+/// as the signed value `delta_sq` = 2α/β).
+#[derive(Clone, Debug)]
+pub struct Center<S: Scalar> {
+    /// The point.
+    pub theta: Vec<S>,
+    /// L(θ).
+    pub loss: S,
+    /// ∇L(θ).
+    pub grad: Vec<S>,
+    /// S(θ).
+    pub sharpness: S,
+    /// u(θ) (unit, oriented by the warm start).
+    pub u: Vec<S>,
+    /// ∇S(θ) = ∇³L[u,u].
+    pub grad_s: Vec<S>,
+    /// ∇S⊥ = ∇S − u(u·∇S).
+    pub grad_s_perp: Vec<S>,
+    /// α = −∇L·∇S⊥.
+    pub alpha: S,
+    /// β = ‖∇S⊥‖².
+    pub beta: S,
+    /// δ² = 2α/β (signed).
+    pub delta_sq: S,
+    /// Relative residual of the eigenpair.
+    pub eigen_residual: f64,
+    /// HVPs spent by the eigen solve.
+    pub hvps: u64,
+}
+
+impl<S: Scalar> Center<S> {
+    /// δ = √(2α/β), or 0 when α ≤ 0.
+    pub fn delta(&self) -> S {
+        let c = self.loss.ctx();
+        if self.delta_sq > S::zero(c) { self.delta_sq.sqrt() } else { S::zero(c) }
+    }
+}
+
+/// Evaluate the centre at θ with the eigen solve warm-started at `u_ref`.
+pub fn center<S: Scalar>(
+    obj: &dyn Objective<S>,
+    theta: &[S],
+    u_ref: Option<&[S]>,
+    tol: f64,
+) -> Result<Center<S>, EvalError> {
+    let p = obj.dim();
+    let c = obj.ctx();
+    let mut grad = zeros::<S>(p, c);
+    let loss = obj.grad(theta, &mut grad)?;
+    if !loss.is_finite() || !crate::linalg::all_finite(&grad) {
+        return Err(EvalError::NonFinite { what: "loss or gradient", at: String::new() });
+    }
+    let opts = EigenOpts { tol, ..EigenOpts::top::<S>(1, c) };
+    let eig = top_eigen(obj, theta, u_ref, &opts)?;
+    let u = eig.vectors[0].clone();
+    let sharpness = eig.values[0].clone();
+    let mut grad_s = zeros::<S>(p, c);
+    obj.d3_sym(theta, &u, &mut grad_s)?;
+    let mut grad_s_perp = grad_s.clone();
+    let us = dot(&u, &grad_s);
+    axpy(&(-us), &u, &mut grad_s_perp);
+    let alpha = -dot(&grad, &grad_s_perp);
+    let beta = dot(&grad_s_perp, &grad_s_perp);
+    let delta_sq = S::from_i64(2, c) * &alpha / &beta;
+    Ok(Center {
+        theta: theta.to_vec(),
+        loss,
+        grad,
+        sharpness,
+        u,
+        grad_s,
+        grad_s_perp,
+        alpha,
+        beta,
+        delta_sq,
+        eigen_residual: eig.residuals[0],
+        hvps: eig.hvps,
+    })
+}

@@ -1,0 +1,261 @@
+//! Engine claims (1, 2, 33, 34, 35) on the perturbed cubic model, in f64 and at 256 bits.
+//! The model is a polynomial with closed-form derivatives, so finite differences have a pure h²
+//! truncation term: central differences must converge at order 2 until rounding.
+
+mod common;
+use common::loglog_slope;
+use rug::Float;
+use selfstab::linalg::{dot, from_f64, jacobi_eigen, norm, to_f64, zeros};
+use selfstab::models::cubic::{Cubic, CubicSpec};
+use selfstab::objective::{Objective, dense_hessian};
+use selfstab::scalar::Scalar;
+use selfstab::sharpness::{EigenOpts, center, top_eigen};
+
+fn spec() -> CubicSpec {
+    let mut s = CubicSpec::reference("0.01", "0.3");
+    s.kappa = "0.3".into();
+    s.c4 = "1".into();
+    s.b = "0.5".into();
+    s.c = "0.2".into();
+    s.c3 = "0.1".into();
+    s
+}
+
+fn point<S: Scalar>(c: S::Ctx) -> Vec<S> {
+    ["0.3", "0.2", "-0.1", "0.05"].iter().map(|t| S::parse(t, c).unwrap()).collect()
+}
+
+fn dir<S: Scalar>(c: S::Ctx) -> Vec<S> {
+    ["0.7", "-0.4", "0.5", "0.3"].iter().map(|t| S::parse(t, c).unwrap()).collect()
+}
+
+fn shifted<S: Scalar>(th: &[S], d: &[S], h: &S) -> Vec<S> {
+    th.iter().zip(d).map(|(a, b)| a.clone() + &(h.clone() * b)).collect()
+}
+
+/// Errors of the central difference of `f` along d against `exact`, over steps 10^-k.
+fn fd_errors<S: Scalar>(
+    c: S::Ctx,
+    ks: std::ops::RangeInclusive<i32>,
+    f: &dyn Fn(&[S]) -> Vec<S>,
+    th: &[S],
+    d: &[S],
+    exact: &[S],
+) -> (Vec<f64>, Vec<f64>) {
+    let mut hs = vec![];
+    let mut errs = vec![];
+    for k in ks {
+        let h = S::parse(&format!("1e-{k}"), c).unwrap();
+        let fp = f(&shifted(th, d, &h));
+        let fm = f(&shifted(th, d, &(-h.clone())));
+        let two_h = S::from_i64(2, c) * &h;
+        let fd: Vec<S> = fp.iter().zip(&fm).map(|(a, b)| (a.clone() - b) / &two_h).collect();
+        let diff: Vec<S> = fd.iter().zip(exact).map(|(a, b)| a.clone() - b).collect();
+        hs.push(h.to_f64());
+        errs.push(norm(&diff).to_f64() / norm(exact).to_f64());
+    }
+    (hs, errs)
+}
+
+fn assert_order_two(what: &str, hs: &[f64], errs: &[f64]) {
+    let (slope, se) = loglog_slope(hs, errs);
+    eprintln!("{what}: slope {slope:.4} ± {se:.4} over h = {:e}..{:e}, errors {:e}..{:e}", hs[0], hs[hs.len() - 1], errs[0], errs[errs.len() - 1]);
+    assert!((slope - 2.0).abs() <= 0.1, "{what}: order {slope} is not 2 (errors {errs:?})");
+}
+
+// ---------- claim 33: ∇L and HVP vs central differences ----------
+
+fn claim_33_generic<S: Scalar>(c: S::Ctx, ks: std::ops::RangeInclusive<i32>) {
+    let m = Cubic::<S>::new(&spec(), c).unwrap();
+    let th = point::<S>(c);
+    let d = dir::<S>(c);
+    let p = m.dim();
+    let mut g = zeros::<S>(p, c);
+    m.grad(&th, &mut g).unwrap();
+    // Directional derivative of L: FD of L along d vs ∇L·d.
+    let exact = vec![dot(&g, &d)];
+    let (hs, errs) = fd_errors(c, ks.clone(), &|x| vec![m.value(x).unwrap()], &th, &d, &exact);
+    assert_order_two("claim 33 ∇L·d", &hs, &errs);
+    // HVP vs FD of ∇L along d.
+    let mut hv = zeros::<S>(p, c);
+    m.hvp(&th, &d, &mut hv).unwrap();
+    let gradf = |x: &[S]| {
+        let mut gg = zeros::<S>(p, c);
+        m.grad(x, &mut gg).unwrap();
+        gg
+    };
+    let (hs, errs) = fd_errors(c, ks, &gradf, &th, &d, &hv);
+    assert_order_two("claim 33 HVP", &hs, &errs);
+}
+
+#[test]
+fn claim_33_cubic_derivatives_match_central_differences_f64() {
+    // f64: truncation ~h², rounding ~eps/h: the order-2 range is h = 1e-1..1e-4.
+    claim_33_generic::<f64>((), 1..=4);
+}
+
+#[test]
+fn claim_33_cubic_derivatives_match_central_differences_mpfr256() {
+    // 256 bits: rounding ~1e-77/h stays far below h² down to h = 1e-20 (40 decades of error).
+    claim_33_generic::<Float>(256, 1..=20);
+}
+
+// ---------- claim 35: ∇³L[v,w] symmetric, ∇³L[v,v] = FD of HVP ----------
+
+fn claim_35_generic<S: Scalar>(c: S::Ctx, ks: std::ops::RangeInclusive<i32>) {
+    let m = Cubic::<S>::new(&spec(), c).unwrap();
+    let th = point::<S>(c);
+    let v = dir::<S>(c);
+    let w: Vec<S> = ["-0.2", "0.9", "0.1", "-0.6"].iter().map(|t| S::parse(t, c).unwrap()).collect();
+    let p = m.dim();
+    let (mut a, mut b) = (zeros::<S>(p, c), zeros::<S>(p, c));
+    m.d3(&th, &v, &w, &mut a).unwrap();
+    m.d3(&th, &w, &v, &mut b).unwrap();
+    let asym = norm(&selfstab::linalg::sub(&a, &b)).to_f64() / norm(&a).to_f64();
+    // Each entry is a sum of ≤ 27 products; symmetric up to reordering: ≤ 64 eps relative.
+    assert!(asym <= 64.0 * S::eps(c), "claim 35: ∇³L[v,w] − ∇³L[w,v] = {asym:e} relative");
+    let mut d3vv = zeros::<S>(p, c);
+    m.d3_sym(&th, &v, &mut d3vv).unwrap();
+    let hvpf = |x: &[S]| {
+        let mut o = zeros::<S>(p, c);
+        m.hvp(x, &v, &mut o).unwrap();
+        o
+    };
+    // The Hessian of this polynomial family is quadratic in θ, so the central difference of the
+    // HVP has no truncation term at all: the error is pure rounding, ≤ a few eps/h.
+    let (hs, errs) = fd_errors(c, ks, &hvpf, &th, &v, &d3vv);
+    for (h, e) in hs.iter().zip(&errs) {
+        assert!(*e <= 10.0 * S::eps(c) / h, "claim 35: FD of HVP off by {e:e} at h = {h:e} (> 10 eps/h)");
+    }
+}
+
+#[test]
+fn claim_35_cubic_third_derivative_symmetric_and_matches_fd_f64() {
+    claim_35_generic::<f64>((), 1..=4);
+}
+
+#[test]
+fn claim_35_cubic_third_derivative_symmetric_and_matches_fd_mpfr256() {
+    claim_35_generic::<Float>(256, 1..=20);
+}
+
+// ---------- claim 34: iterative top eigenpair vs dense Jacobi ----------
+
+fn claim_34_generic<S: Scalar>(c: S::Ctx) {
+    let m = Cubic::<S>::new(&spec(), c).unwrap();
+    let th = point::<S>(c);
+    let p = m.dim();
+    let h = dense_hessian(&m, &th).unwrap();
+    let (vals, vecs) = jacobi_eigen(&h, p);
+    let opts = EigenOpts::top::<S>(2, c);
+    let eig = top_eigen(&m, &th, None, &opts).unwrap();
+    for r in 0..2 {
+        let rel = ((eig.values[r].clone() - &vals[r]).abs() / &vals[r].abs()).to_f64();
+        // Eigenvalue error ≤ residual²/gap ≪ tol; allow tol itself.
+        assert!(rel <= opts.tol, "claim 34: λ{r} differs from dense by {rel:e} > tol {:e}", opts.tol);
+        assert!(eig.residuals[r] <= opts.tol);
+        let dv = &vecs[r * p..(r + 1) * p];
+        let cosv = dot(&eig.vectors[r], dv).abs().to_f64();
+        assert!((1.0 - cosv).abs() <= 1e3 * opts.tol, "claim 34: eigenvector {r} misaligned: 1 − |cos| = {:e}", 1.0 - cosv);
+    }
+}
+
+#[test]
+fn claim_34_cubic_lanczos_matches_dense_jacobi_f64() {
+    claim_34_generic::<f64>(());
+}
+
+#[test]
+fn claim_34_cubic_lanczos_matches_dense_jacobi_mpfr256() {
+    claim_34_generic::<Float>(256);
+}
+
+// ---------- claim 1: ∇S = ∇³L[u,u] is the derivative of λ_max ----------
+
+fn claim_01_generic<S: Scalar>(c: S::Ctx, ks: std::ops::RangeInclusive<i32>) {
+    let m = Cubic::<S>::new(&spec(), c).unwrap();
+    let th = point::<S>(c);
+    let d = dir::<S>(c);
+    let tol = EigenOpts::default_tol::<S>(c) * 1e-3;
+    let cen = center(&m, &th, None, tol).unwrap();
+    let exact = vec![dot(&cen.grad_s, &d)];
+    let sharp = |x: &[S]| vec![center(&m, x, Some(&cen.u), tol).unwrap().sharpness];
+    let (hs, errs) = fd_errors(c, ks, &sharp, &th, &d, &exact);
+    assert_order_two("claim 1 ∇S·d", &hs, &errs);
+}
+
+#[test]
+fn claim_01_grad_sharpness_is_derivative_of_top_eigenvalue_f64() {
+    claim_01_generic::<f64>((), 1..=4);
+}
+
+#[test]
+fn claim_01_grad_sharpness_is_derivative_of_top_eigenvalue_mpfr256() {
+    claim_01_generic::<Float>(256, 1..=18);
+}
+
+// ---------- claim 2: u → −u invariance (engine part) ----------
+
+fn claim_02_generic<S: Scalar>(c: S::Ctx) {
+    let m = Cubic::<S>::new(&spec(), c).unwrap();
+    let th = point::<S>(c);
+    let tol = EigenOpts::default_tol::<S>(c);
+    let v0 = dir::<S>(c);
+    let nv0: Vec<S> = v0.iter().map(|x| -x.clone()).collect();
+    let a = center(&m, &th, Some(&v0), tol).unwrap();
+    let b = center(&m, &th, Some(&nv0), tol).unwrap();
+    for (x, y) in a.u.iter().zip(&b.u) {
+        assert!(*x == -y.clone(), "claim 2: u from −v₀ is not exactly −u");
+    }
+    assert!(a.sharpness == b.sharpness, "claim 2: S changed under u → −u");
+    assert!(a.grad_s == b.grad_s, "claim 2: ∇S changed under u → −u");
+    assert!(a.grad_s_perp == b.grad_s_perp, "claim 2: ∇S⊥ changed under u → −u");
+    assert!(a.alpha == b.alpha && a.beta == b.beta, "claim 2: α or β changed under u → −u");
+}
+
+#[test]
+fn claim_02_engine_quantities_bitwise_invariant_under_u_sign_f64() {
+    claim_02_generic::<f64>(());
+}
+
+#[test]
+fn claim_02_engine_quantities_bitwise_invariant_under_u_sign_mpfr256() {
+    claim_02_generic::<Float>(256);
+}
+
+// ---------- closed forms of the exact model ----------
+
+#[test]
+fn exact_cubic_constants_match_closed_form_at_x_zero() {
+    // At x = 0: S = 2/η + a·w, u = e_x, ∇S = ∇S⊥ = (0, a), α = g·a, β = ‖a‖² (models.md §1).
+    let s = CubicSpec::reference("0.01", "0.3");
+    let m = Cubic::<f64>::new(&s, ()).unwrap();
+    let th = vec![0.0, 0.0, 0.0, 0.0];
+    let cen = center(&m, &th, None, 1e-12).unwrap();
+    assert!((cen.sharpness - 2.0).abs() <= 1e-14);
+    assert!((cen.u[0].abs() - 1.0).abs() <= 1e-14);
+    assert!((cen.alpha - m.alpha()).abs() <= 1e-16 && (m.alpha() - 0.01).abs() < 1e-17);
+    assert!((cen.beta - m.beta()).abs() <= 1e-15);
+    assert!((cen.delta_sq.sqrt() - m.delta()).abs() <= 1e-14);
+    let _ = (to_f64(&cen.grad_s), from_f64::<f64>(&[0.0], ()));
+}
+
+#[test]
+fn cubic_spec_rejects_bad_constants() {
+    let mut s = CubicSpec::reference("0.01", "0.3");
+    s.eta = "-1".into();
+    let e = Cubic::<f64>::new(&s, ()).unwrap_err().to_string();
+    assert!(e.contains("learning rate"), "{e}");
+    let mut s = CubicSpec::reference("-0.01", "0.3");
+    s.eta = "1".into();
+    let e = Cubic::<f64>::new(&s, ()).unwrap_err().to_string();
+    assert!(e.contains("g·a > 0"), "{e}");
+    let mut s = CubicSpec::reference("0.01", "0.3");
+    s.g.pop();
+    let e = Cubic::<f64>::new(&s, ()).unwrap_err().to_string();
+    assert!(e.contains("dimension"), "{e}");
+    let mut s = CubicSpec::reference("0.01", "0.3");
+    s.c4 = "nan".into();
+    let e = Cubic::<f64>::new(&s, ()).unwrap_err().to_string();
+    assert!(e.contains("c4"), "{e}");
+}
