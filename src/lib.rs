@@ -13,9 +13,14 @@
 //! | [`sharpness`] | S = λ_max(∇²L), u, ∇S = ∇³L[u,u], α, β, δ | reference §1 |
 //! | [`gd`] | gradient descent, observers, the instability point θ₀ | reference §7, decisions §3 |
 //! | [`reduced_map`] | the two-dimensional self-stabilization map | reference §2–§3 |
+//! | [`stable_set`] | M = {S ≤ 2/η, ∇L·u = 0} and the linearised projection | reference §4 |
+//! | [`constrained`] | the constrained trajectory θ† (projected GD) | reference §4 |
+//! | [`predicted`] | the predicted dynamics v (standard, generalized) | reference §5.1–§5.2 |
+//! | [`tracking`] | GD, θ† and θ† + v in lockstep, with the recorded series | reference §5.3–§5.4 |
 //!
 //! Every numeric routine is generic over [`scalar::Scalar`] (`f64` and `rug::Float`).
 
+pub mod constrained;
 pub mod data;
 pub mod error;
 pub mod gd;
@@ -23,9 +28,12 @@ pub mod linalg;
 pub mod models;
 pub mod npy;
 pub mod objective;
+pub mod predicted;
 pub mod reduced_map;
 pub mod scalar;
 pub mod sharpness;
+pub mod stable_set;
+pub mod tracking;
 
 pub use error::{Error, EvalError, InputError};
 pub use objective::Objective;

@@ -30,6 +30,8 @@ pub trait Scalar:
     + Send
     + Sync
     + 'static
+    + serde::Serialize
+    + serde::de::DeserializeOwned
     + Neg<Output = Self>
     + for<'a> Add<&'a Self, Output = Self>
     + for<'a> Sub<&'a Self, Output = Self>

@@ -266,7 +266,8 @@ fn finish<S: Scalar>(
 /// Everything the theory evaluates at one point (the authors' "Taylor centre", reference.md §4):
 /// L, ∇L, S, u, ∇S = ∇³L[u,u], ∇S⊥, α = −∇L·∇S⊥, β = ‖∇S⊥‖², δ = √(2α/β) (NaN when α ≤ 0 is kept
 /// as the signed value `delta_sq` = 2α/β).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct Center<S: Scalar> {
     /// The point.
     pub theta: Vec<S>,

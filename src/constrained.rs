@@ -1,0 +1,37 @@
+//! The constrained trajectory θ† (reference.md §4): projected gradient descent onto the stable set,
+//! $$\theta^\dagger_0 = \mathrm{proj}_M(\theta_0),\qquad
+//!   \theta^\dagger_{t+1} = \mathrm{proj}_M\big(\theta^\dagger_t - \eta\nabla L(\theta^\dagger_t)\big).$$
+
+use crate::error::EvalError;
+use crate::linalg::axpy;
+use crate::objective::Objective;
+use crate::scalar::Scalar;
+use crate::sharpness::{Center, center};
+use crate::stable_set::{Projected, project};
+
+/// θ†₀ = proj_M(θ₀) (the authors' initialisation, decisions.md §3).
+pub fn initial<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    theta0: &[S],
+    u_ref: Option<&[S]>,
+    steps: usize,
+    tol: f64,
+) -> Result<Projected<S>, EvalError> {
+    let c0 = center(obj, theta0, u_ref, tol)?;
+    project(obj, eta, c0, steps, tol)
+}
+
+/// One constrained step from the centre at θ†_t.
+pub fn step<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    dag: &Center<S>,
+    steps: usize,
+    tol: f64,
+) -> Result<Projected<S>, EvalError> {
+    let mut p = dag.theta.clone();
+    axpy(&(-eta.clone()), &dag.grad, &mut p);
+    let c = center(obj, &p, Some(&dag.u), tol)?;
+    project(obj, eta, c, steps, tol)
+}

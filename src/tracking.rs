@@ -1,0 +1,328 @@
+//! The tracking run (reference.md §5.3–§5.4, `track_dynamics`): GD θ_t, the constrained trajectory
+//! θ†_t and the predictions θ†_t + v_t (standard and generalized) advanced in lockstep from θ₀.
+//!
+//! Per step, in the authors' order: record the statistics; GD step; predicted steps using the *old*
+//! θ†_t; constrained step. The recorded series and what each column means are documented in the
+//! README (schema of `series.csv`). The state is serialisable so a run can be checkpointed and
+//! resumed bit-identically.
+
+use crate::constrained;
+use crate::error::EvalError;
+use crate::linalg::{all_finite, axpy, dot, norm, sub, zeros};
+use crate::objective::Objective;
+use crate::predicted::{self, Kind};
+use crate::scalar::Scalar;
+use crate::sharpness::{Center, EigenOpts, center, top_eigen};
+
+/// Settings of a tracking run.
+#[derive(Clone, Debug)]
+pub struct TrackOpts {
+    /// Linearised projection steps per projection (default 3).
+    pub projection_steps: usize,
+    /// λ₂(θ†) every this many steps (default 50).
+    pub gap_every: u64,
+    /// Stop when λ₂(θ†) ≥ C/η (None: record only).
+    pub gap_threshold: Option<f64>,
+    /// Eigen tolerance.
+    pub eig_tol: f64,
+}
+
+/// The state of a tracking run after t steps (everything needed to continue).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+pub struct TrackState<S: Scalar> {
+    /// Steps done.
+    pub t: u64,
+    /// GD iterate θ_t.
+    pub theta: Vec<S>,
+    /// Top eigenvector at θ_t from the last solve (warm start).
+    pub u_gd: Vec<S>,
+    /// Centre at θ†_t.
+    pub dagger: Center<S>,
+    /// Projection residuals of θ†_t.
+    pub residual_s: S,
+    /// u·∇L at θ†_t.
+    pub residual_u: S,
+    /// Standard prediction v_t.
+    pub v: Vec<S>,
+    /// Generalized prediction v_t.
+    pub v_gen: Vec<S>,
+    /// λ₂(θ†) at the last gap check.
+    pub lambda2: Option<S>,
+}
+
+/// One recorded row (f64 for the reports; `None` where not computed at this step).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Row {
+    pub t: u64,
+    pub loss_gd: f64,
+    pub loss_dagger: f64,
+    pub loss_pred: f64,
+    pub loss_taylor: f64,
+    pub sharpness_gd: f64,
+    pub sharpness_dagger: f64,
+    pub sharpness_pred: f64,
+    pub sharpness_pred_avg: f64,
+    pub x: f64,
+    pub y: f64,
+    pub x_gd: f64,
+    pub y_gd: f64,
+    pub dist: f64,
+    pub pred_norm: f64,
+    pub tracking_error: f64,
+    pub alpha: f64,
+    pub beta: f64,
+    pub delta: f64,
+    pub gamma: f64,
+    pub newton_x: f64,
+    pub proj_residual_s: f64,
+    pub proj_residual_u: f64,
+    pub eigen_residual_gd: f64,
+    pub lambda2_dagger: Option<f64>,
+    pub loss_pred_gen: f64,
+    pub loss_taylor_gen: f64,
+    pub sharpness_pred_gen: f64,
+    pub sharpness_pred_avg_gen: f64,
+    pub x_gen: f64,
+    pub y_gen: f64,
+    pub pred_norm_gen: f64,
+    pub tracking_error_gen: f64,
+    pub hvps: u64,
+    pub step_seconds: f64,
+}
+
+/// Column names of [`Row`] in CSV order.
+pub const COLUMNS: &[&str] = &[
+    "t", "loss_gd", "loss_dagger", "loss_pred", "loss_taylor", "sharpness_gd", "sharpness_dagger",
+    "sharpness_pred", "sharpness_pred_avg", "x", "y", "x_gd", "y_gd", "dist", "pred_norm",
+    "tracking_error", "alpha", "beta", "delta", "gamma", "newton_x", "proj_residual_s",
+    "proj_residual_u", "eigen_residual_gd", "lambda2_dagger", "loss_pred_gen", "loss_taylor_gen",
+    "sharpness_pred_gen", "sharpness_pred_avg_gen", "x_gen", "y_gen", "pred_norm_gen",
+    "tracking_error_gen", "hvps", "step_seconds",
+];
+
+impl Row {
+    /// Values in [`COLUMNS`] order (NaN for `None`).
+    pub fn values(&self) -> Vec<f64> {
+        vec![
+            self.t as f64, self.loss_gd, self.loss_dagger, self.loss_pred, self.loss_taylor,
+            self.sharpness_gd, self.sharpness_dagger, self.sharpness_pred, self.sharpness_pred_avg,
+            self.x, self.y, self.x_gd, self.y_gd, self.dist, self.pred_norm, self.tracking_error,
+            self.alpha, self.beta, self.delta, self.gamma, self.newton_x, self.proj_residual_s,
+            self.proj_residual_u, self.eigen_residual_gd, self.lambda2_dagger.unwrap_or(f64::NAN),
+            self.loss_pred_gen, self.loss_taylor_gen, self.sharpness_pred_gen,
+            self.sharpness_pred_avg_gen, self.x_gen, self.y_gen, self.pred_norm_gen,
+            self.tracking_error_gen, self.hvps as f64, self.step_seconds,
+        ]
+    }
+}
+
+/// Why a tracking run stopped early.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum StopReason {
+    /// All requested steps done.
+    Completed,
+    /// GD's loss became non-finite.
+    Diverged(String),
+    /// λ₂(θ†) reached the eigengap threshold.
+    Eigengap(String),
+    /// The prediction or θ† failed numerically.
+    Numerical(String),
+}
+
+impl StopReason {
+    /// Short machine-readable tag.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            StopReason::Completed => "completed",
+            StopReason::Diverged(_) => "diverged",
+            StopReason::Eigengap(_) => "eigengap",
+            StopReason::Numerical(_) => "numerical",
+        }
+    }
+    /// Human message.
+    pub fn message(&self) -> String {
+        match self {
+            StopReason::Completed => "completed all requested steps".into(),
+            StopReason::Diverged(m) | StopReason::Eigengap(m) | StopReason::Numerical(m) => m.clone(),
+        }
+    }
+}
+
+/// Start a tracking run at θ₀: θ†₀ = proj_M(θ₀), v₀ = θ₀ − θ†₀ (decisions.md §3).
+pub fn start<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    theta0: &[S],
+    u0: Option<&[S]>,
+    opts: &TrackOpts,
+) -> Result<TrackState<S>, EvalError> {
+    let proj = constrained::initial(obj, eta, theta0, u0, opts.projection_steps, opts.eig_tol)?;
+    let v = sub(theta0, &proj.center.theta);
+    Ok(TrackState {
+        t: 0,
+        theta: theta0.to_vec(),
+        u_gd: proj.center.u.clone(),
+        residual_s: proj.residual_s,
+        residual_u: proj.residual_u,
+        v_gen: v.clone(),
+        v,
+        dagger: proj.center,
+        lambda2: None,
+    })
+}
+
+/// Start from an explicit split (θ†₀, v₀) (the ideal split of the toy claims).
+pub fn start_split<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    dagger0: &[S],
+    v0: &[S],
+    u0: Option<&[S]>,
+    opts: &TrackOpts,
+) -> Result<TrackState<S>, EvalError> {
+    let c = obj.ctx();
+    let dag = center(obj, dagger0, u0, opts.eig_tol)?;
+    let theta: Vec<S> = dagger0.iter().zip(v0).map(|(a, b)| a.clone() + b).collect();
+    let residual_s = dag.sharpness.clone() - &(S::from_i64(2, c) / eta);
+    let residual_u = dot(&dag.u, &dag.grad);
+    Ok(TrackState {
+        t: 0,
+        theta,
+        u_gd: dag.u.clone(),
+        residual_s,
+        residual_u,
+        v: v0.to_vec(),
+        v_gen: v0.to_vec(),
+        dagger: dag,
+        lambda2: None,
+    })
+}
+
+/// Record the statistics of the current state and advance it by one step. Returns the row of step
+/// t (before advancing) and, if the run must stop, why.
+pub fn step<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    st: &mut TrackState<S>,
+    opts: &TrackOpts,
+) -> Result<(Row, Option<StopReason>), EvalError> {
+    let clock = std::time::Instant::now();
+    let c = obj.ctx();
+    let p = obj.dim();
+    let t = st.t;
+    let dag = &st.dagger;
+    let mut row = Row { t, ..Row::default() };
+    let mut hvps = 0u64;
+
+    // --- GD at θ_t: loss, gradient, sharpness (warm-started).
+    let mut grad = zeros::<S>(p, c);
+    let loss_gd = match obj.grad(&st.theta, &mut grad) {
+        Ok(l) if l.is_finite() && all_finite(&grad) => l,
+        Ok(_) | Err(EvalError::NonFinite { .. }) => {
+            let msg = format!("GD diverged: the loss became non-finite at tracking step {t}");
+            return Ok((row, Some(StopReason::Diverged(msg))));
+        }
+        Err(e) => return Err(e),
+    };
+    let eo = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(1, c) };
+    let eig = top_eigen(obj, &st.theta, Some(&st.u_gd), &eo)?;
+    hvps += eig.hvps;
+    row.loss_gd = loss_gd.to_f64();
+    row.sharpness_gd = eig.values[0].to_f64();
+    row.eigen_residual_gd = eig.residuals[0];
+
+    // --- θ† statistics.
+    row.loss_dagger = dag.loss.to_f64();
+    row.sharpness_dagger = dag.sharpness.to_f64();
+    row.alpha = dag.alpha.to_f64();
+    row.beta = dag.beta.to_f64();
+    row.delta = dag.delta().to_f64();
+    let gnorm = norm(&dag.grad).to_f64();
+    row.gamma = row.alpha / (gnorm * row.beta.sqrt());
+    row.newton_x = (dot(&dag.u, &dag.grad) / &dag.sharpness).to_f64();
+    row.proj_residual_s = st.residual_s.to_f64();
+    row.proj_residual_u = st.residual_u.to_f64();
+
+    // --- deviation of GD from θ†.
+    let dev = sub(&st.theta, &dag.theta);
+    let (xg, yg) = predicted::xy(dag, &dev);
+    row.x_gd = xg.to_f64();
+    row.y_gd = yg.to_f64();
+    row.dist = norm(&dev).to_f64();
+
+    // --- predictions (standard, generalized).
+    let pred_stats = |v: &[S]| -> Result<[f64; 7], EvalError> {
+        let (x, y) = predicted::xy(dag, v);
+        let mut q = dag.theta.clone();
+        axpy(&S::one(c), v, &mut q);
+        let lp = obj.value(&q).map(|l| l.to_f64()).unwrap_or(f64::NAN);
+        let lt = (dag.loss.clone() + &(x.clone() * &x / eta)).to_f64();
+        let sp = (dag.sharpness.clone() + &dot(&dag.grad_s, v)).to_f64();
+        let sa = (dag.sharpness.clone() + &y).to_f64();
+        let err = norm(&sub(&dev, v)).to_f64();
+        Ok([lp, lt, sp, sa, x.to_f64(), y.to_f64(), err])
+    };
+    let [lp, lt, sp, sa, x, y, err] = pred_stats(&st.v)?;
+    (row.loss_pred, row.loss_taylor, row.sharpness_pred, row.sharpness_pred_avg) = (lp, lt, sp, sa);
+    (row.x, row.y, row.tracking_error) = (x, y, err);
+    row.pred_norm = norm(&st.v).to_f64();
+    let [lp, lt, sp, sa, x, y, err] = pred_stats(&st.v_gen)?;
+    (row.loss_pred_gen, row.loss_taylor_gen, row.sharpness_pred_gen, row.sharpness_pred_avg_gen) = (lp, lt, sp, sa);
+    (row.x_gen, row.y_gen, row.tracking_error_gen) = (x, y, err);
+    row.pred_norm_gen = norm(&st.v_gen).to_f64();
+
+    // --- eigengap every gap_every steps.
+    let mut stop = None;
+    if opts.gap_every > 0 && t % opts.gap_every == 0 && p >= 2 {
+        let eo2 = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(2, c) };
+        let e2 = top_eigen(obj, &dag.theta, Some(&dag.u), &eo2)?;
+        hvps += e2.hvps;
+        let l2 = e2.values[1].clone();
+        row.lambda2_dagger = Some(l2.to_f64());
+        if let Some(cth) = opts.gap_threshold {
+            let lim = cth / eta.to_f64();
+            if l2.to_f64() >= lim {
+                stop = Some(StopReason::Eigengap(format!(
+                    "eigengap assumption failed at tracking step {t}: λ₂(θ†) = {:.6} ≥ {cth}/η = {lim:.6}",
+                    l2.to_f64()
+                )));
+            }
+        }
+        st.lambda2 = Some(l2);
+    }
+    if stop.is_some() {
+        row.hvps = hvps;
+        row.step_seconds = clock.elapsed().as_secs_f64();
+        return Ok((row, stop));
+    }
+
+    // --- advance: GD, predictions (old θ†), constrained step.
+    let mut theta_next = st.theta.clone();
+    axpy(&(-eta.clone()), &grad, &mut theta_next);
+    let v_next = predicted::step(obj, eta, dag, &st.v, Kind::Standard);
+    let vg_next = predicted::step(obj, eta, dag, &st.v_gen, Kind::Generalized);
+    let proj = constrained::step(obj, eta, dag, opts.projection_steps, opts.eig_tol);
+    let (v_next, vg_next, proj) = match (v_next, vg_next, proj) {
+        (Ok(a), Ok(b), Ok(pj)) => (a, b, pj),
+        (a, b, pj) => {
+            let e = [a.err(), b.err(), pj.err()].into_iter().flatten().next().unwrap();
+            let msg = format!("numerical failure after tracking step {t}: {e}");
+            row.hvps = hvps;
+            row.step_seconds = clock.elapsed().as_secs_f64();
+            return Ok((row, Some(StopReason::Numerical(msg))));
+        }
+    };
+    hvps += proj.hvps + 2;
+    st.theta = theta_next;
+    st.u_gd = eig.vectors[0].clone();
+    st.v = v_next;
+    st.v_gen = vg_next;
+    st.residual_s = proj.residual_s;
+    st.residual_u = proj.residual_u;
+    st.dagger = proj.center;
+    st.t += 1;
+    row.hvps = hvps;
+    row.step_seconds = clock.elapsed().as_secs_f64();
+    Ok((row, None))
+}
