@@ -194,6 +194,8 @@ pub fn synthetic(n: usize, d: usize, classes: usize, seed: u64) -> Result<Datase
 pub fn load_npz_dataset(path: impl AsRef<Path>) -> Result<Dataset, InputError> {
     let path = path.as_ref();
     let mut z = npy::read_npz(path)?;
+    z.get("X")?;
+    z.get("y")?;
     let (x, xs) = z.take("X")?.into_f64(path, "member `X` ")?;
     let (y, ys) = z.take("y")?.into_i64(path, "member `y` ")?;
     let shape_err = |msg: String| InputError::Shape { path: path.to_path_buf(), msg };
