@@ -1,1 +1,667 @@
-//! (under construction)
+//! NumPy `.npy` / `.npz` exchange for float64 and int64 arrays (theory/models.md §3, decisions.md §2).
+//!
+//! Format (NumPy NEP 1, `numpy/lib/format.py`): the magic `\x93NUMPY`, a major and a minor version
+//! byte, the header length (u16 little-endian for version 1.0, u32 for 2.0 and 3.0), then an ASCII
+//! (1.0, 2.0) or UTF-8 (3.0) Python dict literal
+//! `{'descr': '<f8', 'fortran_order': False, 'shape': (n, d), }` padded with spaces and ended by `\n`,
+//! then the raw elements in C order.
+//!
+//! Reading accepts versions 1.0, 2.0 and 3.0, the dtypes `<f8` (float64) and `<i8` (int64), C order,
+//! 1-D and 2-D shapes. Writing produces version 1.0 with the header padded to a multiple of 64 bytes,
+//! byte-identical to `numpy.save` for the same array. An `.npz` is a zip of `<name>.npy` members:
+//! reading accepts stored and deflated members (`np.savez`, `np.savez_compressed`), writing stores
+//! them uncompressed like `np.savez`, with a fixed 1980-01-01 timestamp so equal arrays give equal
+//! bytes.
+//!
+//! Every read error is an [`InputError`] naming the file and the problem; no byte sequence panics.
+//! Every write is atomic: a temporary file in the target's directory, fsync, rename.
+
+use std::fs;
+use std::io::{Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, InputError};
+
+/// The magic string that opens every `.npy` file.
+const MAGIC: &[u8; 6] = b"\x93NUMPY";
+/// Deepest nesting accepted in a header literal (real headers nest two levels).
+const MAX_DEPTH: usize = 8;
+/// Largest header accepted on read (NumPy itself refuses headers above 10 000 bytes by default).
+const MAX_HEADER: usize = 1 << 20;
+
+/// The elements of an array: the two dtypes of the exchange format.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NpyData {
+    /// `<f8`: little-endian IEEE binary64.
+    F64(Vec<f64>),
+    /// `<i8`: little-endian two's-complement 64-bit integers.
+    I64(Vec<i64>),
+}
+
+/// An array: C-order elements and their shape (1-D or 2-D).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyArray {
+    /// The elements in C (row-major) order.
+    pub data: NpyData,
+    /// The shape; the product of its entries is the number of elements.
+    pub shape: Vec<usize>,
+}
+
+impl NpyArray {
+    /// A float64 array; `data.len()` must equal the product of `shape` (checked on write).
+    pub fn f64(data: Vec<f64>, shape: Vec<usize>) -> Self {
+        NpyArray { data: NpyData::F64(data), shape }
+    }
+
+    /// An int64 array; `data.len()` must equal the product of `shape` (checked on write).
+    pub fn i64(data: Vec<i64>, shape: Vec<usize>) -> Self {
+        NpyArray { data: NpyData::I64(data), shape }
+    }
+
+    /// The NumPy dtype string: `<f8` or `<i8`.
+    pub fn descr(&self) -> &'static str {
+        match self.data {
+            NpyData::F64(_) => "<f8",
+            NpyData::I64(_) => "<i8",
+        }
+    }
+
+    /// Number of elements stored.
+    pub fn len(&self) -> usize {
+        match &self.data {
+            NpyData::F64(v) => v.len(),
+            NpyData::I64(v) => v.len(),
+        }
+    }
+
+    /// True when the array holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The float64 elements and shape, or an error naming the dtype found (`path`, `what` for it).
+    pub fn into_f64(self, path: &Path, what: &str) -> Result<(Vec<f64>, Vec<usize>), InputError> {
+        match self.data {
+            NpyData::F64(v) => Ok((v, self.shape)),
+            NpyData::I64(_) => Err(file_err(
+                path,
+                format!("{what}has dtype `<i8` (int64), expected `<f8` (float64, little-endian)"),
+            )),
+        }
+    }
+
+    /// The int64 elements and shape, or an error naming the dtype found (`path`, `what` for it).
+    pub fn into_i64(self, path: &Path, what: &str) -> Result<(Vec<i64>, Vec<usize>), InputError> {
+        match self.data {
+            NpyData::I64(v) => Ok((v, self.shape)),
+            NpyData::F64(_) => Err(file_err(
+                path,
+                format!("{what}has dtype `<f8` (float64), expected `<i8` (int64, little-endian)"),
+            )),
+        }
+    }
+}
+
+fn file_err(path: &Path, msg: impl Into<String>) -> InputError {
+    InputError::File { path: path.to_path_buf(), msg: msg.into() }
+}
+
+fn shape_err(path: &Path, msg: impl Into<String>) -> InputError {
+    InputError::Shape { path: path.to_path_buf(), msg: msg.into() }
+}
+
+/// Python's repr of a shape tuple: `()`, `(3,)`, `(3, 4)`.
+fn shape_repr(shape: &[usize]) -> String {
+    match shape {
+        [] => "()".to_string(),
+        [a] => format!("({a},)"),
+        _ => {
+            let parts: Vec<String> = shape.iter().map(|s| s.to_string()).collect();
+            format!("({})", parts.join(", "))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header literal parser: a tiny subset of Python literals (str, int, True/False/None, tuple, list,
+// dict), enough for every header NumPy writes and strict enough to reject anything else.
+
+#[derive(Debug)]
+enum Lit {
+    Str(String),
+    Int(u64),
+    Bool(bool),
+    None,
+    Seq(Vec<Lit>),
+    Dict(Vec<(String, Lit)>),
+}
+
+impl Lit {
+    fn describe(&self) -> String {
+        match self {
+            Lit::Str(s) => format!("'{s}'"),
+            Lit::Int(i) => i.to_string(),
+            Lit::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+            Lit::None => "None".to_string(),
+            Lit::Seq(_) => "a list/tuple".to_string(),
+            Lit::Dict(_) => "a dict".to_string(),
+        }
+    }
+}
+
+struct LitParser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl LitParser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), String> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(format!("expected `{}` at byte {}", c as char, self.i))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Lit, String> {
+        if depth > MAX_DEPTH {
+            return Err("header nests too deeply".into());
+        }
+        self.ws();
+        match self.peek() {
+            Some(q @ (b'\'' | b'"')) => {
+                self.i += 1;
+                let start = self.i;
+                while self.i < self.s.len() && self.s[self.i] != q {
+                    if self.s[self.i] == b'\\' {
+                        return Err("escape sequences are not supported in header strings".into());
+                    }
+                    self.i += 1;
+                }
+                if self.i >= self.s.len() {
+                    return Err("unterminated string in header".into());
+                }
+                let text = std::str::from_utf8(&self.s[start..self.i])
+                    .map_err(|_| "header string is not valid UTF-8".to_string())?
+                    .to_string();
+                self.i += 1;
+                Ok(Lit::Str(text))
+            }
+            Some(b'0'..=b'9') => {
+                let start = self.i;
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.i += 1;
+                }
+                // Python 2 long suffix, still accepted by NumPy's header reader.
+                let digits = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
+                if matches!(self.peek(), Some(b'L')) {
+                    self.i += 1;
+                }
+                digits
+                    .parse::<u64>()
+                    .map(Lit::Int)
+                    .map_err(|_| format!("integer `{digits}` in header is out of range"))
+            }
+            Some(open @ (b'(' | b'[')) => {
+                let close = if open == b'(' { b')' } else { b']' };
+                self.i += 1;
+                let mut items = Vec::new();
+                loop {
+                    self.ws();
+                    if self.peek() == Some(close) {
+                        self.i += 1;
+                        return Ok(Lit::Seq(items));
+                    }
+                    items.push(self.value(depth + 1)?);
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(c) if c == close => {}
+                        _ => return Err(format!("expected `,` or `{}` at byte {}", close as char, self.i)),
+                    }
+                }
+            }
+            Some(b'{') => {
+                self.i += 1;
+                let mut items: Vec<(String, Lit)> = Vec::new();
+                loop {
+                    self.ws();
+                    if self.peek() == Some(b'}') {
+                        self.i += 1;
+                        return Ok(Lit::Dict(items));
+                    }
+                    let key = match self.value(depth + 1)? {
+                        Lit::Str(k) => k,
+                        other => return Err(format!("dict key {} is not a string", other.describe())),
+                    };
+                    self.expect(b':')?;
+                    let v = self.value(depth + 1)?;
+                    if items.iter().any(|(k, _)| *k == key) {
+                        return Err(format!("duplicate key '{key}'"));
+                    }
+                    items.push((key, v));
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {}
+                        _ => return Err(format!("expected `,` or `}}` at byte {}", self.i)),
+                    }
+                }
+            }
+            _ => {
+                for (word, lit) in [("True", Lit::Bool(true)), ("False", Lit::Bool(false)), ("None", Lit::None)] {
+                    if self.s[self.i..].starts_with(word.as_bytes()) {
+                        self.i += word.len();
+                        return Ok(lit);
+                    }
+                }
+                Err(format!("unexpected token at byte {}", self.i))
+            }
+        }
+    }
+}
+
+/// The dtype names a reader may meet, for error messages.
+fn dtype_name(descr: &str) -> &'static str {
+    let kind = descr.trim_start_matches(['<', '>', '|', '=']);
+    match kind {
+        "f2" => "float16",
+        "f4" => "float32",
+        "f8" => "float64",
+        "f16" => "float128",
+        "i1" => "int8",
+        "i2" => "int16",
+        "i4" => "int32",
+        "i8" => "int64",
+        "u1" => "uint8",
+        "u2" => "uint16",
+        "u4" => "uint32",
+        "u8" => "uint64",
+        "b1" => "bool",
+        "O" => "Python objects",
+        "c8" => "complex64",
+        "c16" => "complex128",
+        _ => "unsupported dtype",
+    }
+}
+
+/// Parse a complete `.npy` image. `path` only labels errors.
+pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
+    if bytes.len() < 8 || &bytes[..6] != MAGIC {
+        return Err(file_err(path, "not a .npy file (missing the `\\x93NUMPY` magic string)"));
+    }
+    let (major, minor) = (bytes[6], bytes[7]);
+    let (hlen, start) = match major {
+        1 => {
+            if bytes.len() < 10 {
+                return Err(file_err(path, "truncated .npy header (no header length)"));
+            }
+            (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
+        }
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err(file_err(path, "truncated .npy header (no header length)"));
+            }
+            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+        }
+        _ => {
+            return Err(file_err(
+                path,
+                format!("unsupported .npy format version {major}.{minor} (expected 1.0, 2.0 or 3.0)"),
+            ));
+        }
+    };
+    if minor != 0 {
+        return Err(file_err(
+            path,
+            format!("unsupported .npy format version {major}.{minor} (expected 1.0, 2.0 or 3.0)"),
+        ));
+    }
+    if hlen > MAX_HEADER {
+        return Err(file_err(path, format!("bad .npy header: declared length {hlen} bytes is implausible")));
+    }
+    let end = start + hlen;
+    if bytes.len() < end {
+        return Err(file_err(
+            path,
+            format!("truncated .npy header: declares {hlen} bytes, only {} present", bytes.len() - start),
+        ));
+    }
+    let header = &bytes[start..end];
+    if major < 3 && !header.is_ascii() {
+        // Versions 1.0 and 2.0 are latin-1; every valid header is plain ASCII.
+        return Err(file_err(path, "bad .npy header: non-ASCII bytes in a version 1.0/2.0 header"));
+    }
+    let mut p = LitParser { s: header, i: 0 };
+    let lit = p.value(0).map_err(|e| file_err(path, format!("bad .npy header: {e}")))?;
+    p.ws();
+    if p.i != header.len() {
+        return Err(file_err(path, format!("bad .npy header: trailing text at byte {}", p.i)));
+    }
+    let Lit::Dict(items) = lit else {
+        return Err(file_err(path, "bad .npy header: not a dict"));
+    };
+    let get = |k: &str| items.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+    if items.len() != 3 {
+        let keys: Vec<&str> = items.iter().map(|(k, _)| k.as_str()).collect();
+        return Err(file_err(
+            path,
+            format!("bad .npy header: keys {keys:?}, expected exactly 'descr', 'fortran_order', 'shape'"),
+        ));
+    }
+    let descr = match get("descr") {
+        Some(Lit::Str(s)) => s.clone(),
+        Some(Lit::Seq(_)) => {
+            return Err(file_err(
+                path,
+                "dtype is a structured (record) dtype, expected `<f8` (float64) or `<i8` (int64)",
+            ));
+        }
+        Some(other) => return Err(file_err(path, format!("bad .npy header: 'descr' is {}", other.describe()))),
+        None => return Err(file_err(path, "bad .npy header: no 'descr' key")),
+    };
+    let fortran = match get("fortran_order") {
+        Some(Lit::Bool(b)) => *b,
+        Some(other) => {
+            return Err(file_err(path, format!("bad .npy header: 'fortran_order' is {}", other.describe())));
+        }
+        None => return Err(file_err(path, "bad .npy header: no 'fortran_order' key")),
+    };
+    let shape: Vec<usize> = match get("shape") {
+        Some(Lit::Seq(dims)) => {
+            let mut out = Vec::with_capacity(dims.len().min(MAX_DEPTH));
+            for d in dims {
+                match d {
+                    Lit::Int(v) => out.push(usize::try_from(*v).map_err(|_| {
+                        file_err(path, format!("bad .npy header: dimension {v} does not fit in memory"))
+                    })?),
+                    other => {
+                        return Err(file_err(path, format!("bad .npy header: dimension {}", other.describe())));
+                    }
+                }
+            }
+            out
+        }
+        Some(other) => return Err(file_err(path, format!("bad .npy header: 'shape' is {}", other.describe()))),
+        None => return Err(file_err(path, "bad .npy header: no 'shape' key")),
+    };
+    let is_f64 = match descr.as_str() {
+        "<f8" => true,
+        "<i8" => false,
+        _ => {
+            return Err(file_err(
+                path,
+                format!(
+                    "dtype `{descr}` ({}{}) is not supported, expected `<f8` (float64, little-endian) or `<i8` (int64, little-endian)",
+                    dtype_name(&descr),
+                    if descr.starts_with('>') { ", big-endian" } else { "" }
+                ),
+            ));
+        }
+    };
+    if fortran {
+        return Err(file_err(
+            path,
+            "array is stored in Fortran (column-major) order (fortran_order: True), expected C order",
+        ));
+    }
+    if shape.is_empty() || shape.len() > 2 {
+        return Err(shape_err(
+            path,
+            format!("array has shape {}, expected a 1-D or 2-D array", shape_repr(&shape)),
+        ));
+    }
+    let count = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+    let nbytes = count.and_then(|c| c.checked_mul(8));
+    let avail = bytes.len() - end;
+    let (count, nbytes) = match (count, nbytes) {
+        (Some(c), Some(b)) if b <= avail => (c, b),
+        _ => {
+            return Err(file_err(
+                path,
+                format!(
+                    "truncated data: shape {} needs {} bytes of {}, only {avail} present",
+                    shape_repr(&shape),
+                    nbytes.map_or("more than addressable".to_string(), |b| b.to_string()),
+                    dtype_name(&descr),
+                ),
+            ));
+        }
+    };
+    if avail > nbytes {
+        return Err(file_err(
+            path,
+            format!(
+                "{} unexpected bytes after the data of shape {} (corrupt file?)",
+                avail - nbytes,
+                shape_repr(&shape)
+            ),
+        ));
+    }
+    let raw = &bytes[end..end + nbytes];
+    let words = raw.chunks_exact(8).map(|c| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        w
+    });
+    let data = if is_f64 {
+        NpyData::F64(words.map(f64::from_le_bytes).collect())
+    } else {
+        NpyData::I64(words.map(i64::from_le_bytes).collect())
+    };
+    debug_assert_eq!(match &data { NpyData::F64(v) => v.len(), NpyData::I64(v) => v.len() }, count);
+    Ok(NpyArray { data, shape })
+}
+
+/// Serialise to a version-1.0 `.npy` image (byte-identical to `numpy.save`).
+///
+/// Errors if the shape is not 1-D/2-D or its product differs from the number of elements.
+pub fn npy_bytes(a: &NpyArray, path: &Path) -> Result<Vec<u8>, InputError> {
+    if a.shape.is_empty() || a.shape.len() > 2 {
+        return Err(shape_err(path, format!("cannot write shape {}: expected 1-D or 2-D", shape_repr(&a.shape))));
+    }
+    let count = a.shape.iter().try_fold(1usize, |x, &y| x.checked_mul(y));
+    if count != Some(a.len()) {
+        return Err(shape_err(
+            path,
+            format!("cannot write {} elements with shape {}", a.len(), shape_repr(&a.shape)),
+        ));
+    }
+    let mut header =
+        format!("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", a.descr(), shape_repr(&a.shape));
+    // NumPy pads with spaces so that magic + version + length + header (incl. '\n') is a multiple of 64.
+    let total = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - total % 64) % 64));
+    header.push('\n');
+    let hlen = u16::try_from(header.len())
+        .map_err(|_| shape_err(path, "header too long for .npy version 1.0"))?;
+    let mut out = Vec::with_capacity(10 + header.len() + 8 * a.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&hlen.to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    match &a.data {
+        NpyData::F64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        NpyData::I64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+    }
+    Ok(out)
+}
+
+fn read_all(path: &Path) -> Result<Vec<u8>, InputError> {
+    fs::read(path).map_err(|e| {
+        let what = match e.kind() {
+            std::io::ErrorKind::NotFound => "file not found".to_string(),
+            _ => format!("cannot read file: {e}"),
+        };
+        file_err(path, what)
+    })
+}
+
+/// Read a `.npy` file of dtype `<f8` or `<i8`.
+pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray, InputError> {
+    let path = path.as_ref();
+    parse_npy(&read_all(path)?, path)
+}
+
+/// Read a float64 `.npy` file: its elements (C order) and shape.
+pub fn read_npy_f64(path: impl AsRef<Path>) -> Result<(Vec<f64>, Vec<usize>), InputError> {
+    let path = path.as_ref();
+    read_npy(path)?.into_f64(path, "array ")
+}
+
+/// Read an int64 `.npy` file: its elements (C order) and shape.
+pub fn read_npy_i64(path: impl AsRef<Path>) -> Result<(Vec<i64>, Vec<usize>), InputError> {
+    let path = path.as_ref();
+    read_npy(path)?.into_i64(path, "array ")
+}
+
+/// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename, and a
+/// best-effort fsync of the directory. A crash leaves either the old file or the new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let io = |source: std::io::Error| Error::Io { path: path.to_path_buf(), source };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io(std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name")))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Write an array as a version-1.0 `.npy` file, atomically.
+pub fn write_npy(path: impl AsRef<Path>, a: &NpyArray) -> Result<(), Error> {
+    let path = path.as_ref();
+    write_atomic(path, &npy_bytes(a, path)?)
+}
+
+/// Write a float64 array of the given shape as `.npy`, atomically.
+pub fn write_npy_f64(path: impl AsRef<Path>, data: &[f64], shape: &[usize]) -> Result<(), Error> {
+    write_npy(path, &NpyArray::f64(data.to_vec(), shape.to_vec()))
+}
+
+/// Write an int64 array of the given shape as `.npy`, atomically.
+pub fn write_npy_i64(path: impl AsRef<Path>, data: &[i64], shape: &[usize]) -> Result<(), Error> {
+    write_npy(path, &NpyArray::i64(data.to_vec(), shape.to_vec()))
+}
+
+/// The members of an `.npz` archive in archive order, keyed by name without the `.npy` suffix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Npz {
+    /// The file read (labels errors).
+    pub path: PathBuf,
+    /// `(name, array)` in archive order.
+    pub members: Vec<(String, NpyArray)>,
+}
+
+impl Npz {
+    /// The member called `name`, or an error listing the members present.
+    pub fn get(&self, name: &str) -> Result<&NpyArray, InputError> {
+        self.members.iter().find(|(k, _)| k == name).map(|(_, a)| a).ok_or_else(|| {
+            let names: Vec<&str> = self.members.iter().map(|(k, _)| k.as_str()).collect();
+            file_err(&self.path, format!("missing array `{name}` (members present: {names:?})"))
+        })
+    }
+
+    /// Remove and return the member called `name`, or an error listing the members present.
+    pub fn take(&mut self, name: &str) -> Result<NpyArray, InputError> {
+        self.get(name)?;
+        let i = self.members.iter().position(|(k, _)| k == name).unwrap_or(0);
+        Ok(self.members.remove(i).1)
+    }
+}
+
+/// Parse a complete `.npz` image (stored or deflated members). Members whose names do not end in
+/// `.npy` are skipped (NumPy returns them as raw bytes; nothing here uses them).
+pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Npz, InputError> {
+    let corrupt = |e: zip::result::ZipError| file_err(path, format!("not a valid .npz (zip) archive: {e}"));
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(corrupt)?;
+    let mut members = Vec::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).map_err(corrupt)?;
+        let Some(name) = f.name().ok().and_then(|n| n.strip_suffix(".npy").map(str::to_string)) else {
+            continue;
+        };
+        if f.is_dir() {
+            continue;
+        }
+        // Read at most the declared size (+1 to notice a lie); the zip reader checks the CRC.
+        let declared = f.size();
+        let mut buf = Vec::new();
+        (&mut f)
+            .take(declared.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| file_err(path, format!("corrupt member `{name}.npy`: {e}")))?;
+        if buf.len() as u64 != declared {
+            return Err(file_err(path, format!("corrupt member `{name}.npy`: size differs from its zip entry")));
+        }
+        let label = PathBuf::from(format!("{}[{name}.npy]", path.display()));
+        let arr = parse_npy(&buf, &label)?;
+        if members.iter().any(|(k, _): &(String, NpyArray)| *k == name) {
+            return Err(file_err(path, format!("duplicate member `{name}.npy`")));
+        }
+        members.push((name, arr));
+    }
+    Ok(Npz { path: path.to_path_buf(), members })
+}
+
+/// Read an `.npz` file.
+pub fn read_npz(path: impl AsRef<Path>) -> Result<Npz, InputError> {
+    let path = path.as_ref();
+    parse_npz(&read_all(path)?, path)
+}
+
+/// Serialise members to an `.npz` image: stored (uncompressed) `<name>.npy` entries, as `np.savez`.
+pub fn npz_bytes(members: &[(&str, &NpyArray)], path: &Path) -> Result<Vec<u8>, Error> {
+    let zerr = |e: zip::result::ZipError| Error::Io { path: path.to_path_buf(), source: std::io::Error::other(e) };
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(zip::DateTime::DEFAULT)
+        .unix_permissions(0o644);
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (i, (name, a)) in members.iter().enumerate() {
+        if members[..i].iter().any(|(n, _)| n == name) {
+            return Err(shape_err(path, format!("duplicate member name `{name}`")).into());
+        }
+        let body = npy_bytes(a, path)?;
+        w.start_file(format!("{name}.npy"), opts).map_err(zerr)?;
+        w.write_all(&body).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    }
+    Ok(w.finish().map_err(zerr)?.into_inner())
+}
+
+/// Write an `.npz` file (uncompressed, like `np.savez`), atomically.
+pub fn write_npz(path: impl AsRef<Path>, members: &[(&str, &NpyArray)]) -> Result<(), Error> {
+    let path = path.as_ref();
+    write_atomic(path, &npz_bytes(members, path)?)
+}
