@@ -642,7 +642,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     })?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
+    // Unique per process and call, so concurrent writers never share a temporary file.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tmp_name.push(format!(".tmp{}-{seq}", std::process::id()));
     let tmp = dir.join(tmp_name);
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;

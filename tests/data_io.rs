@@ -342,6 +342,33 @@ fn npz_dataset_errors_name_the_path_and_problem() {
 }
 
 #[test]
+fn failed_writes_name_the_path_and_keep_the_old_file() {
+    let dir = scratch("write_errors");
+    let p = dir.join("keep.npy");
+    npy::write_npy_f64(&p, &[1.0, 2.0], &[2]).unwrap();
+    let before = std::fs::read(&p).unwrap();
+    // 3 elements cannot have shape (2, 2): rejected before anything is written.
+    let e = npy::write_npy_f64(&p, &[1.0, 2.0, 3.0], &[2, 2])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&p.display().to_string()) && e.contains("3 elements") && e.contains("(2, 2)"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&p).unwrap(), before);
+    let nodir = dir.join("no/such/dir/x.npy");
+    let e = npy::write_npy_f64(&nodir, &[1.0], &[1])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&nodir.display().to_string()), "{e}");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "no temporary file left behind"
+    );
+}
+
+#[test]
 fn check_finite_reports_the_first_bad_index() {
     assert!(check_finite("theta", &[0.0, -1e308, 5e-324]).is_ok());
     let e = check_finite("theta", &[0.0, 1.0, f64::INFINITY, f64::NAN]).unwrap_err();
