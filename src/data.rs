@@ -35,7 +35,11 @@ pub const DIGITS_PIXELS: usize = 64;
 impl Dataset {
     /// Number of classes, 1 + the largest label (0 for an empty set).
     pub fn classes(&self) -> usize {
-        self.y.iter().map(|&c| c.max(0) as usize + 1).max().unwrap_or(0)
+        self.y
+            .iter()
+            .map(|&c| c.max(0) as usize + 1)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -43,7 +47,10 @@ impl Dataset {
 ///
 /// Errors only if the embedded asset were corrupt (it is checked by the tests).
 pub fn digits_raw() -> Result<(Vec<u8>, Vec<i64>), InputError> {
-    let bad = |msg: String| InputError::File { path: "<embedded digits.csv.gz>".into(), msg };
+    let bad = |msg: String| InputError::File {
+        path: "<embedded digits.csv.gz>".into(),
+        msg,
+    };
     let mut text = String::new();
     flate2::read::GzDecoder::new(DIGITS_CSV_GZ)
         .read_to_string(&mut text)
@@ -53,17 +60,29 @@ pub fn digits_raw() -> Result<(Vec<u8>, Vec<i64>), InputError> {
     for (r, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
         let fields: Vec<&str> = line.trim().split(',').collect();
         if fields.len() != DIGITS_PIXELS + 1 {
-            return Err(bad(format!("row {r} has {} fields, expected 65", fields.len())));
+            return Err(bad(format!(
+                "row {r} has {} fields, expected 65",
+                fields.len()
+            )));
         }
         for f in &fields[..DIGITS_PIXELS] {
             match f.trim().parse::<u8>() {
                 Ok(v) if v <= 16 => px.push(v),
-                _ => return Err(bad(format!("row {r}: pixel `{f}` is not an integer in 0..=16"))),
+                _ => {
+                    return Err(bad(format!(
+                        "row {r}: pixel `{f}` is not an integer in 0..=16"
+                    )));
+                }
             }
         }
         match fields[DIGITS_PIXELS].trim().parse::<i64>() {
             Ok(c) if (0..10).contains(&c) => y.push(c),
-            _ => return Err(bad(format!("row {r}: label `{}` is not in 0..10", fields[DIGITS_PIXELS]))),
+            _ => {
+                return Err(bad(format!(
+                    "row {r}: label `{}` is not in 0..10",
+                    fields[DIGITS_PIXELS]
+                )));
+            }
         }
     }
     if y.len() != DIGITS_ROWS {
@@ -88,7 +107,12 @@ pub fn digits(n: usize) -> Result<Dataset, InputError> {
     let d = DIGITS_PIXELS;
     let mut x: Vec<f64> = px[..n * d].iter().map(|&v| f64::from(v)).collect();
     standardise_columns(&mut x, n, d);
-    Ok(Dataset { x, y: labels[..n].to_vec(), n, d })
+    Ok(Dataset {
+        x,
+        y: labels[..n].to_vec(),
+        n,
+        d,
+    })
 }
 
 /// Standardise each column of the row-major [n, d] matrix in place (population statistics, sums in
@@ -135,7 +159,10 @@ struct Normals {
 
 impl Normals {
     fn new(seed: u64) -> Self {
-        Normals { rng: ChaCha8Rng::seed_from_u64(seed), spare: None }
+        Normals {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            spare: None,
+        }
     }
 
     fn next(&mut self) -> f64 {
@@ -158,7 +185,10 @@ impl Normals {
 pub fn synthetic(n: usize, d: usize, classes: usize, seed: u64) -> Result<Dataset, InputError> {
     let positive = |key: &str, v: usize| {
         if v == 0 {
-            Err(InputError::Value { key: key.into(), msg: "must be ≥ 1, got 0".into() })
+            Err(InputError::Value {
+                key: key.into(),
+                msg: "must be ≥ 1, got 0".into(),
+            })
         } else {
             Ok(())
         }
@@ -166,9 +196,14 @@ pub fn synthetic(n: usize, d: usize, classes: usize, seed: u64) -> Result<Datase
     positive("n", n)?;
     positive("d", d)?;
     positive("classes", classes)?;
-    let len = n.checked_mul(d).filter(|_| classes.checked_mul(d).is_some());
+    let len = n
+        .checked_mul(d)
+        .filter(|_| classes.checked_mul(d).is_some());
     let Some(len) = len else {
-        return Err(InputError::Value { key: "n".into(), msg: format!("n·d = {n}·{d} is too large") });
+        return Err(InputError::Value {
+            key: "n".into(),
+            msg: format!("n·d = {n}·{d} is too large"),
+        });
     };
     let mut g = Normals::new(seed);
     let w: Vec<f64> = (0..classes * d).map(|_| g.next()).collect();
@@ -189,7 +224,7 @@ pub fn synthetic(n: usize, d: usize, classes: usize, seed: u64) -> Result<Datase
     Ok(Dataset { x, y, n, d })
 }
 
-/// Load a user data set from `.npz`: `X` float64 [n, d] and `y` int64 [n], used exactly as given
+/// Load a user data set from `.npz`: `X` float64 [n, d] and `y` int64 `[n]`, used exactly as given
 /// (no standardisation). Checks: n, d ≥ 1, the shapes agree, X finite, labels ≥ 0.
 pub fn load_npz_dataset(path: impl AsRef<Path>) -> Result<Dataset, InputError> {
     let path = path.as_ref();
@@ -198,18 +233,28 @@ pub fn load_npz_dataset(path: impl AsRef<Path>) -> Result<Dataset, InputError> {
     z.get("y")?;
     let (x, xs) = z.take("X")?.into_f64(path, "member `X` ")?;
     let (y, ys) = z.take("y")?.into_i64(path, "member `y` ")?;
-    let shape_err = |msg: String| InputError::Shape { path: path.to_path_buf(), msg };
+    let shape_err = |msg: String| InputError::Shape {
+        path: path.to_path_buf(),
+        msg,
+    };
     let [n, d] = xs[..] else {
-        return Err(shape_err(format!("`X` has shape {xs:?}, expected 2-D [n, d]")));
+        return Err(shape_err(format!(
+            "`X` has shape {xs:?}, expected 2-D [n, d]"
+        )));
     };
     if ys.len() != 1 {
         return Err(shape_err(format!("`y` has shape {ys:?}, expected 1-D [n]")));
     }
     if n == 0 || d == 0 {
-        return Err(shape_err(format!("`X` has shape [{n}, {d}], expected n ≥ 1 and d ≥ 1")));
+        return Err(shape_err(format!(
+            "`X` has shape [{n}, {d}], expected n ≥ 1 and d ≥ 1"
+        )));
     }
     if ys[0] != n {
-        return Err(shape_err(format!("`X` has {n} rows but `y` has {} labels", ys[0])));
+        return Err(shape_err(format!(
+            "`X` has {n} rows but `y` has {} labels",
+            ys[0]
+        )));
     }
     check_finite(&format!("{}: X", path.display()), &x)?;
     if let Some(i) = y.iter().position(|&c| c < 0) {
@@ -221,7 +266,7 @@ pub fn load_npz_dataset(path: impl AsRef<Path>) -> Result<Dataset, InputError> {
     Ok(Dataset { x, y, n, d })
 }
 
-/// Save a data set as `.npz` (`X` float64 [n, d], `y` int64 [n]), uncompressed and atomically, so
+/// Save a data set as `.npz` (`X` float64 [n, d], `y` int64 `[n]`), uncompressed and atomically, so
 /// that [`load_npz_dataset`] returns it bit for bit.
 pub fn save_npz_dataset(path: impl AsRef<Path>, ds: &Dataset) -> Result<(), Error> {
     let path = path.as_ref();
@@ -252,7 +297,7 @@ fn uniform_pm(x: u64, b: f64) -> f64 {
 }
 
 /// PyTorch nn.Linear-style initialisation (decisions.md §2, theory/models.md §3): for each layer
-/// (in, out) in order, W [out, in] row-major then b [out], every entry uniform in
+/// (in, out) in order, W [out, in] row-major then b `[out]`, every entry uniform in
 /// [−1/√in, 1/√in], drawn in this layout order from `ChaCha8Rng::seed_from_u64(seed)`, one u64 per
 /// entry mapped by `((x >> 11) as f64 · 2⁻⁵³) · 2b − b` with b = 1/√in.
 ///
@@ -279,7 +324,10 @@ pub fn init_params(layers: &[usize], seed: u64) -> Result<Vec<f64>, InputError> 
 /// Ok if every entry is finite; otherwise the error names `what` and the first non-finite index.
 pub fn check_finite(what: &str, xs: &[f64]) -> Result<(), InputError> {
     match xs.iter().position(|v| !v.is_finite()) {
-        Some(index) => Err(InputError::NonFinite { what: what.to_string(), index }),
+        Some(index) => Err(InputError::NonFinite {
+            what: what.to_string(),
+            index,
+        }),
         None => Ok(()),
     }
 }

@@ -50,12 +50,18 @@ pub struct NpyArray {
 impl NpyArray {
     /// A float64 array; `data.len()` must equal the product of `shape` (checked on write).
     pub fn f64(data: Vec<f64>, shape: Vec<usize>) -> Self {
-        NpyArray { data: NpyData::F64(data), shape }
+        NpyArray {
+            data: NpyData::F64(data),
+            shape,
+        }
     }
 
     /// An int64 array; `data.len()` must equal the product of `shape` (checked on write).
     pub fn i64(data: Vec<i64>, shape: Vec<usize>) -> Self {
-        NpyArray { data: NpyData::I64(data), shape }
+        NpyArray {
+            data: NpyData::I64(data),
+            shape,
+        }
     }
 
     /// The NumPy dtype string: `<f8` or `<i8`.
@@ -103,11 +109,17 @@ impl NpyArray {
 }
 
 fn file_err(path: &Path, msg: impl Into<String>) -> InputError {
-    InputError::File { path: path.to_path_buf(), msg: msg.into() }
+    InputError::File {
+        path: path.to_path_buf(),
+        msg: msg.into(),
+    }
 }
 
 fn shape_err(path: &Path, msg: impl Into<String>) -> InputError {
-    InputError::Shape { path: path.to_path_buf(), msg: msg.into() }
+    InputError::Shape {
+        path: path.to_path_buf(),
+        msg: msg.into(),
+    }
 }
 
 /// Python's repr of a shape tuple: `()`, `(3,)`, `(3, 4)`.
@@ -229,7 +241,12 @@ impl LitParser<'_> {
                     match self.peek() {
                         Some(b',') => self.i += 1,
                         Some(c) if c == close => {}
-                        _ => return Err(format!("expected `,` or `{}` at byte {}", close as char, self.i)),
+                        _ => {
+                            return Err(format!(
+                                "expected `,` or `{}` at byte {}",
+                                close as char, self.i
+                            ));
+                        }
                     }
                 }
             }
@@ -244,7 +261,9 @@ impl LitParser<'_> {
                     }
                     let key = match self.value(depth + 1)? {
                         Lit::Str(k) => k,
-                        other => return Err(format!("dict key {} is not a string", other.describe())),
+                        other => {
+                            return Err(format!("dict key {} is not a string", other.describe()));
+                        }
                     };
                     self.expect(b':')?;
                     let v = self.value(depth + 1)?;
@@ -261,7 +280,11 @@ impl LitParser<'_> {
                 }
             }
             _ => {
-                for (word, lit) in [("True", Lit::Bool(true)), ("False", Lit::Bool(false)), ("None", Lit::None)] {
+                for (word, lit) in [
+                    ("True", Lit::Bool(true)),
+                    ("False", Lit::Bool(false)),
+                    ("None", Lit::None),
+                ] {
                     if self.s[self.i..].starts_with(word.as_bytes()) {
                         self.i += word.len();
                         return Ok(lit);
@@ -300,7 +323,10 @@ fn dtype_name(descr: &str) -> &'static str {
 /// Parse a complete `.npy` image. `path` only labels errors.
 pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
     if bytes.len() < 8 || &bytes[..6] != MAGIC {
-        return Err(file_err(path, "not a .npy file (missing the `\\x93NUMPY` magic string)"));
+        return Err(file_err(
+            path,
+            "not a .npy file (missing the `\\x93NUMPY` magic string)",
+        ));
     }
     let (major, minor) = (bytes[6], bytes[7]);
     let (hlen, start) = match major {
@@ -314,12 +340,17 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
             if bytes.len() < 12 {
                 return Err(file_err(path, "truncated .npy header (no header length)"));
             }
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
         }
         _ => {
             return Err(file_err(
                 path,
-                format!("unsupported .npy format version {major}.{minor} (expected 1.0, 2.0 or 3.0)"),
+                format!(
+                    "unsupported .npy format version {major}.{minor} (expected 1.0, 2.0 or 3.0)"
+                ),
             ));
         }
     };
@@ -330,25 +361,39 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
         ));
     }
     if hlen > MAX_HEADER {
-        return Err(file_err(path, format!("bad .npy header: declared length {hlen} bytes is implausible")));
+        return Err(file_err(
+            path,
+            format!("bad .npy header: declared length {hlen} bytes is implausible"),
+        ));
     }
     let end = start + hlen;
     if bytes.len() < end {
         return Err(file_err(
             path,
-            format!("truncated .npy header: declares {hlen} bytes, only {} present", bytes.len() - start),
+            format!(
+                "truncated .npy header: declares {hlen} bytes, only {} present",
+                bytes.len() - start
+            ),
         ));
     }
     let header = &bytes[start..end];
     if major < 3 && !header.is_ascii() {
         // Versions 1.0 and 2.0 are latin-1; every valid header is plain ASCII.
-        return Err(file_err(path, "bad .npy header: non-ASCII bytes in a version 1.0/2.0 header"));
+        return Err(file_err(
+            path,
+            "bad .npy header: non-ASCII bytes in a version 1.0/2.0 header",
+        ));
     }
     let mut p = LitParser { s: header, i: 0 };
-    let lit = p.value(0).map_err(|e| file_err(path, format!("bad .npy header: {e}")))?;
+    let lit = p
+        .value(0)
+        .map_err(|e| file_err(path, format!("bad .npy header: {e}")))?;
     p.ws();
     if p.i != header.len() {
-        return Err(file_err(path, format!("bad .npy header: trailing text at byte {}", p.i)));
+        return Err(file_err(
+            path,
+            format!("bad .npy header: trailing text at byte {}", p.i),
+        ));
     }
     let Lit::Dict(items) = lit else {
         return Err(file_err(path, "bad .npy header: not a dict"));
@@ -358,7 +403,9 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
         let keys: Vec<&str> = items.iter().map(|(k, _)| k.as_str()).collect();
         return Err(file_err(
             path,
-            format!("bad .npy header: keys {keys:?}, expected exactly 'descr', 'fortran_order', 'shape'"),
+            format!(
+                "bad .npy header: keys {keys:?}, expected exactly 'descr', 'fortran_order', 'shape'"
+            ),
         ));
     }
     let descr = match get("descr") {
@@ -369,13 +416,21 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
                 "dtype is a structured (record) dtype, expected `<f8` (float64) or `<i8` (int64)",
             ));
         }
-        Some(other) => return Err(file_err(path, format!("bad .npy header: 'descr' is {}", other.describe()))),
+        Some(other) => {
+            return Err(file_err(
+                path,
+                format!("bad .npy header: 'descr' is {}", other.describe()),
+            ));
+        }
         None => return Err(file_err(path, "bad .npy header: no 'descr' key")),
     };
     let fortran = match get("fortran_order") {
         Some(Lit::Bool(b)) => *b,
         Some(other) => {
-            return Err(file_err(path, format!("bad .npy header: 'fortran_order' is {}", other.describe())));
+            return Err(file_err(
+                path,
+                format!("bad .npy header: 'fortran_order' is {}", other.describe()),
+            ));
         }
         None => return Err(file_err(path, "bad .npy header: no 'fortran_order' key")),
     };
@@ -385,16 +440,27 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
             for d in dims {
                 match d {
                     Lit::Int(v) => out.push(usize::try_from(*v).map_err(|_| {
-                        file_err(path, format!("bad .npy header: dimension {v} does not fit in memory"))
+                        file_err(
+                            path,
+                            format!("bad .npy header: dimension {v} does not fit in memory"),
+                        )
                     })?),
                     other => {
-                        return Err(file_err(path, format!("bad .npy header: dimension {}", other.describe())));
+                        return Err(file_err(
+                            path,
+                            format!("bad .npy header: dimension {}", other.describe()),
+                        ));
                     }
                 }
             }
             out
         }
-        Some(other) => return Err(file_err(path, format!("bad .npy header: 'shape' is {}", other.describe()))),
+        Some(other) => {
+            return Err(file_err(
+                path,
+                format!("bad .npy header: 'shape' is {}", other.describe()),
+            ));
+        }
         None => return Err(file_err(path, "bad .npy header: no 'shape' key")),
     };
     let is_f64 = match descr.as_str() {
@@ -406,7 +472,11 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
                 format!(
                     "dtype `{descr}` ({}{}) is not supported, expected `<f8` (float64, little-endian) or `<i8` (int64, little-endian)",
                     dtype_name(&descr),
-                    if descr.starts_with('>') { ", big-endian" } else { "" }
+                    if descr.starts_with('>') {
+                        ", big-endian"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
@@ -420,7 +490,10 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
     if shape.is_empty() || shape.len() > 2 {
         return Err(shape_err(
             path,
-            format!("array has shape {}, expected a 1-D or 2-D array", shape_repr(&shape)),
+            format!(
+                "array has shape {}, expected a 1-D or 2-D array",
+                shape_repr(&shape)
+            ),
         ));
     }
     let count = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
@@ -461,7 +534,13 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
     } else {
         NpyData::I64(words.map(i64::from_le_bytes).collect())
     };
-    debug_assert_eq!(match &data { NpyData::F64(v) => v.len(), NpyData::I64(v) => v.len() }, count);
+    debug_assert_eq!(
+        match &data {
+            NpyData::F64(v) => v.len(),
+            NpyData::I64(v) => v.len(),
+        },
+        count
+    );
     Ok(NpyArray { data, shape })
 }
 
@@ -470,17 +549,30 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
 /// Errors if the shape is not 1-D/2-D or its product differs from the number of elements.
 pub fn npy_bytes(a: &NpyArray, path: &Path) -> Result<Vec<u8>, InputError> {
     if a.shape.is_empty() || a.shape.len() > 2 {
-        return Err(shape_err(path, format!("cannot write shape {}: expected 1-D or 2-D", shape_repr(&a.shape))));
+        return Err(shape_err(
+            path,
+            format!(
+                "cannot write shape {}: expected 1-D or 2-D",
+                shape_repr(&a.shape)
+            ),
+        ));
     }
     let count = a.shape.iter().try_fold(1usize, |x, &y| x.checked_mul(y));
     if count != Some(a.len()) {
         return Err(shape_err(
             path,
-            format!("cannot write {} elements with shape {}", a.len(), shape_repr(&a.shape)),
+            format!(
+                "cannot write {} elements with shape {}",
+                a.len(),
+                shape_repr(&a.shape)
+            ),
         ));
     }
-    let mut header =
-        format!("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", a.descr(), shape_repr(&a.shape));
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
+        a.descr(),
+        shape_repr(&a.shape)
+    );
     // NumPy pads with spaces so that magic + version + length + header (incl. '\n') is a multiple of 64.
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
@@ -493,8 +585,12 @@ pub fn npy_bytes(a: &NpyArray, path: &Path) -> Result<Vec<u8>, InputError> {
     out.extend_from_slice(&hlen.to_le_bytes());
     out.extend_from_slice(header.as_bytes());
     match &a.data {
-        NpyData::F64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        NpyData::I64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        NpyData::F64(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        NpyData::I64(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
     }
     Ok(out)
 }
@@ -530,17 +626,26 @@ pub fn read_npy_i64(path: impl AsRef<Path>) -> Result<(Vec<i64>, Vec<usize>), In
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename, and a
 /// best-effort fsync of the directory. A crash leaves either the old file or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let io = |source: std::io::Error| Error::Io { path: path.to_path_buf(), source };
+    let io = |source: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .ok_or_else(|| io(std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name")))?;
+    let name = path.file_name().ok_or_else(|| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "path has no file name",
+        ))
+    })?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
+    // Unique per process and call, so concurrent writers never share a temporary file.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tmp_name.push(format!(".tmp{}-{seq}", std::process::id()));
     let tmp = dir.join(tmp_name);
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
@@ -587,16 +692,27 @@ pub struct Npz {
 impl Npz {
     /// The member called `name`, or an error listing the members present.
     pub fn get(&self, name: &str) -> Result<&NpyArray, InputError> {
-        self.members.iter().find(|(k, _)| k == name).map(|(_, a)| a).ok_or_else(|| {
-            let names: Vec<&str> = self.members.iter().map(|(k, _)| k.as_str()).collect();
-            file_err(&self.path, format!("missing array `{name}` (members present: {names:?})"))
-        })
+        self.members
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, a)| a)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.members.iter().map(|(k, _)| k.as_str()).collect();
+                file_err(
+                    &self.path,
+                    format!("missing array `{name}` (members present: {names:?})"),
+                )
+            })
     }
 
     /// Remove and return the member called `name`, or an error listing the members present.
     pub fn take(&mut self, name: &str) -> Result<NpyArray, InputError> {
         self.get(name)?;
-        let i = self.members.iter().position(|(k, _)| k == name).unwrap_or(0);
+        let i = self
+            .members
+            .iter()
+            .position(|(k, _)| k == name)
+            .unwrap_or(0);
         Ok(self.members.remove(i).1)
     }
 }
@@ -604,12 +720,17 @@ impl Npz {
 /// Parse a complete `.npz` image (stored or deflated members). Members whose names do not end in
 /// `.npy` are skipped (NumPy returns them as raw bytes; nothing here uses them).
 pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Npz, InputError> {
-    let corrupt = |e: zip::result::ZipError| file_err(path, format!("not a valid .npz (zip) archive: {e}"));
+    let corrupt =
+        |e: zip::result::ZipError| file_err(path, format!("not a valid .npz (zip) archive: {e}"));
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(corrupt)?;
     let mut members = Vec::new();
     for i in 0..zip.len() {
         let mut f = zip.by_index(i).map_err(corrupt)?;
-        let Some(name) = f.name().ok().and_then(|n| n.strip_suffix(".npy").map(str::to_string)) else {
+        let Some(name) = f
+            .name()
+            .ok()
+            .and_then(|n| n.strip_suffix(".npy").map(str::to_string))
+        else {
             continue;
         };
         if f.is_dir() {
@@ -623,7 +744,10 @@ pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Npz, InputError> {
             .read_to_end(&mut buf)
             .map_err(|e| file_err(path, format!("corrupt member `{name}.npy`: {e}")))?;
         if buf.len() as u64 != declared {
-            return Err(file_err(path, format!("corrupt member `{name}.npy`: size differs from its zip entry")));
+            return Err(file_err(
+                path,
+                format!("corrupt member `{name}.npy`: size differs from its zip entry"),
+            ));
         }
         let label = PathBuf::from(format!("{}[{name}.npy]", path.display()));
         let arr = parse_npy(&buf, &label)?;
@@ -632,7 +756,10 @@ pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Npz, InputError> {
         }
         members.push((name, arr));
     }
-    Ok(Npz { path: path.to_path_buf(), members })
+    Ok(Npz {
+        path: path.to_path_buf(),
+        members,
+    })
 }
 
 /// Read an `.npz` file.
@@ -643,7 +770,10 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Npz, InputError> {
 
 /// Serialise members to an `.npz` image: stored (uncompressed) `<name>.npy` entries, as `np.savez`.
 pub fn npz_bytes(members: &[(&str, &NpyArray)], path: &Path) -> Result<Vec<u8>, Error> {
-    let zerr = |e: zip::result::ZipError| Error::Io { path: path.to_path_buf(), source: std::io::Error::other(e) };
+    let zerr = |e: zip::result::ZipError| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    };
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
         .last_modified_time(zip::DateTime::DEFAULT)
@@ -655,7 +785,10 @@ pub fn npz_bytes(members: &[(&str, &NpyArray)], path: &Path) -> Result<Vec<u8>, 
         }
         let body = npy_bytes(a, path)?;
         w.start_file(format!("{name}.npy"), opts).map_err(zerr)?;
-        w.write_all(&body).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+        w.write_all(&body).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
     }
     Ok(w.finish().map_err(zerr)?.into_inner())
 }

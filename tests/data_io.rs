@@ -11,18 +11,20 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use rug::Float;
 
+use selfstab::InputError;
 use selfstab::data::{
-    self, Dataset, check_finite, digits, init_params, layout_len, load_npz_dataset, save_npz_dataset,
-    synthetic,
+    self, Dataset, check_finite, digits, init_params, layout_len, load_npz_dataset,
+    save_npz_dataset, synthetic,
 };
 use selfstab::npy::{self, NpyArray, NpyData};
-use selfstab::InputError;
 
 /// Unit roundoff of binary64, u = 2⁻⁵³.
 const U: f64 = 1.110_223_024_625_156_5e-16;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// A fresh scratch directory for one test.
@@ -42,7 +44,11 @@ fn bits(v: &[f64]) -> Vec<u64> {
 fn expect_err<T: std::fmt::Debug>(r: Result<T, InputError>, path: &Path, needles: &[&str]) {
     let e = r.expect_err("expected an error");
     let msg = e.to_string();
-    assert!(msg.contains(&path.display().to_string()), "message lacks the path {}: {msg}", path.display());
+    assert!(
+        msg.contains(&path.display().to_string()),
+        "message lacks the path {}: {msg}",
+        path.display()
+    );
     for n in needles {
         assert!(msg.contains(n), "message lacks `{n}`: {msg}");
     }
@@ -86,7 +92,10 @@ fn npy_round_trip_is_bit_exact_f64_and_i64() {
     npy::write_npy_i64(&p, &iv, &[7]).unwrap();
     assert_eq!(npy::read_npy_i64(&p).unwrap(), (iv, vec![7]));
     // No temporary file is left behind by the atomic writer.
-    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(left.len(), 2, "unexpected files: {left:?}");
 }
 
@@ -101,7 +110,9 @@ fn npz_and_dataset_round_trip_is_bit_exact() {
     let z = npy::read_npz(&p).unwrap();
     let names: Vec<&str> = z.members.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["A", "b"]);
-    let NpyData::F64(back) = &z.get("A").unwrap().data else { panic!("A is not f64") };
+    let NpyData::F64(back) = &z.get("A").unwrap().data else {
+        panic!("A is not f64")
+    };
     assert_eq!(bits(back), bits(&v));
     assert_eq!(z.get("A").unwrap().shape, vec![4, 3]);
     assert_eq!(z.get("b").unwrap(), &b);
@@ -110,7 +121,12 @@ fn npz_and_dataset_round_trip_is_bit_exact() {
     npy::write_npz(&p, &[("A", &a), ("b", &b)]).unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), first);
 
-    let ds = Dataset { x: vec![1.5, -0.0, 5e-324, 1e308, 0.1, -2.0], y: vec![0, 7, 3], n: 3, d: 2 };
+    let ds = Dataset {
+        x: vec![1.5, -0.0, 5e-324, 1e308, 0.1, -2.0],
+        y: vec![0, 7, 3],
+        n: 3,
+        d: 2,
+    };
     let p = dir.join("data.npz");
     save_npz_dataset(&p, &ds).unwrap();
     let back = load_npz_dataset(&p).unwrap();
@@ -141,7 +157,10 @@ fn reads_numpy_written_npy_versions_1_2_3() {
     assert_eq!((i, s), (vec![0, -1, i64::MAX, i64::MIN, 42], vec![5]));
     let (v2, s2) = npy::read_npy_f64(fixture("f64_v2.npy")).unwrap();
     assert_eq!(s2, vec![2, 3]);
-    assert_eq!(bits(&v2), bits(&(0..6).map(|k| k as f64 / 7.0).collect::<Vec<_>>()));
+    assert_eq!(
+        bits(&v2),
+        bits(&(0..6).map(|k| k as f64 / 7.0).collect::<Vec<_>>())
+    );
     let (v3, s3) = npy::read_npy_f64(fixture("f64_v3.npy")).unwrap();
     assert_eq!((v3, s3), (vec![-1.5, -0.5, 0.5, 1.5], vec![4]));
 }
@@ -151,7 +170,11 @@ fn reads_numpy_savez_stored_and_compressed() {
     for f in ["data_stored.npz", "data_deflated.npz"] {
         let ds = load_npz_dataset(fixture(f)).unwrap();
         assert_eq!((ds.n, ds.d), (3, 2), "{f}");
-        assert_eq!(bits(&ds.x), bits(&[1.5, -2.0, 0.25, 1e-310, -0.0, 3.0]), "{f}");
+        assert_eq!(
+            bits(&ds.x),
+            bits(&[1.5, -2.0, 0.25, 1e-310, -0.0, 3.0]),
+            "{f}"
+        );
         assert_eq!(ds.y, vec![2, 0, 1], "{f}");
     }
 }
@@ -160,9 +183,15 @@ fn reads_numpy_savez_stored_and_compressed() {
 fn writes_the_bytes_numpy_save_writes() {
     let p = Path::new("x.npy");
     let a = NpyArray::f64(vec![1.0, -0.5, 2.5, 1e-310], vec![2, 2]);
-    assert_eq!(npy::npy_bytes(&a, p).unwrap(), std::fs::read(fixture("write_ref_f64.npy")).unwrap());
+    assert_eq!(
+        npy::npy_bytes(&a, p).unwrap(),
+        std::fs::read(fixture("write_ref_f64.npy")).unwrap()
+    );
     let b = NpyArray::i64(vec![3, -7, 0], vec![3]);
-    assert_eq!(npy::npy_bytes(&b, p).unwrap(), std::fs::read(fixture("write_ref_i64.npy")).unwrap());
+    assert_eq!(
+        npy::npy_bytes(&b, p).unwrap(),
+        std::fs::read(fixture("write_ref_i64.npy")).unwrap()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,10 +211,18 @@ fn npy_errors_name_the_path_and_problem() {
     let good = std::fs::read(fixture("f64_3x4.npy")).unwrap();
     let cut = dir.join("cut.npy");
     std::fs::write(&cut, &good[..good.len() - 3]).unwrap();
-    expect_err(npy::read_npy_f64(&cut), &cut, &["truncated", "(3, 4)", "96 bytes", "93"]);
+    expect_err(
+        npy::read_npy_f64(&cut),
+        &cut,
+        &["truncated", "(3, 4)", "96 bytes", "93"],
+    );
     let cut_header = dir.join("cut_header.npy");
     std::fs::write(&cut_header, &good[..40]).unwrap();
-    expect_err(npy::read_npy_f64(&cut_header), &cut_header, &["truncated", "header"]);
+    expect_err(
+        npy::read_npy_f64(&cut_header),
+        &cut_header,
+        &["truncated", "header"],
+    );
 
     for (f, found) in [
         ("f32.npy", ["`<f4`", "float32"]),
@@ -194,7 +231,11 @@ fn npy_errors_name_the_path_and_problem() {
         ("object.npy", ["`|O`", "objects"]),
     ] {
         let p = fixture(f);
-        expect_err(npy::read_npy_f64(&p), &p, &[found[0], found[1], "expected `<f8`"]);
+        expect_err(
+            npy::read_npy_f64(&p),
+            &p,
+            &[found[0], found[1], "expected `<f8`"],
+        );
     }
     let p = fixture("i64_5.npy");
     expect_err(npy::read_npy_f64(&p), &p, &["`<i8`", "expected `<f8`"]);
@@ -207,8 +248,16 @@ fn npy_errors_name_the_path_and_problem() {
 
     // A header that is not a dict literal, and one that lacks 'shape'.
     for (name, header, what) in [
-        ("bad_header.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (3,) junk", "bad .npy header"),
-        ("no_shape.npy", "{'descr': '<f8', 'fortran_order': False, 'shapes': (3,), }", "bad .npy header"),
+        (
+            "bad_header.npy",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (3,) junk",
+            "bad .npy header",
+        ),
+        (
+            "no_shape.npy",
+            "{'descr': '<f8', 'fortran_order': False, 'shapes': (3,), }",
+            "bad .npy header",
+        ),
     ] {
         let mut b = b"\x93NUMPY\x01\x00".to_vec();
         b.extend_from_slice(&(header.len() as u16 + 1).to_le_bytes());
@@ -246,15 +295,43 @@ fn npz_dataset_errors_name_the_path_and_problem() {
         npy::write_npz(&p, &[("X", &x), ("y", &y)]).unwrap();
         p
     };
-    let p = write("xint.npz", NpyArray::i64(vec![1, 2], vec![1, 2]), NpyArray::i64(vec![0], vec![1]));
-    expect_err(load_npz_dataset(&p), &p, &["`X`", "`<i8`", "expected `<f8`"]);
-    let p = write("yfloat.npz", NpyArray::f64(vec![1.0, 2.0], vec![1, 2]), NpyArray::f64(vec![0.0], vec![1]));
-    expect_err(load_npz_dataset(&p), &p, &["`y`", "`<f8`", "expected `<i8`"]);
-    let p = write("rows.npz", NpyArray::f64(vec![0.0; 6], vec![3, 2]), NpyArray::i64(vec![0, 1], vec![2]));
+    let p = write(
+        "xint.npz",
+        NpyArray::i64(vec![1, 2], vec![1, 2]),
+        NpyArray::i64(vec![0], vec![1]),
+    );
+    expect_err(
+        load_npz_dataset(&p),
+        &p,
+        &["`X`", "`<i8`", "expected `<f8`"],
+    );
+    let p = write(
+        "yfloat.npz",
+        NpyArray::f64(vec![1.0, 2.0], vec![1, 2]),
+        NpyArray::f64(vec![0.0], vec![1]),
+    );
+    expect_err(
+        load_npz_dataset(&p),
+        &p,
+        &["`y`", "`<f8`", "expected `<i8`"],
+    );
+    let p = write(
+        "rows.npz",
+        NpyArray::f64(vec![0.0; 6], vec![3, 2]),
+        NpyArray::i64(vec![0, 1], vec![2]),
+    );
     expect_err(load_npz_dataset(&p), &p, &["3 rows", "2 labels"]);
-    let p = write("x1d.npz", NpyArray::f64(vec![0.0; 2], vec![2]), NpyArray::i64(vec![0, 1], vec![2]));
+    let p = write(
+        "x1d.npz",
+        NpyArray::f64(vec![0.0; 2], vec![2]),
+        NpyArray::i64(vec![0, 1], vec![2]),
+    );
     expect_err(load_npz_dataset(&p), &p, &["`X`", "2-D"]);
-    let p = write("neg.npz", NpyArray::f64(vec![0.0; 4], vec![2, 2]), NpyArray::i64(vec![0, -3], vec![2]));
+    let p = write(
+        "neg.npz",
+        NpyArray::f64(vec![0.0; 4], vec![2, 2]),
+        NpyArray::i64(vec![0, -3], vec![2]),
+    );
     expect_err(load_npz_dataset(&p), &p, &["y[1] = -3", "negative"]);
     let p = write(
         "nan.npz",
@@ -265,10 +342,40 @@ fn npz_dataset_errors_name_the_path_and_problem() {
 }
 
 #[test]
+fn failed_writes_name_the_path_and_keep_the_old_file() {
+    let dir = scratch("write_errors");
+    let p = dir.join("keep.npy");
+    npy::write_npy_f64(&p, &[1.0, 2.0], &[2]).unwrap();
+    let before = std::fs::read(&p).unwrap();
+    // 3 elements cannot have shape (2, 2): rejected before anything is written.
+    let e = npy::write_npy_f64(&p, &[1.0, 2.0, 3.0], &[2, 2])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&p.display().to_string()) && e.contains("3 elements") && e.contains("(2, 2)"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&p).unwrap(), before);
+    let nodir = dir.join("no/such/dir/x.npy");
+    let e = npy::write_npy_f64(&nodir, &[1.0], &[1])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&nodir.display().to_string()), "{e}");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "no temporary file left behind"
+    );
+}
+
+#[test]
 fn check_finite_reports_the_first_bad_index() {
     assert!(check_finite("theta", &[0.0, -1e308, 5e-324]).is_ok());
     let e = check_finite("theta", &[0.0, 1.0, f64::INFINITY, f64::NAN]).unwrap_err();
-    assert!(matches!(e, InputError::NonFinite { ref what, index: 2 } if what == "theta"), "{e}");
+    assert!(
+        matches!(e, InputError::NonFinite { ref what, index: 2 } if what == "theta"),
+        "{e}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,9 +383,12 @@ fn check_finite_reports_the_first_bad_index() {
 
 /// Independent parse of the vendored csv: pixels as f64 rows and labels.
 fn csv_rows() -> Vec<(Vec<f64>, i64)> {
-    let gz = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/assets/digits.csv.gz")).unwrap();
+    let gz = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/assets/digits.csv.gz"))
+        .unwrap();
     let mut s = String::new();
-    flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut s).unwrap();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut s)
+        .unwrap();
     s.lines()
         .map(|l| {
             let v: Vec<f64> = l.split(',').map(|t| t.parse().unwrap()).collect();
@@ -289,7 +399,14 @@ fn csv_rows() -> Vec<(Vec<f64>, i64)> {
 
 /// Exact sum of f64 values (4096 bits hold any sum of < 2^1000 binary64 numbers exactly).
 fn exact_sum<'a>(xs: impl Iterator<Item = &'a f64>) -> Float {
-    Float::with_val(4096, Float::sum(xs.map(|&x| Float::with_val(64, x)).collect::<Vec<_>>().iter()))
+    Float::with_val(
+        4096,
+        Float::sum(
+            xs.map(|&x| Float::with_val(64, x))
+                .collect::<Vec<_>>()
+                .iter(),
+        ),
+    )
 }
 
 fn digits_moments_check(n: usize) -> (f64, f64) {
@@ -305,7 +422,10 @@ fn digits_moments_check(n: usize) -> (f64, f64) {
         let raw: Vec<f64> = rows[..n].iter().map(|r| r.0[j]).collect();
         let z: Vec<f64> = (0..n).map(|i| ds.x[i * 64 + j]).collect();
         if raw.iter().all(|&v| v == raw[0]) {
-            assert!(z.iter().all(|&v| v.to_bits() == 0), "constant pixel {j} must become +0");
+            assert!(
+                z.iter().all(|&v| v.to_bits() == 0),
+                "constant pixel {j} must become +0"
+            );
             continue;
         }
         // Exact moments of the pixel (m, σ) and of the produced column (z̄, σ_z), at 4096 bits.
@@ -313,14 +433,24 @@ fn digits_moments_check(n: usize) -> (f64, f64) {
         let m = Float::with_val(4096, exact_sum(raw.iter()) / &nf);
         let var_x = Float::with_val(
             4096,
-            Float::sum(raw.iter().map(|&v| Float::with_val(4096, v - &m).square()).collect::<Vec<_>>().iter()),
+            Float::sum(
+                raw.iter()
+                    .map(|&v| Float::with_val(4096, v - &m).square())
+                    .collect::<Vec<_>>()
+                    .iter(),
+            ),
         ) / &nf;
         let sigma = var_x.sqrt().to_f64();
         let zbar = Float::with_val(4096, exact_sum(z.iter()) / &nf);
         let abs_mean = z.iter().map(|v| v.abs()).sum::<f64>() / n as f64;
         let var_z = Float::with_val(
             4096,
-            Float::sum(z.iter().map(|&v| Float::with_val(4096, v - &zbar).square()).collect::<Vec<_>>().iter()),
+            Float::sum(
+                z.iter()
+                    .map(|&v| Float::with_val(4096, v - &zbar).square())
+                    .collect::<Vec<_>>()
+                    .iter(),
+            ),
         ) / &nf;
         let std_err = (var_z.sqrt() - 1u32).to_f64().abs();
         let mean_err = zbar.to_f64().abs();
@@ -330,16 +460,19 @@ fn digits_moments_check(n: usize) -> (f64, f64) {
         //  division and sqrt; halved by the sqrt); both with 1 % slack for second-order terms.
         let mean_bound = 1.01 * U * (m.to_f64().abs() / sigma + 2.0 * abs_mean);
         let std_bound = 1.01 * U * (n as f64 / 2.0 + 5.0);
-        assert!(mean_err <= mean_bound, "n={n} pixel {j}: |mean| {mean_err:e} > {mean_bound:e}");
-        assert!(std_err <= std_bound, "n={n} pixel {j}: |std-1| {std_err:e} > {std_bound:e}");
-        if std_err > 1e-14 {
-            eprintln!("n={n} pixel {j}: |std-1| = {std_err:e}, mean {}, sigma {sigma}", m.to_f64());
-        }
+        assert!(
+            mean_err <= mean_bound,
+            "n={n} pixel {j}: |mean| {mean_err:e} > {mean_bound:e}"
+        );
+        assert!(
+            std_err <= std_bound,
+            "n={n} pixel {j}: |std-1| {std_err:e} > {std_bound:e}"
+        );
         worst_mean = worst_mean.max(mean_err);
         worst_std = worst_std.max(std_err);
     }
     // Not asserted: the brief's |std − 1| ≤ 1e-14. With row-order sums it fails at n = 1797
-    // (measured 3.5e-14): the zeros of a rarely-lit pixel all add the same square m̂², whose rounding
+    // (measured 3.5e-14 on pixel 48, 13 pixels above 1e-14): the zeros of a rarely-lit pixel all add the same square m̂², whose rounding
     // errors repeat and grow like n·u, not √n·u. The a-priori bound above (1.0e-13 there) holds.
     (worst_mean, worst_std)
 }
@@ -356,7 +489,10 @@ fn digits_standardised_columns_have_mean_0_and_population_std_1() {
 fn digits_rejects_n_out_of_range() {
     for n in [0, 1798] {
         let msg = digits(n).unwrap_err().to_string();
-        assert!(msg.contains("1..=1797") && msg.contains(&n.to_string()), "{msg}");
+        assert!(
+            msg.contains("1..=1797") && msg.contains(&n.to_string()),
+            "{msg}"
+        );
     }
 }
 
@@ -368,16 +504,26 @@ fn digits_matches_numpy_standardisation() {
         NpyData::F64(v) => v.clone(),
         _ => panic!("{k} is not f64"),
     };
-    let NpyData::I64(y) = &z.get("y").unwrap().data else { panic!("y is not i64") };
+    let NpyData::I64(y) = &z.get("y").unwrap().data else {
+        panic!("y is not i64")
+    };
     assert_eq!(&ds.y, y);
     // Z_seq does the same IEEE operations in the same order (np.cumsum sums sequentially), so it
     // must agree bit for bit.
-    assert_eq!(bits(&ds.x), bits(&f("Z_seq")), "sequential numpy standardisation differs");
+    assert_eq!(
+        bits(&ds.x),
+        bits(&f("Z_seq")),
+        "sequential numpy standardisation differs"
+    );
     // Z_np uses numpy's pairwise sums. Only the sum of squares can differ (Σx is an exact integer
     // sum): relative ≤ 2(n−1)u, so |Δz| ≤ |z|·(n−1)u with |z| ≤ √n: ≤ 16·255·u ≈ 4.5e-13.
     // Measured: 0 (no element differs at n = 256).
     let zn = f("Z_np");
-    let diff = ds.x.iter().zip(&zn).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let diff =
+        ds.x.iter()
+            .zip(&zn)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
     let bound = 16.0 * 255.0 * U;
     eprintln!("digits(256) vs numpy pairwise: max |Δz| = {diff:e} (bound {bound:e})");
     assert!(diff <= bound);
@@ -388,7 +534,10 @@ fn digits_matches_numpy_standardisation() {
 
 /// Walks the layout: (fan_in, W and b length) per layer.
 fn layer_spans(layers: &[usize]) -> Vec<(usize, usize)> {
-    layers.windows(2).map(|w| (w[0], w[1] * w[0] + w[1])).collect()
+    layers
+        .windows(2)
+        .map(|w| (w[0], w[1] * w[0] + w[1]))
+        .collect()
 }
 
 #[test]
@@ -402,7 +551,10 @@ fn init_params_layout_bounds_and_stream() {
     let mut k = 0;
     for (fan_in, len) in spans {
         let b = 1.0 / (fan_in as f64).sqrt();
-        assert!(th[k..k + len].iter().all(|v| v.abs() <= b), "layer with fan_in {fan_in}");
+        assert!(
+            th[k..k + len].iter().all(|v| v.abs() <= b),
+            "layer with fan_in {fan_in}"
+        );
         k += len;
     }
     // The documented stream: entry k is ((x_k >> 11)·2⁻⁵³)·2b − b, x_k the k-th ChaCha8 word.
@@ -412,7 +564,11 @@ fn init_params_layout_bounds_and_stream() {
         let want = ((rng.next_u64() >> 11) as f64 * 2f64.powi(-53)) * (2.0 * b0) - b0;
         assert_eq!(v.to_bits(), want.to_bits(), "entry {i}");
     }
-    assert_eq!(bits(&init_params(&layers, 7).unwrap()), bits(&th), "same seed, same bits");
+    assert_eq!(
+        bits(&init_params(&layers, 7).unwrap()),
+        bits(&th),
+        "same seed, same bits"
+    );
     let other = init_params(&layers, 8).unwrap();
     // Equal entries under different seeds have probability ~2⁻⁵³ each.
     assert!(th.iter().zip(&other).all(|(a, b)| a != b));
@@ -431,8 +587,12 @@ fn init_params_moments_match_the_uniform() {
     let var = th.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
     let se_mean = b / (3.0 * n).sqrt();
     let se_var = b * b * (4.0 / 45.0 / n).sqrt();
-    eprintln!("init: mean {mean:e} ({:.2} SE), var-b²/3 {:e} ({:.2} SE)", mean / se_mean,
-        var - b * b / 3.0, (var - b * b / 3.0) / se_var);
+    eprintln!(
+        "init: mean {mean:e} ({:.2} SE), var-b²/3 {:e} ({:.2} SE)",
+        mean / se_mean,
+        var - b * b / 3.0,
+        (var - b * b / 3.0) / se_var
+    );
     assert!(mean.abs() <= 5.0 * se_mean);
     assert!((var - b * b / 3.0).abs() <= 5.0 * se_var);
 }
@@ -447,7 +607,10 @@ fn numpy_theta_init_fits_the_same_layout_and_bounds() {
     for (fan_in, len) in layer_spans(&[64, 12, 10]) {
         let b = 1.0 / (fan_in as f64).sqrt();
         let max = th[k..k + len].iter().fold(0.0f64, |a, v| a.max(v.abs()));
-        assert!(max <= b && max >= 0.9 * b, "fan_in {fan_in}: max {max}, b {b}");
+        assert!(
+            max <= b && max >= 0.9 * b,
+            "fan_in {fan_in}: max {max}, b {b}"
+        );
         k += len;
     }
 }
@@ -479,7 +642,9 @@ fn synthetic_follows_its_documented_construction() {
     let (w, x) = z.split_at(c * d);
     assert_eq!(bits(&ds.x), bits(x));
     for i in 0..n {
-        let s: Vec<f64> = (0..c).map(|k| (0..d).map(|j| w[k * d + j] * x[i * d + j]).sum()).collect();
+        let s: Vec<f64> = (0..c)
+            .map(|k| (0..d).map(|j| w[k * d + j] * x[i * d + j]).sum())
+            .collect();
         let arg = (0..c).fold(0, |a, k| if s[k] > s[a] { k } else { a });
         assert_eq!(ds.y[i], arg as i64, "row {i}");
     }
@@ -488,7 +653,14 @@ fn synthetic_follows_its_documented_construction() {
     assert_eq!(bits(&big.x[..n * d]), bits(&ds.x));
     assert_eq!(&big.y[..n], &ds.y[..]);
     assert_eq!(synthetic(n, d, c, seed).unwrap(), ds);
-    assert!(synthetic(n, d, c, seed + 1).unwrap().x.iter().zip(&ds.x).all(|(a, b)| a != b));
+    assert!(
+        synthetic(n, d, c, seed + 1)
+            .unwrap()
+            .x
+            .iter()
+            .zip(&ds.x)
+            .all(|(a, b)| a != b)
+    );
     assert!(synthetic(0, d, c, seed).is_err() && synthetic(n, 0, c, seed).is_err());
     assert!(synthetic(n, d, 0, seed).is_err());
 }
@@ -503,7 +675,11 @@ fn synthetic_inputs_are_standard_normal_and_all_classes_appear() {
         let m2 = x.iter().map(|v| v * v).sum::<f64>() / n;
         let m4 = x.iter().map(|v| v.powi(4)).sum::<f64>() / n;
         // Standard errors under N(0,1): mean 1/√N, E z² 2/… : Var z² = 2, Var z⁴ = 105 − 9 = 96.
-        let t = [m1 * n.sqrt(), (m2 - 1.0) / (2.0 / n).sqrt(), (m4 - 3.0) / (96.0 / n).sqrt()];
+        let t = [
+            m1 * n.sqrt(),
+            (m2 - 1.0) / (2.0 / n).sqrt(),
+            (m4 - 3.0) / (96.0 / n).sqrt(),
+        ];
         eprintln!("synthetic seed {seed}: moments in SE units {t:?}");
         assert!(t.iter().all(|v| v.abs() <= 5.0), "seed {seed}: {t:?}");
         let mut counts = [0usize; 10];
@@ -511,7 +687,10 @@ fn synthetic_inputs_are_standard_normal_and_all_classes_appear() {
             assert!((0..10).contains(&c));
             counts[c as usize] += 1;
         }
-        assert!(counts.iter().all(|&k| k > 0), "seed {seed}: class counts {counts:?}");
+        assert!(
+            counts.iter().all(|&k| k > 0),
+            "seed {seed}: class counts {counts:?}"
+        );
         assert_eq!(ds.classes(), 10);
     }
 }
@@ -530,10 +709,16 @@ fn fuzz_config() -> Config {
 }
 
 fn valid_images() -> Vec<Vec<u8>> {
-    ["f64_3x4.npy", "f64_v2.npy", "f64_v3.npy", "data_stored.npz", "data_deflated.npz"]
-        .iter()
-        .map(|f| std::fs::read(fixture(f)).unwrap())
-        .collect()
+    [
+        "f64_3x4.npy",
+        "f64_v2.npy",
+        "f64_v3.npy",
+        "data_stored.npz",
+        "data_deflated.npz",
+    ]
+    .iter()
+    .map(|f| std::fs::read(fixture(f)).unwrap())
+    .collect()
 }
 
 proptest! {
@@ -571,6 +756,11 @@ proptest! {
 
 #[test]
 fn classes_counts_one_plus_the_largest_label() {
-    let ds = Dataset { x: vec![0.0; 3], y: vec![0, 4, 2], n: 3, d: 1 };
+    let ds = Dataset {
+        x: vec![0.0; 3],
+        y: vec![0, 4, 2],
+        n: 3,
+        d: 1,
+    };
     assert_eq!(ds.classes(), 5);
 }
