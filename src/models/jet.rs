@@ -20,6 +20,11 @@
 
 use crate::scalar::Scalar;
 
+/// A zero vector of length n (`vec!` clones one zero: a single zeroed allocation for f64).
+pub fn zeros<S: Scalar>(n: usize, c: S::Ctx) -> Vec<S> {
+    vec![S::zero(c); n]
+}
+
 /// A truncated Taylor algebra: monomials with their total degrees and multiplication table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JetKind {
@@ -214,7 +219,7 @@ pub fn matmul<S: Scalar>(
         let (Some(ai), Some(bj)) = (a.part(i), b.part(j)) else {
             continue;
         };
-        let ck = out.parts[k].get_or_insert_with(|| crate::linalg::zeros(m * n, c));
+        let ck = out.parts[k].get_or_insert_with(|| zeros(m * n, c));
         S::gemm(ck, ai, ta, bj, tb, (m, ka, n), true, fast);
     }
     out
@@ -233,7 +238,7 @@ pub fn hadamard<S: Scalar>(kind: &JetKind, a: &JetMat<S>, b: &JetMat<S>, c: S::C
         let (Some(ai), Some(bj)) = (a.part(i), b.part(j)) else {
             continue;
         };
-        let ck = out.parts[k].get_or_insert_with(|| crate::linalg::zeros(len, c));
+        let ck = out.parts[k].get_or_insert_with(|| zeros(len, c));
         for ((x, y), z) in ai.iter().zip(bj).zip(ck.iter_mut()) {
             z.mul_acc(x, y);
         }
@@ -271,12 +276,17 @@ pub fn taylor_apply<S: Scalar>(
             pow = hadamard(kind, &pow, &nil, c);
             fact *= &S::from_i64(k as i64, c);
         }
+        // f^(k)(z₀)/k! once per entry, then accumulated into every block of N^k.
+        let scaled: Vec<S> = if k == 1 {
+            dk.clone()
+        } else {
+            dk.iter().map(|d| d.clone() / &fact).collect()
+        };
         for (p, acc) in pow.parts.iter().zip(out.parts.iter_mut()) {
             let Some(p) = p else { continue };
-            let acc = acc.get_or_insert_with(|| crate::linalg::zeros(len, c));
-            for ((a, x), d) in acc.iter_mut().zip(p).zip(dk) {
-                let t = x.clone() * d / &fact;
-                *a += &t;
+            let acc = acc.get_or_insert_with(|| zeros(len, c));
+            for ((a, x), d) in acc.iter_mut().zip(p).zip(&scaled) {
+                a.mul_acc(x, d);
             }
         }
     }

@@ -147,9 +147,13 @@ fn hermite(kmax: usize) -> Vec<Vec<i64>> {
     h
 }
 
+/// p(x) by Horner's rule (ascending coefficients).
 fn horner<S: Scalar>(p: &[S], x: &S, c: S::Ctx) -> S {
-    let mut acc = S::zero(c);
-    for a in p.iter().rev() {
+    let Some((last, rest)) = p.split_last() else {
+        return S::zero(c);
+    };
+    let mut acc = last.clone();
+    for a in rest.iter().rev() {
         acc *= x;
         acc += a;
     }
@@ -168,6 +172,8 @@ pub struct ActivationDerivs<S: Scalar> {
     half: S,
     inv_sqrt2: S,
     inv_sqrt2pi: S,
+    /// k as a scalar, k = 0..=kmax.
+    ks: Vec<S>,
     ctx: S::Ctx,
 }
 
@@ -193,6 +199,7 @@ impl<S: Scalar> ActivationDerivs<S> {
             half: S::from_f64(0.5, c),
             inv_sqrt2,
             inv_sqrt2pi,
+            ks: (0..=kmax as i64).map(|k| S::from_i64(k, c)).collect(),
             ctx: c,
         }
     }
@@ -215,29 +222,36 @@ impl<S: Scalar> ActivationDerivs<S> {
                 }
             }
             Activation::Silu => {
+                // out[k] = s^(k) = Q_k(s) first, then the product rule in place.
                 let s = (S::one(c) + &(z.clone() * &self.half).tanh()) * &self.half;
-                let q: Vec<S> = self.polys.iter().map(|p| horner(p, &s, c)).collect();
-                out[0] = z.clone() * &q[0];
-                for k in 1..=kmax {
-                    out[k] = z.clone() * &q[k] + &(q[k - 1].clone() * &S::from_i64(k as i64, c));
+                for (o, p) in out.iter_mut().zip(&self.polys) {
+                    *o = horner(p, &s, c);
                 }
+                self.times_z(z, out);
             }
             Activation::Gelu => {
-                let phi_cdf = (S::one(c) + &(z.clone() * &self.inv_sqrt2).erf()) * &self.half;
+                // out[k] = Φ^(k) first, then the product rule in place.
+                let arg = z.clone() * &self.inv_sqrt2;
+                out[0] = (S::one(c) + &arg.erf()) * &self.half;
                 let phi = (-(z.clone() * z) * &self.half).exp() * &self.inv_sqrt2pi;
-                // d[j] = Φ^(j)(z).
-                let mut d = Vec::with_capacity(kmax + 1);
-                d.push(phi_cdf);
                 for j in 1..=kmax {
                     let he = horner(&self.polys[j - 1], z, c) * &phi;
-                    d.push(if (j - 1) % 2 == 0 { he } else { -he });
+                    out[j] = if (j - 1) % 2 == 0 { he } else { -he };
                 }
-                out[0] = z.clone() * &d[0];
-                for k in 1..=kmax {
-                    out[k] = z.clone() * &d[k] + &(d[k - 1].clone() * &S::from_i64(k as i64, c));
-                }
+                self.times_z(z, out);
             }
         }
+    }
+
+    /// Product rule for z·g(z): given out[k] = g^(k), overwrite with (z g)^(k) = z g^(k) + k g^(k−1)
+    /// (top-down, so g^(k−1) is still unmodified when it is read).
+    fn times_z(&self, z: &S, out: &mut [S]) {
+        for k in (1..=self.kmax).rev() {
+            let (lo, hi) = out.split_at_mut(k);
+            hi[0] *= z;
+            hi[0].mul_acc(&self.ks[k], &lo[k - 1]);
+        }
+        out[0] *= z;
     }
 }
 
@@ -454,7 +468,7 @@ impl<S: Scalar> Mlp<S> {
             let dout = self.layers[l + 1];
             for (zk, bk) in z.parts.iter_mut().zip(&b.parts) {
                 let Some(bk) = bk else { continue };
-                let zk = zk.get_or_insert_with(|| crate::linalg::zeros(self.n * dout, c));
+                let zk = zk.get_or_insert_with(|| super::jet::zeros(self.n * dout, c));
                 for row in zk.chunks_mut(dout) {
                     row.iter_mut().zip(bk).for_each(|(a, bj)| *a += bj);
                 }
@@ -616,7 +630,7 @@ impl<S: Scalar> Mlp<S> {
             }
             let mut blk = match fk {
                 Some(p) => p.to_vec(),
-                None => crate::linalg::zeros(n * q, c),
+                None => super::jet::zeros(n * q, c),
             };
             if let Some(lk) = lk {
                 for (row, li) in blk.chunks_mut(q).zip(lk) {
