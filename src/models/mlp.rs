@@ -234,9 +234,10 @@ impl<S: Scalar> ActivationDerivs<S> {
                 let arg = z.clone() * &self.inv_sqrt2;
                 out[0] = (S::one(c) + &arg.erf()) * &self.half;
                 let phi = (-(z.clone() * z) * &self.half).exp() * &self.inv_sqrt2pi;
-                for j in 1..=kmax {
-                    let he = horner(&self.polys[j - 1], z, c) * &phi;
-                    out[j] = if (j - 1) % 2 == 0 { he } else { -he };
+                // Φ^(j) = (−1)^(j−1) He_{j−1}(z) φ(z), j = 1..=kmax.
+                for (j, (o, he)) in out[1..=kmax].iter_mut().zip(&self.polys).enumerate() {
+                    let t = horner(he, z, c) * &phi;
+                    *o = if j % 2 == 0 { t } else { -t };
                 }
                 self.times_z(z, out);
             }
