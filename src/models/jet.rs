@@ -20,6 +20,11 @@
 
 use crate::scalar::Scalar;
 
+/// A zero vector of length n (`vec!` clones one zero: a single zeroed allocation for f64).
+pub fn zeros<S: Scalar>(n: usize, c: S::Ctx) -> Vec<S> {
+    vec![S::zero(c); n]
+}
+
 /// A truncated Taylor algebra: monomials with their total degrees and multiplication table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JetKind {
@@ -51,7 +56,11 @@ impl JetKind {
             3 => "taylor-3",
             _ => "taylor",
         };
-        JetKind { name, degree, products }
+        JetKind {
+            name,
+            degree,
+            products,
+        }
     }
 
     /// Hyper-dual numbers {1, ε₁, ε₂, ε₁ε₂} with ε₁² = ε₂² = 0.
@@ -67,7 +76,11 @@ impl JetKind {
             (2, 1, 3),
             (3, 0, 3),
         ];
-        JetKind { name: "hyper-dual", degree: vec![0, 1, 1, 2], products }
+        JetKind {
+            name: "hyper-dual",
+            degree: vec![0, 1, 1, 2],
+            products,
+        }
     }
 
     /// Short name of the algebra.
@@ -116,12 +129,20 @@ pub struct JetMat<S> {
 impl<S: Scalar> JetMat<S> {
     /// The zero jet matrix (all blocks known zero).
     pub fn zero(kind: &JetKind, rows: usize, cols: usize) -> Self {
-        JetMat { rows, cols, parts: vec![None; kind.len()] }
+        JetMat {
+            rows,
+            cols,
+            parts: vec![None; kind.len()],
+        }
     }
 
     /// A jet matrix with only a constant part.
     pub fn constant(kind: &JetKind, rows: usize, cols: usize, data: Vec<S>) -> Self {
-        assert_eq!(data.len(), rows * cols, "JetMat::constant: wrong data length");
+        assert_eq!(
+            data.len(),
+            rows * cols,
+            "JetMat::constant: wrong data length"
+        );
         let mut m = Self::zero(kind, rows, cols);
         m.parts[0] = Some(data);
         m
@@ -141,12 +162,19 @@ impl<S: Scalar> JetMat<S> {
 
     /// True when every stored coefficient is finite.
     pub fn is_finite(&self) -> bool {
-        self.parts.iter().flatten().all(|p| p.iter().all(S::is_finite))
+        self.parts
+            .iter()
+            .flatten()
+            .all(|p| p.iter().all(S::is_finite))
     }
 
     /// self += other, block by block.
     pub fn add_assign(&mut self, other: &Self) {
-        assert_eq!((self.rows, self.cols), (other.rows, other.cols), "JetMat::add_assign: shapes");
+        assert_eq!(
+            (self.rows, self.cols),
+            (other.rows, other.cols),
+            "JetMat::add_assign: shapes"
+        );
         for (a, b) in self.parts.iter_mut().zip(&other.parts) {
             match (a.as_mut(), b) {
                 (_, None) => {}
@@ -172,16 +200,26 @@ pub fn matmul<S: Scalar>(
     fast: bool,
     c: S::Ctx,
 ) -> JetMat<S> {
-    let (m, ka) = if ta { (a.cols, a.rows) } else { (a.rows, a.cols) };
-    let (kb, n) = if tb { (b.cols, b.rows) } else { (b.rows, b.cols) };
+    let (m, ka) = if ta {
+        (a.cols, a.rows)
+    } else {
+        (a.rows, a.cols)
+    };
+    let (kb, n) = if tb {
+        (b.cols, b.rows)
+    } else {
+        (b.rows, b.cols)
+    };
     assert_eq!(ka, kb, "jet matmul: inner dimensions differ");
     let mut out: JetMat<S> = JetMat::zero(kind, m, n);
     for &(i, j, k) in kind.products() {
         if only.is_some_and(|o| o != k) {
             continue;
         }
-        let (Some(ai), Some(bj)) = (a.part(i), b.part(j)) else { continue };
-        let ck = out.parts[k].get_or_insert_with(|| crate::linalg::zeros(m * n, c));
+        let (Some(ai), Some(bj)) = (a.part(i), b.part(j)) else {
+            continue;
+        };
+        let ck = out.parts[k].get_or_insert_with(|| zeros(m * n, c));
         S::gemm(ck, ai, ta, bj, tb, (m, ka, n), true, fast);
     }
     out
@@ -189,12 +227,18 @@ pub fn matmul<S: Scalar>(
 
 /// Elementwise jet product: $(A\odot B)_k = \sum_{e_ie_j=e_k} A_i \odot B_j$.
 pub fn hadamard<S: Scalar>(kind: &JetKind, a: &JetMat<S>, b: &JetMat<S>, c: S::Ctx) -> JetMat<S> {
-    assert_eq!((a.rows, a.cols), (b.rows, b.cols), "jet hadamard: shapes differ");
+    assert_eq!(
+        (a.rows, a.cols),
+        (b.rows, b.cols),
+        "jet hadamard: shapes differ"
+    );
     let len = a.rows * a.cols;
     let mut out: JetMat<S> = JetMat::zero(kind, a.rows, a.cols);
     for &(i, j, k) in kind.products() {
-        let (Some(ai), Some(bj)) = (a.part(i), b.part(j)) else { continue };
-        let ck = out.parts[k].get_or_insert_with(|| crate::linalg::zeros(len, c));
+        let (Some(ai), Some(bj)) = (a.part(i), b.part(j)) else {
+            continue;
+        };
+        let ck = out.parts[k].get_or_insert_with(|| zeros(len, c));
         for ((x, y), z) in ai.iter().zip(bj).zip(ck.iter_mut()) {
             z.mul_acc(x, y);
         }
@@ -215,7 +259,10 @@ pub fn taylor_apply<S: Scalar>(
     c: S::Ctx,
 ) -> JetMat<S> {
     let dmax = kind.max_degree();
-    assert!(derivs.len() > dmax, "taylor_apply: need derivatives up to order {dmax}");
+    assert!(
+        derivs.len() > dmax,
+        "taylor_apply: need derivatives up to order {dmax}"
+    );
     let len = z.rows * z.cols;
     let mut out = JetMat::constant(kind, z.rows, z.cols, derivs[0].clone());
     let nil = z.nilpotent();
@@ -229,12 +276,17 @@ pub fn taylor_apply<S: Scalar>(
             pow = hadamard(kind, &pow, &nil, c);
             fact *= &S::from_i64(k as i64, c);
         }
+        // f^(k)(z₀)/k! once per entry, then accumulated into every block of N^k.
+        let scaled: Vec<S> = if k == 1 {
+            dk.clone()
+        } else {
+            dk.iter().map(|d| d.clone() / &fact).collect()
+        };
         for (p, acc) in pow.parts.iter().zip(out.parts.iter_mut()) {
             let Some(p) = p else { continue };
-            let acc = acc.get_or_insert_with(|| crate::linalg::zeros(len, c));
-            for ((a, x), d) in acc.iter_mut().zip(p).zip(dk) {
-                let t = x.clone() * d / &fact;
-                *a += &t;
+            let acc = acc.get_or_insert_with(|| zeros(len, c));
+            for ((a, x), d) in acc.iter_mut().zip(p).zip(&scaled) {
+                a.mul_acc(x, d);
             }
         }
     }
@@ -255,6 +307,7 @@ mod tests {
 
     /// exp(a + bε) = eᵃ (1 + bε + b²ε²/2 + b³ε³/6) in the order-3 Taylor algebra.
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn taylor3_exp_series() {
         let kind = JetKind::taylor(3);
         let (a, b) = (0.3_f64, -1.7_f64);
@@ -266,7 +319,11 @@ mod tests {
         for k in 0..4 {
             let got = r.part(k).unwrap()[0];
             // four roundings of values ≤ 5: a few ε relative.
-            assert!((got - want[k]).abs() <= 8.0 * f64::EPSILON * want[k].abs(), "k={k}: {got} vs {}", want[k]);
+            assert!(
+                (got - want[k]).abs() <= 8.0 * f64::EPSILON * want[k].abs(),
+                "k={k}: {got} vs {}",
+                want[k]
+            );
         }
     }
 
@@ -279,18 +336,29 @@ mod tests {
         let p = hadamard(&kind, &a, &b, ());
         let got: Vec<f64> = (0..4).map(|k| p.part(k).unwrap()[0]).collect();
         // small integers: exact.
-        assert_eq!(got, vec![14.0, 2.0 * 11.0 + 3.0 * 7.0, 2.0 * 13.0 + 5.0 * 7.0, 3.0 * 13.0 + 5.0 * 11.0]);
+        assert_eq!(
+            got,
+            vec![
+                14.0,
+                2.0 * 11.0 + 3.0 * 7.0,
+                2.0 * 13.0 + 5.0 * 7.0,
+                3.0 * 13.0 + 5.0 * 11.0
+            ]
+        );
     }
 
     /// A jet matrix product equals the sum over entries of elementwise jet products (integers: exact).
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn matmul_matches_entrywise_jet_products() {
         let kind = JetKind::taylor(2);
         let mk = |rows: usize, cols: usize, seed: i64| -> JetMat<f64> {
             let mut m = JetMat::zero(&kind, rows, cols);
             for k in 0..3 {
                 m.parts[k] = Some(
-                    (0..rows * cols).map(|e| (((e as i64 + 3 * k as i64 + seed) * 7919) % 13 - 6) as f64).collect(),
+                    (0..rows * cols)
+                        .map(|e| (((e as i64 + 3 * k as i64 + seed) * 7919) % 13 - 6) as f64)
+                        .collect(),
                 );
             }
             m

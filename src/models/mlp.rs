@@ -71,7 +71,11 @@ impl LossKind {
         match s.trim().to_ascii_lowercase().as_str() {
             "mse" => Ok(LossKind::Mse),
             "ce" | "cross-entropy" => Ok(LossKind::Ce),
-            _ => Err(InputError::Unknown { what: "loss", got: s.to_string(), expected: "mse, ce (cross-entropy)" }),
+            _ => Err(InputError::Unknown {
+                what: "loss",
+                got: s.to_string(),
+                expected: "mse, ce (cross-entropy)",
+            }),
         }
     }
 
@@ -94,7 +98,11 @@ pub fn param_count(layers: &[usize]) -> usize {
 
 /// Integer polynomial (ascending coefficients) derivative.
 fn poly_deriv(p: &[i64]) -> Vec<i64> {
-    p.iter().enumerate().skip(1).map(|(k, c)| k as i64 * c).collect()
+    p.iter()
+        .enumerate()
+        .skip(1)
+        .map(|(k, c)| k as i64 * c)
+        .collect()
 }
 
 /// Integer polynomial product.
@@ -139,9 +147,13 @@ fn hermite(kmax: usize) -> Vec<Vec<i64>> {
     h
 }
 
+/// p(x) by Horner's rule (ascending coefficients).
 fn horner<S: Scalar>(p: &[S], x: &S, c: S::Ctx) -> S {
-    let mut acc = S::zero(c);
-    for a in p.iter().rev() {
+    let Some((last, rest)) = p.split_last() else {
+        return S::zero(c);
+    };
+    let mut acc = last.clone();
+    for a in rest.iter().rev() {
         acc *= x;
         acc += a;
     }
@@ -160,6 +172,8 @@ pub struct ActivationDerivs<S: Scalar> {
     half: S,
     inv_sqrt2: S,
     inv_sqrt2pi: S,
+    /// k as a scalar, k = 0..=kmax.
+    ks: Vec<S>,
     ctx: S::Ctx,
 }
 
@@ -171,11 +185,23 @@ impl<S: Scalar> ActivationDerivs<S> {
             Activation::Silu => poly_chain(&[0, 1], &[0, 1, -1], kmax),
             Activation::Gelu => hermite(kmax),
         };
-        let polys = ints.iter().map(|p| p.iter().map(|&a| S::from_i64(a, c)).collect()).collect();
+        let polys = ints
+            .iter()
+            .map(|p| p.iter().map(|&a| S::from_i64(a, c)).collect())
+            .collect();
         let two = S::from_i64(2, c);
         let inv_sqrt2 = S::one(c) / &two.sqrt();
         let inv_sqrt2pi = S::one(c) / &(S::pi(c) * &two).sqrt();
-        ActivationDerivs { act, kmax, polys, half: S::from_f64(0.5, c), inv_sqrt2, inv_sqrt2pi, ctx: c }
+        ActivationDerivs {
+            act,
+            kmax,
+            polys,
+            half: S::from_f64(0.5, c),
+            inv_sqrt2,
+            inv_sqrt2pi,
+            ks: (0..=kmax as i64).map(|k| S::from_i64(k, c)).collect(),
+            ctx: c,
+        }
     }
 
     /// Largest derivative order evaluated.
@@ -191,34 +217,42 @@ impl<S: Scalar> ActivationDerivs<S> {
         match self.act {
             Activation::Tanh => {
                 let t = z.tanh();
-                for k in 0..=kmax {
-                    out[k] = horner(&self.polys[k], &t, c);
+                for (o, p) in out.iter_mut().zip(&self.polys) {
+                    *o = horner(p, &t, c);
                 }
             }
             Activation::Silu => {
+                // out[k] = s^(k) = Q_k(s) first, then the product rule in place.
                 let s = (S::one(c) + &(z.clone() * &self.half).tanh()) * &self.half;
-                let q: Vec<S> = self.polys.iter().map(|p| horner(p, &s, c)).collect();
-                out[0] = z.clone() * &q[0];
-                for k in 1..=kmax {
-                    out[k] = z.clone() * &q[k] + &(q[k - 1].clone() * &S::from_i64(k as i64, c));
+                for (o, p) in out.iter_mut().zip(&self.polys) {
+                    *o = horner(p, &s, c);
                 }
+                self.times_z(z, out);
             }
             Activation::Gelu => {
-                let phi_cdf = (S::one(c) + &(z.clone() * &self.inv_sqrt2).erf()) * &self.half;
+                // out[k] = Φ^(k) first, then the product rule in place.
+                let arg = z.clone() * &self.inv_sqrt2;
+                out[0] = (S::one(c) + &arg.erf()) * &self.half;
                 let phi = (-(z.clone() * z) * &self.half).exp() * &self.inv_sqrt2pi;
-                // d[j] = Φ^(j)(z).
-                let mut d = Vec::with_capacity(kmax + 1);
-                d.push(phi_cdf);
-                for j in 1..=kmax {
-                    let he = horner(&self.polys[j - 1], z, c) * &phi;
-                    d.push(if (j - 1) % 2 == 0 { he } else { -he });
+                // Φ^(j) = (−1)^(j−1) He_{j−1}(z) φ(z), j = 1..=kmax.
+                for (j, (o, he)) in out[1..=kmax].iter_mut().zip(&self.polys).enumerate() {
+                    let t = horner(he, z, c) * &phi;
+                    *o = if j % 2 == 0 { t } else { -t };
                 }
-                out[0] = z.clone() * &d[0];
-                for k in 1..=kmax {
-                    out[k] = z.clone() * &d[k] + &(d[k - 1].clone() * &S::from_i64(k as i64, c));
-                }
+                self.times_z(z, out);
             }
         }
+    }
+
+    /// Product rule for z·g(z): given out[k] = g^(k), overwrite with (z g)^(k) = z g^(k) + k g^(k−1)
+    /// (top-down, so g^(k−1) is still unmodified when it is read).
+    fn times_z(&self, z: &S, out: &mut [S]) {
+        for k in (1..=self.kmax).rev() {
+            let (lo, hi) = out.split_at_mut(k);
+            hi[0] *= z;
+            hi[0].mul_acc(&self.ks[k], &lo[k - 1]);
+        }
+        out[0] *= z;
     }
 }
 
@@ -274,7 +308,10 @@ impl<S: Scalar> Mlp<S> {
             });
         }
         if data.n == 0 {
-            return Err(InputError::Value { key: "data".into(), msg: "the data set has no samples (n = 0)".into() });
+            return Err(InputError::Value {
+                key: "data".into(),
+                msg: "the data set has no samples (n = 0)".into(),
+            });
         }
         if data.x.len() != data.n * data.d {
             return Err(InputError::Dimension(format!(
@@ -285,7 +322,11 @@ impl<S: Scalar> Mlp<S> {
             )));
         }
         if data.y.len() != data.n {
-            return Err(InputError::Dimension(format!("data y has {} labels, expected n = {}", data.y.len(), data.n)));
+            return Err(InputError::Dimension(format!(
+                "data y has {} labels, expected n = {}",
+                data.y.len(),
+                data.n
+            )));
         }
         if data.d != layers[0] {
             return Err(InputError::Dimension(format!(
@@ -299,13 +340,18 @@ impl<S: Scalar> Mlp<S> {
             if label < 0 || label as u64 >= classes as u64 {
                 return Err(InputError::Value {
                     key: "labels".into(),
-                    msg: format!("label {label} of sample {i} is outside 0..{classes} (the output width)"),
+                    msg: format!(
+                        "label {label} of sample {i} is outside 0..{classes} (the output width)"
+                    ),
                 });
             }
             y.push(label as usize);
         }
         if let Some(index) = data.x.iter().position(|v| !v.is_finite()) {
-            return Err(InputError::NonFinite { what: "data X".into(), index });
+            return Err(InputError::NonFinite {
+                what: "data X".into(),
+                index,
+            });
         }
         let kind = JetKind::constant();
         let x = JetMat::constant(&kind, data.n, data.d, crate::linalg::from_f64(&data.x, ctx));
@@ -315,7 +361,17 @@ impl<S: Scalar> Mlp<S> {
             offsets.push(off);
             off += w[0] * w[1] + w[1];
         }
-        Ok(Mlp { layers: layers.to_vec(), act, loss, x, y, n: data.n, offsets, ctx, fast: true })
+        Ok(Mlp {
+            layers: layers.to_vec(),
+            act,
+            loss,
+            x,
+            y,
+            n: data.n,
+            offsets,
+            ctx,
+            fast: true,
+        })
     }
 
     /// Select the faer kernel for f64 products (default `true`; ignored for MPFR). `false` gives the
@@ -354,16 +410,28 @@ impl<S: Scalar> Mlp<S> {
         if len == p {
             Ok(())
         } else {
-            Err(EvalError::Other(format!("{what} has length {len}, but the MLP {} has {p} parameters", self.shape())))
+            Err(EvalError::Other(format!(
+                "{what} has length {len}, but the MLP {} has {p} parameters",
+                self.shape()
+            )))
         }
     }
 
     fn shape(&self) -> String {
-        self.layers.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-")
+        self.layers
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join("-")
     }
 
     /// W_l [out, in] and b_l [out] as jets, from the jet parameter blocks `th[k]`.
-    fn layer_params(&self, kind: &JetKind, th: &[Option<&[S]>], l: usize) -> (JetMat<S>, JetMat<S>) {
+    fn layer_params(
+        &self,
+        kind: &JetKind,
+        th: &[Option<&[S]>],
+        l: usize,
+    ) -> (JetMat<S>, JetMat<S>) {
         let (din, dout) = (self.layers[l], self.layers[l + 1]);
         let wo = self.offsets[l];
         let bo = wo + din * dout;
@@ -380,7 +448,12 @@ impl<S: Scalar> Mlp<S> {
 
     /// Forward pass in the algebra `kind` at the jet parameters `th` (θ, then the direction blocks).
     /// With `backward`, also keeps σ'(Z_l) and the seed ∂L/∂f for [`Mlp::backward`].
-    fn forward(&self, kind: &JetKind, th: &[Option<&[S]>], backward: bool) -> Result<Tape<S>, EvalError> {
+    fn forward(
+        &self,
+        kind: &JetKind,
+        th: &[Option<&[S]>],
+        backward: bool,
+    ) -> Result<Tape<S>, EvalError> {
         let c = self.ctx;
         let nl = self.layers.len() - 1;
         let dmax = kind.max_degree();
@@ -396,7 +469,7 @@ impl<S: Scalar> Mlp<S> {
             let dout = self.layers[l + 1];
             for (zk, bk) in z.parts.iter_mut().zip(&b.parts) {
                 let Some(bk) = bk else { continue };
-                let zk = zk.get_or_insert_with(|| crate::linalg::zeros(self.n * dout, c));
+                let zk = zk.get_or_insert_with(|| super::jet::zeros(self.n * dout, c));
                 for row in zk.chunks_mut(dout) {
                     row.iter_mut().zip(bk).for_each(|(a, bj)| *a += bj);
                 }
@@ -406,8 +479,12 @@ impl<S: Scalar> Mlp<S> {
                 break;
             }
             // σ^(k)(Z₀) for k = 0..=kmax, one closed-form evaluation per entry.
-            let z0 = z.part(0).expect("the constant block of θ and X is always present");
-            let mut derivs: Vec<Vec<S>> = (0..=ad.kmax()).map(|_| Vec::with_capacity(z0.len())).collect();
+            let z0 = z
+                .part(0)
+                .expect("the constant block of θ and X is always present");
+            let mut derivs: Vec<Vec<S>> = (0..=ad.kmax())
+                .map(|_| Vec::with_capacity(z0.len()))
+                .collect();
             for zv in z0 {
                 ad.eval(zv, &mut buf);
                 for (d, v) in derivs.iter_mut().zip(&buf) {
@@ -421,16 +498,27 @@ impl<S: Scalar> Mlp<S> {
         }
         let f = out.expect("at least one layer");
         if !f.part(0).expect("constant block").iter().all(S::is_finite) {
-            return Err(EvalError::NonFinite { what: "network output", at: String::new() });
+            return Err(EvalError::NonFinite {
+                what: "network output",
+                at: String::new(),
+            });
         }
         let (value, seed) = match self.loss {
             LossKind::Mse => self.mse(kind, &f),
             LossKind::Ce => self.ce(kind, &f),
         };
         if !value.is_finite() {
-            return Err(EvalError::NonFinite { what: "loss", at: String::new() });
+            return Err(EvalError::NonFinite {
+                what: "loss",
+                at: String::new(),
+            });
         }
-        Ok(Tape { hidden, dact, value, seed: backward.then_some(seed) })
+        Ok(Tape {
+            hidden,
+            dact,
+            value,
+            seed: backward.then_some(seed),
+        })
     }
 
     /// MSE: L = (1/n) Σ ‖f − e_y‖² and ∂L/∂f = (2/n)(f − e_y) as a jet.
@@ -479,7 +567,12 @@ impl<S: Scalar> Mlp<S> {
                 m.push(mi);
             }
         }
-        let e0: Vec<S> = shifted.part(0).expect("constant block").iter().map(S::exp).collect();
+        let e0: Vec<S> = shifted
+            .part(0)
+            .expect("constant block")
+            .iter()
+            .map(S::exp)
+            .collect();
         let e = taylor_apply(kind, &shifted, &vec![e0; dmax + 1], c);
         // Row sums s_i as an n×1 jet.
         let mut s = JetMat::zero(kind, n, 1);
@@ -516,7 +609,12 @@ impl<S: Scalar> Mlp<S> {
             );
         }
         let mut lse = taylor_apply(kind, &s, &ln_d, c);
-        lse.parts[0].as_mut().expect("constant block").iter_mut().zip(&m).for_each(|(a, mi)| *a += mi);
+        lse.parts[0]
+            .as_mut()
+            .expect("constant block")
+            .iter_mut()
+            .zip(&m)
+            .for_each(|(a, mi)| *a += mi);
         let lse0 = lse.part(0).expect("constant block");
         let inv_n = S::one(c) / &S::from_i64(n as i64, c);
         let mut sum = S::zero(c);
@@ -533,7 +631,7 @@ impl<S: Scalar> Mlp<S> {
             }
             let mut blk = match fk {
                 Some(p) => p.to_vec(),
-                None => crate::linalg::zeros(n * q, c),
+                None => super::jet::zeros(n * q, c),
             };
             if let Some(lk) = lk {
                 for (row, li) in blk.chunks_mut(q).zip(lk) {
@@ -542,7 +640,12 @@ impl<S: Scalar> Mlp<S> {
             }
             centred.parts[k] = Some(blk);
         }
-        let p0: Vec<S> = centred.part(0).expect("constant block").iter().map(S::exp).collect();
+        let p0: Vec<S> = centred
+            .part(0)
+            .expect("constant block")
+            .iter()
+            .map(S::exp)
+            .collect();
         let mut g = taylor_apply(kind, &centred, &vec![p0; dmax + 1], c);
         {
             let g0 = g.parts[0].as_mut().expect("constant block");
@@ -593,7 +696,10 @@ impl<S: Scalar> Mlp<S> {
             // ∂L/∂W_l = G_lᵀ A_{l−1}, ∂L/∂b_l = column sums of G_l (only the target block).
             let gw = matmul(kind, &g, true, input, false, Some(target), self.fast, c);
             match gw.part(target) {
-                Some(p) => out[wo..bo].iter_mut().zip(p).for_each(|(o, v)| o.assign_from(v)),
+                Some(p) => out[wo..bo]
+                    .iter_mut()
+                    .zip(p)
+                    .for_each(|(o, v)| o.assign_from(v)),
                 None => out[wo..bo].iter_mut().for_each(S::set_zero),
             }
             let ob = &mut out[bo..bo + dout];
@@ -611,7 +717,10 @@ impl<S: Scalar> Mlp<S> {
             }
         }
         if !out.iter().all(S::is_finite) {
-            return Err(EvalError::NonFinite { what: "loss derivative", at: String::new() });
+            return Err(EvalError::NonFinite {
+                what: "loss derivative",
+                at: String::new(),
+            });
         }
         Ok(tape.value)
     }
@@ -640,7 +749,9 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
 
     fn value(&self, th: &[S]) -> Result<S, EvalError> {
         self.check_len("parameter vector", th.len())?;
-        Ok(self.forward(&JetKind::constant(), &[Some(th)], false)?.value)
+        Ok(self
+            .forward(&JetKind::constant(), &[Some(th)], false)?
+            .value)
     }
 
     fn grad(&self, th: &[S], g: &mut [S]) -> Result<S, EvalError> {
@@ -648,11 +759,18 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
     }
 
     fn hvp(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.grad_jet(&JetKind::taylor(1), &[Some(th), Some(v)], 1, out).map(drop)
+        self.grad_jet(&JetKind::taylor(1), &[Some(th), Some(v)], 1, out)
+            .map(drop)
     }
 
     fn d3(&self, th: &[S], v: &[S], w: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.grad_jet(&JetKind::hyper_dual(), &[Some(th), Some(v), Some(w), None], 3, out).map(drop)
+        self.grad_jet(
+            &JetKind::hyper_dual(),
+            &[Some(th), Some(v), Some(w), None],
+            3,
+            out,
+        )
+        .map(drop)
     }
 
     /// ∇³L[v,v] = 2 × (ε²-block of ∇L(θ + εv)).
@@ -665,7 +783,12 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
 
     /// ∇⁴L[v,v,v] = 6 × (ε³-block of ∇L(θ + εv)).
     fn d4(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.grad_jet(&JetKind::taylor(3), &[Some(th), Some(v), None, None], 3, out)?;
+        self.grad_jet(
+            &JetKind::taylor(3),
+            &[Some(th), Some(v), None, None],
+            3,
+            out,
+        )?;
         let six = S::from_i64(6, self.ctx);
         out.iter_mut().for_each(|o| *o *= &six);
         Ok(())
@@ -697,7 +820,12 @@ mod tests {
                 for k in 1..=5 {
                     let fd = (dp[k - 1].clone() - &dm[k - 1]) / (h.clone() * 2u32);
                     let err = (fd - &d0[k]).abs().to_f64();
-                    assert!(err < 1e-30, "{} σ^({k})({}) off by {err:e}", act.name(), z.to_f64());
+                    assert!(
+                        err < 1e-30,
+                        "{} σ^({k})({}) off by {err:e}",
+                        act.name(),
+                        z.to_f64()
+                    );
                 }
             }
         }
