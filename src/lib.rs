@@ -20,9 +20,12 @@
 //!
 //! Every numeric routine is generic over [`scalar::Scalar`] (`f64` and `rug::Float`).
 
+pub mod commands;
+pub mod config;
 pub mod constrained;
 pub mod data;
 pub mod error;
+pub mod figures;
 pub mod gd;
 pub mod linalg;
 pub mod models;

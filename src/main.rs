@@ -1,1 +1,171 @@
-fn main() {}
+//! `selfstab`: run GD, the constrained trajectory and the predicted dynamics; export and evaluate
+//! parameters for other implementations. See the README for every flag and output file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use selfstab::commands::{self, EvalArgs};
+use selfstab::config::{self, GapThreshold, Num, RunConfig};
+use selfstab::error::InputError;
+use selfstab::scalar::Precision;
+
+#[derive(Parser)]
+#[command(name = "selfstab", version, about = "Self-stabilization of gradient descent at the edge of stability: GD vs the constrained trajectory vs the predicted dynamics")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+fn parse_layers(s: &str) -> Result<Vec<usize>, String> {
+    s.split(',')
+        .map(|w| w.trim().parse::<usize>().map_err(|_| format!("`{s}` is not a comma-separated list of widths")))
+        .collect()
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Find the instability point, then track GD, θ† and the predictions (default: a digits MLP).
+    Run {
+        /// Configuration file (TOML); flags override its keys.
+        config: Option<PathBuf>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, value_parser = parse_layers)]
+        layers: Option<Vec<usize>>,
+        #[arg(long)]
+        activation: Option<String>,
+        #[arg(long)]
+        loss: Option<String>,
+        #[arg(long)]
+        data: Option<String>,
+        #[arg(long)]
+        n: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// GD's starting parameters (.npy, float64 [p]).
+        #[arg(long)]
+        theta0: Option<String>,
+        /// Learning rate η (decimal text; parsed at the working precision).
+        #[arg(long)]
+        lr: Option<String>,
+        /// Tracking steps after θ₀.
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Cap on the GD steps of the instability search.
+        #[arg(long)]
+        search_steps: Option<u64>,
+        /// `f64` or a number of MPFR bits (53..=65536).
+        #[arg(long)]
+        precision: Option<String>,
+        #[arg(long)]
+        projection_steps: Option<usize>,
+        #[arg(long)]
+        gap_every: Option<u64>,
+        /// Stop when λ₂(θ†) ≥ C/η; `none` records only.
+        #[arg(long)]
+        gap_threshold: Option<String>,
+        #[arg(long)]
+        eig_tol: Option<f64>,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long)]
+        checkpoint_every: Option<u64>,
+        #[arg(long)]
+        out: Option<String>,
+    },
+    /// Write the seeded initial parameters (theta0.npy) and the data (data.npz).
+    Export {
+        #[arg(long, value_parser = parse_layers)]
+        layers: Vec<usize>,
+        #[arg(long, default_value = "digits")]
+        data: String,
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Loss, gradient, top eigenpairs and ∇S at given parameters (eval.json, grad.npy, u.npy, grad_sharpness.npy).
+    Eval {
+        #[arg(long)]
+        theta: String,
+        #[arg(long)]
+        data: String,
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_parser = parse_layers)]
+        layers: Vec<usize>,
+        #[arg(long, default_value = "tanh")]
+        activation: String,
+        #[arg(long, default_value = "mse")]
+        loss: String,
+        #[arg(long, default_value = "f64")]
+        precision: String,
+        #[arg(long, default_value_t = 1)]
+        top_k: usize,
+        #[arg(long)]
+        eig_tol: Option<f64>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
+    match cmd {
+        Cmd::Run {
+            config: file, model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps,
+            precision, projection_steps, gap_every, gap_threshold, eig_tol, threads, checkpoint_every, out,
+        } => {
+            let base = match &file {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p).map_err(|e| InputError::File { path: p.clone(), msg: e.to_string() })?;
+                    config::overlay(config::default_config(), config::parse_toml(&text, &p.display().to_string())?)
+                }
+                None => config::default_config(),
+            };
+            let flags = RunConfig {
+                model, layers, activation, loss, data, n, seed, theta0,
+                lr: lr.map(Num::Text),
+                steps, search_steps,
+                precision: precision.map(Num::Text),
+                projection_steps, gap_every,
+                gap_threshold: gap_threshold.map(|g| match g.trim().parse::<f64>() {
+                    Ok(v) => GapThreshold::Value(v),
+                    Err(_) => GapThreshold::Text(g),
+                }),
+                eig_tol, threads, checkpoint_every, out,
+                cubic: None,
+            };
+            let cfg = config::resolve(&config::overlay(base, flags))?;
+            let s = commands::run(&cfg)?;
+            println!("{}", serde_json::to_string_pretty(&s).unwrap());
+            Ok(())
+        }
+        Cmd::Export { layers, data, n, seed, out } => {
+            commands::export(&layers, &data, n, seed, &out)?;
+            println!("wrote {}/theta0.npy and {}/data.npz", out.display(), out.display());
+            Ok(())
+        }
+        Cmd::Eval { theta, data, n, seed, layers, activation, loss, precision, top_k, eig_tol, out } => {
+            let precision = Precision::parse(&precision)?;
+            let v = commands::eval(&EvalArgs { theta, data, n, seed, layers, activation, loss, precision, top_k, eig_tol, out })?;
+            println!("{}", serde_json::to_string_pretty(&v).unwrap());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! The command-line jobs (`run`, `export`, `eval`) as library functions, so tests call them directly.
+//! Every output file is written atomically (temp file, fsync, rename).
+
+use std::path::{Path, PathBuf};
+
+use rug::Float;
+
+use crate::config::Resolved;
+use crate::data::{self, Dataset};
+use crate::error::{Error, InputError};
+use crate::gd::{self, Observer, Progress, TraceRecorder};
+use crate::linalg::{from_f64, to_f64, zeros};
+use crate::models::cubic::Cubic;
+use crate::models::mlp::{Activation, LossKind, Mlp, param_count};
+use crate::npy::{self, NpyArray, write_atomic};
+use crate::objective::Objective;
+use crate::scalar::{Precision, Scalar};
+use crate::sharpness::{EigenOpts, top_eigen};
+use crate::tracking::{self, COLUMNS, Row, StopReason, TrackOpts, TrackState};
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+/// Load a data set by name: `digits` (first n rows, standardised), `synthetic` (seeded) or an `.npz`.
+pub fn load_data(name: &str, n: usize, d: usize, classes: usize, seed: u64) -> Result<Dataset, InputError> {
+    match name {
+        "digits" => data::digits(n),
+        "synthetic" => data::synthetic(n, d, classes, seed),
+        path => data::load_npz_dataset(path),
+    }
+}
+
+/// Read GD's starting parameters from a `.npy` and check length and finiteness.
+pub fn load_theta(path: &str, p: usize) -> Result<Vec<f64>, InputError> {
+    let (v, shape) = npy::read_npy_f64(path)?;
+    if shape.len() != 1 || v.len() != p {
+        return Err(InputError::Shape {
+            path: path.into(),
+            msg: format!("expected a float64 vector of {p} parameters (the layout of --layers), found shape {shape:?}"),
+        });
+    }
+    data::check_finite(&format!("parameters {path}"), &v)?;
+    Ok(v)
+}
+
+/// Build the MLP of a resolved configuration at precision `c`, with its data and starting point.
+fn build_mlp<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<(Mlp<S>, Vec<f64>), InputError> {
+    let act = Activation::parse(&cfg.activation)?;
+    let loss = LossKind::parse(&cfg.loss)?;
+    let ds = load_data(&cfg.data, cfg.n, cfg.layers[0], *cfg.layers.last().unwrap(), cfg.seed)?;
+    if ds.d != cfg.layers[0] {
+        return Err(InputError::Dimension(format!(
+            "the data has {} input features but --layers starts with {}",
+            ds.d, cfg.layers[0]
+        )));
+    }
+    let model = Mlp::<S>::new(&cfg.layers, act, loss, &ds, c)?;
+    let p = param_count(&cfg.layers);
+    let theta = if cfg.theta0.is_empty() { data::init_params(&cfg.layers, cfg.seed)? } else { load_theta(&cfg.theta0, p)? };
+    Ok((model, theta))
+}
+
+/// Outcome of a `run`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    /// First GD step with S ≥ 2/η.
+    pub instability_step: u64,
+    /// η (decimal text as configured).
+    pub eta: String,
+    /// 2/η.
+    pub threshold: f64,
+    /// Tracking steps recorded.
+    pub steps_tracked: u64,
+    /// Why tracking stopped (`completed`, `eigengap`, `diverged`, `numerical`).
+    pub stop_reason: String,
+    /// The message.
+    pub stop_message: String,
+    /// Largest t such that tracking_error ≤ 0.1·dist at every step ≤ t (relative tolerance 0.1).
+    pub tracking_horizon: u64,
+    /// The tolerance of `tracking_horizon`.
+    pub tracking_tolerance: f64,
+    /// Same horizon for the generalized prediction.
+    pub tracking_horizon_gen: u64,
+    /// [min, max] of α along θ†.
+    pub alpha_range: [f64; 2],
+    /// [min, max] of β.
+    pub beta_range: [f64; 2],
+    /// [min, max] of δ.
+    pub delta_range: [f64; 2],
+    /// GD's first sharpness spike (claim 8): step and height.
+    pub first_spike_gd: Option<(u64, f64)>,
+    /// The prediction's first spike (S(θ†) + ∇S·v).
+    pub first_spike_pred: Option<(u64, f64)>,
+    /// Reduced-map first-spike height 2/η + √(α₀ H₀), H₀ = X₀² − log X₀² − 1, X₀ = x₀/δ₀.
+    pub first_spike_reduced_map: Option<f64>,
+    /// S(θ₀).
+    pub sharpness_unstable: f64,
+    /// L(θ₀).
+    pub loss_unstable: f64,
+    /// Parameters p.
+    pub params: usize,
+    /// Precision.
+    pub precision: String,
+    /// Model description.
+    pub model: String,
+}
+
+/// Everything a resumed run needs, written every `checkpoint_every` steps.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+struct Checkpoint<S: Scalar> {
+    config: Resolved,
+    instability_step: u64,
+    theta_unstable: Vec<S>,
+    sharpness_unstable: f64,
+    loss_unstable: f64,
+    pre: Vec<(u64, f64, Option<f64>)>,
+    state: TrackState<S>,
+    rows: Vec<Row>,
+    stop: Option<StopReason>,
+}
+
+/// Run the job of a resolved configuration (dispatching on the precision).
+pub fn run(cfg: &Resolved) -> Result<Summary, Error> {
+    crate::linalg::set_threads(cfg.threads);
+    match Precision::parse(&cfg.precision)? {
+        Precision::F64 => run_generic::<f64>(cfg, ()),
+        Precision::Bits(b) => run_generic::<Float>(cfg, b),
+    }
+}
+
+fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
+    let out = PathBuf::from(&cfg.out);
+    std::fs::create_dir_all(&out).map_err(io_err(&out))?;
+    let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
+    let (obj, theta_init): (Box<dyn Objective<S>>, Vec<S>) = if cfg.model == "cubic" {
+        let spec = cfg.cubic.clone().expect("resolved cubic spec");
+        let m = Cubic::<S>::new(&spec, c)?;
+        let x0 = S::parse(&cfg.x0_over_delta, c).map_err(|msg| InputError::Value { key: "x0_over_delta".into(), msg })?
+            * &m.delta();
+        let mut th = zeros::<S>(m.dim(), c);
+        if !cfg.theta0.is_empty() {
+            th = from_f64(&load_theta(&cfg.theta0, m.dim())?, c);
+        } else {
+            th[0] = x0;
+        }
+        (Box::new(m), th)
+    } else {
+        let (m, th) = build_mlp::<S>(cfg, c)?;
+        (Box::new(m), from_f64(&th, c))
+    };
+    let obj = obj.as_ref();
+    let topts = TrackOpts {
+        projection_steps: cfg.projection_steps,
+        gap_every: cfg.gap_every,
+        gap_threshold: if cfg.gap_threshold == "none" { None } else { cfg.gap_threshold.parse().ok() },
+        eig_tol: cfg.eig_tol,
+    };
+    write_atomic(&out.join("config.toml"), toml::to_string(cfg).expect("config serialises").as_bytes())?;
+    let ckpt_path = out.join("checkpoint.json");
+
+    // Resume if a checkpoint of the same configuration exists.
+    let resumed: Option<Checkpoint<S>> = std::fs::read(&ckpt_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Checkpoint<S>>(&b).ok())
+        .filter(|ck| ck.config == *cfg);
+    let mut ck = match resumed {
+        Some(ck) => {
+            eprintln!("resuming from {} at tracking step {}", ckpt_path.display(), ck.state.t);
+            ck
+        }
+        None => {
+            // Instability search.
+            let mut trace = TraceRecorder::default();
+            let mut prog = Progress::new(10);
+            let inst = {
+                let mut obs: Vec<&mut dyn Observer<S>> = vec![&mut trace, &mut prog];
+                gd::find_instability(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol, &mut obs)
+            };
+            let inst = match inst {
+                Ok(i) => i,
+                Err(e) => {
+                    write_pre(&out, &trace.rows)?;
+                    return Err(crate::error::EvalError::Other(e.to_string()).into());
+                }
+            };
+            eprintln!(
+                "instability at GD step {}: S = {:.6} ≥ 2/η = {:.6}, L = {:.6e}",
+                inst.step,
+                inst.sharpness.to_f64(),
+                2.0 / eta.to_f64(),
+                inst.loss.to_f64()
+            );
+            let state = tracking::start(obj, &eta, &inst.theta, Some(&inst.u), &topts)?;
+            Checkpoint {
+                config: cfg.clone(),
+                instability_step: inst.step,
+                sharpness_unstable: inst.sharpness.to_f64(),
+                loss_unstable: inst.loss.to_f64(),
+                theta_unstable: inst.theta,
+                pre: trace.rows,
+                state,
+                rows: vec![],
+                stop: None,
+            }
+        }
+    };
+    write_pre(&out, &ck.pre)?;
+    write_vec(&out.join("theta_unstable.npy"), &ck.theta_unstable)?;
+
+    // Tracking.
+    let prog = {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal()
+    };
+    while ck.stop.is_none() && ck.state.t < cfg.steps {
+        let (row, stop) = tracking::step(obj, &eta, &mut ck.state, &topts)?;
+        if prog {
+            eprint!(
+                "\r  tracking step {:>5}/{}  loss {:.6e}  S {:.5}  ‖θ−θ†−v‖/‖θ−θ†‖ {:.3}   ",
+                row.t,
+                cfg.steps,
+                row.loss_gd,
+                row.sharpness_gd,
+                row.tracking_error / row.dist.max(f64::MIN_POSITIVE)
+            );
+        }
+        ck.rows.push(row);
+        if let Some(s) = stop {
+            ck.stop = Some(s);
+        }
+        if ck.state.t % cfg.checkpoint_every == 0 || ck.stop.is_some() {
+            write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
+            write_series(&out, &ck.rows)?;
+        }
+    }
+    if prog {
+        eprintln!();
+    }
+    let stop = ck.stop.clone().unwrap_or(StopReason::Completed);
+    write_series(&out, &ck.rows)?;
+    write_final(&out, &ck.state)?;
+    let summary = summarise(cfg, &ck, &stop, obj, &eta);
+    write_atomic(&out.join("summary.json"), serde_json::to_string_pretty(&summary).unwrap().as_bytes())?;
+    crate::figures::write_all(&out, &ck.rows, 2.0 / eta.to_f64())?;
+    let _ = std::fs::remove_file(&ckpt_path);
+    eprintln!("{}: {} ({} tracking steps); outputs in {}", stop.tag(), stop.message(), ck.rows.len(), out.display());
+    Ok(summary)
+}
+
+fn range(rows: &[Row], f: impl Fn(&Row) -> f64) -> [f64; 2] {
+    let vals: Vec<f64> = rows.iter().map(f).filter(|v| v.is_finite()).collect();
+    if vals.is_empty() {
+        return [f64::NAN, f64::NAN];
+    }
+    [vals.iter().cloned().fold(f64::INFINITY, f64::min), vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max)]
+}
+
+/// First local maximum of a series above `level` (the first sharpness spike).
+fn first_spike(rows: &[Row], level: f64, f: impl Fn(&Row) -> f64) -> Option<(u64, f64)> {
+    let v: Vec<f64> = rows.iter().map(&f).collect();
+    (1..v.len().saturating_sub(1)).find(|&i| v[i] > level && v[i] >= v[i - 1] && v[i] > v[i + 1]).map(|i| (rows[i].t, v[i]))
+}
+
+fn horizon(rows: &[Row], tol: f64, err: impl Fn(&Row) -> f64) -> u64 {
+    let mut h = 0;
+    for r in rows {
+        if err(r) <= tol * r.dist || err(r) == 0.0 {
+            h = r.t;
+        } else {
+            break;
+        }
+    }
+    h
+}
+
+fn summarise<S: Scalar>(cfg: &Resolved, ck: &Checkpoint<S>, stop: &StopReason, obj: &dyn Objective<S>, eta: &S) -> Summary {
+    let rows = &ck.rows;
+    let thr = 2.0 / eta.to_f64();
+    let reduced = rows.first().and_then(|r0| {
+        if r0.alpha > 0.0 && r0.delta > 0.0 {
+            let x2 = (r0.x / r0.delta).powi(2);
+            let h0 = x2 - x2.ln() - 1.0;
+            Some(thr + (r0.alpha * h0).sqrt())
+        } else {
+            None
+        }
+    });
+    Summary {
+        instability_step: ck.instability_step,
+        eta: cfg.lr.clone(),
+        threshold: thr,
+        steps_tracked: rows.len() as u64,
+        stop_reason: stop.tag().into(),
+        stop_message: stop.message(),
+        tracking_horizon: horizon(rows, 0.1, |r| r.tracking_error),
+        tracking_tolerance: 0.1,
+        tracking_horizon_gen: horizon(rows, 0.1, |r| r.tracking_error_gen),
+        alpha_range: range(rows, |r| r.alpha),
+        beta_range: range(rows, |r| r.beta),
+        delta_range: range(rows, |r| r.delta),
+        first_spike_gd: first_spike(rows, thr, |r| r.sharpness_gd),
+        first_spike_pred: first_spike(rows, thr, |r| r.sharpness_pred),
+        first_spike_reduced_map: reduced,
+        sharpness_unstable: ck.sharpness_unstable,
+        loss_unstable: ck.loss_unstable,
+        params: obj.dim(),
+        precision: cfg.precision.clone(),
+        model: obj.describe(),
+    }
+}
+
+fn fmt_f64(v: f64) -> String {
+    if v.is_nan() { String::new() } else { format!("{v:?}") }
+}
+
+fn write_pre(out: &Path, rows: &[(u64, f64, Option<f64>)]) -> Result<(), Error> {
+    let mut s = String::from("step,loss,sharpness\n");
+    for (t, l, sh) in rows {
+        s.push_str(&format!("{t},{},{}\n", fmt_f64(*l), sh.map(fmt_f64).unwrap_or_default()));
+    }
+    write_atomic(&out.join("pre_instability.csv"), s.as_bytes())
+}
+
+/// Write `series.csv` and `series.npz` (one array per column, float64 [T]).
+pub fn write_series(out: &Path, rows: &[Row]) -> Result<(), Error> {
+    let mut s = COLUMNS.join(",");
+    s.push('\n');
+    let cols: Vec<Vec<f64>> = rows.iter().map(Row::values).collect();
+    for r in &cols {
+        let line: Vec<String> = r
+            .iter()
+            .zip(COLUMNS)
+            .map(|(v, name)| if matches!(*name, "t" | "hvps") { format!("{}", *v as u64) } else { fmt_f64(*v) })
+            .collect();
+        s.push_str(&line.join(","));
+        s.push('\n');
+    }
+    write_atomic(&out.join("series.csv"), s.as_bytes())?;
+    let arrays: Vec<NpyArray> = (0..COLUMNS.len())
+        .map(|j| NpyArray::f64(cols.iter().map(|r| r[j]).collect(), vec![rows.len()]))
+        .collect();
+    let members: Vec<(&str, &NpyArray)> = COLUMNS.iter().cloned().zip(arrays.iter()).collect();
+    npy::write_npz(out.join("series.npz"), &members)
+}
+
+fn write_vec<S: Scalar>(path: &Path, v: &[S]) -> Result<(), Error> {
+    npy::write_npy_f64(path, &to_f64(v), &[v.len()])?;
+    if S::precision_name(v[0].ctx()) != "f64" {
+        let txt: String = v.iter().map(|x| x.to_decimal() + "\n").collect();
+        write_atomic(&path.with_extension("txt"), txt.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn write_final<S: Scalar>(out: &Path, st: &TrackState<S>) -> Result<(), Error> {
+    let p = st.theta.len();
+    let a = NpyArray::f64(to_f64(&st.theta), vec![p]);
+    let b = NpyArray::f64(to_f64(&st.dagger.theta), vec![p]);
+    let v = NpyArray::f64(to_f64(&st.v), vec![p]);
+    let vg = NpyArray::f64(to_f64(&st.v_gen), vec![p]);
+    npy::write_npz(out.join("final_state.npz"), &[("theta", &a), ("theta_dagger", &b), ("v", &v), ("v_gen", &vg)])
+}
+
+/// `selfstab export`: the seeded initial parameters and the data, for other implementations.
+pub fn export(layers: &[usize], data_name: &str, n: usize, seed: u64, out: &Path) -> Result<(), Error> {
+    if layers.len() < 2 || layers.contains(&0) {
+        return Err(InputError::Value { key: "layers".into(), msg: format!("needs at least two widths, all > 0, got {layers:?}") }.into());
+    }
+    let ds = load_data(data_name, n, layers[0], *layers.last().unwrap(), seed)?;
+    if ds.d != layers[0] {
+        return Err(InputError::Dimension(format!("the data has {} input features but --layers starts with {}", ds.d, layers[0])).into());
+    }
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let theta = data::init_params(layers, seed)?;
+    npy::write_npy_f64(out.join("theta0.npy"), &theta, &[theta.len()])?;
+    data::save_npz_dataset(out.join("data.npz"), &ds)?;
+    Ok(())
+}
+
+/// Options of `selfstab eval`.
+#[derive(Clone, Debug)]
+pub struct EvalArgs {
+    /// Parameters `.npy`.
+    pub theta: String,
+    /// Data (`digits`, `synthetic` or `.npz`).
+    pub data: String,
+    /// Samples (digits/synthetic).
+    pub n: usize,
+    /// Seed (synthetic).
+    pub seed: u64,
+    /// Widths.
+    pub layers: Vec<usize>,
+    /// Activation.
+    pub activation: String,
+    /// Loss.
+    pub loss: String,
+    /// Precision.
+    pub precision: Precision,
+    /// Top-k eigenpairs.
+    pub top_k: usize,
+    /// Eigen tolerance override.
+    pub eig_tol: Option<f64>,
+    /// Output directory.
+    pub out: PathBuf,
+}
+
+/// `selfstab eval`: loss, gradient, top eigenpairs and ∇S at given parameters.
+pub fn eval(a: &EvalArgs) -> Result<serde_json::Value, Error> {
+    match a.precision {
+        Precision::F64 => eval_generic::<f64>(a, ()),
+        Precision::Bits(b) => eval_generic::<Float>(a, b),
+    }
+}
+
+fn eval_generic<S: Scalar>(a: &EvalArgs, c: S::Ctx) -> Result<serde_json::Value, Error> {
+    if a.top_k == 0 {
+        return Err(InputError::Value { key: "top-k".into(), msg: "must be ≥ 1".into() }.into());
+    }
+    let cfg = Resolved {
+        model: "mlp".into(),
+        layers: a.layers.clone(),
+        activation: a.activation.clone(),
+        loss: a.loss.clone(),
+        data: a.data.clone(),
+        n: a.n,
+        seed: a.seed,
+        theta0: a.theta.clone(),
+        lr: "1".into(),
+        steps: 0,
+        search_steps: 0,
+        precision: a.precision.to_string(),
+        projection_steps: 3,
+        gap_every: 0,
+        gap_threshold: "none".into(),
+        eig_tol: 0.0,
+        threads: 1,
+        checkpoint_every: 1,
+        out: String::new(),
+        cubic: None,
+        x0_over_delta: String::new(),
+    };
+    if a.layers.len() < 2 || a.layers.contains(&0) {
+        return Err(InputError::Value { key: "layers".into(), msg: format!("needs at least two widths, all > 0, got {:?}", a.layers) }.into());
+    }
+    let (model, theta) = build_mlp::<S>(&cfg, c)?;
+    let th = from_f64::<S>(&theta, c);
+    let p = model.dim();
+    let mut grad = zeros::<S>(p, c);
+    let loss = model.grad(&th, &mut grad)?;
+    let tol = a.eig_tol.unwrap_or_else(|| EigenOpts::default_tol::<S>(c));
+    let counted = crate::objective::Counted::new(&model);
+    let opts = EigenOpts { tol, ..EigenOpts::top::<S>(a.top_k, c) };
+    let eig = top_eigen(&counted, &th, None, &opts)?;
+    let hvp_count = counted.counts.hvps();
+    let u = eig.vectors[0].clone();
+    let mut gs = zeros::<S>(p, c);
+    model.d3_sym(&th, &u, &mut gs)?;
+    std::fs::create_dir_all(&a.out).map_err(io_err(&a.out))?;
+    write_vec(&a.out.join("grad.npy"), &grad)?;
+    write_vec(&a.out.join("u.npy"), &u)?;
+    write_vec(&a.out.join("grad_sharpness.npy"), &gs)?;
+    let mpfr = a.precision != Precision::F64;
+    let mut j = serde_json::Map::new();
+    let mut put = |k: &str, v: &S| {
+        j.insert(k.into(), serde_json::json!(v.to_f64()));
+        if mpfr {
+            j.insert(format!("{k}_decimal"), serde_json::json!(v.to_decimal()));
+        }
+    };
+    put("loss", &loss);
+    put("sharpness", &eig.values[0]);
+    j.insert("top_eigenvalues".into(), serde_json::json!(eig.values.iter().map(S::to_f64).collect::<Vec<_>>()));
+    if mpfr {
+        j.insert("top_eigenvalues_decimal".into(), serde_json::json!(eig.values.iter().map(S::to_decimal).collect::<Vec<_>>()));
+    }
+    j.insert("eigen_residual".into(), serde_json::json!(eig.residuals[0]));
+    if a.top_k > 1 {
+        j.insert("eigen_residuals".into(), serde_json::json!(eig.residuals));
+    }
+    j.insert("hvp_count".into(), serde_json::json!(hvp_count));
+    j.insert("eigen_tol".into(), serde_json::json!(tol));
+    j.insert(
+        "precision".into(),
+        match a.precision {
+            Precision::F64 => serde_json::json!("f64"),
+            Precision::Bits(b) => serde_json::json!(b),
+        },
+    );
+    j.insert("params".into(), serde_json::json!(p));
+    let v = serde_json::Value::Object(j);
+    write_atomic(&a.out.join("eval.json"), serde_json::to_string_pretty(&v).unwrap().as_bytes())?;
+    Ok(v)
+}

@@ -1,0 +1,298 @@
+//! Run configuration: a TOML file, overridden by command-line flags, resolved and validated into a
+//! [`Resolved`] configuration that is written back as `config.toml` (enough to rerun the same job).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::InputError;
+use crate::models::cubic::CubicSpec;
+use crate::scalar::Precision;
+
+/// A number given as a TOML float, integer or string; kept as decimal text so MPFR runs parse it
+/// exactly (a TOML float becomes its shortest round-trip decimal form, decisions.md §2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Num {
+    /// A TOML float.
+    Float(f64),
+    /// A TOML integer.
+    Int(i64),
+    /// Decimal text.
+    Text(String),
+}
+
+impl Num {
+    /// The decimal text.
+    pub fn text(&self) -> String {
+        match self {
+            Num::Float(f) => format!("{f:?}"),
+            Num::Int(i) => i.to_string(),
+            Num::Text(s) => s.trim().to_string(),
+        }
+    }
+}
+
+/// Gap threshold: a number C (stop when λ₂(θ†) ≥ C/η) or `"none"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum GapThreshold {
+    /// C.
+    Value(f64),
+    /// "none".
+    Text(String),
+}
+
+/// The configuration file (every key optional; unknown keys are errors).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// `mlp` or `cubic`.
+    pub model: Option<String>,
+    /// Widths from input to output.
+    pub layers: Option<Vec<usize>>,
+    /// `tanh`, `silu`, `gelu`.
+    pub activation: Option<String>,
+    /// `mse` or `ce`.
+    pub loss: Option<String>,
+    /// `digits`, `synthetic` or a path to an `.npz`.
+    pub data: Option<String>,
+    /// Number of samples (digits, synthetic).
+    pub n: Option<usize>,
+    /// Seed of the initialisation and the synthetic data.
+    pub seed: Option<u64>,
+    /// GD's starting parameters (`.npy`), instead of the seeded initialisation.
+    pub theta0: Option<String>,
+    /// Learning rate η.
+    pub lr: Option<Num>,
+    /// Tracking steps after θ₀.
+    pub steps: Option<u64>,
+    /// Cap on the GD steps of the instability search.
+    pub search_steps: Option<u64>,
+    /// `f64` or bits.
+    pub precision: Option<Num>,
+    /// Linearised projection steps.
+    pub projection_steps: Option<usize>,
+    /// λ₂(θ†) every this many steps.
+    pub gap_every: Option<u64>,
+    /// Stop at λ₂(θ†) ≥ C/η, or "none".
+    pub gap_threshold: Option<GapThreshold>,
+    /// Eigen tolerance (relative residual).
+    pub eig_tol: Option<f64>,
+    /// Threads for the f64 matrix products.
+    pub threads: Option<usize>,
+    /// Checkpoint every this many tracking steps.
+    pub checkpoint_every: Option<u64>,
+    /// Output directory.
+    pub out: Option<String>,
+    /// Constants of the cubic model (model = "cubic").
+    pub cubic: Option<CubicSection>,
+}
+
+/// `[cubic]`: the model constants (η comes from `lr`) plus GD's start x₀ = (x0_over_delta)·δ, w₀ = 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CubicSection {
+    /// a.
+    pub a: Vec<Num>,
+    /// g.
+    pub g: Vec<Num>,
+    /// e.
+    #[serde(default)]
+    pub e: Vec<Num>,
+    /// κ.
+    pub kappa: Option<Num>,
+    /// c₄.
+    pub c4: Option<Num>,
+    /// b.
+    pub b: Option<Num>,
+    /// c.
+    pub c: Option<Num>,
+    /// c₃.
+    pub c3: Option<Num>,
+    /// x₀ as a multiple of δ (default 0.1).
+    pub x0_over_delta: Option<Num>,
+}
+
+/// The fully resolved configuration of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resolved {
+    /// `mlp` or `cubic`.
+    pub model: String,
+    /// Widths (mlp).
+    pub layers: Vec<usize>,
+    /// Activation (mlp).
+    pub activation: String,
+    /// Loss (mlp).
+    pub loss: String,
+    /// Data source (mlp).
+    pub data: String,
+    /// Samples (mlp).
+    pub n: usize,
+    /// Seed.
+    pub seed: u64,
+    /// GD's starting parameters file, or "" for the seeded initialisation.
+    pub theta0: String,
+    /// η as decimal text.
+    pub lr: String,
+    /// Tracking steps.
+    pub steps: u64,
+    /// Instability search cap.
+    pub search_steps: u64,
+    /// `f64` or bits.
+    pub precision: String,
+    /// Projection steps.
+    pub projection_steps: usize,
+    /// Gap check interval.
+    pub gap_every: u64,
+    /// Gap threshold C or "none".
+    pub gap_threshold: String,
+    /// Eigen tolerance.
+    pub eig_tol: f64,
+    /// Threads.
+    pub threads: usize,
+    /// Checkpoint interval.
+    pub checkpoint_every: u64,
+    /// Output directory.
+    pub out: String,
+    /// Cubic model constants (model = "cubic").
+    pub cubic: Option<CubicSpec>,
+    /// x₀/δ for the cubic model.
+    pub x0_over_delta: String,
+}
+
+/// The built-in default job: a digits MLP (64-32-32-32-10, tanh, MSE, n = 200) that reaches the edge
+/// of stability within a few hundred GD steps from the seed-0 initialisation.
+pub fn default_config() -> RunConfig {
+    RunConfig {
+        model: Some("mlp".into()),
+        layers: Some(vec![64, 32, 32, 32, 10]),
+        activation: Some("tanh".into()),
+        loss: Some("mse".into()),
+        data: Some("digits".into()),
+        n: Some(200),
+        seed: Some(0),
+        lr: Some(Num::Text("0.2297".into())),
+        steps: Some(150),
+        ..RunConfig::default()
+    }
+}
+
+fn bad(key: &str, msg: impl Into<String>) -> InputError {
+    InputError::Value { key: key.into(), msg: msg.into() }
+}
+
+/// Parse a TOML config text; unknown keys and wrong types are one-line errors naming the key.
+pub fn parse_toml(text: &str, path: &str) -> Result<RunConfig, InputError> {
+    toml::from_str::<RunConfig>(text).map_err(|e| {
+        let msg = e.message().replace('\n', " ");
+        InputError::File { path: path.into(), msg: format!("invalid configuration: {msg}") }
+    })
+}
+
+/// Overlay `top` on `base` (keys set in `top` win).
+pub fn overlay(base: RunConfig, top: RunConfig) -> RunConfig {
+    macro_rules! pick {
+        ($($f:ident),*) => { RunConfig { $($f: top.$f.or(base.$f)),* } };
+    }
+    pick!(model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps, precision,
+        projection_steps, gap_every, gap_threshold, eig_tol, threads, checkpoint_every, out, cubic)
+}
+
+/// Validate and fill defaults.
+pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
+    let model = cfg.model.clone().unwrap_or_else(|| "mlp".into());
+    if model != "mlp" && model != "cubic" {
+        return Err(InputError::Unknown { what: "model", got: model, expected: "mlp, cubic" });
+    }
+    let lr = cfg.lr.as_ref().map(Num::text).unwrap_or_else(|| "0.2297".into());
+    match lr.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => {}
+        _ => return Err(InputError::LearningRate(lr)),
+    }
+    let precision = cfg.precision.as_ref().map(Num::text).unwrap_or_else(|| "f64".into());
+    let prec = Precision::parse(&precision)?;
+    let layers = cfg.layers.clone().unwrap_or_else(|| vec![64, 32, 32, 32, 10]);
+    if model == "mlp" {
+        if layers.len() < 2 || layers.contains(&0) {
+            return Err(bad("layers", format!("needs at least two widths, all > 0, got {layers:?}")));
+        }
+        crate::models::mlp::Activation::parse(cfg.activation.as_deref().unwrap_or("tanh"))?;
+        crate::models::mlp::LossKind::parse(cfg.loss.as_deref().unwrap_or("mse"))?;
+    }
+    let n = cfg.n.unwrap_or(200);
+    if n == 0 {
+        return Err(bad("n", "must be ≥ 1"));
+    }
+    let gap_threshold = match &cfg.gap_threshold {
+        None => "1.9".to_string(),
+        Some(GapThreshold::Value(v)) if v.is_finite() && *v > 0.0 => format!("{v:?}"),
+        Some(GapThreshold::Text(t)) if t.trim().eq_ignore_ascii_case("none") => "none".into(),
+        Some(GapThreshold::Text(t)) if t.trim().parse::<f64>().is_ok_and(|v| v.is_finite() && v > 0.0) => t.trim().into(),
+        Some(other) => return Err(bad("gap_threshold", format!("must be a number > 0 or `none`, got {other:?}"))),
+    };
+    let eig_tol = match cfg.eig_tol {
+        Some(t) if t.is_finite() && t > 0.0 && t < 1.0 => t,
+        Some(t) => return Err(bad("eig_tol", format!("must be in (0, 1), got {t}"))),
+        None => match prec {
+            Precision::F64 => 1e-10,
+            Precision::Bits(b) => libm::ldexp(1.0, 16 - b as i32),
+        },
+    };
+    let projection_steps = cfg.projection_steps.unwrap_or(3);
+    if projection_steps == 0 || projection_steps > 100 {
+        return Err(bad("projection_steps", format!("must be in 1..=100, got {projection_steps}")));
+    }
+    let threads = cfg.threads.unwrap_or(1);
+    if threads == 0 || threads > 256 {
+        return Err(bad("threads", format!("must be in 1..=256, got {threads}")));
+    }
+    let (cubic, x0_over_delta) = match (&model[..], &cfg.cubic) {
+        ("cubic", Some(sec)) => {
+            let t = |v: &Option<Num>| v.as_ref().map(Num::text).unwrap_or_else(|| "0".into());
+            let spec = CubicSpec {
+                eta: lr.clone(),
+                a: sec.a.iter().map(Num::text).collect(),
+                g: sec.g.iter().map(Num::text).collect(),
+                e: sec.e.iter().map(Num::text).collect(),
+                kappa: t(&sec.kappa),
+                c4: t(&sec.c4),
+                b: t(&sec.b),
+                c: t(&sec.c),
+                c3: t(&sec.c3),
+            };
+            crate::models::cubic::Cubic::<f64>::new(&spec, ())?;
+            let x0 = sec.x0_over_delta.as_ref().map(Num::text).unwrap_or_else(|| "0.1".into());
+            (Some(spec), x0)
+        }
+        ("cubic", None) => {
+            let mut spec = CubicSpec::reference("0.01", "0.3");
+            spec.eta = lr.clone();
+            crate::models::cubic::Cubic::<f64>::new(&spec, ())?;
+            (Some(spec), "0.1".into())
+        }
+        _ => (None, "0.1".into()),
+    };
+    Ok(Resolved {
+        model,
+        layers,
+        activation: cfg.activation.clone().unwrap_or_else(|| "tanh".into()),
+        loss: cfg.loss.clone().unwrap_or_else(|| "mse".into()),
+        data: cfg.data.clone().unwrap_or_else(|| "digits".into()),
+        n,
+        seed: cfg.seed.unwrap_or(0),
+        theta0: cfg.theta0.clone().unwrap_or_default(),
+        lr,
+        steps: cfg.steps.unwrap_or(150),
+        search_steps: cfg.search_steps.unwrap_or(20_000),
+        precision: prec.to_string(),
+        projection_steps,
+        gap_every: cfg.gap_every.unwrap_or(50),
+        gap_threshold,
+        eig_tol,
+        threads,
+        checkpoint_every: cfg.checkpoint_every.unwrap_or(10).max(1),
+        out: cfg.out.clone().unwrap_or_else(|| "out".into()),
+        cubic,
+        x0_over_delta,
+    })
+}

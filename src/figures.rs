@@ -1,0 +1,192 @@
+//! Figures of a tracking run (reference.md §7, "what the figures plot"), as self-contained SVG:
+//! loss, sharpness (with the 2/η line) and deviation panels comparing GD, θ† and the prediction.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::error::Error;
+use crate::npy::write_atomic;
+use crate::tracking::Row;
+
+/// One curve.
+struct Series<'a> {
+    name: &'a str,
+    color: &'a str,
+    dash: bool,
+    y: Vec<f64>,
+}
+
+fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    if !(hi > lo) {
+        return vec![lo];
+    }
+    let raw = (hi - lo) / n as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
+    let mut t = (lo / step).ceil() * step;
+    let mut out = vec![];
+    while t <= hi + 1e-9 * step {
+        out.push(t);
+        t += step;
+    }
+    out
+}
+
+/// Draw one panel at (x0, y0) of size w×h into `svg`.
+#[allow(clippy::too_many_arguments)]
+fn panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &str, t: &[f64], series: &[Series], hline: Option<(f64, &str)>, log: bool) {
+    let tr = |v: f64| if log { v.max(1e-300).log10() } else { v };
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for s in series {
+        for &v in &s.y {
+            if v.is_finite() && (!log || v > 0.0) {
+                lo = lo.min(tr(v));
+                hi = hi.max(tr(v));
+            }
+        }
+    }
+    if let Some((v, _)) = hline {
+        lo = lo.min(tr(v));
+        hi = hi.max(tr(v));
+    }
+    if !lo.is_finite() {
+        lo = 0.0;
+        hi = 1.0;
+    }
+    if hi - lo < 1e-12 * (1.0 + hi.abs()) {
+        lo -= 0.5;
+        hi += 0.5;
+    }
+    let pad = 0.05 * (hi - lo);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let (t0, t1) = (t.first().cloned().unwrap_or(0.0), t.last().cloned().unwrap_or(1.0).max(t.first().cloned().unwrap_or(0.0) + 1.0));
+    let (ml, mr, mt, mb) = (70.0, 15.0, 28.0, 35.0);
+    let px = |tv: f64| x0 + ml + (tv - t0) / (t1 - t0) * (w - ml - mr);
+    let py = |v: f64| y0 + mt + (hi - tr(v)) / (hi - lo) * (h - mt - mb);
+    let _ = write!(svg, r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#444"/>"##, x0 + ml, y0 + mt, w - ml - mr, h - mt - mb);
+    let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="14" font-weight="bold">{title}</text>"##, x0 + ml, y0 + 18.0);
+    for tv in nice_ticks(t0, t1, 6) {
+        let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{tv}</text>"##, px(tv), y0 + h - mb + 14.0);
+    }
+    let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">tracking step t</text>"##, x0 + ml + (w - ml - mr) / 2.0, y0 + h - 6.0);
+    for yv in nice_ticks(lo, hi, 5) {
+        let label = if log { format!("1e{yv}") } else { format!("{:.4}", yv) };
+        let yy = y0 + mt + (hi - yv) / (hi - lo) * (h - mt - mb);
+        let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{label}</text><line x1="{:.1}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}" stroke="#eee"/>"##, x0 + ml - 4.0, yy + 3.0, x0 + ml, x0 + w - mr);
+    }
+    if let Some((v, name)) = hline {
+        let _ = write!(svg, r##"<line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#888" stroke-dasharray="2,3"/><text x="{:.1}" y="{:.1}" font-size="10" fill="#666">{name}</text>"##, px(t0), px(t1), py(v), py(v), px(t0) + 4.0, py(v) - 3.0);
+    }
+    for (k, s) in series.iter().enumerate() {
+        let mut d = String::new();
+        let mut pen = false;
+        for (tv, &v) in t.iter().zip(&s.y) {
+            if v.is_finite() && (!log || v > 0.0) {
+                let _ = write!(d, "{}{:.2},{:.2} ", if pen { "L" } else { "M" }, px(*tv), py(v));
+                pen = true;
+            } else {
+                pen = false;
+            }
+        }
+        let dash = if s.dash { r##" stroke-dasharray="5,3""## } else { "" };
+        let _ = write!(svg, r##"<path d="{d}" fill="none" stroke="{}" stroke-width="1.3"{dash}/>"##, s.color);
+        let ly = y0 + mt + 12.0 + 13.0 * k as f64;
+        let lx = x0 + w - mr - 150.0;
+        let _ = write!(svg, r##"<line x1="{lx:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="{}" stroke-width="2"{dash}/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"##, lx + 18.0, ly - 4.0, ly - 4.0, s.color, lx + 22.0, ly, s.name);
+    }
+}
+
+fn doc(w: f64, h: f64, body: &str) -> String {
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif"><rect width="100%" height="100%" fill="white"/>{body}</svg>"##
+    )
+}
+
+/// Write `figures/tracking.svg` (loss, sharpness, deviation) and `figures/phase.svg`.
+pub fn write_all(out: &Path, rows: &[Row], threshold: f64) -> Result<(), Error> {
+    let dir = out.join("figures");
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+    let t: Vec<f64> = rows.iter().map(|r| r.t as f64).collect();
+    let col = |f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let (w, h) = (900.0, 300.0);
+    let mut body = String::new();
+    panel(&mut body, 0.0, 0.0, w, h, "Loss", &t, &[
+        Series { name: "GD L(θ)", color: "#1f77b4", dash: false, y: col(|r| r.loss_gd) },
+        Series { name: "θ† L(θ†)", color: "#2ca02c", dash: false, y: col(|r| r.loss_dagger) },
+        Series { name: "pred L(θ†+v)", color: "#d62728", dash: true, y: col(|r| r.loss_pred) },
+    ], None, false);
+    panel(&mut body, 0.0, h, w, h, "Sharpness", &t, &[
+        Series { name: "GD S(θ)", color: "#1f77b4", dash: false, y: col(|r| r.sharpness_gd) },
+        Series { name: "θ† S(θ†)", color: "#2ca02c", dash: false, y: col(|r| r.sharpness_dagger) },
+        Series { name: "pred S(θ†)+∇S·v", color: "#d62728", dash: true, y: col(|r| r.sharpness_pred) },
+    ], Some((threshold, "2/η")), false);
+    panel(&mut body, 0.0, 2.0 * h, w, h, "Deviation from θ† (log scale)", &t, &[
+        Series { name: "GD ‖θ−θ†‖", color: "#1f77b4", dash: false, y: col(|r| r.dist) },
+        Series { name: "pred ‖v‖", color: "#d62728", dash: true, y: col(|r| r.pred_norm) },
+        Series { name: "‖θ−θ†−v‖", color: "#7f7f7f", dash: false, y: col(|r| r.tracking_error) },
+    ], None, true);
+    write_atomic(&dir.join("tracking.svg"), doc(w, 3.0 * h, &body).as_bytes())?;
+
+    // Phase portrait (x/δ, y/√α) of the prediction and of GD, with the first row's α, δ.
+    let mut body = String::new();
+    let (a0, d0) = rows.first().map(|r| (r.alpha, r.delta)).unwrap_or((f64::NAN, f64::NAN));
+    if a0 > 0.0 && d0 > 0.0 {
+        let xs: Vec<f64> = rows.iter().map(|r| r.x / d0).collect();
+        let ys: Vec<f64> = rows.iter().map(|r| r.y / a0.sqrt()).collect();
+        let xg: Vec<f64> = rows.iter().map(|r| r.x_gd / d0).collect();
+        let yg: Vec<f64> = rows.iter().map(|r| r.y_gd / a0.sqrt()).collect();
+        scatter(&mut body, 600.0, 600.0, &[(&xs, &ys, "#d62728", "prediction (x/δ, y/√α)"), (&xg, &yg, "#1f77b4", "GD")]);
+    } else {
+        body.push_str(r##"<text x="20" y="40" font-size="14">α ≤ 0 at θ₀: no equilibrium scale δ, no phase portrait</text>"##);
+    }
+    write_atomic(&dir.join("phase.svg"), doc(600.0, 600.0, &body).as_bytes())
+}
+
+fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str, &str)]) {
+    let (m, top) = (60.0, 30.0);
+    let mut xl = 4.0f64;
+    let mut yl = 4.0f64;
+    for (xs, ys, _, _) in sets {
+        for (&x, &y) in xs.iter().zip(ys.iter()) {
+            if x.is_finite() && y.is_finite() {
+                xl = xl.max(x.abs() * 1.05);
+                yl = yl.max(y.abs() * 1.05);
+            }
+        }
+    }
+    let px = |x: f64| m + (x + xl) / (2.0 * xl) * (w - 2.0 * m);
+    let py = |y: f64| top + (yl - y) / (2.0 * yl) * (h - top - m);
+    let _ = write!(svg, r##"<text x="{m}" y="20" font-size="14" font-weight="bold">Phase portrait over contours of H = Y² + X² − log X² − 1</text>"##);
+    // Contours of H: for each level, Y = ±√(H − (X² − log X² − 1)).
+    for hv in [0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
+        for sign in [1.0, -1.0] {
+            for side in [1.0, -1.0] {
+                let mut d = String::new();
+                let mut pen = false;
+                for i in 1..400 {
+                    let x = side * xl * i as f64 / 400.0;
+                    let x2 = x * x;
+                    let r = hv - (x2 - x2.ln() - 1.0);
+                    if r >= 0.0 {
+                        let _ = write!(d, "{}{:.1},{:.1} ", if pen { "L" } else { "M" }, px(x), py(sign * r.sqrt()));
+                        pen = true;
+                    } else {
+                        pen = false;
+                    }
+                }
+                let _ = write!(svg, r##"<path d="{d}" fill="none" stroke="#ccc"/>"##);
+            }
+        }
+    }
+    let _ = write!(svg, r##"<line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#999"/><line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#999"/>"##, px(-xl), px(xl), py(0.0), py(0.0), px(0.0), px(0.0), py(-yl), py(yl));
+    for (k, (xs, ys, color, name)) in sets.iter().enumerate() {
+        for (&x, &y) in xs.iter().zip(ys.iter()) {
+            if x.is_finite() && y.is_finite() {
+                let _ = write!(svg, r##"<circle cx="{:.1}" cy="{:.1}" r="1.6" fill="{color}"/>"##, px(x), py(y));
+            }
+        }
+        let _ = write!(svg, r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/><text x="{:.1}" y="{:.1}" font-size="12">{name}</text>"##, w - 230.0, top + 15.0 + 16.0 * k as f64, w - 220.0, top + 19.0 + 16.0 * k as f64);
+    }
+    let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">x/δ₀</text><text x="14" y="{:.1}" font-size="12">y/√α₀</text>"##, w / 2.0, h - 15.0, h / 2.0);
+}
