@@ -157,7 +157,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
         gap_threshold: if cfg.gap_threshold == "none" { None } else { cfg.gap_threshold.parse().ok() },
         eig_tol: cfg.eig_tol,
     };
-    write_atomic(&out.join("config.toml"), toml::to_string(cfg).expect("config serialises").as_bytes())?;
+    write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     let ckpt_path = out.join("checkpoint.json");
 
     // Resume if a checkpoint of the same configuration exists.

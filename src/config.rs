@@ -296,3 +296,45 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         x0_over_delta,
     })
 }
+
+impl Resolved {
+    /// The configuration file that reruns this job (`config.toml`): every key explicit.
+    pub fn to_run_config(&self) -> RunConfig {
+        let t = |s: &String| Some(Num::Text(s.clone()));
+        RunConfig {
+            model: Some(self.model.clone()),
+            layers: Some(self.layers.clone()),
+            activation: Some(self.activation.clone()),
+            loss: Some(self.loss.clone()),
+            data: Some(self.data.clone()),
+            n: Some(self.n),
+            seed: Some(self.seed),
+            theta0: if self.theta0.is_empty() { None } else { Some(self.theta0.clone()) },
+            lr: t(&self.lr),
+            steps: Some(self.steps),
+            search_steps: Some(self.search_steps),
+            precision: t(&self.precision),
+            projection_steps: Some(self.projection_steps),
+            gap_every: Some(self.gap_every),
+            gap_threshold: Some(GapThreshold::Text(self.gap_threshold.clone())),
+            eig_tol: Some(self.eig_tol),
+            threads: Some(self.threads),
+            checkpoint_every: Some(self.checkpoint_every),
+            out: Some(self.out.clone()),
+            cubic: self.cubic.as_ref().map(|s| {
+                let v = |xs: &Vec<String>| xs.iter().map(|x| Num::Text(x.clone())).collect();
+                CubicSection {
+                    a: v(&s.a),
+                    g: v(&s.g),
+                    e: v(&s.e),
+                    kappa: t(&s.kappa),
+                    c4: t(&s.c4),
+                    b: t(&s.b),
+                    c: t(&s.c),
+                    c3: t(&s.c3),
+                    x0_over_delta: t(&self.x0_over_delta),
+                }
+            }),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The command line as a user meets it: bad input gives one-line errors and a non-zero exit (never a
+//! panic), export → eval round-trips, a killed run resumes bit-identically, divergence stops cleanly.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_selfstab"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("selfstab-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+#[track_caller]
+fn expect_failure(args: &[&str], needle: &str) {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{args:?} succeeded; stderr: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    let last = err.trim_end().lines().last().unwrap_or("");
+    assert!(last.starts_with("error: ") || last.starts_with("error:"), "{args:?}: last line is not an error: {err}");
+    assert!(err.contains(needle), "{args:?}: expected `{needle}` in: {err}");
+}
+
+#[test]
+fn bad_run_inputs_give_one_line_errors() {
+    let d = tmp("bad");
+    let out = d.join("o");
+    let o = out.to_str().unwrap();
+    expect_failure(&["run", "--activation", "relu", "--out", o], "unknown activation `relu`");
+    expect_failure(&["run", "--loss", "hinge", "--out", o], "unknown loss `hinge`");
+    expect_failure(&["run", "--model", "resnet", "--out", o], "unknown model `resnet`");
+    expect_failure(&["run", "--lr", "-0.1", "--out", o], "learning rate must be finite and > 0");
+    expect_failure(&["run", "--lr", "0", "--out", o], "learning rate");
+    expect_failure(&["run", "--lr", "nan", "--out", o], "learning rate");
+    expect_failure(&["run", "--precision", "12", "--out", o], "precision must be `f64` or a number of bits");
+    expect_failure(&["run", "--precision", "70000", "--out", o], "precision");
+    expect_failure(&["run", "--layers", "32,10", "--steps", "1", "--out", o], "64 input features but --layers starts with 32");
+    expect_failure(&["run", "--data", "/nonexistent/data.npz", "--out", o], "/nonexistent/data.npz");
+    expect_failure(&["run", "--gap-threshold", "-3", "--out", o], "gap_threshold");
+    // Config file: unknown key and wrong type.
+    let cfg = d.join("bad.toml");
+    std::fs::write(&cfg, "lr = 0.1\nlearning_rate = 0.2\n").unwrap();
+    expect_failure(&["run", cfg.to_str().unwrap(), "--out", o], "unknown field `learning_rate`");
+    std::fs::write(&cfg, "steps = \"many\"\n").unwrap();
+    expect_failure(&["run", cfg.to_str().unwrap(), "--out", o], "invalid configuration");
+    // Parameters: wrong length, NaN, truncated, wrong dtype.
+    let p = d.join("theta.npy");
+    selfstab::npy::write_npy_f64(&p, &[0.1; 10], &[10]).unwrap();
+    expect_failure(&["run", "--theta0", p.to_str().unwrap(), "--out", o], "expected a float64 vector of 4522 parameters");
+    let mut v = vec![0.01; 4522];
+    v[7] = f64::NAN;
+    selfstab::npy::write_npy_f64(&p, &v, &[4522]).unwrap();
+    expect_failure(&["run", "--theta0", p.to_str().unwrap(), "--out", o], "non-finite value (NaN or infinity) at index 7");
+    let bytes = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    expect_failure(&["run", "--theta0", p.to_str().unwrap(), "--out", o], "theta.npy");
+    selfstab::npy::write_npy_i64(&p, &[1; 4522], &[4522]).unwrap();
+    expect_failure(&["run", "--theta0", p.to_str().unwrap(), "--out", o], "<i8");
+    expect_failure(&["run", "--theta0", "/nonexistent/t.npy", "--out", o], "/nonexistent/t.npy");
+}
+
+#[test]
+fn export_then_eval_reproduces_builtin_digits_bit_for_bit() {
+    let d = tmp("export");
+    let ex = d.join("ex");
+    let o = run(&["export", "--layers", "64,8,10", "--data", "digits", "--n", "50", "--seed", "0", "--out", ex.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let theta = ex.join("theta0.npy");
+    let (t, shape) = selfstab::npy::read_npy_f64(&theta).unwrap();
+    assert_eq!(shape, vec![64 * 8 + 8 + 8 * 10 + 10]);
+    assert_eq!(t, selfstab::data::init_params(&[64, 8, 10], 0).unwrap());
+    let e1 = d.join("e1");
+    let e2 = d.join("e2");
+    let base = ["eval", "--theta", theta.to_str().unwrap(), "--layers", "64,8,10", "--activation", "tanh", "--loss", "mse", "--top-k", "2"];
+    let o = bin().args(base).args(["--data", ex.join("data.npz").to_str().unwrap(), "--out", e1.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = bin().args(base).args(["--data", "digits", "--n", "50", "--out", e2.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j1: serde_json::Value = serde_json::from_slice(&std::fs::read(e1.join("eval.json")).unwrap()).unwrap();
+    let j2: serde_json::Value = serde_json::from_slice(&std::fs::read(e2.join("eval.json")).unwrap()).unwrap();
+    for k in ["loss", "sharpness", "top_eigenvalues", "eigen_residual", "hvp_count", "precision", "eigen_residuals", "eigen_tol"] {
+        assert!(j1.get(k).is_some(), "eval.json lacks `{k}`");
+    }
+    assert_eq!(j1["loss"], j2["loss"], "export's data.npz does not reproduce --data digits");
+    assert_eq!(j1["top_eigenvalues"], j2["top_eigenvalues"]);
+    for f in ["grad.npy", "u.npy", "grad_sharpness.npy"] {
+        let (a, _) = selfstab::npy::read_npy_f64(e1.join(f)).unwrap();
+        let (b, _) = selfstab::npy::read_npy_f64(e2.join(f)).unwrap();
+        assert_eq!(a, b, "{f} differs");
+    }
+    // The eigenpair in the file satisfies its residual: ‖u‖ = 1.
+    let (u, _) = selfstab::npy::read_npy_f64(e1.join("u.npy")).unwrap();
+    let nu: f64 = u.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert!((nu - 1.0).abs() < 1e-12);
+    assert!(j1["eigen_residual"].as_f64().unwrap() <= j1["eigen_tol"].as_f64().unwrap());
+}
+
+#[test]
+fn eval_at_256_bits_agrees_with_f64_and_writes_all_digits() {
+    let d = tmp("eval256");
+    let ex = d.join("ex");
+    assert!(run(&["export", "--layers", "64,6,10", "--n", "30", "--out", ex.to_str().unwrap()]).status.success());
+    let mk = |prec: &str, out: &Path| {
+        let o = bin()
+            .args(["eval", "--theta", ex.join("theta0.npy").to_str().unwrap(), "--data", ex.join("data.npz").to_str().unwrap()])
+            .args(["--layers", "64,6,10", "--precision", prec, "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(out.join("eval.json")).unwrap()).unwrap()
+    };
+    let a = mk("f64", &d.join("a"));
+    let b = mk("256", &d.join("b"));
+    assert_eq!(b["precision"], serde_json::json!(256));
+    for k in ["loss", "sharpness"] {
+        let (x, y) = (a[k].as_f64().unwrap(), b[k].as_f64().unwrap());
+        // f64's own accuracy on this small model: ≤ 1e-12 relative (loss sums 30·10 terms; the
+        // eigenvalue is converged to 1e-10 residual, so its error is ≤ 1e-10·S).
+        let tol = if k == "loss" { 1e-12 } else { 1e-10 };
+        assert!(((x - y) / y).abs() <= tol, "{k}: f64 {x} vs 256 bits {y}");
+        let dec = b[format!("{k}_decimal")].as_str().unwrap();
+        assert!(dec.len() >= 70, "{k}_decimal has too few digits: {dec}");
+    }
+    let txt = std::fs::read_to_string(d.join("b").join("grad.txt")).unwrap();
+    assert_eq!(txt.lines().count(), 64 * 6 + 6 + 6 * 10 + 10);
+}
+
+/// Column `name` of a series.csv, with step_seconds dropped (timings differ between runs).
+fn series_without_timing(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let skip = header.iter().position(|h| *h == "step_seconds").unwrap();
+    std::iter::once(header.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, h)| *h).collect::<Vec<_>>().join(","))
+        .chain(lines.map(|l| l.split(',').enumerate().filter(|(i, _)| *i != skip).map(|(_, v)| v).collect::<Vec<_>>().join(",")))
+        .collect()
+}
+
+#[test]
+fn killed_run_resumes_bit_identically() {
+    let d = tmp("resume");
+    let args = |out: &Path| -> Vec<String> {
+        ["run", "--layers", "64,16,16,10", "--n", "100", "--lr", "0.25", "--steps", "40", "--checkpoint-every", "1", "--gap-every", "10", "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(std::iter::once(out.to_str().unwrap().to_string()))
+            .collect()
+    };
+    let full = d.join("full");
+    let o = bin().args(args(&full)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Start the same run, kill it (SIGKILL) once a checkpoint exists, then re-run the same command.
+    let part = d.join("part");
+    let mut child = bin().args(args(&part)).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let ck = part.join("checkpoint.json");
+    let t0 = std::time::Instant::now();
+    while !ck.exists() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let killed_early = child.try_wait().unwrap().is_none();
+    child.kill().ok();
+    child.wait().unwrap();
+    assert!(killed_early, "the run finished before it could be killed; make it longer");
+    assert!(ck.exists(), "no checkpoint after the kill");
+    let o = bin().args(args(&part)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resuming from"), "the re-run did not resume: {err}");
+    assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));
+    for f in ["final_state.npz", "theta_unstable.npy", "pre_instability.csv"] {
+        assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap(), "{f} differs after resume");
+    }
+    assert!(!ck.exists(), "checkpoint left behind after completion");
+}
+
+#[test]
+fn diverging_run_stops_with_a_message_and_keeps_outputs() {
+    let d = tmp("diverge");
+    let out = d.join("o");
+    // Exact cubic model started far outside the basin: x₀ = 10⁴ δ makes the oscillation explode.
+    let cfg = d.join("div.toml");
+    std::fs::write(&cfg, "model = \"cubic\"\nlr = 1\nsteps = 200\n[cubic]\na = [1, 0, 0]\ng = [0.01, 0.3, 0]\nx0_over_delta = 10000\n").unwrap();
+    let o = run(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("diverged"), "no divergence message: {err}");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["stop_reason"], "diverged");
+    let rows = std::fs::read_to_string(out.join("series.csv")).unwrap().lines().count() - 1;
+    let tracked = summary["steps_tracked"].as_u64().unwrap() as usize;
+    assert_eq!(rows, tracked);
+    assert!(tracked < 200, "did not stop early");
+    // Every recorded GD loss before the stop is finite: the stop came within one step.
+    let text = std::fs::read_to_string(out.join("series.csv")).unwrap();
+    let last_finite = text.lines().skip(1).filter(|l| l.split(',').nth(1).is_some_and(|v| v.parse::<f64>().is_ok_and(f64::is_finite))).count();
+    assert!(last_finite + 1 >= tracked, "non-finite rows recorded before the stop");
+}
+
+#[test]
+fn default_outputs_are_all_written() {
+    // The cubic default (instability at step 0) exercises every output file quickly.
+    let d = tmp("outputs");
+    let out = d.join("o");
+    let o = run(&["run", "--model", "cubic", "--lr", "1", "--steps", "30", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["config.toml", "series.csv", "series.npz", "pre_instability.csv", "summary.json", "theta_unstable.npy", "final_state.npz", "figures/tracking.svg", "figures/phase.svg"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let header = std::fs::read_to_string(out.join("series.csv")).unwrap().lines().next().unwrap().to_string();
+    for c in ["t", "loss_gd", "loss_dagger", "loss_pred", "loss_taylor", "sharpness_gd", "sharpness_dagger", "sharpness_pred", "x", "y", "dist", "pred_norm", "tracking_error", "alpha", "beta", "delta", "proj_residual_s", "proj_residual_u", "step_seconds", "loss_pred_gen", "sharpness_pred_gen"] {
+        assert!(header.split(',').any(|h| h == c), "series.csv lacks column {c}");
+    }
+    // Re-running the saved config reproduces the series (timings aside).
+    let out2 = d.join("o2");
+    let o = run(&["run", out.join("config.toml").to_str().unwrap(), "--out", out2.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(series_without_timing(&out.join("series.csv")), series_without_timing(&out2.join("series.csv")));
+}
