@@ -600,13 +600,13 @@ impl<S: Scalar> Trajectory<S> {
         out
     }
 
-    /// Steps $t$ with $X_t^2\le X_{t-1}^2$ and $X_t^2<X_{t+1}^2$ (local minima of $X^2$; one per
-    /// cycle of the flow).
+    /// Steps $t$ with $X_t^2<X_{t-1}^2$ and $X_t^2\le X_{t+1}^2$ (local minima of $X^2$; one per
+    /// cycle). The start of an orbit from $Y_0=0$ is not one ($X_1^2=X_0^2$).
     pub fn x2_minima(&self) -> Vec<usize> {
         let mut out = Vec::new();
         for t in 1..self.len().saturating_sub(1) {
             let (a, b, d) = (self.x[t - 1].abs(), self.x[t].abs(), self.x[t + 1].abs());
-            if b <= a && b < d {
+            if b < a && b <= d {
                 out.push(t);
             }
         }
