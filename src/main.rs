@@ -17,10 +17,15 @@ struct Cli {
     cmd: Cmd,
 }
 
-fn parse_layers(s: &str) -> Result<Vec<usize>, String> {
+/// `--layers 64,32,10`: every width from input to output.
+#[derive(Clone, Debug)]
+struct Widths(Vec<usize>);
+
+fn parse_layers(s: &str) -> Result<Widths, String> {
     s.split(',')
         .map(|w| w.trim().parse::<usize>().map_err(|_| format!("`{s}` is not a comma-separated list of widths")))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(Widths)
 }
 
 #[derive(Subcommand)]
@@ -32,7 +37,7 @@ enum Cmd {
         #[arg(long)]
         model: Option<String>,
         #[arg(long, value_parser = parse_layers)]
-        layers: Option<Vec<usize>>,
+        layers: Option<Widths>,
         #[arg(long)]
         activation: Option<String>,
         #[arg(long)]
@@ -47,7 +52,7 @@ enum Cmd {
         #[arg(long)]
         theta0: Option<String>,
         /// Learning rate η (decimal text; parsed at the working precision).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         lr: Option<String>,
         /// Tracking steps after θ₀.
         #[arg(long)]
@@ -63,7 +68,7 @@ enum Cmd {
         #[arg(long)]
         gap_every: Option<u64>,
         /// Stop when λ₂(θ†) ≥ C/η; `none` records only.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         gap_threshold: Option<String>,
         #[arg(long)]
         eig_tol: Option<f64>,
@@ -77,7 +82,7 @@ enum Cmd {
     /// Write the seeded initial parameters (theta0.npy) and the data (data.npz).
     Export {
         #[arg(long, value_parser = parse_layers)]
-        layers: Vec<usize>,
+        layers: Widths,
         #[arg(long, default_value = "digits")]
         data: String,
         #[arg(long, default_value_t = 200)]
@@ -98,7 +103,7 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         seed: u64,
         #[arg(long, value_parser = parse_layers)]
-        layers: Vec<usize>,
+        layers: Widths,
         #[arg(long, default_value = "tanh")]
         activation: String,
         #[arg(long, default_value = "mse")]
@@ -139,7 +144,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 None => config::default_config(),
             };
             let flags = RunConfig {
-                model, layers, activation, loss, data, n, seed, theta0,
+                model, layers: layers.map(|w| w.0), activation, loss, data, n, seed, theta0,
                 lr: lr.map(Num::Text),
                 steps, search_steps,
                 precision: precision.map(Num::Text),
@@ -157,13 +162,13 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             Ok(())
         }
         Cmd::Export { layers, data, n, seed, out } => {
-            commands::export(&layers, &data, n, seed, &out)?;
+            commands::export(&layers.0, &data, n, seed, &out)?;
             println!("wrote {}/theta0.npy and {}/data.npz", out.display(), out.display());
             Ok(())
         }
         Cmd::Eval { theta, data, n, seed, layers, activation, loss, precision, top_k, eig_tol, out } => {
             let precision = Precision::parse(&precision)?;
-            let v = commands::eval(&EvalArgs { theta, data, n, seed, layers, activation, loss, precision, top_k, eig_tol, out })?;
+            let v = commands::eval(&EvalArgs { theta, data, n, seed, layers: layers.0, activation, loss, precision, top_k, eig_tol, out })?;
             println!("{}", serde_json::to_string_pretty(&v).unwrap());
             Ok(())
         }

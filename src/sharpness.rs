@@ -52,7 +52,7 @@ pub struct Eigen<S: Scalar> {
     pub values: Vec<S>,
     /// Unit eigenvectors (the first is oriented so that u·v₀ ≥ 0).
     pub vectors: Vec<Vec<S>>,
-    /// Relative residuals ‖Hy − θy‖/|θ| of each pair.
+    /// Relative residuals ‖Hy − θy‖/max(|θ|, |θ₁|) of each pair (the top pair: ‖Hu − Su‖/|S|).
     pub residuals: Vec<f64>,
     /// Hessian-vector products spent.
     pub hvps: u64,
@@ -160,7 +160,7 @@ pub fn top_eigen<S: Scalar>(
             let (y, hy) = ritz(&basis, &images, s, p, c);
             let mut res = hy;
             axpy(&(-vals[r].clone()), &y, &mut res);
-            let rel = norm(&res).to_f64() / vals[r].to_f64().abs().max(f64::MIN_POSITIVE);
+            let rel = norm(&res).to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(f64::MIN_POSITIVE);
             worst = worst.max(rel);
             if !(rel <= opts.tol) {
                 all_ok = false;
@@ -246,7 +246,7 @@ fn finish<S: Scalar>(
         let mut res = hy;
         scale(&inv, &mut res);
         axpy(&(-vals[r].clone()), &y, &mut res);
-        let rel = norm(&res).to_f64() / vals[r].to_f64().abs().max(f64::MIN_POSITIVE);
+        let rel = norm(&res).to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(f64::MIN_POSITIVE);
         if dot(&y, start).to_f64() < 0.0 {
             y.iter_mut().for_each(|v| *v = -v.clone());
         }

@@ -307,10 +307,16 @@ pub fn step<S: Scalar>(
         (Ok(a), Ok(b), Ok(pj)) => (a, b, pj),
         (a, b, pj) => {
             let e = [a.err(), b.err(), pj.err()].into_iter().flatten().next().unwrap();
-            let msg = format!("numerical failure after tracking step {t}: {e}");
             row.hvps = hvps;
             row.step_seconds = clock.elapsed().as_secs_f64();
-            return Ok((row, Some(StopReason::Numerical(msg))));
+            // If GD itself has left the finite range, that is the reason to report.
+            let gd_finite = all_finite(&theta_next) && obj.value(&theta_next).is_ok_and(|l| l.is_finite());
+            let stop = if gd_finite {
+                StopReason::Numerical(format!("θ† or the prediction failed after tracking step {t}: {e}"))
+            } else {
+                StopReason::Diverged(format!("GD diverged: the loss became non-finite at tracking step {}", t + 1))
+            };
+            return Ok((row, Some(stop)));
         }
     };
     hvps += proj.hvps + 2;

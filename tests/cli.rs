@@ -184,7 +184,7 @@ fn killed_run_resumes_bit_identically() {
 }
 
 #[test]
-fn diverging_run_stops_with_a_message_and_keeps_outputs() {
+fn blown_up_run_stops_early_with_a_message_and_keeps_outputs() {
     let d = tmp("diverge");
     let out = d.join("o");
     // Exact cubic model started far outside the basin: x₀ = 10⁴ δ makes the oscillation explode.
@@ -193,9 +193,11 @@ fn diverging_run_stops_with_a_message_and_keeps_outputs() {
     let o = run(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
-    assert!(err.contains("diverged"), "no divergence message: {err}");
+    // Started 10⁴δ out, the projection and the predictions leave the finite range within a few
+    // steps (GD's own loss is still finite then): the run must say so and stop.
+    assert!(err.contains("became non-finite"), "no message naming the non-finite quantity: {err}");
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["stop_reason"], "diverged");
+    assert!(["diverged", "numerical"].contains(&summary["stop_reason"].as_str().unwrap()), "{summary}");
     let rows = std::fs::read_to_string(out.join("series.csv")).unwrap().lines().count() - 1;
     let tracked = summary["steps_tracked"].as_u64().unwrap() as usize;
     assert_eq!(rows, tracked);
