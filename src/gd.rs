@@ -11,7 +11,7 @@ use crate::error::EvalError;
 use crate::linalg::{all_finite, axpy, zeros};
 use crate::objective::Objective;
 use crate::scalar::Scalar;
-use crate::sharpness::{EigenOpts, top_eigen};
+use crate::sharpness::{EigenOpts, top_eigen_subspace};
 
 /// One GD step in place; returns L(θ) before the step (from the same forward pass as ∇L).
 pub fn gd_step<S: Scalar>(
@@ -158,7 +158,7 @@ pub fn find_instability<S: Scalar>(
     let opts = EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) };
     let mut theta = theta_init.to_vec();
     let mut grad = zeros::<S>(p, c);
-    let mut u: Option<Vec<S>> = None;
+    let mut warm: Vec<Vec<S>> = Vec::new();
     let mut hvps = 0u64;
     // Last check below the threshold: (t, θ_t, u).
     let mut last_ok: (u64, Vec<S>) = (0, theta.clone());
@@ -170,10 +170,10 @@ pub fn find_instability<S: Scalar>(
         let check = every_step || t == next_check;
         let mut s_here: Option<S> = None;
         if check {
-            let eig = top_eigen(obj, &theta, u.as_deref(), &opts).map_err(|e| SearchError::Eval(e, t))?;
+            let eig = top_eigen_subspace(obj, &theta, &warm, &opts).map_err(|e| SearchError::Eval(e, t))?;
             hvps += eig.hvps;
             let s = eig.values[0].clone();
-            u = Some(eig.vectors[0].clone());
+            warm = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
             last_s = s.to_f64();
             if s >= threshold {
                 if t > last_ok.0 + 1 && !every_step {
@@ -192,7 +192,7 @@ pub fn find_instability<S: Scalar>(
                 for o in observers.iter_mut() {
                     o.on_row(&GdRow { t, theta: &theta, loss: &loss, sharpness: Some(&s) });
                 }
-                return Ok(Instability { step: t, theta, sharpness: s, loss, u: u.unwrap(), hvps });
+                return Ok(Instability { step: t, theta, sharpness: s, loss, u: warm.swap_remove(0), hvps });
             }
             last_ok = (t, theta.clone());
             next_check = t + check_interval(last_s, eta_f);

@@ -58,6 +58,9 @@ pub struct Eigen<S: Scalar> {
     pub hvps: u64,
     /// The tolerance used.
     pub tol: f64,
+    /// The next Ritz vectors below the k-th (up to 3; not converged): a warm subspace for the
+    /// next solve along a trajectory.
+    pub next_ritz: Vec<Vec<S>>,
 }
 
 /// Deterministic start vector when no warm start is given: v_i = 1 + ((i·0.618…) mod 1), normalised
@@ -76,13 +79,30 @@ pub fn top_eigen<S: Scalar>(
     v0: Option<&[S]>,
     opts: &EigenOpts,
 ) -> Result<Eigen<S>, EvalError> {
+    match v0 {
+        Some(v) => top_eigen_subspace(obj, th, &[v.to_vec()], opts),
+        None => top_eigen_subspace(obj, th, &[], opts),
+    }
+}
+
+/// Top-k eigenpairs warm-started from a subspace: the first vector (the previous u) starts the
+/// Krylov space and the others (the previous solve's next Ritz vectors, [`Eigen::next_ritz`]) are
+/// added to the basis before Krylov directions, so eigenvalues close to S are resolved from the
+/// start rather than rediscovered at every step along a trajectory.
+pub fn top_eigen_subspace<S: Scalar>(
+    obj: &dyn Objective<S>,
+    th: &[S],
+    warm: &[Vec<S>],
+    opts: &EigenOpts,
+) -> Result<Eigen<S>, EvalError> {
     let p = obj.dim();
     let c = obj.ctx();
     let k = opts.k.max(1).min(p);
-    let start: Vec<S> = match v0 {
-        Some(v) if norm(v).to_f64() > 0.0 => v.to_vec(),
+    let start: Vec<S> = match warm.first() {
+        Some(v) if norm(v).to_f64() > 0.0 => v.clone(),
         _ => default_start(p, c),
     };
+    let mut pending: std::collections::VecDeque<Vec<S>> = warm.iter().skip(1).cloned().collect();
     let mut basis: Vec<Vec<S>> = Vec::new();
     let mut images: Vec<Vec<S>> = Vec::new();
     // Projected matrix G = VᵀHV (row-major, m×m, symmetrised).
@@ -176,9 +196,10 @@ pub fn top_eigen<S: Scalar>(
         if hvps >= opts.max_hvps {
             return Err(EvalError::EigenStalled { residual: best_res, tol: opts.tol, hvps });
         }
-        q = match next {
-            Some(r) => r,
-            None => {
+        q = match (pending.pop_front(), next) {
+            (Some(w), _) => w,
+            (None, Some(r)) => r,
+            (None, None) => {
                 // Fewer than k pairs yet: extend the Krylov space from the last image.
                 images.last().unwrap().clone()
             }
@@ -235,7 +256,11 @@ fn finish<S: Scalar>(
     let m = basis.len();
     let (vals, vecs) = eig_projected(g);
     let kk = k.min(m);
-    let mut out = Eigen { values: vec![], vectors: vec![], residuals: vec![], hvps, tol: opts.tol };
+    let mut out = Eigen { values: vec![], vectors: vec![], residuals: vec![], hvps, tol: opts.tol, next_ritz: vec![] };
+    for r in kk..(kk + 3).min(m) {
+        let s = &vecs[r * m..(r + 1) * m];
+        out.next_ritz.push(ritz(&basis, &images, s, p, c).0);
+    }
     for r in 0..kk {
         let s = &vecs[r * m..(r + 1) * m];
         let (mut y, hy) = ritz(&basis, &images, s, p, c);

@@ -12,7 +12,7 @@ use crate::linalg::{all_finite, axpy, dot, norm, sub, zeros};
 use crate::objective::Objective;
 use crate::predicted::{self, Kind};
 use crate::scalar::Scalar;
-use crate::sharpness::{Center, EigenOpts, center, top_eigen};
+use crate::sharpness::{Center, EigenOpts, center, top_eigen, top_eigen_subspace};
 
 /// Settings of a tracking run.
 #[derive(Clone, Debug)]
@@ -35,8 +35,8 @@ pub struct TrackState<S: Scalar> {
     pub t: u64,
     /// GD iterate θ_t.
     pub theta: Vec<S>,
-    /// Top eigenvector at θ_t from the last solve (warm start).
-    pub u_gd: Vec<S>,
+    /// Top eigenvector at θ_t from the last solve and the next Ritz vectors (warm subspace).
+    pub warm_gd: Vec<Vec<S>>,
     /// Centre at θ†_t.
     pub dagger: Center<S>,
     /// Projection residuals of θ†_t.
@@ -162,7 +162,7 @@ pub fn start<S: Scalar>(
     Ok(TrackState {
         t: 0,
         theta: theta0.to_vec(),
-        u_gd: proj.center.u.clone(),
+        warm_gd: vec![proj.center.u.clone()],
         residual_s: proj.residual_s,
         residual_u: proj.residual_u,
         v_gen: v.clone(),
@@ -189,7 +189,7 @@ pub fn start_split<S: Scalar>(
     Ok(TrackState {
         t: 0,
         theta,
-        u_gd: dag.u.clone(),
+        warm_gd: vec![dag.u.clone()],
         residual_s,
         residual_u,
         v: v0.to_vec(),
@@ -226,7 +226,7 @@ pub fn step<S: Scalar>(
         Err(e) => return Err(e),
     };
     let eo = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(1, c) };
-    let eig = top_eigen(obj, &st.theta, Some(&st.u_gd), &eo)?;
+    let eig = top_eigen_subspace(obj, &st.theta, &st.warm_gd, &eo)?;
     hvps += eig.hvps;
     row.loss_gd = loss_gd.to_f64();
     row.sharpness_gd = eig.values[0].to_f64();
@@ -321,7 +321,7 @@ pub fn step<S: Scalar>(
     };
     hvps += proj.hvps + 2;
     st.theta = theta_next;
-    st.u_gd = eig.vectors[0].clone();
+    st.warm_gd = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
     st.v = v_next;
     st.v_gen = vg_next;
     st.residual_s = proj.residual_s;
