@@ -1,5 +1,7 @@
-//! Figures of a tracking run (reference.md §7, "what the figures plot"), as self-contained SVG:
-//! loss, sharpness (with the 2/η line) and deviation panels comparing GD, θ† and the prediction.
+//! Figures of a tracking run (reference.md §7, "what the figures plot"): loss, sharpness (with the
+//! 2/η line) and deviation panels comparing GD, θ† and the prediction, and the phase portrait.
+//! Each figure is written as SVG (with its font embedded as a base64 @font-face) and as PNG
+//! (rasterised by resvg with the same embedded font: no system fonts are read).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -65,7 +67,7 @@ fn panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &str, t: &[f
     let px = |tv: f64| x0 + ml + (tv - t0) / (t1 - t0) * (w - ml - mr);
     let py = |v: f64| y0 + mt + (hi - tr(v)) / (hi - lo) * (h - mt - mb);
     let _ = write!(svg, r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#444"/>"##, x0 + ml, y0 + mt, w - ml - mr, h - mt - mb);
-    let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="14" font-weight="bold">{title}</text>"##, x0 + ml, y0 + 18.0);
+    let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="14">{title}</text>"##, x0 + ml, y0 + 18.0);
     for tv in nice_ticks(t0, t1, 6) {
         let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{tv}</text>"##, px(tv), y0 + h - mb + 14.0);
     }
@@ -97,13 +99,51 @@ fn panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &str, t: &[f
     }
 }
 
+/// DejaVu Sans (Bitstream Vera licence, see `src/assets/DejaVuSans-LICENSE.txt`), subset to Latin-1,
+/// Greek and the mathematical symbols the labels use.
+const FONT: &[u8] = include_bytes!("assets/DejaVuSans-subset.ttf");
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for ch in bytes.chunks(3) {
+        let b = [ch[0], *ch.get(1).unwrap_or(&0), *ch.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= ch.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 fn doc(w: f64, h: f64, body: &str) -> String {
     format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif"><rect width="100%" height="100%" fill="white"/>{body}</svg>"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="DejaVu Sans"><style>@font-face {{ font-family: "DejaVu Sans"; src: url(data:font/ttf;base64,{}) format("truetype"); }}</style><rect width="100%" height="100%" fill="white"/>{body}</svg>"##,
+        base64(FONT)
     )
 }
 
-/// Write `figures/tracking.svg` (loss, sharpness, deviation) and `figures/phase.svg`.
+/// Write `stem.svg` and `stem.png` (rasterised with the embedded font at 1.5× scale).
+fn write_both(dir: &Path, stem: &str, svg: &str) -> Result<(), Error> {
+    write_atomic(&dir.join(format!("{stem}.svg")), svg.as_bytes())?;
+    let mut opt = resvg::usvg::Options { font_family: "DejaVu Sans".into(), ..Default::default() };
+    opt.fontdb_mut().load_font_data(FONT.to_vec());
+    let fail = |m: String| Error::Eval(crate::error::EvalError::Other(format!("figure {stem}: {m}")));
+    let tree = resvg::usvg::Tree::from_str(svg, &opt).map_err(|e| fail(e.to_string()))?;
+    let scale = 1.5f32;
+    let size = tree.size();
+    let (pw, ph) = ((size.width() * scale).ceil() as u32, (size.height() * scale).ceil() as u32);
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(pw, ph).ok_or_else(|| fail("empty image".into()))?;
+    resvg::render(&tree, resvg::tiny_skia::Transform::from_scale(scale, scale), &mut pixmap.as_mut());
+    let png = pixmap.encode_png().map_err(|e| fail(e.to_string()))?;
+    write_atomic(&dir.join(format!("{stem}.png")), &png)
+}
+
+/// Write `figures/tracking.{svg,png}` (loss, sharpness, deviation) and `figures/phase.{svg,png}`.
 pub fn write_all(out: &Path, rows: &[Row], threshold: f64) -> Result<(), Error> {
     let dir = out.join("figures");
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
@@ -126,7 +166,7 @@ pub fn write_all(out: &Path, rows: &[Row], threshold: f64) -> Result<(), Error> 
         Series { name: "pred ‖v‖", color: "#d62728", dash: true, y: col(|r| r.pred_norm) },
         Series { name: "‖θ−θ†−v‖", color: "#7f7f7f", dash: false, y: col(|r| r.tracking_error) },
     ], None, true);
-    write_atomic(&dir.join("tracking.svg"), doc(w, 3.0 * h, &body).as_bytes())?;
+    write_both(&dir, "tracking", &doc(w, 3.0 * h, &body))?;
 
     // Phase portrait (x/δ, y/√α) of the prediction and of GD, with the first row's α, δ.
     let mut body = String::new();
@@ -140,7 +180,7 @@ pub fn write_all(out: &Path, rows: &[Row], threshold: f64) -> Result<(), Error> 
     } else {
         body.push_str(r##"<text x="20" y="40" font-size="14">α ≤ 0 at θ₀: no equilibrium scale δ, no phase portrait</text>"##);
     }
-    write_atomic(&dir.join("phase.svg"), doc(600.0, 600.0, &body).as_bytes())
+    write_both(&dir, "phase", &doc(600.0, 600.0, &body))
 }
 
 fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str, &str)]) {
@@ -157,7 +197,7 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
     }
     let px = |x: f64| m + (x + xl) / (2.0 * xl) * (w - 2.0 * m);
     let py = |y: f64| top + (yl - y) / (2.0 * yl) * (h - top - m);
-    let _ = write!(svg, r##"<text x="{m}" y="20" font-size="14" font-weight="bold">Phase portrait over contours of H = Y² + X² − log X² − 1</text>"##);
+    let _ = write!(svg, r##"<text x="{m}" y="20" font-size="14">Phase portrait over contours of H = Y² + X² − log X² − 1</text>"##);
     // Contours of H: for each level, Y = ±√(H − (X² − log X² − 1)).
     for hv in [0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
         for sign in [1.0, -1.0] {
