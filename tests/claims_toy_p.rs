@@ -75,7 +75,7 @@ struct Errs {
     loss_formula: f64,
     /// max_t |S(θ†) + ∇S⊥·v − S(θ)| / √α.
     sharp_formula: f64,
-    /// max_t |x_t|/δ of GD (for the oscillation claims).
+    /// Steps taken.
     steps: u64,
 }
 
@@ -311,8 +311,9 @@ fn claim_19_oscillation_decays_iff_kappa_beta_above_2_eta_alpha_f64() {
         eprintln!("claim 19: κ = {kappa}: measured log-rate/step {rate:.4e}, ½log(1 − k + 2h²) = {pred:.4e}");
         // decays iff κβ > 2ηα
         assert_eq!(rate < 0.0, k > 2.0 * h * h, "claim 19: κ = {kappa}: rate {rate:e}");
-        // and at the rate of claim 11 (k = ηκβ): 10% covers the O(h) ellipticity of D_t.
-        assert!((rate / pred - 1.0).abs() <= 0.1, "claim 19: κ = {kappa}: rate {rate:e} vs {pred:e}");
+        // and at the rate of claim 11 (k = ηκβ): measured within 3.6e-4 relative (the fit over 4000
+        // steps averages out the O(h) ellipticity of D_t); bound 0.5%.
+        assert!((rate / pred - 1.0).abs() <= 0.005, "claim 19: κ = {kappa}: rate {rate:e} vs {pred:e}");
     }
 }
 
@@ -394,14 +395,60 @@ fn claim_21_perpendicular_cubic_error_does_not_vanish_f64() {
 // Claim 22: L and S errors
 // ---------------------------------------------------------------------------------------------
 
+/// h = 0.0125·2⁻ᵏ, k = 0..4, with the L/S errors (in δ²/η and √α units).
+fn claim_22_runs(what: &str, pert: Pert) -> (Vec<f64>, Vec<Errs>) {
+    let hs: Vec<f64> = (0..5).map(|k| 0.0125 / 2f64.powi(k)).collect();
+    let es: Vec<Errs> = hs.iter().map(|&h| run_h(h, pert, true)).collect();
+    for (h, e) in hs.iter().zip(&es) {
+        eprintln!(
+            "claim 22 {what}: h = {h:.4e}: ‖r‖/δ {:.3e}, L(θ†+v) {:.3e}, S(θ†+v) {:.3e}, L(θ†)+x²/η {:.3e}, S(θ†)+∇S⊥·v {:.3e}",
+            e.r_std, e.loss_pred, e.sharp_pred, e.loss_formula, e.sharp_formula
+        );
+    }
+    (hs, es)
+}
+
+/// max/min of X/r over the runs: X shrinks at the order of r iff this stays O(1).
+fn band(es: &[Errs], f: impl Fn(&Errs) -> f64) -> f64 {
+    let q: Vec<f64> = es.iter().map(|e| f(e) / e.r_std).collect();
+    q.iter().cloned().fold(0.0, f64::max) / q.iter().cloned().fold(f64::INFINITY, f64::min)
+}
+
 #[test]
-#[ignore]
-fn explore22() {
-    for (name, pert) in [("c4", Pert::C4("1")), ("b", Pert::B("1")), ("kappa", Pert::Kappa("0.5")), ("ce3", Pert::CE3("0.2")), ("c3", Pert::C3("0.1"))] {
-        for k in 0..5 {
-            let h = 0.0125 / 2f64.powi(k);
-            let e = run_h(h, pert, true);
-            eprintln!("{name} h={h:.3e}: r {:.3e} Lp {:.3e} Sp {:.3e} Lf {:.3e} Sf {:.3e}", e.r_std, e.loss_pred, e.sharp_pred, e.loss_formula, e.sharp_formula);
+fn claim_22_ls_errors_follow_r_quartic_and_perpendicular_f64() {
+    // r is first order (c₄, b, claim 18) or order 0 (c₃, claim 21); the formulas' extra O(h) is
+    // below r there, so all four errors must be Θ(r): X/r within a factor 2 over 1.2 decades of h.
+    // Measured bands: c₄ 1.35 (L), 1.75 (S); b 1.19, 1.69; c₃ ≈ 1.05, 1.10.
+    for (what, pert) in [("c₄ = 1", Pert::C4("1")), ("b = 1", Pert::B("1")), ("c₃ = 0.1", Pert::C3("0.1"))] {
+        let (_, es) = claim_22_runs(what, pert);
+        let bands = [band(&es, |e| e.loss_pred), band(&es, |e| e.sharp_pred), band(&es, |e| e.loss_formula), band(&es, |e| e.sharp_formula)];
+        eprintln!("claim 22 {what}: bands (X/r max/min) {bands:.3?}");
+        for b in bands {
+            assert!(b <= 2.0, "claim 22 {what}: band {b}");
         }
     }
+}
+
+#[test]
+fn claim_22_ls_errors_follow_r_kappa_and_coupling_f64() {
+    // κ (claim 19): r is at rounding level, so L(θ†+v), S(θ†+v) are exact up to rounding
+    // (measured ≤ 5.7e-13 in √α units); the formulas carry only their O(h) (claims 15–16), here
+    // measured ≤ 0.0062·h (L) and ≤ 0.036·h (S): bound 0.01h and 0.05h.
+    let (hs, es) = claim_22_runs("κ = 0.5", Pert::Kappa("0.5"));
+    for (h, e) in hs.iter().zip(&es) {
+        assert!(e.loss_pred.max(e.sharp_pred) <= 1e-11, "claim 22 κ: {e:?}");
+        assert!(e.loss_formula <= 0.01 * h && e.sharp_formula <= 0.05 * h, "claim 22 κ: h = {h}: {e:?}");
+    }
+    // c(e₃·w)x³ (claim 20): r is second order; L(θ†+v) and S(θ†+v) shrink at least as fast
+    // (X ≤ 3r; measured X/r from 2.5 down to 0.07); the formulas are first order (the O(h) of
+    // claims 15–16 dominates): slope within 0.15 of 1 (measured ≈ 1.13 and 1.08).
+    let (hs, es) = claim_22_runs("c = 0.2 (e₃)", Pert::CE3("0.2"));
+    for e in &es {
+        assert!(e.loss_pred <= 3.0 * e.r_std && e.sharp_pred <= 3.0 * e.r_std, "claim 22 e₃: {e:?}");
+    }
+    let lf: Vec<f64> = es.iter().map(|e| e.loss_formula).collect();
+    let sf: Vec<f64> = es.iter().map(|e| e.sharp_formula).collect();
+    let ((sl, _), (ss, _)) = (loglog_slope(&hs, &lf), loglog_slope(&hs, &sf));
+    eprintln!("claim 22 e₃: formula slopes L {sl:.4}, S {ss:.4}");
+    assert!((sl - 1.0).abs() <= 0.15 && (ss - 1.0).abs() <= 0.15, "claim 22 e₃: slopes {sl}, {ss}");
 }
