@@ -164,7 +164,7 @@ proptest! {
 
 /// Measured worst cases over the same 48 pinned inputs (printed; the properties assert the bounds).
 #[test]
-fn claims_12_16_property_worst_cases_are_recorded() {
+fn toy_c_property_worst_cases_over_pinned_inputs() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::new(pinned(48));
