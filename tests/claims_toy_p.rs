@@ -452,3 +452,22 @@ fn claim_22_ls_errors_follow_r_kappa_and_coupling_f64() {
     eprintln!("claim 22 e₃: formula slopes L {sl:.4}, S {ss:.4}");
     assert!((sl - 1.0).abs() <= 0.15 && (ss - 1.0).abs() <= 0.15, "claim 22 e₃: slopes {sl}, {ss}");
 }
+
+#[test]
+fn claim_20_e3_coupling_f64_matches_mpfr256() {
+    // The fastest-shrinking error of claims 18–21 (second order): check that f64 rounding does not
+    // reach it, at grid points 3 and 5 (h = 3.35e-3, 9.0e-4; N = 5964, 22232). The f64 rounding of
+    // r is ≈ 1e-13·δ·(N/1000) (claim 13) against r ≈ 4.1e-5·δ and 2.7e-6·δ, so the two must agree to
+    // ~1e-7 relative; the decimal α text is the same, parsed to nearest in f64 and exactly in MPFR
+    // (≤ 1e-16 relative model difference). Bound 1e-6 relative.
+    for k in [2, 4] {
+        let h = two_decades(0.0125)[k];
+        let alpha = alpha_text(h);
+        let n = (20.0 / h).round() as u64;
+        let f = run(&Cubic::<f64>::new(&spec(&alpha, Pert::CE3("0.2")), ()).unwrap(), n, "0.1", false).unwrap();
+        let g = run(&Cubic::<Float>::new(&spec(&alpha, Pert::CE3("0.2")), 256).unwrap(), n, "0.1", false).unwrap();
+        let rel = (f.r_std / g.r_std - 1.0).abs();
+        eprintln!("claim 20 (e₃) h = {h:.4e}: f64 {:.10e}, 256 bits {:.10e}, relative difference {rel:.2e}", f.r_std, g.r_std);
+        assert!(rel <= 1e-6, "claim 20: f64 vs 256 bits differ by {rel:e} at h = {h}");
+    }
+}
