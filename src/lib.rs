@@ -37,6 +37,7 @@ pub mod scalar;
 pub mod sharpness;
 pub mod stable_set;
 pub mod tracking;
+pub mod verify;
 
 pub use error::{Error, EvalError, InputError};
 pub use objective::Objective;

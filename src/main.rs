@@ -92,6 +92,18 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Run every claim's tests and report per claim: verdict, status (pass/fail/not-built), bound.
+    Verify {
+        /// The CI subset (the default test set); without it the long studies run too.
+        #[arg(long)]
+        quick: bool,
+        /// Where to write verify.md and verify.json.
+        #[arg(long, default_value = "verify")]
+        out: PathBuf,
+        /// The selfstab source tree (default: the one this binary was built from).
+        #[arg(long)]
+        src: Option<PathBuf>,
+    },
     /// Loss, gradient, top eigenpairs and ∇S at given parameters (eval.json, grad.npy, u.npy, grad_sharpness.npy).
     Eval {
         #[arg(long)]
@@ -160,6 +172,18 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             let s = commands::run(&cfg)?;
             println!("{}", serde_json::to_string_pretty(&s).unwrap());
             Ok(())
+        }
+        Cmd::Verify { quick, out, src } => {
+            let src = src.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+            let recs = selfstab::verify::verify(&src, quick, &out)?;
+            println!("{}", selfstab::verify::markdown(&recs));
+            let failed: Vec<String> = recs.iter().filter(|r| r.status == "fail").map(|r| r.id.to_string()).collect();
+            if failed.is_empty() {
+                eprintln!("verify: no claim fails; report in {}/verify.md and verify.json", out.display());
+                Ok(())
+            } else {
+                Err(selfstab::EvalError::Other(format!("claims failing: {} (see {}/verify.md)", failed.join(", "), out.display())).into())
+            }
         }
         Cmd::Export { layers, data, n, seed, out } => {
             commands::export(&layers.0, &data, n, seed, &out)?;

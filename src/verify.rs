@@ -1,0 +1,200 @@
+//! `selfstab verify`: run every claim's tests and report, per claim of `theory/claims.toml`, its
+//! verdict (holds / finding / open / not-built, decisions §1) and its status (pass / fail /
+//! not-built). The claim checks are the test suite itself (`tests/claim_*`), so `verify` drives
+//! `cargo test` in the source tree this binary was built from and maps test outcomes to claims.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, EvalError, InputError};
+use crate::npy::write_atomic;
+
+/// The registry, as compiled into the binary.
+pub const REGISTRY: &str = include_str!("../theory/claims.toml");
+
+/// One claim of the registry.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Claim {
+    /// Number, as in claims.md.
+    pub id: u32,
+    /// Short statement.
+    pub title: String,
+    /// holds | finding | open | not-built.
+    pub verdict: String,
+    /// Setting.
+    #[serde(default)]
+    pub setting: String,
+    /// Bound (and the last measured values).
+    #[serde(default)]
+    pub bound: String,
+    /// Tests that check it.
+    pub tests: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Registry {
+    claim: Vec<Claim>,
+}
+
+/// Parse the registry text.
+pub fn registry(text: &str) -> Result<Vec<Claim>, InputError> {
+    toml::from_str::<Registry>(text)
+        .map(|r| r.claim)
+        .map_err(|e| InputError::File { path: "theory/claims.toml".into(), msg: e.message().to_string() })
+}
+
+/// One line of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Record {
+    /// Claim number.
+    pub id: u32,
+    /// Verdict from the registry (shown first).
+    pub verdict: String,
+    /// pass | fail | not-built.
+    pub status: String,
+    /// Tests passed / run, and which failed.
+    pub measured: String,
+    /// Bound and recorded measurements.
+    pub bound: String,
+    /// Setting.
+    pub setting: String,
+    /// Statement.
+    pub title: String,
+    /// Outcome of each test.
+    pub tests: BTreeMap<String, String>,
+}
+
+/// Test outcomes from `cargo test` output lines `test NAME ... ok|FAILED|ignored`.
+pub fn parse_outcomes(output: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in output.lines() {
+        let Some(rest) = line.strip_prefix("test ") else { continue };
+        let Some((name, outcome)) = rest.rsplit_once(" ... ") else { continue };
+        let name = name.rsplit("::").next().unwrap_or(name).trim().to_string();
+        let outcome = outcome.trim();
+        let o = if outcome.starts_with("ok") {
+            "ok"
+        } else if outcome.starts_with("FAILED") {
+            "FAILED"
+        } else if outcome.starts_with("ignored") {
+            "ignored"
+        } else {
+            continue;
+        };
+        out.insert(name, o.to_string());
+    }
+    out
+}
+
+/// Map test outcomes to claim records.
+pub fn records(claims: &[Claim], outcomes: &BTreeMap<String, String>) -> Vec<Record> {
+    claims
+        .iter()
+        .map(|c| {
+            let tests: BTreeMap<String, String> = c
+                .tests
+                .iter()
+                .map(|t| (t.clone(), outcomes.get(t).cloned().unwrap_or_else(|| "not run".into())))
+                .collect();
+            let ok = tests.values().filter(|o| *o == "ok").count();
+            let failed: Vec<&String> = tests.iter().filter(|(_, o)| *o == "FAILED").map(|(n, _)| n).collect();
+            let ran = tests.values().filter(|o| *o == "ok" || *o == "FAILED").count();
+            let (status, measured) = if c.verdict == "not-built" {
+                ("not-built".to_string(), "—".to_string())
+            } else if !failed.is_empty() {
+                ("fail".into(), format!("{ok}/{ran} tests pass; failed: {}", failed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
+            } else if ran == 0 {
+                ("fail".into(), "no test of this claim ran".into())
+            } else {
+                ("pass".into(), format!("{ok}/{ran} tests pass ({} not run in this mode)", tests.len() - ran))
+            };
+            Record {
+                id: c.id,
+                verdict: c.verdict.clone(),
+                status,
+                measured,
+                bound: c.bound.clone(),
+                setting: c.setting.clone(),
+                title: c.title.clone(),
+                tests,
+            }
+        })
+        .collect()
+}
+
+/// The Markdown table.
+pub fn markdown(recs: &[Record]) -> String {
+    let mut s = String::from("| claim | verdict | status | statement | setting | bound (recorded measurements) | measured |\n|---|---|---|---|---|---|---|\n");
+    for r in recs {
+        let esc = |t: &str| t.replace('|', "\\|");
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            r.id,
+            r.verdict,
+            r.status,
+            esc(&r.title),
+            esc(&r.setting),
+            esc(&r.bound),
+            esc(&r.measured)
+        ));
+    }
+    s
+}
+
+/// Run the suite in `src_dir` (`--quick`: the default test set, as in CI; otherwise also the
+/// `#[ignore]`d full-horizon studies), write `verify.md` and `verify.json` into `out`, and return the
+/// records.
+pub fn verify(src_dir: &Path, quick: bool, out: &Path) -> Result<Vec<Record>, Error> {
+    if !src_dir.join("Cargo.toml").exists() {
+        return Err(InputError::File {
+            path: src_dir.to_path_buf(),
+            msg: "verify runs the claim tests from the selfstab source tree, which is not there (set --src)".into(),
+        }
+        .into());
+    }
+    let claims = registry(REGISTRY)?;
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(src_dir).args(["test", "--no-fail-fast", "--color", "never", "--", "--color", "never"]);
+    if !quick {
+        cmd.arg("--include-ignored");
+    }
+    eprintln!("verify: running the claim tests in {} ({} mode) …", src_dir.display(), if quick { "quick" } else { "full" });
+    let output = cmd.output().map_err(|source| Error::Io { path: PathBuf::from("cargo"), source })?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let outcomes = parse_outcomes(&text);
+    if outcomes.is_empty() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(5).collect();
+        return Err(EvalError::Other(format!("cargo test ran no test: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" / "))).into());
+    }
+    let recs = records(&claims, &outcomes);
+    std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), source })?;
+    write_atomic(&out.join("verify.md"), markdown(&recs).as_bytes())?;
+    write_atomic(&out.join("verify.json"), serde_json::to_string_pretty(&recs).unwrap().as_bytes())?;
+    Ok(recs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_map_to_claim_statuses() {
+        let claims = registry(REGISTRY).unwrap();
+        assert_eq!(claims.len(), 35);
+        let out = "test claim_13_toy_c_prediction_exact_f64 ... ok\ntest claim_13_toy_c_prediction_exact_mpfr256 ... FAILED\ntest a::b::claim_03_projection_overshoot_and_newton_ratio_f64 ... ok\n";
+        let o = parse_outcomes(out);
+        let recs = records(&claims, &o);
+        let r13 = &recs[12];
+        assert_eq!((r13.id, r13.status.as_str()), (13, "fail"));
+        assert!(r13.measured.contains("claim_13_toy_c_prediction_exact_mpfr256"));
+        assert_eq!(recs[2].status, "pass");
+        assert_eq!(recs[0].status, "fail", "a built claim none of whose tests ran is not a pass");
+        for r in recs.iter().filter(|r| r.verdict == "not-built") {
+            assert_eq!(r.status, "not-built");
+        }
+    }
+}
