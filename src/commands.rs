@@ -33,7 +33,17 @@ pub fn load_data(name: &str, n: usize, d: usize, classes: usize, seed: u64) -> R
 
 /// Read GD's starting parameters from a `.npy` and check length and finiteness.
 pub fn load_theta(path: &str, p: usize) -> Result<Vec<f64>, InputError> {
-    let (v, shape) = npy::read_npy_f64(path)?;
+    let (v, shape) = match path.strip_prefix("builtin:") {
+        Some(name) => {
+            let bytes = crate::config::builtin_theta(name).ok_or_else(|| InputError::Unknown {
+                what: "built-in θ",
+                got: name.into(),
+                expected: "mlp_64-16-16-10, mlp_64-32-10, mlp_64-12-10",
+            })?;
+            npy::parse_npy(bytes, std::path::Path::new(path))?.into_f64(std::path::Path::new(path), "parameters")?
+        }
+        None => npy::read_npy_f64(path)?,
+    };
     if shape.len() != 1 || v.len() != p {
         return Err(InputError::Shape {
             path: path.into(),

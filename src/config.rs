@@ -160,20 +160,47 @@ pub struct Resolved {
     pub x0_over_delta: String,
 }
 
-/// The built-in default job: a digits MLP (64-32-32-32-10, tanh, MSE, n = 200) that reaches the edge
-/// of stability within a few hundred GD steps from the seed-0 initialisation.
+/// The built-in default job: the digits MLP of claims 23–27 (64-16-16-10, tanh, MSE, n = 256) from
+/// the reference initial parameters (built in as `builtin:mlp_64-16-16-10`), η = 0.2667: GD becomes
+/// unstable at step 95, then 500 tracking steps show the first spike and GD hovering at 2/η.
 pub fn default_config() -> RunConfig {
     RunConfig {
         model: Some("mlp".into()),
-        layers: Some(vec![64, 32, 32, 32, 10]),
+        layers: Some(vec![64, 16, 16, 10]),
         activation: Some("tanh".into()),
         loss: Some("mse".into()),
         data: Some("digits".into()),
-        n: Some(200),
+        n: Some(256),
         seed: Some(0),
-        lr: Some(Num::Text("0.2297".into())),
-        steps: Some(150),
+        theta0: Some("builtin:mlp_64-16-16-10".into()),
+        lr: Some(Num::Text("0.2667".into())),
+        steps: Some(500),
         ..RunConfig::default()
+    }
+}
+
+/// Merge the default job, a config file and the flags. The default's built-in θ belongs to the
+/// default network: when the file or the flags choose another model or widths without naming θ₀,
+/// GD starts from the seeded initialisation instead.
+pub fn merge(file: Option<RunConfig>, flags: RunConfig) -> RunConfig {
+    let file = file.unwrap_or_default();
+    let other_net = file.layers.is_some() || flags.layers.is_some() || file.model.is_some() || flags.model.is_some();
+    let names_theta = file.theta0.is_some() || flags.theta0.is_some();
+    let mut base = default_config();
+    if other_net && !names_theta {
+        base.theta0 = None;
+    }
+    overlay(overlay(base, file), flags)
+}
+
+/// Built-in GD starting points: the reference initial parameters of claims 23–27 (numpy's
+/// `default_rng(0)`, see `tests/data/README.md`).
+pub fn builtin_theta(name: &str) -> Option<&'static [u8]> {
+    match name {
+        "mlp_64-16-16-10" => Some(include_bytes!("../tests/data/mlp_64-16-16-10_theta_init.npy")),
+        "mlp_64-32-10" => Some(include_bytes!("../tests/data/mlp_64-32-10_theta_init.npy")),
+        "mlp_64-12-10" => Some(include_bytes!("../tests/data/mlp_64-12-10_theta_init.npy")),
+        _ => None,
     }
 }
 
@@ -282,7 +309,7 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         seed: cfg.seed.unwrap_or(0),
         theta0: cfg.theta0.clone().unwrap_or_default(),
         lr,
-        steps: cfg.steps.unwrap_or(150),
+        steps: cfg.steps.unwrap_or(500),
         search_steps: cfg.search_steps.unwrap_or(20_000),
         precision: prec.to_string(),
         projection_steps,

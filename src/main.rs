@@ -148,12 +148,12 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             config: file, model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps,
             precision, projection_steps, gap_every, gap_threshold, eig_tol, threads, checkpoint_every, out,
         } => {
-            let base = match &file {
+            let from_file = match &file {
                 Some(p) => {
                     let text = std::fs::read_to_string(p).map_err(|e| InputError::File { path: p.clone(), msg: e.to_string() })?;
-                    config::overlay(config::default_config(), config::parse_toml(&text, &p.display().to_string())?)
+                    Some(config::parse_toml(&text, &p.display().to_string())?)
                 }
-                None => config::default_config(),
+                None => None,
             };
             let flags = RunConfig {
                 model, layers: layers.map(|w| w.0), activation, loss, data, n, seed, theta0,
@@ -168,7 +168,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 eig_tol, threads, checkpoint_every, out,
                 cubic: None,
             };
-            let cfg = config::resolve(&config::overlay(base, flags))?;
+            let cfg = config::resolve(&config::merge(from_file, flags))?;
             let s = commands::run(&cfg)?;
             println!("{}", serde_json::to_string_pretty(&s).unwrap());
             Ok(())

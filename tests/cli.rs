@@ -55,15 +55,15 @@ fn bad_run_inputs_give_one_line_errors() {
     // Parameters: wrong length, NaN, truncated, wrong dtype.
     let p = d.join("theta.npy");
     selfstab::npy::write_npy_f64(&p, &[0.1; 10], &[10]).unwrap();
-    expect_failure(&["run", "--theta0", p.to_str().unwrap(), "--out", o], "expected a float64 vector of 4522 parameters");
-    let mut v = vec![0.01; 4522];
+    expect_failure(&["run", "--theta0", p.to_str().unwrap(), "--out", o], "expected a float64 vector of 1482 parameters");
+    let mut v = vec![0.01; 1482];
     v[7] = f64::NAN;
-    selfstab::npy::write_npy_f64(&p, &v, &[4522]).unwrap();
+    selfstab::npy::write_npy_f64(&p, &v, &[1482]).unwrap();
     expect_failure(&["run", "--theta0", p.to_str().unwrap(), "--out", o], "non-finite value (NaN or infinity) at index 7");
     let bytes = std::fs::read(&p).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
     expect_failure(&["run", "--theta0", p.to_str().unwrap(), "--out", o], "theta.npy");
-    selfstab::npy::write_npy_i64(&p, &[1; 4522], &[4522]).unwrap();
+    selfstab::npy::write_npy_i64(&p, &[1; 1482], &[1482]).unwrap();
     expect_failure(&["run", "--theta0", p.to_str().unwrap(), "--out", o], "<i8");
     expect_failure(&["run", "--theta0", "/nonexistent/t.npy", "--out", o], "/nonexistent/t.npy");
 }
