@@ -104,6 +104,10 @@ pub struct Summary {
     pub first_spike_pred: Option<(u64, f64)>,
     /// Reduced-map first-spike height 2/η + √(α₀ H₀), H₀ = X₀² − log X₀² − 1, X₀ = x₀/δ₀.
     pub first_spike_reduced_map: Option<f64>,
+    /// Tracking step at which the standard prediction diverged, if it did.
+    pub prediction_diverged_at: Option<u64>,
+    /// Same for the generalized prediction.
+    pub prediction_gen_diverged_at: Option<u64>,
     /// S(θ₀).
     pub sharpness_unstable: f64,
     /// L(θ₀).
@@ -225,7 +229,21 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
         std::io::stderr().is_terminal()
     };
     while ck.stop.is_none() && ck.state.t < cfg.steps {
-        let (row, stop) = tracking::step(obj, &eta, &mut ck.state, &topts)?;
+        let before = (ck.state.pred_diverged, ck.state.pred_gen_diverged);
+        let (row, stop) = match tracking::step(obj, &eta, &mut ck.state, &topts) {
+            Ok(x) => x,
+            Err(e) => {
+                // Keep everything recorded so far; say where and why the run stopped.
+                ck.stop = Some(StopReason::Numerical(format!("stopped at tracking step {}: {e}", ck.state.t)));
+                write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
+                break;
+            }
+        };
+        for (was, now, which) in [(before.0, ck.state.pred_diverged, "standard"), (before.1, ck.state.pred_gen_diverged, "generalized")] {
+            if let (None, Some(at)) = (was, now) {
+                eprintln!("\nthe {which} prediction diverged (non-finite v) at tracking step {at}; its columns are empty from there, GD and θ† continue");
+            }
+        }
         if prog {
             eprint!(
                 "\r  tracking step {:>5}/{}  loss {:.6e}  S {:.5}  ‖θ−θ†−v‖/‖θ−θ†‖ {:.3}   ",
@@ -313,6 +331,8 @@ fn summarise<S: Scalar>(cfg: &Resolved, ck: &Checkpoint<S>, stop: &StopReason, o
         first_spike_gd: first_spike(rows, thr, |r| r.sharpness_gd),
         first_spike_pred: first_spike(rows, thr, |r| r.sharpness_pred),
         first_spike_reduced_map: reduced,
+        prediction_diverged_at: ck.state.pred_diverged,
+        prediction_gen_diverged_at: ck.state.pred_gen_diverged,
         sharpness_unstable: ck.sharpness_unstable,
         loss_unstable: ck.loss_unstable,
         params: obj.dim(),

@@ -49,6 +49,13 @@ pub struct TrackState<S: Scalar> {
     pub v_gen: Vec<S>,
     /// λ₂(θ†) at the last gap check.
     pub lambda2: Option<S>,
+    /// Step at which the standard prediction left the finite range (its columns are empty from
+    /// then on; GD and θ† go on).
+    #[serde(default)]
+    pub pred_diverged: Option<u64>,
+    /// Same for the generalized prediction.
+    #[serde(default)]
+    pub pred_gen_diverged: Option<u64>,
 }
 
 /// One recorded row (f64 for the reports; `None` where not computed at this step).
@@ -169,6 +176,8 @@ pub fn start<S: Scalar>(
         v,
         dagger: proj.center,
         lambda2: None,
+        pred_diverged: None,
+        pred_gen_diverged: None,
     })
 }
 
@@ -196,6 +205,8 @@ pub fn start_split<S: Scalar>(
         v_gen: v0.to_vec(),
         dagger: dag,
         lambda2: None,
+        pred_diverged: None,
+        pred_gen_diverged: None,
     })
 }
 
@@ -263,14 +274,16 @@ pub fn step<S: Scalar>(
         let err = norm(&sub(&dev, v)).to_f64();
         Ok([lp, lt, sp, sa, x.to_f64(), y.to_f64(), err])
     };
-    let [lp, lt, sp, sa, x, y, err] = pred_stats(&st.v)?;
+    // A prediction that has diverged reports empty (NaN) columns from then on.
+    let nan = [f64::NAN; 7];
+    let [lp, lt, sp, sa, x, y, err] = if st.pred_diverged.is_some() { nan } else { pred_stats(&st.v)? };
     (row.loss_pred, row.loss_taylor, row.sharpness_pred, row.sharpness_pred_avg) = (lp, lt, sp, sa);
     (row.x, row.y, row.tracking_error) = (x, y, err);
-    row.pred_norm = norm(&st.v).to_f64();
-    let [lp, lt, sp, sa, x, y, err] = pred_stats(&st.v_gen)?;
+    row.pred_norm = if st.pred_diverged.is_some() { f64::NAN } else { norm(&st.v).to_f64() };
+    let [lp, lt, sp, sa, x, y, err] = if st.pred_gen_diverged.is_some() { nan } else { pred_stats(&st.v_gen)? };
     (row.loss_pred_gen, row.loss_taylor_gen, row.sharpness_pred_gen, row.sharpness_pred_avg_gen) = (lp, lt, sp, sa);
     (row.x_gen, row.y_gen, row.tracking_error_gen) = (x, y, err);
-    row.pred_norm_gen = norm(&st.v_gen).to_f64();
+    row.pred_norm_gen = if st.pred_gen_diverged.is_some() { f64::NAN } else { norm(&st.v_gen).to_f64() };
 
     // --- eigengap every gap_every steps.
     let mut stop = None;
@@ -300,8 +313,20 @@ pub fn step<S: Scalar>(
     // --- advance: GD, predictions (old θ†), constrained step.
     let mut theta_next = st.theta.clone();
     axpy(&(-eta.clone()), &grad, &mut theta_next);
-    let v_next = predicted::step(obj, eta, dag, &st.v, Kind::Standard);
-    let vg_next = predicted::step(obj, eta, dag, &st.v_gen, Kind::Generalized);
+    // A prediction whose displacement leaves the finite range is marked diverged (and reported by
+    // the caller); GD and θ† continue. Any other failure stops the run.
+    let advance = |v: &[S], kind: Kind, done: Option<u64>| -> Result<(Vec<S>, Option<u64>), EvalError> {
+        if done.is_some() {
+            return Ok((v.to_vec(), done));
+        }
+        match predicted::step(obj, eta, dag, v, kind) {
+            Ok(next) => Ok((next, None)),
+            Err(EvalError::NonFinite { .. }) => Ok((v.to_vec(), Some(t + 1))),
+            Err(e) => Err(e),
+        }
+    };
+    let v_next = advance(&st.v, Kind::Standard, st.pred_diverged);
+    let vg_next = advance(&st.v_gen, Kind::Generalized, st.pred_gen_diverged);
     let proj = constrained::step(obj, eta, dag, opts.projection_steps, opts.eig_tol);
     let (v_next, vg_next, proj) = match (v_next, vg_next, proj) {
         (Ok(a), Ok(b), Ok(pj)) => (a, b, pj),
@@ -312,7 +337,7 @@ pub fn step<S: Scalar>(
             // If GD itself has left the finite range, that is the reason to report.
             let gd_finite = all_finite(&theta_next) && obj.value(&theta_next).is_ok_and(|l| l.is_finite());
             let stop = if gd_finite {
-                StopReason::Numerical(format!("θ† or the prediction failed after tracking step {t}: {e}"))
+                StopReason::Numerical(format!("θ† failed after tracking step {t}: {e}"))
             } else {
                 StopReason::Diverged(format!("GD diverged: the loss became non-finite at tracking step {}", t + 1))
             };
@@ -322,8 +347,8 @@ pub fn step<S: Scalar>(
     hvps += proj.hvps + 2;
     st.theta = theta_next;
     st.warm_gd = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
-    st.v = v_next;
-    st.v_gen = vg_next;
+    (st.v, st.pred_diverged) = v_next;
+    (st.v_gen, st.pred_gen_diverged) = vg_next;
     st.residual_s = proj.residual_s;
     st.residual_u = proj.residual_u;
     st.dagger = proj.center;
