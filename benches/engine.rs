@@ -199,8 +199,21 @@ fn bench_rug(g: &mut BenchmarkGroup<'_, WallTime>) {
     });
 }
 
+/// Configurations to run: `SELFSTAB_BENCH_CONFIGS` = comma-separated subset of `tiny,medium,micro`
+/// (default: all). Skips the setup (instability search, cold solves) of the others, which a
+/// criterion name filter alone does not.
+fn wanted(name: &str) -> bool {
+    match std::env::var("SELFSTAB_BENCH_CONFIGS") {
+        Ok(list) => list.split(',').any(|s| s.trim() == name),
+        Err(_) => true,
+    }
+}
+
 fn engine(cr: &mut Criterion) {
     for cfg in [&TINY, &MEDIUM] {
+        if !wanted(cfg.name) {
+            continue;
+        }
         let pt = bench_point(cfg);
         let obj = mlp::<f64>(cfg, ());
         let mut g = cr.benchmark_group(cfg.name);
@@ -211,6 +224,9 @@ fn engine(cr: &mut Criterion) {
         if !pt.found {
             eprintln!("[{}] note: bench point is θ after {} GD steps, not an unstable iterate", cfg.name, pt.step);
         }
+    }
+    if !wanted(MICRO.name) {
+        return;
     }
     let pt = bench_point(&MICRO);
     let mut g = cr.benchmark_group("micro");

@@ -94,6 +94,43 @@ pub fn dot<S: Scalar>(x: &[S], y: &[S]) -> S {
     acc
 }
 
+/// out[i] = ys[i]·x, each accumulated exactly as [`dot`]`(ys[i], x)` (same order, same roundings:
+/// bit-identical), four at a time so that the four accumulation chains overlap.
+pub fn dots<S: Scalar>(x: &[S], ys: &[&[S]]) -> Vec<S> {
+    let mut out = Vec::with_capacity(ys.len());
+    for ch in ys.chunks(4) {
+        if let [y0, y1, y2, y3] = ch {
+            debug_assert!(ch.iter().all(|y| y.len() == x.len()));
+            let z = S::zero(x.first().map(|v| v.ctx()).unwrap_or_else(|| y0[0].ctx()));
+            let mut acc = [z.clone(), z.clone(), z.clone(), z];
+            for ((((xi, a), b), c), d) in x.iter().zip(*y0).zip(*y1).zip(*y2).zip(*y3) {
+                acc[0].mul_acc(a, xi);
+                acc[1].mul_acc(b, xi);
+                acc[2].mul_acc(c, xi);
+                acc[3].mul_acc(d, xi);
+            }
+            out.extend(acc);
+        } else {
+            out.extend(ch.iter().map(|y| dot(y, x)));
+        }
+    }
+    out
+}
+
+/// y = Σ_j s_j x_j (starting from zero, j in order): the same operations per entry as a sequence of
+/// [`axpy`] calls, done block by block so that each block of y stays in cache.
+pub fn lin_comb<S: Scalar>(s: &[S], xs: &[&[S]], y: &mut [S]) {
+    const BLOCK: usize = 512;
+    debug_assert_eq!(s.len(), xs.len());
+    y.iter_mut().for_each(S::set_zero);
+    for (b, yb) in y.chunks_mut(BLOCK).enumerate() {
+        let lo = b * BLOCK;
+        for (sj, xj) in s.iter().zip(xs) {
+            axpy(sj, &xj[lo..lo + yb.len()], yb);
+        }
+    }
+}
+
 /// ‖x‖₂.
 pub fn norm<S: Scalar>(x: &[S]) -> S {
     dot(x, x).sqrt()
@@ -171,6 +208,7 @@ pub fn jacobi_eigen<S: Scalar>(a: &[S], n: usize) -> (Vec<S>, Vec<S>) {
     let zero = S::zero(c);
     let one = S::one(c);
     let two = S::from_i64(2, c);
+    let mut scratch = [zero.clone(), zero.clone(), zero.clone()];
     for _sweep in 0..100 {
         let mut off_max = zero.clone();
         for p in 0..n {
@@ -200,25 +238,12 @@ pub fn jacobi_eigen<S: Scalar>(a: &[S], n: usize) -> (Vec<S>, Vec<S>) {
                 };
                 let cs = one.clone() / &(t.clone() * &t + &one).sqrt();
                 let sn = t.clone() * &cs;
-                // Rotate rows/columns p and q of m: m ← Jᵀ m J.
-                for k in 0..n {
-                    let mkp = m[k * n + p].clone();
-                    let mkq = m[k * n + q].clone();
-                    m[k * n + p] = cs.clone() * &mkp - &(sn.clone() * &mkq);
-                    m[k * n + q] = sn.clone() * &mkp + &(cs.clone() * &mkq);
-                }
-                for k in 0..n {
-                    let mpk = m[p * n + k].clone();
-                    let mqk = m[q * n + k].clone();
-                    m[p * n + k] = cs.clone() * &mpk - &(sn.clone() * &mqk);
-                    m[q * n + k] = sn.clone() * &mpk + &(cs.clone() * &mqk);
-                }
-                for k in 0..n {
-                    let vkp = v[k * n + p].clone();
-                    let vkq = v[k * n + q].clone();
-                    v[k * n + p] = cs.clone() * &vkp - &(sn.clone() * &vkq);
-                    v[k * n + q] = sn.clone() * &vkp + &(cs.clone() * &vkq);
-                }
+                // Rotate rows/columns p and q of m: m ← Jᵀ m J (and V ← V J), in place through
+                // scratch values: the same roundings as cs·x − sn·y and sn·x + cs·y, without the
+                // temporaries (allocations in MPFR).
+                rotate(&mut m, n, p, q, true, &cs, &sn, &mut scratch);
+                rotate(&mut m, n, p, q, false, &cs, &sn, &mut scratch);
+                rotate(&mut v, n, p, q, true, &cs, &sn, &mut scratch);
             }
         }
     }
@@ -237,6 +262,31 @@ pub fn jacobi_eigen<S: Scalar>(a: &[S], n: usize) -> (Vec<S>, Vec<S>) {
         }
     }
     (vals, vecs)
+}
+
+/// One Jacobi rotation of columns (`cols`) or rows p, q of the n×n row-major `a`:
+/// (x, y) ← (cs·x − sn·y, sn·x + cs·y), each result rounded as the three-operation expression.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn rotate<S: Scalar>(a: &mut [S], n: usize, p: usize, q: usize, cols: bool, cs: &S, sn: &S, scratch: &mut [S; 3]) {
+    let [x, y, t] = scratch;
+    for k in 0..n {
+        let (ip, iq) = if cols { (k * n + p, k * n + q) } else { (p * n + k, q * n + k) };
+        x.assign_from(&a[ip]);
+        y.assign_from(&a[iq]);
+        let ap = &mut a[ip];
+        ap.assign_from(cs);
+        *ap *= &*x;
+        t.assign_from(sn);
+        *t *= &*y;
+        *ap -= &*t;
+        let aq = &mut a[iq];
+        aq.assign_from(sn);
+        *aq *= &*x;
+        t.assign_from(cs);
+        *t *= &*y;
+        *aq += &*t;
+    }
 }
 
 #[cfg(test)]
@@ -279,5 +329,150 @@ mod tests {
             }
         }
         assert!(vals.windows(2).all(|w| w[0] >= w[1]));
+    }
+
+    /// The Jacobi method before the in-place rotation rewrite (commit c6c0be9), kept verbatim as the
+    /// reference for `jacobi_in_place_rotation_is_bit_identical`.
+    #[allow(clippy::needless_range_loop)]
+    fn jacobi_eigen_before<S: Scalar>(a: &[S], n: usize) -> (Vec<S>, Vec<S>) {
+        assert_eq!(a.len(), n * n, "jacobi: matrix is not n×n");
+        if n == 0 {
+            return (vec![], vec![]);
+        }
+        let c = a[0].ctx();
+        let mut m: Vec<S> = a.to_vec();
+        // V holds eigenvectors as columns during the sweeps.
+        let mut v: Vec<S> = zeros(n * n, c);
+        for i in 0..n {
+            v[i * n + i] = S::one(c);
+        }
+        let fro = norm(&m);
+        let thresh = fro * &S::from_f64(S::eps(c), c);
+        let zero = S::zero(c);
+        let one = S::one(c);
+        let two = S::from_i64(2, c);
+        for _sweep in 0..100 {
+            let mut off_max = zero.clone();
+            for p in 0..n {
+                for q in p + 1..n {
+                    let apq = m[p * n + q].abs();
+                    if apq > off_max {
+                        off_max = apq;
+                    }
+                }
+            }
+            if off_max <= thresh {
+                break;
+            }
+            for p in 0..n {
+                for q in p + 1..n {
+                    let apq = m[p * n + q].clone();
+                    if apq == zero {
+                        continue;
+                    }
+                    // Rutishauser's stable rotation: θ = (a_qq − a_pp)/(2 a_pq), t = sgn θ/(|θ| + √(θ²+1)).
+                    let theta = (m[q * n + q].clone() - &m[p * n + p]) / &(two.clone() * &apq);
+                    let r = (theta.clone() * &theta + &one).sqrt();
+                    let t = if theta >= zero {
+                        one.clone() / &(theta.clone() + &r)
+                    } else {
+                        -(one.clone() / &(r - &theta))
+                    };
+                    let cs = one.clone() / &(t.clone() * &t + &one).sqrt();
+                    let sn = t.clone() * &cs;
+                    // Rotate rows/columns p and q of m: m ← Jᵀ m J.
+                    for k in 0..n {
+                        let mkp = m[k * n + p].clone();
+                        let mkq = m[k * n + q].clone();
+                        m[k * n + p] = cs.clone() * &mkp - &(sn.clone() * &mkq);
+                        m[k * n + q] = sn.clone() * &mkp + &(cs.clone() * &mkq);
+                    }
+                    for k in 0..n {
+                        let mpk = m[p * n + k].clone();
+                        let mqk = m[q * n + k].clone();
+                        m[p * n + k] = cs.clone() * &mpk - &(sn.clone() * &mqk);
+                        m[q * n + k] = sn.clone() * &mpk + &(cs.clone() * &mqk);
+                    }
+                    for k in 0..n {
+                        let vkp = v[k * n + p].clone();
+                        let vkq = v[k * n + q].clone();
+                        v[k * n + p] = cs.clone() * &vkp - &(sn.clone() * &vkq);
+                        v[k * n + q] = sn.clone() * &vkp + &(cs.clone() * &vkq);
+                    }
+                }
+            }
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&i, &j| {
+            m[j * n + j]
+                .partial_cmp(&m[i * n + i])
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(i.cmp(&j))
+        });
+        let vals: Vec<S> = order.iter().map(|&i| m[i * n + i].clone()).collect();
+        let mut vecs: Vec<S> = Vec::with_capacity(n * n);
+        for &i in &order {
+            for k in 0..n {
+                vecs.push(v[k * n + i].clone());
+            }
+        }
+        (vals, vecs)
+    }
+
+    /// The in-place rotations perform the same IEEE / MPFR operations as the expression form: the
+    /// eigenvalues and eigenvectors are bit-identical (f64 and 256-bit MPFR, sizes 1…24).
+    #[test]
+    fn jacobi_in_place_rotation_is_bit_identical() {
+        for n in [1usize, 2, 5, 13, 24] {
+            let mut a = vec![0.0_f64; n * n];
+            for i in 0..n {
+                for j in 0..=i {
+                    let v = ((i * 7919 + j * 104_729) % 1000) as f64 / 997.0 - 0.5 + if i == j { i as f64 * 0.3 } else { 0.0 };
+                    a[i * n + j] = v;
+                    a[j * n + i] = v;
+                }
+            }
+            let (v1, e1) = jacobi_eigen(&a, n);
+            let (v0, e0) = jacobi_eigen_before(&a, n);
+            let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&v1), bits(&v0), "f64 eigenvalues, n = {n}");
+            assert_eq!(bits(&e1), bits(&e0), "f64 eigenvectors, n = {n}");
+            let af: Vec<rug::Float> = from_f64(&a, 256);
+            let (w1, f1) = jacobi_eigen(&af, n);
+            let (w0, f0) = jacobi_eigen_before(&af, n);
+            assert_eq!(w1, w0, "MPFR eigenvalues, n = {n}");
+            assert_eq!(f1, f0, "MPFR eigenvectors, n = {n}");
+        }
+    }
+
+    /// `dots` and `lin_comb` give the bits of the `dot` / successive-`axpy` loops they replace in
+    /// the eigen solver (f64 and 256-bit MPFR; lengths across the 512-entry block boundary, counts
+    /// not multiples of 4).
+    #[test]
+    fn dots_and_lin_comb_are_bit_identical_to_dot_and_axpy() {
+        fn check<S: Scalar>(c: S::Ctx) {
+            for (len, count) in [(1usize, 1usize), (7, 4), (513, 6), (1100, 9)] {
+                let vec_of = |seed: usize| -> Vec<S> {
+                    (0..len).map(|i| S::from_f64((((i + 3) * (seed + 11) * 7919) % 1009) as f64 / 1009.0 - 0.37, c)).collect()
+                };
+                let x = vec_of(0);
+                let ys: Vec<Vec<S>> = (1..=count).map(vec_of).collect();
+                let refs: Vec<&[S]> = ys.iter().map(Vec::as_slice).collect();
+                let got = dots(&x, &refs);
+                for (g, y) in got.iter().zip(&ys) {
+                    assert!(g == &dot(y, &x) && g.to_decimal() == dot(y, &x).to_decimal());
+                }
+                let s: Vec<S> = (0..count).map(|j| S::from_f64(0.3 - j as f64 * 0.11, c)).collect();
+                let mut want = zeros::<S>(len, c);
+                for (sj, y) in s.iter().zip(&ys) {
+                    axpy(sj, y, &mut want);
+                }
+                let mut y = vec_of(99);
+                lin_comb(&s, &refs, &mut y);
+                assert!(y.iter().zip(&want).all(|(a, b)| a == b && a.to_decimal() == b.to_decimal()));
+            }
+        }
+        check::<f64>(());
+        check::<rug::Float>(256);
     }
 }

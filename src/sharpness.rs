@@ -12,7 +12,7 @@
 //! (negation is exact in IEEE and MPFR; claim 2).
 
 use crate::error::EvalError;
-use crate::linalg::{axpy, dot, jacobi_eigen, norm, scale, zeros};
+use crate::linalg::{axpy, dot, dots, jacobi_eigen, lin_comb, norm, scale, zeros};
 use crate::objective::Objective;
 use crate::scalar::Scalar;
 
@@ -157,9 +157,11 @@ pub fn top_eigen_subspace<S: Scalar>(
         // Extend G by one row/column.
         let m = basis.len();
         let mut row: Vec<S> = Vec::with_capacity(m + 1);
-        for i in 0..m {
-            let gij = (dot(&basis[i], &w) + &dot(&q, &images[i])) * &half;
-            row.push(gij);
+        let bw = dots(&w, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        let qi = dots(&q, &images.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        for (a, b) in bw.into_iter().zip(&qi) {
+            // (v_i·w + q·(Hv_i))/2, v_i·w computed as dot(v_i, w) (bit-identical, see `dots`).
+            row.push((a + b) * &half);
         }
         row.push(dot(&q, &w));
         for (i, gi) in g.iter_mut().enumerate() {
@@ -231,12 +233,12 @@ fn eig_projected<S: Scalar>(g: &[Vec<S>]) -> (Vec<S>, Vec<S>) {
 }
 
 fn ritz<S: Scalar>(basis: &[Vec<S>], images: &[Vec<S>], s: &[S], p: usize, c: S::Ctx) -> (Vec<S>, Vec<S>) {
+    // y = Σ_j s_j v_j, Hy = Σ_j s_j Hv_j (the same per-entry operations as successive axpys).
     let mut y = zeros::<S>(p, c);
     let mut hy = zeros::<S>(p, c);
-    for (j, sj) in s.iter().enumerate() {
-        axpy(sj, &basis[j], &mut y);
-        axpy(sj, &images[j], &mut hy);
-    }
+    let m = s.len();
+    lin_comb(s, &basis[..m].iter().map(Vec::as_slice).collect::<Vec<_>>(), &mut y);
+    lin_comb(s, &images[..m].iter().map(Vec::as_slice).collect::<Vec<_>>(), &mut hy);
     (y, hy)
 }
 
