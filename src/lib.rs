@@ -20,6 +20,8 @@
 //!
 //! Every numeric routine is generic over [`scalar::Scalar`] (`f64` and `rug::Float`).
 
+#![forbid(unsafe_code)]
+
 pub mod commands;
 pub mod config;
 pub mod constrained;

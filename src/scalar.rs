@@ -361,42 +361,13 @@ pub fn tanh_fast(x: f64) -> f64 {
     (e / (e + 2.0)).copysign(x)
 }
 
-/// out[i] = [`tanh_fast`](x[i]); uses AVX2 / AVX-512 when the CPU has them (same bits: no FMA).
+/// out[i] = [`tanh_fast`](x[i]) (a branch-free loop the compiler vectorises; no `unsafe` SIMD
+/// dispatch, by the crate's rule).
 pub fn tanh_fast_slice(x: &[f64], out: &mut [f64]) {
     assert_eq!(x.len(), out.len(), "tanh_fast_slice: lengths differ");
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the feature was detected at run time.
-            unsafe { tanh_slice_avx512(x, out) };
-            return;
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the feature was detected at run time.
-            unsafe { tanh_slice_avx2(x, out) };
-            return;
-        }
-    }
-    tanh_slice_plain(x, out);
-}
-
-#[inline(always)]
-fn tanh_slice_plain(x: &[f64], out: &mut [f64]) {
     for (o, v) in out.iter_mut().zip(x) {
         *o = tanh_fast(*v);
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn tanh_slice_avx2(x: &[f64], out: &mut [f64]) {
-    tanh_slice_plain(x, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn tanh_slice_avx512(x: &[f64], out: &mut [f64]) {
-    tanh_slice_plain(x, out);
 }
 
 #[cfg(test)]
