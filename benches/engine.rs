@@ -38,6 +38,8 @@ struct Config {
 const TINY: Config = Config { name: "tiny", layers: &[64, 32, 32, 32, 10], n: 200, eta: "0.2297", cap: 20_000 };
 const MEDIUM: Config = Config { name: "medium", layers: &[64, 64, 64, 64, 10], n: 500, eta: "0.2351", cap: 20_000 };
 const MICRO: Config = Config { name: "micro", layers: &[64, 8, 8, 10], n: 50, eta: "0.25", cap: 20_000 };
+/// A second, smaller size for the 256-bit primitives.
+const NANO: Config = Config { name: "nano", layers: &[64, 4, 10], n: 30, eta: "0.3", cap: 3_000 };
 
 /// The bench point θ_t (first unstable iterate, or θ_cap) and the previous GD iterate θ_{t−1}, in f64.
 struct Point {
@@ -199,7 +201,7 @@ fn bench_rug(g: &mut BenchmarkGroup<'_, WallTime>) {
     });
 }
 
-/// Configurations to run: `SELFSTAB_BENCH_CONFIGS` = comma-separated subset of `tiny,medium,micro`
+/// Configurations to run: `SELFSTAB_BENCH_CONFIGS` = comma-separated subset of `tiny,medium,micro,nano`
 /// (default: all). Skips the setup (instability search, cold solves) of the others, which a
 /// criterion name filter alone does not.
 fn wanted(name: &str) -> bool {
@@ -225,19 +227,26 @@ fn engine(cr: &mut Criterion) {
             eprintln!("[{}] note: bench point is θ after {} GD steps, not an unstable iterate", cfg.name, pt.step);
         }
     }
-    if !wanted(MICRO.name) {
-        return;
+    for cfg in [&MICRO, &NANO] {
+        if !wanted(cfg.name) {
+            continue;
+        }
+        let pt = bench_point(cfg);
+        let mut g = cr.benchmark_group(cfg.name);
+        g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+        let obj64 = mlp::<f64>(cfg, ());
+        bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj64, &pt, cfg.eta, false);
+        let obj256 = mlp::<Float>(cfg, 256);
+        bench_primitives::<Float>(&mut g, &format!("{}-mpfr256", cfg.name), &obj256, &pt, cfg.eta, false);
+        bench_faer(&mut g, cfg);
+        if cfg.name == MICRO.name {
+            bench_rug(&mut g);
+        }
+        g.finish();
+        if !pt.found {
+            eprintln!("[{}] note: bench point is θ after {} GD steps, not an unstable iterate", cfg.name, pt.step);
+        }
     }
-    let pt = bench_point(&MICRO);
-    let mut g = cr.benchmark_group("micro");
-    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    let obj64 = mlp::<f64>(&MICRO, ());
-    bench_primitives::<f64>(&mut g, "micro-f64", &obj64, &pt, MICRO.eta, false);
-    let obj256 = mlp::<Float>(&MICRO, 256);
-    bench_primitives::<Float>(&mut g, "micro-mpfr256", &obj256, &pt, MICRO.eta, false);
-    bench_faer(&mut g, &MICRO);
-    bench_rug(&mut g);
-    g.finish();
 }
 
 criterion_group!(benches, engine);

@@ -71,6 +71,10 @@ fn build_mlp<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<(Mlp<S>, Vec<f64>),
     Ok((model, theta))
 }
 
+/// Growth of GD's loss over its value at θ₀ beyond which a numerical failure is reported as GD's
+/// divergence (a loss a million times its starting value has left the regime of the theory).
+pub const DIVERGENCE_GROWTH: f64 = 1e6;
+
 /// Outcome of a `run`.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
@@ -265,6 +269,15 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     }
     if prog {
         eprintln!();
+    }
+    // A numerical failure on an exploding GD iterate is GD's divergence, reported as such.
+    if let (Some(StopReason::Numerical(msg)), Some(first), Some(last)) = (&ck.stop, ck.rows.first(), ck.rows.last()) {
+        if last.loss_gd > DIVERGENCE_GROWTH * first.loss_gd.abs().max(f64::MIN_POSITIVE) {
+            ck.stop = Some(StopReason::Diverged(format!(
+                "GD diverged: its loss grew from {:.6e} at θ₀ to {:.6e} at tracking step {}, where {msg}",
+                first.loss_gd, last.loss_gd, last.t
+            )));
+        }
     }
     let stop = ck.stop.clone().unwrap_or(StopReason::Completed);
     write_series(&out, &ck.rows)?;

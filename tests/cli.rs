@@ -228,3 +228,23 @@ fn default_outputs_are_all_written() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(series_without_timing(&out.join("series.csv")), series_without_timing(&out2.join("series.csv")));
 }
+
+#[test]
+fn far_too_large_learning_rate_stops_as_divergence_and_keeps_outputs() {
+    // η = 5 on a 64-8-10 digits net (2/η = 0.4 ≪ S(θ_init) ≈ 10): GD's loss grows ~30-100× per step.
+    let d = tmp("eta");
+    let out = d.join("o");
+    let o = run(&["run", "--layers", "64,8,10", "--n", "50", "--lr", "5", "--steps", "100", "--gap-threshold", "none", "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("GD diverged"), "no divergence message: {err}");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["stop_reason"], "diverged", "{summary}");
+    let tracked = summary["steps_tracked"].as_u64().unwrap() as usize;
+    assert!(tracked < 100, "did not stop early");
+    let text = std::fs::read_to_string(out.join("series.csv")).unwrap();
+    assert_eq!(text.lines().count() - 1, tracked, "series.csv does not hold every recorded step");
+    for f in ["final_state.npz", "theta_unstable.npy", "series.npz", "figures/tracking.png"] {
+        assert!(out.join(f).exists(), "{f} missing after divergence");
+    }
+}
