@@ -39,7 +39,7 @@ const TINY: Config = Config { name: "tiny", layers: &[64, 32, 32, 32, 10], n: 20
 const MEDIUM: Config = Config { name: "medium", layers: &[64, 64, 64, 64, 10], n: 500, eta: "0.2351", cap: 20_000 };
 const MICRO: Config = Config { name: "micro", layers: &[64, 8, 8, 10], n: 50, eta: "0.25", cap: 20_000 };
 /// A second, smaller size for the 256-bit primitives.
-const NANO: Config = Config { name: "nano", layers: &[64, 4, 10], n: 30, eta: "0.3", cap: 3_000 };
+const NANO: Config = Config { name: "nano", layers: &[64, 4, 10], n: 30, eta: "0.12", cap: 3_000 };
 
 /// The bench point θ_t (first unstable iterate, or θ_cap) and the previous GD iterate θ_{t−1}, in f64.
 struct Point {
