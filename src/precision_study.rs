@@ -12,6 +12,8 @@
 //!   b·100 = digits lost per 100 steps;
 //! * polynomial: log10 d = a + k·log10 t.
 //!
+//! [`fit_steps`] fits a given step window instead: at the edge of stability the growth has phases
+//! (claims.md 28: fast loss through GD's first spike, then none), so a window is chosen per phase.
 //! Both fits report their RMS residual (in decades); the smaller one is the better law. The OLS
 //! standard errors assume independent residuals, which a trajectory does not give, so the slopes of the
 //! window's two halves are reported too: their spread is the honest error bar.
@@ -116,6 +118,13 @@ impl Study {
     /// Agreeing digits −log10 d of lane `i` at each step (∞ where d = 0).
     pub fn digits(&self, i: usize) -> Vec<f64> {
         self.rel[i].iter().map(|d| -d.log10()).collect()
+    }
+
+    /// log10 of the amplification d_i(t)/2^−bits_i: how many decades the lane's unit roundoff has
+    /// been amplified by (precision-independent while the lanes differ by a linearised perturbation).
+    pub fn log10_amplification(&self, i: usize) -> Vec<f64> {
+        let u = libm::ldexp(1.0, -(self.bits[i] as i32));
+        self.rel[i].iter().map(|d| (d / u).log10()).collect()
     }
 }
 
@@ -235,8 +244,16 @@ pub struct GrowthFit {
 /// step to the last one before d first exceeds `hi` (saturation). `None` with fewer than 6 points.
 pub fn fit_growth(d: &[f64], lo: f64, hi: f64) -> Option<GrowthFit> {
     let end = d.iter().position(|&v| v > hi).unwrap_or(d.len());
-    let pts: Vec<(f64, f64)> =
-        (1..end).filter(|&t| d[t] >= lo && d[t] > 0.0).map(|t| (t as f64, d[t].log10())).collect();
+    let start = (1..end).find(|&t| d[t] >= lo)?;
+    fit_steps(d, start as u64, end as u64 - 1)
+}
+
+/// Fit both laws to `d[t]` over the steps `t0..=t1` (t0 ≥ 1; steps with d = 0 are skipped).
+/// `None` with fewer than 6 points.
+pub fn fit_steps(d: &[f64], t0: u64, t1: u64) -> Option<GrowthFit> {
+    let t0 = t0.max(1) as usize;
+    let t1 = (t1 as usize).min(d.len().checked_sub(1)?);
+    let pts: Vec<(f64, f64)> = (t0..=t1).filter(|&t| d[t] > 0.0).map(|t| (t as f64, d[t].log10())).collect();
     if pts.len() < 6 {
         return None;
     }
