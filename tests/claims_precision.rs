@@ -93,7 +93,7 @@ fn spike(st: &Study) -> u64 {
 /// Phase A (unstable overshoot before the first spike) and phase B (after it) of lane `i`.
 fn phases(st: &Study, i: usize) -> (GrowthFit, GrowthFit) {
     let tp = spike(st);
-    let a = fit_steps(&st.rel[i], tp - 65, tp - 10).expect("phase A window");
+    let a = fit_steps(&st.rel[i], tp.saturating_sub(65), tp.saturating_sub(10)).expect("phase A window");
     let b = fit_steps(&st.rel[i], tp + 25, st.rel[i].len() as u64 - 1).expect("phase B window");
     (a, b)
 }
@@ -158,7 +158,14 @@ fn claim_28_study_digits_net_64_16_16_10() {
     let (th, _) = selfstab::npy::read_npy_f64(&path).unwrap();
     let (step, st) = study(&layers, &ds, &th, "0.2667", 600);
     report("claim 28 study 64-16-16-10", step, &st);
+    let (a, b) = phases(&st, 2);
+    eprintln!("first spike at t = {}\n  A 256: {a:?}\n  B 256: {b:?}", spike(&st));
+    // claims.md (setting of 23–27): unstable at GD step 95. The measured law is recorded in
+    // theory/claims.toml (claim 28); here only its qualitative form is asserted: exponential before
+    // the spike (the polynomial law fits worse), no sustained loss after it.
     assert_eq!(step, 95);
+    assert!(a.exp_rms < a.poly_rms, "A: exp RMS {} vs poly RMS {}", a.exp_rms, a.poly_rms);
+    assert!(b.digits_per_100 < 0.5 * a.digits_per_100, "B {} vs A {} digits per 100 steps", b.digits_per_100, a.digits_per_100);
 }
 
 // ---------- selfstab eval: 512 vs 256 bits ----------
