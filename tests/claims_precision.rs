@@ -5,7 +5,7 @@
 //! measured law within its recorded error bars. The CI run is the micro MLP 64-8-8-10 (tanh, MSE,
 //! digits n = 50, seed-0 `init_params`, η = 0.3; unstable at GD step 98 in f64) from the f64 instability
 //! point θ₀, lifted exactly. The larger study (64-16-16-10, n = 256, vendored θ, η = 0.2667) is
-//! `#[ignore]`d: `cargo test --release --test claims_precision -- --ignored --nocapture`.
+//! `#[ignore]`d: `cargo test --test claims_precision -- --ignored --nocapture` (≈ 7 min, 600 steps × 4 precisions).
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -150,7 +150,7 @@ fn claim_28_error_scales_with_unit_roundoff_micro_mlp() {
 }
 
 #[test]
-#[ignore = "study, ≈ 5–10 min: cargo test --release --test claims_precision -- --ignored --nocapture"]
+#[ignore = "study, ≈ 7 min: cargo test --test claims_precision -- --ignored --nocapture"]
 fn claim_28_study_digits_net_64_16_16_10() {
     let layers = [64, 16, 16, 10];
     let ds = data::digits(256).unwrap();
