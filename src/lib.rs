@@ -33,6 +33,7 @@ pub mod linalg;
 pub mod models;
 pub mod npy;
 pub mod objective;
+pub mod order;
 pub mod predicted;
 pub mod reduced_map;
 pub mod scalar;
