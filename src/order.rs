@@ -299,7 +299,8 @@ pub fn svg(s: &Study) -> String {
         y0 = mid - 0.5;
         y1 = mid + 0.5;
     }
-    let (xa, xb) = (x0.floor().min(x0 - 0.05), x1.ceil().max(x1 + 0.05));
+    let pad = 0.06 * (x1 - x0).max(0.5);
+    let (xa, xb) = (x0 - pad, x1 + pad);
     let (ya, yb) = (y0 - 0.05 * (y1 - y0), y1 + 0.05 * (y1 - y0));
     let px = |x: f64| ml + (x - xa) / (xb - xa) * (w - ml - mr);
     let py = |y: f64| mt + (yb - y) / (yb - ya) * (ht - mt - mb);
