@@ -120,7 +120,7 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn doc(w: f64, h: f64, body: &str) -> String {
+pub(crate) fn doc(w: f64, h: f64, body: &str) -> String {
     format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="DejaVu Sans"><style>@font-face {{ font-family: "DejaVu Sans"; src: url(data:font/ttf;base64,{}) format("truetype"); }}</style><rect width="100%" height="100%" fill="white"/>{body}</svg>"##,
         base64(FONT)
@@ -128,7 +128,7 @@ fn doc(w: f64, h: f64, body: &str) -> String {
 }
 
 /// Write `stem.svg` and `stem.png` (rasterised with the embedded font at 1.5× scale).
-fn write_both(dir: &Path, stem: &str, svg: &str) -> Result<(), Error> {
+pub(crate) fn write_both(dir: &Path, stem: &str, svg: &str) -> Result<(), Error> {
     write_atomic(&dir.join(format!("{stem}.svg")), svg.as_bytes())?;
     let mut opt = resvg::usvg::Options { font_family: "DejaVu Sans".into(), ..Default::default() };
     opt.fontdb_mut().load_font_data(FONT.to_vec());

@@ -34,6 +34,7 @@ pub mod models;
 pub mod npy;
 pub mod objective;
 pub mod precision_study;
+pub mod order;
 pub mod predicted;
 pub mod reduced_map;
 pub mod scalar;

@@ -104,6 +104,18 @@ enum Cmd {
         #[arg(long)]
         src: Option<PathBuf>,
     },
+    /// Convergence-order study of a claim (6, 18, 20, 21): sweep h, fit the log-log slope ± SE,
+    /// compare with the predicted order; writes order_NN.{csv,md,svg,png}.
+    Order {
+        /// Claim number.
+        claim: String,
+        /// Output directory.
+        #[arg(long, default_value = "order")]
+        out: PathBuf,
+        /// A shorter sweep (still 8 points) for smoke tests.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Loss, gradient, top eigenpairs and ∇S at given parameters (eval.json, grad.npy, u.npy, grad_sharpness.npy).
     Eval {
         #[arg(long)]
@@ -184,6 +196,13 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             } else {
                 Err(selfstab::EvalError::Other(format!("claims failing: {} (see {}/verify.md)", failed.join(", "), out.display())).into())
             }
+        }
+        Cmd::Order { claim, out, quick } => {
+            let claim = selfstab::order::parse_claim(&claim)?;
+            let s = selfstab::order::study(claim, quick)?;
+            selfstab::order::write(&s, &out)?;
+            println!("{}", selfstab::order::markdown(&s));
+            Ok(())
         }
         Cmd::Export { layers, data, n, seed, out } => {
             commands::export(&layers.0, &data, n, seed, &out)?;
