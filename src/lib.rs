@@ -17,6 +17,9 @@
 //! | [`constrained`] | the constrained trajectory θ† (projected GD) | reference §4 |
 //! | [`predicted`] | the predicted dynamics v (standard, generalized) | reference §5.1–§5.2 |
 //! | [`tracking`] | GD, θ† and θ† + v in lockstep, with the recorded series | reference §5.3–§5.4 |
+//! | [`order`] | convergence-order studies (claims 6, 18, 20, 21) | decisions §6 |
+//! | [`precision_study`] | f64 vs MPFR trajectories, growth law (claim 28) | claims 28 |
+//! | [`verify`] | claims registry × test outcomes | theory/claims.toml |
 //!
 //! Every numeric routine is generic over [`scalar::Scalar`] (`f64` and `rug::Float`).
 
@@ -33,8 +36,8 @@ pub mod linalg;
 pub mod models;
 pub mod npy;
 pub mod objective;
-pub mod precision_study;
 pub mod order;
+pub mod precision_study;
 pub mod predicted;
 pub mod reduced_map;
 pub mod scalar;

@@ -103,6 +103,9 @@ enum Cmd {
         /// The selfstab source tree (default: the one this binary was built from).
         #[arg(long)]
         src: Option<PathBuf>,
+        /// Build the report from a saved `cargo test` log instead of running the tests.
+        #[arg(long)]
+        from_log: Option<PathBuf>,
     },
     /// Convergence-order study of a claim (6, 18, 20, 21): sweep h, fit the log-log slope ± SE,
     /// compare with the predicted order; writes order_NN.{csv,md,svg,png}.
@@ -185,9 +188,9 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             println!("{}", serde_json::to_string_pretty(&s).unwrap());
             Ok(())
         }
-        Cmd::Verify { quick, out, src } => {
+        Cmd::Verify { quick, out, src, from_log } => {
             let src = src.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-            let recs = selfstab::verify::verify(&src, quick, &out)?;
+            let recs = selfstab::verify::verify_with(&src, quick, from_log.as_deref(), &out)?;
             println!("{}", selfstab::verify::markdown(&recs));
             let failed: Vec<String> = recs.iter().filter(|r| r.status == "fail").map(|r| r.id.to_string()).collect();
             if failed.is_empty() {

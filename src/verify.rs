@@ -148,6 +148,19 @@ pub fn markdown(recs: &[Record]) -> String {
 /// `#[ignore]`d full-horizon studies), write `verify.md` and `verify.json` into `out`, and return the
 /// records.
 pub fn verify(src_dir: &Path, quick: bool, out: &Path) -> Result<Vec<Record>, Error> {
+    verify_with(src_dir, quick, None, out)
+}
+
+/// As [`verify`], or from the saved output of an earlier `cargo test` run (`from_log`, e.g. CI's).
+pub fn verify_with(src_dir: &Path, quick: bool, from_log: Option<&Path>, out: &Path) -> Result<Vec<Record>, Error> {
+    if let Some(log) = from_log {
+        let text = std::fs::read_to_string(log).map_err(|source| Error::Io { path: log.to_path_buf(), source })?;
+        let outcomes = parse_outcomes(&text);
+        if outcomes.is_empty() {
+            return Err(InputError::File { path: log.to_path_buf(), msg: "no `test NAME ... ok|FAILED` lines: not a cargo test log".into() }.into());
+        }
+        return write_report(&outcomes, out);
+    }
     if !src_dir.join("Cargo.toml").exists() {
         return Err(InputError::File {
             path: src_dir.to_path_buf(),
@@ -155,7 +168,6 @@ pub fn verify(src_dir: &Path, quick: bool, out: &Path) -> Result<Vec<Record>, Er
         }
         .into());
     }
-    let claims = registry(REGISTRY)?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(src_dir).args(["test", "--no-fail-fast", "--color", "never", "--", "--color", "never"]);
     if !quick {
@@ -170,7 +182,12 @@ pub fn verify(src_dir: &Path, quick: bool, out: &Path) -> Result<Vec<Record>, Er
         let tail: Vec<&str> = err.lines().rev().take(5).collect();
         return Err(EvalError::Other(format!("cargo test ran no test: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" / "))).into());
     }
-    let recs = records(&claims, &outcomes);
+    write_report(&outcomes, out)
+}
+
+fn write_report(outcomes: &BTreeMap<String, String>, out: &Path) -> Result<Vec<Record>, Error> {
+    let claims = registry(REGISTRY)?;
+    let recs = records(&claims, outcomes);
     std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), source })?;
     write_atomic(&out.join("verify.md"), markdown(&recs).as_bytes())?;
     write_atomic(&out.join("verify.json"), serde_json::to_string_pretty(&recs).unwrap().as_bytes())?;
