@@ -54,17 +54,24 @@ pub fn load_theta(path: &str, p: usize) -> Result<Vec<f64>, InputError> {
     Ok(v)
 }
 
+/// The data of an MLP with these widths: checks the widths and that the data's input width matches.
+fn data_for(layers: &[usize], name: &str, n: usize, seed: u64) -> Result<Dataset, InputError> {
+    crate::config::check_layers(layers)?;
+    let ds = load_data(name, n, layers[0], layers[layers.len() - 1], seed)?;
+    if ds.d != layers[0] {
+        return Err(InputError::Dimension(format!(
+            "the data has {} input features but --layers starts with {}",
+            ds.d, layers[0]
+        )));
+    }
+    Ok(ds)
+}
+
 /// Build the MLP of a resolved configuration at precision `c`, with its data and starting point.
 fn build_mlp<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<(Mlp<S>, Vec<f64>), InputError> {
     let act = Activation::parse(&cfg.activation)?;
     let loss = LossKind::parse(&cfg.loss)?;
-    let ds = load_data(&cfg.data, cfg.n, cfg.layers[0], *cfg.layers.last().unwrap(), cfg.seed)?;
-    if ds.d != cfg.layers[0] {
-        return Err(InputError::Dimension(format!(
-            "the data has {} input features but --layers starts with {}",
-            ds.d, cfg.layers[0]
-        )));
-    }
+    let ds = data_for(&cfg.layers, &cfg.data, cfg.n, cfg.seed)?;
     let model = Mlp::<S>::new(&cfg.layers, act, loss, &ds, c)?;
     let p = param_count(&cfg.layers);
     let theta = if cfg.theta0.is_empty() { data::init_params(&cfg.layers, cfg.seed)? } else { load_theta(&cfg.theta0, p)? };
@@ -408,13 +415,7 @@ fn write_final<S: Scalar>(out: &Path, st: &TrackState<S>) -> Result<(), Error> {
 
 /// `selfstab export`: the seeded initial parameters and the data, for other implementations.
 pub fn export(layers: &[usize], data_name: &str, n: usize, seed: u64, out: &Path) -> Result<(), Error> {
-    if layers.len() < 2 || layers.contains(&0) {
-        return Err(InputError::Value { key: "layers".into(), msg: format!("needs at least two widths, all > 0, got {layers:?}") }.into());
-    }
-    let ds = load_data(data_name, n, layers[0], *layers.last().unwrap(), seed)?;
-    if ds.d != layers[0] {
-        return Err(InputError::Dimension(format!("the data has {} input features but --layers starts with {}", ds.d, layers[0])).into());
-    }
+    let ds = data_for(layers, data_name, n, seed)?;
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let theta = data::init_params(layers, seed)?;
     npy::write_npy_f64(out.join("theta0.npy"), &theta, &[theta.len()])?;
@@ -484,9 +485,6 @@ fn eval_generic<S: Scalar>(a: &EvalArgs, c: S::Ctx) -> Result<serde_json::Value,
         cubic: None,
         x0_over_delta: String::new(),
     };
-    if a.layers.len() < 2 || a.layers.contains(&0) {
-        return Err(InputError::Value { key: "layers".into(), msg: format!("needs at least two widths, all > 0, got {:?}", a.layers) }.into());
-    }
     let (model, theta) = build_mlp::<S>(&cfg, c)?;
     let th = from_f64::<S>(&theta, c);
     let p = model.dim();

@@ -204,6 +204,14 @@ pub fn builtin_theta(name: &str) -> Option<&'static [u8]> {
     }
 }
 
+/// `--layers` lists at least two widths, all positive.
+pub fn check_layers(layers: &[usize]) -> Result<(), InputError> {
+    if layers.len() < 2 || layers.contains(&0) {
+        return Err(bad("layers", format!("needs at least two widths, all > 0, got {layers:?}")));
+    }
+    Ok(())
+}
+
 fn bad(key: &str, msg: impl Into<String>) -> InputError {
     InputError::Value { key: key.into(), msg: msg.into() }
 }
@@ -240,9 +248,7 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
     let prec = Precision::parse(&precision)?;
     let layers = cfg.layers.clone().unwrap_or_else(|| vec![64, 32, 32, 32, 10]);
     if model == "mlp" {
-        if layers.len() < 2 || layers.contains(&0) {
-            return Err(bad("layers", format!("needs at least two widths, all > 0, got {layers:?}")));
-        }
+        check_layers(&layers)?;
         crate::models::mlp::Activation::parse(cfg.activation.as_deref().unwrap_or("tanh"))?;
         crate::models::mlp::LossKind::parse(cfg.loss.as_deref().unwrap_or("mse"))?;
     }
