@@ -266,10 +266,7 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
     let eig_tol = match cfg.eig_tol {
         Some(t) if t.is_finite() && t > 0.0 && t < 1.0 => t,
         Some(t) => return Err(bad("eig_tol", format!("must be in (0, 1), got {t}"))),
-        None => match prec {
-            Precision::F64 => 1e-10,
-            Precision::Bits(b) => libm::ldexp(1.0, 16 - b as i32),
-        },
+        None => crate::sharpness::EigenOpts::default_tol_of(prec),
     };
     let projection_steps = cfg.projection_steps.unwrap_or(3);
     if projection_steps == 0 || projection_steps > 100 {

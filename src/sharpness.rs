@@ -14,7 +14,7 @@
 use crate::error::EvalError;
 use crate::linalg::{axpy, dot, dots, jacobi_eigen, lin_comb, norm, scale, zeros};
 use crate::objective::Objective;
-use crate::scalar::Scalar;
+use crate::scalar::{Precision, Scalar};
 
 /// Options of the eigen solve.
 #[derive(Clone, Debug)]
@@ -32,11 +32,14 @@ pub struct EigenOpts {
 impl EigenOpts {
     /// Default tolerance of a context: 1e-10 in f64, 2^(16 − bits) in MPFR (decisions.md §5).
     pub fn default_tol<S: Scalar>(c: S::Ctx) -> f64 {
-        let bits = S::bits(c);
-        if bits == 53 && S::precision_name(c) == "f64" {
-            1e-10
-        } else {
-            libm::ldexp(1.0, 16 - bits as i32)
+        let prec = if S::precision_name(c) == "f64" { Precision::F64 } else { Precision::Bits(S::bits(c)) };
+        Self::default_tol_of(prec)
+    }
+    /// The same default for a configured precision.
+    pub fn default_tol_of(prec: Precision) -> f64 {
+        match prec {
+            Precision::F64 => 1e-10,
+            Precision::Bits(b) => libm::ldexp(1.0, 16 - b as i32),
         }
     }
     /// Top-k with the default tolerance of the context.
