@@ -1,0 +1,304 @@
+//! Models beyond MLPs (theory/README.md "Models beyond MLPs"): the small CNN on the 8×8 digits and
+//! the width-1 model. Claims 33–35 on both (f64 and 256 bits), and the CNN at the edge of stability.
+
+mod common;
+use common::loglog_slope;
+use rug::Float;
+use selfstab::data::{Dataset, digits};
+use selfstab::linalg::{dot, from_f64, jacobi_eigen, zeros};
+use selfstab::models::cnn::{Cnn, CnnSpec};
+use selfstab::models::mlp::{Activation, LossKind};
+use selfstab::models::width1::{Width1, width1_data};
+use selfstab::objective::{Objective, dense_hessian};
+use selfstab::scalar::Scalar;
+use selfstab::sharpness::{EigenOpts, top_eigen};
+
+const BITS: u32 = 256;
+
+// ------------------------------------------------------------------------------------------------
+// Fixtures.
+
+/// The first rows of digits with label 0 or 1 (labels kept: a 2-class problem), n of them.
+fn digits_two_classes(n: usize) -> Dataset {
+    let all = digits(200).unwrap();
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for i in 0..all.n {
+        if all.y[i] < 2 && y.len() < n {
+            x.extend_from_slice(&all.x[i * 64..(i + 1) * 64]);
+            y.push(all.y[i]);
+        }
+    }
+    Dataset { x, y, n, d: 64 }
+}
+
+/// A unit-ish direction from a fixed formula.
+fn direction(p: usize, seed: f64) -> Vec<f64> {
+    let v: Vec<f64> = (0..p).map(|k| libm::cos(0.91 * k as f64 + seed) + 0.3 * libm::sin(2.3 * k as f64 * seed)).collect();
+    let nrm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    v.into_iter().map(|a| a / nrm).collect()
+}
+
+/// A labelled objective at a point with two directions.
+struct Case<S: Scalar> {
+    label: String,
+    obj: Box<dyn Objective<S>>,
+    th: Vec<S>,
+    v: Vec<S>,
+    w: Vec<S>,
+}
+
+fn cnn_case<S: Scalar>(channels: &[usize], act: Activation, loss: LossKind, ds: &Dataset, classes: usize, c: S::Ctx) -> Case<S> {
+    let spec = CnnSpec::new(channels, classes).unwrap();
+    let obj = Cnn::<S>::new(&spec, act, loss, ds, c).unwrap();
+    let p = spec.param_count();
+    Case {
+        label: format!("cnn {channels:?} {act:?} {loss:?} (p = {p})"),
+        th: from_f64(&spec.init(11), c),
+        v: from_f64(&direction(p, 0.4), c),
+        w: from_f64(&direction(p, 1.3), c),
+        obj: Box::new(obj),
+    }
+}
+
+fn width1_case<S: Scalar>(act: Activation, c: S::Ctx) -> Case<S> {
+    let d = width1_data(32, 5).unwrap();
+    Case {
+        label: format!("width1 {act:?}"),
+        obj: Box::new(Width1::<S>::new(act, &d, c).unwrap()),
+        th: from_f64(&[0.9, -0.4, 1.6], c),
+        v: from_f64(&direction(3, 0.4), c),
+        w: from_f64(&direction(3, 1.3), c),
+    }
+}
+
+/// The f64 cases: CNNs with one and two conv stages on 16 digits (10 classes) and the width-1
+/// model, covering the three activations and both losses.
+fn cases<S: Scalar>(c: S::Ctx) -> Vec<Case<S>> {
+    let ds = digits(16).unwrap();
+    vec![
+        cnn_case(&[2], Activation::Tanh, LossKind::Mse, &ds, 10, c),
+        cnn_case(&[2, 2], Activation::Silu, LossKind::Ce, &ds, 10, c),
+        cnn_case(&[3], Activation::Gelu, LossKind::Mse, &ds, 10, c),
+        width1_case(Activation::Tanh, c),
+        width1_case(Activation::Silu, c),
+    ]
+}
+
+/// The 256-bit cases (cheaper CNNs: 8 digits).
+fn cases_mpfr(c: u32) -> Vec<Case<Float>> {
+    let ds = digits(8).unwrap();
+    vec![
+        cnn_case(&[2], Activation::Tanh, LossKind::Mse, &ds, 10, c),
+        cnn_case(&[1, 1], Activation::Silu, LossKind::Ce, &ds, 10, c),
+        width1_case(Activation::Tanh, c),
+        width1_case(Activation::Gelu, c),
+    ]
+}
+
+fn shifted<S: Scalar>(th: &[S], h: &S, v: &[S]) -> Vec<S> {
+    th.iter().zip(v).map(|(a, b)| a.clone() + &(h.clone() * b)).collect()
+}
+
+fn dist<S: Scalar>(a: &[S], b: &[S]) -> f64 {
+    let mut s = a[0].clone() - &a[0];
+    for (x, y) in a.iter().zip(b) {
+        let d = x.clone() - y;
+        s.mul_acc(&d, &d);
+    }
+    s.sqrt().to_f64()
+}
+
+fn steps_f64() -> Vec<f64> {
+    (0..8).map(|k| 0.1 * libm::ldexp(1.0, -k)).collect()
+}
+
+fn steps_mpfr(c: u32, from: i32, to: i32) -> Vec<Float> {
+    (from..=to).map(|k| Float::with_val(c, Float::parse(format!("1e-{k}")).unwrap())).collect()
+}
+
+/// Central differences of a vector-valued map F along `dir` at each step, against `exact`.
+fn fd_vec<S: Scalar>(th: &[S], dir: &[S], steps: &[S], exact: &[S], f: &dyn Fn(&[S]) -> Vec<S>) -> Vec<f64> {
+    let c = th[0].ctx();
+    steps
+        .iter()
+        .map(|h| {
+            let fp = f(&shifted(th, h, dir));
+            let fm = f(&shifted(th, &-h.clone(), dir));
+            let two_h = h.clone() * &S::from_i64(2, c);
+            let fd: Vec<S> = fp.iter().zip(&fm).map(|(a, b)| (a.clone() - b) / &two_h).collect();
+            dist(&fd, exact)
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------------
+// Claim 33: ∇L and ∇²L v against central differences, order 2.
+
+/// Errors of FD(L)·v vs ∇L·v and FD(∇L) vs ∇²L v.
+fn claim_33_errors<S: Scalar>(k: &Case<S>, steps: &[S]) -> (Vec<f64>, Vec<f64>) {
+    let c = k.obj.ctx();
+    let p = k.obj.dim();
+    let mut g = zeros::<S>(p, c);
+    k.obj.grad(&k.th, &mut g).unwrap();
+    let gv = vec![dot(&g, &k.v)];
+    let mut hv = zeros::<S>(p, c);
+    k.obj.hvp(&k.th, &k.v, &mut hv).unwrap();
+    let eg = fd_vec(&k.th, &k.v, steps, &gv, &|t| vec![k.obj.value(t).unwrap()]);
+    let eh = fd_vec(&k.th, &k.v, steps, &hv, &|t| {
+        let mut o = zeros::<S>(p, c);
+        k.obj.grad(t, &mut o).unwrap();
+        o
+    });
+    (eg, eh)
+}
+
+/// f64, h = 0.1·2^-k, k = 0..7: truncation ≈ h²/6·|∇³L[v,v,v]| dominates rounding ε|L|/h ≤ 1e-13 on
+/// this range, so the log-log slope must be 2; the O(h⁴) term moves it by ≈ (c₄/c₂)h²/4 at most
+/// (measured |slope − 2| ≤ 0.0010 over the five cases; tolerance 0.02).
+#[test]
+fn claim_33_cnn_and_width1_grad_hvp_match_central_differences_order_2_f64() {
+    let steps = steps_f64();
+    for k in cases::<f64>(()) {
+        let (eg, eh) = claim_33_errors(&k, &steps);
+        let (sg, sh) = (loglog_slope(&steps, &eg).0, loglog_slope(&steps, &eh).0);
+        eprintln!("claim 33 {}: ∇L FD {:.2e}..{:.2e} slope {sg:.4}; HVP FD {:.2e}..{:.2e} slope {sh:.4}", k.label, eg[0], eg[7], eh[0], eh[7]);
+        assert!((sg - 2.0).abs() < 0.02 && (sh - 2.0).abs() < 0.02, "{}: slopes {sg}, {sh} ({eg:?}, {eh:?})", k.label);
+    }
+}
+
+/// 256 bits, h = 1e-3 … 1e-14: truncation C h² ≥ 1e-30·C while rounding ≈ 2^-255/h ≤ 1e-63, so every
+/// decade of h divides the error by 100; the O(h²) correction to that ratio is ≤ (c₄/c₂)·1e-6, so
+/// each ratio must be 100 within 1% (measured worst 7e-7).
+#[test]
+fn claim_33_cnn_and_width1_grad_hvp_match_central_differences_order_2_mpfr256() {
+    let steps = steps_mpfr(BITS, 3, 14);
+    for k in cases_mpfr(BITS) {
+        let (eg, eh) = claim_33_errors(&k, &steps);
+        let worst = |e: &[f64]| e.windows(2).map(|w| (w[0] / w[1] / 100.0 - 1.0).abs()).fold(0.0, f64::max);
+        let (rg, rh) = (worst(&eg), worst(&eh));
+        eprintln!("claim 33 {} 256 bits: ∇L FD {:.2e}..{:.2e}, HVP FD {:.2e}..{:.2e}; worst |ratio/100 − 1| {rg:.2e}, {rh:.2e}", k.label, eg[0], eg[11], eh[0], eh[11]);
+        assert!(rg < 0.01 && rh < 0.01, "{}: ratios off by {rg}, {rh} ({eg:?}, {eh:?})", k.label);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Claim 34: Lanczos top-k against a dense Jacobi eigendecomposition.
+
+fn claim_34_check<S: Scalar>(k: &Case<S>, topk: usize) {
+    let c = k.obj.ctx();
+    let p = k.obj.dim();
+    let h = dense_hessian(k.obj.as_ref(), &k.th).unwrap();
+    let (vals, vecs) = jacobi_eigen(&h, p);
+    let opts = EigenOpts::top::<S>(topk, c);
+    let eig = top_eigen(k.obj.as_ref(), &k.th, None, &opts).unwrap();
+    let scale = vals[0].abs().to_f64().max(vals[p - 1].abs().to_f64());
+    let mut worst = 0.0f64;
+    for r in 0..topk {
+        // Bauer–Fike: |θ − λ| ≤ ‖r‖ = tol·|θ|, plus the dense solve's rounding (64·p·eps·‖H‖).
+        let diff = (eig.values[r].clone() - &vals[r]).abs().to_f64();
+        let bound = opts.tol * eig.values[r].abs().to_f64() + 64.0 * p as f64 * S::eps(c) * scale;
+        worst = worst.max(diff / bound);
+        assert!(diff <= bound, "{}: λ{r} off by {diff:e} > {bound:e}", k.label);
+        assert!(eig.residuals[r] <= opts.tol, "{}: residual {:e} above tol", k.label, eig.residuals[r]);
+    }
+    // Eigenvector: sin∠ ≤ ‖r‖/gap (Davis–Kahan) with ‖r‖ = tol·S.
+    let gap = (vals[0].clone() - &vals[1]).to_f64();
+    let cosv = dot(&eig.vectors[0], &vecs[0..p]).abs();
+    let sin = (S::one(c) - &(cosv.clone() * &cosv)).abs().sqrt().to_f64();
+    let dk = opts.tol * vals[0].to_f64() / gap + 64.0 * p as f64 * S::eps(c) * scale / gap;
+    eprintln!(
+        "claim 34 {}: S = {:.6}, λ₂ = {:.6}, worst |Δλ|/bound = {worst:.2e}, sin∠ = {sin:.2e} (bound {dk:.2e}), {} HVPs",
+        k.label,
+        vals[0].to_f64(),
+        vals[1].to_f64(),
+        eig.hvps
+    );
+    assert!(sin <= 10.0 * dk + S::eps(c).sqrt(), "{}: sin∠ = {sin:e} vs Davis–Kahan {dk:e}", k.label);
+}
+
+/// f64: a one-stage CNN (p = 350) on 16 digits and the width-1 model, top 3.
+#[test]
+fn claim_34_cnn_and_width1_lanczos_matches_dense_jacobi_f64() {
+    let ds = digits(16).unwrap();
+    claim_34_check(&cnn_case::<f64>(&[2], Activation::Tanh, LossKind::Mse, &ds, 10, ()), 3);
+    claim_34_check(&width1_case::<f64>(Activation::Silu, ()), 2);
+}
+
+/// 256 bits: a three-stage CNN with one channel per stage on a 2-class digits subset (p = 34) and
+/// the width-1 model.
+#[test]
+fn claim_34_cnn_and_width1_lanczos_matches_dense_jacobi_mpfr256() {
+    let ds = digits_two_classes(12);
+    claim_34_check(&cnn_case::<Float>(&[1, 1, 1], Activation::Tanh, LossKind::Ce, &ds, 2, BITS), 3);
+    claim_34_check(&width1_case::<Float>(Activation::Tanh, BITS), 2);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Claim 35: ∇³L symmetric; ∇³L[v,v] and ∇⁴L[v,v,v] match FD of the HVP and of ∇³L[v,v].
+
+/// Returns (asymmetry ‖d3(v,w) − d3(w,v)‖/‖d3(v,w)‖, ‖d3(v,v) − d3_sym(v)‖/‖d3_sym(v)‖, FD errors of
+/// the HVP along v vs d3_sym, FD errors of the HVP(·, v) along w vs d3(v,w), FD of d3_sym vs d4).
+#[allow(clippy::type_complexity)]
+fn claim_35_measure<S: Scalar>(k: &Case<S>, steps: &[S]) -> (f64, f64, Vec<f64>, Vec<f64>, Vec<f64>) {
+    let c = k.obj.ctx();
+    let p = k.obj.dim();
+    let (mut a, mut b, mut vv, mut sym, mut d4) = (zeros::<S>(p, c), zeros::<S>(p, c), zeros::<S>(p, c), zeros::<S>(p, c), zeros::<S>(p, c));
+    k.obj.d3(&k.th, &k.v, &k.w, &mut a).unwrap();
+    k.obj.d3(&k.th, &k.w, &k.v, &mut b).unwrap();
+    k.obj.d3(&k.th, &k.v, &k.v, &mut vv).unwrap();
+    k.obj.d3_sym(&k.th, &k.v, &mut sym).unwrap();
+    k.obj.d4(&k.th, &k.v, &mut d4).unwrap();
+    let nrm = |x: &[S]| dist(x, &zeros::<S>(p, c));
+    let asym = dist(&a, &b) / nrm(&a);
+    let same = dist(&vv, &sym) / nrm(&sym);
+    let hvp_along = |dir: Vec<S>| {
+        move |t: &[S]| {
+            let mut o = zeros::<S>(p, c);
+            k.obj.hvp(t, &dir, &mut o).unwrap();
+            o
+        }
+    };
+    let e_vv = fd_vec(&k.th, &k.v, steps, &sym, &hvp_along(k.v.clone()));
+    let e_vw = fd_vec(&k.th, &k.w, steps, &a, &hvp_along(k.v.clone()));
+    let e_d4 = fd_vec(&k.th, &k.v, steps, &d4, &|t| {
+        let mut o = zeros::<S>(p, c);
+        k.obj.d3_sym(t, &k.v, &mut o).unwrap();
+        o
+    });
+    (asym, same, e_vv, e_vw, e_d4)
+}
+
+/// f64: ∇³L[v,w] and ∇³L[w,v] run different jet blocks (ε₁ ↔ ε₂), so they agree to rounding:
+/// ≤ 64ε relative (measured ≤ 3e-16); hyper-dual d3(v,v) vs the Taylor-2 d3_sym likewise. The
+/// three FD checks have slope 2 within 0.02 on h = 0.1·2^-k, k = 0..7 (truncation-dominated as in
+/// claim 33; measured |slope − 2| ≤ 0.003, the width-1 ∇⁴ check).
+#[test]
+fn claim_35_cnn_and_width1_third_derivative_symmetric_and_matches_fd_order_2_f64() {
+    let steps = steps_f64();
+    for k in cases::<f64>(()) {
+        let (asym, same, e_vv, e_vw, e_d4) = claim_35_measure(&k, &steps);
+        let s: Vec<f64> = [&e_vv, &e_vw, &e_d4].iter().map(|e| loglog_slope(&steps, e).0).collect();
+        eprintln!("claim 35 {}: asym {asym:.1e}, d3(v,v) vs d3_sym {same:.1e}; FD slopes (∇³[v,v], ∇³[v,w], ∇⁴[v,v,v]) {:.4} {:.4} {:.4}; errors at h = {:.1e}: {:.1e} {:.1e} {:.1e}", k.label, s[0], s[1], s[2], steps[7], e_vv[7], e_vw[7], e_d4[7]);
+        assert!(asym <= 64.0 * f64::EPSILON && same <= 64.0 * f64::EPSILON, "{}: {asym:e}, {same:e}", k.label);
+        for (i, sl) in s.iter().enumerate() {
+            assert!((sl - 2.0).abs() < 0.02, "{}: FD slope #{i} = {sl}", k.label);
+        }
+    }
+}
+
+/// 256 bits: symmetry to 64·2^-256 relative; the three FD errors fall by 100 per decade within 1%
+/// on h = 1e-3 … 1e-14 (rounding ≤ 1e-60 against truncation ≥ 1e-30·C; measured worst 1.9e-6,
+/// asymmetry ≤ 2.2e-77).
+#[test]
+fn claim_35_cnn_and_width1_third_derivative_symmetric_and_matches_fd_order_2_mpfr256() {
+    let steps = steps_mpfr(BITS, 3, 14);
+    let eps = <Float as Scalar>::eps(BITS);
+    for k in cases_mpfr(BITS) {
+        let (asym, same, e_vv, e_vw, e_d4) = claim_35_measure(&k, &steps);
+        let worst = |e: &[f64]| e.windows(2).map(|w| (w[0] / w[1] / 100.0 - 1.0).abs()).fold(0.0, f64::max);
+        let r = [worst(&e_vv), worst(&e_vw), worst(&e_d4)];
+        eprintln!("claim 35 {} 256 bits: asym {asym:.1e}, d3(v,v) vs d3_sym {same:.1e}; worst |ratio/100 − 1| {:.1e} {:.1e} {:.1e}", k.label, r[0], r[1], r[2]);
+        assert!(asym <= 64.0 * eps && same <= 64.0 * eps, "{}: {asym:e}, {same:e}", k.label);
+        assert!(r.iter().all(|x| *x < 0.01), "{}: ratios {r:?}", k.label);
+    }
+}
