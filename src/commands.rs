@@ -171,6 +171,9 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
             th[0] = x0;
         }
         (Box::new(m), th)
+    } else if crate::models::build::is_extra(&cfg.model) {
+        let (m, th) = crate::models::build::build::<S>(&cfg.model_args(), c)?;
+        (m, from_f64(&th, c))
     } else {
         let (m, th) = build_mlp::<S>(cfg, c)?;
         (Box::new(m), from_f64(&th, c))
@@ -484,14 +487,45 @@ fn eval_generic<S: Scalar>(a: &EvalArgs, c: S::Ctx) -> Result<serde_json::Value,
         out: String::new(),
         cubic: None,
         x0_over_delta: String::new(),
+        channels: vec![],
     };
     let (model, theta) = build_mlp::<S>(&cfg, c)?;
-    let th = from_f64::<S>(&theta, c);
+    eval_objective(a, &model, &theta, c)
+}
+
+/// `selfstab eval --model cnn|width1` (channels for the cnn): as [`eval`], `a.layers` unused.
+pub fn eval_model(a: &EvalArgs, model: &str, channels: &[usize]) -> Result<serde_json::Value, Error> {
+    fn go<S: Scalar>(a: &EvalArgs, model: &str, channels: &[usize], c: S::Ctx) -> Result<serde_json::Value, Error> {
+        if a.top_k == 0 {
+            return Err(InputError::Value { key: "top-k".into(), msg: "must be ≥ 1".into() }.into());
+        }
+        let args = crate::models::build::ModelArgs {
+            model,
+            channels,
+            activation: &a.activation,
+            loss: &a.loss,
+            data: &a.data,
+            n: a.n,
+            seed: a.seed,
+            theta0: &a.theta,
+        };
+        let (obj, theta) = crate::models::build::build::<S>(&args, c)?;
+        eval_objective(a, obj.as_ref(), &theta, c)
+    }
+    match a.precision {
+        Precision::F64 => go::<f64>(a, model, channels, ()),
+        Precision::Bits(b) => go::<Float>(a, model, channels, b),
+    }
+}
+
+/// The body of `eval` for any objective at parameters `theta`.
+fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f64], c: S::Ctx) -> Result<serde_json::Value, Error> {
+    let th = from_f64::<S>(theta, c);
     let p = model.dim();
     let mut grad = zeros::<S>(p, c);
     let loss = model.grad(&th, &mut grad)?;
     let tol = a.eig_tol.unwrap_or_else(|| EigenOpts::default_tol::<S>(c));
-    let counted = crate::objective::Counted::new(&model);
+    let counted = crate::objective::Counted::new(model);
     let opts = EigenOpts { tol, ..EigenOpts::top::<S>(a.top_k, c) };
     let eig = top_eigen(&counted, &th, None, &opts)?;
     let hvp_count = counted.counts.hvps();

@@ -85,6 +85,9 @@ pub struct RunConfig {
     pub out: Option<String>,
     /// Constants of the cubic model (model = "cubic").
     pub cubic: Option<CubicSection>,
+    /// Conv channels per stage (model = "cnn"; default [4]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<usize>>,
 }
 
 /// `[cubic]`: the model constants (η comes from `lr`) plus GD's start x₀ = (x0_over_delta)·δ, w₀ = 0.
@@ -158,6 +161,9 @@ pub struct Resolved {
     pub cubic: Option<CubicSpec>,
     /// x₀/δ for the cubic model.
     pub x0_over_delta: String,
+    /// Conv channels (model = "cnn"; empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<usize>,
 }
 
 /// The built-in default job: the digits MLP of claims 23–27 (64-16-16-10, tanh, MSE, n = 256) from
@@ -230,14 +236,14 @@ pub fn overlay(base: RunConfig, top: RunConfig) -> RunConfig {
         ($($f:ident),*) => { RunConfig { $($f: top.$f.or(base.$f)),* } };
     }
     pick!(model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps, precision,
-        projection_steps, gap_every, gap_threshold, eig_tol, threads, checkpoint_every, out, cubic)
+        projection_steps, gap_every, gap_threshold, eig_tol, threads, checkpoint_every, out, cubic, channels)
 }
 
 /// Validate and fill defaults.
 pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
     let model = cfg.model.clone().unwrap_or_else(|| "mlp".into());
-    if model != "mlp" && model != "cubic" {
-        return Err(InputError::Unknown { what: "model", got: model, expected: "mlp, cubic" });
+    if model != "mlp" && model != "cubic" && !crate::models::build::is_extra(&model) {
+        return Err(InputError::Unknown { what: "model", got: model, expected: "mlp, cubic, cnn, width1" });
     }
     let lr = cfg.lr.as_ref().map(Num::text).unwrap_or_else(|| "0.2297".into());
     match lr.parse::<f64>() {
@@ -255,6 +261,28 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
     let n = cfg.n.unwrap_or(200);
     if n == 0 {
         return Err(bad("n", "must be ≥ 1"));
+    }
+    let mut data = cfg.data.clone().unwrap_or_else(|| "digits".into());
+    let mut channels = cfg.channels.clone().unwrap_or_default();
+    if crate::models::build::is_extra(&model) {
+        crate::models::build::validate(&crate::models::build::ModelArgs {
+            model: &model,
+            channels: &channels,
+            activation: cfg.activation.as_deref().unwrap_or("tanh"),
+            loss: cfg.loss.as_deref().unwrap_or("mse"),
+            data: &data,
+            n,
+            seed: 0,
+            theta0: "",
+        })?;
+        if model == "cnn" && channels.is_empty() {
+            channels = crate::models::build::DEFAULT_CHANNELS.to_vec();
+        }
+        if model == "width1" {
+            data = "width1".into();
+        }
+    } else if !channels.is_empty() {
+        return Err(bad("channels", format!("only the cnn model has channels (model is `{model}`)")));
     }
     let gap_threshold = match &cfg.gap_threshold {
         None => "1.9".to_string(),
@@ -307,7 +335,7 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         layers,
         activation: cfg.activation.clone().unwrap_or_else(|| "tanh".into()),
         loss: cfg.loss.clone().unwrap_or_else(|| "mse".into()),
-        data: cfg.data.clone().unwrap_or_else(|| "digits".into()),
+        data,
         n,
         seed: cfg.seed.unwrap_or(0),
         theta0: cfg.theta0.clone().unwrap_or_default(),
@@ -324,6 +352,7 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         out: cfg.out.clone().unwrap_or_else(|| "out".into()),
         cubic,
         x0_over_delta,
+        channels,
     })
 }
 
@@ -365,6 +394,23 @@ impl Resolved {
                     x0_over_delta: t(&self.x0_over_delta),
                 }
             }),
+            channels: if self.channels.is_empty() { None } else { Some(self.channels.clone()) },
+        }
+    }
+}
+
+impl Resolved {
+    /// The arguments of a model beyond MLPs (`cnn`, `width1`; see [`crate::models::build`]).
+    pub fn model_args(&self) -> crate::models::build::ModelArgs<'_> {
+        crate::models::build::ModelArgs {
+            model: &self.model,
+            channels: &self.channels,
+            activation: &self.activation,
+            loss: &self.loss,
+            data: &self.data,
+            n: self.n,
+            seed: self.seed,
+            theta0: &self.theta0,
         }
     }
 }

@@ -78,11 +78,21 @@ enum Cmd {
         checkpoint_every: Option<u64>,
         #[arg(long)]
         out: Option<String>,
+        /// Conv channels per stage of `--model cnn` (e.g. 4 or 4,8; default 4).
+        #[arg(long, value_parser = parse_layers)]
+        channels: Option<Widths>,
     },
     /// Write the seeded initial parameters (theta0.npy) and the data (data.npz).
     Export {
+        /// Widths of the MLP (required unless --model cnn|width1).
         #[arg(long, value_parser = parse_layers)]
-        layers: Widths,
+        layers: Option<Widths>,
+        /// `mlp` (default), `cnn` or `width1`.
+        #[arg(long, default_value = "mlp")]
+        model: String,
+        /// Conv channels of `--model cnn`.
+        #[arg(long, value_parser = parse_layers)]
+        channels: Option<Widths>,
         #[arg(long, default_value = "digits")]
         data: String,
         #[arg(long, default_value_t = 200)]
@@ -129,8 +139,15 @@ enum Cmd {
         n: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Widths of the MLP (required unless --model cnn|width1).
         #[arg(long, value_parser = parse_layers)]
-        layers: Widths,
+        layers: Option<Widths>,
+        /// `mlp` (default), `cnn` or `width1`.
+        #[arg(long, default_value = "mlp")]
+        model: String,
+        /// Conv channels of `--model cnn`.
+        #[arg(long, value_parser = parse_layers)]
+        channels: Option<Widths>,
         #[arg(long, default_value = "tanh")]
         activation: String,
         #[arg(long, default_value = "mse")]
@@ -162,6 +179,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
         Cmd::Run {
             config: file, model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps,
             precision, projection_steps, gap_every, gap_threshold, eig_tol, threads, checkpoint_every, out,
+            channels,
         } => {
             let from_file = match &file {
                 Some(p) => {
@@ -182,6 +200,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 }),
                 eig_tol, threads, checkpoint_every, out,
                 cubic: None,
+                channels: channels.map(|w| w.0),
             };
             let cfg = config::resolve(&config::merge(from_file, flags))?;
             let s = commands::run(&cfg)?;
@@ -207,16 +226,44 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             println!("{}", selfstab::order::markdown(&s));
             Ok(())
         }
-        Cmd::Export { layers, data, n, seed, out } => {
-            commands::export(&layers.0, &data, n, seed, &out)?;
+        Cmd::Export { layers, model, channels, data, n, seed, out } => {
+            if selfstab::models::build::is_extra(&model) {
+                let ch = channels.map(|w| w.0).unwrap_or_default();
+                let args = selfstab::models::build::ModelArgs {
+                    model: &model, channels: &ch, activation: "tanh", loss: "mse", data: &data, n, seed, theta0: "",
+                };
+                selfstab::models::build::export(&args, &out)?;
+            } else {
+                let layers = need_layers(&model, layers, channels.is_some())?;
+                commands::export(&layers, &data, n, seed, &out)?;
+            }
             println!("wrote {}/theta0.npy and {}/data.npz", out.display(), out.display());
             Ok(())
         }
-        Cmd::Eval { theta, data, n, seed, layers, activation, loss, precision, top_k, eig_tol, out } => {
+        Cmd::Eval { theta, data, n, seed, layers, model, channels, activation, loss, precision, top_k, eig_tol, out } => {
             let precision = Precision::parse(&precision)?;
-            let v = commands::eval(&EvalArgs { theta, data, n, seed, layers: layers.0, activation, loss, precision, top_k, eig_tol, out })?;
+            let extra = selfstab::models::build::is_extra(&model);
+            let layers = if extra { vec![] } else { need_layers(&model, layers, channels.is_some())? };
+            let a = EvalArgs { theta, data, n, seed, layers, activation, loss, precision, top_k, eig_tol, out };
+            let v = if extra {
+                let ch = channels.map(|w| w.0).unwrap_or_default();
+                commands::eval_model(&a, &model, &ch)?
+            } else {
+                commands::eval(&a)?
+            };
             println!("{}", serde_json::to_string_pretty(&v).unwrap());
             Ok(())
         }
     }
+}
+
+/// `--layers` for `--model mlp` (the only other model names are cnn and width1).
+fn need_layers(model: &str, layers: Option<Widths>, channels: bool) -> Result<Vec<usize>, InputError> {
+    if model != "mlp" {
+        return Err(InputError::Unknown { what: "model", got: model.into(), expected: "mlp, cnn, width1" });
+    }
+    if channels {
+        return Err(InputError::Value { key: "channels".into(), msg: "only the cnn model has channels".into() });
+    }
+    layers.map(|w| w.0).ok_or_else(|| InputError::Value { key: "layers".into(), msg: "required for --model mlp (e.g. --layers 64,32,10)".into() })
 }
