@@ -203,8 +203,10 @@ fn claim_34_check<S: Scalar>(k: &Case<S>, topk: usize) {
     }
     // Eigenvector: sin∠ ≤ ‖r‖/gap (Davis–Kahan) with ‖r‖ = tol·S.
     let gap = (vals[0].clone() - &vals[1]).to_f64();
-    let cosv = dot(&eig.vectors[0], &vecs[0..p]).abs();
-    let sin = (S::one(c) - &(cosv.clone() * &cosv)).abs().sqrt().to_f64();
+    // Angle by the chord ‖u − ±u_dense‖ = 2 sin(∠/2) (no cancellation, unlike √(1 − cos²)).
+    let ud = &vecs[0..p];
+    let neg: Vec<S> = ud.iter().map(|x| -x.clone()).collect();
+    let sin = dist(&eig.vectors[0], ud).min(dist(&eig.vectors[0], &neg));
     let dk = opts.tol * vals[0].to_f64() / gap + 64.0 * p as f64 * S::eps(c) * scale / gap;
     eprintln!(
         "claim 34 {}: S = {:.6}, λ₂ = {:.6}, worst |Δλ|/bound = {worst:.2e}, sin∠ = {sin:.2e} (bound {dk:.2e}), {} HVPs",
@@ -213,7 +215,7 @@ fn claim_34_check<S: Scalar>(k: &Case<S>, topk: usize) {
         vals[1].to_f64(),
         eig.hvps
     );
-    assert!(sin <= 10.0 * dk + S::eps(c).sqrt(), "{}: sin∠ = {sin:e} vs Davis–Kahan {dk:e}", k.label);
+    assert!(sin <= 10.0 * dk, "{}: sin∠ = {sin:e} vs Davis–Kahan {dk:e}", k.label);
 }
 
 /// f64: a one-stage CNN (p = 350) on 16 digits and the width-1 model, top 3.
@@ -301,4 +303,84 @@ fn claim_35_cnn_and_width1_third_derivative_symmetric_and_matches_fd_order_2_mpf
         assert!(asym <= 64.0 * eps && same <= 64.0 * eps, "{}: {asym:e}, {same:e}", k.label);
         assert!(r.iter().all(|x| *x < 0.01), "{}: ratios {r:?}", k.label);
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The CNN at the edge of stability (claim 25-like: GD's sharpness reaches 2/η and hovers there).
+
+use selfstab::gd::{find_instability, gd_step};
+use selfstab::sharpness::top_eigen_subspace;
+
+const EOS_ETA: f64 = 0.25;
+const EOS_N: usize = 64;
+const EOS_STEPS: u64 = 312;
+const EOS_EVERY: u64 = 3;
+
+/// GD on the one-stage CNN (4 channels, tanh, MSE, 64 digits, seed 0) at η = EOS_ETA: the
+/// instability step, then (t, L, S) every EOS_EVERY steps for EOS_STEPS steps from θ₀.
+fn cnn_eos_run() -> (u64, Vec<(u64, f64, f64)>) {
+    let ds = digits(EOS_N).unwrap();
+    let spec = CnnSpec::new(&[4], 10).unwrap();
+    let m = Cnn::<f64>::new(&spec, Activation::Tanh, LossKind::Mse, &ds, ()).unwrap();
+    let th0 = spec.init(0);
+    let ins = find_instability(&m, &EOS_ETA, &th0, 20_000, 1e-8, &mut []).unwrap();
+    let opts = EigenOpts { tol: 1e-8, ..EigenOpts::top::<f64>(1, ()) };
+    let mut th = ins.theta.clone();
+    let mut g = vec![0.0; m.dim()];
+    let mut warm = vec![ins.u.clone()];
+    let mut rows = Vec::new();
+    for t in 0..=EOS_STEPS {
+        if t % EOS_EVERY == 0 {
+            let eig = top_eigen_subspace(&m, &th, &warm, &opts).unwrap();
+            let l = m.value(&th).unwrap();
+            rows.push((t, l, eig.values[0]));
+            warm = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
+        }
+        gd_step(&m, &EOS_ETA, &mut th, &mut g).unwrap();
+    }
+    (ins.step, rows)
+}
+
+/// Claim 25-like check on the CNN (η = 0.25, 2/η = 8). The sharpness does not hover in a narrow
+/// band: the run shows large self-stabilization cycles. Measured (f64, this test's output): GD
+/// becomes unstable at step 145 (S = 8.0114; S(θ₁₄₄) ≈ 7.98, far from 8, so the step is robust to
+/// rounding); S keeps rising to 11.85 (1.48·2/η) at t ≈ 102, collapses within 3 steps to 6.41,
+/// rises again by progressive sharpening, crosses 2/η upward at t = 171 and 306 (cycle ≈ 135 steps).
+/// Over the full cycle [171, 306): mean S = 8.565 (+7.1% of 2/η), range [6.72, 10.64].
+/// Reference.md §3.3: over a window between upward crossings the mean sits *above* 2/η; its leading
+/// term (η/2)⟨(S − 2/η)²⟩ = 0.25 accounts for under half of the +0.57 measured, as expected when
+/// η(S − 2/η) reaches 0.66 (the expansion of log|1 + ηy| is not small here). The bounds: the sign
+/// (mean ≥ 2/η) from theory, the size within 3 points of the measured 7.1%; crossing times within
+/// ±15 steps (spike timing is rounding-sensitive, claims_nn.rs: 123–131 under 1-ulp changes);
+/// the cycle's range within ±0.04·2/η of the measured ends.
+fn eos_cycle_stats(rows: &[(u64, f64, f64)]) -> (Vec<u64>, f64, f64, f64, f64) {
+    let thr = 2.0 / EOS_ETA;
+    let ups: Vec<u64> = rows.windows(2).filter(|w| w[0].2 < thr && w[1].2 >= thr).map(|w| w[1].0).collect();
+    assert!(ups.len() >= 2, "fewer than two upward crossings of 2/η: {ups:?}");
+    let cyc: Vec<f64> = rows.iter().filter(|r| r.0 >= ups[0] && r.0 < ups[1]).map(|r| r.2).collect();
+    let m = cyc.len() as f64;
+    let mean = cyc.iter().sum::<f64>() / m;
+    let pred_excess = EOS_ETA / 2.0 * cyc.iter().map(|s| (s - thr).powi(2)).sum::<f64>() / m;
+    let (lo, hi) = cyc.iter().fold((f64::MAX, f64::MIN), |(a, b), &s| (a.min(s), b.max(s)));
+    (ups, mean, pred_excess, lo, hi)
+}
+
+#[test]
+fn cnn_gd_sharpness_reaches_two_over_eta_and_cycles_around_it() {
+    let (step, rows) = cnn_eos_run();
+    let thr = 2.0 / EOS_ETA;
+    let (ups, mean, pred_excess, lo, hi) = eos_cycle_stats(&rows);
+    let first_peak = rows.iter().filter(|r| r.0 < ups[0]).map(|r| r.2).fold(f64::MIN, f64::max);
+    let loss_at = |t: u64| rows.iter().find(|r| r.0 == t).map(|r| r.1).unwrap();
+    eprintln!(
+        "CNN EoS: instability at GD step {step}; first peak S = {first_peak:.4} ({:.3}·2/η); upward crossings at t = {ups:?}; cycle [{}, {}): mean S = {mean:.4} ({:+.2}% of 2/η = {thr}), (η/2)⟨(S−2/η)²⟩ = {pred_excess:.4} vs mean − 2/η = {:.4}; range [{lo:.4}, {hi:.4}]; L at the crossings {:.4e} → {:.4e}",
+        first_peak / thr, ups[0], ups[1], 100.0 * (mean - thr) / thr, mean - thr, loss_at(ups[0]), loss_at(ups[1])
+    );
+    assert_eq!(step, 145);
+    assert!((first_peak / thr - 1.481).abs() <= 0.05, "first peak {first_peak}");
+    assert!(ups[0].abs_diff(171) <= 15 && ups[1].abs_diff(306) <= 15, "crossings {ups:?}");
+    assert!(mean >= thr && (mean / thr - 1.0707).abs() <= 0.03, "cycle mean {mean}");
+    assert!((lo / thr - 0.840).abs() <= 0.04 && (hi / thr - 1.330).abs() <= 0.04, "range [{lo}, {hi}]");
+    // GD still makes progress across the cycle (loss lower at the second crossing).
+    assert!(loss_at(ups[1]) < loss_at(ups[0]));
 }
