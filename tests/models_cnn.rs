@@ -184,6 +184,7 @@ fn claim_33_cnn_and_width1_grad_hvp_match_central_differences_order_2_mpfr256() 
 // ------------------------------------------------------------------------------------------------
 // Claim 34: Lanczos top-k against a dense Jacobi eigendecomposition.
 
+#[allow(clippy::needless_range_loop)]
 fn claim_34_check<S: Scalar>(k: &Case<S>, topk: usize) {
     let c = k.obj.ctx();
     let p = k.obj.dim();

@@ -75,11 +75,14 @@ fn channels_or_default(ch: &[usize]) -> &[usize] {
     if ch.is_empty() { &DEFAULT_CHANNELS } else { ch }
 }
 
+/// A built model and GD's starting point (f64, lifted by the caller).
+pub type Built<S> = (Box<dyn Objective<S>>, Vec<f64>);
+
 /// The objective at precision `c` and GD's starting point (seeded init or `theta0`).
-pub fn build<S: Scalar>(a: &ModelArgs, c: S::Ctx) -> Result<(Box<dyn Objective<S>>, Vec<f64>), InputError> {
+pub fn build<S: Scalar>(a: &ModelArgs, c: S::Ctx) -> Result<Built<S>, InputError> {
     validate(a)?;
     let act = Activation::parse(a.activation)?;
-    let (obj, init): (Box<dyn Objective<S>>, Vec<f64>) = match a.model {
+    let (obj, init): Built<S> = match a.model {
         "cnn" => {
             let spec = CnnSpec::new(channels_or_default(a.channels), CNN_CLASSES)?;
             let ds = crate::commands::load_data(a.data, a.n, 64, CNN_CLASSES, a.seed)?;
