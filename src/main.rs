@@ -78,6 +78,10 @@ enum Cmd {
         checkpoint_every: Option<u64>,
         #[arg(long)]
         out: Option<String>,
+        /// Past the eigengap (λ₂(θ†) ≥ gap_threshold/η), continue θ† with the projection for K
+        /// eigenpairs instead of stopping; writes multi.csv (0 or 1: stop as before).
+        #[arg(long)]
+        multi: Option<usize>,
     },
     /// Write the seeded initial parameters (theta0.npy) and the data (data.npz).
     Export {
@@ -162,6 +166,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
         Cmd::Run {
             config: file, model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps,
             precision, projection_steps, gap_every, gap_threshold, eig_tol, threads, checkpoint_every, out,
+            multi,
         } => {
             let from_file = match &file {
                 Some(p) => {
@@ -182,6 +187,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 }),
                 eig_tol, threads, checkpoint_every, out,
                 cubic: None,
+                multi,
             };
             let cfg = config::resolve(&config::merge(from_file, flags))?;
             let s = commands::run(&cfg)?;
