@@ -115,7 +115,27 @@ pub fn center_k<S: Scalar>(
         return Err(EvalError::NonFinite { what: "loss or gradient", at: String::new() });
     }
     let opts = EigenOpts { tol, ..EigenOpts::top::<S>(k, c) };
-    let eig = top_eigen_subspace(obj, theta, warm, &opts)?;
+    // A single Krylov sequence sees one vector per distinct eigenvalue, so it cannot resolve a
+    // multiple eigenvalue: fill the warm block up to k vectors with deterministic pseudo-random
+    // ones (block start), which span a degenerate critical eigenspace generically.
+    let mut block: Vec<Vec<S>> = warm.to_vec();
+    if block.is_empty() {
+        block.push(crate::sharpness::default_start(p, c));
+    }
+    let mut j = 0u64;
+    while block.len() < k {
+        j += 1;
+        block.push(
+            (0..p)
+                .map(|i| {
+                    let h = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(j.wrapping_mul(0xD1B5_4A32_D192_ED03));
+                    let h = (h ^ (h >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    S::from_f64(((h >> 11) as f64) * libm::ldexp(1.0, -53) - 0.5, c)
+                })
+                .collect(),
+        );
+    }
+    let eig = top_eigen_subspace(obj, theta, &block, &opts)?;
     // The top pair's centre, with the same formulas as `center`.
     let u = eig.vectors[0].clone();
     let mut grad_s = zeros::<S>(p, c);
