@@ -343,3 +343,46 @@ fn beta_s_to_t_decays_geometrically_with_curvature_mpfr256() {
     assert!(worst <= 100.0 * 10.0 * f64::EPSILON);
 }
 
+
+// ---------- `run --multi K` ----------
+
+#[test]
+fn run_multi_continues_past_the_eigengap() {
+    // The default digits job with the gap threshold lowered to 1.7 (λ₂(θ†₀) = 6.60 ≥ 1.7/η = 6.37):
+    // the eigengap fires at t = 0, θ† switches to the 3-eigenvalue projection and the run goes on.
+    use selfstab::config::{self, GapThreshold, RunConfig};
+    let out = std::env::temp_dir().join(format!("selfstab_multi_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let flags = RunConfig {
+        steps: Some(4),
+        gap_threshold: Some(GapThreshold::Value(1.7)),
+        multi: Some(3),
+        out: Some(out.display().to_string()),
+        ..RunConfig::default()
+    };
+    let cfg = config::resolve(&config::merge(None, flags)).unwrap();
+    let s = selfstab::commands::run(&cfg).unwrap();
+    assert_eq!(s.stop_reason, "completed", "{}", s.stop_message);
+    assert_eq!(s.steps_tracked, 4);
+    assert_eq!(s.multi_switched_at, Some(0));
+    // Two critical eigenvalues (7.499 and 6.60 ≥ 6.37), the third (5.55) not.
+    assert_eq!(s.multi_max_critical, Some(2));
+    let multi = std::fs::read_to_string(out.join("multi.csv")).unwrap();
+    let rows: Vec<Vec<String>> = multi.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect();
+    assert_eq!(rows.len(), 4);
+    for r in &rows[1..] {
+        // After a projection: λ₁ − 2/η within the eigen tolerance scale (1e-10·λ ≈ 7.5e-10, measured
+        // ≤ 1.7e-9 with 3 steps; bound 1e-8) and u_i·∇L ≤ 1e-9 (Newton, measured ~1e-10).
+        let rs1: f64 = r[8].parse().unwrap();
+        let ru1: f64 = r[11].parse().unwrap();
+        let ru2: f64 = r[12].parse().unwrap();
+        assert!(rs1.abs() <= 1e-8 && ru1.abs() <= 1e-9 && ru2.abs() <= 1e-9, "{r:?}");
+    }
+    let betas = std::fs::read_to_string(out.join("betas.csv")).unwrap();
+    let first: Vec<&str> = betas.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(first[..3], ["0", "0", "0"]);
+    assert_eq!(first[5], "1.0", "lag 0 is β_s itself");
+    let series = std::fs::read_to_string(out.join("series.csv")).unwrap();
+    assert_eq!(series.lines().count(), 5);
+    let _ = std::fs::remove_dir_all(&out);
+}
