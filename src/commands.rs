@@ -129,6 +129,12 @@ pub struct Summary {
     pub precision: String,
     /// Model description.
     pub model: String,
+    /// Tracking step at which θ† switched to the k-eigenvalue projection (`--multi K`).
+    #[serde(default)]
+    pub multi_switched_at: Option<u64>,
+    /// Largest number of critical eigenvalues at θ† after the switch.
+    #[serde(default)]
+    pub multi_max_critical: Option<usize>,
 }
 
 /// Everything a resumed run needs, written every `checkpoint_every` steps.
@@ -144,6 +150,10 @@ struct Checkpoint<S: Scalar> {
     state: TrackState<S>,
     rows: Vec<Row>,
     stop: Option<StopReason>,
+    #[serde(default)]
+    multi: crate::multi::MultiState<S>,
+    #[serde(default)]
+    betas: crate::multi::BetaTracker<S>,
 }
 
 /// Run the job of a resolved configuration (dispatching on the precision).
@@ -184,6 +194,10 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
         gap_every: cfg.gap_every,
         gap_threshold: if cfg.gap_threshold == "none" { None } else { cfg.gap_threshold.parse().ok() },
         eig_tol: cfg.eig_tol,
+    };
+    let mopts = crate::multi::MultiOpts {
+        k: cfg.multi,
+        crit: topts.gap_threshold.unwrap_or(1.9),
     };
     write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     let ckpt_path = out.join("checkpoint.json");
@@ -231,6 +245,8 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
                 state,
                 rows: vec![],
                 stop: None,
+                multi: Default::default(),
+                betas: Default::default(),
             }
         }
     };
@@ -244,7 +260,8 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     };
     while ck.stop.is_none() && ck.state.t < cfg.steps {
         let before = (ck.state.pred_diverged, ck.state.pred_gen_diverged);
-        let (row, stop) = match tracking::step(obj, &eta, &mut ck.state, &topts) {
+        let betas = ck.betas.observe(obj, &eta, &ck.state.dagger, ck.state.t);
+        let (row, stop) = match betas.and_then(|_| crate::multi::step(obj, &eta, &mut ck.state, &mut ck.multi, &topts, &mopts)) {
             Ok(x) => x,
             Err(e) => {
                 // Keep everything recorded so far; say where and why the run stopped.
@@ -291,6 +308,10 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     }
     let stop = ck.stop.clone().unwrap_or(StopReason::Completed);
     write_series(&out, &ck.rows)?;
+    write_atomic(&out.join("betas.csv"), ck.betas.csv().as_bytes())?;
+    if ck.multi.switched_at.is_some() {
+        write_atomic(&out.join("multi.csv"), crate::multi::multi_csv(&ck.multi.rows, cfg.multi).as_bytes())?;
+    }
     write_final(&out, &ck.state)?;
     let summary = summarise(cfg, &ck, &stop, obj, &eta);
     write_atomic(&out.join("summary.json"), serde_json::to_string_pretty(&summary).unwrap().as_bytes())?;
@@ -361,6 +382,8 @@ fn summarise<S: Scalar>(cfg: &Resolved, ck: &Checkpoint<S>, stop: &StopReason, o
         params: obj.dim(),
         precision: cfg.precision.clone(),
         model: obj.describe(),
+        multi_switched_at: ck.multi.switched_at,
+        multi_max_critical: ck.multi.rows.iter().map(|r| r.critical).max(),
     }
 }
 
@@ -488,6 +511,7 @@ fn eval_generic<S: Scalar>(a: &EvalArgs, c: S::Ctx) -> Result<serde_json::Value,
         cubic: None,
         x0_over_delta: String::new(),
         channels: vec![],
+        multi: 0,
     };
     let (model, theta) = build_mlp::<S>(&cfg, c)?;
     eval_objective(a, &model, &theta, c)

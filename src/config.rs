@@ -88,6 +88,8 @@ pub struct RunConfig {
     /// Conv channels per stage (model = "cnn"; default [4]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<usize>>,
+    /// Past the eigengap, continue θ† with the projection for this many eigenpairs (0/1: stop).
+    pub multi: Option<usize>,
 }
 
 /// `[cubic]`: the model constants (η comes from `lr`) plus GD's start x₀ = (x0_over_delta)·δ, w₀ = 0.
@@ -164,6 +166,9 @@ pub struct Resolved {
     /// Conv channels (model = "cnn"; empty otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<usize>,
+    /// Eigenpairs of the k-eigenvalue continuation past the eigengap (0: off; theory/README.md).
+    #[serde(default)]
+    pub multi: usize,
 }
 
 /// The built-in default job: the digits MLP of claims 23–27 (64-16-16-10, tanh, MSE, n = 256) from
@@ -236,7 +241,8 @@ pub fn overlay(base: RunConfig, top: RunConfig) -> RunConfig {
         ($($f:ident),*) => { RunConfig { $($f: top.$f.or(base.$f)),* } };
     }
     pick!(model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps, precision,
-        projection_steps, gap_every, gap_threshold, eig_tol, threads, checkpoint_every, out, cubic, channels)
+        projection_steps, gap_every, gap_threshold, eig_tol, threads, checkpoint_every, out, cubic, channels,
+        multi)
 }
 
 /// Validate and fill defaults.
@@ -330,7 +336,12 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         }
         _ => (None, "0.1".into()),
     };
+    let multi = cfg.multi.unwrap_or(0);
+    if multi > 16 {
+        return Err(bad("multi", format!("must be in 0..=16 eigenpairs, got {multi}")));
+    }
     Ok(Resolved {
+        multi,
         model,
         layers,
         activation: cfg.activation.clone().unwrap_or_else(|| "tanh".into()),
@@ -380,6 +391,7 @@ impl Resolved {
             threads: Some(self.threads),
             checkpoint_every: Some(self.checkpoint_every),
             out: Some(self.out.clone()),
+            multi: if self.multi == 0 { None } else { Some(self.multi) },
             cubic: self.cubic.as_ref().map(|s| {
                 let v = |xs: &Vec<String>| xs.iter().map(|x| Num::Text(x.clone())).collect();
                 CubicSection {

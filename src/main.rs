@@ -81,6 +81,49 @@ enum Cmd {
         /// Conv channels per stage of `--model cnn` (e.g. 4 or 4,8; default 4).
         #[arg(long, value_parser = parse_layers)]
         channels: Option<Widths>,
+        /// Past the eigengap (λ₂(θ†) ≥ gap_threshold/η), continue θ† with the projection for K
+        /// eigenpairs instead of stopping; writes multi.csv (0 or 1: stop as before).
+        #[arg(long)]
+        multi: Option<usize>,
+    },
+    /// Mini-batch GD at fixed η for each batch size: the full-batch sharpness gap 2/η − ⟨S⟩ against
+    /// b and against ηβσ_u²/(4α) (claim 32); writes sgd_b{B}.csv, sgd.json, sgd.md.
+    Sgd {
+        /// Batch sizes, comma-separated.
+        #[arg(long, value_parser = parse_layers)]
+        batch: Widths,
+        #[arg(long, value_parser = parse_layers, default_value = "64,16,16,10")]
+        layers: Widths,
+        #[arg(long, default_value = "tanh")]
+        activation: String,
+        #[arg(long, default_value = "mse")]
+        loss: String,
+        #[arg(long, default_value = "digits")]
+        data: String,
+        #[arg(long, default_value_t = 256)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// GD's starting parameters (.npy or builtin:NAME; "" for the seeded initialisation).
+        #[arg(long, default_value = "builtin:mlp_64-16-16-10")]
+        theta0: String,
+        #[arg(long, default_value_t = 0.2667)]
+        lr: f64,
+        #[arg(long, default_value_t = 3000)]
+        steps: u64,
+        /// Full-batch checks (S, α, β, σ_u²) every this many steps.
+        #[arg(long, default_value_t = 10)]
+        every: u64,
+        #[arg(long, default_value_t = 0)]
+        sample_seed: u64,
+        /// EoS reached when S ≥ (1 − eps)·2/η.
+        #[arg(long, default_value_t = 0.05)]
+        eos_eps: f64,
+        /// Window: the last fraction of the run (after EoS).
+        #[arg(long, default_value_t = 0.5)]
+        window: f64,
+        #[arg(long, default_value = "sgd")]
+        out: PathBuf,
     },
     /// Write the seeded initial parameters (theta0.npy) and the data (data.npz).
     Export {
@@ -180,6 +223,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             config: file, model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps,
             precision, projection_steps, gap_every, gap_threshold, eig_tol, threads, checkpoint_every, out,
             channels,
+            multi,
         } => {
             let from_file = match &file {
                 Some(p) => {
@@ -201,10 +245,20 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 eig_tol, threads, checkpoint_every, out,
                 cubic: None,
                 channels: channels.map(|w| w.0),
+                multi,
             };
             let cfg = config::resolve(&config::merge(from_file, flags))?;
             let s = commands::run(&cfg)?;
             println!("{}", serde_json::to_string_pretty(&s).unwrap());
+            Ok(())
+        }
+        Cmd::Sgd { batch, layers, activation, loss, data, n, seed, theta0, lr, steps, every, sample_seed, eos_eps, window, out } => {
+            let a = selfstab::sgd::SgdArgs {
+                batches: batch.0, layers: layers.0, activation, loss, data, n, seed, theta0, lr, steps, every, sample_seed,
+                eos_eps, window, out,
+            };
+            let rs = selfstab::sgd::command(&a)?;
+            println!("{}", selfstab::sgd::markdown(&rs));
             Ok(())
         }
         Cmd::Verify { quick, out, src, from_log } => {

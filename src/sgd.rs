@@ -1,0 +1,342 @@
+//! Mini-batch GD and the stochastic sharpness gap (claim 32; theory/README.md "Several unstable
+//! eigenvalues", SGD; reference.md §9.3).
+//!
+//! θ ← θ − η∇L_B(θ), L_B the mean loss over a batch B of b samples (the same per-sample loss as the
+//! full-batch objective, so E∇L_B = ∇L). Sampling: a ChaCha8 stream seeded with `sample_seed`; each
+//! epoch is a Fisher–Yates permutation of 0..n cut into ⌊n/b⌋ batches of b (the last partial batch is
+//! dropped). Every `every` steps the full-batch S, u, α = −∇L·∇S⊥, β = ‖∇S⊥‖² and
+//! σ_u² = mean over the ⌊n/b⌋ batches of a fresh permutation of (u·∇L_B − u·∇L)² are measured at θ_t.
+//! The gap 2/η − ⟨S⟩ over the window after EoS is compared with ΔS = η⟨β⟩⟨σ_u²⟩/(4⟨α⟩) (means over
+//! the window checks with α > 0). f64 only (a study, not a precision claim).
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+use crate::data::Dataset;
+use crate::error::{Error, EvalError, InputError};
+use crate::linalg::{axpy, dot, zeros};
+use crate::models::mlp::{Activation, LossKind, Mlp};
+use crate::objective::Objective;
+use crate::sharpness::center;
+
+/// Seeded epoch sampler: without replacement within an epoch, last partial batch dropped.
+#[derive(Clone, Debug)]
+pub struct Sampler {
+    rng: ChaCha8Rng,
+    n: usize,
+    b: usize,
+    queue: std::collections::VecDeque<Vec<usize>>,
+}
+
+impl Sampler {
+    /// A sampler over 0..n with batch size b (1 ≤ b ≤ n).
+    pub fn new(n: usize, b: usize, seed: u64) -> Result<Self, InputError> {
+        if b == 0 || b > n {
+            return Err(InputError::Value { key: "batch".into(), msg: format!("must be in 1..={n} (the number of samples), got {b}") });
+        }
+        Ok(Sampler { rng: ChaCha8Rng::seed_from_u64(seed), n, b, queue: Default::default() })
+    }
+
+    /// The ⌊n/b⌋ batches of one fresh epoch (Fisher–Yates with `next_u64() % (i + 1)`).
+    pub fn epoch(&mut self) -> Vec<Vec<usize>> {
+        let mut perm: Vec<usize> = (0..self.n).collect();
+        for i in (1..self.n).rev() {
+            let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
+            perm.swap(i, j);
+        }
+        perm.chunks_exact(self.b).map(<[usize]>::to_vec).collect()
+    }
+
+    /// The next batch (a new epoch when the current one is used up).
+    pub fn next_batch(&mut self) -> Vec<usize> {
+        if self.queue.is_empty() {
+            self.queue = self.epoch().into();
+        }
+        self.queue.pop_front().expect("an epoch has ≥ 1 batch")
+    }
+}
+
+/// The rows `idx` of a data set.
+pub fn subset(ds: &Dataset, idx: &[usize]) -> Dataset {
+    let mut x = Vec::with_capacity(idx.len() * ds.d);
+    let mut y = Vec::with_capacity(idx.len());
+    for &i in idx {
+        x.extend_from_slice(&ds.x[i * ds.d..(i + 1) * ds.d]);
+        y.push(ds.y[i]);
+    }
+    Dataset { x, y, n: idx.len(), d: ds.d }
+}
+
+/// Settings of an SGD run.
+#[derive(Clone, Debug)]
+pub struct SgdOpts {
+    /// Widths.
+    pub layers: Vec<usize>,
+    /// Activation.
+    pub activation: Activation,
+    /// Loss.
+    pub loss: LossKind,
+    /// η.
+    pub lr: f64,
+    /// Batch size b (b = n: full-batch GD).
+    pub batch: usize,
+    /// SGD steps.
+    pub steps: u64,
+    /// Full-batch measurements every this many steps.
+    pub every: u64,
+    /// Seed of the sampling stream (the σ_u² epochs use `sample_seed ^ 0x5eed`).
+    pub sample_seed: u64,
+    /// EoS is reached at the first check with S ≥ (1 − eos_eps)·2/η.
+    pub eos_eps: f64,
+    /// The window is the last `window` fraction of the run (and after EoS).
+    pub window: f64,
+    /// Eigen tolerance.
+    pub eig_tol: f64,
+}
+
+/// One full-batch check along the SGD run.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Check {
+    /// SGD step.
+    pub t: u64,
+    /// L(θ_t).
+    pub loss: f64,
+    /// S(θ_t).
+    pub sharpness: f64,
+    /// α.
+    pub alpha: f64,
+    /// β.
+    pub beta: f64,
+    /// σ_u².
+    pub sigma_u2: f64,
+}
+
+/// Result of an SGD run.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct SgdResult {
+    /// Batch size.
+    pub batch: usize,
+    /// η.
+    pub lr: f64,
+    /// 2/η.
+    pub threshold: f64,
+    /// First check step with S ≥ (1 − eos_eps)·2/η (None: never).
+    pub eos_step: Option<u64>,
+    /// Checks in the window.
+    pub window_checks: usize,
+    /// ⟨S⟩ over the window.
+    pub mean_sharpness: f64,
+    /// 2/η − ⟨S⟩.
+    pub gap: f64,
+    /// Fraction of window checks with α > 0.
+    pub alpha_pos_fraction: f64,
+    /// ⟨α⟩, ⟨β⟩, ⟨σ_u²⟩ over the window checks with α > 0.
+    pub mean_alpha: f64,
+    /// ⟨β⟩.
+    pub mean_beta: f64,
+    /// ⟨σ_u²⟩.
+    pub mean_sigma_u2: f64,
+    /// ΔS = η⟨β⟩⟨σ_u²⟩/(4⟨α⟩) (NaN when no window check has α > 0).
+    pub predicted_gap: f64,
+    /// gap/ΔS.
+    pub ratio: f64,
+    /// All checks.
+    pub checks: Vec<Check>,
+}
+
+/// Run SGD from θ₀ on `ds` and measure the gap (module doc).
+pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error> {
+    let full = Mlp::<f64>::new(&o.layers, o.activation, o.loss, ds, ())?;
+    if theta0.len() != full.dim() {
+        return Err(InputError::Dimension(format!("θ₀ has {} entries, the network {}", theta0.len(), full.dim())).into());
+    }
+    if !(o.lr > 0.0 && o.lr.is_finite()) {
+        return Err(InputError::LearningRate(format!("{}", o.lr)).into());
+    }
+    if o.every == 0 || !(o.window > 0.0 && o.window <= 1.0) {
+        return Err(InputError::Value { key: "every/window".into(), msg: "every ≥ 1 and window in (0, 1]".into() }.into());
+    }
+    let mut sampler = Sampler::new(ds.n, o.batch, o.sample_seed)?;
+    let mut noise = Sampler::new(ds.n, o.batch, o.sample_seed ^ 0x5eed)?;
+    let p = full.dim();
+    let mut th = theta0.to_vec();
+    let mut g = zeros::<f64>(p, ());
+    let mut u_prev: Option<Vec<f64>> = None;
+    let mut checks = Vec::new();
+    let batch_model = |idx: &[usize]| Mlp::<f64>::new(&o.layers, o.activation, o.loss, &subset(ds, idx), ());
+    for t in 0..=o.steps {
+        if t % o.every == 0 {
+            let cen = center(&full, &th, u_prev.as_deref(), o.eig_tol)?;
+            let ug = dot(&cen.u, &cen.grad);
+            let batches = noise.epoch();
+            let mut s2 = 0.0;
+            for b in &batches {
+                let m = batch_model(b)?;
+                m.grad(&th, &mut g)?;
+                s2 += (dot(&cen.u, &g) - ug).powi(2);
+            }
+            checks.push(Check {
+                t,
+                loss: cen.loss,
+                sharpness: cen.sharpness,
+                alpha: cen.alpha,
+                beta: cen.beta,
+                sigma_u2: s2 / batches.len() as f64,
+            });
+            u_prev = Some(cen.u);
+        }
+        if t == o.steps {
+            break;
+        }
+        let m = batch_model(&sampler.next_batch())?;
+        let l = m.grad(&th, &mut g)?;
+        if !l.is_finite() || !crate::linalg::all_finite(&g) {
+            return Err(EvalError::Other(format!("SGD diverged at step {t} (batch {})", o.batch)).into());
+        }
+        axpy(&(-o.lr), &g, &mut th);
+    }
+    Ok(summarise(o, checks))
+}
+
+/// Window statistics of the checks (module doc).
+pub fn summarise(o: &SgdOpts, checks: Vec<Check>) -> SgdResult {
+    let thr = 2.0 / o.lr;
+    let eos_step = checks.iter().find(|c| c.sharpness >= (1.0 - o.eos_eps) * thr).map(|c| c.t);
+    let start = ((1.0 - o.window) * o.steps as f64).ceil() as u64;
+    let win: Vec<&Check> = match eos_step {
+        Some(e) => checks.iter().filter(|c| c.t >= e.max(start)).collect(),
+        None => vec![],
+    };
+    let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let mean_s = mean(&win.iter().map(|c| c.sharpness).collect::<Vec<_>>());
+    let pos: Vec<&&Check> = win.iter().filter(|c| c.alpha > 0.0).collect();
+    let ma = mean(&pos.iter().map(|c| c.alpha).collect::<Vec<_>>());
+    let mb = mean(&pos.iter().map(|c| c.beta).collect::<Vec<_>>());
+    let ms = mean(&pos.iter().map(|c| c.sigma_u2).collect::<Vec<_>>());
+    let pred = o.lr * mb * ms / (4.0 * ma);
+    let gap = thr - mean_s;
+    SgdResult {
+        batch: o.batch,
+        lr: o.lr,
+        threshold: thr,
+        eos_step,
+        window_checks: win.len(),
+        mean_sharpness: mean_s,
+        gap,
+        alpha_pos_fraction: if win.is_empty() { f64::NAN } else { pos.len() as f64 / win.len() as f64 },
+        mean_alpha: ma,
+        mean_beta: mb,
+        mean_sigma_u2: ms,
+        predicted_gap: pred,
+        ratio: gap / pred,
+        checks,
+    }
+}
+
+/// Markdown table of several runs.
+pub fn markdown(rs: &[SgdResult]) -> String {
+    let mut s = String::from("| b | EoS step | window checks | ⟨S⟩ | gap 2/η−⟨S⟩ | b·gap | α>0 frac | ⟨α⟩ | ⟨β⟩ | ⟨σ_u²⟩ | ΔS = ηβσ²/(4α) | gap/ΔS |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for r in rs {
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.5} | {:.5} | {:.3} | {:.2} | {:.4e} | {:.4e} | {:.4e} | {:.4e} | {:.3} |\n",
+            r.batch,
+            r.eos_step.map(|e| e.to_string()).unwrap_or_else(|| "never".into()),
+            r.window_checks,
+            r.mean_sharpness,
+            r.gap,
+            r.gap * r.batch as f64,
+            r.alpha_pos_fraction,
+            r.mean_alpha,
+            r.mean_beta,
+            r.mean_sigma_u2,
+            r.predicted_gap,
+            r.ratio
+        ));
+    }
+    s
+}
+
+/// Options of `selfstab sgd`.
+#[derive(Clone, Debug)]
+pub struct SgdArgs {
+    /// Batch sizes.
+    pub batches: Vec<usize>,
+    /// Widths.
+    pub layers: Vec<usize>,
+    /// Activation name.
+    pub activation: String,
+    /// Loss name.
+    pub loss: String,
+    /// Data (`digits`, `synthetic`, `.npz`).
+    pub data: String,
+    /// Samples.
+    pub n: usize,
+    /// Initialisation / synthetic-data seed.
+    pub seed: u64,
+    /// θ₀ (`.npy` or `builtin:NAME`; empty: seeded initialisation).
+    pub theta0: String,
+    /// η.
+    pub lr: f64,
+    /// Steps.
+    pub steps: u64,
+    /// Check interval.
+    pub every: u64,
+    /// Sampling seed.
+    pub sample_seed: u64,
+    /// EoS tolerance.
+    pub eos_eps: f64,
+    /// Window fraction.
+    pub window: f64,
+    /// Output directory.
+    pub out: std::path::PathBuf,
+}
+
+/// `selfstab sgd`: one run per batch size; writes `sgd_b{B}.csv` (the checks), `sgd.json`, `sgd.md`.
+pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
+    crate::config::check_layers(&a.layers)?;
+    let ds = crate::commands::load_data(&a.data, a.n, a.layers[0], a.layers[a.layers.len() - 1], a.seed)?;
+    if ds.d != a.layers[0] {
+        return Err(InputError::Dimension(format!("the data has {} input features but --layers starts with {}", ds.d, a.layers[0])).into());
+    }
+    let p = crate::models::mlp::param_count(&a.layers);
+    let theta0 = if a.theta0.is_empty() { crate::data::init_params(&a.layers, a.seed)? } else { crate::commands::load_theta(&a.theta0, p)? };
+    if a.batches.is_empty() {
+        return Err(InputError::Value { key: "batch".into(), msg: "give at least one batch size".into() }.into());
+    }
+    std::fs::create_dir_all(&a.out).map_err(|source| Error::Io { path: a.out.clone(), source })?;
+    let mut out = Vec::new();
+    for &b in &a.batches {
+        let o = SgdOpts {
+            layers: a.layers.clone(),
+            activation: Activation::parse(&a.activation)?,
+            loss: LossKind::parse(&a.loss)?,
+            lr: a.lr,
+            batch: b,
+            steps: a.steps,
+            every: a.every,
+            sample_seed: a.sample_seed,
+            eos_eps: a.eos_eps,
+            window: a.window,
+            eig_tol: 1e-10,
+        };
+        let r = run(&ds, &theta0, &o)?;
+        let mut csv = String::from("t,loss,sharpness,alpha,beta,sigma_u2\n");
+        for c in &r.checks {
+            csv.push_str(&format!("{},{:?},{:?},{:?},{:?},{:?}\n", c.t, c.loss, c.sharpness, c.alpha, c.beta, c.sigma_u2));
+        }
+        crate::npy::write_atomic(&a.out.join(format!("sgd_b{b}.csv")), csv.as_bytes())?;
+        eprintln!("b = {b}: gap {:.5} (ΔS {:.5}, ratio {:.3})", r.gap, r.predicted_gap, r.ratio);
+        out.push(r);
+    }
+    let summary: Vec<serde_json::Value> = out
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).expect("serialises");
+            v.as_object_mut().unwrap().remove("checks");
+            v
+        })
+        .collect();
+    crate::npy::write_atomic(&a.out.join("sgd.json"), serde_json::to_string_pretty(&summary).unwrap().as_bytes())?;
+    crate::npy::write_atomic(&a.out.join("sgd.md"), markdown(&out).as_bytes())?;
+    Ok(out)
+}

@@ -1,0 +1,120 @@
+//! Claim 32 (stochastic sharpness gap, reference.md §9.3): under mini-batch GD the full-batch
+//! sharpness sits below 2/η by a gap; compare with ΔS = ηβσ_u²/(4α). Setting: the digits MLP of
+//! claims 23–27 (64-16-16-10, tanh, MSE, n = 256, θ_init of tests/data, η = 0.2667, 2/η = 7.4991),
+//! sampling and definitions in theory/README.md ("Several unstable eigenvalues", SGD).
+
+use selfstab::data::{self, Dataset};
+use selfstab::linalg::zeros;
+use selfstab::models::mlp::{Activation, LossKind, Mlp};
+use selfstab::objective::Objective;
+use selfstab::sgd::{self, Sampler, SgdOpts, SgdResult};
+
+fn setting() -> (Dataset, Vec<f64>) {
+    let ds = data::digits(256).unwrap();
+    let th = selfstab::commands::load_theta("builtin:mlp_64-16-16-10", 1482).unwrap();
+    (ds, th)
+}
+
+fn opts(batch: usize, steps: u64, every: u64) -> SgdOpts {
+    SgdOpts {
+        layers: vec![64, 16, 16, 10],
+        activation: Activation::Tanh,
+        loss: LossKind::Mse,
+        lr: 0.2667,
+        batch,
+        steps,
+        every,
+        sample_seed: 0,
+        eos_eps: 0.25,
+        window: 0.5,
+        eig_tol: 1e-10,
+    }
+}
+
+#[test]
+fn claim_32_sampler_is_without_replacement_and_seeded() {
+    // Each epoch: ⌊n/b⌋ disjoint batches of b (the n mod b left-over samples dropped); the same seed
+    // gives the same stream, another seed another one.
+    let (n, b) = (50, 8);
+    let mut s = Sampler::new(n, b, 7).unwrap();
+    let mut s2 = Sampler::new(n, b, 7).unwrap();
+    let mut s3 = Sampler::new(n, b, 8).unwrap();
+    for _ in 0..3 {
+        let e = s.epoch();
+        assert_eq!(e.len(), n / b);
+        let mut all: Vec<usize> = e.iter().flatten().cloned().collect();
+        assert!(e.iter().all(|x| x.len() == b));
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), (n / b) * b, "an index repeats within an epoch");
+        assert!(all.iter().all(|&i| i < n));
+        assert_eq!(e, s2.epoch(), "same seed, same epoch");
+        assert_ne!(e, s3.epoch(), "another seed gives another permutation");
+    }
+    assert!(Sampler::new(10, 11, 0).is_err() && Sampler::new(10, 0, 0).is_err());
+}
+
+#[test]
+fn claim_32_batch_gradients_average_to_the_full_gradient() {
+    // E∇L_B = ∇L: over one epoch with b | n the mean of the batch gradients is the full gradient
+    // (mean-normalised losses), so σ_u² measures the spread around ∇L·u. Tolerance: each entry is a
+    // sum of 256 per-sample terms in a different order: 1e-13 relative to ‖∇L‖∞ (measured below).
+    let (ds, th) = setting();
+    let layers = [64, 16, 16, 10];
+    let full = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &ds, ()).unwrap();
+    let mut g = zeros::<f64>(full.dim(), ());
+    full.grad(&th, &mut g).unwrap();
+    let mut acc = zeros::<f64>(full.dim(), ());
+    let mut gb = zeros::<f64>(full.dim(), ());
+    let batches = Sampler::new(256, 32, 3).unwrap().epoch();
+    for b in &batches {
+        let m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &sgd::subset(&ds, b), ()).unwrap();
+        m.grad(&th, &mut gb).unwrap();
+        acc.iter_mut().zip(&gb).for_each(|(a, x)| *a += x / batches.len() as f64);
+    }
+    let scale = g.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let err = acc.iter().zip(&g).fold(0.0f64, |m, (a, x)| m.max((a - x).abs())) / scale;
+    eprintln!("claim 32: ‖mean batch gradient − ∇L‖∞/‖∇L‖∞ = {err:e}");
+    assert!(err <= 1e-13, "{err:e}");
+}
+
+fn report(rs: &[SgdResult]) {
+    eprintln!("{}", sgd::markdown(rs));
+}
+
+#[test]
+fn claim_32_sgd_gap_positive_full_batch_none_f64() {
+    // CI size: 800 steps, checks every 40, window = last 400 steps. Full batch (b = n = 256) is GD:
+    // σ_u² is rounding (≤ 1e-25; measured 1.1e-34) and the window mean sits at 2/η within the
+    // 1–2% of claim 25 (measured gap −0.039); b = 32 sits clearly below: measured gap 1.589 (21% of
+    // 2/η), and ΔS = ηβσ_u²/(4α) = 0.110 underestimates it 14.5× (asserted > 3×: the sign of the
+    // finding, not its size, which varies 14–80× with b and the window).
+    let (ds, th) = setting();
+    let full = sgd::run(&ds, &th, &opts(256, 800, 40)).unwrap();
+    let b32 = sgd::run(&ds, &th, &opts(32, 800, 40)).unwrap();
+    report(&[full.clone(), b32.clone()]);
+    assert!(full.eos_step.is_some() && b32.eos_step.is_some());
+    assert!(full.mean_sigma_u2 <= 1e-25, "full batch σ_u² = {:e}", full.mean_sigma_u2);
+    assert!(full.gap.abs() <= 0.02 * full.threshold, "full-batch window mean off 2/η by {}", full.gap);
+    assert!(b32.gap >= 0.05 * b32.threshold, "b = 32: gap {} (< 5% of 2/η)", b32.gap);
+    assert!(b32.gap > full.gap + 0.3);
+    assert!(b32.ratio > 3.0, "b = 32: gap/ΔS = {}", b32.ratio);
+}
+
+#[test]
+#[ignore = "study: 4 batch sizes × 3000 steps (~ minutes); numbers in theory/claims.toml"]
+fn claim_32_sgd_gap_against_batch_and_formula_study() {
+    let (ds, th) = setting();
+    let rs: Vec<SgdResult> = [256, 128, 64, 32, 16].iter().map(|&b| sgd::run(&ds, &th, &opts(b, 3000, 20)).unwrap()).collect();
+    report(&rs);
+    // Measured (theory/claims.toml claim 32): gaps −0.052, 0.387, 0.374, 1.056, 1.510; the
+    // formula ΔS is 20–80× smaller than the gap (ratios 77, 20, 33, 24), α > 0 on 47–63% of the
+    // window checks. Assert the finding: gap > 0 for b < n and growing from b = 64 to 16, and
+    // ΔS an order of magnitude too small (ratio in [5, 200]).
+    assert!(rs[0].gap.abs() < 0.02 * rs[0].threshold);
+    for r in &rs[1..] {
+        assert!(r.gap > 0.0, "b = {}: gap {}", r.batch, r.gap);
+        assert!(r.ratio > 5.0 && r.ratio < 200.0, "b = {}: gap/ΔS = {}", r.batch, r.ratio);
+    }
+    assert!(rs[2].gap < rs[3].gap && rs[3].gap < rs[4].gap);
+}
