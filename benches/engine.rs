@@ -249,5 +249,64 @@ fn engine(cr: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, engine);
+// ---------------------------------------------------------------------------------------------
+// Precision ladder (issue 6): the same micro MLP and point at f64, 128, 256 and 512 bits.
+// Opt-in (several minutes: one warm 512-bit eigen solve takes seconds):
+//   SELFSTAB_BENCH_CONFIGS=precision cargo bench --bench engine -- precision
+// ---------------------------------------------------------------------------------------------
+
+/// Loss+gradient, HVP, ∇S = ∇³L[u,u] and a warm top-1 eigen solve (default tolerance of the
+/// precision: 1e-10 in f64, 2^(16−bits) in MPFR) of one objective at θ (lifted exactly from f64).
+fn bench_ladder_primitives<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj: &Mlp<S>, pt: &Point) {
+    let c = obj.ctx();
+    let p = obj.dim();
+    let theta: Vec<S> = from_f64(&pt.theta, c);
+    let prev: Vec<S> = from_f64(&pt.prev, c);
+    let opts = EigenOpts::top::<S>(1, c);
+    let clock = Instant::now();
+    let u_prev = top_eigen(obj, &prev, None, &opts).expect("eigen at θ_{t−1}").vectors[0].clone();
+    let warm = top_eigen(obj, &theta, Some(&u_prev), &opts).expect("warm eigen");
+    let u = warm.vectors[0].clone();
+    eprintln!(
+        "[{label}] S = {}, warm eigen: {} HVPs (tol {:.1e}, residual {:.1e}); setup {:.1} s",
+        warm.values[0].to_decimal(),
+        warm.hvps,
+        opts.tol,
+        warm.residuals[0],
+        clock.elapsed().as_secs_f64()
+    );
+    g.bench_function(format!("{label}/loss_grad"), |b| {
+        let mut out = zeros::<S>(p, c);
+        b.iter(|| black_box(obj.grad(black_box(&theta), &mut out).expect("grad")))
+    });
+    g.bench_function(format!("{label}/hvp"), |b| {
+        let mut out = zeros::<S>(p, c);
+        b.iter(|| obj.hvp(black_box(&theta), black_box(&u), &mut out).expect("hvp"))
+    });
+    g.bench_function(format!("{label}/grad_s_d3_sym"), |b| {
+        let mut out = zeros::<S>(p, c);
+        b.iter(|| obj.d3_sym(black_box(&theta), black_box(&u), &mut out).expect("d3_sym"))
+    });
+    g.bench_function(format!("{label}/eigen_warm"), |b| {
+        b.iter(|| black_box(top_eigen(obj, black_box(&theta), Some(&u_prev), &opts).expect("eigen")))
+    });
+}
+
+/// The precision ladder on [`MICRO`]: f64, then MPFR at 128, 256 and 512 bits (same θ, same warm start).
+fn precision_ladder(cr: &mut Criterion) {
+    let explicit = std::env::var("SELFSTAB_BENCH_CONFIGS").map(|l| l.split(',').any(|s| s.trim() == "precision"));
+    if explicit != Ok(true) {
+        return;
+    }
+    let pt = bench_point(&MICRO);
+    let mut g = cr.benchmark_group("precision");
+    g.sample_size(10).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_secs(2));
+    bench_ladder_primitives::<f64>(&mut g, "micro-f64", &mlp::<f64>(&MICRO, ()), &pt);
+    for bits in [128u32, 256, 512] {
+        bench_ladder_primitives::<Float>(&mut g, &format!("micro-mpfr{bits}"), &mlp::<Float>(&MICRO, bits), &pt);
+    }
+    g.finish();
+}
+
+criterion_group!(benches, engine, precision_ladder);
 criterion_main!(benches);
