@@ -249,5 +249,89 @@ fn engine(cr: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, engine);
+// ---------------------------------------------------------------------------------------------
+// Precision ladder (issue 6): f64, 128, 256 and 512 bits on the same model and point (micro MLP
+// for loss+grad, HVP, ∇S; nano MLP for the warm eigen solve).
+// Opt-in (several minutes):
+//   SELFSTAB_BENCH_CONFIGS=precision cargo bench --bench engine -- precision
+// ---------------------------------------------------------------------------------------------
+
+/// Loss+gradient, HVP, ∇S = ∇³L[u,u] and a warm top-1 eigen solve (default tolerance of the
+/// precision: 1e-10 in f64, 2^(16−bits) in MPFR) of one objective at θ (lifted exactly from f64).
+fn bench_ladder_primitives<S: Scalar>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    label: &str,
+    obj: &Mlp<S>,
+    pt: &Point,
+    (u_prev64, u_f64): (&[f64], &[f64]),
+    eigen_only: bool,
+) {
+    let c = obj.ctx();
+    let p = obj.dim();
+    let theta: Vec<S> = from_f64(&pt.theta, c);
+    let opts = EigenOpts::top::<S>(1, c);
+    // Direction and warm start lifted from f64 (u at θ and at θ_{t−1}), the same at every precision.
+    let u: Vec<S> = from_f64(u_f64, c);
+    let u_prev: Vec<S> = from_f64(u_prev64, c);
+    if eigen_only {
+        let clock = Instant::now();
+        let warm = top_eigen(obj, &theta, Some(&u_prev), &opts).expect("warm eigen");
+        eprintln!(
+            "[{label}] S = {}, warm eigen: {} HVPs (tol {:.1e}, residual {:.1e}); {:.1} s",
+            warm.values[0].to_decimal(),
+            warm.hvps,
+            opts.tol,
+            warm.residuals[0],
+            clock.elapsed().as_secs_f64()
+        );
+    }
+    if !eigen_only {
+        g.bench_function(format!("{label}/loss_grad"), |b| {
+            let mut out = zeros::<S>(p, c);
+            b.iter(|| black_box(obj.grad(black_box(&theta), &mut out).expect("grad")))
+        });
+        g.bench_function(format!("{label}/hvp"), |b| {
+            let mut out = zeros::<S>(p, c);
+            b.iter(|| obj.hvp(black_box(&theta), black_box(&u), &mut out).expect("hvp"))
+        });
+        g.bench_function(format!("{label}/grad_s_d3_sym"), |b| {
+            let mut out = zeros::<S>(p, c);
+            b.iter(|| obj.d3_sym(black_box(&theta), black_box(&u), &mut out).expect("d3_sym"))
+        });
+        return;
+    }
+    g.bench_function(format!("{label}/eigen_warm"), |b| {
+        b.iter(|| black_box(top_eigen(obj, black_box(&theta), Some(&u_prev), &opts).expect("eigen")))
+    });
+}
+
+/// The precision ladder: f64, then MPFR at 128, 256 and 512 bits (same θ, same warm start).
+/// Loss+gradient, HVP and ∇S on [`MICRO`]; the warm eigen solve on [`NANO`] (on micro one 512-bit
+/// solve takes tens of seconds, and criterion needs ≥ 11 of them).
+fn precision_ladder(cr: &mut Criterion) {
+    let explicit = std::env::var("SELFSTAB_BENCH_CONFIGS").map(|l| l.split(',').any(|s| s.trim() == "precision"));
+    if explicit != Ok(true) {
+        return;
+    }
+    for (cfg, eigen_only) in [(&MICRO, false), (&NANO, true)] {
+        let pt = bench_point(cfg);
+        let mut g = cr.benchmark_group("precision");
+        g.sample_size(10).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_secs(2));
+        if eigen_only {
+            g.sampling_mode(criterion::SamplingMode::Flat);
+        }
+        let obj64 = mlp::<f64>(cfg, ());
+        let opts = EigenOpts::top::<f64>(1, ());
+        let u_prev = top_eigen(&obj64, &pt.prev, None, &opts).expect("eigen at θ_{t−1}").vectors[0].clone();
+        let u = top_eigen(&obj64, &pt.theta, Some(&u_prev), &opts).expect("eigen at θ").vectors[0].clone();
+        let dirs = (&u_prev[..], &u[..]);
+        bench_ladder_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj64, &pt, dirs, eigen_only);
+        for bits in [128u32, 256, 512] {
+            bench_ladder_primitives::<Float>(&mut g, &format!("{}-mpfr{bits}", cfg.name), &mlp::<Float>(cfg, bits), &pt, dirs, eigen_only);
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, engine, precision_ladder);
 criterion_main!(benches);

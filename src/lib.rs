@@ -17,6 +17,7 @@
 //! | [`constrained`] | the constrained trajectory θ† (projected GD) | reference §4 |
 //! | [`predicted`] | the predicted dynamics v (standard, generalized) | reference §5.1–§5.2 |
 //! | [`tracking`] | GD, θ† and θ† + v in lockstep, with the recorded series | reference §5.3–§5.4 |
+//! | [`enclosure`] | certified interval enclosure of the reduced map | reference §2–§3, issue 6 |
 //! | [`order`] | convergence-order studies (claims 6, 18, 20, 21) | decisions §6 |
 //! | [`precision_study`] | f64 vs MPFR trajectories, growth law (claim 28) | claims 28 |
 //! | [`verify`] | claims registry × test outcomes | theory/claims.toml |
@@ -29,6 +30,7 @@ pub mod commands;
 pub mod config;
 pub mod constrained;
 pub mod data;
+pub mod enclosure;
 pub mod error;
 pub mod figures;
 pub mod gd;

@@ -172,6 +172,40 @@ enum Cmd {
         #[arg(long)]
         quick: bool,
     },
+    /// Certified interval enclosure of the reduced map from a box (X0 ± R) × (Y0 ± R) for N steps;
+    /// writes enclosure.csv, summary.md and summary.json and prints the proof statement.
+    Enclose {
+        /// h = η√α (decimal, > 0).
+        #[arg(long)]
+        h: String,
+        /// Box centre X0.
+        #[arg(long)]
+        x0: String,
+        /// Box centre Y0.
+        #[arg(long)]
+        y0: String,
+        /// Box half-width (≥ 0).
+        #[arg(long)]
+        radius: String,
+        /// Steps N.
+        #[arg(long)]
+        steps: u64,
+        /// Sub-boxes per axis.
+        #[arg(long, default_value_t = 1)]
+        split: u32,
+        /// Working precision in bits.
+        #[arg(long, default_value_t = 256)]
+        bits: u32,
+        /// Damping k of the sharpness channel (claim 11).
+        #[arg(long, default_value = "0")]
+        k: String,
+        /// Stop certifying once a sub-box is wider than this.
+        #[arg(long, default_value_t = 1.0)]
+        max_width: f64,
+        /// Output directory.
+        #[arg(long, default_value = "enclose")]
+        out: PathBuf,
+    },
     /// Loss, gradient, top eigenpairs and ∇S at given parameters (eval.json, grad.npy, u.npy, grad_sharpness.npy).
     Eval {
         #[arg(long)]
@@ -278,6 +312,13 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             let s = selfstab::order::study(claim, quick)?;
             selfstab::order::write(&s, &out)?;
             println!("{}", selfstab::order::markdown(&s));
+            Ok(())
+        }
+        Cmd::Enclose { h, x0, y0, radius, steps, split, bits, k, max_width, out } => {
+            let spec = selfstab::enclosure::EncloseSpec { h, k, x0, y0, radius, steps, split, bits, max_width };
+            let e = selfstab::enclosure::enclose(&spec)?;
+            selfstab::enclosure::write(&e, &out)?;
+            println!("{}", selfstab::enclosure::markdown(&e));
             Ok(())
         }
         Cmd::Export { layers, model, channels, data, n, seed, out } => {

@@ -295,3 +295,37 @@ fn claims_12_13_error_scales_with_unit_roundoff_256_and_1024_bits() {
         }
     }
 }
+
+/// Least-squares slope of `ys` against `xs`, with its standard error and the residual SD.
+fn line_fit(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
+    let n = xs.len() as f64;
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let slope = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum::<f64>() / sxx;
+    let sd = (xs.iter().zip(ys).map(|(x, y)| (y - my - slope * (x - mx)).powi(2)).sum::<f64>() / (n - 2.0)).sqrt();
+    (slope, sd / sxx.sqrt(), sd)
+}
+
+#[test]
+fn claims_12_13_error_slope_in_bits_is_minus_one() {
+    // The law behind the two-precision constants above: over 13 precisions 256, 320, …, 1024
+    // (h = 0.02, N = 1000) the least-squares slope of log₂(max err) against bits must be −1 within
+    // 0.01. Budget: claim 13's constants scatter (C = 86…1879, residual SD 1.41 in log₂ about the
+    // fit), so the slope's SE over 768 bits is ≈ SD/√(Σ(b−b̄)²) ≈ 0.0016 and 0.01 is ≈ 6 SE (measured
+    // −1.0003 ± 0.0016); claim 12's constant is the same at every precision (4.419), slope −1.00000.
+    let bits: Vec<u32> = (256..=1024).step_by(64).collect();
+    let xs: Vec<f64> = bits.iter().map(|&b| b as f64).collect();
+    let (mut y12, mut y13) = (Vec::new(), Vec::new());
+    for &b in &bits {
+        let (e12, e13) = exactness_at(b, "0.0004", 1000);
+        y12.push(e12.log2());
+        y13.push(e13.log2());
+    }
+    let c13: Vec<f64> = bits.iter().zip(&y13).map(|(&b, y)| 2f64.powf(*y) / Float::eps(b)).collect();
+    let (s12, se12, sd12) = line_fit(&xs, &y12);
+    let (s13, se13, sd13) = line_fit(&xs, &y13);
+    eprintln!("claim 13: C over bits 256..1024 step 64 = {c13:.1?}");
+    eprintln!("slope of log₂ err vs bits: claim 12 {s12:.5} ± {se12:.5} (SD {sd12:.3}), claim 13 {s13:.5} ± {se13:.5} (SD {sd13:.3})");
+    assert!((s12 + 1.0).abs() <= 0.01, "claim 12: err ∝ 2^({s12}·bits)");
+    assert!((s13 + 1.0).abs() <= 0.01, "claim 13: err ∝ 2^({s13}·bits) ± {se13}");
+}
