@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod central_flow;
 pub mod commands;
 pub mod config;
 pub mod constrained;
@@ -41,6 +42,7 @@ pub mod precision_study;
 pub mod predicted;
 pub mod reduced_map;
 pub mod scalar;
+pub mod sdcp;
 pub mod sharpness;
 pub mod stable_set;
 pub mod tracking;
