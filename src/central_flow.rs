@@ -11,7 +11,7 @@
 
 use crate::error::{Error, EvalError};
 use crate::gd::gd_step;
-use crate::linalg::{axpy, dot, norm, to_f64, zeros};
+use crate::linalg::{axpy, dot, norm, zeros};
 use crate::objective::Objective;
 use crate::scalar::Scalar;
 use crate::sdcp::{self, Residuals, svec_index};
@@ -329,18 +329,35 @@ pub fn compare<S: Scalar>(
     theta0: &[S],
     steps: u64,
     opts: &FlowOpts,
-    mut progress: impl FnMut(&CompareRow),
+    progress: impl FnMut(&CompareRow),
 ) -> Result<(Vec<CompareRow>, MaxResiduals), Error> {
+    let mut rows = vec![];
+    let mut maxres = MaxResiduals::default();
+    compare_into(obj, eta, theta0, steps, opts, progress, &mut rows, &mut maxres)?;
+    Ok((rows, maxres))
+}
+
+/// [`compare`] into caller-owned buffers, so the rows recorded before a failure (e.g. an SDCP solve
+/// that misses its tolerance) survive it.
+#[allow(clippy::too_many_arguments)]
+pub fn compare_into<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    theta0: &[S],
+    steps: u64,
+    opts: &FlowOpts,
+    mut progress: impl FnMut(&CompareRow),
+    rows: &mut Vec<CompareRow>,
+    maxres: &mut MaxResiduals,
+) -> Result<(), Error> {
     let c = obj.ctx();
     let p = obj.dim();
     let mut st = FlowState::new(theta0);
     let mut theta = theta0.to_vec();
     let mut grad = zeros::<S>(p, c);
     let mut warm_gd: Vec<Vec<S>> = vec![];
-    let mut rows: Vec<CompareRow> = vec![];
     let mut hist: std::collections::VecDeque<Vec<S>> = Default::default();
     let mut w_prev: Option<Vec<S>> = None;
-    let mut maxres = MaxResiduals::default();
     let eopts = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(1, c) };
     for t in 0..=steps {
         let w_t = st.w.clone();
@@ -408,8 +425,7 @@ pub fn compare<S: Scalar>(
         }
         w_prev = Some(w_t);
     }
-    let _ = to_f64::<S>;
-    Ok((rows, maxres))
+    Ok(())
 }
 
 /// Gaussian smoothing ȳ_t = Σ_s K(t−s) y_s / Σ_s K(t−s), K(r) = exp(−r²/(2w²)), truncated at

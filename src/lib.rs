@@ -32,6 +32,7 @@ pub mod constrained;
 pub mod data;
 pub mod error;
 pub mod figures;
+pub mod flow_cmd;
 pub mod gd;
 pub mod linalg;
 pub mod models;
