@@ -322,14 +322,14 @@ pub struct MaxResiduals {
 }
 
 /// Run GD and the central flow from the same θ₀ for `steps` GD steps (`steps + 1` rows).
-/// `progress` is called with each finished row.
+/// `progress` is called with the rows finished so far (a row is finished once θ_{t+1} gives w*_t).
 pub fn compare<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
     theta0: &[S],
     steps: u64,
     opts: &FlowOpts,
-    progress: impl FnMut(&CompareRow),
+    progress: impl FnMut(&[CompareRow]),
 ) -> Result<(Vec<CompareRow>, MaxResiduals), Error> {
     let mut rows = vec![];
     let mut maxres = MaxResiduals::default();
@@ -346,7 +346,7 @@ pub fn compare_into<S: Scalar>(
     theta0: &[S],
     steps: u64,
     opts: &FlowOpts,
-    mut progress: impl FnMut(&CompareRow),
+    mut progress: impl FnMut(&[CompareRow]),
     rows: &mut Vec<CompareRow>,
     maxres: &mut MaxResiduals,
 ) -> Result<(), Error> {
@@ -421,7 +421,7 @@ pub fn compare_into<S: Scalar>(
                 .collect();
             let n = rows.len();
             rows[n - 2].dist_mid = norm(&mid).to_f64();
-            progress(&rows[n - 2]);
+            progress(&rows[..n - 1]);
         }
         w_prev = Some(w_t);
     }

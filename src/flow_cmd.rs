@@ -165,11 +165,18 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         use std::io::IsTerminal;
         std::io::stderr().is_terminal()
     };
+    let mut last_print = std::time::Instant::now();
     let mut rows = vec![];
     let mut maxres = MaxResiduals::default();
-    let status = central_flow::compare_into(obj, &eta, &inst.theta, cfg.steps, &opts, |r| {
-        if tty && r.t % 10 == 0 {
-            eprint!("\r  step {:>6}/{}  L_gd {:.5e}  L(w) {:.5e}  S(w) {:.5}  critical {}   ", r.t, cfg.steps, r.loss_gd, r.loss_flow, r.sharpness_flow, r.n_crit);
+    let status = central_flow::compare_into(obj, &eta, &inst.theta, cfg.steps, &opts, |done| {
+        let r = done.last().expect("progress is called with at least one row");
+        if (tty && r.t % 10 == 0) || (!tty && last_print.elapsed().as_secs() >= 30) {
+            last_print = std::time::Instant::now();
+            eprint!("{}  step {:>6}/{}  L_gd {:.5e}  L(w) {:.5e}  S(w) {:.5}  critical {}   {}", if tty { "\r" } else { "" }, r.t, cfg.steps, r.loss_gd, r.loss_flow, r.sharpness_flow, r.n_crit, if tty { "" } else { "\n" });
+        }
+        // Partial series every 250 steps, so a long run that stops keeps what it computed.
+        if r.t % 250 == 0 && r.t > 0 {
+            let _ = write_series(&out, done, &Smoothed::new(done, args.smooth));
         }
     }, &mut rows, &mut maxres);
     if tty {
