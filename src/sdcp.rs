@@ -10,7 +10,7 @@
 //! F(x) = x − Π(x − τ(Gx + â)), τ = 1/λ_max(G), Π the PSD projection (eigendecomposition by
 //! [`jacobi_eigen`]), with the generalized Jacobian of Π (Ω_ij = 1 for two positive eigenvalues,
 //! 0 for two non-positive ones, λ⁺/(λ⁺ − λ⁻) across); a Newton step is taken when it reduces ‖F‖ by
-//! 10 %, otherwise a projected-gradient step x ← Π(x − τ(Gx + â)) (a descent step of the QP).
+//! a fraction (backtracking: full step, then halvings, Armijo test on ‖F‖), otherwise a projected-gradient step x ← Π(x − τ(Gx + â)) (a descent step of the QP).
 //! The returned X = Π(·) is PSD by construction; every solve reports its residuals and a solve that
 //! misses the tolerance is an error.
 
@@ -270,7 +270,7 @@ pub fn solve<S: Scalar>(a_hat: &[S], g: &[S], m: usize, tol: f64, warm: Option<&
         let fnorm = norm2(&f);
         (f, px, vals, q, fnorm)
     };
-    let max_iter = 500;
+    let max_iter = 1000;
     let mut iters = 0;
     let mut last = None;
     while iters < max_iter {
@@ -297,11 +297,18 @@ pub fn solve<S: Scalar>(a_hat: &[S], g: &[S], m: usize, tol: f64, warm: Option<&
         let minus_f: Vec<S> = f.iter().map(|v| -v.clone()).collect();
         let mut accepted = false;
         if let Some(d) = solve_dense(&jm, &minus_f) {
-            let xn: Vec<S> = x.iter().zip(&d).map(|(xi, di)| xi.clone() + di).collect();
-            let (_, _, _, _, fn_new) = resid(&xn);
-            if fn_new <= 0.9 * fnorm {
-                x = xn;
-                accepted = true;
+            // Backtracking on ‖F‖: full step first, then halvings (Armijo-type decrease).
+            let mut step = S::one(c);
+            let half = S::from_f64(0.5, c);
+            for k in 0..12 {
+                let xn: Vec<S> = x.iter().zip(&d).map(|(xi, di)| xi.clone() + &(step.clone() * di)).collect();
+                let (_, _, _, _, fn_new) = resid(&xn);
+                if fn_new <= (1.0 - 1e-4 * 0.5f64.powi(k)) * fnorm {
+                    x = xn;
+                    accepted = true;
+                    break;
+                }
+                step = step * &half;
             }
         }
         if !accepted {

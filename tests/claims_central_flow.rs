@@ -112,50 +112,81 @@ fn claim_29_micro_mlp_sharpness_held_and_loss_monotone_f64() {
             recs.push(substep(&m, &ETA_MICRO, &mut st, &opts).unwrap());
         }
         // From the second GD step on (the restoring term brings S from S(θ₀) to 2/η in one sub-step).
-        let s_dev = recs[4..].iter().map(|r| (r.eigs[0] - thr).abs() / thr).fold(0.0, f64::max);
-        let at = recs[4..].iter().map(|r| ((r.eigs[0] - thr).abs() / thr, r.t, r.n_crit)).fold((0.0, 0.0, 0), |a, b| if b.0 > a.0 { b } else { a });
-        let late = recs[40..].iter().map(|r| (r.eigs[0] - thr).abs() / thr).fold(0.0, f64::max);
-        println!("max deviation at t = {} (n_crit {}); after t = 10: {late:.3e}", at.1, at.2);
+        // The one-eigenvalue form controls only the top eigenvector: check it while one eigenvalue is
+        // critical (a second one reaches 2/η at t ≈ 71 on this net).
+        let end = match form {
+            Form::One => recs.iter().position(|r| r.n_crit >= 2).unwrap_or(recs.len()),
+            Form::K => recs.len(),
+        };
+        let s_dev = recs[4..end].iter().map(|r| (r.eigs[0] - thr).abs() / thr).fold(0.0, f64::max);
         let l_up = recs.windows(2).map(|w| (w[1].loss - w[0].loss) / w[0].loss).fold(f64::NEG_INFINITY, f64::max);
         let crit = recs.iter().filter(|r| r.n_crit >= 1).count();
+        let two = recs.iter().filter(|r| r.n_crit >= 2).count();
         println!(
-            "{form:?}: instability at GD step {step}; max|S(w)−2/η|/(2/η) = {s_dev:.3e}; max relative loss increase per sub-step = {l_up:.3e}; L {:.6e} → {:.6e}; sub-steps with a critical eigenvalue {crit}/{}",
+            "{form:?}: instability at GD step {step}; max|S(w)−2/η|/(2/η) over t ∈ [1, {}) = {s_dev:.3e}; max relative loss change per sub-step = {l_up:.3e}; L {:.6e} → {:.6e}; sub-steps with ≥1 / ≥2 critical eigenvalues {crit} / {two} of {}",
+            end as f64 / 4.0,
             recs[0].loss,
             recs.last().unwrap().loss,
             recs.len()
         );
         assert!(crit > recs.len() / 2, "the flow should be at the edge of stability most of the time");
-        if s_dev > 0.0 { continue; }
-        assert!(s_dev <= 1e-3, "{form:?}: S(w) left 2/η by {s_dev:e}");
-        assert!(l_up <= 0.0, "{form:?}: L(w) increased by {l_up:e} in one sub-step");
+        // Sharpness held: each Euler sub-step is exact to first order and the restoring term removes
+        // the accumulated error, so |S − 2/η| is the one-sub-step second-order remainder
+        // ½ dt²η²‖ẇ‖²·|∇²λ| (measured 3.2e-6 in both forms, the one form before λ₂ arrives; without the K form
+        // the one form drifts to 1.2e-3 once two are critical; bound 1e-4).
+        assert!(s_dev <= 1e-4, "{form:?}: S(w) left 2/η by {s_dev:e}");
+        // dL/dt = −η‖P∇L‖² ≤ 0 along the flow (the projection of −η∇L onto the stable cone); an Euler
+        // sub-step can raise L only at second order in dt, which this step size does not reach.
+        assert!(l_up < 0.0, "{form:?}: L(w) increased by {l_up:e} in one sub-step");
     }
 }
 
 // ---------------------------------------------------------------- claim 30
 
-#[test]
-fn claim_30_micro_mlp_smoothed_gd_matches_flow() {
+/// GD vs the flow on the micro MLP for `steps` steps, Gaussian width w: (x², loss, loss without the
+/// trΣ/η term, ‖∇L‖², S) relative L1 errors over the interior window.
+fn claim_30_errors(steps: u64, w: f64) -> [f64; 5] {
     let (m, th0, _) = micro_unstable();
     let opts = FlowOpts::new::<f64>(());
-    let steps = 1500;
     let (rows, maxres) = central_flow::compare(&m, &ETA_MICRO, &th0, steps, &opts, |_: &[central_flow::CompareRow]| {}).unwrap();
-    for w in [5.0, 15.0, 30.0, 60.0, 100.0] {
-        let sm = Smoothed::new(&rows, w);
-        let win = window(rows.len(), w);
-        let col = |f: fn(&central_flow::CompareRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
-        let x2 = agreement(&sm.x2, &col(|r| r.tr_sigma), win.clone());
-        let lo = agreement(&sm.loss, &col(|r| r.pred_loss), win.clone());
-        let l0 = agreement(&sm.loss, &col(|r| r.loss_flow), win.clone());
-        let gs = agreement(&sm.grad_sq, &col(|r| r.pred_grad_sq), win.clone());
-        let sh = agreement(&sm.sharpness, &col(|r| r.sharpness_flow), win.clone());
-        println!(
-            "w {w}: x2 {:.3} ({:.3e} vs {:.3e}), loss {:.4} (flow alone {:.4}), grad² {:.3}, S {:.4}",
-            x2.rel_l1, x2.mean_gd, x2.mean_pred, lo.rel_l1, l0.rel_l1, gs.rel_l1, sh.rel_l1
-        );
-    }
-    println!("max residuals {maxres:?}; n_crit max {}", rows.iter().map(|r| r.n_crit).max().unwrap());
-    let xs: Vec<String> = rows.iter().step_by(25).map(|r| format!("{}:{:.2e}/{:.2e}/{:.3}", r.t, r.x2_gd, r.tr_sigma, r.sharpness_gd)).collect();
-    println!("{}", xs.join(" "));
+    let sm = Smoothed::new(&rows, w);
+    let win = window(rows.len(), w);
+    let col = |f: fn(&central_flow::CompareRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let x2 = agreement(&sm.x2, &col(|r| r.tr_sigma), win.clone());
+    let lo = agreement(&sm.loss, &col(|r| r.pred_loss), win.clone());
+    let l0 = agreement(&sm.loss, &col(|r| r.loss_flow), win.clone());
+    let gs = agreement(&sm.grad_sq, &col(|r| r.pred_grad_sq), win.clone());
+    let sh = agreement(&sm.sharpness, &col(|r| r.sharpness_flow), win.clone());
+    println!(
+        "{steps} steps, width {w}, window {win:?}: x² {:.3} (means {:.3e} vs {:.3e}), loss {:.4} (L(w) alone {:.4}), ‖∇L‖² {:.3}, S {:.4}; SDCP max residuals {maxres:?}; max critical {}",
+        x2.rel_l1, x2.mean_gd, x2.mean_pred, lo.rel_l1, l0.rel_l1, gs.rel_l1, sh.rel_l1, rows.iter().map(|r| r.n_crit).max().unwrap()
+    );
+    [x2.rel_l1, lo.rel_l1, l0.rel_l1, gs.rel_l1, sh.rel_l1]
+}
+
+/// Short run: 400 steps, width 25 (window t ∈ [100, 300]: the early EoS cycles of this net, tens of
+/// steps each, several inside one kernel). The bounds are the measured errors (see theory/README.md) with a 1.5× margin; the
+/// loss prediction must also beat L(w) alone by 5×, i.e. the tr Σ/η term is what matches GD.
+#[test]
+fn claim_30_micro_mlp_smoothed_gd_matches_flow() {
+    let [x2, lo, l0, gs, sh] = claim_30_errors(400, 25.0);
+    assert!(x2 <= MEASURED_SHORT[0] * 1.5, "x² vs tr Σ: {x2}");
+    assert!(lo <= MEASURED_SHORT[1] * 1.5, "loss vs L(w) + tr Σ/η: {lo}");
+    assert!(lo * 5.0 <= l0, "the tr Σ/η term does not improve the loss prediction: {lo} vs {l0}");
+    assert!(gs <= MEASURED_SHORT[3] * 1.5, "‖∇L‖² vs prediction: {gs}");
+    assert!(sh <= MEASURED_SHORT[4] * 1.5, "S vs S(w): {sh}");
+}
+
+/// Measured relative L1 errors of the short run (x², loss, –, ‖∇L‖², S).
+const MEASURED_SHORT: [f64; 5] = [0.128, 0.0501, 0.557, 0.131, 0.0544];
+
+/// Long run: 1500 steps, width 100 (≈ 2 min).
+#[test]
+#[ignore]
+fn claim_30_micro_mlp_smoothed_gd_matches_flow_long() {
+    let [x2, lo, l0, gs, sh] = claim_30_errors(1500, 100.0);
+    // Measured 0.156, 0.0258 (L(w) alone 0.967), 0.089, 0.0100.
+    assert!(x2 <= 0.25 && lo <= 0.04 && lo * 10.0 <= l0 && gs <= 0.15 && sh <= 0.015, "{x2} {lo} {l0} {gs} {sh}");
 }
 
 // ---------------------------------------------------------------- claim 31
@@ -250,8 +281,9 @@ fn claim_31_sdcp_constructed_k3_known_answer_mpfr256() {
     claim_31_k3::<Float>(256);
 }
 
-/// 300 random problems, m = 1..6, g_ij in ℝᵖ with p from 2 (B̂ singular) to 30: every solve meets
-/// the tolerance, X is PSD and complementary.
+/// 300 random problems, m = 1..6, g_ij in ℝᵖ with p ∈ {n, 2n, 30} (n = m(m+1)/2, so B̂ is positive
+/// definite and the SDCP has a unique solution): every solve meets the tolerance, X is PSD and
+/// complementary.
 #[test]
 fn claim_31_sdcp_random_problems_psd_and_complementary_f64() {
     let mut rng = Rng(3);
@@ -261,7 +293,7 @@ fn claim_31_sdcp_random_problems_psd_and_complementary_f64() {
     for case in 0..300 {
         let m = 1 + case % 6;
         let n = m * (m + 1) / 2;
-        let p = [2usize, 5, 30][case % 3];
+        let p = [n, 2 * n, 30][case % 3];
         let gs: Vec<Vec<f64>> = (0..n).map(|_| (0..p).map(|_| rng.next()).collect()).collect();
         let mut a = vec![0.0; m * m];
         for i in 0..m {
@@ -305,4 +337,16 @@ fn claim_31_flow_sdcp_equals_one_eigenvalue_form_on_mlp_f64() {
     println!("20 sub-steps: max rel |σ²_one − X_K| = {worst_sigma:.3e}, max rel |w_one − w_K| = {worst_w:.3e}");
     assert!(worst_sigma <= 1e-8 && worst_w <= 1e-10);
     let _ = from_f64::<f64>;
+}
+
+/// A singular B̂ with a direction of negative Â it cannot see (g_ij = 0 for the second eigenvector):
+/// the QP is unbounded and the SDCP has no solution; the solver must return an error naming the
+/// residuals, not a wrong X.
+#[test]
+fn claim_31_sdcp_without_solution_is_an_error() {
+    let gs = vec![vec![1.0, 0.0], vec![0.0, 0.0], vec![0.0, 0.0]];
+    let a = vec![-1.0, 0.0, 0.0, -1.0];
+    let err = sdcp::solve_gram(&a, &gs, 2, 1e-10, None).unwrap_err().to_string();
+    println!("{err}");
+    assert!(err.contains("missed its tolerance") && err.contains("complementarity"), "{err}");
 }
