@@ -76,7 +76,8 @@ pub struct FlowSummary {
     pub grad_sq_vs_pred: Agreement,
     /// S(θ_t) vs S(w).
     pub sharpness_vs_flow: Agreement,
-    /// max_t |S(w(t)) − 2/η|/(2/η) over t ≥ the first step with n_crit ≥ 1.
+    /// max_t |S(w(t)) − 2/η|/(2/η) over the steps after the first one with n_crit ≥ 1 (w(0) = θ₀ may
+    /// exceed 2/η; the restoring term removes the excess in the first sub-step).
     pub flow_sharpness_max_rel_excess: f64,
     /// max over the window of ‖w*_t − w(t)‖ / ‖θ_t − w(t)‖.
     pub mid_over_dist_max: f64,
@@ -300,7 +301,7 @@ fn summarise(
         hist[r.n_crit] += 1;
     }
     let first_crit = rows.iter().position(|r| r.n_crit >= 1).unwrap_or(rows.len());
-    let excess = rows[first_crit..].iter().map(|r| (r.sharpness_flow - thr).abs() / thr).fold(0.0, f64::max);
+    let excess = rows[(first_crit + 1).min(rows.len())..].iter().map(|r| (r.sharpness_flow - thr).abs() / thr).fold(0.0, f64::max);
     let mut mids: Vec<f64> = rows[win.clone()].iter().map(|r| r.dist_mid).filter(|v| v.is_finite()).collect();
     mids.sort_by(f64::total_cmp);
     let mid_ratio = rows[win.clone()].iter().filter(|r| r.dist_mid.is_finite() && r.dist_gd > 0.0).map(|r| r.dist_mid / r.dist_gd).fold(0.0, f64::max);
