@@ -355,7 +355,8 @@ fn write_figure(out: &Path, rows: &[CompareRow], sm: &Smoothed, thr: f64) -> Res
     ], Some((thr, "2/η")), false);
     panel(&mut body, 0.0, 2.0 * h, w, h, "Oscillation: smoothed x² vs tr Σ (log scale)", &t, &[
         Series { name: "GD x² smoothed", color: "#1f77b4", dash: false, y: sm.x2.clone() },
-        Series { name: "flow tr Σ", color: "#d62728", dash: true, y: col(|r| r.tr_sigma) },
+        // From t = 1: at t = 0 tr Σ carries the one-sub-step restoring term of S(θ₀) > 2/η.
+        Series { name: "flow tr Σ", color: "#d62728", dash: true, y: rows.iter().map(|r| if r.t == 0 { f64::NAN } else { r.tr_sigma }).collect() },
     ], None, true);
     panel(&mut body, 0.0, 3.0 * h, w, h, "Critical eigenvalues (ηλ > 1.95)", &t, &[
         Series { name: "count", color: "#000000", dash: false, y: col(|r| r.n_crit as f64) },
