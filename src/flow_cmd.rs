@@ -76,9 +76,11 @@ pub struct FlowSummary {
     pub grad_sq_vs_pred: Agreement,
     /// S(θ_t) vs S(w).
     pub sharpness_vs_flow: Agreement,
-    /// max_t |S(w(t)) − 2/η|/(2/η) over the steps after the first one with n_crit ≥ 1 (w(0) = θ₀ may
+    /// max_t (S(w(t)) − 2/η)⁺/(2/η) over the steps after the first one with n_crit ≥ 1 (w(0) = θ₀ may
     /// exceed 2/η; the restoring term removes the excess in the first sub-step).
     pub flow_sharpness_max_rel_excess: f64,
+    /// min_t S(w(t)) over the same steps (below 2/η where Σ = 0: gradient flow).
+    pub flow_sharpness_min: f64,
     /// max over the window of ‖w*_t − w(t)‖ / ‖θ_t − w(t)‖.
     pub mid_over_dist_max: f64,
     /// Median of ‖w*_t − w(t)‖ over the window.
@@ -301,7 +303,9 @@ fn summarise(
         hist[r.n_crit] += 1;
     }
     let first_crit = rows.iter().position(|r| r.n_crit >= 1).unwrap_or(rows.len());
-    let excess = rows[(first_crit + 1).min(rows.len())..].iter().map(|r| (r.sharpness_flow - thr).abs() / thr).fold(0.0, f64::max);
+    let after = &rows[(first_crit + 1).min(rows.len())..];
+    let excess = after.iter().map(|r| (r.sharpness_flow - thr) / thr).fold(0.0, f64::max);
+    let s_min = after.iter().map(|r| r.sharpness_flow).fold(f64::INFINITY, f64::min);
     let mut mids: Vec<f64> = rows[win.clone()].iter().map(|r| r.dist_mid).filter(|v| v.is_finite()).collect();
     mids.sort_by(f64::total_cmp);
     let mid_ratio = rows[win.clone()].iter().filter(|r| r.dist_mid.is_finite() && r.dist_gd > 0.0).map(|r| r.dist_mid / r.dist_gd).fold(0.0, f64::max);
@@ -320,6 +324,7 @@ fn summarise(
         grad_sq_vs_pred: agreement(&sm.grad_sq, &col(|r| r.pred_grad_sq), win.clone()),
         sharpness_vs_flow: agreement(&sm.sharpness, &col(|r| r.sharpness_flow), win.clone()),
         flow_sharpness_max_rel_excess: excess,
+        flow_sharpness_min: s_min,
         mid_over_dist_max: mid_ratio,
         mid_dist_median: mids.get(mids.len() / 2).cloned().unwrap_or(f64::NAN),
         max_critical: max_crit,
