@@ -68,7 +68,7 @@ fn data_for(layers: &[usize], name: &str, n: usize, seed: u64) -> Result<Dataset
 }
 
 /// Build the MLP of a resolved configuration at precision `c`, with its data and starting point.
-fn build_mlp<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<(Mlp<S>, Vec<f64>), InputError> {
+pub(crate) fn build_mlp<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<(Mlp<S>, Vec<f64>), InputError> {
     let act = Activation::parse(&cfg.activation)?;
     let loss = LossKind::parse(&cfg.loss)?;
     let ds = data_for(&cfg.layers, &cfg.data, cfg.n, cfg.seed)?;

@@ -11,11 +11,11 @@ use crate::npy::write_atomic;
 use crate::tracking::Row;
 
 /// One curve.
-struct Series<'a> {
-    name: &'a str,
-    color: &'a str,
-    dash: bool,
-    y: Vec<f64>,
+pub(crate) struct Series<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) color: &'a str,
+    pub(crate) dash: bool,
+    pub(crate) y: Vec<f64>,
 }
 
 fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
@@ -36,7 +36,7 @@ fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 
 /// Draw one panel at (x0, y0) of size w×h into `svg`.
 #[allow(clippy::too_many_arguments)]
-fn panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &str, t: &[f64], series: &[Series], hline: Option<(f64, &str)>, log: bool) {
+pub(crate) fn panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &str, t: &[f64], series: &[Series], hline: Option<(f64, &str)>, log: bool) {
     let tr = |v: f64| if log { v.max(1e-300).log10() } else { v };
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;

@@ -21,11 +21,15 @@
 //! | [`order`] | convergence-order studies (claims 6, 18, 20, 21) | decisions §6 |
 //! | [`precision_study`] | f64 vs MPFR trajectories, growth law (claim 28) | claims 28 |
 //! | [`verify`] | claims registry × test outcomes | theory/claims.toml |
+//! | [`central_flow`] | the central flow (one and k eigenvalues), GD comparison (claims 29–30) | reference §9.1 |
+//! | [`sdcp`] | the SDCP of the central flow and its solver (claim 31) | reference §9.1 |
+//! | [`flow_cmd`] | `selfstab flow`: outputs, smoothing, summary | theory/README.md Central flow |
 //!
 //! Every numeric routine is generic over [`scalar::Scalar`] (`f64` and `rug::Float`).
 
 #![forbid(unsafe_code)]
 
+pub mod central_flow;
 pub mod commands;
 pub mod config;
 pub mod constrained;
@@ -33,6 +37,7 @@ pub mod data;
 pub mod enclosure;
 pub mod error;
 pub mod figures;
+pub mod flow_cmd;
 pub mod gd;
 pub mod linalg;
 pub mod models;
@@ -45,6 +50,7 @@ pub mod predicted;
 pub mod reduced_map;
 pub mod scalar;
 pub mod sgd;
+pub mod sdcp;
 pub mod sharpness;
 pub mod stable_set;
 pub mod tracking;

@@ -125,6 +125,58 @@ enum Cmd {
         #[arg(long, default_value = "sgd")]
         out: PathBuf,
     },
+    /// GD and the central flow (k critical eigenvalues, SDCP) from the instability point, side by side:
+    /// flow_series.{csv,npz}, flow_summary.json, figures/flow.{svg,png}.
+    Flow {
+        /// Configuration file (TOML); flags override its keys.
+        config: Option<PathBuf>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, value_parser = parse_layers)]
+        layers: Option<Widths>,
+        #[arg(long)]
+        activation: Option<String>,
+        #[arg(long)]
+        loss: Option<String>,
+        #[arg(long)]
+        data: Option<String>,
+        #[arg(long)]
+        n: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        theta0: Option<String>,
+        #[arg(long, allow_hyphen_values = true)]
+        lr: Option<String>,
+        /// GD steps after the instability point.
+        #[arg(long)]
+        steps: Option<u64>,
+        #[arg(long)]
+        search_steps: Option<u64>,
+        #[arg(long)]
+        precision: Option<String>,
+        #[arg(long)]
+        eig_tol: Option<f64>,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long)]
+        out: Option<String>,
+        /// Euler sub-steps per GD step (dt = 1/substeps).
+        #[arg(long, default_value_t = 4)]
+        substeps: u32,
+        /// Gaussian smoothing width of GD's series (standard deviation, GD steps).
+        #[arg(long, default_value_t = 150.0)]
+        smooth: f64,
+        /// `k` (SDCP on every critical eigenvalue) or `one` (closed-form σ² on the top eigenvector).
+        #[arg(long, default_value = "k")]
+        form: String,
+        /// Most eigenpairs the flow tracks (more critical eigenvalues is an error).
+        #[arg(long, default_value_t = 8)]
+        top_k: usize,
+        /// SDCP tolerance (relative residuals; default 1e-10 in f64, 2^(40−bits) in MPFR).
+        #[arg(long)]
+        sdcp_tol: Option<f64>,
+    },
     /// Write the seeded initial parameters (theta0.npy) and the data (data.npz).
     Export {
         /// Widths of the MLP (required unless --model cnn|width1).
@@ -293,6 +345,33 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             };
             let rs = selfstab::sgd::command(&a)?;
             println!("{}", selfstab::sgd::markdown(&rs));
+            Ok(())
+        }
+        Cmd::Flow {
+            config: file, model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps,
+            precision, eig_tol, threads, out, substeps, smooth, form, top_k, sdcp_tol,
+        } => {
+            let from_file = match &file {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p).map_err(|e| InputError::File { path: p.clone(), msg: e.to_string() })?;
+                    Some(config::parse_toml(&text, &p.display().to_string())?)
+                }
+                None => None,
+            };
+            let flags = RunConfig {
+                model, layers: layers.map(|w| w.0), activation, loss, data, n, seed, theta0,
+                lr: lr.map(Num::Text), steps, search_steps, precision: precision.map(Num::Text),
+                eig_tol, threads, out, ..RunConfig::default()
+            };
+            let cfg = config::resolve(&config::merge(from_file, flags))?;
+            let form = match form.as_str() {
+                "k" => selfstab::central_flow::Form::K,
+                "one" => selfstab::central_flow::Form::One,
+                other => return Err(InputError::Unknown { what: "flow form", got: other.into(), expected: "k, one" }.into()),
+            };
+            let args = selfstab::flow_cmd::FlowArgs { substeps, smooth, form, top_k, sdcp_tol };
+            let s = selfstab::flow_cmd::flow(&cfg, &args)?;
+            println!("{}", serde_json::to_string_pretty(&s).unwrap());
             Ok(())
         }
         Cmd::Verify { quick, out, src, from_log } => {

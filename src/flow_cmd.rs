@@ -1,0 +1,370 @@
+//! `selfstab flow`: find the instability point like `run`, then run GD and the central flow
+//! (reference.md §9.1) from it side by side and compare GD's Gaussian-smoothed quantities with the
+//! flow's predictions (claims 29–31; theory/README.md "Central flow"). Outputs (atomic writes):
+//! `flow_series.csv` / `.npz` (columns [`COLUMNS`] plus the smoothed GD columns), `flow_summary.json`,
+//! `figures/flow.{svg,png}`.
+
+use std::path::{Path, PathBuf};
+
+use rug::Float;
+
+use crate::central_flow::{self, COLUMNS, CompareRow, FlowOpts, Form, MaxResiduals, rel_l1, smooth};
+use crate::config::Resolved;
+use crate::error::{Error, EvalError, InputError};
+use crate::figures::{Series, doc, panel, write_both};
+use crate::gd::{self, Observer, Progress, TraceRecorder};
+use crate::linalg::{from_f64, zeros};
+use crate::models::cubic::Cubic;
+use crate::npy::{self, NpyArray, write_atomic};
+use crate::objective::Objective;
+use crate::scalar::{Precision, Scalar};
+
+/// Options of `flow` beyond the run configuration.
+#[derive(Clone, Debug)]
+pub struct FlowArgs {
+    /// Euler sub-steps per GD step.
+    pub substeps: u32,
+    /// Gaussian smoothing width (standard deviation, GD steps).
+    pub smooth: f64,
+    /// `k` (SDCP) or `one`.
+    pub form: Form,
+    /// Most eigenpairs tracked by the flow.
+    pub top_k: usize,
+    /// SDCP tolerance (default of the precision when None).
+    pub sdcp_tol: Option<f64>,
+}
+
+/// Errors of one smoothed GD quantity against its flow prediction over the interior window.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Agreement {
+    /// Σ|smoothed GD − prediction| / Σ|prediction| over the window.
+    pub rel_l1: f64,
+    /// max |smoothed GD − prediction| / max |prediction| over the window.
+    pub rel_max: f64,
+    /// Mean of the smoothed GD quantity over the window.
+    pub mean_gd: f64,
+    /// Mean of the prediction over the window.
+    pub mean_pred: f64,
+}
+
+/// `flow_summary.json`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FlowSummary {
+    /// First GD step with S ≥ 2/η (the flow and GD start there, t = 0).
+    pub instability_step: u64,
+    /// η.
+    pub eta: String,
+    /// 2/η.
+    pub threshold: f64,
+    /// GD steps after θ₀.
+    pub steps: u64,
+    /// Sub-steps per GD step.
+    pub substeps: u32,
+    /// Form of the flow.
+    pub form: Form,
+    /// Gaussian smoothing width (GD steps).
+    pub smooth_width: f64,
+    /// The comparison window [from, to] (t ≥ 4w from both ends).
+    pub window: [u64; 2],
+    /// x_t² (on the flow's oscillation basis) vs tr Σ.
+    pub x2_vs_tr_sigma: Agreement,
+    /// L(θ_t) vs L(w) + tr Σ/η.
+    pub loss_vs_pred: Agreement,
+    /// L(θ_t) vs L(w) (no oscillation term: the prediction's gain).
+    pub loss_vs_flow_loss: Agreement,
+    /// ‖∇L(θ_t)‖² vs ‖∇L(w)‖² + 4 tr Σ/η².
+    pub grad_sq_vs_pred: Agreement,
+    /// S(θ_t) vs S(w).
+    pub sharpness_vs_flow: Agreement,
+    /// max_t (S(w(t)) − 2/η)⁺/(2/η) over the steps after the first one with n_crit ≥ 1 (w(0) = θ₀ may
+    /// exceed 2/η; the restoring term removes the excess in the first sub-step).
+    pub flow_sharpness_max_rel_excess: f64,
+    /// min_t S(w(t)) over the same steps (below 2/η where Σ = 0: gradient flow).
+    pub flow_sharpness_min: f64,
+    /// max over the window of ‖w*_t − w(t)‖ / ‖θ_t − w(t)‖.
+    pub mid_over_dist_max: f64,
+    /// Median of ‖w*_t − w(t)‖ over the window.
+    pub mid_dist_median: f64,
+    /// Most critical eigenvalues seen.
+    pub max_critical: usize,
+    /// Steps with 0, 1, 2, … critical eigenvalues.
+    pub critical_histogram: Vec<u64>,
+    /// First step with ≥ 2 critical eigenvalues.
+    pub first_two_critical: Option<u64>,
+    /// Largest SDCP residuals over all sub-steps.
+    pub sdcp_max_residuals: MaxResiduals,
+    /// SDCP tolerance.
+    pub sdcp_tol: f64,
+    /// Wall time of GD + flow (s).
+    pub wall_seconds: f64,
+    /// Model description.
+    pub model: String,
+    /// Precision.
+    pub precision: String,
+}
+
+/// Run `flow` for a resolved configuration.
+pub fn flow(cfg: &Resolved, args: &FlowArgs) -> Result<FlowSummary, Error> {
+    crate::linalg::set_threads(cfg.threads);
+    if args.substeps == 0 || args.substeps > 1000 {
+        return Err(InputError::Value { key: "substeps".into(), msg: format!("must be in 1..=1000, got {}", args.substeps) }.into());
+    }
+    if !(args.smooth >= 0.0 && args.smooth.is_finite()) {
+        return Err(InputError::Value { key: "smooth".into(), msg: format!("must be a finite width ≥ 0, got {}", args.smooth) }.into());
+    }
+    if args.top_k == 0 || args.top_k > 64 {
+        return Err(InputError::Value { key: "top_k".into(), msg: format!("must be in 1..=64, got {}", args.top_k) }.into());
+    }
+    if let Some(t) = args.sdcp_tol {
+        if !(t > 0.0 && t < 1.0) {
+            return Err(InputError::Value { key: "sdcp_tol".into(), msg: format!("must be in (0, 1), got {t}") }.into());
+        }
+    }
+    match Precision::parse(&cfg.precision)? {
+        Precision::F64 => flow_generic::<f64>(cfg, args, ()),
+        Precision::Bits(b) => flow_generic::<Float>(cfg, args, b),
+    }
+}
+
+fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result<FlowSummary, Error> {
+    let out = PathBuf::from(&cfg.out);
+    std::fs::create_dir_all(&out).map_err(|source| Error::Io { path: out.clone(), source })?;
+    let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
+    let (obj, theta_init): (Box<dyn Objective<S>>, Vec<S>) = if cfg.model == "cubic" {
+        let spec = cfg.cubic.clone().expect("resolved cubic spec");
+        let m = Cubic::<S>::new(&spec, c)?;
+        let x0 = S::parse(&cfg.x0_over_delta, c).map_err(|msg| InputError::Value { key: "x0_over_delta".into(), msg })? * &m.delta();
+        let mut th = zeros::<S>(m.dim(), c);
+        if !cfg.theta0.is_empty() {
+            th = from_f64(&crate::commands::load_theta(&cfg.theta0, m.dim())?, c);
+        } else {
+            th[0] = x0;
+        }
+        (Box::new(m), th)
+    } else {
+        let (m, th) = crate::commands::build_mlp::<S>(cfg, c)?;
+        (Box::new(m), from_f64(&th, c))
+    };
+    let obj = obj.as_ref();
+    write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
+    let start = std::time::Instant::now();
+    let mut trace = TraceRecorder::default();
+    let mut prog = Progress::new(10);
+    let inst = {
+        let mut obs: Vec<&mut dyn Observer<S>> = vec![&mut trace, &mut prog];
+        gd::find_instability(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol, &mut obs)
+    }
+    .map_err(|e| EvalError::Other(e.to_string()))?;
+    eprintln!("instability at GD step {}: S = {:.6} ≥ 2/η = {:.6}", inst.step, inst.sharpness.to_f64(), 2.0 / eta.to_f64());
+    let mut opts = FlowOpts::new::<S>(c);
+    opts.form = args.form;
+    opts.substeps = args.substeps;
+    opts.k_max = args.top_k;
+    opts.eig_tol = cfg.eig_tol;
+    if let Some(t) = args.sdcp_tol {
+        opts.sdcp_tol = t;
+    }
+    let tty = {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal()
+    };
+    let mut last_print = std::time::Instant::now();
+    let mut rows = vec![];
+    let mut maxres = MaxResiduals::default();
+    let status = central_flow::compare_into(obj, &eta, &inst.theta, cfg.steps, &opts, |done| {
+        let r = done.last().expect("progress is called with at least one row");
+        if (tty && r.t % 10 == 0) || (!tty && last_print.elapsed().as_secs() >= 30) {
+            last_print = std::time::Instant::now();
+            eprint!("{}  step {:>6}/{}  L_gd {:.5e}  L(w) {:.5e}  S(w) {:.5}  critical {}   {}", if tty { "\r" } else { "" }, r.t, cfg.steps, r.loss_gd, r.loss_flow, r.sharpness_flow, r.n_crit, if tty { "" } else { "\n" });
+        }
+        // Partial series every 250 steps, so a long run that stops keeps what it computed.
+        if r.t % 250 == 0 && r.t > 0 {
+            let _ = write_series(&out, done, &Smoothed::new(done, args.smooth));
+        }
+    }, &mut rows, &mut maxres);
+    if tty {
+        eprintln!();
+    }
+    if rows.is_empty() {
+        status?;
+        return Err(EvalError::Other("flow: no step recorded".into()).into());
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let thr = 2.0 / eta.to_f64();
+    let sm = Smoothed::new(&rows, args.smooth);
+    write_series(&out, &rows, &sm)?;
+    let steps_done = rows.len() as u64 - 1;
+    let summary = summarise(cfg, args, &opts, inst.step, steps_done, &rows, &sm, maxres, thr, wall, obj.describe());
+    write_atomic(&out.join("flow_summary.json"), serde_json::to_string_pretty(&summary).expect("summary serialises").as_bytes())?;
+    write_figure(&out, &rows, &sm, thr)?;
+    if let Err(e) = status {
+        eprintln!("flow stopped after {} recorded steps (outputs written): {e}", rows.len());
+        return Err(e);
+    }
+    eprintln!("flow: {} steps in {wall:.1} s; outputs in {}", cfg.steps, out.display());
+    Ok(summary)
+}
+
+/// GD's Gaussian-smoothed columns.
+pub struct Smoothed {
+    /// L(θ_t) smoothed.
+    pub loss: Vec<f64>,
+    /// x_t² smoothed.
+    pub x2: Vec<f64>,
+    /// ‖∇L(θ_t)‖² smoothed.
+    pub grad_sq: Vec<f64>,
+    /// S(θ_t) smoothed.
+    pub sharpness: Vec<f64>,
+}
+
+impl Smoothed {
+    /// Smooth GD's columns with width w.
+    pub fn new(rows: &[CompareRow], w: f64) -> Self {
+        let col = |f: fn(&CompareRow) -> f64| smooth(&rows.iter().map(f).collect::<Vec<_>>(), w);
+        Smoothed { loss: col(|r| r.loss_gd), x2: col(|r| r.x2_gd), grad_sq: col(|r| r.grad_sq_gd), sharpness: col(|r| r.sharpness_gd) }
+    }
+}
+
+/// Extra columns written after [`COLUMNS`].
+pub const SMOOTH_COLUMNS: [&str; 4] = ["loss_gd_smooth", "x2_gd_smooth", "grad_sq_gd_smooth", "sharpness_gd_smooth"];
+
+fn fmt(v: f64) -> String {
+    if v.is_nan() { String::new() } else { format!("{v:?}") }
+}
+
+fn write_series(out: &Path, rows: &[CompareRow], sm: &Smoothed) -> Result<(), Error> {
+    let names: Vec<&str> = COLUMNS.iter().chain(SMOOTH_COLUMNS.iter()).cloned().collect();
+    let cols: Vec<Vec<f64>> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut v = r.values();
+            v.extend([sm.loss[i], sm.x2[i], sm.grad_sq[i], sm.sharpness[i]]);
+            v
+        })
+        .collect();
+    let mut s = names.join(",");
+    s.push('\n');
+    for r in &cols {
+        let line: Vec<String> =
+            r.iter().zip(&names).map(|(v, n)| if matches!(*n, "t" | "n_crit") { format!("{}", *v as u64) } else { fmt(*v) }).collect();
+        s.push_str(&line.join(","));
+        s.push('\n');
+    }
+    write_atomic(&out.join("flow_series.csv"), s.as_bytes())?;
+    let arrays: Vec<NpyArray> = (0..names.len()).map(|j| NpyArray::f64(cols.iter().map(|r| r[j]).collect(), vec![rows.len()])).collect();
+    let members: Vec<(&str, &NpyArray)> = names.iter().cloned().zip(arrays.iter()).collect();
+    npy::write_npz(out.join("flow_series.npz"), &members)
+}
+
+/// Agreement of a smoothed GD column with a prediction over `range`.
+pub fn agreement(gd: &[f64], pred: &[f64], range: std::ops::Range<usize>) -> Agreement {
+    let n = range.len().max(1) as f64;
+    let mut dmax: f64 = 0.0;
+    let mut pmax: f64 = 0.0;
+    for i in range.clone() {
+        dmax = dmax.max((gd[i] - pred[i]).abs());
+        pmax = pmax.max(pred[i].abs());
+    }
+    Agreement {
+        rel_l1: rel_l1(gd, pred, range.clone()),
+        rel_max: dmax / pmax,
+        mean_gd: gd[range.clone()].iter().sum::<f64>() / n,
+        mean_pred: pred[range].iter().sum::<f64>() / n,
+    }
+}
+
+/// The comparison window: t ∈ [⌈4w⌉, T − ⌈4w⌉] (full smoothing kernel on both sides), or all rows
+/// if that is empty.
+pub fn window(len: usize, w: f64) -> std::ops::Range<usize> {
+    let r = (4.0 * w).ceil() as usize;
+    if len > 2 * r + 1 { r..len - r } else { 0..len }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarise(
+    cfg: &Resolved,
+    args: &FlowArgs,
+    opts: &FlowOpts,
+    step: u64,
+    steps_done: u64,
+    rows: &[CompareRow],
+    sm: &Smoothed,
+    maxres: MaxResiduals,
+    thr: f64,
+    wall: f64,
+    model: String,
+) -> FlowSummary {
+    let win = window(rows.len(), args.smooth);
+    let col = |f: fn(&CompareRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let max_crit = rows.iter().map(|r| r.n_crit).max().unwrap_or(0);
+    let mut hist = vec![0u64; max_crit + 1];
+    for r in rows {
+        hist[r.n_crit] += 1;
+    }
+    let first_crit = rows.iter().position(|r| r.n_crit >= 1).unwrap_or(rows.len());
+    let after = &rows[(first_crit + 1).min(rows.len())..];
+    let excess = after.iter().map(|r| (r.sharpness_flow - thr) / thr).fold(0.0, f64::max);
+    let s_min = after.iter().map(|r| r.sharpness_flow).fold(f64::INFINITY, f64::min);
+    let mut mids: Vec<f64> = rows[win.clone()].iter().map(|r| r.dist_mid).filter(|v| v.is_finite()).collect();
+    mids.sort_by(f64::total_cmp);
+    let mid_ratio = rows[win.clone()].iter().filter(|r| r.dist_mid.is_finite() && r.dist_gd > 0.0).map(|r| r.dist_mid / r.dist_gd).fold(0.0, f64::max);
+    FlowSummary {
+        instability_step: step,
+        eta: cfg.lr.clone(),
+        threshold: thr,
+        steps: steps_done,
+        substeps: opts.substeps,
+        form: opts.form,
+        smooth_width: args.smooth,
+        window: [win.start as u64, win.end.saturating_sub(1) as u64],
+        x2_vs_tr_sigma: agreement(&sm.x2, &col(|r| r.tr_sigma), win.clone()),
+        loss_vs_pred: agreement(&sm.loss, &col(|r| r.pred_loss), win.clone()),
+        loss_vs_flow_loss: agreement(&sm.loss, &col(|r| r.loss_flow), win.clone()),
+        grad_sq_vs_pred: agreement(&sm.grad_sq, &col(|r| r.pred_grad_sq), win.clone()),
+        sharpness_vs_flow: agreement(&sm.sharpness, &col(|r| r.sharpness_flow), win.clone()),
+        flow_sharpness_max_rel_excess: excess,
+        flow_sharpness_min: s_min,
+        mid_over_dist_max: mid_ratio,
+        mid_dist_median: mids.get(mids.len() / 2).cloned().unwrap_or(f64::NAN),
+        max_critical: max_crit,
+        critical_histogram: hist,
+        first_two_critical: rows.iter().find(|r| r.n_crit >= 2).map(|r| r.t),
+        sdcp_max_residuals: maxres,
+        sdcp_tol: opts.sdcp_tol,
+        wall_seconds: wall,
+        model,
+        precision: cfg.precision.clone(),
+    }
+}
+
+fn write_figure(out: &Path, rows: &[CompareRow], sm: &Smoothed, thr: f64) -> Result<(), Error> {
+    let dir = out.join("figures");
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+    let t: Vec<f64> = rows.iter().map(|r| r.t as f64).collect();
+    let col = |f: fn(&CompareRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let (w, h) = (900.0, 300.0);
+    let mut body = String::new();
+    panel(&mut body, 0.0, 0.0, w, h, "Loss (log scale)", &t, &[
+        Series { name: "GD L(θ_t)", color: "#aec7e8", dash: false, y: col(|r| r.loss_gd) },
+        Series { name: "GD smoothed", color: "#1f77b4", dash: false, y: sm.loss.clone() },
+        Series { name: "flow L(w)+trΣ/η", color: "#d62728", dash: true, y: col(|r| r.pred_loss) },
+        Series { name: "flow L(w)", color: "#2ca02c", dash: false, y: col(|r| r.loss_flow) },
+    ], None, true);
+    panel(&mut body, 0.0, h, w, h, "Sharpness", &t, &[
+        Series { name: "GD S(θ_t)", color: "#aec7e8", dash: false, y: col(|r| r.sharpness_gd) },
+        Series { name: "GD smoothed", color: "#1f77b4", dash: false, y: sm.sharpness.clone() },
+        Series { name: "flow λ₁(w)", color: "#d62728", dash: true, y: col(|r| r.sharpness_flow) },
+        Series { name: "flow λ₂(w)", color: "#ff7f0e", dash: true, y: col(|r| r.lambda2_flow) },
+        Series { name: "flow λ₃(w)", color: "#9467bd", dash: true, y: col(|r| r.lambda3_flow) },
+    ], Some((thr, "2/η")), false);
+    panel(&mut body, 0.0, 2.0 * h, w, h, "Oscillation: smoothed x² vs tr Σ (log scale)", &t, &[
+        Series { name: "GD x² smoothed", color: "#1f77b4", dash: false, y: sm.x2.clone() },
+        // From t = 1: at t = 0 tr Σ carries the one-sub-step restoring term of S(θ₀) > 2/η.
+        Series { name: "flow tr Σ", color: "#d62728", dash: true, y: rows.iter().map(|r| if r.t == 0 { f64::NAN } else { r.tr_sigma }).collect() },
+    ], None, true);
+    panel(&mut body, 0.0, 3.0 * h, w, h, "Critical eigenvalues (ηλ > 1.95)", &t, &[
+        Series { name: "count", color: "#000000", dash: false, y: col(|r| r.n_crit as f64) },
+    ], None, false);
+    write_both(&dir, "flow", &doc(w, 4.0 * h, &body))
+}
