@@ -27,6 +27,8 @@ pub struct EigenOpts {
     pub max_basis: usize,
     /// HVP budget; beyond it the solve fails with [`EvalError::EigenStalled`].
     pub max_hvps: u64,
+    /// Number of Ritz vectors below the k-th returned in [`Eigen::next_ritz`] (warm subspace).
+    pub warm_ritz: usize,
 }
 
 impl EigenOpts {
@@ -44,7 +46,7 @@ impl EigenOpts {
     }
     /// Top-k with the default tolerance of the context.
     pub fn top<S: Scalar>(k: usize, c: S::Ctx) -> Self {
-        EigenOpts { k, tol: Self::default_tol::<S>(c), max_basis: 40, max_hvps: 5000 }
+        EigenOpts { k, tol: Self::default_tol::<S>(c), max_basis: 40, max_hvps: 5000, warm_ritz: 3 }
     }
 }
 
@@ -61,7 +63,7 @@ pub struct Eigen<S: Scalar> {
     pub hvps: u64,
     /// The tolerance used.
     pub tol: f64,
-    /// The next Ritz vectors below the k-th (up to 3; not converged): a warm subspace for the
+    /// The next Ritz vectors below the k-th (up to `EigenOpts::warm_ritz`, default 3; not converged): a warm subspace for the
     /// next solve along a trajectory.
     pub next_ritz: Vec<Vec<S>>,
 }
@@ -276,7 +278,9 @@ fn small_eig<S: Scalar>(g: &[Vec<S>], need: usize, extra: usize) -> (Vec<S>, Vec
     let g64: Vec<f64> = g.iter().flat_map(|r| r.iter().map(S::to_f64)).collect();
     let (l64, q64) = jacobi_eigen::<f64>(&g64, m);
     let gnorm = g64.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let target = 8.0 * m as f64 * S::eps(c) * gnorm;
+    // 8m·ε·‖G‖_F in the working precision (S::eps underflows to 0 beyond 1074 bits: then the
+    // refinement never accepts and the dense Jacobi in the working precision is used).
+    let target = S::from_f64(8.0 * m as f64 * gnorm, c) * &S::from_f64(S::eps(c), c);
     let mut vals = Vec::with_capacity(need);
     let mut vecs: Vec<Vec<S>> = Vec::with_capacity(upto);
     let mut gs: Vec<S> = zeros(m, c);
@@ -295,14 +299,16 @@ fn small_eig<S: Scalar>(g: &[Vec<S>], need: usize, extra: usize) -> (Vec<S>, Vec
                 }
             }
             let theta = dot(&s, &gs);
-            // e = Gs − θs (in place in gs).
+            // e = Gs − θs (in place in gs); its norm compared in the working precision (an f64
+            // norm would underflow below 1e-154 at high precision), its direction rounded to f64.
             axpy(&(-theta.clone()), &s, &mut gs);
-            let e64: Vec<f64> = gs.iter().map(S::to_f64).collect();
-            let en = e64.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let en = norm(&gs);
             if en <= target {
                 ok = Some(theta);
                 break;
             }
+            let inv_en = S::one(c) / &en;
+            let e64: Vec<f64> = gs.iter().map(|x| (x.clone() * &inv_en).to_f64()).collect();
             let t64 = theta.to_f64();
             let mut d = vec![0.0_f64; m];
             for j in 0..m {
@@ -317,7 +323,7 @@ fn small_eig<S: Scalar>(g: &[Vec<S>], need: usize, extra: usize) -> (Vec<S>, Vec
                 }
             }
             for (si, di) in s.iter_mut().zip(&d) {
-                *si += &S::from_f64(*di, c);
+                si.mul_acc(&S::from_f64(*di, c), &en);
             }
         }
         match ok {
@@ -359,7 +365,7 @@ fn finish<S: Scalar>(
     let c = start[0].ctx();
     let m = basis.len();
     let kk = k.min(m);
-    let (vals, vecs) = small_eig(g, kk, 3);
+    let (vals, vecs) = small_eig(g, kk, opts.warm_ritz);
     let mut out = Eigen { values: vec![], vectors: vec![], residuals: vec![], hvps, tol: opts.tol, next_ritz: vec![] };
     for s in &vecs[kk..] {
         let mut y = zeros::<S>(p, c);
