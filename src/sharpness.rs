@@ -479,3 +479,112 @@ pub fn center<S: Scalar>(
         hvps: eig.hvps,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rug::Float;
+
+    /// Symmetric m×m test matrix with eigenvalues `lam` (descending) in a fixed rotated basis:
+    /// G = Σ λ_i q_i q_iᵀ with q_i from Householder reflections of deterministic vectors, formed in
+    /// the working precision.
+    fn test_matrix(lam: &[f64], bits: u32) -> Vec<Vec<Float>> {
+        let m = lam.len();
+        // Q = I − 2wwᵀ/‖w‖² (orthogonal, exact up to rounding of the working precision).
+        let w: Vec<Float> = (0..m).map(|i| Float::with_val(bits, 1.0 + ((i * 7 + 3) % 11) as f64 / 7.0)).collect();
+        let ww = dot(&w, &w);
+        let q = |i: usize, j: usize| {
+            let d = if i == j { Float::with_val(bits, 1) } else { Float::with_val(bits, 0) };
+            d - Float::with_val(bits, 2) * &w[i] * &w[j] / &ww
+        };
+        (0..m)
+            .map(|a| {
+                (0..m)
+                    .map(|b| {
+                        let mut s = Float::with_val(bits, 0);
+                        for (i, &l) in lam.iter().enumerate() {
+                            s += Float::with_val(bits, l) * q(a, i) * q(b, i);
+                        }
+                        s
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// ‖Gs − θs‖ / ‖G‖_F in f64.
+    fn rel_residual(g: &[Vec<Float>], th: &Float, s: &[Float]) -> f64 {
+        let bits = th.prec();
+        let mut r2 = Float::with_val(bits, 0);
+        let mut gf = Float::with_val(bits, 0);
+        for (row, si) in g.iter().zip(s) {
+            let mut e = dot(row, s);
+            e -= th.clone() * si;
+            r2 += e.clone() * &e;
+            gf += dot(row, row);
+        }
+        (r2 / gf).sqrt().to_f64()
+    }
+
+    #[test]
+    fn small_eig_refined_top_pairs_are_accurate_to_working_precision_mpfr256() {
+        // Distinct spectrum with a gap of 1e-6 relative between λ₁ and λ₂: the f64 start has
+        // error ≈ 1e-10 and the refinement must reach the rounding level 8m·2^-255 ≈ 1.2e-75.
+        let lam = [9.0, 9.0 - 9e-6, 4.0, 2.5, 1.0, 0.5, 0.0, -0.5, -1.0, -3.0];
+        let g = test_matrix(&lam, 256);
+        let (vals, vecs) = small_eig(&g, 2, 2);
+        assert_eq!((vals.len(), vecs.len()), (2, 4));
+        let tol = 8.0 * lam.len() as f64 * libm::ldexp(1.0, -255);
+        for r in 0..2 {
+            let res = rel_residual(&g, &vals[r], &vecs[r]);
+            let dl = (vals[r].clone() - Float::with_val(256, lam[r])).to_f64().abs() / 9.0;
+            eprintln!("pair {r}: ‖Gs−θs‖/‖G‖ = {res:.2e}, |θ−λ|/λ₁ = {dl:.2e}");
+            assert!(res <= tol, "pair {r}: residual {res:e} > {tol:e}");
+            // Eigenvalue error ≤ residual²/gap-level; bounded here by the same rounding level.
+            assert!(dl <= tol, "pair {r}: eigenvalue error {dl:e}");
+        }
+    }
+
+    #[test]
+    fn small_eig_falls_back_to_working_precision_jacobi_on_an_f64_unresolved_cluster_mpfr256() {
+        // λ₁ − λ₂ = 1e-30: equal in f64, distinct at 256 bits; the f64-preconditioned refinement
+        // cannot separate them and the dense Jacobi in the working precision must give the pairs
+        // (each to the rounding level, eigenvalues in order).
+        let bits = 256;
+        let lam: Vec<Float> = vec![
+            Float::with_val(bits, 7),
+            Float::with_val(bits, 7) - Float::with_val(bits, Float::parse("1e-30").unwrap()),
+            Float::with_val(bits, 1),
+            Float::with_val(bits, -2),
+        ];
+        let m = lam.len();
+        let w: Vec<Float> = (0..m).map(|i| Float::with_val(bits, 1 + i as i32)).collect();
+        let ww = dot(&w, &w);
+        let q = |i: usize, j: usize| {
+            let d = if i == j { Float::with_val(bits, 1) } else { Float::with_val(bits, 0) };
+            d - Float::with_val(bits, 2) * &w[i] * &w[j] / &ww
+        };
+        let g: Vec<Vec<Float>> = (0..m)
+            .map(|a| {
+                (0..m)
+                    .map(|b| {
+                        let mut s = Float::with_val(bits, 0);
+                        for (i, l) in lam.iter().enumerate() {
+                            s += l.clone() * q(a, i) * q(b, i);
+                        }
+                        s
+                    })
+                    .collect()
+            })
+            .collect();
+        let (vals, vecs) = small_eig(&g, 2, 0);
+        let tol = 8.0 * m as f64 * libm::ldexp(1.0, -255);
+        for r in 0..2 {
+            let res = rel_residual(&g, &vals[r], &vecs[r]);
+            assert!(res <= tol, "pair {r}: residual {res:e} > {tol:e}");
+        }
+        let split = (vals[0].clone() - &vals[1]).to_f64();
+        // Each eigenvalue is exact to ≈ 8m·2^-255·‖G‖ ≈ 1e-74: the split is 1e-30 to far better than 1e-70.
+        assert!((split - 1e-30).abs() <= 1e-70, "cluster split {split:e}, expected 1e-30");
+    }
+}
