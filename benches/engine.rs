@@ -43,7 +43,7 @@ const NANO: Config = Config { name: "nano", layers: &[64, 4, 10], n: 30, eta: "0
 
 /// Opt-in (listed in `SELFSTAB_BENCH_CONFIGS` only): the large configuration of issue 7.
 const LARGE: Config = Config { name: "large", layers: &[64, 128, 128, 10], n: 1000, eta: "0.1773", cap: 20_000 };
-/// Opt-in: the xl configuration (p = 150,026). Bench point: θ after `cap` GD steps (an instability
+/// Opt-in: the xl configuration (p = 150,794). Bench point: θ after `cap` GD steps (an instability
 /// search with an eigen solve per check would dominate the run); the primitives' cost does not
 /// depend on where θ is.
 const XL: Config = Config { name: "xl", layers: &[64, 256, 256, 256, 10], n: 1797, eta: "0.1", cap: 0 };
