@@ -49,8 +49,46 @@ fn measure(mut f: impl FnMut()) -> f64 {
     v[2]
 }
 
+/// `nano256`: the 256-bit HVP, warm eigen solve and projection step on nano (64-4-10, n = 30,
+/// η = 0.12, θ after 3000 GD steps as in `benches/engine.rs`).
+fn nano256() {
+    use rug::Float;
+    let layers: &[usize] = &[64, 4, 10];
+    let ds = digits(30).expect("digits");
+    let o64 = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &ds, ()).expect("mlp");
+    let mut th = init_params(layers, 0).unwrap();
+    let mut g = vec![0.0; th.len()];
+    let mut prev = th.clone();
+    for _ in 0..3000 {
+        prev.clone_from(&th);
+        gd_step(&o64, &0.12, &mut th, &mut g).unwrap();
+    }
+    let obj = Mlp::<Float>::new(layers, Activation::Tanh, LossKind::Mse, &ds, 256).expect("mlp");
+    let theta: Vec<Float> = selfstab::linalg::from_f64(&th, 256);
+    let prev: Vec<Float> = selfstab::linalg::from_f64(&prev, 256);
+    let opts = EigenOpts::top::<Float>(1, 256);
+    let u_prev = top_eigen(&obj, &prev, None, &opts).unwrap().vectors[0].clone();
+    let warm = top_eigen(&obj, &theta, Some(&u_prev), &opts).unwrap();
+    let u = warm.vectors[0].clone();
+    let mut out: Vec<Float> = selfstab::linalg::zeros(obj.dim(), 256);
+    let hv = measure(|| obj.hvp(&theta, &u, &mut out).unwrap());
+    let eig = measure(|| {
+        black_box(top_eigen(&obj, &theta, Some(&u_prev), &opts).unwrap());
+    });
+    println!(
+        "[nano256] warm eigen {} HVPs (residual {:.1e}): HVP {hv:.3} ms, eigen {eig:.1} ms = {:.0} HVP-equivalents, overhead beyond HVPs {:.1} ms",
+        warm.hvps,
+        warm.residuals[0],
+        eig / hv,
+        eig - warm.hvps as f64 * hv
+    );
+}
+
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_else(|| "tiny".into());
+    if name == "nano256" {
+        return nano256();
+    }
     let (layers, n, eta_s): (&[usize], usize, &str) = match name.as_str() {
         "tiny" => (&[64, 32, 32, 32, 10], 200, "0.2297"),
         "medium" => (&[64, 64, 64, 64, 10], 500, "0.2351"),
