@@ -41,6 +41,13 @@ const MICRO: Config = Config { name: "micro", layers: &[64, 8, 8, 10], n: 50, et
 /// A second, smaller size for the 256-bit primitives.
 const NANO: Config = Config { name: "nano", layers: &[64, 4, 10], n: 30, eta: "0.12", cap: 3_000 };
 
+/// Opt-in (listed in `SELFSTAB_BENCH_CONFIGS` only): the large configuration of issue 7.
+const LARGE: Config = Config { name: "large", layers: &[64, 128, 128, 10], n: 1000, eta: "0.1773", cap: 20_000 };
+/// Opt-in: the xl configuration (p = 150,794). Bench point: θ after `cap` GD steps (an instability
+/// search with an eigen solve per check would dominate the run); the primitives' cost does not
+/// depend on where θ is.
+const XL: Config = Config { name: "xl", layers: &[64, 256, 256, 256, 10], n: 1797, eta: "0.1", cap: 0 };
+
 /// The bench point θ_t (first unstable iterate, or θ_cap) and the previous GD iterate θ_{t−1}, in f64.
 struct Point {
     prev: Vec<f64>,
@@ -202,7 +209,7 @@ fn bench_rug(g: &mut BenchmarkGroup<'_, WallTime>) {
 }
 
 /// Configurations to run: `SELFSTAB_BENCH_CONFIGS` = comma-separated subset of `tiny,medium,micro,nano`
-/// (default: all). Skips the setup (instability search, cold solves) of the others, which a
+/// (default: all of these four; `large` and `xl` run only when listed, see [`opted_in`]). Skips the setup (instability search, cold solves) of the others, which a
 /// criterion name filter alone does not.
 fn wanted(name: &str) -> bool {
     match std::env::var("SELFSTAB_BENCH_CONFIGS") {
@@ -211,7 +218,74 @@ fn wanted(name: &str) -> bool {
     }
 }
 
+/// Opt-in configurations run only when named in `SELFSTAB_BENCH_CONFIGS`.
+fn opted_in(name: &str) -> bool {
+    std::env::var("SELFSTAB_BENCH_CONFIGS").map(|l| l.split(',').any(|s| s.trim() == name)).unwrap_or(false)
+}
+
+/// Loss+gradient, HVP and ∇S at θ with `threads` faer threads (`linalg::set_threads`), plus the faer
+/// forward-shape products with the same thread count: the 1-vs-2-thread comparison of issue 7.
+fn bench_threads(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config, obj: &Mlp<f64>, theta: &[f64], threads: usize) {
+    selfstab::linalg::set_threads(threads);
+    let p = obj.dim();
+    let label = format!("{}-f64-{threads}t", cfg.name);
+    let mut v: Vec<f64> = selfstab::sharpness::default_start::<f64>(p, ());
+    let nv = selfstab::linalg::norm(&v);
+    v.iter_mut().for_each(|x| *x /= nv);
+    g.bench_function(format!("{label}/loss_grad"), |b| {
+        let mut out = vec![0.0; p];
+        b.iter(|| black_box(obj.grad(black_box(theta), &mut out).expect("grad")))
+    });
+    g.bench_function(format!("{label}/hvp"), |b| {
+        let mut out = vec![0.0; p];
+        b.iter(|| obj.hvp(black_box(theta), black_box(&v), &mut out).expect("hvp"))
+    });
+    g.bench_function(format!("{label}/grad_s_d3_sym"), |b| {
+        let mut out = vec![0.0; p];
+        b.iter(|| obj.d3_sym(black_box(theta), black_box(&v), &mut out).expect("d3_sym"))
+    });
+    let shapes: Vec<(usize, usize, usize)> = cfg.layers.windows(2).map(|w| (cfg.n, w[0], w[1])).collect();
+    let bufs: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = shapes
+        .iter()
+        .map(|&(m, k, n)| {
+            let a = (0..m * k).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5).collect();
+            let b = (0..k * n).map(|i| ((i * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect();
+            (a, b, vec![0.0; m * n])
+        })
+        .collect();
+    g.bench_function(format!("{label}/faer_forward_shapes"), |b| {
+        b.iter_batched_ref(
+            || bufs.clone(),
+            |bufs| {
+                for ((a, bm, cm), &s) in bufs.iter_mut().zip(&shapes) {
+                    gemm_faer(cm, a, false, bm, false, s, false);
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    selfstab::linalg::set_threads(1);
+}
+
 fn engine(cr: &mut Criterion) {
+    for cfg in [&LARGE, &XL] {
+        if !opted_in(cfg.name) {
+            continue;
+        }
+        let pt = bench_point(cfg);
+        let obj = mlp::<f64>(cfg, ());
+        let mut g = cr.benchmark_group(cfg.name);
+        g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+        bench_threads(&mut g, cfg, &obj, &pt.theta, 1);
+        bench_threads(&mut g, cfg, &obj, &pt.theta, 2);
+        if cfg.name == LARGE.name && std::env::var("SELFSTAB_BENCH_PRIMITIVES_ONLY").is_err() {
+            bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj, &pt, cfg.eta, true);
+        }
+        g.finish();
+        if !pt.found {
+            eprintln!("[{}] note: bench point is θ after {} GD steps, not an unstable iterate", cfg.name, pt.step);
+        }
+    }
     for cfg in [&TINY, &MEDIUM] {
         if !wanted(cfg.name) {
             continue;
