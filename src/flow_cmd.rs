@@ -32,6 +32,9 @@ pub struct FlowArgs {
     pub top_k: usize,
     /// SDCP tolerance (default of the precision when None).
     pub sdcp_tol: Option<f64>,
+    /// Output directory of a `run` of the same job (`--multi K` continues θ† past the eigengap):
+    /// its θ† loss and sharpness are added to the series, summary and figure.
+    pub dagger: Option<PathBuf>,
 }
 
 /// Errors of one smoothed GD quantity against its flow prediction over the interior window.
@@ -85,6 +88,19 @@ pub struct FlowSummary {
     pub mid_over_dist_max: f64,
     /// Median of ‖w*_t − w(t)‖ over the window.
     pub mid_dist_median: f64,
+    /// L(θ_t) smoothed vs L(θ†_t) of the `--dagger` run, over the window's steps where θ† has a row
+    /// (absent without `--dagger`; null values when no such step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_vs_dagger: Option<Agreement>,
+    /// S(θ_t) smoothed vs S(θ†_t), same steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sharpness_vs_dagger: Option<Agreement>,
+    /// Steps of the window where θ† has a row (the `--dagger` run may stop earlier than the flow).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dagger_window_steps: Option<u64>,
+    /// The `--dagger` run's directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dagger_dir: Option<String>,
     /// Most critical eigenvalues seen.
     pub max_critical: usize,
     /// Steps with 0, 1, 2, … critical eigenvalues.
@@ -146,6 +162,13 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         (Box::new(m), from_f64(&th, c))
     };
     let obj = obj.as_ref();
+    let dag = match &args.dagger {
+        Some(d) => Some(read_dagger(d)?),
+        None => None,
+    };
+    if let Some(d) = &dag {
+        d.check_job(&cfg.lr, &obj.describe(), None)?;
+    }
     write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     let start = std::time::Instant::now();
     let mut trace = TraceRecorder::default();
@@ -156,6 +179,9 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     }
     .map_err(|e| EvalError::Other(e.to_string()))?;
     eprintln!("instability at GD step {}: S = {:.6} ≥ 2/η = {:.6}", inst.step, inst.sharpness.to_f64(), 2.0 / eta.to_f64());
+    if let Some(d) = &dag {
+        d.check_job(&cfg.lr, &obj.describe(), Some(inst.step))?;
+    }
     let mut opts = FlowOpts::new::<S>(c);
     opts.form = args.form;
     opts.substeps = args.substeps;
@@ -179,7 +205,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         }
         // Partial series every 250 steps, so a long run that stops keeps what it computed.
         if r.t % 250 == 0 && r.t > 0 {
-            let _ = write_series(&out, done, &Smoothed::new(done, args.smooth));
+            let _ = write_series(&out, done, &Smoothed::new(done, args.smooth), dag.as_ref());
         }
     }, &mut rows, &mut maxres);
     if tty {
@@ -192,11 +218,21 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     let wall = start.elapsed().as_secs_f64();
     let thr = 2.0 / eta.to_f64();
     let sm = Smoothed::new(&rows, args.smooth);
-    write_series(&out, &rows, &sm)?;
+    write_series(&out, &rows, &sm, dag.as_ref())?;
     let steps_done = rows.len() as u64 - 1;
-    let summary = summarise(cfg, args, &opts, inst.step, steps_done, &rows, &sm, maxres, thr, wall, obj.describe());
+    let mut summary = summarise(cfg, args, &opts, inst.step, steps_done, &rows, &sm, maxres, thr, wall, obj.describe());
+    let dag_cols = dag.as_ref().map(|d| d.aligned(&rows));
+    if let (Some(d), Some((dl, ds))) = (&dag, &dag_cols) {
+        let win = window(rows.len(), args.smooth);
+        let (la, n) = agreement_where(&sm.loss, dl, win.clone());
+        let (sa, _) = agreement_where(&sm.sharpness, ds, win);
+        summary.loss_vs_dagger = Some(la);
+        summary.sharpness_vs_dagger = Some(sa);
+        summary.dagger_window_steps = Some(n);
+        summary.dagger_dir = Some(d.dir.display().to_string());
+    }
     write_atomic(&out.join("flow_summary.json"), serde_json::to_string_pretty(&summary).expect("summary serialises").as_bytes())?;
-    write_figure(&out, &rows, &sm, thr)?;
+    write_figure(&out, &rows, &sm, thr, &summary, dag_cols.as_ref())?;
     if let Err(e) = status {
         eprintln!("flow stopped after {} recorded steps (outputs written): {e}", rows.len());
         return Err(e);
@@ -232,14 +268,21 @@ fn fmt(v: f64) -> String {
     if v.is_nan() { String::new() } else { format!("{v:?}") }
 }
 
-fn write_series(out: &Path, rows: &[CompareRow], sm: &Smoothed) -> Result<(), Error> {
-    let names: Vec<&str> = COLUMNS.iter().chain(SMOOTH_COLUMNS.iter()).cloned().collect();
+fn write_series(out: &Path, rows: &[CompareRow], sm: &Smoothed, dag: Option<&DaggerRun>) -> Result<(), Error> {
+    let mut names: Vec<&str> = COLUMNS.iter().chain(SMOOTH_COLUMNS.iter()).cloned().collect();
+    let dag_cols = dag.map(|d| d.aligned(rows));
+    if dag_cols.is_some() {
+        names.extend(DAGGER_COLUMNS);
+    }
     let cols: Vec<Vec<f64>> = rows
         .iter()
         .enumerate()
         .map(|(i, r)| {
             let mut v = r.values();
             v.extend([sm.loss[i], sm.x2[i], sm.grad_sq[i], sm.sharpness[i]]);
+            if let Some((l, s)) = &dag_cols {
+                v.extend([l[i], s[i]]);
+            }
             v
         })
         .collect();
@@ -255,6 +298,109 @@ fn write_series(out: &Path, rows: &[CompareRow], sm: &Smoothed) -> Result<(), Er
     let arrays: Vec<NpyArray> = (0..names.len()).map(|j| NpyArray::f64(cols.iter().map(|r| r[j]).collect(), vec![rows.len()])).collect();
     let members: Vec<(&str, &NpyArray)> = names.iter().cloned().zip(arrays.iter()).collect();
     npy::write_npz(out.join("flow_series.npz"), &members)
+}
+
+/// Columns added after [`SMOOTH_COLUMNS`] by `--dagger` (empty where the run has no row at t).
+pub const DAGGER_COLUMNS: [&str; 2] = ["loss_dagger", "sharpness_dagger"];
+
+/// θ† of a `run` (reference.md §4 constrained trajectory; `--multi K` continues it with the
+/// k-eigenvalue projection past the eigengap): `loss_dagger` and `sharpness_dagger` of its
+/// `series.csv` by tracking step t (t = 0 at the instability point, as in `flow`), and the job
+/// identity from its `summary.json`.
+#[derive(Clone, Debug)]
+pub struct DaggerRun {
+    /// The run's output directory.
+    pub dir: PathBuf,
+    /// The run's instability step.
+    pub instability_step: u64,
+    /// The run's η (decimal text).
+    pub eta: String,
+    /// The run's model description.
+    pub model: String,
+    /// Tracking steps (strictly increasing).
+    pub t: Vec<u64>,
+    /// L(θ†_t) (NaN where empty).
+    pub loss: Vec<f64>,
+    /// S(θ†_t) (NaN where empty).
+    pub sharpness: Vec<f64>,
+}
+
+/// Read `dir/summary.json` and `dir/series.csv` of a `run`; missing or corrupt files are one-line
+/// errors naming the file.
+pub fn read_dagger(dir: &Path) -> Result<DaggerRun, Error> {
+    let bad = |path: PathBuf, msg: String| -> Error { InputError::File { path, msg }.into() };
+    let sp = dir.join("summary.json");
+    let text = std::fs::read_to_string(&sp).map_err(|e| bad(sp.clone(), format!("cannot read the --dagger run's summary ({e})")))?;
+    let summary: crate::commands::Summary = serde_json::from_str(&text)
+        .map_err(|e| bad(sp.clone(), format!("not a `run` summary.json ({})", e.to_string().replace('\n', " "))))?;
+    let cp = dir.join("series.csv");
+    let text = std::fs::read_to_string(&cp).map_err(|e| bad(cp.clone(), format!("cannot read the --dagger run's series ({e})")))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).ok_or_else(|| bad(cp.clone(), format!("no `{name}` column in the header")));
+    let (it, il, is) = (col("t")?, col("loss_dagger")?, col("sharpness_dagger")?);
+    let (mut t, mut loss, mut sharpness) = (vec![], vec![], vec![]);
+    for (k, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != header.len() {
+            return Err(bad(cp.clone(), format!("line {}: {} fields, the header has {}", k + 2, f.len(), header.len())));
+        }
+        let num = |j: usize| -> Result<f64, Error> {
+            if f[j].is_empty() { Ok(f64::NAN) } else { f[j].parse::<f64>().map_err(|_| bad(cp.clone(), format!("line {}: `{}` is not a number", k + 2, f[j]))) }
+        };
+        let tv: u64 = f[it].parse().map_err(|_| bad(cp.clone(), format!("line {}: step `{}` is not an integer", k + 2, f[it])))?;
+        if t.last().is_some_and(|&p| tv <= p) {
+            return Err(bad(cp.clone(), format!("line {}: step {tv} does not increase", k + 2)));
+        }
+        t.push(tv);
+        loss.push(num(il)?);
+        sharpness.push(num(is)?);
+    }
+    if t.is_empty() {
+        return Err(bad(cp, "no rows".into()));
+    }
+    Ok(DaggerRun { dir: dir.to_path_buf(), instability_step: summary.instability_step, eta: summary.eta, model: summary.model, t, loss, sharpness })
+}
+
+impl DaggerRun {
+    /// Check that the run is the job of `flow`: same η (same text or same value), same model and,
+    /// once known, same instability step. The error names the mismatch.
+    pub fn check_job(&self, eta: &str, model: &str, instability_step: Option<u64>) -> Result<(), Error> {
+        let same_eta = self.eta.trim() == eta.trim()
+            || matches!((self.eta.trim().parse::<f64>(), eta.trim().parse::<f64>()), (Ok(a), Ok(b)) if a == b);
+        let msg = if !same_eta {
+            format!("η = {} in the run, {} here", self.eta, eta)
+        } else if self.model != model {
+            format!("model `{}` in the run, `{model}` here", self.model)
+        } else if instability_step.is_some_and(|s| s != self.instability_step) {
+            format!("instability at GD step {} in the run, {} here", self.instability_step, instability_step.unwrap_or(0))
+        } else {
+            return Ok(());
+        };
+        Err(InputError::Value { key: "dagger".into(), msg: format!("{} is not the same job: {msg}", self.dir.display()) }.into())
+    }
+
+    /// (L(θ†_t), S(θ†_t)) at the steps t of `rows`, NaN where the run has no row.
+    pub fn aligned(&self, rows: &[CompareRow]) -> (Vec<f64>, Vec<f64>) {
+        rows.iter()
+            .map(|r| match self.t.binary_search(&r.t) {
+                Ok(i) => (self.loss[i], self.sharpness[i]),
+                Err(_) => (f64::NAN, f64::NAN),
+            })
+            .unzip()
+    }
+}
+
+/// [`agreement`] over the steps of `range` where `pred` is finite, and their number (NaN fields
+/// when there is none).
+pub fn agreement_where(gd: &[f64], pred: &[f64], range: std::ops::Range<usize>) -> (Agreement, u64) {
+    let idx: Vec<usize> = range.filter(|&i| pred[i].is_finite()).collect();
+    if idx.is_empty() {
+        return (Agreement { rel_l1: f64::NAN, rel_max: f64::NAN, mean_gd: f64::NAN, mean_pred: f64::NAN }, 0);
+    }
+    let g: Vec<f64> = idx.iter().map(|&i| gd[i]).collect();
+    let p: Vec<f64> = idx.iter().map(|&i| pred[i]).collect();
+    (agreement(&g, &p, 0..idx.len()), idx.len() as u64)
 }
 
 /// Agreement of a smoothed GD column with a prediction over `range`.
@@ -329,6 +475,10 @@ fn summarise(
         mid_dist_median: mids.get(mids.len() / 2).cloned().unwrap_or(f64::NAN),
         max_critical: max_crit,
         critical_histogram: hist,
+        loss_vs_dagger: None,
+        sharpness_vs_dagger: None,
+        dagger_window_steps: None,
+        dagger_dir: None,
         first_two_critical: rows.iter().find(|r| r.n_crit >= 2).map(|r| r.t),
         sdcp_max_residuals: maxres,
         sdcp_tol: opts.sdcp_tol,
@@ -338,26 +488,47 @@ fn summarise(
     }
 }
 
-fn write_figure(out: &Path, rows: &[CompareRow], sm: &Smoothed, thr: f64) -> Result<(), Error> {
+/// "12.3%" (or "n/a" when not finite).
+fn pct(v: f64) -> String {
+    if v.is_finite() { format!("{:.1}%", 100.0 * v) } else { "n/a".into() }
+}
+
+fn write_figure(out: &Path, rows: &[CompareRow], sm: &Smoothed, thr: f64, s: &FlowSummary, dag: Option<&(Vec<f64>, Vec<f64>)>) -> Result<(), Error> {
     let dir = out.join("figures");
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
     let t: Vec<f64> = rows.iter().map(|r| r.t as f64).collect();
     let col = |f: fn(&CompareRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     let (w, h) = (900.0, 300.0);
     let mut body = String::new();
-    panel(&mut body, 0.0, 0.0, w, h, "Loss (log scale)", &t, &[
+    // Titles carry the measured errors (relative L1 of GD's smoothed curve over the window).
+    let [w0, w1] = s.window;
+    let dag_err = |a: &Option<Agreement>| a.as_ref().map(|a| format!(", θ† {}", pct(a.rel_l1))).unwrap_or_default();
+    let loss_title = format!(
+        "Loss (log scale); rel. L1 err of GD smoothed, t in [{w0}, {w1}]: flow L(w)+trΣ/η {}{}",
+        pct(s.loss_vs_pred.rel_l1),
+        dag_err(&s.loss_vs_dagger)
+    );
+    let sharp_title =
+        format!("Sharpness; rel. L1 err of GD smoothed: flow λ₁(w) {}{}", pct(s.sharpness_vs_flow.rel_l1), dag_err(&s.sharpness_vs_dagger));
+    let mut loss = vec![
         Series { name: "GD L(θ_t)", color: "#aec7e8", dash: false, y: col(|r| r.loss_gd) },
         Series { name: "GD smoothed", color: "#1f77b4", dash: false, y: sm.loss.clone() },
         Series { name: "flow L(w)+trΣ/η", color: "#d62728", dash: true, y: col(|r| r.pred_loss) },
         Series { name: "flow L(w)", color: "#2ca02c", dash: false, y: col(|r| r.loss_flow) },
-    ], None, true);
-    panel(&mut body, 0.0, h, w, h, "Sharpness", &t, &[
+    ];
+    let mut sharp = vec![
         Series { name: "GD S(θ_t)", color: "#aec7e8", dash: false, y: col(|r| r.sharpness_gd) },
         Series { name: "GD smoothed", color: "#1f77b4", dash: false, y: sm.sharpness.clone() },
         Series { name: "flow λ₁(w)", color: "#d62728", dash: true, y: col(|r| r.sharpness_flow) },
         Series { name: "flow λ₂(w)", color: "#ff7f0e", dash: true, y: col(|r| r.lambda2_flow) },
         Series { name: "flow λ₃(w)", color: "#9467bd", dash: true, y: col(|r| r.lambda3_flow) },
-    ], Some((thr, "2/η")), false);
+    ];
+    if let Some((dl, ds)) = dag {
+        loss.push(Series { name: "θ† L(θ†)", color: "#8c564b", dash: true, y: dl.clone() });
+        sharp.push(Series { name: "θ† S(θ†)", color: "#8c564b", dash: false, y: ds.clone() });
+    }
+    panel(&mut body, 0.0, 0.0, w, h, &loss_title, &t, &loss, None, true);
+    panel(&mut body, 0.0, h, w, h, &sharp_title, &t, &sharp, Some((thr, "2/η")), false);
     panel(&mut body, 0.0, 2.0 * h, w, h, "Oscillation: smoothed x² vs tr Σ (log scale)", &t, &[
         Series { name: "GD x² smoothed", color: "#1f77b4", dash: false, y: sm.x2.clone() },
         // From t = 1: at t = 0 tr Σ carries the one-sub-step restoring term of S(θ₀) > 2/η.

@@ -176,6 +176,10 @@ enum Cmd {
         /// SDCP tolerance (relative residuals; default 1e-10 in f64, 2^(40−bits) in MPFR).
         #[arg(long)]
         sdcp_tol: Option<f64>,
+        /// Output directory of a `run` of the same job (e.g. `--multi 4`): adds θ†'s loss and
+        /// sharpness to the series, summary (agreement with GD) and figure.
+        #[arg(long)]
+        dagger: Option<PathBuf>,
     },
     /// Write the seeded initial parameters (theta0.npy) and the data (data.npz).
     Export {
@@ -349,7 +353,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
         }
         Cmd::Flow {
             config: file, model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps,
-            precision, eig_tol, threads, out, substeps, smooth, form, top_k, sdcp_tol,
+            precision, eig_tol, threads, out, substeps, smooth, form, top_k, sdcp_tol, dagger,
         } => {
             let from_file = match &file {
                 Some(p) => {
@@ -369,7 +373,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 "one" => selfstab::central_flow::Form::One,
                 other => return Err(InputError::Unknown { what: "flow form", got: other.into(), expected: "k, one" }.into()),
             };
-            let args = selfstab::flow_cmd::FlowArgs { substeps, smooth, form, top_k, sdcp_tol };
+            let args = selfstab::flow_cmd::FlowArgs { substeps, smooth, form, top_k, sdcp_tol, dagger };
             let s = selfstab::flow_cmd::flow(&cfg, &args)?;
             println!("{}", serde_json::to_string_pretty(&s).unwrap());
             Ok(())

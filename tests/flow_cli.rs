@@ -16,7 +16,7 @@ fn cfg(out: &std::path::Path, steps: u64) -> config::Resolved {
 }
 
 fn args() -> FlowArgs {
-    FlowArgs { substeps: 4, smooth: 2.0, form: Form::K, top_k: 4, sdcp_tol: None }
+    FlowArgs { substeps: 4, smooth: 2.0, form: Form::K, top_k: 4, sdcp_tol: None, dagger: None }
 }
 
 /// Toy-C from x₀ = 0.1δ (S(θ₀) = 2.0001, η = 1): writes every output. From t = 1 the flow holds
@@ -54,4 +54,107 @@ fn flow_rejects_bad_options() {
         let e = flow(&c, &a).unwrap_err().to_string();
         assert!(e.contains(key) && !e.contains('\n'), "{e}");
     }
+}
+
+/// Parse a CSV into (header, rows of fields).
+fn read_csv(p: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(p).unwrap();
+    let mut l = text.lines();
+    let h = l.next().unwrap().split(',').map(String::from).collect();
+    (h, l.map(|r| r.split(',').map(String::from).collect()).collect())
+}
+
+/// `run` (30 tracking steps of Toy-C) then `flow --dagger` (40 steps) on the same job: flow_series.csv
+/// gains `loss_dagger`/`sharpness_dagger`, equal as text to the run's series.csv at every t it records (0..=29) (the
+/// same f64 printed the same way) and empty for t ≥ 30; the summary's θ† agreements are recomputed
+/// here from the CSV to 1e-12 relative (they are sums of the same f64, summed in the same order,
+/// only re-parsed from shortest round-trip text: exact up to the division, bound 1e-12 leaves room).
+/// Both runs start GD from the same instability point, so GD's loss agrees too (bound 1e-12 relative:
+/// the same gd step on the same θ₀).
+#[test]
+fn flow_dagger_adds_theta_dagger_from_the_same_run() {
+    let base = std::env::temp_dir().join(format!("selfstab_flow_dagger_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (rdir, fdir) = (base.join("run"), base.join("flow"));
+    let rs = selfstab::commands::run(&cfg(&rdir, 30)).unwrap();
+    assert_eq!(rs.steps_tracked, 30, "{}", rs.stop_message);
+    let s = flow(&cfg(&fdir, 40), &FlowArgs { dagger: Some(rdir.clone()), ..args() }).unwrap();
+    let (rh, rrows) = read_csv(&rdir.join("series.csv"));
+    let (fh, frows) = read_csv(&fdir.join("flow_series.csv"));
+    let ri = |n: &str| rh.iter().position(|h| h == n).unwrap();
+    let fi = |n: &str| fh.iter().position(|h| h == n).unwrap();
+    assert_eq!(&fh[fh.len() - 2..], ["loss_dagger", "sharpness_dagger"]);
+    assert_eq!(frows.len(), 41);
+    let run_t: Vec<&str> = rrows.iter().map(|r| r[0].as_str()).collect();
+    println!("run rows: t = {} .. {}", run_t[0], run_t[run_t.len() - 1]);
+    let mut matched = 0;
+    for r in &frows {
+        let t = r[0].as_str();
+        let run_row = rrows.iter().find(|x| x[0] == t);
+        for col in ["loss_dagger", "sharpness_dagger"] {
+            let want = run_row.map(|x| x[ri(col)].as_str()).unwrap_or("");
+            assert_eq!(r[fi(col)], want, "{col} at t = {t}");
+        }
+        if let Some(x) = run_row {
+            matched += 1;
+            let (a, b): (f64, f64) = (r[fi("loss_gd")].parse().unwrap(), x[ri("loss_gd")].parse().unwrap());
+            assert!((a - b).abs() <= 1e-12 * b.abs(), "loss_gd at t = {t}: {a} vs {b}");
+        }
+    }
+    assert_eq!(matched, rrows.len(), "every run row has a flow row");
+    // The summary: window [8, 32] (4w = 8), θ† rows for t ≤ 29 (`run` records t = 0..steps−1) → 22 steps.
+    assert_eq!(run_t.last(), Some(&"29"));
+    assert_eq!(s.window, [8, 32]);
+    assert_eq!(s.dagger_window_steps, Some(22));
+    let la = s.loss_vs_dagger.as_ref().unwrap();
+    let (mut num, mut den) = (0.0, 0.0);
+    for r in &frows[8..=29] {
+        let (g, p): (f64, f64) = (r[fi("loss_gd_smooth")].parse().unwrap(), r[fi("loss_dagger")].parse().unwrap());
+        num += (g - p).abs();
+        den += p.abs();
+    }
+    println!("loss vs θ†: rel L1 {:.3e} (recomputed {:.3e}); sharpness vs θ†: {:?}", la.rel_l1, num / den, s.sharpness_vs_dagger);
+    assert!((la.rel_l1 - num / den).abs() <= 1e-12 * la.rel_l1.abs().max(1e-300));
+    assert!(s.sharpness_vs_dagger.as_ref().unwrap().rel_l1.is_finite());
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fdir.join("flow_summary.json")).unwrap()).unwrap();
+    for k in ["loss_vs_dagger", "sharpness_vs_dagger", "dagger_window_steps", "dagger_dir"] {
+        assert!(json.get(k).is_some(), "{k} missing from flow_summary.json");
+    }
+    let svg = std::fs::read_to_string(fdir.join("figures/flow.svg")).unwrap();
+    assert!(svg.contains("θ† S(θ†)") && svg.contains(&format!("θ† {:.1}%", 100.0 * la.rel_l1)));
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// `flow --dagger` on another job, or on a missing/corrupt run directory, is a one-line error naming
+/// the mismatch or the file (checked before any GD step for η, model and files).
+#[test]
+fn flow_dagger_rejects_another_job_and_bad_files() {
+    let base = std::env::temp_dir().join(format!("selfstab_flow_dagger_bad_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let rdir = base.join("run");
+    selfstab::commands::run(&cfg(&rdir, 3)).unwrap();
+    let with = |d: &std::path::Path, c: config::Resolved| flow(&c, &FlowArgs { dagger: Some(d.to_path_buf()), ..args() }).unwrap_err().to_string();
+    let one_line = |e: &str, want: &str| assert!(e.contains(want) && !e.contains('\n'), "{e}");
+    // Another η.
+    let mut c = cfg(&base.join("f1"), 3);
+    c.lr = "0.9".into();
+    one_line(&with(&rdir, c), "η = 1 in the run, 0.9 here");
+    // Another instability step (the run's summary edited: same η and model).
+    let edited = base.join("edited");
+    std::fs::create_dir_all(&edited).unwrap();
+    std::fs::copy(rdir.join("series.csv"), edited.join("series.csv")).unwrap();
+    let mut js: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(rdir.join("summary.json")).unwrap()).unwrap();
+    let step = js["instability_step"].as_u64().unwrap();
+    js["instability_step"] = (step + 7).into();
+    std::fs::write(edited.join("summary.json"), js.to_string()).unwrap();
+    one_line(&with(&edited, cfg(&base.join("f2"), 3)), &format!("instability at GD step {} in the run, {step} here", step + 7));
+    // Missing directory, corrupt series.
+    one_line(&with(&base.join("nope"), cfg(&base.join("f3"), 3)), "summary.json");
+    std::fs::write(edited.join("series.csv"), "t,loss_dagger,sharpness_dagger\n0,abc,1\n").unwrap();
+    js["instability_step"] = step.into();
+    std::fs::write(edited.join("summary.json"), js.to_string()).unwrap();
+    one_line(&with(&edited, cfg(&base.join("f4"), 3)), "line 2: `abc` is not a number");
+    std::fs::write(edited.join("series.csv"), "t,loss_gd\n0,1\n").unwrap();
+    one_line(&with(&edited, cfg(&base.join("f5"), 3)), "no `loss_dagger` column");
+    let _ = std::fs::remove_dir_all(&base);
 }
