@@ -30,6 +30,7 @@ pub mod commands;
 pub mod config;
 pub mod constrained;
 pub mod data;
+pub mod decades;
 pub mod enclosure;
 pub mod error;
 pub mod figures;
