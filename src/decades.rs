@@ -419,3 +419,183 @@ pub fn error<T: Num>(claim: u32, h: f64) -> Option<(f64, u64)> {
     worst = worst.max(measure(&m, &r));
     Some((worst, n))
 }
+
+/// Centre coefficients converted exactly from f64 to double-double.
+fn cen_dd(c: &Cen<f64>) -> Cen<Dd> {
+    let p = |q: P<f64>| P { x: Dd::of(q.x), y: Dd::of(q.y) };
+    Cen { th: p(c.th), ex: Dd::of(c.ex), s: Dd::of(c.s), u: p(c.u), gl: p(c.gl), gsp: p(c.gsp), beta: Dd::of(c.beta), dsq: Dd::of(c.dsq) }
+}
+
+/// Claims 17, 18 in mixed precision: θ† and its centre in f64 (θ† stays O(x₀²) ≪ δ and its
+/// coefficients u, ∇S⊥, δ² are O(1) numbers rounded once per step), GD θ and the standard v in
+/// double-double, so r = θ − θ† − v is not the difference of two O(δ) f64 trajectories (whose
+/// rounding, O(√N…N)·ε·δ, reaches r ≈ 0.08hδ of claim 17 below h ≈ 1e-6). Returns (E, N).
+pub fn error_mixed(claim: u32, h: f64) -> Option<(f64, u64)> {
+    if !matches!(claim, 17 | 18) {
+        return None;
+    }
+    let (c4, how) = claim_setting(claim)?;
+    let mf = Reduced::<f64>::new(1.0, h * h, c4);
+    let md = Reduced::<Dd>::new(1.0, h * h, c4);
+    let n = (20.0 / h).round() as u64;
+    let x0 = Dd::of(0.1) * (Dd::of(2.0) * md.alpha).sqrt();
+    let zero = Dd::of(0.0);
+    let theta0 = P { x: x0, y: zero };
+    let mut dag = match how {
+        Start::Ideal => mf.center(P { x: 0.0, y: 0.0 }),
+        Start::Authors => mf.project(mf.center(P { x: x0.f(), y: 0.0 }), 3),
+    };
+    let mut theta = theta0;
+    let mut v = theta0.sub(cen_dd(&dag).th);
+    let delta = (Dd::of(2.0) * md.alpha).sqrt();
+    let mut worst = 0.0f64;
+    for t in 0..=n {
+        let cd = cen_dd(&dag);
+        worst = worst.max((theta.sub(cd.th).sub(v).norm() / delta).f());
+        if t == n {
+            break;
+        }
+        theta = md.gd(theta);
+        v = md.predicted(&cd, v);
+        dag = mf.constrained(&dag, 3);
+    }
+    Some((worst, n))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ≥ 6-decade order study (`selfstab order NN --full`).
+
+use crate::error::{Error, InputError};
+use crate::order::{Prediction, Study, geometric};
+use crate::reduced_map::loglog_fit;
+
+/// Claims with a full (reduced-iteration) study.
+pub const SUPPORTED: [u32; 4] = [15, 16, 17, 18];
+
+/// Parse a claim for `order --full`.
+pub fn parse_claim(s: &str) -> Result<u32, InputError> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if SUPPORTED.contains(&n) => Ok(n),
+        _ => Err(InputError::Unknown { what: "claim for a full (--full) order study", got: s.to_string(), expected: "15, 16, 17, 18" }),
+    }
+}
+
+/// Largest h of the asymptotic range (decisions.md §6): 0.003 for claim 17, else 0.0125.
+pub fn h_max(claim: u32) -> f64 {
+    if claim == 17 { 0.003 } else { 0.0125 }
+}
+
+/// Options of the full study.
+#[derive(Clone, Copy, Debug)]
+pub struct FullOpts {
+    /// Decades of h below [`h_max`].
+    pub decades: f64,
+    /// Number of points (geometric).
+    pub points: usize,
+    /// Also run every point with N ≤ this many steps in double-double and report the relative
+    /// difference of E (0: no check).
+    pub dd_max_steps: u64,
+    /// Claims 17, 18: GD and v in double-double, θ† in f64 ([`error_mixed`]).
+    pub mixed: bool,
+}
+
+/// One point of the full study: E in f64, N, seconds, and the double-double E if checked.
+#[derive(Clone, Debug)]
+pub struct FullPoint {
+    /// h = √α.
+    pub h: f64,
+    /// N = round(20/h).
+    pub n: u64,
+    /// E(h) in f64.
+    pub e: f64,
+    /// Wall seconds of the f64 run.
+    pub seconds: f64,
+    /// E(h) in double-double, if run.
+    pub e_dd: Option<f64>,
+}
+
+/// What E(h) is for each claim.
+pub fn error_name(claim: u32) -> &'static str {
+    match claim {
+        15 => "max_t |L(θ_t) − L(θ†_t) − x_t²/η| / (δ²/η) (loss prediction, Toy-C, ideal split)",
+        16 => "max_t |S(θ_t) − (2/η + y_t)| / √α (sharpness prediction, Toy-C, ideal split)",
+        17 => "max_t ‖θ_t − θ†_t − v_t‖/δ (Toy-C, authors' initialisation θ†₀ = proj_M(θ₀), 3 steps)",
+        _ => "max_t ‖θ_t − θ†_t − v_t‖/δ (Toy-P c₄ = 1, ideal split, standard dynamics)",
+    }
+}
+
+/// Run the full study of `claim` with the reduced iteration; returns the [`Study`] (written by
+/// [`crate::order::write`]) and the per-point details.
+pub fn study(claim: u32, o: FullOpts) -> Result<(Study, Vec<FullPoint>), Error> {
+    parse_claim(&claim.to_string())?;
+    if !(o.decades > 0.0 && o.decades <= 9.0) || o.points < 3 {
+        return Err(InputError::Value { key: "decades/points".into(), msg: format!("need 0 < decades ≤ 9 and points ≥ 3, got {} and {}", o.decades, o.points) }.into());
+    }
+    let hm = h_max(claim);
+    let hs = geometric(hm, hm * 10f64.powf(-o.decades), o.points);
+    let mut pts = Vec::with_capacity(hs.len());
+    for &h in &hs {
+        let clock = std::time::Instant::now();
+        let (e, n) = if o.mixed && matches!(claim, 17 | 18) { error_mixed(claim, h) } else { error::<f64>(claim, h) }.expect("supported claim");
+        let seconds = clock.elapsed().as_secs_f64();
+        let e_dd = if n <= o.dd_max_steps { error::<Dd>(claim, h).map(|p| p.0) } else { None };
+        eprintln!("claim {claim}: h = {h:.4e}, N = {n}, E = {e:.6e} ({seconds:.1} s){}", e_dd.map(|d| format!(", double-double E = {d:.6e} (rel. diff {:.2e})", (e - d).abs() / d)).unwrap_or_default());
+        pts.push(FullPoint { h, n, e, seconds, e_dd });
+    }
+    let error: Vec<f64> = pts.iter().map(|p| p.e).collect();
+    let fit = loglog_fit(&hs, &error)?;
+    let prediction = Prediction::Order { p: 1.0, tol: 0.1 };
+    let total: f64 = pts.iter().map(|p| p.seconds).sum();
+    let checked: Vec<String> = pts
+        .iter()
+        .filter_map(|p| p.e_dd.map(|d| format!("h = {:.2e}: {:.1e}", p.h, (p.e - d).abs() / d)))
+        .collect();
+    let precision = format!(
+        "{} reduced iteration (src/decades.rs), {total:.0} s wall for the sweep; double-double check (relative difference of E): {}",
+        if o.mixed && matches!(claim, 17 | 18) { "mixed (GD, v in double-double; θ† in f64)" } else { "f64" },
+        if checked.is_empty() { "none".to_string() } else { checked.join(", ") }
+    );
+    let setting = format!(
+        "η = 1, a = e₁ (β = 1), g = (h², 0.3, 0), x₀ = 0.1δ, τ = 20 (N = round(20/h), up to {} steps), 3 projection steps; reduced (x, a·w) iteration, g⊥ carried analytically",
+        pts.last().map(|p| p.n).unwrap_or(0)
+    );
+    let pass = prediction.passes(&fit);
+    Ok((Study { claim, error_name: error_name(claim).into(), setting, precision, h: hs, error, fit, prediction, pass }, pts))
+}
+
+/// `order_NN_points.csv`: h, N, E (f64), seconds, E (double-double, empty if not run).
+pub fn write_points(s: &Study, pts: &[FullPoint], out: &std::path::Path) -> Result<(), Error> {
+    use std::fmt::Write as _;
+    let mut t = String::from("h,steps,error,seconds,error_dd\n");
+    for p in pts {
+        let _ = writeln!(t, "{:e},{},{:e},{:.3},{}", p.h, p.n, p.e, p.seconds, p.e_dd.map(|d| format!("{d:e}")).unwrap_or_default());
+    }
+    crate::npy::write_atomic(&out.join(format!("order_{:02}_points.csv", s.claim)), t.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Double-double keeps ≈ 2⁻¹⁰⁴ relative: (1/3)·3 − 1, √2² − 2 and (1 + 2⁻⁶⁰) − 1 are resolved
+    /// (f64 would give 0, 4.4e-16 and 0).
+    #[test]
+    fn double_double_resolves_106_bits() {
+        let third = Dd::of(1.0) / Dd::of(3.0);
+        assert!((third * Dd::of(3.0) - Dd::of(1.0)).f().abs() <= 2f64.powi(-104));
+        let r2 = Dd::of(2.0).sqrt();
+        assert!((r2 * r2 - Dd::of(2.0)).f().abs() <= 2f64.powi(-102));
+        let tiny = 2f64.powi(-60);
+        assert_eq!(((Dd::of(1.0) + Dd::of(tiny)) - Dd::of(1.0)).f(), tiny);
+    }
+
+    #[test]
+    fn unknown_full_claims_are_one_line_errors() {
+        for bad in ["6", "19", "x", ""] {
+            let e = parse_claim(bad).unwrap_err().to_string();
+            assert!(!e.contains('\n') && e.contains("15, 16, 17, 18"), "{e}");
+        }
+        let bad = study(15, FullOpts { decades: 0.0, points: 8, dd_max_steps: 0, mixed: false }).unwrap_err().to_string();
+        assert!(bad.contains("decades"), "{bad}");
+    }
+}
