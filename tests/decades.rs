@@ -152,10 +152,12 @@ fn claims_17_18_f64_rounding_far_below_error_vs_double_double() {
     }
 }
 
-/// The ≥ 6-decade studies (decisions.md §6 "Beyond that"): 8 points, h = h_max … h_max·10⁻⁶ (5
-/// decades for claim 17: its N = 20/h reaches 6.7e9 at 6 decades, ≈ 25 min on this machine), fit
-/// over all points (all in the asymptotic range), pass |slope − 1| ≤ 0.1. About 5–10 min per claim
-/// (≈ 190 ns per lockstep step); run with `cargo test --test decades -- --ignored`.
+/// The multi-decade studies (decisions.md §6 "Beyond that"): 8 points, h = h_max … h_max·10⁻ᵏ with
+/// the k that was run and recorded in theory/README.md (6 for claims 16, 18; 5 for 15; 4 for 17,
+/// in mixed precision, whose 6 decades would be N = 6.7e9 steps), fit over all points (all in the
+/// asymptotic range h ≤ 0.0125, 0.003 for 17), pass |slope − 1| ≤ 0.1. Cost ≈ 190 ns (f64) /
+/// 520 ns (mixed) per lockstep step uncontended, i.e. ≈ 6 min for a 6-decade claim; run with
+/// `cargo test --test decades -- --ignored`.
 fn full(claim: u32, decades_: f64) {
     let (s, _) = decades::study(claim, decades::FullOpts { decades: decades_, points: 8, dd_max_steps: 0, mixed: claim == 17 }).unwrap();
     eprintln!("claim {claim}: slope {:.4} ± {:.4}", s.fit.slope, s.fit.slope_se);
@@ -163,25 +165,25 @@ fn full(claim: u32, decades_: f64) {
 }
 
 #[test]
-#[ignore = "6-decade study, ~5–10 min"]
-fn claim_15_loss_prediction_error_first_order_6_decades_f64() {
-    full(15, 6.0);
+#[ignore = "5-decade study, ~1 min"]
+fn claim_15_loss_prediction_error_first_order_5_decades_f64() {
+    full(15, 5.0);
 }
 
 #[test]
-#[ignore = "6-decade study, ~5–10 min"]
+#[ignore = "6-decade study, ~8 min"]
 fn claim_16_sharpness_error_first_order_6_decades_f64() {
     full(16, 6.0);
 }
 
 #[test]
-#[ignore = "5-decade study, ~3–5 min"]
-fn claim_17_authors_initialisation_first_order_5_decades_f64() {
-    full(17, 5.0);
+#[ignore = "4-decade study, mixed precision, ~1 min"]
+fn claim_17_authors_initialisation_first_order_4_decades_mixed() {
+    full(17, 4.0);
 }
 
 #[test]
-#[ignore = "6-decade study, ~5–10 min"]
+#[ignore = "6-decade study, ~6 min"]
 fn claim_18_c4_standard_first_order_6_decades_f64() {
     full(18, 6.0);
 }
