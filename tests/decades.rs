@@ -187,3 +187,26 @@ fn claim_17_authors_initialisation_first_order_4_decades_mixed() {
 fn claim_18_c4_standard_first_order_6_decades_f64() {
     full(18, 6.0);
 }
+
+/// `selfstab order 18 --full --decades 2 --points 4` writes the table, fit and points CSV (slope
+/// within the order-1 band over 2 decades: measured 0.98) and a bad claim is a one-line error.
+#[test]
+fn claim_18_full_cli_writes_outputs_and_rejects_other_claims() {
+    let out = std::env::temp_dir().join(format!("selfstab_decades_cli_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let bin = env!("CARGO_BIN_EXE_selfstab");
+    let o = std::process::Command::new(bin).args(["order", "18", "--full", "--decades", "2", "--points", "4", "--dd-max-steps", "20000", "--out"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(out.join("order_18.md")).unwrap();
+    let slope: f64 = md.split("fitted slope: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!((slope - 1.0).abs() <= 0.1, "slope {slope}");
+    let pts = std::fs::read_to_string(out.join("order_18_points.csv")).unwrap();
+    assert_eq!(pts.lines().count(), 5, "{pts}");
+    for f in ["order_18.csv", "order_18.svg", "order_18.png"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let bad = std::process::Command::new(bin).args(["order", "19", "--full", "--out"]).arg(&out).output().unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("15, 16, 17, 18"), "{err}");
+    let _ = std::fs::remove_dir_all(&out);
+}
