@@ -189,7 +189,7 @@ fn claim_18_c4_standard_first_order_6_decades_f64() {
 }
 
 /// `selfstab order 18 --full --decades 2 --points 4` writes the table, fit and points CSV (slope
-/// within the order-1 band over 2 decades: measured 0.98) and a bad claim is a one-line error.
+/// within the order-1 band over 2 decades: measured 0.9648 ± 0.0238) and a bad claim is a one-line error.
 #[test]
 fn claim_18_full_cli_writes_outputs_and_rejects_other_claims() {
     let out = std::env::temp_dir().join(format!("selfstab_decades_cli_{}", std::process::id()));
