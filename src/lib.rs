@@ -19,6 +19,7 @@
 //! | [`tracking`] | GD, θ† and θ† + v in lockstep, with the recorded series | reference §5.3–§5.4 |
 //! | [`enclosure`] | certified interval enclosure of the reduced map | reference §2–§3, issue 6 |
 //! | [`order`] | convergence-order studies (claims 6, 18, 20, 21) | decisions §6 |
+//! | [`decades`] | reduced (x, a·w) iteration of the cubic families; ≥ 6-decade orders of claims 15–18 | decisions §6 |
 //! | [`precision_study`] | f64 vs MPFR trajectories, growth law (claim 28) | claims 28 |
 //! | [`verify`] | claims registry × test outcomes | theory/claims.toml |
 //! | [`central_flow`] | the central flow (one and k eigenvalues), GD comparison (claims 29–30) | reference §9.1 |
@@ -34,6 +35,7 @@ pub mod commands;
 pub mod config;
 pub mod constrained;
 pub mod data;
+pub mod decades;
 pub mod enclosure;
 pub mod error;
 pub mod figures;

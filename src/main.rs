@@ -227,6 +227,21 @@ enum Cmd {
         /// A shorter sweep (still 8 points) for smoke tests.
         #[arg(long)]
         quick: bool,
+        /// Claims 15–18: the ≥ 6-decade study with the reduced (x, a·w) iteration (src/decades.rs).
+        #[arg(long)]
+        full: bool,
+        /// With --full: decades of h below h_max (0.0125; 0.003 for claim 17).
+        #[arg(long, default_value_t = 6.0)]
+        decades: f64,
+        /// With --full: number of points.
+        #[arg(long, default_value_t = 8)]
+        points: usize,
+        /// With --full: rerun in double-double every point with at most this many steps.
+        #[arg(long, default_value_t = 0)]
+        dd_max_steps: u64,
+        /// With --full, claims 17–18: GD and v in double-double, θ† in f64.
+        #[arg(long)]
+        mixed: bool,
     },
     /// Certified interval enclosure of the reduced map from a box (X0 ± R) × (Y0 ± R) for N steps;
     /// writes enclosure.csv, summary.md and summary.json and prints the proof statement.
@@ -390,7 +405,16 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 Err(selfstab::EvalError::Other(format!("claims failing: {} (see {}/verify.md)", failed.join(", "), out.display())).into())
             }
         }
-        Cmd::Order { claim, out, quick } => {
+        Cmd::Order { claim, out, full: true, decades, points, dd_max_steps, mixed, .. } => {
+            let claim = selfstab::decades::parse_claim(&claim)?;
+            let opts = selfstab::decades::FullOpts { decades, points, dd_max_steps, mixed };
+            let (s, pts) = selfstab::decades::study(claim, opts)?;
+            selfstab::order::write(&s, &out)?;
+            selfstab::decades::write_points(&s, &pts, &out)?;
+            println!("{}", selfstab::order::markdown(&s));
+            Ok(())
+        }
+        Cmd::Order { claim, out, quick, .. } => {
             let claim = selfstab::order::parse_claim(&claim)?;
             let s = selfstab::order::study(claim, quick)?;
             selfstab::order::write(&s, &out)?;
