@@ -28,56 +28,108 @@ fn parse_layers(s: &str) -> Result<Widths, String> {
         .map(Widths)
 }
 
+/// The job flags `run` and `flow` share: a configuration file and the keys that override it.
+#[derive(clap::Args)]
+struct JobFlags {
+    /// Configuration file (TOML); flags override its keys.
+    config: Option<PathBuf>,
+    /// mlp, cubic, cnn or width1 (default mlp).
+    #[arg(long)]
+    model: Option<String>,
+    /// Every width from input to output, e.g. 64,16,16,10.
+    #[arg(long, value_parser = parse_layers)]
+    layers: Option<Widths>,
+    /// tanh, silu or gelu.
+    #[arg(long)]
+    activation: Option<String>,
+    /// mse or ce.
+    #[arg(long)]
+    loss: Option<String>,
+    /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]).
+    #[arg(long)]
+    data: Option<String>,
+    /// Number of samples (the first n digits).
+    #[arg(long)]
+    n: Option<usize>,
+    /// Seed of the initialisation and of synthetic data.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// GD's starting parameters (.npy, float64 [p], or builtin:NAME).
+    #[arg(long)]
+    theta0: Option<String>,
+    /// Learning rate η (decimal text; parsed at the working precision).
+    #[arg(long, allow_hyphen_values = true)]
+    lr: Option<String>,
+    /// Steps after the instability point θ₀ (run: tracking steps; flow: GD steps).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Cap on the GD steps of the instability search.
+    #[arg(long)]
+    search_steps: Option<u64>,
+    /// `f64` or a number of MPFR bits (53..=65536).
+    #[arg(long)]
+    precision: Option<String>,
+    /// Relative residual of the eigen solves (default 1e-10 in f64, 2^(16−bits) in MPFR).
+    #[arg(long)]
+    eig_tol: Option<f64>,
+    /// Threads of the f64 matrix products (default 1).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Output directory (default out).
+    #[arg(long)]
+    out: Option<String>,
+}
+
+impl JobFlags {
+    /// The configuration file's keys (if a file is given) and the flags' keys (the rest unset).
+    fn split(self) -> Result<(Option<RunConfig>, RunConfig), selfstab::Error> {
+        let from_file = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| InputError::File { path: p.clone(), msg: e.to_string() })?;
+                Some(config::parse_toml(&text, &p.display().to_string())?)
+            }
+            None => None,
+        };
+        let flags = RunConfig {
+            model: self.model,
+            layers: self.layers.map(|w| w.0),
+            activation: self.activation,
+            loss: self.loss,
+            data: self.data,
+            n: self.n,
+            seed: self.seed,
+            theta0: self.theta0,
+            lr: self.lr.map(Num::Text),
+            steps: self.steps,
+            search_steps: self.search_steps,
+            precision: self.precision.map(Num::Text),
+            eig_tol: self.eig_tol,
+            threads: self.threads,
+            out: self.out,
+            ..RunConfig::default()
+        };
+        Ok((from_file, flags))
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Find the instability point, then track GD, θ† and the predictions (default: a digits MLP).
     Run {
-        /// Configuration file (TOML); flags override its keys.
-        config: Option<PathBuf>,
-        #[arg(long)]
-        model: Option<String>,
-        #[arg(long, value_parser = parse_layers)]
-        layers: Option<Widths>,
-        #[arg(long)]
-        activation: Option<String>,
-        #[arg(long)]
-        loss: Option<String>,
-        #[arg(long)]
-        data: Option<String>,
-        #[arg(long)]
-        n: Option<usize>,
-        #[arg(long)]
-        seed: Option<u64>,
-        /// GD's starting parameters (.npy, float64 [p]).
-        #[arg(long)]
-        theta0: Option<String>,
-        /// Learning rate η (decimal text; parsed at the working precision).
-        #[arg(long, allow_hyphen_values = true)]
-        lr: Option<String>,
-        /// Tracking steps after θ₀.
-        #[arg(long)]
-        steps: Option<u64>,
-        /// Cap on the GD steps of the instability search.
-        #[arg(long)]
-        search_steps: Option<u64>,
-        /// `f64` or a number of MPFR bits (53..=65536).
-        #[arg(long)]
-        precision: Option<String>,
+        #[command(flatten)]
+        job: JobFlags,
+        /// Linearised projection steps per projection (default 3).
         #[arg(long)]
         projection_steps: Option<usize>,
+        /// λ₂(θ†) every this many steps (default 50).
         #[arg(long)]
         gap_every: Option<u64>,
         /// Stop when λ₂(θ†) ≥ C/η; `none` records only.
         #[arg(long, allow_hyphen_values = true)]
         gap_threshold: Option<String>,
-        #[arg(long)]
-        eig_tol: Option<f64>,
-        #[arg(long)]
-        threads: Option<usize>,
+        /// Checkpoint every this many steps (default 10); a re-run resumes from it.
         #[arg(long)]
         checkpoint_every: Option<u64>,
-        #[arg(long)]
-        out: Option<String>,
         /// Conv channels per stage of `--model cnn` (e.g. 4 or 4,8; default 4).
         #[arg(long, value_parser = parse_layers)]
         channels: Option<Widths>,
@@ -128,39 +180,8 @@ enum Cmd {
     /// GD and the central flow (k critical eigenvalues, SDCP) from the instability point, side by side:
     /// flow_series.{csv,npz}, flow_summary.json, figures/flow.{svg,png}.
     Flow {
-        /// Configuration file (TOML); flags override its keys.
-        config: Option<PathBuf>,
-        #[arg(long)]
-        model: Option<String>,
-        #[arg(long, value_parser = parse_layers)]
-        layers: Option<Widths>,
-        #[arg(long)]
-        activation: Option<String>,
-        #[arg(long)]
-        loss: Option<String>,
-        #[arg(long)]
-        data: Option<String>,
-        #[arg(long)]
-        n: Option<usize>,
-        #[arg(long)]
-        seed: Option<u64>,
-        #[arg(long)]
-        theta0: Option<String>,
-        #[arg(long, allow_hyphen_values = true)]
-        lr: Option<String>,
-        /// GD steps after the instability point.
-        #[arg(long)]
-        steps: Option<u64>,
-        #[arg(long)]
-        search_steps: Option<u64>,
-        #[arg(long)]
-        precision: Option<String>,
-        #[arg(long)]
-        eig_tol: Option<f64>,
-        #[arg(long)]
-        threads: Option<usize>,
-        #[arg(long)]
-        out: Option<String>,
+        #[command(flatten)]
+        job: JobFlags,
         /// Euler sub-steps per GD step (dt = 1/substeps).
         #[arg(long, default_value_t = 4)]
         substeps: u32,
@@ -324,33 +345,19 @@ fn main() -> ExitCode {
 
 fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
     match cmd {
-        Cmd::Run {
-            config: file, model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps,
-            precision, projection_steps, gap_every, gap_threshold, eig_tol, threads, checkpoint_every, out,
-            channels,
-            multi,
-        } => {
-            let from_file = match &file {
-                Some(p) => {
-                    let text = std::fs::read_to_string(p).map_err(|e| InputError::File { path: p.clone(), msg: e.to_string() })?;
-                    Some(config::parse_toml(&text, &p.display().to_string())?)
-                }
-                None => None,
-            };
+        Cmd::Run { job, projection_steps, gap_every, gap_threshold, checkpoint_every, channels, multi } => {
+            let (from_file, flags) = job.split()?;
             let flags = RunConfig {
-                model, layers: layers.map(|w| w.0), activation, loss, data, n, seed, theta0,
-                lr: lr.map(Num::Text),
-                steps, search_steps,
-                precision: precision.map(Num::Text),
-                projection_steps, gap_every,
+                projection_steps,
+                gap_every,
                 gap_threshold: gap_threshold.map(|g| match g.trim().parse::<f64>() {
                     Ok(v) => GapThreshold::Value(v),
                     Err(_) => GapThreshold::Text(g),
                 }),
-                eig_tol, threads, checkpoint_every, out,
-                cubic: None,
+                checkpoint_every,
                 channels: channels.map(|w| w.0),
                 multi,
+                ..flags
             };
             let cfg = config::resolve(&config::merge(from_file, flags))?;
             let s = commands::run(&cfg)?;
@@ -366,22 +373,8 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             println!("{}", selfstab::sgd::markdown(&rs));
             Ok(())
         }
-        Cmd::Flow {
-            config: file, model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps,
-            precision, eig_tol, threads, out, substeps, smooth, form, top_k, sdcp_tol, dagger,
-        } => {
-            let from_file = match &file {
-                Some(p) => {
-                    let text = std::fs::read_to_string(p).map_err(|e| InputError::File { path: p.clone(), msg: e.to_string() })?;
-                    Some(config::parse_toml(&text, &p.display().to_string())?)
-                }
-                None => None,
-            };
-            let flags = RunConfig {
-                model, layers: layers.map(|w| w.0), activation, loss, data, n, seed, theta0,
-                lr: lr.map(Num::Text), steps, search_steps, precision: precision.map(Num::Text),
-                eig_tol, threads, out, ..RunConfig::default()
-            };
+        Cmd::Flow { job, substeps, smooth, form, top_k, sdcp_tol, dagger } => {
+            let (from_file, flags) = job.split()?;
             let cfg = config::resolve(&config::merge(from_file, flags))?;
             let form = match form.as_str() {
                 "k" => selfstab::central_flow::Form::K,

@@ -9,11 +9,11 @@
 //!   eigenvalues at θ† ([`MultiRow`]).
 
 use crate::error::EvalError;
-use crate::linalg::{all_finite, axpy, dot, norm, sub, zeros};
+use crate::linalg::{axpy, dot, norm, sub, zeros};
 use crate::objective::Objective;
 use crate::predicted;
 use crate::scalar::Scalar;
-use crate::sharpness::{Center, EigenOpts, top_eigen_subspace};
+use crate::sharpness::Center;
 use crate::stable_set::{CenterK, center_k, project_k};
 use crate::tracking::{self, Row, StopReason, TrackOpts, TrackState};
 
@@ -203,8 +203,6 @@ fn step_k<S: Scalar>(
     mo: &MultiOpts,
 ) -> Result<(Row, Option<StopReason>), EvalError> {
     let clock = std::time::Instant::now();
-    let c = obj.ctx();
-    let p = obj.dim();
     let t = st.t;
     let ck = ms.centre.clone().expect("k-centre after the switch");
     let dag = &ck.center;
@@ -217,21 +215,11 @@ fn step_k<S: Scalar>(
         ..Row::default()
     };
     let mut hvps = 0u64;
-    let mut grad = zeros::<S>(p, c);
-    let loss_gd = match obj.grad(&st.theta, &mut grad) {
-        Ok(l) if l.is_finite() && all_finite(&grad) => l,
-        Ok(_) | Err(EvalError::NonFinite { .. }) => {
-            let msg = format!("GD diverged: the loss became non-finite at tracking step {t}");
-            return Ok((row, Some(StopReason::Diverged(msg))));
-        }
-        Err(e) => return Err(e),
+    let (grad, eig) = match tracking::eval_gd(obj, &st.theta, &st.warm_gd, opts.eig_tol, t, &mut row)? {
+        Ok(v) => v,
+        Err(stop) => return Ok((row, Some(stop))),
     };
-    let eo = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(1, c) };
-    let eig = top_eigen_subspace(obj, &st.theta, &st.warm_gd, &eo)?;
     hvps += eig.hvps;
-    row.loss_gd = loss_gd.to_f64();
-    row.sharpness_gd = eig.values[0].to_f64();
-    row.eigen_residual_gd = eig.residuals[0];
     row.loss_dagger = dag.loss.to_f64();
     row.sharpness_dagger = dag.sharpness.to_f64();
     row.alpha = dag.alpha.to_f64();

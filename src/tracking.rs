@@ -12,7 +12,7 @@ use crate::linalg::{all_finite, axpy, dot, norm, sub, zeros};
 use crate::objective::Objective;
 use crate::predicted::{self, Kind};
 use crate::scalar::Scalar;
-use crate::sharpness::{Center, EigenOpts, center, top_eigen, top_eigen_subspace};
+use crate::sharpness::{Center, Eigen, EigenOpts, center, top_eigen, top_eigen_subspace};
 
 /// Settings of a tracking run.
 #[derive(Clone, Debug)]
@@ -227,21 +227,11 @@ pub fn step<S: Scalar>(
     let mut hvps = 0u64;
 
     // --- GD at θ_t: loss, gradient, sharpness (warm-started).
-    let mut grad = zeros::<S>(p, c);
-    let loss_gd = match obj.grad(&st.theta, &mut grad) {
-        Ok(l) if l.is_finite() && all_finite(&grad) => l,
-        Ok(_) | Err(EvalError::NonFinite { .. }) => {
-            let msg = format!("GD diverged: the loss became non-finite at tracking step {t}");
-            return Ok((row, Some(StopReason::Diverged(msg))));
-        }
-        Err(e) => return Err(e),
+    let (grad, eig) = match eval_gd(obj, &st.theta, &st.warm_gd, opts.eig_tol, t, &mut row)? {
+        Ok(v) => v,
+        Err(stop) => return Ok((row, Some(stop))),
     };
-    let eo = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(1, c) };
-    let eig = top_eigen_subspace(obj, &st.theta, &st.warm_gd, &eo)?;
     hvps += eig.hvps;
-    row.loss_gd = loss_gd.to_f64();
-    row.sharpness_gd = eig.values[0].to_f64();
-    row.eigen_residual_gd = eig.residuals[0];
 
     // --- θ† statistics.
     row.loss_dagger = dag.loss.to_f64();
@@ -356,4 +346,34 @@ pub fn step<S: Scalar>(
     row.hvps = hvps;
     row.step_seconds = clock.elapsed().as_secs_f64();
     Ok((row, None))
+}
+
+/// GD's evaluation at θ_t: L, ∇L and the warm-started top eigenpair, recorded in `row` (`loss_gd`,
+/// `sharpness_gd`, `eigen_residual_gd`). A non-finite loss or gradient is GD's divergence: returned
+/// as the stop, not as an error.
+#[allow(clippy::type_complexity)]
+pub(crate) fn eval_gd<S: Scalar>(
+    obj: &dyn Objective<S>,
+    theta: &[S],
+    warm: &[Vec<S>],
+    eig_tol: f64,
+    t: u64,
+    row: &mut Row,
+) -> Result<Result<(Vec<S>, Eigen<S>), StopReason>, EvalError> {
+    let c = obj.ctx();
+    let mut grad = zeros::<S>(obj.dim(), c);
+    let loss_gd = match obj.grad(theta, &mut grad) {
+        Ok(l) if l.is_finite() && all_finite(&grad) => l,
+        Ok(_) | Err(EvalError::NonFinite { .. }) => {
+            let msg = format!("GD diverged: the loss became non-finite at tracking step {t}");
+            return Ok(Err(StopReason::Diverged(msg)));
+        }
+        Err(e) => return Err(e),
+    };
+    let eo = EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) };
+    let eig = top_eigen_subspace(obj, theta, warm, &eo)?;
+    row.loss_gd = loss_gd.to_f64();
+    row.sharpness_gd = eig.values[0].to_f64();
+    row.eigen_residual_gd = eig.residuals[0];
+    Ok(Ok((grad, eig)))
 }
