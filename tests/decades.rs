@@ -165,9 +165,9 @@ fn full(claim: u32, decades_: f64) {
 }
 
 #[test]
-#[ignore = "5-decade study, ~1 min"]
-fn claim_15_loss_prediction_error_first_order_5_decades_f64() {
-    full(15, 5.0);
+#[ignore = "6-decade study, ~8 min"]
+fn claim_15_loss_prediction_error_first_order_6_decades_f64() {
+    full(15, 6.0);
 }
 
 #[test]
