@@ -330,9 +330,17 @@ fn range(rows: &[Row], f: impl Fn(&Row) -> f64) -> [f64; 2] {
 }
 
 /// First local maximum of a series above `level` (the first sharpness spike).
+/// The first spike of a sharpness series above `level` (= 2/η): the maximum over its first excursion
+/// above the level, i.e. the first maximal run of steps with value > level, reported only once the
+/// run has ended (the value fell back to ≤ level) so that the peak is complete. GD's sharpness
+/// alternates step to step at the edge of stability, so a plain "first local maximum" would pick
+/// one of those jags instead of the peak (claim 8's Y_max is the maximum of the first cycle).
 fn first_spike(rows: &[Row], level: f64, f: impl Fn(&Row) -> f64) -> Option<(u64, f64)> {
     let v: Vec<f64> = rows.iter().map(&f).collect();
-    (1..v.len().saturating_sub(1)).find(|&i| v[i] > level && v[i] >= v[i - 1] && v[i] > v[i + 1]).map(|i| (rows[i].t, v[i]))
+    let start = v.iter().position(|&x| x > level)?;
+    let len = v[start..].iter().position(|&x| !(x > level))?;
+    let (i, m) = v[start..start + len].iter().enumerate().fold((0, f64::NEG_INFINITY), |(bi, bm), (i, &x)| if x > bm { (i, x) } else { (bi, bm) });
+    Some((rows[start + i].t, m))
 }
 
 fn horizon(rows: &[Row], tol: f64, err: impl Fn(&Row) -> f64) -> u64 {
@@ -591,4 +599,26 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     let v = serde_json::Value::Object(j);
     write_atomic(&a.out.join("eval.json"), serde_json::to_string_pretty(&v).unwrap().as_bytes())?;
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(v: &[f64]) -> Vec<Row> {
+        v.iter().enumerate().map(|(t, &s)| Row { t: t as u64, sharpness_gd: s, ..Row::default() }).collect()
+    }
+
+    #[test]
+    fn first_spike_is_the_peak_of_the_first_excursion_not_a_period_two_jag() {
+        // Rising with step-to-step alternation (local maxima at t = 3, 5), peak 9.26 at t = 7, collapse.
+        let r = rows(&[7.4, 7.6, 8.0, 9.21, 9.20, 9.23, 9.21, 9.26, 9.1, 7.0, 8.0, 9.9]);
+        assert_eq!(first_spike(&r, 7.5, |r| r.sharpness_gd), Some((7, 9.26)));
+        // An excursion still under way at the end of the series has no complete peak yet.
+        let r = rows(&[7.4, 7.6, 8.0, 9.0]);
+        assert_eq!(first_spike(&r, 7.5, |r| r.sharpness_gd), None);
+        // A NaN (prediction columns after divergence) ends the excursion.
+        let r = rows(&[7.6, 8.0, f64::NAN]);
+        assert_eq!(first_spike(&r, 7.5, |r| r.sharpness_gd), Some((1, 8.0)));
+    }
 }
