@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | [`scalar`] | f64 and MPFR scalars with a precision context | `theory/README.md` §Numerics |
 //! | [`objective`] | the loss L with ∇L, ∇²L·v, ∇³L[v,w], ∇⁴L[v,v,v] | reference §1 |
-//! | [`models`] | exact/perturbed cubic models, MLPs | models §1–§3 |
+//! | [`models`] | exact/perturbed cubic models, MLPs, the small CNN (= MLP∘A), the width-1 model | models §1–§3, reference §9.4 |
 //! | [`sharpness`] | S = λ_max(∇²L), u, ∇S = ∇³L[u,u], α, β, δ | reference §1 |
 //! | [`gd`] | gradient descent, observers, the instability point θ₀ | reference §7, decisions §3 |
 //! | [`reduced_map`] | the two-dimensional self-stabilization map | reference §2–§3 |
@@ -24,6 +24,8 @@
 //! | [`verify`] | claims registry × test outcomes | theory/claims.toml |
 //! | [`central_flow`] | the central flow (one and k eigenvalues), GD comparison (claims 29–30) | reference §9.1 |
 //! | [`sdcp`] | the SDCP of the central flow and its solver (claim 31) | reference §9.1 |
+//! | [`multi`] | θ† past the eigengap with the k-eigenvalue projection; β_{s→t} records | reference §8 |
+//! | [`sgd`] | mini-batch GD and the stochastic sharpness gap (claim 32) | reference §9.3 |
 //! | [`flow_cmd`] | `selfstab flow`: outputs, smoothing, summary | theory/README.md Central flow |
 //!
 //! Every numeric routine is generic over [`scalar::Scalar`] (`f64` and `rug::Float`).
