@@ -183,7 +183,8 @@ pub fn from_f64<S: Scalar>(x: &[f64], c: S::Ctx) -> Vec<S> {
 
 /// Zero vector of length n.
 pub fn zeros<S: Scalar>(n: usize, c: S::Ctx) -> Vec<S> {
-    (0..n).map(|_| S::zero(c)).collect()
+    // `vec!` clones one zero: a single zeroed allocation for f64.
+    vec![S::zero(c); n]
 }
 
 /// Symmetric eigendecomposition of a dense n×n row-major matrix by the cyclic Jacobi method,

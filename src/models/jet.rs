@@ -18,11 +18,43 @@
 //! arrays); a block known to be zero is `None` and skipped, so a jet matrix product is a handful of
 //! [`Scalar::gemm`] calls over the surviving coefficient pairs.
 
+use crate::error::EvalError;
+use crate::linalg::zeros;
 use crate::scalar::Scalar;
 
-/// A zero vector of length n (`vec!` clones one zero: a single zeroed allocation for f64).
-pub fn zeros<S: Scalar>(n: usize, c: S::Ctx) -> Vec<S> {
-    vec![S::zero(c); n]
+/// A model whose gradient can be evaluated in a jet algebra (forward over reverse): ∇L at
+/// θ + Σ_k ε_k v_k for the directions `th[1..]`, writing the coefficient of monomial `target` to
+/// `out` and returning L(θ). The derivative orders of the `Objective` trait follow from it
+/// ([`hvp`], [`d3`], [`d3_sym`], [`d4`]).
+pub trait GradJet<S: Scalar> {
+    /// The jet gradient (see the trait).
+    fn grad_jet(&self, kind: &JetKind, th: &[Option<&[S]>], target: usize, out: &mut [S]) -> Result<S, EvalError>;
+}
+
+/// ∇²L·v = ε-block of ∇L(θ + εv).
+pub fn hvp<S: Scalar>(m: &impl GradJet<S>, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
+    m.grad_jet(&JetKind::taylor(1), &[Some(th), Some(v)], 1, out).map(drop)
+}
+
+/// ∇³L[v,w] = ε₁ε₂-block of ∇L(θ + ε₁v + ε₂w) (hyper-dual).
+pub fn d3<S: Scalar>(m: &impl GradJet<S>, th: &[S], v: &[S], w: &[S], out: &mut [S]) -> Result<(), EvalError> {
+    m.grad_jet(&JetKind::hyper_dual(), &[Some(th), Some(v), Some(w), None], 3, out).map(drop)
+}
+
+/// ∇³L[v,v] = 2 × (ε²-block of ∇L(θ + εv)).
+pub fn d3_sym<S: Scalar>(m: &impl GradJet<S>, th: &[S], v: &[S], out: &mut [S], c: S::Ctx) -> Result<(), EvalError> {
+    m.grad_jet(&JetKind::taylor(2), &[Some(th), Some(v), None], 2, out)?;
+    let two = S::from_i64(2, c);
+    out.iter_mut().for_each(|o| *o *= &two);
+    Ok(())
+}
+
+/// ∇⁴L[v,v,v] = 6 × (ε³-block of ∇L(θ + εv)).
+pub fn d4<S: Scalar>(m: &impl GradJet<S>, th: &[S], v: &[S], out: &mut [S], c: S::Ctx) -> Result<(), EvalError> {
+    m.grad_jet(&JetKind::taylor(3), &[Some(th), Some(v), None, None], 3, out)?;
+    let six = S::from_i64(6, c);
+    out.iter_mut().for_each(|o| *o *= &six);
+    Ok(())
 }
 
 /// A truncated Taylor algebra: monomials with their total degrees and multiplication table.

@@ -14,7 +14,7 @@
 //! jet are ∇L, ∇²L v, ½∇³L[v,v], ⅙∇⁴L[v,v,v] or ∇³L[v,w]. The cost is a small multiple of one
 //! gradient (≈ the number of coefficient pairs of the algebra), never p gradients.
 
-use super::jet::{JetKind, JetMat, hadamard, matmul, taylor_apply};
+use super::jet::{self, JetKind, JetMat, hadamard, matmul, taylor_apply};
 use crate::data::Dataset;
 use crate::error::{EvalError, InputError};
 use crate::objective::Objective;
@@ -527,7 +527,7 @@ impl<S: Scalar> Mlp<S> {
             let dout = self.layers[l + 1];
             for (zk, bk) in z.parts.iter_mut().zip(&b.parts) {
                 let Some(bk) = bk else { continue };
-                let zk = zk.get_or_insert_with(|| super::jet::zeros(self.n * dout, c));
+                let zk = zk.get_or_insert_with(|| crate::linalg::zeros(self.n * dout, c));
                 for row in zk.chunks_mut(dout) {
                     row.iter_mut().zip(bk).for_each(|(a, bj)| *a += bj);
                 }
@@ -697,7 +697,7 @@ impl<S: Scalar> Mlp<S> {
             }
             let mut blk = match fk {
                 Some(p) => p.to_vec(),
-                None => super::jet::zeros(n * q, c),
+                None => crate::linalg::zeros(n * q, c),
             };
             if let Some(lk) = lk {
                 for (row, li) in blk.chunks_mut(q).zip(lk) {
@@ -825,39 +825,25 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
     }
 
     fn hvp(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.grad_jet(&JetKind::taylor(1), &[Some(th), Some(v)], 1, out)
-            .map(drop)
+        jet::hvp(self, th, v, out)
     }
 
     fn d3(&self, th: &[S], v: &[S], w: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.grad_jet(
-            &JetKind::hyper_dual(),
-            &[Some(th), Some(v), Some(w), None],
-            3,
-            out,
-        )
-        .map(drop)
+        jet::d3(self, th, v, w, out)
     }
 
-    /// ∇³L[v,v] = 2 × (ε²-block of ∇L(θ + εv)).
     fn d3_sym(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.grad_jet(&JetKind::taylor(2), &[Some(th), Some(v), None], 2, out)?;
-        let two = S::from_i64(2, self.ctx);
-        out.iter_mut().for_each(|o| *o *= &two);
-        Ok(())
+        jet::d3_sym(self, th, v, out, self.ctx)
     }
 
-    /// ∇⁴L[v,v,v] = 6 × (ε³-block of ∇L(θ + εv)).
     fn d4(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.grad_jet(
-            &JetKind::taylor(3),
-            &[Some(th), Some(v), None, None],
-            3,
-            out,
-        )?;
-        let six = S::from_i64(6, self.ctx);
-        out.iter_mut().for_each(|o| *o *= &six);
-        Ok(())
+        jet::d4(self, th, v, out, self.ctx)
+    }
+}
+
+impl<S: Scalar> jet::GradJet<S> for Mlp<S> {
+    fn grad_jet(&self, kind: &JetKind, th: &[Option<&[S]>], target: usize, out: &mut [S]) -> Result<S, EvalError> {
+        Mlp::grad_jet(self, kind, th, target, out)
     }
 }
 

@@ -12,7 +12,7 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
-use super::jet::{JetKind, JetMat, hadamard, matmul, taylor_apply};
+use super::jet::{self, JetKind, JetMat, hadamard, matmul, taylor_apply};
 use super::mlp::{Activation, ActivationDerivs};
 use crate::error::{EvalError, InputError};
 use crate::objective::Objective;
@@ -193,27 +193,25 @@ impl<S: Scalar> Objective<S> for Width1<S> {
     }
 
     fn hvp(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.grad_jet(&JetKind::taylor(1), &[Some(th), Some(v)], 1, out).map(drop)
+        jet::hvp(self, th, v, out)
     }
 
     fn d3(&self, th: &[S], v: &[S], w: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.grad_jet(&JetKind::hyper_dual(), &[Some(th), Some(v), Some(w), None], 3, out).map(drop)
+        jet::d3(self, th, v, w, out)
     }
 
-    /// ∇³L[v,v] = 2 × (ε²-block of ∇L(θ + εv)).
     fn d3_sym(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.grad_jet(&JetKind::taylor(2), &[Some(th), Some(v), None], 2, out)?;
-        let two = S::from_i64(2, self.ctx);
-        out.iter_mut().for_each(|o| *o *= &two);
-        Ok(())
+        jet::d3_sym(self, th, v, out, self.ctx)
     }
 
-    /// ∇⁴L[v,v,v] = 6 × (ε³-block of ∇L(θ + εv)).
     fn d4(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.grad_jet(&JetKind::taylor(3), &[Some(th), Some(v), None, None], 3, out)?;
-        let six = S::from_i64(6, self.ctx);
-        out.iter_mut().for_each(|o| *o *= &six);
-        Ok(())
+        jet::d4(self, th, v, out, self.ctx)
+    }
+}
+
+impl<S: Scalar> jet::GradJet<S> for Width1<S> {
+    fn grad_jet(&self, kind: &JetKind, th: &[Option<&[S]>], target: usize, out: &mut [S]) -> Result<S, EvalError> {
+        Width1::grad_jet(self, kind, th, target, out)
     }
 }
 
