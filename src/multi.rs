@@ -9,9 +9,8 @@
 //!   eigenvalues at θ† ([`MultiRow`]).
 
 use crate::error::EvalError;
-use crate::linalg::{axpy, dot, norm, sub, zeros};
+use crate::linalg::{axpy, dot, zeros};
 use crate::objective::Objective;
-use crate::predicted;
 use crate::scalar::Scalar;
 use crate::sharpness::Center;
 use crate::stable_set::{CenterK, center_k, project_k};
@@ -220,21 +219,8 @@ fn step_k<S: Scalar>(
         Err(stop) => return Ok((row, Some(stop))),
     };
     hvps += eig.hvps;
-    row.loss_dagger = dag.loss.to_f64();
-    row.sharpness_dagger = dag.sharpness.to_f64();
-    row.alpha = dag.alpha.to_f64();
-    row.beta = dag.beta.to_f64();
-    row.delta = dag.delta().to_f64();
-    row.gamma = row.alpha / (norm(&dag.grad).to_f64() * row.beta.sqrt());
-    row.newton_x = (dot(&dag.u, &dag.grad) / &dag.sharpness).to_f64();
-    row.proj_residual_s = st.residual_s.to_f64();
-    row.proj_residual_u = st.residual_u.to_f64();
+    let dev = tracking::record_dagger(&mut row, dag, st);
     row.lambda2_dagger = ck.values.get(1).map(S::to_f64);
-    let dev = sub(&st.theta, &dag.theta);
-    let (xg, yg) = predicted::xy(dag, &dev);
-    row.x_gd = xg.to_f64();
-    row.y_gd = yg.to_f64();
-    row.dist = norm(&dev).to_f64();
 
     // The k-eigenvalue record of θ†_t.
     let two_over_eta = 2.0 / eta.to_f64();

@@ -233,24 +233,8 @@ pub fn step<S: Scalar>(
     };
     hvps += eig.hvps;
 
-    // --- θ† statistics.
-    row.loss_dagger = dag.loss.to_f64();
-    row.sharpness_dagger = dag.sharpness.to_f64();
-    row.alpha = dag.alpha.to_f64();
-    row.beta = dag.beta.to_f64();
-    row.delta = dag.delta().to_f64();
-    let gnorm = norm(&dag.grad).to_f64();
-    row.gamma = row.alpha / (gnorm * row.beta.sqrt());
-    row.newton_x = (dot(&dag.u, &dag.grad) / &dag.sharpness).to_f64();
-    row.proj_residual_s = st.residual_s.to_f64();
-    row.proj_residual_u = st.residual_u.to_f64();
-
-    // --- deviation of GD from θ†.
-    let dev = sub(&st.theta, &dag.theta);
-    let (xg, yg) = predicted::xy(dag, &dev);
-    row.x_gd = xg.to_f64();
-    row.y_gd = yg.to_f64();
-    row.dist = norm(&dev).to_f64();
+    // --- θ† statistics and GD's deviation from θ†.
+    let dev = record_dagger(&mut row, dag, st);
 
     // --- predictions (standard, generalized).
     let pred_stats = |v: &[S]| -> Result<[f64; 7], EvalError> {
@@ -348,6 +332,27 @@ pub fn step<S: Scalar>(
     Ok((row, None))
 }
 
+
+/// θ†'s statistics (loss, sharpness, α, β, δ, γ, Newton ratio, projection residuals) and GD's
+/// deviation θ − θ† (x_gd, y_gd, dist) recorded in `row`; returns the deviation.
+pub(crate) fn record_dagger<S: Scalar>(row: &mut Row, dag: &Center<S>, st: &TrackState<S>) -> Vec<S> {
+    row.loss_dagger = dag.loss.to_f64();
+    row.sharpness_dagger = dag.sharpness.to_f64();
+    row.alpha = dag.alpha.to_f64();
+    row.beta = dag.beta.to_f64();
+    row.delta = dag.delta().to_f64();
+    let gnorm = norm(&dag.grad).to_f64();
+    row.gamma = row.alpha / (gnorm * row.beta.sqrt());
+    row.newton_x = (dot(&dag.u, &dag.grad) / &dag.sharpness).to_f64();
+    row.proj_residual_s = st.residual_s.to_f64();
+    row.proj_residual_u = st.residual_u.to_f64();
+    let dev = sub(&st.theta, &dag.theta);
+    let (xg, yg) = predicted::xy(dag, &dev);
+    row.x_gd = xg.to_f64();
+    row.y_gd = yg.to_f64();
+    row.dist = norm(&dev).to_f64();
+    dev
+}
 /// GD's evaluation at θ_t: L, ∇L and the warm-started top eigenpair, recorded in `row` (`loss_gd`,
 /// `sharpness_gd`, `eigen_residual_gd`). A non-finite loss or gradient is GD's divergence: returned
 /// as the stop, not as an error.
