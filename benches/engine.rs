@@ -12,14 +12,16 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use criterion::measurement::WallTime;
 use rug::Float;
+use rug::Assign;
 use selfstab::data::{digits, init_params};
 use selfstab::gd::{SearchError, find_instability, gd_step};
 use selfstab::linalg::{from_f64, gemm_faer, zeros};
 use selfstab::models::mlp::{Activation, LossKind, Mlp, param_count};
 use selfstab::objective::Objective;
+use selfstab::reduced_map::{DevState, ReducedMap, Workspace};
 use selfstab::scalar::Scalar;
 use selfstab::sharpness::{EigenOpts, center, top_eigen};
 use selfstab::stable_set::lin_proj;
@@ -101,6 +103,7 @@ fn bench_primitives<S: Scalar>(
     pt: &Point,
     eta_str: &str,
     with_tracking: bool,
+    solvers_only: bool,
 ) {
     let c = obj.ctx();
     let p = obj.dim();
@@ -126,18 +129,20 @@ fn bench_primitives<S: Scalar>(
     );
     let v: Vec<S> = u.clone();
 
-    g.bench_function(format!("{label}/loss_grad"), |b| {
-        let mut out = zeros::<S>(p, c);
-        b.iter(|| black_box(obj.grad(black_box(&theta), &mut out).expect("grad")))
-    });
-    g.bench_function(format!("{label}/hvp"), |b| {
-        let mut out = zeros::<S>(p, c);
-        b.iter(|| obj.hvp(black_box(&theta), black_box(&v), &mut out).expect("hvp"))
-    });
-    g.bench_function(format!("{label}/grad_s_d3_sym"), |b| {
-        let mut out = zeros::<S>(p, c);
-        b.iter(|| obj.d3_sym(black_box(&theta), black_box(&u), &mut out).expect("d3_sym"))
-    });
+    if !solvers_only {
+        g.bench_function(format!("{label}/loss_grad"), |b| {
+            let mut out = zeros::<S>(p, c);
+            b.iter(|| black_box(obj.grad(black_box(&theta), &mut out).expect("grad")))
+        });
+        g.bench_function(format!("{label}/hvp"), |b| {
+            let mut out = zeros::<S>(p, c);
+            b.iter(|| obj.hvp(black_box(&theta), black_box(&v), &mut out).expect("hvp"))
+        });
+        g.bench_function(format!("{label}/grad_s_d3_sym"), |b| {
+            let mut out = zeros::<S>(p, c);
+            b.iter(|| obj.d3_sym(black_box(&theta), black_box(&u), &mut out).expect("d3_sym"))
+        });
+    }
     g.bench_function(format!("{label}/eigen_warm"), |b| {
         b.iter(|| black_box(top_eigen(obj, black_box(&theta), Some(&u_prev), &opts).expect("eigen")))
     });
@@ -170,7 +175,13 @@ fn bench_primitives<S: Scalar>(
 /// faer products of the forward-pass shapes: for each layer, [n, in]·[in, out] (one thread, the
 /// crate's default). FLOPs = 2·n·Σ in·out, the same count as the forward pass.
 fn bench_faer(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config) {
-    let shapes: Vec<(usize, usize, usize)> = cfg.layers.windows(2).map(|w| (cfg.n, w[0], w[1])).collect();
+    bench_faer_shapes(g, format!("{}-f64/faer_forward_shapes", cfg.name), cfg.layers, cfg.n);
+}
+
+/// One bench `id`: the faer products [n, in]·[in, out] of every layer of `layers`, with the thread
+/// count currently set (`linalg::set_threads`). Deterministic inputs; the output is overwritten.
+fn bench_faer_shapes(g: &mut BenchmarkGroup<'_, WallTime>, id: String, layers: &[usize], n: usize) {
+    let shapes: Vec<(usize, usize, usize)> = layers.windows(2).map(|w| (n, w[0], w[1])).collect();
     let bufs: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = shapes
         .iter()
         .map(|&(m, k, n)| {
@@ -179,7 +190,7 @@ fn bench_faer(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config) {
             (a, b, vec![0.0; m * n])
         })
         .collect();
-    g.bench_function(format!("{}-f64/faer_forward_shapes", cfg.name), |b| {
+    g.bench_function(id, |b| {
         b.iter_batched_ref(
             || bufs.clone(),
             |bufs| {
@@ -244,26 +255,7 @@ fn bench_threads(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config, obj: &Mlp<f
         let mut out = vec![0.0; p];
         b.iter(|| obj.d3_sym(black_box(theta), black_box(&v), &mut out).expect("d3_sym"))
     });
-    let shapes: Vec<(usize, usize, usize)> = cfg.layers.windows(2).map(|w| (cfg.n, w[0], w[1])).collect();
-    let bufs: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = shapes
-        .iter()
-        .map(|&(m, k, n)| {
-            let a = (0..m * k).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5).collect();
-            let b = (0..k * n).map(|i| ((i * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect();
-            (a, b, vec![0.0; m * n])
-        })
-        .collect();
-    g.bench_function(format!("{label}/faer_forward_shapes"), |b| {
-        b.iter_batched_ref(
-            || bufs.clone(),
-            |bufs| {
-                for ((a, bm, cm), &s) in bufs.iter_mut().zip(&shapes) {
-                    gemm_faer(cm, a, false, bm, false, s, false);
-                }
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    bench_faer_shapes(g, format!("{label}/faer_forward_shapes"), cfg.layers, cfg.n);
     selfstab::linalg::set_threads(1);
 }
 
@@ -279,7 +271,7 @@ fn engine(cr: &mut Criterion) {
         bench_threads(&mut g, cfg, &obj, &pt.theta, 1);
         bench_threads(&mut g, cfg, &obj, &pt.theta, 2);
         if cfg.name == LARGE.name && std::env::var("SELFSTAB_BENCH_PRIMITIVES_ONLY").is_err() {
-            bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj, &pt, cfg.eta, true);
+            bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj, &pt, cfg.eta, true, false);
         }
         g.finish();
         if !pt.found {
@@ -287,16 +279,38 @@ fn engine(cr: &mut Criterion) {
         }
     }
     for cfg in [&TINY, &MEDIUM] {
-        if !wanted(cfg.name) {
+        // Default set (`tiny`, `medium`), the opt-in 1-vs-2-thread rows (`tiny2t`, `medium2t`) and
+        // the opt-in 256-bit primitives (`tiny256`) share one bench point (one instability search).
+        let base = wanted(cfg.name);
+        let two = opted_in(&format!("{}2t", cfg.name));
+        let mpfr = cfg.name == TINY.name && opted_in("tiny256");
+        if !(base || two || mpfr) {
             continue;
         }
         let pt = bench_point(cfg);
         let obj = mlp::<f64>(cfg, ());
-        let mut g = cr.benchmark_group(cfg.name);
-        g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-        bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj, &pt, cfg.eta, true);
-        bench_faer(&mut g, cfg);
-        g.finish();
+        Flops::new(cfg.layers, cfg.n).print(cfg.name, obj.dim());
+        if base || two {
+            let mut g = cr.benchmark_group(cfg.name);
+            g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+            if base {
+                bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj, &pt, cfg.eta, true, false);
+                bench_faer(&mut g, cfg);
+            }
+            if two {
+                // `{cfg}-f64-{1,2}t/{loss_grad,hvp,grad_s_d3_sym,faer_forward_shapes}`, then the rest of
+                // the 2-thread row: `{cfg}-f64-2t/{eigen_warm,lin_proj,tracking_step}`.
+                bench_threads(&mut g, cfg, &obj, &pt.theta, 1);
+                bench_threads(&mut g, cfg, &obj, &pt.theta, 2);
+                selfstab::linalg::set_threads(2);
+                bench_primitives::<f64>(&mut g, &format!("{}-f64-2t", cfg.name), &obj, &pt, cfg.eta, true, true);
+                selfstab::linalg::set_threads(1);
+            }
+            g.finish();
+        }
+        if mpfr {
+            bench_mpfr_primitives(cr, cfg, &obj, &pt, 256);
+        }
         if !pt.found {
             eprintln!("[{}] note: bench point is θ after {} GD steps, not an unstable iterate", cfg.name, pt.step);
         }
@@ -309,9 +323,9 @@ fn engine(cr: &mut Criterion) {
         let mut g = cr.benchmark_group(cfg.name);
         g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
         let obj64 = mlp::<f64>(cfg, ());
-        bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj64, &pt, cfg.eta, false);
+        bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj64, &pt, cfg.eta, false, false);
         let obj256 = mlp::<Float>(cfg, 256);
-        bench_primitives::<Float>(&mut g, &format!("{}-mpfr256", cfg.name), &obj256, &pt, cfg.eta, false);
+        bench_primitives::<Float>(&mut g, &format!("{}-mpfr256", cfg.name), &obj256, &pt, cfg.eta, false, false);
         bench_faer(&mut g, cfg);
         if cfg.name == MICRO.name {
             bench_rug(&mut g);
@@ -407,5 +421,274 @@ fn precision_ladder(cr: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, engine, precision_ladder);
+// ---------------------------------------------------------------------------------------------
+// Opt-in groups of issue 7 (each named in `SELFSTAB_BENCH_CONFIGS`; the default run is unchanged):
+//   reduced   the reduced map, 10,000 steps, f64 and 256 bits       → reduced/{f64,mpfr256}/…
+//   faer1024  faer 1024×1024×1024, 1 and 2 threads (§7 JAX scaling)   → faer1024/gemm_{1,2}t
+//   tiny256   loss+grad, HVP, ∇S of tiny at 256 bits + rug references → tiny256/…   (in `engine`)
+//   tiny2t, medium2t  1- and 2-thread primitives, 2-thread row        → {tiny,medium}/…-{1,2}t/… (in `engine`)
+//   scaling   loss+grad, HVP, ∇S vs n and vs width, f64, 1 thread      → scaling/{n…,w…}/…
+// Throughput is set to the analytic FLOP count (f64: criterion's "elem/s" = FLOP/s) or to the
+// multiply-add count (MPFR: comparable with the rug loop's elem/s = multiply-adds/s).
+// ---------------------------------------------------------------------------------------------
+
+/// Analytic FLOP counts of the products the code issues (benches/RESULTS.md "Throughput"): with
+/// f_l = 2·n·in_l·out_l, forward Σf_l, loss+grad 3Σf_l − f_1, HVP 3f_1 + 8Σ_{l>1}f_l,
+/// ∇S 3f_1 + 13Σ_{l>1}f_l. Elementwise work (tanh, Hadamard products) is not counted.
+#[derive(Clone, Copy, Debug)]
+struct Flops {
+    forward: u64,
+    loss_grad: u64,
+    hvp: u64,
+    d3_sym: u64,
+    /// tanh evaluations of one forward pass: n·Σ hidden widths.
+    tanh: u64,
+}
+
+impl Flops {
+    fn new(layers: &[usize], n: usize) -> Self {
+        let f: Vec<u64> = layers.windows(2).map(|w| 2 * (n * w[0] * w[1]) as u64).collect();
+        let sum: u64 = f.iter().sum();
+        let rest = sum - f[0];
+        let hidden: usize = layers[1..layers.len() - 1].iter().sum();
+        Self { forward: sum, loss_grad: 3 * sum - f[0], hvp: 3 * f[0] + 8 * rest, d3_sym: 3 * f[0] + 13 * rest, tanh: (n * hidden) as u64 }
+    }
+
+    fn print(&self, label: &str, p: usize) {
+        let m = |x: u64| x as f64 * 1e-6;
+        eprintln!(
+            "[{label}] p = {p}; analytic MFLOP: forward {:.3}, loss+grad {:.3}, HVP {:.3}, ∇S {:.3}; tanh per forward pass {}",
+            m(self.forward),
+            m(self.loss_grad),
+            m(self.hvp),
+            m(self.d3_sym),
+            self.tanh
+        );
+    }
+}
+
+/// Loss+gradient, HVP along `v` and ∇S = ∇³L[v,v] at θ, each with its own throughput (`tp`: loss+grad,
+/// HVP, ∇S, in FLOPs or multiply-adds) when given. Bench ids `{label}/{loss_grad,hvp,grad_s_d3_sym}`.
+fn bench_cheap<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj: &Mlp<S>, theta: &[S], v: &[S], tp: Option<[u64; 3]>) {
+    let (c, p) = (obj.ctx(), obj.dim());
+    if let Some(t) = tp {
+        g.throughput(Throughput::Elements(t[0]));
+    }
+    g.bench_function(format!("{label}/loss_grad"), |b| {
+        let mut out = zeros::<S>(p, c);
+        b.iter(|| black_box(obj.grad(black_box(theta), &mut out).expect("grad")))
+    });
+    if let Some(t) = tp {
+        g.throughput(Throughput::Elements(t[1]));
+    }
+    g.bench_function(format!("{label}/hvp"), |b| {
+        let mut out = zeros::<S>(p, c);
+        b.iter(|| obj.hvp(black_box(theta), black_box(v), &mut out).expect("hvp"))
+    });
+    if let Some(t) = tp {
+        g.throughput(Throughput::Elements(t[2]));
+    }
+    g.bench_function(format!("{label}/grad_s_d3_sym"), |b| {
+        let mut out = zeros::<S>(p, c);
+        b.iter(|| obj.d3_sym(black_box(theta), black_box(v), &mut out).expect("d3_sym"))
+    });
+}
+
+/// `tiny256`: loss+grad, HVP and ∇S of `cfg` at `bits` bits at the bench point lifted exactly from
+/// f64, along u(θ) from an f64 warm solve (lifted; no MPFR eigen solve, it takes minutes). Group
+/// `{cfg}{bits}`, ids `{cfg}-mpfr{bits}/…`, throughput in multiply-adds (FLOP/2), and in the same run
+/// the references `rug{bits}/muladd_x1000` (in-place fused multiply-adds, throughput 1000) and
+/// `rug{bits}/tanh_x1000` (in-place tanh, throughput 1000): a primitive's fraction of the bare loop
+/// is its elem/s over the muladd elem/s, optionally counting n·Σhidden tanh per primitive at the
+/// measured tanh/muladd cost ratio (decisions.md §7).
+fn bench_mpfr_primitives(cr: &mut Criterion, cfg: &Config, obj64: &Mlp<f64>, pt: &Point, bits: u32) {
+    let clock = Instant::now();
+    let opts = EigenOpts::top::<f64>(1, ());
+    let u_prev = top_eigen(obj64, &pt.prev, None, &opts).expect("eigen at θ_{t−1}").vectors[0].clone();
+    let u = top_eigen(obj64, &pt.theta, Some(&u_prev), &opts).expect("eigen at θ").vectors[0].clone();
+    let obj = mlp::<Float>(cfg, bits);
+    let theta: Vec<Float> = from_f64(&pt.theta, bits);
+    let v: Vec<Float> = from_f64(&u, bits);
+    let fl = Flops::new(cfg.layers, cfg.n);
+    eprintln!(
+        "[{}-mpfr{bits}] multiply-adds: loss+grad {}, HVP {}, ∇S {}; tanh per forward pass {}; setup {:.1} s",
+        cfg.name,
+        fl.loss_grad / 2,
+        fl.hvp / 2,
+        fl.d3_sym / 2,
+        fl.tanh,
+        clock.elapsed().as_secs_f64()
+    );
+    let mut g = cr.benchmark_group(format!("{}{bits}", cfg.name));
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    const LEN: usize = 1000;
+    let a: Vec<Float> = (0..LEN).map(|i| Float::with_val(bits, 1.0 + i as f64 * 1e-3).sqrt()).collect();
+    let b: Vec<Float> = (0..LEN).map(|i| Float::with_val(bits, 2.0 - i as f64 * 1e-3).sqrt()).collect();
+    g.throughput(Throughput::Elements(LEN as u64));
+    g.bench_function(format!("rug{bits}/muladd_x1000"), |bch| {
+        let mut acc = Float::with_val(bits, 0);
+        bch.iter(|| {
+            for (x, y) in a.iter().zip(&b) {
+                acc += x * y;
+            }
+            black_box(&acc);
+        })
+    });
+    g.bench_function(format!("rug{bits}/tanh_x1000"), |bch| {
+        // Full-mantissa arguments 3·√(1 + i/1000) − 3.6 ∈ [−0.6, 0.64] (pre-activation scale);
+        // tanh in place into a preallocated value.
+        let z: Vec<Float> = (0..LEN).map(|i| Float::with_val(bits, 1.0 + i as f64 * 1e-3).sqrt() * 3u32 - 3.6f64).collect();
+        let mut t = Float::with_val(bits, 0);
+        bch.iter(|| {
+            for x in &z {
+                t.assign(x);
+                t.tanh_mut();
+                black_box(&t);
+            }
+        })
+    });
+    g.sampling_mode(SamplingMode::Flat);
+    bench_cheap::<Float>(&mut g, &format!("{}-mpfr{bits}", cfg.name), &obj, &theta, &v, Some([fl.loss_grad / 2, fl.hvp / 2, fl.d3_sym / 2]));
+    g.finish();
+}
+
+/// `reduced`: N = 10,000 steps of the reduced map (src/reduced_map.rs), throughput N (criterion's
+/// elem/s = steps/s; ns per step = time / 10⁴). Three settings of the crate's own tests:
+/// - `step_x10000`: h = 0.01, k = 0 from (X, Y) = (0.1, 0) (claims 5–6), `ReducedMap::step`;
+/// - `step_dev_x10000`: the same orbit in deviation coordinates (p = −0.9), `step_dev` (claims 7, 9);
+/// - `step_damped_x10000`: h = 0.05, k = 0.01 from (1.1, 0) (claim 11's reference run).
+fn bench_reduced<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, c: S::Ctx) {
+    const N: u64 = 10_000;
+    g.throughput(Throughput::Elements(N));
+    let num = |x: &str| S::parse(x, c).expect("decimal");
+    let map = ReducedMap::<S>::parse("0.01", "0", c).expect("map");
+    let s0 = map.state(num("0.1"), S::zero(c)).expect("state");
+    g.bench_function(format!("{label}/step_x10000"), |b| {
+        let mut ws = Workspace::new(c);
+        let mut s = s0.clone();
+        b.iter(|| {
+            let s0 = black_box(&s0);
+            s.x.assign_from(&s0.x);
+            s.y.assign_from(&s0.y);
+            for _ in 0..N {
+                map.step(&mut s, &mut ws);
+            }
+            black_box(&s);
+        })
+    });
+    let d0 = DevState { sign_negative: false, p: num("-0.9"), y: S::zero(c) };
+    g.bench_function(format!("{label}/step_dev_x10000"), |b| {
+        let mut ws = Workspace::new(c);
+        let mut s = d0.clone();
+        b.iter(|| {
+            let d0 = black_box(&d0);
+            s.sign_negative = d0.sign_negative;
+            s.p.assign_from(&d0.p);
+            s.y.assign_from(&d0.y);
+            for _ in 0..N {
+                map.step_dev(&mut s, &mut ws);
+            }
+            black_box(&s);
+        })
+    });
+    let damped = ReducedMap::<S>::parse("0.05", "0.01", c).expect("damped map");
+    let e0 = damped.state(num("1.1"), S::zero(c)).expect("state");
+    g.bench_function(format!("{label}/step_damped_x10000"), |b| {
+        let mut ws = Workspace::new(c);
+        let mut s = e0.clone();
+        b.iter(|| {
+            let e0 = black_box(&e0);
+            s.x.assign_from(&e0.x);
+            s.y.assign_from(&e0.y);
+            for _ in 0..N {
+                damped.step(&mut s, &mut ws);
+            }
+            black_box(&s);
+        })
+    });
+}
+
+/// `faer1024`: C = A·B with 1024×1024 row-major f64 matrices through `gemm_faer`, one and two
+/// threads, throughput 2·1024³ FLOP (criterion's elem/s = FLOP/s). The in-run reference of
+/// decisions.md §7: JAX times are scaled by GFLOP/s(1 thread) ÷ 43.7 and GFLOP/s(2 threads) ÷ 86.7.
+/// Also prints a best-of-5 wall-clock GFLOP/s per thread count (setup, before criterion).
+fn bench_faer1024(cr: &mut Criterion) {
+    const N: usize = 1024;
+    let flop = 2 * (N * N * N) as u64;
+    let a: Vec<f64> = (0..N * N).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5).collect();
+    let b: Vec<f64> = (0..N * N).map(|i| ((i * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect();
+    let mut cm = vec![0.0; N * N];
+    let mut g = cr.benchmark_group("faer1024");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements(flop));
+    for (threads, jax_ref) in [(1usize, 43.7), (2, 86.7)] {
+        selfstab::linalg::set_threads(threads);
+        let best = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                gemm_faer(&mut cm, &a, false, &b, false, (N, N, N), false);
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        let gf = flop as f64 / best * 1e-9;
+        eprintln!("[faer1024] {threads} thread(s): best of 5 {:.2} ms = {gf:.1} GFLOP/s; JAX scale factor {gf:.1}/{jax_ref} = {:.3}", best * 1e3, gf / jax_ref);
+        g.bench_function(format!("gemm_{threads}t"), |bch| {
+            bch.iter(|| gemm_faer(&mut cm, black_box(&a), false, black_box(&b), false, (N, N, N), false))
+        });
+    }
+    selfstab::linalg::set_threads(1);
+    g.finish();
+}
+
+/// `scaling`: how cost grows with n and with p (issue 7 item 2). f64, one thread, at
+/// θ = `init_params(layers, 0)` (the primitives' cost does not depend on θ), v = the normalised
+/// `default_start`. Sizes: layers 64,32,32,10 at n = 250, 500, 1000, 1797 (`scaling/n{n}/…`), and
+/// n = 500 at layers 64,w,w,10 for w = 32, 64, 128, 256 (`scaling/w{w}/…`). Each of loss+grad, HVP,
+/// ∇S and the faer forward shapes (`faer_forward_shapes`) with its analytic FLOP count as throughput.
+fn bench_scaling(cr: &mut Criterion) {
+    let mut sizes: Vec<(String, Vec<usize>, usize)> = Vec::new();
+    for n in [250usize, 500, 1000, 1797] {
+        sizes.push((format!("n{n}"), vec![64, 32, 32, 10], n));
+    }
+    for w in [32usize, 64, 128, 256] {
+        sizes.push((format!("w{w}"), vec![64, w, w, 10], 500));
+    }
+    selfstab::linalg::set_threads(1);
+    let mut g = cr.benchmark_group("scaling");
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    for (label, layers, n) in &sizes {
+        let ds = digits(*n).expect("digits");
+        let obj = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &ds, ()).expect("mlp");
+        let theta = init_params(layers, 0).expect("init");
+        let p = obj.dim();
+        let mut v: Vec<f64> = selfstab::sharpness::default_start::<f64>(p, ());
+        let nv = selfstab::linalg::norm(&v);
+        v.iter_mut().for_each(|x| *x /= nv);
+        let fl = Flops::new(layers, *n);
+        fl.print(&format!("scaling/{label}: layers {layers:?}, n = {n}"), p);
+        bench_cheap::<f64>(&mut g, label, &obj, &theta, &v, Some([fl.loss_grad, fl.hvp, fl.d3_sym]));
+        g.throughput(Throughput::Elements(fl.forward));
+        bench_faer_shapes(&mut g, format!("{label}/faer_forward_shapes"), layers, *n);
+    }
+    g.finish();
+}
+
+/// The opt-in groups that need no bench point: `reduced`, `faer1024`, `scaling`.
+fn extras(cr: &mut Criterion) {
+    if opted_in("reduced") {
+        let mut g = cr.benchmark_group("reduced");
+        g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+        bench_reduced::<f64>(&mut g, "f64", ());
+        bench_reduced::<Float>(&mut g, "mpfr256", 256);
+        g.finish();
+    }
+    if opted_in("faer1024") {
+        bench_faer1024(cr);
+    }
+    if opted_in("scaling") {
+        bench_scaling(cr);
+    }
+}
+
+criterion_group!(benches, engine, precision_ladder, extras);
 criterion_main!(benches);
