@@ -8,6 +8,13 @@
 //!
 //! Setup (instability search, centres, tracking start) runs once per configuration, outside timing;
 //! what it found (step, S, 2/η, HVPs of the warm solve) is printed to stderr.
+//!
+//! Opt-in groups (named in `SELFSTAB_BENCH_CONFIGS`, comma-separated; the default run, no variable,
+//! is tiny, medium, micro, nano): `large`, `xl`, `precision`, and the groups of issue 7's items 1–2
+//! listed above [`Flops`]: `reduced` (the reduced map), `faer1024` (the decisions.md §7 scaling
+//! reference), `tiny256` (tiny at 256 bits), `tiny2t` / `medium2t` (1- vs 2-thread rows) and `scaling`
+//! (cost vs n and vs width, with analytic FLOP counts). Note: the groups set their own warm-up and
+//! measurement times, which take precedence over criterion's `--warm-up-time/--measurement-time`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -220,7 +227,8 @@ fn bench_rug(g: &mut BenchmarkGroup<'_, WallTime>) {
 }
 
 /// Configurations to run: `SELFSTAB_BENCH_CONFIGS` = comma-separated subset of `tiny,medium,micro,nano`
-/// (default: all of these four; `large` and `xl` run only when listed, see [`opted_in`]). Skips the setup (instability search, cold solves) of the others, which a
+/// (default: all of these four; `large`, `xl`, `precision`, `reduced`, `faer1024`, `tiny256`,
+/// `tiny2t`, `medium2t` and `scaling` run only when listed, see [`opted_in`]). Skips the setup (instability search, cold solves) of the others, which a
 /// criterion name filter alone does not.
 fn wanted(name: &str) -> bool {
     match std::env::var("SELFSTAB_BENCH_CONFIGS") {
