@@ -51,6 +51,11 @@ pub fn set_threads(n: usize) {
     FAER_THREADS.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
 }
 
+/// The thread count set by [`set_threads`] (also used to split the MLP's elementwise passes).
+pub fn threads() -> usize {
+    FAER_THREADS.load(std::sync::atomic::Ordering::Relaxed).max(1)
+}
+
 fn faer_par() -> faer::Par {
     match FAER_THREADS.load(std::sync::atomic::Ordering::Relaxed) {
         0 | 1 => faer::Par::Seq,

@@ -14,7 +14,7 @@
 //! jet are ∇L, ∇²L v, ½∇³L[v,v], ⅙∇⁴L[v,v,v] or ∇³L[v,w]. The cost is a small multiple of one
 //! gradient (≈ the number of coefficient pairs of the algebra), never p gradients.
 
-use super::jet::{self, JetKind, JetMat, hadamard, matmul, taylor_apply};
+use super::jet::{self, JetKind, JetMat, taylor_apply};
 use crate::data::Dataset;
 use crate::error::{EvalError, InputError};
 use crate::objective::Objective;
@@ -259,57 +259,76 @@ impl<S: Scalar> ActivationDerivs<S> {
 /// f64 fast path of the activation derivatives: `Some(out)` with out[k][i] = σ^(k)(z[i]) for
 /// k = 0..=kmax when S is f64 and the activation is tanh or SiLU (GELU, MPFR: `None`, use
 /// [`ActivationDerivs::eval`]). The same closed forms, Horner order and product rule as the generic
-/// path, one vectorisable loop per derivative order; only tanh differs, computed by
-/// [`crate::scalar::tanh_fast_slice`] (≤ 1.5ε relative) instead of libm.
-fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>) -> Option<Vec<Vec<S>>> {
+/// path; only tanh differs, computed by [`crate::scalar::tanh_fast`] (≤ 2 ulp) instead of libm.
+/// One pass over z in cache-sized chunks (tanh, then every derivative order of the chunk), split over two threads by [`jet::par_parts`]; the
+/// output blocks come from `pool`.
+fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool<S>) -> Option<Vec<Vec<S>>> {
     use std::any::Any;
     let z = (z as &dyn Any).downcast_ref::<Vec<f64>>()?;
+    let pool = (pool as &dyn Any).downcast_ref::<jet::Pool<f64>>()?;
+    let silu = match ad.act {
+        Activation::Tanh => false,
+        Activation::Silu => true,
+        Activation::Gelu => return None,
+    };
     let kmax = ad.kmax;
     let polys: Vec<Vec<f64>> = ad
         .polys
         .iter()
+        .take(kmax + 1)
         .map(|p| p.iter().map(Scalar::to_f64).collect())
         .collect();
     let len = z.len();
-    let mut base = vec![0.0; len];
-    match ad.act {
-        Activation::Tanh => crate::scalar::tanh_fast_slice(z, &mut base),
-        Activation::Silu => {
-            // s = (1 + tanh(z/2))/2, in the generic path's order of operations.
-            let half: Vec<f64> = z.iter().map(|v| v * 0.5).collect();
-            crate::scalar::tanh_fast_slice(&half, &mut base);
-            base.iter_mut().for_each(|t| *t = (1.0 + *t) * 0.5);
-        }
-        Activation::Gelu => return None,
-    }
-    // out[k] = P_k(base) by Horner's rule (acc = last; acc = acc·x + a, as `horner`).
-    let mut out: Vec<Vec<f64>> = polys
-        .iter()
-        .take(kmax + 1)
-        .map(|p| {
-            let Some((last, rest)) = p.split_last() else {
-                return vec![0.0; len];
-            };
-            let mut acc = vec![*last; len];
-            for a in rest.iter().rev() {
-                acc.iter_mut().zip(&base).for_each(|(v, x)| *v = *v * x + a);
+    let mut out: Vec<Vec<f64>> = (0..=kmax).map(|_| pool.take(len, ())).collect();
+    let outs: Vec<&mut [f64]> = out.iter_mut().map(|v| &mut v[..]).collect();
+    jet::par_parts(len, 1, outs, |lo, mut o| {
+        const CHUNK: usize = 512;
+        let mut base = [0.0f64; CHUNK];
+        let mut half = [0.0f64; CHUNK];
+        let n = o[0].len();
+        let mut s = 0;
+        while s < n {
+            let e = (s + CHUNK).min(n);
+            let zc = &z[lo + s..lo + e];
+            let bc = &mut base[..e - s];
+            if silu {
+                // s = (1 + tanh(z/2))/2, in the generic path's order of operations.
+                let hc = &mut half[..e - s];
+                hc.iter_mut().zip(zc).for_each(|(h, v)| *h = v * 0.5);
+                crate::scalar::tanh_fast_slice(hc, bc);
+                bc.iter_mut().for_each(|t| *t = (1.0 + *t) * 0.5);
+            } else {
+                crate::scalar::tanh_fast_slice(zc, bc);
             }
-            acc
-        })
-        .collect();
-    if ad.act == Activation::Silu {
-        // Product rule (z g)^(k) = z g^(k) + k g^(k−1), top-down as `times_z`.
-        for k in (1..=kmax).rev() {
-            let kf = k as f64;
-            let (lo, hi) = out.split_at_mut(k);
-            hi[0]
-                .iter_mut()
-                .zip(&lo[k - 1])
-                .zip(z)
-                .for_each(|((o, g), zv)| *o = *o * zv + kf * g);
+            // out[k] = P_k(base) by Horner's rule (acc = last; acc = acc·x + a, as `horner`).
+            for (ok, p) in o.iter_mut().zip(&polys) {
+                let ok = &mut ok[s..e];
+                match p.split_last() {
+                    None => ok.fill(0.0),
+                    Some((last, rest)) => {
+                        ok.fill(*last);
+                        for a in rest.iter().rev() {
+                            ok.iter_mut().zip(bc.iter()).for_each(|(v, x)| *v = *v * x + a);
+                        }
+                    }
+                }
+            }
+            if silu {
+                // Product rule (z g)^(k) = z g^(k) + k g^(k−1), top-down as `times_z`.
+                for k in (1..=kmax).rev() {
+                    let kf = k as f64;
+                    let (lo_k, hi_k) = o.split_at_mut(k);
+                    hi_k[0][s..e]
+                        .iter_mut()
+                        .zip(&lo_k[k - 1][s..e])
+                        .zip(zc)
+                        .for_each(|((o, g), zv)| *o = *o * zv + kf * g);
+                }
+                o[0][s..e].iter_mut().zip(zc).for_each(|(o, zv)| *o *= zv);
+            }
+            s = e;
         }
-        out[0].iter_mut().zip(z).for_each(|(o, zv)| *o *= zv);
-    }
+    });
     let boxed: Box<dyn Any> = Box::new(out);
     boxed.downcast::<Vec<Vec<S>>>().ok().map(|b| *b)
 }
@@ -330,6 +349,8 @@ pub struct Mlp<S: Scalar> {
     offsets: Vec<usize>,
     ctx: S::Ctx,
     fast: bool,
+    /// Coefficient buffers reused from one evaluation to the next (see [`jet::Pool`]).
+    pool: jet::Pool<S>,
 }
 
 /// What the forward pass leaves for the backward pass.
@@ -429,6 +450,7 @@ impl<S: Scalar> Mlp<S> {
             offsets,
             ctx,
             fast: true,
+            pool: jet::Pool::new(),
         })
     }
 
@@ -483,29 +505,19 @@ impl<S: Scalar> Mlp<S> {
             .join("-")
     }
 
-    /// W_l [out, in] and b_l [out] as jets, from the jet parameter blocks `th[k]`.
-    fn layer_params(
-        &self,
-        kind: &JetKind,
-        th: &[Option<&[S]>],
-        l: usize,
-    ) -> (JetMat<S>, JetMat<S>) {
+    /// W_l [out, in] and b_l [out] as borrowed jet blocks, from the jet parameter blocks `th[k]`.
+    fn layer_views<'a>(&self, th: &[Option<&'a [S]>], l: usize) -> (Vec<Option<&'a [S]>>, Vec<Option<&'a [S]>>) {
         let (din, dout) = (self.layers[l], self.layers[l + 1]);
         let wo = self.offsets[l];
         let bo = wo + din * dout;
-        let mut w = JetMat::zero(kind, dout, din);
-        let mut b = JetMat::zero(kind, 1, dout);
-        for (k, part) in th.iter().enumerate() {
-            if let Some(p) = part {
-                w.parts[k] = Some(p[wo..bo].to_vec());
-                b.parts[k] = Some(p[bo..bo + dout].to_vec());
-            }
-        }
+        let w = th.iter().map(|p| p.map(|p| &p[wo..bo])).collect();
+        let b = th.iter().map(|p| p.map(|p| &p[bo..bo + dout])).collect();
         (w, b)
     }
 
     /// Forward pass in the algebra `kind` at the jet parameters `th` (θ, then the direction blocks).
-    /// With `backward`, also keeps σ'(Z_l) and the seed ∂L/∂f for [`Mlp::backward`].
+    /// With `backward`, also keeps σ'(Z_l) and the seed ∂L/∂f for the backward pass of
+    /// [`Mlp::grad_jet`]. Blocks come from (and the caller returns them to) `self.pool`.
     fn forward(
         &self,
         kind: &JetKind,
@@ -513,6 +525,7 @@ impl<S: Scalar> Mlp<S> {
         backward: bool,
     ) -> Result<Tape<S>, EvalError> {
         let c = self.ctx;
+        let pool = &self.pool;
         let nl = self.layers.len() - 1;
         let dmax = kind.max_degree();
         let ad = ActivationDerivs::<S>::new(self.act, dmax + usize::from(backward), c);
@@ -520,17 +533,20 @@ impl<S: Scalar> Mlp<S> {
         let mut hidden: Vec<JetMat<S>> = Vec::with_capacity(nl - 1);
         let mut dact = Vec::with_capacity(nl - 1);
         let mut out = None;
+        let x = self.x.views();
         for l in 0..nl {
-            let (w, b) = self.layer_params(kind, th, l);
-            let input = if l == 0 { &self.x } else { &hidden[l - 1] };
-            let mut z = matmul(kind, input, false, &w, true, None, self.fast, c);
-            let dout = self.layers[l + 1];
-            for (zk, bk) in z.parts.iter_mut().zip(&b.parts) {
+            let (din, dout) = (self.layers[l], self.layers[l + 1]);
+            let (w, b) = self.layer_views(th, l);
+            let input = if l == 0 { x.clone() } else { hidden[l - 1].views() };
+            let mut z = jet::matmul_in(kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, self.fast, c);
+            for (zk, bk) in z.parts.iter_mut().zip(&b) {
                 let Some(bk) = bk else { continue };
-                let zk = zk.get_or_insert_with(|| crate::linalg::zeros(self.n * dout, c));
-                for row in zk.chunks_mut(dout) {
-                    row.iter_mut().zip(bk).for_each(|(a, bj)| *a += bj);
-                }
+                let zk = zk.get_or_insert_with(|| pool.zeros(self.n * dout, c));
+                jet::par_parts(self.n * dout, dout, vec![&mut zk[..]], |_, mut o| {
+                    for row in o[0].chunks_mut(dout) {
+                        row.iter_mut().zip(*bk).for_each(|(a, bj)| *a += bj);
+                    }
+                });
             }
             if l + 1 == nl {
                 out = Some(z);
@@ -541,7 +557,7 @@ impl<S: Scalar> Mlp<S> {
             let z0 = z.parts[0]
                 .as_ref()
                 .expect("the constant block of θ and X is always present");
-            let fast = if self.fast { fast_derivs(&ad, z0) } else { None };
+            let fast = if self.fast { fast_derivs(&ad, z0, pool) } else { None };
             let derivs = match fast {
                 Some(d) => d,
                 None => {
@@ -557,13 +573,28 @@ impl<S: Scalar> Mlp<S> {
                     derivs
                 }
             };
-            hidden.push(taylor_apply(kind, &z, &derivs[..=dmax], c));
+            // σ(Z) = Σ_k σ^(k)(Z₀)/k! N^k and, for the backward pass, σ'(Z) likewise from σ', σ'', …
+            let mut derivs = derivs.into_iter();
+            let d0 = derivs.next().expect("σ");
+            let rest: Vec<Vec<S>> = derivs.collect();
+            let views: Vec<&[S]> = rest.iter().map(Vec::as_slice).collect();
+            hidden.push(jet::taylor_apply_in(kind, pool, &z, d0, &views[..dmax], c));
+            let mut rest = rest.into_iter();
             if backward {
-                dact.push(taylor_apply(kind, &z, &derivs[1..], c));
+                let d1 = rest.next().expect("σ'");
+                let higher: Vec<Vec<S>> = rest.collect();
+                let views: Vec<&[S]> = higher.iter().map(Vec::as_slice).collect();
+                dact.push(jet::taylor_apply_in(kind, pool, &z, d1, &views[..dmax], c));
+                higher.into_iter().for_each(|v| pool.give(v));
+            } else {
+                rest.for_each(|v| pool.give(v));
             }
+            pool.recycle(z);
         }
         let f = out.expect("at least one layer");
         if !f.part(0).expect("constant block").iter().all(S::is_finite) {
+            pool.recycle(f);
+            self.recycle_tape(hidden, dact, None);
             return Err(EvalError::NonFinite {
                 what: "network output",
                 at: String::new(),
@@ -573,7 +604,9 @@ impl<S: Scalar> Mlp<S> {
             LossKind::Mse => self.mse(kind, &f),
             LossKind::Ce => self.ce(kind, &f),
         };
+        pool.recycle(f);
         if !value.is_finite() {
+            self.recycle_tape(hidden, dact, Some(seed));
             return Err(EvalError::NonFinite {
                 what: "loss",
                 at: String::new(),
@@ -585,6 +618,11 @@ impl<S: Scalar> Mlp<S> {
             value,
             seed: backward.then_some(seed),
         })
+    }
+
+    /// Return a forward pass's blocks to the pool.
+    fn recycle_tape(&self, hidden: Vec<JetMat<S>>, dact: Vec<JetMat<S>>, seed: Option<JetMat<S>>) {
+        hidden.into_iter().chain(dact).chain(seed).for_each(|m| self.pool.recycle(m));
     }
 
     /// MSE: L = (1/n) Σ ‖f − e_y‖² and ∂L/∂f = (2/n)(f − e_y) as a jet.
@@ -751,23 +789,20 @@ impl<S: Scalar> Mlp<S> {
             self.check_len("parameter/direction vector", p.len())?;
         }
         self.check_len("output vector", out.len())?;
-        let tape = self.forward(kind, th, true)?;
-        let mut g = tape.seed.expect("backward pass requested");
+        let pool = &self.pool;
+        let Tape { hidden, dact, value, seed } = self.forward(kind, th, true)?;
+        let mut g = seed.expect("backward pass requested");
         let nl = self.layers.len() - 1;
+        let x = self.x.views();
         for l in (0..nl).rev() {
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
             let wo = self.offsets[l];
             let bo = wo + din * dout;
-            let input = if l == 0 { &self.x } else { &tape.hidden[l - 1] };
-            // ∂L/∂W_l = G_lᵀ A_{l−1}, ∂L/∂b_l = column sums of G_l (only the target block).
-            let gw = matmul(kind, &g, true, input, false, Some(target), self.fast, c);
-            match gw.part(target) {
-                Some(p) => out[wo..bo]
-                    .iter_mut()
-                    .zip(p)
-                    .for_each(|(o, v)| o.assign_from(v)),
-                None => out[wo..bo].iter_mut().for_each(S::set_zero),
-            }
+            let input = if l == 0 { x.clone() } else { hidden[l - 1].views() };
+            let gv = g.views();
+            // ∂L/∂W_l = G_lᵀ A_{l−1} (only the target block, written in place), ∂L/∂b_l = column
+            // sums of G_l.
+            jet::matmul_into(kind, &gv, (self.n, dout), true, &input, (self.n, din), false, target, &mut out[wo..bo], self.fast);
             let ob = &mut out[bo..bo + dout];
             ob.iter_mut().for_each(S::set_zero);
             if let Some(gt) = g.part(target) {
@@ -777,18 +812,22 @@ impl<S: Scalar> Mlp<S> {
             }
             if l > 0 {
                 // ∂L/∂A_{l−1} = G_l W_l, then ∂L/∂Z_{l−1} = (∂L/∂A_{l−1}) ⊙ σ'(Z_{l−1}).
-                let (w, _) = self.layer_params(kind, th, l);
-                let ga = matmul(kind, &g, false, &w, false, None, self.fast, c);
-                g = hadamard(kind, &ga, &tape.dact[l - 1], c);
+                let (w, _) = self.layer_views(th, l);
+                let ga = jet::matmul_in(kind, pool, &gv, (self.n, dout), false, &w, (dout, din), false, None, self.fast, c);
+                let next = jet::hadamard_in(kind, pool, &ga.views(), &dact[l - 1].views(), (self.n, din), c);
+                pool.recycle(ga);
+                pool.recycle(std::mem::replace(&mut g, next));
             }
         }
+        pool.recycle(g);
+        self.recycle_tape(hidden, dact, None);
         if !out.iter().all(S::is_finite) {
             return Err(EvalError::NonFinite {
                 what: "loss derivative",
                 at: String::new(),
             });
         }
-        Ok(tape.value)
+        Ok(value)
     }
 }
 
@@ -815,9 +854,10 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
 
     fn value(&self, th: &[S]) -> Result<S, EvalError> {
         self.check_len("parameter vector", th.len())?;
-        Ok(self
-            .forward(&JetKind::constant(), &[Some(th)], false)?
-            .value)
+        let tape = self.forward(&JetKind::constant(), &[Some(th)], false)?;
+        let value = tape.value;
+        self.recycle_tape(tape.hidden, tape.dact, tape.seed);
+        Ok(value)
     }
 
     fn grad(&self, th: &[S], g: &mut [S]) -> Result<S, EvalError> {
