@@ -15,7 +15,7 @@
 //! The point: θ = `init_params(layers, 0)`, u a fixed unit vector (the primitives' cost does not
 //! depend on θ or u).
 //!
-//! `cargo run --release --example perf_threads -- [tiny,large,xl] [1,2]`
+//! `cargo run --release --example perf_threads -- [tiny,large,xl] [1,2] [grad|hvp|d3]`
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -84,6 +84,9 @@ fn hash(x: &[f64]) -> u64 {
 fn main() {
     let configs = std::env::args().nth(1).unwrap_or_else(|| "tiny,large,xl".into());
     let threads = std::env::args().nth(2).unwrap_or_else(|| "1,2".into());
+    // Optional third argument: only this primitive (`grad`, `hvp` or `d3`), repeated for ≈ 3 s, for
+    // profiling with `perf record`.
+    let only = std::env::args().nth(3);
     for name in configs.split(',') {
         let (layers, n): (&[usize], usize) = match name {
             "tiny" => (&[64, 32, 32, 32, 10], 200),
@@ -114,6 +117,18 @@ fn main() {
             hs.push(hash(&out));
             obj.d3_sym(&theta, &u, &mut out).unwrap();
             hs.push(hash(&out));
+            if let Some(which) = only.as_deref() {
+                let t0 = Instant::now();
+                while t0.elapsed().as_secs() < 3 {
+                    match which {
+                        "grad" => drop(obj.grad(&theta, &mut out).unwrap()),
+                        "hvp" => obj.hvp(&theta, &u, &mut out).unwrap(),
+                        "d3" => obj.d3_sym(&theta, &u, &mut out).unwrap(),
+                        other => panic!("unknown primitive {other}"),
+                    }
+                }
+                continue;
+            }
             let lg = measure(|| {
                 black_box(obj.grad(&theta, &mut out).unwrap());
             });

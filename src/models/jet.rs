@@ -300,6 +300,15 @@ impl<S: Scalar> Pool<S> {
         let mut free = self.lock();
         if free.len() < Self::MAX_FREE {
             free.push(v);
+        } else if let Some((i, _)) = free
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, f)| f.capacity())
+            .filter(|(_, f)| f.capacity() < v.capacity())
+        {
+            // Full: the smallest buffer makes room (a stream of small buffers allocated elsewhere
+            // must not push the large ones out).
+            free[i] = v;
         }
     }
 

@@ -631,7 +631,10 @@ impl<S: Scalar> Mlp<S> {
         let q = f.cols;
         let inv_n = S::one(c) / &S::from_i64(self.n as i64, c);
         let two_n = inv_n.clone() * &S::from_i64(2, c);
-        let mut r = f.part(0).expect("constant block").to_vec();
+        let mut r = self.pool.take(f.rows * q, c);
+        r.iter_mut()
+            .zip(f.part(0).expect("constant block"))
+            .for_each(|(r, v)| r.assign_from(v));
         for (i, &yi) in self.y.iter().enumerate() {
             r[i * q + yi] -= &S::one(c);
         }
@@ -643,8 +646,16 @@ impl<S: Scalar> Mlp<S> {
         let mut g = JetMat::zero(kind, f.rows, q);
         for (k, part) in f.parts.iter().enumerate() {
             let src = if k == 0 { Some(&r) } else { part.as_ref() };
-            g.parts[k] = src.map(|p| p.iter().map(|v| v.clone() * &two_n).collect());
+            g.parts[k] = src.map(|p| {
+                let mut o = self.pool.take(p.len(), c);
+                o.iter_mut().zip(p).for_each(|(o, v)| {
+                    o.assign_from(v);
+                    *o *= &two_n;
+                });
+                o
+            });
         }
+        self.pool.give(r);
         (value, g)
     }
 
@@ -776,7 +787,6 @@ impl<S: Scalar> Mlp<S> {
         target: usize,
         out: &mut [S],
     ) -> Result<S, EvalError> {
-        let c = self.ctx;
         if th.len() != kind.len() || th[0].is_none() || target >= kind.len() {
             return Err(EvalError::Other(format!(
                 "grad_jet: {} parameter blocks (θ first) and a target below {} are required for the {} algebra",
@@ -789,6 +799,24 @@ impl<S: Scalar> Mlp<S> {
             self.check_len("parameter/direction vector", p.len())?;
         }
         self.check_len("output vector", out.len())?;
+        if crate::linalg::threads() >= 2 && rayon::current_thread_index().is_none() {
+            // Two threads: run the whole evaluation on a worker of rayon's pool, so that faer's
+            // parallel products and the split elementwise passes hand work to the other worker
+            // directly instead of waking the pool from outside at every step.
+            return rayon::scope(|_| self.grad_jet_checked(kind, th, target, out));
+        }
+        self.grad_jet_checked(kind, th, target, out)
+    }
+
+    /// [`Mlp::grad_jet`] after the argument checks.
+    fn grad_jet_checked(
+        &self,
+        kind: &JetKind,
+        th: &[Option<&[S]>],
+        target: usize,
+        out: &mut [S],
+    ) -> Result<S, EvalError> {
+        let c = self.ctx;
         let pool = &self.pool;
         let Tape { hidden, dact, value, seed } = self.forward(kind, th, true)?;
         let mut g = seed.expect("backward pass requested");
