@@ -349,7 +349,8 @@ pub fn par_parts<T: Send>(len: usize, unit: usize, outs: Vec<&mut [T]>, f: impl 
     rayon::join(|| f(0, lo), || f(mid, hi));
 }
 
-/// [`matmul`] over borrowed blocks, drawing the result blocks from `pool`: A has blocks `a` and shape
+/// [`matmul`] over borrowed blocks, drawing the result blocks from `pool` (`skip_const`: leave the
+/// constant block out, e.g. when it is known from an earlier evaluation at the same θ): A has blocks `a` and shape
 /// `a_shape` (rows, cols as stored), B likewise. The first product into a block overwrites it
 /// (`accumulate = false`, which the generic kernel implements as zero-then-accumulate: the same
 /// operations as before), the others accumulate.
@@ -364,6 +365,7 @@ pub fn matmul_in<S: Scalar>(
     b_shape: (usize, usize),
     tb: bool,
     only: Option<usize>,
+    skip_const: bool,
     fast: bool,
     c: S::Ctx,
 ) -> JetMat<S> {
@@ -372,7 +374,7 @@ pub fn matmul_in<S: Scalar>(
     assert_eq!(ka, kb, "jet matmul: inner dimensions differ");
     let mut out: JetMat<S> = JetMat::zero(kind, m, n);
     for &(i, j, k) in kind.products() {
-        if only.is_some_and(|o| o != k) {
+        if only.is_some_and(|o| o != k) || (skip_const && k == 0) {
             continue;
         }
         let (Some(ai), Some(bj)) = (blk(a, i), blk(b, j)) else {
@@ -424,7 +426,8 @@ pub fn matmul_into<S: Scalar>(
     }
 }
 
-/// [`hadamard`] over borrowed blocks of shape (rows, cols), drawing the result from `pool`. The first
+/// [`hadamard`] over borrowed blocks of shape (rows, cols), drawing the result from `pool`
+/// (`skip_const`: leave the constant block out). The first
 /// product into a block is written as 0 + x·y (the generic path's zero-then-accumulate, fused into
 /// one pass); the elementwise loops are split over two threads by [`par_parts`].
 pub fn hadamard_in<S: Scalar>(
@@ -433,11 +436,15 @@ pub fn hadamard_in<S: Scalar>(
     a: &[Option<&[S]>],
     b: &[Option<&[S]>],
     (rows, cols): (usize, usize),
+    skip_const: bool,
     c: S::Ctx,
 ) -> JetMat<S> {
     let len = rows * cols;
     let mut out: JetMat<S> = JetMat::zero(kind, rows, cols);
     for &(i, j, k) in kind.products() {
+        if skip_const && k == 0 {
+            continue;
+        }
         let (Some(ai), Some(bj)) = (blk(a, i), blk(b, j)) else {
             continue;
         };
@@ -461,14 +468,15 @@ pub fn hadamard_in<S: Scalar>(
     out
 }
 
-/// [`taylor_apply`] with the constant block given by value (`base` = f(z₀)) and the higher derivatives
+/// [`taylor_apply`] with the constant block given by value (`base` = f(z₀); `None` leaves it out, only z's
+/// nilpotent blocks are read) and the higher derivatives
 /// borrowed (`derivs[k − 1]` = f^(k)(z₀), k = 1..=D), temporaries drawn from `pool`: the same
 /// operations in the same order, without copying z, N or f(z₀).
 pub fn taylor_apply_in<S: Scalar>(
     kind: &JetKind,
     pool: &Pool<S>,
     z: &JetMat<S>,
-    base: Vec<S>,
+    base: Option<Vec<S>>,
     derivs: &[&[S]],
     c: S::Ctx,
 ) -> JetMat<S> {
@@ -476,7 +484,7 @@ pub fn taylor_apply_in<S: Scalar>(
     assert!(derivs.len() >= dmax, "taylor_apply: need derivatives up to order {dmax}");
     let len = z.rows * z.cols;
     let mut out = JetMat::zero(kind, z.rows, z.cols);
-    out.parts[0] = Some(base);
+    out.parts[0] = base;
     let mut nil = z.views();
     nil[0] = None;
     if nil.iter().all(Option::is_none) {
@@ -490,7 +498,7 @@ pub fn taylor_apply_in<S: Scalar>(
         if k > 1 {
             let next = {
                 let prev = pow.as_ref().map_or_else(|| nil.clone(), JetMat::views);
-                hadamard_in(kind, pool, &prev, &nil, (z.rows, z.cols), c)
+                hadamard_in(kind, pool, &prev, &nil, (z.rows, z.cols), false, c)
             };
             if let Some(old) = pow.replace(next) {
                 pool.recycle(old);

@@ -351,6 +351,47 @@ pub struct Mlp<S: Scalar> {
     fast: bool,
     /// Coefficient buffers reused from one evaluation to the next (see [`jet::Pool`]).
     pool: jet::Pool<S>,
+    /// The constant blocks of the last jet evaluation, reused while θ does not change (see [`Base`]).
+    base: std::sync::Mutex<Option<std::sync::Arc<Base<S>>>>,
+}
+
+/// The constant (θ-only) blocks of a jet evaluation: every jet evaluation at the same θ computes
+/// them identically (block 0 of a product depends only on blocks 0 of its factors), so a sequence of
+/// HVPs or ∇³L evaluations at one θ (a Lanczos solve, a projection step) computes them once: the
+/// forward pass σ^(k)(Z_l,0), the backward pass ∂L/∂A_l,0 and ∂L/∂Z_l,0, the output and the loss.
+/// Reusing them changes no bit of any result (the same values enter the same operations).
+struct Base<S> {
+    /// θ (compared value and sign, so ±0 are told apart) and the kernel mode it was computed with.
+    theta: Vec<S>,
+    fast: bool,
+    /// Highest derivative order stored.
+    kmax: usize,
+    /// σ^(k)(Z_l,0), k = 0..=kmax, for each hidden layer l.
+    derivs: Vec<Vec<Vec<S>>>,
+    /// (∂L/∂A_{l−1})₀ = G_l,0 W_l,0 for each layer l ≥ 1 (index l; `None` at l = 0).
+    ga0: Vec<Option<Vec<S>>>,
+    /// G_l,0 = (∂L/∂Z_l)₀ for each layer l.
+    g0: Vec<Vec<S>>,
+    /// The network output f(θ) [n, out].
+    f0: Vec<S>,
+}
+
+impl<S: Scalar> Base<S> {
+    fn matches(&self, theta: &[S], fast: bool, kmax: usize) -> bool {
+        self.fast == fast
+            && self.kmax >= kmax
+            && self.theta.len() == theta.len()
+            && self.theta.iter().zip(theta).all(|(a, b)| {
+                a == b && a.to_f64().is_sign_negative() == b.to_f64().is_sign_negative()
+            })
+    }
+
+    fn recycle(self, pool: &jet::Pool<S>) {
+        self.derivs.into_iter().flatten().for_each(|v| pool.give(v));
+        self.ga0.into_iter().flatten().for_each(|v| pool.give(v));
+        self.g0.into_iter().for_each(|v| pool.give(v));
+        pool.give(self.f0);
+    }
 }
 
 /// What the forward pass leaves for the backward pass.
@@ -451,6 +492,7 @@ impl<S: Scalar> Mlp<S> {
             ctx,
             fast: true,
             pool: jet::Pool::new(),
+            base: std::sync::Mutex::new(None),
         })
     }
 
@@ -518,11 +560,16 @@ impl<S: Scalar> Mlp<S> {
     /// Forward pass in the algebra `kind` at the jet parameters `th` (θ, then the direction blocks).
     /// With `backward`, also keeps σ'(Z_l) and the seed ∂L/∂f for the backward pass of
     /// [`Mlp::grad_jet`]. Blocks come from (and the caller returns them to) `self.pool`.
+    ///
+    /// With `base` (the constant blocks at θ = `th[0]`, see [`Base`]) the constant blocks are taken
+    /// from it and only the ε-blocks are computed; the tape's blocks 0 are then absent (`None`)
+    /// except the output's.
     fn forward(
         &self,
         kind: &JetKind,
         th: &[Option<&[S]>],
         backward: bool,
+        base: Option<&Base<S>>,
     ) -> Result<Tape<S>, EvalError> {
         let c = self.ctx;
         let pool = &self.pool;
@@ -530,17 +577,28 @@ impl<S: Scalar> Mlp<S> {
         let dmax = kind.max_degree();
         let ad = ActivationDerivs::<S>::new(self.act, dmax + usize::from(backward), c);
         let mut buf = crate::linalg::zeros::<S>(ad.kmax() + 1, c);
-        let mut hidden: Vec<JetMat<S>> = Vec::with_capacity(nl - 1);
+        let mut hidden: Vec<JetMat<S>> = Vec::with_capacity(nl.saturating_sub(1));
         let mut dact = Vec::with_capacity(nl - 1);
         let mut out = None;
         let x = self.x.views();
         for l in 0..nl {
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
             let (w, b) = self.layer_views(th, l);
-            let input = if l == 0 { x.clone() } else { hidden[l - 1].views() };
-            let mut z = jet::matmul_in(kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, self.fast, c);
-            for (zk, bk) in z.parts.iter_mut().zip(&b) {
+            let input = match (l, base) {
+                (0, _) => x.clone(),
+                (_, None) => hidden[l - 1].views(),
+                (_, Some(bs)) => {
+                    let mut v = hidden[l - 1].views();
+                    v[0] = Some(&bs.derivs[l - 1][0]);
+                    v
+                }
+            };
+            let mut z = jet::matmul_in(kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, base.is_some(), self.fast, c);
+            for (k, (zk, bk)) in z.parts.iter_mut().zip(&b).enumerate() {
                 let Some(bk) = bk else { continue };
+                if k == 0 && base.is_some() {
+                    continue;
+                }
                 let zk = zk.get_or_insert_with(|| pool.zeros(self.n * dout, c));
                 jet::par_parts(self.n * dout, dout, vec![&mut zk[..]], |_, mut o| {
                     for row in o[0].chunks_mut(dout) {
@@ -549,8 +607,23 @@ impl<S: Scalar> Mlp<S> {
                 });
             }
             if l + 1 == nl {
+                if let Some(bs) = base {
+                    let mut f0 = pool.take(bs.f0.len(), c);
+                    f0.iter_mut().zip(&bs.f0).for_each(|(a, b)| a.assign_from(b));
+                    z.parts[0] = Some(f0);
+                }
                 out = Some(z);
                 break;
+            }
+            if let Some(bs) = base {
+                // Only the ε-blocks: σ^(k)(Z₀) come from the base.
+                let d: Vec<&[S]> = bs.derivs[l].iter().map(Vec::as_slice).collect();
+                hidden.push(jet::taylor_apply_in(kind, pool, &z, None, &d[1..=dmax], c));
+                if backward {
+                    dact.push(jet::taylor_apply_in(kind, pool, &z, None, &d[2..=dmax + 1], c));
+                }
+                pool.recycle(z);
+                continue;
             }
             // σ^(k)(Z₀) for k = 0..=kmax, one closed-form evaluation per entry (f64 fast path:
             // vectorised loops, see `fast_derivs`).
@@ -578,13 +651,13 @@ impl<S: Scalar> Mlp<S> {
             let d0 = derivs.next().expect("σ");
             let rest: Vec<Vec<S>> = derivs.collect();
             let views: Vec<&[S]> = rest.iter().map(Vec::as_slice).collect();
-            hidden.push(jet::taylor_apply_in(kind, pool, &z, d0, &views[..dmax], c));
+            hidden.push(jet::taylor_apply_in(kind, pool, &z, Some(d0), &views[..dmax], c));
             let mut rest = rest.into_iter();
             if backward {
                 let d1 = rest.next().expect("σ'");
                 let higher: Vec<Vec<S>> = rest.collect();
                 let views: Vec<&[S]> = higher.iter().map(Vec::as_slice).collect();
-                dact.push(jet::taylor_apply_in(kind, pool, &z, d1, &views[..dmax], c));
+                dact.push(jet::taylor_apply_in(kind, pool, &z, Some(d1), &views[..dmax], c));
                 higher.into_iter().for_each(|v| pool.give(v));
             } else {
                 rest.for_each(|v| pool.give(v));
@@ -808,6 +881,106 @@ impl<S: Scalar> Mlp<S> {
         self.grad_jet_checked(kind, th, target, out)
     }
 
+    /// The constant blocks at θ for derivative orders up to `kmax`: the stored ones when θ, the
+    /// kernel mode and the order match, else computed and stored (replacing the previous θ's).
+    fn base_at(&self, theta: &[S], kmax: usize) -> Result<std::sync::Arc<Base<S>>, EvalError> {
+        let lock = || self.base.lock().unwrap_or_else(|e| e.into_inner());
+        let current = lock().clone();
+        if let Some(b) = current.filter(|b| b.matches(theta, self.fast, kmax)) {
+            return Ok(b);
+        }
+        let b = std::sync::Arc::new(self.build_base(theta, kmax)?);
+        let old = lock().replace(b.clone());
+        if let Some(old) = old.and_then(|o| std::sync::Arc::try_unwrap(o).ok()) {
+            old.recycle(&self.pool);
+        }
+        Ok(b)
+    }
+
+    /// One constant-algebra forward and backward pass at θ keeping what [`Base`] holds: the same
+    /// operations, in the same order, as the constant blocks of any jet evaluation.
+    fn build_base(&self, theta: &[S], kmax: usize) -> Result<Base<S>, EvalError> {
+        let c = self.ctx;
+        let pool = &self.pool;
+        let kind = JetKind::constant();
+        let th = [Some(theta)];
+        let nl = self.layers.len() - 1;
+        let ad = ActivationDerivs::<S>::new(self.act, kmax, c);
+        let mut buf = crate::linalg::zeros::<S>(kmax + 1, c);
+        let mut derivs: Vec<Vec<Vec<S>>> = Vec::with_capacity(nl.saturating_sub(1));
+        let mut f0 = None;
+        let x = self.x.views();
+        for l in 0..nl {
+            let (din, dout) = (self.layers[l], self.layers[l + 1]);
+            let (w, b) = self.layer_views(&th, l);
+            let input = if l == 0 { x.clone() } else { vec![Some(derivs[l - 1][0].as_slice())] };
+            let z = jet::matmul_in(&kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, false, self.fast, c);
+            let mut z0 = z.parts.into_iter().next().flatten().expect("constant block");
+            if let Some(bk) = b[0] {
+                jet::par_parts(self.n * dout, dout, vec![&mut z0[..]], |_, mut o| {
+                    for row in o[0].chunks_mut(dout) {
+                        row.iter_mut().zip(bk).for_each(|(a, bj)| *a += bj);
+                    }
+                });
+            }
+            if l + 1 == nl {
+                f0 = Some(z0);
+                break;
+            }
+            let d = match if self.fast { fast_derivs(&ad, &z0, pool) } else { None } {
+                Some(d) => d,
+                None => {
+                    let mut d: Vec<Vec<S>> = (0..=kmax).map(|_| Vec::with_capacity(z0.len())).collect();
+                    for zv in &z0 {
+                        ad.eval(zv, &mut buf);
+                        for (dk, v) in d.iter_mut().zip(&buf) {
+                            dk.push(v.clone());
+                        }
+                    }
+                    d
+                }
+            };
+            derivs.push(d);
+            pool.give(z0);
+        }
+        let f0 = f0.expect("at least one layer");
+        let q = self.layers[nl];
+        let f = JetMat::constant(&kind, self.n, q, f0);
+        let fail = |what| EvalError::NonFinite { what, at: String::new() };
+        if !f.part(0).expect("constant block").iter().all(S::is_finite) {
+            return Err(fail("network output"));
+        }
+        let (value, seed) = match self.loss {
+            LossKind::Mse => self.mse(&kind, &f),
+            LossKind::Ce => self.ce(&kind, &f),
+        };
+        if !value.is_finite() {
+            return Err(fail("loss"));
+        }
+        let mut g0: Vec<Option<Vec<S>>> = (0..nl).map(|_| None).collect();
+        let mut ga0: Vec<Option<Vec<S>>> = (0..nl).map(|_| None).collect();
+        g0[nl - 1] = seed.parts.into_iter().next().flatten();
+        for l in (1..nl).rev() {
+            let (din, dout) = (self.layers[l], self.layers[l + 1]);
+            let (w, _) = self.layer_views(&th, l);
+            let gl = [g0[l].as_deref()];
+            let ga = jet::matmul_in(&kind, pool, &gl, (self.n, dout), false, &w, (dout, din), false, None, false, self.fast, c);
+            let next = jet::hadamard_in(&kind, pool, &ga.views(), &[Some(derivs[l - 1][1].as_slice())], (self.n, din), false, c);
+            g0[l - 1] = next.parts.into_iter().next().flatten();
+            ga0[l] = ga.parts.into_iter().next().flatten();
+        }
+        let f0 = f.parts.into_iter().next().flatten().expect("constant block");
+        Ok(Base {
+            theta: theta.to_vec(),
+            fast: self.fast,
+            kmax,
+            derivs,
+            ga0,
+            g0: g0.into_iter().map(|g| g.expect("every layer has a gradient block")).collect(),
+            f0,
+        })
+    }
+
     /// [`Mlp::grad_jet`] after the argument checks.
     fn grad_jet_checked(
         &self,
@@ -818,7 +991,14 @@ impl<S: Scalar> Mlp<S> {
     ) -> Result<S, EvalError> {
         let c = self.ctx;
         let pool = &self.pool;
-        let Tape { hidden, dact, value, seed } = self.forward(kind, th, true)?;
+        // A jet evaluation of a higher-order block reuses the constant blocks at θ (see `Base`).
+        let base = if kind.len() > 1 && target != 0 {
+            Some(self.base_at(th[0].expect("checked"), kind.max_degree() + 1)?)
+        } else {
+            None
+        };
+        let base = base.as_deref();
+        let Tape { hidden, dact, value, seed } = self.forward(kind, th, true, base)?;
         let mut g = seed.expect("backward pass requested");
         let nl = self.layers.len() - 1;
         let x = self.x.views();
@@ -826,8 +1006,19 @@ impl<S: Scalar> Mlp<S> {
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
             let wo = self.offsets[l];
             let bo = wo + din * dout;
-            let input = if l == 0 { x.clone() } else { hidden[l - 1].views() };
-            let gv = g.views();
+            let input = match (l, base) {
+                (0, _) => x.clone(),
+                (_, None) => hidden[l - 1].views(),
+                (_, Some(bs)) => {
+                    let mut v = hidden[l - 1].views();
+                    v[0] = Some(&bs.derivs[l - 1][0]);
+                    v
+                }
+            };
+            let mut gv = g.views();
+            if let Some(bs) = base {
+                gv[0] = gv[0].or(Some(&bs.g0[l]));
+            }
             // ∂L/∂W_l = G_lᵀ A_{l−1} (only the target block, written in place), ∂L/∂b_l = column
             // sums of G_l.
             jet::matmul_into(kind, &gv, (self.n, dout), true, &input, (self.n, din), false, target, &mut out[wo..bo], self.fast);
@@ -841,8 +1032,13 @@ impl<S: Scalar> Mlp<S> {
             if l > 0 {
                 // ∂L/∂A_{l−1} = G_l W_l, then ∂L/∂Z_{l−1} = (∂L/∂A_{l−1}) ⊙ σ'(Z_{l−1}).
                 let (w, _) = self.layer_views(th, l);
-                let ga = jet::matmul_in(kind, pool, &gv, (self.n, dout), false, &w, (dout, din), false, None, self.fast, c);
-                let next = jet::hadamard_in(kind, pool, &ga.views(), &dact[l - 1].views(), (self.n, din), c);
+                let ga = jet::matmul_in(kind, pool, &gv, (self.n, dout), false, &w, (dout, din), false, None, base.is_some(), self.fast, c);
+                let (mut gav, mut dv) = (ga.views(), dact[l - 1].views());
+                if let Some(bs) = base {
+                    gav[0] = bs.ga0[l].as_deref();
+                    dv[0] = Some(&bs.derivs[l - 1][1]);
+                }
+                let next = jet::hadamard_in(kind, pool, &gav, &dv, (self.n, din), base.is_some(), c);
                 pool.recycle(ga);
                 pool.recycle(std::mem::replace(&mut g, next));
             }
@@ -882,7 +1078,7 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
 
     fn value(&self, th: &[S]) -> Result<S, EvalError> {
         self.check_len("parameter vector", th.len())?;
-        let tape = self.forward(&JetKind::constant(), &[Some(th)], false)?;
+        let tape = self.forward(&JetKind::constant(), &[Some(th)], false, None)?;
         let value = tape.value;
         self.recycle_tape(tape.hidden, tape.dact, tape.seed);
         Ok(value)
