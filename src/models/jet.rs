@@ -336,8 +336,11 @@ pub const PAR_MIN: usize = 1 << 14;
 pub fn par_parts<T: Send>(len: usize, unit: usize, outs: Vec<&mut [T]>, f: impl Fn(usize, Vec<&mut [T]>) + Sync) {
     debug_assert!(outs.iter().all(|o| o.len() == len));
     let mid = (len / 2) / unit.max(1) * unit.max(1);
+    // Each half runs through `pulp`'s dispatch, so its loops are compiled for the CPU's SIMD width
+    // (AVX2 / AVX-512); Rust never contracts a·b + c into an FMA, so the bits do not depend on it.
+    let run = |lo: usize, o: Vec<&mut [T]>| pulp::Arch::new().dispatch(|| f(lo, o));
     if crate::linalg::threads() < 2 || len < PAR_MIN || mid == 0 {
-        return f(0, outs);
+        return run(0, outs);
     }
     let mut lo = Vec::with_capacity(outs.len());
     let mut hi = Vec::with_capacity(outs.len());
@@ -346,7 +349,7 @@ pub fn par_parts<T: Send>(len: usize, unit: usize, outs: Vec<&mut [T]>, f: impl 
         lo.push(a);
         hi.push(b);
     }
-    rayon::join(|| f(0, lo), || f(mid, hi));
+    rayon::join(|| run(0, lo), || run(mid, hi));
 }
 
 /// [`matmul`] over borrowed blocks, drawing the result blocks from `pool` (`skip_const`: leave the
