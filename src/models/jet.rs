@@ -188,7 +188,7 @@ impl<S: Scalar> JetMat<S> {
     }
 
     /// The blocks as borrowed slices (`None` where known zero).
-    pub fn views(&self) -> Vec<Option<&[S]>> {
+    pub fn views(&self) -> Blocks<'_, S> {
         self.parts.iter().map(|p| p.as_deref()).collect()
     }
 
@@ -223,6 +223,9 @@ impl<S: Scalar> JetMat<S> {
         }
     }
 }
+
+/// The blocks of a jet matrix as borrowed slices, by monomial (`None` where known zero).
+pub type Blocks<'a, S> = Vec<Option<&'a [S]>>;
 
 /// Reusable coefficient buffers, kept from one evaluation to the next.
 ///

@@ -552,7 +552,7 @@ impl<S: Scalar> Mlp<S> {
     }
 
     /// W_l [out, in] and b_l [out] as borrowed jet blocks, from the jet parameter blocks `th[k]`.
-    fn layer_views<'a>(&self, th: &[Option<&'a [S]>], l: usize) -> (Vec<Option<&'a [S]>>, Vec<Option<&'a [S]>>) {
+    fn layer_views<'a>(&self, th: &[Option<&'a [S]>], l: usize) -> (jet::Blocks<'a, S>, jet::Blocks<'a, S>) {
         let (din, dout) = (self.layers[l], self.layers[l + 1]);
         let wo = self.offsets[l];
         let bo = wo + din * dout;
