@@ -17,6 +17,11 @@
 //! A jet-valued matrix ([`JetMat`]) is stored as one plain row-major matrix per monomial (structure of
 //! arrays); a block known to be zero is `None` and skipped, so a jet matrix product is a handful of
 //! [`Scalar::gemm`] calls over the surviving coefficient pairs.
+//!
+//! The `*_in` / `_into` variants ([`matmul_in`], [`matmul_into`], [`hadamard_in`], [`taylor_apply_in`])
+//! do the same operations in the same order on borrowed blocks ([`Blocks`]), draw their results from a
+//! [`Pool`] of reused buffers and split elementwise work over two threads ([`par_parts`]); models
+//! evaluated many times (the MLP) use them.
 
 use std::sync::Mutex;
 

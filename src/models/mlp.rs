@@ -13,6 +13,14 @@
 //! algebra ([`super::jet`]) at θ + εv (or θ + ε₁v + ε₂w); the coefficients of the resulting gradient
 //! jet are ∇L, ∇²L v, ½∇³L[v,v], ⅙∇⁴L[v,v,v] or ∇³L[v,w]. The cost is a small multiple of one
 //! gradient (≈ the number of coefficient pairs of the algebra), never p gradients.
+//!
+//! Evaluation cost (issue 7; every item leaves the results' bits unchanged): the coefficient blocks
+//! come from a buffer pool kept in the model ([`jet::Pool`]: no allocation or page fault per call);
+//! W, b and X enter the products as borrowed slices; a jet evaluation at the θ of the previous one
+//! reuses its constant blocks (`Base`: the forward σ^(k)(Z₀), the backward G₀ and (∂L/∂A)₀), so the
+//! HVPs of one Lanczos solve issue 2f₁ + 6Σ_{l>1}f_l flops of products instead of 3f₁ + 8Σ_{l>1}f_l
+//! (f_l = 2·n·in_l·out_l); with `linalg::set_threads(2)` the elementwise passes are split at a fixed
+//! index over two threads ([`jet::par_parts`]), so one and two threads give the same bits.
 
 use super::jet::{self, JetKind, JetMat, taylor_apply};
 use crate::data::Dataset;
