@@ -479,9 +479,29 @@ pub fn hadamard_in<S: Scalar>(
     out
 }
 
+/// k! as [`taylor_apply`] forms it (1·2·…·k in the working precision).
+pub fn factorial<S: Scalar>(k: usize, c: S::Ctx) -> S {
+    let mut fact = S::one(c);
+    for j in 2..=k {
+        fact *= &S::from_i64(j as i64, c);
+    }
+    fact
+}
+
+/// d / fact entry by entry (each a copy then one division, as [`taylor_apply`]), into a pool buffer.
+pub fn divided<S: Scalar>(pool: &Pool<S>, d: &[S], fact: &S, c: S::Ctx) -> Vec<S> {
+    let mut s = pool.take(d.len(), c);
+    s.iter_mut().zip(d).for_each(|(s, d)| {
+        s.assign_from(d);
+        *s /= fact;
+    });
+    s
+}
+
 /// [`taylor_apply`] with the constant block given by value (`base` = f(z₀); `None` leaves it out, only z's
 /// nilpotent blocks are read) and the higher derivatives
-/// borrowed (`derivs[k − 1]` = f^(k)(z₀), k = 1..=D), temporaries drawn from `pool`: the same
+/// borrowed (`derivs[k − 1]` = f^(k)(z₀), k = 1..=D; with `prescaled`, f^(k)(z₀)/k! for k ≥ 2, as
+/// [`divided`] by [`factorial`] forms it), temporaries drawn from `pool`: the same
 /// operations in the same order, without copying z, N or f(z₀).
 pub fn taylor_apply_in<S: Scalar>(
     kind: &JetKind,
@@ -489,6 +509,7 @@ pub fn taylor_apply_in<S: Scalar>(
     z: &JetMat<S>,
     base: Option<Vec<S>>,
     derivs: &[&[S]],
+    prescaled: bool,
     c: S::Ctx,
 ) -> JetMat<S> {
     let dmax = kind.max_degree();
@@ -515,13 +536,10 @@ pub fn taylor_apply_in<S: Scalar>(
                 pool.recycle(old);
             }
             fact *= &S::from_i64(k as i64, c);
-            // f^(k)(z₀)/k! once per entry, then accumulated into every block of N^k.
-            let mut s = pool.take(len, c);
-            s.iter_mut().zip(dk).for_each(|(s, d)| {
-                s.assign_from(d);
-                *s /= &fact;
-            });
-            scaled = Some(s);
+            if !prescaled {
+                // f^(k)(z₀)/k! once per entry, then accumulated into every block of N^k.
+                scaled = Some(divided(pool, dk, &fact, c));
+            }
         }
         let sc: &[S] = scaled.as_deref().unwrap_or(dk);
         let powv = pow.as_ref().map_or_else(|| nil.clone(), JetMat::views);

@@ -379,6 +379,9 @@ struct Base<S> {
     kmax: usize,
     /// σ^(k)(Z_l,0), k = 0..=kmax, for each hidden layer l.
     derivs: Vec<Vec<Vec<S>>>,
+    /// σ^(k)(Z_l,0)/k! and σ^(k+1)(Z_l,0)/k! for k = 2..kmax (index k − 2), for each hidden layer l:
+    /// the scaled derivatives of the Taylor series of σ(Z) and σ'(Z).
+    scaled: Vec<Vec<(Vec<S>, Vec<S>)>>,
     /// (∂L/∂A_{l−1})₀ = G_l,0 W_l,0 for each layer l ≥ 1 (index l; `None` at l = 0).
     ga0: Vec<Option<Vec<S>>>,
     /// G_l,0 = (∂L/∂Z_l)₀ for each layer l.
@@ -399,6 +402,10 @@ impl<S: Scalar> Base<S> {
 
     fn recycle(self, pool: &jet::Pool<S>) {
         self.derivs.into_iter().flatten().for_each(|v| pool.give(v));
+        self.scaled.into_iter().flatten().for_each(|(a, b)| {
+            pool.give(a);
+            pool.give(b);
+        });
         self.ga0.into_iter().flatten().for_each(|v| pool.give(v));
         self.g0.into_iter().for_each(|v| pool.give(v));
         pool.give(self.f0);
@@ -629,10 +636,12 @@ impl<S: Scalar> Mlp<S> {
             }
             if let Some(bs) = base {
                 // Only the ε-blocks: σ^(k)(Z₀) come from the base.
-                let d: Vec<&[S]> = bs.derivs[l].iter().map(Vec::as_slice).collect();
-                hidden.push(jet::taylor_apply_in(kind, pool, &z, None, &d[1..=dmax], c));
+                let (d, sc) = (&bs.derivs[l], &bs.scaled[l][..dmax - 1]);
+                let hd: Vec<&[S]> = std::iter::once(&d[1]).chain(sc.iter().map(|s| &s.0)).map(Vec::as_slice).collect();
+                hidden.push(jet::taylor_apply_in(kind, pool, &z, None, &hd, true, c));
                 if backward {
-                    dact.push(jet::taylor_apply_in(kind, pool, &z, None, &d[2..=dmax + 1], c));
+                    let ad: Vec<&[S]> = std::iter::once(&d[2]).chain(sc.iter().map(|s| &s.1)).map(Vec::as_slice).collect();
+                    dact.push(jet::taylor_apply_in(kind, pool, &z, None, &ad, true, c));
                 }
                 pool.recycle(z);
                 continue;
@@ -663,13 +672,13 @@ impl<S: Scalar> Mlp<S> {
             let d0 = derivs.next().expect("σ");
             let rest: Vec<Vec<S>> = derivs.collect();
             let views: Vec<&[S]> = rest.iter().map(Vec::as_slice).collect();
-            hidden.push(jet::taylor_apply_in(kind, pool, &z, Some(d0), &views[..dmax], c));
+            hidden.push(jet::taylor_apply_in(kind, pool, &z, Some(d0), &views[..dmax], false, c));
             let mut rest = rest.into_iter();
             if backward {
                 let d1 = rest.next().expect("σ'");
                 let higher: Vec<Vec<S>> = rest.collect();
                 let views: Vec<&[S]> = higher.iter().map(Vec::as_slice).collect();
-                dact.push(jet::taylor_apply_in(kind, pool, &z, Some(d1), &views[..dmax], c));
+                dact.push(jet::taylor_apply_in(kind, pool, &z, Some(d1), &views[..dmax], false, c));
                 higher.into_iter().for_each(|v| pool.give(v));
             } else {
                 rest.for_each(|v| pool.give(v));
@@ -984,11 +993,23 @@ impl<S: Scalar> Mlp<S> {
             ga0[l] = ga.parts.into_iter().next().flatten();
         }
         let f0 = f.parts.into_iter().next().flatten().expect("constant block");
+        let scaled = derivs
+            .iter()
+            .map(|d| {
+                (2..kmax)
+                    .map(|k| {
+                        let fact = jet::factorial::<S>(k, c);
+                        (jet::divided(pool, &d[k], &fact, c), jet::divided(pool, &d[k + 1], &fact, c))
+                    })
+                    .collect()
+            })
+            .collect();
         Ok(Base {
             theta: theta.to_vec(),
             fast: self.fast,
             kmax,
             derivs,
+            scaled,
             ga0,
             g0: g0.into_iter().map(|g| g.expect("every layer has a gradient block")).collect(),
             f0,
