@@ -51,9 +51,21 @@ pub fn set_threads(n: usize) {
     FAER_THREADS.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
 }
 
-fn faer_par() -> faer::Par {
+/// The thread count set by [`set_threads`] (also used to split the MLP's elementwise passes).
+pub fn threads() -> usize {
+    FAER_THREADS.load(std::sync::atomic::Ordering::Relaxed).max(1)
+}
+
+/// Products of fewer multiply-adds than this run on one thread even after `set_threads(2)`: below
+/// about 10⁶ the hand-off costs more than the second core saves (faer 0.24 on the 2-core reference
+/// machine, shared/perf-reference.md: 200×32×32 0.37×, 200×64×64 0.74×, 1000×128×10 1.48×,
+/// 500×64×64 1.31×). The result does not depend on it (faer splits rows/columns, not sums).
+const PAR_GEMM_MIN: usize = 1 << 20;
+
+fn faer_par(work: usize) -> faer::Par {
     match FAER_THREADS.load(std::sync::atomic::Ordering::Relaxed) {
         0 | 1 => faer::Par::Seq,
+        _ if work < PAR_GEMM_MIN => faer::Par::Seq,
         n => faer::Par::rayon(n),
     }
 }
@@ -81,7 +93,7 @@ pub fn gemm_faer(
     };
     let dst = MatMut::from_row_major_slice_mut(c, m, n);
     let beta = if accumulate { Accum::Add } else { Accum::Replace };
-    faer::linalg::matmul::matmul(dst, beta, lhs, rhs, 1.0, faer_par());
+    faer::linalg::matmul::matmul(dst, beta, lhs, rhs, 1.0, faer_par(m * k * n));
 }
 
 /// x·y in index order.

@@ -17,6 +17,13 @@
 //! A jet-valued matrix ([`JetMat`]) is stored as one plain row-major matrix per monomial (structure of
 //! arrays); a block known to be zero is `None` and skipped, so a jet matrix product is a handful of
 //! [`Scalar::gemm`] calls over the surviving coefficient pairs.
+//!
+//! The `*_in` / `_into` variants ([`matmul_in`], [`matmul_into`], [`hadamard_in`], [`taylor_apply_in`])
+//! do the same operations in the same order on borrowed blocks ([`Blocks`]), draw their results from a
+//! [`Pool`] of reused buffers and split elementwise work over two threads ([`par_parts`]); models
+//! evaluated many times (the MLP) use them.
+
+use std::sync::Mutex;
 
 use crate::error::EvalError;
 use crate::linalg::zeros;
@@ -185,6 +192,11 @@ impl<S: Scalar> JetMat<S> {
         self.parts.get(k).and_then(|p| p.as_deref())
     }
 
+    /// The blocks as borrowed slices (`None` where known zero).
+    pub fn views(&self) -> Blocks<'_, S> {
+        self.parts.iter().map(|p| p.as_deref()).collect()
+    }
+
     /// The nilpotent part N = self − (constant part).
     pub fn nilpotent(&self) -> Self {
         let mut n = self.clone();
@@ -215,6 +227,349 @@ impl<S: Scalar> JetMat<S> {
             }
         }
     }
+}
+
+/// The blocks of a jet matrix as borrowed slices, by monomial (`None` where known zero).
+pub type Blocks<'a, S> = Vec<Option<&'a [S]>>;
+
+/// Reusable coefficient buffers, kept from one evaluation to the next.
+///
+/// Freeing the large temporaries of a jet evaluation returns their pages to the operating system,
+/// and the next evaluation pays the page faults again (measured: about half of the f64 time of an
+/// HVP on the large configuration). A model keeps a `Pool` and draws its blocks from it. Thread-safe:
+/// the free list sits behind a `Mutex` held only to take or return one buffer, so concurrent
+/// evaluations through `&self` each get their own buffers. No result depends on which buffer is
+/// handed out: [`Pool::take`] gives unspecified contents that the caller overwrites entirely, and
+/// [`Pool::zeros`] zeroes.
+pub struct Pool<S> {
+    free: Mutex<Vec<Vec<S>>>,
+}
+
+impl<S> Default for Pool<S> {
+    fn default() -> Self {
+        Pool { free: Mutex::new(Vec::new()) }
+    }
+}
+
+impl<S> std::fmt::Debug for Pool<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pool")
+    }
+}
+
+impl<S: Scalar> Pool<S> {
+    /// At most this many free buffers are kept (a bound on the memory held between evaluations).
+    const MAX_FREE: usize = 256;
+
+    /// An empty pool.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<S>>> {
+        // A panic while holding the lock cannot leave the list inconsistent (push/remove only).
+        self.free.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A buffer of length `len` whose contents are unspecified (each entry a valid value at the
+    /// precision `c`): the smallest free buffer that holds `len` entries, else a new one.
+    pub fn take(&self, len: usize, c: S::Ctx) -> Vec<S> {
+        let picked = {
+            let mut free = self.lock();
+            let best = free
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.capacity() >= len)
+                .min_by_key(|(_, v)| v.capacity())
+                .map(|(i, _)| i);
+            best.map(|i| free.swap_remove(i))
+        };
+        let mut v = picked.unwrap_or_default();
+        if v.len() > len {
+            v.truncate(len);
+        } else if v.len() < len {
+            v.resize(len, S::zero(c));
+        }
+        v
+    }
+
+    /// A zero buffer of length `len`.
+    pub fn zeros(&self, len: usize, c: S::Ctx) -> Vec<S> {
+        let mut v = self.take(len, c);
+        v.iter_mut().for_each(S::set_zero);
+        v
+    }
+
+    /// Return a buffer for reuse.
+    pub fn give(&self, v: Vec<S>) {
+        if v.capacity() == 0 {
+            return;
+        }
+        let mut free = self.lock();
+        if free.len() < Self::MAX_FREE {
+            free.push(v);
+        } else if let Some((i, _)) = free
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, f)| f.capacity())
+            .filter(|(_, f)| f.capacity() < v.capacity())
+        {
+            // Full: the smallest buffer makes room (a stream of small buffers allocated elsewhere
+            // must not push the large ones out).
+            free[i] = v;
+        }
+    }
+
+    /// Return every block of a jet matrix for reuse.
+    pub fn recycle(&self, m: JetMat<S>) {
+        m.parts.into_iter().flatten().for_each(|p| self.give(p));
+    }
+}
+
+/// Block i of a borrowed jet (`None` beyond the stored blocks, e.g. X with its constant block only).
+fn blk<'a, S>(a: &[Option<&'a [S]>], i: usize) -> Option<&'a [S]> {
+    a.get(i).copied().flatten()
+}
+
+/// Elementwise work at or above this many entries is split over two threads when
+/// [`crate::linalg::threads`] ≥ 2 (below it the hand-off costs more than it saves).
+pub const PAR_MIN: usize = 1 << 14;
+
+/// Runs `f(lo, parts)` over a fixed partition of the index range `0..len` into at most two
+/// contiguous halves, each output slice of `outs` (all of length `len`) cut at the same index `mid`
+/// (a multiple of `unit`, e.g. a row length). Two halves run concurrently (rayon) when
+/// [`crate::linalg::threads`] ≥ 2 and `len ≥ PAR_MIN`. For elementwise maps the results are
+/// bit-identical to one thread: every entry is computed by the same operations whichever half it
+/// falls in.
+pub fn par_parts<T: Send>(len: usize, unit: usize, outs: Vec<&mut [T]>, f: impl Fn(usize, Vec<&mut [T]>) + Sync) {
+    debug_assert!(outs.iter().all(|o| o.len() == len));
+    let mid = (len / 2) / unit.max(1) * unit.max(1);
+    // Each half runs through `pulp`'s dispatch, so its loops are compiled for the CPU's SIMD width
+    // (AVX2 / AVX-512); Rust never contracts a·b + c into an FMA, so the bits do not depend on it.
+    let run = |lo: usize, o: Vec<&mut [T]>| pulp::Arch::new().dispatch(|| f(lo, o));
+    if crate::linalg::threads() < 2 || len < PAR_MIN || mid == 0 {
+        return run(0, outs);
+    }
+    let mut lo = Vec::with_capacity(outs.len());
+    let mut hi = Vec::with_capacity(outs.len());
+    for o in outs {
+        let (a, b) = o.split_at_mut(mid);
+        lo.push(a);
+        hi.push(b);
+    }
+    rayon::join(|| run(0, lo), || run(mid, hi));
+}
+
+/// [`matmul`] over borrowed blocks, drawing the result blocks from `pool` (`skip_const`: leave the
+/// constant block out, e.g. when it is known from an earlier evaluation at the same θ): A has blocks `a` and shape
+/// `a_shape` (rows, cols as stored), B likewise. The first product into a block overwrites it
+/// (`accumulate = false`, which the generic kernel implements as zero-then-accumulate: the same
+/// operations as before), the others accumulate.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_in<S: Scalar>(
+    kind: &JetKind,
+    pool: &Pool<S>,
+    a: &[Option<&[S]>],
+    a_shape: (usize, usize),
+    ta: bool,
+    b: &[Option<&[S]>],
+    b_shape: (usize, usize),
+    tb: bool,
+    only: Option<usize>,
+    skip_const: bool,
+    fast: bool,
+    c: S::Ctx,
+) -> JetMat<S> {
+    let (m, ka) = if ta { (a_shape.1, a_shape.0) } else { a_shape };
+    let (kb, n) = if tb { (b_shape.1, b_shape.0) } else { b_shape };
+    assert_eq!(ka, kb, "jet matmul: inner dimensions differ");
+    let mut out: JetMat<S> = JetMat::zero(kind, m, n);
+    for &(i, j, k) in kind.products() {
+        if only.is_some_and(|o| o != k) || (skip_const && k == 0) {
+            continue;
+        }
+        let (Some(ai), Some(bj)) = (blk(a, i), blk(b, j)) else {
+            continue;
+        };
+        match out.parts[k].as_mut() {
+            Some(ck) => S::gemm(ck, ai, ta, bj, tb, (m, ka, n), true, fast),
+            None => {
+                let mut ck = pool.take(m * n, c);
+                S::gemm(&mut ck, ai, ta, bj, tb, (m, ka, n), false, fast);
+                out.parts[k] = Some(ck);
+            }
+        }
+    }
+    out
+}
+
+/// The block `target` of op(A)·op(B) written into `out` (length m·n): the same products in the same
+/// order as [`matmul_in`] with `only = Some(target)`, no temporary; zero when no product reaches it.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_into<S: Scalar>(
+    kind: &JetKind,
+    a: &[Option<&[S]>],
+    a_shape: (usize, usize),
+    ta: bool,
+    b: &[Option<&[S]>],
+    b_shape: (usize, usize),
+    tb: bool,
+    target: usize,
+    out: &mut [S],
+    fast: bool,
+) {
+    let (m, ka) = if ta { (a_shape.1, a_shape.0) } else { a_shape };
+    let (kb, n) = if tb { (b_shape.1, b_shape.0) } else { b_shape };
+    assert_eq!(ka, kb, "jet matmul: inner dimensions differ");
+    let mut first = true;
+    for &(i, j, k) in kind.products() {
+        if k != target {
+            continue;
+        }
+        let (Some(ai), Some(bj)) = (blk(a, i), blk(b, j)) else {
+            continue;
+        };
+        S::gemm(out, ai, ta, bj, tb, (m, ka, n), !first, fast);
+        first = false;
+    }
+    if first {
+        out.iter_mut().for_each(S::set_zero);
+    }
+}
+
+/// [`hadamard`] over borrowed blocks of shape (rows, cols), drawing the result from `pool`
+/// (`skip_const`: leave the constant block out). The first
+/// product into a block is written as 0 + x·y (the generic path's zero-then-accumulate, fused into
+/// one pass); the elementwise loops are split over two threads by [`par_parts`].
+pub fn hadamard_in<S: Scalar>(
+    kind: &JetKind,
+    pool: &Pool<S>,
+    a: &[Option<&[S]>],
+    b: &[Option<&[S]>],
+    (rows, cols): (usize, usize),
+    skip_const: bool,
+    c: S::Ctx,
+) -> JetMat<S> {
+    let len = rows * cols;
+    let mut out: JetMat<S> = JetMat::zero(kind, rows, cols);
+    for &(i, j, k) in kind.products() {
+        if skip_const && k == 0 {
+            continue;
+        }
+        let (Some(ai), Some(bj)) = (blk(a, i), blk(b, j)) else {
+            continue;
+        };
+        let fresh = out.parts[k].is_none();
+        let ck = out.parts[k].get_or_insert_with(|| pool.take(len, c));
+        par_parts(len, 1, vec![&mut ck[..]], |lo, mut o| {
+            let o = &mut o[0];
+            let (x, y) = (&ai[lo..lo + o.len()], &bj[lo..lo + o.len()]);
+            if fresh {
+                for ((z, x), y) in o.iter_mut().zip(x).zip(y) {
+                    z.set_zero();
+                    z.mul_acc(x, y);
+                }
+            } else {
+                for ((z, x), y) in o.iter_mut().zip(x).zip(y) {
+                    z.mul_acc(x, y);
+                }
+            }
+        });
+    }
+    out
+}
+
+/// k! as [`taylor_apply`] forms it (1·2·…·k in the working precision).
+pub fn factorial<S: Scalar>(k: usize, c: S::Ctx) -> S {
+    let mut fact = S::one(c);
+    for j in 2..=k {
+        fact *= &S::from_i64(j as i64, c);
+    }
+    fact
+}
+
+/// d / fact entry by entry (each a copy then one division, as [`taylor_apply`]), into a pool buffer.
+pub fn divided<S: Scalar>(pool: &Pool<S>, d: &[S], fact: &S, c: S::Ctx) -> Vec<S> {
+    let mut s = pool.take(d.len(), c);
+    s.iter_mut().zip(d).for_each(|(s, d)| {
+        s.assign_from(d);
+        *s /= fact;
+    });
+    s
+}
+
+/// [`taylor_apply`] with the constant block given by value (`base` = f(z₀); `None` leaves it out, only z's
+/// nilpotent blocks are read) and the higher derivatives
+/// borrowed (`derivs[k − 1]` = f^(k)(z₀), k = 1..=D; with `prescaled`, f^(k)(z₀)/k! for k ≥ 2, as
+/// [`divided`] by [`factorial`] forms it), temporaries drawn from `pool`: the same
+/// operations in the same order, without copying z, N or f(z₀).
+pub fn taylor_apply_in<S: Scalar>(
+    kind: &JetKind,
+    pool: &Pool<S>,
+    z: &JetMat<S>,
+    base: Option<Vec<S>>,
+    derivs: &[&[S]],
+    prescaled: bool,
+    c: S::Ctx,
+) -> JetMat<S> {
+    let dmax = kind.max_degree();
+    assert!(derivs.len() >= dmax, "taylor_apply: need derivatives up to order {dmax}");
+    let len = z.rows * z.cols;
+    let mut out = JetMat::zero(kind, z.rows, z.cols);
+    out.parts[0] = base;
+    let mut nil = z.views();
+    nil[0] = None;
+    if nil.iter().all(Option::is_none) {
+        return out;
+    }
+    let mut pow: Option<JetMat<S>> = None; // N^k for k ≥ 2
+    let mut fact = S::one(c); // k!
+    for k in 1..=dmax {
+        let dk = derivs[k - 1];
+        let mut scaled = None;
+        if k > 1 {
+            let next = {
+                let prev = pow.as_ref().map_or_else(|| nil.clone(), JetMat::views);
+                hadamard_in(kind, pool, &prev, &nil, (z.rows, z.cols), false, c)
+            };
+            if let Some(old) = pow.replace(next) {
+                pool.recycle(old);
+            }
+            fact *= &S::from_i64(k as i64, c);
+            if !prescaled {
+                // f^(k)(z₀)/k! once per entry, then accumulated into every block of N^k.
+                scaled = Some(divided(pool, dk, &fact, c));
+            }
+        }
+        let sc: &[S] = scaled.as_deref().unwrap_or(dk);
+        let powv = pow.as_ref().map_or_else(|| nil.clone(), JetMat::views);
+        for (p, acc) in powv.iter().zip(out.parts.iter_mut()) {
+            let Some(p) = p else { continue };
+            let fresh = acc.is_none();
+            let acc = acc.get_or_insert_with(|| pool.take(len, c));
+            par_parts(len, 1, vec![&mut acc[..]], |lo, mut o| {
+                let o = &mut o[0];
+                let (x, d) = (&p[lo..lo + o.len()], &sc[lo..lo + o.len()]);
+                if fresh {
+                    for ((a, x), d) in o.iter_mut().zip(x).zip(d) {
+                        a.set_zero();
+                        a.mul_acc(x, d);
+                    }
+                } else {
+                    for ((a, x), d) in o.iter_mut().zip(x).zip(d) {
+                        a.mul_acc(x, d);
+                    }
+                }
+            });
+        }
+        if let Some(s) = scaled {
+            pool.give(s);
+        }
+    }
+    if let Some(p) = pow {
+        pool.recycle(p);
+    }
+    out
 }
 
 /// Jet matrix product op(A)·op(B): $C_k = \sum_{e_ie_j = e_k} \mathrm{op}(A_i)\,\mathrm{op}(B_j)$.

@@ -13,8 +13,16 @@
 //! algebra ([`super::jet`]) at θ + εv (or θ + ε₁v + ε₂w); the coefficients of the resulting gradient
 //! jet are ∇L, ∇²L v, ½∇³L[v,v], ⅙∇⁴L[v,v,v] or ∇³L[v,w]. The cost is a small multiple of one
 //! gradient (≈ the number of coefficient pairs of the algebra), never p gradients.
+//!
+//! Evaluation cost (issue 7; every item leaves the results' bits unchanged): the coefficient blocks
+//! come from a buffer pool kept in the model ([`jet::Pool`]: no allocation or page fault per call);
+//! W, b and X enter the products as borrowed slices; a jet evaluation at the θ of the previous one
+//! reuses its constant blocks (`Base`: the forward σ^(k)(Z₀), the backward G₀ and (∂L/∂A)₀), so the
+//! HVPs of one Lanczos solve issue 2f₁ + 6Σ_{l>1}f_l flops of products instead of 3f₁ + 8Σ_{l>1}f_l
+//! (f_l = 2·n·in_l·out_l); with `linalg::set_threads(2)` the elementwise passes are split at a fixed
+//! index over two threads ([`jet::par_parts`]), so one and two threads give the same bits.
 
-use super::jet::{self, JetKind, JetMat, hadamard, matmul, taylor_apply};
+use super::jet::{self, JetKind, JetMat, taylor_apply};
 use crate::data::Dataset;
 use crate::error::{EvalError, InputError};
 use crate::objective::Objective;
@@ -259,57 +267,76 @@ impl<S: Scalar> ActivationDerivs<S> {
 /// f64 fast path of the activation derivatives: `Some(out)` with out[k][i] = σ^(k)(z[i]) for
 /// k = 0..=kmax when S is f64 and the activation is tanh or SiLU (GELU, MPFR: `None`, use
 /// [`ActivationDerivs::eval`]). The same closed forms, Horner order and product rule as the generic
-/// path, one vectorisable loop per derivative order; only tanh differs, computed by
-/// [`crate::scalar::tanh_fast_slice`] (≤ 1.5ε relative) instead of libm.
-fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>) -> Option<Vec<Vec<S>>> {
+/// path; only tanh differs, computed by [`crate::scalar::tanh_fast`] (≤ 2 ulp) instead of libm.
+/// One pass over z in cache-sized chunks (tanh, then every derivative order of the chunk), split over two threads by [`jet::par_parts`]; the
+/// output blocks come from `pool`.
+fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool<S>) -> Option<Vec<Vec<S>>> {
     use std::any::Any;
     let z = (z as &dyn Any).downcast_ref::<Vec<f64>>()?;
+    let pool = (pool as &dyn Any).downcast_ref::<jet::Pool<f64>>()?;
+    let silu = match ad.act {
+        Activation::Tanh => false,
+        Activation::Silu => true,
+        Activation::Gelu => return None,
+    };
     let kmax = ad.kmax;
     let polys: Vec<Vec<f64>> = ad
         .polys
         .iter()
+        .take(kmax + 1)
         .map(|p| p.iter().map(Scalar::to_f64).collect())
         .collect();
     let len = z.len();
-    let mut base = vec![0.0; len];
-    match ad.act {
-        Activation::Tanh => crate::scalar::tanh_fast_slice(z, &mut base),
-        Activation::Silu => {
-            // s = (1 + tanh(z/2))/2, in the generic path's order of operations.
-            let half: Vec<f64> = z.iter().map(|v| v * 0.5).collect();
-            crate::scalar::tanh_fast_slice(&half, &mut base);
-            base.iter_mut().for_each(|t| *t = (1.0 + *t) * 0.5);
-        }
-        Activation::Gelu => return None,
-    }
-    // out[k] = P_k(base) by Horner's rule (acc = last; acc = acc·x + a, as `horner`).
-    let mut out: Vec<Vec<f64>> = polys
-        .iter()
-        .take(kmax + 1)
-        .map(|p| {
-            let Some((last, rest)) = p.split_last() else {
-                return vec![0.0; len];
-            };
-            let mut acc = vec![*last; len];
-            for a in rest.iter().rev() {
-                acc.iter_mut().zip(&base).for_each(|(v, x)| *v = *v * x + a);
+    let mut out: Vec<Vec<f64>> = (0..=kmax).map(|_| pool.take(len, ())).collect();
+    let outs: Vec<&mut [f64]> = out.iter_mut().map(|v| &mut v[..]).collect();
+    jet::par_parts(len, 1, outs, |lo, mut o| {
+        const CHUNK: usize = 512;
+        let mut base = [0.0f64; CHUNK];
+        let mut half = [0.0f64; CHUNK];
+        let n = o[0].len();
+        let mut s = 0;
+        while s < n {
+            let e = (s + CHUNK).min(n);
+            let zc = &z[lo + s..lo + e];
+            let bc = &mut base[..e - s];
+            if silu {
+                // s = (1 + tanh(z/2))/2, in the generic path's order of operations.
+                let hc = &mut half[..e - s];
+                hc.iter_mut().zip(zc).for_each(|(h, v)| *h = v * 0.5);
+                crate::scalar::tanh_fast_slice(hc, bc);
+                bc.iter_mut().for_each(|t| *t = (1.0 + *t) * 0.5);
+            } else {
+                crate::scalar::tanh_fast_slice(zc, bc);
             }
-            acc
-        })
-        .collect();
-    if ad.act == Activation::Silu {
-        // Product rule (z g)^(k) = z g^(k) + k g^(k−1), top-down as `times_z`.
-        for k in (1..=kmax).rev() {
-            let kf = k as f64;
-            let (lo, hi) = out.split_at_mut(k);
-            hi[0]
-                .iter_mut()
-                .zip(&lo[k - 1])
-                .zip(z)
-                .for_each(|((o, g), zv)| *o = *o * zv + kf * g);
+            // out[k] = P_k(base) by Horner's rule (acc = last; acc = acc·x + a, as `horner`).
+            for (ok, p) in o.iter_mut().zip(&polys) {
+                let ok = &mut ok[s..e];
+                match p.split_last() {
+                    None => ok.fill(0.0),
+                    Some((last, rest)) => {
+                        ok.fill(*last);
+                        for a in rest.iter().rev() {
+                            ok.iter_mut().zip(bc.iter()).for_each(|(v, x)| *v = *v * x + a);
+                        }
+                    }
+                }
+            }
+            if silu {
+                // Product rule (z g)^(k) = z g^(k) + k g^(k−1), top-down as `times_z`.
+                for k in (1..=kmax).rev() {
+                    let kf = k as f64;
+                    let (lo_k, hi_k) = o.split_at_mut(k);
+                    hi_k[0][s..e]
+                        .iter_mut()
+                        .zip(&lo_k[k - 1][s..e])
+                        .zip(zc)
+                        .for_each(|((o, g), zv)| *o = *o * zv + kf * g);
+                }
+                o[0][s..e].iter_mut().zip(zc).for_each(|(o, zv)| *o *= zv);
+            }
+            s = e;
         }
-        out[0].iter_mut().zip(z).for_each(|(o, zv)| *o *= zv);
-    }
+    });
     let boxed: Box<dyn Any> = Box::new(out);
     boxed.downcast::<Vec<Vec<S>>>().ok().map(|b| *b)
 }
@@ -330,6 +357,59 @@ pub struct Mlp<S: Scalar> {
     offsets: Vec<usize>,
     ctx: S::Ctx,
     fast: bool,
+    /// Coefficient buffers reused from one evaluation to the next (see [`jet::Pool`]).
+    pool: jet::Pool<S>,
+    /// The constant blocks of the last jet evaluation, reused while θ does not change (see [`Base`]).
+    base: std::sync::Mutex<Option<std::sync::Arc<Base<S>>>>,
+    /// Whether jet evaluations use `base` (always, except in the test that checks that they give the
+    /// same bits as the full evaluation).
+    reuse_base: bool,
+}
+
+/// The constant (θ-only) blocks of a jet evaluation: every jet evaluation at the same θ computes
+/// them identically (block 0 of a product depends only on blocks 0 of its factors), so a sequence of
+/// HVPs or ∇³L evaluations at one θ (a Lanczos solve, a projection step) computes them once: the
+/// forward pass σ^(k)(Z_l,0), the backward pass ∂L/∂A_l,0 and ∂L/∂Z_l,0, the output and the loss.
+/// Reusing them changes no bit of any result (the same values enter the same operations).
+struct Base<S> {
+    /// θ (compared value and sign, so ±0 are told apart) and the kernel mode it was computed with.
+    theta: Vec<S>,
+    fast: bool,
+    /// Highest derivative order stored.
+    kmax: usize,
+    /// σ^(k)(Z_l,0), k = 0..=kmax, for each hidden layer l.
+    derivs: Vec<Vec<Vec<S>>>,
+    /// σ^(k)(Z_l,0)/k! and σ^(k+1)(Z_l,0)/k! for k = 2..kmax (index k − 2), for each hidden layer l:
+    /// the scaled derivatives of the Taylor series of σ(Z) and σ'(Z).
+    scaled: Vec<Vec<(Vec<S>, Vec<S>)>>,
+    /// (∂L/∂A_{l−1})₀ = G_l,0 W_l,0 for each layer l ≥ 1 (index l; `None` at l = 0).
+    ga0: Vec<Option<Vec<S>>>,
+    /// G_l,0 = (∂L/∂Z_l)₀ for each layer l.
+    g0: Vec<Vec<S>>,
+    /// The network output f(θ) [n, out].
+    f0: Vec<S>,
+}
+
+impl<S: Scalar> Base<S> {
+    fn matches(&self, theta: &[S], fast: bool, kmax: usize) -> bool {
+        self.fast == fast
+            && self.kmax >= kmax
+            && self.theta.len() == theta.len()
+            && self.theta.iter().zip(theta).all(|(a, b)| {
+                a == b && a.to_f64().is_sign_negative() == b.to_f64().is_sign_negative()
+            })
+    }
+
+    fn recycle(self, pool: &jet::Pool<S>) {
+        self.derivs.into_iter().flatten().for_each(|v| pool.give(v));
+        self.scaled.into_iter().flatten().for_each(|(a, b)| {
+            pool.give(a);
+            pool.give(b);
+        });
+        self.ga0.into_iter().flatten().for_each(|v| pool.give(v));
+        self.g0.into_iter().for_each(|v| pool.give(v));
+        pool.give(self.f0);
+    }
 }
 
 /// What the forward pass leaves for the backward pass.
@@ -429,6 +509,9 @@ impl<S: Scalar> Mlp<S> {
             offsets,
             ctx,
             fast: true,
+            pool: jet::Pool::new(),
+            base: std::sync::Mutex::new(None),
+            reuse_base: true,
         })
     }
 
@@ -483,65 +566,92 @@ impl<S: Scalar> Mlp<S> {
             .join("-")
     }
 
-    /// W_l [out, in] and b_l [out] as jets, from the jet parameter blocks `th[k]`.
-    fn layer_params(
-        &self,
-        kind: &JetKind,
-        th: &[Option<&[S]>],
-        l: usize,
-    ) -> (JetMat<S>, JetMat<S>) {
+    /// W_l [out, in] and b_l [out] as borrowed jet blocks, from the jet parameter blocks `th[k]`.
+    fn layer_views<'a>(&self, th: &[Option<&'a [S]>], l: usize) -> (jet::Blocks<'a, S>, jet::Blocks<'a, S>) {
         let (din, dout) = (self.layers[l], self.layers[l + 1]);
         let wo = self.offsets[l];
         let bo = wo + din * dout;
-        let mut w = JetMat::zero(kind, dout, din);
-        let mut b = JetMat::zero(kind, 1, dout);
-        for (k, part) in th.iter().enumerate() {
-            if let Some(p) = part {
-                w.parts[k] = Some(p[wo..bo].to_vec());
-                b.parts[k] = Some(p[bo..bo + dout].to_vec());
-            }
-        }
+        let w = th.iter().map(|p| p.map(|p| &p[wo..bo])).collect();
+        let b = th.iter().map(|p| p.map(|p| &p[bo..bo + dout])).collect();
         (w, b)
     }
 
     /// Forward pass in the algebra `kind` at the jet parameters `th` (θ, then the direction blocks).
-    /// With `backward`, also keeps σ'(Z_l) and the seed ∂L/∂f for [`Mlp::backward`].
+    /// With `backward`, also keeps σ'(Z_l) and the seed ∂L/∂f for the backward pass of
+    /// [`Mlp::grad_jet`]. Blocks come from (and the caller returns them to) `self.pool`.
+    ///
+    /// With `base` (the constant blocks at θ = `th[0]`, see [`Base`]) the constant blocks are taken
+    /// from it and only the ε-blocks are computed; the tape's blocks 0 are then absent (`None`)
+    /// except the output's.
     fn forward(
         &self,
         kind: &JetKind,
         th: &[Option<&[S]>],
         backward: bool,
+        base: Option<&Base<S>>,
     ) -> Result<Tape<S>, EvalError> {
         let c = self.ctx;
+        let pool = &self.pool;
         let nl = self.layers.len() - 1;
         let dmax = kind.max_degree();
         let ad = ActivationDerivs::<S>::new(self.act, dmax + usize::from(backward), c);
         let mut buf = crate::linalg::zeros::<S>(ad.kmax() + 1, c);
-        let mut hidden: Vec<JetMat<S>> = Vec::with_capacity(nl - 1);
+        let mut hidden: Vec<JetMat<S>> = Vec::with_capacity(nl.saturating_sub(1));
         let mut dact = Vec::with_capacity(nl - 1);
         let mut out = None;
+        let x = self.x.views();
         for l in 0..nl {
-            let (w, b) = self.layer_params(kind, th, l);
-            let input = if l == 0 { &self.x } else { &hidden[l - 1] };
-            let mut z = matmul(kind, input, false, &w, true, None, self.fast, c);
-            let dout = self.layers[l + 1];
-            for (zk, bk) in z.parts.iter_mut().zip(&b.parts) {
-                let Some(bk) = bk else { continue };
-                let zk = zk.get_or_insert_with(|| crate::linalg::zeros(self.n * dout, c));
-                for row in zk.chunks_mut(dout) {
-                    row.iter_mut().zip(bk).for_each(|(a, bj)| *a += bj);
+            let (din, dout) = (self.layers[l], self.layers[l + 1]);
+            let (w, b) = self.layer_views(th, l);
+            let input = match (l, base) {
+                (0, _) => x.clone(),
+                (_, None) => hidden[l - 1].views(),
+                (_, Some(bs)) => {
+                    let mut v = hidden[l - 1].views();
+                    v[0] = Some(&bs.derivs[l - 1][0]);
+                    v
                 }
+            };
+            let mut z = jet::matmul_in(kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, base.is_some(), self.fast, c);
+            for (k, (zk, bk)) in z.parts.iter_mut().zip(&b).enumerate() {
+                let Some(bk) = bk else { continue };
+                if k == 0 && base.is_some() {
+                    continue;
+                }
+                let zk = zk.get_or_insert_with(|| pool.zeros(self.n * dout, c));
+                jet::par_parts(self.n * dout, dout, vec![&mut zk[..]], |_, mut o| {
+                    for row in o[0].chunks_mut(dout) {
+                        row.iter_mut().zip(*bk).for_each(|(a, bj)| *a += bj);
+                    }
+                });
             }
             if l + 1 == nl {
+                if let Some(bs) = base {
+                    let mut f0 = pool.take(bs.f0.len(), c);
+                    f0.iter_mut().zip(&bs.f0).for_each(|(a, b)| a.assign_from(b));
+                    z.parts[0] = Some(f0);
+                }
                 out = Some(z);
                 break;
+            }
+            if let Some(bs) = base {
+                // Only the ε-blocks: σ^(k)(Z₀) come from the base.
+                let (d, sc) = (&bs.derivs[l], &bs.scaled[l][..dmax - 1]);
+                let hd: Vec<&[S]> = std::iter::once(&d[1]).chain(sc.iter().map(|s| &s.0)).map(Vec::as_slice).collect();
+                hidden.push(jet::taylor_apply_in(kind, pool, &z, None, &hd, true, c));
+                if backward {
+                    let ad: Vec<&[S]> = std::iter::once(&d[2]).chain(sc.iter().map(|s| &s.1)).map(Vec::as_slice).collect();
+                    dact.push(jet::taylor_apply_in(kind, pool, &z, None, &ad, true, c));
+                }
+                pool.recycle(z);
+                continue;
             }
             // σ^(k)(Z₀) for k = 0..=kmax, one closed-form evaluation per entry (f64 fast path:
             // vectorised loops, see `fast_derivs`).
             let z0 = z.parts[0]
                 .as_ref()
                 .expect("the constant block of θ and X is always present");
-            let fast = if self.fast { fast_derivs(&ad, z0) } else { None };
+            let fast = if self.fast { fast_derivs(&ad, z0, pool) } else { None };
             let derivs = match fast {
                 Some(d) => d,
                 None => {
@@ -557,13 +667,28 @@ impl<S: Scalar> Mlp<S> {
                     derivs
                 }
             };
-            hidden.push(taylor_apply(kind, &z, &derivs[..=dmax], c));
+            // σ(Z) = Σ_k σ^(k)(Z₀)/k! N^k and, for the backward pass, σ'(Z) likewise from σ', σ'', …
+            let mut derivs = derivs.into_iter();
+            let d0 = derivs.next().expect("σ");
+            let rest: Vec<Vec<S>> = derivs.collect();
+            let views: Vec<&[S]> = rest.iter().map(Vec::as_slice).collect();
+            hidden.push(jet::taylor_apply_in(kind, pool, &z, Some(d0), &views[..dmax], false, c));
+            let mut rest = rest.into_iter();
             if backward {
-                dact.push(taylor_apply(kind, &z, &derivs[1..], c));
+                let d1 = rest.next().expect("σ'");
+                let higher: Vec<Vec<S>> = rest.collect();
+                let views: Vec<&[S]> = higher.iter().map(Vec::as_slice).collect();
+                dact.push(jet::taylor_apply_in(kind, pool, &z, Some(d1), &views[..dmax], false, c));
+                higher.into_iter().for_each(|v| pool.give(v));
+            } else {
+                rest.for_each(|v| pool.give(v));
             }
+            pool.recycle(z);
         }
         let f = out.expect("at least one layer");
         if !f.part(0).expect("constant block").iter().all(S::is_finite) {
+            pool.recycle(f);
+            self.recycle_tape(hidden, dact, None);
             return Err(EvalError::NonFinite {
                 what: "network output",
                 at: String::new(),
@@ -573,7 +698,9 @@ impl<S: Scalar> Mlp<S> {
             LossKind::Mse => self.mse(kind, &f),
             LossKind::Ce => self.ce(kind, &f),
         };
+        pool.recycle(f);
         if !value.is_finite() {
+            self.recycle_tape(hidden, dact, Some(seed));
             return Err(EvalError::NonFinite {
                 what: "loss",
                 at: String::new(),
@@ -587,13 +714,21 @@ impl<S: Scalar> Mlp<S> {
         })
     }
 
+    /// Return a forward pass's blocks to the pool.
+    fn recycle_tape(&self, hidden: Vec<JetMat<S>>, dact: Vec<JetMat<S>>, seed: Option<JetMat<S>>) {
+        hidden.into_iter().chain(dact).chain(seed).for_each(|m| self.pool.recycle(m));
+    }
+
     /// MSE: L = (1/n) Σ ‖f − e_y‖² and ∂L/∂f = (2/n)(f − e_y) as a jet.
     fn mse(&self, kind: &JetKind, f: &JetMat<S>) -> (S, JetMat<S>) {
         let c = self.ctx;
         let q = f.cols;
         let inv_n = S::one(c) / &S::from_i64(self.n as i64, c);
         let two_n = inv_n.clone() * &S::from_i64(2, c);
-        let mut r = f.part(0).expect("constant block").to_vec();
+        let mut r = self.pool.take(f.rows * q, c);
+        r.iter_mut()
+            .zip(f.part(0).expect("constant block"))
+            .for_each(|(r, v)| r.assign_from(v));
         for (i, &yi) in self.y.iter().enumerate() {
             r[i * q + yi] -= &S::one(c);
         }
@@ -605,8 +740,16 @@ impl<S: Scalar> Mlp<S> {
         let mut g = JetMat::zero(kind, f.rows, q);
         for (k, part) in f.parts.iter().enumerate() {
             let src = if k == 0 { Some(&r) } else { part.as_ref() };
-            g.parts[k] = src.map(|p| p.iter().map(|v| v.clone() * &two_n).collect());
+            g.parts[k] = src.map(|p| {
+                let mut o = self.pool.take(p.len(), c);
+                o.iter_mut().zip(p).for_each(|(o, v)| {
+                    o.assign_from(v);
+                    *o *= &two_n;
+                });
+                o
+            });
         }
+        self.pool.give(r);
         (value, g)
     }
 
@@ -738,7 +881,6 @@ impl<S: Scalar> Mlp<S> {
         target: usize,
         out: &mut [S],
     ) -> Result<S, EvalError> {
-        let c = self.ctx;
         if th.len() != kind.len() || th[0].is_none() || target >= kind.len() {
             return Err(EvalError::Other(format!(
                 "grad_jet: {} parameter blocks (θ first) and a target below {} are required for the {} algebra",
@@ -751,23 +893,170 @@ impl<S: Scalar> Mlp<S> {
             self.check_len("parameter/direction vector", p.len())?;
         }
         self.check_len("output vector", out.len())?;
-        let tape = self.forward(kind, th, true)?;
-        let mut g = tape.seed.expect("backward pass requested");
+        let widest = self.layers.iter().skip(1).copied().max().unwrap_or(1);
+        if crate::linalg::threads() >= 2 && self.n * widest >= jet::PAR_MIN && rayon::current_thread_index().is_none() {
+            // Two threads (and blocks large enough to split): run the whole evaluation on a worker
+            // of rayon's pool, so that faer's parallel products and the split elementwise passes
+            // hand work to the other worker directly instead of waking the pool from outside at
+            // every step.
+            return rayon::scope(|_| self.grad_jet_checked(kind, th, target, out));
+        }
+        self.grad_jet_checked(kind, th, target, out)
+    }
+
+    /// The constant blocks at θ for derivative orders up to `kmax`: the stored ones when θ, the
+    /// kernel mode and the order match, else computed and stored (replacing the previous θ's).
+    fn base_at(&self, theta: &[S], kmax: usize) -> Result<std::sync::Arc<Base<S>>, EvalError> {
+        let lock = || self.base.lock().unwrap_or_else(|e| e.into_inner());
+        let current = lock().clone();
+        if let Some(b) = current.filter(|b| b.matches(theta, self.fast, kmax)) {
+            return Ok(b);
+        }
+        let b = std::sync::Arc::new(self.build_base(theta, kmax)?);
+        let old = lock().replace(b.clone());
+        if let Some(old) = old.and_then(|o| std::sync::Arc::try_unwrap(o).ok()) {
+            old.recycle(&self.pool);
+        }
+        Ok(b)
+    }
+
+    /// One constant-algebra forward and backward pass at θ keeping what [`Base`] holds: the same
+    /// operations, in the same order, as the constant blocks of any jet evaluation.
+    fn build_base(&self, theta: &[S], kmax: usize) -> Result<Base<S>, EvalError> {
+        let c = self.ctx;
+        let pool = &self.pool;
+        let kind = JetKind::constant();
+        let th = [Some(theta)];
         let nl = self.layers.len() - 1;
+        let ad = ActivationDerivs::<S>::new(self.act, kmax, c);
+        let mut buf = crate::linalg::zeros::<S>(kmax + 1, c);
+        let mut derivs: Vec<Vec<Vec<S>>> = Vec::with_capacity(nl.saturating_sub(1));
+        let mut f0 = None;
+        let x = self.x.views();
+        for l in 0..nl {
+            let (din, dout) = (self.layers[l], self.layers[l + 1]);
+            let (w, b) = self.layer_views(&th, l);
+            let input = if l == 0 { x.clone() } else { vec![Some(derivs[l - 1][0].as_slice())] };
+            let z = jet::matmul_in(&kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, false, self.fast, c);
+            let mut z0 = z.parts.into_iter().next().flatten().expect("constant block");
+            if let Some(bk) = b[0] {
+                jet::par_parts(self.n * dout, dout, vec![&mut z0[..]], |_, mut o| {
+                    for row in o[0].chunks_mut(dout) {
+                        row.iter_mut().zip(bk).for_each(|(a, bj)| *a += bj);
+                    }
+                });
+            }
+            if l + 1 == nl {
+                f0 = Some(z0);
+                break;
+            }
+            let d = match if self.fast { fast_derivs(&ad, &z0, pool) } else { None } {
+                Some(d) => d,
+                None => {
+                    let mut d: Vec<Vec<S>> = (0..=kmax).map(|_| Vec::with_capacity(z0.len())).collect();
+                    for zv in &z0 {
+                        ad.eval(zv, &mut buf);
+                        for (dk, v) in d.iter_mut().zip(&buf) {
+                            dk.push(v.clone());
+                        }
+                    }
+                    d
+                }
+            };
+            derivs.push(d);
+            pool.give(z0);
+        }
+        let f0 = f0.expect("at least one layer");
+        let q = self.layers[nl];
+        let f = JetMat::constant(&kind, self.n, q, f0);
+        let fail = |what| EvalError::NonFinite { what, at: String::new() };
+        if !f.part(0).expect("constant block").iter().all(S::is_finite) {
+            return Err(fail("network output"));
+        }
+        let (value, seed) = match self.loss {
+            LossKind::Mse => self.mse(&kind, &f),
+            LossKind::Ce => self.ce(&kind, &f),
+        };
+        if !value.is_finite() {
+            return Err(fail("loss"));
+        }
+        let mut g0: Vec<Option<Vec<S>>> = (0..nl).map(|_| None).collect();
+        let mut ga0: Vec<Option<Vec<S>>> = (0..nl).map(|_| None).collect();
+        g0[nl - 1] = seed.parts.into_iter().next().flatten();
+        for l in (1..nl).rev() {
+            let (din, dout) = (self.layers[l], self.layers[l + 1]);
+            let (w, _) = self.layer_views(&th, l);
+            let gl = [g0[l].as_deref()];
+            let ga = jet::matmul_in(&kind, pool, &gl, (self.n, dout), false, &w, (dout, din), false, None, false, self.fast, c);
+            let next = jet::hadamard_in(&kind, pool, &ga.views(), &[Some(derivs[l - 1][1].as_slice())], (self.n, din), false, c);
+            g0[l - 1] = next.parts.into_iter().next().flatten();
+            ga0[l] = ga.parts.into_iter().next().flatten();
+        }
+        let f0 = f.parts.into_iter().next().flatten().expect("constant block");
+        let scaled = derivs
+            .iter()
+            .map(|d| {
+                (2..kmax)
+                    .map(|k| {
+                        let fact = jet::factorial::<S>(k, c);
+                        (jet::divided(pool, &d[k], &fact, c), jet::divided(pool, &d[k + 1], &fact, c))
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Base {
+            theta: theta.to_vec(),
+            fast: self.fast,
+            kmax,
+            derivs,
+            scaled,
+            ga0,
+            g0: g0.into_iter().map(|g| g.expect("every layer has a gradient block")).collect(),
+            f0,
+        })
+    }
+
+    /// [`Mlp::grad_jet`] after the argument checks.
+    fn grad_jet_checked(
+        &self,
+        kind: &JetKind,
+        th: &[Option<&[S]>],
+        target: usize,
+        out: &mut [S],
+    ) -> Result<S, EvalError> {
+        let c = self.ctx;
+        let pool = &self.pool;
+        // A jet evaluation of a higher-order block reuses the constant blocks at θ (see `Base`).
+        let base = if self.reuse_base && kind.len() > 1 && target != 0 {
+            Some(self.base_at(th[0].expect("checked"), kind.max_degree() + 1)?)
+        } else {
+            None
+        };
+        let base = base.as_deref();
+        let Tape { hidden, dact, value, seed } = self.forward(kind, th, true, base)?;
+        let mut g = seed.expect("backward pass requested");
+        let nl = self.layers.len() - 1;
+        let x = self.x.views();
         for l in (0..nl).rev() {
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
             let wo = self.offsets[l];
             let bo = wo + din * dout;
-            let input = if l == 0 { &self.x } else { &tape.hidden[l - 1] };
-            // ∂L/∂W_l = G_lᵀ A_{l−1}, ∂L/∂b_l = column sums of G_l (only the target block).
-            let gw = matmul(kind, &g, true, input, false, Some(target), self.fast, c);
-            match gw.part(target) {
-                Some(p) => out[wo..bo]
-                    .iter_mut()
-                    .zip(p)
-                    .for_each(|(o, v)| o.assign_from(v)),
-                None => out[wo..bo].iter_mut().for_each(S::set_zero),
+            let input = match (l, base) {
+                (0, _) => x.clone(),
+                (_, None) => hidden[l - 1].views(),
+                (_, Some(bs)) => {
+                    let mut v = hidden[l - 1].views();
+                    v[0] = Some(&bs.derivs[l - 1][0]);
+                    v
+                }
+            };
+            let mut gv = g.views();
+            if let Some(bs) = base {
+                gv[0] = gv[0].or(Some(&bs.g0[l]));
             }
+            // ∂L/∂W_l = G_lᵀ A_{l−1} (only the target block, written in place), ∂L/∂b_l = column
+            // sums of G_l.
+            jet::matmul_into(kind, &gv, (self.n, dout), true, &input, (self.n, din), false, target, &mut out[wo..bo], self.fast);
             let ob = &mut out[bo..bo + dout];
             ob.iter_mut().for_each(S::set_zero);
             if let Some(gt) = g.part(target) {
@@ -777,18 +1066,27 @@ impl<S: Scalar> Mlp<S> {
             }
             if l > 0 {
                 // ∂L/∂A_{l−1} = G_l W_l, then ∂L/∂Z_{l−1} = (∂L/∂A_{l−1}) ⊙ σ'(Z_{l−1}).
-                let (w, _) = self.layer_params(kind, th, l);
-                let ga = matmul(kind, &g, false, &w, false, None, self.fast, c);
-                g = hadamard(kind, &ga, &tape.dact[l - 1], c);
+                let (w, _) = self.layer_views(th, l);
+                let ga = jet::matmul_in(kind, pool, &gv, (self.n, dout), false, &w, (dout, din), false, None, base.is_some(), self.fast, c);
+                let (mut gav, mut dv) = (ga.views(), dact[l - 1].views());
+                if let Some(bs) = base {
+                    gav[0] = bs.ga0[l].as_deref();
+                    dv[0] = Some(&bs.derivs[l - 1][1]);
+                }
+                let next = jet::hadamard_in(kind, pool, &gav, &dv, (self.n, din), base.is_some(), c);
+                pool.recycle(ga);
+                pool.recycle(std::mem::replace(&mut g, next));
             }
         }
+        pool.recycle(g);
+        self.recycle_tape(hidden, dact, None);
         if !out.iter().all(S::is_finite) {
             return Err(EvalError::NonFinite {
                 what: "loss derivative",
                 at: String::new(),
             });
         }
-        Ok(tape.value)
+        Ok(value)
     }
 }
 
@@ -815,9 +1113,10 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
 
     fn value(&self, th: &[S]) -> Result<S, EvalError> {
         self.check_len("parameter vector", th.len())?;
-        Ok(self
-            .forward(&JetKind::constant(), &[Some(th)], false)?
-            .value)
+        let tape = self.forward(&JetKind::constant(), &[Some(th)], false, None)?;
+        let value = tape.value;
+        self.recycle_tape(tape.hidden, tape.dact, tape.seed);
+        Ok(value)
     }
 
     fn grad(&self, th: &[S], g: &mut [S]) -> Result<S, EvalError> {
@@ -897,6 +1196,66 @@ mod tests {
             let gelu = z * 0.5 * (1.0 + libm::erf(z / 2f64.sqrt()));
             assert!((out[0] - gelu).abs() <= 8.0 * f64::EPSILON * (1.0 + gelu.abs()));
         }
+    }
+
+    /// Reusing the constant blocks of an earlier jet evaluation at the same θ (`Base`) changes no
+    /// bit: every derivative order and both algebras, evaluated by a model that has just been used
+    /// at other points, other orders and the other kernel mode, equal exactly those of the full jet
+    /// evaluation without reuse (f64 generic and fast kernels, MPFR 128 bits; tanh MSE, SiLU and
+    /// GELU CE).
+    #[test]
+    fn reused_constant_blocks_give_bit_identical_jets() {
+        fn run<S: Scalar>(c: S::Ctx, act: Activation, loss: LossKind, fast: bool) {
+            let (n, layers) = (7, [3usize, 5, 4, 3]);
+            let data = Dataset {
+                x: (0..n * 3).map(|i| ((i * 37 % 11) as f64 - 5.0) / 4.0).collect(),
+                y: (0..n as i64).map(|i| i % 3).collect(),
+                n,
+                d: 3,
+            };
+            let p = param_count(&layers);
+            let vecf = |seed: usize| -> Vec<S> {
+                (0..p).map(|i| S::from_f64((((i * 7919 + seed * 104_729) % 23) as f64 - 11.0) / 16.0, c)).collect()
+            };
+            let (th, th2, v, w) = (vecf(1), vecf(2), vecf(3), vecf(4));
+            let fresh = || {
+                let mut m = Mlp::<S>::new(&layers, act, loss, &data, c).unwrap();
+                m.set_fast(fast);
+                m
+            };
+            let eval = |m: &Mlp<S>, which: usize, at: &[S]| -> Vec<S> {
+                let mut out = vec![S::zero(c); p];
+                match which {
+                    0 => m.hvp(at, &v, &mut out).unwrap(),
+                    1 => m.d3(at, &v, &w, &mut out).unwrap(),
+                    2 => m.d3_sym(at, &v, &mut out).unwrap(),
+                    _ => m.d4(at, &v, &mut out).unwrap(),
+                }
+                out
+            };
+            let used = fresh();
+            for which in [0, 3, 1, 2, 0] {
+                // Another point first, so that the stored blocks must be replaced; then the same
+                // point twice (the second evaluation reuses them).
+                eval(&used, which, &th2);
+                let mut full = fresh();
+                full.reuse_base = false;
+                let want = eval(&full, which, &th);
+                for _ in 0..2 {
+                    let got = eval(&used, which, &th);
+                    assert!(
+                        want.iter().zip(&got).all(|(a, b)| a == b && a.to_f64().to_bits() == b.to_f64().to_bits()),
+                        "order {which}: reused constant blocks changed the result"
+                    );
+                }
+            }
+        }
+        for fast in [false, true] {
+            run::<f64>((), Activation::Tanh, LossKind::Mse, fast);
+            run::<f64>((), Activation::Silu, LossKind::Ce, fast);
+        }
+        run::<Float>(128, Activation::Tanh, LossKind::Mse, true);
+        run::<Float>(128, Activation::Gelu, LossKind::Ce, false);
     }
 
     #[test]
