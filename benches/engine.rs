@@ -6,6 +6,10 @@
 //! of the machine's throughput: faer products of the forward-pass shapes (n×in×out per layer) and a
 //! bare loop of in-place 256-bit rug multiply-adds. Results and their reading: `benches/RESULTS.md`.
 //!
+//! HVP and ∇S are timed twice: at an unchanged θ (`hvp`, `grad_s_d3_sym`: the MLP reuses the θ-only
+//! blocks of the previous call, as every HVP of an eigen solve does) and at a new θ for every call
+//! (`hvp_new_theta`, `grad_s_d3_sym_new_theta`: the cost of the first HVP at a point).
+//!
 //! Setup (instability search, centres, tracking start) runs once per configuration, outside timing;
 //! what it found (step, S, 2/η, HVPs of the warm solve) is printed to stderr.
 //!
@@ -149,6 +153,7 @@ fn bench_primitives<S: Scalar>(
             let mut out = zeros::<S>(p, c);
             b.iter(|| obj.d3_sym(black_box(&theta), black_box(&u), &mut out).expect("d3_sym"))
         });
+        bench_new_theta(g, label, obj, &theta, &u, None);
     }
     g.bench_function(format!("{label}/eigen_warm"), |b| {
         b.iter(|| black_box(top_eigen(obj, black_box(&theta), Some(&u_prev), &opts).expect("eigen")))
@@ -263,6 +268,7 @@ fn bench_threads(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config, obj: &Mlp<f
         let mut out = vec![0.0; p];
         b.iter(|| obj.d3_sym(black_box(theta), black_box(&v), &mut out).expect("d3_sym"))
     });
+    bench_new_theta(g, &label, obj, theta, &v, None);
     bench_faer_shapes(g, format!("{label}/faer_forward_shapes"), cfg.layers, cfg.n);
     selfstab::linalg::set_threads(1);
 }
@@ -447,8 +453,13 @@ fn precision_ladder(cr: &mut Criterion) {
 struct Flops {
     forward: u64,
     loss_grad: u64,
+    /// HVP / ∇S at an unchanged θ (inside an eigen solve or a projection step the MLP reuses the
+    /// θ-only forward/backward blocks of the previous call: 2f₁ + 6Σ_{l>1}f_l and 2f₁ + 11Σ_{l>1}f_l).
     hvp: u64,
     d3_sym: u64,
+    /// HVP / ∇S at a new θ (the θ-only blocks recomputed: 3f₁ + 8Σ_{l>1}f_l and 3f₁ + 13Σ_{l>1}f_l).
+    hvp_new: u64,
+    d3_new: u64,
     /// tanh evaluations of one forward pass: n·Σ hidden widths.
     tanh: u64,
 }
@@ -459,25 +470,60 @@ impl Flops {
         let sum: u64 = f.iter().sum();
         let rest = sum - f[0];
         let hidden: usize = layers[1..layers.len() - 1].iter().sum();
-        Self { forward: sum, loss_grad: 3 * sum - f[0], hvp: 3 * f[0] + 8 * rest, d3_sym: 3 * f[0] + 13 * rest, tanh: (n * hidden) as u64 }
+        Self {
+            forward: sum,
+            loss_grad: 3 * sum - f[0],
+            hvp: 2 * f[0] + 6 * rest,
+            d3_sym: 2 * f[0] + 11 * rest,
+            hvp_new: 3 * f[0] + 8 * rest,
+            d3_new: 3 * f[0] + 13 * rest,
+            tanh: (n * hidden) as u64,
+        }
     }
 
     fn print(&self, label: &str, p: usize) {
         let m = |x: u64| x as f64 * 1e-6;
         eprintln!(
-            "[{label}] p = {p}; analytic MFLOP: forward {:.3}, loss+grad {:.3}, HVP {:.3}, ∇S {:.3}; tanh per forward pass {}",
+            "[{label}] p = {p}; analytic MFLOP: forward {:.3}, loss+grad {:.3}, HVP {:.3} (new θ {:.3}), ∇S {:.3} (new θ {:.3}); tanh per forward pass {}",
             m(self.forward),
             m(self.loss_grad),
             m(self.hvp),
+            m(self.hvp_new),
             m(self.d3_sym),
+            m(self.d3_new),
             self.tanh
         );
     }
 }
 
+/// HVP and ∇S = ∇³L[v,v] at a new θ for every call (ids `{label}/hvp_new_theta`,
+/// `{label}/grad_s_d3_sym_new_theta`): the calls alternate between θ and a copy with one coordinate
+/// moved by 1e-12, so the MLP cannot reuse the θ-only blocks of the previous call (the cost of the
+/// first HVP at a point, e.g. JAX's HVP, against the reused-θ cost of the `hvp` id inside a solve).
+fn bench_new_theta<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj: &Mlp<S>, theta: &[S], v: &[S], tp: Option<[u64; 2]>) {
+    let (c, p) = (obj.ctx(), obj.dim());
+    let mut other = theta.to_vec();
+    other[0] = other[0].clone() + &S::from_f64(1e-12, c);
+    let points = [theta.to_vec(), other];
+    for (k, what) in ["hvp_new_theta", "grad_s_d3_sym_new_theta"].into_iter().enumerate() {
+        if let Some(t) = tp {
+            g.throughput(Throughput::Elements(t[k]));
+        }
+        g.bench_function(format!("{label}/{what}"), |b| {
+            let mut out = zeros::<S>(p, c);
+            let mut i = 0usize;
+            b.iter(|| {
+                i += 1;
+                let th = black_box(&points[i % 2]);
+                if k == 0 { obj.hvp(th, black_box(v), &mut out) } else { obj.d3_sym(th, black_box(v), &mut out) }.expect("jet")
+            })
+        });
+    }
+}
+
 /// Loss+gradient, HVP along `v` and ∇S = ∇³L[v,v] at θ, each with its own throughput (`tp`: loss+grad,
 /// HVP, ∇S, in FLOPs or multiply-adds) when given. Bench ids `{label}/{loss_grad,hvp,grad_s_d3_sym}`.
-fn bench_cheap<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj: &Mlp<S>, theta: &[S], v: &[S], tp: Option<[u64; 3]>) {
+fn bench_cheap<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj: &Mlp<S>, theta: &[S], v: &[S], tp: Option<[u64; 5]>) {
     let (c, p) = (obj.ctx(), obj.dim());
     if let Some(t) = tp {
         g.throughput(Throughput::Elements(t[0]));
@@ -500,6 +546,7 @@ fn bench_cheap<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj
         let mut out = zeros::<S>(p, c);
         b.iter(|| obj.d3_sym(black_box(theta), black_box(v), &mut out).expect("d3_sym"))
     });
+    bench_new_theta(g, label, obj, theta, v, tp.map(|t| [t[3], t[4]]));
 }
 
 /// `tiny256`: loss+grad, HVP and ∇S of `cfg` at `bits` bits at the bench point lifted exactly from
@@ -556,7 +603,7 @@ fn bench_mpfr_primitives(cr: &mut Criterion, cfg: &Config, obj64: &Mlp<f64>, pt:
         })
     });
     g.sampling_mode(SamplingMode::Flat);
-    bench_cheap::<Float>(&mut g, &format!("{}-mpfr{bits}", cfg.name), &obj, &theta, &v, Some([fl.loss_grad / 2, fl.hvp / 2, fl.d3_sym / 2]));
+    bench_cheap::<Float>(&mut g, &format!("{}-mpfr{bits}", cfg.name), &obj, &theta, &v, Some([fl.loss_grad / 2, fl.hvp / 2, fl.d3_sym / 2, fl.hvp_new / 2, fl.d3_new / 2]));
     g.finish();
 }
 
@@ -674,7 +721,7 @@ fn bench_scaling(cr: &mut Criterion) {
         v.iter_mut().for_each(|x| *x /= nv);
         let fl = Flops::new(layers, *n);
         fl.print(&format!("scaling/{label}: layers {layers:?}, n = {n}"), p);
-        bench_cheap::<f64>(&mut g, label, &obj, &theta, &v, Some([fl.loss_grad, fl.hvp, fl.d3_sym]));
+        bench_cheap::<f64>(&mut g, label, &obj, &theta, &v, Some([fl.loss_grad, fl.hvp, fl.d3_sym, fl.hvp_new, fl.d3_new]));
         g.throughput(Throughput::Elements(fl.forward));
         bench_faer_shapes(&mut g, format!("{label}/faer_forward_shapes"), layers, *n);
     }
