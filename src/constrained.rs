@@ -6,8 +6,8 @@ use crate::error::EvalError;
 use crate::linalg::axpy;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
-use crate::sharpness::{Center, center};
-use crate::stable_set::{Projected, project};
+use crate::sharpness::{Center, Trail, center, center_with};
+use crate::stable_set::{Projected, project, project_with};
 
 /// θ†₀ = proj_M(θ₀) (the authors' initialisation, decisions.md §3).
 pub fn initial<S: Scalar>(
@@ -34,4 +34,24 @@ pub fn step<S: Scalar>(
     axpy(&(-eta.clone()), &dag.grad, &mut p);
     let c = center(obj, &p, Some(&dag.u), tol)?;
     project(obj, eta, c, steps, tol)
+}
+
+/// [`step`] with every eigen solve of the chain (the centre at θ†_t − η∇L(θ†_t), then each
+/// projection step) taken from one warm-start [`Trail`] (sharpness.rs). The returned HVP count
+/// includes the centre's solve.
+pub fn step_with<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    dag: &Center<S>,
+    steps: usize,
+    trail: &mut Trail<S>,
+    tol: f64,
+) -> Result<Projected<S>, EvalError> {
+    let mut p = dag.theta.clone();
+    axpy(&(-eta.clone()), &dag.grad, &mut p);
+    let c = center_with(obj, &p, Some(&dag.u), Some(&mut *trail), tol)?;
+    let hv = c.hvps;
+    let mut pr = project_with(obj, eta, c, steps, Some(trail), tol)?;
+    pr.hvps += hv;
+    Ok(pr)
 }

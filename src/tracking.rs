@@ -12,7 +12,7 @@ use crate::linalg::{all_finite, axpy, dot, norm, sub, zeros};
 use crate::objective::Objective;
 use crate::predicted::{self, Kind};
 use crate::scalar::Scalar;
-use crate::sharpness::{Center, Eigen, EigenOpts, center, top_eigen, top_eigen_subspace};
+use crate::sharpness::{Center, Eigen, EigenOpts, Trail, center, top_eigen, top_eigen_subspace};
 
 /// Settings of a tracking run.
 #[derive(Clone, Debug)]
@@ -56,6 +56,20 @@ pub struct TrackState<S: Scalar> {
     /// Same for the generalized prediction.
     #[serde(default)]
     pub pred_gen_diverged: Option<u64>,
+    /// Warm-start trail of the GD solves (extrapolated starts, sharpness.rs [`Trail`]).
+    #[serde(default)]
+    pub trail_gd: Trail<S>,
+    /// Warm-start trail of the θ† chain (centre at θ† − η∇L and the projection steps).
+    #[serde(default)]
+    pub trail_dagger: Trail<S>,
+}
+
+/// Points kept by the θ† chain's trail: two tracking steps of the chain (centre + 3 projection
+/// steps each) and the current one.
+pub const TRAIL_DAGGER_POINTS: usize = 9;
+
+fn trails<S: Scalar>() -> (Trail<S>, Trail<S>) {
+    (Trail::default(), Trail { cap: TRAIL_DAGGER_POINTS, ..Trail::default() })
 }
 
 /// One recorded row (f64 for the reports; `None` where not computed at this step).
@@ -178,6 +192,8 @@ pub fn start<S: Scalar>(
         lambda2: None,
         pred_diverged: None,
         pred_gen_diverged: None,
+        trail_gd: trails().0,
+        trail_dagger: trails().1,
     })
 }
 
@@ -207,6 +223,8 @@ pub fn start_split<S: Scalar>(
         lambda2: None,
         pred_diverged: None,
         pred_gen_diverged: None,
+        trail_gd: trails().0,
+        trail_dagger: trails().1,
     })
 }
 
@@ -227,7 +245,7 @@ pub fn step<S: Scalar>(
     let mut hvps = 0u64;
 
     // --- GD at θ_t: loss, gradient, sharpness (warm-started).
-    let (grad, eig) = match eval_gd(obj, &st.theta, &st.warm_gd, opts.eig_tol, t, &mut row)? {
+    let (grad, eig) = match eval_gd(obj, &st.theta, &st.warm_gd, Some(&mut st.trail_gd), opts.eig_tol, t, &mut row)? {
         Ok(v) => v,
         Err(stop) => return Ok((row, Some(stop))),
     };
@@ -301,7 +319,7 @@ pub fn step<S: Scalar>(
     };
     let v_next = advance(&st.v, Kind::Standard, st.pred_diverged);
     let vg_next = advance(&st.v_gen, Kind::Generalized, st.pred_gen_diverged);
-    let proj = constrained::step(obj, eta, dag, opts.projection_steps, opts.eig_tol);
+    let proj = constrained::step_with(obj, eta, dag, opts.projection_steps, &mut st.trail_dagger, opts.eig_tol);
     let (v_next, vg_next, proj) = match (v_next, vg_next, proj) {
         (Ok(a), Ok(b), Ok(pj)) => (a, b, pj),
         (a, b, pj) => {
@@ -320,7 +338,7 @@ pub fn step<S: Scalar>(
     };
     hvps += proj.hvps + 2;
     st.theta = theta_next;
-    st.warm_gd = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
+    st.warm_gd = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().take(3).cloned()).collect();
     (st.v, st.pred_diverged) = v_next;
     (st.v_gen, st.pred_gen_diverged) = vg_next;
     st.residual_s = proj.residual_s;
@@ -355,12 +373,14 @@ pub(crate) fn record_dagger<S: Scalar>(row: &mut Row, dag: &Center<S>, st: &Trac
 }
 /// GD's evaluation at θ_t: L, ∇L and the warm-started top eigenpair, recorded in `row` (`loss_gd`,
 /// `sharpness_gd`, `eigen_residual_gd`). A non-finite loss or gradient is GD's divergence: returned
-/// as the stop, not as an error.
+/// as the stop, not as an error. With a trail the solve is the trail's (extrapolated start,
+/// `warm[0]` only starting an empty trail); without, it is warm-started from the subspace `warm`.
 #[allow(clippy::type_complexity)]
 pub(crate) fn eval_gd<S: Scalar>(
     obj: &dyn Objective<S>,
     theta: &[S],
     warm: &[Vec<S>],
+    trail: Option<&mut Trail<S>>,
     eig_tol: f64,
     t: u64,
     row: &mut Row,
@@ -375,8 +395,10 @@ pub(crate) fn eval_gd<S: Scalar>(
         }
         Err(e) => return Err(e),
     };
-    let eo = EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) };
-    let eig = top_eigen_subspace(obj, theta, warm, &eo)?;
+    let eig = match trail {
+        Some(tr) => tr.solve(obj, theta, warm.first().map(Vec::as_slice), eig_tol)?,
+        None => top_eigen_subspace(obj, theta, warm, &EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) })?,
+    };
     row.loss_gd = loss_gd.to_f64();
     row.sharpness_gd = eig.values[0].to_f64();
     row.eigen_residual_gd = eig.residuals[0];
