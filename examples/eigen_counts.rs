@@ -26,6 +26,50 @@ fn cpu_ns() -> u64 {
     s.split_whitespace().next().unwrap().parse().unwrap()
 }
 
+/// An objective that adds each call's thread CPU time to per-kind totals (ns): value, grad, hvp,
+/// d3 (d3, d3_sym, d4).
+struct Timed<'a> {
+    inner: &'a dyn Objective<f64>,
+    ns: std::sync::Mutex<[u64; 4]>,
+}
+
+impl Timed<'_> {
+    fn time<R>(&self, k: usize, f: impl FnOnce() -> R) -> R {
+        let t0 = cpu_ns();
+        let r = f();
+        self.ns.lock().unwrap()[k] += cpu_ns() - t0;
+        r
+    }
+}
+
+impl Objective<f64> for Timed<'_> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn ctx(&self) {}
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn value(&self, t: &[f64]) -> Result<f64, selfstab::error::EvalError> {
+        self.time(0, || self.inner.value(t))
+    }
+    fn grad(&self, t: &[f64], g: &mut [f64]) -> Result<f64, selfstab::error::EvalError> {
+        self.time(1, || self.inner.grad(t, g))
+    }
+    fn hvp(&self, t: &[f64], v: &[f64], o: &mut [f64]) -> Result<(), selfstab::error::EvalError> {
+        self.time(2, || self.inner.hvp(t, v, o))
+    }
+    fn d3(&self, t: &[f64], v: &[f64], w: &[f64], o: &mut [f64]) -> Result<(), selfstab::error::EvalError> {
+        self.time(3, || self.inner.d3(t, v, w, o))
+    }
+    fn d3_sym(&self, t: &[f64], v: &[f64], o: &mut [f64]) -> Result<(), selfstab::error::EvalError> {
+        self.time(3, || self.inner.d3_sym(t, v, o))
+    }
+    fn d4(&self, t: &[f64], v: &[f64], o: &mut [f64]) -> Result<(), selfstab::error::EvalError> {
+        self.time(3, || self.inner.d4(t, v, o))
+    }
+}
+
 /// Median over 5 batches of the per-call thread CPU time (ms), each batch ≥ ≈ 0.1 s of CPU.
 fn measure(mut f: impl FnMut()) -> f64 {
     f();
@@ -403,7 +447,7 @@ fn track_trail(t: &Tiny, per_stage: bool) {
     let mut dag = st.dagger.clone();
     let mut tg: Trail<f64> = Trail::default();
     tg.record(&t.prev, &top_eigen(obj, &t.prev, None, &EigenOpts { warm_ritz: 8, ..opts.clone() }).unwrap());
-    let cap = std::env::var("CAP").map(|x| x.parse().unwrap()).unwrap_or(0);
+    let cap = if per_stage { 0 } else { tracking::TRAIL_DAGGER_POINTS };
     let mut tr: Vec<Trail<f64>> = vec![Trail { cap, ..Trail::default() }; 4];
     let mut per = [const { Vec::<u64>::new() }; 5];
     for _ in 0..20 {
@@ -445,6 +489,30 @@ fn main() {
     }
     if what == "gd" || what == "all" {
         gd(&t);
+    }
+    if what == "tsteps" {
+        // 60 tracking steps from the instability (for profiling).
+        let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10 };
+        let mut st = tracking::start(&t.obj, &t.eta, &t.theta, None, &topts).unwrap();
+        let tm = Timed { inner: &t.obj, ns: std::sync::Mutex::new([0; 4]) };
+        let t0 = cpu_ns();
+        let mut h = 0;
+        for _ in 0..60 {
+            h += tracking::step(&tm, &t.eta, &mut st, &topts).unwrap().0.hvps;
+        }
+        let tot = (cpu_ns() - t0) as f64 / 60e6;
+        let ns = *tm.ns.lock().unwrap();
+        let part: Vec<f64> = ns.iter().map(|&x| x as f64 / 60e6).collect();
+        println!(
+            "60 tracking steps: {tot:.1} ms CPU/step, {:.1} HVPs/step; value {:.2}, grad {:.2}, hvp {:.2} ({:.3}/HVP), d3 {:.2} ms; rest (solver, bookkeeping) {:.2} ms",
+            h as f64 / 60.0,
+            part[0],
+            part[1],
+            part[2],
+            part[2] / (h as f64 / 60.0),
+            part[3],
+            tot - part.iter().sum::<f64>()
+        );
     }
     if what == "trail" || what == "all" {
         track_trail(&t, true);

@@ -470,7 +470,7 @@ pub const TRAIL_RITZ: usize = 8;
 ///
 /// The next solve at θ starts from the extrapolated vector u* = Σ c_i u_i, Σ c_i = 1, with c the
 /// affine combination of the stored points closest to θ (least squares on the differences
-/// θ_i − θ_last, ridge 1e-10·trace): to first order u is a smooth function of θ, so u* errs by
+/// θ_i − θ_last, ridge 1e-12·trace): to first order u is a smooth function of θ, so u* errs by
 /// O(‖θ − Σ c_i θ_i‖ + ‖Δθ‖²) instead of O(‖θ − θ_last‖) — along GD it follows the drift, and at the
 /// edge of stability the period-2 oscillation, at no HVP cost. The stored Ritz pairs precondition
 /// the expansion ([`top_eigen_warm`]). The stopping rule is the solver's (true residual ≤ tol·|S|).
@@ -521,7 +521,7 @@ impl<S: Scalar> Trail<S> {
             let tr: f64 = (0..m).map(|i| g[i * m + i]).sum();
             if tr > 0.0 && tr.is_finite() && b.iter().all(|x| x.is_finite()) {
                 for i in 0..m {
-                    g[i * m + i] += 1e-10 * tr;
+                    g[i * m + i] += 1e-12 * tr;
                 }
                 let cf = solve_spd(&mut g, b, m);
                 let c = u1[0].ctx();
