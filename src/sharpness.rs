@@ -128,7 +128,7 @@ pub fn top_eigen_warm<S: Scalar>(
     if values.len() != warm.len() || warm.len() <= k {
         return solve(obj, th, warm, None, opts);
     }
-    solve(obj, th, &warm[..k], Some((warm, values)), opts)
+    solve(obj, th, &warm[..k], Some((&warm[k..], &values[k..])), opts)
 }
 
 fn solve<S: Scalar>(
@@ -211,7 +211,7 @@ fn solve<S: Scalar>(
                 all_ok = false;
                 if next.is_none() {
                     if let Some((ys, ls)) = pre {
-                        precondition(&mut res, &vals[r], ys, ls, k);
+                        precondition(&mut res, &vals[r], warm, ys, ls);
                     }
                     next = Some(res);
                 }
@@ -253,28 +253,23 @@ fn solve<S: Scalar>(
     }
 }
 
-/// t = r − Σ_{j≥k} y_j (y_j·r)·θ_j/(θ_j − θ) − Σ_{j<k} y_j (y_j·r) (see [`top_eigen_warm`]); the
-/// denominator is kept ≥ 1e-3·|θ| in size.
-fn precondition<S: Scalar>(r: &mut [S], theta: &S, ys: &[Vec<S>], ls: &[S], k: usize) {
+/// t = r − Σ_j y_j (y_j·r)·θ_j/(θ_j − θ) over the preconditioning pairs (θ_j, y_j), then the
+/// components along the sought warm vectors removed (see [`top_eigen_warm`]); the denominator is
+/// kept ≥ 1e-3·|θ| in size.
+fn precondition<S: Scalar>(r: &mut [S], theta: &S, sought: &[Vec<S>], ys: &[Vec<S>], ls: &[S]) {
     let c = theta.ctx();
-    let cf = dots(r, &ys.iter().map(Vec::as_slice).collect::<Vec<_>>());
     let floor = theta.to_f64().abs() * 1e-3;
-    let coef: Vec<S> = cf
-        .into_iter()
-        .enumerate()
-        .map(|(j, x)| {
-            if j < k {
-                return -x;
-            }
-            let mut den = ls[j].clone() - theta;
-            if den.to_f64().abs() < floor {
-                den = S::from_f64(if den.to_f64() < 0.0 { -floor } else { floor }, c);
-            }
-            -(x * &ls[j] / &den)
-        })
-        .collect();
-    for (cj, yj) in coef.iter().zip(ys) {
-        axpy(cj, yj, r);
+    let cf = dots(r, &ys.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    for ((x, yj), lj) in cf.into_iter().zip(ys).zip(ls) {
+        let mut den = lj.clone() - theta;
+        if den.to_f64().abs() < floor {
+            den = S::from_f64(if den.to_f64() < 0.0 { -floor } else { floor }, c);
+        }
+        axpy(&(-(x * lj / &den)), yj, r);
+    }
+    let cf = dots(r, &sought.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    for (x, v) in cf.into_iter().zip(sought) {
+        axpy(&(-x), v, r);
     }
 }
 
@@ -507,24 +502,53 @@ impl<S: Scalar> Trail<S> {
         let m = older.len();
         let mut u = u1.clone();
         if m > 0 && theta.len() == t1.len() {
-            let d: Vec<Vec<S>> = older.iter().map(|(t, _)| crate::linalg::sub(t, t1)).collect();
-            let r = crate::linalg::sub(theta, t1);
-            let dr: Vec<&[S]> = d.iter().map(Vec::as_slice).collect();
+            // Gram matrix of the differences d_i = θ_i − θ_last and b_i = d_i·(θ − θ_last), block
+            // by block (no p-length temporaries: large transient allocations make the allocator
+            // return memory to the system and the model's next buffers fault it back in).
+            let c = u1[0].ctx();
+            const BLOCK: usize = 256;
+            let mut acc: Vec<S> = zeros(m * m + m, c);
+            let mut d: Vec<S> = zeros((m + 1) * BLOCK, c);
+            for lo in (0..t1.len()).step_by(BLOCK) {
+                let hi = (lo + BLOCK).min(t1.len());
+                let n = hi - lo;
+                for (i, (t, _)) in older.iter().enumerate() {
+                    for k in 0..n {
+                        d[i * BLOCK + k].assign_from(&t[lo + k]);
+                        d[i * BLOCK + k] -= &t1[lo + k];
+                    }
+                }
+                for k in 0..n {
+                    d[m * BLOCK + k].assign_from(&theta[lo + k]);
+                    d[m * BLOCK + k] -= &t1[lo + k];
+                }
+                for i in 0..m {
+                    for j in 0..=i {
+                        let a = &mut acc[i * m + j];
+                        for k in 0..n {
+                            a.mul_acc(&d[i * BLOCK + k], &d[j * BLOCK + k]);
+                        }
+                    }
+                    let a = &mut acc[m * m + i];
+                    for k in 0..n {
+                        a.mul_acc(&d[i * BLOCK + k], &d[m * BLOCK + k]);
+                    }
+                }
+            }
             let mut g = vec![0.0_f64; m * m];
             for i in 0..m {
-                for (j, x) in dots(&d[i], &dr[..=i]).into_iter().enumerate() {
-                    g[i * m + j] = x.to_f64();
+                for j in 0..=i {
+                    g[i * m + j] = acc[i * m + j].to_f64();
                     g[j * m + i] = g[i * m + j];
                 }
             }
-            let b: Vec<f64> = dots(&r, &dr).iter().map(S::to_f64).collect();
+            let b: Vec<f64> = acc[m * m..].iter().map(S::to_f64).collect();
             let tr: f64 = (0..m).map(|i| g[i * m + i]).sum();
             if tr > 0.0 && tr.is_finite() && b.iter().all(|x| x.is_finite()) {
                 for i in 0..m {
                     g[i * m + i] += 1e-12 * tr;
                 }
                 let cf = solve_spd(&mut g, b, m);
-                let c = u1[0].ctx();
                 for (ci, (_, ui)) in cf.iter().zip(&older) {
                     let cs = S::from_f64(*ci, c);
                     axpy(&cs, ui, &mut u);
@@ -543,14 +567,31 @@ impl<S: Scalar> Trail<S> {
 
     /// Record a solve at θ (top pair and the next Ritz pairs, at most [`TRAIL_RITZ`]).
     pub fn record(&mut self, theta: &[S], eig: &Eigen<S>) {
+        // The stored vectors' buffers are reused (oldest point recycled, Ritz vectors overwritten):
+        // no long-lived allocations per solve.
         let cap = if self.cap == 0 { TRAIL_POINTS } else { self.cap };
-        while self.points.len() >= cap {
-            self.points.remove(0);
+        if self.points.len() >= cap {
+            let mut old = self.points.remove(0);
+            while self.points.len() >= cap {
+                self.points.remove(0);
+            }
+            old.0.clear();
+            old.0.extend_from_slice(theta);
+            old.1.clone_from(&eig.vectors[0]);
+            self.points.push(old);
+        } else {
+            self.points.push((theta.to_vec(), eig.vectors[0].clone()));
         }
-        self.points.push((theta.to_vec(), eig.vectors[0].clone()));
         let n = eig.next_ritz.len().min(eig.next_ritz_values.len()).min(TRAIL_RITZ);
-        self.ritz = eig.next_ritz[..n].to_vec();
-        self.values = std::iter::once(eig.values[0].clone()).chain(eig.next_ritz_values[..n].iter().cloned()).collect();
+        self.ritz.truncate(n);
+        for (dst, src) in self.ritz.iter_mut().zip(&eig.next_ritz) {
+            dst.clone_from(src);
+        }
+        let have = self.ritz.len();
+        self.ritz.extend(eig.next_ritz[have..n].iter().cloned());
+        self.values.clear();
+        self.values.push(eig.values[0].clone());
+        self.values.extend(eig.next_ritz_values[..n].iter().cloned());
     }
 
     /// The top eigenpair at θ: started from the extrapolated u* (or `fallback`, or the default
@@ -560,10 +601,10 @@ impl<S: Scalar> Trail<S> {
         let c = obj.ctx();
         let opts = EigenOpts { tol, warm_ritz: TRAIL_RITZ, ..EigenOpts::top::<S>(1, c) };
         let eig = match self.start(theta) {
-            Some(u) => {
-                let warm: Vec<Vec<S>> = std::iter::once(u).chain(self.ritz.iter().cloned()).collect();
-                top_eigen_warm(obj, theta, &warm, &self.values, &opts)?
+            Some(u) if self.values.len() == self.ritz.len() + 1 && !self.ritz.is_empty() => {
+                solve(obj, theta, &[u], Some((&self.ritz, &self.values[1..])), &opts)?
             }
+            Some(u) => top_eigen(obj, theta, Some(&u), &opts)?,
             None => top_eigen(obj, theta, fallback, &opts)?,
         };
         self.record(theta, &eig);

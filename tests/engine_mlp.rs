@@ -101,7 +101,7 @@ fn claim_34_warm_started_solves_along_gd_converge_in_few_hvps() {
         counts[0]
     );
     // Measured (64-16-16-10, n = 100, first 30 GD steps from seed 0, tol 1e-9): cold 31 HVPs,
-    // subspace-warm mean 21.8, u-only warm mean 26.0, trail mean 15.4 (its first warm solves, with
+    // subspace-warm mean 21.8, u-only warm mean 26.0, trail mean 15.5 (its first warm solves, with
     // one to three stored points, cost 19–23; from step 10 on 12–16). "Few" is asserted as: the
     // subspace warm start saves ≥ 20% of the cold solve and beats the u-only warm start, and the
     // trail saves ≥ 20% of the subspace warm start. (Issue 7's ≤ 12 is met at the edge of
