@@ -22,6 +22,23 @@ pub fn initial<S: Scalar>(
     project(obj, eta, c0, steps, tol)
 }
 
+/// [`initial`] with warm-start [`Trail`]s: the centre at θ₀ from `trail_theta0` (the GD trail: GD's
+/// first solve is at the same θ₀) and the projection steps from `trail` (the θ† chain's).
+#[allow(clippy::too_many_arguments)]
+pub fn initial_with<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    theta0: &[S],
+    u_ref: Option<&[S]>,
+    steps: usize,
+    trail_theta0: &mut Trail<S>,
+    trail: &mut Trail<S>,
+    tol: f64,
+) -> Result<Projected<S>, EvalError> {
+    let c0 = center_with(obj, theta0, u_ref, Some(trail_theta0), tol)?;
+    project_with(obj, eta, c0, steps, Some(trail), tol)
+}
+
 /// One constrained step from the centre at θ†_t.
 pub fn step<S: Scalar>(
     obj: &dyn Objective<S>,

@@ -170,7 +170,8 @@ impl StopReason {
     }
 }
 
-/// Start a tracking run at θ₀: θ†₀ = proj_M(θ₀), v₀ = θ₀ − θ†₀ (decisions.md §3).
+/// Start a tracking run at θ₀: θ†₀ = proj_M(θ₀), v₀ = θ₀ − θ†₀ (decisions.md §3). The eigen solve
+/// at θ₀ starts the GD trail and the projection's solves the θ† chain's.
 pub fn start<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
@@ -178,7 +179,8 @@ pub fn start<S: Scalar>(
     u0: Option<&[S]>,
     opts: &TrackOpts,
 ) -> Result<TrackState<S>, EvalError> {
-    let proj = constrained::initial(obj, eta, theta0, u0, opts.projection_steps, opts.eig_tol)?;
+    let (mut trail_gd, mut trail_dagger) = trails();
+    let proj = constrained::initial_with(obj, eta, theta0, u0, opts.projection_steps, &mut trail_gd, &mut trail_dagger, opts.eig_tol)?;
     let v = sub(theta0, &proj.center.theta);
     Ok(TrackState {
         t: 0,
@@ -192,8 +194,8 @@ pub fn start<S: Scalar>(
         lambda2: None,
         pred_diverged: None,
         pred_gen_diverged: None,
-        trail_gd: trails().0,
-        trail_dagger: trails().1,
+        trail_gd,
+        trail_dagger,
     })
 }
 
