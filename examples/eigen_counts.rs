@@ -8,7 +8,14 @@
 //!
 //! CPU time is the calling thread's on-CPU time from `/proc/thread-self/schedstat` (one thread).
 //!
-//! `cargo run --release --example eigen_counts -- [claim34|gd|track|all]`
+//! `cargo run --release --example eigen_counts -- [claim34|gd|track|trail|tsteps|spec|all]`
+//!
+//! The variants compared in (i)/(ii) are the experiments behind [`selfstab::sharpness::Trail`]:
+//! `Pre` = Davidson preconditioning by the previous Ritz pairs alone (`WR`: Ritz pairs kept),
+//! `Extra` = extrapolated start from the last q points (`QS`: list of q; `PRE=1` adds the
+//! preconditioner with `XWR` pairs — the trail's configuration is q = 4, XWR = 8; `NORITZ=1` drops
+//! the Ritz vectors; `ONLY_EX=1` skips the others in `claim34`). `trail` splits the tracking step's
+//! HVPs by solve; `tsteps` gives the CPU split of 60 tracking steps.
 
 use std::hint::black_box;
 
