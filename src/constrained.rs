@@ -6,8 +6,8 @@ use crate::error::EvalError;
 use crate::linalg::axpy;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
-use crate::sharpness::{Center, center};
-use crate::stable_set::{Projected, project};
+use crate::sharpness::{Center, Trail, center, center_with};
+use crate::stable_set::{Projected, project, project_with};
 
 /// θ†₀ = proj_M(θ₀) (the authors' initialisation, decisions.md §3).
 pub fn initial<S: Scalar>(
@@ -22,6 +22,23 @@ pub fn initial<S: Scalar>(
     project(obj, eta, c0, steps, tol)
 }
 
+/// [`initial`] with warm-start [`Trail`]s: the centre at θ₀ from `trail_theta0` (the GD trail: GD's
+/// first solve is at the same θ₀) and the projection steps from `trail` (the θ† chain's).
+#[allow(clippy::too_many_arguments)]
+pub fn initial_with<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    theta0: &[S],
+    u_ref: Option<&[S]>,
+    steps: usize,
+    trail_theta0: &mut Trail<S>,
+    trail: &mut Trail<S>,
+    tol: f64,
+) -> Result<Projected<S>, EvalError> {
+    let c0 = center_with(obj, theta0, u_ref, Some(trail_theta0), tol)?;
+    project_with(obj, eta, c0, steps, Some(trail), tol)
+}
+
 /// One constrained step from the centre at θ†_t.
 pub fn step<S: Scalar>(
     obj: &dyn Objective<S>,
@@ -34,4 +51,24 @@ pub fn step<S: Scalar>(
     axpy(&(-eta.clone()), &dag.grad, &mut p);
     let c = center(obj, &p, Some(&dag.u), tol)?;
     project(obj, eta, c, steps, tol)
+}
+
+/// [`step`] with every eigen solve of the chain (the centre at θ†_t − η∇L(θ†_t), then each
+/// projection step) taken from one warm-start [`Trail`] (sharpness.rs). The returned HVP count
+/// includes the centre's solve.
+pub fn step_with<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    dag: &Center<S>,
+    steps: usize,
+    trail: &mut Trail<S>,
+    tol: f64,
+) -> Result<Projected<S>, EvalError> {
+    let mut p = dag.theta.clone();
+    axpy(&(-eta.clone()), &dag.grad, &mut p);
+    let c = center_with(obj, &p, Some(&dag.u), Some(&mut *trail), tol)?;
+    let hv = c.hvps;
+    let mut pr = project_with(obj, eta, c, steps, Some(trail), tol)?;
+    pr.hvps += hv;
+    Ok(pr)
 }

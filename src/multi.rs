@@ -214,7 +214,7 @@ fn step_k<S: Scalar>(
         ..Row::default()
     };
     let mut hvps = 0u64;
-    let (grad, eig) = match tracking::eval_gd(obj, &st.theta, &st.warm_gd, opts.eig_tol, t, &mut row)? {
+    let (grad, eig) = match tracking::eval_gd(obj, &st.theta, &st.warm_gd, None, opts.eig_tol, t, &mut row)? {
         Ok(v) => v,
         Err(stop) => return Ok((row, Some(stop))),
     };

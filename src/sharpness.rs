@@ -66,6 +66,8 @@ pub struct Eigen<S: Scalar> {
     /// The next Ritz vectors below the k-th (up to `EigenOpts::warm_ritz`, default 3; not converged): a warm subspace for the
     /// next solve along a trajectory.
     pub next_ritz: Vec<Vec<S>>,
+    /// Their Ritz values (for [`top_eigen_warm`]).
+    pub next_ritz_values: Vec<S>,
 }
 
 /// Deterministic start vector when no warm start is given: v_i = 1 + ((i·0.618…) mod 1), normalised
@@ -104,6 +106,36 @@ pub fn top_eigen_subspace<S: Scalar>(
     obj: &dyn Objective<S>,
     th: &[S],
     warm: &[Vec<S>],
+    opts: &EigenOpts,
+) -> Result<Eigen<S>, EvalError> {
+    solve(obj, th, warm, None, opts)
+}
+
+/// Top-k eigenpairs warm-started from the previous solve's pairs: `warm[..k]` start the basis as in
+/// [`top_eigen_subspace`], and the previous Ritz pairs (θ_j, y_j) = (`values[j]`, `warm[j]`), j ≥ k,
+/// are not added to the basis but precondition its expansion (Davidson): the residual r of the
+/// pair being sought (Ritz value θ) is replaced by t = −θ·(Ĥ − θ)⁻¹r with Ĥ = Σ_j θ_j y_j y_jᵀ the
+/// previous Hessian's spectral approximation, i.e. t = r − Σ_j y_j (y_j·r) θ_j/(θ_j − θ), with the
+/// components along the sought warm vectors removed. The stopping rule is unchanged.
+pub fn top_eigen_warm<S: Scalar>(
+    obj: &dyn Objective<S>,
+    th: &[S],
+    warm: &[Vec<S>],
+    values: &[S],
+    opts: &EigenOpts,
+) -> Result<Eigen<S>, EvalError> {
+    let k = opts.k.max(1);
+    if values.len() != warm.len() || warm.len() <= k {
+        return solve(obj, th, warm, None, opts);
+    }
+    solve(obj, th, &warm[..k], Some((&warm[k..], &values[k..])), opts)
+}
+
+fn solve<S: Scalar>(
+    obj: &dyn Objective<S>,
+    th: &[S],
+    warm: &[Vec<S>],
+    pre: Option<(&[Vec<S>], &[S])>,
     opts: &EigenOpts,
 ) -> Result<Eigen<S>, EvalError> {
     let p = obj.dim();
@@ -178,6 +210,9 @@ pub fn top_eigen_subspace<S: Scalar>(
             if !(rel <= opts.tol) {
                 all_ok = false;
                 if next.is_none() {
+                    if let Some((ys, ls)) = pre {
+                        precondition(&mut res, &vals[r], warm, ys, ls);
+                    }
                     next = Some(res);
                 }
             }
@@ -218,6 +253,26 @@ pub fn top_eigen_subspace<S: Scalar>(
     }
 }
 
+/// t = r − Σ_j y_j (y_j·r)·θ_j/(θ_j − θ) over the preconditioning pairs (θ_j, y_j), then the
+/// components along the sought warm vectors removed (see [`top_eigen_warm`]); the denominator is
+/// kept ≥ 1e-3·|θ| in size.
+fn precondition<S: Scalar>(r: &mut [S], theta: &S, sought: &[Vec<S>], ys: &[Vec<S>], ls: &[S]) {
+    let c = theta.ctx();
+    let floor = theta.to_f64().abs() * 1e-3;
+    let cf = dots(r, &ys.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    for ((x, yj), lj) in cf.into_iter().zip(ys).zip(ls) {
+        let mut den = lj.clone() - theta;
+        if den.to_f64().abs() < floor {
+            den = S::from_f64(if den.to_f64() < 0.0 { -floor } else { floor }, c);
+        }
+        axpy(&(-(x * lj / &den)), yj, r);
+    }
+    let cf = dots(r, &sought.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    for (x, v) in cf.into_iter().zip(sought) {
+        axpy(&(-x), v, r);
+    }
+}
+
 /// One classical Gram–Schmidt pass q ← q − V(Vᵀq) (coefficients by [`dots`], the update blocked),
 /// repeated once when the pass shrank ‖q‖ below ‖q₀‖/√2 (Kahan–Parlett: twice is enough). Returns ‖q‖.
 fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], q_norm0: &S) -> S {
@@ -255,7 +310,7 @@ fn eig_projected<S: Scalar>(g: &[Vec<S>]) -> (Vec<S>, Vec<S>) {
 }
 
 /// Top `need` eigenpairs (θ_r, s_r) of the small symmetric G, descending, accurate to the working
-/// precision, followed by `extra` more coefficient vectors (f64 accuracy; warm subspaces only).
+/// precision, followed by `extra` more pairs (f64 accuracy; warm subspaces only).
 ///
 /// f64: dense Jacobi of G. MPFR: dense Jacobi of G rounded to f64 (Q, Λ), then each top pair is
 /// refined in the working precision by Newton-type corrections with the f64 spectral decomposition
@@ -270,7 +325,7 @@ fn small_eig<S: Scalar>(g: &[Vec<S>], need: usize, extra: usize) -> (Vec<S>, Vec
     let upto = (need + extra).min(m);
     let exact = |g: &[Vec<S>]| {
         let (vals, vecs) = eig_projected(g);
-        (vals[..need].to_vec(), (0..upto).map(|r| vecs[r * m..(r + 1) * m].to_vec()).collect())
+        (vals[..upto].to_vec(), (0..upto).map(|r| vecs[r * m..(r + 1) * m].to_vec()).collect())
     };
     if S::bits(c) <= 53 {
         return exact(g);
@@ -335,6 +390,7 @@ fn small_eig<S: Scalar>(g: &[Vec<S>], need: usize, extra: usize) -> (Vec<S>, Vec
         }
     }
     for r in need..upto {
+        vals.push(S::from_f64(l64[r], c));
         vecs.push(q64[r * m..(r + 1) * m].iter().map(|&x| S::from_f64(x, c)).collect());
     }
     (vals, vecs)
@@ -366,12 +422,13 @@ fn finish<S: Scalar>(
     let m = basis.len();
     let kk = k.min(m);
     let (vals, vecs) = small_eig(g, kk, opts.warm_ritz);
-    let mut out = Eigen { values: vec![], vectors: vec![], residuals: vec![], hvps, tol: opts.tol, next_ritz: vec![] };
+    let mut out = Eigen { values: vec![], vectors: vec![], residuals: vec![], hvps, tol: opts.tol, next_ritz: vec![], next_ritz_values: vec![] };
     for s in &vecs[kk..] {
         let mut y = zeros::<S>(p, c);
         lin_comb(s, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>(), &mut y);
         out.next_ritz.push(y);
     }
+    out.next_ritz_values = vals[kk..].to_vec();
     for r in 0..kk {
         let (mut y, hy) = ritz(&basis, &images, &vecs[r], p, c);
         // Normalise (Ritz vectors are unit up to rounding) and orient: u·v₀ ≥ 0.
@@ -396,6 +453,186 @@ fn finish<S: Scalar>(
         }
     }
     Ok(out)
+}
+
+/// Past points a [`Trail`] keeps for its extrapolated start.
+pub const TRAIL_POINTS: usize = 4;
+/// Ritz pairs below the top that a [`Trail`] keeps from its last solve (the preconditioner).
+pub const TRAIL_RITZ: usize = 8;
+
+/// Warm-start memory of the top-eigenvector solves along a trajectory θ₁, θ₂, … (issue 7):
+/// the last [`TRAIL_POINTS`] pairs (θ_i, u_i) and the last solve's Ritz pairs below the top.
+///
+/// The next solve at θ starts from the extrapolated vector u* = Σ c_i u_i, Σ c_i = 1, with c the
+/// affine combination of the stored points closest to θ (least squares on the differences
+/// θ_i − θ_last, ridge 1e-12·trace): to first order u is a smooth function of θ, so u* errs by
+/// O(‖θ − Σ c_i θ_i‖ + ‖Δθ‖²) instead of O(‖θ − θ_last‖) — along GD it follows the drift, and at the
+/// edge of stability the period-2 oscillation, at no HVP cost. The stored Ritz pairs precondition
+/// the expansion ([`top_eigen_warm`]). The stopping rule is the solver's (true residual ≤ tol·|S|).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+pub struct Trail<S: Scalar> {
+    /// Past points and their unit top eigenvectors, oldest first.
+    pub points: Vec<(Vec<S>, Vec<S>)>,
+    /// The last solve's next Ritz vectors below the top.
+    pub ritz: Vec<Vec<S>>,
+    /// The last solve's top Ritz value followed by the values of `ritz`.
+    pub values: Vec<S>,
+    /// Points kept (0: [`TRAIL_POINTS`]).
+    #[serde(default)]
+    pub cap: usize,
+}
+
+impl<S: Scalar> Default for Trail<S> {
+    fn default() -> Self {
+        Trail { points: vec![], ritz: vec![], values: vec![], cap: 0 }
+    }
+}
+
+impl<S: Scalar> Trail<S> {
+    /// True before the first recorded solve.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The extrapolated start u* at θ (None when nothing is recorded).
+    pub fn start(&self, theta: &[S]) -> Option<Vec<S>> {
+        let (t1, u1) = self.points.last()?;
+        let older: Vec<&(Vec<S>, Vec<S>)> = self.points.iter().rev().skip(1).collect();
+        let m = older.len();
+        let mut u = u1.clone();
+        if m > 0 && theta.len() == t1.len() {
+            // Gram matrix of the differences d_i = θ_i − θ_last and b_i = d_i·(θ − θ_last), block
+            // by block (no p-length temporaries: large transient allocations make the allocator
+            // return memory to the system and the model's next buffers fault it back in).
+            let c = u1[0].ctx();
+            const BLOCK: usize = 256;
+            let mut acc: Vec<S> = zeros(m * m + m, c);
+            let mut d: Vec<S> = zeros((m + 1) * BLOCK, c);
+            for lo in (0..t1.len()).step_by(BLOCK) {
+                let hi = (lo + BLOCK).min(t1.len());
+                let n = hi - lo;
+                for (i, (t, _)) in older.iter().enumerate() {
+                    for k in 0..n {
+                        d[i * BLOCK + k].assign_from(&t[lo + k]);
+                        d[i * BLOCK + k] -= &t1[lo + k];
+                    }
+                }
+                for k in 0..n {
+                    d[m * BLOCK + k].assign_from(&theta[lo + k]);
+                    d[m * BLOCK + k] -= &t1[lo + k];
+                }
+                for i in 0..m {
+                    for j in 0..=i {
+                        let a = &mut acc[i * m + j];
+                        for k in 0..n {
+                            a.mul_acc(&d[i * BLOCK + k], &d[j * BLOCK + k]);
+                        }
+                    }
+                    let a = &mut acc[m * m + i];
+                    for k in 0..n {
+                        a.mul_acc(&d[i * BLOCK + k], &d[m * BLOCK + k]);
+                    }
+                }
+            }
+            let mut g = vec![0.0_f64; m * m];
+            for i in 0..m {
+                for j in 0..=i {
+                    g[i * m + j] = acc[i * m + j].to_f64();
+                    g[j * m + i] = g[i * m + j];
+                }
+            }
+            let b: Vec<f64> = acc[m * m..].iter().map(S::to_f64).collect();
+            let tr: f64 = (0..m).map(|i| g[i * m + i]).sum();
+            if tr > 0.0 && tr.is_finite() && b.iter().all(|x| x.is_finite()) {
+                for i in 0..m {
+                    g[i * m + i] += 1e-12 * tr;
+                }
+                let cf = solve_spd(&mut g, b, m);
+                for (ci, (_, ui)) in cf.iter().zip(&older) {
+                    let cs = S::from_f64(*ci, c);
+                    axpy(&cs, ui, &mut u);
+                    axpy(&(-cs), u1, &mut u);
+                }
+            }
+        }
+        let nu = norm(&u);
+        if !(nu.to_f64() > 0.0) || !nu.is_finite() {
+            return Some(u1.clone());
+        }
+        let inv = S::one(nu.ctx()) / &nu;
+        scale(&inv, &mut u);
+        Some(u)
+    }
+
+    /// Record a solve at θ (top pair and the next Ritz pairs, at most [`TRAIL_RITZ`]).
+    pub fn record(&mut self, theta: &[S], eig: &Eigen<S>) {
+        // The stored vectors' buffers are reused (oldest point recycled, Ritz vectors overwritten):
+        // no long-lived allocations per solve.
+        let cap = if self.cap == 0 { TRAIL_POINTS } else { self.cap };
+        if self.points.len() >= cap {
+            let mut old = self.points.remove(0);
+            while self.points.len() >= cap {
+                self.points.remove(0);
+            }
+            old.0.clear();
+            old.0.extend_from_slice(theta);
+            old.1.clone_from(&eig.vectors[0]);
+            self.points.push(old);
+        } else {
+            self.points.push((theta.to_vec(), eig.vectors[0].clone()));
+        }
+        let n = eig.next_ritz.len().min(eig.next_ritz_values.len()).min(TRAIL_RITZ);
+        self.ritz.truncate(n);
+        for (dst, src) in self.ritz.iter_mut().zip(&eig.next_ritz) {
+            dst.clone_from(src);
+        }
+        let have = self.ritz.len();
+        self.ritz.extend(eig.next_ritz[have..n].iter().cloned());
+        self.values.clear();
+        self.values.push(eig.values[0].clone());
+        self.values.extend(eig.next_ritz_values[..n].iter().cloned());
+    }
+
+    /// The top eigenpair at θ: started from the extrapolated u* (or `fallback`, or the default
+    /// start when the trail is empty), preconditioned by the stored Ritz pairs; the solve is
+    /// recorded.
+    pub fn solve(&mut self, obj: &dyn Objective<S>, theta: &[S], fallback: Option<&[S]>, tol: f64) -> Result<Eigen<S>, EvalError> {
+        let c = obj.ctx();
+        let opts = EigenOpts { tol, warm_ritz: TRAIL_RITZ, ..EigenOpts::top::<S>(1, c) };
+        let eig = match self.start(theta) {
+            Some(u) if self.values.len() == self.ritz.len() + 1 && !self.ritz.is_empty() => {
+                solve(obj, theta, &[u], Some((&self.ritz, &self.values[1..])), &opts)?
+            }
+            Some(u) => top_eigen(obj, theta, Some(&u), &opts)?,
+            None => top_eigen(obj, theta, fallback, &opts)?,
+        };
+        self.record(theta, &eig);
+        Ok(eig)
+    }
+}
+
+/// Solve the small SPD system G c = b (Gaussian elimination without pivoting; G is a ridged Gram
+/// matrix).
+fn solve_spd(g: &mut [f64], mut b: Vec<f64>, m: usize) -> Vec<f64> {
+    for i in 0..m {
+        for j in i + 1..m {
+            let f = g[j * m + i] / g[i * m + i];
+            for k in i..m {
+                g[j * m + k] -= f * g[i * m + k];
+            }
+            b[j] -= f * b[i];
+        }
+    }
+    let mut c = vec![0.0; m];
+    for i in (0..m).rev() {
+        let mut s = b[i];
+        for k in i + 1..m {
+            s -= g[i * m + k] * c[k];
+        }
+        c[i] = s / g[i * m + i];
+    }
+    if c.iter().all(|x| x.is_finite()) { c } else { vec![0.0; m] }
 }
 
 /// Everything the theory evaluates at one point (the authors' "Taylor centre", reference.md §4):
@@ -445,6 +682,18 @@ pub fn center<S: Scalar>(
     u_ref: Option<&[S]>,
     tol: f64,
 ) -> Result<Center<S>, EvalError> {
+    center_with(obj, theta, u_ref, None, tol)
+}
+
+/// [`center`] with the eigen solve taken from a [`Trail`] when one is given (`u_ref` then only
+/// starts an empty trail).
+pub fn center_with<S: Scalar>(
+    obj: &dyn Objective<S>,
+    theta: &[S],
+    u_ref: Option<&[S]>,
+    trail: Option<&mut Trail<S>>,
+    tol: f64,
+) -> Result<Center<S>, EvalError> {
     let p = obj.dim();
     let c = obj.ctx();
     let mut grad = zeros::<S>(p, c);
@@ -452,8 +701,13 @@ pub fn center<S: Scalar>(
     if !loss.is_finite() || !crate::linalg::all_finite(&grad) {
         return Err(EvalError::NonFinite { what: "loss or gradient", at: String::new() });
     }
-    let opts = EigenOpts { tol, ..EigenOpts::top::<S>(1, c) };
-    let eig = top_eigen(obj, theta, u_ref, &opts)?;
+    let eig = match trail {
+        Some(tr) => tr.solve(obj, theta, u_ref, tol)?,
+        None => {
+            let opts = EigenOpts { tol, ..EigenOpts::top::<S>(1, c) };
+            top_eigen(obj, theta, u_ref, &opts)?
+        }
+    };
     let u = eig.vectors[0].clone();
     let sharpness = eig.values[0].clone();
     let mut grad_s = zeros::<S>(p, c);
@@ -533,7 +787,7 @@ mod tests {
         let lam = [9.0, 9.0 - 9e-6, 4.0, 2.5, 1.0, 0.5, 0.0, -0.5, -1.0, -3.0];
         let g = test_matrix(&lam, 256);
         let (vals, vecs) = small_eig(&g, 2, 2);
-        assert_eq!((vals.len(), vecs.len()), (2, 4));
+        assert_eq!((vals.len(), vecs.len()), (4, 4));
         let tol = 8.0 * lam.len() as f64 * libm::ldexp(1.0, -255);
         for r in 0..2 {
             let res = rel_residual(&g, &vals[r], &vecs[r]);

@@ -10,7 +10,7 @@ use crate::error::EvalError;
 use crate::linalg::{axpy, dot, zeros};
 use crate::objective::Objective;
 use crate::scalar::Scalar;
-use crate::sharpness::{Center, EigenOpts, center, top_eigen_subspace};
+use crate::sharpness::{Center, EigenOpts, Trail, center, center_with, top_eigen_subspace};
 
 /// A projected point with its residuals.
 #[derive(Clone, Debug)]
@@ -32,6 +32,17 @@ pub fn lin_proj<S: Scalar>(
     t: &Center<S>,
     tol: f64,
 ) -> Result<Center<S>, EvalError> {
+    lin_proj_with(obj, eta, t, None, tol)
+}
+
+/// [`lin_proj`] with the new centre's eigen solve taken from a warm-start [`Trail`].
+pub fn lin_proj_with<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    t: &Center<S>,
+    trail: Option<&mut Trail<S>>,
+    tol: f64,
+) -> Result<Center<S>, EvalError> {
     let c = obj.ctx();
     let two_over_eta = S::from_i64(2, c) / eta;
     let mut p = t.theta.clone();
@@ -42,7 +53,7 @@ pub fn lin_proj<S: Scalar>(
     }
     let newton = -(dot(&t.u, &t.grad) / &t.sharpness);
     axpy(&newton, &t.u, &mut p);
-    center(obj, &p, Some(&t.u), tol)
+    center_with(obj, &p, Some(&t.u), trail, tol)
 }
 
 /// proj_M by `steps` linearised steps from an evaluated centre.
@@ -53,11 +64,24 @@ pub fn project<S: Scalar>(
     steps: usize,
     tol: f64,
 ) -> Result<Projected<S>, EvalError> {
+    project_with(obj, eta, start, steps, None, tol)
+}
+
+/// [`project`] with every eigen solve taken from one warm-start [`Trail`] (its extrapolation sees
+/// the previous projection steps of this and earlier projections).
+pub fn project_with<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    start: Center<S>,
+    steps: usize,
+    mut trail: Option<&mut Trail<S>>,
+    tol: f64,
+) -> Result<Projected<S>, EvalError> {
     let c = obj.ctx();
     let mut cur = start;
     let mut hvps = 0;
     for _ in 0..steps {
-        cur = lin_proj(obj, eta, &cur, tol)?;
+        cur = lin_proj_with(obj, eta, &cur, trail.as_deref_mut(), tol)?;
         hvps += cur.hvps;
     }
     let residual_s = cur.sharpness.clone() - &(S::from_i64(2, c) / eta);

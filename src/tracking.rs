@@ -12,7 +12,7 @@ use crate::linalg::{all_finite, axpy, dot, norm, sub, zeros};
 use crate::objective::Objective;
 use crate::predicted::{self, Kind};
 use crate::scalar::Scalar;
-use crate::sharpness::{Center, Eigen, EigenOpts, center, top_eigen, top_eigen_subspace};
+use crate::sharpness::{Center, Eigen, EigenOpts, Trail, center, top_eigen, top_eigen_subspace};
 
 /// Settings of a tracking run.
 #[derive(Clone, Debug)]
@@ -56,6 +56,26 @@ pub struct TrackState<S: Scalar> {
     /// Same for the generalized prediction.
     #[serde(default)]
     pub pred_gen_diverged: Option<u64>,
+    /// Warm-start trail of the GD solves (extrapolated starts, sharpness.rs [`Trail`]).
+    #[serde(default)]
+    pub trail_gd: Trail<S>,
+    /// Warm-start trail of the θ† chain (centre at θ† − η∇L and the projection steps).
+    #[serde(default)]
+    pub trail_dagger: Trail<S>,
+}
+
+/// Points kept by the θ† chain's trail: two tracking steps of the chain (centre + 3 projection
+/// steps each) and the current one.
+pub const TRAIL_DAGGER_POINTS: usize = 9;
+
+/// Trails are used when p exceeds this. On smaller (toy) models a solve spans the whole space in
+/// ≤ p HVPs and returns the eigenpairs to rounding, which the toy claims' closed-form comparisons
+/// rely on (tests/decades.rs: engine vs reduced iteration to 1e-9·δ over 400 steps); a trail would
+/// stop at the tolerance instead.
+pub const TRAIL_MIN_DIM: usize = 64;
+
+fn trails<S: Scalar>() -> (Trail<S>, Trail<S>) {
+    (Trail::default(), Trail { cap: TRAIL_DAGGER_POINTS, ..Trail::default() })
 }
 
 /// One recorded row (f64 for the reports; `None` where not computed at this step).
@@ -156,7 +176,8 @@ impl StopReason {
     }
 }
 
-/// Start a tracking run at θ₀: θ†₀ = proj_M(θ₀), v₀ = θ₀ − θ†₀ (decisions.md §3).
+/// Start a tracking run at θ₀: θ†₀ = proj_M(θ₀), v₀ = θ₀ − θ†₀ (decisions.md §3). The eigen solve
+/// at θ₀ starts the GD trail and the projection's solves the θ† chain's.
 pub fn start<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
@@ -164,7 +185,12 @@ pub fn start<S: Scalar>(
     u0: Option<&[S]>,
     opts: &TrackOpts,
 ) -> Result<TrackState<S>, EvalError> {
-    let proj = constrained::initial(obj, eta, theta0, u0, opts.projection_steps, opts.eig_tol)?;
+    let (mut trail_gd, mut trail_dagger) = trails();
+    let proj = if obj.dim() > TRAIL_MIN_DIM {
+        constrained::initial_with(obj, eta, theta0, u0, opts.projection_steps, &mut trail_gd, &mut trail_dagger, opts.eig_tol)?
+    } else {
+        constrained::initial(obj, eta, theta0, u0, opts.projection_steps, opts.eig_tol)?
+    };
     let v = sub(theta0, &proj.center.theta);
     Ok(TrackState {
         t: 0,
@@ -178,6 +204,8 @@ pub fn start<S: Scalar>(
         lambda2: None,
         pred_diverged: None,
         pred_gen_diverged: None,
+        trail_gd,
+        trail_dagger,
     })
 }
 
@@ -207,6 +235,8 @@ pub fn start_split<S: Scalar>(
         lambda2: None,
         pred_diverged: None,
         pred_gen_diverged: None,
+        trail_gd: trails().0,
+        trail_dagger: trails().1,
     })
 }
 
@@ -227,7 +257,9 @@ pub fn step<S: Scalar>(
     let mut hvps = 0u64;
 
     // --- GD at θ_t: loss, gradient, sharpness (warm-started).
-    let (grad, eig) = match eval_gd(obj, &st.theta, &st.warm_gd, opts.eig_tol, t, &mut row)? {
+    let use_trails = p > TRAIL_MIN_DIM;
+    let trail_gd = if use_trails { Some(&mut st.trail_gd) } else { None };
+    let (grad, eig) = match eval_gd(obj, &st.theta, &st.warm_gd, trail_gd, opts.eig_tol, t, &mut row)? {
         Ok(v) => v,
         Err(stop) => return Ok((row, Some(stop))),
     };
@@ -301,7 +333,11 @@ pub fn step<S: Scalar>(
     };
     let v_next = advance(&st.v, Kind::Standard, st.pred_diverged);
     let vg_next = advance(&st.v_gen, Kind::Generalized, st.pred_gen_diverged);
-    let proj = constrained::step(obj, eta, dag, opts.projection_steps, opts.eig_tol);
+    let proj = if use_trails {
+        constrained::step_with(obj, eta, dag, opts.projection_steps, &mut st.trail_dagger, opts.eig_tol)
+    } else {
+        constrained::step(obj, eta, dag, opts.projection_steps, opts.eig_tol)
+    };
     let (v_next, vg_next, proj) = match (v_next, vg_next, proj) {
         (Ok(a), Ok(b), Ok(pj)) => (a, b, pj),
         (a, b, pj) => {
@@ -320,7 +356,7 @@ pub fn step<S: Scalar>(
     };
     hvps += proj.hvps + 2;
     st.theta = theta_next;
-    st.warm_gd = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
+    st.warm_gd = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().take(3).cloned()).collect();
     (st.v, st.pred_diverged) = v_next;
     (st.v_gen, st.pred_gen_diverged) = vg_next;
     st.residual_s = proj.residual_s;
@@ -355,12 +391,14 @@ pub(crate) fn record_dagger<S: Scalar>(row: &mut Row, dag: &Center<S>, st: &Trac
 }
 /// GD's evaluation at θ_t: L, ∇L and the warm-started top eigenpair, recorded in `row` (`loss_gd`,
 /// `sharpness_gd`, `eigen_residual_gd`). A non-finite loss or gradient is GD's divergence: returned
-/// as the stop, not as an error.
+/// as the stop, not as an error. With a trail the solve is the trail's (extrapolated start,
+/// `warm[0]` only starting an empty trail); without, it is warm-started from the subspace `warm`.
 #[allow(clippy::type_complexity)]
 pub(crate) fn eval_gd<S: Scalar>(
     obj: &dyn Objective<S>,
     theta: &[S],
     warm: &[Vec<S>],
+    trail: Option<&mut Trail<S>>,
     eig_tol: f64,
     t: u64,
     row: &mut Row,
@@ -375,8 +413,10 @@ pub(crate) fn eval_gd<S: Scalar>(
         }
         Err(e) => return Err(e),
     };
-    let eo = EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) };
-    let eig = top_eigen_subspace(obj, theta, warm, &eo)?;
+    let eig = match trail {
+        Some(tr) => tr.solve(obj, theta, warm.first().map(Vec::as_slice), eig_tol)?,
+        None => top_eigen_subspace(obj, theta, warm, &EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) })?,
+    };
     row.loss_gd = loss_gd.to_f64();
     row.sharpness_gd = eig.values[0].to_f64();
     row.eigen_residual_gd = eig.residuals[0];

@@ -8,7 +8,7 @@ use selfstab::linalg::{dot, from_f64, jacobi_eigen};
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::{Objective, dense_hessian};
 use selfstab::scalar::Scalar;
-use selfstab::sharpness::{EigenOpts, center, top_eigen, top_eigen_subspace};
+use selfstab::sharpness::{EigenOpts, Trail, center, top_eigen, top_eigen_subspace};
 
 /// A fixed little data set: n = 12 points in ℝ³, 3 classes.
 fn toy_data() -> Dataset {
@@ -70,29 +70,85 @@ fn claim_34_warm_started_solves_along_gd_converge_in_few_hvps() {
     let mut th = init_params(&layers, 0).unwrap();
     let opts = EigenOpts { tol: 1e-9, ..EigenOpts::top::<f64>(1, ()) };
     let mut warm: Vec<Vec<f64>> = vec![];
+    let mut trail: Trail<f64> = Trail::default();
     let mut g = vec![0.0; m.dim()];
     let mut counts = vec![];
     let mut single = vec![];
+    let mut trailed = vec![];
     for _ in 0..30 {
         let e = top_eigen_subspace(&m, &th, &warm, &opts).unwrap();
         counts.push(e.hvps);
         // The single-vector warm start, for comparison.
         single.push(top_eigen(&m, &th, warm.first().map(|v| &v[..]), &opts).unwrap().hvps);
+        // The trail (extrapolated start + preconditioner from the previous Ritz pairs): the same
+        // pair to within the tolerance — both eigenvalues are within tol·S of λ_max (the gap
+        // λ₁ − λ₂ ≈ 0.3 ≫ tol·S), so they differ by ≤ 2·tol·S.
+        let et = trail.solve(&m, &th, None, opts.tol).unwrap();
+        assert!(et.residuals[0] <= opts.tol, "claim 34: trail residual {:e}", et.residuals[0]);
+        let ds = (et.values[0] - e.values[0]).abs();
+        assert!(ds <= 2.0 * opts.tol * e.values[0], "claim 34: trail S differs by {ds:e}");
+        trailed.push(et.hvps);
         warm = std::iter::once(e.vectors[0].clone()).chain(e.next_ritz.iter().cloned()).collect();
         m.grad(&th, &mut g).unwrap();
         for (t, gi) in th.iter_mut().zip(&g) {
             *t -= 0.1 * gi;
         }
     }
-    let warm_mean: f64 = counts[1..].iter().sum::<u64>() as f64 / (counts.len() - 1) as f64;
-    let warm_single: f64 = single[1..].iter().sum::<u64>() as f64 / (single.len() - 1) as f64;
-    eprintln!("claim 34: cold solve {} HVPs, subspace-warm mean {warm_mean:.1} ({counts:?}), u-only warm mean {warm_single:.1}", counts[0]);
+    let mean = |v: &[u64]| v[1..].iter().sum::<u64>() as f64 / (v.len() - 1) as f64;
+    let (warm_mean, warm_single, trail_mean) = (mean(&counts), mean(&single), mean(&trailed));
+    eprintln!(
+        "claim 34: cold solve {} HVPs, subspace-warm mean {warm_mean:.1} ({counts:?}), u-only warm mean {warm_single:.1}, trail mean {trail_mean:.2} ({trailed:?})",
+        counts[0]
+    );
     // Measured (64-16-16-10, n = 100, first 30 GD steps from seed 0, tol 1e-9): cold 31 HVPs,
-    // subspace-warm mean 21.8, u-only warm mean 26.0. "Few" is asserted as: the subspace warm start
-    // saves ≥ 20% of the cold solve and beats the u-only warm start. (Issue 7's target of ≤ 12 is
-    // not met here; see benches/RESULTS.md.)
+    // subspace-warm mean 21.8, u-only warm mean 26.0, trail mean 15.5 (its first warm solves, with
+    // one to three stored points, cost 19–23; from step 10 on 12–16). "Few" is asserted as: the
+    // subspace warm start saves ≥ 20% of the cold solve and beats the u-only warm start, and the
+    // trail saves ≥ 20% of the subspace warm start. (Issue 7's ≤ 12 is met at the edge of
+    // stability, see the next test, not in this early phase of training where the top of the
+    // spectrum is a cluster: λ₁ = 4.91, λ₂ = 4.61, λ₃ = 4.59 at step 30.)
     assert!(warm_mean <= 0.8 * counts[0] as f64, "claim 34: warm solves average {warm_mean} HVPs vs cold {}", counts[0]);
     assert!(warm_mean <= warm_single, "claim 34: subspace warm start ({warm_mean}) worse than u-only ({warm_single})");
+    assert!(trail_mean <= 0.8 * warm_mean, "claim 34: trail solves average {trail_mean} HVPs vs subspace warm {warm_mean}");
+}
+
+#[test]
+fn claim_34_trail_solves_at_the_edge_of_stability_average_at_most_12_hvps() {
+    // Issue 7's target on its tiny bench configuration (64,32,32,32,10; n = 200; η = 0.2297; seed
+    // 0): the 50 GD steps after the first unstable iterate, where GD oscillates with period 2
+    // about θ†. The trail's extrapolated start follows the oscillation (the fit picks
+    // u* ≈ 2u_{t−2} − u_{t−4}-type combinations), so each solve starts near its tolerance.
+    let layers = [64, 32, 32, 32, 10];
+    let ds = selfstab::data::digits(200).unwrap();
+    let m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &ds, ()).unwrap();
+    let eta = 0.2297;
+    let ins = selfstab::gd::find_instability(&m, &eta, &init_params(&layers, 0).unwrap(), 1000, 1e-10, &mut []).unwrap();
+    let opts = EigenOpts { tol: 1e-9, ..EigenOpts::top::<f64>(1, ()) };
+    let mut th = ins.theta.clone();
+    let mut g = vec![0.0; m.dim()];
+    let mut trail: Trail<f64> = Trail::default();
+    let mut warm: Vec<Vec<f64>> = vec![ins.u.clone()];
+    let (mut tr, mut sub) = (vec![], vec![]);
+    for _ in 0..50 {
+        let et = trail.solve(&m, &th, Some(&ins.u), opts.tol).unwrap();
+        let e = top_eigen_subspace(&m, &th, &warm, &opts).unwrap();
+        assert!(et.residuals[0] <= opts.tol, "claim 34: trail residual {:e}", et.residuals[0]);
+        // Both within tol·S of λ_max (gap λ₁ − λ₂ ≈ 1.6 here): they differ by ≤ 2·tol·S.
+        let dv = (et.values[0] - e.values[0]).abs();
+        assert!(dv <= 2.0 * opts.tol * e.values[0], "claim 34: trail S differs by {dv:e}");
+        tr.push(et.hvps);
+        sub.push(e.hvps);
+        warm = std::iter::once(e.vectors[0].clone()).chain(e.next_ritz.iter().cloned()).collect();
+        selfstab::gd::gd_step(&m, &eta, &mut th, &mut g).unwrap();
+    }
+    let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len() as f64;
+    let (mt, ms) = (mean(&tr), mean(&sub));
+    eprintln!("claim 34 at EoS (step {}): trail mean {mt:.2} HVPs ({tr:?}), subspace-warm mean {ms:.2}", ins.step);
+    // Measured: trail mean 4.4 HVPs (the first solve 1 — the search's u is exact there — then 15, 9,
+    // 8 while the trail fills, from the fifth on 3–5), subspace-warm (previous u + 3 Ritz vectors)
+    // 13.3. Issue 7's target: ≤ 12 on average at tol 1e-9.
+    assert!(mt <= 12.0, "claim 34: trail solves average {mt} HVPs > 12");
+    assert!(mt <= 0.5 * ms, "claim 34: trail ({mt}) not ≤ half the subspace warm start ({ms})");
 }
 
 fn claim_02_generic<S: Scalar>(c: S::Ctx) {
