@@ -6,6 +6,10 @@
 //! of the machine's throughput: faer products of the forward-pass shapes (n×in×out per layer) and a
 //! bare loop of in-place 256-bit rug multiply-adds. Results and their reading: `benches/RESULTS.md`.
 //!
+//! Solves along a trajectory: `eigen_trail` (a `sharpness::Trail` that solved at the six GD iterates
+//! before the bench point) and `tracking_step_steady` (the step after 20 tracking steps, with the
+//! trails' history) next to the single warm-started `eigen_warm` and the first `tracking_step`.
+//!
 //! HVP and ∇S are timed twice: at an unchanged θ (`hvp`, `grad_s_d3_sym`: the MLP reuses the θ-only
 //! blocks of the previous call, as every HVP of an eigen solve does) and at a new θ for every call
 //! (`hvp_new_theta`, `grad_s_d3_sym_new_theta`: the cost of the first HVP at a point).
@@ -34,7 +38,7 @@ use selfstab::models::mlp::{Activation, LossKind, Mlp, param_count};
 use selfstab::objective::Objective;
 use selfstab::reduced_map::{DevState, ReducedMap, Workspace};
 use selfstab::scalar::Scalar;
-use selfstab::sharpness::{EigenOpts, center, top_eigen};
+use selfstab::sharpness::{EigenOpts, Trail, center, top_eigen};
 use selfstab::stable_set::lin_proj;
 use selfstab::tracking::{self, TrackOpts};
 
@@ -63,6 +67,9 @@ const XL: Config = Config { name: "xl", layers: &[64, 256, 256, 256, 10], n: 179
 
 /// The bench point θ_t (first unstable iterate, or θ_cap) and the previous GD iterate θ_{t−1}, in f64.
 struct Point {
+    /// The GD iterates θ_{t−6}, …, θ_{t−1} (fewer when t < 6), oldest first: the trajectory a
+    /// [`Trail`] has seen before the bench point.
+    history: Vec<Vec<f64>>,
     prev: Vec<f64>,
     theta: Vec<f64>,
     step: u64,
@@ -92,8 +99,12 @@ fn bench_point(cfg: &Config) -> Point {
     let mut theta = init;
     let mut grad = vec![0.0; theta.len()];
     let mut prev = theta.clone();
-    for _ in 0..step {
+    let mut history: Vec<Vec<f64>> = Vec::new();
+    for i in 0..step {
         prev.clone_from(&theta);
+        if i + 6 >= step {
+            history.push(theta.clone());
+        }
         gd_step(&obj, &eta, &mut theta, &mut grad).expect("gd step");
     }
     eprintln!(
@@ -103,7 +114,7 @@ fn bench_point(cfg: &Config) -> Point {
         if found { "first iterate with S ≥ 2/η" } else { "cap reached" },
         clock.elapsed().as_secs_f64()
     );
-    Point { prev, theta, step, found }
+    Point { history, prev, theta, step, found }
 }
 
 /// Bench the primitives of one objective at θ (lifted exactly from f64), warm start from θ_prev.
@@ -158,6 +169,24 @@ fn bench_primitives<S: Scalar>(
     g.bench_function(format!("{label}/eigen_warm"), |b| {
         b.iter(|| black_box(top_eigen(obj, black_box(&theta), Some(&u_prev), &opts).expect("eigen")))
     });
+    if S::bits(c) <= 53 && !pt.history.is_empty() {
+        // The solve as a trajectory makes it (`tracking` uses a `Trail` for GD's and θ†'s solves):
+        // a trail that has solved at the last GD iterates θ_{t−6}, …, θ_{t−1} (setup) starts from
+        // its extrapolated u* and is preconditioned by the last solve's Ritz pairs.
+        let mut trail = Trail::<S>::default();
+        for h in &pt.history {
+            trail.solve(obj, &from_f64(h, c), None, tol).expect("trail solve (setup)");
+        }
+        let probe = trail.clone().solve(obj, &theta, None, tol).expect("trail solve");
+        eprintln!("[{label}] trail eigen solve: {} HVPs (tol {tol:.1e}, residual {:.1e})", probe.hvps, probe.residuals[0]);
+        g.bench_function(format!("{label}/eigen_trail"), |b| {
+            b.iter_batched(
+                || trail.clone(),
+                |mut tr| black_box(tr.solve(obj, black_box(&theta), None, tol).expect("trail solve")),
+                BatchSize::LargeInput,
+            )
+        });
+    }
     g.bench_function(format!("{label}/lin_proj"), |b| {
         b.iter(|| black_box(lin_proj(obj, &eta, black_box(&cen), tol).expect("lin_proj")))
     });
@@ -177,6 +206,23 @@ fn bench_primitives<S: Scalar>(
         g.bench_function(format!("{label}/tracking_step"), |b| {
             b.iter_batched(
                 || st0.clone(),
+                |mut st| black_box(tracking::step(obj, &eta, &mut st, &topts).expect("step")),
+                BatchSize::LargeInput,
+            )
+        });
+        // Steady state: the step after 20 tracking steps (the trails of GD's and θ†'s solves
+        // have their history; `tracking_step` above is the first step after `start`).
+        let clock = Instant::now();
+        let mut st20 = st0.clone();
+        for _ in 0..20 {
+            tracking::step(obj, &eta, &mut st20, &topts).expect("tracking step (setup)");
+        }
+        let mut probe = st20.clone();
+        let (row, _) = tracking::step(obj, &eta, &mut probe, &topts).expect("tracking step");
+        eprintln!("[{label}] 20 tracking steps {:.2} s; step 21: {} HVPs", clock.elapsed().as_secs_f64(), row.hvps);
+        g.bench_function(format!("{label}/tracking_step_steady"), |b| {
+            b.iter_batched(
+                || st20.clone(),
                 |mut st| black_box(tracking::step(obj, &eta, &mut st, &topts).expect("step")),
                 BatchSize::LargeInput,
             )
