@@ -309,6 +309,10 @@ impl<S: Scalar> Cnn<S> {
 }
 
 impl<S: Scalar> Objective<S> for Cnn<S> {
+    fn fast(&self) -> bool {
+        self.mlp.fast()
+    }
+
     fn dim(&self) -> usize {
         self.spec.param_count()
     }
