@@ -33,12 +33,6 @@ pub trait Objective<S: Scalar>: Send + Sync {
     }
     /// ∇⁴L(θ)[v,v,v] into `out`.
     fn d4(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError>;
-    /// Whether the objective runs its f64 fast kernels (faer, vectorised activations); the eigen
-    /// solver then also sums its dot products in the vectorisable order of [`Scalar::dot_lanes`].
-    /// Default false (the generic, fixed-order path of the golden snapshots).
-    fn fast(&self) -> bool {
-        false
-    }
 }
 
 /// Evaluation counters (argmin's `Problem` idea): how many of each call an algorithm made.
@@ -115,9 +109,6 @@ impl<S: Scalar> Objective<S> for Counted<'_, S> {
     fn d4(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
         bump(&self.counts.d4);
         self.inner.d4(th, v, out)
-    }
-    fn fast(&self) -> bool {
-        self.inner.fast()
     }
 }
 

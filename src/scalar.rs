@@ -65,13 +65,6 @@ pub trait Scalar:
     /// `self += a·b` in place (one rounding for MPFR; two for the generic f64 path, which stays
     /// bit-identical across machines).
     fn mul_acc(&mut self, a: &Self, b: &Self);
-    /// x·y summed in an order the implementation chooses for speed; the default is
-    /// [`crate::linalg::dot`]'s index order (MPFR). f64: 16 interleaved partial sums reduced
-    /// pairwise — vectorisable, deterministic and the same bits on any x86-64 (IEEE +, × only, no
-    /// FMA contraction). Used by the eigen solver's f64 fast path ([`crate::objective::Objective::fast`]).
-    fn dot_lanes(x: &[Self], y: &[Self]) -> Self {
-        crate::linalg::dot(x, y)
-    }
     /// Overwrite with `other`'s value, keeping this value's precision.
     fn assign_from(&mut self, other: &Self);
     /// Overwrite with zero.
@@ -148,31 +141,6 @@ impl Scalar for f64 {
     #[inline(always)]
     fn mul_acc(&mut self, a: &Self, b: &Self) {
         *self += a * b;
-    }
-    fn dot_lanes(x: &[f64], y: &[f64]) -> f64 {
-        assert_eq!(x.len(), y.len(), "dot_lanes: lengths differ");
-        const L: usize = 16;
-        let cut = x.len() - x.len() % L;
-        pulp::Arch::new().dispatch(|| {
-            let mut acc = [0.0_f64; L];
-            for (a, b) in x[..cut].chunks_exact(L).zip(y[..cut].chunks_exact(L)) {
-                for l in 0..L {
-                    acc[l] += a[l] * b[l];
-                }
-            }
-            let mut w = L / 2;
-            while w > 0 {
-                for l in 0..w {
-                    acc[l] += acc[l + w];
-                }
-                w /= 2;
-            }
-            let mut tail = 0.0;
-            for (a, b) in x[cut..].iter().zip(&y[cut..]) {
-                tail += a * b;
-            }
-            acc[0] + tail
-        })
     }
     #[inline(always)]
     fn assign_from(&mut self, other: &Self) {
@@ -409,48 +377,6 @@ pub fn tanh_fast_slice(x: &[f64], out: &mut [f64]) {
 #[cfg(test)]
 mod fast_tests {
     use super::*;
-
-    /// The same summation order as `f64::dot_lanes`, written as plain scalar code (no dispatch).
-    fn dot_lanes_reference(x: &[f64], y: &[f64]) -> f64 {
-        let cut = x.len() - x.len() % 16;
-        let mut acc = [0.0_f64; 16];
-        for i in 0..cut {
-            acc[i % 16] += x[i] * y[i];
-        }
-        for w in [8, 4, 2, 1] {
-            for l in 0..w {
-                acc[l] += acc[l + w];
-            }
-        }
-        let mut tail = 0.0;
-        for i in cut..x.len() {
-            tail += x[i] * y[i];
-        }
-        acc[0] + tail
-    }
-
-    #[test]
-    fn dot_lanes_is_the_documented_order_and_within_the_summation_error_bound() {
-        // Bits: the SIMD-dispatched loop equals the scalar loop of the same order (IEEE +, ×, no
-        // FMA contraction). Accuracy: any order of n products errs by at most
-        // (depth + 1)·u·Σ|x_i y_i| with depth = n/16 + 4 + 1 additions here (u = 2⁻⁵³), against the
-        // exact dot product (MPFR, 4096 bits).
-        let v = samples(2 * 10_007);
-        for n in [0usize, 1, 15, 16, 17, 100, 1000, 10_007] {
-            let (x, y) = (&v[..n], &v[10_007..10_007 + n]);
-            let got = <f64 as Scalar>::dot_lanes(x, y);
-            assert_eq!(got.to_bits(), dot_lanes_reference(x, y).to_bits(), "n = {n}: dispatched loop changed the bits");
-            let mut exact = rug::Float::with_val(4096, 0);
-            let mut abs = 0.0;
-            for (a, b) in x.iter().zip(y) {
-                exact += rug::Float::with_val(4096, a) * rug::Float::with_val(4096, b);
-                abs += (a * b).abs();
-            }
-            let err = (rug::Float::with_val(4096, got) - exact).to_f64().abs();
-            let bound = ((n / 16 + 6) as f64) * libm::ldexp(1.0, -53) * abs * 1.01;
-            assert!(err <= bound, "n = {n}: error {err:e} > bound {bound:e}");
-        }
-    }
 
     /// Deterministic sample: uniform on [−25, 25] and log-uniform magnitudes 1e-20 … 30, both signs.
     fn samples(count: usize) -> Vec<f64> {

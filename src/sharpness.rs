@@ -131,28 +131,6 @@ pub fn top_eigen_warm<S: Scalar>(
     solve(obj, th, &warm[..k], Some((&warm[k..], &values[k..])), opts)
 }
 
-/// The solver's dot products: index order ([`dot`], [`dots`]: the generic path, bit-identical on any
-/// machine and in MPFR) or, when the objective runs its f64 fast kernels ([`Objective::fast`]),
-/// [`Scalar::dot_lanes`] (vectorised, deterministic). The updates (axpy, Ritz combinations) vectorise
-/// in either order.
-#[derive(Clone, Copy)]
-struct Kern {
-    fast: bool,
-}
-
-impl Kern {
-    fn dot<S: Scalar>(self, x: &[S], y: &[S]) -> S {
-        if self.fast { S::dot_lanes(x, y) } else { dot(x, y) }
-    }
-    /// ys[i]·x for each i.
-    fn dots<S: Scalar>(self, x: &[S], ys: &[&[S]]) -> Vec<S> {
-        if self.fast { ys.iter().map(|y| S::dot_lanes(y, x)).collect() } else { dots(x, ys) }
-    }
-    fn norm<S: Scalar>(self, x: &[S]) -> S {
-        self.dot(x, x).sqrt()
-    }
-}
-
 fn solve<S: Scalar>(
     obj: &dyn Objective<S>,
     th: &[S],
@@ -162,7 +140,6 @@ fn solve<S: Scalar>(
 ) -> Result<Eigen<S>, EvalError> {
     let p = obj.dim();
     let c = obj.ctx();
-    let kern = Kern { fast: obj.fast() };
     let k = opts.k.max(1).min(p);
     let start: Vec<S> = match warm.first() {
         Some(v) if norm(v).to_f64() > 0.0 => v.clone(),
@@ -178,8 +155,8 @@ fn solve<S: Scalar>(
     let mut fresh_seed: u64 = 1;
     let mut best_res = f64::INFINITY;
     loop {
-        let q_norm0 = kern.norm(&q);
-        let mut qn = orthogonalise(kern, &basis, &mut q, &q_norm0);
+        let q_norm0 = norm(&q);
+        let mut qn = orthogonalise(&basis, &mut q, &q_norm0);
         let breakdown = basis.len() >= p
             || !(qn.to_f64() > 1e-3 * q_norm0.to_f64().max(f64::MIN_POSITIVE))
             || !qn.is_finite();
@@ -196,9 +173,9 @@ fn solve<S: Scalar>(
                 })
                 .collect();
             fresh_seed += 1;
-            let n0 = kern.norm(&q);
-            orthogonalise(kern, &basis, &mut q, &n0);
-            qn = orthogonalise(kern, &basis, &mut q, &n0);
+            let n0 = norm(&q);
+            orthogonalise(&basis, &mut q, &n0);
+            qn = orthogonalise(&basis, &mut q, &n0);
         }
         let inv = S::one(c) / &qn;
         scale(&inv, &mut q);
@@ -209,8 +186,8 @@ fn solve<S: Scalar>(
             return Err(EvalError::NonFinite { what: "Hessian-vector product", at: String::new() });
         }
         // Extend G by one row/column: G[m][i] = v_i·(Hq) (dots four at a time), G[m][m] = q·Hq.
-        let mut row = kern.dots(&w, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>());
-        row.push(kern.dot(&q, &w));
+        let mut row = dots(&w, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        row.push(dot(&q, &w));
         for (i, gi) in g.iter_mut().enumerate() {
             gi.push(row[i].clone());
         }
@@ -228,7 +205,7 @@ fn solve<S: Scalar>(
             let (y, hy) = ritz(&basis, &images, &vecs[r], p, c);
             let mut res = hy;
             axpy(&(-vals[r].clone()), &y, &mut res);
-            let rel = kern.norm(&res).to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(f64::MIN_POSITIVE);
+            let rel = norm(&res).to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(f64::MIN_POSITIVE);
             worst = worst.max(rel);
             if !(rel <= opts.tol) {
                 all_ok = false;
@@ -298,13 +275,13 @@ fn precondition<S: Scalar>(r: &mut [S], theta: &S, sought: &[Vec<S>], ys: &[Vec<
 
 /// One classical Gram–Schmidt pass q ← q − V(Vᵀq) (coefficients by [`dots`], the update blocked),
 /// repeated once when the pass shrank ‖q‖ below ‖q₀‖/√2 (Kahan–Parlett: twice is enough). Returns ‖q‖.
-fn orthogonalise<S: Scalar>(kern: Kern, basis: &[Vec<S>], q: &mut [S], q_norm0: &S) -> S {
+fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], q_norm0: &S) -> S {
     let mut before = q_norm0.to_f64();
     for _pass in 0..2 {
         if basis.is_empty() {
-            return kern.norm(q);
+            return norm(q);
         }
-        let cf: Vec<S> = kern.dots(q, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>())
+        let cf: Vec<S> = dots(q, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>())
             .into_iter()
             .map(|x| -x)
             .collect();
@@ -316,13 +293,13 @@ fn orthogonalise<S: Scalar>(kern: Kern, basis: &[Vec<S>], q: &mut [S], q_norm0: 
                 axpy(cj, &vj[lo..hi], &mut q[lo..hi]);
             }
         }
-        let after = kern.norm(q);
+        let after = norm(q);
         if after.to_f64() >= before * std::f64::consts::FRAC_1_SQRT_2 {
             return after;
         }
         before = after.to_f64();
     }
-    kern.norm(q)
+    norm(q)
 }
 
 /// Full dense eigendecomposition of G in the working precision (restarts, fallback).

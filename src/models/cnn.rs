@@ -309,10 +309,6 @@ impl<S: Scalar> Cnn<S> {
 }
 
 impl<S: Scalar> Objective<S> for Cnn<S> {
-    fn fast(&self) -> bool {
-        self.mlp.fast()
-    }
-
     fn dim(&self) -> usize {
         self.spec.param_count()
     }

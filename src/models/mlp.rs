@@ -1091,10 +1091,6 @@ impl<S: Scalar> Mlp<S> {
 }
 
 impl<S: Scalar> Objective<S> for Mlp<S> {
-    fn fast(&self) -> bool {
-        self.fast
-    }
-
     fn dim(&self) -> usize {
         param_count(&self.layers)
     }
