@@ -147,51 +147,12 @@ impl Pre {
     }
 }
 
-/// Extrapolated start: u_pred = Σ c_i u_{t−i} with Σ c_i = 1 and c minimising ‖θ − Σ c_i θ_{t−i}‖
-/// (the last q points; normal equations of the differences, ridge 1e-12 relative).
+/// Extrapolated start from the last q points of `hist`: the library's [`Trail::start`] with a
+/// history of q points (u* = Σ c_i u_i, Σ c_i = 1, c the affine fit of θ by the stored points).
 fn extrapolate(theta: &[f64], hist: &[(Vec<f64>, Vec<f64>)], q: usize) -> Vec<f64> {
-    let h: Vec<&(Vec<f64>, Vec<f64>)> = hist.iter().rev().take(q).collect();
-    let (t1, u1) = h[0];
-    let m = h.len() - 1;
-    if m == 0 {
-        return u1.clone();
-    }
-    let d: Vec<Vec<f64>> = h[1..].iter().map(|(t, _)| t.iter().zip(t1).map(|(a, b)| a - b).collect()).collect();
-    let r: Vec<f64> = theta.iter().zip(t1).map(|(a, b)| a - b).collect();
-    let dt = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-    let mut g: Vec<f64> = (0..m * m).map(|ij| dt(&d[ij / m], &d[ij % m])).collect();
-    let mut b: Vec<f64> = (0..m).map(|i| dt(&d[i], &r)).collect();
-    let tr: f64 = (0..m).map(|i| g[i * m + i]).sum();
-    for i in 0..m {
-        g[i * m + i] += 1e-12 * tr;
-    }
-    // Gaussian elimination (small, SPD).
-    for i in 0..m {
-        for j in i + 1..m {
-            let f = g[j * m + i] / g[i * m + i];
-            for k in i..m {
-                g[j * m + k] -= f * g[i * m + k];
-            }
-            b[j] -= f * b[i];
-        }
-    }
-    let mut c = vec![0.0; m];
-    for i in (0..m).rev() {
-        let mut s = b[i];
-        for k in i + 1..m {
-            s -= g[i * m + k] * c[k];
-        }
-        c[i] = s / g[i * m + i];
-    }
-    let mut u = u1.clone();
-    for (ci, (_, ui)) in c.iter().zip(&h[1..]) {
-        for ((x, a), b) in u.iter_mut().zip(ui).zip(u1) {
-            *x += ci * (a - b);
-        }
-    }
-    let n = dt(&u, &u).sqrt();
-    u.iter_mut().for_each(|x| *x /= n);
-    u
+    let tail = hist[hist.len().saturating_sub(q)..].to_vec();
+    let tr = Trail::<f64> { points: tail, ritz: vec![], values: vec![], cap: q };
+    tr.start(theta).expect("non-empty history")
 }
 
 /// Extrapolated warm starts along a trajectory for several history lengths q.
