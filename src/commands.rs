@@ -206,7 +206,16 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     let resumed: Option<Checkpoint<S>> = std::fs::read(&ckpt_path)
         .ok()
         .and_then(|b| serde_json::from_slice::<Checkpoint<S>>(&b).ok())
-        .filter(|ck| ck.config == *cfg);
+        .filter(|ck| ck.config == *cfg)
+        .filter(|ck| {
+            // A checkpoint whose vectors do not have the model's length (edited or from another
+            // build) is not resumed: the run starts afresh and overwrites it.
+            let ok = ck.theta_unstable.len() == obj.dim() && ck.state.dims_ok(obj.dim());
+            if !ok {
+                eprintln!("ignoring {}: its vectors do not have the model's length p = {}", ckpt_path.display(), obj.dim());
+            }
+            ok
+        });
     let mut ck = match resumed {
         Some(ck) => {
             eprintln!("resuming from {} at tracking step {}", ckpt_path.display(), ck.state.t);

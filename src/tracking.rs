@@ -78,6 +78,19 @@ fn trails<S: Scalar>() -> (Trail<S>, Trail<S>) {
     (Trail::default(), Trail { cap: TRAIL_DAGGER_POINTS, ..Trail::default() })
 }
 
+impl<S: Scalar> TrackState<S> {
+    /// Whether every vector of the state (θ, the predictions, θ†'s centre, the warm starts and the
+    /// trails) has length p: a state read back from a checkpoint is resumed only then.
+    pub fn dims_ok(&self, p: usize) -> bool {
+        let d = &self.dagger;
+        let trail_ok = |t: &Trail<S>| t.points.iter().all(|(a, b)| a.len() == p && b.len() == p) && t.ritz.iter().all(|v| v.len() == p);
+        [&self.theta, &self.v, &self.v_gen, &d.theta, &d.grad, &d.u, &d.grad_s, &d.grad_s_perp].iter().all(|v| v.len() == p)
+            && self.warm_gd.iter().all(|v| v.len() == p)
+            && trail_ok(&self.trail_gd)
+            && trail_ok(&self.trail_dagger)
+    }
+}
+
 /// One recorded row (f64 for the reports; `None` where not computed at this step).
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Row {

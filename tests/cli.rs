@@ -248,3 +248,43 @@ fn far_too_large_learning_rate_stops_as_divergence_and_keeps_outputs() {
         assert!(out.join(f).exists(), "{f} missing after divergence");
     }
 }
+
+#[test]
+fn checkpoint_with_wrong_vector_lengths_is_ignored_not_resumed() {
+    // A checkpoint whose saved vectors do not have the model's length (here: one trail vector cut
+    // short) must not be resumed (it would index out of range): the re-run says so, starts afresh
+    // and gives the same series as an uninterrupted run.
+    let d = tmp("badckpt");
+    let args = |out: &Path| -> Vec<String> {
+        ["run", "--layers", "64,16,16,10", "--n", "100", "--lr", "0.25", "--steps", "40", "--checkpoint-every", "1", "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(std::iter::once(out.to_str().unwrap().to_string()))
+            .collect()
+    };
+    let full = d.join("full");
+    let o = bin().args(args(&full)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let part = d.join("part");
+    let mut child = bin().args(args(&part)).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let ck = part.join("checkpoint.json");
+    let t0 = std::time::Instant::now();
+    while !ck.exists() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let killed_early = child.try_wait().unwrap().is_none();
+    child.kill().ok();
+    child.wait().unwrap();
+    assert!(killed_early, "the run finished before it could be killed; make it longer");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ck).unwrap()).unwrap();
+    let pts = v["state"]["trail_gd"]["points"].as_array_mut().expect("checkpoint has the GD trail");
+    assert!(!pts.is_empty(), "the GD trail is empty in the checkpoint");
+    pts[0][0].as_array_mut().unwrap().pop();
+    std::fs::write(&ck, serde_json::to_vec(&v).unwrap()).unwrap();
+    let o = bin().args(args(&part)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(err.contains("ignoring") && !err.contains("resuming from"), "the bad checkpoint was not refused: {err}");
+    assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));
+}
