@@ -450,7 +450,6 @@ pub fn hadamard_in<S: Scalar>(
     skip_const: bool,
     c: S::Ctx,
 ) -> JetMat<S> {
-    let len = rows * cols;
     let mut out: JetMat<S> = JetMat::zero(kind, rows, cols);
     for &(i, j, k) in kind.products() {
         if skip_const && k == 0 {
@@ -459,24 +458,33 @@ pub fn hadamard_in<S: Scalar>(
         let (Some(ai), Some(bj)) = (blk(a, i), blk(b, j)) else {
             continue;
         };
-        let fresh = out.parts[k].is_none();
-        let ck = out.parts[k].get_or_insert_with(|| pool.take(len, c));
-        par_parts(len, 1, vec![&mut ck[..]], |lo, mut o| {
-            let o = &mut o[0];
-            let (x, y) = (&ai[lo..lo + o.len()], &bj[lo..lo + o.len()]);
-            if fresh {
-                for ((z, x), y) in o.iter_mut().zip(x).zip(y) {
-                    z.set_zero();
-                    z.mul_acc(x, y);
-                }
-            } else {
-                for ((z, x), y) in o.iter_mut().zip(x).zip(y) {
-                    z.mul_acc(x, y);
-                }
-            }
-        });
+        acc_product(&mut out.parts[k], pool, ai, bj, c);
     }
     out
+}
+
+/// block ← block + x⊙y entrywise, the block drawn from `pool` when absent and then written as
+/// 0 + x·y (the generic path's zero-then-accumulate, fused into one pass); the loop is split over
+/// two threads by [`par_parts`].
+fn acc_product<S: Scalar>(block: &mut Option<Vec<S>>, pool: &Pool<S>, x: &[S], y: &[S], c: S::Ctx) {
+    debug_assert_eq!(x.len(), y.len());
+    let len = x.len();
+    let fresh = block.is_none();
+    let acc = block.get_or_insert_with(|| pool.take(len, c));
+    par_parts(len, 1, vec![&mut acc[..]], |lo, mut o| {
+        let o = &mut o[0];
+        let (x, y) = (&x[lo..lo + o.len()], &y[lo..lo + o.len()]);
+        if fresh {
+            for ((z, x), y) in o.iter_mut().zip(x).zip(y) {
+                z.set_zero();
+                z.mul_acc(x, y);
+            }
+        } else {
+            for ((z, x), y) in o.iter_mut().zip(x).zip(y) {
+                z.mul_acc(x, y);
+            }
+        }
+    });
 }
 
 /// k! as [`taylor_apply`] forms it (1·2·…·k in the working precision).
@@ -514,7 +522,6 @@ pub fn taylor_apply_in<S: Scalar>(
 ) -> JetMat<S> {
     let dmax = kind.max_degree();
     assert!(derivs.len() >= dmax, "taylor_apply: need derivatives up to order {dmax}");
-    let len = z.rows * z.cols;
     let mut out = JetMat::zero(kind, z.rows, z.cols);
     out.parts[0] = base;
     let mut nil = z.views();
@@ -545,22 +552,7 @@ pub fn taylor_apply_in<S: Scalar>(
         let powv = pow.as_ref().map_or_else(|| nil.clone(), JetMat::views);
         for (p, acc) in powv.iter().zip(out.parts.iter_mut()) {
             let Some(p) = p else { continue };
-            let fresh = acc.is_none();
-            let acc = acc.get_or_insert_with(|| pool.take(len, c));
-            par_parts(len, 1, vec![&mut acc[..]], |lo, mut o| {
-                let o = &mut o[0];
-                let (x, d) = (&p[lo..lo + o.len()], &sc[lo..lo + o.len()]);
-                if fresh {
-                    for ((a, x), d) in o.iter_mut().zip(x).zip(d) {
-                        a.set_zero();
-                        a.mul_acc(x, d);
-                    }
-                } else {
-                    for ((a, x), d) in o.iter_mut().zip(x).zip(d) {
-                        a.mul_acc(x, d);
-                    }
-                }
-            });
+            acc_product(acc, pool, p, sc, c);
         }
         if let Some(s) = scaled {
             pool.give(s);
