@@ -412,6 +412,19 @@ impl<S: Scalar> Base<S> {
     }
 }
 
+/// The input blocks of layer l: X for l = 0, else σ(Z_{l−1}) with its constant block taken from
+/// `base` when the evaluation reuses the θ-only blocks (the jet pass then leaves that block out).
+fn layer_input<'a, S: Scalar>(x: &jet::Blocks<'a, S>, hidden: &'a [JetMat<S>], base: Option<&'a Base<S>>, l: usize) -> jet::Blocks<'a, S> {
+    if l == 0 {
+        return x.clone();
+    }
+    let mut v = hidden[l - 1].views();
+    if let Some(bs) = base {
+        v[0] = Some(&bs.derivs[l - 1][0]);
+    }
+    v
+}
+
 /// What the forward pass leaves for the backward pass.
 struct Tape<S> {
     /// σ(Z_l) for each hidden layer (the input of layer l + 1).
@@ -603,15 +616,7 @@ impl<S: Scalar> Mlp<S> {
         for l in 0..nl {
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
             let (w, b) = self.layer_views(th, l);
-            let input = match (l, base) {
-                (0, _) => x.clone(),
-                (_, None) => hidden[l - 1].views(),
-                (_, Some(bs)) => {
-                    let mut v = hidden[l - 1].views();
-                    v[0] = Some(&bs.derivs[l - 1][0]);
-                    v
-                }
-            };
+            let input = layer_input(&x, &hidden, base, l);
             let mut z = jet::matmul_in(kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, base.is_some(), self.fast, c);
             for (k, (zk, bk)) in z.parts.iter_mut().zip(&b).enumerate() {
                 let Some(bk) = bk else { continue };
@@ -1041,15 +1046,7 @@ impl<S: Scalar> Mlp<S> {
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
             let wo = self.offsets[l];
             let bo = wo + din * dout;
-            let input = match (l, base) {
-                (0, _) => x.clone(),
-                (_, None) => hidden[l - 1].views(),
-                (_, Some(bs)) => {
-                    let mut v = hidden[l - 1].views();
-                    v[0] = Some(&bs.derivs[l - 1][0]);
-                    v
-                }
-            };
+            let input = layer_input(&x, &hidden, base, l);
             let mut gv = g.views();
             if let Some(bs) = base {
                 gv[0] = gv[0].or(Some(&bs.g0[l]));
