@@ -145,23 +145,21 @@ fn series_without_timing(path: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn killed_run_resumes_bit_identically() {
-    let d = tmp("resume");
-    let args = |out: &Path| -> Vec<String> {
-        ["run", "--layers", "64,16,16,10", "--n", "100", "--lr", "0.25", "--steps", "40", "--checkpoint-every", "1", "--gap-every", "10", "--out"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(std::iter::once(out.to_str().unwrap().to_string()))
-            .collect()
-    };
-    let full = d.join("full");
-    let o = bin().args(args(&full)).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // Start the same run, kill it (SIGKILL) once a checkpoint exists, then re-run the same command.
-    let part = d.join("part");
-    let mut child = bin().args(args(&part)).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let ck = part.join("checkpoint.json");
+/// `run` of a 40-step digits job checkpointing every step, with `extra` flags, writing to `out`.
+fn checkpointed_run_args(extra: &[&str], out: &Path) -> Vec<String> {
+    ["run", "--layers", "64,16,16,10", "--n", "100", "--lr", "0.25", "--steps", "40", "--checkpoint-every", "1"]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .chain(["--out".to_string(), out.to_str().unwrap().to_string()])
+        .collect()
+}
+
+/// Start `selfstab args…` writing to `out`, kill it (SIGKILL) once its checkpoint exists and return
+/// the checkpoint's path; fails if the run finished before it could be killed.
+fn run_and_kill_after_checkpoint(args: &[String], out: &Path) -> std::path::PathBuf {
+    let mut child = bin().args(args).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let ck = out.join("checkpoint.json");
     let t0 = std::time::Instant::now();
     while !ck.exists() && t0.elapsed().as_secs() < 120 {
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -171,6 +169,19 @@ fn killed_run_resumes_bit_identically() {
     child.kill().ok();
     child.wait().unwrap();
     assert!(killed_early, "the run finished before it could be killed; make it longer");
+    ck
+}
+
+#[test]
+fn killed_run_resumes_bit_identically() {
+    let d = tmp("resume");
+    let args = |out: &Path| checkpointed_run_args(&["--gap-every", "10"], out);
+    let full = d.join("full");
+    let o = bin().args(args(&full)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Start the same run, kill it (SIGKILL) once a checkpoint exists, then re-run the same command.
+    let part = d.join("part");
+    let ck = run_and_kill_after_checkpoint(&args(&part), &part);
     assert!(ck.exists(), "no checkpoint after the kill");
     let o = bin().args(args(&part)).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -255,28 +266,12 @@ fn checkpoint_with_wrong_vector_lengths_is_ignored_not_resumed() {
     // short) must not be resumed (it would index out of range): the re-run says so, starts afresh
     // and gives the same series as an uninterrupted run.
     let d = tmp("badckpt");
-    let args = |out: &Path| -> Vec<String> {
-        ["run", "--layers", "64,16,16,10", "--n", "100", "--lr", "0.25", "--steps", "40", "--checkpoint-every", "1", "--out"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(std::iter::once(out.to_str().unwrap().to_string()))
-            .collect()
-    };
+    let args = |out: &Path| checkpointed_run_args(&[], out);
     let full = d.join("full");
     let o = bin().args(args(&full)).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let part = d.join("part");
-    let mut child = bin().args(args(&part)).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let ck = part.join("checkpoint.json");
-    let t0 = std::time::Instant::now();
-    while !ck.exists() && t0.elapsed().as_secs() < 120 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(30));
-    let killed_early = child.try_wait().unwrap().is_none();
-    child.kill().ok();
-    child.wait().unwrap();
-    assert!(killed_early, "the run finished before it could be killed; make it longer");
+    let ck = run_and_kill_after_checkpoint(&args(&part), &part);
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ck).unwrap()).unwrap();
     let pts = v["state"]["trail_gd"]["points"].as_array_mut().expect("checkpoint has the GD trail");
     assert!(!pts.is_empty(), "the GD trail is empty in the checkpoint");
