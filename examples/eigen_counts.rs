@@ -28,78 +28,9 @@ use selfstab::sharpness::{Trail, center_with};
 use selfstab::stable_set::{lin_proj, lin_proj_with};
 use selfstab::tracking::{self, TrackOpts};
 
-fn cpu_ns() -> u64 {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
-    s.split_whitespace().next().unwrap().parse().unwrap()
-}
-
-/// An objective that adds each call's thread CPU time to per-kind totals (ns): value, grad, hvp,
-/// d3 (d3, d3_sym, d4).
-struct Timed<'a> {
-    inner: &'a dyn Objective<f64>,
-    ns: std::sync::Mutex<[u64; 4]>,
-}
-
-impl Timed<'_> {
-    fn time<R>(&self, k: usize, f: impl FnOnce() -> R) -> R {
-        let t0 = cpu_ns();
-        let r = f();
-        self.ns.lock().unwrap()[k] += cpu_ns() - t0;
-        r
-    }
-}
-
-impl Objective<f64> for Timed<'_> {
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-    fn ctx(&self) {}
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn value(&self, t: &[f64]) -> Result<f64, selfstab::error::EvalError> {
-        self.time(0, || self.inner.value(t))
-    }
-    fn grad(&self, t: &[f64], g: &mut [f64]) -> Result<f64, selfstab::error::EvalError> {
-        self.time(1, || self.inner.grad(t, g))
-    }
-    fn hvp(&self, t: &[f64], v: &[f64], o: &mut [f64]) -> Result<(), selfstab::error::EvalError> {
-        self.time(2, || self.inner.hvp(t, v, o))
-    }
-    fn d3(&self, t: &[f64], v: &[f64], w: &[f64], o: &mut [f64]) -> Result<(), selfstab::error::EvalError> {
-        self.time(3, || self.inner.d3(t, v, w, o))
-    }
-    fn d3_sym(&self, t: &[f64], v: &[f64], o: &mut [f64]) -> Result<(), selfstab::error::EvalError> {
-        self.time(3, || self.inner.d3_sym(t, v, o))
-    }
-    fn d4(&self, t: &[f64], v: &[f64], o: &mut [f64]) -> Result<(), selfstab::error::EvalError> {
-        self.time(3, || self.inner.d4(t, v, o))
-    }
-}
-
-/// Median over 5 batches of the per-call thread CPU time (ms), each batch ≥ ≈ 0.1 s of CPU.
-fn measure(mut f: impl FnMut()) -> f64 {
-    f();
-    let t0 = cpu_ns();
-    let mut calls = 0u64;
-    while cpu_ns() - t0 < 30_000_000 {
-        f();
-        calls += 1;
-    }
-    let per = (cpu_ns() - t0) / calls.max(1);
-    let reps = (100_000_000 / per.max(1)).clamp(1, 100_000);
-    let mut v: Vec<f64> = (0..5)
-        .map(|_| {
-            let t = cpu_ns();
-            for _ in 0..reps {
-                f();
-            }
-            (cpu_ns() - t) as f64 / reps as f64 / 1e6
-        })
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v[2]
-}
+#[path = "support/cpu.rs"]
+mod cpu;
+use cpu::{Timed, cpu_ns, measure};
 
 /// Warm vectors and values of a solve: [u, next Ritz vectors], [S, next Ritz values].
 fn warm_of(e: &Eigen<f64>) -> (Vec<Vec<f64>>, Vec<f64>) {
@@ -462,7 +393,7 @@ fn main() {
         // 60 tracking steps from the instability (for profiling).
         let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10 };
         let mut st = tracking::start(&t.obj, &t.eta, &t.theta, None, &topts).unwrap();
-        let tm = Timed { inner: &t.obj, ns: std::sync::Mutex::new([0; 4]) };
+        let tm = Timed::new(&t.obj);
         let t0 = cpu_ns();
         let mut h = 0;
         for _ in 0..60 {

@@ -18,36 +18,9 @@ use selfstab::sharpness::{EigenOpts, center, top_eigen};
 use selfstab::stable_set::lin_proj;
 use selfstab::tracking::{self, TrackOpts};
 
-fn cpu_ns() -> u64 {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
-    s.split_whitespace().next().unwrap().parse().unwrap()
-}
-
-/// Median over 5 batches of the per-call thread CPU time (ms); each batch runs ≈ 0.1 s of CPU
-/// (calibrated by calling until ≥ 30 ms of CPU have been counted: the counter advances at scheduler
-/// ticks, so one short call can read as zero).
-fn measure(mut f: impl FnMut()) -> f64 {
-    f();
-    let t0 = cpu_ns();
-    let mut calls = 0u64;
-    while cpu_ns() - t0 < 30_000_000 {
-        f();
-        calls += 1;
-    }
-    let per = (cpu_ns() - t0) / calls.max(1);
-    let reps = (100_000_000 / per.max(1)).clamp(1, 100_000);
-    let mut v: Vec<f64> = (0..5)
-        .map(|_| {
-            let t = cpu_ns();
-            for _ in 0..reps {
-                f();
-            }
-            (cpu_ns() - t) as f64 / reps as f64 / 1e6
-        })
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v[2]
-}
+#[path = "support/cpu.rs"]
+mod cpu;
+use cpu::measure;
 
 /// `nano256`: the 256-bit HVP, warm eigen solve and projection step on nano (64-4-10, n = 30,
 /// η = 0.12, θ after 3000 GD steps as in `benches/engine.rs`).

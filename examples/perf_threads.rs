@@ -27,10 +27,9 @@ use selfstab::linalg::{gemm_faer, set_threads};
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::Objective;
 
-fn thread_ns() -> u64 {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
-    s.split_whitespace().next().unwrap().parse().unwrap()
-}
+#[path = "support/cpu.rs"]
+mod cpu;
+use cpu::cpu_ns as thread_ns;
 
 fn process_ns() -> u64 {
     let mut total = 0;
