@@ -128,7 +128,6 @@ fn bench_primitives<S: Scalar>(
     solvers_only: bool,
 ) {
     let c = obj.ctx();
-    let p = obj.dim();
     let eta = S::parse(eta_str, c).expect("eta");
     let theta: Vec<S> = from_f64(&pt.theta, c);
     let prev: Vec<S> = from_f64(&pt.prev, c);
@@ -149,22 +148,9 @@ fn bench_primitives<S: Scalar>(
         warm.residuals[0],
         clock.elapsed().as_secs_f64()
     );
-    let v: Vec<S> = u.clone();
 
     if !solvers_only {
-        g.bench_function(format!("{label}/loss_grad"), |b| {
-            let mut out = zeros::<S>(p, c);
-            b.iter(|| black_box(obj.grad(black_box(&theta), &mut out).expect("grad")))
-        });
-        g.bench_function(format!("{label}/hvp"), |b| {
-            let mut out = zeros::<S>(p, c);
-            b.iter(|| obj.hvp(black_box(&theta), black_box(&v), &mut out).expect("hvp"))
-        });
-        g.bench_function(format!("{label}/grad_s_d3_sym"), |b| {
-            let mut out = zeros::<S>(p, c);
-            b.iter(|| obj.d3_sym(black_box(&theta), black_box(&u), &mut out).expect("d3_sym"))
-        });
-        bench_new_theta(g, label, obj, &theta, &u, None);
+        bench_cheap(g, label, obj, &theta, &u, None);
     }
     g.bench_function(format!("{label}/eigen_warm"), |b| {
         b.iter(|| black_box(top_eigen(obj, black_box(&theta), Some(&u_prev), &opts).expect("eigen")))
@@ -302,19 +288,7 @@ fn bench_threads(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config, obj: &Mlp<f
     let mut v: Vec<f64> = selfstab::sharpness::default_start::<f64>(p, ());
     let nv = selfstab::linalg::norm(&v);
     v.iter_mut().for_each(|x| *x /= nv);
-    g.bench_function(format!("{label}/loss_grad"), |b| {
-        let mut out = vec![0.0; p];
-        b.iter(|| black_box(obj.grad(black_box(theta), &mut out).expect("grad")))
-    });
-    g.bench_function(format!("{label}/hvp"), |b| {
-        let mut out = vec![0.0; p];
-        b.iter(|| obj.hvp(black_box(theta), black_box(&v), &mut out).expect("hvp"))
-    });
-    g.bench_function(format!("{label}/grad_s_d3_sym"), |b| {
-        let mut out = vec![0.0; p];
-        b.iter(|| obj.d3_sym(black_box(theta), black_box(&v), &mut out).expect("d3_sym"))
-    });
-    bench_new_theta(g, &label, obj, theta, &v, None);
+    bench_cheap(g, &label, obj, theta, &v, None);
     bench_faer_shapes(g, format!("{label}/faer_forward_shapes"), cfg.layers, cfg.n);
     selfstab::linalg::set_threads(1);
 }
