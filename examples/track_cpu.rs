@@ -4,7 +4,7 @@
 //! rest (eigen solver, projections' bookkeeping). Uses only APIs that predate the warm-start
 //! trails, so the same file builds against older trees for back-to-back comparisons.
 //!
-//! `cargo run --release --example track_cpu`
+//! `cargo run --release --example track_cpu -- [tiny|medium|large] [steps]` (default tiny, 60)
 
 use selfstab::data::{digits, init_params};
 use selfstab::gd::find_instability;
@@ -16,14 +16,18 @@ mod cpu;
 use cpu::{Timed, cpu_ns};
 
 fn main() {
-    let layers: &[usize] = &[64, 32, 32, 32, 10];
-    let obj = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &digits(200).unwrap(), ()).unwrap();
-    let eta = 0.2297;
+    let cfg = std::env::args().nth(1).unwrap_or_else(|| "tiny".into());
+    let (layers, n_data, eta): (&[usize], usize, f64) = match cfg.as_str() {
+        "medium" => (&[64, 64, 64, 64, 10], 500, 0.2351),
+        "large" => (&[64, 128, 128, 10], 1000, 0.1773),
+        _ => (&[64, 32, 32, 32, 10], 200, 0.2297),
+    };
+    let obj = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &digits(n_data).unwrap(), ()).unwrap();
     let ins = find_instability(&obj, &eta, &init_params(layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
     let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10 };
     let mut st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &topts).unwrap();
     let tm = Timed::new(&obj);
-    let n = 60;
+    let n: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(60).max(21);
     let mut per_step = vec![];
     let t0 = cpu_ns();
     for _ in 0..n {
@@ -37,7 +41,7 @@ fn main() {
     let h = tm.hvps() as f64 / n as f64;
     let late = per_step[20..].iter().sum::<u64>() as f64 / (n - 20) as f64;
     println!(
-        "tiny, {n} tracking steps from step {}: {tot:.2} ms CPU/step; HVPs/step {h:.1} (all HVPs counted; steps 20–59: {late:.1}); value {:.2}, grad {:.2}, hvp {:.2} ms ({:.3} ms/HVP), d3 {:.2} ms; rest (eigen solver, bookkeeping) {:.2} ms",
+        "{cfg}, {n} tracking steps from step {}: {tot:.2} ms CPU/step; HVPs/step {h:.1} (all HVPs counted; steps 20–59: {late:.1}); value {:.2}, grad {:.2}, hvp {:.2} ms ({:.3} ms/HVP), d3 {:.2} ms; rest (eigen solver, bookkeeping) {:.2} ms",
         ins.step,
         part[0],
         part[1],
