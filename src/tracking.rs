@@ -269,6 +269,30 @@ pub fn step<S: Scalar>(
     let mut row = Row { t, ..Row::default() };
     let mut hvps = 0u64;
 
+    // --- the work at θ†_t comes first, while the model's θ-only blocks are still those of θ†_t
+    // (the last point the previous step evaluated): λ₂(θ†_t) every `gap_every` steps (checked
+    // below), then the predictions' next displacements.
+    let gap = if opts.gap_every > 0 && t % opts.gap_every == 0 && p >= 2 {
+        let eo2 = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(2, c) };
+        Some(top_eigen(obj, &dag.theta, Some(&dag.u), &eo2)?)
+    } else {
+        None
+    };
+    // A prediction whose displacement leaves the finite range is marked diverged (and reported by
+    // the caller); GD and θ† continue. Any other failure stops the run.
+    let advance = |v: &[S], kind: Kind, done: Option<u64>| -> Result<(Vec<S>, Option<u64>), EvalError> {
+        if done.is_some() {
+            return Ok((v.to_vec(), done));
+        }
+        match predicted::step(obj, eta, dag, v, kind) {
+            Ok(next) => Ok((next, None)),
+            Err(EvalError::NonFinite { .. }) => Ok((v.to_vec(), Some(t + 1))),
+            Err(e) => Err(e),
+        }
+    };
+    let v_next = advance(&st.v, Kind::Standard, st.pred_diverged);
+    let vg_next = advance(&st.v_gen, Kind::Generalized, st.pred_gen_diverged);
+
     // --- GD at θ_t: loss, gradient, sharpness (warm-started).
     let use_trails = p > TRAIL_MIN_DIM;
     let trail_gd = if use_trails { Some(&mut st.trail_gd) } else { None };
@@ -306,9 +330,7 @@ pub fn step<S: Scalar>(
 
     // --- eigengap every gap_every steps.
     let mut stop = None;
-    if opts.gap_every > 0 && t % opts.gap_every == 0 && p >= 2 {
-        let eo2 = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(2, c) };
-        let e2 = top_eigen(obj, &dag.theta, Some(&dag.u), &eo2)?;
+    if let Some(e2) = gap {
         hvps += e2.hvps;
         let l2 = e2.values[1].clone();
         row.lambda2_dagger = Some(l2.to_f64());
@@ -329,23 +351,9 @@ pub fn step<S: Scalar>(
         return Ok((row, stop));
     }
 
-    // --- advance: GD, predictions (old θ†), constrained step.
+    // --- advance: GD, constrained step (the predictions were advanced above).
     let mut theta_next = st.theta.clone();
     axpy(&(-eta.clone()), &grad, &mut theta_next);
-    // A prediction whose displacement leaves the finite range is marked diverged (and reported by
-    // the caller); GD and θ† continue. Any other failure stops the run.
-    let advance = |v: &[S], kind: Kind, done: Option<u64>| -> Result<(Vec<S>, Option<u64>), EvalError> {
-        if done.is_some() {
-            return Ok((v.to_vec(), done));
-        }
-        match predicted::step(obj, eta, dag, v, kind) {
-            Ok(next) => Ok((next, None)),
-            Err(EvalError::NonFinite { .. }) => Ok((v.to_vec(), Some(t + 1))),
-            Err(e) => Err(e),
-        }
-    };
-    let v_next = advance(&st.v, Kind::Standard, st.pred_diverged);
-    let vg_next = advance(&st.v_gen, Kind::Generalized, st.pred_gen_diverged);
     let proj = if use_trails {
         constrained::step_with(obj, eta, dag, opts.projection_steps, &mut st.trail_dagger, opts.eig_tol)
     } else {
