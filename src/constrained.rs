@@ -39,7 +39,8 @@ pub fn initial_with<S: Scalar>(
     project_with(obj, eta, c0, steps, Some(trail), tol)
 }
 
-/// One constrained step from the centre at θ†_t.
+/// One constrained step from the centre at θ†_t. The returned HVP count includes the centre's
+/// solve (as [`step_with`]'s).
 pub fn step<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
@@ -50,7 +51,10 @@ pub fn step<S: Scalar>(
     let mut p = dag.theta.clone();
     axpy(&(-eta.clone()), &dag.grad, &mut p);
     let c = center(obj, &p, Some(&dag.u), tol)?;
-    project(obj, eta, c, steps, tol)
+    let hv = c.hvps;
+    let mut pr = project(obj, eta, c, steps, tol)?;
+    pr.hvps += hv;
+    Ok(pr)
 }
 
 /// [`step`] with every eigen solve of the chain (the centre at θ†_t − η∇L(θ†_t), then each
