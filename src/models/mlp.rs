@@ -361,16 +361,20 @@ pub struct Mlp<S: Scalar> {
     pool: jet::Pool<S>,
     /// The constant blocks of the last jet evaluation, reused while θ does not change (see [`Base`]).
     base: std::sync::Mutex<Option<std::sync::Arc<Base<S>>>>,
-    /// Whether jet evaluations use `base` (always, except in the test that checks that they give the
+    /// Whether evaluations use `base` (always, except in the test that checks that they give the
     /// same bits as the full evaluation).
     reuse_base: bool,
+    /// The highest derivative order σ^(k) any jet evaluation has needed so far: every `base` is built
+    /// with at least it, so that the gradient, the HVPs and ∇S at one θ share one forward pass.
+    base_kmax: std::sync::atomic::AtomicUsize,
 }
 
 /// The constant (θ-only) blocks of a jet evaluation: every jet evaluation at the same θ computes
-/// them identically (block 0 of a product depends only on blocks 0 of its factors), so a sequence of
-/// HVPs or ∇³L evaluations at one θ (a Lanczos solve, a projection step) computes them once: the
-/// forward pass σ^(k)(Z_l,0), the backward pass ∂L/∂A_l,0 and ∂L/∂Z_l,0, the output and the loss.
-/// Reusing them changes no bit of any result (the same values enter the same operations).
+/// them identically (block 0 of a product depends only on blocks 0 of its factors), so the gradient
+/// and a sequence of HVPs or ∇³L evaluations at one θ (a Lanczos solve, a projection step) compute
+/// them once: the forward pass σ^(k)(Z_l,0), the backward pass ∂L/∂A_l,0 and ∂L/∂Z_l,0, the output
+/// and the loss. Reusing them changes no bit of any result (the same values enter the same
+/// operations).
 struct Base<S> {
     /// θ (compared value and sign, so ±0 are told apart) and the kernel mode it was computed with.
     theta: Vec<S>,
@@ -388,6 +392,8 @@ struct Base<S> {
     g0: Vec<Vec<S>>,
     /// The network output f(θ) [n, out].
     f0: Vec<S>,
+    /// L(θ).
+    value: S,
 }
 
 impl<S: Scalar> Base<S> {
@@ -525,6 +531,7 @@ impl<S: Scalar> Mlp<S> {
             pool: jet::Pool::new(),
             base: std::sync::Mutex::new(None),
             reuse_base: true,
+            base_kmax: 1.into(),
         })
     }
 
@@ -910,19 +917,27 @@ impl<S: Scalar> Mlp<S> {
     }
 
     /// The constant blocks at θ for derivative orders up to `kmax`: the stored ones when θ, the
-    /// kernel mode and the order match, else computed and stored (replacing the previous θ's).
+    /// kernel mode and the order match, else computed and stored (replacing the previous θ's), with
+    /// the highest order any evaluation has needed so far (`base_kmax`).
     fn base_at(&self, theta: &[S], kmax: usize) -> Result<std::sync::Arc<Base<S>>, EvalError> {
-        let lock = || self.base.lock().unwrap_or_else(|e| e.into_inner());
-        let current = lock().clone();
+        use std::sync::atomic::Ordering::Relaxed;
+        let kmax = kmax.max(self.base_kmax.fetch_max(kmax, Relaxed));
+        let current = self.stored_base();
         if let Some(b) = current.filter(|b| b.matches(theta, self.fast, kmax)) {
             return Ok(b);
         }
         let b = std::sync::Arc::new(self.build_base(theta, kmax)?);
+        let lock = || self.base.lock().unwrap_or_else(|e| e.into_inner());
         let old = lock().replace(b.clone());
         if let Some(old) = old.and_then(|o| std::sync::Arc::try_unwrap(o).ok()) {
             old.recycle(&self.pool);
         }
         Ok(b)
+    }
+
+    /// The stored constant blocks (of the last θ evaluated), if any.
+    fn stored_base(&self) -> Option<std::sync::Arc<Base<S>>> {
+        self.base.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// One constant-algebra forward and backward pass at θ keeping what [`Base`] holds: the same
@@ -1018,6 +1033,7 @@ impl<S: Scalar> Mlp<S> {
             ga0,
             g0: g0.into_iter().map(|g| g.expect("every layer has a gradient block")).collect(),
             f0,
+            value,
         })
     }
 
@@ -1031,6 +1047,17 @@ impl<S: Scalar> Mlp<S> {
     ) -> Result<S, EvalError> {
         let c = self.ctx;
         let pool = &self.pool;
+        if self.reuse_base && kind.len() == 1 {
+            // The gradient: the weight-gradient products of the constant blocks at θ, which the
+            // HVPs and ∇³L evaluations at θ that usually follow then reuse.
+            let bs = self.base_at(th[0].expect("checked"), 1)?;
+            let x = self.x.views();
+            for l in 0..self.layers.len() - 1 {
+                let input = if l == 0 { x.clone() } else { vec![Some(bs.derivs[l - 1][0].as_slice())] };
+                self.weight_grad(kind, &[Some(bs.g0[l].as_slice())], &input, l, target, out);
+            }
+            return self.finite_grad(out).map(|()| bs.value.clone());
+        }
         // A jet evaluation of a higher-order block reuses the constant blocks at θ (see `Base`).
         let base = if self.reuse_base && kind.len() > 1 && target != 0 {
             Some(self.base_at(th[0].expect("checked"), kind.max_degree() + 1)?)
@@ -1044,23 +1071,12 @@ impl<S: Scalar> Mlp<S> {
         let x = self.x.views();
         for l in (0..nl).rev() {
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
-            let wo = self.offsets[l];
-            let bo = wo + din * dout;
             let input = layer_input(&x, &hidden, base, l);
             let mut gv = g.views();
             if let Some(bs) = base {
                 gv[0] = gv[0].or(Some(&bs.g0[l]));
             }
-            // ∂L/∂W_l = G_lᵀ A_{l−1} (only the target block, written in place), ∂L/∂b_l = column
-            // sums of G_l.
-            jet::matmul_into(kind, &gv, (self.n, dout), true, &input, (self.n, din), false, target, &mut out[wo..bo], self.fast);
-            let ob = &mut out[bo..bo + dout];
-            ob.iter_mut().for_each(S::set_zero);
-            if let Some(gt) = g.part(target) {
-                for row in gt.chunks(dout) {
-                    ob.iter_mut().zip(row).for_each(|(o, v)| *o += v);
-                }
-            }
+            self.weight_grad(kind, &gv, &input, l, target, out);
             if l > 0 {
                 // ∂L/∂A_{l−1} = G_l W_l, then ∂L/∂Z_{l−1} = (∂L/∂A_{l−1}) ⊙ σ'(Z_{l−1}).
                 let (w, _) = self.layer_views(th, l);
@@ -1077,13 +1093,35 @@ impl<S: Scalar> Mlp<S> {
         }
         pool.recycle(g);
         self.recycle_tape(hidden, dact, None);
-        if !out.iter().all(S::is_finite) {
-            return Err(EvalError::NonFinite {
+        self.finite_grad(out).map(|()| value)
+    }
+
+    /// Layer l's block `target` of ∇L from G_l (blocks `g`) and the layer input A_{l−1} (blocks
+    /// `input`): ∂L/∂W_l = G_lᵀ A_{l−1} (written in place), ∂L/∂b_l = column sums of G_l.
+    fn weight_grad(&self, kind: &JetKind, g: &[Option<&[S]>], input: &[Option<&[S]>], l: usize, target: usize, out: &mut [S]) {
+        let (din, dout) = (self.layers[l], self.layers[l + 1]);
+        let wo = self.offsets[l];
+        let bo = wo + din * dout;
+        jet::matmul_into(kind, g, (self.n, dout), true, input, (self.n, din), false, target, &mut out[wo..bo], self.fast);
+        let ob = &mut out[bo..bo + dout];
+        ob.iter_mut().for_each(S::set_zero);
+        if let Some(gt) = g[target] {
+            for row in gt.chunks(dout) {
+                ob.iter_mut().zip(row).for_each(|(o, v)| *o += v);
+            }
+        }
+    }
+
+    /// `Ok` when every entry of the derivative `out` is finite.
+    fn finite_grad(&self, out: &[S]) -> Result<(), EvalError> {
+        if out.iter().all(S::is_finite) {
+            Ok(())
+        } else {
+            Err(EvalError::NonFinite {
                 what: "loss derivative",
                 at: String::new(),
-            });
+            })
         }
-        Ok(value)
     }
 }
 
@@ -1110,6 +1148,9 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
 
     fn value(&self, th: &[S]) -> Result<S, EvalError> {
         self.check_len("parameter vector", th.len())?;
+        if let Some(bs) = self.stored_base().filter(|b| self.reuse_base && b.matches(th, self.fast, 0)) {
+            return Ok(bs.value.clone());
+        }
         let tape = self.forward(&JetKind::constant(), &[Some(th)], false, None)?;
         let value = tape.value;
         self.recycle_tape(tape.hidden, tape.dact, tape.seed);
@@ -1230,20 +1271,43 @@ mod tests {
                 }
                 out
             };
+            let same = |a: &[S], b: &[S]| a.iter().zip(b).all(|(a, b)| a == b && a.to_f64().to_bits() == b.to_f64().to_bits());
+            let full = || {
+                let mut m = fresh();
+                m.reuse_base = false;
+                m
+            };
             let used = fresh();
             for which in [0, 3, 1, 2, 0] {
                 // Another point first, so that the stored blocks must be replaced; then the same
                 // point twice (the second evaluation reuses them).
                 eval(&used, which, &th2);
-                let mut full = fresh();
-                full.reuse_base = false;
-                let want = eval(&full, which, &th);
+                let want = eval(&full(), which, &th);
                 for _ in 0..2 {
                     let got = eval(&used, which, &th);
-                    assert!(
-                        want.iter().zip(&got).all(|(a, b)| a == b && a.to_f64().to_bits() == b.to_f64().to_bits()),
-                        "order {which}: reused constant blocks changed the result"
-                    );
+                    assert!(same(&want, &got), "order {which}: reused constant blocks changed the result");
+                }
+            }
+            // The loss and the gradient share the constant blocks with the jets (a fresh model: the
+            // blocks' derivative order grows as the evaluations need it): grad → HVP → ∇S → grad →
+            // value at one θ, at alternating θ's and at the same θ again.
+            let grad = |m: &Mlp<S>, at: &[S]| -> Vec<S> {
+                let mut g = vec![S::zero(c); p];
+                let value = m.grad(at, &mut g).unwrap();
+                g.push(value);
+                g
+            };
+            let used = fresh();
+            for at in [&th, &th2, &th, &th, &th2] {
+                let reference = full();
+                for (what, got, want) in [
+                    ("gradient", grad(&used, at), grad(&reference, at)),
+                    ("HVP", eval(&used, 0, at), eval(&reference, 0, at)),
+                    ("∇S", eval(&used, 2, at), eval(&reference, 2, at)),
+                    ("gradient after the jets", grad(&used, at), grad(&reference, at)),
+                    ("loss", vec![used.value(at).unwrap()], vec![reference.value(at).unwrap()]),
+                ] {
+                    assert!(same(&want, &got), "{what}: reused constant blocks changed the result");
                 }
             }
         }
