@@ -459,6 +459,11 @@ fn layer_input<'a, S: Scalar>(x: &jet::Blocks<'a, S>, hidden: &'a [JetMat<S>], b
     v
 }
 
+/// The constant input block of layer l: X for l = 0, else σ(Z_{l−1,0}) from `derivs` (as in [`Base`]).
+fn base_input<'a, S: Scalar>(x: &jet::Blocks<'a, S>, derivs: &'a [Vec<Vec<S>>], l: usize) -> jet::Blocks<'a, S> {
+    if l == 0 { x.clone() } else { vec![Some(derivs[l - 1][0].as_slice())] }
+}
+
 /// σ^(k)(z) for k = 0..=`ad.kmax()` (entry k of the result), each entry of z by [`fast_derivs`]
 /// when `fast` allows it, else by [`ActivationDerivs::eval`].
 fn sigma_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
@@ -949,25 +954,36 @@ impl<S: Scalar> Mlp<S> {
     /// The constant blocks at θ for derivative orders up to `kmax`: the stored ones when θ, the
     /// kernel mode and the order match; the stored ones with σ^(k)(Z₀) extended to `kmax` when only
     /// the order is too low (no new forward or backward pass); else computed and stored (replacing
-    /// the previous θ's).
-    fn base_at(&self, theta: &[S], kmax: usize) -> Result<std::sync::Arc<Base<S>>, EvalError> {
+    /// the previous θ's). With `grad`, also writes ∇L(θ) into it: the weight-gradient products of
+    /// the blocks, interleaved with the backward pass when the blocks are computed.
+    fn base_at(&self, theta: &[S], kmax: usize, mut grad: Option<&mut [S]>) -> Result<std::sync::Arc<Base<S>>, EvalError> {
         let lock = || self.base.lock().unwrap_or_else(|e| e.into_inner());
         let current = lock().clone();
-        if let Some(b) = current.filter(|b| b.matches(theta, self.fast, kmax)) {
-            return Ok(b);
-        }
-        let old = lock().take().map(std::sync::Arc::try_unwrap);
-        let b = match old {
-            Some(Ok(b)) if b.matches(theta, self.fast, 0) => self.extend_base(b, kmax),
-            old => {
-                if let Some(Ok(b)) = old {
-                    b.recycle(&self.pool);
-                }
-                self.build_base(theta, kmax)?
+        let b = match current.filter(|b| b.matches(theta, self.fast, kmax)) {
+            Some(b) => b,
+            None => {
+                let old = lock().take().map(std::sync::Arc::try_unwrap);
+                let b = match old {
+                    Some(Ok(b)) if b.matches(theta, self.fast, 0) => self.extend_base(b, kmax),
+                    old => {
+                        if let Some(Ok(b)) = old {
+                            b.recycle(&self.pool);
+                        }
+                        // The build writes the gradient (`grad` is then done).
+                        self.build_base(theta, kmax, grad.take())?
+                    }
+                };
+                let b = std::sync::Arc::new(b);
+                *lock() = Some(b.clone());
+                b
             }
         };
-        let b = std::sync::Arc::new(b);
-        *lock() = Some(b.clone());
+        if let Some(out) = grad {
+            let x = self.x.views();
+            for l in 0..self.layers.len() - 1 {
+                self.weight_grad(&JetKind::constant(), &[Some(b.g0[l].as_slice())], &base_input(&x, &b.derivs, l), l, 0, out);
+            }
+        }
         Ok(b)
     }
 
@@ -997,7 +1013,9 @@ impl<S: Scalar> Mlp<S> {
 
     /// One constant-algebra forward and backward pass at θ keeping what [`Base`] holds: the same
     /// operations, in the same order, as the constant blocks of any jet evaluation.
-    fn build_base(&self, theta: &[S], kmax: usize) -> Result<Base<S>, EvalError> {
+    /// With `grad`, also writes ∇L(θ) into it (each layer's weight-gradient products as soon as its
+    /// G_l is formed, while the blocks are in cache).
+    fn build_base(&self, theta: &[S], kmax: usize, mut grad: Option<&mut [S]>) -> Result<Base<S>, EvalError> {
         let c = self.ctx;
         let pool = &self.pool;
         let kind = JetKind::constant();
@@ -1011,7 +1029,7 @@ impl<S: Scalar> Mlp<S> {
         for l in 0..nl {
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
             let (w, b) = self.layer_views(&th, l);
-            let input = if l == 0 { x.clone() } else { vec![Some(derivs[l - 1][0].as_slice())] };
+            let input = base_input(&x, &derivs, l);
             let z = jet::matmul_in(&kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, false, self.fast, c);
             let mut z0 = z.parts.into_iter().next().flatten().expect("constant block");
             if let Some(bk) = b[0] {
@@ -1045,10 +1063,16 @@ impl<S: Scalar> Mlp<S> {
         let mut g0: Vec<Option<Vec<S>>> = (0..nl).map(|_| None).collect();
         let mut ga0: Vec<Option<Vec<S>>> = (0..nl).map(|_| None).collect();
         g0[nl - 1] = seed.parts.into_iter().next().flatten();
-        for l in (1..nl).rev() {
+        for l in (0..nl).rev() {
+            let gl = [g0[l].as_deref()];
+            if let Some(out) = grad.as_deref_mut() {
+                self.weight_grad(&kind, &gl, &base_input(&x, &derivs, l), l, 0, out);
+            }
+            if l == 0 {
+                break;
+            }
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
             let (w, _) = self.layer_views(&th, l);
-            let gl = [g0[l].as_deref()];
             let ga = jet::matmul_in(&kind, pool, &gl, (self.n, dout), false, &w, (dout, din), false, None, false, self.fast, c);
             let next = jet::hadamard_in(&kind, pool, &ga.views(), &[Some(derivs[l - 1][1].as_slice())], (self.n, din), false, c);
             g0[l - 1] = next.parts.into_iter().next().flatten();
@@ -1082,12 +1106,7 @@ impl<S: Scalar> Mlp<S> {
         if self.reuse_base && kind.len() == 1 {
             // The gradient: the weight-gradient products of the constant blocks at θ, which the
             // HVPs and ∇³L evaluations at θ that usually follow then reuse.
-            let bs = self.base_at(th[0].expect("checked"), 1)?;
-            let x = self.x.views();
-            for l in 0..self.layers.len() - 1 {
-                let input = if l == 0 { x.clone() } else { vec![Some(bs.derivs[l - 1][0].as_slice())] };
-                self.weight_grad(kind, &[Some(bs.g0[l].as_slice())], &input, l, target, out);
-            }
+            let bs = self.base_at(th[0].expect("checked"), 1, Some(&mut *out))?;
             return self.finite_grad(out).map(|()| bs.value.clone());
         }
         // A jet evaluation of a higher-order block reuses the constant blocks at θ (see `Base`).
@@ -1096,7 +1115,7 @@ impl<S: Scalar> Mlp<S> {
             // higher degree at θ (∇S after the HVPs) finds it.
             let need = kind.max_degree() + 1;
             let kmax = need.max(self.base_kmax.fetch_max(need, std::sync::atomic::Ordering::Relaxed));
-            Some(self.base_at(th[0].expect("checked"), kmax)?)
+            Some(self.base_at(th[0].expect("checked"), kmax, None)?)
         } else {
             None
         };
