@@ -100,9 +100,19 @@ fn main() {
     println!("[{name}] p = {} ({}), step {step}, warm eigen {} HVPs at 1e-10, {} at 1e-9; tracking step {} HVPs", p, param_count(layers), warm.hvps, warm9.hvps, row.hvps);
 
     let mut out = vec![0.0; p];
+    // Alternating θ: every call is at a new point (as in a GD run), so nothing of the previous
+    // call's θ can be reused.
     let lg = measure(|| {
         black_box(obj.grad(&theta, &mut out).unwrap());
-    });
+        black_box(obj.grad(&prev, &mut out).unwrap());
+    }) / 2.0;
+    const GD_STEPS: usize = 200;
+    let gd = measure(|| {
+        let mut th = theta.clone();
+        for _ in 0..GD_STEPS {
+            black_box(gd_step(&obj, &eta, &mut th, &mut out).unwrap());
+        }
+    }) / GD_STEPS as f64;
     let hv = measure(|| obj.hvp(&theta, &u, &mut out).unwrap());
     let ds3 = measure(|| obj.d3_sym(&theta, &u, &mut out).unwrap());
     let eig = measure(|| {
@@ -143,6 +153,7 @@ fn main() {
     for (what, flop, ms) in [("loss+grad", flg, lg), ("HVP", fhv, hv), ("∇S", fds, ds3)] {
         println!("{what}: {ms:.4} ms, {:.1} GFLOP/s = {:.0}% of faer", gf(flop, ms), 100.0 * gf(flop, ms) / faer_gf);
     }
+    println!("gd_step ({GD_STEPS} steps from θ): {gd:.4} ms/step");
     println!("eigen warm 1e-10 ({} HVPs): {eig:.3} ms; overhead beyond HVPs {:.3} ms", warm.hvps, eig - warm.hvps as f64 * hv);
     println!("eigen warm 1e-9 ({} HVPs): {eig9:.3} ms", warm9.hvps);
     println!("lin_proj: {lp:.3} ms; tracking step ({} HVPs): {ts:.3} ms", row.hvps);

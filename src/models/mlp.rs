@@ -16,9 +16,11 @@
 //!
 //! Evaluation cost (issue 7; every item leaves the results' bits unchanged): the coefficient blocks
 //! come from a buffer pool kept in the model ([`jet::Pool`]: no allocation or page fault per call);
-//! W, b and X enter the products as borrowed slices; a jet evaluation at the θ of the previous one
-//! reuses its constant blocks (`Base`: the forward σ^(k)(Z₀), the backward G₀ and (∂L/∂A)₀), so the
-//! HVPs of one Lanczos solve issue 2f₁ + 6Σ_{l>1}f_l flops of products instead of 3f₁ + 8Σ_{l>1}f_l
+//! W, b and X enter the products as borrowed slices; the gradient and the jet evaluations at the θ
+//! of the previous evaluation reuse its constant blocks (`Base`: the forward σ^(k)(Z₀), the backward
+//! G₀ and (∂L/∂A)₀; the gradient builds them, a jet of a higher degree only adds σ^(k) orders), so
+//! grad → HVPs → ∇S at one θ run one forward and backward pass, and the HVPs of one Lanczos solve
+//! issue 2f₁ + 6Σ_{l>1}f_l flops of products instead of 3f₁ + 8Σ_{l>1}f_l
 //! (f_l = 2·n·in_l·out_l); with `linalg::set_threads(2)` the elementwise passes are split at a fixed
 //! index over two threads ([`jet::par_parts`]), so one and two threads give the same bits.
 
@@ -361,34 +363,48 @@ pub struct Mlp<S: Scalar> {
     pool: jet::Pool<S>,
     /// The constant blocks of the last jet evaluation, reused while θ does not change (see [`Base`]).
     base: std::sync::Mutex<Option<std::sync::Arc<Base<S>>>>,
-    /// Whether jet evaluations use `base` (always, except in the test that checks that they give the
+    /// Whether evaluations use `base` (always, except in the test that checks that they give the
     /// same bits as the full evaluation).
     reuse_base: bool,
+    /// The highest derivative order σ^(k) any jet evaluation has needed so far: jet evaluations
+    /// extend `base` to at least it, so that the HVPs and ∇S at one θ share one forward pass with
+    /// the gradient (which builds `base` with order 1, as its own pass needs).
+    base_kmax: std::sync::atomic::AtomicUsize,
 }
 
 /// The constant (θ-only) blocks of a jet evaluation: every jet evaluation at the same θ computes
-/// them identically (block 0 of a product depends only on blocks 0 of its factors), so a sequence of
-/// HVPs or ∇³L evaluations at one θ (a Lanczos solve, a projection step) computes them once: the
-/// forward pass σ^(k)(Z_l,0), the backward pass ∂L/∂A_l,0 and ∂L/∂Z_l,0, the output and the loss.
-/// Reusing them changes no bit of any result (the same values enter the same operations).
+/// them identically (block 0 of a product depends only on blocks 0 of its factors), so the gradient
+/// and a sequence of HVPs or ∇³L evaluations at one θ (a Lanczos solve, a projection step) compute
+/// them once: the forward pass σ^(k)(Z_l,0), the backward pass ∂L/∂A_l,0 and ∂L/∂Z_l,0, the output
+/// and the loss. Reusing them changes no bit of any result (the same values enter the same
+/// operations).
 struct Base<S> {
     /// θ (compared value and sign, so ±0 are told apart) and the kernel mode it was computed with.
     theta: Vec<S>,
     fast: bool,
     /// Highest derivative order stored.
     kmax: usize,
+    /// Z_l,0 for each hidden layer l (higher orders σ^(k) are formed from it without a new forward
+    /// pass, see [`Mlp::base_at`]).
+    z0: Vec<Vec<S>>,
     /// σ^(k)(Z_l,0), k = 0..=kmax, for each hidden layer l.
     derivs: Vec<Vec<Vec<S>>>,
     /// σ^(k)(Z_l,0)/k! and σ^(k+1)(Z_l,0)/k! for k = 2..kmax (index k − 2), for each hidden layer l:
-    /// the scaled derivatives of the Taylor series of σ(Z) and σ'(Z).
-    scaled: Vec<Vec<(Vec<S>, Vec<S>)>>,
+    /// the scaled derivatives of the Taylor series of σ(Z) and σ'(Z). Formed from `derivs` by the
+    /// first evaluation of degree ≥ 2 that uses them (see [`Base::scaled`]).
+    scaled: std::sync::OnceLock<Scaled<S>>,
     /// (∂L/∂A_{l−1})₀ = G_l,0 W_l,0 for each layer l ≥ 1 (index l; `None` at l = 0).
     ga0: Vec<Option<Vec<S>>>,
     /// G_l,0 = (∂L/∂Z_l)₀ for each layer l.
     g0: Vec<Vec<S>>,
     /// The network output f(θ) [n, out].
     f0: Vec<S>,
+    /// L(θ).
+    value: S,
 }
+
+/// σ^(k)(Z_l,0)/k! and σ^(k+1)(Z_l,0)/k!, k = 2..kmax, for each hidden layer l (see [`Base`]).
+type Scaled<S> = Vec<Vec<(Vec<S>, Vec<S>)>>;
 
 impl<S: Scalar> Base<S> {
     fn matches(&self, theta: &[S], fast: bool, kmax: usize) -> bool {
@@ -400,9 +416,27 @@ impl<S: Scalar> Base<S> {
             })
     }
 
+    /// `scaled`, formed from `derivs` on first use (blocks from `pool`).
+    fn scaled(&self, pool: &jet::Pool<S>, c: S::Ctx) -> &Scaled<S> {
+        self.scaled.get_or_init(|| {
+            self.derivs
+                .iter()
+                .map(|d| {
+                    (2..self.kmax)
+                        .map(|k| {
+                            let fact = jet::factorial::<S>(k, c);
+                            (jet::divided(pool, &d[k], &fact, c), jet::divided(pool, &d[k + 1], &fact, c))
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+    }
+
     fn recycle(self, pool: &jet::Pool<S>) {
+        self.z0.into_iter().for_each(|v| pool.give(v));
         self.derivs.into_iter().flatten().for_each(|v| pool.give(v));
-        self.scaled.into_iter().flatten().for_each(|(a, b)| {
+        self.scaled.into_inner().into_iter().flatten().flatten().for_each(|(a, b)| {
             pool.give(a);
             pool.give(b);
         });
@@ -423,6 +457,28 @@ fn layer_input<'a, S: Scalar>(x: &jet::Blocks<'a, S>, hidden: &'a [JetMat<S>], b
         v[0] = Some(&bs.derivs[l - 1][0]);
     }
     v
+}
+
+/// The constant input block of layer l: X for l = 0, else σ(Z_{l−1,0}) from `derivs` (as in [`Base`]).
+fn base_input<'a, S: Scalar>(x: &jet::Blocks<'a, S>, derivs: &'a [Vec<Vec<S>>], l: usize) -> jet::Blocks<'a, S> {
+    if l == 0 { x.clone() } else { vec![Some(derivs[l - 1][0].as_slice())] }
+}
+
+/// σ^(k)(z) for k = 0..=`ad.kmax()` (entry k of the result), each entry of z by [`fast_derivs`]
+/// when `fast` allows it, else by [`ActivationDerivs::eval`].
+fn sigma_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
+    if let Some(d) = if fast { fast_derivs(ad, z, pool) } else { None } {
+        return d;
+    }
+    let mut buf = crate::linalg::zeros::<S>(ad.kmax() + 1, ad.ctx);
+    let mut d: Vec<Vec<S>> = (0..=ad.kmax()).map(|_| Vec::with_capacity(z.len())).collect();
+    for zv in z {
+        ad.eval(zv, &mut buf);
+        for (dk, v) in d.iter_mut().zip(&buf) {
+            dk.push(v.clone());
+        }
+    }
+    d
 }
 
 /// What the forward pass leaves for the backward pass.
@@ -525,6 +581,7 @@ impl<S: Scalar> Mlp<S> {
             pool: jet::Pool::new(),
             base: std::sync::Mutex::new(None),
             reuse_base: true,
+            base_kmax: 1.into(),
         })
     }
 
@@ -608,7 +665,6 @@ impl<S: Scalar> Mlp<S> {
         let nl = self.layers.len() - 1;
         let dmax = kind.max_degree();
         let ad = ActivationDerivs::<S>::new(self.act, dmax + usize::from(backward), c);
-        let mut buf = crate::linalg::zeros::<S>(ad.kmax() + 1, c);
         let mut hidden: Vec<JetMat<S>> = Vec::with_capacity(nl.saturating_sub(1));
         let mut dact = Vec::with_capacity(nl - 1);
         let mut out = None;
@@ -641,7 +697,8 @@ impl<S: Scalar> Mlp<S> {
             }
             if let Some(bs) = base {
                 // Only the ε-blocks: σ^(k)(Z₀) come from the base.
-                let (d, sc) = (&bs.derivs[l], &bs.scaled[l][..dmax - 1]);
+                let d = &bs.derivs[l];
+                let sc = if dmax > 1 { &bs.scaled(pool, c)[l][..dmax - 1] } else { &[] };
                 let hd: Vec<&[S]> = std::iter::once(&d[1]).chain(sc.iter().map(|s| &s.0)).map(Vec::as_slice).collect();
                 hidden.push(jet::taylor_apply_in(kind, pool, &z, None, &hd, true, c));
                 if backward {
@@ -656,22 +713,7 @@ impl<S: Scalar> Mlp<S> {
             let z0 = z.parts[0]
                 .as_ref()
                 .expect("the constant block of θ and X is always present");
-            let fast = if self.fast { fast_derivs(&ad, z0, pool) } else { None };
-            let derivs = match fast {
-                Some(d) => d,
-                None => {
-                    let mut derivs: Vec<Vec<S>> = (0..=ad.kmax())
-                        .map(|_| Vec::with_capacity(z0.len()))
-                        .collect();
-                    for zv in z0 {
-                        ad.eval(zv, &mut buf);
-                        for (d, v) in derivs.iter_mut().zip(&buf) {
-                            d.push(v.clone());
-                        }
-                    }
-                    derivs
-                }
-            };
+            let derivs = sigma_derivs(&ad, z0, pool, self.fast);
             // σ(Z) = Σ_k σ^(k)(Z₀)/k! N^k and, for the backward pass, σ'(Z) likewise from σ', σ'', …
             let mut derivs = derivs.into_iter();
             let d0 = derivs.next().expect("σ");
@@ -910,38 +952,84 @@ impl<S: Scalar> Mlp<S> {
     }
 
     /// The constant blocks at θ for derivative orders up to `kmax`: the stored ones when θ, the
-    /// kernel mode and the order match, else computed and stored (replacing the previous θ's).
-    fn base_at(&self, theta: &[S], kmax: usize) -> Result<std::sync::Arc<Base<S>>, EvalError> {
+    /// kernel mode and the order match; the stored ones with σ^(k)(Z₀) extended to `kmax` when only
+    /// the order is too low (no new forward or backward pass); else computed and stored (replacing
+    /// the previous θ's). With `grad`, also writes ∇L(θ) into it: the weight-gradient products of
+    /// the blocks, interleaved with the backward pass when the blocks are computed.
+    fn base_at(&self, theta: &[S], kmax: usize, mut grad: Option<&mut [S]>) -> Result<std::sync::Arc<Base<S>>, EvalError> {
         let lock = || self.base.lock().unwrap_or_else(|e| e.into_inner());
         let current = lock().clone();
-        if let Some(b) = current.filter(|b| b.matches(theta, self.fast, kmax)) {
-            return Ok(b);
-        }
-        let b = std::sync::Arc::new(self.build_base(theta, kmax)?);
-        let old = lock().replace(b.clone());
-        if let Some(old) = old.and_then(|o| std::sync::Arc::try_unwrap(o).ok()) {
-            old.recycle(&self.pool);
+        let b = match current.filter(|b| b.matches(theta, self.fast, kmax)) {
+            Some(b) => b,
+            None => {
+                let old = lock().take().map(std::sync::Arc::try_unwrap);
+                let b = match old {
+                    Some(Ok(b)) if b.matches(theta, self.fast, 0) => self.extend_base(b, kmax),
+                    old => {
+                        if let Some(Ok(b)) = old {
+                            b.recycle(&self.pool);
+                        }
+                        // The build writes the gradient (`grad` is then done).
+                        self.build_base(theta, kmax, grad.take())?
+                    }
+                };
+                let b = std::sync::Arc::new(b);
+                *lock() = Some(b.clone());
+                b
+            }
+        };
+        if let Some(out) = grad {
+            let x = self.x.views();
+            for l in 0..self.layers.len() - 1 {
+                self.weight_grad(&JetKind::constant(), &[Some(b.g0[l].as_slice())], &base_input(&x, &b.derivs, l), l, 0, out);
+            }
         }
         Ok(b)
     }
 
+    /// `b` with σ^(k)(Z_l,0) for the orders above `b.kmax` up to `kmax`, evaluated on the stored
+    /// Z_l,0 by the same closed forms as a full build (σ^(k) does not depend on the highest order).
+    fn extend_base(&self, mut b: Base<S>, kmax: usize) -> Base<S> {
+        let pool = &self.pool;
+        let ad = ActivationDerivs::<S>::new(self.act, kmax, self.ctx);
+        for (z0, d) in b.z0.iter().zip(&mut b.derivs) {
+            let mut all = sigma_derivs(&ad, z0, pool, self.fast);
+            let higher = all.split_off(d.len());
+            all.into_iter().for_each(|v| pool.give(v));
+            d.extend(higher);
+        }
+        b.scaled.take().into_iter().flatten().flatten().for_each(|(a, c)| {
+            pool.give(a);
+            pool.give(c);
+        });
+        b.kmax = kmax;
+        b
+    }
+
+    /// The stored constant blocks (of the last θ evaluated), if any.
+    fn stored_base(&self) -> Option<std::sync::Arc<Base<S>>> {
+        self.base.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// One constant-algebra forward and backward pass at θ keeping what [`Base`] holds: the same
     /// operations, in the same order, as the constant blocks of any jet evaluation.
-    fn build_base(&self, theta: &[S], kmax: usize) -> Result<Base<S>, EvalError> {
+    /// With `grad`, also writes ∇L(θ) into it (each layer's weight-gradient products as soon as its
+    /// G_l is formed, while the blocks are in cache).
+    fn build_base(&self, theta: &[S], kmax: usize, mut grad: Option<&mut [S]>) -> Result<Base<S>, EvalError> {
         let c = self.ctx;
         let pool = &self.pool;
         let kind = JetKind::constant();
         let th = [Some(theta)];
         let nl = self.layers.len() - 1;
         let ad = ActivationDerivs::<S>::new(self.act, kmax, c);
-        let mut buf = crate::linalg::zeros::<S>(kmax + 1, c);
         let mut derivs: Vec<Vec<Vec<S>>> = Vec::with_capacity(nl.saturating_sub(1));
+        let mut z0s = Vec::with_capacity(nl.saturating_sub(1));
         let mut f0 = None;
         let x = self.x.views();
         for l in 0..nl {
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
             let (w, b) = self.layer_views(&th, l);
-            let input = if l == 0 { x.clone() } else { vec![Some(derivs[l - 1][0].as_slice())] };
+            let input = base_input(&x, &derivs, l);
             let z = jet::matmul_in(&kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, false, self.fast, c);
             let mut z0 = z.parts.into_iter().next().flatten().expect("constant block");
             if let Some(bk) = b[0] {
@@ -955,21 +1043,8 @@ impl<S: Scalar> Mlp<S> {
                 f0 = Some(z0);
                 break;
             }
-            let d = match if self.fast { fast_derivs(&ad, &z0, pool) } else { None } {
-                Some(d) => d,
-                None => {
-                    let mut d: Vec<Vec<S>> = (0..=kmax).map(|_| Vec::with_capacity(z0.len())).collect();
-                    for zv in &z0 {
-                        ad.eval(zv, &mut buf);
-                        for (dk, v) in d.iter_mut().zip(&buf) {
-                            dk.push(v.clone());
-                        }
-                    }
-                    d
-                }
-            };
-            derivs.push(d);
-            pool.give(z0);
+            derivs.push(sigma_derivs(&ad, &z0, pool, self.fast));
+            z0s.push(z0);
         }
         let f0 = f0.expect("at least one layer");
         let q = self.layers[nl];
@@ -988,36 +1063,33 @@ impl<S: Scalar> Mlp<S> {
         let mut g0: Vec<Option<Vec<S>>> = (0..nl).map(|_| None).collect();
         let mut ga0: Vec<Option<Vec<S>>> = (0..nl).map(|_| None).collect();
         g0[nl - 1] = seed.parts.into_iter().next().flatten();
-        for l in (1..nl).rev() {
+        for l in (0..nl).rev() {
+            let gl = [g0[l].as_deref()];
+            if let Some(out) = grad.as_deref_mut() {
+                self.weight_grad(&kind, &gl, &base_input(&x, &derivs, l), l, 0, out);
+            }
+            if l == 0 {
+                break;
+            }
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
             let (w, _) = self.layer_views(&th, l);
-            let gl = [g0[l].as_deref()];
             let ga = jet::matmul_in(&kind, pool, &gl, (self.n, dout), false, &w, (dout, din), false, None, false, self.fast, c);
             let next = jet::hadamard_in(&kind, pool, &ga.views(), &[Some(derivs[l - 1][1].as_slice())], (self.n, din), false, c);
             g0[l - 1] = next.parts.into_iter().next().flatten();
             ga0[l] = ga.parts.into_iter().next().flatten();
         }
         let f0 = f.parts.into_iter().next().flatten().expect("constant block");
-        let scaled = derivs
-            .iter()
-            .map(|d| {
-                (2..kmax)
-                    .map(|k| {
-                        let fact = jet::factorial::<S>(k, c);
-                        (jet::divided(pool, &d[k], &fact, c), jet::divided(pool, &d[k + 1], &fact, c))
-                    })
-                    .collect()
-            })
-            .collect();
         Ok(Base {
             theta: theta.to_vec(),
             fast: self.fast,
             kmax,
+            z0: z0s,
             derivs,
-            scaled,
+            scaled: std::sync::OnceLock::new(),
             ga0,
             g0: g0.into_iter().map(|g| g.expect("every layer has a gradient block")).collect(),
             f0,
+            value,
         })
     }
 
@@ -1031,9 +1103,19 @@ impl<S: Scalar> Mlp<S> {
     ) -> Result<S, EvalError> {
         let c = self.ctx;
         let pool = &self.pool;
+        if self.reuse_base && kind.len() == 1 {
+            // The gradient: the weight-gradient products of the constant blocks at θ, which the
+            // HVPs and ∇³L evaluations at θ that usually follow then reuse.
+            let bs = self.base_at(th[0].expect("checked"), 1, Some(&mut *out))?;
+            return self.finite_grad(out).map(|()| bs.value.clone());
+        }
         // A jet evaluation of a higher-order block reuses the constant blocks at θ (see `Base`).
         let base = if self.reuse_base && kind.len() > 1 && target != 0 {
-            Some(self.base_at(th[0].expect("checked"), kind.max_degree() + 1)?)
+            // With the highest order any evaluation has needed so far, so that the next jet of a
+            // higher degree at θ (∇S after the HVPs) finds it.
+            let need = kind.max_degree() + 1;
+            let kmax = need.max(self.base_kmax.fetch_max(need, std::sync::atomic::Ordering::Relaxed));
+            Some(self.base_at(th[0].expect("checked"), kmax, None)?)
         } else {
             None
         };
@@ -1044,23 +1126,12 @@ impl<S: Scalar> Mlp<S> {
         let x = self.x.views();
         for l in (0..nl).rev() {
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
-            let wo = self.offsets[l];
-            let bo = wo + din * dout;
             let input = layer_input(&x, &hidden, base, l);
             let mut gv = g.views();
             if let Some(bs) = base {
                 gv[0] = gv[0].or(Some(&bs.g0[l]));
             }
-            // ∂L/∂W_l = G_lᵀ A_{l−1} (only the target block, written in place), ∂L/∂b_l = column
-            // sums of G_l.
-            jet::matmul_into(kind, &gv, (self.n, dout), true, &input, (self.n, din), false, target, &mut out[wo..bo], self.fast);
-            let ob = &mut out[bo..bo + dout];
-            ob.iter_mut().for_each(S::set_zero);
-            if let Some(gt) = g.part(target) {
-                for row in gt.chunks(dout) {
-                    ob.iter_mut().zip(row).for_each(|(o, v)| *o += v);
-                }
-            }
+            self.weight_grad(kind, &gv, &input, l, target, out);
             if l > 0 {
                 // ∂L/∂A_{l−1} = G_l W_l, then ∂L/∂Z_{l−1} = (∂L/∂A_{l−1}) ⊙ σ'(Z_{l−1}).
                 let (w, _) = self.layer_views(th, l);
@@ -1077,13 +1148,35 @@ impl<S: Scalar> Mlp<S> {
         }
         pool.recycle(g);
         self.recycle_tape(hidden, dact, None);
-        if !out.iter().all(S::is_finite) {
-            return Err(EvalError::NonFinite {
+        self.finite_grad(out).map(|()| value)
+    }
+
+    /// Layer l's block `target` of ∇L from G_l (blocks `g`) and the layer input A_{l−1} (blocks
+    /// `input`): ∂L/∂W_l = G_lᵀ A_{l−1} (written in place), ∂L/∂b_l = column sums of G_l.
+    fn weight_grad(&self, kind: &JetKind, g: &[Option<&[S]>], input: &[Option<&[S]>], l: usize, target: usize, out: &mut [S]) {
+        let (din, dout) = (self.layers[l], self.layers[l + 1]);
+        let wo = self.offsets[l];
+        let bo = wo + din * dout;
+        jet::matmul_into(kind, g, (self.n, dout), true, input, (self.n, din), false, target, &mut out[wo..bo], self.fast);
+        let ob = &mut out[bo..bo + dout];
+        ob.iter_mut().for_each(S::set_zero);
+        if let Some(gt) = g[target] {
+            for row in gt.chunks(dout) {
+                ob.iter_mut().zip(row).for_each(|(o, v)| *o += v);
+            }
+        }
+    }
+
+    /// `Ok` when every entry of the derivative `out` is finite.
+    fn finite_grad(&self, out: &[S]) -> Result<(), EvalError> {
+        if out.iter().all(S::is_finite) {
+            Ok(())
+        } else {
+            Err(EvalError::NonFinite {
                 what: "loss derivative",
                 at: String::new(),
-            });
+            })
         }
-        Ok(value)
     }
 }
 
@@ -1110,6 +1203,9 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
 
     fn value(&self, th: &[S]) -> Result<S, EvalError> {
         self.check_len("parameter vector", th.len())?;
+        if let Some(bs) = self.stored_base().filter(|b| self.reuse_base && b.matches(th, self.fast, 0)) {
+            return Ok(bs.value.clone());
+        }
         let tape = self.forward(&JetKind::constant(), &[Some(th)], false, None)?;
         let value = tape.value;
         self.recycle_tape(tape.hidden, tape.dact, tape.seed);
@@ -1230,20 +1326,44 @@ mod tests {
                 }
                 out
             };
+            let same = |a: &[S], b: &[S]| a.iter().zip(b).all(|(a, b)| a == b && a.to_f64().to_bits() == b.to_f64().to_bits());
+            let full = || {
+                let mut m = fresh();
+                m.reuse_base = false;
+                m
+            };
             let used = fresh();
             for which in [0, 3, 1, 2, 0] {
                 // Another point first, so that the stored blocks must be replaced; then the same
                 // point twice (the second evaluation reuses them).
                 eval(&used, which, &th2);
-                let mut full = fresh();
-                full.reuse_base = false;
-                let want = eval(&full, which, &th);
+                let want = eval(&full(), which, &th);
                 for _ in 0..2 {
                     let got = eval(&used, which, &th);
-                    assert!(
-                        want.iter().zip(&got).all(|(a, b)| a == b && a.to_f64().to_bits() == b.to_f64().to_bits()),
-                        "order {which}: reused constant blocks changed the result"
-                    );
+                    assert!(same(&want, &got), "order {which}: reused constant blocks changed the result");
+                }
+            }
+            // The loss and the gradient share the constant blocks with the jets (a fresh model: the
+            // blocks' derivative order is extended as the evaluations need it): grad → HVP → ∇S →
+            // ∇⁴L → grad → value at one θ, at alternating θ's and at the same θ again.
+            let grad = |m: &Mlp<S>, at: &[S]| -> Vec<S> {
+                let mut g = vec![S::zero(c); p];
+                let value = m.grad(at, &mut g).unwrap();
+                g.push(value);
+                g
+            };
+            let used = fresh();
+            for at in [&th, &th2, &th, &th, &th2] {
+                let reference = full();
+                for (what, got, want) in [
+                    ("gradient", grad(&used, at), grad(&reference, at)),
+                    ("HVP", eval(&used, 0, at), eval(&reference, 0, at)),
+                    ("∇S", eval(&used, 2, at), eval(&reference, 2, at)),
+                    ("∇⁴L", eval(&used, 3, at), eval(&reference, 3, at)),
+                    ("gradient after the jets", grad(&used, at), grad(&reference, at)),
+                    ("loss", vec![used.value(at).unwrap()], vec![reference.value(at).unwrap()]),
+                ] {
+                    assert!(same(&want, &got), "{what}: reused constant blocks changed the result");
                 }
             }
         }
