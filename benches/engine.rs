@@ -408,10 +408,7 @@ fn bench_ladder_primitives<S: Scalar>(
         );
     }
     if !eigen_only {
-        g.bench_function(format!("{label}/loss_grad"), |b| {
-            let mut out = zeros::<S>(p, c);
-            b.iter(|| black_box(obj.grad(black_box(&theta), &mut out).expect("grad")))
-        });
+        bench_loss_grad(g, label, obj, &theta);
         g.bench_function(format!("{label}/hvp"), |b| {
             let mut out = zeros::<S>(p, c);
             b.iter(|| obj.hvp(black_box(&theta), black_box(&u), &mut out).expect("hvp"))
@@ -516,15 +513,36 @@ impl Flops {
     }
 }
 
+/// θ and a copy with one coordinate moved by 1e-12: calls alternating between them find no θ-only
+/// blocks of the previous call to reuse.
+fn two_points<S: Scalar>(theta: &[S]) -> [Vec<S>; 2] {
+    let mut other = theta.to_vec();
+    other[0] = other[0].clone() + &S::from_f64(1e-12, theta[0].ctx());
+    [theta.to_vec(), other]
+}
+
+/// Loss + gradient (id `{label}/loss_grad`) at a new θ for every call, as along GD: the calls
+/// alternate between [`two_points`] (a gradient at an unchanged θ would reuse the forward and
+/// backward blocks of the previous call and cost only the weight-gradient products).
+fn bench_loss_grad<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj: &Mlp<S>, theta: &[S]) {
+    let points = two_points(theta);
+    g.bench_function(format!("{label}/loss_grad"), |b| {
+        let mut out = zeros::<S>(obj.dim(), obj.ctx());
+        let mut i = 0usize;
+        b.iter(|| {
+            i += 1;
+            black_box(obj.grad(black_box(&points[i % 2]), &mut out).expect("grad"))
+        })
+    });
+}
+
 /// HVP and ∇S = ∇³L[v,v] at a new θ for every call (ids `{label}/hvp_new_theta`,
 /// `{label}/grad_s_d3_sym_new_theta`): the calls alternate between θ and a copy with one coordinate
 /// moved by 1e-12, so the MLP cannot reuse the θ-only blocks of the previous call (the cost of the
 /// first HVP at a point, e.g. JAX's HVP, against the reused-θ cost of the `hvp` id inside a solve).
 fn bench_new_theta<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj: &Mlp<S>, theta: &[S], v: &[S], tp: Option<[u64; 2]>) {
     let (c, p) = (obj.ctx(), obj.dim());
-    let mut other = theta.to_vec();
-    other[0] = other[0].clone() + &S::from_f64(1e-12, c);
-    let points = [theta.to_vec(), other];
+    let points = two_points(theta);
     for (k, what) in ["hvp_new_theta", "grad_s_d3_sym_new_theta"].into_iter().enumerate() {
         if let Some(t) = tp {
             g.throughput(Throughput::Elements(t[k]));
@@ -548,10 +566,7 @@ fn bench_cheap<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj
     if let Some(t) = tp {
         g.throughput(Throughput::Elements(t[0]));
     }
-    g.bench_function(format!("{label}/loss_grad"), |b| {
-        let mut out = zeros::<S>(p, c);
-        b.iter(|| black_box(obj.grad(black_box(theta), &mut out).expect("grad")))
-    });
+    bench_loss_grad(g, label, obj, theta);
     if let Some(t) = tp {
         g.throughput(Throughput::Elements(t[1]));
     }
