@@ -589,10 +589,13 @@ pub fn taylor_apply_in<S: Scalar>(
     par_parts(len, 1, outs, #[inline(always)] |lo, mut o| {
         let n = o[0].len();
         let w = n.min(CHUNK);
-        // N^(k−1) and N^k of the chunk (block b at b·w; N¹ is read from z), f^(k)(z₀)/k! of the chunk.
+        // N^(k−1) and N^k of the chunk (block b at b·w; N¹ is read from z), f^(k)(z₀)/k! of the chunk:
+        // one scratch buffer from the pool (every entry is written before it is read).
         let pow_len = if dmax > 1 { m * w } else { 0 };
-        let (mut prev, mut next) = (vec![S::zero(c); pow_len], vec![S::zero(c); pow_len]);
-        let mut scaled = vec![S::zero(c); if dmax > 1 && !prescaled { w } else { 0 }];
+        let sc_len = if dmax > 1 && !prescaled { w } else { 0 };
+        let mut buf = pool.take(2 * pow_len + sc_len, c);
+        let (mut prev, rest) = buf.split_at_mut(pow_len);
+        let (mut next, scaled) = rest.split_at_mut(pow_len);
         for s in (0..n).step_by(CHUNK) {
             let e = (s + CHUNK).min(n);
             let (r, wl) = (lo + s..lo + e, e - s);
@@ -600,7 +603,7 @@ pub fn taylor_apply_in<S: Scalar>(
                 if k > 1 {
                     std::mem::swap(&mut prev, &mut next);
                     for t in &order.powers {
-                        let x = t.x.chunk(&prev, w, s, e, lo);
+                        let x = t.x.chunk(prev, w, s, e, lo);
                         mul_acc_into(&mut next[t.out * w..t.out * w + wl], x, &t.y[r.clone()], t.fresh);
                     }
                 }
@@ -619,10 +622,11 @@ pub fn taylor_apply_in<S: Scalar>(
                     sc
                 };
                 for &(b, ref p, fresh) in &order.accs {
-                    mul_acc_into(&mut o[slot[b]][s..e], p.chunk(&next, w, s, e, lo), sc, fresh);
+                    mul_acc_into(&mut o[slot[b]][s..e], p.chunk(next, w, s, e, lo), sc, fresh);
                 }
             }
         }
+        pool.give(buf);
     });
     out
 }
