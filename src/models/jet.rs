@@ -344,9 +344,10 @@ pub const PAR_MIN: usize = 1 << 14;
 pub fn par_parts<T: Send>(len: usize, unit: usize, outs: Vec<&mut [T]>, f: impl Fn(usize, Vec<&mut [T]>) + Sync) {
     debug_assert!(outs.iter().all(|o| o.len() == len));
     let mid = (len / 2) / unit.max(1) * unit.max(1);
-    // Each half runs through `pulp`'s dispatch, so its loops are compiled for the CPU's SIMD width
-    // (AVX2 / AVX-512); Rust never contracts a·b + c into an FMA, so the bits do not depend on it.
-    let run = |lo: usize, o: Vec<&mut [T]>| pulp::Arch::new().dispatch(|| f(lo, o));
+    // Each half runs through `pulp`'s dispatch; a closure `f` marked `#[inline(always)]` is inlined
+    // into it, so its loops are compiled for the CPU's SIMD width (AVX2 / AVX-512; otherwise they
+    // stay baseline SSE2). Rust never contracts a·b + c into an FMA, so the bits do not depend on it.
+    let run = |lo: usize, o: Vec<&mut [T]>| pulp::Arch::new().dispatch(#[inline(always)] || f(lo, o));
     if crate::linalg::threads() < 2 || len < PAR_MIN || mid == 0 {
         return run(0, outs);
     }
@@ -439,8 +440,8 @@ pub fn matmul_into<S: Scalar>(
 
 /// [`hadamard`] over borrowed blocks of shape (rows, cols), drawing the result from `pool`
 /// (`skip_const`: leave the constant block out). The first
-/// product into a block is written as 0 + x·y (the generic path's zero-then-accumulate, fused into
-/// one pass); the elementwise loops are split over two threads by [`par_parts`].
+/// product into a block is written as 0 + x·y (the generic path's zero-then-accumulate); all products
+/// run in one pass over the entries ([`fused_products`]), split over two threads by [`par_parts`].
 pub fn hadamard_in<S: Scalar>(
     kind: &JetKind,
     pool: &Pool<S>,
@@ -451,6 +452,7 @@ pub fn hadamard_in<S: Scalar>(
     c: S::Ctx,
 ) -> JetMat<S> {
     let mut out: JetMat<S> = JetMat::zero(kind, rows, cols);
+    let mut terms = Vec::new();
     for &(i, j, k) in kind.products() {
         if skip_const && k == 0 {
             continue;
@@ -458,33 +460,83 @@ pub fn hadamard_in<S: Scalar>(
         let (Some(ai), Some(bj)) = (blk(a, i), blk(b, j)) else {
             continue;
         };
-        acc_product(&mut out.parts[k], pool, ai, bj, c);
+        terms.push(Term::new(&mut out.parts, k, ai, bj, pool, c));
     }
+    fused_products(rows * cols, &mut out.parts, &terms);
     out
 }
 
-/// block ← block + x⊙y entrywise, the block drawn from `pool` when absent and then written as
-/// 0 + x·y (the generic path's zero-then-accumulate, fused into one pass); the loop is split over
-/// two threads by [`par_parts`].
-fn acc_product<S: Scalar>(block: &mut Option<Vec<S>>, pool: &Pool<S>, x: &[S], y: &[S], c: S::Ctx) {
-    debug_assert_eq!(x.len(), y.len());
-    let len = x.len();
-    let fresh = block.is_none();
-    let acc = block.get_or_insert_with(|| pool.take(len, c));
-    par_parts(len, 1, vec![&mut acc[..]], |lo, mut o| {
-        let o = &mut o[0];
-        let (x, y) = (&x[lo..lo + o.len()], &y[lo..lo + o.len()]);
+/// Entries per chunk of a fused elementwise pass: every block of one chunk (8 KiB each in f64) stays
+/// in the L1/L2 cache while all the products of the pass run over it.
+const CHUNK: usize = 1024;
+
+/// One product of a fused elementwise pass: block `out` += x ⊙ y, written as 0 + x·y when `fresh`
+/// (the first product into the block).
+struct Term<'a, S> {
+    x: &'a [S],
+    y: &'a [S],
+    out: usize,
+    fresh: bool,
+}
+
+impl<'a, S: Scalar> Term<'a, S> {
+    /// The product `blocks[out]` += x ⊙ y; an absent block is drawn from `pool` and the product
+    /// marked fresh.
+    fn new(blocks: &mut [Option<Vec<S>>], out: usize, x: &'a [S], y: &'a [S], pool: &Pool<S>, c: S::Ctx) -> Self {
+        let fresh = blocks[out].is_none();
         if fresh {
-            for ((z, x), y) in o.iter_mut().zip(x).zip(y) {
-                z.set_zero();
-                z.mul_acc(x, y);
-            }
-        } else {
-            for ((z, x), y) in o.iter_mut().zip(x).zip(y) {
-                z.mul_acc(x, y);
+            blocks[out] = Some(pool.take(x.len(), c));
+        }
+        Term { x, y, out, fresh }
+    }
+}
+
+/// The present blocks as mutable slices, with each block's index among them (`usize::MAX` where
+/// absent): the outputs of a fused pass.
+fn present<S>(blocks: &mut [Option<Vec<S>>]) -> (Vec<&mut [S]>, Vec<usize>) {
+    let mut slot = Vec::with_capacity(blocks.len());
+    let mut outs = Vec::with_capacity(blocks.len());
+    for b in blocks.iter_mut() {
+        slot.push(if b.is_some() { outs.len() } else { usize::MAX });
+        outs.extend(b.as_deref_mut());
+    }
+    (outs, slot)
+}
+
+/// Applies `terms` in their order to `blocks` (each of length `len` where a term writes) in one pass
+/// over the entries, chunk by chunk ([`CHUNK`]): per entry the same operations in the same order as
+/// one pass per term. Split over two threads by [`par_parts`].
+fn fused_products<S: Scalar>(len: usize, blocks: &mut [Option<Vec<S>>], terms: &[Term<'_, S>]) {
+    if terms.is_empty() {
+        return;
+    }
+    let (outs, slot) = present(blocks);
+    let terms: Vec<(&[S], &[S], usize, bool)> = terms.iter().map(|t| (t.x, t.y, slot[t.out], t.fresh)).collect();
+    par_parts(len, 1, outs, #[inline(always)] |lo, mut o| {
+        let n = o[0].len();
+        for s in (0..n).step_by(CHUNK) {
+            let e = (s + CHUNK).min(n);
+            for &(x, y, k, fresh) in &terms {
+                mul_acc_into(&mut o[k][s..e], &x[lo + s..lo + e], &y[lo + s..lo + e], fresh);
             }
         }
     });
+}
+
+/// z ← z + x⊙y entrywise (`fresh`: z ← 0 + x·y, the generic path's zero-then-accumulate). Inlined
+/// into the [`par_parts`] closures, so it is compiled for their SIMD width.
+#[inline(always)]
+fn mul_acc_into<S: Scalar>(z: &mut [S], x: &[S], y: &[S], fresh: bool) {
+    if fresh {
+        for ((z, x), y) in z.iter_mut().zip(x).zip(y) {
+            z.set_zero();
+            z.mul_acc(x, y);
+        }
+    } else {
+        for ((z, x), y) in z.iter_mut().zip(x).zip(y) {
+            z.mul_acc(x, y);
+        }
+    }
 }
 
 /// k! as [`taylor_apply`] forms it (1·2·…·k in the working precision).
@@ -509,8 +561,10 @@ pub fn divided<S: Scalar>(pool: &Pool<S>, d: &[S], fact: &S, c: S::Ctx) -> Vec<S
 /// [`taylor_apply`] with the constant block given by value (`base` = f(z₀); `None` leaves it out, only z's
 /// nilpotent blocks are read) and the higher derivatives
 /// borrowed (`derivs[k − 1]` = f^(k)(z₀), k = 1..=D; with `prescaled`, f^(k)(z₀)/k! for k ≥ 2, as
-/// [`divided`] by [`factorial`] forms it), temporaries drawn from `pool`: the same
-/// operations in the same order, without copying z, N or f(z₀).
+/// [`divided`] by [`factorial`] forms it), the result drawn from `pool`: the same
+/// operations in the same order per entry, in one pass over the entries, chunk by chunk ([`CHUNK`]):
+/// the powers N^k and f^(k)(z₀)/k! of a chunk live in per-thread scratch blocks and are accumulated
+/// into the result there. Split over two threads by [`par_parts`].
 pub fn taylor_apply_in<S: Scalar>(
     kind: &JetKind,
     pool: &Pool<S>,
@@ -522,6 +576,7 @@ pub fn taylor_apply_in<S: Scalar>(
 ) -> JetMat<S> {
     let dmax = kind.max_degree();
     assert!(derivs.len() >= dmax, "taylor_apply: need derivatives up to order {dmax}");
+    let len = z.rows * z.cols;
     let mut out = JetMat::zero(kind, z.rows, z.cols);
     out.parts[0] = base;
     let mut nil = z.views();
@@ -529,39 +584,140 @@ pub fn taylor_apply_in<S: Scalar>(
     if nil.iter().all(Option::is_none) {
         return out;
     }
-    let mut pow: Option<JetMat<S>> = None; // N^k for k ≥ 2
-    let mut fact = S::one(c); // k!
-    for k in 1..=dmax {
-        let dk = derivs[k - 1];
-        let mut scaled = None;
-        if k > 1 {
-            let next = {
-                let prev = pow.as_ref().map_or_else(|| nil.clone(), JetMat::views);
-                hadamard_in(kind, pool, &prev, &nil, (z.rows, z.cols), false, c)
-            };
-            if let Some(old) = pow.replace(next) {
-                pool.recycle(old);
+    let plan = TaylorPlan::new(kind, &nil, dmax, &mut out.parts, pool, c);
+    let (outs, slot) = present(&mut out.parts);
+    let m = kind.len();
+    par_parts(len, 1, outs, #[inline(always)] |lo, mut o| {
+        let n = o[0].len();
+        let w = n.min(CHUNK);
+        // N^(k−1) and N^k of the chunk (block b at b·w; N¹ is read from z), f^(k)(z₀)/k! of the chunk:
+        // one scratch buffer from the pool (every entry is written before it is read).
+        let pow_len = if dmax > 1 { m * w } else { 0 };
+        let sc_len = if dmax > 1 && !prescaled { w } else { 0 };
+        let mut buf = pool.take(2 * pow_len + sc_len, c);
+        let (mut prev, rest) = buf.split_at_mut(pow_len);
+        let (mut next, scaled) = rest.split_at_mut(pow_len);
+        for s in (0..n).step_by(CHUNK) {
+            let e = (s + CHUNK).min(n);
+            let (r, wl) = (lo + s..lo + e, e - s);
+            for (k, order) in (1..).zip(&plan.orders) {
+                if k > 1 {
+                    std::mem::swap(&mut prev, &mut next);
+                    for t in &order.powers {
+                        let x = t.x.chunk(prev, w, s, e, lo);
+                        mul_acc_into(&mut next[t.out * w..t.out * w + wl], x, &t.y[r.clone()], t.fresh);
+                    }
+                }
+                if order.accs.is_empty() {
+                    continue;
+                }
+                let d = &derivs[k - 1][r.clone()];
+                let sc: &[S] = if k == 1 || prescaled {
+                    d
+                } else {
+                    let sc = &mut scaled[..wl];
+                    sc.iter_mut().zip(d).for_each(|(s, d)| {
+                        s.assign_from(d);
+                        *s /= &plan.facts[k - 2];
+                    });
+                    sc
+                };
+                for &(b, ref p, fresh) in &order.accs {
+                    mul_acc_into(&mut o[slot[b]][s..e], p.chunk(next, w, s, e, lo), sc, fresh);
+                }
             }
-            fact *= &S::from_i64(k as i64, c);
-            if !prescaled {
-                // f^(k)(z₀)/k! once per entry, then accumulated into every block of N^k.
-                scaled = Some(divided(pool, dk, &fact, c));
-            }
         }
-        let sc: &[S] = scaled.as_deref().unwrap_or(dk);
-        let powv = pow.as_ref().map_or_else(|| nil.clone(), JetMat::views);
-        for (p, acc) in powv.iter().zip(out.parts.iter_mut()) {
-            let Some(p) = p else { continue };
-            acc_product(acc, pool, p, sc, c);
-        }
-        if let Some(s) = scaled {
-            pool.give(s);
-        }
-    }
-    if let Some(p) = pow {
-        pool.recycle(p);
-    }
+        pool.give(buf);
+    });
     out
+}
+
+/// A block of a power N^k in a fused [`taylor_apply_in`]: a block of z (k = 1) or block i of the
+/// chunk's scratch power (k ≥ 2).
+enum PowBlock<'a, S> {
+    Z(&'a [S]),
+    Scratch(usize),
+}
+
+impl<'a, S> PowBlock<'a, S> {
+    /// The entries s..e of the chunk at `lo` (scratch blocks of width w in `scratch`).
+    #[inline(always)]
+    fn chunk<'b>(&self, scratch: &'b [S], w: usize, s: usize, e: usize, lo: usize) -> &'b [S]
+    where
+        'a: 'b,
+    {
+        match *self {
+            PowBlock::Z(z) => &z[lo + s..lo + e],
+            PowBlock::Scratch(i) => &scratch[i * w..i * w + e - s],
+        }
+    }
+}
+
+/// One product of N^k = N^(k−1) ⊙ N in a fused [`taylor_apply_in`]: scratch block `out` += x ⊙ y
+/// (`fresh`: the first product into it).
+struct PowProduct<'a, S> {
+    x: PowBlock<'a, S>,
+    y: &'a [S],
+    out: usize,
+    fresh: bool,
+}
+
+/// The schedule of a fused [`taylor_apply_in`], per order k = 1..=D.
+struct TaylorOrder<'a, S> {
+    /// The products forming N^k (k ≥ 2) in table order.
+    powers: Vec<PowProduct<'a, S>>,
+    /// The accumulations out_b += (N^k)_b · f^(k)(z₀)/k!: (b, block b of N^k, first product into out_b).
+    accs: Vec<(usize, PowBlock<'a, S>, bool)>,
+}
+
+/// The schedule of a fused [`taylor_apply_in`]: which blocks of each power N^k are present, and k!.
+struct TaylorPlan<'a, S> {
+    orders: Vec<TaylorOrder<'a, S>>,
+    /// k! for k = 2..=D (1·2·…·k as [`factorial`]).
+    facts: Vec<S>,
+}
+
+impl<'a, S: Scalar> TaylorPlan<'a, S> {
+    /// The schedule for the nilpotent blocks `nil` up to order `dmax`, drawing every result block it
+    /// writes (absent from `out`) from `pool`.
+    fn new(kind: &JetKind, nil: &[Option<&'a [S]>], dmax: usize, out: &mut [Option<Vec<S>>], pool: &Pool<S>, c: S::Ctx) -> Self {
+        let len = nil.iter().flatten().next().map_or(0, |b| b.len());
+        let mut has: Vec<bool> = nil.iter().map(Option::is_some).collect();
+        // Block b of N^k: N itself is read from z.
+        let pow_block = |k: usize, b: usize| match nil[b] {
+            Some(z) if k == 1 => PowBlock::Z(z),
+            _ => PowBlock::Scratch(b),
+        };
+        let (mut orders, mut facts) = (Vec::with_capacity(dmax), Vec::new());
+        let mut fact = S::one(c);
+        for k in 1..=dmax {
+            let mut powers = Vec::new();
+            if k > 1 {
+                let mut next = vec![false; kind.len()];
+                for &(i, j, kk) in kind.products() {
+                    let (true, Some(y)) = (has[i], nil[j]) else { continue };
+                    let x = pow_block(k - 1, i);
+                    powers.push(PowProduct { x, y, out: kk, fresh: !next[kk] });
+                    next[kk] = true;
+                }
+                has = next;
+                fact *= &S::from_i64(k as i64, c);
+                facts.push(fact.clone());
+            }
+            let accs = (0..kind.len())
+                .filter(|&b| has[b])
+                .map(|b| {
+                    let fresh = out[b].is_none();
+                    if fresh {
+                        out[b] = Some(pool.take(len, c));
+                    }
+                    (b, pow_block(k, b), fresh)
+                })
+                .collect();
+            orders.push(TaylorOrder { powers, accs });
+        }
+        TaylorPlan { orders, facts }
+    }
 }
 
 /// Jet matrix product op(A)·op(B): $C_k = \sum_{e_ie_j = e_k} \mathrm{op}(A_i)\,\mathrm{op}(B_j)$.
@@ -762,5 +918,45 @@ mod tests {
         let only = matmul(&kind, &a, false, &b, true, Some(1), false, ());
         assert!(only.part(0).is_none() && only.part(2).is_none());
         assert_eq!(only.part(1), c.part(1));
+    }
+
+    /// The fused passes ([`hadamard_in`], [`taylor_apply_in`], prescaled or not) give the bits of the
+    /// one-pass-per-product [`hadamard`] and [`taylor_apply`], over several chunks and with signed zeros.
+    #[test]
+    fn fused_passes_are_bit_identical_to_the_reference() {
+        let (rows, cols) = (7, 2 * CHUNK / 7 + 5);
+        let len = rows * cols;
+        let val = |e: usize, seed: usize| match (e * 31 + seed * 17) % 23 {
+            0 => -0.0,
+            1 => 0.0,
+            r => ((e * 7919 + seed * 104_729) % 2003) as f64 / 997.0 - 1.0 + r as f64 * 1e-3,
+        };
+        let bits = |m: &JetMat<f64>| -> Vec<Option<Vec<u64>>> {
+            m.parts.iter().map(|p| p.as_ref().map(|p| p.iter().map(|x| x.to_bits()).collect())).collect()
+        };
+        let pool = Pool::new();
+        for kind in [JetKind::taylor(1), JetKind::taylor(2), JetKind::taylor(3), JetKind::hyper_dual()] {
+            let mk = |seed: usize, absent: usize| -> JetMat<f64> {
+                let mut m = JetMat::zero(&kind, rows, cols);
+                for (k, p) in m.parts.iter_mut().enumerate() {
+                    if k != absent {
+                        *p = Some((0..len).map(|e| val(e, seed + k)).collect());
+                    }
+                }
+                m
+            };
+            let (a, b) = (mk(1, 2), mk(5, usize::MAX));
+            let fused = hadamard_in(&kind, &pool, &a.views(), &b.views(), (rows, cols), false, ());
+            assert_eq!(bits(&fused), bits(&hadamard(&kind, &a, &b, ())), "{}", kind.name());
+            let derivs: Vec<Vec<f64>> = (0..=kind.max_degree()).map(|k| (0..len).map(|e| val(e, 40 + k)).collect()).collect();
+            let want = bits(&taylor_apply(&kind, &a, &derivs, ()));
+            let views: Vec<&[f64]> = derivs[1..].iter().map(Vec::as_slice).collect();
+            let got = taylor_apply_in(&kind, &pool, &a, Some(derivs[0].clone()), &views, false, ());
+            assert_eq!(bits(&got), want, "{}", kind.name());
+            let pre: Vec<Vec<f64>> = (1..derivs.len()).map(|k| if k < 2 { derivs[k].clone() } else { divided(&pool, &derivs[k], &factorial(k, ()), ()) }).collect();
+            let views: Vec<&[f64]> = pre.iter().map(Vec::as_slice).collect();
+            let got = taylor_apply_in(&kind, &pool, &a, Some(derivs[0].clone()), &views, true, ());
+            assert_eq!(bits(&got), want, "{} prescaled", kind.name());
+        }
     }
 }
