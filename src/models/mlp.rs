@@ -291,7 +291,7 @@ fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool
     let len = z.len();
     let mut out: Vec<Vec<f64>> = (0..=kmax).map(|_| pool.take(len, ())).collect();
     let outs: Vec<&mut [f64]> = out.iter_mut().map(|v| &mut v[..]).collect();
-    jet::par_parts(len, 1, outs, |lo, mut o| {
+    jet::par_parts(len, 1, outs, #[inline(always)] |lo, mut o| {
         const CHUNK: usize = 512;
         let mut base = [0.0f64; CHUNK];
         let mut half = [0.0f64; CHUNK];
@@ -680,7 +680,7 @@ impl<S: Scalar> Mlp<S> {
                     continue;
                 }
                 let zk = zk.get_or_insert_with(|| pool.zeros(self.n * dout, c));
-                jet::par_parts(self.n * dout, dout, vec![&mut zk[..]], |_, mut o| {
+                jet::par_parts(self.n * dout, dout, vec![&mut zk[..]], #[inline(always)] |_, mut o| {
                     for row in o[0].chunks_mut(dout) {
                         row.iter_mut().zip(*bk).for_each(|(a, bj)| *a += bj);
                     }
@@ -1033,7 +1033,7 @@ impl<S: Scalar> Mlp<S> {
             let z = jet::matmul_in(&kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, false, self.fast, c);
             let mut z0 = z.parts.into_iter().next().flatten().expect("constant block");
             if let Some(bk) = b[0] {
-                jet::par_parts(self.n * dout, dout, vec![&mut z0[..]], |_, mut o| {
+                jet::par_parts(self.n * dout, dout, vec![&mut z0[..]], #[inline(always)] |_, mut o| {
                     for row in o[0].chunks_mut(dout) {
                         row.iter_mut().zip(bk).for_each(|(a, bj)| *a += bj);
                     }
