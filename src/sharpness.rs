@@ -12,7 +12,7 @@
 //! (negation is exact in IEEE and MPFR; claim 2).
 
 use crate::error::EvalError;
-use crate::linalg::{axpy, dot, dots, jacobi_eigen, lin_comb, norm, scale, zeros};
+use crate::linalg::{axpy, axpy_in, dot, dots, dots_acc, jacobi_eigen, lin_comb, norm, scale, simd, zeros};
 use crate::objective::Objective;
 use crate::scalar::{Precision, Scalar};
 
@@ -154,16 +154,18 @@ fn solve<S: Scalar>(
     let mut hvps: u64 = 0;
     let mut fresh_seed: u64 = 1;
     let mut best_res = f64::INFINITY;
+    // Block buffer of the fused Ritz residual pass (reused across iterations).
+    let mut y_block: Vec<S> = zeros(RITZ_BLOCK.min(p), c);
     loop {
-        let q_norm0 = norm(&q);
-        let mut qn = orthogonalise(&basis, &mut q, &q_norm0);
+        let (q_norm0, mut qn) = orthogonalise(&basis, &mut q, None);
         let breakdown = basis.len() >= p
             || !(qn.to_f64() > 1e-3 * q_norm0.to_f64().max(f64::MIN_POSITIVE))
             || !qn.is_finite();
         if breakdown {
             if basis.len() >= p {
                 // The whole space is spanned: the Ritz pairs are exact eigenpairs.
-                return finish(basis, images, &g, k, p, hvps, opts, &start, true);
+                let eig_g = small_eig(&g, k.min(basis.len()), opts.warm_ritz);
+                return finish(basis, images, eig_g, k, p, hvps, opts, &start, true);
             }
             // Invariant subspace reached before k pairs: continue from a fresh deterministic vector.
             q = (0..p)
@@ -173,9 +175,8 @@ fn solve<S: Scalar>(
                 })
                 .collect();
             fresh_seed += 1;
-            let n0 = norm(&q);
-            orthogonalise(&basis, &mut q, &n0);
-            qn = orthogonalise(&basis, &mut q, &n0);
+            let (n0, _) = orthogonalise(&basis, &mut q, None);
+            qn = orthogonalise(&basis, &mut q, Some(n0.to_f64())).1;
         }
         let inv = S::one(c) / &qn;
         scale(&inv, &mut q);
@@ -185,9 +186,8 @@ fn solve<S: Scalar>(
         if !crate::linalg::all_finite(&w) {
             return Err(EvalError::NonFinite { what: "Hessian-vector product", at: String::new() });
         }
-        // Extend G by one row/column: G[m][i] = v_i·(Hq) (dots four at a time), G[m][m] = q·Hq.
-        let mut row = dots(&w, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>());
-        row.push(dot(&q, &w));
+        // Extend G by one row/column: G[m][i] = v_i·(Hq), G[m][m] = q·Hq (one multi-chain pass).
+        let row = dots(&w, &basis.iter().chain(std::iter::once(&q)).map(Vec::as_slice).collect::<Vec<_>>());
         for (i, gi) in g.iter_mut().enumerate() {
             gi.push(row[i].clone());
         }
@@ -197,21 +197,28 @@ fn solve<S: Scalar>(
 
         let m = basis.len();
         let kk = k.min(m);
-        let (vals, vecs) = small_eig(&g, kk, 0);
+        // The top pairs and the warm-subspace pairs `finish` returns (the same top pairs as
+        // small_eig(&g, kk, 0)).
+        let eig_g = small_eig(&g, kk, opts.warm_ritz);
+        let (vals, vecs) = (&eig_g.0, &eig_g.1);
         let mut next: Option<Vec<S>> = None;
         let mut all_ok = m >= k;
         let mut worst = 0.0_f64;
         for r in 0..kk {
-            let (y, hy) = ritz(&basis, &images, &vecs[r], p, c);
-            let mut res = hy;
-            axpy(&(-vals[r].clone()), &y, &mut res);
-            let rel = norm(&res).to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(f64::MIN_POSITIVE);
+            // The preconditioner's dots with the residual are taken in the residual's pass; they
+            // are used only if this pair is the first unconverged one.
+            let ys: Vec<&[S]> = match pre {
+                Some((ys, _)) if next.is_none() => ys.iter().map(Vec::as_slice).collect(),
+                _ => vec![],
+            };
+            let (mut res, res_norm, cf) = ritz_residual(&basis, &images, &vecs[r], &vals[r], &ys, &mut y_block);
+            let rel = res_norm.to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(f64::MIN_POSITIVE);
             worst = worst.max(rel);
             if !(rel <= opts.tol) {
                 all_ok = false;
                 if next.is_none() {
                     if let Some((ys, ls)) = pre {
-                        precondition(&mut res, &vals[r], warm, ys, ls);
+                        precondition(&mut res, cf, &vals[r], warm, ys, ls);
                     }
                     next = Some(res);
                 }
@@ -219,7 +226,7 @@ fn solve<S: Scalar>(
         }
         best_res = best_res.min(worst);
         if all_ok {
-            return finish(basis, images, &g, k, p, hvps, opts, &start, false);
+            return finish(basis, images, eig_g, k, p, hvps, opts, &start, false);
         }
         if hvps >= opts.max_hvps {
             return Err(EvalError::EigenStalled { residual: best_res, tol: opts.tol, hvps });
@@ -253,13 +260,12 @@ fn solve<S: Scalar>(
     }
 }
 
-/// t = r − Σ_j y_j (y_j·r)·θ_j/(θ_j − θ) over the preconditioning pairs (θ_j, y_j), then the
-/// components along the sought warm vectors removed (see [`top_eigen_warm`]); the denominator is
-/// kept ≥ 1e-3·|θ| in size.
-fn precondition<S: Scalar>(r: &mut [S], theta: &S, sought: &[Vec<S>], ys: &[Vec<S>], ls: &[S]) {
+/// t = r − Σ_j y_j (y_j·r)·θ_j/(θ_j − θ) over the preconditioning pairs (θ_j, y_j), given
+/// `cf` = (y_j·r)_j, then the components along the sought warm vectors removed (see
+/// [`top_eigen_warm`]); the denominator is kept ≥ 1e-3·|θ| in size.
+fn precondition<S: Scalar>(r: &mut [S], cf: Vec<S>, theta: &S, sought: &[Vec<S>], ys: &[Vec<S>], ls: &[S]) {
     let c = theta.ctx();
     let floor = theta.to_f64().abs() * 1e-3;
-    let cf = dots(r, &ys.iter().map(Vec::as_slice).collect::<Vec<_>>());
     for ((x, yj), lj) in cf.into_iter().zip(ys).zip(ls) {
         let mut den = lj.clone() - theta;
         if den.to_f64().abs() < floor {
@@ -273,33 +279,44 @@ fn precondition<S: Scalar>(r: &mut [S], theta: &S, sought: &[Vec<S>], ys: &[Vec<
     }
 }
 
-/// One classical Gram–Schmidt pass q ← q − V(Vᵀq) (coefficients by [`dots`], the update blocked),
-/// repeated once when the pass shrank ‖q‖ below ‖q₀‖/√2 (Kahan–Parlett: twice is enough). Returns ‖q‖.
-fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], q_norm0: &S) -> S {
-    let mut before = q_norm0.to_f64();
-    for _pass in 0..2 {
-        if basis.is_empty() {
-            return norm(q);
+/// One classical Gram–Schmidt pass q ← q − V(Vᵀq) (coefficients and ‖q₀‖ in one [`dots_acc`]
+/// pass, the update blocked), repeated once when the pass shrank ‖q‖ below `before`/√2 (Kahan–Parlett:
+/// twice is enough; `before` is ‖q₀‖ unless given). Returns (‖q₀‖, ‖q‖).
+fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], before: Option<f64>) -> (S, S) {
+    let mut acc: Vec<S> = zeros(basis.len() + 1, q[0].ctx());
+    let q_ref: &[S] = q;
+    let ys: Vec<&[S]> = std::iter::once(q_ref).chain(basis.iter().map(Vec::as_slice)).collect();
+    dots_acc(&mut acc, q_ref, &ys);
+    let q_norm0 = acc[0].sqrt();
+    if basis.is_empty() {
+        return (q_norm0.clone(), q_norm0);
+    }
+    let mut before = before.unwrap_or_else(|| q_norm0.to_f64());
+    let mut cf: Vec<S> = acc.drain(1..).map(|x| -x).collect();
+    for pass in 0..2 {
+        if pass == 1 {
+            cf = dots(q, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>()).into_iter().map(|x| -x).collect();
         }
-        let cf: Vec<S> = dots(q, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>())
-            .into_iter()
-            .map(|x| -x)
-            .collect();
         const BLOCK: usize = 512;
         let p = q.len();
-        for lo in (0..p).step_by(BLOCK) {
-            let hi = (lo + BLOCK).min(p);
-            for (cj, vj) in cf.iter().zip(basis) {
-                axpy(cj, &vj[lo..hi], &mut q[lo..hi]);
-            }
-        }
+        simd(
+            #[inline(always)]
+            || {
+                for lo in (0..p).step_by(BLOCK) {
+                    let hi = (lo + BLOCK).min(p);
+                    for (cj, vj) in cf.iter().zip(basis) {
+                        axpy_in(cj, &vj[lo..hi], &mut q[lo..hi]);
+                    }
+                }
+            },
+        );
         let after = norm(q);
         if after.to_f64() >= before * std::f64::consts::FRAC_1_SQRT_2 {
-            return after;
+            return (q_norm0, after);
         }
         before = after.to_f64();
     }
-    norm(q)
+    (q_norm0, norm(q))
 }
 
 /// Full dense eigendecomposition of G in the working precision (restarts, fallback).
@@ -406,11 +423,56 @@ fn ritz<S: Scalar>(basis: &[Vec<S>], images: &[Vec<S>], s: &[S], p: usize, c: S:
     (y, hy)
 }
 
+/// Entries per block of [`ritz_residual`]'s pass.
+const RITZ_BLOCK: usize = 512;
+
+/// The residual r = Ws − θ·Vs of the Ritz pair (θ, y = Vs) in one blocked pass — per entry the
+/// operations of y = Vs, Hy = Ws ([`ritz`]) and r = Hy − θy, without storing y or Hy — with
+/// ‖r‖ and the dots (ys_j·r)_j accumulated on the way (each in index order, as [`norm`] and
+/// [`dots`]). `y_block` is scratch of at least [`RITZ_BLOCK`] entries (or p).
+fn ritz_residual<S: Scalar>(
+    basis: &[Vec<S>],
+    images: &[Vec<S>],
+    s: &[S],
+    theta: &S,
+    ys: &[&[S]],
+    y_block: &mut [S],
+) -> (Vec<S>, S, Vec<S>) {
+    let p = basis[0].len();
+    let c = theta.ctx();
+    let m = s.len();
+    let neg_theta = -theta.clone();
+    let mut r = zeros::<S>(p, c);
+    let mut acc = zeros::<S>(ys.len() + 1, c);
+    for lo in (0..p).step_by(RITZ_BLOCK) {
+        let hi = (lo + RITZ_BLOCK).min(p);
+        let yb = &mut y_block[..hi - lo];
+        let rb = &mut r[lo..hi];
+        simd(
+            #[inline(always)]
+            || {
+                yb.iter_mut().for_each(S::set_zero);
+                for ((sj, vj), wj) in s.iter().zip(&basis[..m]).zip(&images[..m]) {
+                    axpy_in(sj, &vj[lo..hi], yb);
+                    axpy_in(sj, &wj[lo..hi], rb);
+                }
+                axpy_in(&neg_theta, yb, rb);
+            },
+        );
+        let rb: &[S] = rb;
+        let chains: Vec<&[S]> = std::iter::once(rb).chain(ys.iter().map(|y| &y[lo..hi])).collect();
+        dots_acc(&mut acc, rb, &chains);
+    }
+    let res_norm = acc[0].sqrt();
+    acc.remove(0);
+    (r, res_norm, acc)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn finish<S: Scalar>(
     basis: Vec<Vec<S>>,
     images: Vec<Vec<S>>,
-    g: &[Vec<S>],
+    (vals, vecs): (Vec<S>, Vec<Vec<S>>),
     k: usize,
     p: usize,
     hvps: u64,
@@ -421,7 +483,6 @@ fn finish<S: Scalar>(
     let c = start[0].ctx();
     let m = basis.len();
     let kk = k.min(m);
-    let (vals, vecs) = small_eig(g, kk, opts.warm_ritz);
     let mut out = Eigen { values: vec![], vectors: vec![], residuals: vec![], hvps, tol: opts.tol, next_ritz: vec![], next_ritz_values: vec![] };
     for s in &vecs[kk..] {
         let mut y = zeros::<S>(p, c);
