@@ -520,6 +520,16 @@ fn finish<S: Scalar>(
 pub const TRAIL_POINTS: usize = 4;
 /// Ritz pairs below the top that a [`Trail`] keeps from its last solve (the preconditioner).
 pub const TRAIL_RITZ: usize = 8;
+/// Points of its own role a role-aware [`Trail`] fits (its `role_points` when built by the tracking).
+pub const TRAIL_ROLE_POINTS: usize = 4;
+/// Last points of the whole sequence a role-aware [`Trail`] fits when it does not fit its role's.
+pub const TRAIL_CHAIN_POINTS: usize = 6;
+/// A role-aware [`Trail`] fits the last points of the sequence instead of the role's when θ is
+/// nearer than this fraction of its distance to the role's last point to the sequence's last point.
+const TRAIL_NEAR: f64 = 0.1;
+/// Relative gap (λ₁ − λ₂)/|λ₁| of the last solve below which a role-aware [`Trail`] treats the top
+/// pair as part of a cluster.
+const TRAIL_CLUSTER_GAP: f64 = 0.05;
 
 /// Warm-start memory of the top-eigenvector solves along a trajectory θ₁, θ₂, … (issue 7):
 /// the last [`TRAIL_POINTS`] pairs (θ_i, u_i) and the last solve's Ritz pairs below the top.
@@ -530,6 +540,18 @@ pub const TRAIL_RITZ: usize = 8;
 /// O(‖θ − Σ c_i θ_i‖ + ‖Δθ‖²) instead of O(‖θ − θ_last‖) — along GD it follows the drift, and at the
 /// edge of stability the period-2 oscillation, at no HVP cost. The stored Ritz pairs precondition
 /// the expansion ([`top_eigen_warm`]). The stopping rule is the solver's (true residual ≤ tol·|S|).
+///
+/// A role-aware trail (`role_points` > 0: the θ† chain, whose solves cycle through the roles
+/// centre, projection step 1, 2, …) tags each point with the role of its solve ([`Trail::role`],
+/// set by the caller) and fits the last `role_points` points of the same role — each role follows
+/// a smooth path in t, while a fit over the mixed sequence sees near-duplicate points (the
+/// converging projection steps) and extrapolates poorly (tiny: start residuals 2.8e-7 and 9.7e-8
+/// for the centre and the first projection step with the mixed fit, 1.5e-8 with the role's). It
+/// fits the last [`TRAIL_CHAIN_POINTS`] of the sequence instead when θ is much nearer to the
+/// sequence's last point than to the role's (the later projection steps, which barely move), and
+/// when the last solve's top pair lay in a cluster (relative gap below 5%: u then turns within the
+/// cluster, not along the role's path); in a cluster the last solve's second Ritz vector also
+/// joins the start basis, so that the first Rayleigh–Ritz step resolves the turn.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
 pub struct Trail<S: Scalar> {
@@ -542,11 +564,20 @@ pub struct Trail<S: Scalar> {
     /// Points kept (0: [`TRAIL_POINTS`]).
     #[serde(default)]
     pub cap: usize,
+    /// Points of the same role fitted (0: roles are ignored and every point is fitted).
+    #[serde(default)]
+    pub role_points: usize,
+    /// Role of each point (parallel to `points`; used by role-aware trails).
+    #[serde(default)]
+    pub roles: Vec<usize>,
+    /// Role of the next solve.
+    #[serde(default)]
+    pub role: usize,
 }
 
 impl<S: Scalar> Default for Trail<S> {
     fn default() -> Self {
-        Trail { points: vec![], ritz: vec![], values: vec![], cap: 0 }
+        Trail { points: vec![], ritz: vec![], values: vec![], cap: 0, role_points: 0, roles: vec![], role: 0 }
     }
 }
 
@@ -556,10 +587,39 @@ impl<S: Scalar> Trail<S> {
         self.points.is_empty()
     }
 
+    /// Whether the last solve's top pair lay in a cluster (role-aware trails only).
+    fn in_cluster(&self) -> bool {
+        self.role_points > 0
+            && self.values.len() >= 2
+            && self.values[0].to_f64() - self.values[1].to_f64() < TRAIL_CLUSTER_GAP * self.values[0].to_f64().abs()
+    }
+
+    /// The points the start at θ is fitted to, oldest first: every point, or for a role-aware
+    /// trail the role's last `role_points` or the sequence's last [`TRAIL_CHAIN_POINTS`] (see
+    /// [`Trail`]).
+    fn fit_points(&self, theta: &[S]) -> Vec<&(Vec<S>, Vec<S>)> {
+        if self.role_points == 0 || self.roles.len() != self.points.len() {
+            return self.points.iter().collect();
+        }
+        let mut own: Vec<&(Vec<S>, Vec<S>)> =
+            self.points.iter().zip(&self.roles).filter(|&(_, &r)| r == self.role).map(|(pt, _)| pt).collect();
+        let chain = || self.points[self.points.len().saturating_sub(TRAIL_CHAIN_POINTS)..].iter().collect();
+        let (Some(role_last), Some(chain_last)) = (own.last(), self.points.last()) else {
+            return chain();
+        };
+        let dist2 = |a: &[S]| theta.iter().zip(a).map(|(x, y)| (x.to_f64() - y.to_f64()).powi(2)).sum::<f64>();
+        if self.in_cluster() || dist2(&chain_last.0) < TRAIL_NEAR * TRAIL_NEAR * dist2(&role_last.0) {
+            return chain();
+        }
+        own.drain(..own.len().saturating_sub(self.role_points));
+        own
+    }
+
     /// The extrapolated start u* at θ (None when nothing is recorded).
     pub fn start(&self, theta: &[S]) -> Option<Vec<S>> {
-        let (t1, u1) = self.points.last()?;
-        let older: Vec<&(Vec<S>, Vec<S>)> = self.points.iter().rev().skip(1).collect();
+        let sel = self.fit_points(theta);
+        let (t1, u1) = *sel.last()?;
+        let older: Vec<&(Vec<S>, Vec<S>)> = sel.iter().rev().skip(1).copied().collect();
         let m = older.len();
         let mut u = u1.clone();
         if m > 0 && theta.len() == t1.len() {
@@ -625,10 +685,13 @@ impl<S: Scalar> Trail<S> {
         // The stored vectors' buffers are reused (oldest point recycled, Ritz vectors overwritten):
         // no long-lived allocations per solve.
         let cap = if self.cap == 0 { TRAIL_POINTS } else { self.cap };
+        self.roles.resize(self.points.len(), 0);
         if self.points.len() >= cap {
             let mut old = self.points.remove(0);
+            self.roles.remove(0);
             while self.points.len() >= cap {
                 self.points.remove(0);
+                self.roles.remove(0);
             }
             old.0.clear();
             old.0.extend_from_slice(theta);
@@ -637,6 +700,7 @@ impl<S: Scalar> Trail<S> {
         } else {
             self.points.push((theta.to_vec(), eig.vectors[0].clone()));
         }
+        self.roles.push(self.role);
         let n = eig.next_ritz.len().min(eig.next_ritz_values.len()).min(TRAIL_RITZ);
         self.ritz.truncate(n);
         for (dst, src) in self.ritz.iter_mut().zip(&eig.next_ritz) {
@@ -650,14 +714,15 @@ impl<S: Scalar> Trail<S> {
     }
 
     /// The top eigenpair at θ: started from the extrapolated u* (or `fallback`, or the default
-    /// start when the trail is empty), preconditioned by the stored Ritz pairs; the solve is
-    /// recorded.
+    /// start when the trail is empty; in a cluster also from the stored second Ritz vector, see
+    /// [`Trail`]), preconditioned by the stored Ritz pairs; the solve is recorded.
     pub fn solve(&mut self, obj: &dyn Objective<S>, theta: &[S], fallback: Option<&[S]>, tol: f64) -> Result<Eigen<S>, EvalError> {
         let c = obj.ctx();
         let opts = EigenOpts { tol, warm_ritz: TRAIL_RITZ, ..EigenOpts::top::<S>(1, c) };
         let eig = match self.start(theta) {
             Some(u) if self.values.len() == self.ritz.len() + 1 && !self.ritz.is_empty() => {
-                solve(obj, theta, &[u], Some((&self.ritz, &self.values[1..])), &opts)?
+                let start = if self.in_cluster() { vec![u, self.ritz[0].clone()] } else { vec![u] };
+                solve(obj, theta, &start, Some((&self.ritz, &self.values[1..])), &opts)?
             }
             Some(u) => top_eigen(obj, theta, Some(&u), &opts)?,
             None => top_eigen(obj, theta, fallback, &opts)?,
