@@ -82,7 +82,7 @@ impl Pre {
 /// history of q points (u* = Σ c_i u_i, Σ c_i = 1, c the affine fit of θ by the stored points).
 fn extrapolate(theta: &[f64], hist: &[(Vec<f64>, Vec<f64>)], q: usize) -> Vec<f64> {
     let tail = hist[hist.len().saturating_sub(q)..].to_vec();
-    let tr = Trail::<f64> { points: tail, ritz: vec![], values: vec![], cap: q };
+    let tr = Trail::<f64> { points: tail, cap: q, ..Trail::default() };
     tr.start(theta).expect("non-empty history")
 }
 

@@ -57,9 +57,9 @@ pub fn step<S: Scalar>(
     Ok(pr)
 }
 
-/// [`step`] with every eigen solve of the chain (the centre at θ†_t − η∇L(θ†_t), then each
-/// projection step) taken from one warm-start [`Trail`] (sharpness.rs). The returned HVP count
-/// includes the centre's solve.
+/// [`step`] with every eigen solve of the chain (the centre at θ†_t − η∇L(θ†_t), role 0, then
+/// each projection step, roles 1, 2, …) taken from one warm-start [`Trail`] (sharpness.rs). The
+/// returned HVP count includes the centre's solve.
 pub fn step_with<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
@@ -70,6 +70,7 @@ pub fn step_with<S: Scalar>(
 ) -> Result<Projected<S>, EvalError> {
     let mut p = dag.theta.clone();
     axpy(&(-eta.clone()), &dag.grad, &mut p);
+    trail.role = 0;
     let c = center_with(obj, &p, Some(&dag.u), Some(&mut *trail), tol)?;
     let hv = c.hvps;
     let mut pr = project_with(obj, eta, c, steps, Some(trail), tol)?;

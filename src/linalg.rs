@@ -107,26 +107,71 @@ pub fn dot<S: Scalar>(x: &[S], y: &[S]) -> S {
 }
 
 /// out[i] = ys[i]·x, each accumulated exactly as [`dot`]`(ys[i], x)` (same order, same roundings:
-/// bit-identical), four at a time so that the four accumulation chains overlap.
+/// bit-identical); see [`dots_acc`].
 pub fn dots<S: Scalar>(x: &[S], ys: &[&[S]]) -> Vec<S> {
-    let mut out = Vec::with_capacity(ys.len());
-    for ch in ys.chunks(4) {
-        if let [y0, y1, y2, y3] = ch {
-            debug_assert!(ch.iter().all(|y| y.len() == x.len()));
-            let z = S::zero(x.first().map(|v| v.ctx()).unwrap_or_else(|| y0[0].ctx()));
-            let mut acc = [z.clone(), z.clone(), z.clone(), z];
-            for ((((xi, a), b), c), d) in x.iter().zip(*y0).zip(*y1).zip(*y2).zip(*y3) {
-                acc[0].mul_acc(a, xi);
-                acc[1].mul_acc(b, xi);
-                acc[2].mul_acc(c, xi);
-                acc[3].mul_acc(d, xi);
+    let Some(z) = x.first().or_else(|| ys.first().and_then(|y| y.first())) else {
+        return Vec::new();
+    };
+    let mut out = zeros(ys.len(), z.ctx());
+    dots_acc(&mut out, x, ys);
+    out
+}
+
+/// Most accumulation chains [`dots_acc`] runs in one pass over x.
+const DOTS_CHAINS: usize = 16;
+
+/// acc[j] += Σ_i ys[j][i]·x[i], each sum one `mul_acc` chain in order of i (so chaining calls over
+/// consecutive slices of x continues the chain exactly as one [`dot`]). The chains run up to
+/// [`DOTS_CHAINS`] per pass over x in one loop: a single chain waits on the latency of each addition,
+/// independent chains overlap (and pair up in SIMD registers).
+pub fn dots_acc<S: Scalar>(acc: &mut [S], x: &[S], ys: &[&[S]]) {
+    debug_assert_eq!(acc.len(), ys.len());
+    let n = ys.len();
+    if n == 0 {
+        return;
+    }
+    let passes = n.div_ceil(DOTS_CHAINS);
+    let per = n.div_ceil(passes);
+    simd(
+        #[inline(always)]
+        || {
+            for (a, y) in acc.chunks_mut(per).zip(ys.chunks(per)) {
+                macro_rules! by_width {
+                    ($($w:literal)*) => {
+                        match a.len() {
+                            $($w => dots_chains::<S, $w>(a, x, y),)*
+                            _ => unreachable!(),
+                        }
+                    };
+                }
+                by_width!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
             }
-            out.extend(acc);
-        } else {
-            out.extend(ch.iter().map(|y| dot(y, x)));
+        },
+    );
+}
+
+/// Runs `f` through `pulp`'s dispatch, so that its loops (when `f` is a closure marked
+/// `#[inline(always)]` calling only inlined code) are compiled for the CPU's SIMD width (AVX2 /
+/// AVX-512; baseline SSE2 otherwise). Rust never contracts a·b + c into an FMA: the bits are those
+/// of the baseline build.
+#[inline(always)]
+pub fn simd<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
+/// [`dots_acc`] for exactly N chains.
+#[inline(always)]
+fn dots_chains<S: Scalar, const N: usize>(acc: &mut [S], x: &[S], ys: &[&[S]]) {
+    let ys: [&[S]; N] = std::array::from_fn(|j| &ys[j][..x.len()]);
+    let mut a: [S; N] = std::array::from_fn(|j| acc[j].clone());
+    for (i, xi) in x.iter().enumerate() {
+        for j in 0..N {
+            a[j].mul_acc(&ys[j][i], xi);
         }
     }
-    out
+    for (dst, v) in acc.iter_mut().zip(a) {
+        *dst = v;
+    }
 }
 
 /// y = Σ_j s_j x_j (starting from zero, j in order): the same operations per entry as a sequence of
@@ -134,13 +179,18 @@ pub fn dots<S: Scalar>(x: &[S], ys: &[&[S]]) -> Vec<S> {
 pub fn lin_comb<S: Scalar>(s: &[S], xs: &[&[S]], y: &mut [S]) {
     const BLOCK: usize = 512;
     debug_assert_eq!(s.len(), xs.len());
-    y.iter_mut().for_each(S::set_zero);
-    for (b, yb) in y.chunks_mut(BLOCK).enumerate() {
-        let lo = b * BLOCK;
-        for (sj, xj) in s.iter().zip(xs) {
-            axpy(sj, &xj[lo..lo + yb.len()], yb);
-        }
-    }
+    simd(
+        #[inline(always)]
+        || {
+            y.iter_mut().for_each(S::set_zero);
+            for (b, yb) in y.chunks_mut(BLOCK).enumerate() {
+                let lo = b * BLOCK;
+                for (sj, xj) in s.iter().zip(xs) {
+                    axpy_in(sj, &xj[lo..lo + yb.len()], yb);
+                }
+            }
+        },
+    );
 }
 
 /// ‖x‖₂.
@@ -148,19 +198,33 @@ pub fn norm<S: Scalar>(x: &[S]) -> S {
     dot(x, x).sqrt()
 }
 
-/// y ← y + a·x.
+/// y ← y + a·x (through [`simd`]).
 pub fn axpy<S: Scalar>(a: &S, x: &[S], y: &mut [S]) {
+    simd(
+        #[inline(always)]
+        || axpy_in(a, x, y),
+    );
+}
+
+/// [`axpy`]'s loop, for inlining into a [`simd`] closure.
+#[inline(always)]
+pub fn axpy_in<S: Scalar>(a: &S, x: &[S], y: &mut [S]) {
     debug_assert_eq!(x.len(), y.len());
     for (yi, xi) in y.iter_mut().zip(x) {
         yi.mul_acc(a, xi);
     }
 }
 
-/// x ← a·x.
+/// x ← a·x (through [`simd`]).
 pub fn scale<S: Scalar>(a: &S, x: &mut [S]) {
-    for xi in x.iter_mut() {
-        *xi *= a;
-    }
+    simd(
+        #[inline(always)]
+        || {
+            for xi in x.iter_mut() {
+                *xi *= a;
+            }
+        },
+    );
 }
 
 /// x − y.
@@ -458,13 +522,13 @@ mod tests {
         }
     }
 
-    /// `dots` and `lin_comb` give the bits of the `dot` / successive-`axpy` loops they replace in
-    /// the eigen solver (f64 and 256-bit MPFR; lengths across the 512-entry block boundary, counts
-    /// not multiples of 4).
+    /// `dots` (and `dots_acc` chained over slices) and `lin_comb` give the bits of the `dot` /
+    /// successive-`axpy` loops they replace in the eigen solver (f64 and 256-bit MPFR; lengths
+    /// across the 512-entry block boundary, counts not multiples of 4 and beyond one 16-chain pass).
     #[test]
     fn dots_and_lin_comb_are_bit_identical_to_dot_and_axpy() {
         fn check<S: Scalar>(c: S::Ctx) {
-            for (len, count) in [(1usize, 1usize), (7, 4), (513, 6), (1100, 9)] {
+            for (len, count) in [(1usize, 1usize), (7, 4), (513, 6), (1100, 9), (300, 17), (40, 35)] {
                 let vec_of = |seed: usize| -> Vec<S> {
                     (0..len).map(|i| S::from_f64((((i + 3) * (seed + 11) * 7919) % 1009) as f64 / 1009.0 - 0.37, c)).collect()
                 };
@@ -475,6 +539,12 @@ mod tests {
                 for (g, y) in got.iter().zip(&ys) {
                     assert!(g == &dot(y, &x) && g.to_decimal() == dot(y, &x).to_decimal());
                 }
+                // Chained over two slices of x: the same chains.
+                let cut = len / 3;
+                let mut acc = zeros::<S>(count, c);
+                dots_acc(&mut acc, &x[..cut], &refs.iter().map(|y| &y[..cut]).collect::<Vec<_>>());
+                dots_acc(&mut acc, &x[cut..], &refs.iter().map(|y| &y[cut..]).collect::<Vec<_>>());
+                assert!(acc.iter().zip(&got).all(|(a, b)| a == b && a.to_decimal() == b.to_decimal()));
                 let s: Vec<S> = (0..count).map(|j| S::from_f64(0.3 - j as f64 * 0.11, c)).collect();
                 let mut want = zeros::<S>(len, c);
                 for (sj, y) in s.iter().zip(&ys) {

@@ -12,7 +12,7 @@
 //! (negation is exact in IEEE and MPFR; claim 2).
 
 use crate::error::EvalError;
-use crate::linalg::{axpy, dot, dots, jacobi_eigen, lin_comb, norm, scale, zeros};
+use crate::linalg::{axpy, axpy_in, dot, dots, dots_acc, jacobi_eigen, lin_comb, norm, scale, simd, zeros};
 use crate::objective::Objective;
 use crate::scalar::{Precision, Scalar};
 
@@ -154,16 +154,18 @@ fn solve<S: Scalar>(
     let mut hvps: u64 = 0;
     let mut fresh_seed: u64 = 1;
     let mut best_res = f64::INFINITY;
+    // Block buffer of the fused Ritz residual pass (reused across iterations).
+    let mut y_block: Vec<S> = zeros(RITZ_BLOCK.min(p), c);
     loop {
-        let q_norm0 = norm(&q);
-        let mut qn = orthogonalise(&basis, &mut q, &q_norm0);
+        let (q_norm0, mut qn) = orthogonalise(&basis, &mut q, None);
         let breakdown = basis.len() >= p
             || !(qn.to_f64() > 1e-3 * q_norm0.to_f64().max(f64::MIN_POSITIVE))
             || !qn.is_finite();
         if breakdown {
             if basis.len() >= p {
                 // The whole space is spanned: the Ritz pairs are exact eigenpairs.
-                return finish(basis, images, &g, k, p, hvps, opts, &start, true);
+                let eig_g = small_eig(&g, k.min(basis.len()), opts.warm_ritz);
+                return finish(basis, images, eig_g, k, p, hvps, opts, &start, true);
             }
             // Invariant subspace reached before k pairs: continue from a fresh deterministic vector.
             q = (0..p)
@@ -173,9 +175,8 @@ fn solve<S: Scalar>(
                 })
                 .collect();
             fresh_seed += 1;
-            let n0 = norm(&q);
-            orthogonalise(&basis, &mut q, &n0);
-            qn = orthogonalise(&basis, &mut q, &n0);
+            let (n0, _) = orthogonalise(&basis, &mut q, None);
+            qn = orthogonalise(&basis, &mut q, Some(n0.to_f64())).1;
         }
         let inv = S::one(c) / &qn;
         scale(&inv, &mut q);
@@ -185,9 +186,8 @@ fn solve<S: Scalar>(
         if !crate::linalg::all_finite(&w) {
             return Err(EvalError::NonFinite { what: "Hessian-vector product", at: String::new() });
         }
-        // Extend G by one row/column: G[m][i] = v_i·(Hq) (dots four at a time), G[m][m] = q·Hq.
-        let mut row = dots(&w, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>());
-        row.push(dot(&q, &w));
+        // Extend G by one row/column: G[m][i] = v_i·(Hq), G[m][m] = q·Hq (one multi-chain pass).
+        let row = dots(&w, &basis.iter().chain(std::iter::once(&q)).map(Vec::as_slice).collect::<Vec<_>>());
         for (i, gi) in g.iter_mut().enumerate() {
             gi.push(row[i].clone());
         }
@@ -197,21 +197,28 @@ fn solve<S: Scalar>(
 
         let m = basis.len();
         let kk = k.min(m);
-        let (vals, vecs) = small_eig(&g, kk, 0);
+        // The top pairs and the warm-subspace pairs `finish` returns (the same top pairs as
+        // small_eig(&g, kk, 0)).
+        let eig_g = small_eig(&g, kk, opts.warm_ritz);
+        let (vals, vecs) = (&eig_g.0, &eig_g.1);
         let mut next: Option<Vec<S>> = None;
         let mut all_ok = m >= k;
         let mut worst = 0.0_f64;
         for r in 0..kk {
-            let (y, hy) = ritz(&basis, &images, &vecs[r], p, c);
-            let mut res = hy;
-            axpy(&(-vals[r].clone()), &y, &mut res);
-            let rel = norm(&res).to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(f64::MIN_POSITIVE);
+            // The preconditioner's dots with the residual are taken in the residual's pass; they
+            // are used only if this pair is the first unconverged one.
+            let ys: Vec<&[S]> = match pre {
+                Some((ys, _)) if next.is_none() => ys.iter().map(Vec::as_slice).collect(),
+                _ => vec![],
+            };
+            let (mut res, res_norm, cf) = ritz_residual(&basis, &images, &vecs[r], &vals[r], &ys, &mut y_block);
+            let rel = res_norm.to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(f64::MIN_POSITIVE);
             worst = worst.max(rel);
             if !(rel <= opts.tol) {
                 all_ok = false;
                 if next.is_none() {
                     if let Some((ys, ls)) = pre {
-                        precondition(&mut res, &vals[r], warm, ys, ls);
+                        precondition(&mut res, cf, &vals[r], warm, ys, ls);
                     }
                     next = Some(res);
                 }
@@ -219,7 +226,7 @@ fn solve<S: Scalar>(
         }
         best_res = best_res.min(worst);
         if all_ok {
-            return finish(basis, images, &g, k, p, hvps, opts, &start, false);
+            return finish(basis, images, eig_g, k, p, hvps, opts, &start, false);
         }
         if hvps >= opts.max_hvps {
             return Err(EvalError::EigenStalled { residual: best_res, tol: opts.tol, hvps });
@@ -253,13 +260,12 @@ fn solve<S: Scalar>(
     }
 }
 
-/// t = r − Σ_j y_j (y_j·r)·θ_j/(θ_j − θ) over the preconditioning pairs (θ_j, y_j), then the
-/// components along the sought warm vectors removed (see [`top_eigen_warm`]); the denominator is
-/// kept ≥ 1e-3·|θ| in size.
-fn precondition<S: Scalar>(r: &mut [S], theta: &S, sought: &[Vec<S>], ys: &[Vec<S>], ls: &[S]) {
+/// t = r − Σ_j y_j (y_j·r)·θ_j/(θ_j − θ) over the preconditioning pairs (θ_j, y_j), given
+/// `cf` = (y_j·r)_j, then the components along the sought warm vectors removed (see
+/// [`top_eigen_warm`]); the denominator is kept ≥ 1e-3·|θ| in size.
+fn precondition<S: Scalar>(r: &mut [S], cf: Vec<S>, theta: &S, sought: &[Vec<S>], ys: &[Vec<S>], ls: &[S]) {
     let c = theta.ctx();
     let floor = theta.to_f64().abs() * 1e-3;
-    let cf = dots(r, &ys.iter().map(Vec::as_slice).collect::<Vec<_>>());
     for ((x, yj), lj) in cf.into_iter().zip(ys).zip(ls) {
         let mut den = lj.clone() - theta;
         if den.to_f64().abs() < floor {
@@ -273,33 +279,44 @@ fn precondition<S: Scalar>(r: &mut [S], theta: &S, sought: &[Vec<S>], ys: &[Vec<
     }
 }
 
-/// One classical Gram–Schmidt pass q ← q − V(Vᵀq) (coefficients by [`dots`], the update blocked),
-/// repeated once when the pass shrank ‖q‖ below ‖q₀‖/√2 (Kahan–Parlett: twice is enough). Returns ‖q‖.
-fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], q_norm0: &S) -> S {
-    let mut before = q_norm0.to_f64();
-    for _pass in 0..2 {
-        if basis.is_empty() {
-            return norm(q);
+/// One classical Gram–Schmidt pass q ← q − V(Vᵀq) (coefficients and ‖q₀‖ in one [`dots_acc`]
+/// pass, the update blocked), repeated once when the pass shrank ‖q‖ below `before`/√2 (Kahan–Parlett:
+/// twice is enough; `before` is ‖q₀‖ unless given). Returns (‖q₀‖, ‖q‖).
+fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], before: Option<f64>) -> (S, S) {
+    let mut acc: Vec<S> = zeros(basis.len() + 1, q[0].ctx());
+    let q_ref: &[S] = q;
+    let ys: Vec<&[S]> = std::iter::once(q_ref).chain(basis.iter().map(Vec::as_slice)).collect();
+    dots_acc(&mut acc, q_ref, &ys);
+    let q_norm0 = acc[0].sqrt();
+    if basis.is_empty() {
+        return (q_norm0.clone(), q_norm0);
+    }
+    let mut before = before.unwrap_or_else(|| q_norm0.to_f64());
+    let mut cf: Vec<S> = acc.drain(1..).map(|x| -x).collect();
+    for pass in 0..2 {
+        if pass == 1 {
+            cf = dots(q, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>()).into_iter().map(|x| -x).collect();
         }
-        let cf: Vec<S> = dots(q, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>())
-            .into_iter()
-            .map(|x| -x)
-            .collect();
         const BLOCK: usize = 512;
         let p = q.len();
-        for lo in (0..p).step_by(BLOCK) {
-            let hi = (lo + BLOCK).min(p);
-            for (cj, vj) in cf.iter().zip(basis) {
-                axpy(cj, &vj[lo..hi], &mut q[lo..hi]);
-            }
-        }
+        simd(
+            #[inline(always)]
+            || {
+                for lo in (0..p).step_by(BLOCK) {
+                    let hi = (lo + BLOCK).min(p);
+                    for (cj, vj) in cf.iter().zip(basis) {
+                        axpy_in(cj, &vj[lo..hi], &mut q[lo..hi]);
+                    }
+                }
+            },
+        );
         let after = norm(q);
         if after.to_f64() >= before * std::f64::consts::FRAC_1_SQRT_2 {
-            return after;
+            return (q_norm0, after);
         }
         before = after.to_f64();
     }
-    norm(q)
+    (q_norm0, norm(q))
 }
 
 /// Full dense eigendecomposition of G in the working precision (restarts, fallback).
@@ -406,11 +423,56 @@ fn ritz<S: Scalar>(basis: &[Vec<S>], images: &[Vec<S>], s: &[S], p: usize, c: S:
     (y, hy)
 }
 
+/// Entries per block of [`ritz_residual`]'s pass.
+const RITZ_BLOCK: usize = 512;
+
+/// The residual r = Ws − θ·Vs of the Ritz pair (θ, y = Vs) in one blocked pass — per entry the
+/// operations of y = Vs, Hy = Ws ([`ritz`]) and r = Hy − θy, without storing y or Hy — with
+/// ‖r‖ and the dots (ys_j·r)_j accumulated on the way (each in index order, as [`norm`] and
+/// [`dots`]). `y_block` is scratch of at least [`RITZ_BLOCK`] entries (or p).
+fn ritz_residual<S: Scalar>(
+    basis: &[Vec<S>],
+    images: &[Vec<S>],
+    s: &[S],
+    theta: &S,
+    ys: &[&[S]],
+    y_block: &mut [S],
+) -> (Vec<S>, S, Vec<S>) {
+    let p = basis[0].len();
+    let c = theta.ctx();
+    let m = s.len();
+    let neg_theta = -theta.clone();
+    let mut r = zeros::<S>(p, c);
+    let mut acc = zeros::<S>(ys.len() + 1, c);
+    for lo in (0..p).step_by(RITZ_BLOCK) {
+        let hi = (lo + RITZ_BLOCK).min(p);
+        let yb = &mut y_block[..hi - lo];
+        let rb = &mut r[lo..hi];
+        simd(
+            #[inline(always)]
+            || {
+                yb.iter_mut().for_each(S::set_zero);
+                for ((sj, vj), wj) in s.iter().zip(&basis[..m]).zip(&images[..m]) {
+                    axpy_in(sj, &vj[lo..hi], yb);
+                    axpy_in(sj, &wj[lo..hi], rb);
+                }
+                axpy_in(&neg_theta, yb, rb);
+            },
+        );
+        let rb: &[S] = rb;
+        let chains: Vec<&[S]> = std::iter::once(rb).chain(ys.iter().map(|y| &y[lo..hi])).collect();
+        dots_acc(&mut acc, rb, &chains);
+    }
+    let res_norm = acc[0].sqrt();
+    acc.remove(0);
+    (r, res_norm, acc)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn finish<S: Scalar>(
     basis: Vec<Vec<S>>,
     images: Vec<Vec<S>>,
-    g: &[Vec<S>],
+    (vals, vecs): (Vec<S>, Vec<Vec<S>>),
     k: usize,
     p: usize,
     hvps: u64,
@@ -421,7 +483,6 @@ fn finish<S: Scalar>(
     let c = start[0].ctx();
     let m = basis.len();
     let kk = k.min(m);
-    let (vals, vecs) = small_eig(g, kk, opts.warm_ritz);
     let mut out = Eigen { values: vec![], vectors: vec![], residuals: vec![], hvps, tol: opts.tol, next_ritz: vec![], next_ritz_values: vec![] };
     for s in &vecs[kk..] {
         let mut y = zeros::<S>(p, c);
@@ -459,6 +520,16 @@ fn finish<S: Scalar>(
 pub const TRAIL_POINTS: usize = 4;
 /// Ritz pairs below the top that a [`Trail`] keeps from its last solve (the preconditioner).
 pub const TRAIL_RITZ: usize = 8;
+/// Points of its own role a role-aware [`Trail`] fits (its `role_points` when built by the tracking).
+pub const TRAIL_ROLE_POINTS: usize = 4;
+/// Last points of the whole sequence a role-aware [`Trail`] fits when it does not fit its role's.
+pub const TRAIL_CHAIN_POINTS: usize = 6;
+/// A role-aware [`Trail`] fits the last points of the sequence instead of the role's when θ is
+/// nearer than this fraction of its distance to the role's last point to the sequence's last point.
+const TRAIL_NEAR: f64 = 0.1;
+/// Relative gap (λ₁ − λ₂)/|λ₁| of the last solve below which a role-aware [`Trail`] treats the top
+/// pair as part of a cluster.
+const TRAIL_CLUSTER_GAP: f64 = 0.05;
 
 /// Warm-start memory of the top-eigenvector solves along a trajectory θ₁, θ₂, … (issue 7):
 /// the last [`TRAIL_POINTS`] pairs (θ_i, u_i) and the last solve's Ritz pairs below the top.
@@ -469,6 +540,18 @@ pub const TRAIL_RITZ: usize = 8;
 /// O(‖θ − Σ c_i θ_i‖ + ‖Δθ‖²) instead of O(‖θ − θ_last‖) — along GD it follows the drift, and at the
 /// edge of stability the period-2 oscillation, at no HVP cost. The stored Ritz pairs precondition
 /// the expansion ([`top_eigen_warm`]). The stopping rule is the solver's (true residual ≤ tol·|S|).
+///
+/// A role-aware trail (`role_points` > 0: the θ† chain, whose solves cycle through the roles
+/// centre, projection step 1, 2, …) tags each point with the role of its solve ([`Trail::role`],
+/// set by the caller) and fits the last `role_points` points of the same role — each role follows
+/// a smooth path in t, while a fit over the mixed sequence sees near-duplicate points (the
+/// converging projection steps) and extrapolates poorly (tiny: start residuals 2.8e-7 and 9.7e-8
+/// for the centre and the first projection step with the mixed fit, 1.5e-8 with the role's). It
+/// fits the last [`TRAIL_CHAIN_POINTS`] of the sequence instead when θ is much nearer to the
+/// sequence's last point than to the role's (the later projection steps, which barely move), and
+/// when the last solve's top pair lay in a cluster (relative gap below 5%: u then turns within the
+/// cluster, not along the role's path); in a cluster the last solve's second Ritz vector also
+/// joins the start basis, so that the first Rayleigh–Ritz step resolves the turn.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
 pub struct Trail<S: Scalar> {
@@ -481,11 +564,20 @@ pub struct Trail<S: Scalar> {
     /// Points kept (0: [`TRAIL_POINTS`]).
     #[serde(default)]
     pub cap: usize,
+    /// Points of the same role fitted (0: roles are ignored and every point is fitted).
+    #[serde(default)]
+    pub role_points: usize,
+    /// Role of each point (parallel to `points`; used by role-aware trails).
+    #[serde(default)]
+    pub roles: Vec<usize>,
+    /// Role of the next solve.
+    #[serde(default)]
+    pub role: usize,
 }
 
 impl<S: Scalar> Default for Trail<S> {
     fn default() -> Self {
-        Trail { points: vec![], ritz: vec![], values: vec![], cap: 0 }
+        Trail { points: vec![], ritz: vec![], values: vec![], cap: 0, role_points: 0, roles: vec![], role: 0 }
     }
 }
 
@@ -495,10 +587,39 @@ impl<S: Scalar> Trail<S> {
         self.points.is_empty()
     }
 
+    /// Whether the last solve's top pair lay in a cluster (role-aware trails only).
+    fn in_cluster(&self) -> bool {
+        self.role_points > 0
+            && self.values.len() >= 2
+            && self.values[0].to_f64() - self.values[1].to_f64() < TRAIL_CLUSTER_GAP * self.values[0].to_f64().abs()
+    }
+
+    /// The points the start at θ is fitted to, oldest first: every point, or for a role-aware
+    /// trail the role's last `role_points` or the sequence's last [`TRAIL_CHAIN_POINTS`] (see
+    /// [`Trail`]).
+    fn fit_points(&self, theta: &[S]) -> Vec<&(Vec<S>, Vec<S>)> {
+        if self.role_points == 0 || self.roles.len() != self.points.len() {
+            return self.points.iter().collect();
+        }
+        let mut own: Vec<&(Vec<S>, Vec<S>)> =
+            self.points.iter().zip(&self.roles).filter(|&(_, &r)| r == self.role).map(|(pt, _)| pt).collect();
+        let chain = || self.points[self.points.len().saturating_sub(TRAIL_CHAIN_POINTS)..].iter().collect();
+        let (Some(role_last), Some(chain_last)) = (own.last(), self.points.last()) else {
+            return chain();
+        };
+        let dist2 = |a: &[S]| theta.iter().zip(a).map(|(x, y)| (x.to_f64() - y.to_f64()).powi(2)).sum::<f64>();
+        if self.in_cluster() || dist2(&chain_last.0) < TRAIL_NEAR * TRAIL_NEAR * dist2(&role_last.0) {
+            return chain();
+        }
+        own.drain(..own.len().saturating_sub(self.role_points));
+        own
+    }
+
     /// The extrapolated start u* at θ (None when nothing is recorded).
     pub fn start(&self, theta: &[S]) -> Option<Vec<S>> {
-        let (t1, u1) = self.points.last()?;
-        let older: Vec<&(Vec<S>, Vec<S>)> = self.points.iter().rev().skip(1).collect();
+        let sel = self.fit_points(theta);
+        let (t1, u1) = *sel.last()?;
+        let older: Vec<&(Vec<S>, Vec<S>)> = sel.iter().rev().skip(1).copied().collect();
         let m = older.len();
         let mut u = u1.clone();
         if m > 0 && theta.len() == t1.len() {
@@ -564,10 +685,13 @@ impl<S: Scalar> Trail<S> {
         // The stored vectors' buffers are reused (oldest point recycled, Ritz vectors overwritten):
         // no long-lived allocations per solve.
         let cap = if self.cap == 0 { TRAIL_POINTS } else { self.cap };
+        self.roles.resize(self.points.len(), 0);
         if self.points.len() >= cap {
             let mut old = self.points.remove(0);
+            self.roles.remove(0);
             while self.points.len() >= cap {
                 self.points.remove(0);
+                self.roles.remove(0);
             }
             old.0.clear();
             old.0.extend_from_slice(theta);
@@ -576,6 +700,7 @@ impl<S: Scalar> Trail<S> {
         } else {
             self.points.push((theta.to_vec(), eig.vectors[0].clone()));
         }
+        self.roles.push(self.role);
         let n = eig.next_ritz.len().min(eig.next_ritz_values.len()).min(TRAIL_RITZ);
         self.ritz.truncate(n);
         for (dst, src) in self.ritz.iter_mut().zip(&eig.next_ritz) {
@@ -589,14 +714,15 @@ impl<S: Scalar> Trail<S> {
     }
 
     /// The top eigenpair at θ: started from the extrapolated u* (or `fallback`, or the default
-    /// start when the trail is empty), preconditioned by the stored Ritz pairs; the solve is
-    /// recorded.
+    /// start when the trail is empty; in a cluster also from the stored second Ritz vector, see
+    /// [`Trail`]), preconditioned by the stored Ritz pairs; the solve is recorded.
     pub fn solve(&mut self, obj: &dyn Objective<S>, theta: &[S], fallback: Option<&[S]>, tol: f64) -> Result<Eigen<S>, EvalError> {
         let c = obj.ctx();
         let opts = EigenOpts { tol, warm_ritz: TRAIL_RITZ, ..EigenOpts::top::<S>(1, c) };
         let eig = match self.start(theta) {
             Some(u) if self.values.len() == self.ritz.len() + 1 && !self.ritz.is_empty() => {
-                solve(obj, theta, &[u], Some((&self.ritz, &self.values[1..])), &opts)?
+                let start = if self.in_cluster() { vec![u, self.ritz[0].clone()] } else { vec![u] };
+                solve(obj, theta, &start, Some((&self.ritz, &self.values[1..])), &opts)?
             }
             Some(u) => top_eigen(obj, theta, Some(&u), &opts)?,
             None => top_eigen(obj, theta, fallback, &opts)?,

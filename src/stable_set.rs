@@ -68,7 +68,8 @@ pub fn project<S: Scalar>(
 }
 
 /// [`project`] with every eigen solve taken from one warm-start [`Trail`] (its extrapolation sees
-/// the previous projection steps of this and earlier projections).
+/// the previous projection steps of this and earlier projections); step i is the trail's role
+/// 1 + i.
 pub fn project_with<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
@@ -80,7 +81,10 @@ pub fn project_with<S: Scalar>(
     let c = obj.ctx();
     let mut cur = start;
     let mut hvps = 0;
-    for _ in 0..steps {
+    for i in 0..steps {
+        if let Some(t) = trail.as_deref_mut() {
+            t.role = 1 + i;
+        }
         cur = lin_proj_with(obj, eta, &cur, trail.as_deref_mut(), tol)?;
         hvps += cur.hvps;
     }

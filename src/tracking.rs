@@ -64,9 +64,9 @@ pub struct TrackState<S: Scalar> {
     pub trail_dagger: Trail<S>,
 }
 
-/// Points kept by the θ† chain's trail: two tracking steps of the chain (centre + 3 projection
-/// steps each) and the current one.
-pub const TRAIL_DAGGER_POINTS: usize = 9;
+/// Points kept by the θ† chain's trail: four tracking steps of the chain (centre + 3 projection
+/// steps each), so that each role keeps its last [`crate::sharpness::TRAIL_ROLE_POINTS`].
+pub const TRAIL_DAGGER_POINTS: usize = 16;
 
 /// Trails are used when p exceeds this. On smaller (toy) models a solve spans the whole space in
 /// ≤ p HVPs and returns the eigenpairs to rounding, which the toy claims' closed-form comparisons
@@ -75,7 +75,8 @@ pub const TRAIL_DAGGER_POINTS: usize = 9;
 pub const TRAIL_MIN_DIM: usize = 64;
 
 fn trails<S: Scalar>() -> (Trail<S>, Trail<S>) {
-    (Trail::default(), Trail { cap: TRAIL_DAGGER_POINTS, ..Trail::default() })
+    let dagger = Trail { cap: TRAIL_DAGGER_POINTS, role_points: crate::sharpness::TRAIL_ROLE_POINTS, ..Trail::default() };
+    (Trail::default(), dagger)
 }
 
 impl<S: Scalar> TrackState<S> {
