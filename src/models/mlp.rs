@@ -310,14 +310,16 @@ fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool
             } else {
                 crate::scalar::tanh_fast_slice(zc, bc);
             }
-            // out[k] = P_k(base) by Horner's rule (acc = last; acc = acc·x + a, as `horner`).
+            // out[k] = P_k(base) by Horner's rule (acc = last; acc = acc·x + a, as `horner`; the first
+            // step writes last·x + a directly).
             for (ok, p) in o.iter_mut().zip(&polys) {
                 let ok = &mut ok[s..e];
                 match p.split_last() {
                     None => ok.fill(0.0),
-                    Some((last, rest)) => {
-                        ok.fill(*last);
-                        for a in rest.iter().rev() {
+                    Some((last, [])) => ok.fill(*last),
+                    Some((last, [lower @ .., first])) => {
+                        ok.iter_mut().zip(bc.iter()).for_each(|(v, x)| *v = last * x + first);
+                        for a in lower.iter().rev() {
                             ok.iter_mut().zip(bc.iter()).for_each(|(v, x)| *v = *v * x + a);
                         }
                     }
