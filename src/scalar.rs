@@ -69,6 +69,13 @@ pub trait Scalar:
     fn assign_from(&mut self, other: &Self);
     /// Overwrite with zero.
     fn set_zero(&mut self);
+    /// Overwrite with 0 + a·b: [`Scalar::set_zero`] then [`Scalar::mul_acc`] (the zero-then-accumulate
+    /// of a first product; f64 forms the value before its one store).
+    #[inline(always)]
+    fn set_mul(&mut self, a: &Self, b: &Self) {
+        self.set_zero();
+        self.mul_acc(a, b);
+    }
     /// √x.
     fn sqrt(&self) -> Self;
     /// eˣ.
@@ -149,6 +156,10 @@ impl Scalar for f64 {
     #[inline(always)]
     fn set_zero(&mut self) {
         *self = 0.0;
+    }
+    #[inline(always)]
+    fn set_mul(&mut self, a: &Self, b: &Self) {
+        *self = 0.0 + a * b;
     }
     fn sqrt(&self) -> Self {
         libm::sqrt(*self)

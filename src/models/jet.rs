@@ -529,8 +529,7 @@ fn fused_products<S: Scalar>(len: usize, blocks: &mut [Option<Vec<S>>], terms: &
 fn mul_acc_into<S: Scalar>(z: &mut [S], x: &[S], y: &[S], fresh: bool) {
     if fresh {
         for ((z, x), y) in z.iter_mut().zip(x).zip(y) {
-            z.set_zero();
-            z.mul_acc(x, y);
+            z.set_mul(x, y);
         }
     } else {
         for ((z, x), y) in z.iter_mut().zip(x).zip(y) {

@@ -310,14 +310,16 @@ fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool
             } else {
                 crate::scalar::tanh_fast_slice(zc, bc);
             }
-            // out[k] = P_k(base) by Horner's rule (acc = last; acc = acc·x + a, as `horner`).
+            // out[k] = P_k(base) by Horner's rule (acc = last; acc = acc·x + a, as `horner`; the first
+            // step writes last·x + a directly).
             for (ok, p) in o.iter_mut().zip(&polys) {
                 let ok = &mut ok[s..e];
                 match p.split_last() {
                     None => ok.fill(0.0),
-                    Some((last, rest)) => {
-                        ok.fill(*last);
-                        for a in rest.iter().rev() {
+                    Some((last, [])) => ok.fill(*last),
+                    Some((last, [lower @ .., first])) => {
+                        ok.iter_mut().zip(bc.iter()).for_each(|(v, x)| *v = last * x + first);
+                        for a in lower.iter().rev() {
                             ok.iter_mut().zip(bc.iter()).for_each(|(v, x)| *v = *v * x + a);
                         }
                     }
@@ -411,7 +413,7 @@ impl<S: Scalar> Base<S> {
         self.fast == fast
             && self.kmax >= kmax
             && self.theta.len() == theta.len()
-            && self.theta.iter().zip(theta).all(|(a, b)| {
+            && all_chunked(&self.theta, theta, |a, b| {
                 a == b && a.to_f64().is_sign_negative() == b.to_f64().is_sign_negative()
             })
     }
@@ -444,6 +446,17 @@ impl<S: Scalar> Base<S> {
         self.g0.into_iter().for_each(|v| pool.give(v));
         pool.give(self.f0);
     }
+}
+
+/// Whether `pred(a[i], b[i])` holds for every i (`a`, `b` of one length): chunk by chunk, each
+/// chunk without short-circuiting (so that the f64 loop is vectorised, in the CPU's SIMD width),
+/// stopping after the first chunk where it fails.
+fn all_chunked<S>(a: &[S], b: &[S], pred: impl Fn(&S, &S) -> bool) -> bool {
+    const CHUNK: usize = 256;
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || a.chunks(CHUNK).zip(b.chunks(CHUNK)).all(|(a, b)| a.iter().zip(b).fold(true, |ok, (a, b)| ok & pred(a, b))),
+    )
 }
 
 /// The input blocks of layer l: X for l = 0, else σ(Z_{l−1}) with its constant block taken from
@@ -651,8 +664,8 @@ impl<S: Scalar> Mlp<S> {
     /// [`Mlp::grad_jet`]. Blocks come from (and the caller returns them to) `self.pool`.
     ///
     /// With `base` (the constant blocks at θ = `th[0]`, see [`Base`]) the constant blocks are taken
-    /// from it and only the ε-blocks are computed; the tape's blocks 0 are then absent (`None`)
-    /// except the output's.
+    /// from it and only the ε-blocks are computed; the tape's blocks 0 are then absent (`None`),
+    /// the seed's too for MSE (whose ε-blocks do not depend on it), and the loss is the stored one.
     fn forward(
         &self,
         kind: &JetKind,
@@ -664,7 +677,8 @@ impl<S: Scalar> Mlp<S> {
         let pool = &self.pool;
         let nl = self.layers.len() - 1;
         let dmax = kind.max_degree();
-        let ad = ActivationDerivs::<S>::new(self.act, dmax + usize::from(backward), c);
+        // The closed forms of σ^(k), prepared on first use (not at all when `base` gives σ^(k)(Z₀)).
+        let ad = std::cell::OnceCell::new();
         let mut hidden: Vec<JetMat<S>> = Vec::with_capacity(nl.saturating_sub(1));
         let mut dact = Vec::with_capacity(nl - 1);
         let mut out = None;
@@ -687,7 +701,8 @@ impl<S: Scalar> Mlp<S> {
                 });
             }
             if l + 1 == nl {
-                if let Some(bs) = base {
+                if let Some(bs) = base.filter(|_| self.loss == LossKind::Ce) {
+                    // Cross-entropy's ε-blocks depend on the constant block (MSE's do not).
                     let mut f0 = pool.take(bs.f0.len(), c);
                     f0.iter_mut().zip(&bs.f0).for_each(|(a, b)| a.assign_from(b));
                     z.parts[0] = Some(f0);
@@ -713,7 +728,8 @@ impl<S: Scalar> Mlp<S> {
             let z0 = z.parts[0]
                 .as_ref()
                 .expect("the constant block of θ and X is always present");
-            let derivs = sigma_derivs(&ad, z0, pool, self.fast);
+            let ad = ad.get_or_init(|| ActivationDerivs::<S>::new(self.act, dmax + usize::from(backward), c));
+            let derivs = sigma_derivs(ad, z0, pool, self.fast);
             // σ(Z) = Σ_k σ^(k)(Z₀)/k! N^k and, for the backward pass, σ'(Z) likewise from σ', σ'', …
             let mut derivs = derivs.into_iter();
             let d0 = derivs.next().expect("σ");
@@ -733,6 +749,13 @@ impl<S: Scalar> Mlp<S> {
             pool.recycle(z);
         }
         let f = out.expect("at least one layer");
+        if let (Some(bs), LossKind::Mse) = (base, self.loss) {
+            // The loss and the seed's constant block are the stored ones (G_L,0 = bs.g0); only the
+            // ε-blocks of the seed are formed.
+            let seed = self.mse_seed(kind, &f, None);
+            pool.recycle(f);
+            return Ok(Tape { hidden, dact, value: bs.value.clone(), seed: backward.then_some(seed) });
+        }
         if !f.part(0).expect("constant block").iter().all(S::is_finite) {
             pool.recycle(f);
             self.recycle_tape(hidden, dact, None);
@@ -771,7 +794,6 @@ impl<S: Scalar> Mlp<S> {
         let c = self.ctx;
         let q = f.cols;
         let inv_n = S::one(c) / &S::from_i64(self.n as i64, c);
-        let two_n = inv_n.clone() * &S::from_i64(2, c);
         let mut r = self.pool.take(f.rows * q, c);
         r.iter_mut()
             .zip(f.part(0).expect("constant block"))
@@ -784,9 +806,20 @@ impl<S: Scalar> Mlp<S> {
             sum.mul_acc(v, v);
         }
         let value = sum * &inv_n;
-        let mut g = JetMat::zero(kind, f.rows, q);
+        let g = self.mse_seed(kind, f, Some(&r));
+        self.pool.give(r);
+        (value, g)
+    }
+
+    /// The MSE seed ∂L/∂f = (2/n)·(blocks of f), with the residual f₀ − e_y as block 0 (`r`; `None`
+    /// leaves block 0 out).
+    fn mse_seed(&self, kind: &JetKind, f: &JetMat<S>, r: Option<&Vec<S>>) -> JetMat<S> {
+        let c = self.ctx;
+        let inv_n = S::one(c) / &S::from_i64(self.n as i64, c);
+        let two_n = inv_n * &S::from_i64(2, c);
+        let mut g = JetMat::zero(kind, f.rows, f.cols);
         for (k, part) in f.parts.iter().enumerate() {
-            let src = if k == 0 { Some(&r) } else { part.as_ref() };
+            let src = if k == 0 { r } else { part.as_ref() };
             g.parts[k] = src.map(|p| {
                 let mut o = self.pool.take(p.len(), c);
                 o.iter_mut().zip(p).for_each(|(o, v)| {
@@ -796,8 +829,7 @@ impl<S: Scalar> Mlp<S> {
                 o
             });
         }
-        self.pool.give(r);
-        (value, g)
+        g
     }
 
     /// Cross-entropy: lse_i = m_i + ln Σ_j exp(f_ij − m_i) (m_i the row maximum of the constant part),
@@ -1161,15 +1193,21 @@ impl<S: Scalar> Mlp<S> {
         let ob = &mut out[bo..bo + dout];
         ob.iter_mut().for_each(S::set_zero);
         if let Some(gt) = g[target] {
-            for row in gt.chunks(dout) {
-                ob.iter_mut().zip(row).for_each(|(o, v)| *o += v);
-            }
+            // Through pulp's dispatch: the row additions are compiled for the CPU's SIMD width.
+            pulp::Arch::new().dispatch(
+                #[inline(always)]
+                || {
+                    for row in gt.chunks(dout) {
+                        ob.iter_mut().zip(row).for_each(|(o, v)| *o += v);
+                    }
+                },
+            );
         }
     }
 
     /// `Ok` when every entry of the derivative `out` is finite.
     fn finite_grad(&self, out: &[S]) -> Result<(), EvalError> {
-        if out.iter().all(S::is_finite) {
+        if all_chunked(out, out, |v, _| v.is_finite()) {
             Ok(())
         } else {
             Err(EvalError::NonFinite {
