@@ -628,11 +628,10 @@ impl<S: Scalar> Trail<S> {
             // return memory to the system and the model's next buffers fault it back in).
             let c = u1[0].ctx();
             const BLOCK: usize = 256;
-            let mut acc: Vec<S> = zeros(m * m + m, c);
+            // Row i: the Gram entries d_i·d_j (j ≤ i), then d_i·(θ − θ_last); each sum one chain in
+            // order of the entries, continued block by block ([`dots_acc`]).
+            let mut acc: Vec<Vec<S>> = (0..m).map(|i| zeros(i + 2, c)).collect();
             let mut d: Vec<S> = zeros((m + 1) * BLOCK, c);
-            // (accumulator, row i, row j): the Gram entries d_i·d_j (j ≤ i), then d_i·(θ − θ_last).
-            let pairs: Vec<(usize, usize, usize)> =
-                (0..m).flat_map(|i| (0..=i).map(move |j| (i * m + j, i, j)).chain(std::iter::once((m * m + i, i, m)))).collect();
             for lo in (0..t1.len()).step_by(BLOCK) {
                 let hi = (lo + BLOCK).min(t1.len());
                 let n = hi - lo;
@@ -646,18 +645,20 @@ impl<S: Scalar> Trail<S> {
                     d[m * BLOCK + k].assign_from(&theta[lo + k]);
                     d[m * BLOCK + k] -= &t1[lo + k];
                 }
-                for quad in pairs.chunks(4) {
-                    acc_dots(&mut acc, quad, &d, BLOCK, n);
+                let row = |r: usize| &d[r * BLOCK..r * BLOCK + n];
+                for (i, ai) in acc.iter_mut().enumerate() {
+                    let ys: Vec<&[S]> = (0..=i).chain(std::iter::once(m)).map(row).collect();
+                    dots_acc(ai, row(i), &ys);
                 }
             }
             let mut g = vec![0.0_f64; m * m];
-            for i in 0..m {
+            for (i, ai) in acc.iter().enumerate() {
                 for j in 0..=i {
-                    g[i * m + j] = acc[i * m + j].to_f64();
+                    g[i * m + j] = ai[j].to_f64();
                     g[j * m + i] = g[i * m + j];
                 }
             }
-            let b: Vec<f64> = acc[m * m..].iter().map(S::to_f64).collect();
+            let b: Vec<f64> = acc.iter().map(|ai| ai[ai.len() - 1].to_f64()).collect();
             let tr: f64 = (0..m).map(|i| g[i * m + i]).sum();
             if tr > 0.0 && tr.is_finite() && b.iter().all(|x| x.is_finite()) {
                 for i in 0..m {
@@ -729,39 +730,6 @@ impl<S: Scalar> Trail<S> {
         };
         self.record(theta, &eig);
         Ok(eig)
-    }
-}
-
-/// acc[a] += Σ_{k<n} d[i·stride + k]·d[j·stride + k] for each (a, i, j) of `quad` (at most four),
-/// every sum taken in order of k as one `mul_acc` chain; the (up to) four chains run in one loop
-/// with their accumulators in locals, so they overlap instead of waiting on a store to `acc`.
-fn acc_dots<S: Scalar>(acc: &mut [S], quad: &[(usize, usize, usize)], d: &[S], stride: usize, n: usize) {
-    let row = |r: usize| &d[r * stride..r * stride + n];
-    match *quad {
-        [(a0, i0, j0), (a1, i1, j1), (a2, i2, j2), (a3, i3, j3)] => {
-            let mut s = [acc[a0].clone(), acc[a1].clone(), acc[a2].clone(), acc[a3].clone()];
-            let (x0, y0, x1, y1) = (row(i0), row(j0), row(i1), row(j1));
-            let (x2, y2, x3, y3) = (row(i2), row(j2), row(i3), row(j3));
-            for k in 0..n {
-                s[0].mul_acc(&x0[k], &y0[k]);
-                s[1].mul_acc(&x1[k], &y1[k]);
-                s[2].mul_acc(&x2[k], &y2[k]);
-                s[3].mul_acc(&x3[k], &y3[k]);
-            }
-            for (v, a) in s.into_iter().zip([a0, a1, a2, a3]) {
-                acc[a] = v;
-            }
-        }
-        _ => {
-            for &(a, i, j) in quad {
-                let (x, y) = (row(i), row(j));
-                let mut v = acc[a].clone();
-                for k in 0..n {
-                    v.mul_acc(&x[k], &y[k]);
-                }
-                acc[a] = v;
-            }
-        }
     }
 }
 

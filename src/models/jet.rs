@@ -347,7 +347,7 @@ pub fn par_parts<T: Send>(len: usize, unit: usize, outs: Vec<&mut [T]>, f: impl 
     // Each half runs through `pulp`'s dispatch; a closure `f` marked `#[inline(always)]` is inlined
     // into it, so its loops are compiled for the CPU's SIMD width (AVX2 / AVX-512; otherwise they
     // stay baseline SSE2). Rust never contracts a·b + c into an FMA, so the bits do not depend on it.
-    let run = |lo: usize, o: Vec<&mut [T]>| pulp::Arch::new().dispatch(#[inline(always)] || f(lo, o));
+    let run = |lo: usize, o: Vec<&mut [T]>| crate::linalg::simd(#[inline(always)] || f(lo, o));
     if crate::linalg::threads() < 2 || len < PAR_MIN || mid == 0 {
         return run(0, outs);
     }

@@ -453,7 +453,7 @@ impl<S: Scalar> Base<S> {
 /// stopping after the first chunk where it fails.
 fn all_chunked<S>(a: &[S], b: &[S], pred: impl Fn(&S, &S) -> bool) -> bool {
     const CHUNK: usize = 256;
-    pulp::Arch::new().dispatch(
+    crate::linalg::simd(
         #[inline(always)]
         || a.chunks(CHUNK).zip(b.chunks(CHUNK)).all(|(a, b)| a.iter().zip(b).fold(true, |ok, (a, b)| ok & pred(a, b))),
     )
@@ -1194,7 +1194,7 @@ impl<S: Scalar> Mlp<S> {
         ob.iter_mut().for_each(S::set_zero);
         if let Some(gt) = g[target] {
             // Through pulp's dispatch: the row additions are compiled for the CPU's SIMD width.
-            pulp::Arch::new().dispatch(
+            crate::linalg::simd(
                 #[inline(always)]
                 || {
                     for row in gt.chunks(dout) {
