@@ -6,7 +6,10 @@
 //! and W = HV are kept, the projected matrix G = VᵀHV is diagonalised (cyclic Jacobi over the generic
 //! scalar), and the next basis vector is the residual Hy − θy of the first unconverged Ritz pair —
 //! without restarts this spans exactly the Krylov space of Lanczos; on a restart the top Ritz pairs are
-//! kept (thick restart). It stops when every requested pair has relative residual
+//! kept (thick restart). Started from one vector without a preconditioner, the basis is that Krylov
+//! space and every residual is parallel to the next Lanczos vector, which is then taken directly
+//! (Krylov mode: the residual norms follow from G, the true residuals are formed once at the end).
+//! It stops when every requested pair has relative residual
 //! ‖Hy − θy‖ ≤ tol·|θ| (decisions.md §5) and reports an error naming the residual reached otherwise.
 //! A solve started from a given vector uses no randomness, so starting from −v₀ returns exactly −u
 //! (negation is exact in IEEE and MPFR; claim 2).
@@ -102,6 +105,10 @@ pub fn top_eigen<S: Scalar>(
 /// norm, "twice is enough"), one new row of G = VᵀHV (m dots), the small eigenproblem of G
 /// ([`small_eig`]: dense Jacobi in f64, refined in the working precision for MPFR) and the Ritz pair
 /// y = Vs, Hy = Ws of each requested pair whose true residual ‖Hy − θy‖ is the stopping criterion.
+/// With a single start vector (Krylov mode, as [`top_eigen`]) the Gram–Schmidt pass takes its
+/// coefficients from the new row of G and the residual norms are β·|s[last]| ([`lanczos_next`]):
+/// one pass over V beyond the row, a second one only when orthogonality slips, and the Ritz pairs
+/// formed once at the end.
 pub fn top_eigen_subspace<S: Scalar>(
     obj: &dyn Objective<S>,
     th: &[S],
@@ -156,30 +163,42 @@ fn solve<S: Scalar>(
     let mut best_res = f64::INFINITY;
     // Block buffer of the fused Ritz residual pass (reused across iterations).
     let mut y_block: Vec<S> = zeros(RITZ_BLOCK.min(p), c);
+    // Krylov mode: while the basis is the Krylov space of the start vector (one start vector, no
+    // preconditioner, no fresh vector after a breakdown), HV = VG + β·q·eᵀ_last with q the next
+    // Lanczos vector, so every Ritz residual is β·s[last]·q: the next direction is q itself
+    // ([`lanczos_next`]; `q_ready`: already orthonormal) and ‖Hy − θy‖ = β·|s[last]| needs no pass
+    // over V and W. The true residuals are formed once, by `finish`; if they fail the tolerance
+    // (lost orthogonality), the solve goes on in the explicit mode.
+    let mut krylov = pre.is_none() && pending.is_empty();
+    let mut q_ready = false;
     loop {
-        let (q_norm0, mut qn) = orthogonalise(&basis, &mut q, None);
-        let breakdown = basis.len() >= p
-            || !(qn.to_f64() > 1e-3 * q_norm0.to_f64().max(f64::MIN_POSITIVE))
-            || !qn.is_finite();
-        if breakdown {
-            if basis.len() >= p {
-                // The whole space is spanned: the Ritz pairs are exact eigenpairs.
-                let eig_g = small_eig(&g, k.min(basis.len()), opts.warm_ritz);
-                return finish(basis, images, eig_g, k, p, hvps, opts, &start, true);
+        if !q_ready {
+            let (q_norm0, mut qn) = orthogonalise(&basis, &mut q, None);
+            let breakdown = basis.len() >= p
+                || !(qn.to_f64() > 1e-3 * q_norm0.to_f64().max(f64::MIN_POSITIVE))
+                || !qn.is_finite();
+            if breakdown {
+                if basis.len() >= p {
+                    // The whole space is spanned: the Ritz pairs are exact eigenpairs.
+                    let (vals, vecs) = small_eig(&g, k.min(basis.len()), opts.warm_ritz);
+                    return finish(&basis, &images, (&vals, &vecs), k, p, hvps, opts, &start, true);
+                }
+                // Invariant subspace reached before k pairs: continue from a fresh deterministic vector.
+                q = (0..p)
+                    .map(|i| {
+                        let h = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15 ^ fresh_seed);
+                        S::from_f64(((h >> 11) as f64) * libm::ldexp(1.0, -53) - 0.5, c)
+                    })
+                    .collect();
+                fresh_seed += 1;
+                krylov = false;
+                let (n0, _) = orthogonalise(&basis, &mut q, None);
+                qn = orthogonalise(&basis, &mut q, Some(n0.to_f64())).1;
             }
-            // Invariant subspace reached before k pairs: continue from a fresh deterministic vector.
-            q = (0..p)
-                .map(|i| {
-                    let h = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15 ^ fresh_seed);
-                    S::from_f64(((h >> 11) as f64) * libm::ldexp(1.0, -53) - 0.5, c)
-                })
-                .collect();
-            fresh_seed += 1;
-            let (n0, _) = orthogonalise(&basis, &mut q, None);
-            qn = orthogonalise(&basis, &mut q, Some(n0.to_f64())).1;
+            let inv = S::one(c) / &qn;
+            scale(&inv, &mut q);
         }
-        let inv = S::one(c) / &qn;
-        scale(&inv, &mut q);
+        q_ready = false;
         let mut w = zeros::<S>(p, c);
         obj.hvp(th, &q, &mut w)?;
         hvps += 1;
@@ -201,44 +220,72 @@ fn solve<S: Scalar>(
         // small_eig(&g, kk, 0)).
         let eig_g = small_eig(&g, kk, opts.warm_ritz);
         let (vals, vecs) = (&eig_g.0, &eig_g.1);
+        let rel = |r: usize, res: &S| res.to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(f64::MIN_POSITIVE);
         let mut next: Option<Vec<S>> = None;
         let mut all_ok = m >= k;
         let mut worst = 0.0_f64;
-        for r in 0..kk {
-            // The preconditioner's dots with the residual are taken in the residual's pass; they
-            // are used only if this pair is the first unconverged one.
-            let ys: Vec<&[S]> = match pre {
-                Some((ys, _)) if next.is_none() => ys.iter().map(Vec::as_slice).collect(),
-                _ => vec![],
-            };
-            let (mut res, res_norm, cf) = ritz_residual(&basis, &images, &vecs[r], &vals[r], &ys, &mut y_block);
-            let rel = res_norm.to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(f64::MIN_POSITIVE);
-            worst = worst.max(rel);
-            if !(rel <= opts.tol) {
-                all_ok = false;
-                if next.is_none() {
-                    if let Some((ys, ls)) = pre {
-                        precondition(&mut res, cf, &vals[r], warm, ys, ls);
-                    }
-                    next = Some(res);
+        let mut explicit = !(krylov && m < p);
+        if !explicit {
+            let (qk, qa, qn) = lanczos_next(&basis, &images[m - 1], &g[m - 1], reorth_slack(S::eps(c), opts.tol));
+            if qn.is_finite() && qn.to_f64() > 1e-3 * qa.to_f64().max(f64::MIN_POSITIVE) {
+                for (r, s) in vecs.iter().enumerate().take(kk) {
+                    worst = worst.max(rel(r, &(qn.clone() * &s[m - 1].abs())));
                 }
+                all_ok &= worst <= opts.tol;
+                q = qk;
+                scale(&(S::one(c) / &qn), &mut q);
+                q_ready = true;
+                if all_ok {
+                    let out = finish(&basis, &images, (vals, vecs), k, p, hvps, opts, &start, false)?;
+                    worst = out.residuals.iter().cloned().fold(0.0, f64::max);
+                    if worst <= opts.tol {
+                        return Ok(out);
+                    }
+                    krylov = false;
+                }
+            } else {
+                // Breakdown (an invariant subspace to rounding): the explicit mode takes over.
+                krylov = false;
+                explicit = true;
+            }
+        }
+        if explicit {
+            for r in 0..kk {
+                // The preconditioner's dots with the residual are taken in the residual's pass; they
+                // are used only if this pair is the first unconverged one.
+                let ys: Vec<&[S]> = match pre {
+                    Some((ys, _)) if next.is_none() => ys.iter().map(Vec::as_slice).collect(),
+                    _ => vec![],
+                };
+                let (mut res, res_norm, cf) = ritz_residual(&basis, &images, &vecs[r], &vals[r], &ys, &mut y_block);
+                let rel = rel(r, &res_norm);
+                worst = worst.max(rel);
+                if !(rel <= opts.tol) {
+                    all_ok = false;
+                    if next.is_none() {
+                        if let Some((ys, ls)) = pre {
+                            precondition(&mut res, cf, &vals[r], warm, ys, ls);
+                        }
+                        next = Some(res);
+                    }
+                }
+            }
+            if all_ok {
+                return finish(&basis, &images, (vals, vecs), k, p, hvps, opts, &start, false);
             }
         }
         best_res = best_res.min(worst);
-        if all_ok {
-            return finish(basis, images, eig_g, k, p, hvps, opts, &start, false);
-        }
         if hvps >= opts.max_hvps {
             return Err(EvalError::EigenStalled { residual: best_res, tol: opts.tol, hvps });
         }
-        q = match (pending.pop_front(), next) {
-            (Some(w), _) => w,
-            (None, Some(r)) => r,
-            (None, None) => {
-                // Fewer than k pairs yet: extend the Krylov space from the last image.
-                images.last().unwrap().clone()
-            }
-        };
+        if !q_ready {
+            q = match (pending.pop_front(), next) {
+                (Some(w), _) => w,
+                (None, Some(r)) => r,
+                // Fewer than k pairs yet (or a Krylov breakdown): extend from the last image.
+                (None, None) => images.last().unwrap().clone(),
+            };
+        }
         if m >= opts.max_basis.max(k + 2) {
             // Thick restart: keep the top `keep` Ritz pairs (V ← VS, W ← WS, G ← diag(θ)), from a
             // dense Jacobi solve of G in the working precision (rare: once per max_basis HVPs).
@@ -297,19 +344,7 @@ fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], before: Option<f64>) 
         if pass == 1 {
             cf = dots(q, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>()).into_iter().map(|x| -x).collect();
         }
-        const BLOCK: usize = 512;
-        let p = q.len();
-        simd(
-            #[inline(always)]
-            || {
-                for lo in (0..p).step_by(BLOCK) {
-                    let hi = (lo + BLOCK).min(p);
-                    for (cj, vj) in cf.iter().zip(basis) {
-                        axpy_in(cj, &vj[lo..hi], &mut q[lo..hi]);
-                    }
-                }
-            },
-        );
+        add_combination(&cf, basis, q);
         let after = norm(q);
         if after.to_f64() >= before * std::f64::consts::FRAC_1_SQRT_2 {
             return (q_norm0, after);
@@ -317,6 +352,72 @@ fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], before: Option<f64>) 
         before = after.to_f64();
     }
     (q_norm0, norm(q))
+}
+
+/// Entries per block of the Gram–Schmidt updates.
+const GS_BLOCK: usize = 512;
+
+/// q ← q + Σ_j cf_j v_j, block by block (per entry the operations of successive [`axpy`]s).
+fn add_combination<S: Scalar>(cf: &[S], basis: &[Vec<S>], q: &mut [S]) {
+    let p = q.len();
+    simd(
+        #[inline(always)]
+        || {
+            for lo in (0..p).step_by(GS_BLOCK) {
+                let hi = (lo + GS_BLOCK).min(p);
+                for (cj, vj) in cf.iter().zip(basis) {
+                    axpy_in(cj, &vj[lo..hi], &mut q[lo..hi]);
+                }
+            }
+        },
+    );
+}
+
+/// The next Lanczos vector (Krylov mode of [`solve`]): q = w − V·row from the last image w and
+/// `row` = Vᵀw (the last row of G), in one blocked pass that also accumulates ‖q‖² and the dots
+/// Vᵀq. When ‖Vᵀq‖ exceeds `slack`·‖q‖, one more pass q ← q − V(Vᵀq) restores orthogonality to
+/// rounding (twice is enough); otherwise the basis stays orthonormal to that level, and Vᵀq grows
+/// only by about the factor ‖w‖/‖q‖ per step until the next such pass. Returns (q, ‖q‖ after the
+/// first pass, ‖q‖).
+fn lanczos_next<S: Scalar>(basis: &[Vec<S>], w: &[S], row: &[S], slack: f64) -> (Vec<S>, S, S) {
+    let p = w.len();
+    let c = row[0].ctx();
+    let mut q = w.to_vec();
+    let mut acc: Vec<S> = zeros(basis.len() + 1, c);
+    let cf: Vec<S> = row.iter().map(|x| -x.clone()).collect();
+    for lo in (0..p).step_by(GS_BLOCK) {
+        let hi = (lo + GS_BLOCK).min(p);
+        let qb = &mut q[lo..hi];
+        simd(
+            #[inline(always)]
+            || {
+                for (cj, vj) in cf.iter().zip(basis) {
+                    axpy_in(cj, &vj[lo..hi], qb);
+                }
+            },
+        );
+        let qb: &[S] = qb;
+        let ys: Vec<&[S]> = std::iter::once(qb).chain(basis.iter().map(|v| &v[lo..hi])).collect();
+        dots_acc(&mut acc, qb, &ys);
+    }
+    let first = acc[0].sqrt();
+    let mut off = S::zero(c);
+    for d in &acc[1..] {
+        off.mul_acc(d, d);
+    }
+    if off.sqrt() <= first.clone() * &S::from_f64(slack, c) {
+        return (q, first.clone(), first);
+    }
+    let cf: Vec<S> = acc.drain(1..).map(|x| -x).collect();
+    add_combination(&cf, basis, &mut q);
+    let qn = norm(&q);
+    (q, first, qn)
+}
+
+/// Loss of orthogonality ‖Vᵀq‖/‖q‖ that [`lanczos_next`] lets a new basis vector keep: 256ε of the
+/// working precision, and at most tol/64 (it perturbs the Ritz pairs by about that much relative).
+fn reorth_slack(eps: f64, tol: f64) -> f64 {
+    (256.0 * eps).min(tol / 64.0)
 }
 
 /// Full dense eigendecomposition of G in the working precision (restarts, fallback).
@@ -470,9 +571,9 @@ fn ritz_residual<S: Scalar>(
 
 #[allow(clippy::too_many_arguments)]
 fn finish<S: Scalar>(
-    basis: Vec<Vec<S>>,
-    images: Vec<Vec<S>>,
-    (vals, vecs): (Vec<S>, Vec<Vec<S>>),
+    basis: &[Vec<S>],
+    images: &[Vec<S>],
+    (vals, vecs): (&[S], &[Vec<S>]),
     k: usize,
     p: usize,
     hvps: u64,
@@ -491,7 +592,7 @@ fn finish<S: Scalar>(
     }
     out.next_ritz_values = vals[kk..].to_vec();
     for r in 0..kk {
-        let (mut y, hy) = ritz(&basis, &images, &vecs[r], p, c);
+        let (mut y, hy) = ritz(basis, images, &vecs[r], p, c);
         // Normalise (Ritz vectors are unit up to rounding) and orient: u·v₀ ≥ 0.
         let ny = norm(&y);
         let inv = S::one(c) / &ny;
@@ -899,6 +1000,87 @@ mod tests {
             gf += dot(row, row);
         }
         (r2 / gf).sqrt().to_f64()
+    }
+
+    /// L(θ) = ½ Σ λ_i θ_i² on p = 120 coordinates: ∇²L = diag(λ), λ_i = 10 − 9·(i/p)^½ (a top
+    /// group 10, 9.18, 8.84, … thinning into the bulk).
+    struct Diag<S: Scalar> {
+        lam: Vec<S>,
+        c: S::Ctx,
+    }
+
+    impl<S: Scalar> Diag<S> {
+        fn new(c: S::Ctx) -> Self {
+            let p = 120;
+            Diag { lam: (0..p).map(|i| S::from_i64(10, c) - &(S::from_i64(9, c) * &(S::from_i64(i, c) / &S::from_i64(p as i64, c)).sqrt())).collect(), c }
+        }
+    }
+
+    impl<S: Scalar> Objective<S> for Diag<S> {
+        fn dim(&self) -> usize {
+            self.lam.len()
+        }
+        fn ctx(&self) -> S::Ctx {
+            self.c
+        }
+        fn describe(&self) -> String {
+            "diagonal quadratic".into()
+        }
+        fn value(&self, th: &[S]) -> Result<S, EvalError> {
+            let mut out = zeros(th.len(), self.c);
+            self.grad(th, &mut out)
+        }
+        fn grad(&self, th: &[S], g: &mut [S]) -> Result<S, EvalError> {
+            self.hvp(th, th, g)?;
+            Ok(dot(th, g) / &S::from_i64(2, self.c))
+        }
+        fn hvp(&self, _th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
+            for ((o, l), x) in out.iter_mut().zip(&self.lam).zip(v) {
+                *o = l.clone() * x;
+            }
+            Ok(())
+        }
+        fn d3(&self, _th: &[S], _v: &[S], _w: &[S], out: &mut [S]) -> Result<(), EvalError> {
+            out.iter_mut().for_each(S::set_zero);
+            Ok(())
+        }
+        fn d4(&self, _th: &[S], _v: &[S], out: &mut [S]) -> Result<(), EvalError> {
+            out.iter_mut().for_each(S::set_zero);
+            Ok(())
+        }
+    }
+
+    /// The Krylov mode (a single start vector: implicit residuals β|s[last]|, checked once by the
+    /// true residual) returns the top k eigenpairs to the tolerance, also across thick restarts
+    /// (max_basis 12) and at 256 bits (tol 2^-240): reported residuals ≤ tol, eigenvalues within
+    /// the residual bound of λ, and the same pairs as the explicit mode (two start vectors).
+    fn krylov_mode_generic<S: Scalar>(c: S::Ctx) {
+        let obj = Diag::<S>::new(c);
+        let th: Vec<S> = zeros(obj.dim(), c);
+        let v0 = default_start::<S>(obj.dim(), c);
+        for (k, max_basis) in [(1, 40), (2, 40), (1, 12), (3, 12)] {
+            let opts = EigenOpts { max_basis, ..EigenOpts::top::<S>(k, c) };
+            let e = top_eigen(&obj, &th, Some(&v0), &opts).unwrap();
+            let two = vec![v0.clone(), obj.lam.iter().map(|l| l.clone() * l).collect()];
+            let x = top_eigen_subspace(&obj, &th, &two, &opts).unwrap();
+            eprintln!("k {k}, max_basis {max_basis}: {} HVPs (explicit mode: {}), residuals {:?}", e.hvps, x.hvps, e.residuals);
+            for r in 0..k {
+                assert!(e.residuals[r] <= opts.tol, "k {k}, max_basis {max_basis}: residual {:e}", e.residuals[r]);
+                let err = (e.values[r].clone() - &obj.lam[r]).abs().to_f64() / 10.0;
+                let err_x = (e.values[r].clone() - &x.values[r]).abs().to_f64() / 10.0;
+                assert!(err <= opts.tol && err_x <= opts.tol, "k {k}, max_basis {max_basis}: pair {r} off by {err:e} (explicit {err_x:e})");
+            }
+        }
+    }
+
+    #[test]
+    fn krylov_mode_finds_the_top_pairs_across_restarts_f64() {
+        krylov_mode_generic::<f64>(());
+    }
+
+    #[test]
+    fn krylov_mode_finds_the_top_pairs_across_restarts_mpfr256() {
+        krylov_mode_generic::<Float>(256);
     }
 
     #[test]
