@@ -177,16 +177,25 @@ fn dots_chains<S: Scalar, const N: usize>(acc: &mut [S], x: &[S], ys: &[&[S]]) {
 /// y = Σ_j s_j x_j (starting from zero, j in order): the same operations per entry as a sequence of
 /// [`axpy`] calls, done block by block so that each block of y stays in cache.
 pub fn lin_comb<S: Scalar>(s: &[S], xs: &[&[S]], y: &mut [S]) {
+    lin_combs(&[s], xs, &mut [y]);
+}
+
+/// ys[r] = Σ_j ss[r][j] x_j for every r, each exactly as [`lin_comb`] (the same operations per
+/// entry), in one blocked pass: each block of every x_j is read once for all the combinations.
+pub fn lin_combs<S: Scalar>(ss: &[&[S]], xs: &[&[S]], ys: &mut [&mut [S]]) {
     const BLOCK: usize = 512;
-    debug_assert_eq!(s.len(), xs.len());
+    debug_assert!(ss.len() == ys.len() && ss.iter().all(|s| s.len() == xs.len()));
+    let p = ys.first().map_or(0, |y| y.len());
     simd(
         #[inline(always)]
         || {
-            y.iter_mut().for_each(S::set_zero);
-            for (b, yb) in y.chunks_mut(BLOCK).enumerate() {
-                let lo = b * BLOCK;
-                for (sj, xj) in s.iter().zip(xs) {
-                    axpy_in(sj, &xj[lo..lo + yb.len()], yb);
+            ys.iter_mut().for_each(|y| y.iter_mut().for_each(S::set_zero));
+            for lo in (0..p).step_by(BLOCK) {
+                let hi = (lo + BLOCK).min(p);
+                for (j, xj) in xs.iter().enumerate() {
+                    for (s, y) in ss.iter().zip(ys.iter_mut()) {
+                        axpy_in(&s[j], &xj[lo..hi], &mut y[lo..hi]);
+                    }
                 }
             }
         },
@@ -553,6 +562,13 @@ mod tests {
                 let mut y = vec_of(99);
                 lin_comb(&s, &refs, &mut y);
                 assert!(y.iter().zip(&want).all(|(a, b)| a == b && a.to_decimal() == b.to_decimal()));
+                // Several combinations in one pass: each as its own lin_comb.
+                let s2: Vec<S> = (0..count).map(|j| S::from_f64(0.7 + j as f64 * 0.05, c)).collect();
+                let (mut y1, mut y2) = (vec_of(98), vec_of(97));
+                lin_combs(&[&s, &s2], &refs, &mut [&mut y1, &mut y2]);
+                let mut want2 = vec_of(96);
+                lin_comb(&s2, &refs, &mut want2);
+                assert!(y1.iter().zip(&want).chain(y2.iter().zip(&want2)).all(|(a, b)| a == b && a.to_decimal() == b.to_decimal()));
             }
         }
         check::<f64>(());

@@ -15,7 +15,7 @@
 //! (negation is exact in IEEE and MPFR; claim 2).
 
 use crate::error::EvalError;
-use crate::linalg::{axpy, axpy_in, dot, dots, dots_acc, jacobi_eigen, lin_comb, norm, scale, simd, zeros};
+use crate::linalg::{axpy, axpy_in, dot, dots, dots_acc, jacobi_eigen, lin_combs, norm, scale, simd, zeros};
 use crate::objective::Objective;
 use crate::scalar::{Precision, Scalar};
 
@@ -291,15 +291,8 @@ fn solve<S: Scalar>(
             // dense Jacobi solve of G in the working precision (rare: once per max_basis HVPs).
             let keep = (k + 8).min(m - 1);
             let (rv, rvecs) = eig_projected(&g);
-            let mut nb = Vec::with_capacity(keep);
-            let mut ni = Vec::with_capacity(keep);
-            for r in 0..keep {
-                let (y, hy) = ritz(&basis, &images, &rvecs[r * m..(r + 1) * m], p, c);
-                nb.push(y);
-                ni.push(hy);
-            }
-            basis = nb;
-            images = ni;
+            let ss: Vec<&[S]> = rvecs.chunks(m).take(keep).collect();
+            (basis, images) = ritz(&basis, &images, &ss, keep, p, c);
             g = (0..keep)
                 .map(|i| (0..keep).map(|j| if i == j { rv[i].clone() } else { S::zero(c) }).collect())
                 .collect();
@@ -313,17 +306,20 @@ fn solve<S: Scalar>(
 fn precondition<S: Scalar>(r: &mut [S], cf: Vec<S>, theta: &S, sought: &[Vec<S>], ys: &[Vec<S>], ls: &[S]) {
     let c = theta.ctx();
     let floor = theta.to_f64().abs() * 1e-3;
-    for ((x, yj), lj) in cf.into_iter().zip(ys).zip(ls) {
-        let mut den = lj.clone() - theta;
-        if den.to_f64().abs() < floor {
-            den = S::from_f64(if den.to_f64() < 0.0 { -floor } else { floor }, c);
-        }
-        axpy(&(-(x * lj / &den)), yj, r);
-    }
-    let cf = dots(r, &sought.iter().map(Vec::as_slice).collect::<Vec<_>>());
-    for (x, v) in cf.into_iter().zip(sought) {
-        axpy(&(-x), v, r);
-    }
+    let t: Vec<S> = cf
+        .into_iter()
+        .zip(ls)
+        .map(|(x, lj)| {
+            let mut den = lj.clone() - theta;
+            if den.to_f64().abs() < floor {
+                den = S::from_f64(if den.to_f64() < 0.0 { -floor } else { floor }, c);
+            }
+            -(x * lj / &den)
+        })
+        .collect();
+    add_combination(&t, ys, r);
+    let cf: Vec<S> = dots(r, &sought.iter().map(Vec::as_slice).collect::<Vec<_>>()).into_iter().map(|x| -x).collect();
+    add_combination(&cf, sought, r);
 }
 
 /// One classical Gram–Schmidt pass q ← q − V(Vᵀq) (coefficients and ‖q₀‖ in one [`dots_acc`]
@@ -514,14 +510,17 @@ fn small_eig<S: Scalar>(g: &[Vec<S>], need: usize, extra: usize) -> (Vec<S>, Vec
     (vals, vecs)
 }
 
-fn ritz<S: Scalar>(basis: &[Vec<S>], images: &[Vec<S>], s: &[S], p: usize, c: S::Ctx) -> (Vec<S>, Vec<S>) {
-    // y = Σ_j s_j v_j, Hy = Σ_j s_j Hv_j (the same per-entry operations as successive axpys).
-    let mut y = zeros::<S>(p, c);
-    let mut hy = zeros::<S>(p, c);
-    let m = s.len();
-    lin_comb(s, &basis[..m].iter().map(Vec::as_slice).collect::<Vec<_>>(), &mut y);
-    lin_comb(s, &images[..m].iter().map(Vec::as_slice).collect::<Vec<_>>(), &mut hy);
-    (y, hy)
+/// The Ritz vectors y_r = V s_r and their images Hy_r = W s_r of the coefficient vectors `ss`, in
+/// one blocked pass over V and one over W ([`lin_combs`]; the first `images_of` pairs get images).
+fn ritz<S: Scalar>(basis: &[Vec<S>], images: &[Vec<S>], ss: &[&[S]], images_of: usize, p: usize, c: S::Ctx) -> (Vec<Vec<S>>, Vec<Vec<S>>) {
+    let m = ss.first().map_or(0, |s| s.len());
+    let mut ys: Vec<Vec<S>> = ss.iter().map(|_| zeros(p, c)).collect();
+    let mut hys: Vec<Vec<S>> = (0..images_of).map(|_| zeros(p, c)).collect();
+    for (xs, ss, out) in [(basis, ss, &mut ys), (images, &ss[..images_of], &mut hys)] {
+        let xs: Vec<&[S]> = xs[..m].iter().map(Vec::as_slice).collect();
+        lin_combs(ss, &xs, &mut out.iter_mut().map(Vec::as_mut_slice).collect::<Vec<_>>());
+    }
+    (ys, hys)
 }
 
 /// Entries per block of [`ritz_residual`]'s pass.
@@ -585,14 +584,10 @@ fn finish<S: Scalar>(
     let m = basis.len();
     let kk = k.min(m);
     let mut out = Eigen { values: vec![], vectors: vec![], residuals: vec![], hvps, tol: opts.tol, next_ritz: vec![], next_ritz_values: vec![] };
-    for s in &vecs[kk..] {
-        let mut y = zeros::<S>(p, c);
-        lin_comb(s, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>(), &mut y);
-        out.next_ritz.push(y);
-    }
+    let (mut ys, hys) = ritz(basis, images, &vecs.iter().map(Vec::as_slice).collect::<Vec<_>>(), kk, p, c);
+    out.next_ritz = ys.split_off(kk);
     out.next_ritz_values = vals[kk..].to_vec();
-    for r in 0..kk {
-        let (mut y, hy) = ritz(basis, images, &vecs[r], p, c);
+    for (r, (mut y, hy)) in ys.into_iter().zip(hys).enumerate() {
         // Normalise (Ritz vectors are unit up to rounding) and orient: u·v₀ ≥ 0.
         let ny = norm(&y);
         let inv = S::one(c) / &ny;
