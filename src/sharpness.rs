@@ -287,15 +287,13 @@ fn solve<S: Scalar>(
             };
         }
         if m >= opts.max_basis.max(k + 2) {
-            // Thick restart: keep the top `keep` Ritz pairs (V ← VS, W ← WS, G ← diag(θ)), from a
-            // dense Jacobi solve of G in the working precision (rare: once per max_basis HVPs).
+            // Thick restart: keep the top `keep` Ritz pairs (V ← VS, W ← WS, G ← SᵀGS), S from
+            // [`small_eig`] (rare: once per max_basis HVPs).
             let keep = (k + 8).min(m - 1);
-            let (rv, rvecs) = eig_projected(&g);
-            let ss: Vec<&[S]> = rvecs.chunks(m).take(keep).collect();
+            let (rv, mut rvecs) = small_eig(&g, keep, 0);
+            g = restart_projection(&g, rv, &mut rvecs);
+            let ss: Vec<&[S]> = rvecs.iter().map(Vec::as_slice).collect();
             (basis, images) = ritz(&basis, &images, &ss, keep, p, c);
-            g = (0..keep)
-                .map(|i| (0..keep).map(|j| if i == j { rv[i].clone() } else { S::zero(c) }).collect())
-                .collect();
         }
     }
 }
@@ -414,6 +412,39 @@ fn lanczos_next<S: Scalar>(basis: &[Vec<S>], w: &[S], row: &[S], slack: f64) -> 
 /// working precision, and at most tol/64 (it perturbs the Ritz pairs by about that much relative).
 fn reorth_slack(eps: f64, tol: f64) -> f64 {
     (256.0 * eps).min(tol / 64.0)
+}
+
+/// The projected matrix after a thick restart to V·S, S = (s_r) the kept pairs (θ_r, s_r) of G:
+/// diag(θ) in f64, where S comes from the dense Jacobi and is orthonormal to rounding. In MPFR the
+/// separately refined s_r are orthogonal only to about ε‖G‖/gap, so they are orthonormalised in
+/// place (modified Gram–Schmidt, in order) and SᵀGS is formed: O(keep·m²) working-precision
+/// operations instead of a dense Jacobi of G in the working precision.
+fn restart_projection<S: Scalar>(g: &[Vec<S>], rv: Vec<S>, ss: &mut [Vec<S>]) -> Vec<Vec<S>> {
+    let c = rv[0].ctx();
+    let keep = rv.len();
+    if S::bits(c) <= 53 {
+        return (0..keep).map(|i| (0..keep).map(|j| if i == j { rv[i].clone() } else { S::zero(c) }).collect()).collect();
+    }
+    for i in 0..keep {
+        let (done, rest) = ss.split_at_mut(i);
+        let si = &mut rest[0];
+        for sj in done.iter() {
+            let d = dot(sj, si);
+            axpy(&(-d), sj, si);
+        }
+        let inv = S::one(c) / &norm(si);
+        scale(&inv, si);
+    }
+    let gs: Vec<Vec<S>> = ss.iter().map(|s| g.iter().map(|row| dot(row, s)).collect()).collect();
+    let mut out: Vec<Vec<S>> = vec![vec![S::zero(c); keep]; keep];
+    for i in 0..keep {
+        for j in i..keep {
+            let v = dot(&ss[j], &gs[i]);
+            out[j][i] = v.clone();
+            out[i][j] = v;
+        }
+    }
+    out
 }
 
 /// Full dense eigendecomposition of G in the working precision (restarts, fallback).
