@@ -128,25 +128,29 @@ fn claim_28_error_scales_with_unit_roundoff_micro_mlp() {
     let (_, st) = micro();
     // Amplification G_i(t) = d_i(t)/2^-bits_i. The lanes differ from the reference by a perturbation
     // seeded by rounding in the first steps and then propagated by the same linearised map, so
-    // G_128/G_256 and G_256/G_f64 are constant in t. Measured for t ≥ 75 (both phases):
-    // log10(G_128/G_256) = 0.34696 (spread 6e-8), log10(G_256/G_f64) = 1.753–1.768: f64's rounding
-    // seeds the unstable direction ~60× less than MPFR's does (cause not established; f64 uses faer's
-    // blocked FMA kernels, MPFR a sequential loop).
+    // G_128/G_256 and G_256/G_f64 are constant in t while the lanes' distances stay small enough to
+    // propagate linearly (MPFR: always; f64: up to 10⁻⁶, the end of its `fit` window). Measured for
+    // t ≥ 75: log10(G_128/G_256) constant to 1e-7 (its level moves with θ₀, which the f64 search
+    // sets: 0.347, 0.070, −0.037 on successive f64 fast paths); log10(G_256/G_f64) on t = 75…102:
+    // −0.2714 constant to 1e-6 (f64's rounding seeds the unstable direction ≈ 1.9× more than MPFR's). The f64
+    // level depends on the realisation of f64's rounding: with the Taylor-17, FMA-free fast tanh it
+    // was 1.76–1.88 (≈ 60× less), and the f64 lane then stayed linear after the spike.
     let g: Vec<Vec<f64>> = (0..3).map(|i| st.log10_amplification(i)).collect();
     for t in (25..st.rel[0].len()).step_by(25) {
         eprintln!("t = {t}: log10 G f64 {:.3}, 128 {:.3}, 256 {:.3}", g[0][t], g[1][t], g[2][t]);
     }
+    let linear_f64 = fit(st, 0).expect("f64 fit window").t_range.1 as usize;
     let o1: Vec<f64> = (75..st.rel[0].len()).map(|t| g[1][t] - g[2][t]).collect();
-    let o0: Vec<f64> = (75..st.rel[0].len()).map(|t| g[2][t] - g[0][t]).collect();
+    let o0: Vec<f64> = (75..=linear_f64).map(|t| g[2][t] - g[0][t]).collect();
     let mm = |v: &[f64]| (v.iter().cloned().fold(f64::INFINITY, f64::min), v.iter().cloned().fold(f64::NEG_INFINITY, f64::max));
     let ((a1, b1), (a0, b0)) = (mm(&o1), mm(&o0));
-    eprintln!("offsets t ≥ 75: G128/G256 [{a1}, {b1}], G256/Gf64 [{a0}, {b0}]");
+    eprintln!("offsets t ≥ 75: G128/G256 [{a1}, {b1}]; t = 75…{linear_f64}: G256/Gf64 [{a0}, {b0}]");
     // 128 and 256 bits: the same law scaled by 2^-bits (amplifications within 0.5 decade, constant to
     // 1e-3 decade: the 256-bit lane's own distance is 2^-128 smaller, far below that).
     assert!(a1 >= -0.5 && b1 <= 0.5 && b1 - a1 <= 1e-3, "log10 G128/G256 in [{a1}, {b1}]");
-    // f64: constant to 0.05 decade (measured spread 0.015, the f64 lane's own nonlinearity at d ~ 1e-4),
-    // level 1.76 ± 0.25 (faer picks SIMD kernels at run time, which changes f64's rounding seed).
-    assert!(b0 - a0 <= 0.05 && (a0 - 1.76).abs() <= 0.25 && (b0 - 1.76).abs() <= 0.25, "log10 G256/Gf64 in [{a0}, {b0}]");
+    // f64 while linear: constant to 0.05 decade, level −0.27 ± 0.25 (faer picks SIMD kernels at run
+    // time, which changes f64's rounding seed).
+    assert!(b0 - a0 <= 0.05 && (a0 + 0.27).abs() <= 0.25 && (b0 + 0.27).abs() <= 0.25, "log10 G256/Gf64 in [{a0}, {b0}]");
 }
 
 #[test]
