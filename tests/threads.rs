@@ -4,9 +4,14 @@
 //! operations whichever thread computes it. Its own test binary: `set_threads` is process-global.
 
 use selfstab::data::{digits, init_params};
+use selfstab::gd::find_instability;
 use selfstab::linalg::set_threads;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::Objective;
+use selfstab::tracking::{self, TrackOpts};
+
+/// `set_threads` is process-global: the tests of this binary take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Every primitive of the fast path (loss+gradient, HVP at a new and at an unchanged θ, ∇³L[v,w],
 /// ∇³L[v,v], ∇⁴L[v,v,v]) with 1 and with 2 threads, compared bit for bit. n·width = 300·64 = 19,200
@@ -14,6 +19,7 @@ use selfstab::objective::Objective;
 /// 300×64×64 products above the 2-thread product threshold, so both splits are exercised.
 #[test]
 fn two_threads_give_the_same_bits_as_one() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let layers = [64usize, 64, 64, 10];
     let ds = digits(300).unwrap();
     assert!(300 * 64 >= selfstab::models::jet::PAR_MIN);
@@ -22,6 +28,7 @@ fn two_threads_give_the_same_bits_as_one() {
         let p = obj.dim();
         let th = init_params(&layers, 3).unwrap();
         let th2 = init_params(&layers, 4).unwrap();
+        let th3 = init_params(&layers, 5).unwrap();
         let v: Vec<f64> = (0..p).map(|i| ((i * 7919 % 1009) as f64 / 1009.0 - 0.5) * 0.1).collect();
         let w: Vec<f64> = (0..p).map(|i| ((i * 104_729 % 997) as f64 / 997.0 - 0.5) * 0.1).collect();
         let run = |threads: usize| -> Vec<Vec<u64>> {
@@ -32,7 +39,8 @@ fn two_threads_give_the_same_bits_as_one() {
             let l = obj.grad(&th, &mut o).unwrap();
             outs.push(bits(&o));
             outs.push(vec![l.to_bits()]);
-            obj.hvp(&th2, &v, &mut o).unwrap(); // moves the stored constant blocks to θ₂
+            obj.hvp(&th2, &v, &mut o).unwrap(); // the stored constant blocks: θ₂ and θ
+            obj.hvp(&th3, &v, &mut o).unwrap(); // θ₃ and θ₂
             obj.hvp(&th, &v, &mut o).unwrap(); // new θ
             outs.push(bits(&o));
             obj.hvp(&th, &v, &mut o).unwrap(); // unchanged θ
@@ -55,4 +63,49 @@ fn two_threads_give_the_same_bits_as_one() {
         // The outputs are not trivially zero (the comparison would then prove nothing).
         assert!(one.iter().all(|o| o.iter().any(|&x| f64::from_bits(x) != 0.0)));
     }
+}
+
+/// Tracking steps with two threads (the work at θ_t and θ†_t concurrently with θ†'s constrained
+/// step, `tracking::step`) give the same rows and states as with one, also through a step that stops
+/// the run (λ₂ above a threshold no run reaches only at the last step checked). A 64-32-32-10 tanh
+/// MLP on digits n = 200 (p > `TRAIL_MIN_DIM`: the trail solves), from its first unstable iterate.
+#[test]
+fn tracking_steps_give_the_same_bits_with_two_threads() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let layers = [64usize, 32, 32, 10];
+    let obj = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &digits(200).unwrap(), ()).unwrap();
+    let eta = 0.25;
+    let ins = find_instability(&obj, &eta, &init_params(&layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
+    let run = |threads: usize, gap_threshold: Option<f64>| {
+        let opts = TrackOpts { projection_steps: 3, gap_every: 4, gap_threshold, eig_tol: 1e-10 };
+        let mut st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &opts).unwrap();
+        set_threads(threads);
+        let mut rows = vec![];
+        for _ in 0..12 {
+            let (mut row, stop) = tracking::step(&obj, &eta, &mut st, &opts).unwrap();
+            row.step_seconds = 0.0;
+            rows.push((row.values().iter().map(|x| x.to_bits()).collect::<Vec<u64>>(), stop.clone()));
+            if stop.is_some() {
+                break;
+            }
+        }
+        set_threads(1);
+        // After a stop, two threads have also run the discarded constrained step along θ†'s trail
+        // (which a stopped run does not use again).
+        if rows.last().is_some_and(|r| r.1.is_some()) {
+            st.trail_dagger = Default::default();
+        }
+        (rows, serde_json::to_string(&st).unwrap())
+    };
+    let (one, state) = run(1, None);
+    assert_eq!(one.len(), 12);
+    assert_eq!(run(2, None), (one.clone(), state), "rows or state differ between 1 and 2 threads");
+    // Stop at the gap check of step 8 (λ₂ there lies above the threshold, at steps 0 and 4 below).
+    let l2 = |t: usize| f64::from_bits(one[t].0[selfstab::tracking::COLUMNS.iter().position(|c| *c == "lambda2_dagger").unwrap()]);
+    let thr = (l2(8) + l2(0).max(l2(4))) / 2.0 * eta;
+    assert!(l2(8) > l2(0).max(l2(4)), "λ₂(θ†) does not grow over the run; the stop case needs another threshold");
+    let (stop1, state1) = run(1, Some(thr));
+    assert_eq!(stop1.len(), 9);
+    assert!(matches!(stop1[8].1, Some(tracking::StopReason::Eigengap(_))));
+    assert_eq!(run(2, Some(thr)), (stop1, state1), "the stopping step differs between 1 and 2 threads");
 }
