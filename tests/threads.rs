@@ -8,6 +8,7 @@ use selfstab::gd::find_instability;
 use selfstab::linalg::set_threads;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::Objective;
+use selfstab::multi::{self, MultiOpts, MultiState};
 use selfstab::tracking::{self, TrackOpts};
 
 /// `set_threads` is process-global: the tests of this binary take turns.
@@ -66,9 +67,10 @@ fn two_threads_give_the_same_bits_as_one() {
 }
 
 /// Tracking steps with two threads (the work at θ_t and θ†_t concurrently with θ†'s constrained
-/// step, `tracking::step`) give the same rows and states as with one, also through a step that stops
-/// the run (λ₂ above a threshold no run reaches only at the last step checked). A 64-32-32-10 tanh
-/// MLP on digits n = 200 (p > `TRAIL_MIN_DIM`: the trail solves), from its first unstable iterate.
+/// step: `tracking::step`, and after a switch to the k-eigenvalue projection `multi::step`) give the
+/// same rows and states as with one, also through a step that stops the run (λ₂ above a threshold
+/// reached only at the last gap check). A 64-32-32-10 tanh MLP on digits n = 200 (p >
+/// `TRAIL_MIN_DIM`: the trail solves), from its first unstable iterate.
 #[test]
 fn tracking_steps_give_the_same_bits_with_two_threads() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -76,13 +78,16 @@ fn tracking_steps_give_the_same_bits_with_two_threads() {
     let obj = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &digits(200).unwrap(), ()).unwrap();
     let eta = 0.25;
     let ins = find_instability(&obj, &eta, &init_params(&layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
-    let run = |threads: usize, gap_threshold: Option<f64>| {
+    // Rows (bits, without the wall clock) and stops of 12 steps, and the final state.
+    let run = |threads: usize, gap_threshold: Option<f64>, k: usize| {
         let opts = TrackOpts { projection_steps: 3, gap_every: 4, gap_threshold, eig_tol: 1e-10 };
+        let mo = MultiOpts { k, crit: gap_threshold.unwrap_or(1.9) };
         let mut st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &opts).unwrap();
+        let mut ms = MultiState::default();
         set_threads(threads);
         let mut rows = vec![];
         for _ in 0..12 {
-            let (mut row, stop) = tracking::step(&obj, &eta, &mut st, &opts).unwrap();
+            let (mut row, stop) = multi::step(&obj, &eta, &mut st, &mut ms, &opts, &mo).unwrap();
             row.step_seconds = 0.0;
             rows.push((row.values().iter().map(|x| x.to_bits()).collect::<Vec<u64>>(), stop.clone()));
             if stop.is_some() {
@@ -90,22 +95,27 @@ fn tracking_steps_give_the_same_bits_with_two_threads() {
             }
         }
         set_threads(1);
-        // After a stop, two threads have also run the discarded constrained step along θ†'s trail
-        // (which a stopped run does not use again).
-        if rows.last().is_some_and(|r| r.1.is_some()) {
+        // After a stop or the switch, two threads have also run the discarded constrained step along
+        // θ†'s trail (which the run does not use again).
+        if rows.last().is_some_and(|r| r.1.is_some()) || ms.switched_at.is_some() {
             st.trail_dagger = Default::default();
         }
-        (rows, serde_json::to_string(&st).unwrap())
+        (rows, serde_json::to_string(&(st, ms)).unwrap())
     };
-    let (one, state) = run(1, None);
+    let (one, state) = run(1, None, 1);
     assert_eq!(one.len(), 12);
-    assert_eq!(run(2, None), (one.clone(), state), "rows or state differ between 1 and 2 threads");
-    // Stop at the gap check of step 8 (λ₂ there lies above the threshold, at steps 0 and 4 below).
-    let l2 = |t: usize| f64::from_bits(one[t].0[selfstab::tracking::COLUMNS.iter().position(|c| *c == "lambda2_dagger").unwrap()]);
-    let thr = (l2(8) + l2(0).max(l2(4))) / 2.0 * eta;
+    assert_eq!(run(2, None, 1), (one.clone(), state), "rows or state differ between 1 and 2 threads");
+    // λ₂(θ†) at the gap check of step 8 lies above the threshold, at steps 0 and 4 below.
+    let col = tracking::COLUMNS.iter().position(|c| *c == "lambda2_dagger").unwrap();
+    let l2 = |t: usize| f64::from_bits(one[t].0[col]);
     assert!(l2(8) > l2(0).max(l2(4)), "λ₂(θ†) does not grow over the run; the stop case needs another threshold");
-    let (stop1, state1) = run(1, Some(thr));
+    let thr = (l2(8) + l2(0).max(l2(4))) / 2.0 * eta;
+    let (stop1, state1) = run(1, Some(thr), 1);
     assert_eq!(stop1.len(), 9);
     assert!(matches!(stop1[8].1, Some(tracking::StopReason::Eigengap(_))));
-    assert_eq!(run(2, Some(thr)), (stop1, state1), "the stopping step differs between 1 and 2 threads");
+    assert_eq!(run(2, Some(thr), 1), (stop1, state1), "the stopping step differs between 1 and 2 threads");
+    // The same threshold with the 2-eigenvalue continuation: switch at step 8, then 3 steps.
+    let (cont1, state1) = run(1, Some(thr), 2);
+    assert_eq!(cont1.len(), 12);
+    assert_eq!(run(2, Some(thr), 2), (cont1, state1), "the k-eigenvalue steps differ between 1 and 2 threads");
 }
