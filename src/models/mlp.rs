@@ -363,9 +363,9 @@ pub struct Mlp<S: Scalar> {
     fast: bool,
     /// Coefficient buffers reused from one evaluation to the next (see [`jet::Pool`]).
     pool: jet::Pool<S>,
-    /// The constant blocks of the last [`BASES`] θ's evaluated, most recently used first (see
-    /// [`Base`]): two, so that two evaluation chains at different θ's running concurrently (a
-    /// tracking step's GD/prediction work and its θ† chain) each find their own.
+    /// The constant blocks of the last θ's evaluated, most recently used first (see [`Base`]): of
+    /// one θ with one thread, of [`BASES`] with two, so that two evaluation chains at different θ's
+    /// running concurrently (a tracking step's GD/prediction work and its θ† chain) each find theirs.
     base: std::sync::Mutex<Vec<std::sync::Arc<Base<S>>>>,
     /// Whether evaluations use `base` (always, except in the test that checks that they give the
     /// same bits as the full evaluation).
@@ -376,7 +376,9 @@ pub struct Mlp<S: Scalar> {
     base_kmax: std::sync::atomic::AtomicUsize,
 }
 
-/// Number of θ's whose constant blocks [`Mlp`] keeps (least recently used replaced first).
+/// Number of θ's whose constant blocks [`Mlp`] keeps with two threads (least recently used
+/// replaced first; one thread keeps one: a sequential evaluation order returns to no other θ, and
+/// the blocks it replaces are the most recently used, still in cache, for the new ones).
 const BASES: usize = 2;
 
 /// The constant (θ-only) blocks of a jet evaluation: every jet evaluation at the same θ computes
@@ -991,11 +993,12 @@ impl<S: Scalar> Mlp<S> {
     /// The constant blocks at θ for derivative orders up to `kmax`: the stored ones when θ, the
     /// kernel mode and the order match; the stored ones with σ^(k)(Z₀) extended to `kmax` when only
     /// the order is too low (no new forward or backward pass); else computed and stored (replacing
-    /// the least recently used θ's when [`BASES`] are stored). With `grad`, also writes ∇L(θ) into
-    /// it: the weight-gradient products of the blocks, interleaved with the backward pass when the
-    /// blocks are computed.
+    /// the least recently used θ's when as many as kept are stored, see `base`). With `grad`, also
+    /// writes ∇L(θ) into it: the weight-gradient products of the blocks, interleaved with the
+    /// backward pass when the blocks are computed.
     fn base_at(&self, theta: &[S], kmax: usize, mut grad: Option<&mut [S]>) -> Result<std::sync::Arc<Base<S>>, EvalError> {
         let lock = || self.base.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = if crate::linalg::threads() >= 2 { BASES } else { 1 };
         // The stored blocks at θ if their order suffices (moved to the front), else the ones to
         // extend or replace (taken out).
         let (hit, old) = {
@@ -1007,7 +1010,7 @@ impl<S: Scalar> Mlp<S> {
                     (Some(b), None)
                 }
                 Some(i) => (None, Some(bases.remove(i))),
-                None => (None, if bases.len() >= BASES { bases.pop() } else { None }),
+                None => (None, if bases.len() >= kept { bases.pop() } else { None }),
             }
         };
         let b = match hit {
@@ -1027,8 +1030,8 @@ impl<S: Scalar> Mlp<S> {
                 let evicted = {
                     let mut bases = lock();
                     bases.insert(0, b.clone());
-                    let kept = BASES.min(bases.len());
-                    bases.split_off(kept)
+                    let n = kept.min(bases.len());
+                    bases.split_off(n)
                 };
                 evicted.into_iter().filter_map(|e| std::sync::Arc::try_unwrap(e).ok()).for_each(|e| e.recycle(&self.pool));
                 b
