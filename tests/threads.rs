@@ -3,6 +3,7 @@
 //! faer splits products by rows/columns, never a sum, so every entry is computed by the same
 //! operations whichever thread computes it. Its own test binary: `set_threads` is process-global.
 
+use selfstab::central_flow::{self, FlowOpts};
 use selfstab::data::{digits, init_params};
 use selfstab::gd::find_instability;
 use selfstab::linalg::set_threads;
@@ -118,4 +119,23 @@ fn tracking_steps_give_the_same_bits_with_two_threads() {
     let (cont1, state1) = run(1, Some(thr), 2);
     assert_eq!(cont1.len(), 12);
     assert_eq!(run(2, Some(thr), 2), (cont1, state1), "the k-eigenvalue steps differ between 1 and 2 threads");
+}
+
+/// The GD vs central-flow comparison (`central_flow::compare`: the flow's sub-steps concurrently
+/// with GD's step) gives the same rows with 1 and 2 threads (the same model, from its first
+/// unstable iterate, 6 steps).
+#[test]
+fn central_flow_gives_the_same_bits_with_two_threads() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let layers = [64usize, 32, 32, 10];
+    let obj = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &digits(200).unwrap(), ()).unwrap();
+    let eta = 0.25;
+    let ins = find_instability(&obj, &eta, &init_params(&layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
+    let run = |threads: usize| {
+        set_threads(threads);
+        let (rows, maxres) = central_flow::compare(&obj, &eta, &ins.theta, 6, &FlowOpts::new::<f64>(()), |_| {}).unwrap();
+        set_threads(1);
+        format!("{rows:?} {maxres:?}")
+    };
+    assert_eq!(run(1), run(2), "the comparison differs between 1 and 2 threads");
 }
