@@ -15,14 +15,13 @@
 //! (default tiny, 40, 1)
 
 use selfstab::constrained;
-use selfstab::data::{digits, init_params};
-use selfstab::gd::find_instability;
 use selfstab::linalg::set_threads;
-use selfstab::models::mlp::{Activation, LossKind, Mlp};
-use selfstab::tracking::{self, TrackOpts};
+use selfstab::tracking;
 
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/track.rs"]
+mod track;
 use cpu::{Timed, cpu_ns};
 
 /// CPU time (ns) of every thread of the process, by thread id.
@@ -57,15 +56,7 @@ fn main() {
     let cfg = std::env::args().nth(1).unwrap_or_else(|| "tiny".into());
     let n: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(40);
     let threads: usize = std::env::args().nth(3).and_then(|a| a.parse().ok()).unwrap_or(1);
-    let (layers, n_data, eta): (&[usize], usize, f64) = match cfg.as_str() {
-        "medium" => (&[64, 64, 64, 64, 10], 500, 0.2351),
-        "large" => (&[64, 128, 128, 10], 1000, 0.1773),
-        _ => (&[64, 32, 32, 32, 10], 200, 0.2297),
-    };
-    let obj = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &digits(n_data).unwrap(), ()).unwrap();
-    let ins = find_instability(&obj, &eta, &init_params(layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
-    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10 };
-    let mut st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &topts).unwrap();
+    let (obj, eta, start_step, topts, mut st) = track::setup(&cfg);
     let tm = Timed::new(&obj);
     set_threads(threads);
     // Sums over the steps (the thread CPU counter advances at scheduler ticks, so only sums over
@@ -94,14 +85,14 @@ fn main() {
         let (step, b) = (per(step_ns), per(b_ns));
         let a = step - b;
         println!(
-            "{cfg}, 1 thread, {n} steps: step {step:.2} ms CPU = A {a:.2} + B {b:.2}; critical path max(A, B) {:.2} ms = {:.2}× of A + B; {hvp_ms:.3} ms/HVP; wall {wall:.2} ms/step",
+            "{cfg}, 1 thread, {n} steps from step {start_step}: step {step:.2} ms CPU = A {a:.2} + B {b:.2}; critical path max(A, B) {:.2} ms = {:.2}× of A + B; {hvp_ms:.3} ms/HVP; wall {wall:.2} ms/step",
             a.max(b),
             a.max(b) / step
         );
     } else {
         let cpu: Vec<String> = per_thread.iter().filter(|&&ms| ms > 0.0).map(|ms| format!("{:.2}", ms / n as f64)).collect();
         println!(
-            "{cfg}, {threads} threads, {n} steps: CPU per step by thread {} ms (sum {:.2}); {hvp_ms:.3} ms/HVP; wall {wall:.2} ms/step",
+            "{cfg}, {threads} threads, {n} steps from step {start_step}: CPU per step by thread {} ms (sum {:.2}); {hvp_ms:.3} ms/HVP; wall {wall:.2} ms/step",
             cpu.join(" + "),
             per_thread.iter().sum::<f64>() / n as f64
         );

@@ -67,18 +67,24 @@ fn two_threads_give_the_same_bits_as_one() {
     }
 }
 
-/// Tracking steps with two threads (the work at θ_t and θ†_t concurrently with θ†'s constrained
-/// step: `tracking::step`, and after a switch to the k-eigenvalue projection `multi::step`) give the
-/// same rows and states as with one, also through a step that stops the run (λ₂ above a threshold
-/// reached only at the last gap check). A 64-32-32-10 tanh MLP on digits n = 200 (p >
-/// `TRAIL_MIN_DIM`: the trail solves), from its first unstable iterate.
-#[test]
-fn tracking_steps_give_the_same_bits_with_two_threads() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+/// A 64-32-32-10 tanh MLP (MSE, digits n = 200; p > `TRAIL_MIN_DIM`: the trail solves), η = 0.25
+/// and its first unstable GD iterate (seed-0 initialisation).
+fn unstable_mlp() -> (Mlp<f64>, f64, selfstab::gd::Instability<f64>) {
     let layers = [64usize, 32, 32, 10];
     let obj = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &digits(200).unwrap(), ()).unwrap();
     let eta = 0.25;
     let ins = find_instability(&obj, &eta, &init_params(&layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
+    (obj, eta, ins)
+}
+
+/// Tracking steps with two threads (the work at θ_t and θ†_t concurrently with θ†'s constrained
+/// step: `tracking::step`, and after a switch to the k-eigenvalue projection `multi::step`) give the
+/// same rows and states as with one, also through a step that stops the run (λ₂ above a threshold
+/// reached only at the last gap check), on [`unstable_mlp`].
+#[test]
+fn tracking_steps_give_the_same_bits_with_two_threads() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (obj, eta, ins) = unstable_mlp();
     // Rows (bits, without the wall clock) and stops of 12 steps, and the final state.
     let run = |threads: usize, gap_threshold: Option<f64>, k: usize| {
         let opts = TrackOpts { projection_steps: 3, gap_every: 4, gap_threshold, eig_tol: 1e-10 };
@@ -122,15 +128,11 @@ fn tracking_steps_give_the_same_bits_with_two_threads() {
 }
 
 /// The GD vs central-flow comparison (`central_flow::compare`: the flow's sub-steps concurrently
-/// with GD's step) gives the same rows with 1 and 2 threads (the same model, from its first
-/// unstable iterate, 6 steps).
+/// with GD's step) gives the same rows with 1 and 2 threads ([`unstable_mlp`], 6 steps).
 #[test]
 fn central_flow_gives_the_same_bits_with_two_threads() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let layers = [64usize, 32, 32, 10];
-    let obj = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &digits(200).unwrap(), ()).unwrap();
-    let eta = 0.25;
-    let ins = find_instability(&obj, &eta, &init_params(&layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
+    let (obj, eta, ins) = unstable_mlp();
     let run = |threads: usize| {
         set_threads(threads);
         let (rows, maxres) = central_flow::compare(&obj, &eta, &ins.theta, 6, &FlowOpts::new::<f64>(()), |_| {}).unwrap();
