@@ -6,26 +6,17 @@
 //!
 //! `cargo run --release --example track_cpu -- [tiny|medium|large] [steps]` (default tiny, 60)
 
-use selfstab::data::{digits, init_params};
-use selfstab::gd::find_instability;
-use selfstab::models::mlp::{Activation, LossKind, Mlp};
-use selfstab::tracking::{self, TrackOpts};
+use selfstab::tracking;
 
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/track.rs"]
+mod track;
 use cpu::{Timed, cpu_ns};
 
 fn main() {
     let cfg = std::env::args().nth(1).unwrap_or_else(|| "tiny".into());
-    let (layers, n_data, eta): (&[usize], usize, f64) = match cfg.as_str() {
-        "medium" => (&[64, 64, 64, 64, 10], 500, 0.2351),
-        "large" => (&[64, 128, 128, 10], 1000, 0.1773),
-        _ => (&[64, 32, 32, 32, 10], 200, 0.2297),
-    };
-    let obj = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &digits(n_data).unwrap(), ()).unwrap();
-    let ins = find_instability(&obj, &eta, &init_params(layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
-    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10 };
-    let mut st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &topts).unwrap();
+    let (obj, eta, start_step, topts, mut st) = track::setup(&cfg);
     let tm = Timed::new(&obj);
     let n: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(60).max(21);
     let mut per_step = vec![];
@@ -42,7 +33,7 @@ fn main() {
     let late = per_step[20..].iter().sum::<u64>() as f64 / (n - 20) as f64;
     println!(
         "{cfg}, {n} tracking steps from step {}: {tot:.2} ms CPU/step; HVPs/step {h:.1} (all HVPs counted; steps 20–59: {late:.1}); value {:.2}, grad {:.2}, hvp {:.2} ms ({:.3} ms/HVP), d3 {:.2} ms; rest (eigen solver, bookkeeping) {:.2} ms",
-        ins.step,
+        start_step,
         part[0],
         part[1],
         part[2],

@@ -361,27 +361,38 @@ pub fn compare_into<S: Scalar>(
     let eopts = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(1, c) };
     for t in 0..=steps {
         let w_t = st.w.clone();
-        // Flow: the first sub-step records w(t); the others complete the step.
-        let rec = substep(obj, eta, &mut st, opts).map_err(Error::from)?;
-        let mut res_step = rec.res.max();
-        let mut note = |r: &Residuals| {
-            maxres.psd_x = maxres.psd_x.max(r.psd_x);
-            maxres.psd_z = maxres.psd_z.max(r.psd_z);
-            maxres.compl = maxres.compl.max(r.compl);
-        };
-        note(&rec.res);
-        if t < steps {
-            for _ in 1..opts.substeps.max(1) {
-                let r = substep(obj, eta, &mut st, opts)?;
-                note(&r.res);
-                res_step = res_step.max(r.res.max());
+        // The flow's step and GD's are independent: concurrent with two threads, GD's after the
+        // flow's (and only if it succeeds) with one.
+        let flow = || -> Result<(Record<S>, f64), Error> {
+            // Flow: the first sub-step records w(t); the others complete the step.
+            let rec = substep(obj, eta, &mut st, opts).map_err(Error::from)?;
+            let mut res_step = rec.res.max();
+            let mut note = |r: &Residuals| {
+                maxres.psd_x = maxres.psd_x.max(r.psd_x);
+                maxres.psd_z = maxres.psd_z.max(r.psd_z);
+                maxres.compl = maxres.compl.max(r.compl);
+            };
+            note(&rec.res);
+            if t < steps {
+                for _ in 1..opts.substeps.max(1) {
+                    let r = substep(obj, eta, &mut st, opts)?;
+                    note(&r.res);
+                    res_step = res_step.max(r.res.max());
+                }
             }
-        }
-        // GD at θ_t.
-        let e = top_eigen_subspace(obj, &theta, &warm_gd, &eopts)?;
+            Ok((rec, res_step))
+        };
+        // GD at θ_t: its eigenpairs, then the step (θ_t is kept).
+        let gd = || -> Result<_, Error> {
+            let e = top_eigen_subspace(obj, &theta, &warm_gd, &eopts)?;
+            let th_t = theta.clone();
+            let loss = gd_step(obj, eta, &mut theta, &mut grad).map_err(|e| EvalError::Other(format!("GD at step {t}: {e}")))?;
+            Ok((e, th_t, loss))
+        };
+        let (flow, gd) = crate::tracking::overlap(flow, gd);
+        let (rec, res_step) = flow?;
+        let (e, th_t, loss) = gd.get()?;
         warm_gd = e.vectors.iter().chain(e.next_ritz.iter()).cloned().collect();
-        let th_t = theta.clone();
-        let loss = gd_step(obj, eta, &mut theta, &mut grad).map_err(|e| EvalError::Other(format!("GD at step {t}: {e}")))?;
         let diff: Vec<S> = th_t.iter().zip(&w_t).map(|(a, b)| a.clone() - b).collect();
         let x2: f64 = rec.basis.iter().map(|v| dot(v, &diff).to_f64().powi(2)).sum();
         let travel: Vec<S> = w_t.iter().zip(theta0).map(|(a, b)| a.clone() - b).collect();

@@ -214,7 +214,18 @@ fn step_k<S: Scalar>(
         ..Row::default()
     };
     let mut hvps = 0u64;
-    let (grad, eig) = match tracking::eval_gd(obj, &st.theta, &st.warm_gd, None, opts.eig_tol, t, &mut row)? {
+    // GD's evaluation at θ_t and θ†'s k-eigenvalue step (from θ†_t − η∇L(θ†_t)) are independent:
+    // concurrent with two threads, the step after GD's (and only if it does not stop) with one.
+    let mut q = dag.theta.clone();
+    axpy(&(-eta.clone()), &dag.grad, &mut q);
+    let (gd, proj) = tracking::overlap(
+        || tracking::eval_gd(obj, &st.theta, &st.warm_gd, None, opts.eig_tol, t, &mut row),
+        || {
+            center_k(obj, &q, &ck.warm(), mo.k, opts.eig_tol)
+                .and_then(|c0| project_k(obj, eta, c0, opts.projection_steps, mo.crit, opts.eig_tol))
+        },
+    );
+    let (grad, eig) = match gd? {
         Ok(v) => v,
         Err(stop) => return Ok((row, Some(stop))),
     };
@@ -243,14 +254,10 @@ fn step_k<S: Scalar>(
     }
     ms.rows.push(mr);
 
-    // Advance: GD, then θ† by the k-eigenvalue projection.
+    // Advance: GD, and θ† by the k-eigenvalue projection.
     let mut theta_next = st.theta.clone();
     axpy(&(-eta.clone()), &grad, &mut theta_next);
-    let mut q = dag.theta.clone();
-    axpy(&(-eta.clone()), &dag.grad, &mut q);
-    let proj = center_k(obj, &q, &ck.warm(), mo.k, opts.eig_tol)
-        .and_then(|c0| project_k(obj, eta, c0, opts.projection_steps, mo.crit, opts.eig_tol));
-    let proj = match proj {
+    let proj = match proj.get() {
         Ok(pj) => pj,
         Err(e) => {
             row.hvps = hvps;

@@ -254,80 +254,91 @@ pub fn start_split<S: Scalar>(
     })
 }
 
+/// Runs `a` and `b` concurrently on rayon's pool when [`crate::linalg::threads`] ≥ 2. With one
+/// thread only `a` runs and `b` comes back unrun ([`Deferred::Pending`]): the caller runs it after
+/// `a`, and only if it still needs it, as sequential code would.
+pub(crate) fn overlap<RA: Send, RB: Send, B: FnOnce() -> RB + Send>(a: impl FnOnce() -> RA + Send, b: B) -> (RA, Deferred<RB, B>) {
+    if crate::linalg::threads() >= 2 {
+        let (ra, rb) = rayon::join(a, b);
+        (ra, Deferred::Done(rb))
+    } else {
+        (a(), Deferred::Pending(b))
+    }
+}
+
+/// The second result of [`overlap`]: computed already (two threads) or still to compute (one).
+pub(crate) enum Deferred<R, F> {
+    Done(R),
+    Pending(F),
+}
+
+impl<R, F: FnOnce() -> R> Deferred<R, F> {
+    /// The result, computed now if still pending.
+    pub(crate) fn get(self) -> R {
+        match self {
+            Deferred::Done(r) => r,
+            Deferred::Pending(f) => f(),
+        }
+    }
+}
+
 /// Record the statistics of the current state and advance it by one step. Returns the row of step
 /// t (before advancing) and, if the run must stop, why.
+///
+/// The step has two independent parts: (A) the work at θ_t and θ†_t ([`at_points`]: GD's
+/// evaluation, the predictions' steps and statistics, λ₂(θ†_t) when due) and (B) θ†'s constrained
+/// step. With two threads ([`crate::linalg::set_threads`]) they run concurrently, each on its own
+/// trail and at its own θ's (the MLP keeps the constant blocks of two θ's); B's result is then
+/// discarded when A stops the run (its trail keeps B's solves: a stopped run does not use it again).
+/// With one thread B runs after A and only when the run goes on. Either way the results are the same
+/// bits.
 pub fn step<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
     st: &mut TrackState<S>,
     opts: &TrackOpts,
 ) -> Result<(Row, Option<StopReason>), EvalError> {
+    // The trails leave the state for the step, so that each part holds its own while both read the
+    // rest of the state.
+    let mut trail_gd = std::mem::take(&mut st.trail_gd);
+    let mut trail_dagger = std::mem::take(&mut st.trail_dagger);
+    let out = step_parts(obj, eta, st, &mut trail_gd, &mut trail_dagger, opts);
+    (st.trail_gd, st.trail_dagger) = (trail_gd, trail_dagger);
+    out
+}
+
+/// [`step`] with the state's trails held apart.
+fn step_parts<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    st: &mut TrackState<S>,
+    trail_gd: &mut Trail<S>,
+    trail_dagger: &mut Trail<S>,
+    opts: &TrackOpts,
+) -> Result<(Row, Option<StopReason>), EvalError> {
     let clock = std::time::Instant::now();
-    let c = obj.ctx();
-    let p = obj.dim();
     let t = st.t;
-    let dag = &st.dagger;
     let mut row = Row { t, ..Row::default() };
-    let mut hvps = 0u64;
-
-    // --- the work at θ†_t comes first, while the model's θ-only blocks are still those of θ†_t
-    // (the last point the previous step evaluated): λ₂(θ†_t) every `gap_every` steps (checked
-    // below), then the predictions' next displacements.
-    let gap = if opts.gap_every > 0 && t % opts.gap_every == 0 && p >= 2 {
-        let eo2 = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(2, c) };
-        Some(top_eigen(obj, &dag.theta, Some(&dag.u), &eo2)?)
-    } else {
-        None
+    let use_trails = obj.dim() > TRAIL_MIN_DIM;
+    let dag = &st.dagger;
+    let (at, proj) = {
+        let (st, row) = (&*st, &mut row);
+        overlap(
+            move || at_points(obj, eta, st, use_trails.then_some(trail_gd), opts, row),
+            move || {
+                if use_trails {
+                    constrained::step_with(obj, eta, dag, opts.projection_steps, trail_dagger, opts.eig_tol)
+                } else {
+                    constrained::step(obj, eta, dag, opts.projection_steps, opts.eig_tol)
+                }
+            },
+        )
     };
-    // A prediction whose displacement leaves the finite range is marked diverged (and reported by
-    // the caller); GD and θ† continue. Any other failure stops the run.
-    let advance = |v: &[S], kind: Kind, done: Option<u64>| -> Result<(Vec<S>, Option<u64>), EvalError> {
-        if done.is_some() {
-            return Ok((v.to_vec(), done));
-        }
-        match predicted::step(obj, eta, dag, v, kind) {
-            Ok(next) => Ok((next, None)),
-            Err(EvalError::NonFinite { .. }) => Ok((v.to_vec(), Some(t + 1))),
-            Err(e) => Err(e),
-        }
-    };
-    let v_next = advance(&st.v, Kind::Standard, st.pred_diverged);
-    let vg_next = advance(&st.v_gen, Kind::Generalized, st.pred_gen_diverged);
-
-    // --- GD at θ_t: loss, gradient, sharpness (warm-started).
-    let use_trails = p > TRAIL_MIN_DIM;
-    let trail_gd = if use_trails { Some(&mut st.trail_gd) } else { None };
-    let (grad, eig) = match eval_gd(obj, &st.theta, &st.warm_gd, trail_gd, opts.eig_tol, t, &mut row)? {
-        Ok(v) => v,
+    let AtPoints { v_next, vg_next, grad, eig, gap } = match at? {
+        Ok(a) => a,
         Err(stop) => return Ok((row, Some(stop))),
     };
-    hvps += eig.hvps;
-
-    // --- θ† statistics and GD's deviation from θ†.
-    let dev = record_dagger(&mut row, dag, st);
-
-    // --- predictions (standard, generalized).
-    let pred_stats = |v: &[S]| -> Result<[f64; 7], EvalError> {
-        let (x, y) = predicted::xy(dag, v);
-        let mut q = dag.theta.clone();
-        axpy(&S::one(c), v, &mut q);
-        let lp = obj.value(&q).map(|l| l.to_f64()).unwrap_or(f64::NAN);
-        let lt = (dag.loss.clone() + &(x.clone() * &x / eta)).to_f64();
-        let sp = (dag.sharpness.clone() + &dot(&dag.grad_s, v)).to_f64();
-        let sa = (dag.sharpness.clone() + &y).to_f64();
-        let err = norm(&sub(&dev, v)).to_f64();
-        Ok([lp, lt, sp, sa, x.to_f64(), y.to_f64(), err])
-    };
-    // A prediction that has diverged reports empty (NaN) columns from then on.
-    let nan = [f64::NAN; 7];
-    let [lp, lt, sp, sa, x, y, err] = if st.pred_diverged.is_some() { nan } else { pred_stats(&st.v)? };
-    (row.loss_pred, row.loss_taylor, row.sharpness_pred, row.sharpness_pred_avg) = (lp, lt, sp, sa);
-    (row.x, row.y, row.tracking_error) = (x, y, err);
-    row.pred_norm = if st.pred_diverged.is_some() { f64::NAN } else { norm(&st.v).to_f64() };
-    let [lp, lt, sp, sa, x, y, err] = if st.pred_gen_diverged.is_some() { nan } else { pred_stats(&st.v_gen)? };
-    (row.loss_pred_gen, row.loss_taylor_gen, row.sharpness_pred_gen, row.sharpness_pred_avg_gen) = (lp, lt, sp, sa);
-    (row.x_gen, row.y_gen, row.tracking_error_gen) = (x, y, err);
-    row.pred_norm_gen = if st.pred_gen_diverged.is_some() { f64::NAN } else { norm(&st.v_gen).to_f64() };
+    let mut hvps = eig.hvps;
 
     // --- eigengap every gap_every steps.
     let mut stop = None;
@@ -352,15 +363,10 @@ pub fn step<S: Scalar>(
         return Ok((row, stop));
     }
 
-    // --- advance: GD, constrained step (the predictions were advanced above).
+    // --- advance: GD, constrained step (the predictions were advanced in part A).
     let mut theta_next = st.theta.clone();
     axpy(&(-eta.clone()), &grad, &mut theta_next);
-    let proj = if use_trails {
-        constrained::step_with(obj, eta, dag, opts.projection_steps, &mut st.trail_dagger, opts.eig_tol)
-    } else {
-        constrained::step(obj, eta, dag, opts.projection_steps, opts.eig_tol)
-    };
-    let (v_next, vg_next, proj) = match (v_next, vg_next, proj) {
+    let (v_next, vg_next, proj) = match (v_next, vg_next, proj.get()) {
         (Ok(a), Ok(b), Ok(pj)) => (a, b, pj),
         (a, b, pj) => {
             let e = [a.err(), b.err(), pj.err()].into_iter().flatten().next().unwrap();
@@ -390,6 +396,95 @@ pub fn step<S: Scalar>(
     Ok((row, None))
 }
 
+/// A prediction's next displacement and the step at which it diverged (if it has).
+type Advanced<S> = Result<(Vec<S>, Option<u64>), EvalError>;
+
+/// What part A of [`step`] computes at θ_t and θ†_t besides the row's statistics.
+struct AtPoints<S: Scalar> {
+    /// The standard and the generalized prediction's next displacements.
+    v_next: Advanced<S>,
+    vg_next: Advanced<S>,
+    /// ∇L(θ_t).
+    grad: Vec<S>,
+    /// GD's top eigenpair at θ_t.
+    eig: Eigen<S>,
+    /// The top-2 solve at θ†_t, when due.
+    gap: Option<Eigen<S>>,
+}
+
+/// Part A of [`step`]: λ₂(θ†_t) every `gap_every` steps, the predictions' next displacements, GD's
+/// evaluation at θ_t ([`eval_gd`]), θ†'s and the predictions' statistics (recorded in `row`).
+/// GD's divergence is returned as the stop.
+fn at_points<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    st: &TrackState<S>,
+    trail_gd: Option<&mut Trail<S>>,
+    opts: &TrackOpts,
+    row: &mut Row,
+) -> Result<Result<AtPoints<S>, StopReason>, EvalError> {
+    let c = obj.ctx();
+    let p = obj.dim();
+    let t = st.t;
+    let dag = &st.dagger;
+
+    // --- the work at θ†_t comes first, while the model's θ-only blocks are still those of θ†_t
+    // (the last point the previous step evaluated): λ₂(θ†_t) every `gap_every` steps (checked
+    // by the caller), then the predictions' next displacements.
+    let gap = if opts.gap_every > 0 && t % opts.gap_every == 0 && p >= 2 {
+        let eo2 = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(2, c) };
+        Some(top_eigen(obj, &dag.theta, Some(&dag.u), &eo2)?)
+    } else {
+        None
+    };
+    // A prediction whose displacement leaves the finite range is marked diverged (and reported by
+    // the caller); GD and θ† continue. Any other failure stops the run.
+    let advance = |v: &[S], kind: Kind, done: Option<u64>| -> Advanced<S> {
+        if done.is_some() {
+            return Ok((v.to_vec(), done));
+        }
+        match predicted::step(obj, eta, dag, v, kind) {
+            Ok(next) => Ok((next, None)),
+            Err(EvalError::NonFinite { .. }) => Ok((v.to_vec(), Some(t + 1))),
+            Err(e) => Err(e),
+        }
+    };
+    let v_next = advance(&st.v, Kind::Standard, st.pred_diverged);
+    let vg_next = advance(&st.v_gen, Kind::Generalized, st.pred_gen_diverged);
+
+    // --- GD at θ_t: loss, gradient, sharpness (warm-started).
+    let (grad, eig) = match eval_gd(obj, &st.theta, &st.warm_gd, trail_gd, opts.eig_tol, t, row)? {
+        Ok(v) => v,
+        Err(stop) => return Ok(Err(stop)),
+    };
+
+    // --- θ† statistics and GD's deviation from θ†.
+    let dev = record_dagger(row, dag, st);
+
+    // --- predictions (standard, generalized).
+    let pred_stats = |v: &[S]| -> Result<[f64; 7], EvalError> {
+        let (x, y) = predicted::xy(dag, v);
+        let mut q = dag.theta.clone();
+        axpy(&S::one(c), v, &mut q);
+        let lp = obj.value(&q).map(|l| l.to_f64()).unwrap_or(f64::NAN);
+        let lt = (dag.loss.clone() + &(x.clone() * &x / eta)).to_f64();
+        let sp = (dag.sharpness.clone() + &dot(&dag.grad_s, v)).to_f64();
+        let sa = (dag.sharpness.clone() + &y).to_f64();
+        let err = norm(&sub(&dev, v)).to_f64();
+        Ok([lp, lt, sp, sa, x.to_f64(), y.to_f64(), err])
+    };
+    // A prediction that has diverged reports empty (NaN) columns from then on.
+    let nan = [f64::NAN; 7];
+    let [lp, lt, sp, sa, x, y, err] = if st.pred_diverged.is_some() { nan } else { pred_stats(&st.v)? };
+    (row.loss_pred, row.loss_taylor, row.sharpness_pred, row.sharpness_pred_avg) = (lp, lt, sp, sa);
+    (row.x, row.y, row.tracking_error) = (x, y, err);
+    row.pred_norm = if st.pred_diverged.is_some() { f64::NAN } else { norm(&st.v).to_f64() };
+    let [lp, lt, sp, sa, x, y, err] = if st.pred_gen_diverged.is_some() { nan } else { pred_stats(&st.v_gen)? };
+    (row.loss_pred_gen, row.loss_taylor_gen, row.sharpness_pred_gen, row.sharpness_pred_avg_gen) = (lp, lt, sp, sa);
+    (row.x_gen, row.y_gen, row.tracking_error_gen) = (x, y, err);
+    row.pred_norm_gen = if st.pred_gen_diverged.is_some() { f64::NAN } else { norm(&st.v_gen).to_f64() };
+    Ok(Ok(AtPoints { v_next, vg_next, grad, eig, gap }))
+}
 
 /// θ†'s statistics (loss, sharpness, α, β, δ, γ, Newton ratio, projection residuals) and GD's
 /// deviation θ − θ† (x_gd, y_gd, dist) recorded in `row`; returns the deviation.

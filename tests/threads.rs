@@ -3,10 +3,17 @@
 //! faer splits products by rows/columns, never a sum, so every entry is computed by the same
 //! operations whichever thread computes it. Its own test binary: `set_threads` is process-global.
 
+use selfstab::central_flow::{self, FlowOpts};
 use selfstab::data::{digits, init_params};
+use selfstab::gd::find_instability;
 use selfstab::linalg::set_threads;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::Objective;
+use selfstab::multi::{self, MultiOpts, MultiState};
+use selfstab::tracking::{self, TrackOpts};
+
+/// `set_threads` is process-global: the tests of this binary take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Every primitive of the fast path (loss+gradient, HVP at a new and at an unchanged θ, ∇³L[v,w],
 /// ∇³L[v,v], ∇⁴L[v,v,v]) with 1 and with 2 threads, compared bit for bit. n·width = 300·64 = 19,200
@@ -14,6 +21,7 @@ use selfstab::objective::Objective;
 /// 300×64×64 products above the 2-thread product threshold, so both splits are exercised.
 #[test]
 fn two_threads_give_the_same_bits_as_one() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let layers = [64usize, 64, 64, 10];
     let ds = digits(300).unwrap();
     assert!(300 * 64 >= selfstab::models::jet::PAR_MIN);
@@ -22,6 +30,7 @@ fn two_threads_give_the_same_bits_as_one() {
         let p = obj.dim();
         let th = init_params(&layers, 3).unwrap();
         let th2 = init_params(&layers, 4).unwrap();
+        let th3 = init_params(&layers, 5).unwrap();
         let v: Vec<f64> = (0..p).map(|i| ((i * 7919 % 1009) as f64 / 1009.0 - 0.5) * 0.1).collect();
         let w: Vec<f64> = (0..p).map(|i| ((i * 104_729 % 997) as f64 / 997.0 - 0.5) * 0.1).collect();
         let run = |threads: usize| -> Vec<Vec<u64>> {
@@ -32,7 +41,8 @@ fn two_threads_give_the_same_bits_as_one() {
             let l = obj.grad(&th, &mut o).unwrap();
             outs.push(bits(&o));
             outs.push(vec![l.to_bits()]);
-            obj.hvp(&th2, &v, &mut o).unwrap(); // moves the stored constant blocks to θ₂
+            obj.hvp(&th2, &v, &mut o).unwrap(); // the stored constant blocks: θ₂ and θ
+            obj.hvp(&th3, &v, &mut o).unwrap(); // θ₃ and θ₂
             obj.hvp(&th, &v, &mut o).unwrap(); // new θ
             outs.push(bits(&o));
             obj.hvp(&th, &v, &mut o).unwrap(); // unchanged θ
@@ -55,4 +65,79 @@ fn two_threads_give_the_same_bits_as_one() {
         // The outputs are not trivially zero (the comparison would then prove nothing).
         assert!(one.iter().all(|o| o.iter().any(|&x| f64::from_bits(x) != 0.0)));
     }
+}
+
+/// A 64-32-32-10 tanh MLP (MSE, digits n = 200; p > `TRAIL_MIN_DIM`: the trail solves), η = 0.25
+/// and its first unstable GD iterate (seed-0 initialisation).
+fn unstable_mlp() -> (Mlp<f64>, f64, selfstab::gd::Instability<f64>) {
+    let layers = [64usize, 32, 32, 10];
+    let obj = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &digits(200).unwrap(), ()).unwrap();
+    let eta = 0.25;
+    let ins = find_instability(&obj, &eta, &init_params(&layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
+    (obj, eta, ins)
+}
+
+/// Tracking steps with two threads (the work at θ_t and θ†_t concurrently with θ†'s constrained
+/// step: `tracking::step`, and after a switch to the k-eigenvalue projection `multi::step`) give the
+/// same rows and states as with one, also through a step that stops the run (λ₂ above a threshold
+/// reached only at the last gap check), on [`unstable_mlp`].
+#[test]
+fn tracking_steps_give_the_same_bits_with_two_threads() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (obj, eta, ins) = unstable_mlp();
+    // Rows (bits, without the wall clock) and stops of 12 steps, and the final state.
+    let run = |threads: usize, gap_threshold: Option<f64>, k: usize| {
+        let opts = TrackOpts { projection_steps: 3, gap_every: 4, gap_threshold, eig_tol: 1e-10 };
+        let mo = MultiOpts { k, crit: gap_threshold.unwrap_or(1.9) };
+        let mut st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &opts).unwrap();
+        let mut ms = MultiState::default();
+        set_threads(threads);
+        let mut rows = vec![];
+        for _ in 0..12 {
+            let (mut row, stop) = multi::step(&obj, &eta, &mut st, &mut ms, &opts, &mo).unwrap();
+            row.step_seconds = 0.0;
+            rows.push((row.values().iter().map(|x| x.to_bits()).collect::<Vec<u64>>(), stop.clone()));
+            if stop.is_some() {
+                break;
+            }
+        }
+        set_threads(1);
+        // After a stop or the switch, two threads have also run the discarded constrained step along
+        // θ†'s trail (which the run does not use again).
+        if rows.last().is_some_and(|r| r.1.is_some()) || ms.switched_at.is_some() {
+            st.trail_dagger = Default::default();
+        }
+        (rows, serde_json::to_string(&(st, ms)).unwrap())
+    };
+    let (one, state) = run(1, None, 1);
+    assert_eq!(one.len(), 12);
+    assert_eq!(run(2, None, 1), (one.clone(), state), "rows or state differ between 1 and 2 threads");
+    // λ₂(θ†) at the gap check of step 8 lies above the threshold, at steps 0 and 4 below.
+    let col = tracking::COLUMNS.iter().position(|c| *c == "lambda2_dagger").unwrap();
+    let l2 = |t: usize| f64::from_bits(one[t].0[col]);
+    assert!(l2(8) > l2(0).max(l2(4)), "λ₂(θ†) does not grow over the run; the stop case needs another threshold");
+    let thr = (l2(8) + l2(0).max(l2(4))) / 2.0 * eta;
+    let (stop1, state1) = run(1, Some(thr), 1);
+    assert_eq!(stop1.len(), 9);
+    assert!(matches!(stop1[8].1, Some(tracking::StopReason::Eigengap(_))));
+    assert_eq!(run(2, Some(thr), 1), (stop1, state1), "the stopping step differs between 1 and 2 threads");
+    // The same threshold with the 2-eigenvalue continuation: switch at step 8, then 3 steps.
+    let (cont1, state1) = run(1, Some(thr), 2);
+    assert_eq!(cont1.len(), 12);
+    assert_eq!(run(2, Some(thr), 2), (cont1, state1), "the k-eigenvalue steps differ between 1 and 2 threads");
+}
+
+/// The GD vs central-flow comparison (`central_flow::compare`: the flow's sub-steps concurrently
+/// with GD's step) gives the same rows with 1 and 2 threads ([`unstable_mlp`], 6 steps).
+#[test]
+fn central_flow_gives_the_same_bits_with_two_threads() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (obj, eta, ins) = unstable_mlp();
+    let run = |threads: usize| {
+        set_threads(threads);
+        let (rows, maxres) = central_flow::compare(&obj, &eta, &ins.theta, 6, &FlowOpts::new::<f64>(()), |_| {}).unwrap();
+        set_threads(1);
+        format!("{rows:?} {maxres:?}")
+    };
+    assert_eq!(run(1), run(2), "the comparison differs between 1 and 2 threads");
 }

@@ -16,9 +16,9 @@
 //!
 //! Evaluation cost (issue 7; every item leaves the results' bits unchanged): the coefficient blocks
 //! come from a buffer pool kept in the model ([`jet::Pool`]: no allocation or page fault per call);
-//! W, b and X enter the products as borrowed slices; the gradient and the jet evaluations at the θ
-//! of the previous evaluation reuse its constant blocks (`Base`: the forward σ^(k)(Z₀), the backward
-//! G₀ and (∂L/∂A)₀; the gradient builds them, a jet of a higher degree only adds σ^(k) orders), so
+//! W, b and X enter the products as borrowed slices; the gradient and the jet evaluations at one of
+//! the last two θ's evaluated reuse that θ's constant blocks (`Base`: the forward σ^(k)(Z₀), the
+//! backward G₀ and (∂L/∂A)₀; the gradient builds them, a jet of a higher degree only adds σ^(k) orders), so
 //! grad → HVPs → ∇S at one θ run one forward and backward pass, and the HVPs of one Lanczos solve
 //! issue 2f₁ + 6Σ_{l>1}f_l flops of products instead of 3f₁ + 8Σ_{l>1}f_l
 //! (f_l = 2·n·in_l·out_l); with `linalg::set_threads(2)` the elementwise passes are split at a fixed
@@ -363,8 +363,10 @@ pub struct Mlp<S: Scalar> {
     fast: bool,
     /// Coefficient buffers reused from one evaluation to the next (see [`jet::Pool`]).
     pool: jet::Pool<S>,
-    /// The constant blocks of the last jet evaluation, reused while θ does not change (see [`Base`]).
-    base: std::sync::Mutex<Option<std::sync::Arc<Base<S>>>>,
+    /// The constant blocks of the last θ's evaluated, most recently used first (see [`Base`]): of
+    /// one θ with one thread, of [`BASES`] with two, so that two evaluation chains at different θ's
+    /// running concurrently (a tracking step's GD/prediction work and its θ† chain) each find theirs.
+    base: std::sync::Mutex<Vec<std::sync::Arc<Base<S>>>>,
     /// Whether evaluations use `base` (always, except in the test that checks that they give the
     /// same bits as the full evaluation).
     reuse_base: bool,
@@ -373,6 +375,11 @@ pub struct Mlp<S: Scalar> {
     /// the gradient (which builds `base` with order 1, as its own pass needs).
     base_kmax: std::sync::atomic::AtomicUsize,
 }
+
+/// Number of θ's whose constant blocks [`Mlp`] keeps with two threads (least recently used
+/// replaced first; one thread keeps one: a sequential evaluation order returns to no other θ, and
+/// the blocks it replaces are the most recently used, still in cache, for the new ones).
+const BASES: usize = 2;
 
 /// The constant (θ-only) blocks of a jet evaluation: every jet evaluation at the same θ computes
 /// them identically (block 0 of a product depends only on blocks 0 of its factors), so the gradient
@@ -592,7 +599,7 @@ impl<S: Scalar> Mlp<S> {
             ctx,
             fast: true,
             pool: jet::Pool::new(),
-            base: std::sync::Mutex::new(None),
+            base: std::sync::Mutex::new(Vec::new()),
             reuse_base: true,
             base_kmax: 1.into(),
         })
@@ -986,16 +993,30 @@ impl<S: Scalar> Mlp<S> {
     /// The constant blocks at θ for derivative orders up to `kmax`: the stored ones when θ, the
     /// kernel mode and the order match; the stored ones with σ^(k)(Z₀) extended to `kmax` when only
     /// the order is too low (no new forward or backward pass); else computed and stored (replacing
-    /// the previous θ's). With `grad`, also writes ∇L(θ) into it: the weight-gradient products of
-    /// the blocks, interleaved with the backward pass when the blocks are computed.
+    /// the least recently used θ's when as many as kept are stored, see `base`). With `grad`, also
+    /// writes ∇L(θ) into it: the weight-gradient products of the blocks, interleaved with the
+    /// backward pass when the blocks are computed.
     fn base_at(&self, theta: &[S], kmax: usize, mut grad: Option<&mut [S]>) -> Result<std::sync::Arc<Base<S>>, EvalError> {
         let lock = || self.base.lock().unwrap_or_else(|e| e.into_inner());
-        let current = lock().clone();
-        let b = match current.filter(|b| b.matches(theta, self.fast, kmax)) {
+        let kept = if crate::linalg::threads() >= 2 { BASES } else { 1 };
+        // The stored blocks at θ if their order suffices (moved to the front), else the ones to
+        // extend or replace (taken out).
+        let (hit, old) = {
+            let mut bases = lock();
+            match bases.iter().position(|b| b.matches(theta, self.fast, 0)) {
+                Some(i) if bases[i].kmax >= kmax => {
+                    let b = bases.remove(i);
+                    bases.insert(0, b.clone());
+                    (Some(b), None)
+                }
+                Some(i) => (None, Some(bases.remove(i))),
+                None => (None, if bases.len() >= kept { bases.pop() } else { None }),
+            }
+        };
+        let b = match hit {
             Some(b) => b,
             None => {
-                let old = lock().take().map(std::sync::Arc::try_unwrap);
-                let b = match old {
+                let b = match old.map(std::sync::Arc::try_unwrap) {
                     Some(Ok(b)) if b.matches(theta, self.fast, 0) => self.extend_base(b, kmax),
                     old => {
                         if let Some(Ok(b)) = old {
@@ -1006,7 +1027,13 @@ impl<S: Scalar> Mlp<S> {
                     }
                 };
                 let b = std::sync::Arc::new(b);
-                *lock() = Some(b.clone());
+                let evicted = {
+                    let mut bases = lock();
+                    bases.insert(0, b.clone());
+                    let n = kept.min(bases.len());
+                    bases.split_off(n)
+                };
+                evicted.into_iter().filter_map(|e| std::sync::Arc::try_unwrap(e).ok()).for_each(|e| e.recycle(&self.pool));
                 b
             }
         };
@@ -1038,9 +1065,9 @@ impl<S: Scalar> Mlp<S> {
         b
     }
 
-    /// The stored constant blocks (of the last θ evaluated), if any.
-    fn stored_base(&self) -> Option<std::sync::Arc<Base<S>>> {
-        self.base.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The stored constant blocks at θ (any order), if any.
+    fn stored_base(&self, theta: &[S]) -> Option<std::sync::Arc<Base<S>>> {
+        self.base.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|b| b.matches(theta, self.fast, 0)).cloned()
     }
 
     /// One constant-algebra forward and backward pass at θ keeping what [`Base`] holds: the same
@@ -1241,7 +1268,7 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
 
     fn value(&self, th: &[S]) -> Result<S, EvalError> {
         self.check_len("parameter vector", th.len())?;
-        if let Some(bs) = self.stored_base().filter(|b| self.reuse_base && b.matches(th, self.fast, 0)) {
+        if let Some(bs) = self.stored_base(th).filter(|_| self.reuse_base) {
             return Ok(bs.value.clone());
         }
         let tape = self.forward(&JetKind::constant(), &[Some(th)], false, None)?;

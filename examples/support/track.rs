@@ -1,0 +1,25 @@
+//! The tracking-step measurement configurations shared by the examples (`#[path =
+//! "support/track.rs"] mod track;`): tiny (64,32,32,32,10; n = 200; η = 0.2297), medium
+//! (64,64,64,64,10; n = 500; η = 0.2351) and large (64,128,128,10; n = 1000; η = 0.1773), tanh MSE on
+//! digits, seed 0, tol 1e-10, started at the first unstable iterate. Uses only APIs that predate the
+//! warm-start trails (back-to-back comparisons against older trees).
+
+use selfstab::data::{digits, init_params};
+use selfstab::gd::find_instability;
+use selfstab::models::mlp::{Activation, LossKind, Mlp};
+use selfstab::tracking::{self, TrackOpts, TrackState};
+
+/// The model of configuration `cfg` (tiny unless medium or large), η, the GD step of the first
+/// unstable iterate, the tracking options (3 projection steps, no λ₂) and the state started there.
+pub fn setup(cfg: &str) -> (Mlp<f64>, f64, u64, TrackOpts, TrackState<f64>) {
+    let (layers, n_data, eta): (&[usize], usize, f64) = match cfg {
+        "medium" => (&[64, 64, 64, 64, 10], 500, 0.2351),
+        "large" => (&[64, 128, 128, 10], 1000, 0.1773),
+        _ => (&[64, 32, 32, 32, 10], 200, 0.2297),
+    };
+    let obj = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &digits(n_data).unwrap(), ()).unwrap();
+    let ins = find_instability(&obj, &eta, &init_params(layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
+    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10 };
+    let st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &topts).unwrap();
+    (obj, eta, ins.step, topts, st)
+}
