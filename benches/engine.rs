@@ -20,7 +20,8 @@
 //! Opt-in groups (named in `SELFSTAB_BENCH_CONFIGS`, comma-separated; the default run, no variable,
 //! is tiny, medium, micro, nano): `large`, `xl`, `precision`, and the groups of issue 7's items 1–2
 //! listed above [`Flops`]: `reduced` (the reduced map), `faer1024` (the decisions.md §7 scaling
-//! reference), `tiny256` (tiny at 256 bits), `tiny2t` / `medium2t` (1- vs 2-thread rows) and `scaling`
+//! reference), `tiny256` (tiny at 256 bits), `tiny2t` / `medium2t` (1- vs 2-thread rows), `large2t`
+//! (large's 2-thread solve, projection and tracking-step row) and `scaling`
 //! (cost vs n and vs width, with analytic FLOP counts). Note: the groups set their own warm-up and
 //! measurement times, which take precedence over criterion's `--warm-up-time/--measurement-time`.
 
@@ -265,7 +266,7 @@ fn bench_rug(g: &mut BenchmarkGroup<'_, WallTime>) {
 
 /// Configurations to run: `SELFSTAB_BENCH_CONFIGS` = comma-separated subset of `tiny,medium,micro,nano`
 /// (default: all of these four; `large`, `xl`, `precision`, `reduced`, `faer1024`, `tiny256`,
-/// `tiny2t`, `medium2t` and `scaling` run only when listed, see [`opted_in`]). Skips the setup (instability search, cold solves) of the others, which a
+/// `tiny2t`, `medium2t`, `large2t` and `scaling` run only when listed, see [`opted_in`]). Skips the setup (instability search, cold solves) of the others, which a
 /// criterion name filter alone does not.
 fn wanted(name: &str) -> bool {
     match std::env::var("SELFSTAB_BENCH_CONFIGS") {
@@ -295,17 +296,27 @@ fn bench_threads(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config, obj: &Mlp<f
 
 fn engine(cr: &mut Criterion) {
     for cfg in [&LARGE, &XL] {
-        if !opted_in(cfg.name) {
+        // `large2t`: only large's 2-thread row `large/large-f64-2t/{eigen_warm,lin_proj,tracking_step}`.
+        let base = opted_in(cfg.name);
+        let two = cfg.name == LARGE.name && opted_in("large2t");
+        if !(base || two) {
             continue;
         }
         let pt = bench_point(cfg);
         let obj = mlp::<f64>(cfg, ());
         let mut g = cr.benchmark_group(cfg.name);
         g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-        bench_threads(&mut g, cfg, &obj, &pt.theta, 1);
-        bench_threads(&mut g, cfg, &obj, &pt.theta, 2);
-        if cfg.name == LARGE.name && std::env::var("SELFSTAB_BENCH_PRIMITIVES_ONLY").is_err() {
-            bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj, &pt, cfg.eta, true, false);
+        if base {
+            bench_threads(&mut g, cfg, &obj, &pt.theta, 1);
+            bench_threads(&mut g, cfg, &obj, &pt.theta, 2);
+            if cfg.name == LARGE.name && std::env::var("SELFSTAB_BENCH_PRIMITIVES_ONLY").is_err() {
+                bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj, &pt, cfg.eta, true, false);
+            }
+        }
+        if two {
+            selfstab::linalg::set_threads(2);
+            bench_primitives::<f64>(&mut g, &format!("{}-f64-2t", cfg.name), &obj, &pt, cfg.eta, true, true);
+            selfstab::linalg::set_threads(1);
         }
         g.finish();
         if !pt.found {
@@ -458,6 +469,7 @@ fn precision_ladder(cr: &mut Criterion) {
 //   faer1024  faer 1024×1024×1024, 1 and 2 threads (§7 JAX scaling)   → faer1024/gemm_{1,2}t
 //   tiny256   loss+grad, HVP, ∇S of tiny at 256 bits + rug references → tiny256/…   (in `engine`)
 //   tiny2t, medium2t  1- and 2-thread primitives, 2-thread row        → {tiny,medium}/…-{1,2}t/… (in `engine`)
+//   large2t           large's 2-thread row                             → large/large-f64-2t/… (in `engine`)
 //   scaling   loss+grad, HVP, ∇S vs n and vs width, f64, 1 thread      → scaling/{n…,w…}/…
 // Throughput is set to the analytic FLOP count (f64: criterion's "elem/s" = FLOP/s) or to the
 // multiply-add count (MPFR: comparable with the rug loop's elem/s = multiply-adds/s).
