@@ -266,20 +266,46 @@ impl<S: Scalar> ActivationDerivs<S> {
     }
 }
 
-/// f64 fast path of the activation derivatives: `Some(out)` with out[k][i] = σ^(k)(z[i]) for
-/// k = 0..=kmax when S is f64 and the activation is tanh or SiLU (GELU, MPFR: `None`, use
-/// [`ActivationDerivs::eval`]). The same closed forms, Horner order and product rule as the generic
-/// path; only tanh differs, computed by [`crate::scalar::tanh_fast`] (≤ 2 ulp) instead of libm.
-/// One pass over z in cache-sized chunks (tanh, then every derivative order of the chunk), split over two threads by [`jet::par_parts`]; the
-/// output blocks come from `pool`.
-fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool<S>) -> Option<Vec<Vec<S>>> {
+/// What [`fast_derivs`] evaluates σ^(k) from.
+enum DerivSrc<'a, S> {
+    /// Z before its bias: Z ← Z + b (b [out] added to every row; `None`: no bias) in the same
+    /// pass, then σ^(k)(Z) for k = 0..=kmax.
+    Z(&'a mut Vec<S>, Option<&'a [S]>),
+    /// σ(Z) = tanh Z as this path stores it (tanh only), for the orders k = `from`..=kmax: P_k(σ)
+    /// has the bits of P_k(tanh Z) (σ is the stored P₀(t) = 1·t + 0, which differs from t only at
+    /// t = −0, and P_k's Horner steps give the same bits at ±0), so no tanh is evaluated again.
+    Tanh(&'a Vec<S>, usize),
+}
+
+/// Entries per chunk of [`fast_derivs`]'s pass.
+const FAST_CHUNK: usize = 512;
+
+/// f64 fast path of the activation derivatives: `Some(out)` with out[k − from][i] = σ^(k)(z[i]) for
+/// the orders k = from..=kmax of `src` when S is f64 and the activation is tanh or SiLU (GELU, MPFR,
+/// SiLU from σ: `None` and z unchanged; use [`ActivationDerivs::eval`]). The same closed forms,
+/// Horner order and product rule as the generic path; only tanh differs, computed by
+/// [`crate::scalar::tanh_fast`] (≤ 2 ulp) instead of libm. One pass over z in cache-sized chunks
+/// (bias, tanh, then every derivative order of the chunk), split over two threads by
+/// [`jet::par_parts`]; the output blocks come from `pool`.
+fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, src: DerivSrc<'_, S>, pool: &jet::Pool<S>) -> Option<Vec<Vec<S>>> {
     use std::any::Any;
-    let z = (z as &dyn Any).downcast_ref::<Vec<f64>>()?;
     let pool = (pool as &dyn Any).downcast_ref::<jet::Pool<f64>>()?;
     let silu = match ad.act {
         Activation::Tanh => false,
         Activation::Silu => true,
         Activation::Gelu => return None,
+    };
+    // The source: z (mutable for the bias) with the bias tiled, so that the chunk at global index
+    // g adds tile[g % width..], or the stored tanh and the lowest order wanted.
+    let (mut z, tanh, from, tile, width) = match src {
+        DerivSrc::Z(z, bias) => {
+            let z = (z as &mut dyn Any).downcast_mut::<Vec<f64>>()?;
+            let width = bias.map_or(1, <[S]>::len);
+            let tile: Vec<f64> = bias.map_or_else(Vec::new, |b| b.iter().map(Scalar::to_f64).cycle().take(FAST_CHUNK + width).collect());
+            (Some(z), None, 0, tile, width)
+        }
+        DerivSrc::Tanh(t, from) if !silu => (None, Some((t as &dyn Any).downcast_ref::<Vec<f64>>()?), from, Vec::new(), 1),
+        DerivSrc::Tanh(..) => return None,
     };
     let kmax = ad.kmax;
     let polys: Vec<Vec<f64>> = ad
@@ -288,20 +314,39 @@ fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool
         .take(kmax + 1)
         .map(|p| p.iter().map(Scalar::to_f64).collect())
         .collect();
-    let len = z.len();
-    let mut out: Vec<Vec<f64>> = (0..=kmax).map(|_| pool.take(len, ())).collect();
-    let outs: Vec<&mut [f64]> = out.iter_mut().map(|v| &mut v[..]).collect();
+    let polys = &polys[from..];
+    let len = z.as_ref().map_or_else(|| tanh.map_or(0, |t| t.len()), |z| z.len());
+    let mut out: Vec<Vec<f64>> = polys.iter().map(|_| pool.take(len, ())).collect();
+    // The outputs, then z (when it is the source).
+    let mut outs: Vec<&mut [f64]> = out.iter_mut().map(|v| &mut v[..]).collect();
+    outs.extend(z.as_deref_mut().map(|z| &mut z[..]));
     jet::par_parts(len, 1, outs, #[inline(always)] |lo, mut o| {
-        const CHUNK: usize = 512;
-        let mut base = [0.0f64; CHUNK];
-        let mut half = [0.0f64; CHUNK];
+        let mut base = [0.0f64; FAST_CHUNK];
+        let mut half = [0.0f64; FAST_CHUNK];
+        let mut zs = if tanh.is_some() { None } else { o.pop() };
         let n = o[0].len();
         let mut s = 0;
         while s < n {
-            let e = (s + CHUNK).min(n);
-            let zc = &z[lo + s..lo + e];
+            let e = (s + FAST_CHUNK).min(n);
             let bc = &mut base[..e - s];
-            if silu {
+            let zc: &[f64] = match (zs.as_deref_mut(), tanh) {
+                (Some(zs), _) => {
+                    let zc = &mut zs[s..e];
+                    if !tile.is_empty() {
+                        let j = (lo + s) % width;
+                        zc.iter_mut().zip(&tile[j..]).for_each(|(v, b)| *v += b);
+                    }
+                    zc
+                }
+                (None, Some(t)) => {
+                    bc.copy_from_slice(&t[lo + s..lo + e]);
+                    &[]
+                }
+                (None, None) => unreachable!("a source is given"),
+            };
+            if tanh.is_some() {
+                // bc holds the stored σ (see `DerivSrc::Tanh`).
+            } else if silu {
                 // s = (1 + tanh(z/2))/2, in the generic path's order of operations.
                 let hc = &mut half[..e - s];
                 hc.iter_mut().zip(zc).for_each(|(h, v)| *h = v * 0.5);
@@ -312,7 +357,7 @@ fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool
             }
             // out[k] = P_k(base) by Horner's rule (acc = last; acc = acc·x + a, as `horner`; the first
             // step writes last·x + a directly).
-            for (ok, p) in o.iter_mut().zip(&polys) {
+            for (ok, p) in o.iter_mut().zip(polys) {
                 let ok = &mut ok[s..e];
                 match p.split_last() {
                     None => ok.fill(0.0),
@@ -484,12 +529,44 @@ fn base_input<'a, S: Scalar>(x: &jet::Blocks<'a, S>, derivs: &'a [Vec<Vec<S>>], 
     if l == 0 { x.clone() } else { vec![Some(derivs[l - 1][0].as_slice())] }
 }
 
-/// σ^(k)(z) for k = 0..=`ad.kmax()` (entry k of the result), each entry of z by [`fast_derivs`]
-/// when `fast` allows it, else by [`ActivationDerivs::eval`].
-fn sigma_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
-    if let Some(d) = if fast { fast_derivs(ad, z, pool) } else { None } {
+/// z ← z + b, b [width] added to every row of z (split over two threads by [`jet::par_parts`]).
+fn add_bias<S: Scalar>(z: &mut [S], b: &[S]) {
+    let width = b.len();
+    jet::par_parts(z.len(), width, vec![z], #[inline(always)] |_, mut o| {
+        for row in o[0].chunks_mut(width) {
+            row.iter_mut().zip(b).for_each(|(a, bj)| *a += bj);
+        }
+    });
+}
+
+/// σ^(k)(Z) for k = 0..=`ad.kmax()` (entry k of the result) after Z ← Z + b (`bias`, see
+/// [`add_bias`]): each entry by [`fast_derivs`] (the bias in the same pass) when `fast` allows it,
+/// else by [`ActivationDerivs::eval`].
+fn sigma_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &mut Vec<S>, bias: Option<&[S]>, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
+    if let Some(d) = if fast { fast_derivs(ad, DerivSrc::Z(z, bias), pool) } else { None } {
         return d;
     }
+    if let Some(b) = bias {
+        add_bias(z, b);
+    }
+    generic_derivs(ad, z)
+}
+
+/// σ^(k)(Z) for k = `from`..=`ad.kmax()` (entry k − from) from the stored Z (`z`, bias included)
+/// and σ(Z) (`sigma`): from σ by [`fast_derivs`] for tanh when `fast` allows it (no tanh evaluated
+/// again), else as [`sigma_derivs`] from Z. The bits of the same orders of [`sigma_derivs`].
+fn higher_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &mut Vec<S>, sigma: &Vec<S>, from: usize, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
+    if let Some(d) = if fast { fast_derivs(ad, DerivSrc::Tanh(sigma, from), pool) } else { None } {
+        return d;
+    }
+    let mut all = sigma_derivs(ad, z, None, pool, fast);
+    let higher = all.split_off(from);
+    all.into_iter().for_each(|v| pool.give(v));
+    higher
+}
+
+/// σ^(k)(z) for k = 0..=`ad.kmax()` (entry k), entry by entry by [`ActivationDerivs::eval`].
+fn generic_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &[S]) -> Vec<Vec<S>> {
     let mut buf = crate::linalg::zeros::<S>(ad.kmax() + 1, ad.ctx);
     let mut d: Vec<Vec<S>> = (0..=ad.kmax()).map(|_| Vec::with_capacity(z.len())).collect();
     for zv in z {
@@ -697,15 +774,11 @@ impl<S: Scalar> Mlp<S> {
             let mut z = jet::matmul_in(kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, base.is_some(), self.fast, c);
             for (k, (zk, bk)) in z.parts.iter_mut().zip(&b).enumerate() {
                 let Some(bk) = bk else { continue };
-                if k == 0 && base.is_some() {
+                // The constant block: from the base, or a hidden layer's in the σ^(k) pass below.
+                if k == 0 && (base.is_some() || l + 1 < nl) {
                     continue;
                 }
-                let zk = zk.get_or_insert_with(|| pool.zeros(self.n * dout, c));
-                jet::par_parts(self.n * dout, dout, vec![&mut zk[..]], #[inline(always)] |_, mut o| {
-                    for row in o[0].chunks_mut(dout) {
-                        row.iter_mut().zip(*bk).for_each(|(a, bj)| *a += bj);
-                    }
-                });
+                add_bias(zk.get_or_insert_with(|| pool.zeros(self.n * dout, c)), bk);
             }
             if l + 1 == nl {
                 if let Some(bs) = base.filter(|_| self.loss == LossKind::Ce) {
@@ -733,10 +806,10 @@ impl<S: Scalar> Mlp<S> {
             // σ^(k)(Z₀) for k = 0..=kmax, one closed-form evaluation per entry (f64 fast path:
             // vectorised loops, see `fast_derivs`).
             let z0 = z.parts[0]
-                .as_ref()
+                .as_mut()
                 .expect("the constant block of θ and X is always present");
             let ad = ad.get_or_init(|| ActivationDerivs::<S>::new(self.act, dmax + usize::from(backward), c));
-            let derivs = sigma_derivs(ad, z0, pool, self.fast);
+            let derivs = sigma_derivs(ad, z0, b[0], pool, self.fast);
             // σ(Z) = Σ_k σ^(k)(Z₀)/k! N^k and, for the backward pass, σ'(Z) likewise from σ', σ'', …
             let mut derivs = derivs.into_iter();
             let d0 = derivs.next().expect("σ");
@@ -1047,14 +1120,13 @@ impl<S: Scalar> Mlp<S> {
     }
 
     /// `b` with σ^(k)(Z_l,0) for the orders above `b.kmax` up to `kmax`, evaluated on the stored
-    /// Z_l,0 by the same closed forms as a full build (σ^(k) does not depend on the highest order).
+    /// σ(Z_l,0) or Z_l,0 by the same closed forms as a full build ([`higher_derivs`]; σ^(k) does not
+    /// depend on the highest order).
     fn extend_base(&self, mut b: Base<S>, kmax: usize) -> Base<S> {
         let pool = &self.pool;
         let ad = ActivationDerivs::<S>::new(self.act, kmax, self.ctx);
-        for (z0, d) in b.z0.iter().zip(&mut b.derivs) {
-            let mut all = sigma_derivs(&ad, z0, pool, self.fast);
-            let higher = all.split_off(d.len());
-            all.into_iter().for_each(|v| pool.give(v));
+        for (z0, d) in b.z0.iter_mut().zip(&mut b.derivs) {
+            let higher = higher_derivs(&ad, z0, &d[0], d.len(), pool, self.fast);
             d.extend(higher);
         }
         b.scaled.take().into_iter().flatten().flatten().for_each(|(a, c)| {
@@ -1091,18 +1163,14 @@ impl<S: Scalar> Mlp<S> {
             let input = base_input(&x, &derivs, l);
             let z = jet::matmul_in(&kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, false, self.fast, c);
             let mut z0 = z.parts.into_iter().next().flatten().expect("constant block");
-            if let Some(bk) = b[0] {
-                jet::par_parts(self.n * dout, dout, vec![&mut z0[..]], #[inline(always)] |_, mut o| {
-                    for row in o[0].chunks_mut(dout) {
-                        row.iter_mut().zip(bk).for_each(|(a, bj)| *a += bj);
-                    }
-                });
-            }
             if l + 1 == nl {
+                if let Some(bk) = b[0] {
+                    add_bias(&mut z0, bk);
+                }
                 f0 = Some(z0);
                 break;
             }
-            derivs.push(sigma_derivs(&ad, &z0, pool, self.fast));
+            derivs.push(sigma_derivs(&ad, &mut z0, b[0], pool, self.fast));
             z0s.push(z0);
         }
         let f0 = f0.expect("at least one layer");
