@@ -268,9 +268,9 @@ impl<S: Scalar> ActivationDerivs<S> {
 
 /// What [`fast_derivs`] evaluates σ^(k) from.
 enum DerivSrc<'a, S> {
-    /// Z before its bias: Z ← Z + b (b [out] added to every row; `None`: no bias) in the same
-    /// pass, then σ^(k)(Z) for k = 0..=kmax.
-    Z(&'a mut Vec<S>, Option<&'a [S]>),
+    /// Z before its bias b [out] (added to every row; `None`: no bias) in the same pass, then
+    /// σ^(k)(Z + b) for k = 0..=kmax; with `keep` (the third field) Z ← Z + b is written back.
+    Z(&'a mut Vec<S>, Option<&'a [S]>, bool),
     /// σ(Z) = tanh Z as this path stores it (tanh only), for the orders k = `from`..=kmax: P_k(σ)
     /// has the bits of P_k(tanh Z) (σ is the stored P₀(t) = 1·t + 0, which differs from t only at
     /// t = −0, and P_k's Horner steps give the same bits at ±0), so no tanh is evaluated again.
@@ -279,6 +279,47 @@ enum DerivSrc<'a, S> {
 
 /// Entries per chunk of [`fast_derivs`]'s pass.
 const FAST_CHUNK: usize = 512;
+
+/// out[i] = p(x[i]) by Horner's rule, each entry with [`horner`]'s operations (acc = last;
+/// acc = acc·x + a; the first step writes last·x + a directly). Inlined into the callers' SIMD
+/// dispatch.
+#[inline(always)]
+fn horner_slice(p: &[f64], x: &[f64], out: &mut [f64]) {
+    match p.split_last() {
+        None => out.fill(0.0),
+        Some((last, [])) => out.fill(*last),
+        Some((last, [lower @ .., first])) => {
+            out.iter_mut().zip(x).for_each(|(v, x)| *v = last * x + first);
+            for a in lower.iter().rev() {
+                out.iter_mut().zip(x).for_each(|(v, x)| *v = *v * x + a);
+            }
+        }
+    }
+}
+
+/// f64 fast path of the gradient's backward product for tanh: `Some(G)` with G = 0 + GA·σ'(Z),
+/// σ'(Z) = P₁(σ) formed chunk by chunk from the stored σ (`sigma`), when S is f64 (`None`
+/// otherwise): the bits of [`jet::hadamard_in`] with the stored σ' (see [`DerivSrc::Tanh`]) without
+/// storing σ'. Split over two threads by [`jet::par_parts`]; G comes from `pool`.
+fn dtanh_product<S: Scalar>(ad: &ActivationDerivs<S>, ga: &Vec<S>, sigma: &Vec<S>, pool: &jet::Pool<S>) -> Option<Vec<S>> {
+    use std::any::Any;
+    let pool = (pool as &dyn Any).downcast_ref::<jet::Pool<f64>>()?;
+    let ga = (ga as &dyn Any).downcast_ref::<Vec<f64>>()?;
+    let sigma = (sigma as &dyn Any).downcast_ref::<Vec<f64>>()?;
+    let p1: Vec<f64> = ad.polys[1].iter().map(Scalar::to_f64).collect();
+    let mut g = pool.take(ga.len(), ());
+    jet::par_parts(g.len(), 1, vec![&mut g[..]], #[inline(always)] |lo, mut o| {
+        let mut d = [0.0f64; FAST_CHUNK];
+        for (i, gc) in o[0].chunks_mut(FAST_CHUNK).enumerate() {
+            let r = lo + i * FAST_CHUNK..lo + i * FAST_CHUNK + gc.len();
+            let dc = &mut d[..gc.len()];
+            horner_slice(&p1, &sigma[r.clone()], dc);
+            gc.iter_mut().zip(&ga[r]).zip(&*dc).for_each(|((g, a), dv)| *g = 0.0 + a * dv);
+        }
+    });
+    let boxed: Box<dyn Any> = Box::new(g);
+    boxed.downcast::<Vec<S>>().ok().map(|b| *b)
+}
 
 /// f64 fast path of the activation derivatives: `Some(out)` with out[k − from][i] = σ^(k)(z[i]) for
 /// the orders k = from..=kmax of `src` when S is f64 and the activation is tanh or SiLU (GELU, MPFR,
@@ -297,14 +338,14 @@ fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, src: DerivSrc<'_, S>, pool: 
     };
     // The source: z (mutable for the bias) with the bias tiled, so that the chunk at global index
     // g adds tile[g % width..], or the stored tanh and the lowest order wanted.
-    let (mut z, tanh, from, tile, width) = match src {
-        DerivSrc::Z(z, bias) => {
+    let (mut z, tanh, from, tile, width, keep) = match src {
+        DerivSrc::Z(z, bias, keep) => {
             let z = (z as &mut dyn Any).downcast_mut::<Vec<f64>>()?;
             let width = bias.map_or(1, <[S]>::len);
             let tile: Vec<f64> = bias.map_or_else(Vec::new, |b| b.iter().map(Scalar::to_f64).cycle().take(FAST_CHUNK + width).collect());
-            (Some(z), None, 0, tile, width)
+            (Some(z), None, 0, tile, width, keep)
         }
-        DerivSrc::Tanh(t, from) if !silu => (None, Some((t as &dyn Any).downcast_ref::<Vec<f64>>()?), from, Vec::new(), 1),
+        DerivSrc::Tanh(t, from) if !silu => (None, Some((t as &dyn Any).downcast_ref::<Vec<f64>>()?), from, Vec::new(), 1, false),
         DerivSrc::Tanh(..) => return None,
     };
     let kmax = ad.kmax;
@@ -323,6 +364,7 @@ fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, src: DerivSrc<'_, S>, pool: 
     jet::par_parts(len, 1, outs, #[inline(always)] |lo, mut o| {
         let mut base = [0.0f64; FAST_CHUNK];
         let mut half = [0.0f64; FAST_CHUNK];
+        let mut biased = [0.0f64; FAST_CHUNK];
         let mut zs = if tanh.is_some() { None } else { o.pop() };
         let n = o[0].len();
         let mut s = 0;
@@ -332,11 +374,17 @@ fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, src: DerivSrc<'_, S>, pool: 
             let zc: &[f64] = match (zs.as_deref_mut(), tanh) {
                 (Some(zs), _) => {
                     let zc = &mut zs[s..e];
-                    if !tile.is_empty() {
-                        let j = (lo + s) % width;
-                        zc.iter_mut().zip(&tile[j..]).for_each(|(v, b)| *v += b);
+                    let tc = tile.get((lo + s) % width..).unwrap_or_default();
+                    if tile.is_empty() {
+                        zc
+                    } else if keep {
+                        zc.iter_mut().zip(tc).for_each(|(v, b)| *v += b);
+                        zc
+                    } else {
+                        let zb = &mut biased[..e - s];
+                        zb.iter_mut().zip(zc.iter().zip(tc)).for_each(|(o, (v, b))| *o = v + b);
+                        zb
                     }
-                    zc
                 }
                 (None, Some(t)) => {
                     bc.copy_from_slice(&t[lo + s..lo + e]);
@@ -355,20 +403,8 @@ fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, src: DerivSrc<'_, S>, pool: 
             } else {
                 crate::scalar::tanh_fast_slice(zc, bc);
             }
-            // out[k] = P_k(base) by Horner's rule (acc = last; acc = acc·x + a, as `horner`; the first
-            // step writes last·x + a directly).
             for (ok, p) in o.iter_mut().zip(polys) {
-                let ok = &mut ok[s..e];
-                match p.split_last() {
-                    None => ok.fill(0.0),
-                    Some((last, [])) => ok.fill(*last),
-                    Some((last, [lower @ .., first])) => {
-                        ok.iter_mut().zip(bc.iter()).for_each(|(v, x)| *v = last * x + first);
-                        for a in lower.iter().rev() {
-                            ok.iter_mut().zip(bc.iter()).for_each(|(v, x)| *v = *v * x + a);
-                        }
-                    }
-                }
+                horner_slice(p, bc, &mut ok[s..e]);
             }
             if silu {
                 // Product rule (z g)^(k) = z g^(k) + k g^(k−1), top-down as `times_z`.
@@ -436,10 +472,10 @@ struct Base<S> {
     /// θ (compared value and sign, so ±0 are told apart) and the kernel mode it was computed with.
     theta: Vec<S>,
     fast: bool,
-    /// Highest derivative order stored.
+    /// Highest derivative order stored (0: σ only, the gradient's with [`Mlp::from_sigma`]).
     kmax: usize,
     /// Z_l,0 for each hidden layer l (higher orders σ^(k) are formed from it without a new forward
-    /// pass, see [`Mlp::base_at`]).
+    /// pass, see [`Mlp::base_at`]); empty when they are formed from σ ([`Mlp::from_sigma`]).
     z0: Vec<Vec<S>>,
     /// σ^(k)(Z_l,0), k = 0..=kmax, for each hidden layer l.
     derivs: Vec<Vec<Vec<S>>>,
@@ -539,11 +575,11 @@ fn add_bias<S: Scalar>(z: &mut [S], b: &[S]) {
     });
 }
 
-/// σ^(k)(Z) for k = 0..=`ad.kmax()` (entry k of the result) after Z ← Z + b (`bias`, see
+/// σ^(k)(Z + b) for k = 0..=`ad.kmax()` (entry k of the result), b = `bias` added to every row (see
 /// [`add_bias`]): each entry by [`fast_derivs`] (the bias in the same pass) when `fast` allows it,
-/// else by [`ActivationDerivs::eval`].
-fn sigma_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &mut Vec<S>, bias: Option<&[S]>, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
-    if let Some(d) = if fast { fast_derivs(ad, DerivSrc::Z(z, bias), pool) } else { None } {
+/// else by [`ActivationDerivs::eval`]. Z holds Z + b afterwards if `keep` (else unspecified values).
+fn sigma_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &mut Vec<S>, bias: Option<&[S]>, keep: bool, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
+    if let Some(d) = if fast { fast_derivs(ad, DerivSrc::Z(z, bias, keep), pool) } else { None } {
         return d;
     }
     if let Some(b) = bias {
@@ -552,14 +588,16 @@ fn sigma_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &mut Vec<S>, bias: Optio
     generic_derivs(ad, z)
 }
 
-/// σ^(k)(Z) for k = `from`..=`ad.kmax()` (entry k − from) from the stored Z (`z`, bias included)
-/// and σ(Z) (`sigma`): from σ by [`fast_derivs`] for tanh when `fast` allows it (no tanh evaluated
-/// again), else as [`sigma_derivs`] from Z. The bits of the same orders of [`sigma_derivs`].
-fn higher_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &mut Vec<S>, sigma: &Vec<S>, from: usize, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
+/// σ^(k)(Z) for k = `from`..=`ad.kmax()` (entry k − from) from the stored σ(Z) (`sigma`) or Z (`z`,
+/// bias included; stored unless [`Mlp::from_sigma`]): from σ by [`fast_derivs`] for tanh when `fast`
+/// allows it (no tanh evaluated again), else as [`sigma_derivs`] from Z. The bits of the same orders
+/// of [`sigma_derivs`].
+fn higher_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: Option<&mut Vec<S>>, sigma: &Vec<S>, from: usize, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
     if let Some(d) = if fast { fast_derivs(ad, DerivSrc::Tanh(sigma, from), pool) } else { None } {
         return d;
     }
-    let mut all = sigma_derivs(ad, z, None, pool, fast);
+    let z = z.expect("Z is stored when σ^(k) are not formed from σ");
+    let mut all = sigma_derivs(ad, z, None, true, pool, fast);
     let higher = all.split_off(from);
     all.into_iter().for_each(|v| pool.give(v));
     higher
@@ -809,7 +847,7 @@ impl<S: Scalar> Mlp<S> {
                 .as_mut()
                 .expect("the constant block of θ and X is always present");
             let ad = ad.get_or_init(|| ActivationDerivs::<S>::new(self.act, dmax + usize::from(backward), c));
-            let derivs = sigma_derivs(ad, z0, b[0], pool, self.fast);
+            let derivs = sigma_derivs(ad, z0, b[0], true, pool, self.fast);
             // σ(Z) = Σ_k σ^(k)(Z₀)/k! N^k and, for the backward pass, σ'(Z) likewise from σ', σ'', …
             let mut derivs = derivs.into_iter();
             let d0 = derivs.next().expect("σ");
@@ -1125,8 +1163,8 @@ impl<S: Scalar> Mlp<S> {
     fn extend_base(&self, mut b: Base<S>, kmax: usize) -> Base<S> {
         let pool = &self.pool;
         let ad = ActivationDerivs::<S>::new(self.act, kmax, self.ctx);
-        for (z0, d) in b.z0.iter_mut().zip(&mut b.derivs) {
-            let higher = higher_derivs(&ad, z0, &d[0], d.len(), pool, self.fast);
+        for (l, d) in b.derivs.iter_mut().enumerate() {
+            let higher = higher_derivs(&ad, b.z0.get_mut(l), &d[0], d.len(), pool, self.fast);
             d.extend(higher);
         }
         b.scaled.take().into_iter().flatten().flatten().for_each(|(a, c)| {
@@ -1170,8 +1208,13 @@ impl<S: Scalar> Mlp<S> {
                 f0 = Some(z0);
                 break;
             }
-            derivs.push(sigma_derivs(&ad, &mut z0, b[0], pool, self.fast));
-            z0s.push(z0);
+            let keep = !self.from_sigma();
+            derivs.push(sigma_derivs(&ad, &mut z0, b[0], keep, pool, self.fast));
+            if keep {
+                z0s.push(z0);
+            } else {
+                pool.give(z0);
+            }
         }
         let f0 = f0.expect("at least one layer");
         let q = self.layers[nl];
@@ -1190,6 +1233,7 @@ impl<S: Scalar> Mlp<S> {
         let mut g0: Vec<Option<Vec<S>>> = (0..nl).map(|_| None).collect();
         let mut ga0: Vec<Option<Vec<S>>> = (0..nl).map(|_| None).collect();
         g0[nl - 1] = seed.parts.into_iter().next().flatten();
+        let ad1 = ActivationDerivs::<S>::new(self.act, 1, c);
         for l in (0..nl).rev() {
             let gl = [g0[l].as_deref()];
             if let Some(out) = grad.as_deref_mut() {
@@ -1201,9 +1245,13 @@ impl<S: Scalar> Mlp<S> {
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
             let (w, _) = self.layer_views(&th, l);
             let ga = jet::matmul_in(&kind, pool, &gl, (self.n, dout), false, &w, (dout, din), false, None, false, self.fast, c);
-            let next = jet::hadamard_in(&kind, pool, &ga.views(), &[Some(derivs[l - 1][1].as_slice())], (self.n, din), false, c);
-            g0[l - 1] = next.parts.into_iter().next().flatten();
-            ga0[l] = ga.parts.into_iter().next().flatten();
+            let ga = ga.parts.into_iter().next().flatten().expect("constant block");
+            g0[l - 1] = match derivs[l - 1].get(1) {
+                Some(d1) => jet::hadamard_in(&kind, pool, &[Some(&ga)], &[Some(d1)], (self.n, din), false, c).parts.into_iter().next().flatten(),
+                // σ' not stored (order 0, see `grad_kmax`): formed from σ in the product.
+                None => dtanh_product(&ad1, &ga, &derivs[l - 1][0], pool),
+            };
+            ga0[l] = Some(ga);
         }
         let f0 = f.parts.into_iter().next().flatten().expect("constant block");
         Ok(Base {
@@ -1220,6 +1268,18 @@ impl<S: Scalar> Mlp<S> {
         })
     }
 
+    /// Whether σ^(k) are formed from the stored σ (f64 fast path, tanh: see [`DerivSrc::Tanh`]); Z is
+    /// then not stored in [`Base`].
+    fn from_sigma(&self) -> bool {
+        self.fast && self.act == Activation::Tanh && std::any::TypeId::of::<S>() == std::any::TypeId::of::<f64>()
+    }
+
+    /// The derivative order the gradient's constant blocks need: 1 (σ, σ'), or 0 (σ only) when σ'
+    /// is formed from σ in the backward product ([`dtanh_product`]).
+    fn grad_kmax(&self) -> usize {
+        usize::from(!self.from_sigma())
+    }
+
     /// [`Mlp::grad_jet`] after the argument checks.
     fn grad_jet_checked(
         &self,
@@ -1233,7 +1293,7 @@ impl<S: Scalar> Mlp<S> {
         if self.reuse_base && kind.len() == 1 {
             // The gradient: the weight-gradient products of the constant blocks at θ, which the
             // HVPs and ∇³L evaluations at θ that usually follow then reuse.
-            let bs = self.base_at(th[0].expect("checked"), 1, Some(&mut *out))?;
+            let bs = self.base_at(th[0].expect("checked"), self.grad_kmax(), Some(&mut *out))?;
             return self.finite_grad(out).map(|()| bs.value.clone());
         }
         // A jet evaluation of a higher-order block reuses the constant blocks at θ (see `Base`).
