@@ -833,11 +833,12 @@ impl<S: Scalar> Mlp<S> {
                 let d = &bs.derivs[l];
                 let sc = if dmax > 1 { &bs.scaled(pool, c)[l][..dmax - 1] } else { &[] };
                 let hd: Vec<&[S]> = std::iter::once(&d[1]).chain(sc.iter().map(|s| &s.0)).map(Vec::as_slice).collect();
-                hidden.push(jet::taylor_apply_in(kind, pool, &z, None, &hd, true, c));
-                if backward {
-                    let ad: Vec<&[S]> = std::iter::once(&d[2]).chain(sc.iter().map(|s| &s.1)).map(Vec::as_slice).collect();
-                    dact.push(jet::taylor_apply_in(kind, pool, &z, None, &ad, true, c));
-                }
+                // σ(Z) and, for the backward pass, σ'(Z) in one pass over Z.
+                let ad: Vec<&[S]> = std::iter::once(&d[2]).chain(sc.iter().map(|s| &s.1)).map(Vec::as_slice).collect();
+                let fs = if backward { vec![(None, &hd[..]), (None, &ad[..])] } else { vec![(None, &hd[..])] };
+                let mut both = jet::taylor_apply_many_in(kind, pool, &z, fs, true, c).into_iter();
+                hidden.extend(both.next());
+                dact.extend(both.next());
                 pool.recycle(z);
                 continue;
             }
