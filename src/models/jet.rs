@@ -576,6 +576,10 @@ pub fn taylor_apply_in<S: Scalar>(
     taylor_apply_many_in(kind, pool, z, vec![(base, derivs)], prescaled, c).pop().expect("one function")
 }
 
+/// A function applied by [`taylor_apply_many_in`]: its constant block f(z₀) (or `None`) and its
+/// derivatives, as the `base` and `derivs` of [`taylor_apply_in`].
+pub type TaylorFn<'a, S> = (Option<Vec<S>>, &'a [&'a [S]]);
+
 /// [`taylor_apply_in`] for several functions f of the same jet z (`fs`: each f's constant block and
 /// derivatives), one result each, in one pass: z's blocks and the powers N^k of a chunk are read and
 /// formed once for all of them. Per entry of each result the same operations in the same order as
@@ -584,7 +588,7 @@ pub fn taylor_apply_many_in<S: Scalar>(
     kind: &JetKind,
     pool: &Pool<S>,
     z: &JetMat<S>,
-    fs: Vec<(Option<Vec<S>>, &[&[S]])>,
+    fs: Vec<TaylorFn<'_, S>>,
     prescaled: bool,
     c: S::Ctx,
 ) -> Vec<JetMat<S>> {

@@ -18,7 +18,8 @@
 //! come from a buffer pool kept in the model ([`jet::Pool`]: no allocation or page fault per call);
 //! W, b and X enter the products as borrowed slices; the gradient and the jet evaluations at one of
 //! the last two θ's evaluated reuse that θ's constant blocks (`Base`: the forward σ^(k)(Z₀), the
-//! backward G₀ and (∂L/∂A)₀; the gradient builds them, a jet of a higher degree only adds σ^(k) orders), so
+//! backward G₀ and (∂L/∂A)₀; the gradient builds them, a jet of a higher degree only adds σ^(k) orders,
+//! for tanh in the f64 fast path from the stored σ: the gradient stores neither Z₀ nor σ'(Z₀)), so
 //! grad → HVPs → ∇S at one θ run one forward and backward pass, and the HVPs of one Lanczos solve
 //! issue 2f₁ + 6Σ_{l>1}f_l flops of products instead of 3f₁ + 8Σ_{l>1}f_l
 //! (f_l = 2·n·in_l·out_l); with `linalg::set_threads(2)` the elementwise passes are split at a fixed
@@ -301,6 +302,7 @@ fn horner_slice(p: &[f64], x: &[f64], out: &mut [f64]) {
 /// σ'(Z) = P₁(σ) formed chunk by chunk from the stored σ (`sigma`), when S is f64 (`None`
 /// otherwise): the bits of [`jet::hadamard_in`] with the stored σ' (see [`DerivSrc::Tanh`]) without
 /// storing σ'. Split over two threads by [`jet::par_parts`]; G comes from `pool`.
+#[allow(clippy::ptr_arg)] // `&Vec`: the sized type is what is downcast to f64
 fn dtanh_product<S: Scalar>(ad: &ActivationDerivs<S>, ga: &Vec<S>, sigma: &Vec<S>, pool: &jet::Pool<S>) -> Option<Vec<S>> {
     use std::any::Any;
     let pool = (pool as &dyn Any).downcast_ref::<jet::Pool<f64>>()?;
@@ -360,7 +362,7 @@ fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, src: DerivSrc<'_, S>, pool: 
     let mut out: Vec<Vec<f64>> = polys.iter().map(|_| pool.take(len, ())).collect();
     // The outputs, then z (when it is the source).
     let mut outs: Vec<&mut [f64]> = out.iter_mut().map(|v| &mut v[..]).collect();
-    outs.extend(z.as_deref_mut().map(|z| &mut z[..]));
+    outs.extend(z.as_mut().map(|z| z.as_mut_slice()));
     jet::par_parts(len, 1, outs, #[inline(always)] |lo, mut o| {
         let mut base = [0.0f64; FAST_CHUNK];
         let mut half = [0.0f64; FAST_CHUNK];
@@ -453,7 +455,7 @@ pub struct Mlp<S: Scalar> {
     reuse_base: bool,
     /// The highest derivative order σ^(k) any jet evaluation has needed so far: jet evaluations
     /// extend `base` to at least it, so that the HVPs and ∇S at one θ share one forward pass with
-    /// the gradient (which builds `base` with order 1, as its own pass needs).
+    /// the gradient (which builds `base` with the order its own pass needs, [`Mlp::grad_kmax`]).
     base_kmax: std::sync::atomic::AtomicUsize,
 }
 
@@ -472,10 +474,10 @@ struct Base<S> {
     /// θ (compared value and sign, so ±0 are told apart) and the kernel mode it was computed with.
     theta: Vec<S>,
     fast: bool,
-    /// Highest derivative order stored (0: σ only, the gradient's with [`Mlp::from_sigma`]).
+    /// Highest derivative order stored (0: σ only, the gradient's with [`Mlp::derivs_from_sigma`]).
     kmax: usize,
     /// Z_l,0 for each hidden layer l (higher orders σ^(k) are formed from it without a new forward
-    /// pass, see [`Mlp::base_at`]); empty when they are formed from σ ([`Mlp::from_sigma`]).
+    /// pass, see [`Mlp::base_at`]); empty when they are formed from σ ([`Mlp::derivs_from_sigma`]).
     z0: Vec<Vec<S>>,
     /// σ^(k)(Z_l,0), k = 0..=kmax, for each hidden layer l.
     derivs: Vec<Vec<Vec<S>>>,
@@ -589,7 +591,7 @@ fn sigma_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &mut Vec<S>, bias: Optio
 }
 
 /// σ^(k)(Z) for k = `from`..=`ad.kmax()` (entry k − from) from the stored σ(Z) (`sigma`) or Z (`z`,
-/// bias included; stored unless [`Mlp::from_sigma`]): from σ by [`fast_derivs`] for tanh when `fast`
+/// bias included; stored unless [`Mlp::derivs_from_sigma`]): from σ by [`fast_derivs`] for tanh when `fast`
 /// allows it (no tanh evaluated again), else as [`sigma_derivs`] from Z. The bits of the same orders
 /// of [`sigma_derivs`].
 fn higher_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: Option<&mut Vec<S>>, sigma: &Vec<S>, from: usize, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
@@ -1209,7 +1211,7 @@ impl<S: Scalar> Mlp<S> {
                 f0 = Some(z0);
                 break;
             }
-            let keep = !self.from_sigma();
+            let keep = !self.derivs_from_sigma();
             derivs.push(sigma_derivs(&ad, &mut z0, b[0], keep, pool, self.fast));
             if keep {
                 z0s.push(z0);
@@ -1271,14 +1273,14 @@ impl<S: Scalar> Mlp<S> {
 
     /// Whether σ^(k) are formed from the stored σ (f64 fast path, tanh: see [`DerivSrc::Tanh`]); Z is
     /// then not stored in [`Base`].
-    fn from_sigma(&self) -> bool {
+    fn derivs_from_sigma(&self) -> bool {
         self.fast && self.act == Activation::Tanh && std::any::TypeId::of::<S>() == std::any::TypeId::of::<f64>()
     }
 
     /// The derivative order the gradient's constant blocks need: 1 (σ, σ'), or 0 (σ only) when σ'
     /// is formed from σ in the backward product ([`dtanh_product`]).
     fn grad_kmax(&self) -> usize {
-        usize::from(!self.from_sigma())
+        usize::from(!self.derivs_from_sigma())
     }
 
     /// [`Mlp::grad_jet`] after the argument checks.
