@@ -4,7 +4,7 @@
 //! a core is not counted), median of 5 batches, together with the faer products of the forward
 //! shapes measured the same way as the in-run reference. One thread (`set_threads(1)`).
 //!
-//! `cargo run --release --example perf_cpu -- tiny|medium|large`
+//! `cargo run --release --example perf_cpu -- tiny|medium|large|xl|nano256`
 
 use std::hint::black_box;
 
@@ -57,10 +57,44 @@ fn nano256() {
     );
 }
 
+/// `xl`: 64-256-256-256-10, n = 1797 (the criterion xl shapes). The instability search is too slow
+/// here, so θ is a cheap point: init_params + 300 GD steps at η = 0.05 (prev: the point one step
+/// before), u the top Hessian eigenvector at θ. Loss+grad, HVP and ∇S at θ and at a new θ.
+fn xl() {
+    let layers: &[usize] = &[64, 256, 256, 256, 10];
+    let ds = digits(1797).expect("digits");
+    let obj = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &ds, ()).expect("mlp");
+    let p = obj.dim();
+    const STEPS: usize = 300;
+    let mut theta = init_params(layers, 0).unwrap();
+    let mut out = vec![0.0; p];
+    let mut prev = theta.clone();
+    for _ in 0..STEPS {
+        prev.clone_from(&theta);
+        gd_step(&obj, &0.05, &mut theta, &mut out).unwrap();
+    }
+    let u = top_eigen(&obj, &theta, None, &EigenOpts::top::<f64>(1, ())).unwrap().vectors[0].clone();
+    println!("[xl] p = {p}, θ = init + {STEPS} GD steps at η = 0.05 (not at the instability), u = top eigenvector at θ");
+    let lg = measure(|| {
+        black_box(obj.grad(&theta, &mut out).unwrap());
+        black_box(obj.grad(&prev, &mut out).unwrap());
+    }) / 2.0;
+    let hv = measure(|| obj.hvp(&theta, &u, &mut out).unwrap());
+    let ds3 = measure(|| obj.d3_sym(&theta, &u, &mut out).unwrap());
+    let points = [&theta, &prev];
+    let hv_new = measure(|| points.iter().for_each(|at| obj.hvp(at, &u, &mut out).unwrap())) / 2.0;
+    let ds3_new = measure(|| points.iter().for_each(|at| obj.d3_sym(at, &u, &mut out).unwrap())) / 2.0;
+    println!("loss+grad {lg:.3} ms; HVP {hv:.3} ms ({:.2}×); ∇S {ds3:.3} ms ({:.2}×)", hv / lg, ds3 / lg);
+    println!("HVP new θ {hv_new:.3} ms ({:.2}×); ∇S new θ {ds3_new:.3} ms ({:.2}×)", hv_new / lg, ds3_new / lg);
+}
+
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_else(|| "tiny".into());
     if name == "nano256" {
         return nano256();
+    }
+    if name == "xl" {
+        return xl();
     }
     let (layers, n, eta_s): (&[usize], usize, &str) = match name.as_str() {
         "tiny" => (&[64, 32, 32, 32, 10], 200, "0.2297"),

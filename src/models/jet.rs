@@ -573,20 +573,64 @@ pub fn taylor_apply_in<S: Scalar>(
     prescaled: bool,
     c: S::Ctx,
 ) -> JetMat<S> {
+    taylor_apply_many_in(kind, pool, z, vec![(base, derivs)], prescaled, c).pop().expect("one function")
+}
+
+/// A function applied by [`taylor_apply_many_in`]: its constant block f(z₀) (or `None`) and its
+/// derivatives, as the `base` and `derivs` of [`taylor_apply_in`].
+pub type TaylorFn<'a, S> = (Option<Vec<S>>, &'a [&'a [S]]);
+
+/// [`taylor_apply_in`] for several functions f of the same jet z (`fs`: each f's constant block and
+/// derivatives), one result each, in one pass: z's blocks and the powers N^k of a chunk are read and
+/// formed once for all of them. Per entry of each result the same operations in the same order as
+/// [`taylor_apply_in`] for that f alone.
+pub fn taylor_apply_many_in<S: Scalar>(
+    kind: &JetKind,
+    pool: &Pool<S>,
+    z: &JetMat<S>,
+    fs: Vec<TaylorFn<'_, S>>,
+    prescaled: bool,
+    c: S::Ctx,
+) -> Vec<JetMat<S>> {
     let dmax = kind.max_degree();
-    assert!(derivs.len() >= dmax, "taylor_apply: need derivatives up to order {dmax}");
+    assert!(fs.iter().all(|f| f.1.len() >= dmax), "taylor_apply: need derivatives up to order {dmax}");
     let len = z.rows * z.cols;
-    let mut out = JetMat::zero(kind, z.rows, z.cols);
-    out.parts[0] = base;
+    let mut outs: Vec<JetMat<S>> = fs
+        .iter()
+        .map(|_| JetMat::zero(kind, z.rows, z.cols))
+        .collect();
+    let mut derivs = Vec::with_capacity(fs.len());
+    for (out, (base, d)) in outs.iter_mut().zip(fs) {
+        out.parts[0] = base;
+        derivs.push(d);
+    }
     let mut nil = z.views();
     nil[0] = None;
-    if nil.iter().all(Option::is_none) {
-        return out;
+    if nil.iter().all(Option::is_none) || outs.is_empty() {
+        return outs;
     }
-    let plan = TaylorPlan::new(kind, &nil, dmax, &mut out.parts, pool, c);
-    let (outs, slot) = present(&mut out.parts);
+    // The schedule draws the nilpotent result blocks of the first result; the others get the same
+    // blocks (which blocks an order writes does not depend on f).
+    let (first, rest) = outs.split_first_mut().expect("not empty");
+    let plan = TaylorPlan::new(kind, &nil, dmax, &mut first.parts, pool, c);
+    for o in rest.iter_mut() {
+        for (b, p) in first.parts.iter().enumerate().skip(1) {
+            if p.is_some() {
+                o.parts[b] = Some(pool.take(len, c));
+            }
+        }
+    }
+    // The present blocks of every result in one list; slots[f][b] its index there.
+    let mut all = Vec::new();
+    let mut slots = Vec::with_capacity(outs.len());
+    for o in outs.iter_mut() {
+        let (blocks, slot) = present(&mut o.parts);
+        let off = all.len();
+        slots.push(slot.into_iter().map(|i| i.wrapping_add(off)).collect::<Vec<usize>>());
+        all.extend(blocks);
+    }
     let m = kind.len();
-    par_parts(len, 1, outs, #[inline(always)] |lo, mut o| {
+    par_parts(len, 1, all, #[inline(always)] |lo, mut o| {
         let n = o[0].len();
         let w = n.min(CHUNK);
         // N^(k−1) and N^k of the chunk (block b at b·w; N¹ is read from z), f^(k)(z₀)/k! of the chunk:
@@ -610,25 +654,27 @@ pub fn taylor_apply_in<S: Scalar>(
                 if order.accs.is_empty() {
                     continue;
                 }
-                let d = &derivs[k - 1][r.clone()];
-                let sc: &[S] = if k == 1 || prescaled {
-                    d
-                } else {
-                    let sc = &mut scaled[..wl];
-                    sc.iter_mut().zip(d).for_each(|(s, d)| {
-                        s.assign_from(d);
-                        *s /= &plan.facts[k - 2];
-                    });
-                    sc
-                };
-                for &(b, ref p, fresh) in &order.accs {
-                    mul_acc_into(&mut o[slot[b]][s..e], p.chunk(next, w, s, e, lo), sc, fresh);
+                for (derivs, slot) in derivs.iter().zip(&slots) {
+                    let d = &derivs[k - 1][r.clone()];
+                    let sc: &[S] = if k == 1 || prescaled {
+                        d
+                    } else {
+                        let sc = &mut scaled[..wl];
+                        sc.iter_mut().zip(d).for_each(|(s, d)| {
+                            s.assign_from(d);
+                            *s /= &plan.facts[k - 2];
+                        });
+                        sc
+                    };
+                    for &(b, ref p, fresh) in &order.accs {
+                        mul_acc_into(&mut o[slot[b]][s..e], p.chunk(next, w, s, e, lo), sc, fresh);
+                    }
                 }
             }
         }
         pool.give(buf);
     });
-    out
+    outs
 }
 
 /// A block of a power N^k in a fused [`taylor_apply_in`]: a block of z (k = 1) or block i of the

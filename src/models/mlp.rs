@@ -18,7 +18,8 @@
 //! come from a buffer pool kept in the model ([`jet::Pool`]: no allocation or page fault per call);
 //! W, b and X enter the products as borrowed slices; the gradient and the jet evaluations at one of
 //! the last two θ's evaluated reuse that θ's constant blocks (`Base`: the forward σ^(k)(Z₀), the
-//! backward G₀ and (∂L/∂A)₀; the gradient builds them, a jet of a higher degree only adds σ^(k) orders), so
+//! backward G₀ and (∂L/∂A)₀; the gradient builds them, a jet of a higher degree only adds σ^(k) orders,
+//! for tanh in the f64 fast path from the stored σ: the gradient stores neither Z₀ nor σ'(Z₀)), so
 //! grad → HVPs → ∇S at one θ run one forward and backward pass, and the HVPs of one Lanczos solve
 //! issue 2f₁ + 6Σ_{l>1}f_l flops of products instead of 3f₁ + 8Σ_{l>1}f_l
 //! (f_l = 2·n·in_l·out_l); with `linalg::set_threads(2)` the elementwise passes are split at a fixed
@@ -266,20 +267,88 @@ impl<S: Scalar> ActivationDerivs<S> {
     }
 }
 
-/// f64 fast path of the activation derivatives: `Some(out)` with out[k][i] = σ^(k)(z[i]) for
-/// k = 0..=kmax when S is f64 and the activation is tanh or SiLU (GELU, MPFR: `None`, use
-/// [`ActivationDerivs::eval`]). The same closed forms, Horner order and product rule as the generic
-/// path; only tanh differs, computed by [`crate::scalar::tanh_fast`] (≤ 2 ulp) instead of libm.
-/// One pass over z in cache-sized chunks (tanh, then every derivative order of the chunk), split over two threads by [`jet::par_parts`]; the
-/// output blocks come from `pool`.
-fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool<S>) -> Option<Vec<Vec<S>>> {
+/// What [`fast_derivs`] evaluates σ^(k) from.
+enum DerivSrc<'a, S> {
+    /// Z before its bias b [out] (added to every row; `None`: no bias) in the same pass, then
+    /// σ^(k)(Z + b) for k = 0..=kmax; with `keep` (the third field) Z ← Z + b is written back.
+    Z(&'a mut Vec<S>, Option<&'a [S]>, bool),
+    /// σ(Z) = tanh Z as this path stores it (tanh only), for the orders k = `from`..=kmax: P_k(σ)
+    /// has the bits of P_k(tanh Z) (σ is the stored P₀(t) = 1·t + 0, which differs from t only at
+    /// t = −0, and P_k's Horner steps give the same bits at ±0), so no tanh is evaluated again.
+    Tanh(&'a Vec<S>, usize),
+}
+
+/// Entries per chunk of [`fast_derivs`]'s pass.
+const FAST_CHUNK: usize = 512;
+
+/// out[i] = p(x[i]) by Horner's rule, each entry with [`horner`]'s operations (acc = last;
+/// acc = acc·x + a; the first step writes last·x + a directly). Inlined into the callers' SIMD
+/// dispatch.
+#[inline(always)]
+fn horner_slice(p: &[f64], x: &[f64], out: &mut [f64]) {
+    match p.split_last() {
+        None => out.fill(0.0),
+        Some((last, [])) => out.fill(*last),
+        Some((last, [lower @ .., first])) => {
+            out.iter_mut().zip(x).for_each(|(v, x)| *v = last * x + first);
+            for a in lower.iter().rev() {
+                out.iter_mut().zip(x).for_each(|(v, x)| *v = *v * x + a);
+            }
+        }
+    }
+}
+
+/// f64 fast path of the gradient's backward product for tanh: `Some(G)` with G = 0 + GA·σ'(Z),
+/// σ'(Z) = P₁(σ) formed chunk by chunk from the stored σ (`sigma`), when S is f64 (`None`
+/// otherwise): the bits of [`jet::hadamard_in`] with the stored σ' (see [`DerivSrc::Tanh`]) without
+/// storing σ'. Split over two threads by [`jet::par_parts`]; G comes from `pool`.
+#[allow(clippy::ptr_arg)] // `&Vec`: the sized type is what is downcast to f64
+fn dtanh_product<S: Scalar>(ad: &ActivationDerivs<S>, ga: &Vec<S>, sigma: &Vec<S>, pool: &jet::Pool<S>) -> Option<Vec<S>> {
     use std::any::Any;
-    let z = (z as &dyn Any).downcast_ref::<Vec<f64>>()?;
+    let pool = (pool as &dyn Any).downcast_ref::<jet::Pool<f64>>()?;
+    let ga = (ga as &dyn Any).downcast_ref::<Vec<f64>>()?;
+    let sigma = (sigma as &dyn Any).downcast_ref::<Vec<f64>>()?;
+    let p1: Vec<f64> = ad.polys[1].iter().map(Scalar::to_f64).collect();
+    let mut g = pool.take(ga.len(), ());
+    jet::par_parts(g.len(), 1, vec![&mut g[..]], #[inline(always)] |lo, mut o| {
+        let mut d = [0.0f64; FAST_CHUNK];
+        for (i, gc) in o[0].chunks_mut(FAST_CHUNK).enumerate() {
+            let r = lo + i * FAST_CHUNK..lo + i * FAST_CHUNK + gc.len();
+            let dc = &mut d[..gc.len()];
+            horner_slice(&p1, &sigma[r.clone()], dc);
+            gc.iter_mut().zip(&ga[r]).zip(&*dc).for_each(|((g, a), dv)| *g = 0.0 + a * dv);
+        }
+    });
+    let boxed: Box<dyn Any> = Box::new(g);
+    boxed.downcast::<Vec<S>>().ok().map(|b| *b)
+}
+
+/// f64 fast path of the activation derivatives: `Some(out)` with out[k − from][i] = σ^(k)(z[i]) for
+/// the orders k = from..=kmax of `src` when S is f64 and the activation is tanh or SiLU (GELU, MPFR,
+/// SiLU from σ: `None` and z unchanged; use [`ActivationDerivs::eval`]). The same closed forms,
+/// Horner order and product rule as the generic path; only tanh differs, computed by
+/// [`crate::scalar::tanh_fast`] (≤ 2 ulp) instead of libm. One pass over z in cache-sized chunks
+/// (bias, tanh, then every derivative order of the chunk), split over two threads by
+/// [`jet::par_parts`]; the output blocks come from `pool`.
+fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, src: DerivSrc<'_, S>, pool: &jet::Pool<S>) -> Option<Vec<Vec<S>>> {
+    use std::any::Any;
     let pool = (pool as &dyn Any).downcast_ref::<jet::Pool<f64>>()?;
     let silu = match ad.act {
         Activation::Tanh => false,
         Activation::Silu => true,
         Activation::Gelu => return None,
+    };
+    // The source: z (mutable for the bias) with the bias tiled, so that the chunk at global index
+    // g adds tile[g % width..], or the stored tanh and the lowest order wanted.
+    let (mut z, tanh, from, tile, width, keep) = match src {
+        DerivSrc::Z(z, bias, keep) => {
+            let z = (z as &mut dyn Any).downcast_mut::<Vec<f64>>()?;
+            let width = bias.map_or(1, <[S]>::len);
+            let tile: Vec<f64> = bias.map_or_else(Vec::new, |b| b.iter().map(Scalar::to_f64).cycle().take(FAST_CHUNK + width).collect());
+            (Some(z), None, 0, tile, width, keep)
+        }
+        DerivSrc::Tanh(t, from) if !silu => (None, Some((t as &dyn Any).downcast_ref::<Vec<f64>>()?), from, Vec::new(), 1, false),
+        DerivSrc::Tanh(..) => return None,
     };
     let kmax = ad.kmax;
     let polys: Vec<Vec<f64>> = ad
@@ -288,20 +357,46 @@ fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool
         .take(kmax + 1)
         .map(|p| p.iter().map(Scalar::to_f64).collect())
         .collect();
-    let len = z.len();
-    let mut out: Vec<Vec<f64>> = (0..=kmax).map(|_| pool.take(len, ())).collect();
-    let outs: Vec<&mut [f64]> = out.iter_mut().map(|v| &mut v[..]).collect();
+    let polys = &polys[from..];
+    let len = z.as_ref().map_or_else(|| tanh.map_or(0, |t| t.len()), |z| z.len());
+    let mut out: Vec<Vec<f64>> = polys.iter().map(|_| pool.take(len, ())).collect();
+    // The outputs, then z (when it is the source).
+    let mut outs: Vec<&mut [f64]> = out.iter_mut().map(|v| &mut v[..]).collect();
+    outs.extend(z.as_mut().map(|z| z.as_mut_slice()));
     jet::par_parts(len, 1, outs, #[inline(always)] |lo, mut o| {
-        const CHUNK: usize = 512;
-        let mut base = [0.0f64; CHUNK];
-        let mut half = [0.0f64; CHUNK];
+        let mut base = [0.0f64; FAST_CHUNK];
+        let mut half = [0.0f64; FAST_CHUNK];
+        let mut biased = [0.0f64; FAST_CHUNK];
+        let mut zs = if tanh.is_some() { None } else { o.pop() };
         let n = o[0].len();
         let mut s = 0;
         while s < n {
-            let e = (s + CHUNK).min(n);
-            let zc = &z[lo + s..lo + e];
+            let e = (s + FAST_CHUNK).min(n);
             let bc = &mut base[..e - s];
-            if silu {
+            let zc: &[f64] = match (zs.as_deref_mut(), tanh) {
+                (Some(zs), _) => {
+                    let zc = &mut zs[s..e];
+                    let tc = tile.get((lo + s) % width..).unwrap_or_default();
+                    if tile.is_empty() {
+                        zc
+                    } else if keep {
+                        zc.iter_mut().zip(tc).for_each(|(v, b)| *v += b);
+                        zc
+                    } else {
+                        let zb = &mut biased[..e - s];
+                        zb.iter_mut().zip(zc.iter().zip(tc)).for_each(|(o, (v, b))| *o = v + b);
+                        zb
+                    }
+                }
+                (None, Some(t)) => {
+                    bc.copy_from_slice(&t[lo + s..lo + e]);
+                    &[]
+                }
+                (None, None) => unreachable!("a source is given"),
+            };
+            if tanh.is_some() {
+                // bc holds the stored σ (see `DerivSrc::Tanh`).
+            } else if silu {
                 // s = (1 + tanh(z/2))/2, in the generic path's order of operations.
                 let hc = &mut half[..e - s];
                 hc.iter_mut().zip(zc).for_each(|(h, v)| *h = v * 0.5);
@@ -310,20 +405,8 @@ fn fast_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool
             } else {
                 crate::scalar::tanh_fast_slice(zc, bc);
             }
-            // out[k] = P_k(base) by Horner's rule (acc = last; acc = acc·x + a, as `horner`; the first
-            // step writes last·x + a directly).
-            for (ok, p) in o.iter_mut().zip(&polys) {
-                let ok = &mut ok[s..e];
-                match p.split_last() {
-                    None => ok.fill(0.0),
-                    Some((last, [])) => ok.fill(*last),
-                    Some((last, [lower @ .., first])) => {
-                        ok.iter_mut().zip(bc.iter()).for_each(|(v, x)| *v = last * x + first);
-                        for a in lower.iter().rev() {
-                            ok.iter_mut().zip(bc.iter()).for_each(|(v, x)| *v = *v * x + a);
-                        }
-                    }
-                }
+            for (ok, p) in o.iter_mut().zip(polys) {
+                horner_slice(p, bc, &mut ok[s..e]);
             }
             if silu {
                 // Product rule (z g)^(k) = z g^(k) + k g^(k−1), top-down as `times_z`.
@@ -372,7 +455,7 @@ pub struct Mlp<S: Scalar> {
     reuse_base: bool,
     /// The highest derivative order σ^(k) any jet evaluation has needed so far: jet evaluations
     /// extend `base` to at least it, so that the HVPs and ∇S at one θ share one forward pass with
-    /// the gradient (which builds `base` with order 1, as its own pass needs).
+    /// the gradient (which builds `base` with the order its own pass needs, [`Mlp::grad_kmax`]).
     base_kmax: std::sync::atomic::AtomicUsize,
 }
 
@@ -391,10 +474,10 @@ struct Base<S> {
     /// θ (compared value and sign, so ±0 are told apart) and the kernel mode it was computed with.
     theta: Vec<S>,
     fast: bool,
-    /// Highest derivative order stored.
+    /// Highest derivative order stored (0: σ only, the gradient's with [`Mlp::derivs_from_sigma`]).
     kmax: usize,
     /// Z_l,0 for each hidden layer l (higher orders σ^(k) are formed from it without a new forward
-    /// pass, see [`Mlp::base_at`]).
+    /// pass, see [`Mlp::base_at`]); empty when they are formed from σ ([`Mlp::derivs_from_sigma`]).
     z0: Vec<Vec<S>>,
     /// σ^(k)(Z_l,0), k = 0..=kmax, for each hidden layer l.
     derivs: Vec<Vec<Vec<S>>>,
@@ -484,12 +567,46 @@ fn base_input<'a, S: Scalar>(x: &jet::Blocks<'a, S>, derivs: &'a [Vec<Vec<S>>], 
     if l == 0 { x.clone() } else { vec![Some(derivs[l - 1][0].as_slice())] }
 }
 
-/// σ^(k)(z) for k = 0..=`ad.kmax()` (entry k of the result), each entry of z by [`fast_derivs`]
-/// when `fast` allows it, else by [`ActivationDerivs::eval`].
-fn sigma_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &Vec<S>, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
-    if let Some(d) = if fast { fast_derivs(ad, z, pool) } else { None } {
+/// z ← z + b, b [width] added to every row of z (split over two threads by [`jet::par_parts`]).
+fn add_bias<S: Scalar>(z: &mut [S], b: &[S]) {
+    let width = b.len();
+    jet::par_parts(z.len(), width, vec![z], #[inline(always)] |_, mut o| {
+        for row in o[0].chunks_mut(width) {
+            row.iter_mut().zip(b).for_each(|(a, bj)| *a += bj);
+        }
+    });
+}
+
+/// σ^(k)(Z + b) for k = 0..=`ad.kmax()` (entry k of the result), b = `bias` added to every row (see
+/// [`add_bias`]): each entry by [`fast_derivs`] (the bias in the same pass) when `fast` allows it,
+/// else by [`ActivationDerivs::eval`]. Z holds Z + b afterwards if `keep` (else unspecified values).
+fn sigma_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &mut Vec<S>, bias: Option<&[S]>, keep: bool, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
+    if let Some(d) = if fast { fast_derivs(ad, DerivSrc::Z(z, bias, keep), pool) } else { None } {
         return d;
     }
+    if let Some(b) = bias {
+        add_bias(z, b);
+    }
+    generic_derivs(ad, z)
+}
+
+/// σ^(k)(Z) for k = `from`..=`ad.kmax()` (entry k − from) from the stored σ(Z) (`sigma`) or Z (`z`,
+/// bias included; stored unless [`Mlp::derivs_from_sigma`]): from σ by [`fast_derivs`] for tanh when `fast`
+/// allows it (no tanh evaluated again), else as [`sigma_derivs`] from Z. The bits of the same orders
+/// of [`sigma_derivs`].
+fn higher_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: Option<&mut Vec<S>>, sigma: &Vec<S>, from: usize, pool: &jet::Pool<S>, fast: bool) -> Vec<Vec<S>> {
+    if let Some(d) = if fast { fast_derivs(ad, DerivSrc::Tanh(sigma, from), pool) } else { None } {
+        return d;
+    }
+    let z = z.expect("Z is stored when σ^(k) are not formed from σ");
+    let mut all = sigma_derivs(ad, z, None, true, pool, fast);
+    let higher = all.split_off(from);
+    all.into_iter().for_each(|v| pool.give(v));
+    higher
+}
+
+/// σ^(k)(z) for k = 0..=`ad.kmax()` (entry k), entry by entry by [`ActivationDerivs::eval`].
+fn generic_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &[S]) -> Vec<Vec<S>> {
     let mut buf = crate::linalg::zeros::<S>(ad.kmax() + 1, ad.ctx);
     let mut d: Vec<Vec<S>> = (0..=ad.kmax()).map(|_| Vec::with_capacity(z.len())).collect();
     for zv in z {
@@ -697,15 +814,11 @@ impl<S: Scalar> Mlp<S> {
             let mut z = jet::matmul_in(kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, base.is_some(), self.fast, c);
             for (k, (zk, bk)) in z.parts.iter_mut().zip(&b).enumerate() {
                 let Some(bk) = bk else { continue };
-                if k == 0 && base.is_some() {
+                // The constant block: from the base, or a hidden layer's in the σ^(k) pass below.
+                if k == 0 && (base.is_some() || l + 1 < nl) {
                     continue;
                 }
-                let zk = zk.get_or_insert_with(|| pool.zeros(self.n * dout, c));
-                jet::par_parts(self.n * dout, dout, vec![&mut zk[..]], #[inline(always)] |_, mut o| {
-                    for row in o[0].chunks_mut(dout) {
-                        row.iter_mut().zip(*bk).for_each(|(a, bj)| *a += bj);
-                    }
-                });
+                add_bias(zk.get_or_insert_with(|| pool.zeros(self.n * dout, c)), bk);
             }
             if l + 1 == nl {
                 if let Some(bs) = base.filter(|_| self.loss == LossKind::Ce) {
@@ -722,21 +835,22 @@ impl<S: Scalar> Mlp<S> {
                 let d = &bs.derivs[l];
                 let sc = if dmax > 1 { &bs.scaled(pool, c)[l][..dmax - 1] } else { &[] };
                 let hd: Vec<&[S]> = std::iter::once(&d[1]).chain(sc.iter().map(|s| &s.0)).map(Vec::as_slice).collect();
-                hidden.push(jet::taylor_apply_in(kind, pool, &z, None, &hd, true, c));
-                if backward {
-                    let ad: Vec<&[S]> = std::iter::once(&d[2]).chain(sc.iter().map(|s| &s.1)).map(Vec::as_slice).collect();
-                    dact.push(jet::taylor_apply_in(kind, pool, &z, None, &ad, true, c));
-                }
+                // σ(Z) and, for the backward pass, σ'(Z) in one pass over Z.
+                let ad: Vec<&[S]> = std::iter::once(&d[2]).chain(sc.iter().map(|s| &s.1)).map(Vec::as_slice).collect();
+                let fs = if backward { vec![(None, &hd[..]), (None, &ad[..])] } else { vec![(None, &hd[..])] };
+                let mut both = jet::taylor_apply_many_in(kind, pool, &z, fs, true, c).into_iter();
+                hidden.extend(both.next());
+                dact.extend(both.next());
                 pool.recycle(z);
                 continue;
             }
             // σ^(k)(Z₀) for k = 0..=kmax, one closed-form evaluation per entry (f64 fast path:
             // vectorised loops, see `fast_derivs`).
             let z0 = z.parts[0]
-                .as_ref()
+                .as_mut()
                 .expect("the constant block of θ and X is always present");
             let ad = ad.get_or_init(|| ActivationDerivs::<S>::new(self.act, dmax + usize::from(backward), c));
-            let derivs = sigma_derivs(ad, z0, pool, self.fast);
+            let derivs = sigma_derivs(ad, z0, b[0], true, pool, self.fast);
             // σ(Z) = Σ_k σ^(k)(Z₀)/k! N^k and, for the backward pass, σ'(Z) likewise from σ', σ'', …
             let mut derivs = derivs.into_iter();
             let d0 = derivs.next().expect("σ");
@@ -1047,14 +1161,13 @@ impl<S: Scalar> Mlp<S> {
     }
 
     /// `b` with σ^(k)(Z_l,0) for the orders above `b.kmax` up to `kmax`, evaluated on the stored
-    /// Z_l,0 by the same closed forms as a full build (σ^(k) does not depend on the highest order).
+    /// σ(Z_l,0) or Z_l,0 by the same closed forms as a full build ([`higher_derivs`]; σ^(k) does not
+    /// depend on the highest order).
     fn extend_base(&self, mut b: Base<S>, kmax: usize) -> Base<S> {
         let pool = &self.pool;
         let ad = ActivationDerivs::<S>::new(self.act, kmax, self.ctx);
-        for (z0, d) in b.z0.iter().zip(&mut b.derivs) {
-            let mut all = sigma_derivs(&ad, z0, pool, self.fast);
-            let higher = all.split_off(d.len());
-            all.into_iter().for_each(|v| pool.give(v));
+        for (l, d) in b.derivs.iter_mut().enumerate() {
+            let higher = higher_derivs(&ad, b.z0.get_mut(l), &d[0], d.len(), pool, self.fast);
             d.extend(higher);
         }
         b.scaled.take().into_iter().flatten().flatten().for_each(|(a, c)| {
@@ -1091,19 +1204,20 @@ impl<S: Scalar> Mlp<S> {
             let input = base_input(&x, &derivs, l);
             let z = jet::matmul_in(&kind, pool, &input, (self.n, din), false, &w, (dout, din), true, None, false, self.fast, c);
             let mut z0 = z.parts.into_iter().next().flatten().expect("constant block");
-            if let Some(bk) = b[0] {
-                jet::par_parts(self.n * dout, dout, vec![&mut z0[..]], #[inline(always)] |_, mut o| {
-                    for row in o[0].chunks_mut(dout) {
-                        row.iter_mut().zip(bk).for_each(|(a, bj)| *a += bj);
-                    }
-                });
-            }
             if l + 1 == nl {
+                if let Some(bk) = b[0] {
+                    add_bias(&mut z0, bk);
+                }
                 f0 = Some(z0);
                 break;
             }
-            derivs.push(sigma_derivs(&ad, &z0, pool, self.fast));
-            z0s.push(z0);
+            let keep = !self.derivs_from_sigma();
+            derivs.push(sigma_derivs(&ad, &mut z0, b[0], keep, pool, self.fast));
+            if keep {
+                z0s.push(z0);
+            } else {
+                pool.give(z0);
+            }
         }
         let f0 = f0.expect("at least one layer");
         let q = self.layers[nl];
@@ -1122,6 +1236,7 @@ impl<S: Scalar> Mlp<S> {
         let mut g0: Vec<Option<Vec<S>>> = (0..nl).map(|_| None).collect();
         let mut ga0: Vec<Option<Vec<S>>> = (0..nl).map(|_| None).collect();
         g0[nl - 1] = seed.parts.into_iter().next().flatten();
+        let ad1 = ActivationDerivs::<S>::new(self.act, 1, c);
         for l in (0..nl).rev() {
             let gl = [g0[l].as_deref()];
             if let Some(out) = grad.as_deref_mut() {
@@ -1133,9 +1248,13 @@ impl<S: Scalar> Mlp<S> {
             let (din, dout) = (self.layers[l], self.layers[l + 1]);
             let (w, _) = self.layer_views(&th, l);
             let ga = jet::matmul_in(&kind, pool, &gl, (self.n, dout), false, &w, (dout, din), false, None, false, self.fast, c);
-            let next = jet::hadamard_in(&kind, pool, &ga.views(), &[Some(derivs[l - 1][1].as_slice())], (self.n, din), false, c);
-            g0[l - 1] = next.parts.into_iter().next().flatten();
-            ga0[l] = ga.parts.into_iter().next().flatten();
+            let ga = ga.parts.into_iter().next().flatten().expect("constant block");
+            g0[l - 1] = match derivs[l - 1].get(1) {
+                Some(d1) => jet::hadamard_in(&kind, pool, &[Some(&ga)], &[Some(d1)], (self.n, din), false, c).parts.into_iter().next().flatten(),
+                // σ' not stored (order 0, see `grad_kmax`): formed from σ in the product.
+                None => dtanh_product(&ad1, &ga, &derivs[l - 1][0], pool),
+            };
+            ga0[l] = Some(ga);
         }
         let f0 = f.parts.into_iter().next().flatten().expect("constant block");
         Ok(Base {
@@ -1152,6 +1271,18 @@ impl<S: Scalar> Mlp<S> {
         })
     }
 
+    /// Whether σ^(k) are formed from the stored σ (f64 fast path, tanh: see [`DerivSrc::Tanh`]); Z is
+    /// then not stored in [`Base`].
+    fn derivs_from_sigma(&self) -> bool {
+        self.fast && self.act == Activation::Tanh && std::any::TypeId::of::<S>() == std::any::TypeId::of::<f64>()
+    }
+
+    /// The derivative order the gradient's constant blocks need: 1 (σ, σ'), or 0 (σ only) when σ'
+    /// is formed from σ in the backward product ([`dtanh_product`]).
+    fn grad_kmax(&self) -> usize {
+        usize::from(!self.derivs_from_sigma())
+    }
+
     /// [`Mlp::grad_jet`] after the argument checks.
     fn grad_jet_checked(
         &self,
@@ -1165,7 +1296,7 @@ impl<S: Scalar> Mlp<S> {
         if self.reuse_base && kind.len() == 1 {
             // The gradient: the weight-gradient products of the constant blocks at θ, which the
             // HVPs and ∇³L evaluations at θ that usually follow then reuse.
-            let bs = self.base_at(th[0].expect("checked"), 1, Some(&mut *out))?;
+            let bs = self.base_at(th[0].expect("checked"), self.grad_kmax(), Some(&mut *out))?;
             return self.finite_grad(out).map(|()| bs.value.clone());
         }
         // A jet evaluation of a higher-order block reuses the constant blocks at θ (see `Base`).
