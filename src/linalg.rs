@@ -83,11 +83,15 @@ pub fn free_threads() -> usize {
     threads().saturating_sub(others).max(1)
 }
 
-/// Products of fewer multiply-adds than this run on one thread even after `set_threads(2)`: below
-/// about 10⁶ the hand-off costs more than the second core saves (faer 0.24 on the 2-core reference
-/// machine, shared/perf-reference.md: 200×32×32 0.37×, 200×64×64 0.74×, 1000×128×10 1.48×,
-/// 500×64×64 1.31×).
-const PAR_GEMM_MIN: usize = 1 << 20;
+/// Products of fewer multiply-adds than this (2²⁵ ≈ 3.4·10⁷) run on one thread even after
+/// `set_threads(2)`. On an idle 2-core machine faer 0.24 gains from about 10⁶ on
+/// (shared/perf-reference.md: 200×64×64 0.74×, 500×64×64 1.31×, 1000×128×10 1.48× wall clock), but
+/// its thread team spins while it waits: a 2-thread tracking step that splits its products
+/// (medium 500×64×64, large 1000×128×128, threshold 2²⁰) took 1.6–2.1× the thread CPU of one thread
+/// (elementwise splits alone: 1.1–1.2×), and on the shared machine (load ≈ 5) also more wall clock
+/// (examples/track_branches, 2 threads: medium 245 vs 184 ms CPU, 270 vs 185 ms wall; large 785 vs
+/// 415 ms CPU, 1166 vs 635 ms wall, products split vs not).
+const PAR_GEMM_MIN: usize = 1 << 25;
 
 /// faer's parallelism for an m×k by k×n product: [`free_threads`] threads from [`PAR_GEMM_MIN`]
 /// multiply-adds on, else sequential. The result does not depend on it: faer's f64 kernel splits

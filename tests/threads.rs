@@ -17,8 +17,8 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Every primitive of the fast path (loss+gradient, HVP at a new and at an unchanged θ, ∇³L[v,w],
 /// ∇³L[v,v], ∇⁴L[v,v,v]) with 1 and with 2 threads, compared bit for bit. n·width = 300·64 = 19,200
-/// is above the size from which the elementwise passes are split (`jet::PAR_MIN` = 16,384), and the
-/// 300×64×64 products above the 2-thread product threshold, so both splits are exercised.
+/// is above the size from which the elementwise passes are split (`jet::PAR_MIN` = 16,384); faer's
+/// split products are checked by [`products_give_the_same_bits_with_two_threads`].
 #[test]
 fn two_threads_give_the_same_bits_as_one() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -140,17 +140,17 @@ fn central_flow_gives_the_same_bits_with_two_threads() {
     assert_eq!(run(1), run(2), "the comparison differs between 1 and 2 threads");
 }
 
-/// Products with one output row or column (matrix–vector products) above the 2-thread product
-/// threshold give the same bits with 1 and 2 threads (`linalg::gemm_faer`; faer would split their
-/// sum over k).
+/// faer's products (`linalg::gemm_faer`) above the 2-thread product threshold (2²⁵ multiply-adds)
+/// give the same bits with 1 and 2 threads: 512×256×256 with each operand transposed or not, and
+/// products with one output row or column (matrix–vector products, which faer would split over k).
 #[test]
-fn matrix_vector_products_give_the_same_bits_with_two_threads() {
+fn products_give_the_same_bits_with_two_threads() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (big, k) = (2048usize, 1024usize);
-    let a: Vec<f64> = (0..big * k).map(|i| ((i * 7919 % 1009) as f64 / 1009.0 - 0.5) * 0.1).collect();
-    let b: Vec<f64> = (0..big * k).map(|i| ((i * 104_729 % 997) as f64 / 997.0 - 0.5) * 0.1).collect();
-    // (m, n) = (2048, 1) and (1, 2048), each operand transposed or not.
-    for (m, n) in [(big, 1), (1, big)] {
+    let len = 1 << 17;
+    let a: Vec<f64> = (0..len).map(|i| ((i * 7919 % 1009) as f64 / 1009.0 - 0.5) * 0.1).collect();
+    let b: Vec<f64> = (0..len).map(|i| ((i * 104_729 % 997) as f64 / 997.0 - 0.5) * 0.1).collect();
+    for (m, k, n) in [(512, 256, 256), (1 << 16, 512, 1), (1, 512, 1 << 16)] {
+        assert!(m * k * n >= 1 << 25 && m * k <= len && k * n <= len);
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let run = |threads: usize| {
                 set_threads(threads);
