@@ -56,17 +56,53 @@ pub fn threads() -> usize {
     FAER_THREADS.load(std::sync::atomic::Ordering::Relaxed).max(1)
 }
 
-/// Products of fewer multiply-adds than this run on one thread even after `set_threads(2)`: below
-/// about 10⁶ the hand-off costs more than the second core saves (faer 0.24 on the 2-core reference
-/// machine, shared/perf-reference.md: 200×32×32 0.37×, 200×64×64 0.74×, 1000×128×10 1.48×,
-/// 500×64×64 1.31×). The result does not depend on it (faer splits rows/columns, not sums).
-const PAR_GEMM_MIN: usize = 1 << 20;
+/// Branches of concurrent work ([`branch`]) running now, each occupying one thread.
+static BRANCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-fn faer_par(work: usize) -> faer::Par {
-    match FAER_THREADS.load(std::sync::atomic::Ordering::Relaxed) {
-        0 | 1 => faer::Par::Seq,
-        _ if work < PAR_GEMM_MIN => faer::Par::Seq,
-        n => faer::Par::rayon(n),
+/// Runs `f` as one of several concurrent branches (`tracking::overlap`): while it runs, it counts
+/// as occupying a thread in [`free_threads`].
+pub fn branch<R>(f: impl FnOnce() -> R) -> R {
+    /// Ends the branch also when `f` panics.
+    struct Running;
+    impl Drop for Running {
+        fn drop(&mut self) {
+            BRANCHES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    BRANCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _running = Running;
+    f()
+}
+
+/// Threads a kernel may split its work over now: [`threads`] less one for every running [`branch`]
+/// besides the caller's own (at least 1). While both branches of a 2-thread step run, each runs its
+/// kernels on one thread; once one is done, the other's kernels split again. Where work is split
+/// does not change the results (see [`faer_par`] and `jet::par_parts`).
+pub fn free_threads() -> usize {
+    let others = BRANCHES.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(1);
+    threads().saturating_sub(others).max(1)
+}
+
+/// Products of fewer multiply-adds than this (2²⁵ ≈ 3.4·10⁷) run on one thread even after
+/// `set_threads(2)`. On an idle 2-core machine faer 0.24 gains from about 10⁶ on
+/// (shared/perf-reference.md: 200×64×64 0.74×, 500×64×64 1.31×, 1000×128×10 1.48× wall clock), but
+/// its thread team spins while it waits: a 2-thread tracking step that splits its products
+/// (medium 500×64×64, large 1000×128×128, threshold 2²⁰) took 1.6–2.1× the thread CPU of one thread
+/// (elementwise splits alone: 1.1–1.2×), and on the shared machine (load ≈ 5) also more wall clock
+/// (examples/track_branches, 2 threads: medium 245 vs 184 ms CPU, 270 vs 185 ms wall; large 785 vs
+/// 415 ms CPU, 1166 vs 635 ms wall, products split vs not).
+const PAR_GEMM_MIN: usize = 1 << 25;
+
+/// faer's parallelism for an m×k by k×n product: [`free_threads`] threads from [`PAR_GEMM_MIN`]
+/// multiply-adds on, else sequential. The result does not depend on it: faer's f64 kernel splits
+/// the output into row/column tiles, each summing over k in the same blocks (of at most 512) as one
+/// thread, and its rank-1 update splits columns. Matrix–vector products (m or n = 1) stay
+/// sequential: faer would split their sum over k and add the partial sums, changing the bits.
+fn faer_par((m, k, n): (usize, usize, usize)) -> faer::Par {
+    match free_threads() {
+        1 => faer::Par::Seq,
+        _ if m * k * n < PAR_GEMM_MIN || m == 1 || n == 1 => faer::Par::Seq,
+        t => faer::Par::rayon(t),
     }
 }
 
@@ -93,7 +129,7 @@ pub fn gemm_faer(
     };
     let dst = MatMut::from_row_major_slice_mut(c, m, n);
     let beta = if accumulate { Accum::Add } else { Accum::Replace };
-    faer::linalg::matmul::matmul(dst, beta, lhs, rhs, 1.0, faer_par(m * k * n));
+    faer::linalg::matmul::matmul(dst, beta, lhs, rhs, 1.0, faer_par((m, k, n)));
 }
 
 /// x·y in index order.

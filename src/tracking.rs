@@ -254,12 +254,19 @@ pub fn start_split<S: Scalar>(
     })
 }
 
-/// Runs `a` and `b` concurrently on rayon's pool when [`crate::linalg::threads`] ≥ 2. With one
-/// thread only `a` runs and `b` comes back unrun ([`Deferred::Pending`]): the caller runs it after
-/// `a`, and only if it still needs it, as sequential code would.
+/// Whether [`overlap`] runs its two branches concurrently ([`crate::linalg::threads`] ≥ 2).
+pub(crate) fn concurrent() -> bool {
+    crate::linalg::threads() >= 2
+}
+
+/// Runs `a` and `b` concurrently on rayon's pool when [`concurrent`], each as a
+/// [`crate::linalg::branch`] (while both run, their kernels do not split their work further). With
+/// one thread only `a` runs and `b` comes back unrun ([`Deferred::Pending`]): the caller runs it
+/// after `a`, and only if it still needs it, as sequential code would; `b` then must not change
+/// what the caller keeps when it does not need `b` (e.g. let `b` work on a copy, see [`step`]).
 pub(crate) fn overlap<RA: Send, RB: Send, B: FnOnce() -> RB + Send>(a: impl FnOnce() -> RA + Send, b: B) -> (RA, Deferred<RB, B>) {
-    if crate::linalg::threads() >= 2 {
-        let (ra, rb) = rayon::join(a, b);
+    if concurrent() {
+        let (ra, rb) = rayon::join(|| crate::linalg::branch(a), || crate::linalg::branch(b));
         (ra, Deferred::Done(rb))
     } else {
         (a(), Deferred::Pending(b))
@@ -288,10 +295,11 @@ impl<R, F: FnOnce() -> R> Deferred<R, F> {
 /// The step has two independent parts: (A) the work at θ_t and θ†_t ([`at_points`]: GD's
 /// evaluation, the predictions' steps and statistics, λ₂(θ†_t) when due) and (B) θ†'s constrained
 /// step. With two threads ([`crate::linalg::set_threads`]) they run concurrently, each on its own
-/// trail and at its own θ's (the MLP keeps the constant blocks of two θ's); B's result is then
-/// discarded when A stops the run (its trail keeps B's solves: a stopped run does not use it again).
-/// With one thread B runs after A and only when the run goes on. Either way the results are the same
-/// bits.
+/// trail and at its own θ's (the MLP keeps the constant blocks of two θ's); B then advances a copy
+/// of θ†'s trail, which the state takes over only where one thread would have run B (A did not stop
+/// the run), so the rows and the state after the step (a stopped one too) are the same bits with one
+/// and two threads. With one thread B runs after A and only when the run goes on. (An objective that
+/// counts its calls, [`crate::objective::Counted`], also counts a discarded B's with two threads.)
 pub fn step<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
@@ -321,13 +329,19 @@ fn step_parts<S: Scalar>(
     let mut row = Row { t, ..Row::default() };
     let use_trails = obj.dim() > TRAIL_MIN_DIM;
     let dag = &st.dagger;
+    // With two threads B runs before A has decided whether the step goes on: on a copy of the trail.
+    let mut copy = (use_trails && concurrent()).then(|| trail_dagger.clone());
+    let trail_b = match copy.as_mut() {
+        Some(c) => c,
+        None => trail_dagger,
+    };
     let (at, proj) = {
         let (st, row) = (&*st, &mut row);
         overlap(
             move || at_points(obj, eta, st, use_trails.then_some(trail_gd), opts, row),
             move || {
                 if use_trails {
-                    constrained::step_with(obj, eta, dag, opts.projection_steps, trail_dagger, opts.eig_tol)
+                    constrained::step_with(obj, eta, dag, opts.projection_steps, trail_b, opts.eig_tol)
                 } else {
                     constrained::step(obj, eta, dag, opts.projection_steps, opts.eig_tol)
                 }
@@ -366,7 +380,12 @@ fn step_parts<S: Scalar>(
     // --- advance: GD, constrained step (the predictions were advanced in part A).
     let mut theta_next = st.theta.clone();
     axpy(&(-eta.clone()), &grad, &mut theta_next);
-    let (v_next, vg_next, proj) = match (v_next, vg_next, proj.get()) {
+    // One thread runs B here (on θ†'s trail itself): from here on the state has B's trail.
+    let proj = proj.get();
+    if let Some(c) = copy {
+        *trail_dagger = c;
+    }
+    let (v_next, vg_next, proj) = match (v_next, vg_next, proj) {
         (Ok(a), Ok(b), Ok(pj)) => (a, b, pj),
         (a, b, pj) => {
             let e = [a.err(), b.err(), pj.err()].into_iter().flatten().next().unwrap();

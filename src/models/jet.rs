@@ -332,15 +332,16 @@ fn blk<'a, S>(a: &[Option<&'a [S]>], i: usize) -> Option<&'a [S]> {
 }
 
 /// Elementwise work at or above this many entries is split over two threads when
-/// [`crate::linalg::threads`] ≥ 2 (below it the hand-off costs more than it saves).
+/// [`crate::linalg::free_threads`] ≥ 2 (below it the hand-off costs more than it saves).
 pub const PAR_MIN: usize = 1 << 14;
 
 /// Runs `f(lo, parts)` over a fixed partition of the index range `0..len` into at most two
 /// contiguous halves, each output slice of `outs` (all of length `len`) cut at the same index `mid`
 /// (a multiple of `unit`, e.g. a row length). Two halves run concurrently (rayon) when
-/// [`crate::linalg::threads`] ≥ 2 and `len ≥ PAR_MIN`. For elementwise maps the results are
-/// bit-identical to one thread: every entry is computed by the same operations whichever half it
-/// falls in.
+/// [`crate::linalg::free_threads`] ≥ 2 (no other branch holds the second thread) and
+/// `len ≥ PAR_MIN`. For elementwise maps the results are bit-identical to one thread: every entry is
+/// computed by the same operations whichever half it falls in (the f64 tanh's lane loop and its
+/// remainder compute the same operations, `scalar::tanh_fast_slice`).
 pub fn par_parts<T: Send>(len: usize, unit: usize, outs: Vec<&mut [T]>, f: impl Fn(usize, Vec<&mut [T]>) + Sync) {
     debug_assert!(outs.iter().all(|o| o.len() == len));
     let mid = (len / 2) / unit.max(1) * unit.max(1);
@@ -348,7 +349,7 @@ pub fn par_parts<T: Send>(len: usize, unit: usize, outs: Vec<&mut [T]>, f: impl 
     // into it, so its loops are compiled for the CPU's SIMD width (AVX2 / AVX-512; otherwise they
     // stay baseline SSE2). Rust never contracts a·b + c into an FMA, so the bits do not depend on it.
     let run = |lo: usize, o: Vec<&mut [T]>| crate::linalg::simd(#[inline(always)] || f(lo, o));
-    if crate::linalg::threads() < 2 || len < PAR_MIN || mid == 0 {
+    if len < PAR_MIN || mid == 0 || crate::linalg::free_threads() < 2 {
         return run(0, outs);
     }
     let mut lo = Vec::with_capacity(outs.len());
