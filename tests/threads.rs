@@ -140,26 +140,27 @@ fn central_flow_gives_the_same_bits_with_two_threads() {
     assert_eq!(run(1), run(2), "the comparison differs between 1 and 2 threads");
 }
 
-/// faer's products (`linalg::gemm_faer`) above the 2-thread product threshold (2²⁵ multiply-adds)
-/// give the same bits with 1 and 2 threads: 512×256×256 with each operand transposed or not.
-/// (Matrix–vector products stay sequential at any size, `linalg::faer_par`: faer splits their sum
-/// over k; a test at the threshold would need a 256 MB matrix.)
+/// faer's products (`linalg::gemm_faer`) above the 2-thread product threshold outside a step's
+/// branches (2²⁰ multiply-adds) give the same bits with 1 and 2 threads: 512×256×256 and products
+/// with one output row or column (matrix–vector products, which faer would split over k; they stay
+/// sequential), each operand transposed or not.
 #[test]
 fn products_give_the_same_bits_with_two_threads() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let len = 1 << 17;
+    let len = 1 << 21;
     let a: Vec<f64> = (0..len).map(|i| ((i * 7919 % 1009) as f64 / 1009.0 - 0.5) * 0.1).collect();
     let b: Vec<f64> = (0..len).map(|i| ((i * 104_729 % 997) as f64 / 997.0 - 0.5) * 0.1).collect();
-    let (m, k, n) = (512, 256, 256);
-    assert!(m * k * n >= 1 << 25 && m * k <= len && k * n <= len);
-    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-        let run = |threads: usize| {
-            set_threads(threads);
-            let mut c = vec![0.0; m * n];
-            selfstab::linalg::gemm_faer(&mut c, &a[..m * k], ta, &b[..k * n], tb, (m, k, n), false);
-            set_threads(1);
-            c.iter().map(|x| x.to_bits()).collect::<Vec<u64>>()
-        };
-        assert!(run(1) == run(2), "({m}, {k}, {n}), ta = {ta}, tb = {tb}: the bits differ between 1 and 2 threads");
+    for (m, k, n) in [(512, 256, 256), (2048, 1024, 1), (1, 1024, 2048)] {
+        assert!(m * k * n >= 1 << 20 && m * k <= len && k * n <= len);
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let run = |threads: usize| {
+                set_threads(threads);
+                let mut c = vec![0.0; m * n];
+                selfstab::linalg::gemm_faer(&mut c, &a[..m * k], ta, &b[..k * n], tb, (m, k, n), false);
+                set_threads(1);
+                c.iter().map(|x| x.to_bits()).collect::<Vec<u64>>()
+            };
+            assert!(run(1) == run(2), "({m}, {k}, {n}), ta = {ta}, tb = {tb}: the bits differ between 1 and 2 threads");
+        }
     }
 }
