@@ -86,34 +86,26 @@ pub fn free_threads() -> usize {
 /// Products of fewer multiply-adds than this (2²⁰ ≈ 10⁶) run on one thread even after
 /// `set_threads(2)`: on an idle 2-core machine faer 0.24 gains from about 10⁶ on
 /// (shared/perf-reference.md: 200×64×64 0.74×, 500×64×64 1.31×, 1000×128×10 1.48× wall clock).
+/// Inside a 2-thread tracking step (examples/track_branches, idle Xeon, 2 threads, wall ms/step;
+/// one thread: medium 160–164, large 345) this threshold with the free-thread rule gave medium
+/// 152–154, large 235–240; no splits at all while a branch runs: 141–154, 274; products only from
+/// 2²⁵ on: 171–178, 281. Splitting costs thread CPU (faer's team spins while it waits: summed CPU
+/// medium 239 vs 164 ms, large 422 vs 337 ms without splits): on a loaded machine one thread is
+/// the better choice.
 const PAR_GEMM_MIN: usize = 1 << 20;
 
-/// The same threshold while concurrent branches run ([`branch`], a 2-thread tracking step): 2²⁵ ≈
-/// 3.4·10⁷. faer's thread team spins while it waits: a 2-thread tracking step that split its
-/// products from 2²⁰ on (medium 500×64×64, large 1000×128×128) took 1.6–2.1× the thread CPU of one
-/// thread (elementwise splits alone: 1.1–1.2×), and on the shared machine (load ≈ 5) also more wall
-/// clock (examples/track_branches, 2 threads: medium 245 vs 184 ms CPU, 270 vs 185 ms wall; large
-/// 785 vs 415 ms CPU, 1166 vs 635 ms wall, products split vs not).
-const PAR_GEMM_MIN_IN_BRANCH: usize = 1 << 25;
-
 /// faer's parallelism for an m×k by k×n product: [`free_threads`] threads from [`PAR_GEMM_MIN`]
-/// multiply-adds on ([`PAR_GEMM_MIN_IN_BRANCH`] while a [`branch`] runs), else sequential. The
-/// result does not depend on it: faer's f64 kernel splits the output into row/column tiles, each
-/// summing over k in the same blocks (of at most 512) as one thread, and its rank-1 update splits
-/// columns. Matrix–vector products (m or n = 1) stay
+/// multiply-adds on, else sequential. The result does not depend on it: faer's f64 kernel splits
+/// the output into row/column tiles, each summing over k in the same blocks (of at most 512) as one
+/// thread, and its rank-1 update splits columns. Matrix–vector products (m or n = 1) stay
 /// sequential: faer would split their sum over k and add the partial sums, changing the bits.
 fn faer_par((m, k, n): (usize, usize, usize)) -> faer::Par {
     match free_threads() {
         1 => faer::Par::Seq,
         _ if m == 1 || n == 1 => faer::Par::Seq,
-        _ if m * k * n < gemm_min() => faer::Par::Seq,
+        _ if m * k * n < PAR_GEMM_MIN => faer::Par::Seq,
         t => faer::Par::rayon(t),
     }
-}
-
-/// The product threshold now: [`PAR_GEMM_MIN_IN_BRANCH`] while a [`branch`] runs, else [`PAR_GEMM_MIN`].
-fn gemm_min() -> usize {
-    if BRANCHES.load(std::sync::atomic::Ordering::Relaxed) > 0 { PAR_GEMM_MIN_IN_BRANCH } else { PAR_GEMM_MIN }
 }
 
 /// faer's `C (+)= op(A)·op(B)` on row-major f64 buffers.

@@ -140,8 +140,8 @@ fn central_flow_gives_the_same_bits_with_two_threads() {
     assert_eq!(run(1), run(2), "the comparison differs between 1 and 2 threads");
 }
 
-/// faer's products (`linalg::gemm_faer`) above the 2-thread product threshold outside a step's
-/// branches (2²⁰ multiply-adds) give the same bits with 1 and 2 threads: 512×256×256 and products
+/// faer's products (`linalg::gemm_faer`) above the 2-thread product threshold (2²⁰ multiply-adds)
+/// give the same bits with 1 and 2 threads: 512×256×256 and products
 /// with one output row or column (matrix–vector products, which faer would split over k; they stay
 /// sequential), each operand transposed or not.
 #[test]
