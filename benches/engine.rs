@@ -525,36 +525,40 @@ impl Flops {
     }
 }
 
-/// θ and a copy with one coordinate moved by 1e-12: calls alternating between them find no θ-only
-/// blocks of the previous call to reuse.
-fn two_points<S: Scalar>(theta: &[S]) -> [Vec<S>; 2] {
-    let mut other = theta.to_vec();
-    other[0] = other[0].clone() + &S::from_f64(1e-12, theta[0].ctx());
-    [theta.to_vec(), other]
+/// θ and two copies with one coordinate moved by 1e-12 and 2e-12: calls cycling through them find
+/// no θ-only blocks to reuse (the MLP keeps the blocks of the last θ, of the last two with two
+/// threads).
+fn three_points<S: Scalar>(theta: &[S]) -> [Vec<S>; 3] {
+    let moved = |d: f64| {
+        let mut other = theta.to_vec();
+        other[0] = other[0].clone() + &S::from_f64(d, theta[0].ctx());
+        other
+    };
+    [theta.to_vec(), moved(1e-12), moved(2e-12)]
 }
 
 /// Loss + gradient (id `{label}/loss_grad`) at a new θ for every call, as along GD: the calls
-/// alternate between [`two_points`] (a gradient at an unchanged θ would reuse the forward and
+/// cycle through [`three_points`] (a gradient at an unchanged θ would reuse the forward and
 /// backward blocks of the previous call and cost only the weight-gradient products).
 fn bench_loss_grad<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj: &Mlp<S>, theta: &[S]) {
-    let points = two_points(theta);
+    let points = three_points(theta);
     g.bench_function(format!("{label}/loss_grad"), |b| {
         let mut out = zeros::<S>(obj.dim(), obj.ctx());
         let mut i = 0usize;
         b.iter(|| {
             i += 1;
-            black_box(obj.grad(black_box(&points[i % 2]), &mut out).expect("grad"))
+            black_box(obj.grad(black_box(&points[i % 3]), &mut out).expect("grad"))
         })
     });
 }
 
 /// HVP and ∇S = ∇³L[v,v] at a new θ for every call (ids `{label}/hvp_new_theta`,
-/// `{label}/grad_s_d3_sym_new_theta`): the calls alternate between θ and a copy with one coordinate
-/// moved by 1e-12, so the MLP cannot reuse the θ-only blocks of the previous call (the cost of the
+/// `{label}/grad_s_d3_sym_new_theta`): the calls cycle through [`three_points`], so the MLP cannot
+/// reuse the θ-only blocks of an earlier call (the cost of the
 /// first HVP at a point, e.g. JAX's HVP, against the reused-θ cost of the `hvp` id inside a solve).
 fn bench_new_theta<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj: &Mlp<S>, theta: &[S], v: &[S], tp: Option<[u64; 2]>) {
     let (c, p) = (obj.ctx(), obj.dim());
-    let points = two_points(theta);
+    let points = three_points(theta);
     for (k, what) in ["hvp_new_theta", "grad_s_d3_sym_new_theta"].into_iter().enumerate() {
         if let Some(t) = tp {
             g.throughput(Throughput::Elements(t[k]));
@@ -564,7 +568,7 @@ fn bench_new_theta<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str,
             let mut i = 0usize;
             b.iter(|| {
                 i += 1;
-                let th = black_box(&points[i % 2]);
+                let th = black_box(&points[i % 3]);
                 if k == 0 { obj.hvp(th, black_box(v), &mut out) } else { obj.d3_sym(th, black_box(v), &mut out) }.expect("jet")
             })
         });
