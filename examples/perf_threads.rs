@@ -14,7 +14,7 @@
 //!
 //! The point: θ = `init_params(layers, 0)`, u a fixed unit vector (the primitives' cost does not
 //! depend on θ or u). HVP and ∇S are timed twice: repeated at one θ (as in a Lanczos solve: the
-//! constant blocks are reused) and alternating between two points ("new θ": every call recomputes
+//! constant blocks are reused) and cycling through three points ("new θ": every call recomputes
 //! them); the FLOPs counted are those of the products each issues.
 //!
 //! `cargo run --release --example perf_threads -- [tiny,large,xl] [1,2] [grad|hvp|d3]`
@@ -100,7 +100,9 @@ fn main() {
         let obj = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &ds, ()).expect("mlp");
         let p = obj.dim();
         let theta = init_params(layers, 0).unwrap();
-        let theta2 = init_params(layers, 1).unwrap();
+        // Three points to cycle through where every call must start afresh: the model keeps the
+        // constant blocks of the last two θ's with two threads.
+        let cycle = [theta.clone(), init_params(layers, 1).unwrap(), init_params(layers, 2).unwrap()];
         let mut u: Vec<f64> = (0..p).map(|i| ((i * 7919 + 13) % 1009) as f64 / 1009.0 - 0.5).collect();
         let nu = u.iter().map(|v| v * v).sum::<f64>().sqrt();
         u.iter_mut().for_each(|v| *v /= nu);
@@ -136,22 +138,20 @@ fn main() {
                 }
                 continue;
             }
+            let mut at = 0;
+            let mut next = || {
+                at = (at + 1) % cycle.len();
+                &cycle[at]
+            };
             let lg = measure(|| {
-                black_box(obj.grad(&theta, &mut out).unwrap());
+                black_box(obj.grad(next(), &mut out).unwrap());
             });
             let hv = measure(|| obj.hvp(&theta, &u, &mut out).unwrap());
             let ds3 = measure(|| obj.d3_sym(&theta, &u, &mut out).unwrap());
-            // The first jet evaluation at a new θ also computes the constant blocks (a second θ in
-            // alternation forces that at every call).
-            let mut flip = false;
-            let hv_new = measure(|| {
-                flip = !flip;
-                obj.hvp(if flip { &theta2 } else { &theta }, &u, &mut out).unwrap()
-            });
-            let ds3_new = measure(|| {
-                flip = !flip;
-                obj.d3_sym(if flip { &theta2 } else { &theta }, &u, &mut out).unwrap()
-            });
+            // The first jet evaluation at a new θ also computes the constant blocks (cycling through
+            // three θ's forces that at every call).
+            let hv_new = measure(|| obj.hvp(next(), &u, &mut out).unwrap());
+            let ds3_new = measure(|| obj.d3_sym(next(), &u, &mut out).unwrap());
             let mut bufs: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = shapes
                 .iter()
                 .map(|&(m, k, nn)| {
