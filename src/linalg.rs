@@ -91,7 +91,9 @@ pub fn free_threads() -> usize {
 /// 152–154, large 235–240; no splits at all while a branch runs: 141–154, 274; products only from
 /// 2²⁵ on: 171–178, 281. Splitting costs thread CPU (faer's team spins while it waits: summed CPU
 /// medium 239 vs 164 ms, large 422 vs 337 ms without splits): on a loaded machine one thread is
-/// the better choice.
+/// the better choice. (Measured before the f64 MLP split its data into shards: with n ≥
+/// `models::mlp::SHARD_MIN_ROWS` its two threads run one shard each, and its products, each on a
+/// branch, no longer split.)
 const PAR_GEMM_MIN: usize = 1 << 20;
 
 /// faer's parallelism for an m×k by k×n product: [`free_threads`] threads from [`PAR_GEMM_MIN`]
