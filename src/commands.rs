@@ -206,7 +206,8 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     let resumed: Option<Checkpoint<S>> = std::fs::read(&ckpt_path)
         .ok()
         .and_then(|b| serde_json::from_slice::<Checkpoint<S>>(&b).ok())
-        .filter(|ck| ck.config == *cfg)
+        // The thread count is not part of a run's identity: one and two threads give the same bits.
+        .filter(|ck| Resolved { threads: cfg.threads, ..ck.config.clone() } == *cfg)
         .filter(|ck| {
             // A checkpoint whose vectors do not have the model's length (edited or from another
             // build) is not resumed: the run starts afresh and overwrites it.

@@ -306,7 +306,7 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
     if projection_steps == 0 || projection_steps > 100 {
         return Err(bad("projection_steps", format!("must be in 1..=100, got {projection_steps}")));
     }
-    let threads = cfg.threads.unwrap_or(1);
+    let threads = cfg.threads.unwrap_or_else(crate::linalg::default_threads);
     if threads == 0 || threads > 256 {
         return Err(bad("threads", format!("must be in 1..=256, got {threads}")));
     }

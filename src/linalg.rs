@@ -51,6 +51,13 @@ pub fn set_threads(n: usize) {
     FAER_THREADS.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
 }
 
+/// The default thread count of the commands: 2 where the machine has at least two cores, else 1
+/// (the engine's parallelism is two-way: a tracking step's two branches, the MLP's two data shards;
+/// the results do not depend on the count).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+}
+
 /// The thread count set by [`set_threads`] (also used to split the MLP's elementwise passes).
 pub fn threads() -> usize {
     FAER_THREADS.load(std::sync::atomic::Ordering::Relaxed).max(1)

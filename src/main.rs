@@ -72,7 +72,8 @@ struct JobFlags {
     /// Relative residual of the eigen solves (default 1e-10 in f64, 2^(16−bits) in MPFR).
     #[arg(long)]
     eig_tol: Option<f64>,
-    /// Threads of the f64 matrix products (default 1).
+    /// Threads (default 2 on a machine with ≥ 2 cores, else 1; every result is the same bits for
+    /// any count, and a checkpoint resumes with another count).
     #[arg(long)]
     threads: Option<usize>,
     /// Output directory (default out).

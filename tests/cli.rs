@@ -179,11 +179,13 @@ fn killed_run_resumes_bit_identically() {
     let full = d.join("full");
     let o = bin().args(args(&full)).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // Start the same run, kill it (SIGKILL) once a checkpoint exists, then re-run the same command.
+    // Start the same run with two threads, kill it (SIGKILL) once a checkpoint exists, then re-run
+    // the command with one thread: the thread count does not change the bits, so it resumes.
     let part = d.join("part");
-    let ck = run_and_kill_after_checkpoint(&args(&part), &part);
+    let with_threads = |t: &str| [args(&part), vec!["--threads".into(), t.into()]].concat();
+    let ck = run_and_kill_after_checkpoint(&with_threads("2"), &part);
     assert!(ck.exists(), "no checkpoint after the kill");
-    let o = bin().args(args(&part)).output().unwrap();
+    let o = bin().args(with_threads("1")).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("resuming from"), "the re-run did not resume: {err}");
