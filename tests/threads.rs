@@ -164,3 +164,40 @@ fn products_give_the_same_bits_with_two_threads() {
         }
     }
 }
+
+/// The generic products (`linalg::gemm_generic`: MPFR, and f64 off the fast path) split C's rows over
+/// two threads from 2¹² multiply-adds (MPFR) or 2²⁰ (f64) on and give the same bits as one thread:
+/// 256 bits at 33×20×17 (odd row count: unequal halves) and f64 at 129×128×64, each operand
+/// transposed or not, accumulating into C or not.
+#[test]
+fn generic_products_give_the_same_bits_with_two_threads() {
+    use rug::Float;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let val = |i: usize, s: usize| ((i * s % 1009) as f64 / 1009.0 - 0.5) * 0.1;
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        for accumulate in [false, true] {
+            let (m, k, n) = (33, 20, 17);
+            let a: Vec<Float> = (0..m * k).map(|i| Float::with_val(256, val(i, 7919)).exp()).collect();
+            let b: Vec<Float> = (0..k * n).map(|i| Float::with_val(256, val(i, 104_729)).exp()).collect();
+            let run = |threads: usize| {
+                set_threads(threads);
+                let mut c: Vec<Float> = (0..m * n).map(|i| Float::with_val(256, val(i, 31)).exp()).collect();
+                selfstab::linalg::gemm_generic(&mut c, &a, ta, &b, tb, (m, k, n), accumulate);
+                set_threads(1);
+                c
+            };
+            assert!(run(1) == run(2), "256 bits ({m}, {k}, {n}), ta = {ta}, tb = {tb}: the values differ between 1 and 2 threads");
+            let (m, k, n) = (129, 128, 64);
+            let a: Vec<f64> = (0..m * k).map(|i| val(i, 7919)).collect();
+            let b: Vec<f64> = (0..k * n).map(|i| val(i, 104_729)).collect();
+            let run = |threads: usize| {
+                set_threads(threads);
+                let mut c: Vec<f64> = (0..m * n).map(|i| val(i, 31)).collect();
+                selfstab::linalg::gemm_generic(&mut c, &a, ta, &b, tb, (m, k, n), accumulate);
+                set_threads(1);
+                c.iter().map(|x| x.to_bits()).collect::<Vec<u64>>()
+            };
+            assert!(m * k * n >= 1 << 20 && run(1) == run(2), "f64 ({m}, {k}, {n}), ta = {ta}, tb = {tb}: the bits differ between 1 and 2 threads");
+        }
+    }
+}
