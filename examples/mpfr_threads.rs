@@ -1,8 +1,8 @@
 //! Wall-clock cost of the 256-bit primitives on tiny (64,32,32,32,10; n = 200) with one and with two
 //! threads (issue 7): with a free thread the MPFR products split C's rows over two threads
 //! (`linalg::gemm_generic`, same values). Alternates 1, 2, 1, 2 threads; meaningful only on a quiet
-//! machine. The loss+gradient row alternates between two θ's, which the model's θ-block cache keeps
-//! with two threads: only its first (cold) figure per thread count is a full evaluation.
+//! machine. The loss+gradient row cycles through three θ's (the model keeps the θ-only blocks of the
+//! last two with two threads), so every call is a full evaluation.
 //!
 //! `cargo run --release --example mpfr_threads`
 use rug::Float;
@@ -17,7 +17,7 @@ fn main() {
     let obj = Mlp::<Float>::new(&layers, Activation::Tanh, LossKind::Mse, &digits(200).expect("digits"), 256).expect("mlp");
     let p = obj.dim();
     let lift = |seed: u64| -> Vec<Float> { init_params(&layers, seed).expect("θ").iter().map(|x| Float::with_val(256, *x)).collect() };
-    let (th, th2) = (lift(0), lift(1));
+    let (th, cycle) = (lift(0), [lift(1), lift(2), lift(3)]);
     let v: Vec<Float> = (0..p).map(|i| Float::with_val(256, ((i * 7919) % 1009) as f64 / 1009.0 - 0.5)).collect();
     let ms = |reps: usize, f: &mut dyn FnMut(usize)| {
         let t0 = Instant::now();
@@ -27,7 +27,7 @@ fn main() {
     for t in [1, 2, 1, 2] {
         set_threads(t);
         let mut out: Vec<Float> = (0..p).map(|_| Float::new(256)).collect();
-        let g = ms(3, &mut |i| drop(obj.grad(if i % 2 == 0 { &th } else { &th2 }, &mut out).expect("grad")));
+        let g = ms(3, &mut |i| drop(obj.grad(&cycle[i % 3], &mut out).expect("grad")));
         let h = ms(3, &mut |_| obj.hvp(&th, &v, &mut out).expect("hvp"));
         let d = ms(2, &mut |_| obj.d3_sym(&th, &v, &mut out).expect("d3_sym"));
         println!("threads {t}: loss+grad {g:.1} ms, HVP {h:.1} ms, ∇S {d:.1} ms (wall)");

@@ -335,6 +335,10 @@ fn blk<'a, S>(a: &[Option<&'a [S]>], i: usize) -> Option<&'a [S]> {
 /// [`crate::linalg::free_threads`] ≥ 2 (below it the hand-off costs more than it saves).
 pub const PAR_MIN: usize = 1 << 14;
 
+/// [`PAR_MIN`] for entries other than f64 (MPFR: a 256-bit tanh costs ≈ 2.6 µs, so 2⁸ entries
+/// already outweigh a thread's wake-up).
+pub const PAR_MIN_MPFR: usize = 1 << 8;
+
 /// Runs `f(lo, parts)` over a fixed partition of the index range `0..len` into at most two
 /// contiguous halves, each output slice of `outs` (all of length `len`) cut at the same index `mid`
 /// (a multiple of `unit`, e.g. a row length). Two halves run concurrently (rayon) when
@@ -342,14 +346,15 @@ pub const PAR_MIN: usize = 1 << 14;
 /// `len ≥ PAR_MIN`. For elementwise maps the results are bit-identical to one thread: every entry is
 /// computed by the same operations whichever half it falls in (the f64 tanh's lane loop and its
 /// remainder compute the same operations, `scalar::tanh_fast_slice`).
-pub fn par_parts<T: Send>(len: usize, unit: usize, outs: Vec<&mut [T]>, f: impl Fn(usize, Vec<&mut [T]>) + Sync) {
+pub fn par_parts<T: Send + 'static>(len: usize, unit: usize, outs: Vec<&mut [T]>, f: impl Fn(usize, Vec<&mut [T]>) + Sync) {
     debug_assert!(outs.iter().all(|o| o.len() == len));
     let mid = (len / 2) / unit.max(1) * unit.max(1);
     // Each half runs through `pulp`'s dispatch; a closure `f` marked `#[inline(always)]` is inlined
     // into it, so its loops are compiled for the CPU's SIMD width (AVX2 / AVX-512; otherwise they
     // stay baseline SSE2). Rust never contracts a·b + c into an FMA, so the bits do not depend on it.
     let run = |lo: usize, o: Vec<&mut [T]>| crate::linalg::simd(#[inline(always)] || f(lo, o));
-    if len < PAR_MIN || mid == 0 || crate::linalg::free_threads() < 2 {
+    let min = if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>() { PAR_MIN } else { PAR_MIN_MPFR };
+    if len < min || mid == 0 || crate::linalg::free_threads() < 2 {
         return run(0, outs);
     }
     let mut lo = Vec::with_capacity(outs.len());

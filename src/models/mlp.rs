@@ -621,16 +621,19 @@ fn higher_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: Option<&mut Vec<S>>, si
     higher
 }
 
-/// σ^(k)(z) for k = 0..=`ad.kmax()` (entry k), entry by entry by [`ActivationDerivs::eval`].
+/// σ^(k)(z) for k = 0..=`ad.kmax()` (entry k), entry by entry by [`ActivationDerivs::eval`] (split
+/// over two threads by [`jet::par_parts`]).
 fn generic_derivs<S: Scalar>(ad: &ActivationDerivs<S>, z: &[S]) -> Vec<Vec<S>> {
-    let mut buf = crate::linalg::zeros::<S>(ad.kmax() + 1, ad.ctx);
-    let mut d: Vec<Vec<S>> = (0..=ad.kmax()).map(|_| Vec::with_capacity(z.len())).collect();
-    for zv in z {
-        ad.eval(zv, &mut buf);
-        for (dk, v) in d.iter_mut().zip(&buf) {
-            dk.push(v.clone());
+    let mut d: Vec<Vec<S>> = (0..=ad.kmax()).map(|_| crate::linalg::zeros::<S>(z.len(), ad.ctx)).collect();
+    jet::par_parts(z.len(), 1, d.iter_mut().map(Vec::as_mut_slice).collect(), |lo, mut o| {
+        let mut buf = crate::linalg::zeros::<S>(ad.kmax() + 1, ad.ctx);
+        for (i, zv) in z[lo..lo + o[0].len()].iter().enumerate() {
+            ad.eval(zv, &mut buf);
+            for (dk, v) in o.iter_mut().zip(&buf) {
+                dk[i].assign_from(v);
+            }
         }
-    }
+    });
     d
 }
 
