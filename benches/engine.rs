@@ -265,7 +265,7 @@ fn bench_rug(g: &mut BenchmarkGroup<'_, WallTime>) {
 }
 
 /// Configurations to run: `SELFSTAB_BENCH_CONFIGS` = comma-separated subset of `tiny,medium,micro,nano`
-/// (default: all of these four; `large`, `xl`, `precision`, `reduced`, `faer1024`, `tiny256`,
+/// (default: all of these four; `large`, `xl`, `precision`, `reduced`, `faer1024`, `tiny256`, `tiny256_2t`,
 /// `tiny2t`, `medium2t`, `large2t` and `scaling` run only when listed, see [`opted_in`]). Skips the setup (instability search, cold solves) of the others, which a
 /// criterion name filter alone does not.
 fn wanted(name: &str) -> bool {
@@ -468,6 +468,7 @@ fn precision_ladder(cr: &mut Criterion) {
 //   reduced   the reduced map, 10,000 steps, f64 and 256 bits       → reduced/{f64,mpfr256}/…
 //   faer1024  faer 1024×1024×1024, 1 and 2 threads (§7 JAX scaling)   → faer1024/gemm_{1,2}t
 //   tiny256   loss+grad, HVP, ∇S of tiny at 256 bits + rug references → tiny256/…   (in `engine`)
+//   tiny256_2t  with `tiny256`: the same primitives with two threads   → tiny256/tiny-mpfr256-2t/…
 //   tiny2t, medium2t  1- and 2-thread primitives, 2-thread row        → {tiny,medium}/…-{1,2}t/… (in `engine`)
 //   large2t           large's 2-thread row                             → large/large-f64-2t/… (in `engine`)
 //   scaling   loss+grad, HVP, ∇S vs n and vs width, f64, 1 thread      → scaling/{n…,w…}/…
@@ -654,7 +655,14 @@ fn bench_mpfr_primitives(cr: &mut Criterion, cfg: &Config, obj64: &Mlp<f64>, pt:
         })
     });
     g.sampling_mode(SamplingMode::Flat);
-    bench_cheap::<Float>(&mut g, &format!("{}-mpfr{bits}", cfg.name), &obj, &theta, &v, Some([fl.loss_grad / 2, fl.hvp / 2, fl.d3_sym / 2, fl.hvp_new / 2, fl.d3_new / 2]));
+    let tp = Some([fl.loss_grad / 2, fl.hvp / 2, fl.d3_sym / 2, fl.hvp_new / 2, fl.d3_new / 2]);
+    bench_cheap::<Float>(&mut g, &format!("{}-mpfr{bits}", cfg.name), &obj, &theta, &v, tp);
+    if opted_in(&format!("{}{bits}_2t", cfg.name)) {
+        // `tiny256_2t`: the same primitives with two threads (`{cfg}-mpfr{bits}-2t/…`).
+        selfstab::linalg::set_threads(2);
+        bench_cheap::<Float>(&mut g, &format!("{}-mpfr{bits}-2t", cfg.name), &obj, &theta, &v, tp);
+        selfstab::linalg::set_threads(1);
+    }
     g.finish();
 }
 
