@@ -9,6 +9,11 @@ fn at(i: usize, j: usize, cols: usize) -> usize {
     i * cols + j
 }
 
+/// Whether `T` is f64 (the fast path's type; everything else is the generic / MPFR path).
+pub fn is_f64<T: 'static>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>()
+}
+
 /// Generic `C (+)= op(A)·op(B)` with a fixed summation order (l = 0..k for every entry). With a
 /// free thread ([`free_threads`]) and at least [`PAR_GENERIC_MIN`] multiply-adds (MPFR) or
 /// [`PAR_GEMM_MIN`] (f64), the two halves of C's rows run concurrently: every entry is the same
@@ -47,7 +52,7 @@ pub fn gemm_generic<S: Scalar>(
             }
         }
     };
-    let min = if std::any::TypeId::of::<S>() == std::any::TypeId::of::<f64>() { PAR_GEMM_MIN } else { PAR_GENERIC_MIN };
+    let min = if is_f64::<S>() { PAR_GEMM_MIN } else { PAR_GENERIC_MIN };
     if m >= 2 && n > 0 && m * k * n >= min && free_threads() >= 2 {
         let (c0, c1) = c.split_at_mut(m / 2 * n);
         rayon::join(|| branch(|| rows(0, c0)), || branch(|| rows(m / 2, c1)));

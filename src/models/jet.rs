@@ -353,7 +353,7 @@ pub fn par_parts<T: Send + 'static>(len: usize, unit: usize, outs: Vec<&mut [T]>
     // into it, so its loops are compiled for the CPU's SIMD width (AVX2 / AVX-512; otherwise they
     // stay baseline SSE2). Rust never contracts a·b + c into an FMA, so the bits do not depend on it.
     let run = |lo: usize, o: Vec<&mut [T]>| crate::linalg::simd(#[inline(always)] || f(lo, o));
-    let min = if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>() { PAR_MIN } else { PAR_MIN_MPFR };
+    let min = if crate::linalg::is_f64::<T>() { PAR_MIN } else { PAR_MIN_MPFR };
     if len < min || mid == 0 || crate::linalg::free_threads() < 2 {
         return run(0, outs);
     }

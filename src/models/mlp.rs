@@ -665,7 +665,7 @@ impl<S: Scalar> Mlp<S> {
         ctx: S::Ctx,
     ) -> Result<Self, InputError> {
         let mut model = Self::single(layers, act, loss, data, ctx)?;
-        if std::any::TypeId::of::<S>() == std::any::TypeId::of::<f64>() && data.n >= SHARD_MIN_ROWS {
+        if crate::linalg::is_f64::<S>() && data.n >= SHARD_MIN_ROWS {
             let (h, d) = (data.n / 2, data.d);
             for rows in [0..h, h..data.n] {
                 let part = Dataset { x: data.x[rows.start * d..rows.end * d].to_vec(), y: data.y[rows.clone()].to_vec(), n: rows.len(), d };
@@ -1143,6 +1143,7 @@ impl<S: Scalar> Mlp<S> {
         self.check_len("output vector", out.len())?;
         if self.sharded() {
             let value = self.over_shards(out, |m, o| m.grad_jet_checked(kind, th, target, o))?;
+            // Each shard checked its own gradient; the sum of two finite ones can still overflow.
             if kind.len() == 1 {
                 self.finite_grad(out)?;
             }
@@ -1350,7 +1351,7 @@ impl<S: Scalar> Mlp<S> {
     /// Whether σ^(k) are formed from the stored σ (f64 fast path, tanh: see [`DerivSrc::Tanh`]); Z is
     /// then not stored in [`Base`].
     fn derivs_from_sigma(&self) -> bool {
-        self.fast && self.act == Activation::Tanh && std::any::TypeId::of::<S>() == std::any::TypeId::of::<f64>()
+        self.fast && self.act == Activation::Tanh && crate::linalg::is_f64::<S>()
     }
 
     /// The derivative order the gradient's constant blocks need: 1 (σ, σ'), or 0 (σ only) when σ'
