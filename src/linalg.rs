@@ -175,15 +175,70 @@ pub fn dot<S: Scalar>(x: &[S], y: &[S]) -> S {
     acc
 }
 
-/// out[i] = ys[i]·x, each accumulated exactly as [`dot`]`(ys[i], x)` (same order, same roundings:
-/// bit-identical); see [`dots_acc`].
+/// out[i] = ys[i]·x. Each sum is accumulated exactly as [`dot`]`(ys[i], x)` (same order, same
+/// roundings: bit-identical; see [`dots_acc`]), except in f64 from [`DOT_LANES_MIN`] entries on:
+/// there each sum runs as [`DOT_LANES`] interleaved chains, chain l over the entries i ≡ l
+/// (mod [`DOT_LANES`]) in index order, added chain 0 first, then the entries past the last whole
+/// group of [`DOT_LANES`] in index order ([`dots_lanes_f64`]). Every operation is one IEEE
+/// multiplication or addition, so the bits are the same on every x86-64 machine and SIMD width.
 pub fn dots<S: Scalar>(x: &[S], ys: &[&[S]]) -> Vec<S> {
+    if x.len() >= DOT_LANES_MIN {
+        if let Some(out) = S::dots_lanes(x, ys) {
+            return out;
+        }
+    }
     let Some(z) = x.first().or_else(|| ys.first().and_then(|y| y.first())) else {
         return Vec::new();
     };
     let mut out = zeros(ys.len(), z.ctx());
     dots_acc(&mut out, x, ys);
     out
+}
+
+/// Length from which f64 [`dots`] splits each sum into [`DOT_LANES`] chains. A single chain waits
+/// on the latency of every addition and the multi-chain pass of [`dots_acc`] runs scalar code; the
+/// lanes are SIMD-wide and bound by memory (`examples/diag_dots`: 15 dots of length 13,130, as in
+/// the medium configuration's eigen solves, take 81–109 µs as one chain each and 39–40 µs in
+/// lanes on the 2-core AMD EPYC Zen 3). Below it (the golden snapshots' models and the default
+/// job's MLP) the sums stay single chains.
+pub const DOT_LANES_MIN: usize = 2048;
+
+/// Number of interleaved partial sums of a long f64 dot product (see [`dots`]).
+pub const DOT_LANES: usize = 8;
+
+/// [`dots`] in the lane-split order, for f64 (any length).
+pub fn dots_lanes_f64(x: &[f64], ys: &[&[f64]]) -> Vec<f64> {
+    let mut out = vec![0.0; ys.len()];
+    simd(
+        #[inline(always)]
+        || {
+            for (o, y) in out.iter_mut().zip(ys) {
+                *o = dot_lanes_in(x, &y[..x.len()]);
+            }
+        },
+    );
+    out
+}
+
+/// One lane-split sum (see [`dots`]); inlined into [`simd`]'s dispatch.
+#[inline(always)]
+fn dot_lanes_in(x: &[f64], y: &[f64]) -> f64 {
+    let mut a = [0.0f64; DOT_LANES];
+    let (xc, yc) = (x.chunks_exact(DOT_LANES), y.chunks_exact(DOT_LANES));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (xs, ys) in xc.zip(yc) {
+        for l in 0..DOT_LANES {
+            a[l] += xs[l] * ys[l];
+        }
+    }
+    let mut s = a[0];
+    for v in &a[1..] {
+        s += v;
+    }
+    for (p, q) in xr.iter().zip(yr) {
+        s += p * q;
+    }
+    s
 }
 
 /// Most accumulation chains [`dots_acc`] runs in one pass over x.
@@ -642,5 +697,55 @@ mod tests {
         }
         check::<f64>(());
         check::<rug::Float>(256);
+    }
+
+    /// From [`DOT_LANES_MIN`] entries on, f64 `dots` are the eight-lane sums its doc states (checked
+    /// against the order written out entry by entry, bit for bit), odd under x → −x, and within the
+    /// rounding bound of that order, (n/8 + 8)·ε·Σ|x_i y_i| (each lane is a chain of n/8 additions,
+    /// then 7 + n mod 8 more), of the exact dot (256-bit MPFR). Below it they stay one chain (MPFR
+    /// always).
+    #[test]
+    fn long_f64_dots_are_eight_lane_sums_within_their_rounding_bound() {
+        for len in [DOT_LANES_MIN - 1, DOT_LANES_MIN, DOT_LANES_MIN + 5, 13_130] {
+            let vec_of = |seed: usize| -> Vec<f64> {
+                (0..len).map(|i| ((((i + 3) * (seed + 11) * 7919) % 1009) as f64 / 1009.0 - 0.37) * (1.0 + (i % 7) as f64 * 1e-3)).collect()
+            };
+            let x = vec_of(0);
+            let ys: Vec<Vec<f64>> = (1..=5).map(vec_of).collect();
+            let refs: Vec<&[f64]> = ys.iter().map(Vec::as_slice).collect();
+            let got = dots(&x, &refs);
+            let neg: Vec<f64> = x.iter().map(|v| -v).collect();
+            let got_neg = dots(&neg, &refs);
+            for ((g, gn), y) in got.iter().zip(&got_neg).zip(&ys) {
+                let want = if len < DOT_LANES_MIN {
+                    dot(y, &x)
+                } else {
+                    let mut lanes = [0.0f64; DOT_LANES];
+                    let whole = len / DOT_LANES * DOT_LANES;
+                    for i in 0..whole {
+                        lanes[i % DOT_LANES] += x[i] * y[i];
+                    }
+                    let mut s = lanes[0];
+                    for l in 1..DOT_LANES {
+                        s += lanes[l];
+                    }
+                    for i in whole..len {
+                        s += x[i] * y[i];
+                    }
+                    s
+                };
+                assert_eq!(g.to_bits(), want.to_bits(), "len {len}: not the documented order");
+                assert_eq!(gn.to_bits(), (-want).to_bits(), "len {len}: not odd in x");
+                let mut exact = rug::Float::with_val(256, 0);
+                let mut abs = 0.0;
+                for (a, b) in x.iter().zip(y) {
+                    exact += rug::Float::with_val(256, a) * b;
+                    abs += (a * b).abs();
+                }
+                let bound = (len as f64 / 8.0 + 8.0) * f64::EPSILON * abs;
+                let err = (rug::Float::with_val(256, g) - &exact).to_f64().abs();
+                assert!(err <= bound, "len {len}: error {err:e} above the bound {bound:e}");
+            }
+        }
     }
 }

@@ -116,6 +116,11 @@ pub trait Scalar:
     ) {
         crate::linalg::gemm_generic(c, a, ta, b, tb, (m, k, n), accumulate);
     }
+    /// The dot products x·y_j of whole vectors in the lane-split order of
+    /// [`crate::linalg::dots`] (f64), or None for one chain per sum in index order (the default).
+    fn dots_lanes(_x: &[Self], _ys: &[&[Self]]) -> Option<Vec<Self>> {
+        None
+    }
 }
 
 impl Scalar for f64 {
@@ -200,6 +205,9 @@ impl Scalar for f64 {
         } else {
             crate::linalg::gemm_generic(c, a, ta, b, tb, (m, k, n), accumulate);
         }
+    }
+    fn dots_lanes(x: &[Self], ys: &[&[Self]]) -> Option<Vec<Self>> {
+        Some(crate::linalg::dots_lanes_f64(x, ys))
     }
 }
 

@@ -138,12 +138,76 @@ pub fn top_eigen_warm<S: Scalar>(
     solve(obj, th, &warm[..k], Some((&warm[k..], &values[k..])), opts)
 }
 
+thread_local! {
+    /// f64 vectors of finished solves on this thread, for the next solves' basis and images (see
+    /// [`take_zeroed`]).
+    static SPARE: std::cell::RefCell<Vec<Vec<f64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Most f64 entries [`SPARE`] keeps per thread (32 MiB).
+const SPARE_ENTRIES: usize = 1 << 22;
+
+/// A zeroed vector of length p: in f64 one a finished solve on this thread gave back, if any.
+/// A solve's basis and images (2 × up to `max_basis` vectors) are freed together when it ends;
+/// the allocator then returns that memory to the system, and the next solve's fresh vectors fault
+/// it back in page by page (medium: ≈ 3.5 % of a tracking step's CPU in page faults, `perf`).
+fn take_zeroed<S: Scalar>(p: usize, c: S::Ctx) -> Vec<S> {
+    if crate::linalg::is_f64::<S>() {
+        let spare = SPARE.with(|sp| {
+            let mut sp = sp.borrow_mut();
+            let i = sp.iter().rposition(|v| v.len() == p)?;
+            Some(sp.swap_remove(i))
+        });
+        if let Some(Ok(mut v)) = spare.map(|v| (Box::new(v) as Box<dyn std::any::Any>).downcast::<Vec<S>>()) {
+            v.iter_mut().for_each(S::set_zero);
+            return *v;
+        }
+    }
+    zeros(p, c)
+}
+
+/// Keeps the f64 vectors `vs` for [`take_zeroed`] (up to [`SPARE_ENTRIES`] entries in all).
+fn give_back<S: Scalar>(vs: impl IntoIterator<Item = Vec<S>>) {
+    if !crate::linalg::is_f64::<S>() {
+        return;
+    }
+    SPARE.with(|sp| {
+        let mut sp = sp.borrow_mut();
+        let mut held: usize = sp.iter().map(Vec::len).sum();
+        for v in vs {
+            let Ok(v) = (Box::new(v) as Box<dyn std::any::Any>).downcast::<Vec<f64>>() else { return };
+            if held + v.len() > SPARE_ENTRIES {
+                return;
+            }
+            held += v.len();
+            sp.push(*v);
+        }
+    });
+}
+
+/// The solve of [`top_eigen_subspace`] / [`top_eigen_warm`]; its basis and images go to
+/// [`give_back`] when it ends.
 fn solve<S: Scalar>(
     obj: &dyn Objective<S>,
     th: &[S],
     warm: &[Vec<S>],
     pre: Option<(&[Vec<S>], &[S])>,
     opts: &EigenOpts,
+) -> Result<Eigen<S>, EvalError> {
+    let (mut basis, mut images) = (Vec::new(), Vec::new());
+    let out = solve_in(obj, th, warm, pre, opts, &mut basis, &mut images);
+    give_back(basis.into_iter().chain(images));
+    out
+}
+
+fn solve_in<S: Scalar>(
+    obj: &dyn Objective<S>,
+    th: &[S],
+    warm: &[Vec<S>],
+    pre: Option<(&[Vec<S>], &[S])>,
+    opts: &EigenOpts,
+    basis: &mut Vec<Vec<S>>,
+    images: &mut Vec<Vec<S>>,
 ) -> Result<Eigen<S>, EvalError> {
     let p = obj.dim();
     let c = obj.ctx();
@@ -153,8 +217,6 @@ fn solve<S: Scalar>(
         _ => default_start(p, c),
     };
     let mut pending: std::collections::VecDeque<Vec<S>> = warm.iter().skip(1).cloned().collect();
-    let mut basis: Vec<Vec<S>> = Vec::new();
-    let mut images: Vec<Vec<S>> = Vec::new();
     // Projected matrix G = VᵀHV (row-major, m×m, symmetric by construction).
     let mut g: Vec<Vec<S>> = Vec::new();
     let mut q = start.clone();
@@ -199,7 +261,7 @@ fn solve<S: Scalar>(
             scale(&inv, &mut q);
         }
         q_ready = false;
-        let mut w = zeros::<S>(p, c);
+        let mut w = take_zeroed::<S>(p, c);
         obj.hvp(th, &q, &mut w)?;
         hvps += 1;
         if !crate::linalg::all_finite(&w) {
@@ -293,7 +355,8 @@ fn solve<S: Scalar>(
             let (rv, mut rvecs) = small_eig(&g, keep, 0);
             g = restart_projection(&g, rv, &mut rvecs);
             let ss: Vec<&[S]> = rvecs.iter().map(Vec::as_slice).collect();
-            (basis, images) = ritz(&basis, &images, &ss, keep, p, c);
+            let (nb, ni) = ritz(basis, images, &ss, keep, p, c);
+            give_back(std::mem::replace(basis, nb).into_iter().chain(std::mem::replace(images, ni)));
         }
     }
 }
@@ -324,10 +387,9 @@ fn precondition<S: Scalar>(r: &mut [S], cf: Vec<S>, theta: &S, sought: &[Vec<S>]
 /// pass, the update blocked), repeated once when the pass shrank ‖q‖ below `before`/√2 (Kahan–Parlett:
 /// twice is enough; `before` is ‖q₀‖ unless given). Returns (‖q₀‖, ‖q‖).
 fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], before: Option<f64>) -> (S, S) {
-    let mut acc: Vec<S> = zeros(basis.len() + 1, q[0].ctx());
     let q_ref: &[S] = q;
     let ys: Vec<&[S]> = std::iter::once(q_ref).chain(basis.iter().map(Vec::as_slice)).collect();
-    dots_acc(&mut acc, q_ref, &ys);
+    let mut acc = dots(q_ref, &ys);
     let q_norm0 = acc[0].sqrt();
     if basis.is_empty() {
         return (q_norm0.clone(), q_norm0);
@@ -339,13 +401,18 @@ fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], before: Option<f64>) 
             cf = dots(q, &basis.iter().map(Vec::as_slice).collect::<Vec<_>>()).into_iter().map(|x| -x).collect();
         }
         add_combination(&cf, basis, q);
-        let after = norm(q);
+        let after = norm_of(q);
         if after.to_f64() >= before * std::f64::consts::FRAC_1_SQRT_2 {
             return (q_norm0, after);
         }
         before = after.to_f64();
     }
-    (q_norm0, norm(q))
+    (q_norm0, norm_of(q))
+}
+
+/// ‖q‖ as √(q·q) through [`dots`] (for a long f64 vector its lane-split sum).
+fn norm_of<S: Scalar>(q: &[S]) -> S {
+    dots(q, &[q])[0].sqrt()
 }
 
 /// Entries per block of the Gram–Schmidt updates.
@@ -404,7 +471,7 @@ fn lanczos_next<S: Scalar>(basis: &[Vec<S>], w: &[S], row: &[S], slack: f64) -> 
     }
     let cf: Vec<S> = acc.drain(1..).map(|x| -x).collect();
     add_combination(&cf, basis, &mut q);
-    let qn = norm(&q);
+    let qn = norm_of(&q);
     (q, first, qn)
 }
 
@@ -573,7 +640,7 @@ fn ritz_residual<S: Scalar>(
     let c = theta.ctx();
     let m = s.len();
     let neg_theta = -theta.clone();
-    let mut r = zeros::<S>(p, c);
+    let mut r = take_zeroed::<S>(p, c);
     let mut acc = zeros::<S>(ys.len() + 1, c);
     for lo in (0..p).step_by(RITZ_BLOCK) {
         let hi = (lo + RITZ_BLOCK).min(p);
