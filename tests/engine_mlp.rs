@@ -212,3 +212,33 @@ fn claim_01_mlp_grad_sharpness_is_derivative_of_top_eigenvalue_mpfr256() {
     eprintln!("claim 1 (MLP, 256 bits): order {slope:.4} ± {se:.4}");
     assert!((slope - 2.0).abs() <= 0.1, "claim 1: order {slope}");
 }
+
+/// After its first solve a thread's eigen solves take their basis and image vectors from a spare
+/// list (`sharpness::take_zeroed`), holding the entries of earlier solves: they must be zeroed
+/// like fresh ones. The same top-2 solve at θ₁ on a thread that never solved before, then again
+/// after a solve at θ₂ has left its vectors behind, gives the same bits (f64, p = 2,410 ≥
+/// `DOT_LANES_MIN`, so the eight-lane dots run too).
+#[test]
+fn eigen_solves_with_reused_vectors_give_the_same_bits_as_fresh_ones() {
+    std::thread::spawn(|| {
+        let layers = [64usize, 32, 10];
+        let m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &selfstab::data::digits(60).unwrap(), ()).unwrap();
+        assert!(m.dim() >= selfstab::linalg::DOT_LANES_MIN);
+        let th1 = init_params(&layers, 1).unwrap();
+        let th2 = init_params(&layers, 2).unwrap();
+        let opts = EigenOpts { tol: 1e-10, ..EigenOpts::top::<f64>(2, ()) };
+        let bits = |e: &selfstab::sharpness::Eigen<f64>| -> Vec<u64> {
+            e.values.iter().chain(e.vectors.iter().flatten()).chain(e.next_ritz.iter().flatten()).map(|x| x.to_bits()).collect()
+        };
+        // Two start vectors: the explicit mode, whose Ritz residuals accumulate into their vectors.
+        let warm: Vec<Vec<f64>> = (1..=2).map(|s| (0..m.dim()).map(|i| ((i * 37 * s) % 101) as f64 / 101.0 - 0.5).collect()).collect();
+        let fresh = top_eigen_subspace(&m, &th1, &warm, &opts).unwrap();
+        let other = top_eigen_subspace(&m, &th2, &warm, &opts).unwrap();
+        assert!(other.hvps > 2 && bits(&other) != bits(&fresh));
+        let reused = top_eigen_subspace(&m, &th1, &warm, &opts).unwrap();
+        assert_eq!(fresh.hvps, reused.hvps);
+        assert!(bits(&fresh) == bits(&reused), "a solve on reused vectors differs from the fresh one");
+    })
+    .join()
+    .unwrap();
+}
