@@ -383,8 +383,8 @@ fn precondition<S: Scalar>(r: &mut [S], cf: Vec<S>, theta: &S, sought: &[Vec<S>]
     add_combination(&cf, sought, r);
 }
 
-/// One classical Gram–Schmidt pass q ← q − V(Vᵀq) (coefficients and ‖q₀‖ in one [`dots_acc`]
-/// pass, the update blocked), repeated once when the pass shrank ‖q‖ below `before`/√2 (Kahan–Parlett:
+/// One classical Gram–Schmidt pass q ← q − V(Vᵀq) (coefficients and ‖q₀‖ in one [`dots`]
+/// pass, the update blocked; ‖q‖ after it through [`dots`] too), repeated once when the pass shrank ‖q‖ below `before`/√2 (Kahan–Parlett:
 /// twice is enough; `before` is ‖q₀‖ unless given). Returns (‖q₀‖, ‖q‖).
 fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], before: Option<f64>) -> (S, S) {
     let q_ref: &[S] = q;
