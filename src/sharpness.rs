@@ -16,6 +16,7 @@
 
 use crate::error::EvalError;
 use crate::linalg::{axpy, axpy_in, dot, dots, dots_acc, jacobi_eigen, lin_combs, norm, scale, simd, zeros};
+use crate::models::jet::Pool;
 use crate::objective::Objective;
 use crate::scalar::{Precision, Scalar};
 
@@ -115,7 +116,7 @@ pub fn top_eigen_subspace<S: Scalar>(
     warm: &[Vec<S>],
     opts: &EigenOpts,
 ) -> Result<Eigen<S>, EvalError> {
-    solve(obj, th, warm, None, opts)
+    solve(obj, th, warm, None, opts, &Pool::new())
 }
 
 /// Top-k eigenpairs warm-started from the previous solve's pairs: `warm[..k]` start the basis as in
@@ -133,79 +134,38 @@ pub fn top_eigen_warm<S: Scalar>(
 ) -> Result<Eigen<S>, EvalError> {
     let k = opts.k.max(1);
     if values.len() != warm.len() || warm.len() <= k {
-        return solve(obj, th, warm, None, opts);
+        return solve(obj, th, warm, None, opts, &Pool::new());
     }
-    solve(obj, th, &warm[..k], Some((&warm[k..], &values[k..])), opts)
+    solve(obj, th, &warm[..k], Some((&warm[k..], &values[k..])), opts, &Pool::new())
 }
 
-thread_local! {
-    /// f64 vectors of finished solves on this thread, for the next solves' basis and images (see
-    /// [`take_zeroed`]).
-    static SPARE: std::cell::RefCell<Vec<Vec<f64>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Most f64 entries [`SPARE`] keeps per thread (32 MiB).
-const SPARE_ENTRIES: usize = 1 << 22;
-
-/// A zeroed vector of length p: in f64 one a finished solve on this thread gave back, if any.
-/// A solve's basis and images (2 × up to `max_basis` vectors) are freed together when it ends;
-/// the allocator then returns that memory to the system, and the next solve's fresh vectors fault
-/// it back in page by page (medium: ≈ 3.5 % of a tracking step's CPU in page faults, `perf`).
-fn take_zeroed<S: Scalar>(p: usize, c: S::Ctx) -> Vec<S> {
-    if crate::linalg::is_f64::<S>() {
-        let spare = SPARE.with(|sp| {
-            let mut sp = sp.borrow_mut();
-            let i = sp.iter().rposition(|v| v.len() == p)?;
-            Some(sp.swap_remove(i))
-        });
-        if let Some(Ok(mut v)) = spare.map(|v| (Box::new(v) as Box<dyn std::any::Any>).downcast::<Vec<S>>()) {
-            v.iter_mut().for_each(S::set_zero);
-            return *v;
-        }
-    }
-    zeros(p, c)
-}
-
-/// Keeps the f64 vectors `vs` for [`take_zeroed`] (up to [`SPARE_ENTRIES`] entries in all).
-fn give_back<S: Scalar>(vs: impl IntoIterator<Item = Vec<S>>) {
-    if !crate::linalg::is_f64::<S>() {
-        return;
-    }
-    SPARE.with(|sp| {
-        let mut sp = sp.borrow_mut();
-        let mut held: usize = sp.iter().map(Vec::len).sum();
-        for v in vs {
-            let Ok(v) = (Box::new(v) as Box<dyn std::any::Any>).downcast::<Vec<f64>>() else { return };
-            if held + v.len() > SPARE_ENTRIES {
-                return;
-            }
-            held += v.len();
-            sp.push(*v);
-        }
-    });
-}
-
-/// The solve of [`top_eigen_subspace`] / [`top_eigen_warm`]; its basis and images go to
-/// [`give_back`] when it ends.
+/// The solve of [`top_eigen_subspace`] / [`top_eigen_warm`] / [`Trail::solve`]. Its basis and
+/// image vectors come from `pool` and go back to it when the solve ends: a [`Trail`] keeps one
+/// pool for all its solves, so that a solve does not free ≈ 2 × 20 vectors at once for the next
+/// one to fault back in page by page (medium: ≈ 3.5 % of a tracking step's CPU in page faults,
+/// `perf`).
 fn solve<S: Scalar>(
     obj: &dyn Objective<S>,
     th: &[S],
     warm: &[Vec<S>],
     pre: Option<(&[Vec<S>], &[S])>,
     opts: &EigenOpts,
+    pool: &Pool<S>,
 ) -> Result<Eigen<S>, EvalError> {
     let (mut basis, mut images) = (Vec::new(), Vec::new());
-    let out = solve_in(obj, th, warm, pre, opts, &mut basis, &mut images);
-    give_back(basis.into_iter().chain(images));
+    let out = solve_in(obj, th, warm, pre, opts, pool, &mut basis, &mut images);
+    basis.into_iter().chain(images).for_each(|v| pool.give(v));
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 fn solve_in<S: Scalar>(
     obj: &dyn Objective<S>,
     th: &[S],
     warm: &[Vec<S>],
     pre: Option<(&[Vec<S>], &[S])>,
     opts: &EigenOpts,
+    pool: &Pool<S>,
     basis: &mut Vec<Vec<S>>,
     images: &mut Vec<Vec<S>>,
 ) -> Result<Eigen<S>, EvalError> {
@@ -235,7 +195,7 @@ fn solve_in<S: Scalar>(
     let mut q_ready = false;
     loop {
         if !q_ready {
-            let (q_norm0, mut qn) = orthogonalise(&basis, &mut q, None);
+            let (q_norm0, mut qn) = orthogonalise(basis, &mut q, None);
             let breakdown = basis.len() >= p
                 || !(qn.to_f64() > 1e-3 * q_norm0.to_f64().max(f64::MIN_POSITIVE))
                 || !qn.is_finite();
@@ -243,7 +203,7 @@ fn solve_in<S: Scalar>(
                 if basis.len() >= p {
                     // The whole space is spanned: the Ritz pairs are exact eigenpairs.
                     let (vals, vecs) = small_eig(&g, k.min(basis.len()), opts.warm_ritz);
-                    return finish(&basis, &images, (&vals, &vecs), k, p, hvps, opts, &start, true);
+                    return finish(basis, images, (&vals, &vecs), k, p, hvps, opts, &start, true);
                 }
                 // Invariant subspace reached before k pairs: continue from a fresh deterministic vector.
                 q = (0..p)
@@ -254,14 +214,14 @@ fn solve_in<S: Scalar>(
                     .collect();
                 fresh_seed += 1;
                 krylov = false;
-                let (n0, _) = orthogonalise(&basis, &mut q, None);
-                qn = orthogonalise(&basis, &mut q, Some(n0.to_f64())).1;
+                let (n0, _) = orthogonalise(basis, &mut q, None);
+                qn = orthogonalise(basis, &mut q, Some(n0.to_f64())).1;
             }
             let inv = S::one(c) / &qn;
             scale(&inv, &mut q);
         }
         q_ready = false;
-        let mut w = take_zeroed::<S>(p, c);
+        let mut w = pool.zeros(p, c);
         obj.hvp(th, &q, &mut w)?;
         hvps += 1;
         if !crate::linalg::all_finite(&w) {
@@ -288,7 +248,7 @@ fn solve_in<S: Scalar>(
         let mut worst = 0.0_f64;
         let mut explicit = !(krylov && m < p);
         if !explicit {
-            let (qk, qa, qn) = lanczos_next(&basis, &images[m - 1], &g[m - 1], reorth_slack(S::eps(c), opts.tol));
+            let (qk, qa, qn) = lanczos_next(basis, &images[m - 1], &g[m - 1], reorth_slack(S::eps(c), opts.tol));
             if qn.is_finite() && qn.to_f64() > 1e-3 * qa.to_f64().max(f64::MIN_POSITIVE) {
                 for (r, s) in vecs.iter().enumerate().take(kk) {
                     worst = worst.max(rel(r, &(qn.clone() * &s[m - 1].abs())));
@@ -298,7 +258,7 @@ fn solve_in<S: Scalar>(
                 scale(&(S::one(c) / &qn), &mut q);
                 q_ready = true;
                 if all_ok {
-                    let out = finish(&basis, &images, (vals, vecs), k, p, hvps, opts, &start, false)?;
+                    let out = finish(basis, images, (vals, vecs), k, p, hvps, opts, &start, false)?;
                     worst = out.residuals.iter().cloned().fold(0.0, f64::max);
                     if worst <= opts.tol {
                         return Ok(out);
@@ -319,7 +279,7 @@ fn solve_in<S: Scalar>(
                     Some((ys, _)) if next.is_none() => ys.iter().map(Vec::as_slice).collect(),
                     _ => vec![],
                 };
-                let (mut res, res_norm, cf) = ritz_residual(&basis, &images, &vecs[r], &vals[r], &ys, &mut y_block);
+                let (mut res, res_norm, cf) = ritz_residual(basis, images, &vecs[r], &vals[r], &ys, &mut y_block, pool);
                 let rel = rel(r, &res_norm);
                 worst = worst.max(rel);
                 if !(rel <= opts.tol) {
@@ -333,7 +293,7 @@ fn solve_in<S: Scalar>(
                 }
             }
             if all_ok {
-                return finish(&basis, &images, (vals, vecs), k, p, hvps, opts, &start, false);
+                return finish(basis, images, (vals, vecs), k, p, hvps, opts, &start, false);
             }
         }
         best_res = best_res.min(worst);
@@ -356,7 +316,7 @@ fn solve_in<S: Scalar>(
             g = restart_projection(&g, rv, &mut rvecs);
             let ss: Vec<&[S]> = rvecs.iter().map(Vec::as_slice).collect();
             let (nb, ni) = ritz(basis, images, &ss, keep, p, c);
-            give_back(std::mem::replace(basis, nb).into_iter().chain(std::mem::replace(images, ni)));
+            std::mem::replace(basis, nb).into_iter().chain(std::mem::replace(images, ni)).for_each(|v| pool.give(v));
         }
     }
 }
@@ -635,12 +595,13 @@ fn ritz_residual<S: Scalar>(
     theta: &S,
     ys: &[&[S]],
     y_block: &mut [S],
+    pool: &Pool<S>,
 ) -> (Vec<S>, S, Vec<S>) {
     let p = basis[0].len();
     let c = theta.ctx();
     let m = s.len();
     let neg_theta = -theta.clone();
-    let mut r = take_zeroed::<S>(p, c);
+    let mut r = pool.zeros(p, c);
     let mut acc = zeros::<S>(ys.len() + 1, c);
     for lo in (0..p).step_by(RITZ_BLOCK) {
         let hi = (lo + RITZ_BLOCK).min(p);
@@ -767,11 +728,15 @@ pub struct Trail<S: Scalar> {
     /// Role of the next solve.
     #[serde(default)]
     pub role: usize,
+    /// The solves' basis and image vectors, reused from one solve to the next (scratch, not
+    /// state: not saved, and a clone starts empty).
+    #[serde(skip)]
+    pub pool: Pool<S>,
 }
 
 impl<S: Scalar> Default for Trail<S> {
     fn default() -> Self {
-        Trail { points: vec![], ritz: vec![], values: vec![], cap: 0, role_points: 0, roles: vec![], role: 0 }
+        Trail { points: vec![], ritz: vec![], values: vec![], cap: 0, role_points: 0, roles: vec![], role: 0, pool: Pool::new() }
     }
 }
 
@@ -917,10 +882,11 @@ impl<S: Scalar> Trail<S> {
         let eig = match self.start(theta) {
             Some(u) if self.values.len() == self.ritz.len() + 1 && !self.ritz.is_empty() => {
                 let start = if self.in_cluster() { vec![u, self.ritz[0].clone()] } else { vec![u] };
-                solve(obj, theta, &start, Some((&self.ritz, &self.values[1..])), &opts)?
+                solve(obj, theta, &start, Some((&self.ritz, &self.values[1..])), &opts, &self.pool)?
             }
-            Some(u) => top_eigen(obj, theta, Some(&u), &opts)?,
-            None => top_eigen(obj, theta, fallback, &opts)?,
+            // As [`top_eigen`] from u (or `fallback`, or the default start).
+            Some(u) => solve(obj, theta, &[u], None, &opts, &self.pool)?,
+            None => solve(obj, theta, &fallback.map(<[S]>::to_vec).into_iter().collect::<Vec<_>>(), None, &opts, &self.pool)?,
         };
         self.record(theta, &eig);
         Ok(eig)

@@ -213,32 +213,29 @@ fn claim_01_mlp_grad_sharpness_is_derivative_of_top_eigenvalue_mpfr256() {
     assert!((slope - 2.0).abs() <= 0.1, "claim 1: order {slope}");
 }
 
-/// After its first solve a thread's eigen solves take their basis and image vectors from a spare
-/// list (`sharpness::take_zeroed`), holding the entries of earlier solves: they must be zeroed
-/// like fresh ones. The same top-2 solve at θ₁ on a thread that never solved before, then again
-/// after a solve at θ₂ has left its vectors behind, gives the same bits (f64, p = 2,410 ≥
-/// `DOT_LANES_MIN`, so the eight-lane dots run too).
+/// A [`Trail`]'s eigen solves take their basis and image vectors from the trail's pool, which
+/// holds the entries of its earlier solves: they must be zeroed like fresh ones. From one trail
+/// state, the solve at θ₁ on a clone (whose pool starts empty: fresh vectors) and on the trail
+/// itself (vectors of its solve at θ₂) give the same bits (f64, p = 2,410 ≥ `DOT_LANES_MIN`, so
+/// the eight-lane dots run too; after a recorded solve the trail's preconditioned explicit mode
+/// runs, whose Ritz residuals accumulate into their vectors).
 #[test]
-fn eigen_solves_with_reused_vectors_give_the_same_bits_as_fresh_ones() {
-    std::thread::spawn(|| {
-        let layers = [64usize, 32, 10];
-        let m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &selfstab::data::digits(60).unwrap(), ()).unwrap();
-        assert!(m.dim() >= selfstab::linalg::DOT_LANES_MIN);
-        let th1 = init_params(&layers, 1).unwrap();
-        let th2 = init_params(&layers, 2).unwrap();
-        let opts = EigenOpts { tol: 1e-10, ..EigenOpts::top::<f64>(2, ()) };
-        let bits = |e: &selfstab::sharpness::Eigen<f64>| -> Vec<u64> {
-            e.values.iter().chain(e.vectors.iter().flatten()).chain(e.next_ritz.iter().flatten()).map(|x| x.to_bits()).collect()
-        };
-        // Two start vectors: the explicit mode, whose Ritz residuals accumulate into their vectors.
-        let warm: Vec<Vec<f64>> = (1..=2).map(|s| (0..m.dim()).map(|i| ((i * 37 * s) % 101) as f64 / 101.0 - 0.5).collect()).collect();
-        let fresh = top_eigen_subspace(&m, &th1, &warm, &opts).unwrap();
-        let other = top_eigen_subspace(&m, &th2, &warm, &opts).unwrap();
-        assert!(other.hvps > 2 && bits(&other) != bits(&fresh));
-        let reused = top_eigen_subspace(&m, &th1, &warm, &opts).unwrap();
-        assert_eq!(fresh.hvps, reused.hvps);
-        assert!(bits(&fresh) == bits(&reused), "a solve on reused vectors differs from the fresh one");
-    })
-    .join()
-    .unwrap();
+fn trail_solves_with_reused_vectors_give_the_same_bits_as_fresh_ones() {
+    let layers = [64usize, 32, 10];
+    let m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &selfstab::data::digits(60).unwrap(), ()).unwrap();
+    assert!(m.dim() >= selfstab::linalg::DOT_LANES_MIN);
+    let th1 = init_params(&layers, 1).unwrap();
+    let th2 = init_params(&layers, 2).unwrap();
+    let bits = |e: &selfstab::sharpness::Eigen<f64>| -> Vec<u64> {
+        e.values.iter().chain(e.vectors.iter().flatten()).chain(e.next_ritz.iter().flatten()).map(|x| x.to_bits()).collect()
+    };
+    let mut trail: Trail<f64> = Trail::default();
+    let first = trail.solve(&m, &th2, None, 1e-10).unwrap();
+    assert!(first.hvps > 2 && !trail.ritz.is_empty());
+    let mut fresh_trail = trail.clone();
+    let fresh = fresh_trail.solve(&m, &th1, None, 1e-10).unwrap();
+    let reused = trail.solve(&m, &th1, None, 1e-10).unwrap();
+    assert!(bits(&first) != bits(&fresh));
+    assert_eq!(fresh.hvps, reused.hvps);
+    assert!(bits(&fresh) == bits(&reused), "a solve on reused vectors differs from the fresh one");
 }

@@ -251,6 +251,13 @@ impl<S> Default for Pool<S> {
     }
 }
 
+/// A clone starts empty: the free buffers are scratch, not state.
+impl<S> Clone for Pool<S> {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
 impl<S> std::fmt::Debug for Pool<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Pool")
