@@ -7,21 +7,10 @@
 //! `cargo run --release --example diag_dots -- [p] [count]`
 use selfstab::linalg::{dots, dots_acc};
 use std::hint::black_box;
-use std::time::Instant;
 
-fn median_us(mut f: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..7)
-        .map(|_| {
-            let t0 = Instant::now();
-            for _ in 0..500 {
-                f();
-            }
-            t0.elapsed().as_secs_f64() / 500.0 * 1e6
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[3]
-}
+#[path = "support/median.rs"]
+mod median;
+use median::median_us;
 
 fn main() {
     let p: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(13_130);
@@ -30,12 +19,12 @@ fn main() {
     let x: Vec<f64> = (0..p).map(|i| (i % 17) as f64 - 8.0).collect();
     let refs: Vec<&[f64]> = vs.iter().map(Vec::as_slice).collect();
     let gb = |us: f64| (m + 1) as f64 * p as f64 * 8.0 / us / 1e3;
-    let chains = median_us(|| {
+    let chains = median_us(500, || {
         let mut acc = vec![0.0; m];
         dots_acc(&mut acc, black_box(&x), black_box(&refs));
         black_box(acc);
     });
-    let lanes = median_us(|| {
+    let lanes = median_us(500, || {
         black_box(dots(black_box(&x), black_box(&refs)));
     });
     println!("{m} dots of length {p}: one chain each {chains:.1} µs ({:.1} GB/s); eight lanes {lanes:.1} µs ({:.1} GB/s)", gb(chains), gb(lanes));

@@ -305,7 +305,9 @@ pub fn lin_comb<S: Scalar>(s: &[S], xs: &[&[S]], y: &mut [S]) {
 }
 
 /// ys[r] = Σ_j ss[r][j] x_j for every r, each exactly as [`lin_comb`] (the same operations per
-/// entry), in one blocked pass: each block of every x_j is read once for all the combinations.
+/// entry), in one blocked pass: each block of the x_j is read from memory once for all the
+/// combinations (and from cache by the later ones), four x_j per pass over the block of y_r
+/// ([`combine_in`]).
 pub fn lin_combs<S: Scalar>(ss: &[&[S]], xs: &[&[S]], ys: &mut [&mut [S]]) {
     const BLOCK: usize = 512;
     debug_assert!(ss.len() == ys.len() && ss.iter().all(|s| s.len() == xs.len()));
@@ -316,10 +318,8 @@ pub fn lin_combs<S: Scalar>(ss: &[&[S]], xs: &[&[S]], ys: &mut [&mut [S]]) {
             ys.iter_mut().for_each(|y| y.iter_mut().for_each(S::set_zero));
             for lo in (0..p).step_by(BLOCK) {
                 let hi = (lo + BLOCK).min(p);
-                for (j, xj) in xs.iter().enumerate() {
-                    for (s, y) in ss.iter().zip(ys.iter_mut()) {
-                        axpy_in(&s[j], &xj[lo..hi], &mut y[lo..hi]);
-                    }
+                for (s, y) in ss.iter().zip(ys.iter_mut()) {
+                    combine_in(s, xs, lo, &mut y[lo..hi]);
                 }
             }
         },
@@ -345,6 +345,32 @@ pub fn axpy_in<S: Scalar>(a: &S, x: &[S], y: &mut [S]) {
     debug_assert_eq!(x.len(), y.len());
     for (yi, xi) in y.iter_mut().zip(x) {
         yi.mul_acc(a, xi);
+    }
+}
+
+/// y ← y + Σ_j s_j·xs_j[lo..lo + len(y)], per entry in order of j: the same operations per entry
+/// as one [`axpy_in`] per vector, so the same bits, but four vectors per pass over y (y read and
+/// written once per four vectors instead of once per vector). For inlining into a [`simd`]
+/// closure.
+#[inline(always)]
+pub fn combine_in<S: Scalar, X: AsRef<[S]>>(s: &[S], xs: &[X], lo: usize, y: &mut [S]) {
+    debug_assert_eq!(s.len(), xs.len());
+    let n = y.len();
+    let (quads, rest) = (s.len() / 4, s.len() % 4);
+    for q in 0..quads {
+        let j = 4 * q;
+        let (s0, s1, s2, s3) = (&s[j], &s[j + 1], &s[j + 2], &s[j + 3]);
+        let x = |i: usize| &xs[j + i].as_ref()[lo..lo + n];
+        let (x0, x1, x2, x3) = (x(0), x(1), x(2), x(3));
+        for ((((yi, a), b), c), d) in y.iter_mut().zip(x0).zip(x1).zip(x2).zip(x3) {
+            yi.mul_acc(s0, a);
+            yi.mul_acc(s1, b);
+            yi.mul_acc(s2, c);
+            yi.mul_acc(s3, d);
+        }
+    }
+    for j in s.len() - rest..s.len() {
+        axpy_in(&s[j], &xs[j].as_ref()[lo..lo + n], y);
     }
 }
 
@@ -693,6 +719,43 @@ mod tests {
                 let mut want2 = vec_of(96);
                 lin_comb(&s2, &refs, &mut want2);
                 assert!(y1.iter().zip(&want).chain(y2.iter().zip(&want2)).all(|(a, b)| a == b && a.to_decimal() == b.to_decimal()));
+            }
+        }
+        check::<f64>(());
+        check::<rug::Float>(256);
+    }
+
+    /// [`combine_in`] (four vectors per pass, the sum over j kept in a register) gives the bits of
+    /// one [`axpy_in`] per vector in order of j, in f64 and at 256 bits, for every remainder of
+    /// the vector count mod 4 and an offset block; as do [`lin_combs`] against successive
+    /// [`axpy`]s. Fails if the combination reorders, fuses or skips a term.
+    #[test]
+    fn register_combinations_give_the_bits_of_successive_axpys() {
+        fn check<S: Scalar>(c: S::Ctx) {
+            let (p, lo, n) = (1037, 301, 517);
+            let val = |i: usize, j: usize| S::from_f64(((((i + 5) * (j + 3) * 7919) % 1013) as f64 / 1013.0 - 0.41) * 1.001f64.powi(j as i32), c);
+            for m in 0..=9 {
+                let xs: Vec<Vec<S>> = (0..m).map(|j| (0..p).map(|i| val(i, j + 1)).collect()).collect();
+                let s: Vec<S> = (0..m).map(|j| val(j, 97) / &S::from_f64(0.3 + j as f64, c)).collect();
+                let y0: Vec<S> = (0..n).map(|i| val(i, 0)).collect();
+                let mut want = y0.clone();
+                for (sj, xj) in s.iter().zip(&xs) {
+                    axpy_in(sj, &xj[lo..lo + n], &mut want);
+                }
+                let mut got = y0.clone();
+                combine_in(&s, &xs, lo, &mut got);
+                assert!(got.iter().zip(&want).all(|(a, b)| a.to_decimal() == b.to_decimal()), "m = {m}: combine_in differs from successive axpys");
+                let ss = [s.clone(), s.iter().map(|v| -v.clone()).collect()];
+                let refs: Vec<&[S]> = xs.iter().map(Vec::as_slice).collect();
+                let mut outs = vec![zeros::<S>(p, c), zeros::<S>(p, c)];
+                lin_combs(&[&ss[0], &ss[1]], &refs, &mut outs.iter_mut().map(Vec::as_mut_slice).collect::<Vec<_>>());
+                for (sr, out) in ss.iter().zip(&outs) {
+                    let mut want = zeros::<S>(p, c);
+                    for (sj, xj) in sr.iter().zip(&xs) {
+                        axpy(sj, xj, &mut want);
+                    }
+                    assert!(out.iter().zip(&want).all(|(a, b)| a.to_decimal() == b.to_decimal()), "m = {m}: lin_combs differs from successive axpys");
+                }
             }
         }
         check::<f64>(());

@@ -15,7 +15,7 @@
 //! (negation is exact in IEEE and MPFR; claim 2).
 
 use crate::error::EvalError;
-use crate::linalg::{axpy, axpy_in, dot, dots, dots_acc, jacobi_eigen, lin_combs, norm, scale, simd, zeros};
+use crate::linalg::{axpy, axpy_in, combine_in, dot, dots, dots_acc, jacobi_eigen, lin_combs, norm, scale, simd, zeros};
 use crate::models::jet::Pool;
 use crate::objective::Objective;
 use crate::scalar::{Precision, Scalar};
@@ -381,14 +381,13 @@ const GS_BLOCK: usize = 512;
 /// q ← q + Σ_j cf_j v_j, block by block (per entry the operations of successive [`axpy`]s).
 fn add_combination<S: Scalar>(cf: &[S], basis: &[Vec<S>], q: &mut [S]) {
     let p = q.len();
+    let n = cf.len().min(basis.len());
     simd(
         #[inline(always)]
         || {
             for lo in (0..p).step_by(GS_BLOCK) {
                 let hi = (lo + GS_BLOCK).min(p);
-                for (cj, vj) in cf.iter().zip(basis) {
-                    axpy_in(cj, &vj[lo..hi], &mut q[lo..hi]);
-                }
+                combine_in(&cf[..n], &basis[..n], lo, &mut q[lo..hi]);
             }
         },
     );
@@ -406,15 +405,14 @@ fn lanczos_next<S: Scalar>(basis: &[Vec<S>], w: &[S], row: &[S], slack: f64) -> 
     let mut q = w.to_vec();
     let mut acc: Vec<S> = zeros(basis.len() + 1, c);
     let cf: Vec<S> = row.iter().map(|x| -x.clone()).collect();
+    let n = cf.len().min(basis.len());
     for lo in (0..p).step_by(GS_BLOCK) {
         let hi = (lo + GS_BLOCK).min(p);
         let qb = &mut q[lo..hi];
         simd(
             #[inline(always)]
             || {
-                for (cj, vj) in cf.iter().zip(basis) {
-                    axpy_in(cj, &vj[lo..hi], qb);
-                }
+                combine_in(&cf[..n], &basis[..n], lo, qb);
             },
         );
         let qb: &[S] = qb;
@@ -611,10 +609,8 @@ fn ritz_residual<S: Scalar>(
             #[inline(always)]
             || {
                 yb.iter_mut().for_each(S::set_zero);
-                for ((sj, vj), wj) in s.iter().zip(&basis[..m]).zip(&images[..m]) {
-                    axpy_in(sj, &vj[lo..hi], yb);
-                    axpy_in(sj, &wj[lo..hi], rb);
-                }
+                combine_in(s, &basis[..m], lo, yb);
+                combine_in(s, &images[..m], lo, rb);
                 axpy_in(&neg_theta, yb, rb);
             },
         );
