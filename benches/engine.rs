@@ -179,7 +179,7 @@ fn bench_primitives<S: Scalar>(
     });
     if with_tracking {
         // gap_every = 0: no λ₂ solve (the periodic eigengap check is not part of a step's cost).
-        let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol };
+        let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
         let clock = Instant::now();
         let st0 = tracking::start(obj, &eta, &theta, Some(&u_prev), &topts).expect("tracking start");
         let mut probe = st0.clone();

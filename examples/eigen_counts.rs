@@ -267,7 +267,7 @@ fn track(t: &Tiny) {
     let tol = 1e-10;
     let opts = EigenOpts { tol, ..EigenOpts::top::<f64>(1, ()) };
     let u_prev = top_eigen(obj, &t.prev, None, &opts).unwrap().vectors[0].clone();
-    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol };
+    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
     let mut st = tracking::start(obj, &eta, &t.theta, Some(&u_prev), &topts).unwrap();
     let mut totals = vec![];
     for _ in 0..20 {
@@ -339,7 +339,7 @@ fn track_trail(t: &Tiny, per_stage: bool) {
     let tol = 1e-10;
     let opts = EigenOpts { tol, ..EigenOpts::top::<f64>(1, ()) };
     let u_prev = top_eigen(obj, &t.prev, None, &opts).unwrap().vectors[0].clone();
-    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol };
+    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
     let st = tracking::start(obj, &eta, &t.theta, Some(&u_prev), &topts).unwrap();
     let mut th = t.theta.clone();
     let mut g = vec![0.0; obj.dim()];
@@ -391,7 +391,7 @@ fn main() {
     }
     if what == "tsteps" {
         // 60 tracking steps from the instability (for profiling).
-        let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10 };
+        let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10, chain_tol: None };
         let mut st = tracking::start(&t.obj, &t.eta, &t.theta, None, &topts).unwrap();
         let tm = Timed::new(&t.obj);
         let t0 = cpu_ns();

@@ -127,7 +127,7 @@ fn main() {
     let warm9 = top_eigen(&obj, &theta, Some(&u_prev), &opts9).unwrap();
     let u = warm.vectors[0].clone();
     let cen = center(&obj, &theta, Some(&u_prev), tol).unwrap();
-    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol };
+    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
     let st0 = tracking::start(&obj, &eta, &theta, Some(&u_prev), &topts).unwrap();
     let mut probe = st0.clone();
     let (row, _) = tracking::step(&obj, &eta, &mut probe, &topts).unwrap();

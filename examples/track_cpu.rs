@@ -1,10 +1,10 @@
 //! Thread CPU time of the tiny tracking step in its steady state (issue 7): 60 tracking steps from
 //! the first unstable iterate (tiny: 64,32,32,32,10; n = 200; η = 0.2297; seed 0; tol 1e-10), with
 //! the CPU time split into the objective's calls (value, gradient, HVP, third derivatives) and the
-//! rest (eigen solver, projections' bookkeeping). Uses only APIs that predate the warm-start
-//! trails, so the same file builds against older trees for back-to-back comparisons.
+//! rest (eigen solver, projections' bookkeeping). The optional third argument sets the θ† chain's
+//! early-solve tolerance (`TrackOpts::chain_tol`; default: every solve at 1e-10).
 //!
-//! `cargo run --release --example track_cpu -- [tiny|medium|large] [steps]` (default tiny, 60)
+//! `cargo run --release --example track_cpu -- [tiny|medium|large] [steps] [chain_tol]` (default tiny, 60)
 
 use selfstab::tracking;
 
@@ -16,7 +16,9 @@ use cpu::{Timed, cpu_ns};
 
 fn main() {
     let cfg = std::env::args().nth(1).unwrap_or_else(|| "tiny".into());
-    let (obj, eta, start_step, topts, mut st) = track::setup(&cfg);
+    let (obj, eta, start_step, mut topts, mut st) = track::setup(&cfg);
+    // Optional third argument: the θ† chain's early-solve tolerance (`TrackOpts::chain_tol`).
+    topts.chain_tol = std::env::args().nth(3).and_then(|a| a.parse().ok());
     let tm = Timed::new(&obj);
     let n: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(60).max(21);
     let mut per_step = vec![];

@@ -194,6 +194,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
         gap_every: cfg.gap_every,
         gap_threshold: if cfg.gap_threshold == "none" { None } else { cfg.gap_threshold.parse().ok() },
         eig_tol: cfg.eig_tol,
+        chain_tol: cfg.chain_tol,
     };
     let mopts = crate::multi::MultiOpts {
         k: cfg.multi,
@@ -523,6 +524,7 @@ fn eval_generic<S: Scalar>(a: &EvalArgs, c: S::Ctx) -> Result<serde_json::Value,
         gap_every: 0,
         gap_threshold: "none".into(),
         eig_tol: 0.0,
+        chain_tol: None,
         threads: 1,
         checkpoint_every: 1,
         out: String::new(),

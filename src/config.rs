@@ -77,6 +77,9 @@ pub struct RunConfig {
     pub gap_threshold: Option<GapThreshold>,
     /// Eigen tolerance (relative residual).
     pub eig_tol: Option<f64>,
+    /// Tolerance of the θ† chain's early solves (`tracking::TrackOpts::chain_tol`; unset: eig_tol).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_tol: Option<f64>,
     /// Threads for the f64 matrix products.
     pub threads: Option<usize>,
     /// Checkpoint every this many tracking steps.
@@ -153,6 +156,9 @@ pub struct Resolved {
     pub gap_threshold: String,
     /// Eigen tolerance.
     pub eig_tol: f64,
+    /// Early-solve tolerance of the θ† chain (None: eig_tol).
+    #[serde(default)]
+    pub chain_tol: Option<f64>,
     /// Threads.
     pub threads: usize,
     /// Checkpoint interval.
@@ -241,8 +247,8 @@ pub fn overlay(base: RunConfig, top: RunConfig) -> RunConfig {
         ($($f:ident),*) => { RunConfig { $($f: top.$f.or(base.$f)),* } };
     }
     pick!(model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps, precision,
-        projection_steps, gap_every, gap_threshold, eig_tol, threads, checkpoint_every, out, cubic, channels,
-        multi)
+        projection_steps, gap_every, gap_threshold, eig_tol, chain_tol, threads, checkpoint_every, out, cubic,
+        channels, multi)
 }
 
 /// Validate and fill defaults.
@@ -302,6 +308,11 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         Some(t) => return Err(bad("eig_tol", format!("must be in (0, 1), got {t}"))),
         None => crate::sharpness::EigenOpts::default_tol_of(prec),
     };
+    let chain_tol = match cfg.chain_tol {
+        None => None,
+        Some(t) if t.is_finite() && t >= eig_tol && t <= 1e-3 => Some(t),
+        Some(t) => return Err(bad("chain_tol", format!("must be in [eig_tol, 1e-3] = [{eig_tol:e}, 1e-3], got {t}"))),
+    };
     let projection_steps = cfg.projection_steps.unwrap_or(3);
     if projection_steps == 0 || projection_steps > 100 {
         return Err(bad("projection_steps", format!("must be in 1..=100, got {projection_steps}")));
@@ -340,6 +351,9 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
     if multi > 16 {
         return Err(bad("multi", format!("must be in 0..=16 eigenpairs, got {multi}")));
     }
+    if multi > 0 && chain_tol.is_some() {
+        return Err(bad("chain_tol", "applies to the single-eigenvalue θ† chain; the multi tracking solves every projection step at eig_tol"));
+    }
     Ok(Resolved {
         multi,
         model,
@@ -358,6 +372,7 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         gap_every: cfg.gap_every.unwrap_or(50),
         gap_threshold,
         eig_tol,
+        chain_tol,
         threads,
         checkpoint_every: cfg.checkpoint_every.unwrap_or(10).max(1),
         out: cfg.out.clone().unwrap_or_else(|| "out".into()),
@@ -388,6 +403,7 @@ impl Resolved {
             gap_every: Some(self.gap_every),
             gap_threshold: Some(GapThreshold::Text(self.gap_threshold.clone())),
             eig_tol: Some(self.eig_tol),
+            chain_tol: self.chain_tol,
             threads: Some(self.threads),
             checkpoint_every: Some(self.checkpoint_every),
             out: Some(self.out.clone()),

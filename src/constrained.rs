@@ -7,7 +7,7 @@ use crate::linalg::axpy;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
 use crate::sharpness::{Center, Trail, center, center_with};
-use crate::stable_set::{Projected, project, project_with};
+use crate::stable_set::{Projected, early_solve, project, project_early, project_with};
 
 /// θ†₀ = proj_M(θ₀) (the authors' initialisation, decisions.md §3).
 pub fn initial<S: Scalar>(
@@ -68,12 +68,34 @@ pub fn step_with<S: Scalar>(
     trail: &mut Trail<S>,
     tol: f64,
 ) -> Result<Projected<S>, EvalError> {
+    step_early(obj, eta, dag, steps, Some(trail), tol, tol)
+}
+
+/// One constrained step with the chain's early solves (the centre and each projection step that
+/// two more follow, [`early_solve`]) at `early_tol` ≥ `tol` and the rest at `tol`; with
+/// `early_tol == tol` exactly [`step_with`] (a trail) or [`step`] (none). theory/README.md "Early
+/// solves of the θ† chain" states what it changes.
+pub fn step_early<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    dag: &Center<S>,
+    steps: usize,
+    mut trail: Option<&mut Trail<S>>,
+    tol: f64,
+    early_tol: f64,
+) -> Result<Projected<S>, EvalError> {
     let mut p = dag.theta.clone();
     axpy(&(-eta.clone()), &dag.grad, &mut p);
-    trail.role = 0;
-    let c = center_with(obj, &p, Some(&dag.u), Some(&mut *trail), tol)?;
+    let tol0 = if early_solve(0, steps) { early_tol } else { tol };
+    let c = match trail.as_deref_mut() {
+        Some(t) => {
+            t.role = 0;
+            center_with(obj, &p, Some(&dag.u), Some(t), tol0)?
+        }
+        None => center(obj, &p, Some(&dag.u), tol0)?,
+    };
     let hv = c.hvps;
-    let mut pr = project_with(obj, eta, c, steps, Some(trail), tol)?;
+    let mut pr = project_early(obj, eta, c, steps, trail, tol, early_tol)?;
     pr.hvps += hv;
     Ok(pr)
 }

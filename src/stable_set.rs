@@ -75,8 +75,33 @@ pub fn project_with<S: Scalar>(
     eta: &S,
     start: Center<S>,
     steps: usize,
+    trail: Option<&mut Trail<S>>,
+    tol: f64,
+) -> Result<Projected<S>, EvalError> {
+    project_early(obj, eta, start, steps, trail, tol, tol)
+}
+
+/// Whether the chain's solve number `i` (0: the centre a projection starts from, i ≥ 1: projection
+/// step i) may stop at the early tolerance: when at least two linearised steps with solves at the
+/// full tolerance follow it (i ≤ steps − 2). Each linearised step is a Newton step on the two
+/// constraints, so an error ε in the u and S it starts from leaves an error O(ε·d) at distance d
+/// from M: the next Newton steps square its component off M away, its component along M stays
+/// (the shift of θ† that theory/README.md "Early solves of the θ† chain" bounds); the last two
+/// solves set the residuals.
+pub fn early_solve(i: usize, steps: usize) -> bool {
+    i + 2 <= steps
+}
+
+/// [`project_with`] with the solves that [`early_solve`] allows at `early_tol` (≥ `tol`; equal:
+/// exactly [`project_with`]) and the rest at `tol`. `start` is the chain's solve 0.
+pub fn project_early<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    start: Center<S>,
+    steps: usize,
     mut trail: Option<&mut Trail<S>>,
     tol: f64,
+    early_tol: f64,
 ) -> Result<Projected<S>, EvalError> {
     let c = obj.ctx();
     let mut cur = start;
@@ -85,7 +110,8 @@ pub fn project_with<S: Scalar>(
         if let Some(t) = trail.as_deref_mut() {
             t.role = 1 + i;
         }
-        cur = lin_proj_with(obj, eta, &cur, trail.as_deref_mut(), tol)?;
+        let tol_i = if early_solve(1 + i, steps) { early_tol } else { tol };
+        cur = lin_proj_with(obj, eta, &cur, trail.as_deref_mut(), tol_i)?;
         hvps += cur.hvps;
     }
     let residual_s = cur.sharpness.clone() - &(S::from_i64(2, c) / eta);

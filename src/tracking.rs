@@ -25,6 +25,11 @@ pub struct TrackOpts {
     pub gap_threshold: Option<f64>,
     /// Eigen tolerance.
     pub eig_tol: f64,
+    /// Tolerance of the θ† chain's early solves: the centre at θ†_t − η∇L(θ†_t) and every
+    /// projection step that two more follow (`stable_set::early_solve`; with 3 steps the centre and
+    /// step 1). None: `eig_tol` (every solve at full tolerance, the default). theory/README.md
+    /// "Early solves of the θ† chain".
+    pub chain_tol: Option<f64>,
 }
 
 /// The state of a tracking run after t steps (everything needed to continue).
@@ -340,11 +345,9 @@ fn step_parts<S: Scalar>(
         overlap(
             move || at_points(obj, eta, st, use_trails.then_some(trail_gd), opts, row),
             move || {
-                if use_trails {
-                    constrained::step_with(obj, eta, dag, opts.projection_steps, trail_b, opts.eig_tol)
-                } else {
-                    constrained::step(obj, eta, dag, opts.projection_steps, opts.eig_tol)
-                }
+                let early = opts.chain_tol.unwrap_or(opts.eig_tol);
+                let trail = use_trails.then_some(trail_b);
+                constrained::step_early(obj, eta, dag, opts.projection_steps, trail, opts.eig_tol, early)
             },
         )
     };

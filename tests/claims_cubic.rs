@@ -15,7 +15,7 @@ fn model<S: Scalar>(alpha: &str, g2: &str, c: S::Ctx) -> Cubic<S> {
 }
 
 fn opts<S: Scalar>(c: S::Ctx) -> TrackOpts {
-    TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: EigenOpts::default_tol::<S>(c) }
+    TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: EigenOpts::default_tol::<S>(c), chain_tol: None }
 }
 
 /// Ideal split: θ†₀ = (0, 0), v₀ = (x₀, 0) with x₀ = 0.1δ.

@@ -44,7 +44,7 @@ fn net(layers: &[usize]) -> (Mlp<f64>, Vec<f64>) {
 }
 
 fn opts(k: usize) -> TrackOpts {
-    TrackOpts { projection_steps: k, gap_every: 50, gap_threshold: None, eig_tol: TOL }
+    TrackOpts { projection_steps: k, gap_every: 50, gap_threshold: None, eig_tol: TOL, chain_tol: None }
 }
 
 /// θ₀ of the 64-16-16-10 net at η = 0.2667 and what was run from it.
@@ -380,4 +380,90 @@ fn claim_27_generalized_after_the_spike_full_horizon_t700() {
     eprintln!("claim 27 full: gen/std after t = 123 in [{lo:.3}, {hi:.3}], median {med:.3}, < 1 on {:.1}%", 100.0 * frac);
     assert!(near(lo, 0.56) && near(hi, 1.33) && near(med, 0.84), "[{lo}, {hi}], median {med}");
     assert!((0.79..=0.89).contains(&frac), "smaller on {frac}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The θ† chain's early solves at a looser tolerance (`TrackOpts::chain_tol`, a numerical option,
+// not a claim of claims.md: theory/README.md "Early solves of the θ† chain").
+
+/// Early-solve tolerance of these tests.
+const CHAIN_TOL: f64 = 1e-6;
+
+/// Rows of a tracking run of `n` steps from θ₀ with the given early-solve tolerance.
+fn track_chain(n: u64, chain_tol: Option<f64>) -> Vec<Row> {
+    let e = eos();
+    let o = TrackOpts { chain_tol, ..opts(3) };
+    let mut st = tracking::start(&e.m, &ETA, &e.theta0, Some(&e.u0), &o).unwrap();
+    (0..n).map(|_| tracking::step(&e.m, &ETA, &mut st, &o).unwrap().0).collect()
+}
+
+/// With the early tolerance equal to the eigen tolerance the chain is the default one, bit for bit
+/// (the same solves in the same order): every recorded number of 30 steps is identical.
+#[test]
+fn chain_tol_equal_to_eig_tol_gives_the_default_bits() {
+    let same = track_chain(30, Some(TOL));
+    for (a, b) in same.iter().zip(track_short()) {
+        let key = |r: &Row| {
+            [r.loss_dagger, r.sharpness_dagger, r.proj_residual_s, r.proj_residual_u, r.loss_pred, r.sharpness_pred, r.x, r.y, r.alpha, r.beta]
+                .map(f64::to_bits)
+        };
+        assert_eq!(key(a), key(b), "t = {}: chain_tol = eig_tol changed the results", a.t);
+        assert_eq!(a.hvps, b.hvps, "t = {}: chain_tol = eig_tol changed the HVPs", a.t);
+    }
+}
+
+/// From each of 30 states of the default run, one constrained step with the centre and projection
+/// step 1 solved to 1e-6 (steps 2 and 3 to 1e-10) against the default step: θ† moves by at most
+/// (S/(S − λ₂))·tol_e·‖θ†_{t+1} − θ†_t‖ (the early eigenvector's error r/gap times the distance the
+/// Newton steps correct), the final residuals S − 2/η and u·∇L stay within 10·tol·S (resp. ‖∇L‖)
+/// of the default step's, and the chain spends fewer HVPs.
+#[test]
+fn early_chain_solves_move_theta_dagger_within_the_eigenvector_bound_f64() {
+    let e = eos();
+    let o = opts(3);
+    let mut st = tracking::start(&e.m, &ETA, &e.theta0, Some(&e.u0), &o).unwrap();
+    let (mut worst, mut hv) = (0.0_f64, [0u64; 2]);
+    let (mut dres_s, mut dres_u) = (0.0_f64, 0.0_f64);
+    for _ in 0..30 {
+        let mut pr = vec![];
+        for early in [TOL, CHAIN_TOL] {
+            let mut tr = st.trail_dagger.clone();
+            pr.push(selfstab::constrained::step_early(&e.m, &ETA, &st.dagger, 3, Some(&mut tr), TOL, early).unwrap());
+        }
+        let (strict, loose) = (&pr[0], &pr[1]);
+        hv[0] += strict.hvps;
+        hv[1] += loose.hvps;
+        let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt();
+        let moved = dist(&loose.center.theta, &strict.center.theta);
+        let step = dist(&strict.center.theta, &st.dagger.theta);
+        let eig = top_eigen_subspace(&e.m, &strict.center.theta, &[strict.center.u.clone()], &EigenOpts { tol: TOL, ..EigenOpts::top::<f64>(2, ()) }).unwrap();
+        let s = eig.values[0];
+        let bound = s / (s - eig.values[1]) * CHAIN_TOL * step;
+        worst = worst.max(moved / bound);
+        let gnorm = strict.center.grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+        dres_s = dres_s.max((loose.residual_s.abs() - strict.residual_s.abs()) / (TOL * s));
+        dres_u = dres_u.max((loose.residual_u.abs() - strict.residual_u.abs()) / (TOL * gnorm));
+        tracking::step(&e.m, &ETA, &mut st, &o).unwrap();
+    }
+    eprintln!("early chain solves: ‖Δθ†‖ / bound ≤ {worst:.3}; residual growth ≤ {dres_s:.3e}·tol·S, {dres_u:.3e}·tol·‖∇L‖; chain HVPs {} → {}", hv[0], hv[1]);
+    assert!(worst <= 1.0, "θ† moved by {worst:.3} × (S/gap)·tol_e·‖step‖");
+    assert!(dres_s <= 10.0 && dres_u <= 10.0, "final residuals grew: {dres_s:e}·tol·S, {dres_u:e}·tol·‖∇L‖");
+    assert!(hv[1] < hv[0], "early solves did not save HVPs: {} vs {}", hv[1], hv[0]);
+}
+
+/// `chain_tol` outside [eig_tol, 1e-3], non-finite, or with the multi tracking is a one-line error
+/// naming the key; a valid value reaches the resolved configuration and its `config.toml`.
+#[test]
+fn chain_tol_outside_its_range_is_an_error_naming_the_key() {
+    use selfstab::config::{self, RunConfig};
+    let with = |chain_tol: f64, multi: Option<usize>| config::resolve(&config::merge(None, RunConfig { chain_tol: Some(chain_tol), multi, ..RunConfig::default() }));
+    for (t, multi) in [(1e-12, None), (1e-2, None), (f64::NAN, None), (f64::INFINITY, None), (-1e-6, None), (1e-6, Some(2))] {
+        let e = with(t, multi).unwrap_err().to_string();
+        assert!(e.contains("chain_tol") && !e.contains('\n'), "chain_tol = {t}, multi {multi:?}: {e}");
+    }
+    let ok = with(1e-6, None).unwrap();
+    assert_eq!(ok.chain_tol, Some(1e-6));
+    let text = toml::to_string(&ok.to_run_config()).unwrap();
+    assert_eq!(config::parse_toml(&text, "config.toml").unwrap().chain_tol, Some(1e-6), "config.toml does not carry chain_tol:\n{text}");
+    assert_eq!(config::resolve(&config::merge(None, RunConfig::default())).unwrap().chain_tol, None);
 }

@@ -11,7 +11,7 @@ use selfstab::sharpness::EigenOpts;
 use selfstab::tracking::{self, TrackOpts, TrackState};
 
 fn opts() -> TrackOpts {
-    TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: EigenOpts::default_tol::<f64>(()) }
+    TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: EigenOpts::default_tol::<f64>(()), chain_tol: None }
 }
 
 /// Engine run for claim setting `how` (η = 1, a = e₁, g = (h², 0.3, 0), x₀ = 0.1δ).

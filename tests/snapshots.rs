@@ -113,7 +113,7 @@ fn field(r: &Row, name: &str) -> String {
 }
 
 fn track_opts<S: Scalar>(c: S::Ctx, gap_every: u64) -> TrackOpts {
-    TrackOpts { projection_steps: 3, gap_every, gap_threshold: None, eig_tol: EigenOpts::default_tol::<S>(c) }
+    TrackOpts { projection_steps: 3, gap_every, gap_threshold: None, eig_tol: EigenOpts::default_tol::<S>(c), chain_tol: None }
 }
 
 /// Run `n` tracking steps; return the rows and the final state.

@@ -90,7 +90,7 @@ fn tracking_steps_give_the_same_bits_with_two_threads() {
     let (obj, eta, ins) = unstable_mlp();
     // Rows (bits, without the wall clock) and stops of 12 steps, and the final state.
     let run = |threads: usize, gap_threshold: Option<f64>, k: usize| {
-        let opts = TrackOpts { projection_steps: 3, gap_every: 4, gap_threshold, eig_tol: 1e-10 };
+        let opts = TrackOpts { projection_steps: 3, gap_every: 4, gap_threshold, eig_tol: 1e-10, chain_tol: None };
         let mo = MultiOpts { k, crit: gap_threshold.unwrap_or(1.9) };
         let mut st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &opts).unwrap();
         let mut ms = MultiState::default();

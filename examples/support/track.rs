@@ -19,7 +19,7 @@ pub fn setup(cfg: &str) -> (Mlp<f64>, f64, u64, TrackOpts, TrackState<f64>) {
     };
     let obj = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &digits(n_data).unwrap(), ()).unwrap();
     let ins = find_instability(&obj, &eta, &init_params(layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
-    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10 };
+    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10, chain_tol: None };
     let st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &topts).unwrap();
     (obj, eta, ins.step, topts, st)
 }
