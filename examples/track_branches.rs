@@ -1,5 +1,5 @@
 //! Thread CPU time of a tracking step's two parts (issue 7): part B, θ†'s constrained step
-//! (`constrained::step_with`), and part A, the rest (GD's evaluation, the predictions, the
+//! (`constrained::step_early`), and part A, the rest (GD's evaluation, the predictions, the
 //! statistics), on the track_cpu configurations, with one and with two threads.
 //!
 //! - One thread: each step's CPU on the calling thread (A + B); B is measured by running the same
@@ -11,8 +11,8 @@
 //!   the wall clock (unreliable while other jobs run). The objective's calls are timed on the thread
 //!   that makes them, so ms/HVP shows whether the two parts evict each other's stored blocks.
 //!
-//! `cargo run --release --example track_branches -- [tiny|medium|large] [steps] [threads]`
-//! (default tiny, 40, 1)
+//! `cargo run --release --example track_branches -- [tiny|medium|large] [steps] [threads] [chain_tol]`
+//! (default tiny, 40, 1, every solve at 1e-10)
 
 use selfstab::constrained;
 use selfstab::linalg::set_threads;
@@ -56,7 +56,9 @@ fn main() {
     let cfg = std::env::args().nth(1).unwrap_or_else(|| "tiny".into());
     let n: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(40);
     let threads: usize = std::env::args().nth(3).and_then(|a| a.parse().ok()).unwrap_or(1);
-    let (obj, eta, start_step, topts, mut st) = track::setup(&cfg);
+    let (obj, eta, start_step, mut topts, mut st) = track::setup(&cfg);
+    // Optional fourth argument: the θ† chain's early-solve tolerance (`TrackOpts::chain_tol`).
+    topts.chain_tol = std::env::args().nth(4).and_then(|a| a.parse().ok());
     let tm = Timed::new(&obj);
     set_threads(threads);
     // Sums over the steps (the thread CPU counter advances at scheduler ticks, so only sums over
@@ -72,7 +74,8 @@ fn main() {
         if let Some(before) = before {
             let mut trail = before.trail_dagger.clone();
             let b0 = cpu_ns();
-            let pj = constrained::step_with(&obj, &eta, &before.dagger, topts.projection_steps, &mut trail, topts.eig_tol).unwrap();
+            let early = topts.chain_tol.unwrap_or(topts.eig_tol);
+            let pj = constrained::step_early(&obj, &eta, &before.dagger, topts.projection_steps, Some(&mut trail), topts.eig_tol, early).unwrap();
             b_ns += cpu_ns() - b0;
             assert_eq!(pj.center.theta, st.dagger.theta, "the replayed constrained step differs");
         }
