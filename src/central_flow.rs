@@ -1,13 +1,13 @@
 //! The central flow of GD with step η (reference.md §9.1; theory/README.md "Central flow"):
 //! $$\frac{dw}{dt}=-\eta\Big[\nabla L(w)+\tfrac12\nabla_w\langle H(w),\Sigma(t)\rangle\Big],\qquad
-//!   \nabla\langle H,\Sigma\rangle=\sum_{ij}X_{ij}\,\nabla^3L[v_i,v_j],\ \ \Sigma=VXV^\top,$$
+//!   \nabla\langle H,\Sigma\rangle=\sum_{ij}X_{ij}\,\nabla^3L\[v_i,v_j\],\ \ \Sigma=VXV^\top,$$
 //! time t counting GD steps, integrated by Euler sub-steps dt (default ¼). V holds the orthonormal
 //! eigenvectors of the *critical* eigenvalues (ηλ > 1.95) and X solves the SDCP of [`crate::sdcp`]
-//! with Â = 2(2I − ηΛ)/(η²dt) + 2[∇³L[v_i,v_j]·∇L]_ij and the Gram operator of the g_ij = ∇³L[v_i,v_j]
+//! with Â = 2(2I − ηΛ)/(η²dt) + 2[∇³L\[v_i,v_j\]·∇L]_ij and the Gram operator of the g_ij = ∇³L\[v_i,v_j\]
 //! (the linearised condition η·VᵀH(w+dw)V ⪯ 2I after the sub-step, divided by η²dt/2).
 //! The one-eigenvalue form uses the closed form σ² = max(0, 2α_S/‖∇S‖² + 2(λ − 2/η)/(η dt ‖∇S‖²)),
 //! α_S = −∇S·∇L, with the top eigenvector always (its k = 1 SDCP).
-//! Predictions (§9.1): E[x²] ≈ eigenvalues of X, E[L] ≈ L(w) + tr Σ/η, E‖∇L‖² ≈ ‖∇L(w)‖² + 4 tr Σ/η².
+//! Predictions (§9.1): E\[x²\] ≈ eigenvalues of X, E\[L\] ≈ L(w) + tr Σ/η, E‖∇L‖² ≈ ‖∇L(w)‖² + 4 tr Σ/η².
 
 use crate::error::{Error, EvalError};
 use crate::gd::gd_step;

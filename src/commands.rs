@@ -418,7 +418,7 @@ fn write_pre(out: &Path, rows: &[(u64, f64, Option<f64>)]) -> Result<(), Error> 
     write_atomic(&out.join("pre_instability.csv"), s.as_bytes())
 }
 
-/// Write `series.csv` and `series.npz` (one array per column, float64 [T]).
+/// Write `series.csv` and `series.npz` (one array per column, float64 \[T\]).
 pub fn write_series(out: &Path, rows: &[Row]) -> Result<(), Error> {
     let mut s = COLUMNS.join(",");
     s.push('\n');

@@ -88,7 +88,7 @@ pub struct RunConfig {
     pub out: Option<String>,
     /// Constants of the cubic model (model = "cubic").
     pub cubic: Option<CubicSection>,
-    /// Conv channels per stage (model = "cnn"; default [4]).
+    /// Conv channels per stage (model = "cnn"; default \[4\]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<usize>>,
     /// Past the eigengap, continue θ† with the projection for this many eigenpairs (0/1: stop).

@@ -29,7 +29,7 @@
 //!
 //! Output of [`enclose`]: per step the hull of all sub-box enclosures, and the proof statement
 //! "for this $h$, every orbit from the box satisfies $\lvert X_t\rvert\le A$ and
-//! $Y_t\in[B_1,B_2]$ for $t\le N$" (a computer-assisted proof for that finite case; all bounds printed
+//! $Y_t\in\[B_1,B_2\]$ for $t\le N$" (a computer-assisted proof for that finite case; all bounds printed
 //! in f64 are rounded outward).
 
 use std::cmp::Ordering;

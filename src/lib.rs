@@ -8,9 +8,9 @@
 //! | module | object | theory |
 //! |---|---|---|
 //! | [`scalar`] | f64 and MPFR scalars with a precision context | `theory/README.md` §Numerics |
-//! | [`objective`] | the loss L with ∇L, ∇²L·v, ∇³L[v,w], ∇⁴L[v,v,v] | reference §1 |
+//! | [`objective`] | the loss L with ∇L, ∇²L·v, ∇³L\[v,w\], ∇⁴L\[v,v,v\] | reference §1 |
 //! | [`models`] | exact/perturbed cubic models, MLPs, the small CNN (= MLP∘A), the width-1 model | models §1–§3, reference §9.4 |
-//! | [`sharpness`] | S = λ_max(∇²L), u, ∇S = ∇³L[u,u], α, β, δ | reference §1 |
+//! | [`sharpness`] | S = λ_max(∇²L), u, ∇S = ∇³L\[u,u\], α, β, δ | reference §1 |
 //! | [`gd`] | gradient descent, observers, the instability point θ₀ | reference §7, decisions §3 |
 //! | [`reduced_map`] | the two-dimensional self-stabilization map | reference §2–§3 |
 //! | [`stable_set`] | M = {S ≤ 2/η, ∇L·u = 0} and the linearised projection | reference §4 |
@@ -31,6 +31,8 @@
 //! Every numeric routine is generic over [`scalar::Scalar`] (`f64` and `rug::Float`).
 
 #![forbid(unsafe_code)]
+// The docs name private items (constants, helpers) where they explain a public function's cost or order.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod central_flow;
 pub mod commands;

@@ -175,7 +175,7 @@ pub fn dot<S: Scalar>(x: &[S], y: &[S]) -> S {
     acc
 }
 
-/// out[i] = ys[i]·x. Each sum is accumulated exactly as [`dot`]`(ys[i], x)` (same order, same
+/// out\[i\] = ys\[i\]·x. Each sum is accumulated exactly as [`dot`]`(ys[i], x)` (same order, same
 /// roundings: bit-identical; see [`dots_acc`]), except in f64 from [`DOT_LANES_MIN`] entries on:
 /// there each sum runs as [`DOT_LANES`] interleaved chains, chain l over the entries i ≡ l
 /// (mod [`DOT_LANES`]) in index order, added chain 0 first, then the entries past the last whole
@@ -244,7 +244,7 @@ fn dot_lanes_in(x: &[f64], y: &[f64]) -> f64 {
 /// Most accumulation chains [`dots_acc`] runs in one pass over x.
 const DOTS_CHAINS: usize = 16;
 
-/// acc[j] += Σ_i ys[j][i]·x[i], each sum one `mul_acc` chain in order of i (so chaining calls over
+/// acc\[j\] += Σ_i ys\[j\]\[i\]·x\[i\], each sum one `mul_acc` chain in order of i (so chaining calls over
 /// consecutive slices of x continues the chain exactly as one [`dot`]). The chains run up to
 /// [`DOTS_CHAINS`] per pass over x in one loop: a single chain waits on the latency of each addition,
 /// independent chains overlap (and pair up in SIMD registers).
@@ -304,7 +304,7 @@ pub fn lin_comb<S: Scalar>(s: &[S], xs: &[&[S]], y: &mut [S]) {
     lin_combs(&[s], xs, &mut [y]);
 }
 
-/// ys[r] = Σ_j ss[r][j] x_j for every r, each exactly as [`lin_comb`] (the same operations per
+/// ys\[r\] = Σ_j ss\[r\]\[j\] x_j for every r, each exactly as [`lin_comb`] (the same operations per
 /// entry), in one blocked pass: each block of the x_j is read from memory once for all the
 /// combinations (and from cache by the later ones), four x_j per pass over the block of y_r
 /// ([`combine_in`]).

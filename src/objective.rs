@@ -10,8 +10,8 @@ use crate::scalar::Scalar;
 ///
 /// - `grad`: ∇L(θ) (returns L(θ) too, from the same forward pass);
 /// - `hvp`: ∇²L(θ)v;
-/// - `d3`: ∇³L(θ)[v,w] (symmetric in v, w; ∇S = ∇³L[u,u], reference.md §1);
-/// - `d4`: ∇⁴L(θ)[v,v,v] (for ρ₄, reference.md §5.3).
+/// - `d3`: ∇³L(θ)\[v,w\] (symmetric in v, w; ∇S = ∇³L\[u,u\], reference.md §1);
+/// - `d4`: ∇⁴L(θ)\[v,v,v\] (for ρ₄, reference.md §5.3).
 pub trait Objective<S: Scalar>: Send + Sync {
     /// Number of parameters p.
     fn dim(&self) -> usize;
@@ -25,13 +25,13 @@ pub trait Objective<S: Scalar>: Send + Sync {
     fn grad(&self, th: &[S], g: &mut [S]) -> Result<S, EvalError>;
     /// ∇²L(θ)v into `out`.
     fn hvp(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError>;
-    /// ∇³L(θ)[v,w] into `out`.
+    /// ∇³L(θ)\[v,w\] into `out`.
     fn d3(&self, th: &[S], v: &[S], w: &[S], out: &mut [S]) -> Result<(), EvalError>;
-    /// ∇³L(θ)[v,v] into `out` (models may override with a cheaper one-direction jet).
+    /// ∇³L(θ)\[v,v\] into `out` (models may override with a cheaper one-direction jet).
     fn d3_sym(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
         self.d3(th, v, v, out)
     }
-    /// ∇⁴L(θ)[v,v,v] into `out`.
+    /// ∇⁴L(θ)\[v,v,v\] into `out`.
     fn d4(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError>;
 }
 

@@ -381,7 +381,7 @@ fn tanh_finish(x: f64, r: f64, q: f64, kbits: u64) -> f64 {
     (e / (e + 2.0)).copysign(x)
 }
 
-/// out[i] = [`tanh_fast`](x[i]): a branch-free loop run through `pulp::Arch::dispatch` (faer's safe
+/// out\[i\] = [`tanh_fast`](x[i]): a branch-free loop run through `pulp::Arch::dispatch` (faer's safe
 /// SIMD layer, already in the dependency tree; no `unsafe` here), so it is compiled for AVX2 /
 /// AVX-512 (with FMA) when the CPU has them; the bits equal the scalar function's (tested).
 ///

@@ -1,8 +1,8 @@
 //! The semidefinite complementarity problem of the central flow (reference.md §9.1, "SDCP as
 //! implemented"; theory/README.md "Central flow"):
-//! $$X\succeq0,\quad Z:=\hat A+\hat{\mathcal B}[X]\succeq0,\quad\langle X,Z\rangle=0,$$
-//! with $\hat{\mathcal B}[X]_{ij}=\sum_{kl}X_{kl}\,\langle g_{ij},g_{kl}\rangle$ a Gram operator (PSD on symmetric
-//! matrices), i.e. the KKT conditions of the convex QP $\min_{X\succeq0}\tfrac12\langle X,\hat{\mathcal B}[X]\rangle+\langle\hat A,X\rangle$.
+//! $$X\succeq0,\quad Z:=\hat A+\hat{\mathcal B}\[X\]\succeq0,\quad\langle X,Z\rangle=0,$$
+//! with $\hat{\mathcal B}\[X\]_{ij}=\sum_{kl}X_{kl}\,\langle g_{ij},g_{kl}\rangle$ a Gram operator (PSD on symmetric
+//! matrices), i.e. the KKT conditions of the convex QP $\min_{X\succeq0}\tfrac12\langle X,\hat{\mathcal B}\[X\]\rangle+\langle\hat A,X\rangle$.
 //!
 //! Symmetric m×m matrices are handled as svec vectors (off-diagonal entries scaled by √2, so
 //! ⟨X,Y⟩_F = svec X · svec Y); the operator is then the n×n matrix G (n = m(m+1)/2).
@@ -23,7 +23,7 @@ use crate::scalar::Scalar;
 pub struct Solution<S: Scalar> {
     /// X (m×m, row-major, symmetric PSD).
     pub x: Vec<S>,
-    /// Z = Â + B̂[X] (m×m).
+    /// Z = Â + B̂\[X\] (m×m).
     pub z: Vec<S>,
     /// Eigenvalues of X, descending (the predicted variances along its eigenvectors).
     pub x_eigs: Vec<f64>,
@@ -39,7 +39,7 @@ pub struct Solution<S: Scalar> {
 pub struct Residuals {
     /// Relative PSD violation of X.
     pub psd_x: f64,
-    /// Relative PSD violation of Z = Â + B̂[X].
+    /// Relative PSD violation of Z = Â + B̂\[X\].
     pub psd_z: f64,
     /// Relative complementarity |⟨X, Z⟩|.
     pub compl: f64,
@@ -192,7 +192,7 @@ fn solve_dense<S: Scalar>(a: &[S], b: &[S]) -> Option<Vec<S>> {
 }
 
 /// Solve the SDCP with Â (m×m symmetric, row-major) and the Gram operator of the vectors
-/// `gs[svec_index(m,i,j)] = g_ij` (B̂[X]_ij = Σ_kl X_kl ⟨g_ij, g_kl⟩, off-diagonal pairs counted
+/// `gs[svec_index(m,i,j)] = g_ij` (B̂\[X\]_ij = Σ_kl X_kl ⟨g_ij, g_kl⟩, off-diagonal pairs counted
 /// twice), to relative residual `tol`. `warm` is a previous X (m×m) to start from.
 pub fn solve_gram<S: Scalar>(a_hat: &[S], gs: &[Vec<S>], m: usize, tol: f64, warm: Option<&[S]>) -> Result<Solution<S>, EvalError> {
     let n = m * (m + 1) / 2;

@@ -1,5 +1,5 @@
 //! Sharpness (reference.md §1): S(θ) = λ_max(∇²L(θ)), its unit eigenvector u, the gradient of
-//! sharpness ∇S = ∇³L[u,u], ∇S⊥ = P_u^⊥∇S, progressive sharpening α = −∇L·∇S⊥, self-stabilization
+//! sharpness ∇S = ∇³L\[u,u\], ∇S⊥ = P_u^⊥∇S, progressive sharpening α = −∇L·∇S⊥, self-stabilization
 //! strength β = ‖∇S⊥‖², δ = √(2α/β) — from Hessian-vector products only.
 //!
 //! The eigen solver is Lanczos with full reorthogonalisation in its Rayleigh–Ritz form: the basis V
@@ -107,7 +107,7 @@ pub fn top_eigen<S: Scalar>(
 /// ([`small_eig`]: dense Jacobi in f64, refined in the working precision for MPFR) and the Ritz pair
 /// y = Vs, Hy = Ws of each requested pair whose true residual ‖Hy − θy‖ is the stopping criterion.
 /// With a single start vector (Krylov mode, as [`top_eigen`]) the Gram–Schmidt pass takes its
-/// coefficients from the new row of G and the residual norms are β·|s[last]| ([`lanczos_next`]):
+/// coefficients from the new row of G and the residual norms are β·|s\[last\]| ([`lanczos_next`]):
 /// one pass over V beyond the row, a second one only when orthogonality slips, and the Ritz pairs
 /// formed once at the end.
 pub fn top_eigen_subspace<S: Scalar>(
@@ -913,7 +913,7 @@ fn solve_spd(g: &mut [f64], mut b: Vec<f64>, m: usize) -> Vec<f64> {
 }
 
 /// Everything the theory evaluates at one point (the authors' "Taylor centre", reference.md §4):
-/// L, ∇L, S, u, ∇S = ∇³L[u,u], ∇S⊥, α = −∇L·∇S⊥, β = ‖∇S⊥‖², δ = √(2α/β) (NaN when α ≤ 0 is kept
+/// L, ∇L, S, u, ∇S = ∇³L\[u,u\], ∇S⊥, α = −∇L·∇S⊥, β = ‖∇S⊥‖², δ = √(2α/β) (NaN when α ≤ 0 is kept
 /// as the signed value `delta_sq` = 2α/β).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
@@ -928,7 +928,7 @@ pub struct Center<S: Scalar> {
     pub sharpness: S,
     /// u(θ) (unit, oriented by the warm start).
     pub u: Vec<S>,
-    /// ∇S(θ) = ∇³L[u,u].
+    /// ∇S(θ) = ∇³L\[u,u\].
     pub grad_s: Vec<S>,
     /// ∇S⊥ = ∇S − u(u·∇S).
     pub grad_s_perp: Vec<S>,

@@ -247,7 +247,7 @@ pub struct ProjectedK<S: Scalar> {
 }
 
 /// One linearised projection step for k eigenvalues (theory/README.md): a Gauss–Newton step on the
-/// equations U_AᵀHU_A = (2/η)I over the active pairs (gradients P⊥_U∇³L[u_i,u_j], Gram pseudo-inverse)
+/// equations U_AᵀHU_A = (2/η)I over the active pairs (gradients P⊥_U∇³L\[u_i,u_j\], Gram pseudo-inverse)
 /// plus a Newton step on Uᵀ∇L = 0 over the critical pairs. With one critical pair it performs
 /// exactly [`lin_proj`]'s operations on `t.center`. Returns the new centre and the active count.
 pub fn lin_proj_k<S: Scalar>(

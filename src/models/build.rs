@@ -99,7 +99,7 @@ pub fn build<S: Scalar>(a: &ModelArgs, c: S::Ctx) -> Result<Built<S>, InputError
 
 /// `selfstab export --model cnn|width1`: `theta0.npy` (the seeded initialisation) and `data.npz`
 /// (cnn: the standardised X [n, 64] and labels, as for MLPs; width1: X [n, 2] and the real targets y
-/// as float64 [n]).
+/// as float64 \[n\]).
 pub fn export(a: &ModelArgs, out: &Path) -> Result<(), Error> {
     validate(a)?;
     std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), source })?;

@@ -7,8 +7,8 @@
 //! $[64, 64C_1, 16C_2, \dots, q]$ at MLP parameters $\varphi = A\theta$ with a fixed linear map A
 //! (each entry of φ is 0 or $c\,\theta_j$, $c\in\{1,\tfrac14\}$: weight sharing, and the pooling
 //! folded into the next layer's weight). Hence, exactly,
-//! $$\nabla L = A^\top\nabla L_{\rm mlp}(A\theta),\quad \nabla^2L\,v = A^\top\nabla^2L_{\rm mlp}[Av],\quad
-//! \nabla^3L[v,w] = A^\top\nabla^3L_{\rm mlp}[Av,Aw],\quad \nabla^4L[v,v,v] = A^\top\nabla^4L_{\rm mlp}[Av,Av,Av].$$
+//! $$\nabla L = A^\top\nabla L_{\rm mlp}(A\theta),\quad \nabla^2L\,v = A^\top\nabla^2L_{\rm mlp}\[Av\],\quad
+//! \nabla^3L\[v,w\] = A^\top\nabla^3L_{\rm mlp}\[Av,Aw\],\quad \nabla^4L\[v,v,v\] = A^\top\nabla^4L_{\rm mlp}\[Av,Av,Av\].$$
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};

@@ -8,8 +8,8 @@
 //!
 //! - [`JetKind::taylor`]`(K)`, monomials $\{1, \varepsilon, \dots, \varepsilon^K\}$:
 //!   $\nabla L(\theta+\varepsilon v) = \sum_{k\le K} \frac{\varepsilon^k}{k!}\nabla^{k+1}L[v^{k}]$
-//!   ($K = 0$: the gradient, $K = 1$: $\nabla^2 L v$, $K = 2$: $\tfrac12\nabla^3L[v,v]$,
-//!   $K = 3$: $\tfrac16\nabla^4 L[v,v,v]$);
+//!   ($K = 0$: the gradient, $K = 1$: $\nabla^2 L v$, $K = 2$: $\tfrac12\nabla^3L\[v,v\]$,
+//!   $K = 3$: $\tfrac16\nabla^4 L\[v,v,v\]$);
 //! - [`JetKind::hyper_dual`], monomials $\{1, \varepsilon_1, \varepsilon_2, \varepsilon_1\varepsilon_2\}$
 //!   with $\varepsilon_1^2 = \varepsilon_2^2 = 0$: at $\theta + \varepsilon_1 v + \varepsilon_2 w$ the
 //!   $\varepsilon_1\varepsilon_2$-coefficient of the gradient is $\nabla^3 L[v, w]$.
@@ -43,12 +43,12 @@ pub fn hvp<S: Scalar>(m: &impl GradJet<S>, th: &[S], v: &[S], out: &mut [S]) -> 
     m.grad_jet(&JetKind::taylor(1), &[Some(th), Some(v)], 1, out).map(drop)
 }
 
-/// ∇³L[v,w] = ε₁ε₂-block of ∇L(θ + ε₁v + ε₂w) (hyper-dual).
+/// ∇³L\[v,w\] = ε₁ε₂-block of ∇L(θ + ε₁v + ε₂w) (hyper-dual).
 pub fn d3<S: Scalar>(m: &impl GradJet<S>, th: &[S], v: &[S], w: &[S], out: &mut [S]) -> Result<(), EvalError> {
     m.grad_jet(&JetKind::hyper_dual(), &[Some(th), Some(v), Some(w), None], 3, out).map(drop)
 }
 
-/// ∇³L[v,v] = 2 × (ε²-block of ∇L(θ + εv)).
+/// ∇³L\[v,v\] = 2 × (ε²-block of ∇L(θ + εv)).
 pub fn d3_sym<S: Scalar>(m: &impl GradJet<S>, th: &[S], v: &[S], out: &mut [S], c: S::Ctx) -> Result<(), EvalError> {
     m.grad_jet(&JetKind::taylor(2), &[Some(th), Some(v), None], 2, out)?;
     let two = S::from_i64(2, c);
@@ -56,7 +56,7 @@ pub fn d3_sym<S: Scalar>(m: &impl GradJet<S>, th: &[S], v: &[S], out: &mut [S], 
     Ok(())
 }
 
-/// ∇⁴L[v,v,v] = 6 × (ε³-block of ∇L(θ + εv)).
+/// ∇⁴L\[v,v,v\] = 6 × (ε³-block of ∇L(θ + εv)).
 pub fn d4<S: Scalar>(m: &impl GradJet<S>, th: &[S], v: &[S], out: &mut [S], c: S::Ctx) -> Result<(), EvalError> {
     m.grad_jet(&JetKind::taylor(3), &[Some(th), Some(v), None, None], 3, out)?;
     let six = S::from_i64(6, c);

@@ -3,7 +3,7 @@
 //!
 //! $$f(x) = W_L\,\sigma(\cdots\sigma(W_1x + b_1)\cdots) + b_L,$$
 //! the activation following every hidden layer and never the output. The flat parameter vector θ
-//! holds, for each layer in order, $W_l$ ([out, in], row-major) and then $b_l$ ([out]).
+//! holds, for each layer in order, $W_l$ ([out, in], row-major) and then $b_l$ (\[out\]).
 //!
 //! Losses over the data $(x_i, y_i)_{i<n}$ (the authors' conventions):
 //! - `mse`: $L = \frac1n\sum_i \|f(x_i) - e_{y_i}\|^2$ (no factor ½, one-hot targets);
@@ -11,7 +11,7 @@
 //!
 //! Derivatives are forward-over-reverse: one backward pass, written once, runs in a truncated Taylor
 //! algebra ([`super::jet`]) at θ + εv (or θ + ε₁v + ε₂w); the coefficients of the resulting gradient
-//! jet are ∇L, ∇²L v, ½∇³L[v,v], ⅙∇⁴L[v,v,v] or ∇³L[v,w]. The cost is a small multiple of one
+//! jet are ∇L, ∇²L v, ½∇³L\[v,v\], ⅙∇⁴L\[v,v,v\] or ∇³L\[v,w\]. The cost is a small multiple of one
 //! gradient (≈ the number of coefficient pairs of the algebra), never p gradients.
 //!
 //! Evaluation cost (issue 7; every item leaves the results' bits unchanged): the coefficient blocks
@@ -222,7 +222,7 @@ impl<S: Scalar> ActivationDerivs<S> {
         self.kmax
     }
 
-    /// out[k] = σ^(k)(z) for k = 0..=kmax.
+    /// out\[k\] = σ^(k)(z) for k = 0..=kmax.
     pub fn eval(&self, z: &S, out: &mut [S]) {
         let c = self.ctx;
         let kmax = self.kmax;
@@ -1121,7 +1121,7 @@ impl<S: Scalar> Mlp<S> {
     /// monomial `target` of ∇L into `out`. Returns L(θ).
     ///
     /// With `JetKind::taylor(K)` and `th = [θ, v, None, …]` the block of ε^k is ∇^{k+1}L[v^k]/k!; with
-    /// `JetKind::hyper_dual()` and `th = [θ, v, w, None]` the block of ε₁ε₂ is ∇³L[v,w].
+    /// `JetKind::hyper_dual()` and `th = [θ, v, w, None]` the block of ε₁ε₂ is ∇³L\[v,w\].
     pub fn grad_jet(
         &self,
         kind: &JetKind,

@@ -21,7 +21,7 @@ use crate::scalar::Scalar;
 /// Number of parameters: w₁, w₂, a.
 pub const PARAMS: usize = 3;
 
-/// Regression data of the width-1 model: X [n, 2] row-major and real targets y [n].
+/// Regression data of the width-1 model: X [n, 2] row-major and real targets y \[n\].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Width1Data {
     /// Inputs, row-major [n, 2].
