@@ -48,13 +48,7 @@ pub fn step<S: Scalar>(
     steps: usize,
     tol: f64,
 ) -> Result<Projected<S>, EvalError> {
-    let mut p = dag.theta.clone();
-    axpy(&(-eta.clone()), &dag.grad, &mut p);
-    let c = center(obj, &p, Some(&dag.u), tol)?;
-    let hv = c.hvps;
-    let mut pr = project(obj, eta, c, steps, tol)?;
-    pr.hvps += hv;
-    Ok(pr)
+    step_early(obj, eta, dag, steps, None, tol, tol)
 }
 
 /// [`step`] with every eigen solve of the chain (the centre at θ†_t − η∇L(θ†_t), role 0, then
