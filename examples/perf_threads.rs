@@ -17,7 +17,10 @@
 //! constant blocks are reused) and cycling through three points ("new θ": every call recomputes
 //! them); the FLOPs counted are those of the products each issues.
 //!
-//! `cargo run --release --example perf_threads -- [tiny,large,xl] [1,2] [grad|hvp|d3]`
+//! `pair` as the second argument alternates one- and two-thread batches instead ([`paired_ms`]):
+//! the per-pair ratio is the speed-up measurement for a shared host.
+//!
+//! `cargo run --release --example perf_threads -- [tiny,large,xl] [1,2|pair] [grad|hvp|d3]`
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -82,6 +85,86 @@ fn hash(x: &[f64]) -> u64 {
     h
 }
 
+/// Wall clock per call in ms of `f` with one and with two threads, the batches alternating
+/// (1, 2, 1, 2, …; `PAIRS` pairs of ≈ 0.1 s batches): the medians of each and the median, minimum and
+/// maximum of the per-pair ratios t₁/t₂. A pair's two batches run within a fraction of a second
+/// of each other, so a drift of the shared host's load hits both alike and the ratio keeps its
+/// meaning where the absolute times move by ±30 % (RESULTS.md, Tenth run).
+fn paired_ms(mut f: impl FnMut()) -> [f64; 5] {
+    const PAIRS: usize = 15;
+    f();
+    let t0 = Instant::now();
+    let mut calls = 0u64;
+    while t0.elapsed().as_millis() < 30 {
+        f();
+        calls += 1;
+    }
+    let per = t0.elapsed().as_nanos() as u64 / calls.max(1);
+    let reps = (100_000_000 / per.max(1)).clamp(1, 100_000);
+    let mut batch = |t: usize| {
+        set_threads(t);
+        f();
+        let w = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        w.elapsed().as_secs_f64() * 1e3 / reps as f64
+    };
+    let (mut t1, mut t2, mut r) = (vec![], vec![], vec![]);
+    for _ in 0..PAIRS {
+        let (a, b) = (batch(1), batch(2));
+        t1.push(a);
+        t2.push(b);
+        r.push(a / b);
+    }
+    for v in [&mut t1, &mut t2, &mut r] {
+        v.sort_by(f64::total_cmp);
+    }
+    [t1[PAIRS / 2], t2[PAIRS / 2], r[PAIRS / 2], r[0], r[PAIRS - 1]]
+}
+
+/// `pair` mode: one against two threads per primitive by [`paired_ms`].
+fn paired(name: &str, obj: &Mlp<f64>, theta: &[f64], cycle: &[Vec<f64>], u: &[f64], shapes: &[(usize, usize, usize)]) {
+    let p = obj.dim();
+    let mut out = vec![0.0; p];
+    let mut at = 0;
+    let mut next = || {
+        at = (at + 1) % cycle.len();
+        &cycle[at]
+    };
+    let mut bufs: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = shapes
+        .iter()
+        .map(|&(m, k, nn)| {
+            let a = (0..m * k).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5).collect();
+            let b = (0..k * nn).map(|i| ((i * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect();
+            (a, b, vec![0.0; m * nn])
+        })
+        .collect();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("[{name} p={p} paired 1T/2T] load {}", load.split_whitespace().next().unwrap_or("?"));
+    println!("  {:<11} {:>9} {:>9} {:>8} {:>14}", "", "1T ms", "2T ms", "2T/1T", "pair range");
+    let rows: Vec<(&str, [f64; 5])> = vec![
+        (
+            "faer fwd",
+            paired_ms(|| {
+                for ((a, bm, cm), &s) in bufs.iter_mut().zip(shapes) {
+                    gemm_faer(cm, a, false, bm, false, s, false);
+                }
+            }),
+        ),
+        ("loss+grad", paired_ms(|| {
+            black_box(obj.grad(next(), &mut out).unwrap());
+        })),
+        ("HVP", paired_ms(|| obj.hvp(theta, u, &mut out).unwrap())),
+        ("∇S", paired_ms(|| obj.d3_sym(theta, u, &mut out).unwrap())),
+        ("HVP new θ", paired_ms(|| obj.hvp(next(), u, &mut out).unwrap())),
+        ("∇S new θ", paired_ms(|| obj.d3_sym(next(), u, &mut out).unwrap())),
+    ];
+    for (what, m) in rows {
+        println!("  {what:<11} {:>9.3} {:>9.3} {:>8.2} {:>6.2}–{:.2}", m[0], m[1], m[2], m[3], m[4]);
+    }
+}
+
 fn main() {
     let configs = std::env::args().nth(1).unwrap_or_else(|| "tiny,large,xl".into());
     let threads = std::env::args().nth(2).unwrap_or_else(|| "1,2".into());
@@ -115,6 +198,10 @@ fn main() {
         let rest = fsum - f[0];
         let (flg, fhv, fds) = (3.0 * fsum - f[0], 2.0 * f[0] + 6.0 * rest, 2.0 * f[0] + 11.0 * rest);
         let (fhv_new, fds_new) = (3.0 * f[0] + 8.0 * rest, 3.0 * f[0] + 13.0 * rest);
+        if threads == "pair" {
+            paired(name, &obj, &theta, &cycle, &u, &shapes);
+            continue;
+        }
         for t in threads.split(',') {
             let t: usize = t.parse().expect("threads");
             set_threads(t);

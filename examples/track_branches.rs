@@ -11,8 +11,8 @@
 //!   the wall clock (unreliable while other jobs run). The objective's calls are timed on the thread
 //!   that makes them, so ms/HVP shows whether the two parts evict each other's stored blocks.
 //!
-//! `cargo run --release --example track_branches -- [tiny|medium|large] [steps] [threads] [chain_tol]`
-//! (default tiny, 40, 1, every solve at 1e-10)
+//! `cargo run --release --example track_branches -- [tiny|medium|large] [steps] [threads] [chain_tol|-] [eig_tol]`
+//! (default tiny, 40, 1, every solve at 1e-10; `eig_tol` sets every tracking solve's tolerance)
 
 use selfstab::constrained;
 use selfstab::linalg::set_threads;
@@ -56,7 +56,8 @@ fn main() {
     let cfg = std::env::args().nth(1).unwrap_or_else(|| "tiny".into());
     let n: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(40);
     let threads: usize = std::env::args().nth(3).and_then(|a| a.parse().ok()).unwrap_or(1);
-    let (obj, eta, start_step, mut topts, mut st) = track::setup(&cfg);
+    let eig_tol: f64 = std::env::args().nth(5).and_then(|a| a.parse().ok()).unwrap_or(1e-10);
+    let (obj, eta, start_step, mut topts, mut st) = track::setup_tol(&cfg, eig_tol);
     // Optional fourth argument: the θ† chain's early-solve tolerance (`TrackOpts::chain_tol`).
     topts.chain_tol = std::env::args().nth(4).and_then(|a| a.parse().ok());
     let tm = Timed::new(&obj);

@@ -5,9 +5,10 @@
 //! θ†_t − η∇L(θ†_t) and projection steps 1, 2, 3 (each replayed on a copy of the step's trails, the
 //! operations of `tracking::step`; their sum is checked against the step's count). The optional
 //! second argument sets the θ† chain's early-solve tolerance (`TrackOpts::chain_tol`; the replays
-//! use it for the same solves, `stable_set::early_solve`).
+//! use it for the same solves, `stable_set::early_solve`; `-` for none); the optional third the eigen
+//! tolerance of every tracking solve (`TrackOpts::eig_tol`, default 1e-10).
 //!
-//! `cargo run --release --example tracking_hvps -- tiny|medium|large [chain_tol]`
+//! `cargo run --release --example tracking_hvps -- tiny|medium|large [chain_tol|-] [eig_tol]`
 use selfstab::linalg::axpy;
 use selfstab::sharpness::{Trail, center_with};
 use selfstab::stable_set::{early_solve, lin_proj_with};
@@ -39,7 +40,8 @@ fn per_role(obj: &dyn selfstab::objective::Objective<f64>, eta: f64, st: &TrackS
 
 fn main() {
     let cfg = std::env::args().nth(1).unwrap_or_else(|| "medium".into());
-    let (obj, eta, _, mut topts, st0) = track::setup(&cfg);
+    let eig_tol: f64 = std::env::args().nth(3).and_then(|a| a.parse().ok()).unwrap_or(1e-10);
+    let (obj, eta, _, mut topts, st0) = track::setup_tol(&cfg, eig_tol);
     // Optional second argument: the θ† chain's early-solve tolerance (`TrackOpts::chain_tol`).
     topts.chain_tol = std::env::args().nth(2).and_then(|a| a.parse().ok());
     let early_tol = topts.chain_tol.unwrap_or(topts.eig_tol);
@@ -61,7 +63,7 @@ fn main() {
             let (row, _) = tracking::step(&obj, &eta, &mut st, &topts).unwrap();
             v.push(row.hvps);
         }
-        println!("{cfg} chain_tol={:?} reset={reset}: {v:?} mean {:.1}", topts.chain_tol, v.iter().sum::<u64>() as f64 / v.len() as f64);
+        println!("{cfg} eig_tol={:.0e} chain_tol={:?} reset={reset}: {v:?} mean {:.1}", topts.eig_tol, topts.chain_tol, v.iter().sum::<u64>() as f64 / v.len() as f64);
         if !reset {
             let names = ["GD", "θ† centre"].into_iter().map(String::from).chain((1..=topts.projection_steps).map(|i| format!("projection {i}")));
             let per: Vec<String> = names.zip(&roles).map(|(n, h)| format!("{n} {:.1}", *h as f64 / 30.0)).collect();

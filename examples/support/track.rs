@@ -11,7 +11,14 @@ use selfstab::tracking::{self, TrackOpts, TrackState};
 
 /// The model of configuration `cfg` (tiny unless medium or large), η, the GD step of the first
 /// unstable iterate, the tracking options (3 projection steps, no λ₂) and the state started there.
+#[allow(dead_code)] // the examples that vary the tolerance call `setup_tol`
 pub fn setup(cfg: &str) -> (Mlp<f64>, f64, u64, TrackOpts, TrackState<f64>) {
+    setup_tol(cfg, 1e-10)
+}
+
+/// [`setup`] with the eigen tolerance of the tracking solves set to `eig_tol` (the instability
+/// search stays at 1e-10, so the start point is the same).
+pub fn setup_tol(cfg: &str, eig_tol: f64) -> (Mlp<f64>, f64, u64, TrackOpts, TrackState<f64>) {
     let (layers, n_data, eta): (&[usize], usize, f64) = match cfg {
         "medium" => (&[64, 64, 64, 64, 10], 500, 0.2351),
         "large" => (&[64, 128, 128, 10], 1000, 0.1773),
@@ -19,7 +26,7 @@ pub fn setup(cfg: &str) -> (Mlp<f64>, f64, u64, TrackOpts, TrackState<f64>) {
     };
     let obj = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &digits(n_data).unwrap(), ()).unwrap();
     let ins = find_instability(&obj, &eta, &init_params(layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
-    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10, chain_tol: None };
+    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol, chain_tol: None };
     let st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &topts).unwrap();
     (obj, eta, ins.step, topts, st)
 }
