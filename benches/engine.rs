@@ -22,7 +22,10 @@
 //! listed above [`Flops`]: `reduced` (the reduced map), `faer1024` (the decisions.md §7 scaling
 //! reference), `tiny256` (tiny at 256 bits), `tiny2t` / `medium2t` (1- vs 2-thread rows), `large2t`
 //! (large's 2-thread solve, projection and tracking-step row) and `scaling`
-//! (cost vs n and vs width, with analytic FLOP counts). Note: the groups set their own warm-up and
+//! (cost vs n and vs width, with analytic FLOP counts); `reftol` adds, to every f64 group that runs,
+//! the solver rows (`eigen_warm`, `eigen_trail`, `lin_proj`, `tracking_step`,
+//! `tracking_step_steady`) again with every solve at the JAX reference's tolerance 1e-9, named
+//! `…_reftol` (the default rows solve to the crate's 1e-10). Note: the groups set their own warm-up and
 //! measurement times, which take precedence over criterion's `--warm-up-time/--measurement-time`.
 
 use std::hint::black_box;
@@ -140,7 +143,6 @@ fn bench_primitives<S: Scalar>(
     let warm = top_eigen(obj, &theta, Some(&u_prev), &opts).expect("warm eigen");
     let u = warm.vectors[0].clone();
     let s = warm.values[0].to_f64();
-    let cen = center(obj, &theta, Some(&u_prev), tol).expect("centre");
     eprintln!(
         "[{label}] step {} S = {s:.6}, 2/η = {:.6}, warm eigen: {} HVPs (tol {tol:.1e}, residual {:.1e}); setup {:.1} s",
         pt.step,
@@ -153,8 +155,42 @@ fn bench_primitives<S: Scalar>(
     if !solvers_only {
         bench_cheap(g, label, obj, &theta, &u, None);
     }
-    g.bench_function(format!("{label}/eigen_warm"), |b| {
-        b.iter(|| black_box(top_eigen(obj, black_box(&theta), Some(&u_prev), &opts).expect("eigen")))
+    bench_solves(g, label, obj, pt, &eta, &u_prev, tol, "", with_tracking);
+    if S::bits(c) <= 53 && opted_in("reftol") {
+        // The JAX reference's stopping rule (`shared/perf-reference.md`: ‖Hu − Su‖ ≤ 1e-9·|S|), for
+        // a like-for-like comparison of the solve, projection and tracking rows.
+        bench_solves(g, label, obj, pt, &eta, &u_prev, REF_TOL, "_reftol", with_tracking);
+    }
+}
+
+/// The JAX reference's eigen tolerance (opt-in `reftol` rows).
+const REF_TOL: f64 = 1e-9;
+
+/// The solver rows of [`bench_primitives`] with every eigen solve at `tol`, named
+/// `{label}/{row}{suffix}`: the warm eigen solve, the trail solve (f64), one projection step and
+/// (`with_tracking`) the first and the steady tracking step.
+#[allow(clippy::too_many_arguments)]
+fn bench_solves<S: Scalar>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    label: &str,
+    obj: &Mlp<S>,
+    pt: &Point,
+    eta: &S,
+    u_prev: &[S],
+    tol: f64,
+    suffix: &str,
+    with_tracking: bool,
+) {
+    let c = obj.ctx();
+    let theta: Vec<S> = from_f64(&pt.theta, c);
+    let opts = EigenOpts { tol, ..EigenOpts::top::<S>(1, c) };
+    let cen = center(obj, &theta, Some(u_prev), tol).expect("centre");
+    if tol != EigenOpts::default_tol::<S>(c) {
+        let warm = top_eigen(obj, &theta, Some(u_prev), &opts).expect("warm eigen");
+        eprintln!("[{label}] warm eigen at tol {tol:.1e}: {} HVPs (residual {:.1e})", warm.hvps, warm.residuals[0]);
+    }
+    g.bench_function(format!("{label}/eigen_warm{suffix}"), |b| {
+        b.iter(|| black_box(top_eigen(obj, black_box(&theta), Some(u_prev), &opts).expect("eigen")))
     });
     if S::bits(c) <= 53 && !pt.history.is_empty() {
         // The solve as a trajectory makes it (`tracking` uses a `Trail` for GD's and θ†'s solves):
@@ -165,8 +201,8 @@ fn bench_primitives<S: Scalar>(
             trail.solve(obj, &from_f64(h, c), None, tol).expect("trail solve (setup)");
         }
         let probe = trail.clone().solve(obj, &theta, None, tol).expect("trail solve");
-        eprintln!("[{label}] trail eigen solve: {} HVPs (tol {tol:.1e}, residual {:.1e})", probe.hvps, probe.residuals[0]);
-        g.bench_function(format!("{label}/eigen_trail"), |b| {
+        eprintln!("[{label}{suffix}] trail eigen solve: {} HVPs (tol {tol:.1e}, residual {:.1e})", probe.hvps, probe.residuals[0]);
+        g.bench_function(format!("{label}/eigen_trail{suffix}"), |b| {
             b.iter_batched(
                 || trail.clone(),
                 |mut tr| black_box(tr.solve(obj, black_box(&theta), None, tol).expect("trail solve")),
@@ -174,26 +210,26 @@ fn bench_primitives<S: Scalar>(
             )
         });
     }
-    g.bench_function(format!("{label}/lin_proj"), |b| {
-        b.iter(|| black_box(lin_proj(obj, &eta, black_box(&cen), tol).expect("lin_proj")))
+    g.bench_function(format!("{label}/lin_proj{suffix}"), |b| {
+        b.iter(|| black_box(lin_proj(obj, eta, black_box(&cen), tol).expect("lin_proj")))
     });
     if with_tracking {
         // gap_every = 0: no λ₂ solve (the periodic eigengap check is not part of a step's cost).
         let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
         let clock = Instant::now();
-        let st0 = tracking::start(obj, &eta, &theta, Some(&u_prev), &topts).expect("tracking start");
+        let st0 = tracking::start(obj, eta, &theta, Some(u_prev), &topts).expect("tracking start");
         let mut probe = st0.clone();
-        let (row, stop) = tracking::step(obj, &eta, &mut probe, &topts).expect("tracking step");
+        let (row, stop) = tracking::step(obj, eta, &mut probe, &topts).expect("tracking step");
         eprintln!(
-            "[{label}] tracking start {:.2} s; one step: {} HVPs, stop = {:?}",
+            "[{label}{suffix}] tracking start {:.2} s; one step: {} HVPs, stop = {:?}",
             clock.elapsed().as_secs_f64(),
             row.hvps,
             stop.map(|r| r.tag())
         );
-        g.bench_function(format!("{label}/tracking_step"), |b| {
+        g.bench_function(format!("{label}/tracking_step{suffix}"), |b| {
             b.iter_batched(
                 || st0.clone(),
-                |mut st| black_box(tracking::step(obj, &eta, &mut st, &topts).expect("step")),
+                |mut st| black_box(tracking::step(obj, eta, &mut st, &topts).expect("step")),
                 BatchSize::LargeInput,
             )
         });
@@ -202,15 +238,15 @@ fn bench_primitives<S: Scalar>(
         let clock = Instant::now();
         let mut st20 = st0.clone();
         for _ in 0..20 {
-            tracking::step(obj, &eta, &mut st20, &topts).expect("tracking step (setup)");
+            tracking::step(obj, eta, &mut st20, &topts).expect("tracking step (setup)");
         }
         let mut probe = st20.clone();
-        let (row, _) = tracking::step(obj, &eta, &mut probe, &topts).expect("tracking step");
-        eprintln!("[{label}] 20 tracking steps {:.2} s; step 21: {} HVPs", clock.elapsed().as_secs_f64(), row.hvps);
-        g.bench_function(format!("{label}/tracking_step_steady"), |b| {
+        let (row, _) = tracking::step(obj, eta, &mut probe, &topts).expect("tracking step");
+        eprintln!("[{label}{suffix}] 20 tracking steps {:.2} s; step 21: {} HVPs", clock.elapsed().as_secs_f64(), row.hvps);
+        g.bench_function(format!("{label}/tracking_step_steady{suffix}"), |b| {
             b.iter_batched(
                 || st20.clone(),
-                |mut st| black_box(tracking::step(obj, &eta, &mut st, &topts).expect("step")),
+                |mut st| black_box(tracking::step(obj, eta, &mut st, &topts).expect("step")),
                 BatchSize::LargeInput,
             )
         });
