@@ -176,14 +176,7 @@ fn main() {
         black_box(tracking::step(&obj, &eta, &mut st, &topts).unwrap());
     });
     let shapes: Vec<(usize, usize, usize)> = layers.windows(2).map(|w| (n, w[0], w[1])).collect();
-    let mut bufs: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = shapes
-        .iter()
-        .map(|&(m, k, nn)| {
-            let a = (0..m * k).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5).collect();
-            let b = (0..k * nn).map(|i| ((i * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect();
-            (a, b, vec![0.0; m * nn])
-        })
-        .collect();
+    let mut bufs = cpu::faer_shape_bufs(&shapes);
     let fa = measure(|| {
         for ((a, bm, cm), &s) in bufs.iter_mut().zip(&shapes) {
             gemm_faer(cm, a, false, bm, false, s, false);

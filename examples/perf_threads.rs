@@ -46,15 +46,7 @@ fn process_ns() -> u64 {
 
 /// Per-call (thread CPU, process CPU, wall) in ms: median of 5 batches of ≈ 0.1 s each.
 fn measure(mut f: impl FnMut()) -> (f64, f64, f64) {
-    f();
-    let t0 = Instant::now();
-    let mut calls = 0u64;
-    while t0.elapsed().as_millis() < 30 {
-        f();
-        calls += 1;
-    }
-    let per = t0.elapsed().as_nanos() as u64 / calls.max(1);
-    let reps = (100_000_000 / per.max(1)).clamp(1, 100_000);
+    let reps = cpu::wall_reps(&mut f);
     let mut v: Vec<(f64, f64, f64)> = (0..5)
         .map(|_| {
             let (t, p, w) = (thread_ns(), process_ns(), Instant::now());
@@ -92,15 +84,7 @@ fn hash(x: &[f64]) -> u64 {
 /// meaning where the absolute times move by ±30 % (RESULTS.md, Tenth run).
 fn paired_ms(mut f: impl FnMut()) -> [f64; 5] {
     const PAIRS: usize = 15;
-    f();
-    let t0 = Instant::now();
-    let mut calls = 0u64;
-    while t0.elapsed().as_millis() < 30 {
-        f();
-        calls += 1;
-    }
-    let per = t0.elapsed().as_nanos() as u64 / calls.max(1);
-    let reps = (100_000_000 / per.max(1)).clamp(1, 100_000);
+    let reps = cpu::wall_reps(&mut f);
     let mut batch = |t: usize| {
         set_threads(t);
         f();
@@ -132,14 +116,7 @@ fn paired(name: &str, obj: &Mlp<f64>, theta: &[f64], cycle: &[Vec<f64>], u: &[f6
         at = (at + 1) % cycle.len();
         &cycle[at]
     };
-    let mut bufs: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = shapes
-        .iter()
-        .map(|&(m, k, nn)| {
-            let a = (0..m * k).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5).collect();
-            let b = (0..k * nn).map(|i| ((i * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect();
-            (a, b, vec![0.0; m * nn])
-        })
-        .collect();
+    let mut bufs = cpu::faer_shape_bufs(&shapes);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("[{name} p={p} paired 1T/2T] load {}", load.split_whitespace().next().unwrap_or("?"));
     println!("  {:<11} {:>9} {:>9} {:>8} {:>14}", "", "1T ms", "2T ms", "2T/1T", "pair range");
@@ -239,14 +216,7 @@ fn main() {
             // three θ's forces that at every call).
             let hv_new = measure(|| obj.hvp(next(), &u, &mut out).unwrap());
             let ds3_new = measure(|| obj.d3_sym(next(), &u, &mut out).unwrap());
-            let mut bufs: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = shapes
-                .iter()
-                .map(|&(m, k, nn)| {
-                    let a = (0..m * k).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5).collect();
-                    let b = (0..k * nn).map(|i| ((i * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect();
-                    (a, b, vec![0.0; m * nn])
-                })
-                .collect();
+            let mut bufs = cpu::faer_shape_bufs(&shapes);
             let fa = measure(|| {
                 for ((a, bm, cm), &s) in bufs.iter_mut().zip(&shapes) {
                     gemm_faer(cm, a, false, bm, false, s, false);

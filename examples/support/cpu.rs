@@ -92,3 +92,29 @@ impl Objective<f64> for Timed<'_> {
         self.time(3, || self.inner.d4(t, v, o))
     }
 }
+
+/// Calls of `f` per ≈ 0.1 s batch of wall clock (calibrated over ≥ 30 ms after one warm-up call).
+pub fn wall_reps(f: &mut impl FnMut()) -> u64 {
+    f();
+    let t0 = std::time::Instant::now();
+    let mut calls = 0u64;
+    while t0.elapsed().as_millis() < 30 {
+        f();
+        calls += 1;
+    }
+    let per = t0.elapsed().as_nanos() as u64 / calls.max(1);
+    (100_000_000 / per.max(1)).clamp(1, 100_000)
+}
+
+/// Deterministic operands and outputs of faer's products of the forward shapes [m, k]·[k, n]
+/// (the in-run throughput reference of the measurement examples).
+pub fn faer_shape_bufs(shapes: &[(usize, usize, usize)]) -> Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    shapes
+        .iter()
+        .map(|&(m, k, nn)| {
+            let a = (0..m * k).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5).collect();
+            let b = (0..k * nn).map(|i| ((i * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect();
+            (a, b, vec![0.0; m * nn])
+        })
+        .collect()
+}
