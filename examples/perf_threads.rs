@@ -26,7 +26,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use selfstab::data::{digits, init_params};
-use selfstab::linalg::{gemm_faer, set_threads};
+use selfstab::linalg::set_threads;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::Objective;
 
@@ -116,18 +116,14 @@ fn paired(name: &str, obj: &Mlp<f64>, theta: &[f64], cycle: &[Vec<f64>], u: &[f6
         at = (at + 1) % cycle.len();
         &cycle[at]
     };
-    let mut bufs = cpu::faer_shape_bufs(&shapes);
+    let mut faer = cpu::FaerShapes::new(shapes);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("[{name} p={p} paired 1T/2T] load {}", load.split_whitespace().next().unwrap_or("?"));
     println!("  {:<11} {:>9} {:>9} {:>8} {:>14}", "", "1T ms", "2T ms", "2T/1T", "pair range");
     let rows: Vec<(&str, [f64; 5])> = vec![
         (
             "faer fwd",
-            paired_ms(|| {
-                for ((a, bm, cm), &s) in bufs.iter_mut().zip(shapes) {
-                    gemm_faer(cm, a, false, bm, false, s, false);
-                }
-            }),
+            paired_ms(|| faer.run()),
         ),
         ("loss+grad", paired_ms(|| {
             black_box(obj.grad(next(), &mut out).unwrap());
@@ -216,12 +212,8 @@ fn main() {
             // three θ's forces that at every call).
             let hv_new = measure(|| obj.hvp(next(), &u, &mut out).unwrap());
             let ds3_new = measure(|| obj.d3_sym(next(), &u, &mut out).unwrap());
-            let mut bufs = cpu::faer_shape_bufs(&shapes);
-            let fa = measure(|| {
-                for ((a, bm, cm), &s) in bufs.iter_mut().zip(&shapes) {
-                    gemm_faer(cm, a, false, bm, false, s, false);
-                }
-            });
+            let mut faer = cpu::FaerShapes::new(&shapes);
+            let fa = measure(|| faer.run());
             let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
             println!(
                 "[{name} p={p} threads={t}] load {} hashes grad {:016x} hvp {:016x} d3sym {:016x}",

@@ -106,15 +106,30 @@ pub fn wall_reps(f: &mut impl FnMut()) -> u64 {
     (100_000_000 / per.max(1)).clamp(1, 100_000)
 }
 
-/// Deterministic operands and outputs of faer's products of the forward shapes [m, k]·[k, n]
-/// (the in-run throughput reference of the measurement examples).
-pub fn faer_shape_bufs(shapes: &[(usize, usize, usize)]) -> Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> {
-    shapes
-        .iter()
-        .map(|&(m, k, nn)| {
-            let a = (0..m * k).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5).collect();
-            let b = (0..k * nn).map(|i| ((i * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect();
-            (a, b, vec![0.0; m * nn])
-        })
-        .collect()
+/// faer's products of the forward shapes [m, k]·[k, n] on deterministic operands: the in-run
+/// throughput reference of the measurement examples.
+pub struct FaerShapes {
+    shapes: Vec<(usize, usize, usize)>,
+    bufs: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)>,
+}
+
+impl FaerShapes {
+    pub fn new(shapes: &[(usize, usize, usize)]) -> Self {
+        let bufs = shapes
+            .iter()
+            .map(|&(m, k, nn)| {
+                let a = (0..m * k).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5).collect();
+                let b = (0..k * nn).map(|i| ((i * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect();
+                (a, b, vec![0.0; m * nn])
+            })
+            .collect();
+        FaerShapes { shapes: shapes.to_vec(), bufs }
+    }
+
+    /// One product of every shape (with the thread count currently set).
+    pub fn run(&mut self) {
+        for ((a, b, c), &s) in self.bufs.iter_mut().zip(&self.shapes) {
+            selfstab::linalg::gemm_faer(c, a, false, b, false, s, false);
+        }
+    }
 }
