@@ -158,6 +158,18 @@ fn solve<S: Scalar>(
     out
 }
 
+/// Iterations over which the explicit mode's residual must at least halve ([`STALL_FACTOR`]) while
+/// the stored Ritz pairs precondition the expansion; otherwise the preconditioner is dropped for the
+/// rest of the solve. The preconditioner approximates θ(θ − H)⁻¹ on the stored Ritz vectors: when
+/// they and their values are stale (the top pair has turned or crossed since they were stored) and
+/// the current Ritz vector lies near their span, the expansion falls back into the basis (Davidson's
+/// stagnation with a near-exact inverse). Measured (medium, a θ† projection step after an eigenvalue
+/// crossing, `theory/README.md` "Eigen solver: crossings and a stale preconditioner"): the residual sat at
+/// 6.0e-2 for 5000 HVPs; a normal solve halves it every one or two HVPs.
+const STALL_WINDOW: usize = 8;
+/// See [`STALL_WINDOW`].
+const STALL_FACTOR: f64 = 0.5;
+
 #[allow(clippy::too_many_arguments)]
 fn solve_in<S: Scalar>(
     obj: &dyn Objective<S>,
@@ -192,6 +204,9 @@ fn solve_in<S: Scalar>(
     // over V and W. The true residuals are formed once, by `finish`; if they fail the tolerance
     // (lost orthogonality), the solve goes on in the explicit mode.
     let mut krylov = pre.is_none() && pending.is_empty();
+    // The explicit mode's residuals with the preconditioner on (for the stall guard).
+    let mut history: Vec<f64> = Vec::new();
+    let mut pre = pre;
     let mut q_ready = false;
     loop {
         if !q_ready {
@@ -297,6 +312,14 @@ fn solve_in<S: Scalar>(
             }
         }
         best_res = best_res.min(worst);
+        if explicit && pre.is_some() {
+            // A stale preconditioner stalls the expansion (see [`STALL_WINDOW`]): from here on
+            // the solve expands by the plain residual.
+            if history.len() >= STALL_WINDOW && worst > STALL_FACTOR * history[history.len() - STALL_WINDOW] {
+                pre = None;
+            }
+            history.push(worst);
+        }
         if hvps >= opts.max_hvps {
             return Err(EvalError::EigenStalled { residual: best_res, tol: opts.tol, hvps });
         }
@@ -678,8 +701,8 @@ pub const TRAIL_CHAIN_POINTS: usize = 6;
 /// A role-aware [`Trail`] fits the last points of the sequence instead of the role's when θ is
 /// nearer than this fraction of its distance to the role's last point to the sequence's last point.
 const TRAIL_NEAR: f64 = 0.1;
-/// Relative gap (λ₁ − λ₂)/|λ₁| of the last solve below which a role-aware [`Trail`] treats the top
-/// pair as part of a cluster.
+/// Relative gap (λ₁ − λ₂)/|λ₁| of the last solve below which a [`Trail`] treats the top pair as part
+/// of a cluster.
 const TRAIL_CLUSTER_GAP: f64 = 0.05;
 
 /// Warm-start memory of the top-eigenvector solves along a trajectory θ₁, θ₂, … (issue 7):
@@ -692,6 +715,13 @@ const TRAIL_CLUSTER_GAP: f64 = 0.05;
 /// edge of stability the period-2 oscillation, at no HVP cost. The stored Ritz pairs precondition
 /// the expansion ([`top_eigen_warm`]). The stopping rule is the solver's (true residual ≤ tol·|S|).
 ///
+/// When the last solve's top pair lay in a cluster (relative gap below 5%), the last solve's second
+/// Ritz vector joins the start basis, so that the first Rayleigh–Ritz step resolves a turn or a
+/// crossing of the pair. Without it a crossing is missed: u* follows the old top branch, now the
+/// second, and the preconditioned expansion converges to λ₂ with a residual below the tolerance
+/// while λ₁ is never seen (test `trail_solve_after_a_crossing_returns_the_top_eigenvalue`;
+/// theory/README.md "Eigen solver: crossings and a stale preconditioner").
+///
 /// A role-aware trail (`role_points` > 0: the θ† chain, whose solves cycle through the roles
 /// centre, projection step 1, 2, …) tags each point with the role of its solve ([`Trail::role`],
 /// set by the caller) and fits the last `role_points` points of the same role — each role follows
@@ -701,8 +731,7 @@ const TRAIL_CLUSTER_GAP: f64 = 0.05;
 /// fits the last [`TRAIL_CHAIN_POINTS`] of the sequence instead when θ is much nearer to the
 /// sequence's last point than to the role's (the later projection steps, which barely move), and
 /// when the last solve's top pair lay in a cluster (relative gap below 5%: u then turns within the
-/// cluster, not along the role's path); in a cluster the last solve's second Ritz vector also
-/// joins the start basis, so that the first Rayleigh–Ritz step resolves the turn.
+/// cluster, not along the role's path).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
 pub struct Trail<S: Scalar> {
@@ -742,10 +771,9 @@ impl<S: Scalar> Trail<S> {
         self.points.is_empty()
     }
 
-    /// Whether the last solve's top pair lay in a cluster (role-aware trails only).
+    /// Whether the last solve's top pair lay in a cluster.
     fn in_cluster(&self) -> bool {
-        self.role_points > 0
-            && self.values.len() >= 2
+        self.values.len() >= 2
             && self.values[0].to_f64() - self.values[1].to_f64() < TRAIL_CLUSTER_GAP * self.values[0].to_f64().abs()
     }
 
@@ -1102,6 +1130,62 @@ mod tests {
         fn d4(&self, _th: &[S], _v: &[S], out: &mut [S]) -> Result<(), EvalError> {
             out.iter_mut().for_each(S::set_zero);
             Ok(())
+        }
+    }
+
+    /// Deterministic pseudo-random entries in [−½, ½).
+    fn noise(p: usize, seed: u64) -> Vec<f64> {
+        (0..p).map(|i| ((((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15 ^ seed)) >> 11) as f64) * libm::ldexp(1.0, -53) - 0.5).collect()
+    }
+
+    /// A trail solve right after the top pair crossed: ∇²L = diag(λ) with λ₁ = 8.5816, λ₂ = 8.5079
+    /// (the medium θ† chain's pair of `theory/README.md` "Eigen solver: crossings and a stale
+    /// preconditioner"), the trail's last u the old top branch (≈ e₂ + 3e-3·e₁ + 1e-2 bulk), its
+    /// stored second Ritz vector the old second branch (≈ e₁) with stale values 8.64 / 8.622. The
+    /// solve must return λ₁: by Bauer–Fike |S − λ| ≤ tol·|S| for some eigenvalue λ, and every
+    /// tolerance here is far below the gap (λ₁ − λ₂)/λ₁ ≈ 0.9 %. Before the cluster start applied to
+    /// every trail, a trail without roles (GD's) returned λ₂ at all three tolerances (14 HVPs at
+    /// 1e-10, residual 3.8e-11).
+    #[test]
+    fn trail_solve_after_a_crossing_returns_the_top_eigenvalue() {
+        let p = 200;
+        let mut lam = vec![8.5816, 8.5079, 6.99, 6.75, 6.6, 6.5, 5.96, 5.55, 5.09];
+        while lam.len() < p {
+            let i = lam.len() - 9;
+            lam.push(5.0 - 6.0 * (i as f64 / (p - 9) as f64).sqrt());
+        }
+        let obj = Diag { lam: lam.clone(), c: () };
+        let theta = vec![0.0; p];
+        // The old top branch: e₂ with a little of e₁ and of the bulk.
+        let mut u_old = noise(p, 1);
+        (u_old[0], u_old[1]) = (0.0, 0.0);
+        scale(&(0.01 / norm(&u_old)), &mut u_old);
+        (u_old[0], u_old[1]) = (3e-3, 1.0);
+        scale(&(1.0 / norm(&u_old)), &mut u_old);
+        // The stored Ritz vectors below the old top: ≈ e₁ (+ 0.05·e₂), then ≈ e₃ … e₉, orthonormal.
+        let mut ritz: Vec<Vec<f64>> = vec![];
+        for j in 0..TRAIL_RITZ {
+            let mut y = noise(p, 10 + j as u64);
+            scale(&(0.005 / norm(&y)), &mut y);
+            if j == 0 {
+                y[0] += 1.0;
+                y[1] += 0.05;
+            } else {
+                y[j + 1] += 1.0;
+            }
+            for q in &ritz {
+                let d = dot(q, &y);
+                axpy(&(-d), q, &mut y);
+            }
+            scale(&(1.0 / norm(&y)), &mut y);
+            ritz.push(y);
+        }
+        let values = vec![8.64, 8.622, 7.02, 6.78, 6.60, 6.51, 5.96, 5.55, 5.09];
+        for tol in [1e-7, 1e-9, 1e-10] {
+            let mut trail = Trail { points: vec![(theta.clone(), u_old.clone())], ritz: ritz.clone(), values: values.clone(), ..Trail::default() };
+            let e = trail.solve(&obj, &theta, None, tol).unwrap();
+            assert!(e.residuals[0] <= tol, "tol {tol}: residual {:e}", e.residuals[0]);
+            assert!((e.values[0] - lam[0]).abs() <= tol * e.values[0], "tol {tol}: S = {} after {} HVPs, λ₁ = {}", e.values[0], e.hvps, lam[0]);
         }
     }
 
