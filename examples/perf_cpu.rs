@@ -129,7 +129,9 @@ fn main() {
     let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
     let st0 = tracking::start(&obj, &eta, &theta, Some(&u_prev), &topts).unwrap();
     let mut probe = st0.clone();
-    let (row, _) = tracking::step(&obj, &eta, &mut probe, &topts).unwrap();
+    let (row, stop) = tracking::step(&obj, &eta, &mut probe, &topts).unwrap();
+    // The timed steps repeat this one from the same state: a stop would make them not a step's.
+    assert!(stop.is_none(), "[{name}] the probe tracking step stopped: {}", stop.map(|s| s.message()).unwrap_or_default());
     println!("[{name}] p = {} ({}), step {step}, warm eigen {} HVPs at 1e-10, {} at 1e-9; tracking step {} HVPs", p, param_count(layers), warm.hvps, warm9.hvps, row.hvps);
 
     let mut out = vec![0.0; p];

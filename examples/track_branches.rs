@@ -16,7 +16,6 @@
 
 use selfstab::constrained;
 use selfstab::linalg::set_threads;
-use selfstab::tracking;
 
 #[path = "support/cpu.rs"]
 mod cpu;
@@ -69,7 +68,7 @@ fn main() {
     for _ in 0..n {
         let before = (threads == 1).then(|| st.clone());
         let (t0, w0) = (cpu_ns(), std::time::Instant::now());
-        tracking::step(&tm, &eta, &mut st, &topts).unwrap();
+        track::step(&tm, eta, &mut st, &topts);
         step_ns += cpu_ns() - t0;
         wall += w0.elapsed().as_secs_f64() * 1e3 / n as f64;
         if let Some(before) = before {

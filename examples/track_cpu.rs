@@ -8,7 +8,6 @@
 //!
 //! `cargo run --release --example track_cpu -- [tiny|medium|large] [steps] [chain_tol|-] [eig_tol]` (default tiny, 60)
 
-use selfstab::tracking;
 
 #[path = "support/cpu.rs"]
 mod cpu;
@@ -28,7 +27,7 @@ fn main() {
     let t0 = cpu_ns();
     for _ in 0..n {
         let h0 = tm.hvps();
-        tracking::step(&tm, &eta, &mut st, &topts).unwrap();
+        track::step(&tm, eta, &mut st, &topts);
         per_step.push(tm.hvps() - h0);
     }
     let tot = (cpu_ns() - t0) as f64 / n as f64 / 1e6;

@@ -10,7 +10,7 @@
 //! `cargo run --release --example track_pairs -- [tiny|medium|large] [states]` (default medium, 8)
 use selfstab::constrained;
 use selfstab::linalg::set_threads;
-use selfstab::tracking::{self, TrackState};
+use selfstab::tracking::TrackState;
 use std::time::Instant;
 #[path = "support/track.rs"]
 mod track;
@@ -21,7 +21,7 @@ fn main() {
     let (obj, eta, start_step, topts, mut st) = track::setup(&cfg);
     set_threads(1);
     for _ in 0..20 {
-        tracking::step(&obj, &eta, &mut st, &topts).unwrap();
+        track::step(&obj, eta, &mut st, &topts);
     }
     let chain = |threads: usize, st: &TrackState<f64>| {
         set_threads(threads);
@@ -34,7 +34,7 @@ fn main() {
         set_threads(threads);
         let mut s = st.clone();
         let t = Instant::now();
-        tracking::step(&obj, &eta, &mut s, &topts).unwrap();
+        track::step(&obj, eta, &mut s, &topts);
         t.elapsed().as_secs_f64() * 1e3
     };
     let (mut rc, mut rf) = (vec![], vec![]);
@@ -47,7 +47,7 @@ fn main() {
         rc.push(c1 / c2);
         rf.push(f1 / f2);
         set_threads(1);
-        tracking::step(&obj, &eta, &mut st, &topts).unwrap();
+        track::step(&obj, eta, &mut st, &topts);
     }
     let med = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);

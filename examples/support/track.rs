@@ -30,3 +30,14 @@ pub fn setup_tol(cfg: &str, eig_tol: f64) -> (Mlp<f64>, f64, u64, TrackOpts, Tra
     let st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &topts).unwrap();
     (obj, eta, ins.step, topts, st)
 }
+
+/// One `tracking::step` whose stop ends the measurement: a stopped step leaves the state where it
+/// was, so its time and HVPs are not a step's.
+#[allow(dead_code)] // not every example that includes this file steps through it
+pub fn step(obj: &dyn selfstab::objective::Objective<f64>, eta: f64, st: &mut TrackState<f64>, topts: &TrackOpts) -> tracking::Row {
+    let (row, stop) = tracking::step(obj, &eta, st, topts).unwrap();
+    if let Some(s) = stop {
+        panic!("tracking step {} stopped: {}", row.t, s.message());
+    }
+    row
+}
