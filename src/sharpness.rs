@@ -9,6 +9,8 @@
 //! kept (thick restart). Started from one vector without a preconditioner, the basis is that Krylov
 //! space and every residual is parallel to the next Lanczos vector, which is then taken directly
 //! (Krylov mode: the residual norms follow from G, the true residuals are formed once at the end).
+//! Stored Ritz pairs of a previous solve may precondition the expansion (Davidson); a solve whose
+//! residual stops falling drops them ([`STALL_WINDOW`]).
 //! It stops when every requested pair has relative residual
 //! ‖Hy − θy‖ ≤ tol·|θ| (decisions.md §5) and reports an error naming the residual reached otherwise.
 //! A solve started from a given vector uses no randomness, so starting from −v₀ returns exactly −u
