@@ -46,6 +46,10 @@ use selfstab::sharpness::{EigenOpts, Trail, center, top_eigen};
 use selfstab::stable_set::lin_proj;
 use selfstab::tracking::{self, TrackOpts};
 
+/// The faer forward-shape reference, shared with the measurement examples.
+#[path = "../examples/support/cpu.rs"]
+mod cpu;
+
 /// One benchmark configuration.
 struct Config {
     name: &'static str,
@@ -263,25 +267,8 @@ fn bench_faer(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config) {
 /// count currently set (`linalg::set_threads`). Deterministic inputs; the output is overwritten.
 fn bench_faer_shapes(g: &mut BenchmarkGroup<'_, WallTime>, id: String, layers: &[usize], n: usize) {
     let shapes: Vec<(usize, usize, usize)> = layers.windows(2).map(|w| (n, w[0], w[1])).collect();
-    let bufs: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = shapes
-        .iter()
-        .map(|&(m, k, n)| {
-            let a = (0..m * k).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5).collect();
-            let b = (0..k * n).map(|i| ((i * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect();
-            (a, b, vec![0.0; m * n])
-        })
-        .collect();
-    g.bench_function(id, |b| {
-        b.iter_batched_ref(
-            || bufs.clone(),
-            |bufs| {
-                for ((a, bm, cm), &s) in bufs.iter_mut().zip(&shapes) {
-                    gemm_faer(cm, a, false, bm, false, s, false);
-                }
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    let mut faer = cpu::FaerShapes::new(&shapes);
+    g.bench_function(id, |b| b.iter(|| faer.run()));
 }
 
 /// Bare 256-bit MPFR reference: `acc += &a * &b` over 1000 preallocated Floats (a fused multiply-add).

@@ -1,7 +1,8 @@
 //! Thread-CPU-time helpers shared by the measurement examples (`#[path = "support/cpu.rs"] mod
 //! cpu;`): the calling thread's on-CPU time from `/proc/thread-self/schedstat` (time spent runnable
 //! but waiting for a core is not counted), a batch-median timer, and an objective wrapper that adds
-//! each call's CPU time to per-kind totals. Only the `Objective` trait is used, so an example built
+//! each call's CPU time to per-kind totals; also faer's forward-shape products ([`FaerShapes`], the
+//! in-run throughput reference, which `benches/engine.rs` includes too). Only the `Objective` trait is used, so an example built
 //! on these also builds against older trees (back-to-back comparisons).
 #![allow(dead_code)]
 
