@@ -25,7 +25,8 @@
 //! (cost vs n and vs width, with analytic FLOP counts); `reftol` adds, to every f64 group that runs,
 //! the solver rows (`eigen_warm`, `eigen_trail`, `lin_proj`, `tracking_step`,
 //! `tracking_step_steady`) again with every solve at the JAX reference's tolerance 1e-9, named
-//! `…_reftol` (the default rows solve to the crate's 1e-10). Note: the groups set their own warm-up and
+//! `…_reftol` (the default rows solve to the crate's 1e-10); `chaintol` adds the two tracking rows at
+//! 1e-9 with the θ† chain's early solves at 1e-6 (`TrackOpts::chain_tol`), named `…_reftol_chain`. Note: the groups set their own warm-up and
 //! measurement times, which take precedence over criterion's `--warm-up-time/--measurement-time`.
 
 use std::hint::black_box;
@@ -165,10 +166,19 @@ fn bench_primitives<S: Scalar>(
         // a like-for-like comparison of the solve, projection and tracking rows.
         bench_solves(g, label, obj, pt, &eta, &u_prev, REF_TOL, "_reftol", with_tracking);
     }
+    if S::bits(c) <= 53 && with_tracking && opted_in("chaintol") {
+        // The same tolerance with the θ† chain's early solves (centre, projection step 1) at
+        // CHAIN_TOL: the opt-in `selfstab run --eig-tol 1e-9 --chain-tol 1e-6`.
+        bench_tracking(g, label, obj, &theta, &eta, &u_prev, REF_TOL, Some(CHAIN_TOL), "_reftol_chain");
+    }
 }
 
 /// The JAX reference's eigen tolerance (opt-in `reftol` rows).
 const REF_TOL: f64 = 1e-9;
+
+/// The θ† chain's early-solve tolerance of the opt-in `chaintol` rows (theory/README.md "Early solves
+/// of the θ† chain"; the value with the fewest HVPs per medium and large step in `examples/tracking_hvps`).
+const CHAIN_TOL: f64 = 1e-6;
 
 /// The solver rows of [`bench_primitives`] with every eigen solve at `tol`, named
 /// `{label}/{row}{suffix}`: the warm eigen solve, the trail solve (f64), one projection step and
@@ -218,43 +228,61 @@ fn bench_solves<S: Scalar>(
         b.iter(|| black_box(lin_proj(obj, eta, black_box(&cen), tol).expect("lin_proj")))
     });
     if with_tracking {
-        // gap_every = 0: no λ₂ solve (the periodic eigengap check is not part of a step's cost).
-        let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
-        let clock = Instant::now();
-        let st0 = tracking::start(obj, eta, &theta, Some(u_prev), &topts).expect("tracking start");
-        let mut probe = st0.clone();
-        let (row, stop) = tracking::step(obj, eta, &mut probe, &topts).expect("tracking step");
-        eprintln!(
-            "[{label}{suffix}] tracking start {:.2} s; one step: {} HVPs, stop = {:?}",
-            clock.elapsed().as_secs_f64(),
-            row.hvps,
-            stop.map(|r| r.tag())
-        );
-        g.bench_function(format!("{label}/tracking_step{suffix}"), |b| {
-            b.iter_batched(
-                || st0.clone(),
-                |mut st| black_box(tracking::step(obj, eta, &mut st, &topts).expect("step")),
-                BatchSize::LargeInput,
-            )
-        });
-        // Steady state: the step after 20 tracking steps (the trails of GD's and θ†'s solves
-        // have their history; `tracking_step` above is the first step after `start`).
-        let clock = Instant::now();
-        let mut st20 = st0.clone();
-        for _ in 0..20 {
-            tracking::step(obj, eta, &mut st20, &topts).expect("tracking step (setup)");
-        }
-        let mut probe = st20.clone();
-        let (row, _) = tracking::step(obj, eta, &mut probe, &topts).expect("tracking step");
-        eprintln!("[{label}{suffix}] 20 tracking steps {:.2} s; step 21: {} HVPs", clock.elapsed().as_secs_f64(), row.hvps);
-        g.bench_function(format!("{label}/tracking_step_steady{suffix}"), |b| {
-            b.iter_batched(
-                || st20.clone(),
-                |mut st| black_box(tracking::step(obj, eta, &mut st, &topts).expect("step")),
-                BatchSize::LargeInput,
-            )
-        });
+        bench_tracking(g, label, obj, &theta, eta, u_prev, tol, None, suffix);
     }
+}
+
+/// The first and the steady tracking step (`{label}/tracking_step{suffix}`,
+/// `{label}/tracking_step_steady{suffix}`) with every eigen solve at `tol` and the θ† chain's early
+/// solves at `chain_tol` (`TrackOpts::chain_tol`; `None`: at `tol`).
+#[allow(clippy::too_many_arguments)]
+fn bench_tracking<S: Scalar>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    label: &str,
+    obj: &Mlp<S>,
+    theta: &[S],
+    eta: &S,
+    u_prev: &[S],
+    tol: f64,
+    chain_tol: Option<f64>,
+    suffix: &str,
+) {
+    // gap_every = 0: no λ₂ solve (the periodic eigengap check is not part of a step's cost).
+    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol };
+    let clock = Instant::now();
+    let st0 = tracking::start(obj, eta, theta, Some(u_prev), &topts).expect("tracking start");
+    let mut probe = st0.clone();
+    let (row, stop) = tracking::step(obj, eta, &mut probe, &topts).expect("tracking step");
+    eprintln!(
+        "[{label}{suffix}] tracking start {:.2} s; one step: {} HVPs, stop = {:?}",
+        clock.elapsed().as_secs_f64(),
+        row.hvps,
+        stop.map(|r| r.tag())
+    );
+    g.bench_function(format!("{label}/tracking_step{suffix}"), |b| {
+        b.iter_batched(
+            || st0.clone(),
+            |mut st| black_box(tracking::step(obj, eta, &mut st, &topts).expect("step")),
+            BatchSize::LargeInput,
+        )
+    });
+    // Steady state: the step after 20 tracking steps (the trails of GD's and θ†'s solves
+    // have their history; `tracking_step` above is the first step after `start`).
+    let clock = Instant::now();
+    let mut st20 = st0.clone();
+    for _ in 0..20 {
+        tracking::step(obj, eta, &mut st20, &topts).expect("tracking step (setup)");
+    }
+    let mut probe = st20.clone();
+    let (row, _) = tracking::step(obj, eta, &mut probe, &topts).expect("tracking step");
+    eprintln!("[{label}{suffix}] 20 tracking steps {:.2} s; step 21: {} HVPs", clock.elapsed().as_secs_f64(), row.hvps);
+    g.bench_function(format!("{label}/tracking_step_steady{suffix}"), |b| {
+        b.iter_batched(
+            || st20.clone(),
+            |mut st| black_box(tracking::step(obj, eta, &mut st, &topts).expect("step")),
+            BatchSize::LargeInput,
+        )
+    });
 }
 
 /// faer products of the forward-pass shapes: for each layer, [n, in]·[in, out] (one thread, the
