@@ -26,8 +26,9 @@
 //! the solver rows (`eigen_warm`, `eigen_trail`, `lin_proj`, `tracking_step`,
 //! `tracking_step_steady`) again with every solve at the JAX reference's tolerance 1e-9, named
 //! `…_reftol` (the default rows solve to the crate's 1e-10); `chaintol` adds the two tracking rows at
-//! 1e-9 with the θ† chain's early solves at 1e-6 (`TrackOpts::chain_tol`), named `…_reftol_chain`. Note: the groups set their own warm-up and
-//! measurement times, which take precedence over criterion's `--warm-up-time/--measurement-time`.
+//! 1e-9 with the θ† chain's early solves at 1e-6 (`TrackOpts::chain_tol`), named `…_reftol_chain`.
+//! Note: the groups set their own warm-up and measurement times, which take precedence over
+//! criterion's `--warm-up-time/--measurement-time`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
