@@ -13,7 +13,7 @@
 use selfstab::linalg::{axpy, dot, norm};
 use selfstab::objective::Objective;
 use selfstab::sharpness::{Trail, center_with};
-use selfstab::stable_set::lin_proj_with;
+use selfstab::stable_set::{lin_proj_point, lin_proj_with};
 
 #[path = "support/track.rs"]
 mod track;
@@ -60,13 +60,7 @@ fn main() {
         );
         for i in 0..topts.projection_steps {
             tr.role = 1 + i;
-            // The point the step will solve at (as `lin_proj_with` forms it).
-            let mut q = cur.theta.clone();
-            let excess = cur.sharpness - 2.0 / eta;
-            if excess > 0.0 && cur.beta > 0.0 {
-                axpy(&(-(excess / cur.beta)), &cur.grad_s_perp, &mut q);
-            }
-            axpy(&(-(dot(&cur.u, &cur.grad) / cur.sharpness)), &cur.u, &mut q);
+            let q = lin_proj_point(&eta, &cur);
             let r_start = residual(&obj, &q, &tr.start(&q).expect("trail start"));
             let r_prev = residual(&obj, &q, &cur.u);
             let prev = cur.theta.clone();

@@ -160,6 +160,13 @@ fn solve<S: Scalar>(
     out
 }
 
+/// Entry i of the deterministic vector with `seed` (in [−½, ½)) from which a solve continues after
+/// an invariant subspace (a multiplicative hash of i + 1; no randomness, so a solve is repeatable).
+fn fresh_entry(i: usize, seed: u64) -> f64 {
+    let h = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15 ^ seed);
+    ((h >> 11) as f64) * libm::ldexp(1.0, -53) - 0.5
+}
+
 /// Iterations over which the explicit mode's residual must at least halve ([`STALL_FACTOR`]) while
 /// the stored Ritz pairs precondition the expansion; otherwise the preconditioner is dropped for the
 /// rest of the solve. The preconditioner approximates θ(θ − H)⁻¹ on the stored Ritz vectors: when
@@ -223,12 +230,7 @@ fn solve_in<S: Scalar>(
                     return finish(basis, images, (&vals, &vecs), k, p, hvps, opts, &start, true);
                 }
                 // Invariant subspace reached before k pairs: continue from a fresh deterministic vector.
-                q = (0..p)
-                    .map(|i| {
-                        let h = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15 ^ fresh_seed);
-                        S::from_f64(((h >> 11) as f64) * libm::ldexp(1.0, -53) - 0.5, c)
-                    })
-                    .collect();
+                q = (0..p).map(|i| S::from_f64(fresh_entry(i, fresh_seed), c)).collect();
                 fresh_seed += 1;
                 krylov = false;
                 let (n0, _) = orthogonalise(basis, &mut q, None);
@@ -1135,9 +1137,9 @@ mod tests {
         }
     }
 
-    /// Deterministic pseudo-random entries in [−½, ½).
+    /// Deterministic pseudo-random entries in [−½, ½) (the solver's [`fresh_entry`]).
     fn noise(p: usize, seed: u64) -> Vec<f64> {
-        (0..p).map(|i| ((((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15 ^ seed)) >> 11) as f64) * libm::ldexp(1.0, -53) - 0.5).collect()
+        (0..p).map(|i| fresh_entry(i, seed)).collect()
     }
 
     /// A trail solve right after the top pair crossed: ∇²L = diag(λ) with λ₁ = 8.5816, λ₂ = 8.5079

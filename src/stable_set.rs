@@ -43,7 +43,13 @@ pub fn lin_proj_with<S: Scalar>(
     trail: Option<&mut Trail<S>>,
     tol: f64,
 ) -> Result<Center<S>, EvalError> {
-    let c = obj.ctx();
+    center_with(obj, &lin_proj_point(eta, t), Some(&t.u), trail, tol)
+}
+
+/// The point one linearised projection step from the centre `t` goes to (where [`lin_proj_with`]
+/// evaluates the new centre): θ − ((S − 2/η)₊/β)·∇S⊥ − ((u·∇L)/S)·u.
+pub fn lin_proj_point<S: Scalar>(eta: &S, t: &Center<S>) -> Vec<S> {
+    let c = t.loss.ctx();
     let two_over_eta = S::from_i64(2, c) / eta;
     let mut p = t.theta.clone();
     let excess = t.sharpness.clone() - &two_over_eta;
@@ -53,7 +59,7 @@ pub fn lin_proj_with<S: Scalar>(
     }
     let newton = -(dot(&t.u, &t.grad) / &t.sharpness);
     axpy(&newton, &t.u, &mut p);
-    center_with(obj, &p, Some(&t.u), trail, tol)
+    p
 }
 
 /// proj_M by `steps` linearised steps from an evaluated centre.
