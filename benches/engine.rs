@@ -200,10 +200,11 @@ fn bench_solves<S: Scalar>(
     let theta: Vec<S> = from_f64(&pt.theta, c);
     let opts = EigenOpts { tol, ..EigenOpts::top::<S>(1, c) };
     let cen = center(obj, &theta, Some(u_prev), tol).expect("centre");
+    let warm = top_eigen(obj, &theta, Some(u_prev), &opts).expect("warm eigen");
     if tol != EigenOpts::default_tol::<S>(c) {
-        let warm = top_eigen(obj, &theta, Some(u_prev), &opts).expect("warm eigen");
         eprintln!("[{label}] warm eigen at tol {tol:.1e}: {} HVPs (residual {:.1e})", warm.hvps, warm.residuals[0]);
     }
+    fact(&format!("{label}/eigen_warm{suffix}"), serde_json::json!({ "hvps": warm.hvps, "tol": tol }));
     g.bench_function(format!("{label}/eigen_warm{suffix}"), |b| {
         b.iter(|| black_box(top_eigen(obj, black_box(&theta), Some(u_prev), &opts).expect("eigen")))
     });
@@ -217,6 +218,7 @@ fn bench_solves<S: Scalar>(
         }
         let probe = trail.clone().solve(obj, &theta, None, tol).expect("trail solve");
         eprintln!("[{label}{suffix}] trail eigen solve: {} HVPs (tol {tol:.1e}, residual {:.1e})", probe.hvps, probe.residuals[0]);
+        fact(&format!("{label}/eigen_trail{suffix}"), serde_json::json!({ "hvps": probe.hvps, "tol": tol }));
         g.bench_function(format!("{label}/eigen_trail{suffix}"), |b| {
             b.iter_batched(
                 || trail.clone(),
@@ -260,6 +262,7 @@ fn bench_tracking<S: Scalar>(
         row.hvps,
         stop.map(|r| r.tag())
     );
+    fact(&format!("{label}/tracking_step{suffix}"), serde_json::json!({ "hvps": row.hvps, "tol": tol, "chain_tol": chain_tol }));
     g.bench_function(format!("{label}/tracking_step{suffix}"), |b| {
         b.iter_batched(
             || st0.clone(),
@@ -277,6 +280,7 @@ fn bench_tracking<S: Scalar>(
     let mut probe = st20.clone();
     let (row, _) = tracking::step(obj, eta, &mut probe, &topts).expect("tracking step");
     eprintln!("[{label}{suffix}] 20 tracking steps {:.2} s; step 21: {} HVPs", clock.elapsed().as_secs_f64(), row.hvps);
+    fact(&format!("{label}/tracking_step_steady{suffix}"), serde_json::json!({ "hvps": row.hvps, "tol": tol, "chain_tol": chain_tol }));
     g.bench_function(format!("{label}/tracking_step_steady{suffix}"), |b| {
         b.iter_batched(
             || st20.clone(),
@@ -332,6 +336,51 @@ fn opted_in(name: &str) -> bool {
     std::env::var("SELFSTAB_BENCH_CONFIGS").map(|l| l.split(',').any(|s| s.trim() == name)).unwrap_or(false)
 }
 
+/// Criterion's output directory, found as criterion finds it: `$CRITERION_HOME`, else
+/// `$CARGO_TARGET_DIR/criterion`, else the package's `target/criterion`.
+fn criterion_dir() -> std::path::PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(t) => std::path::PathBuf::from(t).join("criterion"),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("criterion"),
+    }
+}
+
+/// Records a fact that criterion's estimates do not hold, for `examples/bench_report`: a
+/// configuration's shape and analytic FLOPs (`config/{name}`), the HVPs a solver row's operation
+/// takes at the bench point (`{label}/{row}`: `{"hvps": h}`), faer 1024³'s best-of-5 GFLOP/s
+/// (`faer1024/gemm_{t}t`). Merged into `bench_facts.json` beside criterion's results (later runs
+/// replace a key, keep the others), written atomically.
+fn fact(key: &str, value: serde_json::Value) {
+    let dir = criterion_dir();
+    let path = dir.join("bench_facts.json");
+    let mut all: serde_json::Map<String, serde_json::Value> =
+        std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    all.insert(key.to_string(), value);
+    let tmp = dir.join("bench_facts.json.tmp");
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&tmp, serde_json::to_vec_pretty(&all).expect("facts serialise")))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        eprintln!("[facts] could not write {}: {e}", path.display());
+    }
+}
+
+/// [`fact`] `config/{name}`: layers, n, p and the analytic FLOPs of [`Flops`].
+fn config_fact(cfg: &Config) {
+    let f = Flops::new(cfg.layers, cfg.n);
+    fact(
+        &format!("config/{}", cfg.name),
+        serde_json::json!({
+            "layers": cfg.layers, "n": cfg.n, "p": param_count(cfg.layers), "eta": cfg.eta,
+            "flops": { "forward": f.forward, "loss_grad": f.loss_grad, "hvp": f.hvp, "grad_s_d3_sym": f.d3_sym,
+                       "hvp_new_theta": f.hvp_new, "grad_s_d3_sym_new_theta": f.d3_new },
+        }),
+    );
+}
+
 /// Loss+gradient, HVP and ∇S at θ with `threads` faer threads (`linalg::set_threads`), plus the faer
 /// forward-shape products with the same thread count: the 1-vs-2-thread comparison of issue 7.
 fn bench_threads(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config, obj: &Mlp<f64>, theta: &[f64], threads: usize) {
@@ -355,6 +404,7 @@ fn engine(cr: &mut Criterion) {
             continue;
         }
         let pt = bench_point(cfg);
+        config_fact(cfg);
         let obj = mlp::<f64>(cfg, ());
         let mut g = cr.benchmark_group(cfg.name);
         g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
@@ -387,6 +437,7 @@ fn engine(cr: &mut Criterion) {
         let pt = bench_point(cfg);
         let obj = mlp::<f64>(cfg, ());
         Flops::new(cfg.layers, cfg.n).print(cfg.name, obj.dim());
+        config_fact(cfg);
         if base || two {
             let mut g = cr.benchmark_group(cfg.name);
             g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
@@ -417,6 +468,7 @@ fn engine(cr: &mut Criterion) {
             continue;
         }
         let pt = bench_point(cfg);
+        config_fact(cfg);
         let mut g = cr.benchmark_group(cfg.name);
         g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
         let obj64 = mlp::<f64>(cfg, ());
@@ -798,6 +850,7 @@ fn bench_faer1024(cr: &mut Criterion) {
             .fold(f64::INFINITY, f64::min);
         let gf = flop as f64 / best * 1e-9;
         eprintln!("[faer1024] {threads} thread(s): best of 5 {:.2} ms = {gf:.1} GFLOP/s; JAX scale factor {gf:.1}/{jax_ref} = {:.3}", best * 1e3, gf / jax_ref);
+        fact(&format!("faer1024/gemm_{threads}t"), serde_json::json!({ "best_of_5_gflops": gf }));
         g.bench_function(format!("gemm_{threads}t"), |bch| {
             bch.iter(|| gemm_faer(&mut cm, black_box(&a), false, black_box(&b), false, (N, N, N), false))
         });
