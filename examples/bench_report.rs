@@ -16,6 +16,10 @@
 //!
 //! A row or target whose bench did not run is left out (or marked "not run"). The §7 scale needs
 //! the `faer1024` group; without it JAX's times are shown unscaled, and the report says so.
+//! criterion keeps each row's latest result, so a directory can hold rows of several runs. The
+//! report splits the results into runs at every pause of more than five minutes between the
+//! estimates' file times, lists the runs, states each group's, and warns where a group's rows and
+//! the `faer1024` rows that set the §7 factor come from different runs.
 //!
 //! ```text
 //! SELFSTAB_BENCH_CONFIGS=tiny,medium,large,faer1024,reftol cargo bench --bench engine
@@ -43,10 +47,67 @@ const JAX: [(&str, usize, [f64; 6]); 6] = [
 /// decisions.md §7: faer 1024³ GFLOP/s of the machine the JAX figures were taken on.
 const JAX_FAER: [f64; 2] = [43.7, 86.7];
 
-/// One criterion result: median time in ms and the throughput it was given (elements), if any.
+/// One criterion result: median time in ms, the throughput it was given (elements), if any, and
+/// when it was written (Unix seconds, the estimates file's modification time).
 struct Est {
     ms: f64,
     elements: Option<f64>,
+    at: u64,
+}
+
+/// A pause longer than this (seconds) between consecutive results separates two runs (within a
+/// run the longest pause is a bench point's search, under a minute).
+const RUN_GAP: u64 = 300;
+
+/// `secs` (Unix time) as `YYYY-MM-DD HH:MM` UTC (the civil-from-days algorithm of H. Hinnant).
+fn utc(secs: u64) -> String {
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+}
+
+/// The runs in `est`: first and last write time of each, in time order, split at pauses longer
+/// than [`RUN_GAP`].
+fn runs(est: &BTreeMap<String, Est>) -> Vec<(u64, u64)> {
+    let mut times: Vec<u64> = est.values().map(|e| e.at).collect();
+    times.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for t in times {
+        match out.last_mut() {
+            Some(last) if t - last.1 <= RUN_GAP => last.1 = t,
+            _ => out.push((t, t)),
+        }
+    }
+    out
+}
+
+/// The runs (1-based indices into `runs`) of the results whose id starts with `prefix`.
+fn runs_of(est: &BTreeMap<String, Est>, runs: &[(u64, u64)], prefix: &str) -> Vec<usize> {
+    let mut ix: Vec<usize> = est
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .filter_map(|(_, e)| runs.iter().position(|r| r.0 <= e.at && e.at <= r.1).map(|i| i + 1))
+        .collect();
+    ix.sort_unstable();
+    ix.dedup();
+    ix
+}
+
+fn fmt_runs(ix: &[usize]) -> String {
+    ix.iter().map(|i| format!("run {i}")).collect::<Vec<_>>().join(", ")
+}
+
+fn fmt_span((a, b): (u64, u64)) -> String {
+    let (sa, sb) = (utc(a), utc(b));
+    if sa[..10] == sb[..10] { format!("{sa}–{} UTC", &sb[11..]) } else { format!("{sa} – {sb} UTC") }
 }
 
 fn criterion_dir() -> PathBuf {
@@ -85,7 +146,12 @@ fn load(dir: &Path, out: &mut BTreeMap<String, Est>) -> Result<(), String> {
             let id = b["full_id"].as_str().ok_or_else(|| format!("{}: no full_id", bench.display()))?;
             let ns = s["median"]["point_estimate"].as_f64().ok_or_else(|| format!("{}: no median", est.display()))?;
             let elements = b["throughput"]["Elements"].as_f64();
-            out.insert(id.to_string(), Est { ms: ns * 1e-6, elements });
+            let at = std::fs::metadata(&est)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            out.insert(id.to_string(), Est { ms: ns * 1e-6, elements, at });
         } else {
             load(&path, out)?;
         }
@@ -99,6 +165,8 @@ struct Run {
     facts: serde_json::Map<String, Value>,
     /// §7 factors (one, two threads) and how each was obtained.
     scale: [(f64, String); 2],
+    /// The runs the results come from ([`runs`]).
+    runs: Vec<(u64, u64)>,
 }
 
 impl Run {
@@ -177,6 +245,13 @@ fn table(run: &Run, cfg: &str, label: &str, verdicts: &mut Vec<String>) {
         return;
     }
     println!("\n### {label} ({t} thread{})\n", if t == 1 { "" } else { "s" });
+    let mine = runs_of(&run.est, &run.runs, &format!("{cfg}/{label}/"));
+    print!("Measured in {}.", fmt_runs(&mine));
+    let scaled_by = runs_of(&run.est, &run.runs, "faer1024/");
+    if jax.is_some() && !scaled_by.is_empty() && mine != scaled_by {
+        print!(" **The §7 factor comes from {}**: the JAX column is scaled for that run's host load.", fmt_runs(&scaled_by));
+    }
+    println!("\n");
     match faer {
         Some(g) => println!("faer forward shapes in this group: {g:.1} GFLOP/s.\n"),
         None => println!("no faer forward-shape row for this group: no throughput fractions.\n"),
@@ -250,8 +325,14 @@ fn main() {
             _ => (1.0, "no faer1024 row: JAX's times unscaled (run with SELFSTAB_BENCH_CONFIGS=…,faer1024)".to_string()),
         }
     });
-    let run = Run { est, facts, scale };
+    let runs = runs(&est);
+    let run = Run { est, facts, scale, runs };
     println!("# Issue 7 report: {}", dir.display());
+    println!("\nResults by run (criterion keeps each row's latest; runs split at pauses over {} min):\n", RUN_GAP / 60);
+    for (i, &r) in run.runs.iter().enumerate() {
+        let n = run.est.values().filter(|e| r.0 <= e.at && e.at <= r.1).count();
+        println!("- run {}: {}, {n} results", i + 1, fmt_span(r));
+    }
     println!("\nJAX = `shared/perf-reference.md` ÷ the decisions.md §7 factor: one thread {:.3} ({}), two threads {:.3} ({}).", run.scale[0].0, run.scale[0].1, run.scale[1].0, run.scale[1].1);
     let mut verdicts = Vec::new();
     let configs = ["tiny", "medium", "large", "xl"];
