@@ -2,9 +2,11 @@
 //! stability: loss+gradient, HVP, ∇S = ∇³L[u,u] (`d3_sym`), a warm-started top-1 eigen solve (warm
 //! start = u at the previous GD iterate), one linearised projection step (`lin_proj`) and one full
 //! tracking step (`tracking::step`), in f64 on the tiny and medium configurations, and (without the
-//! tracking step) at 256-bit MPFR and f64 on a micro MLP for the cost ratio. Two in-run references
-//! of the machine's throughput: faer products of the forward-pass shapes (n×in×out per layer) and a
-//! bare loop of in-place 256-bit rug multiply-adds. Results and their reading: `benches/RESULTS.md`.
+//! tracking step) at 256-bit MPFR and f64 on a micro MLP for the cost ratio. In-run references of
+//! the machine's throughput: faer products of the forward-pass shapes (n×in×out per layer), faer
+//! products of each f64 primitive as the MLP issues them (`faer_{loss_grad,hvp,grad_s_d3_sym}_products`:
+//! the same shapes, layouts and shards, without the elementwise passes) and a bare loop of in-place
+//! 256-bit rug multiply-adds. Results and their reading: `benches/RESULTS.md`.
 //!
 //! Solves along a trajectory: `eigen_trail` (a `sharpness::Trail` that solved at the six GD iterates
 //! before the bench point) and `tracking_step_steady` (the step after 20 tracking steps, with the
@@ -294,6 +296,21 @@ fn bench_tracking<S: Scalar>(
 /// crate's default). FLOPs = 2·n·Σ in·out, the same count as the forward pass.
 fn bench_faer(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config) {
     bench_faer_shapes(g, format!("{}-f64/faer_forward_shapes", cfg.name), cfg.layers, cfg.n);
+    bench_faer_products(g, &format!("{}-f64", cfg.name), cfg.layers, cfg.n);
+}
+
+/// faer's products of each primitive as the MLP issues them (`cpu::FaerProducts`: the same shapes,
+/// layouts and shards, concurrent shards with two threads), ids `{label}/faer_{row}_products` for
+/// the rows `loss_grad`, `hvp`, `grad_s_d3_sym`: the in-run reference for the primitive's own
+/// products, without its elementwise passes and bookkeeping.
+fn bench_faer_products(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, layers: &[usize], n: usize) {
+    use cpu::Primitive;
+    let fl = Flops::new(layers, n);
+    for (row, what, flops) in [("loss_grad", Primitive::LossGrad, fl.loss_grad), ("hvp", Primitive::Hvp, fl.hvp), ("grad_s_d3_sym", Primitive::GradS, fl.d3_sym)] {
+        assert_eq!(what.flops(layers, n), flops as f64, "{row}: the reference's products must be the primitive's");
+        let mut faer = cpu::FaerProducts::new(layers, n, what, false);
+        g.bench_function(format!("{label}/faer_{row}_products"), |b| b.iter(|| faer.run()));
+    }
 }
 
 /// One bench `id`: the faer products [n, in]·[in, out] of every layer of `layers`, with the thread
@@ -392,6 +409,7 @@ fn bench_threads(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config, obj: &Mlp<f
     v.iter_mut().for_each(|x| *x /= nv);
     bench_cheap(g, &label, obj, theta, &v, None);
     bench_faer_shapes(g, format!("{label}/faer_forward_shapes"), cfg.layers, cfg.n);
+    bench_faer_products(g, &label, cfg.layers, cfg.n);
     selfstab::linalg::set_threads(1);
 }
 
@@ -446,7 +464,7 @@ fn engine(cr: &mut Criterion) {
                 bench_faer(&mut g, cfg);
             }
             if two {
-                // `{cfg}-f64-{1,2}t/{loss_grad,hvp,grad_s_d3_sym,faer_forward_shapes}`, then the rest of
+                // `{cfg}-f64-{1,2}t/{loss_grad,hvp,grad_s_d3_sym,faer_*}`, then the rest of
                 // the 2-thread row: `{cfg}-f64-2t/{eigen_warm,lin_proj,tracking_step}`.
                 bench_threads(&mut g, cfg, &obj, &pt.theta, 1);
                 bench_threads(&mut g, cfg, &obj, &pt.theta, 2);

@@ -2,8 +2,10 @@
 //! cpu;`): the calling thread's on-CPU time from `/proc/thread-self/schedstat` (time spent runnable
 //! but waiting for a core is not counted), a batch-median timer, and an objective wrapper that adds
 //! each call's CPU time to per-kind totals; also faer's forward-shape products ([`FaerShapes`], the
-//! in-run throughput reference, which `benches/engine.rs` includes too). Only the `Objective` trait is used, so an example built
-//! on these also builds against older trees (back-to-back comparisons).
+//! in-run throughput reference, which `benches/engine.rs` includes too) and faer's products of one
+//! MLP primitive as the MLP issues them ([`FaerProducts`]). Apart from `FaerProducts` (which needs
+//! `models::mlp::SHARD_MIN_ROWS` and `linalg::branch`) only the `Objective` trait is used, so an
+//! example built on these also builds against older trees (back-to-back comparisons).
 #![allow(dead_code)]
 
 use selfstab::error::EvalError;
@@ -131,6 +133,137 @@ impl FaerShapes {
     pub fn run(&mut self) {
         for ((a, b, c), &s) in self.bufs.iter_mut().zip(&self.shapes) {
             selfstab::linalg::gemm_faer(c, a, false, b, false, s, false);
+        }
+    }
+}
+
+/// Which primitive's products [`FaerProducts`] issues: per layer the number of forward (Z = A·Wᵀ),
+/// weight-gradient (G = Dᵀ·A) and backprop (∂A = D·W) products, for layer 1 (input X, no ε-blocks,
+/// no backprop) and for the layers after it, as `models/mlp.rs` issues them with the constant
+/// blocks reused (the counts behind the bench's FLOPs: loss+grad 3Σf_l − f₁, HVP 2f₁ + 6Σ_{l>1}f_l,
+/// ∇S 2f₁ + 11Σ_{l>1}f_l).
+#[derive(Clone, Copy, Debug)]
+pub enum Primitive {
+    LossGrad,
+    Hvp,
+    GradS,
+}
+
+impl Primitive {
+    /// ([forward, weight gradient, backprop] of layer 1, of each later layer).
+    fn counts(self) -> ([usize; 3], [usize; 3]) {
+        match self {
+            Primitive::LossGrad => ([1, 1, 0], [1, 1, 1]),
+            // ε-blocks: Z₁ = A₁Wᵀ + A₀Vᵀ, G₁ = D₁ᵀA₀ + D₀ᵀA₁, ∂A₁ = D₁W + D₀V.
+            Primitive::Hvp => ([1, 1, 0], [2, 2, 2]),
+            // ε and ε²-blocks: forward 2 + 2, weight gradient (ε² only) 3, backprop 2 + 2.
+            Primitive::GradS => ([1, 1, 0], [4, 3, 4]),
+        }
+    }
+
+    /// Analytic FLOPs of the products for `layers` and n samples.
+    pub fn flops(self, layers: &[usize], n: usize) -> f64 {
+        let (first, rest) = self.counts();
+        layers
+            .windows(2)
+            .enumerate()
+            .map(|(l, w)| {
+                let c = if l == 0 { first } else { rest };
+                2.0 * n as f64 * (w[0] * w[1]) as f64 * c.iter().sum::<usize>() as f64
+            })
+            .sum()
+    }
+}
+
+/// One layer's operands of [`FaerProducts`].
+struct LayerBufs {
+    w: Vec<f64>,
+    a: Vec<f64>,
+    z: Vec<f64>,
+    d: Vec<f64>,
+    ga: Vec<f64>,
+    g: Vec<f64>,
+}
+
+/// faer's products of one MLP primitive on deterministic operands, per data shard as the MLP splits
+/// its data (two halves from `models::mlp::SHARD_MIN_ROWS` rows on, concurrently when two threads
+/// are set, as `Mlp`'s shards run): the in-run throughput reference for the primitive's own
+/// product shapes, without its elementwise passes and bookkeeping. `feature_major` stores every
+/// [n, width] block transposed instead (`examples/diag_layout`).
+pub struct FaerProducts {
+    layers: Vec<usize>,
+    shards: Vec<(usize, Vec<LayerBufs>)>,
+    counts: ([usize; 3], [usize; 3]),
+    feature_major: bool,
+}
+
+impl FaerProducts {
+    pub fn new(layers: &[usize], n: usize, what: Primitive, feature_major: bool) -> Self {
+        let rows = if n >= selfstab::models::mlp::SHARD_MIN_ROWS { vec![n / 2, n - n / 2] } else { vec![n] };
+        let fill = |len: usize, salt: usize| -> Vec<f64> { (0..len).map(|i| ((i * 7919 + salt * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect() };
+        let shards = rows
+            .into_iter()
+            .map(|m| {
+                let bufs = layers
+                    .windows(2)
+                    .enumerate()
+                    .map(|(l, w)| {
+                        let (i, o) = (w[0], w[1]);
+                        LayerBufs { w: fill(o * i, 3 * l), a: fill(m * i, 3 * l + 1), z: vec![0.0; m * o], d: fill(m * o, 3 * l + 2), ga: vec![0.0; m * i], g: vec![0.0; o * i] }
+                    })
+                    .collect();
+                (m, bufs)
+            })
+            .collect();
+        FaerProducts { layers: layers.to_vec(), shards, counts: what.counts(), feature_major }
+    }
+
+    /// The products of one shard of `m` rows; repeated products accumulate, as an ε-block's terms do.
+    fn shard(layers: &[usize], m: usize, bufs: &mut [LayerBufs], (first, rest): ([usize; 3], [usize; 3]), fm: bool) {
+        use selfstab::linalg::gemm_faer;
+        for (l, b) in bufs.iter_mut().enumerate() {
+            let (i, o) = (layers[l], layers[l + 1]);
+            let c = if l == 0 { first } else { rest };
+            for k in 0..c[0] {
+                if fm {
+                    gemm_faer(&mut b.z, &b.w, false, &b.a, false, (o, i, m), k > 0);
+                } else {
+                    gemm_faer(&mut b.z, &b.a, false, &b.w, true, (m, i, o), k > 0);
+                }
+            }
+            for k in 0..c[1] {
+                if fm {
+                    gemm_faer(&mut b.g, &b.d, false, &b.a, true, (o, m, i), k > 0);
+                } else {
+                    gemm_faer(&mut b.g, &b.d, true, &b.a, false, (o, m, i), k > 0);
+                }
+            }
+            for k in 0..c[2] {
+                if fm {
+                    gemm_faer(&mut b.ga, &b.w, true, &b.d, false, (i, o, m), k > 0);
+                } else {
+                    gemm_faer(&mut b.ga, &b.d, false, &b.w, false, (m, o, i), k > 0);
+                }
+            }
+        }
+    }
+
+    /// One evaluation's products (the shards concurrently with two threads set, each on one thread).
+    pub fn run(&mut self) {
+        let (layers, counts, fm) = (&self.layers[..], self.counts, self.feature_major);
+        match &mut self.shards[..] {
+            [(ma, a), (mb, b)] if selfstab::linalg::threads() >= 2 => {
+                let (ma, mb) = (*ma, *mb);
+                rayon::join(
+                    || selfstab::linalg::branch(|| Self::shard(layers, ma, a, counts, fm)),
+                    || selfstab::linalg::branch(|| Self::shard(layers, mb, b, counts, fm)),
+                );
+            }
+            shards => {
+                for (m, bufs) in shards.iter_mut() {
+                    Self::shard(layers, *m, bufs, counts, fm);
+                }
+            }
         }
     }
 }
