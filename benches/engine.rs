@@ -53,6 +53,9 @@ use selfstab::tracking::{self, TrackOpts};
 /// The faer forward-shape reference, shared with the measurement examples.
 #[path = "../examples/support/cpu.rs"]
 mod cpu;
+#[path = "../examples/support/criterion_dir.rs"]
+mod criterion_dir;
+use criterion_dir::criterion_dir;
 
 /// One benchmark configuration.
 struct Config {
@@ -351,18 +354,6 @@ fn wanted(name: &str) -> bool {
 /// Opt-in configurations run only when named in `SELFSTAB_BENCH_CONFIGS`.
 fn opted_in(name: &str) -> bool {
     std::env::var("SELFSTAB_BENCH_CONFIGS").map(|l| l.split(',').any(|s| s.trim() == name)).unwrap_or(false)
-}
-
-/// Criterion's output directory, found as criterion finds it: `$CRITERION_HOME`, else
-/// `$CARGO_TARGET_DIR/criterion`, else the package's `target/criterion`.
-fn criterion_dir() -> std::path::PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return home.into();
-    }
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(t) => std::path::PathBuf::from(t).join("criterion"),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("criterion"),
-    }
 }
 
 /// Records a fact that criterion's estimates do not hold, for `examples/bench_report`: a

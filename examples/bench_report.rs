@@ -30,12 +30,16 @@
 //! ```
 //!
 //! The criterion directory is the argument, else `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`,
-//! else `target/criterion` (where criterion itself writes).
+//! else the package's `target/criterion` (where criterion itself writes; `support/criterion_dir.rs`,
+//! shared with the bench).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+
+#[path = "support/criterion_dir.rs"]
+mod criterion_dir;
 
 /// `shared/perf-reference.md`, JAX 0.10.2 float64 on the 2-core AMD EPYC (ms): loss+grad, HVP, ∇S,
 /// warm eigen solve (tol 1e-9), projection step, full tracking step; one and two threads.
@@ -113,17 +117,9 @@ fn fmt_span((a, b): (u64, u64)) -> String {
     if sa[..10] == sb[..10] { format!("{sa}–{} UTC", &sb[11..]) } else { format!("{sa} – {sb} UTC") }
 }
 
-fn criterion_dir() -> PathBuf {
-    if let Some(a) = std::env::args().nth(1) {
-        return a.into();
-    }
-    if let Some(h) = std::env::var_os("CRITERION_HOME") {
-        return h.into();
-    }
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(t) => PathBuf::from(t).join("criterion"),
-        None => PathBuf::from("target/criterion"),
-    }
+/// The directory to read: the argument, else where the bench writes ([`criterion_dir::criterion_dir`]).
+fn results_dir() -> PathBuf {
+    std::env::args().nth(1).map_or_else(criterion_dir::criterion_dir, PathBuf::from)
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {
@@ -323,7 +319,7 @@ fn table(run: &Run, cfg: &str, label: &str, verdicts: &mut Vec<String>) {
 }
 
 fn main() {
-    let dir = criterion_dir();
+    let dir = results_dir();
     let mut est = BTreeMap::new();
     if let Err(e) = load(&dir, &mut est) {
         eprintln!("error: {e}");

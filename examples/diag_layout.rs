@@ -17,13 +17,12 @@
 //! the whole products; the weight gradients gain 20–28 %, the backprop products lose 15–20 %.
 //!
 //! `cargo run --release --example diag_layout -- [tiny|medium|large|xl]`
-use selfstab::linalg::gemm_faer;
 #[path = "support/cpu.rs"]
 mod cpu;
 #[path = "support/median.rs"]
 mod median;
 
-use cpu::{FaerProducts, Primitive};
+use cpu::{FaerProducts, LayerBufs, Primitive, Product};
 
 fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "large".into());
@@ -52,17 +51,12 @@ fn main() {
     // Per product kind, layer by layer, on one shard's rows.
     let m = if half { n / 2 } else { n };
     println!("\nper product on {m} rows: µs sample-major / feature-major");
-    let fill = |len: usize| -> Vec<f64> { (0..len).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 - 0.5).collect() };
     for (l, w) in widths.windows(2).enumerate() {
         let (i, o) = (w[0], w[1]);
-        let (wt, a, d) = (fill(o * i), fill(m * i), fill(m * o));
-        let (mut z, mut g, mut ga) = (vec![0.0; m * o], vec![0.0; o * i], vec![0.0; m * i]);
-        // The feature-major results: Zᵀ [o, m], G [o, i], ∂Aᵀ [i, m].
-        let (mut zt, mut g2, mut gat) = (vec![0.0; o * m], vec![0.0; o * i], vec![0.0; i * m]);
+        let (mut sm, mut fm) = (LayerBufs::new((i, o, m), l), LayerBufs::new((i, o, m), l));
         let calls = (2e7 / (2.0 * (m * i * o) as f64)).ceil() as usize;
-        let fwd = median::paired_median_us(calls, || gemm_faer(&mut z, &a, false, &wt, true, (m, i, o), false), || gemm_faer(&mut zt, &wt, false, &a, false, (o, i, m), false));
-        let wg = median::paired_median_us(calls, || gemm_faer(&mut g, &d, true, &a, false, (o, m, i), false), || gemm_faer(&mut g2, &d, false, &a, true, (o, m, i), false));
-        let bp = median::paired_median_us(calls, || gemm_faer(&mut ga, &d, false, &wt, false, (m, o, i), false), || gemm_faer(&mut gat, &wt, true, &d, false, (i, o, m), false));
+        let [fwd, wg, bp] = [Product::Forward, Product::WeightGrad, Product::Backprop]
+            .map(|p| median::paired_median_us(calls, || sm.issue(p, false, false), || fm.issue(p, true, false)));
         println!(
             "  layer {} ({i} → {o}): forward {:.1} / {:.1}, weight gradient {:.1} / {:.1}, backprop {:.1} / {:.1}",
             l + 1,

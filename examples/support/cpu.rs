@@ -175,14 +175,52 @@ impl Primitive {
     }
 }
 
-/// One layer's operands of [`FaerProducts`].
-struct LayerBufs {
+/// The three kinds of product a layer issues.
+#[derive(Clone, Copy, Debug)]
+pub enum Product {
+    /// Z = A·Wᵀ (feature-major: Zᵀ = W·Aᵀ).
+    Forward,
+    /// G = Dᵀ·A (feature-major: from Dᵀ and Aᵀ, n contiguous in both).
+    WeightGrad,
+    /// ∂A = D·W (feature-major: ∂Aᵀ = Wᵀ·Dᵀ).
+    Backprop,
+}
+
+/// One layer's operands (in → out, m rows) for [`FaerProducts`] and `examples/diag_layout`:
+/// deterministic W, A, D and the results Z, G, ∂A, each [rows, cols] block stored sample-major or,
+/// with the same length, feature-major.
+pub struct LayerBufs {
     w: Vec<f64>,
     a: Vec<f64>,
     z: Vec<f64>,
     d: Vec<f64>,
     ga: Vec<f64>,
     g: Vec<f64>,
+    dims: (usize, usize, usize),
+}
+
+impl LayerBufs {
+    /// Layer `l`'s operands, in → out on m rows (the fill depends on `l` only through a salt).
+    pub fn new((i, o, m): (usize, usize, usize), l: usize) -> Self {
+        let fill = |len: usize, salt: usize| -> Vec<f64> { (0..len).map(|k| ((k * 7919 + salt * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect() };
+        LayerBufs { w: fill(o * i, 3 * l), a: fill(m * i, 3 * l + 1), z: vec![0.0; m * o], d: fill(m * o, 3 * l + 2), ga: vec![0.0; m * i], g: vec![0.0; o * i], dims: (i, o, m) }
+    }
+
+    /// One product of kind `p` through faer, in the sample-major layout the MLP uses or
+    /// `feature_major`; `accumulate` adds it to the result (as an ε-block's second term).
+    pub fn issue(&mut self, p: Product, feature_major: bool, accumulate: bool) {
+        use selfstab::linalg::gemm_faer;
+        let (i, o, m) = self.dims;
+        let b = self;
+        match (p, feature_major) {
+            (Product::Forward, false) => gemm_faer(&mut b.z, &b.a, false, &b.w, true, (m, i, o), accumulate),
+            (Product::Forward, true) => gemm_faer(&mut b.z, &b.w, false, &b.a, false, (o, i, m), accumulate),
+            (Product::WeightGrad, false) => gemm_faer(&mut b.g, &b.d, true, &b.a, false, (o, m, i), accumulate),
+            (Product::WeightGrad, true) => gemm_faer(&mut b.g, &b.d, false, &b.a, true, (o, m, i), accumulate),
+            (Product::Backprop, false) => gemm_faer(&mut b.ga, &b.d, false, &b.w, false, (m, o, i), accumulate),
+            (Product::Backprop, true) => gemm_faer(&mut b.ga, &b.w, true, &b.d, false, (i, o, m), accumulate),
+        }
+    }
 }
 
 /// faer's products of one MLP primitive on deterministic operands, per data shard as the MLP splits
@@ -191,8 +229,7 @@ struct LayerBufs {
 /// product shapes, without its elementwise passes and bookkeeping. `feature_major` stores every
 /// [n, width] block transposed instead (`examples/diag_layout`).
 pub struct FaerProducts {
-    layers: Vec<usize>,
-    shards: Vec<(usize, Vec<LayerBufs>)>,
+    shards: Vec<Vec<LayerBufs>>,
     counts: ([usize; 3], [usize; 3]),
     feature_major: bool,
 }
@@ -200,49 +237,17 @@ pub struct FaerProducts {
 impl FaerProducts {
     pub fn new(layers: &[usize], n: usize, what: Primitive, feature_major: bool) -> Self {
         let rows = if n >= selfstab::models::mlp::SHARD_MIN_ROWS { vec![n / 2, n - n / 2] } else { vec![n] };
-        let fill = |len: usize, salt: usize| -> Vec<f64> { (0..len).map(|i| ((i * 7919 + salt * 104_729) % 1000) as f64 * 1e-3 - 0.5).collect() };
-        let shards = rows
-            .into_iter()
-            .map(|m| {
-                let bufs = layers
-                    .windows(2)
-                    .enumerate()
-                    .map(|(l, w)| {
-                        let (i, o) = (w[0], w[1]);
-                        LayerBufs { w: fill(o * i, 3 * l), a: fill(m * i, 3 * l + 1), z: vec![0.0; m * o], d: fill(m * o, 3 * l + 2), ga: vec![0.0; m * i], g: vec![0.0; o * i] }
-                    })
-                    .collect();
-                (m, bufs)
-            })
-            .collect();
-        FaerProducts { layers: layers.to_vec(), shards, counts: what.counts(), feature_major }
+        let shards = rows.into_iter().map(|m| layers.windows(2).enumerate().map(|(l, w)| LayerBufs::new((w[0], w[1], m), l)).collect()).collect();
+        FaerProducts { shards, counts: what.counts(), feature_major }
     }
 
-    /// The products of one shard of `m` rows; repeated products accumulate, as an ε-block's terms do.
-    fn shard(layers: &[usize], m: usize, bufs: &mut [LayerBufs], (first, rest): ([usize; 3], [usize; 3]), fm: bool) {
-        use selfstab::linalg::gemm_faer;
+    /// The products of one shard; repeated products accumulate, as an ε-block's terms do.
+    fn shard(bufs: &mut [LayerBufs], (first, rest): ([usize; 3], [usize; 3]), fm: bool) {
         for (l, b) in bufs.iter_mut().enumerate() {
-            let (i, o) = (layers[l], layers[l + 1]);
             let c = if l == 0 { first } else { rest };
-            for k in 0..c[0] {
-                if fm {
-                    gemm_faer(&mut b.z, &b.w, false, &b.a, false, (o, i, m), k > 0);
-                } else {
-                    gemm_faer(&mut b.z, &b.a, false, &b.w, true, (m, i, o), k > 0);
-                }
-            }
-            for k in 0..c[1] {
-                if fm {
-                    gemm_faer(&mut b.g, &b.d, false, &b.a, true, (o, m, i), k > 0);
-                } else {
-                    gemm_faer(&mut b.g, &b.d, true, &b.a, false, (o, m, i), k > 0);
-                }
-            }
-            for k in 0..c[2] {
-                if fm {
-                    gemm_faer(&mut b.ga, &b.w, true, &b.d, false, (i, o, m), k > 0);
-                } else {
-                    gemm_faer(&mut b.ga, &b.d, false, &b.w, false, (m, o, i), k > 0);
+            for (p, reps) in [Product::Forward, Product::WeightGrad, Product::Backprop].into_iter().zip(c) {
+                for k in 0..reps {
+                    b.issue(p, fm, k > 0);
                 }
             }
         }
@@ -250,20 +255,12 @@ impl FaerProducts {
 
     /// One evaluation's products (the shards concurrently with two threads set, each on one thread).
     pub fn run(&mut self) {
-        let (layers, counts, fm) = (&self.layers[..], self.counts, self.feature_major);
+        let (counts, fm) = (self.counts, self.feature_major);
         match &mut self.shards[..] {
-            [(ma, a), (mb, b)] if selfstab::linalg::threads() >= 2 => {
-                let (ma, mb) = (*ma, *mb);
-                rayon::join(
-                    || selfstab::linalg::branch(|| Self::shard(layers, ma, a, counts, fm)),
-                    || selfstab::linalg::branch(|| Self::shard(layers, mb, b, counts, fm)),
-                );
+            [a, b] if selfstab::linalg::threads() >= 2 => {
+                rayon::join(|| selfstab::linalg::branch(|| Self::shard(a, counts, fm)), || selfstab::linalg::branch(|| Self::shard(b, counts, fm)));
             }
-            shards => {
-                for (m, bufs) in shards.iter_mut() {
-                    Self::shard(layers, *m, bufs, counts, fm);
-                }
-            }
+            shards => shards.iter_mut().for_each(|bufs| Self::shard(bufs, counts, fm)),
         }
     }
 }
