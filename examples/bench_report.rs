@@ -179,21 +179,20 @@ impl Run {
     fn hvps(&self, function_id: &str) -> Option<u64> {
         self.facts.get(function_id)?["hvps"].as_u64()
     }
-    /// GFLOP/s of the faer forward-shape products measured with `label`'s thread count: the label's
-    /// own row, else (the default group of large and xl has none) the `-1t` group's.
-    fn faer_gflops(&self, cfg: &str, label: &str) -> Option<f64> {
-        let fl = self.flops(cfg, "forward")?;
-        let id = [format!("{cfg}/{label}/faer_forward_shapes"), format!("{cfg}/{cfg}-f64-1t/faer_forward_shapes")]
-            .into_iter()
-            .find(|id| self.est.contains_key(id))?;
-        Some(fl / self.ms(&id)? * 1e-6)
+    /// Time of a faer reference row (`faer_forward_shapes`, `faer_{row}_products`) measured with
+    /// `label`'s thread count: the label's own row, else for one thread (the default group of large
+    /// and xl has none) the `-1t` group's.
+    fn reference_ms(&self, cfg: &str, label: &str, row: &str) -> Option<f64> {
+        let own = self.ms(&format!("{cfg}/{label}/{row}"));
+        own.or_else(|| if threads_of(label) == 1 { self.ms(&format!("{cfg}/{cfg}-f64-1t/{row}")) } else { None })
     }
-    /// Time of faer's products of `row` as the MLP issues them, measured with `label`'s thread count:
-    /// the label's own `faer_{row}_products` row, else (large's and xl's default group has none) the
-    /// `-1t` group's.
+    /// GFLOP/s of the faer forward-shape products ([`Run::reference_ms`]).
+    fn faer_gflops(&self, cfg: &str, label: &str) -> Option<f64> {
+        Some(self.flops(cfg, "forward")? / self.reference_ms(cfg, label, "faer_forward_shapes")? * 1e-6)
+    }
+    /// Time of faer's products of `row` as the MLP issues them ([`Run::reference_ms`]).
     fn own_products_ms(&self, cfg: &str, label: &str, row: &str) -> Option<f64> {
-        let own = self.ms(&format!("{cfg}/{label}/faer_{row}_products"));
-        own.or_else(|| if threads_of(label) == 1 { self.ms(&format!("{cfg}/{cfg}-f64-1t/faer_{row}_products")) } else { None })
+        self.reference_ms(cfg, label, &format!("faer_{row}_products"))
     }
 }
 
