@@ -7,7 +7,9 @@
 //! shared host where back-to-back runs of separate binaries move by ±30 % (`track_branches` runs
 //! all one-thread steps, then all two-thread steps).
 //!
-//! `cargo run --release --example track_pairs -- [tiny|medium|large] [states]` (default medium, 8)
+//! `cargo run --release --example track_pairs -- [tiny|medium|large] [states] [skip] [eig_tol] [reps]`
+//! (default medium, 8 states after 20 steps, tolerance 1e-10, one pair per state; `skip` 0 pairs
+//! the first tracking step, the bench's `tracking_step` row, and `reps` repeats each state's pair)
 use selfstab::constrained;
 use selfstab::linalg::set_threads;
 use selfstab::tracking::TrackState;
@@ -18,9 +20,12 @@ mod track;
 fn main() {
     let cfg = std::env::args().nth(1).unwrap_or_else(|| "medium".into());
     let states: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(8);
-    let (obj, eta, start_step, topts, mut st) = track::setup(&cfg);
+    let skip: usize = std::env::args().nth(3).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let eig_tol: f64 = std::env::args().nth(4).and_then(|a| a.parse().ok()).unwrap_or(1e-10);
+    let reps: usize = std::env::args().nth(5).and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
+    let (obj, eta, start_step, topts, mut st) = track::setup_tol(&cfg, eig_tol);
     set_threads(1);
-    for _ in 0..20 {
+    for _ in 0..skip {
         track::step(&obj, eta, &mut st, &topts);
     }
     let chain = |threads: usize, st: &TrackState<f64>| {
@@ -38,14 +43,16 @@ fn main() {
         t.elapsed().as_secs_f64() * 1e3
     };
     let (mut rc, mut rf) = (vec![], vec![]);
-    println!("{cfg}: states of tracking steps 21–{} from GD step {start_step}; wall ms", 20 + states);
+    println!("{cfg}: states of tracking steps {}–{} from GD step {start_step}, tolerance {eig_tol:e}; wall ms", skip + 1, skip + states);
     for i in 0..states {
-        let (c1, h) = chain(1, &st);
-        let (c2, _) = chain(2, &st);
-        let (f1, f2) = (full(1, &st), full(2, &st));
-        println!("  step {}: θ† chain ({h} HVPs) 1T {c1:.1}, 2T {c2:.1} ({:.2}×); whole step 1T {f1:.1}, 2T {f2:.1} ({:.2}×)", 21 + i, c1 / c2, f1 / f2);
-        rc.push(c1 / c2);
-        rf.push(f1 / f2);
+        for _ in 0..reps {
+            let (c1, h) = chain(1, &st);
+            let (c2, _) = chain(2, &st);
+            let (f1, f2) = (full(1, &st), full(2, &st));
+            println!("  step {}: θ† chain ({h} HVPs) 1T {c1:.1}, 2T {c2:.1} ({:.2}×); whole step 1T {f1:.1}, 2T {f2:.1} ({:.2}×)", skip + 1 + i, c1 / c2, f1 / f2);
+            rc.push(c1 / c2);
+            rf.push(f1 / f2);
+        }
         set_threads(1);
         track::step(&obj, eta, &mut st, &topts);
     }
