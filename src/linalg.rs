@@ -103,6 +103,18 @@ pub fn branch<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` on a worker of rayon's pool when two threads are set and the caller is outside the
+/// pool, else on the caller: work that hands halves to the other worker many times (an MLP
+/// evaluation's products and elementwise passes, an eigen solve's HVPs) then hands them over from
+/// inside the pool, directly, instead of waking the pool from outside each time. Where `f` runs does
+/// not change its results.
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if threads() >= 2 && rayon::current_thread_index().is_none() {
+        return rayon::scope(|_| f());
+    }
+    f()
+}
+
 /// Threads a kernel may split its work over now: [`threads`] less one for every running [`branch`]
 /// besides the caller's own (at least 1). While both branches of a 2-thread step run, each runs its
 /// kernels on one thread; once one is done, the other's kernels split again. Where work is split

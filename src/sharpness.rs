@@ -154,18 +154,16 @@ fn solve<S: Scalar>(
     opts: &EigenOpts,
     pool: &Pool<S>,
 ) -> Result<Eigen<S>, EvalError> {
-    if crate::linalg::threads() >= 2 && rayon::current_thread_index().is_none() {
-        // Two threads, called from outside rayon's pool: the whole solve on a worker of the pool,
-        // so that each evaluation hands its second data shard (or half of a split product) to the
-        // other worker directly instead of waking the pool from outside at every HVP; where the
-        // work runs does not change the results. Measured (benches/RESULTS.md, twelfth run, "a
-        // solve on rayon's pool"): tiny's two-thread warm solve and projection step 18–25 % faster.
-        return rayon::scope(|_| solve(obj, th, warm, pre, opts, pool));
-    }
-    let (mut basis, mut images) = (Vec::new(), Vec::new());
-    let out = solve_in(obj, th, warm, pre, opts, pool, &mut basis, &mut images);
-    basis.into_iter().chain(images).for_each(|v| pool.give(v));
-    out
+    // With two threads the whole solve runs on a worker of rayon's pool ([`crate::linalg::on_pool`]),
+    // so that each HVP hands its second data shard to the other worker directly. Measured
+    // (benches/RESULTS.md, twelfth run, "a solve on rayon's pool"): tiny's two-thread warm solve and
+    // projection step 18–25 % faster.
+    crate::linalg::on_pool(|| {
+        let (mut basis, mut images) = (Vec::new(), Vec::new());
+        let out = solve_in(obj, th, warm, pre, opts, pool, &mut basis, &mut images);
+        basis.into_iter().chain(images).for_each(|v| pool.give(v));
+        out
+    })
 }
 
 /// Entry i of the deterministic vector with `seed` (in [−½, ½)) from which a solve continues after

@@ -1150,12 +1150,10 @@ impl<S: Scalar> Mlp<S> {
             return Ok(value);
         }
         let widest = self.layers.iter().skip(1).copied().max().unwrap_or(1);
-        if crate::linalg::threads() >= 2 && self.n * widest >= jet::PAR_MIN && rayon::current_thread_index().is_none() {
-            // Two threads (and blocks large enough to split): run the whole evaluation on a worker
-            // of rayon's pool, so that faer's parallel products and the split elementwise passes
-            // hand work to the other worker directly instead of waking the pool from outside at
-            // every step.
-            return rayon::scope(|_| self.grad_jet_checked(kind, th, target, out));
+        if self.n * widest >= jet::PAR_MIN {
+            // Blocks large enough to split: with two threads the whole evaluation runs on a worker
+            // of rayon's pool ([`crate::linalg::on_pool`]).
+            return crate::linalg::on_pool(|| self.grad_jet_checked(kind, th, target, out));
         }
         self.grad_jet_checked(kind, th, target, out)
     }
