@@ -103,6 +103,27 @@ pub fn branch<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Multiply-adds (entries × vectors) from which an f64 pass over a set of long vectors — the eigen
+/// solver's dots, Gram–Schmidt updates, Ritz vectors and residuals ([`dots`], [`lin_combs`],
+/// `sharpness`) — splits over two threads ([`split_pass`]). 2¹⁶ multiply-adds take ≈ 15–30 µs,
+/// far above a hand-off between the pool's two workers.
+pub const PASS_PAR_MIN: usize = 1 << 16;
+
+/// [`PASS_PAR_MIN`] for MPFR (a 256-bit multiply-add costs ≈ 0.1 µs).
+pub const PASS_PAR_MIN_MPFR: usize = 1 << 10;
+
+/// Whether a pass of `work` multiply-adds over vectors of `S` splits over two threads: a free
+/// thread ([`free_threads`]) and at least [`PASS_PAR_MIN`] (f64) or [`PASS_PAR_MIN_MPFR`].
+pub fn split_pass<S: 'static>(work: usize) -> bool {
+    let min = if is_f64::<S>() { PASS_PAR_MIN } else { PASS_PAR_MIN_MPFR };
+    work >= min && free_threads() >= 2
+}
+
+/// Runs `a` and `b` concurrently, each as a [`branch`] (rayon's `join`).
+pub fn join2<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    rayon::join(|| branch(a), || branch(b))
+}
+
 /// Runs `f` on a worker of rayon's pool when two threads are set and the caller is outside the
 /// pool, else on the caller: work that hands halves to the other worker many times (an MLP
 /// evaluation's products and elementwise passes, an eigen solve's HVPs) then hands them over from
@@ -193,7 +214,22 @@ pub fn dot<S: Scalar>(x: &[S], y: &[S]) -> S {
 /// (mod [`DOT_LANES`]) in index order, added chain 0 first, then the entries past the last whole
 /// group of [`DOT_LANES`] in index order ([`dots_lanes_f64`]). Every operation is one IEEE
 /// multiplication or addition, so the bits are the same on every x86-64 machine and SIMD width.
+///
+/// With a free thread and at least [`PASS_PAR_MIN`] multiply-adds ([`split_pass`]) the two halves
+/// of the list ys run concurrently: each sum is computed whole, on one thread, so the bits do not
+/// depend on it.
 pub fn dots<S: Scalar>(x: &[S], ys: &[&[S]]) -> Vec<S> {
+    if ys.len() >= 2 && split_pass::<S>(x.len() * ys.len()) {
+        let h = ys.len() / 2;
+        let (mut a, b) = join2(|| dots_one(x, &ys[..h]), || dots_one(x, &ys[h..]));
+        a.extend(b);
+        return a;
+    }
+    dots_one(x, ys)
+}
+
+/// [`dots`] on the calling thread.
+fn dots_one<S: Scalar>(x: &[S], ys: &[&[S]]) -> Vec<S> {
     if x.len() >= DOT_LANES_MIN {
         if let Some(out) = S::dots_lanes(x, ys) {
             return out;
@@ -320,9 +356,30 @@ pub fn lin_comb<S: Scalar>(s: &[S], xs: &[&[S]], y: &mut [S]) {
 /// entry), in one blocked pass: each block of the x_j is read from memory once for all the
 /// combinations (and from cache by the later ones), four x_j per pass over the block of y_r
 /// ([`combine_in`]).
+///
+/// With a free thread and at least [`PASS_PAR_MIN`] multiply-adds ([`split_pass`]) the two halves
+/// of the entries (cut at a multiple of the block) run concurrently: the same operations per entry.
 pub fn lin_combs<S: Scalar>(ss: &[&[S]], xs: &[&[S]], ys: &mut [&mut [S]]) {
-    const BLOCK: usize = 512;
     debug_assert!(ss.len() == ys.len() && ss.iter().all(|s| s.len() == xs.len()));
+    let p = ys.first().map_or(0, |y| y.len());
+    let mid = p / 2 / PASS_BLOCK * PASS_BLOCK;
+    if mid > 0 && split_pass::<S>(p * xs.len() * ys.len()) {
+        let (mut lo, mut hi): (Vec<&mut [S]>, Vec<&mut [S]>) = ys.iter_mut().map(|y| y.split_at_mut(mid)).unzip();
+        let xs_hi: Vec<&[S]> = xs.iter().map(|x| &x[mid..]).collect();
+        join2(|| lin_combs_one(ss, xs, &mut lo), || lin_combs_one(ss, &xs_hi, &mut hi));
+        return;
+    }
+    lin_combs_one(ss, xs, ys)
+}
+
+/// Entries per block of the blocked passes over sets of long vectors ([`lin_combs`], the eigen
+/// solver's Gram–Schmidt and residual passes); the two-thread splits cut at a multiple of it.
+pub const PASS_BLOCK: usize = 512;
+
+/// [`lin_combs`] on the calling thread (ys may be the tails of longer vectors: `xs` then the same
+/// tails).
+fn lin_combs_one<S: Scalar>(ss: &[&[S]], xs: &[&[S]], ys: &mut [&mut [S]]) {
+    const BLOCK: usize = PASS_BLOCK;
     let p = ys.first().map_or(0, |y| y.len());
     simd(
         #[inline(always)]

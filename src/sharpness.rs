@@ -17,7 +17,7 @@
 //! (negation is exact in IEEE and MPFR; claim 2).
 
 use crate::error::EvalError;
-use crate::linalg::{axpy, axpy_in, combine_in, dot, dots, dots_acc, jacobi_eigen, lin_combs, norm, scale, simd, zeros};
+use crate::linalg::{axpy, axpy_in, combine_in, dot, dots, dots_acc, jacobi_eigen, join2, lin_combs, norm, scale, simd, split_pass, zeros, PASS_BLOCK};
 use crate::models::jet::Pool;
 use crate::objective::Objective;
 use crate::scalar::{Precision, Scalar};
@@ -211,7 +211,8 @@ fn solve_in<S: Scalar>(
     let mut fresh_seed: u64 = 1;
     let mut best_res = f64::INFINITY;
     // Block buffer of the fused Ritz residual pass (reused across iterations).
-    let mut y_block: Vec<S> = zeros(RITZ_BLOCK.min(p), c);
+    // (Two blocks: one per thread when the pass splits.)
+    let mut y_block: Vec<S> = zeros((2 * RITZ_BLOCK).min(p), c);
     // Krylov mode: while the basis is the Krylov space of the start vector (one start vector, no
     // preconditioner, no fresh vector after a breakdown), HV = VG + β·q·eᵀ_last with q the next
     // Lanczos vector, so every Ritz residual is β·s[last]·q: the next direction is q itself
@@ -273,7 +274,7 @@ fn solve_in<S: Scalar>(
         let mut worst = 0.0_f64;
         let mut explicit = !(krylov && m < p);
         if !explicit {
-            let (qk, qa, qn) = lanczos_next(basis, &images[m - 1], &g[m - 1], reorth_slack(S::eps(c), opts.tol));
+            let (qk, qa, qn) = lanczos_next(basis, &images[m - 1], &g[m - 1], reorth_slack(S::eps(c), opts.tol), &mut y_block);
             if qn.is_finite() && qn.to_f64() > 1e-3 * qa.to_f64().max(f64::MIN_POSITIVE) {
                 for (r, s) in vecs.iter().enumerate().take(kk) {
                     worst = worst.max(rel(r, &(qn.clone() * &s[m - 1].abs())));
@@ -409,49 +410,105 @@ fn norm_of<S: Scalar>(q: &[S]) -> S {
 }
 
 /// Entries per block of the Gram–Schmidt updates.
-const GS_BLOCK: usize = 512;
+const GS_BLOCK: usize = PASS_BLOCK;
 
-/// q ← q + Σ_j cf_j v_j, block by block (per entry the operations of successive [`axpy`]s).
+/// q ← q + Σ_j cf_j v_j, block by block (per entry the operations of successive [`axpy`]s). With a
+/// free thread and enough work ([`split_pass`]) the two halves of q (cut at a multiple of the block)
+/// run concurrently: the same operations per entry.
 fn add_combination<S: Scalar>(cf: &[S], basis: &[Vec<S>], q: &mut [S]) {
     let p = q.len();
     let n = cf.len().min(basis.len());
+    let mid = p / 2 / GS_BLOCK * GS_BLOCK;
+    if mid > 0 && split_pass::<S>(p * n) {
+        let (a, b) = q.split_at_mut(mid);
+        join2(|| add_combination_at(&cf[..n], basis, 0, a), || add_combination_at(&cf[..n], basis, mid, b));
+        return;
+    }
+    add_combination_at(&cf[..n], basis, 0, q)
+}
+
+/// q ← q + Σ_j cf_j v_j\[off..off + len(q)\], block by block.
+fn add_combination_at<S: Scalar>(cf: &[S], basis: &[Vec<S>], off: usize, q: &mut [S]) {
     simd(
         #[inline(always)]
         || {
-            for lo in (0..p).step_by(GS_BLOCK) {
-                let hi = (lo + GS_BLOCK).min(p);
-                combine_in(&cf[..n], &basis[..n], lo, &mut q[lo..hi]);
+            for lo in (0..q.len()).step_by(GS_BLOCK) {
+                let hi = (lo + GS_BLOCK).min(q.len());
+                combine_in(cf, &basis[..cf.len()], off + lo, &mut q[lo..hi]);
             }
         },
     );
 }
 
+/// A blocked pass that fills `out` and takes its dots on the way: `fill(lo, block, scratch)` writes
+/// the entries lo.. of `out` (a block of at most [`PASS_BLOCK`]; `scratch` has its length), and
+/// acc\[0\] += out·out, acc\[1 + j\] += others\[j\]·out, each one chain in index order (as
+/// [`dots_acc`]). `scratch` holds two blocks (or p entries).
+///
+/// With a free thread and at least [`crate::linalg::PASS_PAR_MIN`] multiply-adds (`per_entry` per
+/// entry, [`split_pass`]), the two halves of `out` (cut at a multiple of the block) are filled
+/// concurrently, the first half taking its dots on the way; then the chains continue over the second
+/// half, split between the two threads. Every entry is the same operations and every sum the same
+/// chain in index order, so the bits do not depend on it.
+fn fill_and_dots<S: Scalar>(
+    out: &mut [S],
+    others: &[&[S]],
+    acc: &mut [S],
+    scratch: &mut [S],
+    per_entry: usize,
+    fill: impl Fn(usize, &mut [S], &mut [S]) + Sync,
+) {
+    let p = out.len();
+    let pass = |off: usize, out: &mut [S], scratch: &mut [S], acc: Option<&mut [S]>| {
+        let mut acc = acc;
+        for lo in (0..out.len()).step_by(PASS_BLOCK) {
+            let hi = (lo + PASS_BLOCK).min(out.len());
+            let ob = &mut out[lo..hi];
+            fill(off + lo, ob, &mut scratch[..hi - lo]);
+            if let Some(acc) = acc.as_deref_mut() {
+                let ob: &[S] = ob;
+                let chains: Vec<&[S]> = std::iter::once(ob).chain(others.iter().map(|y| &y[off + lo..off + hi])).collect();
+                dots_acc(acc, ob, &chains);
+            }
+        }
+    };
+    let mid = p / 2 / PASS_BLOCK * PASS_BLOCK;
+    if mid == 0 || scratch.len() < 2 * PASS_BLOCK || !split_pass::<S>(p * per_entry) {
+        return pass(0, out, scratch, Some(acc));
+    }
+    let (oa, ob) = out.split_at_mut(mid);
+    let (sa, sb) = scratch.split_at_mut(PASS_BLOCK);
+    join2(|| pass(0, oa, sa, Some(&mut *acc)), || pass(mid, ob, sb, None));
+    let x: &[S] = &out[mid..];
+    let chains: Vec<&[S]> = std::iter::once(x).chain(others.iter().map(|y| &y[mid..])).collect();
+    if chains.len() >= 2 {
+        let h = chains.len() / 2;
+        let (a0, a1) = acc.split_at_mut(h);
+        join2(|| dots_acc(a0, x, &chains[..h]), || dots_acc(a1, x, &chains[h..]));
+    } else {
+        dots_acc(acc, x, &chains);
+    }
+}
+
 /// The next Lanczos vector (Krylov mode of [`solve`]): q = w − V·row from the last image w and
 /// `row` = Vᵀw (the last row of G), in one blocked pass that also accumulates ‖q‖² and the dots
-/// Vᵀq. When ‖Vᵀq‖ exceeds `slack`·‖q‖, one more pass q ← q − V(Vᵀq) restores orthogonality to
-/// rounding (twice is enough); otherwise the basis stays orthonormal to that level, and Vᵀq grows
-/// only by about the factor ‖w‖/‖q‖ per step until the next such pass. Returns (q, ‖q‖ after the
-/// first pass, ‖q‖).
-fn lanczos_next<S: Scalar>(basis: &[Vec<S>], w: &[S], row: &[S], slack: f64) -> (Vec<S>, S, S) {
-    let p = w.len();
+/// Vᵀq ([`fill_and_dots`]). When ‖Vᵀq‖ exceeds `slack`·‖q‖, one more pass q ← q − V(Vᵀq) restores
+/// orthogonality to rounding (twice is enough); otherwise the basis stays orthonormal to that
+/// level, and Vᵀq grows only by about the factor ‖w‖/‖q‖ per step until the next such pass.
+/// Returns (q, ‖q‖ after the first pass, ‖q‖).
+fn lanczos_next<S: Scalar>(basis: &[Vec<S>], w: &[S], row: &[S], slack: f64, scratch: &mut [S]) -> (Vec<S>, S, S) {
     let c = row[0].ctx();
     let mut q = w.to_vec();
     let mut acc: Vec<S> = zeros(basis.len() + 1, c);
     let cf: Vec<S> = row.iter().map(|x| -x.clone()).collect();
     let n = cf.len().min(basis.len());
-    for lo in (0..p).step_by(GS_BLOCK) {
-        let hi = (lo + GS_BLOCK).min(p);
-        let qb = &mut q[lo..hi];
+    let others: Vec<&[S]> = basis.iter().map(Vec::as_slice).collect();
+    fill_and_dots(&mut q, &others, &mut acc, scratch, n + basis.len() + 1, |lo, qb, _| {
         simd(
             #[inline(always)]
-            || {
-                combine_in(&cf[..n], &basis[..n], lo, qb);
-            },
-        );
-        let qb: &[S] = qb;
-        let ys: Vec<&[S]> = std::iter::once(qb).chain(basis.iter().map(|v| &v[lo..hi])).collect();
-        dots_acc(&mut acc, qb, &ys);
-    }
+            || combine_in(&cf[..n], &basis[..n], lo, qb),
+        )
+    });
     let first = acc[0].sqrt();
     let mut off = S::zero(c);
     for d in &acc[1..] {
@@ -613,12 +670,12 @@ fn ritz<S: Scalar>(basis: &[Vec<S>], images: &[Vec<S>], ss: &[&[S]], images_of: 
 }
 
 /// Entries per block of [`ritz_residual`]'s pass.
-const RITZ_BLOCK: usize = 512;
+const RITZ_BLOCK: usize = PASS_BLOCK;
 
 /// The residual r = Ws − θ·Vs of the Ritz pair (θ, y = Vs) in one blocked pass — per entry the
 /// operations of y = Vs, Hy = Ws ([`ritz`]) and r = Hy − θy, without storing y or Hy — with
 /// ‖r‖ and the dots (ys_j·r)_j accumulated on the way (each in index order, as [`norm`] and
-/// [`dots`]). `y_block` is scratch of at least [`RITZ_BLOCK`] entries (or p).
+/// [`dots`]; [`fill_and_dots`]). `y_block` is scratch of two [`RITZ_BLOCK`]s (or p entries).
 fn ritz_residual<S: Scalar>(
     basis: &[Vec<S>],
     images: &[Vec<S>],
@@ -634,10 +691,7 @@ fn ritz_residual<S: Scalar>(
     let neg_theta = -theta.clone();
     let mut r = pool.zeros(p, c);
     let mut acc = zeros::<S>(ys.len() + 1, c);
-    for lo in (0..p).step_by(RITZ_BLOCK) {
-        let hi = (lo + RITZ_BLOCK).min(p);
-        let yb = &mut y_block[..hi - lo];
-        let rb = &mut r[lo..hi];
+    fill_and_dots(&mut r, ys, &mut acc, y_block, 2 * m + ys.len() + 2, |lo, rb, yb| {
         simd(
             #[inline(always)]
             || {
@@ -646,11 +700,8 @@ fn ritz_residual<S: Scalar>(
                 combine_in(s, &images[..m], lo, rb);
                 axpy_in(&neg_theta, yb, rb);
             },
-        );
-        let rb: &[S] = rb;
-        let chains: Vec<&[S]> = std::iter::once(rb).chain(ys.iter().map(|y| &y[lo..hi])).collect();
-        dots_acc(&mut acc, rb, &chains);
-    }
+        )
+    });
     let res_norm = acc[0].sqrt();
     acc.remove(0);
     (r, res_norm, acc)

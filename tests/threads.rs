@@ -201,3 +201,60 @@ fn generic_products_give_the_same_bits_with_two_threads() {
         }
     }
 }
+
+/// The eigen solves (`sharpness`) give the same bits with 1 and 2 threads: their passes over the
+/// basis and its images (the dots of Gram–Schmidt and of G's new row, the Gram–Schmidt update, the
+/// Lanczos vector, the Ritz residuals and the Ritz vectors) split over two threads from
+/// `linalg::PASS_PAR_MIN` multiply-adds on (f64) or `PASS_PAR_MIN_MPFR` (MPFR), every entry and every
+/// sum computed by the same operations either way. f64: the 64-64-64-10 tanh MLP (digits n = 300,
+/// p = 8,970) — a cold solve (Krylov mode) of the top 2 pairs with thick restarts (basis of at most
+/// 10), a warm solve from a subspace (explicit mode) and a preconditioned warm solve (8 stored Ritz
+/// pairs) at a nearby point. MPFR: the same three at 256 bits on a 64-16-10 MLP (n = 20, p = 1,210).
+#[test]
+fn eigen_solves_give_the_same_bits_with_two_threads() {
+    use rug::Float;
+    use selfstab::linalg::{PASS_BLOCK, PASS_PAR_MIN, PASS_PAR_MIN_MPFR};
+    use selfstab::scalar::Scalar;
+    use selfstab::sharpness::{top_eigen, top_eigen_subspace, top_eigen_warm, Eigen, EigenOpts};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    fn solves<S: Scalar>(obj: &dyn Objective<S>, th: &[S], th2: &[S], tol: f64) -> Vec<Eigen<S>> {
+        let c = obj.ctx();
+        let cold = EigenOpts { k: 2, tol, max_basis: 10, max_hvps: 2000, warm_ritz: 8 };
+        let e0 = top_eigen(obj, th, None, &cold).unwrap();
+        let one = EigenOpts { k: 1, ..EigenOpts::top::<S>(1, c) };
+        let one = EigenOpts { tol, warm_ritz: 8, ..one };
+        let warm: Vec<Vec<S>> = e0.vectors.iter().chain(&e0.next_ritz).cloned().collect();
+        let values: Vec<S> = e0.values.iter().chain(&e0.next_ritz_values).cloned().collect();
+        let e1 = top_eigen_subspace(obj, th2, &warm[..3], &one).unwrap();
+        let e2 = top_eigen_warm(obj, th2, &warm[1..], &values[1..], &one).unwrap();
+        assert!(e0.hvps > 10 && warm.len() >= 9, "no restart, or too few stored pairs to precondition");
+        vec![e0, e1, e2]
+    }
+    let key = |es: &[Eigen<f64>]| format!("{:?}", es.iter().map(|e| (e.values.iter().chain(e.vectors.iter().flatten()).map(|x| x.to_bits()).collect::<Vec<_>>(), e.residuals.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), e.hvps)).collect::<Vec<_>>());
+    let layers = [64usize, 64, 64, 10];
+    let obj = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &digits(300).unwrap(), ()).unwrap();
+    let p = obj.dim();
+    assert!(p >= 2 * PASS_BLOCK && p * 8 >= PASS_PAR_MIN, "the passes would not split");
+    let th = init_params(&layers, 3).unwrap();
+    let th2: Vec<f64> = th.iter().enumerate().map(|(i, x)| x + 1e-3 * (((i * 7919) % 1009) as f64 / 1009.0 - 0.5)).collect();
+    let run = |threads: usize| {
+        set_threads(threads);
+        let out = key(&solves(&obj, &th, &th2, 1e-9));
+        set_threads(1);
+        out
+    };
+    assert_eq!(run(1), run(2), "f64 eigen solves differ between 1 and 2 threads");
+    let layers = [64usize, 16, 10];
+    let obj = Mlp::<Float>::new(&layers, Activation::Tanh, LossKind::Mse, &digits(20).unwrap(), 256).unwrap();
+    // The entry passes cut at a multiple of the block: at least two blocks.
+    assert!(obj.dim() >= 2 * PASS_BLOCK && obj.dim() * 4 >= PASS_PAR_MIN_MPFR);
+    let th: Vec<Float> = init_params(&layers, 3).unwrap().iter().map(|&x| Float::with_val(256, x)).collect();
+    let th2: Vec<Float> = th.iter().enumerate().map(|(i, x)| Float::with_val(256, x + 1e-3 * (((i * 7919) % 1009) as f64 / 1009.0 - 0.5))).collect();
+    let run = |threads: usize| {
+        set_threads(threads);
+        let out: Vec<_> = solves(&obj, &th, &th2, 1e-40).into_iter().map(|e| (e.values, e.vectors, e.residuals, e.hvps)).collect();
+        set_threads(1);
+        out
+    };
+    assert!(run(1) == run(2), "256-bit eigen solves differ between 1 and 2 threads");
+}
