@@ -111,7 +111,9 @@ pub fn top_eigen<S: Scalar>(
 /// With a single start vector (Krylov mode, as [`top_eigen`]) the Gram–Schmidt pass takes its
 /// coefficients from the new row of G and the residual norms are β·|s\[last\]| ([`lanczos_next`]):
 /// one pass over V beyond the row, a second one only when orthogonality slips, and the Ritz pairs
-/// formed once at the end.
+/// formed once at the end. With two threads these passes split over both
+/// ([`crate::linalg::split_pass`]: entries cut at a fixed index, each dot whole on one thread), so
+/// the results are the same bits with any thread count.
 pub fn top_eigen_subspace<S: Scalar>(
     obj: &dyn Objective<S>,
     th: &[S],
