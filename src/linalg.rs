@@ -119,6 +119,14 @@ pub fn split_pass<S: 'static>(work: usize) -> bool {
     work >= min && free_threads() >= 2
 }
 
+/// The index at which a pass over vectors of length `p` doing `work` multiply-adds cuts them for two
+/// threads: half of p rounded down to a multiple of [`PASS_BLOCK`], when that is not 0 and
+/// [`split_pass`] holds; `None` runs the pass on the calling thread.
+pub fn pass_mid<S: 'static>(p: usize, work: usize) -> Option<usize> {
+    let mid = p / 2 / PASS_BLOCK * PASS_BLOCK;
+    (mid > 0 && split_pass::<S>(work)).then_some(mid)
+}
+
 /// Runs `a` and `b` concurrently, each as a [`branch`] (rayon's `join`).
 pub fn join2<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
     rayon::join(|| branch(a), || branch(b))
@@ -362,8 +370,7 @@ pub fn lin_comb<S: Scalar>(s: &[S], xs: &[&[S]], y: &mut [S]) {
 pub fn lin_combs<S: Scalar>(ss: &[&[S]], xs: &[&[S]], ys: &mut [&mut [S]]) {
     debug_assert!(ss.len() == ys.len() && ss.iter().all(|s| s.len() == xs.len()));
     let p = ys.first().map_or(0, |y| y.len());
-    let mid = p / 2 / PASS_BLOCK * PASS_BLOCK;
-    if mid > 0 && split_pass::<S>(p * xs.len() * ys.len()) {
+    if let Some(mid) = pass_mid::<S>(p, p * xs.len() * ys.len()) {
         let (mut lo, mut hi): (Vec<&mut [S]>, Vec<&mut [S]>) = ys.iter_mut().map(|y| y.split_at_mut(mid)).unzip();
         let xs_hi: Vec<&[S]> = xs.iter().map(|x| &x[mid..]).collect();
         join2(|| lin_combs_one(ss, xs, &mut lo), || lin_combs_one(ss, &xs_hi, &mut hi));
@@ -379,14 +386,13 @@ pub const PASS_BLOCK: usize = 512;
 /// [`lin_combs`] on the calling thread (ys may be the tails of longer vectors: `xs` then the same
 /// tails).
 fn lin_combs_one<S: Scalar>(ss: &[&[S]], xs: &[&[S]], ys: &mut [&mut [S]]) {
-    const BLOCK: usize = PASS_BLOCK;
     let p = ys.first().map_or(0, |y| y.len());
     simd(
         #[inline(always)]
         || {
             ys.iter_mut().for_each(|y| y.iter_mut().for_each(S::set_zero));
-            for lo in (0..p).step_by(BLOCK) {
-                let hi = (lo + BLOCK).min(p);
+            for lo in (0..p).step_by(PASS_BLOCK) {
+                let hi = (lo + PASS_BLOCK).min(p);
                 for (s, y) in ss.iter().zip(ys.iter_mut()) {
                     combine_in(s, xs, lo, &mut y[lo..hi]);
                 }

@@ -17,7 +17,7 @@
 //! (negation is exact in IEEE and MPFR; claim 2).
 
 use crate::error::EvalError;
-use crate::linalg::{axpy, axpy_in, combine_in, dot, dots, dots_acc, jacobi_eigen, join2, lin_combs, norm, scale, simd, split_pass, zeros, PASS_BLOCK};
+use crate::linalg::{axpy, axpy_in, combine_in, dot, dots, dots_acc, jacobi_eigen, join2, lin_combs, norm, pass_mid, scale, simd, zeros, PASS_BLOCK};
 use crate::models::jet::Pool;
 use crate::objective::Objective;
 use crate::scalar::{Precision, Scalar};
@@ -214,7 +214,7 @@ fn solve_in<S: Scalar>(
     let mut best_res = f64::INFINITY;
     // Block buffer of the fused Ritz residual pass (reused across iterations).
     // (Two blocks: one per thread when the pass splits.)
-    let mut y_block: Vec<S> = zeros((2 * RITZ_BLOCK).min(p), c);
+    let mut y_block: Vec<S> = zeros((2 * PASS_BLOCK).min(p), c);
     // Krylov mode: while the basis is the Krylov space of the start vector (one start vector, no
     // preconditioner, no fresh vector after a breakdown), HV = VG + β·q·eᵀ_last with q the next
     // Lanczos vector, so every Ritz residual is β·s[last]·q: the next direction is q itself
@@ -411,17 +411,13 @@ fn norm_of<S: Scalar>(q: &[S]) -> S {
     dots(q, &[q])[0].sqrt()
 }
 
-/// Entries per block of the Gram–Schmidt updates.
-const GS_BLOCK: usize = PASS_BLOCK;
-
-/// q ← q + Σ_j cf_j v_j, block by block (per entry the operations of successive [`axpy`]s). With a
-/// free thread and enough work ([`split_pass`]) the two halves of q (cut at a multiple of the block)
-/// run concurrently: the same operations per entry.
+/// q ← q + Σ_j cf_j v_j, block by block of [`PASS_BLOCK`] entries (per entry the operations of
+/// successive [`axpy`]s). With a free thread and enough work ([`pass_mid`]) the two halves of q run
+/// concurrently: the same operations per entry.
 fn add_combination<S: Scalar>(cf: &[S], basis: &[Vec<S>], q: &mut [S]) {
     let p = q.len();
     let n = cf.len().min(basis.len());
-    let mid = p / 2 / GS_BLOCK * GS_BLOCK;
-    if mid > 0 && split_pass::<S>(p * n) {
+    if let Some(mid) = pass_mid::<S>(p, p * n) {
         let (a, b) = q.split_at_mut(mid);
         join2(|| add_combination_at(&cf[..n], basis, 0, a), || add_combination_at(&cf[..n], basis, mid, b));
         return;
@@ -434,8 +430,8 @@ fn add_combination_at<S: Scalar>(cf: &[S], basis: &[Vec<S>], off: usize, q: &mut
     simd(
         #[inline(always)]
         || {
-            for lo in (0..q.len()).step_by(GS_BLOCK) {
-                let hi = (lo + GS_BLOCK).min(q.len());
+            for lo in (0..q.len()).step_by(PASS_BLOCK) {
+                let hi = (lo + PASS_BLOCK).min(q.len());
                 combine_in(cf, &basis[..cf.len()], off + lo, &mut q[lo..hi]);
             }
         },
@@ -448,7 +444,7 @@ fn add_combination_at<S: Scalar>(cf: &[S], basis: &[Vec<S>], off: usize, q: &mut
 /// [`dots_acc`]). `scratch` holds two blocks (or p entries).
 ///
 /// With a free thread and at least [`crate::linalg::PASS_PAR_MIN`] multiply-adds (`per_entry` per
-/// entry, [`split_pass`]), the two halves of `out` (cut at a multiple of the block) are filled
+/// entry, [`pass_mid`]), the two halves of `out` (cut at a multiple of the block) are filled
 /// concurrently, the first half taking its dots on the way; then the chains continue over the second
 /// half, split between the two threads. Every entry is the same operations and every sum the same
 /// chain in index order, so the bits do not depend on it.
@@ -474,10 +470,10 @@ fn fill_and_dots<S: Scalar>(
             }
         }
     };
-    let mid = p / 2 / PASS_BLOCK * PASS_BLOCK;
-    if mid == 0 || scratch.len() < 2 * PASS_BLOCK || !split_pass::<S>(p * per_entry) {
-        return pass(0, out, scratch, Some(acc));
-    }
+    let mid = match pass_mid::<S>(p, p * per_entry) {
+        Some(mid) if scratch.len() >= 2 * PASS_BLOCK => mid,
+        _ => return pass(0, out, scratch, Some(acc)),
+    };
     let (oa, ob) = out.split_at_mut(mid);
     let (sa, sb) = scratch.split_at_mut(PASS_BLOCK);
     join2(|| pass(0, oa, sa, Some(&mut *acc)), || pass(mid, ob, sb, None));
@@ -671,13 +667,10 @@ fn ritz<S: Scalar>(basis: &[Vec<S>], images: &[Vec<S>], ss: &[&[S]], images_of: 
     (ys, hys)
 }
 
-/// Entries per block of [`ritz_residual`]'s pass.
-const RITZ_BLOCK: usize = PASS_BLOCK;
-
 /// The residual r = Ws − θ·Vs of the Ritz pair (θ, y = Vs) in one blocked pass — per entry the
 /// operations of y = Vs, Hy = Ws ([`ritz`]) and r = Hy − θy, without storing y or Hy — with
 /// ‖r‖ and the dots (ys_j·r)_j accumulated on the way (each in index order, as [`norm`] and
-/// [`dots`]; [`fill_and_dots`]). `y_block` is scratch of two [`RITZ_BLOCK`]s (or p entries).
+/// [`dots`]; [`fill_and_dots`]). `y_block` is scratch of two [`PASS_BLOCK`]s (or p entries).
 fn ritz_residual<S: Scalar>(
     basis: &[Vec<S>],
     images: &[Vec<S>],
