@@ -239,10 +239,10 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
                 }
             };
             eprintln!(
-                "instability at GD step {}: S = {:.6} ≥ 2/η = {:.6}, L = {:.6e}",
+                "instability at GD step {}: S = {} ≥ 2/η = {}, L = {:.6e}",
                 inst.step,
-                inst.sharpness.to_f64(),
-                2.0 / eta.to_f64(),
+                crate::error::num6(inst.sharpness.to_f64()),
+                crate::error::num6(2.0 / eta.to_f64()),
                 inst.loss.to_f64()
             );
             let state = tracking::start(obj, &eta, &inst.theta, Some(&inst.u), &topts)?;

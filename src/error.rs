@@ -108,3 +108,22 @@ pub enum Error {
 
 /// Crate result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A value for a message: six decimals (as `{:.6}`) in [1e-3, 1e7) or at zero, else six significant
+/// digits in scientific notation, so that a threshold like 2/η = 2e-9 does not print as 0.000000.
+pub fn num6(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() || (1e-3..1e7).contains(&x.abs()) { format!("{x:.6}") } else { format!("{x:.6e}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::num6;
+
+    #[test]
+    fn message_values_keep_six_decimals_in_range_and_go_scientific_outside() {
+        assert_eq!(num6(7.4990626), "7.499063");
+        assert_eq!(num6(0.0), "0.000000");
+        assert_eq!(num6(2e-9), "2.000000e-9");
+        assert_eq!(num6(-3.5e8), "-3.500000e8");
+    }
+}

@@ -178,7 +178,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         gd::find_instability(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol, &mut obs)
     }
     .map_err(|e| EvalError::Other(e.to_string()))?;
-    eprintln!("instability at GD step {}: S = {:.6} ≥ 2/η = {:.6}", inst.step, inst.sharpness.to_f64(), 2.0 / eta.to_f64());
+    eprintln!("instability at GD step {}: S = {} ≥ 2/η = {}", inst.step, crate::error::num6(inst.sharpness.to_f64()), crate::error::num6(2.0 / eta.to_f64()));
     if let Some(d) = &dag {
         d.check_job(&cfg.lr, &obj.describe(), Some(inst.step))?;
     }

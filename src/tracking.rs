@@ -367,8 +367,9 @@ fn step_parts<S: Scalar>(
             let lim = cth / eta.to_f64();
             if l2.to_f64() >= lim {
                 stop = Some(StopReason::Eigengap(format!(
-                    "eigengap assumption failed at tracking step {t}: λ₂(θ†) = {:.6} ≥ {cth}/η = {lim:.6}",
-                    l2.to_f64()
+                    "eigengap assumption failed at tracking step {t}: λ₂(θ†) = {} ≥ {cth}/η = {}",
+                    crate::error::num6(l2.to_f64()),
+                    crate::error::num6(lim)
                 )));
             }
         }
