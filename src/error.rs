@@ -109,8 +109,9 @@ pub enum Error {
 /// Crate result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A value for a message: six decimals (as `{:.6}`) in [1e-3, 1e7) or at zero, else six significant
-/// digits in scientific notation, so that a threshold like 2/η = 2e-9 does not print as 0.000000.
+/// A value for a message: six decimals (as `{:.6}`) in [1e-3, 1e7) or at zero, else scientific
+/// notation with six decimals (`{:.6e}`), so that a threshold like 2/η = 2e-9 does not print as
+/// 0.000000.
 pub fn num6(x: f64) -> String {
     if x == 0.0 || !x.is_finite() || (1e-3..1e7).contains(&x.abs()) { format!("{x:.6}") } else { format!("{x:.6e}") }
 }
