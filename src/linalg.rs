@@ -55,7 +55,7 @@ pub fn gemm_generic<S: Scalar>(
     let min = if is_f64::<S>() { PAR_GEMM_MIN } else { PAR_GENERIC_MIN };
     if m >= 2 && n > 0 && m * k * n >= min && free_threads() >= 2 {
         let (c0, c1) = c.split_at_mut(m / 2 * n);
-        rayon::join(|| branch(|| rows(0, c0)), || branch(|| rows(m / 2, c1)));
+        join2(|| rows(0, c0), || rows(m / 2, c1));
     } else {
         rows(0, c);
     }

@@ -271,7 +271,7 @@ pub(crate) fn concurrent() -> bool {
 /// what the caller keeps when it does not need `b` (e.g. let `b` work on a copy, see [`step`]).
 pub(crate) fn overlap<RA: Send, RB: Send, B: FnOnce() -> RB + Send>(a: impl FnOnce() -> RA + Send, b: B) -> (RA, Deferred<RB, B>) {
     if concurrent() {
-        let (ra, rb) = rayon::join(|| crate::linalg::branch(a), || crate::linalg::branch(b));
+        let (ra, rb) = crate::linalg::join2(a, b);
         (ra, Deferred::Done(rb))
     } else {
         (a(), Deferred::Pending(b))

@@ -258,7 +258,7 @@ impl FaerProducts {
         let (counts, fm) = (self.counts, self.feature_major);
         match &mut self.shards[..] {
             [a, b] if selfstab::linalg::threads() >= 2 => {
-                rayon::join(|| selfstab::linalg::branch(|| Self::shard(a, counts, fm)), || selfstab::linalg::branch(|| Self::shard(b, counts, fm)));
+                selfstab::linalg::join2(|| Self::shard(a, counts, fm), || Self::shard(b, counts, fm));
             }
             shards => shards.iter_mut().for_each(|bufs| Self::shard(bufs, counts, fm)),
         }

@@ -1169,7 +1169,7 @@ impl<S: Scalar> Mlp<S> {
         let mut rest = self.pool.take(out.len(), self.ctx);
         let (a, b) = (&self.shards[0], &self.shards[1]);
         let (ra, rb) = if crate::linalg::free_threads() >= 2 {
-            rayon::join(|| crate::linalg::branch(|| f(a, out)), || crate::linalg::branch(|| f(b, &mut rest)))
+            crate::linalg::join2(|| f(a, out), || f(b, &mut rest))
         } else {
             (f(a, out), f(b, &mut rest))
         };
