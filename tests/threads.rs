@@ -221,8 +221,7 @@ fn eigen_solves_give_the_same_bits_with_two_threads() {
         let c = obj.ctx();
         let cold = EigenOpts { k: 2, tol, max_basis: 10, max_hvps: 2000, warm_ritz: 8 };
         let e0 = top_eigen(obj, th, None, &cold).unwrap();
-        let one = EigenOpts { k: 1, ..EigenOpts::top::<S>(1, c) };
-        let one = EigenOpts { tol, warm_ritz: 8, ..one };
+        let one = EigenOpts { tol, warm_ritz: 8, ..EigenOpts::top::<S>(1, c) };
         let warm: Vec<Vec<S>> = e0.vectors.iter().chain(&e0.next_ritz).cloned().collect();
         let values: Vec<S> = e0.values.iter().chain(&e0.next_ritz_values).cloned().collect();
         let e1 = top_eigen_subspace(obj, th2, &warm[..3], &one).unwrap();
