@@ -127,9 +127,71 @@ pub fn pass_mid<S: 'static>(p: usize, work: usize) -> Option<usize> {
     (mid > 0 && split_pass::<S>(work)).then_some(mid)
 }
 
-/// Runs `a` and `b` concurrently, each as a [`branch`] (rayon's `join`).
+/// Whether [`join2`]'s halves poll for work when done (see there).
+static PARTNER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns [`join2`]'s polling on (the default) or off, for measurements (`examples/partner_pairs`).
+/// Either way the results are the same bits.
+pub fn set_partner(on: bool) {
+    PARTNER.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn partner() -> bool {
+    PARTNER.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Runs `a` and `b` concurrently, each as a [`branch`] (rayon's `join`). The half that finishes
+/// first does not go idle: until the other is done it takes the pool's pending work
+/// (`rayon::yield_now`: the other half's own halves, which it hands over as it goes) or spins. A
+/// rayon worker left idle sleeps after ≈ 50 µs, and handing it work then costs the caller a wake-up
+/// and the work ≈ 30–100 µs before it starts on a 2-vCPU VM (`examples/join_latency`), several
+/// times per HVP of an eigen solve (its split passes, the MLP's shards). Measured
+/// (`examples/partner_pairs`, benches/RESULTS.md "Session 18"): the first two-thread tracking step
+/// 4–6 % faster on medium, 1–4 % on large, 6–13 % on tiny. A half polls only for its sibling,
+/// which runs on the other worker or waits in a deque it polls, so this adds no wait that rayon's
+/// own join does not make.
 pub fn join2<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-    rayon::join(|| branch(a), || branch(b))
+    if !partner() {
+        return rayon::join(|| branch(a), || branch(b));
+    }
+    use std::sync::atomic::AtomicBool;
+    let (da, db) = (AtomicBool::new(false), AtomicBool::new(false));
+    rayon::join(
+        || {
+            let r = {
+                let _done = Done(&da);
+                branch(a)
+            };
+            poll_until(&db);
+            r
+        },
+        || {
+            let r = {
+                let _done = Done(&db);
+                branch(b)
+            };
+            poll_until(&da);
+            r
+        },
+    )
+}
+
+/// Sets its flag when dropped (also on unwinding).
+struct Done<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Takes the pool's pending work (`rayon::yield_now`), or spins, until `flag` is set.
+fn poll_until(flag: &std::sync::atomic::AtomicBool) {
+    while !flag.load(std::sync::atomic::Ordering::Acquire) {
+        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            std::hint::spin_loop();
+        }
+    }
 }
 
 /// Runs `f` on a worker of rayon's pool when two threads are set and the caller is outside the

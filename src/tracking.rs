@@ -312,12 +312,15 @@ pub fn step<S: Scalar>(
     opts: &TrackOpts,
 ) -> Result<(Row, Option<StopReason>), EvalError> {
     // The trails leave the state for the step, so that each part holds its own while both read the
-    // rest of the state.
-    let mut trail_gd = std::mem::take(&mut st.trail_gd);
-    let mut trail_dagger = std::mem::take(&mut st.trail_dagger);
-    let out = step_parts(obj, eta, st, &mut trail_gd, &mut trail_dagger, opts);
-    (st.trail_gd, st.trail_dagger) = (trail_gd, trail_dagger);
-    out
+    // rest of the state. With two threads the whole step runs on rayon's pool (its solves and
+    // evaluations then hand work over from inside it; [`crate::linalg::on_pool`]).
+    crate::linalg::on_pool(|| {
+        let mut trail_gd = std::mem::take(&mut st.trail_gd);
+        let mut trail_dagger = std::mem::take(&mut st.trail_dagger);
+        let out = step_parts(obj, eta, st, &mut trail_gd, &mut trail_dagger, opts);
+        (st.trail_gd, st.trail_dagger) = (trail_gd, trail_dagger);
+        out
+    })
 }
 
 /// [`step`] with the state's trails held apart.
