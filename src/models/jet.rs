@@ -348,11 +348,11 @@ pub const PAR_MIN_MPFR: usize = 1 << 8;
 
 /// Runs `f(lo, parts)` over a fixed partition of the index range `0..len` into at most two
 /// contiguous halves, each output slice of `outs` (all of length `len`) cut at the same index `mid`
-/// (a multiple of `unit`, e.g. a row length). Two halves run concurrently (rayon) when
-/// [`crate::linalg::free_threads`] ≥ 2 (no other branch holds the second thread) and
-/// `len ≥ PAR_MIN`. For elementwise maps the results are bit-identical to one thread: every entry is
-/// computed by the same operations whichever half it falls in (the f64 tanh's lane loop and its
-/// remainder compute the same operations, `scalar::tanh_fast_slice`).
+/// (a multiple of `unit`, e.g. a row length). Two halves run concurrently
+/// ([`crate::linalg::join2`]) when [`crate::linalg::free_threads`] ≥ 2 (no other branch holds the
+/// second thread) and `len ≥ PAR_MIN`. For elementwise maps the results are bit-identical to one
+/// thread: every entry is computed by the same operations whichever half it falls in (the f64
+/// tanh's lane loop and its remainder compute the same operations, `scalar::tanh_fast_slice`).
 pub fn par_parts<T: Send + 'static>(len: usize, unit: usize, outs: Vec<&mut [T]>, f: impl Fn(usize, Vec<&mut [T]>) + Sync) {
     debug_assert!(outs.iter().all(|o| o.len() == len));
     let mid = (len / 2) / unit.max(1) * unit.max(1);
@@ -371,7 +371,7 @@ pub fn par_parts<T: Send + 'static>(len: usize, unit: usize, outs: Vec<&mut [T]>
         lo.push(a);
         hi.push(b);
     }
-    rayon::join(|| run(0, lo), || run(mid, hi));
+    crate::linalg::join2(|| run(0, lo), || run(mid, hi));
 }
 
 /// [`matmul`] over borrowed blocks, drawing the result blocks from `pool` (`skip_const`: leave the
