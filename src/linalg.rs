@@ -667,6 +667,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn join2_returns_both_halves_and_a_panicking_half_releases_its_sibling() {
+        // Each case runs on its own thread and must finish within 30 s: a half that kept polling
+        // for a sibling that never finishes would hang instead of failing.
+        let within = |f: fn() -> bool| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(f());
+            });
+            rx.recv_timeout(std::time::Duration::from_secs(30))
+        };
+        let nested = || join2(|| 1 + 1, || join2(|| 3, || join2(|| 4, || 5))) == (2, (3, (4, 5)));
+        assert_eq!(within(nested), Ok(true));
+        let a_panics = || {
+            std::panic::catch_unwind(|| join2(|| -> i32 { panic!("half a fails (expected by the test)") }, || 2)).is_err()
+        };
+        assert_eq!(within(a_panics), Ok(true));
+        let b_panics = || {
+            std::panic::catch_unwind(|| join2(|| 1, || -> i32 { panic!("half b fails (expected by the test)") })).is_err()
+        };
+        assert_eq!(within(b_panics), Ok(true));
+    }
+
+    #[test]
     fn gemm_generic_matches_faer_on_all_transposes() {
         let (m, k, n) = (7, 5, 9);
         let a: Vec<f64> = (0..m * k).map(|i| ((i * 37 % 11) as f64 - 5.0) / 3.0).collect();
