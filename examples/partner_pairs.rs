@@ -3,7 +3,8 @@
 //! `reps` rounds times the first tracking step (on a copy of the state) with two threads, polling
 //! on and off in alternating order, then prints the medians and the median per-round ratio.
 //!
-//! `cargo run --release --example partner_pairs -- [tiny|medium|large] [reps] [eig_tol]`
+//! `cargo run --release --example partner_pairs -- [tiny|medium|large] [reps] [eig_tol] [chain_tol]`
+//! (default medium, 20, 1e-9, no chain tolerance; `TrackOpts::chain_tol`)
 use selfstab::linalg::{set_partner, set_threads};
 use std::time::Instant;
 #[path = "support/track.rs"]
@@ -13,7 +14,8 @@ fn main() {
     let cfg = std::env::args().nth(1).unwrap_or_else(|| "medium".into());
     let reps: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(20);
     let eig_tol: f64 = std::env::args().nth(3).and_then(|a| a.parse().ok()).unwrap_or(1e-9);
-    let (obj, eta, _, topts, st) = track::setup_tol(&cfg, eig_tol);
+    let (obj, eta, _, mut topts, st) = track::setup_tol(&cfg, eig_tol);
+    topts.chain_tol = std::env::args().nth(4).and_then(|a| a.parse().ok());
     set_threads(2);
     let full = |on: bool| {
         set_partner(on);
@@ -41,7 +43,8 @@ fn main() {
         v[v.len() / 2]
     };
     println!(
-        "{cfg} (tol {eig_tol:e}), first tracking step, two threads, {reps} rounds: polling {:.1} ms, rayon's sleep {:.1} ms (median), off ÷ on per round {:.2}",
+        "{cfg} (tol {eig_tol:e}, chain {:?}), first tracking step, two threads, {reps} rounds: polling {:.1} ms, rayon's sleep {:.1} ms (median), off ÷ on per round {:.2}",
+        topts.chain_tol,
         med(&mut on),
         med(&mut off),
         med(&mut ratio)
