@@ -149,7 +149,8 @@ fn partner() -> bool {
 /// (`examples/partner_pairs`, benches/RESULTS.md "Session 18"): the first two-thread tracking step
 /// 4–6 % faster on medium, 1–4 % on large, 6–13 % on tiny. A half polls only for its sibling,
 /// which runs on the other worker or waits in a deque it polls, so this adds no wait that rayon's
-/// own join does not make.
+/// own join does not make. The cost: while it waits, the half keeps its core busy (with one thread
+/// no split runs through here, see [`free_threads`]).
 pub fn join2<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
     if !partner() {
         return rayon::join(|| branch(a), || branch(b));
