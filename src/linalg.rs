@@ -149,8 +149,10 @@ fn partner() -> bool {
 /// (`examples/partner_pairs`, benches/RESULTS.md "Session 18"): the first two-thread tracking step
 /// 4–6 % faster on medium, 1–4 % on large, 6–13 % on tiny. A half polls only for its sibling,
 /// which runs on the other worker or waits in a deque it polls, so this adds no wait that rayon's
-/// own join does not make. The cost: while it waits, the half keeps its core busy (with one thread
-/// no split runs through here, see [`free_threads`]).
+/// own join does not make. While it waits without work it keeps its core, yielding it to the OS
+/// between polls ([`poll_until`]): with more running threads than cores (two 2-thread runs on 2
+/// cores) pure spinning made each step 2× slower, the yielding poll is as fast as rayon's sleep
+/// there. (With one thread no split runs through here, see [`free_threads`].)
 pub fn join2<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
     if !partner() {
         return rayon::join(|| branch(a), || branch(b));
@@ -186,14 +188,25 @@ impl Drop for Done<'_> {
     }
 }
 
-/// Takes the pool's pending work (`rayon::yield_now`), or spins, until `flag` is set.
+/// Takes the pool's pending work (`rayon::yield_now`), or spins, until `flag` is set; after
+/// [`POLL_SPINS`] polls without work in a row it also yields its core to the OS between polls, so
+/// that on a machine with more running threads than cores the sibling (or another process) gets it.
 fn poll_until(flag: &std::sync::atomic::AtomicBool) {
+    let mut idle = 0_u32;
     while !flag.load(std::sync::atomic::Ordering::Acquire) {
-        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+        if rayon::yield_now() == Some(rayon::Yield::Executed) {
+            idle = 0;
+        } else if idle < POLL_SPINS {
+            idle += 1;
             std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
         }
     }
 }
+
+/// Polls without work after which [`poll_until`] yields its core between polls.
+const POLL_SPINS: u32 = 64;
 
 /// Runs `f` on a worker of rayon's pool when two threads are set and the caller is outside the
 /// pool, else on the caller: work that hands halves to the other worker many times (an MLP
