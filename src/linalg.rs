@@ -147,7 +147,7 @@ fn partner() -> bool {
 /// and the work ≈ 30–100 µs before it starts on a 2-vCPU VM (`examples/join_latency`), several
 /// times per HVP of an eigen solve (its split passes, the MLP's shards). Measured
 /// (`examples/partner_pairs`, benches/RESULTS.md "Session 18"): the first two-thread tracking step
-/// 4–6 % faster on medium, 1–4 % on large, 6–13 % on tiny. A half polls only for its sibling,
+/// 2–6 % faster on medium, 1–4 % on large, 6–13 % on tiny. A half polls only for its sibling,
 /// which runs on the other worker or waits in a deque it polls, so this adds no wait that rayon's
 /// own join does not make. While it waits without work it keeps its core, yielding it to the OS
 /// between polls ([`poll_until`]): with more running threads than cores (two 2-thread runs on 2
@@ -159,24 +159,18 @@ pub fn join2<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() ->
     }
     use std::sync::atomic::AtomicBool;
     let (da, db) = (AtomicBool::new(false), AtomicBool::new(false));
-    rayon::join(
-        || {
-            let r = {
-                let _done = Done(&da);
-                branch(a)
-            };
-            poll_until(&db);
-            r
-        },
-        || {
-            let r = {
-                let _done = Done(&db);
-                branch(b)
-            };
-            poll_until(&da);
-            r
-        },
-    )
+    rayon::join(|| half(a, &da, &db), || half(b, &db, &da))
+}
+
+/// One half of [`join2`]: `f` as a [`branch`], then `done` set (also when `f` panics), then
+/// polling until the sibling has set `sibling`.
+fn half<R>(f: impl FnOnce() -> R, done: &std::sync::atomic::AtomicBool, sibling: &std::sync::atomic::AtomicBool) -> R {
+    let r = {
+        let _done = Done(done);
+        branch(f)
+    };
+    poll_until(sibling);
+    r
 }
 
 /// Sets its flag when dropped (also on unwinding).
