@@ -325,10 +325,10 @@ fn table(run: &Run, cfg: &str, label: &str, verdicts: &mut Vec<String>) {
                 // §7: 2× JAX, capped at 85 % of faer's throughput for the primitives; 3× for a step.
                 let need = if k == 5 { 3.0 } else { 2.0 };
                 let mut target = jms / need;
-                if k <= 2 {
-                    if let (Some(f), Some(g)) = (fl, faer) {
-                        target = target.max(f / (0.85 * g) * 1e-6);
-                    }
+                if k <= 2
+                    && let (Some(f), Some(g)) = (fl, faer)
+                {
+                    target = target.max(f / (0.85 * g) * 1e-6);
                 }
                 let met = ms <= target;
                 tcol = fmt_ms(target);
@@ -454,10 +454,10 @@ fn other_targets(run: &Run) {
         }
     }
     for (id, f) in &run.facts {
-        if id.contains("/eigen_trail") {
-            if let Some(h) = f["hvps"].as_u64() {
-                println!("- {id}: {h} HVPs at tol {} (target ≤ 12 on average along a GD trajectory): {}", f["tol"], if h <= 12 { "met" } else { "not met" });
-            }
+        if id.contains("/eigen_trail")
+            && let Some(h) = f["hvps"].as_u64()
+        {
+            println!("- {id}: {h} HVPs at tol {} (target ≤ 12 on average along a GD trajectory): {}", f["tol"], if h <= 12 { "met" } else { "not met" });
         }
     }
     for cfg in ["tiny", "medium", "large", "xl"] {

@@ -309,13 +309,13 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
         eprintln!();
     }
     // A numerical failure on an exploding GD iterate is GD's divergence, reported as such.
-    if let (Some(StopReason::Numerical(msg)), Some(first), Some(last)) = (&ck.stop, ck.rows.first(), ck.rows.last()) {
-        if last.loss_gd > DIVERGENCE_GROWTH * first.loss_gd.abs().max(f64::MIN_POSITIVE) {
-            ck.stop = Some(StopReason::Diverged(format!(
-                "GD diverged: its loss grew from {:.6e} at θ₀ to {:.6e} at tracking step {}, where {msg}",
-                first.loss_gd, last.loss_gd, last.t
-            )));
-        }
+    if let (Some(StopReason::Numerical(msg)), Some(first), Some(last)) = (&ck.stop, ck.rows.first(), ck.rows.last())
+        && last.loss_gd > DIVERGENCE_GROWTH * first.loss_gd.abs().max(f64::MIN_POSITIVE)
+    {
+        ck.stop = Some(StopReason::Diverged(format!(
+            "GD diverged: its loss grew from {:.6e} at θ₀ to {:.6e} at tracking step {}, where {msg}",
+            first.loss_gd, last.loss_gd, last.t
+        )));
     }
     let stop = ck.stop.clone().unwrap_or(StopReason::Completed);
     write_series(&out, &ck.rows)?;

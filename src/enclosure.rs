@@ -525,7 +525,7 @@ pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
             lx = lx.max(w[0]);
             ly = ly.max(w[1]);
         }
-        if !finite || !(wx <= spec.max_width && wy <= spec.max_width) {
+        if !(finite && wx <= spec.max_width && wy <= spec.max_width) {
             lost = Some(format!(
                 "at step {t} a sub-box width (X {wx:e}, Y {wy:e}) exceeds max_width {:e} or is not finite",
                 spec.max_width

@@ -131,10 +131,10 @@ pub fn flow(cfg: &Resolved, args: &FlowArgs) -> Result<FlowSummary, Error> {
     if args.top_k == 0 || args.top_k > 64 {
         return Err(InputError::Value { key: "top_k".into(), msg: format!("must be in 1..=64, got {}", args.top_k) }.into());
     }
-    if let Some(t) = args.sdcp_tol {
-        if !(t > 0.0 && t < 1.0) {
-            return Err(InputError::Value { key: "sdcp_tol".into(), msg: format!("must be in (0, 1), got {t}") }.into());
-        }
+    if let Some(t) = args.sdcp_tol
+        && !(t > 0.0 && t < 1.0)
+    {
+        return Err(InputError::Value { key: "sdcp_tol".into(), msg: format!("must be in (0, 1), got {t}") }.into());
     }
     match Precision::parse(&cfg.precision)? {
         Precision::F64 => flow_generic::<f64>(cfg, args, ()),

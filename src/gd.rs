@@ -87,7 +87,7 @@ impl Progress {
 
 impl<S: Scalar> Observer<S> for Progress {
     fn on_row(&mut self, row: &GdRow<'_, S>) {
-        if self.enabled && row.t % self.every == 0 {
+        if self.enabled && row.t.is_multiple_of(self.every) {
             let s = row.sharpness.map(|s| format!("{:.6}", s.to_f64())).unwrap_or_default();
             eprint!("\r  GD step {:>7}  loss {:.6e}  S {}    ", row.t, row.loss.to_f64(), s);
         }

@@ -308,10 +308,10 @@ pub fn dots<S: Scalar>(x: &[S], ys: &[&[S]]) -> Vec<S> {
 
 /// [`dots`] on the calling thread.
 fn dots_one<S: Scalar>(x: &[S], ys: &[&[S]]) -> Vec<S> {
-    if x.len() >= DOT_LANES_MIN {
-        if let Some(out) = S::dots_lanes(x, ys) {
-            return out;
-        }
+    if x.len() >= DOT_LANES_MIN
+        && let Some(out) = S::dots_lanes(x, ys)
+    {
+        return out;
     }
     let Some(z) = x.first().or_else(|| ys.first().and_then(|y| y.first())) else {
         return Vec::new();
@@ -957,8 +957,8 @@ mod tests {
                         lanes[i % DOT_LANES] += x[i] * y[i];
                     }
                     let mut s = lanes[0];
-                    for l in 1..DOT_LANES {
-                        s += lanes[l];
+                    for lane in &lanes[1..] {
+                        s += lane;
                     }
                     for i in whole..len {
                         s += x[i] * y[i];

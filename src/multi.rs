@@ -59,7 +59,7 @@ impl<S: Scalar> BetaTracker<S> {
     /// record: append ∇S⊥,t·r, r ← (I − ηH_t)P⊥_{u_t} r). Returns the HVPs spent.
     pub fn observe(&mut self, obj: &dyn Objective<S>, eta: &S, dag: &Center<S>, t: u64) -> Result<u64, EvalError> {
         let c = obj.ctx();
-        if self.every > 0 && t % self.every == 0 {
+        if self.every > 0 && t.is_multiple_of(self.every) {
             self.records.push(BetaRecord { s: t, beta_s: dag.beta.to_f64(), r: dag.grad_s_perp.clone(), values: vec![] });
         }
         let mut hvps = 0;

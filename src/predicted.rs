@@ -1,10 +1,10 @@
 //! Predicted dynamics (reference.md §5.1–§5.2), everything evaluated at θ†_t (u, ∇S⊥, α, β, δ², H):
 //!
-//! standard: $$v_{t+1} = v_t - \eta\Big[H_t v_t + \frac{x_t^2-\delta_t^2}{2}\nabla S_{\perp,t}
-//!   + u_t x_t y_t\Big],$$
-//! generalized (v⊥ = v − xu): $$v_{t+1} = v_t - \eta\Big[H_t v_{\perp,t}
-//!   + u_t\big(u_t\cdot\nabla L(\theta^\dagger_t + x_t u_t)\big)
-//!   + \frac{x_t^2-\delta_t^2}{2}\nabla S_{\perp,t} + u_t x_t y_t\Big],$$
+//! standard: $$v_{t+1} = v_t - \eta\Big[H_t v_t + \frac{x_t^2-\delta_t^2}{2}\nabla S_{\perp,t} +
+//!   u_t x_t y_t\Big],$$
+//! generalized (v⊥ = v − xu): $$v_{t+1} = v_t - \eta\Big[H_t v_{\perp,t} +
+//!   u_t\big(u_t\cdot\nabla L(\theta^\dagger_t + x_t u_t)\big) +
+//!   \frac{x_t^2-\delta_t^2}{2}\nabla S_{\perp,t} + u_t x_t y_t\Big],$$
 //! with x = u·v, y = ∇S⊥·v and δ² = 2α/β taken with its sign (when α < 0 the term pushes v along
 //! +∇S⊥; see theory/README.md §Decisions). Both updates are invariant under u → −u: u enters only
 //! through x·u, x² and ∇S⊥ (claim 2).

@@ -318,7 +318,9 @@ impl std::fmt::Display for Precision {
 // ---------------------------------------------------------------------------------------------
 // f64 fast path: a vectorisable tanh (used by `Mlp` when `set_fast(true)`, never by the generic path).
 
+#[allow(clippy::excessive_precision)] // fdlibm's constants, digits as published
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1; // ln 2 with 21 trailing zero bits (k·LN2_HI exact)
+#[allow(clippy::excessive_precision)]
 const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10; // ln 2 − LN2_HI
 /// 1.5·2^52: adding it to |v| < 2^51 rounds v to an integer held in the low mantissa bits.
 const SHIFT: f64 = 6_755_399_441_055_744.0;

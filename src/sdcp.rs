@@ -219,10 +219,10 @@ pub fn solve_gram<S: Scalar>(a_hat: &[S], gs: &[Vec<S>], m: usize, tol: f64, war
         for q in p..n {
             let mut v = crate::linalg::dot(&gs[p], &gs[q]);
             if w(p) {
-                v = v * &r2;
+                v *= &r2;
             }
             if w(q) {
-                v = v * &r2;
+                v *= &r2;
             }
             g[q * n + p].assign_from(&v);
             g[p * n + q] = v;
@@ -308,7 +308,7 @@ pub fn solve<S: Scalar>(a_hat: &[S], g: &[S], m: usize, tol: f64, warm: Option<&
                     accepted = true;
                     break;
                 }
-                step = step * &half;
+                step *= &half;
             }
         }
         if !accepted {

@@ -1150,8 +1150,8 @@ mod tests {
 
     impl<S: Scalar> Diag<S> {
         fn new(c: S::Ctx) -> Self {
-            let p = 120;
-            Diag { lam: (0..p).map(|i| S::from_i64(10, c) - &(S::from_i64(9, c) * &(S::from_i64(i, c) / &S::from_i64(p as i64, c)).sqrt())).collect(), c }
+            let p: i64 = 120;
+            Diag { lam: (0..p).map(|i| S::from_i64(10, c) - &(S::from_i64(9, c) * &(S::from_i64(i, c) / &S::from_i64(p, c)).sqrt())).collect(), c }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The stable set M = {θ : S(θ) ≤ 2/η, ∇L(θ)·u(θ) = 0} and the authors' linearised projection onto
 //! it (reference.md §4, `taylor.py`):
-//! $$p \leftarrow p - \max(0, S(p) - 2/\eta)\,\frac{\nabla S_\perp(p)}{\|\nabla S_\perp(p)\|^2}
-//!   - u(p)\,\frac{u(p)\cdot\nabla L(p)}{S(p)},$$
+//! $$p \leftarrow p - \max(0, S(p) - 2/\eta)\,\frac{\nabla S_\perp(p)}{\|\nabla S_\perp(p)\|^2} -
+//!   u(p)\,\frac{u(p)\cdot\nabla L(p)}{S(p)},$$
 //! applied k times (default 3), every quantity re-evaluated at the new point. The first term is a
 //! Gauss–Newton step onto {S = 2/η} along ∇S⊥, the second a Newton step on u·∇L. The result reports
 //! its residuals S − 2/η and u·∇L so that a poor projection is visible (claims 3, 24).

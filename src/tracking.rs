@@ -457,7 +457,7 @@ fn at_points<S: Scalar>(
     // --- the work at θ†_t comes first, while the model's θ-only blocks are still those of θ†_t
     // (the last point the previous step evaluated): λ₂(θ†_t) every `gap_every` steps (checked
     // by the caller), then the predictions' next displacements.
-    let gap = if opts.gap_every > 0 && t % opts.gap_every == 0 && p >= 2 {
+    let gap = if opts.gap_every > 0 && t.is_multiple_of(opts.gap_every) && p >= 2 {
         let eo2 = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(2, c) };
         Some(top_eigen(obj, &dag.theta, Some(&dag.u), &eo2)?)
     } else {

@@ -198,7 +198,7 @@ fn claim_31_k1<S: Scalar>(c: S::Ctx) {
     for case in 0..40 {
         let g: Vec<S> = (0..5).map(|_| S::from_f64(rng.next(), c)).collect();
         let a = S::from_f64(rng.next() * 3.0, c);
-        let sol = sdcp::solve_gram(&[a.clone()], &[g.clone()], 1, tol, None).unwrap();
+        let sol = sdcp::solve_gram(std::slice::from_ref(&a), std::slice::from_ref(&g), 1, tol, None).unwrap();
         let gg = selfstab::linalg::dot(&g, &g);
         let closed = -(a / &gg);
         let closed = if closed.to_f64() > 0.0 { closed } else { S::zero(c) };

@@ -436,7 +436,7 @@ fn early_chain_solves_move_theta_dagger_within_the_eigenvector_bound_f64() {
         let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt();
         let moved = dist(&loose.center.theta, &strict.center.theta);
         let step = dist(&strict.center.theta, &st.dagger.theta);
-        let eig = top_eigen_subspace(&e.m, &strict.center.theta, &[strict.center.u.clone()], &EigenOpts { tol: TOL, ..EigenOpts::top::<f64>(2, ()) }).unwrap();
+        let eig = top_eigen_subspace(&e.m, &strict.center.theta, std::slice::from_ref(&strict.center.u), &EigenOpts { tol: TOL, ..EigenOpts::top::<f64>(2, ()) }).unwrap();
         let s = eig.values[0];
         let bound = s / (s - eig.values[1]) * CHAIN_TOL * step;
         worst = worst.max(moved / bound);

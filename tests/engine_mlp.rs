@@ -25,6 +25,7 @@ fn mlp<S: Scalar>(act: Activation, loss: LossKind, c: S::Ctx) -> (Mlp<S>, Vec<S>
     (m, th)
 }
 
+#[allow(clippy::needless_range_loop)] // λ_r, the r-th eigenvector and residual side by side
 fn claim_34_generic<S: Scalar>(c: S::Ctx) {
     for act in [Activation::Tanh, Activation::Silu, Activation::Gelu] {
         for loss in [LossKind::Mse, LossKind::Ce] {

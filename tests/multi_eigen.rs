@@ -256,7 +256,7 @@ fn k1_generic<S: Scalar>(c: S::Ctx) -> (bool, f64) {
     };
     let t = tol::<S>(c);
     let a = project(&m, &eta, center(&m, &th, Some(&u0), t).unwrap(), 3, t).unwrap();
-    let b = project_k(&m, &eta, center_k(&m, &th, &[u0.clone()], 1, t).unwrap(), 3, 1.9, t).unwrap();
+    let b = project_k(&m, &eta, center_k(&m, &th, std::slice::from_ref(&u0), 1, t).unwrap(), 3, 1.9, t).unwrap();
     let same = a.center.theta.iter().zip(&b.center.center.theta).all(|(x, y)| x == y)
         && a.residual_s == b.residual_s[0]
         && a.residual_u == b.residual_u[0];

@@ -24,7 +24,7 @@ fn two_threads_give_the_same_bits_as_one() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let layers = [64usize, 64, 64, 10];
     let ds = digits(300).unwrap();
-    assert!(300 * 64 >= selfstab::models::jet::PAR_MIN);
+    const { assert!(300 * 64 >= selfstab::models::jet::PAR_MIN) };
     for act in [Activation::Tanh, Activation::Silu] {
         let obj = Mlp::<f64>::new(&layers, act, LossKind::Mse, &ds, ()).unwrap();
         let p = obj.dim();

@@ -1,8 +1,8 @@
 //! The exact cubic model and its perturbed family (theory/models.md §1–§2; claims.md Toy-C, Toy-P).
 //!
 //! θ = (x, w) ∈ ℝ × ℝᵈ, with y := a·w and z := e·w,
-//! $$L(x,w) = -g\cdot w + \tfrac\kappa2 y^2 + \tfrac12(s_0+y)x^2 + \tfrac{c_4}{24}x^4
-//!   + \tfrac b4 y^2x^2 + c\,z\,x^3 + \tfrac{c_3}6 y^3,\qquad s_0 = 2/\eta.$$
+//! $$L(x,w) = -g\cdot w + \tfrac\kappa2 y^2 + \tfrac12(s_0+y)x^2 + \tfrac{c_4}{24}x^4 +
+//!   \tfrac b4 y^2x^2 + c\,z\,x^3 + \tfrac{c_3}6 y^3,\qquad s_0 = 2/\eta.$$
 //! With κ = c₄ = b = c = c₃ = 0 it is the exact cubic model (Toy-C), whose GD in (x, y) *is* the
 //! reduced map with α = g·a, β = ‖a‖² (reference.md §2). All derivatives are exact polynomials:
 //! L = −g·w + F(x, y, z) and every derivative of order ≥ 2 is a derivative of F pulled back through
@@ -312,6 +312,8 @@ impl<S: Scalar> Objective<S> for Cubic<S> {
         self.pull_back(&f, out);
         Ok(())
     }
+    // The tensor contraction Σ_jk F_ijk v_j w_k reads clearest with its indices.
+    #[allow(clippy::needless_range_loop)]
     fn d3(&self, th: &[S], v: &[S], w: &[S], out: &mut [S]) -> Result<(), EvalError> {
         self.check(th)?;
         let pt = self.coords(th);
