@@ -788,7 +788,7 @@ const TRAIL_CLUSTER_GAP: f64 = 0.05;
 /// sequence's last point than to the role's (the later projection steps, which barely move), and
 /// when the last solve's top pair lay in a cluster (relative gap below 5%: u then turns within the
 /// cluster, not along the role's path).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
 pub struct Trail<S: Scalar> {
     /// Past points and their unit top eigenvectors, oldest first.
@@ -810,9 +810,27 @@ pub struct Trail<S: Scalar> {
     #[serde(default)]
     pub role: usize,
     /// The solves' basis and image vectors, reused from one solve to the next (scratch, not
-    /// state: not saved, and a clone starts empty).
+    /// state: not saved; a clone shares it, [`Pool::shared`]).
     #[serde(skip)]
     pub pool: Pool<S>,
+}
+
+/// A clone shares the scratch pool: the two-thread tracking step advances a copy of θ†'s trail
+/// every step (and a bench repeats a step on copies of one state), and a copy with an empty pool
+/// faults its ≈ 2 × 20 basis and image vectors in afresh (benches/RESULTS.md, Session 19).
+impl<S: Scalar> Clone for Trail<S> {
+    fn clone(&self) -> Self {
+        Trail {
+            points: self.points.clone(),
+            ritz: self.ritz.clone(),
+            values: self.values.clone(),
+            cap: self.cap,
+            role_points: self.role_points,
+            roles: self.roles.clone(),
+            role: self.role,
+            pool: self.pool.shared(),
+        }
+    }
 }
 
 impl<S: Scalar> Default for Trail<S> {

@@ -23,7 +23,7 @@
 //! [`Pool`] of reused buffers and split elementwise work over two threads ([`par_parts`]); models
 //! evaluated many times (the MLP) use them.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::error::EvalError;
 use crate::linalg::zeros;
@@ -242,16 +242,16 @@ pub type Blocks<'a, S> = Vec<Option<&'a [S]>>;
 /// handed out: [`Pool::take`] gives unspecified contents that the caller overwrites entirely, and
 /// [`Pool::zeros`] zeroes.
 pub struct Pool<S> {
-    free: Mutex<Vec<Vec<S>>>,
+    free: Arc<Mutex<Vec<Vec<S>>>>,
 }
 
 impl<S> Default for Pool<S> {
     fn default() -> Self {
-        Pool { free: Mutex::new(Vec::new()) }
+        Pool { free: Arc::new(Mutex::new(Vec::new())) }
     }
 }
 
-/// A clone starts empty: the free buffers are scratch, not state.
+/// A clone starts empty: the free buffers are scratch, not state ([`Pool::shared`] shares them).
 impl<S> Clone for Pool<S> {
     fn clone(&self) -> Self {
         Self::default()
@@ -271,6 +271,13 @@ impl<S: Scalar> Pool<S> {
     /// An empty pool.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A handle on the same free list: buffers one returns the other can take. For copies of a
+    /// solver's state that run one after the other, or on different threads (each take and give
+    /// holds the lock for one buffer), so that a copy does not fault its buffers in afresh.
+    pub fn shared(&self) -> Self {
+        Pool { free: Arc::clone(&self.free) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<S>>> {
