@@ -33,7 +33,7 @@ fn main() {
         eprintln!("pid {}", std::process::id());
         std::thread::sleep(std::time::Duration::from_secs(3));
     }
-    let ns0 = tm.ns.lock().unwrap().clone();
+    let ns0 = *tm.ns.lock().unwrap();
     let (mut cpu, mut user, mut sys) = (0u64, 0u64, 0u64);
     // `CHAIN=1`: consecutive steps from one copy (a run's steps) instead of the first step again.
     let chain = std::env::var_os("CHAIN").is_some();
@@ -50,7 +50,7 @@ fn main() {
         sys += s1 - s0;
     }
     let per = |ns: u64| ns as f64 / reps as f64 / 1e6;
-    let ns = tm.ns.lock().unwrap().clone();
+    let ns = *tm.ns.lock().unwrap();
     let part: Vec<f64> = ns.iter().zip(&ns0).map(|(a, b)| per(a - b)).collect();
     let total = per(cpu);
     let rest = total - part.iter().sum::<f64>();
