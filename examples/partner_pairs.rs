@@ -7,6 +7,8 @@
 //! (default medium, 20, 1e-9, no chain tolerance; `TrackOpts::chain_tol`)
 use selfstab::linalg::{set_partner, set_threads};
 use std::time::Instant;
+#[path = "support/pairs.rs"]
+mod pairs;
 #[path = "support/track.rs"]
 mod track;
 
@@ -25,28 +27,9 @@ fn main() {
         t.elapsed().as_secs_f64() * 1e3
     };
     full(true);
-    let (mut on, mut off, mut ratio) = (vec![], vec![], vec![]);
-    for i in 0..reps {
-        let (a, b) = if i % 2 == 0 {
-            let a = full(true);
-            (a, full(false))
-        } else {
-            let b = full(false);
-            (full(true), b)
-        };
-        on.push(a);
-        off.push(b);
-        ratio.push(b / a);
-    }
-    let med = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let (on, off, ratio) = pairs::alternate(reps, || full(true), || full(false));
     println!(
-        "{cfg} (tol {eig_tol:e}, chain {:?}), first tracking step, two threads, {reps} rounds: polling {:.1} ms, rayon's sleep {:.1} ms (median), off ÷ on per round {:.2}",
-        topts.chain_tol,
-        med(&mut on),
-        med(&mut off),
-        med(&mut ratio)
+        "{cfg} (tol {eig_tol:e}, chain {:?}), first tracking step, two threads, {reps} rounds: polling {on:.1} ms, rayon's sleep {off:.1} ms (median), off ÷ on per round {ratio:.2}",
+        topts.chain_tol
     );
 }

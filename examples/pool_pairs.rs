@@ -9,6 +9,8 @@
 use selfstab::linalg::set_threads;
 use selfstab::models::jet::Pool;
 use std::time::Instant;
+#[path = "support/pairs.rs"]
+mod pairs;
 #[path = "support/track.rs"]
 mod track;
 
@@ -31,27 +33,8 @@ fn main() {
         ms
     };
     full(true);
-    let (mut sh, mut fr, mut ratio) = (vec![], vec![], vec![]);
-    for i in 0..reps {
-        let (a, b) = if i % 2 == 0 {
-            let a = full(true);
-            (a, full(false))
-        } else {
-            let b = full(false);
-            (full(true), b)
-        };
-        sh.push(a);
-        fr.push(b);
-        ratio.push(b / a);
-    }
-    let med = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let (shared, empty, ratio) = pairs::alternate(reps, || full(true), || full(false));
     println!(
-        "{cfg} (tol 1e-9), first tracking step, {threads} thread(s), {reps} rounds: shared pools {:.1} ms, empty pools {:.1} ms (median), empty ÷ shared per round {:.3}",
-        med(&mut sh),
-        med(&mut fr),
-        med(&mut ratio)
+        "{cfg} (tol 1e-9), first tracking step, {threads} thread(s), {reps} rounds: shared pools {shared:.1} ms, empty pools {empty:.1} ms (median), empty ÷ shared per round {ratio:.3}"
     );
 }
