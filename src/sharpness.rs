@@ -1212,6 +1212,32 @@ mod tests {
         (0..p).map(|i| fresh_entry(i, seed)).collect()
     }
 
+    /// A clone of a trail shares its scratch pool (a copy with an empty pool faulted its basis and
+    /// image vectors in afresh at every two-thread tracking step; benches/RESULTS.md, Session 19),
+    /// while a plain `Pool` clone starts empty; a solve on a clone gives the bits of a solve on a
+    /// copy with a fresh pool.
+    #[test]
+    fn trail_clone_shares_its_scratch_pool_and_solves_the_same_bits() {
+        let obj = Diag::<f64>::new(());
+        let theta = vec![0.0; obj.lam.len()];
+        let mut trail = Trail::<f64>::default();
+        trail.solve(&obj, &theta, None, 1e-10).unwrap();
+        let mut shared = trail.clone();
+        let buf = vec![0.0; 4096];
+        let at = buf.as_ptr();
+        trail.pool.give(buf);
+        let got = shared.pool.take(4096, ());
+        assert_eq!(got.as_ptr(), at, "a buffer given to the trail's pool is taken through its clone's");
+        shared.pool.give(got);
+        assert_ne!(trail.pool.clone().take(4096, ()).as_ptr(), at, "a Pool clone starts empty");
+        let mut fresh = trail.clone();
+        fresh.pool = Pool::new();
+        let (a, b) = (shared.solve(&obj, &theta, None, 1e-10).unwrap(), fresh.solve(&obj, &theta, None, 1e-10).unwrap());
+        assert_eq!(a.values[0].to_bits(), b.values[0].to_bits());
+        assert!(a.vectors[0].iter().zip(&b.vectors[0]).all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert_eq!(a.hvps, b.hvps);
+    }
+
     /// A trail solve right after the top pair crossed: ∇²L = diag(λ) with λ₁ = 8.5816, λ₂ = 8.5079
     /// (the medium θ† chain's pair of `theory/README.md` "Eigen solver: crossings and a stale
     /// preconditioner"), the trail's last u the old top branch (≈ e₂ + 3e-3·e₁ + 1e-2 bulk), its
