@@ -1229,7 +1229,8 @@ mod tests {
         let got = shared.pool.take(4096, ());
         assert_eq!(got.as_ptr(), at, "a buffer given to the trail's pool is taken through its clone's");
         shared.pool.give(got);
-        assert_ne!(trail.pool.clone().take(4096, ()).as_ptr(), at, "a Pool clone starts empty");
+        let other = trail.pool.clone().take(4096, ());
+        assert_ne!(other.as_ptr(), at, "a Pool clone starts empty");
         let mut fresh = trail.clone();
         fresh.pool = Pool::new();
         let (a, b) = (shared.solve(&obj, &theta, None, 1e-10).unwrap(), fresh.solve(&obj, &theta, None, 1e-10).unwrap());
