@@ -5,6 +5,9 @@
 //! timed region (`/proc/thread-self/stat`, clock ticks): system time is the kernel's page faults
 //! when large buffers go back to the OS between uses. `track_cpu` measures later steps.
 //!
+//! With `CHAIN=1` it times consecutive steps of one run from a single copy instead (the pools
+//! then stay warm from step to step).
+//!
 //! With `ATTACH=1` the example prints its pid and waits 3 s before the timed loop, for
 //! `perf record -p PID` to profile the steps without the instability search.
 //!
@@ -35,7 +38,6 @@ fn main() {
     }
     let ns0 = *tm.ns.lock().unwrap();
     let (mut cpu, mut user, mut sys) = (0u64, 0u64, 0u64);
-    // `CHAIN=1`: consecutive steps from one copy (a run's steps) instead of the first step again.
     let chain = std::env::var_os("CHAIN").is_some();
     let mut run = st0.clone();
     for _ in 0..reps {

@@ -788,7 +788,7 @@ const TRAIL_CLUSTER_GAP: f64 = 0.05;
 /// sequence's last point than to the role's (the later projection steps, which barely move), and
 /// when the last solve's top pair lay in a cluster (relative gap below 5%: u then turns within the
 /// cluster, not along the role's path).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
 pub struct Trail<S: Scalar> {
     /// Past points and their unit top eigenvectors, oldest first.
@@ -810,27 +810,10 @@ pub struct Trail<S: Scalar> {
     #[serde(default)]
     pub role: usize,
     /// The solves' basis and image vectors, reused from one solve to the next (scratch, not
-    /// state: not saved; a clone shares it, [`Pool::shared`]).
+    /// state: not saved; a clone shares it, see [`Pool`]'s `Clone`: a copy with an empty pool
+    /// faulted its ≈ 2 × 20 basis and image vectors in afresh).
     #[serde(skip)]
     pub pool: Pool<S>,
-}
-
-/// A clone shares the scratch pool: the two-thread tracking step advances a copy of θ†'s trail
-/// every step (and a bench repeats a step on copies of one state), and a copy with an empty pool
-/// faults its ≈ 2 × 20 basis and image vectors in afresh (benches/RESULTS.md, Session 19).
-impl<S: Scalar> Clone for Trail<S> {
-    fn clone(&self) -> Self {
-        Trail {
-            points: self.points.clone(),
-            ritz: self.ritz.clone(),
-            values: self.values.clone(),
-            cap: self.cap,
-            role_points: self.role_points,
-            roles: self.roles.clone(),
-            role: self.role,
-            pool: self.pool.shared(),
-        }
-    }
 }
 
 impl<S: Scalar> Default for Trail<S> {
@@ -1214,8 +1197,8 @@ mod tests {
 
     /// A clone of a trail shares its scratch pool (a copy with an empty pool faulted its basis and
     /// image vectors in afresh at every two-thread tracking step; benches/RESULTS.md, Session 19),
-    /// while a plain `Pool` clone starts empty; a solve on a clone gives the bits of a solve on a
-    /// copy with a fresh pool.
+    /// while a new `Pool` is empty; a solve on a clone gives the bits of a solve on a copy with a
+    /// new pool.
     #[test]
     fn trail_clone_shares_its_scratch_pool_and_solves_the_same_bits() {
         let obj = Diag::<f64>::new(());
@@ -1229,8 +1212,8 @@ mod tests {
         let got = shared.pool.take(4096, ());
         assert_eq!(got.as_ptr(), at, "a buffer given to the trail's pool is taken through its clone's");
         shared.pool.give(got);
-        let other = trail.pool.clone().take(4096, ());
-        assert_ne!(other.as_ptr(), at, "a Pool clone starts empty");
+        let other = Pool::<f64>::new().take(4096, ());
+        assert_ne!(other.as_ptr(), at, "a new Pool starts empty");
         let mut fresh = trail.clone();
         fresh.pool = Pool::new();
         let (a, b) = (shared.solve(&obj, &theta, None, 1e-10).unwrap(), fresh.solve(&obj, &theta, None, 1e-10).unwrap());

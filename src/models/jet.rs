@@ -251,10 +251,14 @@ impl<S> Default for Pool<S> {
     }
 }
 
-/// A clone starts empty: the free buffers are scratch, not state ([`Pool::shared`] shares them).
+/// A clone is a handle on the same free list: buffers one returns the other can take. The buffers
+/// are scratch, not state, so copies of a solver's state share them, whether they run one after the
+/// other or on different threads (each take and give holds the lock for one buffer): a copy then
+/// does not fault its buffers in afresh (the two-thread tracking step advances a copy of θ†'s
+/// [`crate::sharpness::Trail`] every step; benches/RESULTS.md, Session 19).
 impl<S> Clone for Pool<S> {
     fn clone(&self) -> Self {
-        Self::default()
+        Pool { free: Arc::clone(&self.free) }
     }
 }
 
@@ -271,13 +275,6 @@ impl<S: Scalar> Pool<S> {
     /// An empty pool.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// A handle on the same free list: buffers one returns the other can take. For copies of a
-    /// solver's state that run one after the other, or on different threads (each take and give
-    /// holds the lock for one buffer), so that a copy does not fault its buffers in afresh.
-    pub fn shared(&self) -> Self {
-        Pool { free: Arc::clone(&self.free) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<S>>> {
