@@ -10,8 +10,7 @@
 //!
 //! `cargo run --release --example chain_solves -- [tiny|medium|large] [eig_tol] [steps]` (default
 //! medium, 1e-9, 3)
-use selfstab::linalg::{axpy, dot, norm};
-use selfstab::objective::Objective;
+use selfstab::linalg::dot;
 use selfstab::sharpness::{Trail, center_with};
 use selfstab::stable_set::{lin_proj_point, lin_proj_with};
 
@@ -20,16 +19,6 @@ mod track;
 
 fn dist(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt()
-}
-
-/// Relative residual of s as an eigenvector at θ (one HVP).
-fn residual(obj: &dyn Objective<f64>, th: &[f64], s: &[f64]) -> f64 {
-    let mut hs = vec![0.0; s.len()];
-    obj.hvp(th, s, &mut hs).expect("hvp");
-    let ns = norm(s);
-    let rq = dot(s, &hs) / (ns * ns);
-    axpy(&-rq, s, &mut hs);
-    norm(&hs) / ns / rq.abs()
 }
 
 fn values(tr: &Trail<f64>) -> String {
@@ -43,13 +32,10 @@ fn main() {
     let (obj, eta, _, topts, mut st) = track::setup_tol(&cfg, tol);
     println!("{cfg}: eig_tol {tol:.0e}, 2/η = {:.6}", 2.0 / eta);
     for t in 0..steps {
-        let mut tr = st.trail_dagger.clone();
+        let (mut tr, p) = track::chain_start(&st, eta);
         let dag = &st.dagger;
-        let mut p = dag.theta.clone();
-        axpy(&-eta, &dag.grad, &mut p);
-        tr.role = 0;
-        let r_start = residual(&obj, &p, &tr.start(&p).expect("trail start"));
-        let r_prev = residual(&obj, &p, &dag.u);
+        let r_start = track::residual(&obj, &p, &tr.start(&p).expect("trail start"));
+        let r_prev = track::residual(&obj, &p, &dag.u);
         let mut cur = center_with(&obj, &p, Some(&dag.u), Some(&mut tr), tol).expect("centre");
         println!(
             "t={t} centre: move {:.2e}, start residual {r_start:.1e} (previous u {r_prev:.1e}), {} HVPs; S − 2/η {:.2e}; top values {}",
@@ -61,8 +47,8 @@ fn main() {
         for i in 0..topts.projection_steps {
             tr.role = 1 + i;
             let q = lin_proj_point(&eta, &cur);
-            let r_start = residual(&obj, &q, &tr.start(&q).expect("trail start"));
-            let r_prev = residual(&obj, &q, &cur.u);
+            let r_start = track::residual(&obj, &q, &tr.start(&q).expect("trail start"));
+            let r_prev = track::residual(&obj, &q, &cur.u);
             let prev = cur.theta.clone();
             cur = lin_proj_with(&obj, &eta, &cur, Some(&mut tr), tol).expect("projection step");
             println!(

@@ -41,3 +41,26 @@ pub fn step(obj: &dyn selfstab::objective::Objective<f64>, eta: f64, st: &mut Tr
     }
     row
 }
+
+/// Relative residual ‖Hs − (sᵀHs/sᵀs)s‖/(‖s‖·|sᵀHs/sᵀs|) of `s` as an eigenvector of ∇²L(θ) (one HVP).
+#[allow(dead_code)] // the examples that probe warm starts call it
+pub fn residual(obj: &dyn selfstab::objective::Objective<f64>, th: &[f64], s: &[f64]) -> f64 {
+    use selfstab::linalg::{axpy, dot, norm};
+    let mut hs = vec![0.0; s.len()];
+    obj.hvp(th, s, &mut hs).expect("hvp");
+    let ns = norm(s);
+    let rq = dot(s, &hs) / (ns * ns);
+    axpy(&-rq, s, &mut hs);
+    norm(&hs) / ns / rq.abs()
+}
+
+/// A copy of θ†'s trail set for the chain's first solve (role 0) and that solve's point, the centre
+/// θ†_t − η∇L(θ†_t) of the step from `st`.
+#[allow(dead_code)] // the examples that replay the θ† chain call it
+pub fn chain_start(st: &TrackState<f64>, eta: f64) -> (selfstab::sharpness::Trail<f64>, Vec<f64>) {
+    let mut tr = st.trail_dagger.clone();
+    tr.role = 0;
+    let mut p = st.dagger.theta.clone();
+    selfstab::linalg::axpy(&-eta, &st.dagger.grad, &mut p);
+    (tr, p)
+}
