@@ -35,7 +35,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Bencher, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use criterion::measurement::WallTime;
 use rug::Float;
 use rug::Assign;
@@ -211,7 +211,7 @@ fn bench_solves<S: Scalar>(
     }
     fact(&format!("{label}/eigen_warm{suffix}"), serde_json::json!({ "hvps": cen.hvps, "tol": tol }));
     g.bench_function(format!("{label}/eigen_warm{suffix}"), |b| {
-        b.iter(|| black_box(top_eigen(obj, black_box(&theta), Some(u_prev), &opts).expect("eigen")))
+        iter_on_pool(b, || top_eigen(obj, black_box(&theta), Some(u_prev), &opts).expect("eigen"))
     });
     if S::bits(c) <= 53 && !pt.history.is_empty() {
         // The solve as a trajectory makes it (`tracking` uses a `Trail` for GD's and θ†'s solves):
@@ -233,7 +233,7 @@ fn bench_solves<S: Scalar>(
         });
     }
     g.bench_function(format!("{label}/lin_proj{suffix}"), |b| {
-        b.iter(|| black_box(lin_proj(obj, eta, black_box(&cen), tol).expect("lin_proj")))
+        iter_on_pool(b, || lin_proj(obj, eta, black_box(&cen), tol).expect("lin_proj"))
     });
     if with_tracking {
         bench_tracking(g, label, obj, &theta, eta, u_prev, tol, None, suffix);
@@ -295,6 +295,25 @@ fn bench_tracking<S: Scalar>(
     });
 }
 
+/// Times `f` as the engine issues its primitives: the timed loop runs on a worker of rayon's pool
+/// ([`selfstab::linalg::on_pool`]; with one thread it runs on the caller as before), as an eigen
+/// solve's HVPs and a tracking step's evaluations do. Each call from outside the pool starts the
+/// pool's workers afresh, and with two threads about half of them found the other worker asleep
+/// (benches/RESULTS.md "Session 20": medium's two-thread HVP 0.68–0.71 ms in the pool, 0.99–1.01 ms
+/// median from outside).
+fn iter_on_pool<O>(b: &mut Bencher<'_, WallTime>, mut f: impl FnMut() -> O + Send) {
+    b.iter_custom(|iters| {
+        let f = &mut f;
+        selfstab::linalg::on_pool(move || {
+            let t0 = Instant::now();
+            for _ in 0..iters {
+                black_box(f());
+            }
+            t0.elapsed()
+        })
+    })
+}
+
 /// faer products of the forward-pass shapes: for each layer, [n, in]·[in, out] (one thread, the
 /// crate's default). FLOPs = 2·n·Σ in·out, the same count as the forward pass.
 fn bench_faer(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config) {
@@ -312,7 +331,7 @@ fn bench_faer_products(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, layers
     for (row, what, flops) in [("loss_grad", Primitive::LossGrad, fl.loss_grad), ("hvp", Primitive::Hvp, fl.hvp), ("grad_s_d3_sym", Primitive::GradS, fl.d3_sym)] {
         assert_eq!(what.flops(layers, n), flops as f64, "{row}: the reference's products must be the primitive's");
         let mut faer = cpu::FaerProducts::new(layers, n, what, false);
-        g.bench_function(format!("{label}/faer_{row}_products"), |b| b.iter(|| faer.run()));
+        g.bench_function(format!("{label}/faer_{row}_products"), |b| iter_on_pool(b, || faer.run()));
     }
 }
 
@@ -321,7 +340,7 @@ fn bench_faer_products(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, layers
 fn bench_faer_shapes(g: &mut BenchmarkGroup<'_, WallTime>, id: String, layers: &[usize], n: usize) {
     let shapes: Vec<(usize, usize, usize)> = layers.windows(2).map(|w| (n, w[0], w[1])).collect();
     let mut faer = cpu::FaerShapes::new(&shapes);
-    g.bench_function(id, |b| b.iter(|| faer.run()));
+    g.bench_function(id, |b| iter_on_pool(b, || faer.run()));
 }
 
 /// Bare 256-bit MPFR reference: `acc += &a * &b` over 1000 preallocated Floats (a fused multiply-add).
@@ -535,16 +554,16 @@ fn bench_ladder_primitives<S: Scalar>(
         bench_loss_grad(g, label, obj, &theta);
         g.bench_function(format!("{label}/hvp"), |b| {
             let mut out = zeros::<S>(p, c);
-            b.iter(|| obj.hvp(black_box(&theta), black_box(&u), &mut out).expect("hvp"))
+            iter_on_pool(b, || obj.hvp(black_box(&theta), black_box(&u), &mut out).expect("hvp"))
         });
         g.bench_function(format!("{label}/grad_s_d3_sym"), |b| {
             let mut out = zeros::<S>(p, c);
-            b.iter(|| obj.d3_sym(black_box(&theta), black_box(&u), &mut out).expect("d3_sym"))
+            iter_on_pool(b, || obj.d3_sym(black_box(&theta), black_box(&u), &mut out).expect("d3_sym"))
         });
         return;
     }
     g.bench_function(format!("{label}/eigen_warm"), |b| {
-        b.iter(|| black_box(top_eigen(obj, black_box(&theta), Some(&u_prev), &opts).expect("eigen")))
+        iter_on_pool(b, || top_eigen(obj, black_box(&theta), Some(&u_prev), &opts).expect("eigen"))
     });
 }
 
@@ -659,9 +678,9 @@ fn bench_loss_grad<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str,
     g.bench_function(format!("{label}/loss_grad"), |b| {
         let mut out = zeros::<S>(obj.dim(), obj.ctx());
         let mut i = 0usize;
-        b.iter(|| {
+        iter_on_pool(b, || {
             i += 1;
-            black_box(obj.grad(black_box(&points[i % 3]), &mut out).expect("grad"))
+            obj.grad(black_box(&points[i % 3]), &mut out).expect("grad")
         })
     });
 }
@@ -680,7 +699,7 @@ fn bench_new_theta<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str,
         g.bench_function(format!("{label}/{what}"), |b| {
             let mut out = zeros::<S>(p, c);
             let mut i = 0usize;
-            b.iter(|| {
+            iter_on_pool(b, || {
                 i += 1;
                 let th = black_box(&points[i % 3]);
                 if k == 0 { obj.hvp(th, black_box(v), &mut out) } else { obj.d3_sym(th, black_box(v), &mut out) }.expect("jet")
@@ -702,14 +721,14 @@ fn bench_cheap<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj
     }
     g.bench_function(format!("{label}/hvp"), |b| {
         let mut out = zeros::<S>(p, c);
-        b.iter(|| obj.hvp(black_box(theta), black_box(v), &mut out).expect("hvp"))
+        iter_on_pool(b, || obj.hvp(black_box(theta), black_box(v), &mut out).expect("hvp"))
     });
     if let Some(t) = tp {
         g.throughput(Throughput::Elements(t[2]));
     }
     g.bench_function(format!("{label}/grad_s_d3_sym"), |b| {
         let mut out = zeros::<S>(p, c);
-        b.iter(|| obj.d3_sym(black_box(theta), black_box(v), &mut out).expect("d3_sym"))
+        iter_on_pool(b, || obj.d3_sym(black_box(theta), black_box(v), &mut out).expect("d3_sym"))
     });
     bench_new_theta(g, label, obj, theta, v, tp.map(|t| [t[3], t[4]]));
 }
