@@ -206,7 +206,9 @@ const POLL_SPINS: u32 = 64;
 /// pool, else on the caller: work that hands halves to the other worker many times (an MLP
 /// evaluation's products and elementwise passes, an eigen solve's HVPs) then hands them over from
 /// inside the pool, directly, instead of waking the pool from outside each time. Where `f` runs does
-/// not change its results.
+/// not change its results. A caller's own loop of two-thread evaluations belongs inside one call:
+/// entered from outside call by call, about half the calls found the other worker asleep (medium's
+/// HVP 1.0 ms against 0.68 ms, `examples/pool_calls`, benches/RESULTS.md "Session 20").
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if threads() >= 2 && rayon::current_thread_index().is_none() {
         return rayon::scope(|_| f());
