@@ -20,6 +20,11 @@
 //! `pair` as the second argument alternates one- and two-thread batches instead ([`paired_ms`]):
 //! the per-pair ratio is the speed-up measurement for a shared host.
 //!
+//! The calls come from this example's own thread, outside rayon's pool, as they did in the
+//! criterion rows up to Session 19: with two threads some batches therefore include the slow calls
+//! that find the other worker asleep (`examples/pool_calls`, benches/RESULTS.md "Session 20"); the
+//! engine's solves and steps, and the criterion rows since, issue them from inside the pool.
+//!
 //! `cargo run --release --example perf_threads -- [tiny,large,xl] [1,2|pair] [grad|hvp|d3]`
 
 use std::hint::black_box;
