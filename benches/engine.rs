@@ -299,7 +299,7 @@ fn bench_tracking<S: Scalar>(
 /// ([`selfstab::linalg::on_pool`]; with one thread it runs on the caller as before), as an eigen
 /// solve's HVPs and a tracking step's evaluations do. Each call from outside the pool starts the
 /// pool's workers afresh, and with two threads about half of them found the other worker asleep
-/// (benches/RESULTS.md "Session 20": medium's two-thread HVP 0.68–0.71 ms in the pool, 0.99–1.01 ms
+/// (benches/RESULTS.md "Session 20": medium's two-thread HVP 0.68–0.69 ms in the pool, 0.99–1.03 ms
 /// median from outside).
 fn iter_on_pool<O>(b: &mut Bencher<'_, WallTime>, mut f: impl FnMut() -> O + Send) {
     b.iter_custom(|iters| {
