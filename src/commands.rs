@@ -231,6 +231,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
                 let mut obs: Vec<&mut dyn Observer<S>> = vec![&mut trace, &mut prog];
                 gd::find_instability(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol, &mut obs)
             };
+            prog.finish();
             let inst = match inst {
                 Ok(i) => i,
                 Err(e) => {
@@ -265,10 +266,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     write_vec(&out.join("theta_unstable.npy"), &ck.theta_unstable)?;
 
     // Tracking.
-    let prog = {
-        use std::io::IsTerminal;
-        std::io::stderr().is_terminal()
-    };
+    let mut prog = crate::progress::Ticker::new(1);
     while ck.stop.is_none() && ck.state.t < cfg.steps {
         let before = (ck.state.pred_diverged, ck.state.pred_gen_diverged);
         let betas = ck.betas.observe(obj, &eta, &ck.state.dagger, ck.state.t);
@@ -283,19 +281,20 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
         };
         for (was, now, which) in [(before.0, ck.state.pred_diverged, "standard"), (before.1, ck.state.pred_gen_diverged, "generalized")] {
             if let (None, Some(at)) = (was, now) {
-                eprintln!("\nthe {which} prediction diverged (non-finite v) at tracking step {at}; its columns are empty from there, GD and θ† continue");
+                prog.finish();
+                eprintln!("the {which} prediction diverged (non-finite v) at tracking step {at}; its columns are empty from there, GD and θ† continue");
             }
         }
-        if prog {
-            eprint!(
-                "\r  tracking step {:>5}/{}  loss {:.6e}  S {:.5}  ‖θ−θ†−v‖/‖θ−θ†‖ {:.3}   ",
+        prog.show(row.t, || {
+            format!(
+                "  tracking step {:>5}/{}  loss {:.6e}  S {:.5}  ‖θ−θ†−v‖/‖θ−θ†‖ {:.3}",
                 row.t,
                 cfg.steps,
                 row.loss_gd,
                 row.sharpness_gd,
                 row.tracking_error / row.dist.max(f64::MIN_POSITIVE)
-            );
-        }
+            )
+        });
         ck.rows.push(row);
         if let Some(s) = stop {
             ck.stop = Some(s);
@@ -305,9 +304,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
             write_series(&out, &ck.rows)?;
         }
     }
-    if prog {
-        eprintln!();
-    }
+    prog.finish();
     // A numerical failure on an exploding GD iterate is GD's divergence, reported as such.
     if let (Some(StopReason::Numerical(msg)), Some(first), Some(last)) = (&ck.stop, ck.rows.first(), ck.rows.last())
         && last.loss_gd > DIVERGENCE_GROWTH * first.loss_gd.abs().max(f64::MIN_POSITIVE)

@@ -178,6 +178,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         gd::find_instability(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol, &mut obs)
     }
     .map_err(|e| EvalError::Other(e.to_string()))?;
+    prog.finish();
     eprintln!("instability at GD step {}: S = {} ≥ 2/η = {}", inst.step, crate::error::num6(inst.sharpness.to_f64()), crate::error::num6(2.0 / eta.to_f64()));
     if let Some(d) = &dag {
         d.check_job(&cfg.lr, &obj.describe(), Some(inst.step))?;
@@ -190,27 +191,20 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     if let Some(t) = args.sdcp_tol {
         opts.sdcp_tol = t;
     }
-    let tty = {
-        use std::io::IsTerminal;
-        std::io::stderr().is_terminal()
-    };
-    let mut last_print = std::time::Instant::now();
+    let mut ticker = crate::progress::Ticker::new(10);
     let mut rows = vec![];
     let mut maxres = MaxResiduals::default();
     let status = central_flow::compare_into(obj, &eta, &inst.theta, cfg.steps, &opts, |done| {
         let r = done.last().expect("progress is called with at least one row");
-        if (tty && r.t % 10 == 0) || (!tty && last_print.elapsed().as_secs() >= 30) {
-            last_print = std::time::Instant::now();
-            eprint!("{}  step {:>6}/{}  L_gd {:.5e}  L(w) {:.5e}  S(w) {:.5}  critical {}   {}", if tty { "\r" } else { "" }, r.t, cfg.steps, r.loss_gd, r.loss_flow, r.sharpness_flow, r.n_crit, if tty { "" } else { "\n" });
-        }
+        ticker.show(r.t, || {
+            format!("  step {:>6}/{}  L_gd {:.5e}  L(w) {:.5e}  S(w) {:.5}  critical {}", r.t, cfg.steps, r.loss_gd, r.loss_flow, r.sharpness_flow, r.n_crit)
+        });
         // Partial series every 250 steps, so a long run that stops keeps what it computed.
         if r.t % 250 == 0 && r.t > 0 {
             let _ = write_series(&out, done, &Smoothed::new(done, args.smooth), dag.as_ref());
         }
     }, &mut rows, &mut maxres);
-    if tty {
-        eprintln!();
-    }
+    ticker.finish();
     if rows.is_empty() {
         status?;
         return Err(EvalError::Other("flow: no step recorded".into()).into());

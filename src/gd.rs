@@ -71,26 +71,28 @@ impl<S: Scalar> Observer<S> for TraceRecorder {
     }
 }
 
-/// Progress on stderr every `every` steps (only when stderr is a terminal).
-pub struct Progress {
-    every: u64,
-    enabled: bool,
-}
+/// Progress of GD on stderr ([`crate::progress::Ticker`]): in place every `every` steps on a
+/// terminal, else a line every [`crate::progress::LOG_SECONDS`].
+pub struct Progress(crate::progress::Ticker);
 
 impl Progress {
     /// A progress printer.
     pub fn new(every: u64) -> Self {
-        use std::io::IsTerminal;
-        Progress { every: every.max(1), enabled: std::io::stderr().is_terminal() }
+        Progress(crate::progress::Ticker::new(every))
+    }
+
+    /// Ends the in-place line (also done when dropped).
+    pub fn finish(&mut self) {
+        self.0.finish();
     }
 }
 
 impl<S: Scalar> Observer<S> for Progress {
     fn on_row(&mut self, row: &GdRow<'_, S>) {
-        if self.enabled && row.t.is_multiple_of(self.every) {
+        self.0.show(row.t, || {
             let s = row.sharpness.map(|s| format!("{:.6}", s.to_f64())).unwrap_or_default();
-            eprint!("\r  GD step {:>7}  loss {:.6e}  S {}    ", row.t, row.loss.to_f64(), s);
-        }
+            format!("  GD step {:>7}  loss {:.6e}  S {}", row.t, row.loss.to_f64(), s)
+        });
     }
 }
 

@@ -55,6 +55,7 @@ pub mod objective;
 pub mod order;
 pub mod precision_study;
 pub mod predicted;
+pub mod progress;
 pub mod reduced_map;
 pub mod scalar;
 pub mod sgd;

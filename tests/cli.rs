@@ -227,7 +227,14 @@ fn default_outputs_are_all_written() {
     let d = tmp("outputs");
     let out = d.join("o");
     let o = run(&["run", "--model", "cubic", "--lr", "1", "--steps", "30", "--out", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    // stderr is not a terminal here: the search and the tracking each log their first update as a
+    // line, and nothing more within the 30 s between lines (`progress::LOG_SECONDS`).
+    assert_eq!(err.matches("  GD step").count(), 1, "{err}");
+    assert_eq!(err.matches("tracking step     0/30").count(), 1, "{err}");
+    assert_eq!(err.matches("  tracking step").count(), 1, "{err}");
+    assert!(!err.contains('\r'), "in-place progress written to a non-terminal: {err}");
     for f in ["config.toml", "series.csv", "series.npz", "pre_instability.csv", "summary.json", "theta_unstable.npy", "final_state.npz", "figures/tracking.svg", "figures/phase.svg"] {
         assert!(out.join(f).exists(), "{f} missing");
     }

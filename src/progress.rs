@@ -1,0 +1,98 @@
+//! Progress lines on stderr for long jobs (`run`'s instability search and tracking steps, `flow`'s
+//! steps). On a terminal one line is rewritten in place at every `every`-th update. Elsewhere (a log
+//! file, a batch job) a full line is written for the first update and then at most one per
+//! [`LOG_SECONDS`], so that a redirected run shows it is alive without filling its log.
+
+use std::time::{Duration, Instant};
+
+/// Seconds between progress lines when stderr is not a terminal.
+pub const LOG_SECONDS: u64 = 30;
+
+/// Decides which updates are shown and writes them (see the module).
+#[derive(Debug)]
+pub struct Ticker {
+    tty: bool,
+    every: u64,
+    period: Duration,
+    last: Option<Instant>,
+    /// An in-place line is on the terminal, not yet ended.
+    open: bool,
+}
+
+impl Ticker {
+    /// For stderr as it is: in place on a terminal every `every` updates, else a line every
+    /// [`LOG_SECONDS`].
+    pub fn new(every: u64) -> Self {
+        use std::io::IsTerminal;
+        Self::with(std::io::stderr().is_terminal(), every, Duration::from_secs(LOG_SECONDS))
+    }
+
+    /// With the terminal decision and the log period given.
+    pub fn with(tty: bool, every: u64, period: Duration) -> Self {
+        Ticker { tty, every: every.max(1), period, last: None, open: false }
+    }
+
+    /// Whether update number `n` is shown: on a terminal when `every` divides it, elsewhere when it
+    /// is the first or a period has passed since the last line shown.
+    pub fn due(&mut self, n: u64) -> bool {
+        if self.tty {
+            return n.is_multiple_of(self.every);
+        }
+        let now = Instant::now();
+        match self.last {
+            Some(t) if now.duration_since(t) < self.period => false,
+            _ => {
+                self.last = Some(now);
+                true
+            }
+        }
+    }
+
+    /// Shows update number `n` when [`Ticker::due`] (`line` is built only then).
+    pub fn show(&mut self, n: u64, line: impl FnOnce() -> String) {
+        if !self.due(n) {
+            return;
+        }
+        if self.tty {
+            eprint!("\r{}   ", line());
+            self.open = true;
+        } else {
+            eprintln!("{}", line());
+        }
+    }
+
+    /// Ends the in-place line, if one is open (before other output on stderr and at the end).
+    pub fn finish(&mut self) {
+        if self.open {
+            eprintln!();
+            self.open = false;
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_ticker_shows_every_kth_update() {
+        let mut t = Ticker::with(true, 10, Duration::from_secs(3600));
+        let shown: Vec<u64> = (0..35).filter(|&n| t.due(n)).collect();
+        assert_eq!(shown, vec![0, 10, 20, 30]);
+    }
+
+    #[test]
+    fn log_ticker_shows_the_first_update_then_one_per_period() {
+        let mut t = Ticker::with(false, 10, Duration::from_secs(3600));
+        let shown: Vec<u64> = (0..1000).filter(|&n| t.due(n)).collect();
+        assert_eq!(shown, vec![0], "within one period only the first update is shown");
+        let mut t = Ticker::with(false, 10, Duration::ZERO);
+        assert!((0..5).all(|n| t.due(n)), "a zero period shows every update");
+    }
+}
