@@ -23,8 +23,9 @@
 //! is tiny, medium, micro, nano): `large`, `xl`, `precision`, and the groups of issue 7's items 1–2
 //! listed above [`Flops`]: `reduced` (the reduced map), `faer1024` (the decisions.md §7 scaling
 //! reference), `tiny256` (tiny at 256 bits), `tiny2t` / `medium2t` (1- vs 2-thread rows), `large2t`
-//! (large's 2-thread solve, projection and tracking-step row) and `scaling`
-//! (cost vs n and vs width, with analytic FLOP counts); `reftol` adds, to every f64 group that runs,
+//! (large's 2-thread solve, projection and tracking-step row), `scaling`
+//! (cost vs n and vs width, with analytic FLOP counts) and `track256` (micro's first tracking step in
+//! f64 and at 256 bits); `reftol` adds, to every f64 group that runs,
 //! the solver rows (`eigen_warm`, `eigen_trail`, `lin_proj`, `tracking_step`,
 //! `tracking_step_steady`) again with every solve at the JAX reference's tolerance 1e-9, named
 //! `…_reftol` (the default rows solve to the crate's 1e-10); `chaintol` adds the two tracking rows at
@@ -175,7 +176,7 @@ fn bench_primitives<S: Scalar>(
     if S::bits(c) <= 53 && with_tracking && opted_in("chaintol") {
         // The same tolerance with the θ† chain's early solves (centre, projection step 1) at
         // CHAIN_TOL: the opt-in `selfstab run --eig-tol 1e-9 --chain-tol 1e-6`.
-        bench_tracking(g, label, obj, &theta, &eta, &u_prev, REF_TOL, Some(CHAIN_TOL), "_reftol_chain");
+        bench_tracking(g, label, obj, &theta, &eta, &u_prev, REF_TOL, Some(CHAIN_TOL), "_reftol_chain", true);
     }
 }
 
@@ -236,11 +237,11 @@ fn bench_solves<S: Scalar>(
         iter_on_pool(b, || lin_proj(obj, eta, black_box(&cen), tol).expect("lin_proj"))
     });
     if with_tracking {
-        bench_tracking(g, label, obj, &theta, eta, u_prev, tol, None, suffix);
+        bench_tracking(g, label, obj, &theta, eta, u_prev, tol, None, suffix, true);
     }
 }
 
-/// The first and the steady tracking step (`{label}/tracking_step{suffix}`,
+/// The first and (with `steady`) the steady tracking step (`{label}/tracking_step{suffix}`,
 /// `{label}/tracking_step_steady{suffix}`) with every eigen solve at `tol` and the θ† chain's early
 /// solves at `chain_tol` (`TrackOpts::chain_tol`; `None`: at `tol`).
 #[allow(clippy::too_many_arguments)]
@@ -254,6 +255,7 @@ fn bench_tracking<S: Scalar>(
     tol: f64,
     chain_tol: Option<f64>,
     suffix: &str,
+    steady: bool,
 ) {
     // gap_every = 0: no λ₂ solve (the periodic eigengap check is not part of a step's cost).
     let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol };
@@ -275,6 +277,9 @@ fn bench_tracking<S: Scalar>(
             BatchSize::LargeInput,
         )
     });
+    if !steady {
+        return;
+    }
     // Steady state: the step after 20 tracking steps (the trails of GD's and θ†'s solves
     // have their history; `tracking_step` above is the first step after `start`).
     let clock = Instant::now();
@@ -604,6 +609,7 @@ fn precision_ladder(cr: &mut Criterion) {
 //   tiny2t, medium2t  1- and 2-thread primitives, 2-thread row        → {tiny,medium}/…-{1,2}t/… (in `engine`)
 //   large2t           large's 2-thread row                             → large/large-f64-2t/… (in `engine`)
 //   scaling   loss+grad, HVP, ∇S vs n and vs width, f64, 1 thread      → scaling/{n…,w…}/…
+//   track256  micro's first tracking step, f64 and 256 bits           → track256/micro-{f64,mpfr256}/tracking_step
 // Throughput is set to the analytic FLOP count (f64: criterion's "elem/s" = FLOP/s) or to the
 // multiply-add count (MPFR: comparable with the rug loop's elem/s = multiply-adds/s).
 // ---------------------------------------------------------------------------------------------
@@ -935,6 +941,34 @@ fn extras(cr: &mut Criterion) {
     if opted_in("scaling") {
         bench_scaling(cr);
     }
+    if opted_in("track256") {
+        bench_track256(cr);
+    }
+}
+
+/// `track256`: the first tracking step (GD + θ† with 3 projection steps + both predictions, every
+/// solve at the precision's default tolerance: 1e-10 in f64, 2^(16−256) at 256 bits) on [`MICRO`]
+/// from its bench point, in f64 and at 256 bits (ids `track256/micro-{f64,mpfr256}/tracking_step`).
+/// One 256-bit step takes tens of seconds, so the steady-state row is left out.
+fn bench_track256(cr: &mut Criterion) {
+    let cfg = &MICRO;
+    let pt = bench_point(cfg);
+    config_fact(cfg);
+    let mut g = cr.benchmark_group("track256");
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    g.sampling_mode(SamplingMode::Flat);
+    fn first_step<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config, pt: &Point, c: S::Ctx) {
+        let obj = mlp::<S>(cfg, c);
+        let eta = S::parse(cfg.eta, c).expect("eta");
+        let theta: Vec<S> = from_f64(&pt.theta, c);
+        let opts = EigenOpts::top::<S>(1, c);
+        let u_prev = top_eigen(&obj, &from_f64(&pt.prev, c), None, &opts).expect("eigen at θ_{t−1}").vectors[0].clone();
+        let label = format!("{}-{}", cfg.name, if S::bits(c) <= 53 { "f64".to_string() } else { format!("mpfr{}", S::bits(c)) });
+        bench_tracking(g, &label, &obj, &theta, &eta, &u_prev, EigenOpts::default_tol::<S>(c), None, "", false);
+    }
+    first_step::<f64>(&mut g, cfg, &pt, ());
+    first_step::<Float>(&mut g, cfg, &pt, 256);
+    g.finish();
 }
 
 criterion_group!(benches, engine, precision_ladder, extras);
