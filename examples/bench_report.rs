@@ -491,4 +491,8 @@ fn other_targets(run: &Run) {
         let of = if loops > 1.0 { "two bare multiply-add loops (one per thread)" } else { "the bare multiply-add loop" };
         println!("- {id}: {:.0} % of {of} (target ≥ 33 %): {}", 100.0 * frac, if frac >= 1.0 / 3.0 { "met" } else { "not met" });
     }
+    // `track256`: the same tracking step in f64 and at 256 bits.
+    if let (Some(a), Some(b)) = (run.ms("track256/micro-f64/tracking_step"), run.ms("track256/micro-mpfr256/tracking_step")) {
+        println!("- micro's first tracking step: f64 {a:.2} ms, 256 bits {:.2} s ({:.0}× f64)", b / 1e3, b / a);
+    }
 }
