@@ -171,12 +171,12 @@ enum Cmd {
         #[arg(long, default_value_t = 3000)]
         steps: u64,
         /// Full-batch checks (S, α, β, σ_u²) every this many steps.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 20)]
         every: u64,
         #[arg(long, default_value_t = 0)]
         sample_seed: u64,
         /// EoS reached when S ≥ (1 − eps)·2/η.
-        #[arg(long, default_value_t = 0.05)]
+        #[arg(long, default_value_t = 0.25)]
         eos_eps: f64,
         /// Window: the last fraction of the run (after EoS).
         #[arg(long, default_value_t = 0.5)]

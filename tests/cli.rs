@@ -292,3 +292,34 @@ fn checkpoint_with_wrong_vector_lengths_is_ignored_not_resumed() {
     assert!(err.contains("ignoring") && !err.contains("resuming from"), "the bad checkpoint was not refused: {err}");
     assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));
 }
+
+#[test]
+fn sgd_defaults_are_the_claim_32_setting() {
+    // The README's synopsis and the claim-32 numbers of theory/README.md use checks every 20 steps
+    // and EoS at S ≥ 0.75·2/η (`--every 20 --eos-eps 0.25`, the setting of tests/claims_sgd.rs): the
+    // command's defaults give that run, bit for bit. (With the former defaults, 10 and 0.05, b = 32
+    // and 16 never counted as at EoS and their rows were NaN.)
+    let d = tmp("sgd");
+    let o = run(&["sgd", "--batch", "32", "--steps", "400", "--out", d.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("sgd.json")).unwrap()).unwrap();
+    let opts = selfstab::sgd::SgdOpts {
+        layers: vec![64, 16, 16, 10],
+        activation: selfstab::models::mlp::Activation::Tanh,
+        loss: selfstab::models::mlp::LossKind::Mse,
+        lr: 0.2667,
+        batch: 32,
+        steps: 400,
+        every: 20,
+        sample_seed: 0,
+        eos_eps: 0.25,
+        window: 0.5,
+        eig_tol: 1e-10,
+    };
+    let th = selfstab::commands::load_theta("builtin:mlp_64-16-16-10", 1482).unwrap();
+    let lib = selfstab::sgd::run(&selfstab::data::digits(256).unwrap(), &th, &opts).unwrap();
+    assert!(lib.eos_step.is_some(), "b = 32 never reached EoS in the claim-32 setting");
+    assert_eq!(j[0]["eos_step"], serde_json::json!(lib.eos_step));
+    assert_eq!(j[0]["window_checks"], serde_json::json!(lib.window_checks));
+    assert_eq!(j[0]["gap"].as_f64(), Some(lib.gap), "the command's defaults are not the claim-32 setting");
+}
