@@ -307,12 +307,16 @@ enum Cmd {
     },
     /// Loss, gradient, top eigenpairs and ∇S at given parameters (eval.json, grad.npy, u.npy, grad_sharpness.npy).
     Eval {
+        /// The parameters θ (.npy, float64 [p], or builtin:NAME).
         #[arg(long)]
         theta: String,
+        /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]).
         #[arg(long)]
         data: String,
+        /// Number of samples (the first n digits, or synthetic ones).
         #[arg(long, default_value_t = 200)]
         n: usize,
+        /// Seed of synthetic data.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Widths of the MLP (required unless --model cnn|width1).
@@ -324,16 +328,22 @@ enum Cmd {
         /// Conv channels of `--model cnn`.
         #[arg(long, value_parser = parse_layers)]
         channels: Option<Widths>,
+        /// tanh, silu or gelu.
         #[arg(long, default_value = "tanh")]
         activation: String,
+        /// mse or ce.
         #[arg(long, default_value = "mse")]
         loss: String,
+        /// `f64` or a number of MPFR bits (53..=65536).
         #[arg(long, default_value = "f64")]
         precision: String,
+        /// Top eigenpairs to compute.
         #[arg(long, default_value_t = 1)]
         top_k: usize,
+        /// Relative residual of the eigen solve (default 1e-10 in f64, 2^(16−bits) in MPFR).
         #[arg(long)]
         eig_tol: Option<f64>,
+        /// Output directory (eval.json, grad.npy, u.npy, grad_sharpness.npy).
         #[arg(long)]
         out: PathBuf,
     },
