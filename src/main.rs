@@ -151,28 +151,37 @@ enum Cmd {
         /// Batch sizes, comma-separated.
         #[arg(long, value_parser = parse_layers)]
         batch: Widths,
+        /// Every width from input to output.
         #[arg(long, value_parser = parse_layers, default_value = "64,16,16,10")]
         layers: Widths,
+        /// tanh, silu or gelu.
         #[arg(long, default_value = "tanh")]
         activation: String,
+        /// mse or ce.
         #[arg(long, default_value = "mse")]
         loss: String,
+        /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]).
         #[arg(long, default_value = "digits")]
         data: String,
+        /// Number of samples (the first n digits).
         #[arg(long, default_value_t = 256)]
         n: usize,
+        /// Seed of the initialisation (with --theta0 "") and of synthetic data.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// GD's starting parameters (.npy or builtin:NAME; "" for the seeded initialisation).
         #[arg(long, default_value = "builtin:mlp_64-16-16-10")]
         theta0: String,
+        /// Learning rate η.
         #[arg(long, default_value_t = 0.2667)]
         lr: f64,
+        /// Mini-batch steps per batch size.
         #[arg(long, default_value_t = 3000)]
         steps: u64,
         /// Full-batch checks (S, α, β, σ_u²) every this many steps.
         #[arg(long, default_value_t = 20)]
         every: u64,
+        /// Seed of the batch sampler (ChaCha8 epoch permutations).
         #[arg(long, default_value_t = 0)]
         sample_seed: u64,
         /// EoS reached when S ≥ (1 − eps)·2/η.
@@ -181,6 +190,7 @@ enum Cmd {
         /// Window: the last fraction of the run (after EoS).
         #[arg(long, default_value_t = 0.5)]
         window: f64,
+        /// Output directory (sgd_b{B}.csv, sgd.json, sgd.md).
         #[arg(long, default_value = "sgd")]
         out: PathBuf,
     },
@@ -220,12 +230,16 @@ enum Cmd {
         /// Conv channels of `--model cnn`.
         #[arg(long, value_parser = parse_layers)]
         channels: Option<Widths>,
+        /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]).
         #[arg(long, default_value = "digits")]
         data: String,
+        /// Number of samples (the first n digits).
         #[arg(long, default_value_t = 200)]
         n: usize,
+        /// Seed of the initialisation and of synthetic data.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Output directory (theta0.npy, data.npz).
         #[arg(long)]
         out: PathBuf,
     },
