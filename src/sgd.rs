@@ -140,6 +140,10 @@ pub struct SgdResult {
     pub predicted_gap: f64,
     /// gap/ΔS.
     pub ratio: f64,
+    /// b ≥ n: every batch is the whole data set, so σ_u² is rounding (exactly 0 in exact arithmetic)
+    /// and ΔS and gap/ΔS carry no information (the markdown table shows them as "—").
+    #[serde(default)]
+    pub full_batch: bool,
     /// All checks.
     pub checks: Vec<Check>,
 }
@@ -195,7 +199,7 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
         }
         axpy(&(-o.lr), &g, &mut th);
     }
-    Ok(summarise(o, checks))
+    Ok(SgdResult { full_batch: o.batch >= ds.n, ..summarise(o, checks) })
 }
 
 /// Window statistics of the checks (module doc).
@@ -229,6 +233,7 @@ pub fn summarise(o: &SgdOpts, checks: Vec<Check>) -> SgdResult {
         mean_sigma_u2: ms,
         predicted_gap: pred,
         ratio: gap / pred,
+        full_batch: false,
         checks,
     }
 }
@@ -238,7 +243,7 @@ pub fn markdown(rs: &[SgdResult]) -> String {
     let mut s = String::from("| b | EoS step | window checks | ⟨S⟩ | gap 2/η−⟨S⟩ | b·gap | α>0 frac | ⟨α⟩ | ⟨β⟩ | ⟨σ_u²⟩ | ΔS = ηβσ²/(4α) | gap/ΔS |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in rs {
         s.push_str(&format!(
-            "| {} | {} | {} | {:.5} | {:.5} | {:.3} | {:.2} | {:.4e} | {:.4e} | {:.4e} | {:.4e} | {:.3} |\n",
+            "| {} | {} | {} | {:.5} | {:.5} | {:.3} | {:.2} | {:.4e} | {:.4e} | {:.4e} | {} | {} |\n",
             r.batch,
             r.eos_step.map(|e| e.to_string()).unwrap_or_else(|| "never".into()),
             r.window_checks,
@@ -249,8 +254,8 @@ pub fn markdown(rs: &[SgdResult]) -> String {
             r.mean_alpha,
             r.mean_beta,
             r.mean_sigma_u2,
-            r.predicted_gap,
-            r.ratio
+            if r.full_batch { "— (full batch)".to_string() } else { format!("{:.4e}", r.predicted_gap) },
+            if r.full_batch { "—".to_string() } else { format!("{:.3}", r.ratio) }
         ));
     }
     s

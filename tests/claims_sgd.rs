@@ -94,6 +94,7 @@ fn claim_32_sgd_gap_positive_full_batch_none_f64() {
     let b32 = sgd::run(&ds, &th, &opts(32, 800, 40)).unwrap();
     report(&[full.clone(), b32.clone()]);
     assert!(full.eos_step.is_some() && b32.eos_step.is_some());
+    assert!(full.full_batch && !b32.full_batch, "b = n is flagged as full batch, b < n is not");
     assert!(full.mean_sigma_u2 <= 1e-25, "full batch σ_u² = {:e}", full.mean_sigma_u2);
     assert!(full.gap.abs() <= 0.02 * full.threshold, "full-batch window mean off 2/η by {}", full.gap);
     assert!(b32.gap >= 0.05 * b32.threshold, "b = 32: gap {} (< 5% of 2/η)", b32.gap);
