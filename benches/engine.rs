@@ -949,7 +949,8 @@ fn extras(cr: &mut Criterion) {
 /// `track256`: the first tracking step (GD + θ† with 3 projection steps + both predictions, every
 /// solve at the precision's default tolerance: 1e-10 in f64, 2^(16−256) at 256 bits) on [`MICRO`]
 /// from its bench point, in f64 and at 256 bits (ids `track256/micro-{f64,mpfr256}/tracking_step`).
-/// One 256-bit step takes tens of seconds, so the steady-state row is left out.
+/// A 256-bit step takes seconds (≈ 4 s on micro) and the steady row 20 such steps of setup, so the
+/// steady-state row is left out.
 fn bench_track256(cr: &mut Criterion) {
     let cfg = &MICRO;
     let pt = bench_point(cfg);
