@@ -325,7 +325,10 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     write_atomic(&out.join("summary.json"), serde_json::to_string_pretty(&summary).unwrap().as_bytes())?;
     crate::figures::write_all(&out, &ck.rows, 2.0 / eta.to_f64())?;
     let _ = std::fs::remove_file(&ckpt_path);
-    eprintln!("{}: {} ({} tracking steps); outputs in {}", stop.tag(), stop.message(), ck.rows.len(), out.display());
+    match stop {
+        StopReason::Completed => eprintln!("completed all {} requested tracking steps; outputs in {}", ck.rows.len(), out.display()),
+        _ => eprintln!("{}: {} ({} tracking steps); outputs in {}", stop.tag(), stop.message(), ck.rows.len(), out.display()),
+    }
     Ok(summary)
 }
 
