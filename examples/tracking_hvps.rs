@@ -1,4 +1,5 @@
-//! HVPs per tracking step (all solves counted) over the first 30 steps after the instability, with
+//! HVPs per tracking step (all solves counted) over the first 30 steps after the instability (env
+//! `STEPS` sets another count: `STEPS=1` splits the bench's first step by role), with
 //! the eigen solvers' trails (`sharpness::Trail`, as `tracking` runs) and with the trails emptied
 //! before every step (each solve then starts from the previous u and Ritz vectors only); with the
 //! trails, also split per solve role: GD's solve at θ_t and the θ† chain's centre at
@@ -45,11 +46,12 @@ fn main() {
     // Optional second argument: the θ† chain's early-solve tolerance (`TrackOpts::chain_tol`).
     topts.chain_tol = std::env::args().nth(2).and_then(|a| a.parse().ok());
     let early_tol = topts.chain_tol.unwrap_or(topts.eig_tol);
+    let steps: usize = std::env::var("STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(30).max(1);
     for reset in [false, true] {
         let mut st = st0.clone();
         let mut v = vec![];
         let mut roles = vec![0u64; 2 + topts.projection_steps];
-        for _ in 0..30 {
+        for _ in 0..steps {
             if reset {
                 st.trail_gd = Trail::default();
                 st.trail_dagger = Trail { cap: tracking::TRAIL_DAGGER_POINTS, ..Trail::default() };
@@ -66,7 +68,7 @@ fn main() {
         println!("{cfg} eig_tol={:.0e} chain_tol={:?} reset={reset}: {v:?} mean {:.1}", topts.eig_tol, topts.chain_tol, v.iter().sum::<u64>() as f64 / v.len() as f64);
         if !reset {
             let names = ["GD", "θ† centre"].into_iter().map(String::from).chain((1..=topts.projection_steps).map(|i| format!("projection {i}")));
-            let per: Vec<String> = names.zip(&roles).map(|(n, h)| format!("{n} {:.1}", *h as f64 / 30.0)).collect();
+            let per: Vec<String> = names.zip(&roles).map(|(n, h)| format!("{n} {:.1}", *h as f64 / steps as f64)).collect();
             println!("{cfg} mean HVPs per solve: {}", per.join(", "));
         }
     }
