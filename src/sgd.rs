@@ -157,6 +157,9 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
     if !(o.lr > 0.0 && o.lr.is_finite()) {
         return Err(InputError::LearningRate(format!("{}", o.lr)).into());
     }
+    if !(o.eos_eps >= 0.0 && o.eos_eps < 1.0) {
+        return Err(InputError::Value { key: "eos_eps".into(), msg: format!("must be in [0, 1), got {}", o.eos_eps) }.into());
+    }
     if o.every == 0 || !(o.window > 0.0 && o.window <= 1.0) {
         return Err(InputError::Value { key: "every/window".into(), msg: "every ≥ 1 and window in (0, 1]".into() }.into());
     }

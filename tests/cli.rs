@@ -322,4 +322,9 @@ fn sgd_defaults_are_the_claim_32_setting() {
     assert_eq!(j[0]["eos_step"], serde_json::json!(lib.eos_step));
     assert_eq!(j[0]["window_checks"], serde_json::json!(lib.window_checks));
     assert_eq!(j[0]["gap"].as_f64(), Some(lib.gap), "the command's defaults are not the claim-32 setting");
+    // Out-of-range settings are refused with a one-line error, not run into NaN rows.
+    for (flag, bad, key) in [("--eos-eps", "2", "eos_eps"), ("--eos-eps", "nan", "eos_eps"), ("--window", "0", "every/window"), ("--every", "0", "every/window")] {
+        expect_failure(&["sgd", "--batch", "32", flag, bad, "--steps", "10", "--out", d.to_str().unwrap()], key);
+    }
+    expect_failure(&["sgd", "--batch", "300", "--steps", "10", "--out", d.to_str().unwrap()], "batch");
 }
