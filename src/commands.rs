@@ -204,11 +204,25 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     let ckpt_path = out.join("checkpoint.json");
 
     // Resume if a checkpoint of the same configuration exists.
+    // A checkpoint that cannot be read, or that belongs to another configuration, is not resumed:
+    // the run says so and starts afresh (it overwrites the file at its first checkpoint).
     let resumed: Option<Checkpoint<S>> = std::fs::read(&ckpt_path)
         .ok()
-        .and_then(|b| serde_json::from_slice::<Checkpoint<S>>(&b).ok())
+        .and_then(|b| match serde_json::from_slice::<Checkpoint<S>>(&b) {
+            Ok(ck) => Some(ck),
+            Err(e) => {
+                eprintln!("ignoring {}: not a checkpoint this run can read ({e}); starting afresh", ckpt_path.display());
+                None
+            }
+        })
         // The thread count is not part of a run's identity: one and two threads give the same bits.
-        .filter(|ck| Resolved { threads: cfg.threads, ..ck.config.clone() } == *cfg)
+        .filter(|ck| {
+            let same = Resolved { threads: cfg.threads, ..ck.config.clone() } == *cfg;
+            if !same {
+                eprintln!("ignoring {}: it is the checkpoint of another configuration; starting afresh", ckpt_path.display());
+            }
+            same
+        })
         .filter(|ck| {
             // A checkpoint whose vectors do not have the model's length (edited or from another
             // build) is not resumed: the run starts afresh and overwrites it.

@@ -294,6 +294,39 @@ fn checkpoint_with_wrong_vector_lengths_is_ignored_not_resumed() {
 }
 
 #[test]
+fn unreadable_or_foreign_checkpoint_is_ignored_with_a_notice() {
+    // A checkpoint file that does not parse (a truncated write from another tool, an edit) or that
+    // belongs to another configuration is not resumed: the run says which, starts afresh and gives
+    // the series of an uninterrupted run.
+    let d = tmp("foreignckpt");
+    let args = |out: &Path| checkpointed_run_args(&[], out);
+    let full = d.join("full");
+    let o = bin().args(args(&full)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Unreadable.
+    let bad = d.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("checkpoint.json"), b"{\"config\": {\"model\": \"ml").unwrap();
+    let o = bin().args(args(&bad)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("not a checkpoint this run can read") && !err.contains("resuming from"), "{err}");
+    assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&bad.join("series.csv")));
+    // Another configuration's (its learning rate edited).
+    let part = d.join("part");
+    let ck = run_and_kill_after_checkpoint(&args(&part), &part);
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ck).unwrap()).unwrap();
+    assert_eq!(v["config"]["lr"], serde_json::json!("0.25"), "the checkpoint's config layout changed");
+    v["config"]["lr"] = serde_json::json!("0.3");
+    std::fs::write(&ck, serde_json::to_vec(&v).unwrap()).unwrap();
+    let o = bin().args(args(&part)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("checkpoint of another configuration") && !err.contains("resuming from"), "{err}");
+    assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));
+}
+
+#[test]
 fn sgd_defaults_are_the_claim_32_setting() {
     // The README's synopsis and the claim-32 numbers of theory/README.md use checks every 20 steps
     // and EoS at S ≥ 0.75·2/η (`--every 20 --eos-eps 0.25`, the setting of tests/claims_sgd.rs): the
