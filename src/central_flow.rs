@@ -58,7 +58,8 @@ impl FlowOpts {
 }
 
 /// State of the flow.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct FlowState<S: Scalar> {
     /// w(t).
     pub w: Vec<S>,
@@ -300,6 +301,20 @@ pub const COLUMNS: [&str; 20] = [
 ];
 
 impl CompareRow {
+    /// The row of [`CompareRow::values`] (`t` and `n_crit` are integers below 2⁵³, exact in f64).
+    pub fn from_values(v: &[f64]) -> Option<CompareRow> {
+        let &[t, loss_gd, grad_sq_gd, sharpness_gd, x2_gd, dist_gd, dist_mid, travel, loss_flow, grad_sq_flow, sharpness_flow, lambda2_flow, lambda3_flow, n_crit, tr_sigma, sigma1, sigma2, pred_loss, pred_grad_sq, sdcp_res] =
+            v
+        else {
+            return None;
+        };
+        Some(CompareRow {
+            t: t as u64, loss_gd, grad_sq_gd, sharpness_gd, x2_gd, dist_gd, dist_mid, travel, loss_flow, grad_sq_flow,
+            sharpness_flow, lambda2_flow, lambda3_flow, n_crit: n_crit as usize, tr_sigma, sigma1, sigma2, pred_loss,
+            pred_grad_sq, sdcp_res,
+        })
+    }
+
     /// The values in [`COLUMNS`] order.
     pub fn values(&self) -> Vec<f64> {
         vec![
@@ -311,7 +326,7 @@ impl CompareRow {
 }
 
 /// Maximum SDCP residuals over a run.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct MaxResiduals {
     /// max psd_x.
     pub psd_x: f64,
@@ -346,26 +361,85 @@ pub fn compare_into<S: Scalar>(
     theta0: &[S],
     steps: u64,
     opts: &FlowOpts,
+    progress: impl FnMut(&[CompareRow]),
+    rows: &mut Vec<CompareRow>,
+    maxres: &mut MaxResiduals,
+) -> Result<(), Error> {
+    let start = CompareState::new(theta0, obj.ctx());
+    compare_from(obj, eta, theta0, start, steps, opts, progress, |_, _, _| Ok(()), rows, maxres)
+}
+
+/// The loop state of [`compare_into`] between two GD steps. With the rows and residuals recorded so
+/// far it is all a run needs to go on bit for bit (`selfstab flow`'s checkpoint).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+pub struct CompareState<S: Scalar> {
+    /// The next GD step t.
+    pub t: u64,
+    st: FlowState<S>,
+    theta: Vec<S>,
+    grad: Vec<S>,
+    warm_gd: Vec<Vec<S>>,
+    hist: std::collections::VecDeque<Vec<S>>,
+    w_prev: Option<Vec<S>>,
+}
+
+impl<S: Scalar> CompareState<S> {
+    /// Before step 0: GD and the flow both at θ₀.
+    pub fn new(theta0: &[S], c: S::Ctx) -> Self {
+        CompareState {
+            t: 0,
+            st: FlowState::new(theta0),
+            theta: theta0.to_vec(),
+            grad: zeros::<S>(theta0.len(), c),
+            warm_gd: vec![],
+            hist: Default::default(),
+            w_prev: None,
+        }
+    }
+
+    /// Whether every stored vector has length p (a checkpoint of another model is not resumed).
+    pub fn dims_ok(&self, p: usize) -> bool {
+        let ok = |v: &Vec<S>| v.len() == p;
+        ok(&self.st.w)
+            && ok(&self.theta)
+            && ok(&self.grad)
+            && self.warm_gd.iter().all(ok)
+            && self.hist.iter().all(ok)
+            && self.w_prev.iter().all(ok)
+            && self.st.warm.iter().all(ok)
+            && self.st.prev.iter().all(|(vs, _)| vs.iter().all(ok))
+    }
+}
+
+/// [`compare_into`] from a given loop state (`state.t` rows already in `rows`, their residuals in
+/// `maxres`); after each step `checkpoint` gets the state, the rows and the residuals so far (an
+/// error from it ends the run).
+#[allow(clippy::too_many_arguments)]
+pub fn compare_from<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    theta0: &[S],
+    state: CompareState<S>,
+    steps: u64,
+    opts: &FlowOpts,
     mut progress: impl FnMut(&[CompareRow]),
+    mut checkpoint: impl FnMut(&CompareState<S>, &[CompareRow], &MaxResiduals) -> Result<(), Error>,
     rows: &mut Vec<CompareRow>,
     maxres: &mut MaxResiduals,
 ) -> Result<(), Error> {
     let c = obj.ctx();
     let p = obj.dim();
-    let mut st = FlowState::new(theta0);
-    let mut theta = theta0.to_vec();
-    let mut grad = zeros::<S>(p, c);
-    let mut warm_gd: Vec<Vec<S>> = vec![];
-    let mut hist: std::collections::VecDeque<Vec<S>> = Default::default();
-    let mut w_prev: Option<Vec<S>> = None;
+    let mut cs = state;
     let eopts = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(1, c) };
-    for t in 0..=steps {
+    for t in cs.t..=steps {
+        let CompareState { st, theta, grad, warm_gd, hist, w_prev, .. } = &mut cs;
         let w_t = st.w.clone();
         // The flow's step and GD's are independent: concurrent with two threads, GD's after the
         // flow's (and only if it succeeds) with one.
         let flow = || -> Result<(Record<S>, f64), Error> {
             // Flow: the first sub-step records w(t); the others complete the step.
-            let rec = substep(obj, eta, &mut st, opts).map_err(Error::from)?;
+            let rec = substep(obj, eta, st, opts).map_err(Error::from)?;
             let mut res_step = rec.res.max();
             let mut note = |r: &Residuals| {
                 maxres.psd_x = maxres.psd_x.max(r.psd_x);
@@ -375,7 +449,7 @@ pub fn compare_into<S: Scalar>(
             note(&rec.res);
             if t < steps {
                 for _ in 1..opts.substeps.max(1) {
-                    let r = substep(obj, eta, &mut st, opts)?;
+                    let r = substep(obj, eta, st, opts)?;
                     note(&r.res);
                     res_step = res_step.max(r.res.max());
                 }
@@ -384,15 +458,15 @@ pub fn compare_into<S: Scalar>(
         };
         // GD at θ_t: its eigenpairs, then the step (θ_t is kept).
         let gd = || -> Result<_, Error> {
-            let e = top_eigen_subspace(obj, &theta, &warm_gd, &eopts)?;
+            let e = top_eigen_subspace(obj, theta, warm_gd, &eopts)?;
             let th_t = theta.clone();
-            let loss = gd_step(obj, eta, &mut theta, &mut grad).map_err(|e| EvalError::Other(format!("GD at step {t}: {e}")))?;
+            let loss = gd_step(obj, eta, theta, grad).map_err(|e| EvalError::Other(format!("GD at step {t}: {e}")))?;
             Ok((e, th_t, loss))
         };
         let (flow, gd) = crate::tracking::overlap(flow, gd);
         let (rec, res_step) = flow?;
         let (e, th_t, loss) = gd.get()?;
-        warm_gd = e.vectors.iter().chain(e.next_ritz.iter()).cloned().collect();
+        *warm_gd = e.vectors.iter().chain(e.next_ritz.iter()).cloned().collect();
         let diff: Vec<S> = th_t.iter().zip(&w_t).map(|(a, b)| a.clone() - b).collect();
         let x2: f64 = rec.basis.iter().map(|v| dot(v, &diff).to_f64().powi(2)).sum();
         let travel: Vec<S> = w_t.iter().zip(theta0).map(|(a, b)| a.clone() - b).collect();
@@ -401,7 +475,7 @@ pub fn compare_into<S: Scalar>(
         rows.push(CompareRow {
             t,
             loss_gd: loss.to_f64(),
-            grad_sq_gd: dot(&grad, &grad).to_f64(),
+            grad_sq_gd: dot(grad, grad).to_f64(),
             sharpness_gd: e.values[0].to_f64(),
             x2_gd: x2,
             dist_gd: norm(&diff).to_f64(),
@@ -425,7 +499,7 @@ pub fn compare_into<S: Scalar>(
         if hist.len() > 3 {
             hist.pop_front();
         }
-        if let (3, Some(wp)) = (hist.len(), &w_prev) {
+        if let (3, Some(wp)) = (hist.len(), &*w_prev) {
             let q = S::from_f64(0.25, c);
             let mid: Vec<S> = (0..p)
                 .map(|i| (hist[0][i].clone() + &(hist[1][i].clone() * &S::from_i64(2, c)) + &hist[2][i]) * &q - &wp[i])
@@ -434,7 +508,9 @@ pub fn compare_into<S: Scalar>(
             rows[n - 2].dist_mid = norm(&mid).to_f64();
             progress(&rows[..n - 1]);
         }
-        w_prev = Some(w_t);
+        *w_prev = Some(w_t);
+        cs.t = t + 1;
+        checkpoint(&cs, rows, maxres)?;
     }
     Ok(())
 }

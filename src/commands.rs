@@ -8,7 +8,7 @@ use rug::Float;
 use crate::config::Resolved;
 use crate::data::{self, Dataset};
 use crate::error::{Error, InputError};
-use crate::gd::{self, Observer, Progress, TraceRecorder};
+use crate::gd;
 use crate::linalg::{from_f64, to_f64, zeros};
 use crate::models::cubic::Cubic;
 use crate::models::mlp::{Activation, LossKind, Mlp, param_count};
@@ -239,13 +239,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
         }
         None => {
             // Instability search.
-            let mut trace = TraceRecorder::default();
-            let mut prog = Progress::new(10);
-            let inst = {
-                let mut obs: Vec<&mut dyn Observer<S>> = vec![&mut trace, &mut prog];
-                gd::find_instability(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol, &mut obs)
-            };
-            prog.finish();
+            let (inst, trace) = gd::find_instability_shown(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol);
             let inst = match inst {
                 Ok(i) => i,
                 Err(e) => {

@@ -2,17 +2,18 @@
 //! (reference.md §9.1) from it side by side and compare GD's Gaussian-smoothed quantities with the
 //! flow's predictions (claims 29–31; theory/README.md "Central flow"). Outputs (atomic writes):
 //! `flow_series.csv` / `.npz` (columns [`COLUMNS`] plus the smoothed GD columns), `flow_summary.json`,
-//! `figures/flow.{svg,png}`.
+//! `figures/flow.{svg,png}`. A run writes `flow_checkpoint.json` every `--checkpoint-every` steps
+//! (atomically); re-run with the same command it resumes there and ends with the same bits.
 
 use std::path::{Path, PathBuf};
 
 use rug::Float;
 
-use crate::central_flow::{self, COLUMNS, CompareRow, FlowOpts, Form, MaxResiduals, rel_l1, smooth};
+use crate::central_flow::{self, COLUMNS, CompareRow, CompareState, FlowOpts, Form, MaxResiduals, rel_l1, smooth};
 use crate::config::Resolved;
 use crate::error::{Error, EvalError, InputError};
 use crate::figures::{Series, doc, panel, write_both};
-use crate::gd::{self, Observer, Progress, TraceRecorder};
+use crate::gd;
 use crate::linalg::{from_f64, zeros};
 use crate::models::cubic::Cubic;
 use crate::npy::{self, NpyArray, write_atomic};
@@ -35,6 +36,54 @@ pub struct FlowArgs {
     /// Output directory of a `run` of the same job (`--multi K` continues θ† past the eigengap):
     /// its θ† loss and sharpness are added to the series, summary and figure.
     pub dagger: Option<PathBuf>,
+}
+
+/// What `flow` saves to resume (`flow_checkpoint.json`): the job, the instability point, the loop
+/// state and everything recorded so far.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+struct FlowCheckpoint<S: Scalar> {
+    config: Resolved,
+    /// The flow's own settings that change its numbers ([`flow_key`]).
+    flow: String,
+    instability_step: u64,
+    theta_unstable: Vec<S>,
+    state: CompareState<S>,
+    /// [`CompareRow::values`] of the rows so far (NaN as null).
+    rows: Vec<Vec<Option<f64>>>,
+    maxres: MaxResiduals,
+    /// Wall seconds spent before this checkpoint.
+    wall_seconds: f64,
+}
+
+/// The flow settings a checkpoint must share with the run that resumes it (smoothing and `--dagger`
+/// only change the reports, which are rebuilt from the rows).
+fn flow_key(args: &FlowArgs) -> String {
+    format!("substeps {} form {:?} top_k {} sdcp_tol {:?}", args.substeps, args.form, args.top_k, args.sdcp_tol)
+}
+
+/// The checkpoint in `path` if it is one of this job (same configuration, thread count aside, and
+/// flow settings, vectors of length p); otherwise None, saying why when a file was there.
+fn read_flow_checkpoint<S: Scalar>(path: &Path, cfg: &Resolved, args: &FlowArgs, p: usize) -> Option<FlowCheckpoint<S>> {
+    let bytes = std::fs::read(path).ok()?;
+    let ck: FlowCheckpoint<S> = match serde_json::from_slice(&bytes) {
+        Ok(ck) => ck,
+        Err(e) => {
+            eprintln!("ignoring {}: not a checkpoint this run can read ({e}); starting afresh", path.display());
+            return None;
+        }
+    };
+    let same_job = Resolved { threads: cfg.threads, ..ck.config.clone() } == *cfg && ck.flow == flow_key(args);
+    if !same_job {
+        eprintln!("ignoring {}: it is the checkpoint of another configuration; starting afresh", path.display());
+        return None;
+    }
+    let rows_ok = ck.rows.len() as u64 == ck.state.t && ck.rows.iter().all(|r| r.len() == COLUMNS.len());
+    if ck.theta_unstable.len() != p || !ck.state.dims_ok(p) || !rows_ok {
+        eprintln!("ignoring {}: its vectors or rows do not fit the model (p = {p}); starting afresh", path.display());
+        return None;
+    }
+    Some(ck)
 }
 
 /// Errors of one smoothed GD quantity against its flow prediction over the interior window.
@@ -171,17 +220,27 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     }
     write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     let start = std::time::Instant::now();
-    let mut trace = TraceRecorder::default();
-    let mut prog = Progress::new(10);
-    let inst = {
-        let mut obs: Vec<&mut dyn Observer<S>> = vec![&mut trace, &mut prog];
-        gd::find_instability(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol, &mut obs)
-    }
-    .map_err(|e| EvalError::Other(e.to_string()))?;
-    prog.finish();
-    eprintln!("instability at GD step {}: S = {} ≥ 2/η = {}", inst.step, crate::error::num6(inst.sharpness.to_f64()), crate::error::num6(2.0 / eta.to_f64()));
+    let ckpt_path = out.join("flow_checkpoint.json");
+    let resumed = read_flow_checkpoint::<S>(&ckpt_path, cfg, args, obj.dim());
+    let (inst_step, theta_unstable, state, mut rows, mut maxres, wall_before) = match resumed {
+        Some(ck) => {
+            eprintln!("resuming from {} at GD step {} of the flow", ckpt_path.display(), ck.state.t);
+            let rows: Vec<CompareRow> = ck
+                .rows
+                .iter()
+                .map(|r| CompareRow::from_values(&r.iter().map(|x| x.unwrap_or(f64::NAN)).collect::<Vec<f64>>()).expect("checked length"))
+                .collect();
+            (ck.instability_step, ck.theta_unstable, ck.state, rows, ck.maxres, ck.wall_seconds)
+        }
+        None => {
+            let inst = gd::find_instability_shown(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol).0.map_err(|e| EvalError::Other(e.to_string()))?;
+            eprintln!("instability at GD step {}: S = {} ≥ 2/η = {}", inst.step, crate::error::num6(inst.sharpness.to_f64()), crate::error::num6(2.0 / eta.to_f64()));
+            let state = CompareState::new(&inst.theta, c);
+            (inst.step, inst.theta, state, vec![], MaxResiduals::default(), 0.0)
+        }
+    };
     if let Some(d) = &dag {
-        d.check_job(&cfg.lr, &obj.describe(), Some(inst.step))?;
+        d.check_job(&cfg.lr, &obj.describe(), Some(inst_step))?;
     }
     let mut opts = FlowOpts::new::<S>(c);
     opts.form = args.form;
@@ -192,9 +251,24 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         opts.sdcp_tol = t;
     }
     let mut ticker = crate::progress::Ticker::new(10);
-    let mut rows = vec![];
-    let mut maxres = MaxResiduals::default();
-    let status = central_flow::compare_into(obj, &eta, &inst.theta, cfg.steps, &opts, |done| {
+    let checkpoint = |st: &CompareState<S>, rows: &[CompareRow], maxres: &MaxResiduals| -> Result<(), Error> {
+        if !st.t.is_multiple_of(cfg.checkpoint_every) || st.t > cfg.steps {
+            return Ok(());
+        }
+        let ck = FlowCheckpoint {
+            config: cfg.clone(),
+            flow: flow_key(args),
+            instability_step: inst_step,
+            theta_unstable: theta_unstable.clone(),
+            state: st.clone(),
+            rows: rows.iter().map(|r| r.values().into_iter().map(|x| (!x.is_nan()).then_some(x)).collect()).collect(),
+            maxres: *maxres,
+            wall_seconds: wall_before + start.elapsed().as_secs_f64(),
+        };
+        write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
+        Ok(())
+    };
+    let status = central_flow::compare_from(obj, &eta, &theta_unstable, state, cfg.steps, &opts, |done| {
         let r = done.last().expect("progress is called with at least one row");
         ticker.show(r.t, || {
             format!("  step {:>6}/{}  L_gd {:.5e}  L(w) {:.5e}  S(w) {:.5}  critical {}", r.t, cfg.steps, r.loss_gd, r.loss_flow, r.sharpness_flow, r.n_crit)
@@ -203,18 +277,18 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         if r.t % 250 == 0 && r.t > 0 {
             let _ = write_series(&out, done, &Smoothed::new(done, args.smooth), dag.as_ref());
         }
-    }, &mut rows, &mut maxres);
+    }, checkpoint, &mut rows, &mut maxres);
     ticker.finish();
     if rows.is_empty() {
         status?;
         return Err(EvalError::Other("flow: no step recorded".into()).into());
     }
-    let wall = start.elapsed().as_secs_f64();
+    let wall = wall_before + start.elapsed().as_secs_f64();
     let thr = 2.0 / eta.to_f64();
     let sm = Smoothed::new(&rows, args.smooth);
     write_series(&out, &rows, &sm, dag.as_ref())?;
     let steps_done = rows.len() as u64 - 1;
-    let mut summary = summarise(cfg, args, &opts, inst.step, steps_done, &rows, &sm, maxres, thr, wall, obj.describe());
+    let mut summary = summarise(cfg, args, &opts, inst_step, steps_done, &rows, &sm, maxres, thr, wall, obj.describe());
     let dag_cols = dag.as_ref().map(|d| d.aligned(&rows));
     if let (Some(d), Some((dl, ds))) = (&dag, &dag_cols) {
         let win = window(rows.len(), args.smooth);
@@ -227,6 +301,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     }
     write_atomic(&out.join("flow_summary.json"), serde_json::to_string_pretty(&summary).expect("summary serialises").as_bytes())?;
     write_figure(&out, &rows, &sm, thr, &summary, dag_cols.as_ref())?;
+    let _ = std::fs::remove_file(&ckpt_path);
     if let Err(e) = status {
         eprintln!("flow stopped after {} recorded steps (outputs written): {e}", rows.len());
         return Err(e);

@@ -96,6 +96,26 @@ impl<S: Scalar> Observer<S> for Progress {
     }
 }
 
+/// [`find_instability`] as the commands run it: GD's progress on stderr ([`Progress`], every 10
+/// steps on a terminal) and the search's trace ([`TraceRecorder`]: the rows of
+/// `pre_instability.csv`), returned also when the search fails.
+pub fn find_instability_shown<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    theta_init: &[S],
+    cap: u64,
+    eig_tol: f64,
+) -> (Result<Instability<S>, SearchError>, TraceRecorder) {
+    let mut trace = TraceRecorder::default();
+    let mut prog = Progress::new(10);
+    let inst = {
+        let mut obs: Vec<&mut dyn Observer<S>> = vec![&mut trace, &mut prog];
+        find_instability(obj, eta, theta_init, cap, eig_tol, &mut obs)
+    };
+    prog.finish();
+    (inst, trace)
+}
+
 /// Result of the instability search.
 #[derive(Clone, Debug)]
 pub struct Instability<S: Scalar> {

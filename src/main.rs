@@ -218,6 +218,9 @@ enum Cmd {
         /// sharpness to the series, summary (agreement with GD) and figure.
         #[arg(long)]
         dagger: Option<PathBuf>,
+        /// Checkpoint (flow_checkpoint.json) every this many steps (default 10); a re-run resumes from it.
+        #[arg(long)]
+        checkpoint_every: Option<u64>,
     },
     /// Write the seeded initial parameters (theta0.npy) and the data (data.npz).
     Export {
@@ -405,8 +408,9 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             println!("{}", selfstab::sgd::markdown(&rs));
             Ok(())
         }
-        Cmd::Flow { job, substeps, smooth, form, top_k, sdcp_tol, dagger } => {
+        Cmd::Flow { job, substeps, smooth, form, top_k, sdcp_tol, dagger, checkpoint_every } => {
             let (from_file, flags) = job.split()?;
+            let flags = RunConfig { checkpoint_every, ..flags };
             let cfg = config::resolve(&config::merge(from_file, flags))?;
             let form = match form.as_str() {
                 "k" => selfstab::central_flow::Form::K,

@@ -158,8 +158,14 @@ fn checkpointed_run_args(extra: &[&str], out: &Path) -> Vec<String> {
 /// Start `selfstab args…` writing to `out`, kill it (SIGKILL) once its checkpoint exists and return
 /// the checkpoint's path; fails if the run finished before it could be killed.
 fn run_and_kill_after_checkpoint(args: &[String], out: &Path) -> std::path::PathBuf {
+    kill_once_written(args, &out.join("checkpoint.json"))
+}
+
+/// Start `selfstab args…`, kill it (SIGKILL) once the file `ck` exists and return `ck`; fails if the
+/// command finished before it could be killed.
+fn kill_once_written(args: &[String], ck: &Path) -> std::path::PathBuf {
     let mut child = bin().args(args).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let ck = out.join("checkpoint.json");
+    let ck = ck.to_path_buf();
     let t0 = std::time::Instant::now();
     while !ck.exists() && t0.elapsed().as_secs() < 120 {
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -193,6 +199,41 @@ fn killed_run_resumes_bit_identically() {
     for f in ["final_state.npz", "theta_unstable.npy", "pre_instability.csv"] {
         assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap(), "{f} differs after resume");
     }
+    assert!(!ck.exists(), "checkpoint left behind after completion");
+}
+
+#[test]
+fn killed_flow_resumes_bit_identically() {
+    // `flow` checkpoints too (flow_checkpoint.json, every --checkpoint-every steps): killed once
+    // the file exists and re-run with the same command (with another thread count), it resumes and
+    // writes the series and summary of an uninterrupted run, wall time aside.
+    let d = tmp("flowresume");
+    let args = |out: &Path, threads: &str| -> Vec<String> {
+        ["flow", "--layers", "64,16,16,10", "--n", "100", "--lr", "0.25", "--steps", "60", "--checkpoint-every", "2", "--threads", threads, "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([out.to_str().unwrap().to_string()])
+            .collect()
+    };
+    let full = d.join("full");
+    let o = bin().args(args(&full, "2")).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let part = d.join("part");
+    let ck = kill_once_written(&args(&part, "2"), &part.join("flow_checkpoint.json"));
+    assert!(ck.exists(), "no checkpoint after the kill");
+    let o = bin().args(args(&part, "1")).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resuming from"), "the re-run did not resume: {err}");
+    for f in ["flow_series.csv", "flow_series.npz"] {
+        assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap(), "{f} differs after resume");
+    }
+    let summary = |dir: &Path| {
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("flow_summary.json")).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("wall_seconds");
+        v
+    };
+    assert_eq!(summary(&full), summary(&part));
     assert!(!ck.exists(), "checkpoint left behind after completion");
 }
 
