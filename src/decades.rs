@@ -500,7 +500,7 @@ pub struct FullOpts {
 }
 
 /// One point of the full study: E in f64, N, seconds, and the double-double E if checked.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct FullPoint {
     /// h = √α.
     pub h: f64,
@@ -527,20 +527,68 @@ pub fn error_name(claim: u32) -> &'static str {
 /// Run the full study of `claim` with the reduced iteration; returns the [`Study`] (written by
 /// [`crate::order::write`]) and the per-point details.
 pub fn study(claim: u32, o: FullOpts) -> Result<(Study, Vec<FullPoint>), Error> {
+    study_in(claim, o, None)
+}
+
+/// The points a full study has finished so far (`order_NN_partial.json` in the output directory),
+/// with the options they were computed with.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Partial {
+    claim: u32,
+    opts: String,
+    points: Vec<FullPoint>,
+}
+
+/// Where [`study_in`] keeps its finished points while it runs.
+pub fn partial_path(claim: u32, out: &std::path::Path) -> std::path::PathBuf {
+    out.join(format!("order_{claim:02}_partial.json"))
+}
+
+/// [`study`] that, given an output directory, saves every finished point there ([`partial_path`],
+/// atomically) and, run again with the same claim and options, reuses the points already saved
+/// (the study's slowest points take minutes each; a point is deterministic, so a reused one is the
+/// point the run would compute, its `seconds` those of the run that computed it). The caller
+/// removes the file once the outputs are written.
+pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>) -> Result<(Study, Vec<FullPoint>), Error> {
     parse_claim(&claim.to_string())?;
     if !(o.decades > 0.0 && o.decades <= 9.0) || o.points < 3 {
         return Err(InputError::Value { key: "decades/points".into(), msg: format!("need 0 < decades ≤ 9 and points ≥ 3, got {} and {}", o.decades, o.points) }.into());
     }
     let hm = h_max(claim);
     let hs = geometric(hm, hm * 10f64.powf(-o.decades), o.points);
-    let mut pts = Vec::with_capacity(hs.len());
-    for &h in &hs {
+    let key = format!("{o:?}");
+    let path = out.map(|d| partial_path(claim, d));
+    let saved: Vec<FullPoint> = match path.as_deref().and_then(|p| std::fs::read(p).ok().map(|b| (p, b))) {
+        None => vec![],
+        Some((p, b)) => match serde_json::from_slice::<Partial>(&b) {
+            Ok(part) if part.claim == claim && part.opts == key => part.points,
+            Ok(_) => {
+                eprintln!("ignoring {}: its points belong to other options; computing afresh", p.display());
+                vec![]
+            }
+            Err(e) => {
+                eprintln!("ignoring {}: not a file of finished points this run can read ({e}); computing afresh", p.display());
+                vec![]
+            }
+        },
+    };
+    let mut pts: Vec<FullPoint> = Vec::with_capacity(hs.len());
+    for (i, &h) in hs.iter().enumerate() {
+        if let Some(p) = saved.get(i).filter(|p| p.h.to_bits() == h.to_bits() && pts.len() == i) {
+            eprintln!("claim {claim}: h = {h:.4e}, N = {}, E = {:.6e} (saved by an earlier run)", p.n, p.e);
+            pts.push(p.clone());
+            continue;
+        }
         let clock = std::time::Instant::now();
         let (e, n) = if o.mixed && matches!(claim, 17 | 18) { error_mixed(claim, h) } else { error::<f64>(claim, h) }.expect("supported claim");
         let seconds = clock.elapsed().as_secs_f64();
         let e_dd = if n <= o.dd_max_steps { error::<Dd>(claim, h).map(|p| p.0) } else { None };
         eprintln!("claim {claim}: h = {h:.4e}, N = {n}, E = {e:.6e} ({seconds:.1} s){}", e_dd.map(|d| format!(", double-double E = {d:.6e} (rel. diff {:.2e})", (e - d).abs() / d)).unwrap_or_default());
         pts.push(FullPoint { h, n, e, seconds, e_dd });
+        if let Some(p) = &path {
+            let part = Partial { claim, opts: key.clone(), points: pts.clone() };
+            crate::npy::write_atomic(p, &serde_json::to_vec(&part).expect("points serialise"))?;
+        }
     }
     let error: Vec<f64> = pts.iter().map(|p| p.e).collect();
     let fit = loglog_fit(&hs, &error)?;
@@ -587,6 +635,32 @@ mod tests {
         assert!((r2 * r2 - Dd::of(2.0)).f().abs() <= 2f64.powi(-102));
         let tiny = 2f64.powi(-60);
         assert_eq!(((Dd::of(1.0) + Dd::of(tiny)) - Dd::of(1.0)).f(), tiny);
+    }
+
+    /// A study run again in the same directory reuses the points an earlier run saved (here planted
+    /// with a marker E the computation cannot give) and computes the rest; other options' points
+    /// are not reused.
+    #[test]
+    fn full_study_reuses_the_points_an_earlier_run_saved() {
+        let dir = std::env::temp_dir().join(format!("selfstab-decades-partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = FullOpts { decades: 1.0, points: 3, dd_max_steps: 0, mixed: false };
+        let (_, fresh) = study_in(15, o, Some(&dir)).unwrap();
+        let saved: Partial = serde_json::from_slice(&std::fs::read(partial_path(15, &dir)).unwrap()).unwrap();
+        assert_eq!(saved.points.len(), 3, "every finished point is saved");
+        let marker = 12345.0;
+        let planted = Partial { claim: 15, opts: format!("{o:?}"), points: vec![FullPoint { e: marker, ..fresh[0].clone() }] };
+        std::fs::write(partial_path(15, &dir), serde_json::to_vec(&planted).unwrap()).unwrap();
+        let (_, again) = study_in(15, o, Some(&dir)).unwrap();
+        assert_eq!(again[0].e, marker, "the saved first point was not reused");
+        assert_eq!((again[1].e.to_bits(), again[2].e.to_bits()), (fresh[1].e.to_bits(), fresh[2].e.to_bits()));
+        let other = FullOpts { points: 4, ..o };
+        let planted = Partial { claim: 15, opts: format!("{other:?}"), ..planted };
+        std::fs::write(partial_path(15, &dir), serde_json::to_vec(&planted).unwrap()).unwrap();
+        let (_, third) = study_in(15, o, Some(&dir)).unwrap();
+        assert_eq!(third[0].e.to_bits(), fresh[0].e.to_bits(), "another option set's point was reused");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -437,9 +437,11 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
         Cmd::Order { claim, out, full: true, decades, points, dd_max_steps, mixed, .. } => {
             let claim = selfstab::decades::parse_claim(&claim)?;
             let opts = selfstab::decades::FullOpts { decades, points, dd_max_steps, mixed };
-            let (s, pts) = selfstab::decades::study(claim, opts)?;
+            std::fs::create_dir_all(&out).map_err(|source| selfstab::Error::Io { path: out.clone(), source })?;
+            let (s, pts) = selfstab::decades::study_in(claim, opts, Some(&out))?;
             selfstab::order::write(&s, &out)?;
             selfstab::decades::write_points(&s, &pts, &out)?;
+            let _ = std::fs::remove_file(selfstab::decades::partial_path(claim, &out));
             println!("{}", selfstab::order::markdown(&s));
             Ok(())
         }
