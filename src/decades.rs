@@ -574,7 +574,7 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>) -> Resul
     };
     let mut pts: Vec<FullPoint> = Vec::with_capacity(hs.len());
     for (i, &h) in hs.iter().enumerate() {
-        if let Some(p) = saved.get(i).filter(|p| p.h.to_bits() == h.to_bits() && pts.len() == i) {
+        if let Some(p) = saved.get(i).filter(|p| p.h.to_bits() == h.to_bits()) {
             eprintln!("claim {claim}: h = {h:.4e}, N = {}, E = {:.6e} (saved by an earlier run)", p.n, p.e);
             pts.push(p.clone());
             continue;
