@@ -206,32 +206,17 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     // Resume if a checkpoint of the same configuration exists.
     // A checkpoint that cannot be read, or that belongs to another configuration, is not resumed:
     // the run says so and starts afresh (it overwrites the file at its first checkpoint).
-    let resumed: Option<Checkpoint<S>> = std::fs::read(&ckpt_path)
-        .ok()
-        .and_then(|b| match serde_json::from_slice::<Checkpoint<S>>(&b) {
-            Ok(ck) => Some(ck),
-            Err(e) => {
-                eprintln!("ignoring {}: not a checkpoint this run can read ({e}); starting afresh", ckpt_path.display());
-                None
-            }
-        })
-        // The thread count is not part of a run's identity: one and two threads give the same bits.
-        .filter(|ck| {
-            let same = Resolved { threads: cfg.threads, ..ck.config.clone() } == *cfg;
-            if !same {
-                eprintln!("ignoring {}: it is the checkpoint of another configuration; starting afresh", ckpt_path.display());
-            }
-            same
-        })
-        .filter(|ck| {
-            // A checkpoint whose vectors do not have the model's length (edited or from another
-            // build) is not resumed: the run starts afresh and overwrites it.
-            let ok = ck.theta_unstable.len() == obj.dim() && ck.state.dims_ok(obj.dim());
-            if !ok {
-                eprintln!("ignoring {}: its vectors do not have the model's length p = {}", ckpt_path.display(), obj.dim());
-            }
-            ok
-        });
+    let resumed: Option<Checkpoint<S>> = npy::read_saved(&ckpt_path, "checkpoint", |ck: &Checkpoint<S>| {
+        if !cfg.same_job(&ck.config) {
+            return Err("it is the checkpoint of another configuration".into());
+        }
+        // A checkpoint whose vectors do not have the model's length (edited or from another
+        // build) is not resumed: the run starts afresh and overwrites it.
+        if ck.theta_unstable.len() != obj.dim() || !ck.state.dims_ok(obj.dim()) {
+            return Err(format!("its vectors do not have the model's length p = {}", obj.dim()));
+        }
+        Ok(())
+    });
     let mut ck = match resumed {
         Some(ck) => {
             eprintln!("resuming from {} at tracking step {}", ckpt_path.display(), ck.state.t);

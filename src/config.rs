@@ -428,6 +428,12 @@ impl Resolved {
 }
 
 impl Resolved {
+    /// Whether `other` is the same job: equal in everything but the thread count (one and two
+    /// threads give the same bits, so a checkpoint resumes with either).
+    pub fn same_job(&self, other: &Resolved) -> bool {
+        Resolved { threads: self.threads, ..other.clone() } == *self
+    }
+
     /// The arguments of a model beyond MLPs (`cnn`, `width1`; see [`crate::models::build`]).
     pub fn model_args(&self) -> crate::models::build::ModelArgs<'_> {
         crate::models::build::ModelArgs {

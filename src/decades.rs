@@ -558,20 +558,15 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>) -> Resul
     let hs = geometric(hm, hm * 10f64.powf(-o.decades), o.points);
     let key = format!("{o:?}");
     let path = out.map(|d| partial_path(claim, d));
-    let saved: Vec<FullPoint> = match path.as_deref().and_then(|p| std::fs::read(p).ok().map(|b| (p, b))) {
-        None => vec![],
-        Some((p, b)) => match serde_json::from_slice::<Partial>(&b) {
-            Ok(part) if part.claim == claim && part.opts == key => part.points,
-            Ok(_) => {
-                eprintln!("ignoring {}: its points belong to other options; computing afresh", p.display());
-                vec![]
-            }
-            Err(e) => {
-                eprintln!("ignoring {}: not a file of finished points this run can read ({e}); computing afresh", p.display());
-                vec![]
-            }
-        },
-    };
+    let saved: Vec<FullPoint> = path
+        .as_deref()
+        .and_then(|p| {
+            crate::npy::read_saved(p, "file of finished points", |part: &Partial| {
+                if part.claim == claim && part.opts == key { Ok(()) } else { Err("its points belong to other options".into()) }
+            })
+        })
+        .map(|part| part.points)
+        .unwrap_or_default();
     let mut pts: Vec<FullPoint> = Vec::with_capacity(hs.len());
     for (i, &h) in hs.iter().enumerate() {
         if let Some(p) = saved.get(i).filter(|p| p.h.to_bits() == h.to_bits()) {

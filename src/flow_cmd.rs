@@ -69,25 +69,16 @@ fn flow_key(args: &FlowArgs) -> String {
 /// The checkpoint in `path` if it is one of this job (same configuration, thread count aside, and
 /// flow settings, vectors of length p); otherwise None, saying why when a file was there.
 fn read_flow_checkpoint<S: Scalar>(path: &Path, cfg: &Resolved, args: &FlowArgs, p: usize) -> Option<FlowCheckpoint<S>> {
-    let bytes = std::fs::read(path).ok()?;
-    let ck: FlowCheckpoint<S> = match serde_json::from_slice(&bytes) {
-        Ok(ck) => ck,
-        Err(e) => {
-            eprintln!("ignoring {}: not a checkpoint this run can read ({e}); starting afresh", path.display());
-            return None;
+    npy::read_saved(path, "checkpoint", |ck: &FlowCheckpoint<S>| {
+        if !cfg.same_job(&ck.config) || ck.flow != flow_key(args) {
+            return Err("it is the checkpoint of another configuration".into());
         }
-    };
-    let same_job = Resolved { threads: cfg.threads, ..ck.config.clone() } == *cfg && ck.flow == flow_key(args);
-    if !same_job {
-        eprintln!("ignoring {}: it is the checkpoint of another configuration; starting afresh", path.display());
-        return None;
-    }
-    let rows_ok = ck.rows.len() as u64 == ck.state.t && ck.rows.iter().all(|r| r.len() == COLUMNS.len());
-    if ck.theta_unstable.len() != p || !ck.state.dims_ok(p) || !rows_ok {
-        eprintln!("ignoring {}: its vectors or rows do not fit the model (p = {p}); starting afresh", path.display());
-        return None;
-    }
-    Some(ck)
+        let rows_ok = ck.rows.len() as u64 == ck.state.t && ck.rows.iter().all(|r| r.len() == COLUMNS.len());
+        if ck.theta_unstable.len() != p || !ck.state.dims_ok(p) || !rows_ok {
+            return Err(format!("its vectors or rows do not fit the model (p = {p})"));
+        }
+        Ok(())
+    })
 }
 
 /// Errors of one smoothed GD quantity against its flow prediction over the interior window.

@@ -623,6 +623,23 @@ pub fn read_npy_i64(path: impl AsRef<Path>) -> Result<(Vec<i64>, Vec<usize>), In
     read_npy(path)?.into_i64(path, "array ")
 }
 
+/// State saved by an earlier run, read back from `path` (a checkpoint, a study's finished points)
+/// when the file is there and `keep` accepts it. A file that does not parse as a `what`, or that
+/// `keep` refuses (returning why), is not used: a one-line notice names the file and the reason,
+/// and the caller starts afresh.
+pub fn read_saved<T: serde::de::DeserializeOwned>(path: &Path, what: &str, keep: impl FnOnce(&T) -> Result<(), String>) -> Option<T> {
+    let bytes = std::fs::read(path).ok()?;
+    let why = match serde_json::from_slice::<T>(&bytes) {
+        Ok(t) => match keep(&t) {
+            Ok(()) => return Some(t),
+            Err(why) => why,
+        },
+        Err(e) => format!("not a {what} this run can read ({e})"),
+    };
+    eprintln!("ignoring {}: {why}; starting afresh", path.display());
+    None
+}
+
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename, and a
 /// best-effort fsync of the directory. A crash leaves either the old file or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {

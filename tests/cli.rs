@@ -327,10 +327,17 @@ fn checkpoint_with_wrong_vector_lengths_is_ignored_not_resumed() {
     assert!(!pts.is_empty(), "the GD trail is empty in the checkpoint");
     pts[0][0].as_array_mut().unwrap().pop();
     std::fs::write(&ck, serde_json::to_vec(&v).unwrap()).unwrap();
-    let o = bin().args(args(&part)).output().unwrap();
+    rerun_starts_afresh(&args(&part), "do not have the model's length", &full, &part);
+}
+
+/// Re-runs `args` (writing to `part`) over a checkpoint it must refuse: the run succeeds, says
+/// `notice`, does not resume, and writes the series of the uninterrupted run in `full`.
+#[track_caller]
+fn rerun_starts_afresh(args: &[String], notice: &str, full: &Path, part: &Path) {
+    let o = bin().args(args).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && !err.contains("panicked"), "{err}");
-    assert!(err.contains("ignoring") && !err.contains("resuming from"), "the bad checkpoint was not refused: {err}");
+    assert!(err.contains("ignoring") && err.contains(notice) && !err.contains("resuming from"), "the checkpoint was not refused with `{notice}`: {err}");
     assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));
 }
 
@@ -348,11 +355,7 @@ fn unreadable_or_foreign_checkpoint_is_ignored_with_a_notice() {
     let bad = d.join("bad");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("checkpoint.json"), b"{\"config\": {\"model\": \"ml").unwrap();
-    let o = bin().args(args(&bad)).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    assert!(err.contains("not a checkpoint this run can read") && !err.contains("resuming from"), "{err}");
-    assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&bad.join("series.csv")));
+    rerun_starts_afresh(&args(&bad), "not a checkpoint this run can read", &full, &bad);
     // Another configuration's (its learning rate edited).
     let part = d.join("part");
     let ck = run_and_kill_after_checkpoint(&args(&part), &part);
@@ -360,11 +363,7 @@ fn unreadable_or_foreign_checkpoint_is_ignored_with_a_notice() {
     assert_eq!(v["config"]["lr"], serde_json::json!("0.25"), "the checkpoint's config layout changed");
     v["config"]["lr"] = serde_json::json!("0.3");
     std::fs::write(&ck, serde_json::to_vec(&v).unwrap()).unwrap();
-    let o = bin().args(args(&part)).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    assert!(err.contains("checkpoint of another configuration") && !err.contains("resuming from"), "{err}");
-    assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));
+    rerun_starts_afresh(&args(&part), "checkpoint of another configuration", &full, &part);
 }
 
 #[test]
