@@ -163,29 +163,44 @@ fn claim_30_errors(steps: u64, w: f64) -> [f64; 5] {
     [x2.rel_l1, lo.rel_l1, l0.rel_l1, gs.rel_l1, sh.rel_l1]
 }
 
+/// `measured` within a factor `f` either way: a finding's numbers are pinned from both sides, so
+/// the test fails if the behaviour changes in either direction (decisions §1).
+fn pinned_within(name: &str, value: f64, measured: f64, f: f64) {
+    assert!(value <= measured * f && value >= measured / f, "{name}: {value} against the measured {measured} (factor {f} either way)");
+}
+
 /// Short run: 400 steps, width 25 (window t ∈ [100, 300]: the early EoS cycles of this net, tens of
-/// steps each, several inside one kernel). The bounds are the measured errors (see theory/README.md) with a 1.5× margin; the
-/// loss prediction must also beat L(w) alone by 5×, i.e. the tr Σ/η term is what matches GD.
+/// steps each, several inside one kernel). The errors are pinned to the measured ones (see
+/// theory/README.md) within a factor 1.5 either way; the loss prediction must also beat L(w) alone
+/// by 5×, i.e. the tr Σ/η term is what matches GD.
 #[test]
 fn claim_30_micro_mlp_smoothed_gd_matches_flow() {
     let [x2, lo, l0, gs, sh] = claim_30_errors(400, 25.0);
-    assert!(x2 <= MEASURED_SHORT[0] * 1.5, "x² vs tr Σ: {x2}");
-    assert!(lo <= MEASURED_SHORT[1] * 1.5, "loss vs L(w) + tr Σ/η: {lo}");
+    pinned_within("x² vs tr Σ", x2, MEASURED_SHORT[0], 1.5);
+    pinned_within("loss vs L(w) + tr Σ/η", lo, MEASURED_SHORT[1], 1.5);
     assert!(lo * 5.0 <= l0, "the tr Σ/η term does not improve the loss prediction: {lo} vs {l0}");
-    assert!(gs <= MEASURED_SHORT[3] * 1.5, "‖∇L‖² vs prediction: {gs}");
-    assert!(sh <= MEASURED_SHORT[4] * 1.5, "S vs S(w): {sh}");
+    pinned_within("‖∇L‖² vs prediction", gs, MEASURED_SHORT[3], 1.5);
+    pinned_within("S vs S(w)", sh, MEASURED_SHORT[4], 1.5);
 }
 
-/// Measured relative L1 errors of the short run (x², loss, –, ‖∇L‖², S).
+/// Measured relative L1 errors of the short run (x², loss, L(w) alone, ‖∇L‖², S).
 const MEASURED_SHORT: [f64; 5] = [0.128, 0.0501, 0.557, 0.131, 0.0544];
 
-/// Long run: 1500 steps, width 100 (≈ 2 min).
+/// Measured relative L1 errors of the long run (x², loss, L(w) alone, ‖∇L‖², S).
+const MEASURED_LONG: [f64; 5] = [0.156, 0.0258, 0.967, 0.089, 0.0100];
+
+/// Long run: 1500 steps, width 100 (≈ 2 min): the same pins, and the tr Σ/η term must improve the
+/// loss error ≥ 10×.
 #[test]
 #[ignore]
 fn claim_30_micro_mlp_smoothed_gd_matches_flow_long() {
     let [x2, lo, l0, gs, sh] = claim_30_errors(1500, 100.0);
-    // Measured 0.156, 0.0258 (L(w) alone 0.967), 0.089, 0.0100.
-    assert!(x2 <= 0.25 && lo <= 0.04 && lo * 10.0 <= l0 && gs <= 0.15 && sh <= 0.015, "{x2} {lo} {l0} {gs} {sh}");
+    pinned_within("x² vs tr Σ", x2, MEASURED_LONG[0], 1.5);
+    pinned_within("loss vs L(w) + tr Σ/η", lo, MEASURED_LONG[1], 1.5);
+    pinned_within("L(w) alone", l0, MEASURED_LONG[2], 1.5);
+    assert!(lo * 10.0 <= l0, "the tr Σ/η term does not improve the loss prediction: {lo} vs {l0}");
+    pinned_within("‖∇L‖² vs prediction", gs, MEASURED_LONG[3], 1.5);
+    pinned_within("S vs S(w)", sh, MEASURED_LONG[4], 1.5);
 }
 
 // ---------------------------------------------------------------- claim 31
@@ -207,8 +222,9 @@ fn claim_31_k1<S: Scalar>(c: S::Ctx) {
         assert!(sol.res.max() <= tol, "case {case}: residuals {:?}", sol.res);
     }
     println!("k = 1: max |X − closed form| = {worst:.3e} (eps {:.1e})", S::eps(c));
-    // One Newton step on a 1×1 problem: a few roundings.
-    assert!(worst <= 64.0 * S::eps(c), "k = 1 SDCP differs from the closed form by {worst:e}");
+    // One Newton step on a 1×1 problem: the claim's bound, 1 ulp relative (measured 0.88 ulp in
+    // f64, 0.97 at 256 bits).
+    assert!(worst <= S::eps(c), "k = 1 SDCP differs from the closed form by {worst:e}");
 }
 
 #[test]
@@ -264,10 +280,12 @@ fn claim_31_k3<S: Scalar>(c: S::Ctx) {
     let err = sol.x.iter().zip(&xs).map(|(a, b)| (a.clone() - b).abs().to_f64()).fold(0.0, f64::max);
     println!("k = 3 constructed: max |X − X*| = {err:.3e}, iterations {}, residuals {:?}, eigenvalues {:?}", sol.iters, sol.res, sol.x_eigs);
     assert!(sol.res.max() <= tol);
-    // The residual tolerance bounds the error through B̂'s conditioning (smallest eigenvalue of the
-    // Gram matrix of six random vectors in ℝ⁹ is O(1)): allow 1e3·tol.
-    assert!(err <= 1e3 * tol, "X differs from the constructed answer by {err:e}");
-    assert!((sol.x_eigs[2]).abs() <= 1e3 * tol && (sol.x_eigs[0] - 2.0).abs() <= 1e3 * tol);
+    // The residual reached bounds the error through B̂'s conditioning (smallest eigenvalue of the
+    // Gram matrix of six random vectors in ℝ⁹ is O(1)): allow 1e3 × the residual reached (floored at
+    // one rounding). Measured: error 6.4e-15 at residual 4.2e-15 (f64), 1.6e-75 at 4.4e-76 (256 bits).
+    let bound = 1e3 * sol.res.max().max(S::eps(c));
+    assert!(err <= bound, "X differs from the constructed answer by {err:e} (bound {bound:e})");
+    assert!((sol.x_eigs[2]).abs() <= bound && (sol.x_eigs[0] - 2.0).abs() <= bound);
 }
 
 #[test]
@@ -310,6 +328,8 @@ fn claim_31_sdcp_random_problems_psd_and_complementary_f64() {
     }
     println!("max residual {worst:.3e}, max iterations {iters}, rank histogram {ranks:?}");
     assert!(worst <= tol);
+    // The claim's iteration bound (measured: 16 at most over the 300 problems).
+    assert!(iters <= 16, "an SDCP solve took {iters} Newton iterations");
 }
 
 /// At the micro MLP's instability point (one critical eigenvalue) one sub-step of the K form equals

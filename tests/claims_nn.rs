@@ -293,8 +293,11 @@ fn claim_24_full_horizon_t700() {
 #[test]
 fn claim_25_gd_sharpness_band_around_two_over_eta() {
     // Over steps 200–700 (t from θ₀): mean 7.531 (7.531–7.537 under 1-ulp perturbations), range
-    // [7.32, 7.74]; the test is |mean − 2/η| ≤ 0.6% of 2/η and the range within 5% of the stated
-    // ends (after the first spike, rounding-sensitive). Run with gap_threshold None (decisions §9):
+    // [7.32, 7.74]; the test is |mean − 2/η| ≤ 0.6% of 2/η and a band on both sides of 2/η whose
+    // excursions below and above it are the claim's (2/η − 7.32 = 0.179, 7.74 − 2/η = 0.241) within
+    // 20%: after the first spike GD's bits depend on the rounding realisation, and two realisations
+    // (before and after the data shards, b497ae9) gave excursions 0.1755 / 0.1705 and 0.2388 / 0.2323,
+    // 3% apart; a collapsed band, or one twice as wide, fails. Run with gap_threshold None (decisions §9):
     // the gap is never below 1.9/η here anyway (max λ₂(θ†) = 6.92 < 7.12 over 700 steps).
     let w: Vec<f64> = gd_eos().iter().filter(|r| (200..=700).contains(&r.0)).map(|r| r.2).collect();
     let mean = w.iter().sum::<f64>() / w.len() as f64;
@@ -302,7 +305,9 @@ fn claim_25_gd_sharpness_band_around_two_over_eta() {
     let thr = 2.0 / ETA;
     eprintln!("claim 25: steps 200–700: mean S = {mean:.4} ({:+.3}% of 2/η = {thr:.4}), range [{lo:.4}, {hi:.4}]", 100.0 * (mean - thr) / thr);
     assert!((mean - thr).abs() <= 0.006 * thr, "mean {mean}");
-    assert!(near(lo, 7.32) && near(hi, 7.74), "range [{lo}, {hi}]");
+    let (below, above) = (thr - lo, hi - thr);
+    let within = |m: f64, c: f64| (m - c).abs() <= 0.2 * c;
+    assert!(within(below, thr - 7.32) && within(above, 7.74 - thr), "range [{lo}, {hi}]: excursions {below:.4} below, {above:.4} above 2/η");
 }
 
 // ---------- claim 26: tracking and the first spike ----------

@@ -104,23 +104,31 @@ fn claim_28_growth_law_256_vs_512_micro_mlp() {
     let tp = spike(st);
     let (a, b) = phases(st, 2);
     eprintln!("first spike (peak of d) at t = {tp}\n  A 256: {a:?}\n  B 256: {b:?}");
-    // GD's first spike (peak of d): measured t = 131 from θ₀. θ₀ comes from the f64 search, whose faer
-    // kernels may differ by ulps across machines; the claims.md group-E experience is a ±10-step band.
+    // GD's first spike (peak of d): measured t = 134 from θ₀ (131 on an earlier f64 realisation). θ₀
+    // comes from the f64 search, whose faer kernels may differ by ulps across machines; the claims.md
+    // group-E experience is a ±10-step band.
     assert!((121..=141).contains(&tp), "spike at t = {tp}");
     // Phase A (t = spike−65 … spike−10): exponential growth, the polynomial law fits 5× worse
-    // (measured RMS 0.047 vs 0.253 decades). λ = 0.3703/step (16.08 digits per 100 steps), OLS SE
-    // 0.0009; the two halves give 0.356 and 0.382, so the honest error bar is ±0.013: assert ±0.02.
+    // (measured RMS 0.043 vs 0.243 decades). λ = 0.3730/step (16.20 digits per 100 steps), OLS SE
+    // 0.0008; the two halves give 0.360 and 0.384 (0.356 and 0.382 on an earlier θ₀, λ = 0.3703), so
+    // the honest error bar is ±0.013: assert ±0.02 around 0.370.
     assert!(a.exp_rms * 3.0 < a.poly_rms, "A: exp RMS {} vs poly RMS {}", a.exp_rms, a.poly_rms);
     assert!((a.lyapunov - 0.370).abs() <= 0.02, "A: λ = {} ± {}", a.lyapunov, a.lyapunov_se);
-    // Phase B (t = spike+25 … 300): no further loss. Measured −0.078 digits per 100 steps (OLS SE
-    // 0.02; halves λ = −0.012, −0.007/step) and a net change of −0.42 decades over 145 steps; assert
+    // Phase B (t = spike+25 … 300): no further loss. Measured −0.087 digits per 100 steps (OLS SE
+    // 0.020; the halves give λ = −0.0124 and −0.0064/step, i.e. −0.54 and −0.28 digits per 100
+    // steps, so the honest error bar is ±0.5) and d ends 0.42 decades below its start; assert
     // |loss rate| ≤ 0.5 digits per 100 steps and no net growth beyond 0.2 decades.
     assert!(b.digits_per_100.abs() <= 0.5, "B: {} digits per 100 steps", b.digits_per_100);
     assert!(b.log10_d_range.1 - b.log10_d_range.0 <= 0.2, "B: {:?}", b.log10_d_range);
-    // Total: the 256-bit run keeps ≥ 63 of its 77 digits over 300 steps (measured 64.2 at t = 300,
-    // minimum 63.15 near the spike): 13–14 digits are lost, all before the spike.
+    // Total: the 256-bit run keeps ≈ 63 of its 77 digits over 300 steps (measured 64.25 at t = 300,
+    // minimum 62.53 at the spike; 63.15 on an earlier θ₀): 14–15 digits are lost, all before the
+    // spike. The level moves with θ₀, which the f64 search sets and faer's run-time kernel choice
+    // perturbs (log10 G128/G256 took 0.347, 0.070, −0.037 on three realisations of θ₀; the minimum
+    // 62.53 vs 63.15 here and 62.29 vs 62.97 on the study's net: 0.6–0.7 decade), so assert this
+    // realisation's minimum less one decade.
     let dmin = st.digits(2).iter().skip(1).cloned().fold(f64::INFINITY, f64::min);
-    assert!(dmin >= 62.5, "256 vs 512: min digits {dmin}");
+    eprintln!("256 vs 512: min digits {dmin:.2}");
+    assert!(dmin >= 61.5, "256 vs 512: min digits {dmin}");
 }
 
 #[test]
@@ -130,9 +138,9 @@ fn claim_28_error_scales_with_unit_roundoff_micro_mlp() {
     // seeded by rounding in the first steps and then propagated by the same linearised map, so
     // G_128/G_256 and G_256/G_f64 are constant in t while the lanes' distances stay small enough to
     // propagate linearly (MPFR: always; f64: up to 10⁻⁶, the end of its `fit` window). Measured for
-    // t ≥ 75: log10(G_128/G_256) constant to 1e-7 (its level moves with θ₀, which the f64 search
+    // t ≥ 75: log10(G_128/G_256) constant to 2.4e-7 (its level moves with θ₀, which the f64 search
     // sets: 0.347, 0.070, −0.037 on successive f64 fast paths); log10(G_256/G_f64) on t = 75…102:
-    // −0.2714 constant to 1e-6 (f64's rounding seeds the unstable direction ≈ 1.9× more than MPFR's). The f64
+    // −0.2714 constant to 6.3e-7 (f64's rounding seeds the unstable direction ≈ 1.9× more than MPFR's). The f64
     // level depends on the realisation of f64's rounding: with the Taylor-17, FMA-free fast tanh it
     // was 1.76–1.88 (≈ 60× less), and the f64 lane then stayed linear after the spike.
     let g: Vec<Vec<f64>> = (0..3).map(|i| st.log10_amplification(i)).collect();
@@ -145,12 +153,14 @@ fn claim_28_error_scales_with_unit_roundoff_micro_mlp() {
     let mm = |v: &[f64]| (v.iter().cloned().fold(f64::INFINITY, f64::min), v.iter().cloned().fold(f64::NEG_INFINITY, f64::max));
     let ((a1, b1), (a0, b0)) = (mm(&o1), mm(&o0));
     eprintln!("offsets t ≥ 75: G128/G256 [{a1}, {b1}]; t = 75…{linear_f64}: G256/Gf64 [{a0}, {b0}]");
-    // 128 and 256 bits: the same law scaled by 2^-bits (amplifications within 0.5 decade, constant to
-    // 1e-3 decade: the 256-bit lane's own distance is 2^-128 smaller, far below that).
-    assert!(a1 >= -0.5 && b1 <= 0.5 && b1 - a1 <= 1e-3, "log10 G128/G256 in [{a1}, {b1}]");
-    // f64 while linear: constant to 0.05 decade, level −0.27 ± 0.25 (faer picks SIMD kernels at run
+    // 128 and 256 bits: the same law scaled by 2^-bits (amplifications within 0.5 decade, the level's
+    // spread over θ₀'s realisations). Constancy: measured 2.4e-7 decade here and ≤ 1e-7 on the
+    // earlier θ₀'s; the cause of the variation at that level is not established, so assert 1e-5.
+    assert!(a1 >= -0.5 && b1 <= 0.5 && b1 - a1 <= 1e-5, "log10 G128/G256 in [{a1}, {b1}]");
+    // f64 while linear: constant to 1e-5 decade (measured 6.3e-7; the window ends where d_f64 = 1e-6,
+    // so the nonlinear part is ≤ 1e-6 relative), level −0.27 ± 0.25 (faer picks SIMD kernels at run
     // time, which changes f64's rounding seed).
-    assert!(b0 - a0 <= 0.05 && (a0 + 0.27).abs() <= 0.25 && (b0 + 0.27).abs() <= 0.25, "log10 G256/Gf64 in [{a0}, {b0}]");
+    assert!(b0 - a0 <= 1e-5 && (a0 + 0.27).abs() <= 0.25 && (b0 + 0.27).abs() <= 0.25, "log10 G256/Gf64 in [{a0}, {b0}]");
 }
 
 #[test]
@@ -164,12 +174,21 @@ fn claim_28_study_digits_net_64_16_16_10() {
     report("claim 28 study 64-16-16-10", step, &st);
     let (a, b) = phases(&st, 2);
     eprintln!("first spike at t = {}\n  A 256: {a:?}\n  B 256: {b:?}", spike(&st));
-    // claims.md (setting of 23–27): unstable at GD step 95. The measured law is recorded in
-    // theory/claims.toml (claim 28); here only its qualitative form is asserted: exponential before
-    // the spike (the polynomial law fits worse), no sustained loss after it.
+    // claims.md (setting of 23–27): unstable at GD step 95. The measured law (theory/claims.toml,
+    // claim 28): exponential before the spike (the polynomial law fits worse), f64 vs 512 bits at
+    // λ = 0.343/step (halves 0.325 / 0.359; 0.340 on an earlier θ₀: ±0.02), no sustained loss after
+    // the spike, and the 256-bit lane keeping ≥ 61.22 of its 77 digits from t = 125 on (the minimum
+    // is at the first spike, t = 138; the earlier θ₀ kept 62.97 on the 25-step rows, 62.29 here:
+    // assert this realisation's minimum less one decade, as on the micro MLP).
     assert_eq!(step, 95);
     assert!(a.exp_rms < a.poly_rms, "A: exp RMS {} vs poly RMS {}", a.exp_rms, a.poly_rms);
     assert!(b.digits_per_100 < 0.5 * a.digits_per_100, "B {} vs A {} digits per 100 steps", b.digits_per_100, a.digits_per_100);
+    let f = fit(&st, 0).expect("f64 fit window");
+    eprintln!("f64 vs 512: {f:?}");
+    assert!((f.lyapunov - 0.340).abs() <= 0.02, "f64: λ = {} ± {}", f.lyapunov, f.lyapunov_se);
+    let dmin = st.digits(2).iter().skip(125).cloned().fold(f64::INFINITY, f64::min);
+    eprintln!("256 vs 512: min digits from t = 125: {dmin:.2}");
+    assert!(dmin >= 60.2, "256 vs 512: min digits {dmin}");
 }
 
 // ---------- selfstab eval: 512 vs 256 bits ----------

@@ -215,6 +215,15 @@ fn enclosure_bad_input_is_a_one_line_error_naming_the_key() {
     let mut s = base.clone();
     s.max_width = f64::NAN;
     bad.push((s, "max_width"));
+    // More steps than MAX_MEMORY holds (every certified step keeps its row and hull).
+    let mut s = base.clone();
+    s.steps = 1_000_000_000;
+    bad.push((s, "steps"));
+    // A starting box already wider than max_width: nothing is certified, not even t = 0 (this
+    // used to panic; a library caller got a statement "for all t ≤ u64::MAX").
+    let mut s = base.clone();
+    s.radius = "1".into();
+    bad.push((s, "radius"));
     for (s, key) in bad {
         let msg = enclose(&s).unwrap_err().to_string();
         assert!(msg.contains(key) && !msg.contains('\n'), "{s:?}: `{msg}` should name {key}");
@@ -244,5 +253,13 @@ fn enclose_cli_writes_csv_and_summary() {
         .unwrap();
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && err.contains("radius"), "{err}");
+    // Negative numbers are values, also after a space (`--x0 -0.5`), not flags.
+    let neg = std::process::Command::new(env!("CARGO_BIN_EXE_selfstab"))
+        .args(["enclose", "--h", "0.05", "--x0", "-1", "--y0", "0", "--radius", "-1", "--steps", "4", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&neg.stderr);
+    assert!(!neg.status.success() && err.contains("radius") && err.contains("≥ 0"), "{err}");
     let _ = std::fs::remove_dir_all(&out);
 }
