@@ -50,6 +50,16 @@ pub const BITS_RANGE: (u32, u32) = (53, 65536);
 /// Largest sub-box split per axis (the cost is `split²` orbits).
 pub const MAX_SPLIT: u32 = 256;
 
+/// Largest memory an enclosure may hold (bytes): every certified step keeps its row and its
+/// interval hull (four MPFR bounds), so `steps` is refused when their estimate exceeds this.
+pub const MAX_MEMORY: u64 = 2 << 30;
+
+/// Estimated bytes held per certified step at `bits`: a row of nine f64 plus four `Float`s
+/// (a 32-byte header and ⌈bits/64⌉ limbs each).
+pub fn bytes_per_step(bits: u32) -> u64 {
+    9 * 8 + 4 * (32 + 8 * bits.div_ceil(64) as u64)
+}
+
 fn down<T>(prec: u32, v: T) -> Float
 where
     Float: AssignRound<T, Round = Round, Ordering = Ordering>,
@@ -405,9 +415,9 @@ impl Enclosure {
             s.radius,
             s.y0,
             s.radius,
-            self.abs_x_max,
-            self.y_min,
-            self.y_max,
+            self.abs_x_max + 0.0,
+            self.y_min + 0.0,
+            self.y_max + 0.0,
             self.certified_steps,
             s.bits,
             s.split,
@@ -449,8 +459,9 @@ fn renorm(m: &mut [[f64; 2]; 2], log_scale: &mut f64) {
 
 /// Enclose the orbits of the reduced map from the box $(X_0\pm r)\times(Y_0\pm r)$ for `steps` steps.
 ///
-/// Bad input (non-numeric or non-finite text, h ≤ 0, r < 0, k ∉ [0, 2), steps = 0, split ∉
-/// 1..=[`MAX_SPLIT`], bits out of [`BITS_RANGE`], max_width ≤ 0) is an [`InputError`] naming it.
+/// Bad input (non-numeric or non-finite text, h ≤ 0, r < 0, k ∉ [0, 2), steps = 0 or more than
+/// [`MAX_MEMORY`] allows, split ∉ 1..=[`MAX_SPLIT`], bits out of [`BITS_RANGE`], max_width ≤ 0, a
+/// starting box wider than max_width) is an [`InputError`] naming it.
 pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
     let prec = spec.bits;
     let map = IntervalMap::new(&spec.h, &spec.k, prec)?;
@@ -462,6 +473,20 @@ pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
     }
     if spec.steps == 0 {
         return Err(InputError::Value { key: "steps".into(), msg: "must be ≥ 1".into() }.into());
+    }
+    let max_steps = MAX_MEMORY / bytes_per_step(prec);
+    if spec.steps > max_steps {
+        return Err(InputError::Value {
+            key: "steps".into(),
+            msg: format!(
+                "must be ≤ {max_steps} at {prec} bits, got {}: every certified step keeps its row and interval hull in \
+                 memory ({} bytes each; the limit is {} GiB)",
+                spec.steps,
+                bytes_per_step(prec),
+                MAX_MEMORY >> 30
+            ),
+        }
+        .into());
     }
     if !(1..=MAX_SPLIT).contains(&spec.split) {
         return Err(InputError::Value { key: "split".into(), msg: format!("must be in 1..={MAX_SPLIT}, got {}", spec.split) }.into());
@@ -549,6 +574,17 @@ pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
         rows.push(StepRow { t, x_lo, x_hi, y_lo, y_hi, width_x: wx, width_y: wy, linear_width_x: lx, linear_width_y: ly });
         hulls.push(hull);
     }
+    if rows.is_empty() {
+        // Not even the starting sub-boxes fit: nothing is certified, not even t = 0.
+        return Err(InputError::Value {
+            key: "radius".into(),
+            msg: format!(
+                "the starting box is not certified even at t = 0 ({}): use a smaller radius, a finer split or a larger max_width",
+                lost.unwrap_or_default()
+            ),
+        }
+        .into());
+    }
     let certified_steps = rows.len() as u64 - 1;
     // Fit ln(max width) against τ over the certified steps (least squares).
     let pts: Vec<(f64, f64)> = rows
@@ -603,17 +639,17 @@ pub fn markdown(e: &Enclosure) -> String {
     format!(
         "# Certified enclosure of the reduced map\n\n{}.\n\n\
          | quantity | value |\n|---|---|\n\
-         | certified steps | {} of {} |\n| A = max |X_t| | {:e} |\n| B₁ = min Y_t | {:e} |\n| B₂ = max Y_t | {:e} |\n\
+         | certified steps | {} of {} |\n| A = max \\|X_t\\| | {:e} |\n| B₁ = min Y_t | {:e} |\n| B₂ = max Y_t | {:e} |\n\
          | width at t = 0 (X, Y) | {:e}, {:e} |\n| width at t = {} (X, Y) | {:e}, {:e} |\n\
          | growth rate of ln width per unit τ = ht (fit) | {:.4} |\n\
-         | first-order law (1/τ) Σ ln ρ(|J|) | {:.4} |\n| leading term √2·mean|X| | {:.4} |\n\
-         | ‖∏|J|‖ (interval spread) | {:e} |\n| ‖∏J‖ (point-orbit spread) | {:e} |\n",
+         | first-order law (1/τ) Σ ln ρ(\\|J\\|) | {:.4} |\n| leading term √2·mean\\|X\\| | {:.4} |\n\
+         | ‖∏\\|J\\|‖ (interval spread) | {:e} |\n| ‖∏J‖ (point-orbit spread) | {:e} |\n",
         e.statement(),
         e.certified_steps,
         e.spec.steps,
-        e.abs_x_max,
-        e.y_min,
-        e.y_max,
+        e.abs_x_max + 0.0,
+        e.y_min + 0.0,
+        e.y_max + 0.0,
         first.width_x,
         first.width_y,
         last.t,

@@ -116,6 +116,7 @@ impl JobFlags {
 #[derive(Subcommand)]
 enum Cmd {
     /// Find the instability point, then track GD, θ† and the predictions (default: a digits MLP).
+    #[command(allow_negative_numbers = true)]
     Run {
         #[command(flatten)]
         job: JobFlags,
@@ -147,6 +148,7 @@ enum Cmd {
     },
     /// Mini-batch GD at fixed η for each batch size: the full-batch sharpness gap 2/η − ⟨S⟩ against
     /// b and against ηβσ_u²/(4α) (claim 32); writes sgd_b{B}.csv, sgd.json, sgd.md.
+    #[command(allow_negative_numbers = true)]
     Sgd {
         /// Batch sizes, comma-separated.
         #[arg(long, value_parser = parse_layers)]
@@ -196,6 +198,7 @@ enum Cmd {
     },
     /// GD and the central flow (k critical eigenvalues, SDCP) from the instability point, side by side:
     /// flow_series.{csv,npz}, flow_summary.json, figures/flow.{svg,png}.
+    #[command(allow_negative_numbers = true)]
     Flow {
         #[command(flatten)]
         job: JobFlags,
@@ -263,6 +266,7 @@ enum Cmd {
     },
     /// Convergence-order study of a claim (6, 18, 20, 21): sweep h, fit the log-log slope ± SE,
     /// compare with the predicted order; writes order_NN.{csv,md,svg,png}.
+    #[command(allow_negative_numbers = true)]
     Order {
         /// Claim number.
         claim: String,
@@ -290,6 +294,7 @@ enum Cmd {
     },
     /// Certified interval enclosure of the reduced map from a box (X0 ± R) × (Y0 ± R) for N steps;
     /// writes enclosure.csv, summary.md and summary.json and prints the proof statement.
+    #[command(allow_negative_numbers = true)]
     Enclose {
         /// h = η√α (decimal, > 0).
         #[arg(long)]
@@ -323,6 +328,7 @@ enum Cmd {
         out: PathBuf,
     },
     /// Loss, gradient, top eigenpairs and ∇S at given parameters (eval.json, grad.npy, u.npy, grad_sharpness.npy).
+    #[command(allow_negative_numbers = true)]
     Eval {
         /// The parameters θ (.npy, float64 [p], or builtin:NAME).
         #[arg(long)]
