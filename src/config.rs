@@ -12,10 +12,11 @@ use crate::scalar::Precision;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Num {
+    /// A TOML integer (tried first: an untagged f64 would also take an integer, and `precision =
+    /// 128` must not become the text `128.0`).
+    Int(i64),
     /// A TOML float.
     Float(f64),
-    /// A TOML integer.
-    Int(i64),
     /// Decimal text.
     Text(String),
 }
@@ -226,8 +227,23 @@ pub fn check_layers(layers: &[usize]) -> Result<(), InputError> {
     if layers.len() < 2 || layers.contains(&0) {
         return Err(bad("layers", format!("needs at least two widths, all > 0, got {layers:?}")));
     }
-    Ok(())
+    // p = Σ (w_i + 1)·w_{i+1}, in checked arithmetic (a wrapped count would allocate nonsense).
+    let p = layers.windows(2).try_fold(0usize, |p, w| w[0].checked_add(1)?.checked_mul(w[1])?.checked_add(p));
+    match p {
+        Some(p) if p <= MAX_PARAMS => Ok(()),
+        _ => Err(bad(
+            "layers",
+            format!(
+                "{layers:?} has {} parameters, more than the {MAX_PARAMS} the engine takes (it keeps tens of vectors of length p)",
+                p.map_or_else(|| "over 2^64".to_string(), |p| p.to_string())
+            ),
+        )),
+    }
 }
+
+/// Largest parameter count of an MLP (`--layers`): 1e8 parameters are 0.8 GB per vector, and a
+/// run keeps tens of them.
+pub const MAX_PARAMS: usize = 100_000_000;
 
 fn bad(key: &str, msg: impl Into<String>) -> InputError {
     InputError::Value { key: key.into(), msg: msg.into() }
@@ -237,7 +253,15 @@ fn bad(key: &str, msg: impl Into<String>) -> InputError {
 pub fn parse_toml(text: &str, path: &str) -> Result<RunConfig, InputError> {
     toml::from_str::<RunConfig>(text).map_err(|e| {
         let msg = e.message().replace('\n', " ");
-        InputError::File { path: path.into(), msg: format!("invalid configuration: {msg}") }
+        // Name the line (and so the key) the error is on: serde's type errors do not name the key.
+        let at = e
+            .span()
+            .and_then(|r| {
+                let line = text.get(..r.start)?.matches('\n').count();
+                Some(format!(" at line {} (`{}`)", line + 1, text.lines().nth(line)?.trim()))
+            })
+            .unwrap_or_default();
+        InputError::File { path: path.into(), msg: format!("invalid configuration{at}: {msg}") }
     })
 }
 
@@ -301,7 +325,8 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         Some(GapThreshold::Value(v)) if v.is_finite() && *v > 0.0 => format!("{v:?}"),
         Some(GapThreshold::Text(t)) if t.trim().eq_ignore_ascii_case("none") => "none".into(),
         Some(GapThreshold::Text(t)) if t.trim().parse::<f64>().is_ok_and(|v| v.is_finite() && v > 0.0) => t.trim().into(),
-        Some(other) => return Err(bad("gap_threshold", format!("must be a number > 0 or `none`, got {other:?}"))),
+        Some(GapThreshold::Value(v)) => return Err(bad("gap_threshold", format!("must be a number > 0 or `none`, got {v}"))),
+        Some(GapThreshold::Text(t)) => return Err(bad("gap_threshold", format!("must be a number > 0 or `none`, got `{t}`"))),
     };
     let eig_tol = match cfg.eig_tol {
         Some(t) if t.is_finite() && t > 0.0 && t < 1.0 => t,
@@ -311,7 +336,7 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
     let chain_tol = match cfg.chain_tol {
         None => None,
         Some(t) if t.is_finite() && t >= eig_tol && t <= 1e-3 => Some(t),
-        Some(t) => return Err(bad("chain_tol", format!("must be in [eig_tol, 1e-3] = [{eig_tol:e}, 1e-3], got {t}"))),
+        Some(t) => return Err(bad("chain_tol", format!("must be in [eig_tol, 1e-3] = [{eig_tol:e}, 1e-3], got {t:e}"))),
     };
     let projection_steps = cfg.projection_steps.unwrap_or(3);
     if projection_steps == 0 || projection_steps > 100 {
@@ -345,11 +370,22 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
             crate::models::cubic::Cubic::<f64>::new(&spec, ())?;
             (Some(spec), "0.1".into())
         }
+        (_, Some(_)) => return Err(bad("cubic", format!("only the cubic model takes a [cubic] table (model is `{model}`)"))),
         _ => (None, "0.1".into()),
     };
     let multi = cfg.multi.unwrap_or(0);
     if multi > 16 {
         return Err(bad("multi", format!("must be in 0..=16 eigenpairs, got {multi}")));
+    }
+    if multi >= 2 && gap_threshold == "none" {
+        return Err(bad("multi", "switches to the k-eigenvalue projection at the eigengap stop, which `gap_threshold = none` disables: give a numeric gap threshold"));
+    }
+    let gap_every = cfg.gap_every.unwrap_or(50);
+    if gap_every == 0 {
+        return Err(bad("gap_every", "must be ≥ 1 (λ₂(θ†) is what the eigengap stop and --multi watch)"));
+    }
+    if cfg.checkpoint_every == Some(0) {
+        return Err(bad("checkpoint_every", "must be ≥ 1"));
     }
     if multi > 0 && chain_tol.is_some() {
         return Err(bad("chain_tol", "applies to the single-eigenvalue θ† chain; the multi tracking solves every projection step at eig_tol"));
@@ -369,12 +405,12 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         search_steps: cfg.search_steps.unwrap_or(20_000),
         precision: prec.to_string(),
         projection_steps,
-        gap_every: cfg.gap_every.unwrap_or(50),
+        gap_every,
         gap_threshold,
         eig_tol,
         chain_tol,
         threads,
-        checkpoint_every: cfg.checkpoint_every.unwrap_or(10).max(1),
+        checkpoint_every: cfg.checkpoint_every.unwrap_or(10),
         out: cfg.out.clone().unwrap_or_else(|| "out".into()),
         cubic,
         x0_over_delta,
@@ -446,5 +482,28 @@ impl Resolved {
             seed: self.seed,
             theta0: &self.theta0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_integers_and_floats_keep_their_decimal_text() {
+        // An integer is an integer: `precision = 128` used to become the text `128.0` and be refused.
+        let c = parse_toml("precision = 128\nlr = 0.25\n", "t.toml").unwrap();
+        assert_eq!(c.precision.as_ref().map(Num::text).as_deref(), Some("128"));
+        assert_eq!(c.lr.as_ref().map(Num::text).as_deref(), Some("0.25"));
+        assert_eq!(resolve(&c).unwrap().precision, "128");
+        let c = parse_toml("lr = 1\nprecision = \"f64\"\n", "t.toml").unwrap();
+        assert_eq!(c.lr.as_ref().map(Num::text).as_deref(), Some("1"));
+        assert_eq!(resolve(&c).unwrap().precision, "f64");
+    }
+
+    #[test]
+    fn toml_type_error_names_the_line_and_key() {
+        let e = parse_toml("lr = 0.25\nsteps = \"20\"\n", "t.toml").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("steps = \"20\""), "{e}");
     }
 }

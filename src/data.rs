@@ -178,6 +178,10 @@ impl Normals {
     }
 }
 
+/// Largest number of generated samples (`--data synthetic`, the width-1 model's data): a seeded
+/// data set this large already holds 10⁷ rows; more is an input error, not an allocation failure.
+pub const MAX_SAMPLES: usize = 10_000_000;
+
 /// The seeded synthetic set (decisions.md §2): from one Box–Muller normal stream of
 /// `ChaCha8Rng::seed_from_u64(seed)` (see `Normals`), first a map W [classes, d] (row-major), then X
 /// [n, d] (row-major), all standard normal; yᵢ = argmax_c (W xᵢ)_c (the first maximum on a tie).
@@ -194,6 +198,9 @@ pub fn synthetic(n: usize, d: usize, classes: usize, seed: u64) -> Result<Datase
         }
     };
     positive("n", n)?;
+    if n > MAX_SAMPLES {
+        return Err(InputError::Value { key: "n".into(), msg: format!("must be ≤ {MAX_SAMPLES}, got {n}") });
+    }
     positive("d", d)?;
     positive("classes", classes)?;
     let len = n

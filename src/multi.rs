@@ -10,6 +10,7 @@
 
 use crate::error::EvalError;
 use crate::linalg::{axpy, dot, zeros};
+use crate::npy::finite_or_nan;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
 use crate::sharpness::Center;
@@ -23,10 +24,12 @@ pub struct BetaRecord<S: Scalar> {
     /// Opening step s.
     pub s: u64,
     /// β_s = ‖∇S⊥,s‖².
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub beta_s: f64,
     /// The propagated vector r (empty once closed).
     pub r: Vec<S>,
     /// Entries at lags 0, 1, … (lag j recorded at step s + j).
+    #[serde(deserialize_with = "crate::npy::null_as_nan::vec")]
     pub values: Vec<f64>,
 }
 
@@ -60,12 +63,12 @@ impl<S: Scalar> BetaTracker<S> {
     pub fn observe(&mut self, obj: &dyn Objective<S>, eta: &S, dag: &Center<S>, t: u64) -> Result<u64, EvalError> {
         let c = obj.ctx();
         if self.every > 0 && t.is_multiple_of(self.every) {
-            self.records.push(BetaRecord { s: t, beta_s: dag.beta.to_f64(), r: dag.grad_s_perp.clone(), values: vec![] });
+            self.records.push(BetaRecord { s: t, beta_s: finite_or_nan(dag.beta.to_f64()), r: dag.grad_s_perp.clone(), values: vec![] });
         }
         let mut hvps = 0;
         let mut hr = zeros::<S>(obj.dim(), c);
         for rec in self.records.iter_mut().filter(|r| !r.r.is_empty()) {
-            rec.values.push(dot(&dag.grad_s_perp, &rec.r).to_f64());
+            rec.values.push(finite_or_nan(dot(&dag.grad_s_perp, &rec.r).to_f64()));
             if rec.values.len() as u64 > self.window {
                 rec.r = vec![];
                 continue;
@@ -110,14 +113,19 @@ pub struct MultiRow {
     /// Number of eigenvalues above 2/η at the start of the last projection step into θ†_t.
     pub active: usize,
     /// λ₁..λ_K at θ†_t.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::vec")]
     pub lambdas: Vec<f64>,
     /// λ_i − 2/η at θ†_t for the critical pairs (NaN for the others).
+    #[serde(deserialize_with = "crate::npy::null_as_nan::vec")]
     pub residual_s: Vec<f64>,
     /// u_i·∇L at θ†_t for the critical pairs (NaN for the others).
+    #[serde(deserialize_with = "crate::npy::null_as_nan::vec")]
     pub residual_u: Vec<f64>,
     /// ‖θ_t − θ†_t‖.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub dist: f64,
     /// Σ_{i critical} (u_i·(θ_t − θ†_t))²: GD's oscillation energy in the critical eigenspace.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub osc_critical: f64,
 }
 
@@ -190,7 +198,10 @@ pub fn step<S: Scalar>(
             other => return Ok((row, other)),
         }
     }
-    step_k(obj, eta, st, ms, opts, mo)
+    step_k(obj, eta, st, ms, opts, mo).map(|(mut row, stop)| {
+        row.nonfinite_to_nan();
+        (row, stop)
+    })
 }
 
 fn step_k<S: Scalar>(
@@ -251,6 +262,9 @@ fn step_k<S: Scalar>(
         mr.residual_s[i] = ck.values[i].to_f64() - two_over_eta;
         mr.residual_u[i] = dot(&ck.vectors[i], &dag.grad).to_f64();
         mr.osc_critical += dot(&ck.vectors[i], &dev).to_f64().powi(2);
+    }
+    for x in mr.lambdas.iter_mut().chain(&mut mr.residual_s).chain(&mut mr.residual_u).chain([&mut mr.dist, &mut mr.osc_critical]) {
+        *x = finite_or_nan(*x);
     }
     ms.rows.push(mr);
 

@@ -623,6 +623,30 @@ pub fn read_npy_i64(path: impl AsRef<Path>) -> Result<(Vec<i64>, Vec<usize>), In
     read_npy(path)?.into_i64(path, "array ")
 }
 
+/// Serde readers for the f64 fields of saved state. serde_json writes a non-finite f64 as `null`;
+/// these read `null` back as NaN, so a checkpoint holding an empty cell (a column that is undefined
+/// at that step) can be resumed. The runs store every non-finite record value as NaN
+/// ([`finite_or_nan`]), so the round trip is exact.
+pub mod null_as_nan {
+    use serde::{Deserialize, Deserializer};
+
+    /// An f64, `null` read as NaN.
+    pub fn f64<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+
+    /// A list of f64, each `null` read as NaN.
+    pub fn vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<Option<f64>>::deserialize(d)?.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+    }
+}
+
+/// x if finite, else NaN: a recorded value that overflowed is undefined (an empty cell), like one
+/// that was not computed.
+pub fn finite_or_nan(x: f64) -> f64 {
+    if x.is_finite() { x } else { f64::NAN }
+}
+
 /// State saved by an earlier run, read back from `path` (a checkpoint, a study's finished points)
 /// when the file is there and `keep` accepts it. A file that does not parse as a `what`, or that
 /// `keep` refuses (returning why), is not used: a one-line notice names the file and the reason,

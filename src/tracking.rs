@@ -101,39 +101,71 @@ impl<S: Scalar> TrackState<S> {
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Row {
     pub t: u64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss_gd: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss_dagger: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss_pred: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss_taylor: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness_gd: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness_dagger: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness_pred: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness_pred_avg: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub x: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub y: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub x_gd: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub y_gd: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub dist: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub pred_norm: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub tracking_error: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub alpha: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub beta: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub delta: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub gamma: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub newton_x: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub proj_residual_s: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub proj_residual_u: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub eigen_residual_gd: f64,
     pub lambda2_dagger: Option<f64>,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss_pred_gen: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss_taylor_gen: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness_pred_gen: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness_pred_avg_gen: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub x_gen: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub y_gen: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub pred_norm_gen: f64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub tracking_error_gen: f64,
     pub hvps: u64,
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub step_seconds: f64,
 }
 
@@ -148,6 +180,25 @@ pub const COLUMNS: &[&str] = &[
 ];
 
 impl Row {
+    /// Every non-finite value set to NaN (an empty cell), so that a checkpoint, which stores NaN as
+    /// `null`, reads back the same row: an overflowed value is as undefined as one not computed.
+    pub fn nonfinite_to_nan(&mut self) {
+        for x in [
+            &mut self.loss_gd, &mut self.loss_dagger, &mut self.loss_pred, &mut self.loss_taylor,
+            &mut self.sharpness_gd, &mut self.sharpness_dagger, &mut self.sharpness_pred,
+            &mut self.sharpness_pred_avg, &mut self.x, &mut self.y, &mut self.x_gd, &mut self.y_gd,
+            &mut self.dist, &mut self.pred_norm, &mut self.tracking_error, &mut self.alpha,
+            &mut self.beta, &mut self.delta, &mut self.gamma, &mut self.newton_x,
+            &mut self.proj_residual_s, &mut self.proj_residual_u, &mut self.eigen_residual_gd,
+            &mut self.loss_pred_gen, &mut self.loss_taylor_gen, &mut self.sharpness_pred_gen,
+            &mut self.sharpness_pred_avg_gen, &mut self.x_gen, &mut self.y_gen,
+            &mut self.pred_norm_gen, &mut self.tracking_error_gen, &mut self.step_seconds,
+        ] {
+            *x = crate::npy::finite_or_nan(*x);
+        }
+        self.lambda2_dagger = self.lambda2_dagger.filter(|l| l.is_finite());
+    }
+
     /// Values in [`COLUMNS`] order (NaN for `None`).
     pub fn values(&self) -> Vec<f64> {
         vec![
@@ -319,7 +370,10 @@ pub fn step<S: Scalar>(
         let mut trail_dagger = std::mem::take(&mut st.trail_dagger);
         let out = step_parts(obj, eta, st, &mut trail_gd, &mut trail_dagger, opts);
         (st.trail_gd, st.trail_dagger) = (trail_gd, trail_dagger);
-        out
+        out.map(|(mut row, stop)| {
+            row.nonfinite_to_nan();
+            (row, stop)
+        })
     })
 }
 

@@ -46,12 +46,22 @@ fn bad_run_inputs_give_one_line_errors() {
     expect_failure(&["run", "--layers", "32,10", "--steps", "1", "--out", o], "64 input features but --layers starts with 32");
     expect_failure(&["run", "--data", "/nonexistent/data.npz", "--out", o], "/nonexistent/data.npz");
     expect_failure(&["run", "--gap-threshold", "-3", "--out", o], "gap_threshold");
+    expect_failure(&["run", "--gap-threshold", "abc", "--out", o], "got `abc`");
+    // --multi switches at the eigengap stop, which `none` disables (it used to be silently inert).
+    expect_failure(&["run", "--multi", "3", "--gap-threshold", "none", "--out", o], "give a numeric gap threshold");
+    expect_failure(&["run", "--gap-every", "0", "--out", o], "gap_every");
+    expect_failure(&["run", "--checkpoint-every", "0", "--out", o], "checkpoint_every");
+    // Sizes the machine cannot hold are input errors, not allocation aborts or wrapped counts.
+    expect_failure(&["run", "--layers", "64,4294967296,4294967296,10", "--out", o], "parameters");
+    expect_failure(&["run", "--data", "synthetic", "--n", "10000000000", "--out", o], "must be ≤ 10000000");
     // Config file: unknown key and wrong type.
     let cfg = d.join("bad.toml");
     std::fs::write(&cfg, "lr = 0.1\nlearning_rate = 0.2\n").unwrap();
     expect_failure(&["run", cfg.to_str().unwrap(), "--out", o], "unknown field `learning_rate`");
     std::fs::write(&cfg, "steps = \"many\"\n").unwrap();
-    expect_failure(&["run", cfg.to_str().unwrap(), "--out", o], "invalid configuration");
+    expect_failure(&["run", cfg.to_str().unwrap(), "--out", o], "invalid configuration at line 1 (`steps = \"many\"`)");
+    std::fs::write(&cfg, "[cubic]\na = [1, 0, 0]\ng = [0.01, 0.3, 0]\n").unwrap();
+    expect_failure(&["run", cfg.to_str().unwrap(), "--out", o], "only the cubic model takes a [cubic] table");
     // Parameters: wrong length, NaN, truncated, wrong dtype.
     let p = d.join("theta.npy");
     selfstab::npy::write_npy_f64(&p, &[0.1; 10], &[10]).unwrap();
@@ -235,6 +245,36 @@ fn killed_flow_resumes_bit_identically() {
     };
     assert_eq!(summary(&full), summary(&part));
     assert!(!ck.exists(), "checkpoint left behind after completion");
+}
+
+#[test]
+fn killed_run_with_empty_cells_resumes_bit_identically() {
+    // At η = 1.5 the default net's prediction diverges at tracking step 17 and GD at 45: from step
+    // 17 on, the prediction's cells are empty (NaN, which the JSON checkpoint stores as null). A
+    // checkpoint written after that (step 20) used to be refused on the re-run ("invalid type:
+    // null, expected f64"), which then started afresh; it must resume and end bit-identically.
+    let d = tmp("resume_nan");
+    let args = |out: &Path| -> Vec<String> {
+        ["run", "--lr", "1.5", "--gap-threshold", "none", "--steps", "400", "--checkpoint-every", "20", "--out", out.to_str().unwrap()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let full = d.join("full");
+    let o = bin().args(args(&full)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let part = d.join("part");
+    let ck = run_and_kill_after_checkpoint(&args(&part), &part);
+    assert!(std::fs::read_to_string(&ck).unwrap().contains("null"), "the checkpoint holds no empty cell");
+    let o = bin().args(args(&part)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resuming from") && !err.contains("ignoring"), "the re-run did not resume: {err}");
+    assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));
+    for f in ["final_state.npz", "betas.csv"] {
+        assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap(), "{f} differs after resume");
+    }
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]

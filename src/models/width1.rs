@@ -40,8 +40,8 @@ fn uniform_pm(x: u64, b: f64) -> f64 {
 /// `ChaCha8Rng::seed_from_u64(seed)` (one u64 each, `data::init_params`' map with b = 1);
 /// y_i = x_{i1}. Errors on n = 0.
 pub fn width1_data(n: usize, seed: u64) -> Result<Width1Data, InputError> {
-    if n == 0 {
-        return Err(InputError::Value { key: "n".into(), msg: "must be ≥ 1, got 0".into() });
+    if n == 0 || n > crate::data::MAX_SAMPLES {
+        return Err(InputError::Value { key: "n".into(), msg: format!("must be in 1..={}, got {n}", crate::data::MAX_SAMPLES) });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let x: Vec<f64> = (0..2 * n).map(|_| uniform_pm(rng.next_u64(), 1.0)).collect();
