@@ -165,11 +165,14 @@ pub fn run(cfg: &Resolved) -> Result<Summary, Error> {
     }
 }
 
-fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
-    let out = PathBuf::from(&cfg.out);
-    std::fs::create_dir_all(&out).map_err(io_err(&out))?;
-    let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
-    let (obj, theta_init): (Box<dyn Objective<S>>, Vec<S>) = if cfg.model == "cubic" {
+/// A job's objective and GD's starting parameters.
+pub type Built<S> = (Box<dyn Objective<S>>, Vec<S>);
+
+/// The objective of a resolved job (any model: MLP, cubic, CNN, width-1) and GD's starting
+/// parameters (`theta0`, or the model's own start: x₀ = (x0_over_delta)·δ for the cubic, the seeded
+/// initialisation otherwise).
+pub fn build_objective<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Built<S>, Error> {
+    Ok(if cfg.model == "cubic" {
         let spec = cfg.cubic.clone().expect("resolved cubic spec");
         let m = Cubic::<S>::new(&spec, c)?;
         let x0 = S::parse(&cfg.x0_over_delta, c).map_err(|msg| InputError::Value { key: "x0_over_delta".into(), msg })?
@@ -187,7 +190,14 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     } else {
         let (m, th) = build_mlp::<S>(cfg, c)?;
         (Box::new(m), from_f64(&th, c))
-    };
+    })
+}
+
+fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
+    let out = PathBuf::from(&cfg.out);
+    std::fs::create_dir_all(&out).map_err(io_err(&out))?;
+    let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
+    let (obj, theta_init) = build_objective::<S>(cfg, c)?;
     let obj = obj.as_ref();
     let topts = TrackOpts {
         projection_steps: cfg.projection_steps,
@@ -561,7 +571,14 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     let p = model.dim();
     let mut grad = zeros::<S>(p, c);
     let loss = model.grad(&th, &mut grad)?;
-    let tol = a.eig_tol.unwrap_or_else(|| EigenOpts::default_tol::<S>(c));
+    let tol = match a.eig_tol {
+        Some(t) if t.is_finite() && t > 0.0 && t < 1.0 => t,
+        Some(t) => return Err(InputError::Value { key: "eig_tol".into(), msg: format!("must be in (0, 1), got {t}") }.into()),
+        None => EigenOpts::default_tol::<S>(c),
+    };
+    if a.top_k > p {
+        eprintln!("--top-k {} exceeds the {p} parameters: computing all {p} eigenpairs", a.top_k);
+    }
     let counted = crate::objective::Counted::new(model);
     let opts = EigenOpts { tol, ..EigenOpts::top::<S>(a.top_k, c) };
     let eig = top_eigen(&counted, &th, None, &opts)?;
@@ -587,12 +604,24 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     if mpfr {
         j.insert("top_eigenvalues_decimal".into(), serde_json::json!(eig.values.iter().map(S::to_decimal).collect::<Vec<_>>()));
     }
+    // The residuals and the tolerance are f64 quantities; above f64 their twins hold the f64's
+    // exact decimal expansion, so that every float key has one (decisions §4).
+    let dec = |x: f64| S::from_f64(x, c).to_decimal();
     j.insert("eigen_residual".into(), serde_json::json!(eig.residuals[0]));
+    if mpfr {
+        j.insert("eigen_residual_decimal".into(), serde_json::json!(dec(eig.residuals[0])));
+    }
     if a.top_k > 1 {
         j.insert("eigen_residuals".into(), serde_json::json!(eig.residuals));
+        if mpfr {
+            j.insert("eigen_residuals_decimal".into(), serde_json::json!(eig.residuals.iter().map(|&x| dec(x)).collect::<Vec<_>>()));
+        }
     }
     j.insert("hvp_count".into(), serde_json::json!(hvp_count));
     j.insert("eigen_tol".into(), serde_json::json!(tol));
+    if mpfr {
+        j.insert("eigen_tol_decimal".into(), serde_json::json!(dec(tol)));
+    }
     j.insert(
         "precision".into(),
         match a.precision {

@@ -15,10 +15,7 @@ use crate::config::Resolved;
 use crate::error::{Error, EvalError, InputError};
 use crate::figures::{Series, doc, panel, write_both};
 use crate::gd;
-use crate::linalg::{from_f64, zeros};
-use crate::models::cubic::Cubic;
 use crate::npy::{self, NpyArray, write_atomic};
-use crate::objective::Objective;
 use crate::scalar::{Precision, Scalar};
 
 /// Options of `flow` beyond the run configuration.
@@ -190,21 +187,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     let out = PathBuf::from(&cfg.out);
     std::fs::create_dir_all(&out).map_err(|source| Error::Io { path: out.clone(), source })?;
     let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
-    let (obj, theta_init): (Box<dyn Objective<S>>, Vec<S>) = if cfg.model == "cubic" {
-        let spec = cfg.cubic.clone().expect("resolved cubic spec");
-        let m = Cubic::<S>::new(&spec, c)?;
-        let x0 = S::parse(&cfg.x0_over_delta, c).map_err(|msg| InputError::Value { key: "x0_over_delta".into(), msg })? * &m.delta();
-        let mut th = zeros::<S>(m.dim(), c);
-        if !cfg.theta0.is_empty() {
-            th = from_f64(&crate::commands::load_theta(&cfg.theta0, m.dim())?, c);
-        } else {
-            th[0] = x0;
-        }
-        (Box::new(m), th)
-    } else {
-        let (m, th) = crate::commands::build_mlp::<S>(cfg, c)?;
-        (Box::new(m), from_f64(&th, c))
-    };
+    let (obj, theta_init) = crate::commands::build_objective::<S>(cfg, c)?;
     let obj = obj.as_ref();
     let dag = match &args.dagger {
         Some(d) => Some(read_dagger(d)?),

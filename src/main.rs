@@ -251,8 +251,9 @@ enum Cmd {
     },
     /// Run every claim's tests and report per claim: verdict, status (pass/fail/not-built), bound.
     Verify {
-        /// The CI subset (the default test set); without it the long studies run too.
-        #[arg(long)]
+        /// The CI subset (the default test set); without it the long studies run too. Not with
+        /// --from-log, where the log decides what ran.
+        #[arg(long, conflicts_with = "from_log")]
         quick: bool,
         /// Where to write verify.md and verify.json.
         #[arg(long, default_value = "verify")]

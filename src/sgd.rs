@@ -173,7 +173,8 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
     let batch_model = |idx: &[usize]| Mlp::<f64>::new(&o.layers, o.activation, o.loss, &subset(ds, idx), ());
     for t in 0..=o.steps {
         if t % o.every == 0 {
-            let cen = center(&full, &th, u_prev.as_deref(), o.eig_tol)?;
+            let at_check = |e: Error| EvalError::Other(format!("SGD at step {t} (batch {}): the full-batch check failed: {e}", o.batch));
+            let cen = center(&full, &th, u_prev.as_deref(), o.eig_tol).map_err(|e| at_check(e.into()))?;
             let ug = dot(&cen.u, &cen.grad);
             let batches = noise.epoch();
             let mut s2 = 0.0;
@@ -196,9 +197,10 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
             break;
         }
         let m = batch_model(&sampler.next_batch())?;
-        let l = m.grad(&th, &mut g)?;
+        let diverged = |why: String| EvalError::Other(format!("SGD diverged at step {t} (batch {}, η = {}): {why}", o.batch, o.lr));
+        let l = m.grad(&th, &mut g).map_err(|e| diverged(e.to_string()))?;
         if !l.is_finite() || !crate::linalg::all_finite(&g) {
-            return Err(EvalError::Other(format!("SGD diverged at step {t} (batch {})", o.batch)).into());
+            return Err(diverged("the mini-batch loss or gradient is not finite".into()).into());
         }
         axpy(&(-o.lr), &g, &mut th);
     }
@@ -311,6 +313,11 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
     if a.batches.is_empty() {
         return Err(InputError::Value { key: "batch".into(), msg: "give at least one batch size".into() }.into());
     }
+    // Every batch size is checked before the first run starts (a bad one used to surface only
+    // after the runs before it).
+    for &b in &a.batches {
+        Sampler::new(ds.n, b, a.sample_seed)?;
+    }
     std::fs::create_dir_all(&a.out).map_err(|source| Error::Io { path: a.out.clone(), source })?;
     let mut out = Vec::new();
     for &b in &a.batches {
@@ -327,15 +334,37 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
             window: a.window,
             eig_tol: 1e-10,
         };
-        let r = run(&ds, &theta0, &o)?;
+        let r = match run(&ds, &theta0, &o) {
+            Ok(r) => r,
+            Err(e) => {
+                // Keep the batch sizes that finished: their summary is written before the error.
+                if !out.is_empty() {
+                    write_summary(&a.out, &out)?;
+                    eprintln!("the finished batch sizes' summary is in {}/sgd.json and sgd.md", a.out.display());
+                }
+                return Err(e);
+            }
+        };
         let mut csv = String::from("t,loss,sharpness,alpha,beta,sigma_u2\n");
         for c in &r.checks {
             csv.push_str(&format!("{},{:?},{:?},{:?},{:?},{:?}\n", c.t, c.loss, c.sharpness, c.alpha, c.beta, c.sigma_u2));
         }
         crate::npy::write_atomic(&a.out.join(format!("sgd_b{b}.csv")), csv.as_bytes())?;
-        eprintln!("b = {b}: gap {:.5} (ΔS {:.5}, ratio {:.3})", r.gap, r.predicted_gap, r.ratio);
+        if r.eos_step.is_none() {
+            eprintln!("b = {b}: never at the edge of stability (S < (1 − eos_eps)·2/η at every check): no window, no gap");
+        } else if r.full_batch {
+            eprintln!("b = {b} (full batch): gap {:.5} (ΔS and the ratio carry no information: σ_u² is rounding)", r.gap);
+        } else {
+            eprintln!("b = {b}: gap {:.5} (ΔS {:.5}, ratio {:.3})", r.gap, r.predicted_gap, r.ratio);
+        }
         out.push(r);
     }
+    write_summary(&a.out, &out)?;
+    Ok(out)
+}
+
+/// `sgd.json` and `sgd.md` of the runs `out`.
+fn write_summary(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> {
     let summary: Vec<serde_json::Value> = out
         .iter()
         .map(|r| {
@@ -344,7 +373,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
             v
         })
         .collect();
-    crate::npy::write_atomic(&a.out.join("sgd.json"), serde_json::to_string_pretty(&summary).unwrap().as_bytes())?;
-    crate::npy::write_atomic(&a.out.join("sgd.md"), markdown(&out).as_bytes())?;
-    Ok(out)
+    crate::npy::write_atomic(&dir.join("sgd.json"), serde_json::to_string_pretty(&summary).unwrap().as_bytes())?;
+    crate::npy::write_atomic(&dir.join("sgd.md"), markdown(out).as_bytes())?;
+    Ok(())
 }

@@ -67,10 +67,18 @@ pub struct Record {
     pub tests: BTreeMap<String, String>,
 }
 
-/// Test outcomes from `cargo test` output lines `test NAME ... ok|FAILED|ignored`.
+/// Test outcomes from `cargo test` output lines `test NAME ... ok|FAILED|ignored` (ANSI colour
+/// codes removed). A name is the last `::` segment; a name that appears more than once (the same
+/// name in two test binaries, two concatenated runs) keeps its worst outcome: FAILED over ok over
+/// ignored, so a later `ok` never hides a failure.
 pub fn parse_outcomes(output: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for line in output.lines() {
+    let rank = |o: &str| match o {
+        "FAILED" => 2,
+        "ok" => 1,
+        _ => 0,
+    };
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for line in strip_ansi(output).lines() {
         let Some(rest) = line.strip_prefix("test ") else { continue };
         let Some((name, outcome)) = rest.rsplit_once(" ... ") else { continue };
         let name = name.rsplit("::").next().unwrap_or(name).trim().to_string();
@@ -84,7 +92,29 @@ pub fn parse_outcomes(output: &str) -> BTreeMap<String, String> {
         } else {
             continue;
         };
-        out.insert(name, o.to_string());
+        let e = out.entry(name).or_insert_with(|| o.to_string());
+        if rank(o) > rank(e) {
+            *e = o.to_string();
+        }
+    }
+    out
+}
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`), as a coloured terminal log has them.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
     }
     out
 }
@@ -102,14 +132,19 @@ pub fn records(claims: &[Claim], outcomes: &BTreeMap<String, String>) -> Vec<Rec
             let ok = tests.values().filter(|o| *o == "ok").count();
             let failed: Vec<&String> = tests.iter().filter(|(_, o)| *o == "FAILED").map(|(n, _)| n).collect();
             let ran = tests.values().filter(|o| *o == "ok" || *o == "FAILED").count();
+            // Ignored tests (the full studies in quick mode) are listed by cargo as `ignored`; a
+            // test the log does not name at all did not run (a truncated log, a crashed binary).
+            let missing: Vec<&String> = tests.iter().filter(|(_, o)| *o == "not run").map(|(n, _)| n).collect();
             let (status, measured) = if c.verdict == "not-built" {
                 ("not-built".to_string(), "—".to_string())
             } else if !failed.is_empty() {
                 ("fail".into(), format!("{ok}/{ran} tests pass; failed: {}", failed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
             } else if ran == 0 {
                 ("fail".into(), "no test of this claim ran".into())
+            } else if !missing.is_empty() {
+                ("fail".into(), format!("{ok}/{ran} tests pass; missing from the test output: {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
             } else {
-                ("pass".into(), format!("{ok}/{ran} tests pass ({} not run in this mode)", tests.len() - ran))
+                ("pass".into(), format!("{ok}/{ran} tests pass ({} ignored in this mode)", tests.len() - ran))
             };
             Record {
                 id: c.id,
@@ -208,10 +243,26 @@ mod tests {
         let r13 = &recs[12];
         assert_eq!((r13.id, r13.status.as_str()), (13, "fail"));
         assert!(r13.measured.contains("claim_13_toy_c_prediction_exact_mpfr256"));
-        assert_eq!(recs[2].status, "pass");
         assert_eq!(recs[0].status, "fail", "a built claim none of whose tests ran is not a pass");
+        // Every test of a claim named in the log, ignored ones included: pass; one not named: fail.
+        let c3 = &claims[2];
+        let all: String = c3.tests.iter().enumerate().map(|(i, t)| format!("test {t} ... {}\n", if i == 0 { "ok" } else { "ignored" })).collect();
+        assert_eq!(records(&claims, &parse_outcomes(&all))[2].status, "pass");
+        if c3.tests.len() > 1 {
+            let r = &records(&claims, &o)[2];
+            assert_eq!(r.status, "fail", "tests missing from the log are not a pass: {}", r.measured);
+            assert!(r.measured.contains("missing"), "{}", r.measured);
+        }
         for r in recs.iter().filter(|r| r.verdict == "not-built") {
             assert_eq!(r.status, "not-built");
         }
+    }
+
+    #[test]
+    fn a_later_ok_does_not_hide_a_failure_and_colour_codes_are_ignored() {
+        let o = parse_outcomes("test claim_13_toy_c_prediction_exact_f64 ... FAILED\ntest m::claim_13_toy_c_prediction_exact_f64 ... ok\n");
+        assert_eq!(o["claim_13_toy_c_prediction_exact_f64"], "FAILED");
+        let o = parse_outcomes("test x::claim_13_a ... \u{1b}[32mok\u{1b}[0m\ntest claim_13_b ... \u{1b}[31mFAILED\u{1b}[0m\n");
+        assert_eq!((o["claim_13_a"].as_str(), o["claim_13_b"].as_str()), ("ok", "FAILED"));
     }
 }

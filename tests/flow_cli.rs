@@ -158,3 +158,25 @@ fn flow_dagger_rejects_another_job_and_bad_files() {
     one_line(&with(&edited, cfg(&base.join("f5"), 3)), "no `loss_dagger` column");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// `flow` takes every model `run` takes: the CNN and the width-1 model used to fall through to the
+/// MLP (cnn: the flow of a 64-16-16-10 MLP under a cnn config; width1: "file not found").
+#[test]
+fn flow_runs_the_cnn_and_width1_models() {
+    for (model, lr, needle) in [("cnn", "0.25", "cnn conv4"), ("width1", "2", "width1")] {
+        let dir = std::env::temp_dir().join(format!("selfstab_flow_{model}_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rc = RunConfig {
+            model: Some(model.into()),
+            lr: Some(Num::Text(lr.into())),
+            n: Some(64),
+            steps: Some(3),
+            out: Some(dir.display().to_string()),
+            ..RunConfig::default()
+        };
+        let c = config::resolve(&config::merge(None, rc)).unwrap();
+        let s = flow(&c, &args()).unwrap_or_else(|e| panic!("{model}: {e}"));
+        assert!(s.model.starts_with(needle), "{model}: the flow ran `{}`", s.model);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
