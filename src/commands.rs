@@ -1,4 +1,6 @@
 //! The command-line jobs (`run`, `export`, `eval`) as library functions, so tests call them directly.
+//! `run` is the tracking run of theory/README.md "Objects and their equations" (reference.md §5.3,
+//! decisions §3–4: the instability point, θ†₀ = proj_M(θ₀), the recorded series).
 //! Every output file is written atomically (temp file, fsync, rename).
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
 //! Run configuration: a TOML file, overridden by command-line flags, resolved and validated into a
 //! [`Resolved`] configuration that is written back as `config.toml` (enough to rerun the same job).
+//! Defaults and parsing rules follow decisions §2–§5 (η parsed from its decimal text, the eigen
+//! tolerance per precision, the eigengap threshold).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Data sets (theory/models.md §3, decisions.md §2): the vendored UCI digits, user `.npz` files and a
+//! Data sets (theory/reference/models.md §3, decisions.md §2): the vendored UCI digits, user `.npz` files and a
 //! seeded synthetic set.
 
 /// A classification data set held in f64: X is n×d row-major, labels in 0..classes.
@@ -292,7 +292,7 @@ pub fn save_npz_dataset(path: impl AsRef<Path>, ds: &Dataset) -> Result<(), Erro
     npy::write_npz(path, &[("X", &x), ("y", &y)])
 }
 
-/// Number of parameters of an MLP with widths `layers` in the layout of theory/models.md §3:
+/// Number of parameters of an MLP with widths `layers` in the layout of theory/reference/models.md §3:
 /// Σ (out·in + out) over consecutive pairs (in, out).
 pub fn layout_len(layers: &[usize]) -> usize {
     layers.windows(2).map(|w| w[1] * w[0] + w[1]).sum()
@@ -303,7 +303,7 @@ fn uniform_pm(x: u64, b: f64) -> f64 {
     ((x >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)) * (2.0 * b) - b
 }
 
-/// PyTorch nn.Linear-style initialisation (decisions.md §2, theory/models.md §3): for each layer
+/// PyTorch nn.Linear-style initialisation (decisions.md §2, theory/reference/models.md §3): for each layer
 /// (in, out) in order, W [out, in] row-major then b `[out]`, every entry uniform in
 /// [−1/√in, 1/√in], drawn in this layout order from `ChaCha8Rng::seed_from_u64(seed)`, one u64 per
 /// entry mapped by `((x >> 11) as f64 · 2⁻⁵³) · 2b − b` with b = 1/√in.

@@ -1,4 +1,4 @@
-//! NumPy `.npy` / `.npz` exchange for float64 and int64 arrays (theory/models.md §3, decisions.md §2).
+//! NumPy `.npy` / `.npz` exchange for float64 and int64 arrays (theory/reference/models.md §3, decisions.md §2).
 //!
 //! Format (NumPy NEP 1, `numpy/lib/format.py`): the magic `\x93NUMPY`, a major and a minor version
 //! byte, the header length (u16 little-endian for version 1.0, u32 for 2.0 and 3.0), then an ASCII

@@ -1,5 +1,5 @@
 //! Claim 28: how fast GD trajectories computed in different precisions separate
-//! (`theory/README.md` §Numerics, claims.md group E "Rounding sensitivity").
+//! (`theory/README.md` "Measured values of the holding claims", claim 28; claims.md group E "Rounding sensitivity").
 //!
 //! All lanes start from the same θ₀ (f64 values lifted exactly into each precision) and run
 //! θ_{t+1} = θ_t − η∇L(θ_t), η parsed from its decimal string in each precision. After every step the

@@ -1,7 +1,8 @@
 //! Progress lines on stderr for long jobs (`run`'s instability search and tracking steps, `flow`'s
 //! steps). On a terminal one line is rewritten in place at every `every`-th update. Elsewhere (a log
 //! file, a batch job) a full line is written for the first update and then at most one per
-//! [`LOG_SECONDS`], so that a redirected run shows it is alive without filling its log.
+//! [`LOG_SECONDS`], so that a redirected run shows it is alive without filling its log. (No
+//! equation: the README's "long runs show progress".)
 
 use std::time::{Duration, Instant};
 

@@ -278,7 +278,8 @@ fn claim_24_full_horizon_t700() {
     assert!((600..=665).contains(&first_neg), "α < 0 from {first_neg}");
     assert!(gmax <= 1.4e-7 && gmin >= -3.05e-10);
     // S(θ†) < 2/η once α < 0. At the sign change itself α ≈ 0 (−1.7e-5), so the step −η∇L leaves
-    // S(θ†) on the threshold: measured +8.0e-15 there (9 ulps of S), strictly below afterwards. The
+    // S(θ†) on the threshold: measured −6.2e-15 there (+8.0e-15, 9 ulps of S, before the f64 MLP's
+    // data shards), strictly below afterwards. The
     // crossing step is allowed 64 ulps of S (rounding of the eigenvalue), the later ones none.
     let at = rows[first_neg].sharpness_dagger - thr;
     eprintln!("claim 24 full: S(θ†) − 2/η = {at:e} at t = {first_neg}");

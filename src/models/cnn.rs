@@ -1,5 +1,5 @@
 //! A small convolutional network on the 8×8 digits with exact derivatives of every order
-//! (theory/README.md "Models beyond MLPs", reference.md §10 scaled to a CPU).
+//! (theory/README.md "Models beyond MLPs", theory/reference/models.md §3 scaled to a CPU).
 //!
 //! Stage s: 3×3 convolution ('same' zero padding, stride 1, C_s channels, one bias per channel),
 //! the activation σ, 2×2 average pooling; then a dense layer to the classes. Every convolution and

@@ -1,4 +1,4 @@
-//! The exact cubic model and its perturbed family (theory/models.md §1–§2; claims.md Toy-C, Toy-P).
+//! The exact cubic model and its perturbed family (theory/reference/models.md §1–§2; claims.md Toy-C, Toy-P).
 //!
 //! θ = (x, w) ∈ ℝ × ℝᵈ, with y := a·w and z := e·w,
 //! $$L(x,w) = -g\cdot w + \tfrac\kappa2 y^2 + \tfrac12(s_0+y)x^2 + \tfrac{c_4}{24}x^4 +
