@@ -49,7 +49,7 @@ pub fn load_theta(path: &str, p: usize) -> Result<Vec<f64>, InputError> {
     if shape.len() != 1 || v.len() != p {
         return Err(InputError::Shape {
             path: path.into(),
-            msg: format!("expected a float64 vector of {p} parameters (the layout of --layers), found shape {shape:?}"),
+            msg: format!("expected a float64 vector of {p} parameters (the model's layout: --layers, --channels or the cubic's dimension), found shape {shape:?}"),
         });
     }
     data::check_finite(&format!("parameters {path}"), &v)?;

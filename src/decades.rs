@@ -554,6 +554,9 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>) -> Resul
     if !(o.decades > 0.0 && o.decades <= 9.0) || o.points < 3 {
         return Err(InputError::Value { key: "decades/points".into(), msg: format!("need 0 < decades ≤ 9 and points ≥ 3, got {} and {}", o.decades, o.points) }.into());
     }
+    if o.mixed && !matches!(claim, 17 | 18) {
+        return Err(InputError::Value { key: "mixed".into(), msg: format!("applies to claims 17 and 18 (GD and v in double-double), not {claim}") }.into());
+    }
     let hm = h_max(claim);
     let hs = geometric(hm, hm * 10f64.powf(-o.decades), o.points);
     let key = format!("{o:?}");

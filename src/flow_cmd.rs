@@ -163,6 +163,9 @@ pub struct FlowSummary {
 /// Run `flow` for a resolved configuration.
 pub fn flow(cfg: &Resolved, args: &FlowArgs) -> Result<FlowSummary, Error> {
     crate::linalg::set_threads(cfg.threads);
+    if cfg.steps == 0 {
+        return Err(InputError::Value { key: "steps".into(), msg: "must be ≥ 1 (the flow compares GD steps with the flow)".into() }.into());
+    }
     if args.substeps == 0 || args.substeps > 1000 {
         return Err(InputError::Value { key: "substeps".into(), msg: format!("must be in 1..=1000, got {}", args.substeps) }.into());
     }

@@ -17,13 +17,13 @@ struct Cli {
     cmd: Cmd,
 }
 
-/// `--layers 64,32,10`: every width from input to output.
+/// `--layers 64,32,10` (every width from input to output), `--batch`, `--channels`: integers.
 #[derive(Clone, Debug)]
 struct Widths(Vec<usize>);
 
 fn parse_layers(s: &str) -> Result<Widths, String> {
     s.split(',')
-        .map(|w| w.trim().parse::<usize>().map_err(|_| format!("`{s}` is not a comma-separated list of widths")))
+        .map(|w| w.trim().parse::<usize>().map_err(|_| format!("`{s}` is not a comma-separated list of non-negative integers")))
         .collect::<Result<Vec<_>, _>>()
         .map(Widths)
 }
@@ -274,23 +274,23 @@ enum Cmd {
         /// Output directory.
         #[arg(long, default_value = "order")]
         out: PathBuf,
-        /// A shorter sweep (still 8 points) for smoke tests.
-        #[arg(long)]
+        /// A shorter sweep (still 8 points) for smoke tests (not with --full).
+        #[arg(long, conflicts_with = "full")]
         quick: bool,
         /// Claims 15–18: the ≥ 6-decade study with the reduced (x, a·w) iteration (src/decades.rs).
         #[arg(long)]
         full: bool,
         /// With --full: decades of h below h_max (0.0125; 0.003 for claim 17).
-        #[arg(long, default_value_t = 6.0)]
+        #[arg(long, default_value_t = 6.0, requires = "full")]
         decades: f64,
         /// With --full: number of points.
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, requires = "full")]
         points: usize,
         /// With --full: rerun in double-double every point with at most this many steps.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, requires = "full")]
         dd_max_steps: u64,
         /// With --full, claims 17–18: GD and v in double-double, θ† in f64.
-        #[arg(long)]
+        #[arg(long, requires = "full")]
         mixed: bool,
     },
     /// Certified interval enclosure of the reduced map from a box (X0 ± R) × (Y0 ± R) for N steps;
@@ -419,7 +419,8 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             let (from_file, flags) = job.split()?;
             let flags = RunConfig { checkpoint_every, ..flags };
             let cfg = config::resolve(&config::merge(from_file, flags))?;
-            let form = match form.as_str() {
+            // flow_summary.json writes the form as `One` / `K`: either case is accepted.
+            let form = match form.to_ascii_lowercase().as_str() {
                 "k" => selfstab::central_flow::Form::K,
                 "one" => selfstab::central_flow::Form::One,
                 other => return Err(InputError::Unknown { what: "flow form", got: other.into(), expected: "k, one" }.into()),

@@ -728,6 +728,8 @@ pub struct Npz {
     pub path: PathBuf,
     /// `(name, array)` in archive order.
     pub members: Vec<(String, NpyArray)>,
+    /// Entries skipped because their names do not end in `.npy` (named in errors).
+    pub skipped: Vec<String>,
 }
 
 impl Npz {
@@ -739,10 +741,12 @@ impl Npz {
             .map(|(_, a)| a)
             .ok_or_else(|| {
                 let names: Vec<&str> = self.members.iter().map(|(k, _)| k.as_str()).collect();
-                file_err(
-                    &self.path,
-                    format!("missing array `{name}` (members present: {names:?})"),
-                )
+                let other = if self.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!("; entries that are not `.npy` arrays, skipped: {:?}", self.skipped)
+                };
+                file_err(&self.path, format!("missing array `{name}` (an `{name}.npy` member; members present: {names:?}{other})"))
             })
     }
 
@@ -765,6 +769,7 @@ pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Npz, InputError> {
         |e: zip::result::ZipError| file_err(path, format!("not a valid .npz (zip) archive: {e}"));
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(corrupt)?;
     let mut members = Vec::new();
+    let mut skipped = Vec::new();
     for i in 0..zip.len() {
         let mut f = zip.by_index(i).map_err(corrupt)?;
         let Some(name) = f
@@ -772,6 +777,7 @@ pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Npz, InputError> {
             .ok()
             .and_then(|n| n.strip_suffix(".npy").map(str::to_string))
         else {
+            skipped.push(f.name().map(|n| n.to_string()).unwrap_or_else(|_| "(unreadable name)".into()));
             continue;
         };
         if f.is_dir() {
@@ -800,6 +806,7 @@ pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Npz, InputError> {
     Ok(Npz {
         path: path.to_path_buf(),
         members,
+        skipped,
     })
 }
 

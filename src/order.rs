@@ -43,7 +43,7 @@ use crate::sharpness::{EigenOpts, center};
 pub const SUPPORTED: [u32; 4] = [6, 18, 20, 21];
 
 /// [`SUPPORTED`] as text (for error messages).
-pub const SUPPORTED_TEXT: &str = "6, 18, 20, 21";
+pub const SUPPORTED_TEXT: &str = "6, 18, 20, 21 (claims 15–18: the multi-decade study, `order NN --full`)";
 
 /// Smallest error (relative to its scale) for which f64 is used: 1000× the f64 rounding level
 /// (≤ 1e-10 relative) of these runs.
