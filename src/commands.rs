@@ -139,6 +139,14 @@ pub struct Summary {
     pub multi_max_critical: Option<usize>,
 }
 
+/// The outputs `run` writes besides `config.toml` and its checkpoint (README "Outputs of run"),
+/// removed when a run starts afresh in a directory that holds them.
+pub const STALE_OUTPUTS: &[&str] = &[
+    "pre_instability.csv", "theta_unstable.npy", "theta_unstable.txt", "series.csv", "series.npz",
+    "final_state.npz", "summary.json", "betas.csv", "multi.csv", "figures/tracking.png",
+    "figures/tracking.svg", "figures/phase.png", "figures/phase.svg",
+];
+
 /// Everything a resumed run needs, written every `checkpoint_every` steps.
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
@@ -235,6 +243,11 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
             ck
         }
         None => {
+            // A fresh run: the outputs of an earlier run in this directory go first, so that a run
+            // killed before its end never leaves its partial series beside another run's summary.
+            for f in STALE_OUTPUTS {
+                let _ = std::fs::remove_file(out.join(f));
+            }
             // Instability search.
             let (inst, trace) = gd::find_instability_shown(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol);
             let inst = match inst {

@@ -278,6 +278,27 @@ fn killed_run_with_empty_cells_resumes_bit_identically() {
 }
 
 #[test]
+fn a_fresh_run_removes_an_earlier_runs_outputs_first() {
+    // A run that starts afresh in a directory holding another run's outputs removes them first, so
+    // a run that stops early (here: no instability within one step) never leaves its partial
+    // outputs beside another run's summary and final state.
+    let d = tmp("stale");
+    let out = d.join("o");
+    std::fs::create_dir_all(out.join("figures")).unwrap();
+    for f in ["summary.json", "final_state.npz", "series.csv", "figures/tracking.svg"] {
+        std::fs::write(out.join(f), "from an earlier run").unwrap();
+    }
+    std::fs::write(out.join("notes.txt"), "the user's own file").unwrap();
+    let o = run(&["run", "--search-steps", "1", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    for f in ["summary.json", "final_state.npz", "series.csv", "figures/tracking.svg"] {
+        assert!(!out.join(f).exists(), "{f} of the earlier run is still there");
+    }
+    assert!(out.join("notes.txt").exists() && out.join("pre_instability.csv").exists());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn blown_up_run_stops_early_with_a_message_and_keeps_outputs() {
     let d = tmp("diverge");
     let out = d.join("o");
