@@ -176,7 +176,7 @@ pub fn write_all(out: &Path, rows: &[Row], threshold: f64) -> Result<(), Error> 
         let ys: Vec<f64> = rows.iter().map(|r| r.y / a0.sqrt()).collect();
         let xg: Vec<f64> = rows.iter().map(|r| r.x_gd / d0).collect();
         let yg: Vec<f64> = rows.iter().map(|r| r.y_gd / a0.sqrt()).collect();
-        scatter(&mut body, 600.0, 600.0, &[(&xs, &ys, "#d62728", "prediction (x/δ, y/√α)"), (&xg, &yg, "#1f77b4", "GD")]);
+        scatter(&mut body, 600.0, 600.0, &[(&xs, &ys, "#d62728", "prediction: u·v, ∇S⊥·v"), (&xg, &yg, "#1f77b4", "GD: u·(θ−θ†), ∇S⊥·(θ−θ†)")]);
     } else {
         body.push_str(r##"<text x="20" y="40" font-size="14">α ≤ 0 at θ₀: no equilibrium scale δ, no phase portrait</text>"##);
     }
@@ -220,6 +220,15 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
         }
     }
     let _ = write!(svg, r##"<line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#999"/><line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#999"/>"##, px(-xl), px(xl), py(0.0), py(0.0), px(0.0), px(0.0), py(-yl), py(yl));
+    // Frame with ticks and values on the bottom (X = x/δ₀) and left (Y = y/√α₀) edges.
+    let (fx0, fx1, fy0, fy1) = (px(-xl), px(xl), py(yl), py(-yl));
+    let _ = write!(svg, r##"<rect x="{fx0:.1}" y="{fy0:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#666"/>"##, fx1 - fx0, fy1 - fy0);
+    for tv in nice_ticks(-xl, xl, 6) {
+        let _ = write!(svg, r##"<line x1="{0:.1}" x2="{0:.1}" y1="{fy1:.1}" y2="{1:.1}" stroke="#666"/><text x="{0:.1}" y="{2:.1}" font-size="10" text-anchor="middle">{3}</text>"##, px(tv), fy1 + 4.0, fy1 + 15.0, tick_text(tv));
+    }
+    for tv in nice_ticks(-yl, yl, 6) {
+        let _ = write!(svg, r##"<line x1="{0:.1}" x2="{fx0:.1}" y1="{1:.1}" y2="{1:.1}" stroke="#666"/><text x="{2:.1}" y="{3:.1}" font-size="10" text-anchor="end">{4}</text>"##, fx0 - 4.0, py(tv), fx0 - 6.0, py(tv) + 3.0, tick_text(tv));
+    }
     for (k, (xs, ys, color, name)) in sets.iter().enumerate() {
         for (&x, &y) in xs.iter().zip(ys.iter()) {
             if x.is_finite() && y.is_finite() {
@@ -228,5 +237,18 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
         }
         let _ = write!(svg, r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/><text x="{:.1}" y="{:.1}" font-size="12">{name}</text>"##, w - 230.0, top + 15.0 + 16.0 * k as f64, w - 220.0, top + 19.0 + 16.0 * k as f64);
     }
-    let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">x/δ₀</text><text x="14" y="{:.1}" font-size="12">y/√α₀</text>"##, w / 2.0, h - 15.0, h / 2.0);
+    let _ = write!(
+        svg,
+        r##"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">X = x/δ₀ (δ₀ = √(2α₀/β₀) at θ†₀)</text><text x="14" y="{:.1}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {:.1})">Y = y/√α₀</text>"##,
+        w / 2.0,
+        h - 12.0,
+        h / 2.0,
+        h / 2.0
+    );
+}
+
+/// A tick value without float noise: integers as integers, else up to 3 significant decimals.
+fn tick_text(v: f64) -> String {
+    let v = if v.abs() < 1e-12 { 0.0 } else { v };
+    if (v - v.round()).abs() < 1e-9 { format!("{}", v.round()) } else { format!("{}", (v * 1000.0).round() / 1000.0) }
 }
