@@ -72,8 +72,10 @@ pub(crate) fn panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &
         let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{tv}</text>"##, px(tv), y0 + h - mb + 14.0);
     }
     let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">tracking step t</text>"##, x0 + ml + (w - ml - mr) / 2.0, y0 + h - 6.0);
-    for yv in nice_ticks(lo, hi, 5) {
-        let label = if log { format!("1e{yv}") } else { format!("{:.4}", yv) };
+    let yticks = nice_ticks(lo, hi, 5);
+    let ystep = if yticks.len() >= 2 { yticks[1] - yticks[0] } else { (hi - lo).abs().max(f64::MIN_POSITIVE) };
+    for yv in yticks {
+        let label = if log { log_tick_text(yv) } else { linear_tick_text(yv, ystep) };
         let yy = y0 + mt + (hi - yv) / (hi - lo) * (h - mt - mb);
         let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{label}</text><line x1="{:.1}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}" stroke="#eee"/>"##, x0 + ml - 4.0, yy + 3.0, x0 + ml, x0 + w - mr);
     }
@@ -247,8 +249,43 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
     );
 }
 
+/// A log-scale tick at log10 value `e`: `1e-3` at a whole decade, else the value to 3 significant
+/// digits (`3.16e-4`), never the exponent's float noise.
+fn log_tick_text(e: f64) -> String {
+    if (e - e.round()).abs() < 1e-9 { format!("1e{}", e.round()) } else { format!("{:.2e}", 10f64.powf(e)) }
+}
+
+/// A linear-scale tick `v` on an axis with tick spacing `step`: as many decimals as the spacing
+/// needs, in scientific notation for very small or large values.
+fn linear_tick_text(v: f64, step: f64) -> String {
+    let v = if v.abs() < 1e-9 * step.abs() { 0.0 } else { v };
+    let mag = v.abs().max(step.abs());
+    if mag != 0.0 && !(1e-3..1e6).contains(&mag) {
+        return format!("{:.2e}", v);
+    }
+    let decimals = (-step.abs().log10().floor()).clamp(0.0, 6.0) as usize;
+    format!("{v:.decimals$}")
+}
+
 /// A tick value without float noise: integers as integers, else up to 3 significant decimals.
 fn tick_text(v: f64) -> String {
     let v = if v.abs() < 1e-12 { 0.0 } else { v };
     if (v - v.round()).abs() < 1e-9 { format!("{}", v.round()) } else { format!("{}", (v * 1000.0).round() / 1000.0) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_carry_no_float_noise() {
+        // A log axis inside one decade: values, not `1e-1.2000000000000002`.
+        assert_eq!(log_tick_text(-3.0), "1e-3");
+        assert_eq!(log_tick_text(-1.2000000000000002), "6.31e-2");
+        // Linear: the decimals the spacing needs; scientific for tiny or huge values.
+        assert_eq!(linear_tick_text(0.15000000000000002, 0.05), "0.15");
+        assert_eq!(linear_tick_text(8.0, 1.0), "8");
+        assert_eq!(linear_tick_text(2e-5, 1e-5), "2.00e-5");
+        assert_eq!(linear_tick_text(1e-17, 0.5), "0.0");
+    }
 }
