@@ -280,6 +280,29 @@ pub fn markdown(s: &Study) -> String {
 
 /// Log-log SVG: measured points, the fitted line and the reference slope through the points'
 /// geometric mean.
+/// Ticks of a log10 axis over [a, b]: every `step`-th decade (`1e-3`), and, when fewer than three
+/// decades fall in the range, also 2× and 5× each decade (`2e-3`, `5e-3`).
+fn log_ticks(a: f64, b: f64, step: f64) -> Vec<(f64, String)> {
+    let mut out = vec![];
+    let mut t = (a / step).ceil() * step;
+    while t <= b + 1e-9 {
+        out.push((t, format!("1e{}", t as i64)));
+        t += step;
+    }
+    if out.len() < 3 {
+        for k in (a.floor() as i64)..=(b.ceil() as i64) {
+            for m in [2.0f64, 5.0] {
+                let v = k as f64 + m.log10();
+                if v >= a && v <= b {
+                    out.push((v, format!("{m}e{k}")));
+                }
+            }
+        }
+        out.sort_by(|x, y| x.0.total_cmp(&y.0));
+    }
+    out
+}
+
 pub fn svg(s: &Study) -> String {
     let (w, ht) = (640.0, 440.0);
     let (ml, mr, mt, mb) = (80.0, 20.0, 40.0, 50.0);
@@ -307,17 +330,11 @@ pub fn svg(s: &Study) -> String {
     let mut b = String::new();
     let _ = write!(b, r##"<rect x="{ml}" y="{mt}" width="{:.1}" height="{:.1}" fill="none" stroke="#444"/>"##, w - ml - mr, ht - mt - mb);
     let _ = write!(b, r##"<text x="{ml}" y="24" font-size="14">claim {}: {}</text>"##, s.claim, xml(&s.error_name));
-    let step_x = if xb - xa > 8.0 { 2.0 } else { 1.0 };
-    let mut t = xa.ceil();
-    while t <= xb + 1e-9 {
-        let _ = write!(b, r##"<line x1="{0:.1}" x2="{0:.1}" y1="{mt}" y2="{1:.1}" stroke="#eee"/><text x="{0:.1}" y="{2:.1}" font-size="11" text-anchor="middle">1e{3}</text>"##, px(t), ht - mb, ht - mb + 15.0, t as i64);
-        t += step_x;
+    for (t, label) in log_ticks(xa, xb, if xb - xa > 8.0 { 2.0 } else { 1.0 }) {
+        let _ = write!(b, r##"<line x1="{0:.1}" x2="{0:.1}" y1="{mt}" y2="{1:.1}" stroke="#eee"/><text x="{0:.1}" y="{2:.1}" font-size="11" text-anchor="middle">{3}</text>"##, px(t), ht - mb, ht - mb + 15.0, label);
     }
-    let step_y = ((yb - ya) / 6.0).ceil().max(1.0);
-    let mut t = (ya / step_y).ceil() * step_y;
-    while t <= yb + 1e-9 {
-        let _ = write!(b, r##"<line x1="{ml}" x2="{0:.1}" y1="{1:.1}" y2="{1:.1}" stroke="#eee"/><text x="{2:.1}" y="{3:.1}" font-size="10" text-anchor="end">1e{4}</text>"##, w - mr, py(t), ml - 4.0, py(t) + 3.0, t as i64);
-        t += step_y;
+    for (t, label) in log_ticks(ya, yb, ((yb - ya) / 6.0).ceil().max(1.0)) {
+        let _ = write!(b, r##"<line x1="{ml}" x2="{0:.1}" y1="{1:.1}" y2="{1:.1}" stroke="#eee"/><text x="{2:.1}" y="{3:.1}" font-size="10" text-anchor="end">{4}</text>"##, w - mr, py(t), ml - 4.0, py(t) + 3.0, label);
     }
     let _ = write!(b, r##"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">h</text>"##, ml + (w - ml - mr) / 2.0, ht - 12.0);
     let _ = write!(b, r##"<line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#1f77b4" stroke-width="1.5"/>"##, px(x0), px(x1), py(fit_y(x0)), py(fit_y(x1)));
