@@ -4,6 +4,9 @@
 //! the micro MLP = tanh/MSE 5-10-3 on 50 seeded synthetic points (p = 93), η = 0.44 (2/η = 4.545;
 //! S(θ_init) = 3.75, unstable after a few dozen GD steps).
 
+mod common;
+use common::pinned_within;
+
 use rug::Float;
 use selfstab::central_flow::{self, FlowOpts, FlowState, Form, substep};
 use selfstab::data;
@@ -163,11 +166,6 @@ fn claim_30_errors(steps: u64, w: f64) -> [f64; 5] {
     [x2.rel_l1, lo.rel_l1, l0.rel_l1, gs.rel_l1, sh.rel_l1]
 }
 
-/// `measured` within a factor `f` either way: a finding's numbers are pinned from both sides, so
-/// the test fails if the behaviour changes in either direction (decisions §1).
-fn pinned_within(name: &str, value: f64, measured: f64, f: f64) {
-    assert!(value <= measured * f && value >= measured / f, "{name}: {value} against the measured {measured} (factor {f} either way)");
-}
 
 /// Short run: 400 steps, width 25 (window t ∈ [100, 300]: the early EoS cycles of this net, tens of
 /// steps each, several inside one kernel). The errors are pinned to the measured ones (see

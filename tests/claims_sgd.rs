@@ -3,6 +3,9 @@
 //! claims 23–27 (64-16-16-10, tanh, MSE, n = 256, θ_init of tests/data, η = 0.2667, 2/η = 7.4991),
 //! sampling and definitions in theory/README.md ("Several unstable eigenvalues", SGD).
 
+mod common;
+use common::pinned_within;
+
 use selfstab::data::{self, Dataset};
 use selfstab::linalg::zeros;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
@@ -82,13 +85,9 @@ fn report(rs: &[SgdResult]) {
     eprintln!("{}", sgd::markdown(rs));
 }
 
-/// `measured` within a factor `f` either way: the finding's numbers are pinned from both sides, so
-/// the test fails if the behaviour changes in either direction (decisions §1). SGD's window means
-/// are averages of a chaotic trajectory: a change of rounding anywhere moves them by a few per
-/// cent, not by 1.5×.
-fn pinned_within(name: &str, value: f64, measured: f64, f: f64) {
-    assert!(value <= measured * f && value >= measured / f, "{name}: {value} against the measured {measured} (factor {f} either way)");
-}
+// The finding's numbers are pinned from both sides (`common::pinned_within`). SGD's window means
+// are averages of a chaotic trajectory: a change of rounding anywhere moves them by a few per cent,
+// not by 1.5×.
 
 #[test]
 fn claim_32_sgd_gap_positive_full_batch_none_f64() {

@@ -22,3 +22,9 @@ pub fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
     let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
     a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
 }
+
+/// `value` within a factor `f` of `measured` either way: a finding's numbers are pinned from both
+/// sides, so the test fails if the behaviour changes in either direction (decisions §1).
+pub fn pinned_within(name: &str, value: f64, measured: f64, f: f64) {
+    assert!(value <= measured * f && value >= measured / f, "{name}: {value} against the measured {measured} (factor {f} either way)");
+}
