@@ -407,7 +407,7 @@ impl Enclosure {
         let k = if s.k.trim() == "0" { String::new() } else { format!(", k = {}", s.k) };
         format!(
             "For h = {}{k}, every orbit of the reduced map X' = -(1+hY)X, Y' = (1-k)Y + h(1-X^2) started in \
-             [{} ± {}] × [{} ± {}] satisfies |X_t| ≤ {:e} and Y_t ∈ [{:e}, {:e}] for all t ≤ {} \
+             [{} ± {}] × [{} ± {}] satisfies |X_t| ≤ {} and Y_t ∈ [{}, {}] for all t ≤ {} \
              (interval arithmetic at {} bits with outward rounding, {}×{} sub-boxes; computer-assisted proof \
              for this finite case){}",
             s.h,
@@ -415,9 +415,9 @@ impl Enclosure {
             s.radius,
             s.y0,
             s.radius,
-            self.abs_x_max + 0.0,
-            self.y_min + 0.0,
-            self.y_max + 0.0,
+            dec_up(self.abs_x_max),
+            dec_down(self.y_min),
+            dec_up(self.y_max),
             self.certified_steps,
             s.bits,
             s.split,
@@ -428,6 +428,25 @@ impl Enclosure {
             }
         )
     }
+}
+
+/// A certified upper bound (an f64 already rounded outward) as decimal text that is ≥ it: the
+/// shortest round-trip text `{:e}` can lie below the f64 (and so below the certified bound), so the
+/// exact value is rounded up to 17 significant digits.
+pub fn dec_up(x: f64) -> String {
+    dec_round(x, Round::Up)
+}
+
+/// A certified lower bound as decimal text that is ≤ it (see [`dec_up`]).
+pub fn dec_down(x: f64) -> String {
+    dec_round(x, Round::Down)
+}
+
+fn dec_round(x: f64, r: Round) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{:e}", x + 0.0);
+    }
+    Float::with_val(53, x).to_string_radix_round(10, Some(17), r)
 }
 
 fn spectral_norm2(m: [[f64; 2]; 2]) -> f64 {
@@ -468,6 +487,12 @@ pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
     let x0 = Interval::from_decimal("x0", &spec.x0, prec)?;
     let y0 = Interval::from_decimal("y0", &spec.y0, prec)?;
     let r = Interval::from_decimal("radius", &spec.radius, prec)?;
+    for (key, iv, text) in [("x0", &x0, &spec.x0), ("y0", &y0, &spec.y0), ("radius", &r, &spec.radius)] {
+        // The widths and the centre orbit are tracked in f64 beside the MPFR intervals.
+        if !(iv.is_finite() && iv.lo.to_f64().is_finite() && iv.hi.to_f64().is_finite()) {
+            return Err(InputError::Value { key: key.into(), msg: format!("`{text}` lies outside the f64 range (|value| ≤ 1.8e308)") }.into());
+        }
+    }
     if r.lo < 0 {
         return Err(InputError::Value { key: "radius".into(), msg: format!("must be ≥ 0, got `{}`", spec.radius) }.into());
     }
@@ -625,8 +650,16 @@ pub fn csv(e: &Enclosure) -> String {
     for r in &e.rows {
         let _ = writeln!(
             s,
-            "{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{:e}",
-            r.t, r.x_lo, r.x_hi, r.y_lo, r.y_hi, r.width_x, r.width_y, r.linear_width_x, r.linear_width_y
+            "{},{},{},{},{},{},{},{:e},{:e}",
+            r.t,
+            dec_down(r.x_lo),
+            dec_up(r.x_hi),
+            dec_down(r.y_lo),
+            dec_up(r.y_hi),
+            dec_up(r.width_x),
+            dec_up(r.width_y),
+            r.linear_width_x,
+            r.linear_width_y
         );
     }
     s
@@ -639,22 +672,22 @@ pub fn markdown(e: &Enclosure) -> String {
     format!(
         "# Certified enclosure of the reduced map\n\n{}.\n\n\
          | quantity | value |\n|---|---|\n\
-         | certified steps | {} of {} |\n| A = max \\|X_t\\| | {:e} |\n| B₁ = min Y_t | {:e} |\n| B₂ = max Y_t | {:e} |\n\
-         | width at t = 0 (X, Y) | {:e}, {:e} |\n| width at t = {} (X, Y) | {:e}, {:e} |\n\
+         | certified steps | {} of {} |\n| A = max \\|X_t\\| | {} |\n| B₁ = min Y_t | {} |\n| B₂ = max Y_t | {} |\n\
+         | width at t = 0 (X, Y) | {}, {} |\n| width at t = {} (X, Y) | {}, {} |\n\
          | growth rate of ln width per unit τ = ht (fit) | {:.4} |\n\
          | first-order law (1/τ) Σ ln ρ(\\|J\\|) | {:.4} |\n| leading term √2·mean\\|X\\| | {:.4} |\n\
          | ‖∏\\|J\\|‖ (interval spread) | {:e} |\n| ‖∏J‖ (point-orbit spread) | {:e} |\n",
         e.statement(),
         e.certified_steps,
         e.spec.steps,
-        e.abs_x_max + 0.0,
-        e.y_min + 0.0,
-        e.y_max + 0.0,
-        first.width_x,
-        first.width_y,
+        dec_up(e.abs_x_max),
+        dec_down(e.y_min),
+        dec_up(e.y_max),
+        dec_up(first.width_x),
+        dec_up(first.width_y),
         last.t,
-        last.width_x,
-        last.width_y,
+        dec_up(last.width_x),
+        dec_up(last.width_y),
         e.rate_measured,
         e.rate_law,
         e.rate_leading,

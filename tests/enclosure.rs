@@ -173,7 +173,20 @@ fn enclosure_statement_bounds_contain_every_hull() {
         assert!(r.x_lo >= -e.abs_x_max && r.x_hi <= e.abs_x_max && r.y_lo >= e.y_min && r.y_hi <= e.y_max);
     }
     let s = e.statement();
-    assert!(s.contains("h = 0.01") && s.contains("t ≤ 600") && s.contains(&format!("{:e}", e.abs_x_max)), "{s}");
+    assert!(s.contains("h = 0.01") && s.contains("t ≤ 600") && s.contains(&selfstab::enclosure::dec_up(e.abs_x_max)), "{s}");
+    // The printed decimals are outward too: read back exactly (at 256 bits), the upper bounds are ≥
+    // every hull's MPFR endpoint and the lower ones ≤. (Printing the shortest round-trip text, `{:e}`,
+    // gave bounds inside the certified ones: 0.147074778087181 < 0.14707477808718100172…)
+    let read = |t: &str| Float::with_val(256, Float::parse(t).unwrap());
+    let (a, lo, hi) = (read(&selfstab::enclosure::dec_up(e.abs_x_max)), read(&selfstab::enclosure::dec_down(e.y_min)), read(&selfstab::enclosure::dec_up(e.y_max)));
+    for hb in &e.hulls {
+        assert!(hb.x.hi <= a && -hb.x.lo.clone() <= a && hb.y.lo >= lo && hb.y.hi <= hi);
+    }
+    for (x, up) in [(0.147074778087181_f64, true), (1.2856502444147306, true), (-0.15416405947829295, false)] {
+        let t = if up { selfstab::enclosure::dec_up(x) } else { selfstab::enclosure::dec_down(x) };
+        let v = read(&t);
+        assert!(if up { v >= x } else { v <= x }, "{t} is not outward of {x:e}");
+    }
     // A box that cannot be certified for the whole horizon says so and certifies a prefix.
     let mut big = EncloseSpec::new("0.01", "0.5", "0", "1e-3", 2000);
     big.bits = 128;
