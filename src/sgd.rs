@@ -144,11 +144,18 @@ pub struct SgdResult {
     /// and ΔS and gap/ΔS carry no information (the markdown table shows them as "—").
     #[serde(default)]
     pub full_batch: bool,
+    /// The step at which the mini-batch loss or gradient became non-finite (the run stopped there;
+    /// its statistics cover the checks before it). None: all steps ran.
+    #[serde(default)]
+    pub diverged_at: Option<u64>,
     /// All checks.
     pub checks: Vec<Check>,
 }
 
-/// Run SGD from θ₀ on `ds` and measure the gap (module doc).
+/// Run SGD from θ₀ on `ds` and measure the gap (module doc). A run whose mini-batch loss or
+/// gradient becomes non-finite stops there and returns its checks so far with
+/// [`SgdResult::diverged_at`] set (the caller reports it; `selfstab sgd` keeps the outputs and
+/// exits with an error).
 pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error> {
     let full = Mlp::<f64>::new(&o.layers, o.activation, o.loss, ds, ())?;
     if theta0.len() != full.dim() {
@@ -197,10 +204,9 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
             break;
         }
         let m = batch_model(&sampler.next_batch())?;
-        let diverged = |why: String| EvalError::Other(format!("SGD diverged at step {t} (batch {}, η = {}): {why}", o.batch, o.lr));
-        let l = m.grad(&th, &mut g).map_err(|e| diverged(e.to_string()))?;
-        if !l.is_finite() || !crate::linalg::all_finite(&g) {
-            return Err(diverged("the mini-batch loss or gradient is not finite".into()).into());
+        let finite = m.grad(&th, &mut g).is_ok_and(|l| l.is_finite()) && crate::linalg::all_finite(&g);
+        if !finite {
+            return Ok(SgdResult { full_batch: o.batch >= ds.n, diverged_at: Some(t), ..summarise(o, checks) });
         }
         axpy(&(-o.lr), &g, &mut th);
     }
@@ -239,6 +245,7 @@ pub fn summarise(o: &SgdOpts, checks: Vec<Check>) -> SgdResult {
         predicted_gap: pred,
         ratio: gap / pred,
         full_batch: false,
+        diverged_at: None,
         checks,
     }
 }
@@ -246,21 +253,27 @@ pub fn summarise(o: &SgdOpts, checks: Vec<Check>) -> SgdResult {
 /// Markdown table of several runs.
 pub fn markdown(rs: &[SgdResult]) -> String {
     let mut s = String::from("| b | EoS step | window checks | ⟨S⟩ | gap 2/η−⟨S⟩ | b·gap | α>0 frac | ⟨α⟩ | ⟨β⟩ | ⟨σ_u²⟩ | ΔS = ηβσ²/(4α) | gap/ΔS |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    // An undefined statistic (no window, no check with α > 0) is "—", never `NaN`.
+    let cell = |x: f64, f: &dyn Fn(f64) -> String| if x.is_finite() { f(x) } else { "—".to_string() };
     for r in rs {
         s.push_str(&format!(
-            "| {} | {} | {} | {:.5} | {:.5} | {:.3} | {:.2} | {:.4e} | {:.4e} | {:.4e} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.batch,
-            r.eos_step.map(|e| e.to_string()).unwrap_or_else(|| "never".into()),
+            match (r.diverged_at, r.eos_step) {
+                (Some(t), _) => format!("diverged at step {t}"),
+                (None, Some(e)) => e.to_string(),
+                (None, None) => "never".into(),
+            },
             r.window_checks,
-            r.mean_sharpness,
-            r.gap,
-            r.gap * r.batch as f64,
-            r.alpha_pos_fraction,
-            r.mean_alpha,
-            r.mean_beta,
-            r.mean_sigma_u2,
-            if r.full_batch { "— (full batch)".to_string() } else { format!("{:.4e}", r.predicted_gap) },
-            if r.full_batch { "—".to_string() } else { format!("{:.3}", r.ratio) }
+            cell(r.mean_sharpness, &|x| format!("{x:.5}")),
+            cell(r.gap, &|x| format!("{x:.5}")),
+            cell(r.gap * r.batch as f64, &|x| format!("{x:.3}")),
+            cell(r.alpha_pos_fraction, &|x| format!("{x:.2}")),
+            cell(r.mean_alpha, &|x| format!("{x:.4e}")),
+            cell(r.mean_beta, &|x| format!("{x:.4e}")),
+            cell(r.mean_sigma_u2, &|x| format!("{x:.4e}")),
+            if r.full_batch { "— (full batch)".to_string() } else { cell(r.predicted_gap, &|x| format!("{x:.4e}")) },
+            if r.full_batch { "—".to_string() } else { cell(r.ratio, &|x| format!("{x:.3}")) }
         ));
     }
     s
@@ -345,12 +358,17 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
                 return Err(e);
             }
         };
+        if let Some(t) = r.diverged_at {
+            eprintln!("b = {b}: SGD diverged at step {t} (η = {}): the mini-batch loss or gradient became non-finite; its checks so far are kept", a.lr);
+        }
         let mut csv = String::from("t,loss,sharpness,alpha,beta,sigma_u2\n");
         for c in &r.checks {
             csv.push_str(&format!("{},{:?},{:?},{:?},{:?},{:?}\n", c.t, c.loss, c.sharpness, c.alpha, c.beta, c.sigma_u2));
         }
         crate::npy::write_atomic(&a.out.join(format!("sgd_b{b}.csv")), csv.as_bytes())?;
-        if r.eos_step.is_none() {
+        if r.diverged_at.is_some() {
+            // reported above
+        } else if r.eos_step.is_none() {
             eprintln!("b = {b}: never at the edge of stability (S < (1 − eos_eps)·2/η at every check): no window, no gap");
         } else if r.full_batch {
             eprintln!("b = {b} (full batch): gap {:.5} (ΔS and the ratio carry no information: σ_u² is rounding)", r.gap);
@@ -360,6 +378,16 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         out.push(r);
     }
     write_summary(&a.out, &out)?;
+    let diverged: Vec<String> = out.iter().filter_map(|r| r.diverged_at.map(|t| format!("b = {} at step {t}", r.batch))).collect();
+    if !diverged.is_empty() {
+        return Err(EvalError::Other(format!(
+            "SGD diverged (η = {}): {}; the outputs up to the divergence are in {}",
+            a.lr,
+            diverged.join(", "),
+            a.out.display()
+        ))
+        .into());
+    }
     Ok(out)
 }
 

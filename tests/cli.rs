@@ -428,6 +428,23 @@ fn unreadable_or_foreign_checkpoint_is_ignored_with_a_notice() {
 }
 
 #[test]
+fn diverging_sgd_keeps_its_checks_and_fails() {
+    // At η = 5 SGD diverges (step 87 here): the run exits with an error naming the batch size and
+    // step, and keeps its checks so far (sgd_b32.csv) and the summary (sgd.json: diverged_at).
+    let d = tmp("sgd_div");
+    let out = d.join("o");
+    let o = run(&["sgd", "--batch", "32", "--n", "64", "--lr", "5", "--steps", "300", "--every", "10", "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("SGD diverged") && err.contains("b = 32 at step"), "{err}");
+    let csv = std::fs::read_to_string(out.join("sgd_b32.csv")).unwrap();
+    assert!(csv.lines().count() > 2, "no checks kept: {csv}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("sgd.json")).unwrap()).unwrap();
+    assert!(json[0]["diverged_at"].as_u64().is_some(), "{json}");
+    assert!(!std::fs::read_to_string(out.join("sgd.md")).unwrap().contains("NaN"));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn sgd_defaults_are_the_claim_32_setting() {
     // The README's synopsis and the claim-32 numbers of theory/README.md use checks every 20 steps
     // and EoS at S ≥ 0.75·2/η (`--every 20 --eos-eps 0.25`, the setting of tests/claims_sgd.rs): the
