@@ -187,6 +187,9 @@ pub fn build_objective<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Built<S>,
         let m = Cubic::<S>::new(&spec, c)?;
         let x0 = S::parse(&cfg.x0_over_delta, c).map_err(|msg| InputError::Value { key: "x0_over_delta".into(), msg })?
             * &m.delta();
+        if !x0.is_finite() {
+            return Err(InputError::Value { key: "x0_over_delta".into(), msg: format!("x₀ = ({})·δ is not finite", cfg.x0_over_delta) }.into());
+        }
         let mut th = zeros::<S>(m.dim(), c);
         if !cfg.theta0.is_empty() {
             th = from_f64(&load_theta(&cfg.theta0, m.dim())?, c);

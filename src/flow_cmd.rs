@@ -158,6 +158,9 @@ pub struct FlowSummary {
     pub model: String,
     /// Precision.
     pub precision: String,
+    /// Why the run stopped before `steps` (GD's or the flow's failure), null when it completed.
+    #[serde(default)]
+    pub stop_message: Option<String>,
 }
 
 /// Run `flow` for a resolved configuration.
@@ -276,6 +279,8 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     write_series(&out, &rows, &sm, dag.as_ref())?;
     let steps_done = rows.len() as u64 - 1;
     let mut summary = summarise(cfg, args, &opts, inst_step, steps_done, &rows, &sm, maxres, thr, wall, obj.describe());
+    let status = status.map_err(|e| -> Error { EvalError::Other(format!("flow stopped at GD step {} of {}: {e}", rows.len(), cfg.steps)).into() });
+    summary.stop_message = status.as_ref().err().map(|e| e.to_string());
     let dag_cols = dag.as_ref().map(|d| d.aligned(&rows));
     if let (Some(d), Some((dl, ds))) = (&dag, &dag_cols) {
         let win = window(rows.len(), args.smooth);
@@ -290,7 +295,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     write_figure(&out, &rows, &sm, thr, &summary, dag_cols.as_ref())?;
     let _ = std::fs::remove_file(&ckpt_path);
     if let Err(e) = status {
-        eprintln!("flow stopped after {} recorded steps (outputs written): {e}", rows.len());
+        eprintln!("outputs of the {} recorded steps written to {}", rows.len(), out.display());
         return Err(e);
     }
     eprintln!("flow: {} steps in {wall:.1} s; outputs in {}", cfg.steps, out.display());
@@ -541,6 +546,7 @@ fn summarise(
         wall_seconds: wall,
         model,
         precision: cfg.precision.clone(),
+        stop_message: None,
     }
 }
 

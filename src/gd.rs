@@ -176,6 +176,9 @@ pub fn find_instability<S: Scalar>(
     let c = obj.ctx();
     let p = obj.dim();
     let eta_f = eta.to_f64();
+    if !(eta_f > 0.0 && eta_f.is_finite()) {
+        return Err(SearchError::Eval(EvalError::Other(format!("the learning rate must be finite and > 0, got {eta_f}")), 0));
+    }
     let threshold = S::from_i64(2, c) / eta;
     let opts = EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) };
     let mut theta = theta_init.to_vec();

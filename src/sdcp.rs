@@ -58,7 +58,9 @@ pub fn default_tol<S: Scalar>(c: S::Ctx) -> f64 {
 }
 
 /// svec index of (i, j), i ≤ j, in an m×m matrix (row-major upper triangle).
+/// Panics if i or j is not below m (an index into an m×m matrix).
 pub fn svec_index(m: usize, i: usize, j: usize) -> usize {
+    assert!(i < m && j < m, "svec_index: ({i}, {j}) is outside a {m}×{m} matrix");
     let (i, j) = if i <= j { (i, j) } else { (j, i) };
     i * m - i * (i + 1) / 2 + j
 }
@@ -198,6 +200,13 @@ pub fn solve_gram<S: Scalar>(a_hat: &[S], gs: &[Vec<S>], m: usize, tol: f64, war
     let n = m * (m + 1) / 2;
     if gs.len() != n || a_hat.len() != m * m {
         return Err(EvalError::Other(format!("SDCP: expected {n} vectors g_ij and a {m}×{m} matrix Â")));
+    }
+    if m == 0 {
+        return solve(a_hat, &[], 0, tol, warm);
+    }
+    let dim = gs[0].len();
+    if dim == 0 || gs.iter().any(|g| g.len() != dim) {
+        return Err(EvalError::Other(format!("SDCP: the vectors g_ij must share one length ≥ 1, got {:?}", gs.iter().map(Vec::len).collect::<Vec<_>>())));
     }
     let c = a_hat[0].ctx();
     let r2 = S::from_i64(2, c).sqrt();

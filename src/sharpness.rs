@@ -168,6 +168,23 @@ fn solve<S: Scalar>(
     })
 }
 
+/// θ, the start vectors and the preconditioning pairs have the objective's length p, and the
+/// tolerance is a number > 0: anything else is an error naming it (it used to surface as an index
+/// panic deep in the solver, or as a solve that could never stop).
+fn check_solve_inputs<S: Scalar>(p: usize, th: &[S], warm: &[Vec<S>], pre: Option<(&[Vec<S>], &[S])>, opts: &EigenOpts) -> Result<(), EvalError> {
+    if th.len() != p {
+        return Err(EvalError::Other(format!("eigen solve: θ has length {}, the objective has {p} parameters", th.len())));
+    }
+    let pre_vecs = pre.map_or(&[][..], |(v, _)| v);
+    if let Some(v) = warm.iter().chain(pre_vecs).find(|v| v.len() != p) {
+        return Err(EvalError::Other(format!("eigen solve: a start vector has length {}, the objective has {p} parameters", v.len())));
+    }
+    if !(opts.tol > 0.0) || opts.tol.is_nan() {
+        return Err(EvalError::Other(format!("eigen solve: the tolerance must be a number > 0, got {}", opts.tol)));
+    }
+    Ok(())
+}
+
 /// Entry i of the deterministic vector with `seed` (in [−½, ½)) from which a solve continues after
 /// an invariant subspace (a multiplicative hash of i + 1; no randomness, so a solve is repeatable).
 fn fresh_entry(i: usize, seed: u64) -> f64 {
@@ -200,6 +217,7 @@ fn solve_in<S: Scalar>(
 ) -> Result<Eigen<S>, EvalError> {
     let p = obj.dim();
     let c = obj.ctx();
+    check_solve_inputs(p, th, warm, pre, opts)?;
     let k = opts.k.max(1).min(p);
     let start: Vec<S> = match warm.first() {
         Some(v) if norm(v).to_f64() > 0.0 => v.clone(),
@@ -959,6 +977,11 @@ impl<S: Scalar> Trail<S> {
     /// [`Trail`]), preconditioned by the stored Ritz pairs; the solve is recorded.
     pub fn solve(&mut self, obj: &dyn Objective<S>, theta: &[S], fallback: Option<&[S]>, tol: f64) -> Result<Eigen<S>, EvalError> {
         let c = obj.ctx();
+        // The trail extrapolates from its stored points: θ must have their length (the solve checks
+        // the rest).
+        if theta.len() != obj.dim() {
+            return Err(EvalError::Other(format!("eigen solve: θ has length {}, the objective has {} parameters", theta.len(), obj.dim())));
+        }
         let opts = EigenOpts { tol, warm_ritz: TRAIL_RITZ, ..EigenOpts::top::<S>(1, c) };
         let eig = match self.start(theta) {
             Some(u) if self.values.len() == self.ritz.len() + 1 && !self.ritz.is_empty() => {

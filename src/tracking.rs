@@ -246,6 +246,12 @@ impl StopReason {
     }
 }
 
+/// η must be finite and > 0 (2/η is the stable set's threshold).
+fn check_eta<S: Scalar>(eta: &S) -> Result<(), EvalError> {
+    let e = eta.to_f64();
+    if e > 0.0 && e.is_finite() { Ok(()) } else { Err(EvalError::Other(format!("the learning rate must be finite and > 0, got {e}"))) }
+}
+
 /// Start a tracking run at θ₀: θ†₀ = proj_M(θ₀), v₀ = θ₀ − θ†₀ (decisions.md §3). The eigen solve
 /// at θ₀ starts the GD trail and the projection's solves the θ† chain's.
 pub fn start<S: Scalar>(
@@ -255,6 +261,7 @@ pub fn start<S: Scalar>(
     u0: Option<&[S]>,
     opts: &TrackOpts,
 ) -> Result<TrackState<S>, EvalError> {
+    check_eta(eta)?;
     let (mut trail_gd, mut trail_dagger) = trails();
     let proj = if obj.dim() > TRAIL_MIN_DIM {
         constrained::initial_with(obj, eta, theta0, u0, opts.projection_steps, &mut trail_gd, &mut trail_dagger, opts.eig_tol)?
@@ -289,6 +296,10 @@ pub fn start_split<S: Scalar>(
     opts: &TrackOpts,
 ) -> Result<TrackState<S>, EvalError> {
     let c = obj.ctx();
+    check_eta(eta)?;
+    if v0.len() != dagger0.len() {
+        return Err(EvalError::Other(format!("v₀ has length {}, θ†₀ has {}", v0.len(), dagger0.len())));
+    }
     let dag = center(obj, dagger0, u0, opts.eig_tol)?;
     let theta: Vec<S> = dagger0.iter().zip(v0).map(|(a, b)| a.clone() + b).collect();
     let residual_s = dag.sharpness.clone() - &(S::from_i64(2, c) / eta);
@@ -362,6 +373,9 @@ pub fn step<S: Scalar>(
     st: &mut TrackState<S>,
     opts: &TrackOpts,
 ) -> Result<(Row, Option<StopReason>), EvalError> {
+    if !st.dims_ok(obj.dim()) {
+        return Err(EvalError::Other(format!("tracking state: a vector does not have the objective's length {}", obj.dim())));
+    }
     // The trails leave the state for the step, so that each part holds its own while both read the
     // rest of the state. With two threads the whole step runs on rayon's pool (its solves and
     // evaluations then hand work over from inside it; [`crate::linalg::on_pool`]).

@@ -263,8 +263,15 @@ impl<S: Scalar> Cubic<S> {
     }
 
     fn check(&self, th: &[S]) -> Result<(), EvalError> {
-        if th.len() != 1 + self.d() {
-            return Err(EvalError::Other(format!("parameter vector has length {}, expected {}", th.len(), 1 + self.d())));
+        self.check_lens(&[("parameter vector", th.len())])
+    }
+
+    /// Every named vector (parameters, directions, outputs) has the model's length 1 + d.
+    fn check_lens(&self, parts: &[(&str, usize)]) -> Result<(), EvalError> {
+        for &(what, len) in parts {
+            if len != 1 + self.d() {
+                return Err(EvalError::Other(format!("{what} has length {len}, expected {}", 1 + self.d())));
+            }
         }
         Ok(())
     }
@@ -289,6 +296,7 @@ impl<S: Scalar> Objective<S> for Cubic<S> {
         Ok(v)
     }
     fn grad(&self, th: &[S], out: &mut [S]) -> Result<S, EvalError> {
+        self.check_lens(&[("parameter vector", th.len()), ("gradient output", out.len())])?;
         let v = self.value(th)?;
         let f = self.f_grad(&self.coords(th));
         self.pull_back(&f, out);
@@ -298,7 +306,7 @@ impl<S: Scalar> Objective<S> for Cubic<S> {
         Ok(v)
     }
     fn hvp(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.check(th)?;
+        self.check_lens(&[("parameter vector", th.len()), ("direction vector", v.len()), ("output vector", out.len())])?;
         let h = self.f_hess(&self.coords(th));
         let dv = self.coords(v);
         let c = self.ctx;
@@ -315,7 +323,7 @@ impl<S: Scalar> Objective<S> for Cubic<S> {
     // The tensor contraction Σ_jk F_ijk v_j w_k reads clearest with its indices.
     #[allow(clippy::needless_range_loop)]
     fn d3(&self, th: &[S], v: &[S], w: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.check(th)?;
+        self.check_lens(&[("parameter vector", th.len()), ("direction vector v", v.len()), ("direction vector w", w.len()), ("output vector", out.len())])?;
         let pt = self.coords(th);
         let dv = self.coords(v);
         let dw = self.coords(w);
@@ -333,7 +341,7 @@ impl<S: Scalar> Objective<S> for Cubic<S> {
         Ok(())
     }
     fn d4(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
-        self.check(th)?;
+        self.check_lens(&[("parameter vector", th.len()), ("direction vector", v.len()), ("output vector", out.len())])?;
         let dv = self.coords(v);
         let c = self.ctx;
         let f: [S; 3] = std::array::from_fn(|i| {
