@@ -589,11 +589,7 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     let p = model.dim();
     let mut grad = zeros::<S>(p, c);
     let loss = model.grad(&th, &mut grad)?;
-    let tol = match a.eig_tol {
-        Some(t) if t.is_finite() && t > 0.0 && t < 1.0 => t,
-        Some(t) => return Err(InputError::Value { key: "eig_tol".into(), msg: format!("must be in (0, 1), got {t}") }.into()),
-        None => EigenOpts::default_tol::<S>(c),
-    };
+    let tol = crate::config::eig_tol_or(a.eig_tol, EigenOpts::default_tol::<S>(c))?;
     if a.top_k > p {
         eprintln!("--top-k {} exceeds the {p} parameters: computing all {p} eigenpairs", a.top_k);
     }
@@ -622,8 +618,8 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     if mpfr {
         j.insert("top_eigenvalues_decimal".into(), serde_json::json!(eig.values.iter().map(S::to_decimal).collect::<Vec<_>>()));
     }
-    // The residuals and the tolerance are f64 quantities; above f64 their twins hold the f64's
-    // exact decimal expansion, so that every float key has one (decisions §4).
+    // The residuals and the tolerance are f64 quantities; above f64 their twins hold the f64's value
+    // printed at the working precision's digit count, so that every float key has one (decisions §4).
     let dec = |x: f64| S::from_f64(x, c).to_decimal();
     j.insert("eigen_residual".into(), serde_json::json!(eig.residuals[0]));
     if mpfr {

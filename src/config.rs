@@ -247,6 +247,15 @@ pub fn check_layers(layers: &[usize]) -> Result<(), InputError> {
 /// run keeps tens of them.
 pub const MAX_PARAMS: usize = 100_000_000;
 
+/// The eigen tolerance given (a relative residual in (0, 1)), or `default` when none is.
+pub fn eig_tol_or(given: Option<f64>, default: f64) -> Result<f64, InputError> {
+    match given {
+        Some(t) if t.is_finite() && t > 0.0 && t < 1.0 => Ok(t),
+        Some(t) => Err(bad("eig_tol", format!("must be in (0, 1), got {t}"))),
+        None => Ok(default),
+    }
+}
+
 fn bad(key: &str, msg: impl Into<String>) -> InputError {
     InputError::Value { key: key.into(), msg: msg.into() }
 }
@@ -330,11 +339,7 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         Some(GapThreshold::Value(v)) => return Err(bad("gap_threshold", format!("must be a number > 0 or `none`, got {v}"))),
         Some(GapThreshold::Text(t)) => return Err(bad("gap_threshold", format!("must be a number > 0 or `none`, got `{t}`"))),
     };
-    let eig_tol = match cfg.eig_tol {
-        Some(t) if t.is_finite() && t > 0.0 && t < 1.0 => t,
-        Some(t) => return Err(bad("eig_tol", format!("must be in (0, 1), got {t}"))),
-        None => crate::sharpness::EigenOpts::default_tol_of(prec),
-    };
+    let eig_tol = eig_tol_or(cfg.eig_tol, crate::sharpness::EigenOpts::default_tol_of(prec))?;
     let chain_tol = match cfg.chain_tol {
         None => None,
         Some(t) if t.is_finite() && t >= eig_tol && t <= 1e-3 => Some(t),

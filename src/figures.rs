@@ -73,7 +73,7 @@ pub(crate) fn panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &
     }
     let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">tracking step t</text>"##, x0 + ml + (w - ml - mr) / 2.0, y0 + h - 6.0);
     let yticks = nice_ticks(lo, hi, 5);
-    let ystep = if yticks.len() >= 2 { yticks[1] - yticks[0] } else { (hi - lo).abs().max(f64::MIN_POSITIVE) };
+    let ystep = tick_step(&yticks, lo, hi);
     for yv in yticks {
         let label = if log { log_tick_text(yv) } else { linear_tick_text(yv, ystep) };
         let yy = y0 + mt + (hi - yv) / (hi - lo) * (h - mt - mb);
@@ -225,11 +225,13 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
     // Frame with ticks and values on the bottom (X = x/δ₀) and left (Y = y/√α₀) edges.
     let (fx0, fx1, fy0, fy1) = (px(-xl), px(xl), py(yl), py(-yl));
     let _ = write!(svg, r##"<rect x="{fx0:.1}" y="{fy0:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#666"/>"##, fx1 - fx0, fy1 - fy0);
-    for tv in nice_ticks(-xl, xl, 6) {
-        let _ = write!(svg, r##"<line x1="{0:.1}" x2="{0:.1}" y1="{fy1:.1}" y2="{1:.1}" stroke="#666"/><text x="{0:.1}" y="{2:.1}" font-size="10" text-anchor="middle">{3}</text>"##, px(tv), fy1 + 4.0, fy1 + 15.0, tick_text(tv));
+    let (xt, yt) = (nice_ticks(-xl, xl, 6), nice_ticks(-yl, yl, 6));
+    let (xs, ys) = (tick_step(&xt, -xl, xl), tick_step(&yt, -yl, yl));
+    for tv in xt {
+        let _ = write!(svg, r##"<line x1="{0:.1}" x2="{0:.1}" y1="{fy1:.1}" y2="{1:.1}" stroke="#666"/><text x="{0:.1}" y="{2:.1}" font-size="10" text-anchor="middle">{3}</text>"##, px(tv), fy1 + 4.0, fy1 + 15.0, linear_tick_text(tv, xs));
     }
-    for tv in nice_ticks(-yl, yl, 6) {
-        let _ = write!(svg, r##"<line x1="{0:.1}" x2="{fx0:.1}" y1="{1:.1}" y2="{1:.1}" stroke="#666"/><text x="{2:.1}" y="{3:.1}" font-size="10" text-anchor="end">{4}</text>"##, fx0 - 4.0, py(tv), fx0 - 6.0, py(tv) + 3.0, tick_text(tv));
+    for tv in yt {
+        let _ = write!(svg, r##"<line x1="{0:.1}" x2="{fx0:.1}" y1="{1:.1}" y2="{1:.1}" stroke="#666"/><text x="{2:.1}" y="{3:.1}" font-size="10" text-anchor="end">{4}</text>"##, fx0 - 4.0, py(tv), fx0 - 6.0, py(tv) + 3.0, linear_tick_text(tv, ys));
     }
     for (k, (xs, ys, color, name)) in sets.iter().enumerate() {
         for (&x, &y) in xs.iter().zip(ys.iter()) {
@@ -267,10 +269,9 @@ fn linear_tick_text(v: f64, step: f64) -> String {
     format!("{v:.decimals$}")
 }
 
-/// A tick value without float noise: integers as integers, else up to 3 significant decimals.
-fn tick_text(v: f64) -> String {
-    let v = if v.abs() < 1e-12 { 0.0 } else { v };
-    if (v - v.round()).abs() < 1e-9 { format!("{}", v.round()) } else { format!("{}", (v * 1000.0).round() / 1000.0) }
+/// The spacing of ticks from [`nice_ticks`] over [lo, hi] (the range itself when there is one tick).
+fn tick_step(ticks: &[f64], lo: f64, hi: f64) -> f64 {
+    if ticks.len() >= 2 { ticks[1] - ticks[0] } else { (hi - lo).abs().max(f64::MIN_POSITIVE) }
 }
 
 #[cfg(test)]

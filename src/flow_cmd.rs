@@ -47,8 +47,10 @@ struct FlowCheckpoint<S: Scalar> {
     instability_step: u64,
     theta_unstable: Vec<S>,
     state: CompareState<S>,
-    /// [`CompareRow::values`] of the rows so far (NaN as null).
-    rows: Vec<Vec<Option<f64>>>,
+    /// [`CompareRow::values`] of the rows so far (a non-finite value is written as null and read
+    /// back as NaN).
+    #[serde(deserialize_with = "npy::null_as_nan::rows")]
+    rows: Vec<Vec<f64>>,
     maxres: MaxResiduals,
     /// Wall seconds spent before this checkpoint.
     wall_seconds: f64,
@@ -209,11 +211,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     let (inst_step, theta_unstable, state, mut rows, mut maxres, wall_before) = match resumed {
         Some(ck) => {
             eprintln!("resuming from {} at GD step {} of the flow", ckpt_path.display(), ck.state.t);
-            let rows: Vec<CompareRow> = ck
-                .rows
-                .iter()
-                .map(|r| CompareRow::from_values(&r.iter().map(|x| x.unwrap_or(f64::NAN)).collect::<Vec<f64>>()).expect("checked length"))
-                .collect();
+            let rows: Vec<CompareRow> = ck.rows.iter().map(|r| CompareRow::from_values(r).expect("checked length")).collect();
             (ck.instability_step, ck.theta_unstable, ck.state, rows, ck.maxres, ck.wall_seconds)
         }
         None => {
@@ -251,7 +249,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
             instability_step: inst_step,
             theta_unstable: theta_unstable.clone(),
             state: st.clone(),
-            rows: rows.iter().map(|r| r.values().into_iter().map(|x| (!x.is_nan()).then_some(x)).collect()).collect(),
+            rows: rows.iter().map(CompareRow::values).collect(),
             maxres: *maxres,
             wall_seconds: wall_before + start.elapsed().as_secs_f64(),
         };

@@ -96,6 +96,13 @@ impl<S: Scalar> Observer<S> for Progress {
     }
 }
 
+/// η must be finite and > 0 (2/η is the stable set's threshold): the library's entry points that
+/// take η ([`find_instability`], `tracking::start`, `tracking::start_split`) check it here.
+pub fn check_learning_rate<S: Scalar>(eta: &S) -> Result<(), EvalError> {
+    let e = eta.to_f64();
+    if e > 0.0 && e.is_finite() { Ok(()) } else { Err(EvalError::Other(format!("the learning rate must be finite and > 0, got {e}"))) }
+}
+
 /// [`find_instability`] as the commands run it: GD's progress on stderr ([`Progress`], every 10
 /// steps on a terminal) and the search's trace ([`TraceRecorder`]: the rows of
 /// `pre_instability.csv`), returned also when the search fails.
@@ -176,9 +183,7 @@ pub fn find_instability<S: Scalar>(
     let c = obj.ctx();
     let p = obj.dim();
     let eta_f = eta.to_f64();
-    if !(eta_f > 0.0 && eta_f.is_finite()) {
-        return Err(SearchError::Eval(EvalError::Other(format!("the learning rate must be finite and > 0, got {eta_f}")), 0));
-    }
+    check_learning_rate(eta).map_err(|e| SearchError::Eval(e, 0))?;
     let threshold = S::from_i64(2, c) / eta;
     let opts = EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) };
     let mut theta = theta_init.to_vec();

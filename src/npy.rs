@@ -637,7 +637,16 @@ pub mod null_as_nan {
 
     /// A list of f64, each `null` read as NaN.
     pub fn vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
-        Ok(Vec::<Option<f64>>::deserialize(d)?.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+        Ok(nan_for_null(Vec::<Option<f64>>::deserialize(d)?))
+    }
+
+    /// Rows of f64 (a table), each `null` read as NaN.
+    pub fn rows<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+        Ok(Vec::<Vec<Option<f64>>>::deserialize(d)?.into_iter().map(nan_for_null).collect())
+    }
+
+    fn nan_for_null(v: Vec<Option<f64>>) -> Vec<f64> {
+        v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect()
     }
 }
 

@@ -178,6 +178,7 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
     let mut u_prev: Option<Vec<f64>> = None;
     let mut checks = Vec::new();
     let batch_model = |idx: &[usize]| Mlp::<f64>::new(&o.layers, o.activation, o.loss, &subset(ds, idx), ());
+    let mut diverged_at = None;
     for t in 0..=o.steps {
         if t % o.every == 0 {
             let at_check = |e: Error| EvalError::Other(format!("SGD at step {t} (batch {}): the full-batch check failed: {e}", o.batch));
@@ -206,11 +207,12 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
         let m = batch_model(&sampler.next_batch())?;
         let finite = m.grad(&th, &mut g).is_ok_and(|l| l.is_finite()) && crate::linalg::all_finite(&g);
         if !finite {
-            return Ok(SgdResult { full_batch: o.batch >= ds.n, diverged_at: Some(t), ..summarise(o, checks) });
+            diverged_at = Some(t);
+            break;
         }
         axpy(&(-o.lr), &g, &mut th);
     }
-    Ok(SgdResult { full_batch: o.batch >= ds.n, ..summarise(o, checks) })
+    Ok(SgdResult { full_batch: o.batch >= ds.n, diverged_at, ..summarise(o, checks) })
 }
 
 /// Window statistics of the checks (module doc).
@@ -358,16 +360,13 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
                 return Err(e);
             }
         };
-        if let Some(t) = r.diverged_at {
-            eprintln!("b = {b}: SGD diverged at step {t} (η = {}): the mini-batch loss or gradient became non-finite; its checks so far are kept", a.lr);
-        }
         let mut csv = String::from("t,loss,sharpness,alpha,beta,sigma_u2\n");
         for c in &r.checks {
             csv.push_str(&format!("{},{:?},{:?},{:?},{:?},{:?}\n", c.t, c.loss, c.sharpness, c.alpha, c.beta, c.sigma_u2));
         }
         crate::npy::write_atomic(&a.out.join(format!("sgd_b{b}.csv")), csv.as_bytes())?;
-        if r.diverged_at.is_some() {
-            // reported above
+        if let Some(t) = r.diverged_at {
+            eprintln!("b = {b}: SGD diverged at step {t} (η = {}): the mini-batch loss or gradient became non-finite; its checks so far are kept", a.lr);
         } else if r.eos_step.is_none() {
             eprintln!("b = {b}: never at the edge of stability (S < (1 − eos_eps)·2/η at every check): no window, no gap");
         } else if r.full_batch {

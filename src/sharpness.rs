@@ -179,7 +179,7 @@ fn check_solve_inputs<S: Scalar>(p: usize, th: &[S], warm: &[Vec<S>], pre: Optio
     if let Some(v) = warm.iter().chain(pre_vecs).find(|v| v.len() != p) {
         return Err(EvalError::Other(format!("eigen solve: a start vector has length {}, the objective has {p} parameters", v.len())));
     }
-    if !(opts.tol > 0.0) || opts.tol.is_nan() {
+    if !(opts.tol > 0.0) {
         return Err(EvalError::Other(format!("eigen solve: the tolerance must be a number > 0, got {}", opts.tol)));
     }
     Ok(())
@@ -977,12 +977,9 @@ impl<S: Scalar> Trail<S> {
     /// [`Trail`]), preconditioned by the stored Ritz pairs; the solve is recorded.
     pub fn solve(&mut self, obj: &dyn Objective<S>, theta: &[S], fallback: Option<&[S]>, tol: f64) -> Result<Eigen<S>, EvalError> {
         let c = obj.ctx();
-        // The trail extrapolates from its stored points: θ must have their length (the solve checks
-        // the rest).
-        if theta.len() != obj.dim() {
-            return Err(EvalError::Other(format!("eigen solve: θ has length {}, the objective has {} parameters", theta.len(), obj.dim())));
-        }
         let opts = EigenOpts { tol, warm_ritz: TRAIL_RITZ, ..EigenOpts::top::<S>(1, c) };
+        // The trail extrapolates from its stored points before the solve: θ is checked first.
+        check_solve_inputs(obj.dim(), theta, &[], None, &opts)?;
         let eig = match self.start(theta) {
             Some(u) if self.values.len() == self.ritz.len() + 1 && !self.ritz.is_empty() => {
                 let start = if self.in_cluster() { vec![u, self.ritz[0].clone()] } else { vec![u] };

@@ -246,12 +246,6 @@ impl StopReason {
     }
 }
 
-/// η must be finite and > 0 (2/η is the stable set's threshold).
-fn check_eta<S: Scalar>(eta: &S) -> Result<(), EvalError> {
-    let e = eta.to_f64();
-    if e > 0.0 && e.is_finite() { Ok(()) } else { Err(EvalError::Other(format!("the learning rate must be finite and > 0, got {e}"))) }
-}
-
 /// Start a tracking run at θ₀: θ†₀ = proj_M(θ₀), v₀ = θ₀ − θ†₀ (decisions.md §3). The eigen solve
 /// at θ₀ starts the GD trail and the projection's solves the θ† chain's.
 pub fn start<S: Scalar>(
@@ -261,7 +255,7 @@ pub fn start<S: Scalar>(
     u0: Option<&[S]>,
     opts: &TrackOpts,
 ) -> Result<TrackState<S>, EvalError> {
-    check_eta(eta)?;
+    crate::gd::check_learning_rate(eta)?;
     let (mut trail_gd, mut trail_dagger) = trails();
     let proj = if obj.dim() > TRAIL_MIN_DIM {
         constrained::initial_with(obj, eta, theta0, u0, opts.projection_steps, &mut trail_gd, &mut trail_dagger, opts.eig_tol)?
@@ -296,7 +290,7 @@ pub fn start_split<S: Scalar>(
     opts: &TrackOpts,
 ) -> Result<TrackState<S>, EvalError> {
     let c = obj.ctx();
-    check_eta(eta)?;
+    crate::gd::check_learning_rate(eta)?;
     if v0.len() != dagger0.len() {
         return Err(EvalError::Other(format!("v₀ has length {}, θ†₀ has {}", v0.len(), dagger0.len())));
     }
