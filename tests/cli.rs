@@ -19,6 +19,14 @@ fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("binary runs")
 }
 
+/// Runs `selfstab args…` and requires it to succeed (its stderr is the failure message).
+#[track_caller]
+fn expect_success<I: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = I>) -> Output {
+    let o = bin().args(args).output().expect("binary runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
 #[track_caller]
 fn expect_failure(args: &[&str], needle: &str) {
     let o = run(args);
@@ -193,8 +201,7 @@ fn killed_run_resumes_bit_identically() {
     let d = tmp("resume");
     let args = |out: &Path| checkpointed_run_args(&["--gap-every", "10"], out);
     let full = d.join("full");
-    let o = bin().args(args(&full)).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expect_success(args(&full));
     // Start the same run with two threads, kill it (SIGKILL) once a checkpoint exists, then re-run
     // the command with one thread: the thread count does not change the bits, so it resumes.
     let part = d.join("part");
@@ -226,8 +233,7 @@ fn killed_flow_resumes_bit_identically() {
             .collect()
     };
     let full = d.join("full");
-    let o = bin().args(args(&full, "2")).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expect_success(args(&full, "2"));
     let part = d.join("part");
     let ck = kill_once_written(&args(&part, "2"), &part.join("flow_checkpoint.json"));
     assert!(ck.exists(), "no checkpoint after the kill");
@@ -261,8 +267,7 @@ fn killed_run_with_empty_cells_resumes_bit_identically() {
             .collect()
     };
     let full = d.join("full");
-    let o = bin().args(args(&full)).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expect_success(args(&full));
     let part = d.join("part");
     let ck = run_and_kill_after_checkpoint(&args(&part), &part);
     assert!(std::fs::read_to_string(&ck).unwrap().contains("null"), "the checkpoint holds no empty cell");
@@ -379,8 +384,7 @@ fn checkpoint_with_wrong_vector_lengths_is_ignored_not_resumed() {
     let d = tmp("badckpt");
     let args = |out: &Path| checkpointed_run_args(&[], out);
     let full = d.join("full");
-    let o = bin().args(args(&full)).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expect_success(args(&full));
     let part = d.join("part");
     let ck = run_and_kill_after_checkpoint(&args(&part), &part);
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ck).unwrap()).unwrap();
@@ -410,8 +414,7 @@ fn unreadable_or_foreign_checkpoint_is_ignored_with_a_notice() {
     let d = tmp("foreignckpt");
     let args = |out: &Path| checkpointed_run_args(&[], out);
     let full = d.join("full");
-    let o = bin().args(args(&full)).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expect_success(args(&full));
     // Unreadable.
     let bad = d.join("bad");
     std::fs::create_dir_all(&bad).unwrap();
