@@ -295,7 +295,7 @@ pub fn save_npz_dataset(path: impl AsRef<Path>, ds: &Dataset) -> Result<(), Erro
 /// Number of parameters of an MLP with widths `layers` in the layout of theory/reference/models.md §3:
 /// Σ (out·in + out) over consecutive pairs (in, out).
 pub fn layout_len(layers: &[usize]) -> usize {
-    layers.windows(2).map(|w| w[1] * w[0] + w[1]).sum()
+    crate::models::mlp::param_count(layers)
 }
 
 /// u64 → [−b, b]: `((x >> 11) as f64 · 2⁻⁵³) · 2b − b` (53 random bits; the top end b is not reached).
@@ -316,8 +316,12 @@ pub fn init_params(layers: &[usize], seed: u64) -> Result<Vec<f64>, InputError> 
             msg: format!("need at least two widths, all ≥ 1, got {layers:?}"),
         });
     }
+    let Some(p) = crate::models::mlp::checked_param_count(layers) else {
+        return Err(InputError::Value { key: "layers".into(), msg: format!("{layers:?} has more than 2^64 parameters") });
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = Vec::with_capacity(layout_len(layers));
+    let mut out = Vec::new();
+    out.try_reserve_exact(p).map_err(|_| InputError::Value { key: "layers".into(), msg: format!("{layers:?} has {p} parameters, more than memory holds") })?;
     for w in layers.windows(2) {
         let (fan_in, fan_out) = (w[0], w[1]);
         let b = 1.0 / (fan_in as f64).sqrt();

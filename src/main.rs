@@ -66,7 +66,7 @@ struct JobFlags {
     /// Cap on the GD steps of the instability search.
     #[arg(long)]
     search_steps: Option<u64>,
-    /// `f64` or a number of MPFR bits (53..=65536).
+    /// `f64` or a number of MPFR bits (53..=1024).
     #[arg(long)]
     precision: Option<String>,
     /// Relative residual of the eigen solves (default 1e-10 in f64, 2^(16−bits) in MPFR).
@@ -358,7 +358,7 @@ enum Cmd {
         /// mse or ce.
         #[arg(long, default_value = "mse")]
         loss: String,
-        /// `f64` or a number of MPFR bits (53..=65536).
+        /// `f64` or a number of MPFR bits (53..=1024).
         #[arg(long, default_value = "f64")]
         precision: String,
         /// Top eigenpairs to compute.

@@ -153,6 +153,7 @@ impl<S: Scalar> ReducedMap<S> {
 
     /// Parse `h` (and `k`) from decimal text at precision `c` (never via the nearest f64).
     pub fn parse(h: &str, k: &str, c: S::Ctx) -> Result<Self, InputError> {
+        crate::scalar::check_precision::<S>(c)?;
         let hv = S::parse(h, c).map_err(|m| InputError::Value { key: "h".into(), msg: m })?;
         let kv = S::parse(k, c).map_err(|m| InputError::Value { key: "k".into(), msg: m })?;
         Self::damped(hv, kv)
@@ -893,7 +894,7 @@ pub fn flow_period_extrapolated<S: Scalar>(energy_level: &S, dtau: &S) -> Result
 /// $2\pi h/\arctan(\sqrt2h)=\pi\sqrt2\,(1+\tfrac23h^2+O(h^4))$ (f64; the eigenvalues
 /// $1\pm i\sqrt2h$ of reference.md §3.4 rotate by $\arctan(\sqrt2h)$ per step).
 pub fn linear_period(h: f64) -> f64 {
-    2.0 * std::f64::consts::PI * h / (std::f64::consts::SQRT_2 * h).atan()
+    2.0 * std::f64::consts::PI * h / libm::atan(std::f64::consts::SQRT_2 * h)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -923,12 +924,15 @@ pub fn loglog_fit(xs: &[f64], ys: &[f64]) -> Result<LogLogFit, InputError> {
     if let Some(i) = xs.iter().chain(ys).position(|v| !(v.is_finite() && *v > 0.0)) {
         return Err(InputError::Value { key: "loglog_fit".into(), msg: format!("value #{i} is not finite and > 0") });
     }
-    let lx: Vec<f64> = xs.iter().map(|v| v.ln()).collect();
-    let ly: Vec<f64> = ys.iter().map(|v| v.ln()).collect();
+    let lx: Vec<f64> = xs.iter().map(|&v| libm::log(v)).collect();
+    let ly: Vec<f64> = ys.iter().map(|&v| libm::log(v)).collect();
     let n = lx.len() as f64;
     let mx = lx.iter().sum::<f64>() / n;
     let my = ly.iter().sum::<f64>() / n;
     let sxx: f64 = lx.iter().map(|x| (x - mx) * (x - mx)).sum();
+    if !(sxx > 0.0) {
+        return Err(InputError::Value { key: "loglog_fit".into(), msg: "every x is the same: the slope is undefined".into() });
+    }
     let sxy: f64 = lx.iter().zip(&ly).map(|(x, y)| (x - mx) * (y - my)).sum();
     let slope = sxy / sxx;
     let intercept = my - slope * mx;
@@ -963,5 +967,6 @@ mod tests {
         assert!(DimensionalMap::<f64>::new(-1.0, 1.0, 1.0, 0.0).is_err());
         assert!(flow_period(&-1.0f64, &1e-3).is_err());
         assert!(loglog_fit(&[1.0, 2.0], &[1.0, 2.0]).is_err());
+        assert!(loglog_fit(&[2.0; 3], &[1.0, 2.0, 3.0]).unwrap_err().to_string().contains("every x is the same"));
     }
 }

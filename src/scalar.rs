@@ -18,8 +18,10 @@ use rug::Float;
 
 /// Smallest and largest MPFR precision (bits) a run accepts.
 pub const MIN_BITS: u32 = 53;
-/// Largest MPFR precision (bits) a run accepts.
-pub const MAX_BITS: u32 = 65536;
+/// Largest MPFR precision (bits) a run accepts: the engine holds its tolerances (2^(16 − bits) by
+/// default) and the eigen solver's thresholds (eps = 2^(1 − bits)) as f64, whose range ends at
+/// 2^-1074, so above ≈ 1,070 bits they would round to 0. (`enclose` has its own range.)
+pub const MAX_BITS: u32 = 1024;
 
 /// A real scalar with an explicit precision context.
 pub trait Scalar:
@@ -58,6 +60,11 @@ pub trait Scalar:
     fn bits(c: Self::Ctx) -> u32;
     /// Human-readable precision: `"f64"` or the number of bits.
     fn precision_name(c: Self::Ctx) -> String;
+    /// `Err` naming the problem when `c` is not a valid context (MPFR: bits outside
+    /// `rug::float::prec_min()..=prec_max()`, where rug would panic). Models check it on construction.
+    fn check_ctx(_c: Self::Ctx) -> Result<(), String> {
+        Ok(())
+    }
     /// Nearest f64 (for reports only).
     fn to_f64(&self) -> f64;
     /// All significant digits as a decimal string (round-trips).
@@ -121,6 +128,11 @@ pub trait Scalar:
     fn dots_lanes(_x: &[Self], _ys: &[&[Self]]) -> Option<Vec<Self>> {
         None
     }
+}
+
+/// [`Scalar::check_ctx`] as an input error (key `precision`): what model constructors call first.
+pub fn check_precision<S: Scalar>(c: S::Ctx) -> Result<(), crate::error::InputError> {
+    S::check_ctx(c).map_err(|msg| crate::error::InputError::Value { key: "precision".into(), msg })
 }
 
 impl Scalar for f64 {
@@ -235,6 +247,10 @@ impl Scalar for Float {
     }
     fn precision_name(c: u32) -> String {
         c.to_string()
+    }
+    fn check_ctx(c: u32) -> Result<(), String> {
+        let (lo, hi) = (rug::float::prec_min(), rug::float::prec_max());
+        if (lo..=hi).contains(&c) { Ok(()) } else { Err(format!("an MPFR precision must be {lo}..={hi} bits, got {c}")) }
     }
     fn to_f64(&self) -> f64 {
         Float::to_f64(self)

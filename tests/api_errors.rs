@@ -49,3 +49,65 @@ fn wrong_lengths_and_tolerances_are_errors_not_panics() {
     assert!(selfstab::sdcp::solve_gram(&[1.0, 0.0, 0.0, 1.0], &gs, 2, 1e-10, None).unwrap_err().to_string().contains("share one length"));
     assert!(selfstab::sdcp::solve_gram::<f64>(&[], &[], 0, 1e-10, None).is_ok());
 }
+
+/// A parameter or direction vector holding inf or NaN is refused by the MLP, at f64 and at MPFR
+/// precision: tanh saturates, so an infinite first-layer weight would otherwise give a finite loss.
+#[test]
+fn nonfinite_parameters_are_errors_not_finite_losses() {
+    use selfstab::data;
+    use selfstab::models::mlp::{Activation, LossKind, Mlp};
+    let layers = [5usize, 10, 3];
+    let ds = data::synthetic(50, 5, 3, 0).unwrap();
+    let th = data::init_params(&layers, 0).unwrap();
+    let m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &ds, ()).unwrap();
+    let p = th.len();
+    let mut g = vec![0.0; p];
+    for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+        let mut t = th.clone();
+        t[0] = bad;
+        let e = m.grad(&t, &mut g).unwrap_err().to_string();
+        assert!(e.contains("parameter"), "{e}");
+        assert!(m.value(&t).is_err());
+        let mut v = vec![1.0; p];
+        v[p - 1] = bad;
+        let e = m.hvp(&th, &v, &mut g).unwrap_err().to_string();
+        assert!(e.contains("direction"), "{e}");
+    }
+    let mq = Mlp::<rug::Float>::new(&layers, Activation::Tanh, LossKind::Mse, &ds, 128).unwrap();
+    let mut tq: Vec<rug::Float> = th.iter().map(|&x| rug::Float::with_val(128, x)).collect();
+    tq[0] = rug::Float::with_val(128, rug::float::Special::Infinity);
+    let mut gq: Vec<rug::Float> = (0..p).map(|_| rug::Float::new(128)).collect();
+    assert!(mq.grad(&tq, &mut gq).unwrap_err().to_string().contains("parameter"));
+}
+
+/// Widths whose parameter count overflows are refused by the initialisation and the MLP, as is an
+/// initialisation larger than memory (an error, not an abort).
+#[test]
+fn overflowing_widths_are_errors_not_wrapped_counts() {
+    use selfstab::data;
+    use selfstab::models::mlp::{Activation, LossKind, Mlp, checked_param_count};
+    let huge = [5usize, usize::MAX / 2, 3];
+    assert_eq!(checked_param_count(&huge), None);
+    assert_eq!(checked_param_count(&[64, 12, 10]), Some(64 * 12 + 12 + 12 * 10 + 10));
+    assert!(data::init_params(&huge, 0).unwrap_err().to_string().contains("2^64"));
+    let e = data::init_params(&[1usize << 31, 1 << 31], 0).unwrap_err().to_string();
+    assert!(e.contains("more than memory"), "{e}");
+    let ds = data::synthetic(10, 5, 3, 0).unwrap();
+    let e = Mlp::<f64>::new(&huge, Activation::Tanh, LossKind::Mse, &ds, ()).err().unwrap().to_string();
+    assert!(e.contains("2^64"), "{e}");
+}
+
+/// An MPFR precision of 0 bits (outside MPFR's range) is an input error from every model constructor and the
+/// reduced map, not a panic inside rug.
+#[test]
+fn invalid_mpfr_precisions_are_errors_not_panics() {
+    use rug::Float;
+    use selfstab::data;
+    use selfstab::models::mlp::{Activation, LossKind, Mlp};
+    let ds = data::synthetic(10, 5, 3, 0).unwrap();
+    let e = Mlp::<Float>::new(&[5, 4, 3], Activation::Tanh, LossKind::Mse, &ds, 0).err().unwrap().to_string();
+    assert!(e.contains("MPFR precision must be 1"), "{e}");
+    assert!(Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 0).is_err());
+    assert!(selfstab::reduced_map::ReducedMap::<Float>::parse("0.1", "0", 0).is_err());
+    assert!(Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 2).is_ok());
+}

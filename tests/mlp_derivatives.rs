@@ -859,7 +859,7 @@ fn bad_inputs_are_rejected_with_a_message() {
     th[p - 1] = f64::NAN;
     expect_failure(
         mlp.value(&th).unwrap_err().to_string(),
-        "network output became non-finite",
+        "parameter vector holds a non-finite entry at index 42",
     );
     th[p - 1] = 1e308;
     th[p - 2] = -1e308;

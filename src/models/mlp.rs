@@ -106,6 +106,12 @@ pub fn param_count(layers: &[usize]) -> usize {
     layers.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
 }
 
+/// p = Σ (w_i + 1)·w_{i+1} in checked arithmetic: `None` when it does not fit a `usize` (a
+/// wrapped count would allocate nonsense). [`Mlp::new`] and `--layers` refuse such widths.
+pub fn checked_param_count(layers: &[usize]) -> Option<usize> {
+    layers.windows(2).try_fold(0usize, |p, w| w[0].checked_add(1)?.checked_mul(w[1])?.checked_add(p))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Activation derivatives in closed form.
 
@@ -664,6 +670,7 @@ impl<S: Scalar> Mlp<S> {
         data: &Dataset,
         ctx: S::Ctx,
     ) -> Result<Self, InputError> {
+        crate::scalar::check_precision::<S>(ctx)?;
         let mut model = Self::single(layers, act, loss, data, ctx)?;
         if crate::linalg::is_f64::<S>() && data.n >= SHARD_MIN_ROWS {
             let (h, d) = (data.n / 2, data.d);
@@ -695,6 +702,12 @@ impl<S: Scalar> Mlp<S> {
             return Err(InputError::Value {
                 key: "layers".into(),
                 msg: format!("every width must be > 0, got {layers:?}"),
+            });
+        }
+        if checked_param_count(layers).is_none() {
+            return Err(InputError::Value {
+                key: "layers".into(),
+                msg: format!("{layers:?} has more than 2^64 parameters"),
             });
         }
         if data.n == 0 {
@@ -810,6 +823,15 @@ impl<S: Scalar> Mlp<S> {
                 "{what} has length {len}, but the MLP {} has {p} parameters",
                 self.shape()
             )))
+        }
+    }
+
+    /// `Ok` when every entry of `v` is finite (checked on entry: σ saturates, so an infinite
+    /// weight could otherwise give a finite loss).
+    fn check_finite(&self, what: &str, v: &[S]) -> Result<(), EvalError> {
+        match v.iter().position(|x| !x.is_finite()) {
+            None => Ok(()),
+            Some(i) => Err(EvalError::Other(format!("{what} holds a non-finite entry at index {i}"))),
         }
     }
 
@@ -1137,8 +1159,10 @@ impl<S: Scalar> Mlp<S> {
                 kind.name()
             )));
         }
-        for p in th.iter().flatten() {
+        for (k, p) in th.iter().enumerate() {
+            let Some(p) = p else { continue };
             self.check_len("parameter/direction vector", p.len())?;
+            self.check_finite(if k == 0 { "parameter vector" } else { "direction vector" }, p)?;
         }
         self.check_len("output vector", out.len())?;
         if self.sharded() {
@@ -1474,6 +1498,7 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
 
     fn value(&self, th: &[S]) -> Result<S, EvalError> {
         self.check_len("parameter vector", th.len())?;
+        self.check_finite("parameter vector", th)?;
         if self.sharded() {
             return self.over_shards(&mut [], |m, _| m.value(th));
         }
