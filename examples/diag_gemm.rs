@@ -6,6 +6,7 @@
 //! is why the MLP splits its data instead (`models::mlp::SHARD_MIN_ROWS`).
 //!
 //! `cargo run --release --example diag_gemm`
+#![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 use std::time::Instant;
 use faer::{Accum, MatMut, MatRef, Par};
 fn mm(c: &mut [f64], a: &[f64], b: &[f64], (m, k, n): (usize, usize, usize), par: Par) {

@@ -7,6 +7,7 @@
 //! bits.
 //!
 //! `cargo run --release --example diag_wgrad`
+#![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 use selfstab::linalg::gemm_faer;
 #[path = "support/median.rs"]
 mod median;

@@ -522,7 +522,7 @@ pub fn smooth(y: &[f64], w: f64) -> Vec<f64> {
         return y.to_vec();
     }
     let r = (4.0 * w).ceil() as usize;
-    let k: Vec<f64> = (0..=r).map(|d| (-(d as f64).powi(2) / (2.0 * w * w)).exp()).collect();
+    let k: Vec<f64> = (0..=r).map(|d| libm::exp(-(d as f64).powi(2) / (2.0 * w * w))).collect();
     (0..y.len())
         .map(|t| {
             let (lo, hi) = (t.saturating_sub(r), (t + r).min(y.len() - 1));

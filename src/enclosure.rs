@@ -472,7 +472,7 @@ fn renorm(m: &mut [[f64; 2]; 2], log_scale: &mut f64) {
         for v in m.iter_mut().flatten() {
             *v /= s;
         }
-        *log_scale += s.ln();
+        *log_scale += libm::log(s);
     }
 }
 
@@ -555,7 +555,7 @@ pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
                 let (a, d, bc) = (ja[0][0], ja[1][1], ja[0][1] * ja[1][0]);
                 0.5 * (a + d) + (0.25 * (a - d) * (a - d) + bc).sqrt()
             };
-            law_sum += rho.ln();
+            law_sum += libm::log(rho);
             abs_x_sum += c.0.abs();
             pj = matmul2(j, pj);
             pa = matmul2(ja, pa);
@@ -615,7 +615,7 @@ pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
     let pts: Vec<(f64, f64)> = rows
         .iter()
         .filter(|r| r.width_x.max(r.width_y) > 0.0)
-        .map(|r| (hf * r.t as f64, r.width_x.max(r.width_y).ln()))
+        .map(|r| (hf * r.t as f64, libm::log(r.width_x.max(r.width_y))))
         .collect();
     let rate_measured = if pts.len() >= 2 {
         let n = pts.len() as f64;
@@ -639,8 +639,8 @@ pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
         rate_measured,
         rate_law: law_sum / tau,
         rate_leading: std::f64::consts::SQRT_2 * abs_x_sum / certified_steps.max(1) as f64,
-        point_spread: spectral_norm2(pj) * pj_log.exp(),
-        interval_spread: spectral_norm2(pa) * pa_log.exp(),
+        point_spread: spectral_norm2(pj) * libm::exp(pj_log),
+        interval_spread: spectral_norm2(pa) * libm::exp(pa_log),
     })
 }
 

@@ -23,7 +23,7 @@ fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         return vec![lo];
     }
     let raw = (hi - lo) / n as f64;
-    let mag = 10f64.powf(raw.log10().floor());
+    let mag = libm::pow(10.0, libm::log10(raw).floor());
     let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
     let mut t = (lo / step).ceil() * step;
     let mut out = vec![];
@@ -37,7 +37,7 @@ fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 /// Draw one panel at (x0, y0) of size w×h into `svg`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &str, t: &[f64], series: &[Series], hline: Option<(f64, &str)>, log: bool) {
-    let tr = |v: f64| if log { v.max(1e-300).log10() } else { v };
+    let tr = |v: f64| if log { libm::log10(v.max(1e-300)) } else { v };
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     for s in series {
@@ -209,7 +209,7 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
                 for i in 1..400 {
                     let x = side * xl * i as f64 / 400.0;
                     let x2 = x * x;
-                    let r = hv - (x2 - x2.ln() - 1.0);
+                    let r = hv - (x2 - libm::log(x2) - 1.0);
                     if r >= 0.0 {
                         let _ = write!(d, "{}{:.1},{:.1} ", if pen { "L" } else { "M" }, px(x), py(sign * r.sqrt()));
                         pen = true;
@@ -254,7 +254,7 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
 /// A log-scale tick at log10 value `e`: `1e-3` at a whole decade, else the value to 3 significant
 /// digits (`3.16e-4`), never the exponent's float noise.
 fn log_tick_text(e: f64) -> String {
-    if (e - e.round()).abs() < 1e-9 { format!("1e{}", e.round()) } else { format!("{:.2e}", 10f64.powf(e)) }
+    if (e - e.round()).abs() < 1e-9 { format!("1e{}", e.round()) } else { format!("{:.2e}", libm::pow(10.0, e)) }
 }
 
 /// A linear-scale tick `v` on an axis with tick spacing `step`: as many decimals as the spacing
@@ -265,7 +265,7 @@ fn linear_tick_text(v: f64, step: f64) -> String {
     if mag != 0.0 && !(1e-3..1e6).contains(&mag) {
         return format!("{:.2e}", v);
     }
-    let decimals = (-step.abs().log10().floor()).clamp(0.0, 6.0) as usize;
+    let decimals = (-libm::log10(step.abs()).floor()).clamp(0.0, 6.0) as usize;
     format!("{v:.decimals$}")
 }
 

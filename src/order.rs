@@ -123,7 +123,7 @@ pub fn parse_claim(s: &str) -> Result<u32, InputError> {
 
 /// $h_k=h_{\max}(h_{\min}/h_{\max})^{k/(n-1)}$, $k=0..n-1$.
 pub fn geometric(h_max: f64, h_min: f64, n: usize) -> Vec<f64> {
-    (0..n).map(|k| h_max * (h_min / h_max).powf(k as f64 / (n - 1).max(1) as f64)).collect()
+    (0..n).map(|k| h_max * libm::pow(h_min / h_max, k as f64 / (n - 1).max(1) as f64)).collect()
 }
 
 /// f64 while every error/scale is ≥ [`F64_FLOOR`], else 128-bit MPFR.
@@ -221,7 +221,7 @@ pub fn study(claim: u32, quick: bool) -> Result<Study, Error> {
                 _ => Prediction::Order { p: 0.0, tol: 0.05 },
             };
             (
-                geometric(h_max, h_max * 10f64.powf(-decades), 8),
+                geometric(h_max, h_max * libm::pow(10.0, -decades), 8),
                 "max_t ‖θ_t − θ†_t − v_t‖/δ (standard predicted dynamics)",
                 match claim {
                     18 => "Toy-P c₄ = 1: η = 1, a = e₁, g = (h², 0.3, 0), v₀ = (0.1δ, 0, 0, 0), τ = 20 (N = 20/h), 3 projection steps",
@@ -265,14 +265,14 @@ pub fn markdown(s: &Study) -> String {
     let _ = writeln!(out, "- error: {}", s.error_name);
     let _ = writeln!(out, "- setting: {}", s.setting);
     let _ = writeln!(out, "- precision: {}", s.precision);
-    let _ = writeln!(out, "- points: {} (h = {:e} … {:e}, {:.2} decades)\n", s.h.len(), s.h[0], s.h[s.h.len() - 1], (s.h[0] / s.h[s.h.len() - 1]).log10());
+    let _ = writeln!(out, "- points: {} (h = {:e} … {:e}, {:.2} decades)\n", s.h.len(), s.h[0], s.h[s.h.len() - 1], libm::log10(s.h[0] / s.h[s.h.len() - 1]));
     let _ = writeln!(out, "| h | error | error / h^{p} |\n|---|---|---|");
     for (h, e) in s.h.iter().zip(&s.error) {
-        let _ = writeln!(out, "| {h:.4e} | {e:.6e} | {:.6e} |", e / h.powf(p));
+        let _ = writeln!(out, "| {h:.4e} | {e:.6e} | {:.6e} |", e / libm::pow(*h, p));
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "- fitted slope: {:.4} ± {:.4} (least squares of log error on log h; ± is the standard error)", s.fit.slope, s.fit.slope_se);
-    let _ = writeln!(out, "- fitted constant: {:.4e}", s.fit.intercept.exp());
+    let _ = writeln!(out, "- fitted constant: {:.4e}", libm::exp(s.fit.intercept));
     let _ = writeln!(out, "- predicted: {}", s.prediction.describe());
     let _ = writeln!(out, "- verdict: {}", if s.pass { "pass" } else { "finding" });
     out
@@ -292,7 +292,7 @@ fn log_ticks(a: f64, b: f64, step: f64) -> Vec<(f64, String)> {
     if out.len() < 3 {
         for k in (a.floor() as i64)..=(b.ceil() as i64) {
             for m in [2.0f64, 5.0] {
-                let v = k as f64 + m.log10();
+                let v = k as f64 + libm::log10(m);
                 if v >= a && v <= b {
                     out.push((v, format!("{m}e{k}")));
                 }
@@ -306,8 +306,8 @@ fn log_ticks(a: f64, b: f64, step: f64) -> Vec<(f64, String)> {
 pub fn svg(s: &Study) -> String {
     let (w, ht) = (640.0, 440.0);
     let (ml, mr, mt, mb) = (80.0, 20.0, 40.0, 50.0);
-    let lx: Vec<f64> = s.h.iter().map(|v| v.log10()).collect();
-    let ly: Vec<f64> = s.error.iter().map(|v| v.log10()).collect();
+    let lx: Vec<f64> = s.h.iter().map(|&v| libm::log10(v)).collect();
+    let ly: Vec<f64> = s.error.iter().map(|&v| libm::log10(v)).collect();
     let n = lx.len() as f64;
     let (mx, my) = (lx.iter().sum::<f64>() / n, ly.iter().sum::<f64>() / n);
     let (x0, x1) = (lx.iter().cloned().fold(f64::INFINITY, f64::min), lx.iter().cloned().fold(f64::NEG_INFINITY, f64::max));

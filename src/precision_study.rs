@@ -117,14 +117,14 @@ pub struct Study {
 impl Study {
     /// Agreeing digits −log10 d of lane `i` at each step (∞ where d = 0).
     pub fn digits(&self, i: usize) -> Vec<f64> {
-        self.rel[i].iter().map(|d| -d.log10()).collect()
+        self.rel[i].iter().map(|&d| -libm::log10(d)).collect()
     }
 
     /// log10 of the amplification d_i(t)/2^−bits_i: how many decades the lane's unit roundoff has
     /// been amplified by (precision-independent while the lanes differ by a linearised perturbation).
     pub fn log10_amplification(&self, i: usize) -> Vec<f64> {
         let u = libm::ldexp(1.0, -(self.bits[i] as i32));
-        self.rel[i].iter().map(|d| (d / u).log10()).collect()
+        self.rel[i].iter().map(|&d| libm::log10(d / u)).collect()
     }
 }
 
@@ -253,14 +253,14 @@ pub fn fit_growth(d: &[f64], lo: f64, hi: f64) -> Option<GrowthFit> {
 pub fn fit_steps(d: &[f64], t0: u64, t1: u64) -> Option<GrowthFit> {
     let t0 = t0.max(1) as usize;
     let t1 = (t1 as usize).min(d.len().checked_sub(1)?);
-    let pts: Vec<(f64, f64)> = (t0..=t1).filter(|&t| d[t] > 0.0).map(|t| (t as f64, d[t].log10())).collect();
+    let pts: Vec<(f64, f64)> = (t0..=t1).filter(|&t| d[t] > 0.0).map(|t| (t as f64, libm::log10(d[t]))).collect();
     if pts.len() < 6 {
         return None;
     }
     let t: Vec<f64> = pts.iter().map(|p| p.0).collect();
     let y: Vec<f64> = pts.iter().map(|p| p.1).collect();
     let (b, se, exp_rms) = line_fit(&t, &y);
-    let lt: Vec<f64> = t.iter().map(|v| v.log10()).collect();
+    let lt: Vec<f64> = t.iter().map(|&v| libm::log10(v)).collect();
     let (k, kse, poly_rms) = line_fit(&lt, &y);
     let h = pts.len() / 2;
     let (b1, _, _) = line_fit(&t[..h], &y[..h]);

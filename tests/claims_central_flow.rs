@@ -3,6 +3,7 @@
 //! Settings: Toy-C = the exact cubic model of claims.md (η = 1, a = e₁, g = (0.01, 0.3, 0), δ² = 0.02);
 //! the micro MLP = tanh/MSE 5-10-3 on 50 seeded synthetic points (p = 93), η = 0.44 (2/η = 4.545;
 //! S(θ_init) = 3.75, unstable after a few dozen GD steps).
+#![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 mod common;
 use common::pinned_within;

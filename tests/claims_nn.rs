@@ -12,6 +12,7 @@
 //! numbers are tested at the precision they are stated with; after it numbers differ between f64
 //! implementations by 0.1–5% (claims.md, group E), so bands there are at least 5% (or the claim's own
 //! range under 1-ulp perturbations).
+#![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 use std::sync::OnceLock;
 use std::ops::ControlFlow;

@@ -6,6 +6,7 @@
 //! digits n = 50, seed-0 `init_params`, η = 0.3; unstable at GD step 98 in f64) from the f64 instability
 //! point θ₀, lifted exactly. The larger study (64-16-16-10, n = 256, vendored θ, η = 0.2667) is
 //! `#[ignore]`d: `cargo test --test claims_precision -- --ignored --nocapture` (≈ 7 min, 600 steps × 4 precisions).
+#![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

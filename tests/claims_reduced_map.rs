@@ -4,6 +4,7 @@
 //! Every tolerance is derived in a comment (rounding analysis of the documented operation order of
 //! `ReducedMap::step`, or a measured and explained error budget); measured values are recorded
 //! next to the assertion. Property tests use a pinned ChaCha seed so a failure reproduces.
+#![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 use std::ops::ControlFlow;
 

@@ -2,6 +2,7 @@
 //! sharpness sits below 2/η by a gap; compare with ΔS = ηβσ_u²/(4α). Setting: the digits MLP of
 //! claims 23–27 (64-16-16-10, tanh, MSE, n = 256, θ_init of tests/data, η = 0.2667, 2/η = 7.4991),
 //! sampling and definitions in theory/README.md ("Several unstable eigenvalues", SGD).
+#![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 mod common;
 use common::pinned_within;

@@ -2,6 +2,7 @@
 //! (tracking::start / start_split + tracking::step on the 4-dimensional model), and the order of
 //! claims 15–18 over what fits in CI; the ≥ 6-decade studies are `#[ignore]` tests (and
 //! `selfstab order NN --full`).
+#![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 mod common;
 use selfstab::decades::{self, P, Reduced, Run, Start};

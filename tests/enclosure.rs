@@ -5,6 +5,7 @@
 //! - the widths follow the documented first-order law w_{t+1} = |J(c_t)| w_t, whose rate at the
 //!   period-2 orbit is ρ(|J|) = 1 + √2·h per step while true orbits separate at (1 + 2h²) per two steps;
 //! - bad input is a one-line error naming the key.
+#![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 use std::sync::OnceLock;
 

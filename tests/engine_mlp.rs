@@ -1,5 +1,6 @@
 //! Engine claims on small MLPs: claim 34 (Lanczos vs dense Jacobi, warm starts), claim 2 (u → −u)
 //! and claim 1 (∇S is the derivative of λ_max), in f64 and at 256 bits.
+#![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 mod common;
 use rug::Float;

@@ -4,6 +4,7 @@
 //! steps, f64.
 //! Pinned ChaCha seed, 48 cases each. Each case runs GD, θ† (3 projection steps) and both
 //! predictions in lockstep; every tolerance is a rounding budget stated next to its assertion.
+#![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, RngSeed};

@@ -1,4 +1,5 @@
 //! Shared helpers of the integration tests.
+#![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 #![allow(dead_code)]
 
 /// Least-squares slope of log(y) against log(x), with its standard error.
