@@ -5,9 +5,10 @@
 //! generalized (v⊥ = v − xu): $$v_{t+1} = v_t - \eta\Big[H_t v_{\perp,t} +
 //!   u_t\big(u_t\cdot\nabla L(\theta^\dagger_t + x_t u_t)\big) +
 //!   \frac{x_t^2-\delta_t^2}{2}\nabla S_{\perp,t} + u_t x_t y_t\Big],$$
-//! with x = u·v, y = ∇S⊥·v and δ² = 2α/β taken with its sign (when α < 0 the term pushes v along
-//! +∇S⊥; see theory/README.md §Decisions). Both updates are invariant under u → −u: u enters only
-//! through x·u, x² and ∇S⊥ (claim 2).
+//! with x = u·v, y = ∇S⊥·v and δ² = 2·max(α, 0)/β: the +δ²/2·∇S⊥ term is the projection's
+//! first-order effect (reference.md §5.1), and when α ≤ 0 the projection does not act on S (§4), so
+//! the term is 0 (theory/README.md §Decisions; claim 38). Both updates are invariant under u → −u:
+//! u enters only through x·u, x² and ∇S⊥ (claim 2).
 
 use crate::error::EvalError;
 use crate::linalg::{axpy, dot, zeros};
@@ -56,7 +57,9 @@ pub fn step<S: Scalar>(
         }
     }
     let half = S::from_f64(0.5, c);
-    let coef = (x.clone() * &x - &dag.delta_sq) * &half;
+    let zero = S::zero(c);
+    let delta_sq = if dag.delta_sq > zero { &dag.delta_sq } else { &zero };
+    let coef = (x.clone() * &x - delta_sq) * &half;
     axpy(&coef, &dag.grad_s_perp, &mut force);
     let xyv = x * &y;
     axpy(&xyv, &dag.u, &mut force);

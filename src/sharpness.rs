@@ -1018,8 +1018,9 @@ fn solve_spd(g: &mut [f64], mut b: Vec<f64>, m: usize) -> Vec<f64> {
 }
 
 /// Everything the theory evaluates at one point (the authors' "Taylor centre", reference.md §4):
-/// L, ∇L, S, u, ∇S = ∇³L\[u,u\], ∇S⊥, α = −∇L·∇S⊥, β = ‖∇S⊥‖², δ = √(2α/β) (NaN when α ≤ 0 is kept
-/// as the signed value `delta_sq` = 2α/β).
+/// L, ∇L, S, u, ∇S = ∇³L\[u,u\], ∇S⊥, α = −∇L·∇S⊥, β = ‖∇S⊥‖², and 2α/β as the signed value
+/// `delta_sq` (δ = √(2α/β) is real only when α > 0: [`Center::delta`] gives 0 otherwise, and the
+/// predicted step uses 2·max(α, 0)/β).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
 pub struct Center<S: Scalar> {

@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn outcomes_map_to_claim_statuses() {
         let claims = registry(REGISTRY).unwrap();
-        assert_eq!(claims.len(), 35);
+        assert_eq!(claims.len(), 36);
         let out = "test claim_13_toy_c_prediction_exact_f64 ... ok\ntest claim_13_toy_c_prediction_exact_mpfr256 ... FAILED\ntest a::b::claim_03_projection_overshoot_and_newton_ratio_f64 ... ok\n";
         let o = parse_outcomes(out);
         let recs = records(&claims, &o);
