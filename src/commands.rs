@@ -152,6 +152,9 @@ pub const STALE_OUTPUTS: &[&str] = &[
 #[serde(bound = "")]
 struct Checkpoint<S: Scalar> {
     config: Resolved,
+    /// [`Resolved::input_digest`] of the job that wrote it.
+    #[serde(default)]
+    inputs: String,
     instability_step: u64,
     theta_unstable: Vec<S>,
     sharpness_unstable: f64,
@@ -225,24 +228,40 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     };
     write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     let ckpt_path = out.join("checkpoint.json");
+    npy::remove_stray_temporaries(&out);
+    let inputs = cfg.input_digest()?;
 
     // Resume if a checkpoint of the same configuration exists.
     // A checkpoint that cannot be read, or that belongs to another configuration, is not resumed:
     // the run says so and starts afresh (it overwrites the file at its first checkpoint).
     let resumed: Option<Checkpoint<S>> = npy::read_saved(&ckpt_path, "checkpoint", |ck: &Checkpoint<S>| {
-        if !cfg.same_job(&ck.config) {
+        if !cfg.same_job_but_steps(&ck.config) {
             return Err("it is the checkpoint of another configuration".into());
         }
-        // A checkpoint whose vectors do not have the model's length (edited or from another
-        // build) is not resumed: the run starts afresh and overwrites it.
+        if ck.inputs != inputs {
+            return Err("the contents of its data or θ₀ file have changed since it was written".into());
+        }
+        if ck.state.t > cfg.steps {
+            return Err(format!("it is {} tracking steps in, past --steps {}", ck.state.t, cfg.steps));
+        }
+        // A checkpoint whose vectors do not have the model's length, or whose rows are not one per
+        // step taken (edited or from another build), is not resumed: the run starts afresh.
         if ck.theta_unstable.len() != obj.dim() || !ck.state.dims_ok(obj.dim()) {
             return Err(format!("its vectors do not have the model's length p = {}", obj.dim()));
+        }
+        // (A step that stops the run records its row without advancing t.)
+        let rows = ck.rows.len() as u64;
+        let rows_ok = rows == ck.state.t || (ck.stop.is_some() && rows == ck.state.t + 1);
+        if !rows_ok || ck.rows.iter().enumerate().any(|(i, r)| r.t != i as u64) {
+            return Err(format!("it holds {} rows for {} tracking steps", ck.rows.len(), ck.state.t));
         }
         Ok(())
     });
     let mut ck = match resumed {
-        Some(ck) => {
+        Some(mut ck) => {
             eprintln!("resuming from {} at tracking step {}", ckpt_path.display(), ck.state.t);
+            // The checkpoint records the job as now configured (its steps, cadence, directory).
+            ck.config = cfg.clone();
             ck
         }
         None => {
@@ -270,6 +289,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
             let state = tracking::start(obj, &eta, &inst.theta, Some(&inst.u), &topts)?;
             Checkpoint {
                 config: cfg.clone(),
+                inputs: inputs.clone(),
                 instability_step: inst.step,
                 sharpness_unstable: inst.sharpness.to_f64(),
                 loss_unstable: inst.loss.to_f64(),
@@ -288,6 +308,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
 
     // Tracking.
     let mut prog = crate::progress::Ticker::new(1);
+    let mut cadence = crate::progress::Cadence::new(cfg.checkpoint_every);
     while ck.stop.is_none() && ck.state.t < cfg.steps {
         let before = (ck.state.pred_diverged, ck.state.pred_gen_diverged);
         let betas = ck.betas.observe(obj, &eta, &ck.state.dagger, ck.state.t);
@@ -320,7 +341,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
         if let Some(s) = stop {
             ck.stop = Some(s);
         }
-        if ck.state.t % cfg.checkpoint_every == 0 || ck.stop.is_some() {
+        if cadence.due(ck.state.t) || ck.stop.is_some() || ck.state.t == cfg.steps {
             write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
             write_series(&out, &ck.rows)?;
         }
@@ -393,7 +414,7 @@ fn summarise<S: Scalar>(cfg: &Resolved, ck: &Checkpoint<S>, stop: &StopReason, o
     let reduced = rows.first().and_then(|r0| {
         if r0.alpha > 0.0 && r0.delta > 0.0 {
             let x2 = (r0.x / r0.delta).powi(2);
-            let h0 = x2 - x2.ln() - 1.0;
+            let h0 = x2 - libm::log(x2) - 1.0;
             Some(thr + (r0.alpha * h0).sqrt())
         } else {
             None

@@ -229,8 +229,7 @@ pub fn check_layers(layers: &[usize]) -> Result<(), InputError> {
     if layers.len() < 2 || layers.contains(&0) {
         return Err(bad("layers", format!("needs at least two widths, all > 0, got {layers:?}")));
     }
-    // p = Σ (w_i + 1)·w_{i+1}, in checked arithmetic (a wrapped count would allocate nonsense).
-    let p = layers.windows(2).try_fold(0usize, |p, w| w[0].checked_add(1)?.checked_mul(w[1])?.checked_add(p));
+    let p = crate::models::mlp::checked_param_count(layers);
     match p {
         Some(p) if p <= MAX_PARAMS => Ok(()),
         _ => Err(bad(
@@ -472,9 +471,33 @@ impl Resolved {
 
 impl Resolved {
     /// Whether `other` is the same job: equal in everything but the thread count (one and two
-    /// threads give the same bits, so a checkpoint resumes with either).
+    /// threads give the same bits, so a checkpoint resumes with either), the output directory's
+    /// spelling (`out`, `./out/`: the checkpoint is found in it) and the checkpoint cadence.
     pub fn same_job(&self, other: &Resolved) -> bool {
-        Resolved { threads: self.threads, ..other.clone() } == *self
+        Resolved { threads: self.threads, out: self.out.clone(), checkpoint_every: self.checkpoint_every, ..other.clone() } == *self
+    }
+
+    /// [`Resolved::same_job`] up to the number of tracking steps (a run resumes with more steps,
+    /// or fewer while the checkpoint has not passed them: the steps only end the loop).
+    pub fn same_job_but_steps(&self, other: &Resolved) -> bool {
+        self.same_job(&Resolved { steps: self.steps, ..other.clone() })
+    }
+
+    /// A digest of the contents of the input files the job reads (a `--data` file and a
+    /// `--theta0` file; the built-in names read none): a checkpoint resumes only with the same
+    /// contents, not merely the same paths. 64-bit FNV-1a per file, as hex; "" when no file is read.
+    pub fn input_digest(&self) -> Result<String, InputError> {
+        let mut parts = Vec::new();
+        for (key, name) in [("data", &self.data), ("theta0", &self.theta0)] {
+            let builtin = matches!(name.as_str(), "" | "digits" | "synthetic" | "width1") || name.starts_with("builtin:");
+            if builtin || !std::path::Path::new(name).is_file() {
+                continue;
+            }
+            let bytes = std::fs::read(name).map_err(|e| InputError::File { path: name.into(), msg: e.to_string() })?;
+            let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+            parts.push(format!("{key}:{h:016x}"));
+        }
+        Ok(parts.join(" "))
     }
 
     /// The arguments of a model beyond MLPs (`cnn`, `width1`; see [`crate::models::build`]).

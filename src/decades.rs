@@ -558,7 +558,7 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>) -> Resul
         return Err(InputError::Value { key: "mixed".into(), msg: format!("applies to claims 17 and 18 (GD and v in double-double), not {claim}") }.into());
     }
     let hm = h_max(claim);
-    let hs = geometric(hm, hm * 10f64.powf(-o.decades), o.points);
+    let hs = geometric(hm, hm * libm::pow(10.0, -o.decades), o.points);
     let key = format!("{o:?}");
     let path = out.map(|d| partial_path(claim, d));
     let saved: Vec<FullPoint> = path
@@ -570,6 +570,16 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>) -> Resul
         })
         .map(|part| part.points)
         .unwrap_or_default();
+    if let (Some(d), true) = (out, saved.is_empty()) {
+        // A fresh sweep: an earlier study's outputs for this claim go first (they may be of other
+        // options and would otherwise sit beside this sweep's partial file), as do stray
+        // temporaries of a killed write.
+        crate::npy::remove_stray_temporaries(d);
+        let stem = format!("order_{claim:02}");
+        for ext in [".csv", ".md", ".svg", ".png", "_points.csv"] {
+            let _ = std::fs::remove_file(d.join(format!("{stem}{ext}")));
+        }
+    }
     let mut pts: Vec<FullPoint> = Vec::with_capacity(hs.len());
     for (i, &h) in hs.iter().enumerate() {
         if let Some(p) = saved.get(i).filter(|p| p.h.to_bits() == h.to_bits()) {

@@ -42,6 +42,9 @@ pub struct FlowArgs {
 #[serde(bound = "")]
 struct FlowCheckpoint<S: Scalar> {
     config: Resolved,
+    /// [`Resolved::input_digest`] of the job that wrote it.
+    #[serde(default)]
+    inputs: String,
     /// The flow's own settings that change its numbers ([`flow_key`]).
     flow: String,
     instability_step: u64,
@@ -56,8 +59,9 @@ struct FlowCheckpoint<S: Scalar> {
     wall_seconds: f64,
 }
 
-/// Least wall seconds between two of `flow`'s checkpoints after the first.
-const CHECKPOINT_SECONDS: f64 = 10.0;
+/// The outputs `flow` writes besides `config.toml` and its checkpoint, removed when a flow starts
+/// afresh in a directory that holds them.
+pub const STALE_OUTPUTS: &[&str] = &["flow_series.csv", "flow_series.npz", "flow_summary.json", "figures/flow.svg", "figures/flow.png"];
 
 /// The flow settings a checkpoint must share with the run that resumes it (smoothing and `--dagger`
 /// only change the reports, which are rebuilt from the rows).
@@ -67,10 +71,13 @@ fn flow_key(args: &FlowArgs) -> String {
 
 /// The checkpoint in `path` if it is one of this job (same configuration, thread count aside, and
 /// flow settings, vectors of length p); otherwise None, saying why when a file was there.
-fn read_flow_checkpoint<S: Scalar>(path: &Path, cfg: &Resolved, args: &FlowArgs, p: usize) -> Option<FlowCheckpoint<S>> {
+fn read_flow_checkpoint<S: Scalar>(path: &Path, cfg: &Resolved, args: &FlowArgs, p: usize, inputs: &str) -> Option<FlowCheckpoint<S>> {
     npy::read_saved(path, "checkpoint", |ck: &FlowCheckpoint<S>| {
         if !cfg.same_job(&ck.config) || ck.flow != flow_key(args) {
             return Err("it is the checkpoint of another configuration".into());
+        }
+        if ck.inputs != inputs {
+            return Err("the contents of its data or θ₀ file have changed since it was written".into());
         }
         let rows_ok = ck.rows.len() as u64 == ck.state.t && ck.rows.iter().all(|r| r.len() == COLUMNS.len());
         if ck.theta_unstable.len() != p || !ck.state.dims_ok(p) || !rows_ok {
@@ -207,7 +214,9 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     let start = std::time::Instant::now();
     let ckpt_path = out.join("flow_checkpoint.json");
-    let resumed = read_flow_checkpoint::<S>(&ckpt_path, cfg, args, obj.dim());
+    npy::remove_stray_temporaries(&out);
+    let inputs = cfg.input_digest()?;
+    let resumed = read_flow_checkpoint::<S>(&ckpt_path, cfg, args, obj.dim(), &inputs);
     let (inst_step, theta_unstable, state, mut rows, mut maxres, wall_before) = match resumed {
         Some(ck) => {
             eprintln!("resuming from {} at GD step {} of the flow", ckpt_path.display(), ck.state.t);
@@ -215,6 +224,10 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
             (ck.instability_step, ck.theta_unstable, ck.state, rows, ck.maxres, ck.wall_seconds)
         }
         None => {
+            // A fresh flow: an earlier job's outputs in this directory go first.
+            for f in STALE_OUTPUTS {
+                let _ = std::fs::remove_file(out.join(f));
+            }
             let inst = gd::find_instability_shown(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol).0.map_err(|e| EvalError::Other(e.to_string()))?;
             eprintln!("instability at GD step {}: S = {} ≥ 2/η = {}", inst.step, crate::error::num6(inst.sharpness.to_f64()), crate::error::num6(2.0 / eta.to_f64()));
             let state = CompareState::new(&inst.theta, c);
@@ -234,17 +247,16 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     }
     let mut ticker = crate::progress::Ticker::new(10);
     // A checkpoint holds every row so far, so its cost grows with the run: after the first, one is
-    // written at most every CHECKPOINT_SECONDS (a 300-step flow took 1.3 % longer with one every 10
-    // steps and no such limit).
-    let mut last_write: Option<std::time::Instant> = None;
+    // written at most every `progress::CHECKPOINT_SECONDS` (a 300-step flow took 1.3 % longer with
+    // one every 10 steps and no such limit).
+    let mut cadence = crate::progress::Cadence::new(cfg.checkpoint_every);
     let checkpoint = |st: &CompareState<S>, rows: &[CompareRow], maxres: &MaxResiduals| -> Result<(), Error> {
-        let recent = last_write.is_some_and(|t| t.elapsed().as_secs_f64() < CHECKPOINT_SECONDS);
-        if !st.t.is_multiple_of(cfg.checkpoint_every) || st.t > cfg.steps || recent {
+        if st.t > cfg.steps || !cadence.due(st.t) {
             return Ok(());
         }
-        last_write = Some(std::time::Instant::now());
         let ck = FlowCheckpoint {
             config: cfg.clone(),
+            inputs: inputs.clone(),
             flow: flow_key(args),
             instability_step: inst_step,
             theta_unstable: theta_unstable.clone(),

@@ -673,6 +673,26 @@ pub fn read_saved<T: serde::de::DeserializeOwned>(path: &Path, what: &str, keep:
     None
 }
 
+/// Remove the temporary files [`write_atomic`] leaves in `dir` when a process is killed while
+/// writing (`.NAME.tmpPID-SEQ`); a job calls it when it starts in its output directory.
+/// Best effort: a file that cannot be removed is left.
+pub fn remove_stray_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let stray = name.starts_with('.')
+            && name.rsplit_once(".tmp").is_some_and(|(_, tail)| {
+                tail.split_once('-').is_some_and(|(pid, seq)| {
+                    !pid.is_empty() && !seq.is_empty() && pid.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit())
+                })
+            });
+        if stray {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename, and a
 /// best-effort fsync of the directory. A crash leaves either the old file or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {

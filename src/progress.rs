@@ -97,3 +97,34 @@ mod tests {
         assert!((0..5).all(|n| t.due(n)), "a zero period shows every update");
     }
 }
+
+/// Seconds a checkpoint writer waits after one checkpoint before the next (`run`, `flow`): a
+/// checkpoint holds every row so far, so writing one every few steps would make a run's cost grow
+/// with the square of its length (`run` on the cubic at 128 bits, 4,000 steps: 20.4 s against 0.9 s).
+pub const CHECKPOINT_SECONDS: f64 = 10.0;
+
+/// When a long job checkpoints: at steps that are multiples of `every`, the first such step at
+/// once and later ones only when [`CHECKPOINT_SECONDS`] have passed since the last write. A killed
+/// job loses at most that time plus `every` steps; which steps are saved does not change any result.
+#[derive(Debug)]
+pub struct Cadence {
+    every: u64,
+    last: Option<Instant>,
+}
+
+impl Cadence {
+    /// Checkpoints at multiples of `every` (≥ 1).
+    pub fn new(every: u64) -> Self {
+        Cadence { every: every.max(1), last: None }
+    }
+
+    /// Whether to checkpoint at step `t` (and, if so, the write is taken to happen now).
+    pub fn due(&mut self, t: u64) -> bool {
+        let recent = self.last.is_some_and(|w| w.elapsed().as_secs_f64() < CHECKPOINT_SECONDS);
+        if !t.is_multiple_of(self.every) || recent {
+            return false;
+        }
+        self.last = Some(Instant::now());
+        true
+    }
+}

@@ -334,6 +334,18 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         Sampler::new(ds.n, b, a.sample_seed)?;
     }
     std::fs::create_dir_all(&a.out).map_err(|source| Error::Io { path: a.out.clone(), source })?;
+    // An earlier job's outputs in this directory go first (its batch sizes or η may differ, and
+    // the files would otherwise sit beside this job's), as do stray temporaries of a killed write.
+    crate::npy::remove_stray_temporaries(&a.out);
+    if let Ok(entries) = std::fs::read_dir(&a.out) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let batch_csv = name.strip_prefix("sgd_b").and_then(|r| r.strip_suffix(".csv")).is_some_and(|b| !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit()));
+            if batch_csv || name == "sgd.json" || name == "sgd.md" {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let mut out = Vec::new();
     for &b in &a.batches {
         let o = SgdOpts {

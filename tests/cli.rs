@@ -482,3 +482,86 @@ fn sgd_defaults_are_the_claim_32_setting() {
     }
     expect_failure(&["sgd", "--batch", "300", "--steps", "10", "--out", d.to_str().unwrap()], "batch");
 }
+
+#[test]
+fn checkpoint_resumes_across_harmless_changes_only() {
+    // A checkpoint resumes when only the directory's spelling, the checkpoint cadence or the number
+    // of steps changed (a run can be extended), and gives the series of an uninterrupted run of the
+    // new length; stray temporaries of a killed write are removed. It is refused when its rows do
+    // not match its step counter, or when the contents of a data or θ₀ file changed.
+    let d = tmp("harmless");
+    let args = |out: &Path| checkpointed_run_args(&[], out);
+    let full60 = d.join("full60");
+    let set = |v: &mut Vec<String>, after: &str, to: &str| {
+        let i = v.iter().position(|a| a == after).unwrap() + 1;
+        v[i] = to.into();
+    };
+    let mut long = args(&full60);
+    set(&mut long, "--steps", "60");
+    expect_success(&long);
+    let part = d.join("part");
+    let ck = run_and_kill_after_checkpoint(&args(&part), &part);
+    let stray = part.join(".checkpoint.json.tmp4242-7");
+    std::fs::write(&stray, "half a checkpoint").unwrap();
+    let mut more = args(&part);
+    set(&mut more, "--steps", "60");
+    set(&mut more, "--checkpoint-every", "5");
+    *more.last_mut().unwrap() = format!("{}/", part.display());
+    let o = expect_success(&more);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resuming from"), "not resumed: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(series_without_timing(&full60.join("series.csv")), series_without_timing(&part.join("series.csv")));
+    assert!(!stray.exists() && !ck.exists(), "a stray temporary or the checkpoint is left");
+
+    // Rows that do not match the step counter (an edit dropped one).
+    let full = d.join("full");
+    expect_success(args(&full));
+    let rows = d.join("rows");
+    let ck = run_and_kill_after_checkpoint(&args(&rows), &rows);
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ck).unwrap()).unwrap();
+    v["state"]["t"] = serde_json::json!(v["state"]["t"].as_u64().unwrap() + 3);
+    std::fs::write(&ck, serde_json::to_vec(&v).unwrap()).unwrap();
+    rerun_starts_afresh(&args(&rows), "rows for", &full, &rows);
+
+    // The same paths with other contents.
+    let files = d.join("files");
+    expect_success(["export", "--layers", "64,16,16,10", "--n", "100", "--out", files.to_str().unwrap()]);
+    let (data, th) = (files.join("data.npz"), files.join("theta0.npy"));
+    let fargs = |out: &Path| checkpointed_run_args(&["--data", data.to_str().unwrap(), "--theta0", th.to_str().unwrap()], out);
+    let ffull = d.join("ffull");
+    expect_success(fargs(&ffull));
+    let fpart = d.join("fpart");
+    run_and_kill_after_checkpoint(&fargs(&fpart), &fpart);
+    let other = d.join("other");
+    expect_success(["export", "--layers", "64,16,16,10", "--n", "100", "--seed", "1", "--out", other.to_str().unwrap()]);
+    std::fs::copy(other.join("theta0.npy"), &th).unwrap();
+    let ofull = d.join("ofull");
+    expect_success(fargs(&ofull));
+    rerun_starts_afresh(&fargs(&fpart), "data or θ₀ file have changed", &ofull, &fpart);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn fresh_flow_and_sgd_remove_an_earlier_jobs_outputs_first() {
+    // Like run, flow and sgd starting afresh remove an earlier job's outputs (and stray
+    // temporaries) in their directory, so that none sits beside the new job's.
+    let d = tmp("stale2");
+    let flow = d.join("flow");
+    std::fs::create_dir_all(flow.join("figures")).unwrap();
+    for f in ["flow_series.csv", "flow_summary.json", "figures/flow.svg", ".flow_checkpoint.json.tmp99-0"] {
+        std::fs::write(flow.join(f), "from an earlier job").unwrap();
+    }
+    let o = run(&["flow", "--search-steps", "1", "--steps", "5", "--out", flow.to_str().unwrap()]);
+    assert!(!o.status.success());
+    for f in ["flow_series.csv", "flow_summary.json", "figures/flow.svg", ".flow_checkpoint.json.tmp99-0"] {
+        assert!(!flow.join(f).exists(), "{f} of the earlier job is still there");
+    }
+    let sgd = d.join("sgd");
+    std::fs::create_dir_all(&sgd).unwrap();
+    for f in ["sgd_b64.csv", "sgd.json", "sgd.md", "sgd_notes.csv"] {
+        std::fs::write(sgd.join(f), "from an earlier job").unwrap();
+    }
+    expect_success(["sgd", "--batch", "100", "--n", "100", "--steps", "4", "--every", "2", "--out", sgd.to_str().unwrap()]);
+    assert!(!sgd.join("sgd_b64.csv").exists() && sgd.join("sgd_b100.csv").exists() && sgd.join("sgd_notes.csv").exists());
+    assert!(!std::fs::read_to_string(sgd.join("sgd.json")).unwrap().contains("earlier"));
+    let _ = std::fs::remove_dir_all(&d);
+}
