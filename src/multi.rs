@@ -1,8 +1,10 @@
 //! Several unstable eigenvalues in the discrete picture (theory/README.md "Several unstable
 //! eigenvalues"; reference.md §8):
 //!
-//! - [`BetaTracker`]: β_{s→t} as the authors' code records it — every `every` steps a record opens
-//!   with r ← ∇S⊥,s; at each step t ≥ s it appends ∇S⊥,t·r, then r ← (I − ηH_t)P⊥_{u_t} r (all at θ†_t);
+//! - [`BetaTracker`]: β_{s→t} = ∇S⊥,tᵀ[∏_{k=s+1}^{t−1}(I − ηH_k)P⊥_{u_k}]∇S⊥,s of reference.md §8 (the
+//!   weight of step s's forcing in y_t), recorded as the authors' `update_betas` does — every `every`
+//!   steps a record opens at s with r ← ∇S⊥,s and lag 0 = β_s; at each later step t it appends
+//!   ∇S⊥,t·r, then r ← (I − ηH_t)P⊥_{u_t} r (all at θ†_t);
 //! - [`step`]: the tracking run continued past the eigengap failure — once λ₂(θ†) ≥ c/η the
 //!   constrained trajectory is θ†_{t+1} = proj_{M_k}(θ†_t − η∇L(θ†_t)) with
 //!   [`crate::stable_set::project_k`], GD goes on, and every step records the number of critical
@@ -58,13 +60,11 @@ impl<S: Scalar> BetaTracker<S> {
         BetaTracker { every, window, records: vec![] }
     }
 
-    /// Record step t at the centre θ†_t (opens a record if t % every == 0, then advances every open
-    /// record: append ∇S⊥,t·r, r ← (I − ηH_t)P⊥_{u_t} r). Returns the HVPs spent.
+    /// Record step t at the centre θ†_t: advance every open record (append ∇S⊥,t·r, then
+    /// r ← (I − ηH_t)P⊥_{u_t} r), then open one if t % every == 0 (r ← ∇S⊥,t, lag 0 = β_t; its first
+    /// transport is at t + 1, so lag j ≥ 1 carries the product over k = s+1..t−1). Returns the HVPs spent.
     pub fn observe(&mut self, obj: &dyn Objective<S>, eta: &S, dag: &Center<S>, t: u64) -> Result<u64, EvalError> {
         let c = obj.ctx();
-        if self.every > 0 && t.is_multiple_of(self.every) {
-            self.records.push(BetaRecord { s: t, beta_s: finite_or_nan(dag.beta.to_f64()), r: dag.grad_s_perp.clone(), values: vec![] });
-        }
         let mut hvps = 0;
         let mut hr = zeros::<S>(obj.dim(), c);
         for rec in self.records.iter_mut().filter(|r| !r.r.is_empty()) {
@@ -78,6 +78,10 @@ impl<S: Scalar> BetaTracker<S> {
             obj.hvp(&dag.theta, &rec.r, &mut hr)?;
             hvps += 1;
             axpy(&(-eta.clone()), &hr, &mut rec.r);
+        }
+        if self.every > 0 && t.is_multiple_of(self.every) {
+            let beta = finite_or_nan(dag.beta.to_f64());
+            self.records.push(BetaRecord { s: t, beta_s: beta, r: dag.grad_s_perp.clone(), values: vec![beta] });
         }
         Ok(hvps)
     }
