@@ -143,7 +143,7 @@ pub struct Summary {
 /// removed when a run starts afresh in a directory that holds them.
 pub const STALE_OUTPUTS: &[&str] = &[
     "pre_instability.csv", "theta_unstable.npy", "theta_unstable.txt", "series.csv", "series.npz",
-    "final_state.npz", "summary.json", "betas.csv", "multi.csv", "figures/tracking.png",
+    "final_state.npz", "summary.json", "betas.csv", "multi.csv", "monitors.csv", "slices.csv", "figures/tracking.png",
     "figures/tracking.svg", "figures/phase.png", "figures/phase.svg",
 ];
 
@@ -167,6 +167,12 @@ struct Checkpoint<S: Scalar> {
     multi: crate::multi::MultiState<S>,
     #[serde(default)]
     betas: crate::multi::BetaTracker<S>,
+    /// `monitors.csv` rows so far.
+    #[serde(default)]
+    monitors: Vec<crate::monitors::MonitorRow>,
+    /// `slices.csv` points so far.
+    #[serde(default)]
+    slices: crate::monitors::Slice,
 }
 
 /// Run the job of a resolved configuration (dispatching on the precision).
@@ -300,6 +306,8 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
                 stop: None,
                 multi: Default::default(),
                 betas: Default::default(),
+                monitors: vec![],
+                slices: vec![],
             }
         }
     };
@@ -312,7 +320,18 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     while ck.stop.is_none() && ck.state.t < cfg.steps {
         let before = (ck.state.pred_diverged, ck.state.pred_gen_diverged);
         let betas = ck.betas.observe(obj, &eta, &ck.state.dagger, ck.state.t);
-        let (row, stop) = match betas.and_then(|_| crate::multi::step(obj, &eta, &mut ck.state, &mut ck.multi, &topts, &mopts)) {
+        // The neglected-term monitors and the slice, every --gap-every steps (decisions §5), while
+        // the single-eigenvalue picture holds (the prediction is not defined after a --multi switch).
+        let monitors = betas.and_then(|_| {
+            if ck.state.t.is_multiple_of(cfg.gap_every) && ck.multi.switched_at.is_none() {
+                let v = ck.state.pred_diverged.is_none().then_some(ck.state.v.as_slice());
+                let (m, s) = crate::monitors::observe(obj, &ck.state.dagger, &ck.state.theta, v, ck.state.t)?;
+                ck.monitors.push(m);
+                ck.slices.extend(s);
+            }
+            Ok(0)
+        });
+        let (row, stop) = match monitors.and_then(|_| crate::multi::step(obj, &eta, &mut ck.state, &mut ck.multi, &topts, &mopts)) {
             Ok(x) => x,
             Err(e) => {
                 // Keep everything recorded so far; say where and why the run stopped.
@@ -359,6 +378,8 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     let stop = ck.stop.clone().unwrap_or(StopReason::Completed);
     write_series(&out, &ck.rows)?;
     write_atomic(&out.join("betas.csv"), ck.betas.csv().as_bytes())?;
+    write_atomic(&out.join("monitors.csv"), crate::monitors::monitors_csv(&ck.monitors).as_bytes())?;
+    write_atomic(&out.join("slices.csv"), crate::monitors::slices_csv(&ck.slices).as_bytes())?;
     if ck.multi.switched_at.is_some() {
         write_atomic(&out.join("multi.csv"), crate::multi::multi_csv(&ck.multi.rows, cfg.multi).as_bytes())?;
     }

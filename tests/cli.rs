@@ -213,9 +213,12 @@ fn killed_run_resumes_bit_identically() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("resuming from"), "the re-run did not resume: {err}");
     assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));
-    for f in ["final_state.npz", "theta_unstable.npy", "pre_instability.csv"] {
+    for f in ["final_state.npz", "theta_unstable.npy", "pre_instability.csv", "monitors.csv", "slices.csv", "betas.csv"] {
         assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap(), "{f} differs after resume");
     }
+    // --gap-every 10 over 40 steps: monitors at t = 0, 10, 20, 30.
+    let mon = std::fs::read_to_string(full.join("monitors.csv")).unwrap();
+    assert_eq!(mon.lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect::<Vec<_>>(), ["0", "10", "20", "30"]);
     assert!(!ck.exists(), "checkpoint left behind after completion");
 }
 
@@ -342,7 +345,7 @@ fn default_outputs_are_all_written() {
     assert_eq!(err.matches("tracking step     0/30").count(), 1, "{err}");
     assert_eq!(err.matches("  tracking step").count(), 1, "{err}");
     assert!(!err.contains('\r'), "in-place progress written to a non-terminal: {err}");
-    for f in ["config.toml", "series.csv", "series.npz", "pre_instability.csv", "summary.json", "theta_unstable.npy", "final_state.npz", "figures/tracking.svg", "figures/phase.svg"] {
+    for f in ["config.toml", "series.csv", "series.npz", "pre_instability.csv", "summary.json", "theta_unstable.npy", "final_state.npz", "figures/tracking.svg", "figures/phase.svg", "betas.csv", "monitors.csv", "slices.csv"] {
         assert!(out.join(f).exists(), "{f} missing");
     }
     let header = std::fs::read_to_string(out.join("series.csv")).unwrap().lines().next().unwrap().to_string();
