@@ -246,6 +246,11 @@ pub fn check_layers(layers: &[usize]) -> Result<(), InputError> {
 /// run keeps tens of them.
 pub const MAX_PARAMS: usize = 100_000_000;
 
+/// 64-bit FNV-1a of `bytes` (the digest of input files checkpoints compare).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// The eigen tolerance given (a relative residual in (0, 1)), or `default` when none is.
 pub fn eig_tol_or(given: Option<f64>, default: f64) -> Result<f64, InputError> {
     match given {
@@ -494,8 +499,7 @@ impl Resolved {
                 continue;
             }
             let bytes = std::fs::read(name).map_err(|e| InputError::File { path: name.into(), msg: e.to_string() })?;
-            let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-            parts.push(format!("{key}:{h:016x}"));
+            parts.push(format!("{key}:{:016x}", fnv1a(&bytes)));
         }
         Ok(parts.join(" "))
     }

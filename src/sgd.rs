@@ -100,14 +100,19 @@ pub struct Check {
     /// SGD step.
     pub t: u64,
     /// L(θ_t).
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss: f64,
     /// S(θ_t).
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness: f64,
     /// α.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub alpha: f64,
     /// β.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub beta: f64,
     /// σ_u².
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sigma_u2: f64,
 }
 
@@ -117,28 +122,38 @@ pub struct SgdResult {
     /// Batch size.
     pub batch: usize,
     /// η.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub lr: f64,
     /// 2/η.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub threshold: f64,
     /// First check step with S ≥ (1 − eos_eps)·2/η (None: never).
     pub eos_step: Option<u64>,
     /// Checks in the window.
     pub window_checks: usize,
     /// ⟨S⟩ over the window.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub mean_sharpness: f64,
     /// 2/η − ⟨S⟩.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub gap: f64,
     /// Fraction of window checks with α > 0.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub alpha_pos_fraction: f64,
     /// ⟨α⟩, ⟨β⟩, ⟨σ_u²⟩ over the window checks with α > 0.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub mean_alpha: f64,
     /// ⟨β⟩.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub mean_beta: f64,
     /// ⟨σ_u²⟩.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub mean_sigma_u2: f64,
     /// ΔS = η⟨β⟩⟨σ_u²⟩/(4⟨α⟩) (NaN when no window check has α > 0).
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub predicted_gap: f64,
     /// gap/ΔS.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub ratio: f64,
     /// b ≥ n: every batch is the whole data set, so σ_u² is rounding (exactly 0 in exact arithmetic)
     /// and ΔS and gap/ΔS carry no information (the markdown table shows them as "—").
@@ -334,10 +349,18 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         Sampler::new(ds.n, b, a.sample_seed)?;
     }
     std::fs::create_dir_all(&a.out).map_err(|source| Error::Io { path: a.out.clone(), source })?;
-    // An earlier job's outputs in this directory go first (its batch sizes or η may differ, and
-    // the files would otherwise sit beside this job's), as do stray temporaries of a killed write.
     crate::npy::remove_stray_temporaries(&a.out);
-    if let Ok(entries) = std::fs::read_dir(&a.out) {
+    // Finished batch sizes of an interrupted run of the same job (`sgd_partial.json`) are reused.
+    let partial_path = a.out.join(PARTIAL);
+    let key = job_key(a)?;
+    let saved: Vec<SgdResult> = crate::npy::read_saved(&partial_path, "file of finished batch sizes", |p: &SgdPartial| {
+        if p.key == key { Ok(()) } else { Err("its batch sizes belong to another job".into()) }
+    })
+    .map(|p| p.results)
+    .unwrap_or_default();
+    // A fresh job: an earlier job's outputs in this directory go first (its batch sizes or η may
+    // differ, and the files would otherwise sit beside this job's).
+    if let (true, Ok(entries)) = (saved.is_empty(), std::fs::read_dir(&a.out)) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let batch_csv = name.strip_prefix("sgd_b").and_then(|r| r.strip_suffix(".csv")).is_some_and(|b| !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit()));
@@ -361,7 +384,14 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
             window: a.window,
             eig_tol: 1e-10,
         };
-        let r = match run(&ds, &theta0, &o) {
+        let r = match saved.iter().find(|r| r.batch == b) {
+            Some(r) => {
+                eprintln!("b = {b}: saved by an earlier run of this job ({})", partial_path.display());
+                Ok(r.clone())
+            }
+            None => run(&ds, &theta0, &o),
+        };
+        let r = match r {
             Ok(r) => r,
             Err(e) => {
                 // Keep the batch sizes that finished: their summary is written before the error.
@@ -387,8 +417,11 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
             eprintln!("b = {b}: gap {:.5} (ΔS {:.5}, ratio {:.3})", r.gap, r.predicted_gap, r.ratio);
         }
         out.push(r);
+        let part = SgdPartial { key: key.clone(), results: out.clone() };
+        crate::npy::write_atomic(&partial_path, &serde_json::to_vec(&part).expect("results serialise"))?;
     }
     write_summary(&a.out, &out)?;
+    let _ = std::fs::remove_file(&partial_path);
     let diverged: Vec<String> = out.iter().filter_map(|r| r.diverged_at.map(|t| format!("b = {} at step {t}", r.batch))).collect();
     if !diverged.is_empty() {
         return Err(EvalError::Other(format!(
@@ -400,6 +433,33 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         .into());
     }
     Ok(out)
+}
+
+/// The file holding the finished batch sizes of a job that has not ended.
+const PARTIAL: &str = "sgd_partial.json";
+
+/// What `sgd` saves after each batch size (`sgd_partial.json`, removed at the end): the job and
+/// its finished results, reused by a re-run of the same job.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SgdPartial {
+    key: String,
+    results: Vec<SgdResult>,
+}
+
+/// Everything that sets a batch size's result (every argument but the list of batch sizes and the
+/// output directory, and the contents of the data and θ₀ files).
+fn job_key(a: &SgdArgs) -> Result<String, Error> {
+    let mut key = format!(
+        "{:?} {} {} {} {} {} {} {:?} {} {} {} {:?} {:?}",
+        a.layers, a.activation, a.loss, a.data, a.n, a.seed, a.theta0, a.lr, a.steps, a.every, a.sample_seed, a.eos_eps, a.window
+    );
+    for name in [&a.data, &a.theta0] {
+        if !name.starts_with("builtin:") && !matches!(name.as_str(), "" | "digits" | "synthetic") && std::path::Path::new(name).is_file() {
+            let bytes = std::fs::read(name).map_err(|e| InputError::File { path: name.into(), msg: e.to_string() })?;
+            key.push_str(&format!(" {:016x}", crate::config::fnv1a(&bytes)));
+        }
+    }
+    Ok(key)
 }
 
 /// `sgd.json` and `sgd.md` of the runs `out`.

@@ -568,3 +568,25 @@ fn fresh_flow_and_sgd_remove_an_earlier_jobs_outputs_first() {
     assert!(!std::fs::read_to_string(sgd.join("sgd.json")).unwrap().contains("earlier"));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn killed_sgd_reuses_its_finished_batch_sizes() {
+    // sgd saves each finished batch size (sgd_partial.json, removed at the end): killed after the
+    // first and re-run, it reuses that one and writes the outputs of an uninterrupted job.
+    let d = tmp("sgdresume");
+    let args = |out: &Path| -> Vec<String> {
+        ["sgd", "--batch", "100,50", "--n", "100", "--steps", "400", "--every", "4", "--out", out.to_str().unwrap()].iter().map(|s| s.to_string()).collect()
+    };
+    let full = d.join("full");
+    expect_success(args(&full));
+    assert!(!full.join("sgd_partial.json").exists(), "the partial file is left after the end");
+    let part = d.join("part");
+    kill_once_written(&args(&part), &part.join("sgd_partial.json"));
+    let o = expect_success(args(&part));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("b = 100: saved by an earlier run"), "{err}");
+    for f in ["sgd_b100.csv", "sgd_b50.csv", "sgd.json", "sgd.md"] {
+        assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap(), "{f} differs after the re-run");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
