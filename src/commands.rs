@@ -325,7 +325,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
         let monitors = betas.and_then(|_| {
             if ck.state.t.is_multiple_of(cfg.gap_every) && ck.multi.switched_at.is_none() {
                 let v = ck.state.pred_diverged.is_none().then_some(ck.state.v.as_slice());
-                let (m, s) = crate::monitors::observe(obj, &ck.state.dagger, &ck.state.theta, v, ck.state.t)?;
+                let (m, s) = crate::monitors::observe(obj, &ck.state.dagger, &ck.state.theta, v, ck.state.t, cfg.eig_tol)?;
                 ck.monitors.push(m);
                 ck.slices.extend(s);
             }

@@ -11,6 +11,8 @@
 //!   maximum of the form on the sphere: a lower bound on the tensor's norm). The iteration stops
 //!   early, keeping its last ρ, when T\[w,…\] = 0 (on the exact cubic, ∇³L\[u,u\] = (0, a) and
 //!   ∇³L\[(0, â), (0, â)\] = 0);
+//! - `S_exact_pred` = λ_max(∇²L(θ† + v)), the exact sharpness at the predicted point (the series
+//!   carry its Taylor form S(θ†) + ∇S·v every step), by an eigen solve warm-started at u;
 //! - the slice F(x) = L(θ† + x·u) on [`SLICE_POINTS`] points of [−5δ, 5δ] (none while α ≤ 0: δ = 0;
 //!   a point where L is not finite is left out).
 //!
@@ -22,7 +24,7 @@ use crate::linalg::{axpy, dot, norm, scale, sub, zeros};
 use crate::npy::finite_or_nan;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
-use crate::sharpness::Center;
+use crate::sharpness::{Center, EigenOpts, top_eigen};
 
 /// Steps of the nonlinear power iterations for ρ₃ and ρ₄ (the authors' `util.power_iter`).
 pub const POWER_STEPS: usize = 20;
@@ -62,16 +64,23 @@ pub struct MonitorRow {
     /// δ (0 while α ≤ 0): the slice's half-width is 5δ.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub delta: f64,
+    /// λ_max(∇²L(θ† + v)) (NaN once the prediction has diverged).
+    #[serde(default = "nan", deserialize_with = "crate::npy::null_as_nan::f64")]
+    pub s_exact_pred: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// `monitors.csv`'s header, in [`MonitorRow`]'s order.
-pub const HEADER: &str = "t,d2L_v_v_gd,d3L_v_gd,d2L_v_v_pred,d3L_v_pred,d3L_dL,rho3,rho4,sqrt_beta,delta";
+pub const HEADER: &str = "t,d2L_v_v_gd,d3L_v_gd,d2L_v_v_pred,d3L_v_pred,d3L_dL,rho3,rho4,sqrt_beta,delta,S_exact_pred";
 
 impl MonitorRow {
     /// The row as a CSV line (non-finite values as empty cells).
     pub fn csv_line(&self) -> String {
         let cell = |v: f64| if v.is_finite() { format!("{v:?}") } else { String::new() };
-        let vals = [self.d2l_v_v_gd, self.d3l_v_gd, self.d2l_v_v_pred, self.d3l_v_pred, self.d3l_dl, self.rho3, self.rho4, self.sqrt_beta, self.delta];
+        let vals = [self.d2l_v_v_gd, self.d3l_v_gd, self.d2l_v_v_pred, self.d3l_v_pred, self.d3l_dl, self.rho3, self.rho4, self.sqrt_beta, self.delta, self.s_exact_pred];
         std::iter::once(self.t.to_string()).chain(vals.into_iter().map(cell)).collect::<Vec<_>>().join(",")
     }
 }
@@ -122,14 +131,22 @@ fn power_form<S: Scalar>(start: &[S], mut apply: impl FnMut(&[S], &mut [S]) -> R
 }
 
 /// The monitors at step `t` (θ_t = `theta`, θ†_t = `dag`, prediction `v`, `None` once it has
-/// diverged) and the slice F(x) = L(θ† + x·u).
-pub fn observe<S: Scalar>(obj: &dyn Objective<S>, dag: &Center<S>, theta: &[S], v: Option<&[S]>, t: u64) -> Result<(MonitorRow, Slice), EvalError> {
+/// diverged) and the slice F(x) = L(θ† + x·u); `eig_tol` is the eigen solves' tolerance.
+pub fn observe<S: Scalar>(obj: &dyn Objective<S>, dag: &Center<S>, theta: &[S], v: Option<&[S]>, t: u64, eig_tol: f64) -> Result<(MonitorRow, Slice), EvalError> {
     let c = obj.ctx();
     let at = &dag.theta;
     let (d2l_v_v_gd, d3l_v_gd) = perp_ratios(obj, at, &dag.u, &sub(theta, at))?;
     let (d2l_v_v_pred, d3l_v_pred) = match v {
         Some(v) => perp_ratios(obj, at, &dag.u, v)?,
         None => (f64::NAN, f64::NAN),
+    };
+    let s_exact_pred = match v {
+        Some(v) => {
+            let p: Vec<S> = at.iter().zip(v).map(|(a, b)| a.clone() + b).collect();
+            let opts = EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) };
+            finite_or_nan(top_eigen(obj, &p, Some(&dag.u), &opts)?.values[0].to_f64())
+        }
+        None => f64::NAN,
     };
     let d3l_dl = match unit_perp(&dag.u, &dag.grad) {
         Some(g) => {
@@ -170,6 +187,7 @@ pub fn observe<S: Scalar>(obj: &dyn Objective<S>, dag: &Center<S>, theta: &[S], 
         rho4,
         sqrt_beta: finite_or_nan(dag.beta.clone().sqrt().to_f64()),
         delta: finite_or_nan(delta.to_f64()),
+        s_exact_pred,
     };
     Ok((row, slice))
 }

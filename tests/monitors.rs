@@ -6,6 +6,7 @@
 //! - ρ₄: ∇⁴L[w,w,w] = c₄w_x³e_x, so the power iteration from e_x stays there and ρ₄ = c₄ exactly.
 //! - ρ₃: ∇³L[e_x, e_x] = (0, a) and ∇³L[(0, â), (0, â)] = 0: the iteration stops with ρ₃ = 0.
 //! - The slice: F(x) = L(θ†) + ½S x² + c₄x⁴/24 on [−5δ, 5δ].
+//! - S_exact_pred: the top eigenvalue of the 2×2 block [[s′, x], [x, 0]] at θ† + v.
 
 use rug::Float;
 use selfstab::constrained;
@@ -33,7 +34,7 @@ fn closed_forms<S: Scalar>(c: S::Ctx, c4: &str) -> (monitors::MonitorRow, f64, u
     let mut v = zeros::<S>(m.dim(), c);
     v[0] = m.delta() * &S::parse("0.1", c).unwrap();
     v[1] = S::parse("-0.002", c).unwrap();
-    let (row, slice) = monitors::observe(&m, &dag, &theta, Some(&v), 7).unwrap();
+    let (row, slice) = monitors::observe(&m, &dag, &theta, Some(&v), 7, tol).unwrap();
     let s = dag.sharpness.clone();
     let c4v = S::parse(c4, c).unwrap();
     let mut worst = 0.0f64;
@@ -46,6 +47,15 @@ fn closed_forms<S: Scalar>(c: S::Ctx, c4: &str) -> (monitors::MonitorRow, f64, u
         worst = worst.max((want.clone() - &S::from_f64(f, c)).abs().to_f64());
         range = range.max((want - &dag.loss).abs().to_f64());
     }
+    // At θ† + v = (x, w† + (−0.002, 0, 0)): ∇²L = [[s′, x·aᵀ], [x·a, 0]] with s′ = S(θ†) − 0.002 + c₄x²/2
+    // (a = e₁), whose top eigenvalue is s′/2 + √(s′²/4 + x²).
+    let x = v[0].clone();
+    let s1 = s.clone() - &S::parse("0.002", c).unwrap() + &(c4v.clone() * &x * &x / &S::from_i64(2, c));
+    let half = s1.clone() / &S::from_i64(2, c);
+    let want = half.clone() + &(half.clone() * &half + &(x.clone() * &x)).sqrt();
+    let err = (S::from_f64(row.s_exact_pred, c) - &want).abs().to_f64() / want.to_f64();
+    // The solve stops at relative residual tol, so |Δλ|/λ ≤ tol (claim 34's bound), plus the f64 storage.
+    assert!(err <= tol + 2.0 * f64::EPSILON, "S_exact_pred = {} against {}: relative error {err:e}", row.s_exact_pred, want.to_f64());
     (row, worst / range, slice.len())
 }
 
@@ -89,7 +99,8 @@ fn monitors_of_a_diverged_prediction_are_nan_and_alpha_below_zero_has_no_slice()
     th[1] = -0.2;
     let dag = selfstab::sharpness::center(&m, &th, Some(&[1.0, 0.0, 0.0, 0.0]), 1e-12).unwrap();
     assert!(dag.alpha < 0.0);
-    let (row, slice) = monitors::observe(&m, &dag, &th, None, 0).unwrap();
+    let (row, slice) = monitors::observe(&m, &dag, &th, None, 0, 1e-12).unwrap();
+    assert!(row.s_exact_pred.is_nan());
     assert!(row.d2l_v_v_pred.is_nan() && row.d3l_v_pred.is_nan() && row.d2l_v_v_gd.is_nan(), "{row:?}");
     assert!(slice.is_empty() && row.delta == 0.0);
     let line = row.csv_line();
