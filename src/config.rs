@@ -251,6 +251,17 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
+/// [`fnv1a`] of the file a `--data` or `--theta0` value names, or None for the built-in names
+/// (`digits`, `synthetic`, `width1`, `builtin:…`, empty) and anything that is not a file.
+pub fn file_digest(name: &str) -> Result<Option<u64>, InputError> {
+    let builtin = matches!(name, "" | "digits" | "synthetic" | "width1") || name.starts_with("builtin:");
+    if builtin || !std::path::Path::new(name).is_file() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(name).map_err(|e| InputError::File { path: name.into(), msg: e.to_string() })?;
+    Ok(Some(fnv1a(&bytes)))
+}
+
 /// The eigen tolerance given (a relative residual in (0, 1)), or `default` when none is.
 pub fn eig_tol_or(given: Option<f64>, default: f64) -> Result<f64, InputError> {
     match given {
@@ -494,12 +505,9 @@ impl Resolved {
     pub fn input_digest(&self) -> Result<String, InputError> {
         let mut parts = Vec::new();
         for (key, name) in [("data", &self.data), ("theta0", &self.theta0)] {
-            let builtin = matches!(name.as_str(), "" | "digits" | "synthetic" | "width1") || name.starts_with("builtin:");
-            if builtin || !std::path::Path::new(name).is_file() {
-                continue;
+            if let Some(h) = file_digest(name)? {
+                parts.push(format!("{key}:{h:016x}"));
             }
-            let bytes = std::fs::read(name).map_err(|e| InputError::File { path: name.into(), msg: e.to_string() })?;
-            parts.push(format!("{key}:{:016x}", fnv1a(&bytes)));
         }
         Ok(parts.join(" "))
     }

@@ -454,9 +454,8 @@ fn job_key(a: &SgdArgs) -> Result<String, Error> {
         a.layers, a.activation, a.loss, a.data, a.n, a.seed, a.theta0, a.lr, a.steps, a.every, a.sample_seed, a.eos_eps, a.window
     );
     for name in [&a.data, &a.theta0] {
-        if !name.starts_with("builtin:") && !matches!(name.as_str(), "" | "digits" | "synthetic") && std::path::Path::new(name).is_file() {
-            let bytes = std::fs::read(name).map_err(|e| InputError::File { path: name.into(), msg: e.to_string() })?;
-            key.push_str(&format!(" {:016x}", crate::config::fnv1a(&bytes)));
+        if let Some(h) = crate::config::file_digest(name)? {
+            key.push_str(&format!(" {h:016x}"));
         }
     }
     Ok(key)
