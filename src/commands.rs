@@ -143,7 +143,7 @@ pub struct Summary {
 /// removed when a run starts afresh in a directory that holds them.
 pub const STALE_OUTPUTS: &[&str] = &[
     "pre_instability.csv", "theta_unstable.npy", "theta_unstable.txt", "series.csv", "series.npz",
-    "final_state.npz", "summary.json", "betas.csv", "multi.csv", "monitors.csv", "slices.csv", "figures/tracking.png",
+    "final_state.npz", "summary.json", "betas.csv", "multi.csv", "monitors.csv", "slices.csv", "gf.csv", "figures/tracking.png",
     "figures/tracking.svg", "figures/phase.png", "figures/phase.svg",
 ];
 
@@ -173,6 +173,9 @@ struct Checkpoint<S: Scalar> {
     /// `slices.csv` points so far.
     #[serde(default)]
     slices: crate::monitors::Slice,
+    /// Gradient flow from θ₀ (`--gf`).
+    #[serde(default)]
+    gf: Option<gd::GradientFlow<S>>,
 }
 
 /// Run the job of a resolved configuration (dispatching on the precision).
@@ -293,6 +296,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
                 inst.loss.to_f64()
             );
             let state = tracking::start(obj, &eta, &inst.theta, Some(&inst.u), &topts)?;
+            let gf = cfg.gf.then(|| gd::GradientFlow::new(&inst.theta, &inst.u));
             Checkpoint {
                 config: cfg.clone(),
                 inputs: inputs.clone(),
@@ -308,6 +312,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
                 betas: Default::default(),
                 monitors: vec![],
                 slices: vec![],
+                gf,
             }
         }
     };
@@ -328,6 +333,9 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
                 let (m, s) = crate::monitors::observe(obj, &ck.state.dagger, &ck.state.theta, v, ck.state.t, cfg.eig_tol)?;
                 ck.monitors.push(m);
                 ck.slices.extend(s);
+            }
+            if let Some(g) = ck.gf.as_mut() {
+                g.advance(obj, &eta, &ck.state.dagger.theta, ck.state.t, cfg.eig_tol)?;
             }
             Ok(0)
         });
@@ -380,6 +388,9 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     write_atomic(&out.join("betas.csv"), ck.betas.csv().as_bytes())?;
     write_atomic(&out.join("monitors.csv"), crate::monitors::monitors_csv(&ck.monitors).as_bytes())?;
     write_atomic(&out.join("slices.csv"), crate::monitors::slices_csv(&ck.slices).as_bytes())?;
+    if let Some(g) = &ck.gf {
+        write_atomic(&out.join("gf.csv"), gd::flow_csv(&g.rows).as_bytes())?;
+    }
     if ck.multi.switched_at.is_some() {
         write_atomic(&out.join("multi.csv"), crate::multi::multi_csv(&ck.multi.rows, cfg.multi).as_bytes())?;
     }
@@ -595,6 +606,7 @@ fn eval_generic<S: Scalar>(a: &EvalArgs, c: S::Ctx) -> Result<serde_json::Value,
         x0_over_delta: String::new(),
         channels: vec![],
         multi: 0,
+        gf: false,
     };
     let (model, theta) = build_mlp::<S>(&cfg, c)?;
     eval_objective(a, &model, &theta, c)

@@ -96,6 +96,9 @@ pub struct RunConfig {
     pub channels: Option<Vec<usize>>,
     /// Past the eigengap, continue θ† with the projection for this many eigenpairs (0/1: stop).
     pub multi: Option<usize>,
+    /// Also track gradient flow from θ₀ (`gf.csv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gf: Option<bool>,
 }
 
 /// `[cubic]`: the model constants (η comes from `lr`) plus GD's start x₀ = (x0_over_delta)·δ, w₀ = 0.
@@ -178,6 +181,9 @@ pub struct Resolved {
     /// Eigenpairs of the k-eigenvalue continuation past the eigengap (0: off; theory/README.md).
     #[serde(default)]
     pub multi: usize,
+    /// Track gradient flow from θ₀ alongside (`gf.csv`; [`crate::gd::GradientFlow`]).
+    #[serde(default)]
+    pub gf: bool,
 }
 
 /// The built-in default job: the digits MLP of claims 23–27 (64-16-16-10, tanh, MSE, n = 256) from
@@ -298,7 +304,7 @@ pub fn overlay(base: RunConfig, top: RunConfig) -> RunConfig {
     }
     pick!(model, layers, activation, loss, data, n, seed, theta0, lr, steps, search_steps, precision,
         projection_steps, gap_every, gap_threshold, eig_tol, chain_tol, threads, checkpoint_every, out, cubic,
-        channels, multi)
+        channels, multi, gf)
 }
 
 /// Validate and fill defaults.
@@ -414,6 +420,7 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
     }
     Ok(Resolved {
         multi,
+        gf: cfg.gf.unwrap_or(false),
         model,
         layers,
         activation: cfg.activation.clone().unwrap_or_else(|| "tanh".into()),
@@ -466,6 +473,7 @@ impl Resolved {
             checkpoint_every: Some(self.checkpoint_every),
             out: Some(self.out.clone()),
             multi: if self.multi == 0 { None } else { Some(self.multi) },
+            gf: self.gf.then_some(true),
             cubic: self.cubic.as_ref().map(|s| {
                 let v = |xs: &Vec<String>| xs.iter().map(|x| Num::Text(x.clone())).collect();
                 CubicSection {

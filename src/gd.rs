@@ -239,3 +239,78 @@ pub fn find_instability<S: Scalar>(
         t += 1;
     }
 }
+
+/// One row of `gf.csv`: gradient flow at GD step t.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FlowRow {
+    /// GD step (the flow has run for time t·η).
+    pub t: u64,
+    /// L(θ_gf).
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
+    pub loss: f64,
+    /// S(θ_gf).
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
+    pub sharpness: f64,
+    /// ‖θ_gf − θ†_t‖.
+    #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
+    pub dist_dagger: f64,
+    /// Euler sub-steps of the step from t to t + 1, ⌈ηS(θ_gf)⌉.
+    pub substeps: u64,
+}
+
+/// Gradient flow dθ/dτ = −∇L(θ) from θ₀ on GD's clock, as the authors' code tracks it (reference
+/// §5.3–5.4, `gf`): per GD step, n = ⌈ηS⌉ explicit Euler sub-steps of size η/n (each ≤ 1/S, so no
+/// sub-step oscillates along the top eigenvector, unlike GD at the edge of stability), with S and u
+/// re-solved at the start of every step (warm-started at the previous u).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+pub struct GradientFlow<S: Scalar> {
+    /// θ_gf.
+    pub theta: Vec<S>,
+    /// The top eigenvector at the last solve (the next solve's start).
+    pub u: Vec<S>,
+    /// The rows so far.
+    pub rows: Vec<FlowRow>,
+}
+
+impl<S: Scalar> GradientFlow<S> {
+    /// The flow from θ₀ with the top eigenvector `u0` there.
+    pub fn new(theta0: &[S], u0: &[S]) -> Self {
+        GradientFlow { theta: theta0.to_vec(), u: u0.to_vec(), rows: vec![] }
+    }
+
+    /// Record the row of GD step `t` (`dagger` = θ†_t), then advance the flow by one GD step.
+    pub fn advance(&mut self, obj: &dyn Objective<S>, eta: &S, dagger: &[S], t: u64, tol: f64) -> Result<(), EvalError> {
+        let c = obj.ctx();
+        let opts = EigenOpts { tol, ..EigenOpts::top::<S>(1, c) };
+        let eig = top_eigen_subspace(obj, &self.theta, std::slice::from_ref(&self.u), &opts)?;
+        let s = eig.values[0].clone();
+        self.u = eig.vectors[0].clone();
+        // n = ⌈ηS⌉ ≥ 1 (the ceiling of a correctly rounded f64, the same on every machine).
+        let n = (eta.clone() * &s).to_f64().ceil().max(1.0);
+        if !(n.is_finite() && n <= 1e6) {
+            return Err(EvalError::Other(format!("gradient flow at step {t}: ηS = {} needs too many sub-steps", (eta.clone() * &s).to_f64())));
+        }
+        let dist = crate::linalg::norm(&crate::linalg::sub(&self.theta, dagger)).to_f64();
+        let h = eta.clone() / &S::from_i64(n as i64, c);
+        let mut grad = zeros::<S>(obj.dim(), c);
+        let mut loss = None;
+        for _ in 0..n as u64 {
+            let l = gd_step(obj, &h, &mut self.theta, &mut grad).map_err(|e| EvalError::Other(format!("gradient flow at step {t}: {e}")))?;
+            loss.get_or_insert(l);
+        }
+        let nan = crate::npy::finite_or_nan;
+        self.rows.push(FlowRow { t, loss: nan(loss.expect("n ≥ 1").to_f64()), sharpness: nan(s.to_f64()), dist_dagger: nan(dist), substeps: n as u64 });
+        Ok(())
+    }
+}
+
+/// `gf.csv` text: `t,loss_gf,sharpness_gf,dist_gf_dagger,substeps`.
+pub fn flow_csv(rows: &[FlowRow]) -> String {
+    let mut s = String::from("t,loss_gf,sharpness_gf,dist_gf_dagger,substeps\n");
+    let cell = |v: f64| if v.is_finite() { format!("{v:?}") } else { String::new() };
+    for r in rows {
+        s.push_str(&format!("{},{},{},{},{}\n", r.t, cell(r.loss), cell(r.sharpness), cell(r.dist_dagger), r.substeps));
+    }
+    s
+}

@@ -17,7 +17,7 @@
 //! | [`constrained`] | the constrained trajectory θ† (projected GD) | reference §4 |
 //! | [`predicted`] | the predicted dynamics v (standard, generalized) | reference §5.1–§5.2 |
 //! | [`tracking`] | GD, θ† and θ† + v in lockstep, with the recorded series | reference §5.3–§5.4 |
-//! | [`monitors`] | neglected-term ratios, ρ₃, ρ₄ and the slice F(x) = L(θ† + xu), every `--gap-every` steps | reference §5.3, §1; decisions §5 |
+//! | [`monitors`] | neglected-term ratios, ρ₃, ρ₄, S(θ† + v) and the slice F(x) = L(θ† + xu), every `--gap-every` steps (gradient flow: [`gd::GradientFlow`]) | reference §5.3, §1; decisions §5 |
 //! | [`enclosure`] | certified interval enclosure of the reduced map | reference §2–§3, issue 6 |
 //! | [`order`] | convergence-order studies (claims 6, 18, 20, 21) | decisions §6 |
 //! | [`decades`] | reduced (x, a·w) iteration of the cubic families; ≥ 6-decade orders of claims 15–18 | decisions §6 |

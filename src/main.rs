@@ -145,6 +145,10 @@ enum Cmd {
         /// eigenpairs instead of stopping; writes multi.csv (0 or 1: stop as before).
         #[arg(long)]
         multi: Option<usize>,
+        /// Also track gradient flow from θ₀ (⌈ηS⌉ Euler sub-steps of size η/⌈ηS⌉ per GD step, the
+        /// authors' `gf`); writes gf.csv.
+        #[arg(long)]
+        gf: bool,
     },
     /// Mini-batch GD at fixed η for each batch size: the full-batch sharpness gap 2/η − ⟨S⟩ against
     /// b and against ηβσ_u²/(4α) (claim 32); writes sgd_b{B}.csv, sgd.json, sgd.md.
@@ -386,7 +390,7 @@ fn main() -> ExitCode {
 
 fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
     match cmd {
-        Cmd::Run { job, projection_steps, chain_tol, gap_every, gap_threshold, checkpoint_every, channels, multi } => {
+        Cmd::Run { job, projection_steps, chain_tol, gap_every, gap_threshold, checkpoint_every, channels, multi, gf } => {
             let (from_file, flags) = job.split()?;
             let flags = RunConfig {
                 projection_steps,
@@ -399,6 +403,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 checkpoint_every,
                 channels: channels.map(|w| w.0),
                 multi,
+                gf: gf.then_some(true),
                 ..flags
             };
             let cfg = config::resolve(&config::merge(from_file, flags))?;

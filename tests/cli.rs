@@ -590,3 +590,31 @@ fn killed_sgd_reuses_its_finished_batch_sizes() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn gradient_flow_track_never_raises_the_loss_and_resumes_bit_identically() {
+    // `run --gf` tracks gradient flow from θ₀ with ⌈ηS⌉ Euler sub-steps of size η/⌈ηS⌉ ≤ 1/S per GD
+    // step: each sub-step is a descent step for the local quadratic, so L(θ_gf) never rises over
+    // the run (GD's does, at the edge of stability), and a killed run resumes with the same gf.csv.
+    let d = tmp("gf");
+    let args = |out: &Path| checkpointed_run_args(&["--gf"], out);
+    let full = d.join("full");
+    expect_success(args(&full));
+    let text = std::fs::read_to_string(full.join("gf.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = text.lines().skip(1).map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 40);
+    let eta = 0.25;
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r[0], i as f64);
+        assert_eq!(r[4], (eta * r[2]).ceil().max(1.0), "row {i}: sub-steps ≠ ⌈ηS⌉");
+        if i > 0 {
+            assert!(r[1] <= rows[i - 1][1], "row {i}: L(θ_gf) rose from {} to {}", rows[i - 1][1], r[1]);
+        }
+    }
+    let part = d.join("part");
+    run_and_kill_after_checkpoint(&args(&part), &part);
+    let o = expect_success(args(&part));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resuming from"));
+    assert_eq!(std::fs::read(full.join("gf.csv")).unwrap(), std::fs::read(part.join("gf.csv")).unwrap());
+    let _ = std::fs::remove_dir_all(&d);
+}

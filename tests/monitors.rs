@@ -7,6 +7,8 @@
 //! - ρ₃: ∇³L[e_x, e_x] = (0, a) and ∇³L[(0, â), (0, â)] = 0: the iteration stops with ρ₃ = 0.
 //! - The slice: F(x) = L(θ†) + ½S x² + c₄x⁴/24 on [−5δ, 5δ].
 //! - S_exact_pred: the top eigenvalue of the 2×2 block [[s′, x], [x, 0]] at θ† + v.
+//!
+//! And the gradient-flow track (`gd::GradientFlow`, `run --gf`) against GD on the same model.
 
 use rug::Float;
 use selfstab::constrained;
@@ -106,4 +108,30 @@ fn monitors_of_a_diverged_prediction_are_nan_and_alpha_below_zero_has_no_slice()
     let line = row.csv_line();
     assert!(line.starts_with("0,,,,,"), "{line}");
     assert_eq!(line.split(',').count(), monitors::HEADER.split(',').count());
+}
+
+#[test]
+fn gradient_flow_does_not_oscillate_where_gd_does_on_the_cubic() {
+    // Toy-C from θ₀ = (x₀, 0), S = 2/η + a·w ≥ 2/η as w drifts along g: GD's x flips sign every step
+    // (x ← −(1 + η a·w)x), while the flow's sub-steps of size η/⌈ηS⌉ ≤ 1/S keep x's sign, and L(θ_gf)
+    // never rises (each sub-step descends the local quadratic, whose curvature is ≤ S).
+    let m = Cubic::<f64>::new(&CubicSpec::reference("0.01", "0.3"), ()).unwrap();
+    let eta = 1.0;
+    let th0 = [0.01, 0.0, 0.0, 0.0];
+    let mut gf = selfstab::gd::GradientFlow::new(&th0, &[1.0, 0.0, 0.0, 0.0]);
+    let mut theta = th0.to_vec();
+    let mut grad = vec![0.0; 4];
+    for t in 0..200u64 {
+        let x_gd = theta[0];
+        selfstab::gd::gd_step(&m, &eta, &mut theta, &mut grad).unwrap();
+        assert!(theta[0] * x_gd < 0.0, "step {t}: GD's x did not flip");
+        gf.advance(&m, &eta, &[0.0; 4], t, 1e-12).unwrap();
+        // (x reaches 0 exactly when ηS is an integer: a sub-step of size 1/S removes it.)
+        assert!(gf.theta[0] >= 0.0 && gf.theta[0] <= th0[0], "step {t}: the flow's x = {}", gf.theta[0]);
+        let r = gf.rows.last().unwrap();
+        assert_eq!(r.substeps as f64, (eta * r.sharpness).ceil());
+        if t > 0 {
+            assert!(r.loss <= gf.rows[t as usize - 1].loss, "step {t}: L(θ_gf) rose");
+        }
+    }
 }
