@@ -276,9 +276,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
         None => {
             // A fresh run: the outputs of an earlier run in this directory go first, so that a run
             // killed before its end never leaves its partial series beside another run's summary.
-            for f in STALE_OUTPUTS {
-                let _ = std::fs::remove_file(out.join(f));
-            }
+            npy::remove_outputs(&out, STALE_OUTPUTS);
             // Instability search.
             let (inst, trace) = gd::find_instability_shown(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol);
             let inst = match inst {
@@ -325,9 +323,10 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     while ck.stop.is_none() && ck.state.t < cfg.steps {
         let before = (ck.state.pred_diverged, ck.state.pred_gen_diverged);
         let betas = ck.betas.observe(obj, &eta, &ck.state.dagger, ck.state.t);
-        // The neglected-term monitors and the slice, every --gap-every steps (decisions §5), while
-        // the single-eigenvalue picture holds (the prediction is not defined after a --multi switch).
-        let monitors = betas.and_then(|_| {
+        // The observers of step t: the neglected-term monitors and the slice every --gap-every steps
+        // (decisions §5) while the single-eigenvalue picture holds (the prediction is not defined
+        // after a --multi switch), and the gradient flow (--gf).
+        let observed = betas.and_then(|_| {
             if ck.state.t.is_multiple_of(cfg.gap_every) && ck.multi.switched_at.is_none() {
                 let v = ck.state.pred_diverged.is_none().then_some(ck.state.v.as_slice());
                 let (m, s) = crate::monitors::observe(obj, &ck.state.dagger, &ck.state.theta, v, ck.state.t, cfg.eig_tol)?;
@@ -339,7 +338,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
             }
             Ok(0)
         });
-        let (row, stop) = match monitors.and_then(|_| crate::multi::step(obj, &eta, &mut ck.state, &mut ck.multi, &topts, &mopts)) {
+        let (row, stop) = match observed.and_then(|_| crate::multi::step(obj, &eta, &mut ck.state, &mut ck.multi, &topts, &mopts)) {
             Ok(x) => x,
             Err(e) => {
                 // Keep everything recorded so far; say where and why the run stopped.
@@ -480,14 +479,10 @@ fn summarise<S: Scalar>(cfg: &Resolved, ck: &Checkpoint<S>, stop: &StopReason, o
     }
 }
 
-fn fmt_f64(v: f64) -> String {
-    if v.is_nan() { String::new() } else { format!("{v:?}") }
-}
-
 fn write_pre(out: &Path, rows: &[(u64, f64, Option<f64>)]) -> Result<(), Error> {
     let mut s = String::from("step,loss,sharpness\n");
     for (t, l, sh) in rows {
-        s.push_str(&format!("{t},{},{}\n", fmt_f64(*l), sh.map(fmt_f64).unwrap_or_default()));
+        s.push_str(&format!("{t},{},{}\n", npy::csv_cell(*l), sh.map(npy::csv_cell).unwrap_or_default()));
     }
     write_atomic(&out.join("pre_instability.csv"), s.as_bytes())
 }
@@ -501,7 +496,7 @@ pub fn write_series(out: &Path, rows: &[Row]) -> Result<(), Error> {
         let line: Vec<String> = r
             .iter()
             .zip(COLUMNS)
-            .map(|(v, name)| if matches!(*name, "t" | "hvps") { format!("{}", *v as u64) } else { fmt_f64(*v) })
+            .map(|(v, name)| if matches!(*name, "t" | "hvps") { format!("{}", *v as u64) } else { npy::csv_cell(*v) })
             .collect();
         s.push_str(&line.join(","));
         s.push('\n');

@@ -575,10 +575,7 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>) -> Resul
         // options and would otherwise sit beside this sweep's partial file), as do stray
         // temporaries of a killed write.
         crate::npy::remove_stray_temporaries(d);
-        let stem = format!("order_{claim:02}");
-        for ext in [".csv", ".md", ".svg", ".png", "_points.csv"] {
-            let _ = std::fs::remove_file(d.join(format!("{stem}{ext}")));
-        }
+        crate::npy::remove_outputs(d, [".csv", ".md", ".svg", ".png", "_points.csv"].map(|ext| format!("order_{claim:02}{ext}")));
     }
     let mut pts: Vec<FullPoint> = Vec::with_capacity(hs.len());
     for (i, &h) in hs.iter().enumerate() {

@@ -225,9 +225,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         }
         None => {
             // A fresh flow: an earlier job's outputs in this directory go first.
-            for f in STALE_OUTPUTS {
-                let _ = std::fs::remove_file(out.join(f));
-            }
+            npy::remove_outputs(&out, STALE_OUTPUTS);
             let inst = gd::find_instability_shown(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol).0.map_err(|e| EvalError::Other(e.to_string()))?;
             eprintln!("instability at GD step {}: S = {} ≥ 2/η = {}", inst.step, crate::error::num6(inst.sharpness.to_f64()), crate::error::num6(2.0 / eta.to_f64()));
             let state = CompareState::new(&inst.theta, c);
@@ -335,10 +333,6 @@ impl Smoothed {
 /// Extra columns written after [`COLUMNS`].
 pub const SMOOTH_COLUMNS: [&str; 4] = ["loss_gd_smooth", "x2_gd_smooth", "grad_sq_gd_smooth", "sharpness_gd_smooth"];
 
-fn fmt(v: f64) -> String {
-    if v.is_nan() { String::new() } else { format!("{v:?}") }
-}
-
 fn write_series(out: &Path, rows: &[CompareRow], sm: &Smoothed, dag: Option<&DaggerRun>) -> Result<(), Error> {
     let mut names: Vec<&str> = COLUMNS.iter().chain(SMOOTH_COLUMNS.iter()).cloned().collect();
     let dag_cols = dag.map(|d| d.aligned(rows));
@@ -361,7 +355,7 @@ fn write_series(out: &Path, rows: &[CompareRow], sm: &Smoothed, dag: Option<&Dag
     s.push('\n');
     for r in &cols {
         let line: Vec<String> =
-            r.iter().zip(&names).map(|(v, n)| if matches!(*n, "t" | "n_crit") { format!("{}", *v as u64) } else { fmt(*v) }).collect();
+            r.iter().zip(&names).map(|(v, n)| if matches!(*n, "t" | "n_crit") { format!("{}", *v as u64) } else { npy::csv_cell(*v) }).collect();
         s.push_str(&line.join(","));
         s.push('\n');
     }

@@ -308,7 +308,7 @@ impl<S: Scalar> GradientFlow<S> {
 /// `gf.csv` text: `t,loss_gf,sharpness_gf,dist_gf_dagger,substeps`.
 pub fn flow_csv(rows: &[FlowRow]) -> String {
     let mut s = String::from("t,loss_gf,sharpness_gf,dist_gf_dagger,substeps\n");
-    let cell = |v: f64| if v.is_finite() { format!("{v:?}") } else { String::new() };
+    let cell = crate::npy::csv_cell;
     for r in rows {
         s.push_str(&format!("{},{},{},{},{}\n", r.t, cell(r.loss), cell(r.sharpness), cell(r.dist_dagger), r.substeps));
     }

@@ -77,9 +77,9 @@ fn nan() -> f64 {
 pub const HEADER: &str = "t,d2L_v_v_gd,d3L_v_gd,d2L_v_v_pred,d3L_v_pred,d3L_dL,rho3,rho4,sqrt_beta,delta,S_exact_pred";
 
 impl MonitorRow {
-    /// The row as a CSV line (non-finite values as empty cells).
+    /// The row as a CSV line (NaN values, i.e. every non-finite one, as empty cells).
     pub fn csv_line(&self) -> String {
-        let cell = |v: f64| if v.is_finite() { format!("{v:?}") } else { String::new() };
+        let cell = crate::npy::csv_cell;
         let vals = [self.d2l_v_v_gd, self.d3l_v_gd, self.d2l_v_v_pred, self.d3l_v_pred, self.d3l_dl, self.rho3, self.rho4, self.sqrt_beta, self.delta, self.s_exact_pred];
         std::iter::once(self.t.to_string()).chain(vals.into_iter().map(cell)).collect::<Vec<_>>().join(",")
     }

@@ -166,7 +166,7 @@ pub fn multi_csv(rows: &[MultiRow], k: usize) -> String {
         s.push_str(&format!(",residual_u{i}"));
     }
     s.push('\n');
-    let f = |v: f64| if v.is_nan() { String::new() } else { format!("{v:?}") };
+    let f = crate::npy::csv_cell;
     for r in rows {
         s.push_str(&format!("{},{},{},{},{}", r.t, r.critical, r.active, f(r.dist), f(r.osc_critical)));
         for col in [&r.lambdas, &r.residual_s, &r.residual_u] {

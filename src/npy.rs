@@ -673,6 +673,20 @@ pub fn read_saved<T: serde::de::DeserializeOwned>(path: &Path, what: &str, keep:
     None
 }
 
+/// A value as a CSV cell: its shortest round-trip text, or an empty cell for NaN (every writer
+/// turns a non-finite record value into NaN first, see [`finite_or_nan`]).
+pub fn csv_cell(v: f64) -> String {
+    if v.is_nan() { String::new() } else { format!("{v:?}") }
+}
+
+/// Remove an earlier job's outputs `names` (paths relative to `dir`) before a fresh job writes its
+/// own there, so that none sits beside the new job's. Best effort: a missing file is fine.
+pub fn remove_outputs<P: AsRef<Path>>(dir: &Path, names: impl IntoIterator<Item = P>) {
+    for n in names {
+        let _ = fs::remove_file(dir.join(n));
+    }
+}
+
 /// Remove the temporary files [`write_atomic`] leaves in `dir` when a process is killed while
 /// writing (`.NAME.tmpPID-SEQ`); a job calls it when it starts in its output directory.
 /// Best effort: a file that cannot be removed is left.

@@ -446,13 +446,11 @@ struct SgdPartial {
     results: Vec<SgdResult>,
 }
 
-/// Everything that sets a batch size's result (every argument but the list of batch sizes and the
-/// output directory, and the contents of the data and θ₀ files).
+/// Everything that sets a batch size's result: every argument but the list of batch sizes and the
+/// output directory (so an argument added later is part of the key by itself), and the contents of
+/// the data and θ₀ files.
 fn job_key(a: &SgdArgs) -> Result<String, Error> {
-    let mut key = format!(
-        "{:?} {} {} {} {} {} {} {:?} {} {} {} {:?} {:?}",
-        a.layers, a.activation, a.loss, a.data, a.n, a.seed, a.theta0, a.lr, a.steps, a.every, a.sample_seed, a.eos_eps, a.window
-    );
+    let mut key = format!("{:?}", SgdArgs { batches: vec![], out: std::path::PathBuf::new(), ..a.clone() });
     for name in [&a.data, &a.theta0] {
         if let Some(h) = crate::config::file_digest(name)? {
             key.push_str(&format!(" {h:016x}"));
