@@ -178,12 +178,20 @@ struct Checkpoint<S: Scalar> {
     gf: Option<gd::GradientFlow<S>>,
 }
 
-/// Run the job of a resolved configuration (dispatching on the precision).
+/// Run the job of a resolved configuration (dispatching on the precision), resuming its
+/// checkpoint in `out` if there is one; a checkpoint of another job there is an error
+/// ([`run_with`] with `fresh` discards it).
 pub fn run(cfg: &Resolved) -> Result<Summary, Error> {
+    run_with(cfg, false)
+}
+
+/// [`run`], with `fresh` (`run --fresh`): a checkpoint in `out` that this job cannot resume is
+/// removed and the run starts afresh instead of stopping with an error.
+pub fn run_with(cfg: &Resolved, fresh: bool) -> Result<Summary, Error> {
     crate::linalg::set_threads(cfg.threads);
     match Precision::parse(&cfg.precision)? {
-        Precision::F64 => run_generic::<f64>(cfg, ()),
-        Precision::Bits(b) => run_generic::<Float>(cfg, b),
+        Precision::F64 => run_generic::<f64>(cfg, fresh, ()),
+        Precision::Bits(b) => run_generic::<Float>(cfg, fresh, b),
     }
 }
 
@@ -218,7 +226,7 @@ pub fn build_objective<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Built<S>,
     })
 }
 
-fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
+fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summary, Error> {
     let out = PathBuf::from(&cfg.out);
     std::fs::create_dir_all(&out).map_err(io_err(&out))?;
     let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
@@ -235,17 +243,15 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
         k: cfg.multi,
         crit: topts.gap_threshold.unwrap_or(1.9),
     };
-    write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     let ckpt_path = out.join("checkpoint.json");
     npy::remove_stray_temporaries(&out);
     let inputs = cfg.input_digest()?;
 
-    // Resume if a checkpoint of the same configuration exists.
-    // A checkpoint that cannot be read, or that belongs to another configuration, is not resumed:
-    // the run says so and starts afresh (it overwrites the file at its first checkpoint).
-    let resumed: Option<Checkpoint<S>> = npy::read_saved(&ckpt_path, "checkpoint", |ck: &Checkpoint<S>| {
+    // Resume if a checkpoint of the same configuration exists. One that cannot be read, or that
+    // belongs to another job, is kept and is an error (before anything is written), unless --fresh.
+    let resumed: Option<Checkpoint<S>> = npy::read_saved(&ckpt_path, "checkpoint", fresh, |ck: &Checkpoint<S>| {
         if !cfg.same_job_but_steps(&ck.config) {
-            return Err("it is the checkpoint of another configuration".into());
+            return Err(format!("it is the checkpoint of another configuration ({})", ck.config.differences(cfg)));
         }
         if ck.inputs != inputs {
             return Err("the contents of its data or θ₀ file have changed since it was written".into());
@@ -254,7 +260,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
             return Err(format!("it is {} tracking steps in, past --steps {}", ck.state.t, cfg.steps));
         }
         // A checkpoint whose vectors do not have the model's length, or whose rows are not one per
-        // step taken (edited or from another build), is not resumed: the run starts afresh.
+        // step taken (edited or from another build), is not resumed.
         if ck.theta_unstable.len() != obj.dim() || !ck.state.dims_ok(obj.dim()) {
             return Err(format!("its vectors do not have the model's length p = {}", obj.dim()));
         }
@@ -265,7 +271,8 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
             return Err(format!("it holds {} rows for {} tracking steps", ck.rows.len(), ck.state.t));
         }
         Ok(())
-    });
+    })?;
+    write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     let mut ck = match resumed {
         Some(mut ck) => {
             eprintln!("resuming from {} at tracking step {}", ckpt_path.display(), ck.state.t);
@@ -320,7 +327,20 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
     // Tracking.
     let mut prog = crate::progress::Ticker::new(1);
     let mut cadence = crate::progress::Cadence::new(cfg.checkpoint_every);
+    let armed = crate::progress::interrupt::arm();
     while ck.stop.is_none() && ck.state.t < cfg.steps {
+        if crate::progress::interrupt::requested() {
+            // Save everything so far and stop; the same command resumes here.
+            write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
+            write_series(&out, &ck.rows)?;
+            prog.finish();
+            return Err(Error::Interrupted(format!(
+                "interrupted at tracking step {} of {}: checkpoint and series so far written to {}; run the same command again to resume",
+                ck.state.t,
+                cfg.steps,
+                out.display()
+            )));
+        }
         let before = (ck.state.pred_diverged, ck.state.pred_gen_diverged);
         let betas = ck.betas.observe(obj, &eta, &ck.state.dagger, ck.state.t);
         // The observers of step t: the neglected-term monitors and the slice every --gap-every steps
@@ -372,6 +392,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Summary, Error> {
             write_series(&out, &ck.rows)?;
         }
     }
+    drop(armed);
     prog.finish();
     // A numerical failure on an exploding GD iterate is GD's divergence, reported as such.
     if let (Some(StopReason::Numerical(msg)), Some(first), Some(last)) = (&ck.stop, ck.rows.first(), ck.rows.last())

@@ -507,6 +507,28 @@ impl Resolved {
         self.same_job(&Resolved { steps: self.steps, ..other.clone() })
     }
 
+    /// The keys on which `self` (a saved job) and `now` differ as jobs, `key = saved (now: value)`,
+    /// for a message (the keys [`Resolved::same_job_but_steps`] ignores are left out).
+    pub fn differences(&self, now: &Resolved) -> String {
+        let (saved, now) = (serde_json::to_value(self), serde_json::to_value(now));
+        let (Ok(serde_json::Value::Object(saved)), Ok(serde_json::Value::Object(now))) = (saved, now) else {
+            return "its configuration differs".into();
+        };
+        let null = serde_json::Value::Null;
+        let mut keys: Vec<&String> = saved.keys().chain(now.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let diffs: Vec<String> = keys
+            .into_iter()
+            .filter(|k| !matches!(k.as_str(), "threads" | "out" | "checkpoint_every" | "steps"))
+            .filter_map(|k| {
+                let (a, b) = (saved.get(k).unwrap_or(&null), now.get(k).unwrap_or(&null));
+                (a != b).then(|| format!("{k} = {a} (now: {b})"))
+            })
+            .collect();
+        if diffs.is_empty() { "its configuration differs".into() } else { diffs.join(", ") }
+    }
+
     /// A digest of the contents of the input files the job reads (a `--data` file and a
     /// `--theta0` file; the built-in names read none): a checkpoint resumes only with the same
     /// contents, not merely the same paths. 64-bit FNV-1a per file, as hex; "" when no file is read.

@@ -527,7 +527,7 @@ pub fn error_name(claim: u32) -> &'static str {
 /// Run the full study of `claim` with the reduced iteration; returns the [`Study`] (written by
 /// [`crate::order::write`]) and the per-point details.
 pub fn study(claim: u32, o: FullOpts) -> Result<(Study, Vec<FullPoint>), Error> {
-    study_in(claim, o, None)
+    study_in(claim, o, None, false)
 }
 
 /// The points a full study has finished so far (`order_NN_partial.json` in the output directory),
@@ -549,7 +549,7 @@ pub fn partial_path(claim: u32, out: &std::path::Path) -> std::path::PathBuf {
 /// (the study's slowest points take minutes each; a point is deterministic, so a reused one is the
 /// point the run would compute, its `seconds` those of the run that computed it). The caller
 /// removes the file once the outputs are written.
-pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>) -> Result<(Study, Vec<FullPoint>), Error> {
+pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>, fresh: bool) -> Result<(Study, Vec<FullPoint>), Error> {
     parse_claim(&claim.to_string())?;
     if !(o.decades > 0.0 && o.decades <= 9.0) || o.points < 3 {
         return Err(InputError::Value { key: "decades/points".into(), msg: format!("need 0 < decades ≤ 9 and points ≥ 3, got {} and {}", o.decades, o.points) }.into());
@@ -561,15 +561,14 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>) -> Resul
     let hs = geometric(hm, hm * libm::pow(10.0, -o.decades), o.points);
     let key = format!("{o:?}");
     let path = out.map(|d| partial_path(claim, d));
-    let saved: Vec<FullPoint> = path
-        .as_deref()
-        .and_then(|p| {
-            crate::npy::read_saved(p, "file of finished points", |part: &Partial| {
-                if part.claim == claim && part.opts == key { Ok(()) } else { Err("its points belong to other options".into()) }
-            })
-        })
-        .map(|part| part.points)
-        .unwrap_or_default();
+    let saved: Vec<FullPoint> = match path.as_deref() {
+        Some(p) => crate::npy::read_saved(p, "file of finished points", fresh, |part: &Partial| {
+            if part.claim == claim && part.opts == key { Ok(()) } else { Err(format!("its points belong to other options ({}; now: {key})", part.opts)) }
+        })?,
+        None => None,
+    }
+    .map(|part| part.points)
+    .unwrap_or_default();
     if let (Some(d), true) = (out, saved.is_empty()) {
         // A fresh sweep: an earlier study's outputs for this claim go first (they may be of other
         // options and would otherwise sit beside this sweep's partial file), as do stray
@@ -644,26 +643,30 @@ mod tests {
 
     /// A study run again in the same directory reuses the points an earlier run saved (here planted
     /// with a marker E the computation cannot give) and computes the rest; other options' points
-    /// are not reused.
+    /// are kept and refused with an error, unless `fresh` discards them.
     #[test]
     fn full_study_reuses_the_points_an_earlier_run_saved() {
         let dir = std::env::temp_dir().join(format!("selfstab-decades-partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let o = FullOpts { decades: 1.0, points: 3, dd_max_steps: 0, mixed: false };
-        let (_, fresh) = study_in(15, o, Some(&dir)).unwrap();
+        let (_, fresh) = study_in(15, o, Some(&dir), false).unwrap();
         let saved: Partial = serde_json::from_slice(&std::fs::read(partial_path(15, &dir)).unwrap()).unwrap();
         assert_eq!(saved.points.len(), 3, "every finished point is saved");
         let marker = 12345.0;
         let planted = Partial { claim: 15, opts: format!("{o:?}"), points: vec![FullPoint { e: marker, ..fresh[0].clone() }] };
         std::fs::write(partial_path(15, &dir), serde_json::to_vec(&planted).unwrap()).unwrap();
-        let (_, again) = study_in(15, o, Some(&dir)).unwrap();
+        let (_, again) = study_in(15, o, Some(&dir), false).unwrap();
         assert_eq!(again[0].e, marker, "the saved first point was not reused");
         assert_eq!((again[1].e.to_bits(), again[2].e.to_bits()), (fresh[1].e.to_bits(), fresh[2].e.to_bits()));
         let other = FullOpts { points: 4, ..o };
         let planted = Partial { claim: 15, opts: format!("{other:?}"), ..planted };
-        std::fs::write(partial_path(15, &dir), serde_json::to_vec(&planted).unwrap()).unwrap();
-        let (_, third) = study_in(15, o, Some(&dir)).unwrap();
+        let bytes = serde_json::to_vec(&planted).unwrap();
+        std::fs::write(partial_path(15, &dir), &bytes).unwrap();
+        let e = study_in(15, o, Some(&dir), false).unwrap_err().to_string();
+        assert!(e.contains("belong to other options") && e.contains("points: 4") && e.contains("--fresh"), "{e}");
+        assert_eq!(std::fs::read(partial_path(15, &dir)).unwrap(), bytes, "the other options' points were not kept");
+        let (_, third) = study_in(15, o, Some(&dir), true).unwrap();
         assert_eq!(third[0].e.to_bits(), fresh[0].e.to_bits(), "another option set's point was reused");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -58,6 +58,19 @@ pub enum InputError {
     /// Inconsistent dimensions between parts of the input.
     #[error("dimension mismatch: {0}")]
     Dimension(String),
+    /// Saved work in the output directory (a checkpoint, a file of finished points or batch sizes)
+    /// that this job cannot resume: it is kept unless the job is run with `--fresh`.
+    #[error(
+        "{path} is a {what} this job cannot resume: {why}. It is kept: re-run the job that wrote it to resume it, pass --fresh to discard it, or choose another --out"
+    )]
+    Saved {
+        /// The file.
+        path: PathBuf,
+        /// What kind of file.
+        what: String,
+        /// Why it cannot be resumed.
+        why: String,
+    },
 }
 
 /// Failures during numerical evaluation.
@@ -105,6 +118,9 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The job was interrupted (SIGINT or SIGTERM) and saved its work to resume from.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 /// Crate result.

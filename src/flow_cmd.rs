@@ -34,6 +34,8 @@ pub struct FlowArgs {
     /// Output directory of a `run` of the same job (`--multi K` continues θ† past the eigengap):
     /// its θ† loss and sharpness are added to the series, summary and figure.
     pub dagger: Option<PathBuf>,
+    /// `--fresh`: a checkpoint in `out` that this job cannot resume is removed (else it is an error).
+    pub fresh: bool,
 }
 
 /// What `flow` saves to resume (`flow_checkpoint.json`): the job, the instability point, the loop
@@ -70,11 +72,15 @@ fn flow_key(args: &FlowArgs) -> String {
 }
 
 /// The checkpoint in `path` if it is one of this job (same configuration, thread count aside, and
-/// flow settings, vectors of length p); otherwise None, saying why when a file was there.
-fn read_flow_checkpoint<S: Scalar>(path: &Path, cfg: &Resolved, args: &FlowArgs, p: usize, inputs: &str) -> Option<FlowCheckpoint<S>> {
-    npy::read_saved(path, "checkpoint", |ck: &FlowCheckpoint<S>| {
-        if !cfg.same_job(&ck.config) || ck.flow != flow_key(args) {
-            return Err("it is the checkpoint of another configuration".into());
+/// flow settings, vectors of length p); None if there is none; an error naming the file and why
+/// if it is another job's (unless `args.fresh`, which removes it: [`npy::read_saved`]).
+fn read_flow_checkpoint<S: Scalar>(path: &Path, cfg: &Resolved, args: &FlowArgs, p: usize, inputs: &str) -> Result<Option<FlowCheckpoint<S>>, Error> {
+    npy::read_saved(path, "checkpoint", args.fresh, |ck: &FlowCheckpoint<S>| {
+        if !cfg.same_job(&ck.config) {
+            return Err(format!("it is the checkpoint of another configuration ({})", ck.config.differences(cfg)));
+        }
+        if ck.flow != flow_key(args) {
+            return Err(format!("it is the checkpoint of other flow settings ({}; now: {})", ck.flow, flow_key(args)));
         }
         if ck.inputs != inputs {
             return Err("the contents of its data or θ₀ file have changed since it was written".into());
@@ -211,12 +217,12 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     if let Some(d) = &dag {
         d.check_job(&cfg.lr, &obj.describe(), None)?;
     }
-    write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     let start = std::time::Instant::now();
     let ckpt_path = out.join("flow_checkpoint.json");
     npy::remove_stray_temporaries(&out);
     let inputs = cfg.input_digest()?;
-    let resumed = read_flow_checkpoint::<S>(&ckpt_path, cfg, args, obj.dim(), &inputs);
+    let resumed = read_flow_checkpoint::<S>(&ckpt_path, cfg, args, obj.dim(), &inputs)?;
+    write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     let (inst_step, theta_unstable, state, mut rows, mut maxres, wall_before) = match resumed {
         Some(ck) => {
             eprintln!("resuming from {} at GD step {} of the flow", ckpt_path.display(), ck.state.t);
@@ -248,8 +254,12 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     // written at most every `progress::CHECKPOINT_SECONDS` (a 300-step flow took 1.3 % longer with
     // one every 10 steps and no such limit).
     let mut cadence = crate::progress::Cadence::new(cfg.checkpoint_every);
+    // A signal (SIGINT, SIGTERM) while the loop runs: the checkpoint is written at the end of the
+    // step in progress and the loop stops (`progress::interrupt`).
+    let armed = crate::progress::interrupt::arm();
     let checkpoint = |st: &CompareState<S>, rows: &[CompareRow], maxres: &MaxResiduals| -> Result<(), Error> {
-        if st.t > cfg.steps || !cadence.due(st.t) {
+        let stop = crate::progress::interrupt::requested() && st.t <= cfg.steps;
+        if !stop && (st.t > cfg.steps || !cadence.due(st.t)) {
             return Ok(());
         }
         let ck = FlowCheckpoint {
@@ -264,6 +274,14 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
             wall_seconds: wall_before + start.elapsed().as_secs_f64(),
         };
         write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
+        if stop {
+            return Err(Error::Interrupted(format!(
+                "interrupted at GD step {} of {}: checkpoint and series so far written to {}; run the same command again to resume",
+                st.t,
+                cfg.steps,
+                out.display()
+            )));
+        }
         Ok(())
     };
     let status = central_flow::compare_from(obj, &eta, &theta_unstable, state, cfg.steps, &opts, |done| {
@@ -276,7 +294,12 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
             let _ = write_series(&out, done, &Smoothed::new(done, args.smooth), dag.as_ref());
         }
     }, checkpoint, &mut rows, &mut maxres);
+    drop(armed);
     ticker.finish();
+    if let Err(e @ Error::Interrupted(_)) = status {
+        write_series(&out, &rows, &Smoothed::new(&rows, args.smooth), dag.as_ref())?;
+        return Err(e);
+    }
     if rows.is_empty() {
         status?;
         return Err(EvalError::Other("flow: no step recorded".into()).into());

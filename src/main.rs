@@ -149,6 +149,10 @@ enum Cmd {
         /// authors' `gf`); writes gf.csv.
         #[arg(long)]
         gf: bool,
+        /// Discard a checkpoint in --out that this job cannot resume (another configuration's,
+        /// or unreadable) and start afresh; without it such a checkpoint is kept and is an error.
+        #[arg(long)]
+        fresh: bool,
     },
     /// Mini-batch GD at fixed η for each batch size: the full-batch sharpness gap 2/η − ⟨S⟩ against
     /// b and against ηβσ_u²/(4α) (claim 32); writes sgd_b{B}.csv, sgd.json, sgd.md.
@@ -199,6 +203,10 @@ enum Cmd {
         /// Output directory (sgd_b{B}.csv, sgd.json, sgd.md).
         #[arg(long, default_value = "sgd")]
         out: PathBuf,
+        /// Discard a file of finished batch sizes in --out of another job (sgd_partial.json) and
+        /// start afresh; without it such a file is kept and is an error.
+        #[arg(long)]
+        fresh: bool,
     },
     /// GD and the central flow (k critical eigenvalues, SDCP) from the instability point, side by side:
     /// flow_series.{csv,npz}, flow_summary.json, figures/flow.{svg,png}.
@@ -228,6 +236,10 @@ enum Cmd {
         /// Checkpoint (flow_checkpoint.json) every this many steps (default 10); a re-run resumes from it.
         #[arg(long)]
         checkpoint_every: Option<u64>,
+        /// Discard a checkpoint in --out that this job cannot resume (another configuration's,
+        /// or unreadable) and start afresh; without it such a checkpoint is kept and is an error.
+        #[arg(long)]
+        fresh: bool,
     },
     /// Write the seeded initial parameters (theta0.npy) and the data (data.npz).
     Export {
@@ -296,6 +308,10 @@ enum Cmd {
         /// With --full, claims 17–18: GD and v in double-double, θ† in f64.
         #[arg(long, requires = "full")]
         mixed: bool,
+        /// With --full: discard a file of finished points in --out of other options
+        /// (order_NN_partial.json) and start afresh; without it such a file is kept and is an error.
+        #[arg(long, requires = "full")]
+        fresh: bool,
     },
     /// Certified interval enclosure of the reduced map from a box (X0 ± R) × (Y0 ± R) for N steps;
     /// writes enclosure.csv, summary.md and summary.json and prints the proof statement.
@@ -379,8 +395,16 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // SIGINT and SIGTERM: a checkpointing loop saves and stops; elsewhere they end the process.
+    if let Err(e) = selfstab::progress::interrupt::install() {
+        eprintln!("warning: no SIGINT/SIGTERM handler ({e}); an interrupted run resumes from its last checkpoint");
+    }
     match dispatch(cli.cmd) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ selfstab::Error::Interrupted(_)) => {
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -390,7 +414,7 @@ fn main() -> ExitCode {
 
 fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
     match cmd {
-        Cmd::Run { job, projection_steps, chain_tol, gap_every, gap_threshold, checkpoint_every, channels, multi, gf } => {
+        Cmd::Run { job, projection_steps, chain_tol, gap_every, gap_threshold, checkpoint_every, channels, multi, gf, fresh } => {
             let (from_file, flags) = job.split()?;
             let flags = RunConfig {
                 projection_steps,
@@ -407,20 +431,20 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 ..flags
             };
             let cfg = config::resolve(&config::merge(from_file, flags))?;
-            let s = commands::run(&cfg)?;
+            let s = commands::run_with(&cfg, fresh)?;
             println!("{}", serde_json::to_string_pretty(&s).unwrap());
             Ok(())
         }
-        Cmd::Sgd { batch, layers, activation, loss, data, n, seed, theta0, lr, steps, every, sample_seed, eos_eps, window, out } => {
+        Cmd::Sgd { batch, layers, activation, loss, data, n, seed, theta0, lr, steps, every, sample_seed, eos_eps, window, out, fresh } => {
             let a = selfstab::sgd::SgdArgs {
                 batches: batch.0, layers: layers.0, activation, loss, data, n, seed, theta0, lr, steps, every, sample_seed,
-                eos_eps, window, out,
+                eos_eps, window, out, fresh,
             };
             let rs = selfstab::sgd::command(&a)?;
             println!("{}", selfstab::sgd::markdown(&rs));
             Ok(())
         }
-        Cmd::Flow { job, substeps, smooth, form, top_k, sdcp_tol, dagger, checkpoint_every } => {
+        Cmd::Flow { job, substeps, smooth, form, top_k, sdcp_tol, dagger, checkpoint_every, fresh } => {
             let (from_file, flags) = job.split()?;
             let flags = RunConfig { checkpoint_every, ..flags };
             let cfg = config::resolve(&config::merge(from_file, flags))?;
@@ -430,7 +454,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 "one" => selfstab::central_flow::Form::One,
                 other => return Err(InputError::Unknown { what: "flow form", got: other.into(), expected: "k, one" }.into()),
             };
-            let args = selfstab::flow_cmd::FlowArgs { substeps, smooth, form, top_k, sdcp_tol, dagger };
+            let args = selfstab::flow_cmd::FlowArgs { substeps, smooth, form, top_k, sdcp_tol, dagger, fresh };
             let s = selfstab::flow_cmd::flow(&cfg, &args)?;
             println!("{}", serde_json::to_string_pretty(&s).unwrap());
             Ok(())
@@ -447,11 +471,11 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 Err(selfstab::EvalError::Other(format!("claims failing: {} (see {}/verify.md)", failed.join(", "), out.display())).into())
             }
         }
-        Cmd::Order { claim, out, full: true, decades, points, dd_max_steps, mixed, .. } => {
+        Cmd::Order { claim, out, full: true, decades, points, dd_max_steps, mixed, fresh, .. } => {
             let claim = selfstab::decades::parse_claim(&claim)?;
             let opts = selfstab::decades::FullOpts { decades, points, dd_max_steps, mixed };
             std::fs::create_dir_all(&out).map_err(|source| selfstab::Error::Io { path: out.clone(), source })?;
-            let (s, pts) = selfstab::decades::study_in(claim, opts, Some(&out))?;
+            let (s, pts) = selfstab::decades::study_in(claim, opts, Some(&out), fresh)?;
             selfstab::order::write(&s, &out)?;
             selfstab::decades::write_points(&s, &pts, &out)?;
             let _ = std::fs::remove_file(selfstab::decades::partial_path(claim, &out));

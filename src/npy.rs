@@ -656,21 +656,35 @@ pub fn finite_or_nan(x: f64) -> f64 {
     if x.is_finite() { x } else { f64::NAN }
 }
 
-/// State saved by an earlier run, read back from `path` (a checkpoint, a study's finished points)
-/// when the file is there and `keep` accepts it. A file that does not parse as a `what`, or that
-/// `keep` refuses (returning why), is not used: a one-line notice names the file and the reason,
-/// and the caller starts afresh.
-pub fn read_saved<T: serde::de::DeserializeOwned>(path: &Path, what: &str, keep: impl FnOnce(&T) -> Result<(), String>) -> Option<T> {
-    let bytes = std::fs::read(path).ok()?;
+/// State saved by an earlier run, read back from `path` (a checkpoint, a file of finished points
+/// or batch sizes) when the file is there and `keep` accepts it (None when there is none). A file
+/// that does not parse as a `what`, or that `keep` refuses (returning why), is an error naming the
+/// file and the reason: it may hold hours of another job's work, so it is kept, and only `fresh`
+/// (the commands' `--fresh`) removes it, with a notice, for the caller to start afresh.
+pub fn read_saved<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    fresh: bool,
+    keep: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<Option<T>, Error> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(Error::Io { path: path.to_path_buf(), source }),
+    };
+    if fresh {
+        eprintln!("--fresh: discarding {} (the {what} of an earlier job)", path.display());
+        fs::remove_file(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        return Ok(None);
+    }
     let why = match serde_json::from_slice::<T>(&bytes) {
         Ok(t) => match keep(&t) {
-            Ok(()) => return Some(t),
+            Ok(()) => return Ok(Some(t)),
             Err(why) => why,
         },
-        Err(e) => format!("not a {what} this run can read ({e})"),
+        Err(e) => format!("it does not parse as one ({e})"),
     };
-    eprintln!("ignoring {}: {why}; starting afresh", path.display());
-    None
+    Err(InputError::Saved { path: path.to_path_buf(), what: what.into(), why }.into())
 }
 
 /// A value as a CSV cell: its shortest round-trip text, or an empty cell for NaN (every writer

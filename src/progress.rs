@@ -128,3 +128,63 @@ impl Cadence {
         true
     }
 }
+
+/// Interruption of a long job (SIGINT, as from Ctrl-C, or SIGTERM, as from a batch scheduler).
+///
+/// While a job's checkpointing loop runs (`run`'s tracking steps, `flow`'s steps) it holds an
+/// [`Armed`] guard: a signal then only sets a flag, and the loop, at the end of the step in
+/// progress, writes its checkpoint and partial outputs and stops with
+/// [`crate::Error::Interrupted`] (exit code 130); the same command resumes it. A second signal
+/// ends the process at once. Outside such a loop a signal ends the process at once, as without a
+/// handler (exit code 128 + the signal's number), and the job loses only what it has not saved.
+/// [`install`] sets this up (the command-line tool calls it); without it, [`requested`] is false.
+pub mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, LazyLock};
+
+    /// A signal arrived while armed.
+    static STOP: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+    /// No checkpointing loop runs: a signal ends the process.
+    static UNARMED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(true)));
+
+    /// Installs the handlers of SIGINT and SIGTERM (once per process; safe to call again).
+    pub fn install() -> std::io::Result<()> {
+        static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+        if DONE.get().is_some() {
+            return Ok(());
+        }
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        use signal_hook::flag;
+        for sig in [SIGINT, SIGTERM] {
+            // The actions run in this order: unarmed, or already stopping (a second signal), ends
+            // the process; otherwise the flag is set for the loop to see.
+            flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&UNARMED))?;
+            flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&STOP))?;
+            flag::register(sig, Arc::clone(&STOP))?;
+        }
+        let _ = DONE.set(());
+        Ok(())
+    }
+
+    /// While alive, a signal asks the job to save and stop (see the module).
+    #[derive(Debug)]
+    pub struct Armed(());
+
+    /// Arms the handlers for a checkpointing loop, clearing an earlier request.
+    pub fn arm() -> Armed {
+        STOP.store(false, Ordering::SeqCst);
+        UNARMED.store(false, Ordering::SeqCst);
+        Armed(())
+    }
+
+    impl Drop for Armed {
+        fn drop(&mut self) {
+            UNARMED.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether a signal asked the armed job to save and stop.
+    pub fn requested() -> bool {
+        STOP.load(Ordering::SeqCst)
+    }
+}

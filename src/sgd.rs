@@ -329,6 +329,9 @@ pub struct SgdArgs {
     pub window: f64,
     /// Output directory.
     pub out: std::path::PathBuf,
+    /// `--fresh`: a file of finished batch sizes in `out` of another job is removed (else it is an
+    /// error).
+    pub fresh: bool,
 }
 
 /// `selfstab sgd`: one run per batch size; writes `sgd_b{B}.csv` (the checks), `sgd.json`, `sgd.md`.
@@ -353,9 +356,9 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
     // Finished batch sizes of an interrupted run of the same job (`sgd_partial.json`) are reused.
     let partial_path = a.out.join(PARTIAL);
     let key = job_key(a)?;
-    let saved: Vec<SgdResult> = crate::npy::read_saved(&partial_path, "file of finished batch sizes", |p: &SgdPartial| {
-        if p.key == key { Ok(()) } else { Err("its batch sizes belong to another job".into()) }
-    })
+    let saved: Vec<SgdResult> = crate::npy::read_saved(&partial_path, "file of finished batch sizes", a.fresh, |p: &SgdPartial| {
+        if p.key == key { Ok(()) } else { Err("its batch sizes belong to a job with other arguments or input files".into()) }
+    })?
     .map(|p| p.results)
     .unwrap_or_default();
     // A fresh job: an earlier job's outputs in this directory go first (its batch sizes or η may
@@ -450,7 +453,7 @@ struct SgdPartial {
 /// output directory (so an argument added later is part of the key by itself), and the contents of
 /// the data and θ₀ files.
 fn job_key(a: &SgdArgs) -> Result<String, Error> {
-    let mut key = format!("{:?}", SgdArgs { batches: vec![], out: std::path::PathBuf::new(), ..a.clone() });
+    let mut key = format!("{:?}", SgdArgs { batches: vec![], out: std::path::PathBuf::new(), fresh: false, ..a.clone() });
     for name in [&a.data, &a.theta0] {
         if let Some(h) = crate::config::file_digest(name)? {
             key.push_str(&format!(" {h:016x}"));

@@ -256,6 +256,129 @@ fn killed_flow_resumes_bit_identically() {
     assert!(!ck.exists(), "checkpoint left behind after completion");
 }
 
+/// Start `selfstab args…`, send it signal `sig` (`INT`, `TERM`) once the file `ck` has been
+/// written (created, or changed from what it held at the start) and `settle` has passed, wait for
+/// it, and return its exit status and stderr; fails if the command finished before the signal.
+fn interrupt_once_written(args: &[String], ck: &Path, sig: &str, settle: std::time::Duration) -> (std::process::ExitStatus, String) {
+    let before = std::fs::read(ck).ok();
+    let mut child = bin().args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    while std::fs::read(ck).ok() == before && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(settle);
+    assert!(child.try_wait().unwrap().is_none(), "the job finished before the signal; make it longer");
+    let sent = Command::new("kill").args(["-s", sig, &child.id().to_string()]).status().unwrap();
+    assert!(sent.success(), "kill -s {sig} failed");
+    let o = child.wait_with_output().unwrap();
+    (o.status, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// The step an interrupted job's message names (`interrupted at <what> step K of N`).
+fn interrupted_step(err: &str, what: &str) -> u64 {
+    let tail = err.split(&format!("interrupted at {what} step ")).nth(1).unwrap_or_else(|| panic!("no interruption message: {err}"));
+    tail.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn interrupted_run_saves_its_state_at_the_step_and_resumes_bit_identically() {
+    // SIGINT (Ctrl-C) or SIGTERM (a batch scheduler) during the tracking loop: the run ends the
+    // step in progress, writes its checkpoint and the series so far, and exits with code 130 naming
+    // the step; re-run, it resumes there. Here it is interrupted twice, by each signal, after the
+    // first checkpoint (t = 1; the next would come only 10 s later), so the checkpoint read back
+    // is the one written at the signal; the resumed run ends as an uninterrupted one.
+    let d = tmp("sigint");
+    let args = |out: &Path| {
+        let mut v = checkpointed_run_args(&[], out);
+        let i = v.iter().position(|a| a == "--steps").unwrap();
+        v[i + 1] = "1000".into();
+        v
+    };
+    let full = d.join("full");
+    expect_success(args(&full));
+    let part = d.join("part");
+    let ck = part.join("checkpoint.json");
+    let mut last = 0;
+    for sig in ["INT", "TERM"] {
+        let (status, err) = interrupt_once_written(&args(&part), &ck, sig, std::time::Duration::from_millis(150));
+        assert_eq!(status.code(), Some(130), "SIG{sig}: {err}");
+        assert!(!err.contains("panicked") && err.contains("run the same command again to resume"), "{err}");
+        let k = interrupted_step(&err, "tracking");
+        let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&ck).unwrap()).unwrap();
+        assert_eq!(saved["state"]["t"].as_u64(), Some(k), "the checkpoint is not that of the step named");
+        assert!(k > last + 1, "SIG{sig}: the checkpoint ({k}) is not the one written at the signal (after {last})");
+        let rows = std::fs::read_to_string(part.join("series.csv")).unwrap().lines().count() - 1;
+        assert_eq!(rows as u64, k, "series.csv does not hold the steps so far");
+        assert!(!part.join("summary.json").exists(), "an interrupted run wrote a summary");
+        last = k;
+    }
+    let o = expect_success(args(&part));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("resuming from {} at tracking step {last}", ck.display())), "{err}");
+    assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));
+    for f in ["final_state.npz", "betas.csv", "monitors.csv"] {
+        assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap(), "{f} differs after resume");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn interrupted_flow_saves_its_state_at_the_step_and_resumes_bit_identically() {
+    // As for run: a flow interrupted (SIGINT) after its first checkpoint writes the checkpoint of
+    // the step in progress and its series so far, exits with code 130, and resumes there.
+    let d = tmp("flowsigint");
+    let args = |out: &Path| -> Vec<String> {
+        ["flow", "--layers", "64,16,16,10", "--n", "100", "--lr", "0.25", "--steps", "80", "--checkpoint-every", "1", "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([out.to_str().unwrap().to_string()])
+            .collect()
+    };
+    let full = d.join("full");
+    expect_success(args(&full));
+    let part = d.join("part");
+    let ck = part.join("flow_checkpoint.json");
+    let (status, err) = interrupt_once_written(&args(&part), &ck, "INT", std::time::Duration::from_millis(150));
+    assert_eq!(status.code(), Some(130), "{err}");
+    let k = interrupted_step(&err, "GD");
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&ck).unwrap()).unwrap();
+    assert_eq!(saved["state"]["t"].as_u64(), Some(k), "the checkpoint is not that of the step named");
+    assert!(k > 1, "the checkpoint ({k}) is not the one written at the signal");
+    assert!(part.join("flow_series.csv").exists() && !part.join("flow_summary.json").exists());
+    let o = expect_success(args(&part));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("at GD step {k} of the flow")), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(full.join("flow_series.csv")).unwrap(), std::fs::read(part.join("flow_series.csv")).unwrap());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn foreign_saved_work_of_flow_sgd_and_order_is_kept_unless_fresh() {
+    // Like run's checkpoint, flow's checkpoint, sgd's finished batch sizes and a full order
+    // study's finished points of another job are kept and refused with an error naming the file
+    // and --fresh; with --fresh the job discards the file and runs.
+    let d = tmp("foreign");
+    let cases: [(&str, &str, Vec<&str>); 3] = [
+        ("flow", "flow_checkpoint.json", vec!["flow", "--layers", "64,16,16,10", "--n", "100", "--lr", "0.25", "--steps", "3"]),
+        ("sgd", "sgd_partial.json", vec!["sgd", "--batch", "100", "--n", "100", "--steps", "4", "--every", "2"]),
+        ("order", "order_15_partial.json", vec!["order", "15", "--full", "--decades", "1", "--points", "3"]),
+    ];
+    for (name, file, args) in cases {
+        let out = d.join(name);
+        std::fs::create_dir_all(&out).unwrap();
+        let planted = br#"{"key": "another job's", "results": []}"#;
+        std::fs::write(out.join(file), planted).unwrap();
+        let with_out = |extra: &[&str]| -> Vec<String> { args.iter().chain(["--out", out.to_str().unwrap()].iter()).chain(extra).map(|s| s.to_string()).collect() };
+        let o = bin().args(with_out(&[])).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(file) && err.contains("cannot resume") && err.contains("--fresh"), "{name}: {err}");
+        assert_eq!(std::fs::read(out.join(file)).unwrap(), planted, "{name}: the file was not kept");
+        let o = expect_success(with_out(&["--fresh"]));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--fresh: discarding"), "{name}");
+        assert!(!out.join(file).exists(), "{name}: the saved file is left after the end");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn killed_run_with_empty_cells_resumes_bit_identically() {
     // At η = 1.5 the default net's prediction diverges at tracking step 17 and GD at 45: from step
@@ -380,10 +503,10 @@ fn far_too_large_learning_rate_stops_as_divergence_and_keeps_outputs() {
 }
 
 #[test]
-fn checkpoint_with_wrong_vector_lengths_is_ignored_not_resumed() {
+fn checkpoint_with_wrong_vector_lengths_is_refused_not_resumed() {
     // A checkpoint whose saved vectors do not have the model's length (here: one trail vector cut
-    // short) must not be resumed (it would index out of range): the re-run says so, starts afresh
-    // and gives the same series as an uninterrupted run.
+    // short) must not be resumed (it would index out of range): the re-run says so; with --fresh
+    // it starts afresh and gives the same series as an uninterrupted run.
     let d = tmp("badckpt");
     let args = |out: &Path| checkpointed_run_args(&[], out);
     let full = d.join("full");
@@ -398,22 +521,33 @@ fn checkpoint_with_wrong_vector_lengths_is_ignored_not_resumed() {
     rerun_starts_afresh(&args(&part), "do not have the model's length", &full, &part);
 }
 
-/// Re-runs `args` (writing to `part`) over a checkpoint it must refuse: the run succeeds, says
-/// `notice`, does not resume, and writes the series of the uninterrupted run in `full`.
+/// Re-runs `args` (writing to `part`) over a checkpoint it must refuse: the run fails with an
+/// error naming the file, `why` and `--fresh`, and leaves the checkpoint as it was; re-run with
+/// `--fresh` it discards the checkpoint, says so, does not resume, and writes the series of the
+/// uninterrupted run in `full`.
 #[track_caller]
-fn rerun_starts_afresh(args: &[String], notice: &str, full: &Path, part: &Path) {
+fn rerun_starts_afresh(args: &[String], why: &str, full: &Path, part: &Path) {
+    let ck = part.join("checkpoint.json");
+    let before = std::fs::read(&ck).unwrap();
     let o = bin().args(args).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    let named = err.contains("error:") && err.contains(&*ck.to_string_lossy()) && err.contains(why) && err.contains("--fresh");
+    assert!(named && !err.contains("resuming from"), "the checkpoint was not refused with `{why}`: {err}");
+    assert_eq!(std::fs::read(&ck).unwrap(), before, "the refused checkpoint was not kept as it was");
+    let o = bin().args(args).arg("--fresh").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && !err.contains("panicked"), "{err}");
-    assert!(err.contains("ignoring") && err.contains(notice) && !err.contains("resuming from"), "the checkpoint was not refused with `{notice}`: {err}");
+    assert!(err.contains("--fresh: discarding") && !err.contains("resuming from"), "{err}");
     assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));
 }
 
 #[test]
-fn unreadable_or_foreign_checkpoint_is_ignored_with_a_notice() {
+fn unreadable_or_foreign_checkpoint_is_kept_and_refused_unless_fresh() {
     // A checkpoint file that does not parse (a truncated write from another tool, an edit) or that
-    // belongs to another configuration is not resumed: the run says which, starts afresh and gives
-    // the series of an uninterrupted run.
+    // belongs to another configuration is not resumed, nor overwritten (it may hold hours of
+    // another job's work): the run stops with an error saying which and how to go on; with
+    // --fresh it starts afresh and gives the series of an uninterrupted run.
     let d = tmp("foreignckpt");
     let args = |out: &Path| checkpointed_run_args(&[], out);
     let full = d.join("full");
@@ -422,7 +556,7 @@ fn unreadable_or_foreign_checkpoint_is_ignored_with_a_notice() {
     let bad = d.join("bad");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("checkpoint.json"), b"{\"config\": {\"model\": \"ml").unwrap();
-    rerun_starts_afresh(&args(&bad), "not a checkpoint this run can read", &full, &bad);
+    rerun_starts_afresh(&args(&bad), "does not parse", &full, &bad);
     // Another configuration's (its learning rate edited).
     let part = d.join("part");
     let ck = run_and_kill_after_checkpoint(&args(&part), &part);
@@ -430,7 +564,7 @@ fn unreadable_or_foreign_checkpoint_is_ignored_with_a_notice() {
     assert_eq!(v["config"]["lr"], serde_json::json!("0.25"), "the checkpoint's config layout changed");
     v["config"]["lr"] = serde_json::json!("0.3");
     std::fs::write(&ck, serde_json::to_vec(&v).unwrap()).unwrap();
-    rerun_starts_afresh(&args(&part), "checkpoint of another configuration", &full, &part);
+    rerun_starts_afresh(&args(&part), "checkpoint of another configuration (lr = \"0.3\" (now: \"0.25\"))", &full, &part);
 }
 
 #[test]

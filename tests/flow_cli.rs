@@ -16,7 +16,7 @@ fn cfg(out: &std::path::Path, steps: u64) -> config::Resolved {
 }
 
 fn args() -> FlowArgs {
-    FlowArgs { substeps: 4, smooth: 2.0, form: Form::K, top_k: 4, sdcp_tol: None, dagger: None }
+    FlowArgs { substeps: 4, smooth: 2.0, form: Form::K, top_k: 4, sdcp_tol: None, dagger: None, fresh: false }
 }
 
 /// Toy-C from x₀ = 0.1δ (S(θ₀) = 2.0001, η = 1): writes every output. From t = 1 the flow holds
