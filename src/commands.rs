@@ -80,8 +80,10 @@ pub(crate) fn build_mlp<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<(Mlp<S>,
     Ok((model, theta))
 }
 
-/// Growth of GD's loss over its value at θ₀ beyond which a numerical failure is reported as GD's
-/// divergence (a loss a million times its starting value has left the regime of the theory).
+/// Growth of GD's loss over its value at θ₀ beyond which GD has diverged: a loss bounded below
+/// ([`Objective::nonnegative`]) that grows past it stops the run as diverged, and a numerical failure
+/// after such growth is reported as GD's divergence (a loss a million times its starting value has
+/// left the regime of the theory).
 pub const DIVERGENCE_GROWTH: f64 = 1e6;
 
 /// Outcome of a `run`.
@@ -387,6 +389,16 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
         if let Some(s) = stop {
             ck.stop = Some(s);
         }
+        // A loss bounded below that has grown DIVERGENCE_GROWTH times over its value at θ₀ has
+        // left the theory's regime for good: GD diverged, though every value is still finite.
+        if let (None, true, Some(first), Some(last)) = (&ck.stop, obj.nonnegative(), ck.rows.first(), ck.rows.last())
+            && last.loss_gd > DIVERGENCE_GROWTH * first.loss_gd
+        {
+            ck.stop = Some(StopReason::Diverged(format!(
+                "GD diverged: its loss grew from {:.6e} at θ₀ to {:.6e} at tracking step {}, over {DIVERGENCE_GROWTH:e} times its start",
+                first.loss_gd, last.loss_gd, last.t
+            )));
+        }
         if cadence.due(ck.state.t) || ck.stop.is_some() || ck.state.t == cfg.steps {
             write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
             write_series(&out, &ck.rows)?;
@@ -660,12 +672,19 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     let mut grad = zeros::<S>(p, c);
     let loss = model.grad(&th, &mut grad)?;
     let tol = crate::config::eig_tol_or(a.eig_tol, EigenOpts::default_tol::<S>(c))?;
-    if a.top_k > p {
-        eprintln!("--top-k {} exceeds the {p} parameters: computing all {p} eigenpairs", a.top_k);
-    }
     let counted = crate::objective::Counted::new(model);
-    let opts = EigenOpts { tol, ..EigenOpts::top::<S>(a.top_k, c) };
-    let eig = top_eigen(&counted, &th, None, &opts)?;
+    let eig = if a.top_k >= p {
+        // Every pair: from the dense Hessian (the iterative solver with a block of p would take hours
+        // at p in the thousands).
+        if a.top_k > p {
+            eprintln!("--top-k {} exceeds the {p} parameters: computing all {p} eigenpairs", a.top_k);
+        }
+        eprintln!("all {p} eigenpairs: dense Hessian ({p} HVPs) and a dense eigendecomposition");
+        crate::sharpness::all_eigenpairs(&counted, &th)?
+    } else {
+        let opts = EigenOpts { tol, ..EigenOpts::top::<S>(a.top_k, c) };
+        top_eigen(&counted, &th, None, &opts)?
+    };
     let hvp_count = counted.counts.hvps();
     let u = eig.vectors[0].clone();
     let mut gs = zeros::<S>(p, c);

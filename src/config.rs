@@ -206,17 +206,26 @@ pub fn default_config() -> RunConfig {
 }
 
 /// Merge the default job, a config file and the flags. The default's built-in θ belongs to the
-/// default network: when the file or the flags choose another model or widths without naming θ₀,
-/// GD starts from the seeded initialisation instead.
+/// default job: when the file or the flags name the model, the widths or the seed without naming
+/// θ₀, GD starts from the seeded initialisation instead.
 pub fn merge(file: Option<RunConfig>, flags: RunConfig) -> RunConfig {
     let file = file.unwrap_or_default();
-    let other_net = file.layers.is_some() || flags.layers.is_some() || file.model.is_some() || flags.model.is_some();
+    // The reference θ₀ (`builtin:mlp_64-16-16-10`) is the default job's start only: naming the
+    // network, or a seed of its initialisation, without a θ₀ starts from the seeded initialisation
+    // (a `--seed` sweep used to give one run, from the reference θ₀, for every seed).
+    let other_net = [&file, &flags].iter().any(|c| c.layers.is_some() || c.model.is_some() || c.seed.is_some());
     let names_theta = file.theta0.is_some() || flags.theta0.is_some();
     let mut base = default_config();
     if other_net && !names_theta {
         base.theta0 = None;
     }
-    overlay(overlay(base, file), flags)
+    let names_data = file.data.is_some() || flags.data.is_some();
+    let mut merged = overlay(overlay(base, file), flags);
+    // The width-1 model generates its own data set (from n and seed): that is its default data.
+    if merged.model.as_deref() == Some("width1") && !names_data {
+        merged.data = Some("width1".into());
+    }
+    merged
 }
 
 /// Built-in GD starting points: the reference initial parameters of claims 23–27 (numpy's
@@ -560,6 +569,34 @@ impl Resolved {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_default_job_starts_from_the_reference_theta() {
+        // Naming the seed, the widths or the model (by flag or file) without θ₀ starts from the
+        // seeded initialisation: a --seed sweep used to run the reference θ₀ for every seed.
+        let theta0 = |file: Option<RunConfig>, flags: RunConfig| resolve(&merge(file, flags)).unwrap().theta0;
+        assert_eq!(theta0(None, RunConfig::default()), "builtin:mlp_64-16-16-10");
+        for named in [
+            RunConfig { seed: Some(7), ..RunConfig::default() },
+            RunConfig { seed: Some(0), ..RunConfig::default() },
+            RunConfig { layers: Some(vec![64, 16, 16, 10]), ..RunConfig::default() },
+            RunConfig { model: Some("mlp".into()), ..RunConfig::default() },
+        ] {
+            assert_eq!(theta0(None, named.clone()), "", "{named:?}");
+            assert_eq!(theta0(Some(named.clone()), RunConfig::default()), "", "in a file: {named:?}");
+        }
+        let th = RunConfig { seed: Some(7), theta0: Some("builtin:mlp_64-16-16-10".into()), ..RunConfig::default() };
+        assert_eq!(theta0(None, th), "builtin:mlp_64-16-16-10");
+    }
+
+    #[test]
+    fn the_width1_model_defaults_to_its_own_data() {
+        let data = |flags: RunConfig| resolve(&merge(None, flags)).map(|r| r.data);
+        assert_eq!(data(RunConfig { model: Some("width1".into()), ..RunConfig::default() }).unwrap(), "width1");
+        let named = RunConfig { model: Some("width1".into()), data: Some("digits".into()), ..RunConfig::default() };
+        let e = data(named).unwrap_err().to_string();
+        assert!(e.contains("width-1 model generates its own data") && e.contains("`digits`"), "{e}");
+    }
 
     #[test]
     fn toml_integers_and_floats_keep_their_decimal_text() {

@@ -34,9 +34,23 @@ fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     out
 }
 
-/// Draw one panel at (x0, y0) of size w×h into `svg`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &str, t: &[f64], series: &[Series], hline: Option<(f64, &str)>, log: bool) {
+/// What a panel shows besides its series: title, x-axis label, a horizontal reference line (value,
+/// name; drawn over the series and listed in the legend) and a log y-axis.
+pub(crate) struct Axes<'a> {
+    pub title: &'a str,
+    pub xlabel: &'a str,
+    pub hline: Option<(f64, &'a str)>,
+    pub log: bool,
+}
+
+/// Width of the legend column at a panel's right, outside the plot area (so that no curve runs
+/// under a legend entry).
+const LEGEND_WIDTH: f64 = 175.0;
+
+/// Draw one panel at (x0, y0) of size w×h into `svg`: the plot, then its legend in a column to the
+/// right of the plot area.
+pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes: &Axes, t: &[f64], series: &[Series]) {
+    let Axes { title, xlabel, hline, log } = *axes;
     let tr = |v: f64| if log { libm::log10(v.max(1e-300)) } else { v };
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
@@ -63,15 +77,17 @@ pub(crate) fn panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &
     let pad = 0.05 * (hi - lo);
     let (lo, hi) = (lo - pad, hi + pad);
     let (t0, t1) = (t.first().cloned().unwrap_or(0.0), t.last().cloned().unwrap_or(1.0).max(t.first().cloned().unwrap_or(0.0) + 1.0));
-    let (ml, mr, mt, mb) = (70.0, 15.0, 28.0, 35.0);
+    let (ml, mr, mt, mb) = (70.0, LEGEND_WIDTH, 28.0, 35.0);
     let px = |tv: f64| x0 + ml + (tv - t0) / (t1 - t0) * (w - ml - mr);
     let py = |v: f64| y0 + mt + (hi - tr(v)) / (hi - lo) * (h - mt - mb);
     let _ = write!(svg, r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#444"/>"##, x0 + ml, y0 + mt, w - ml - mr, h - mt - mb);
     let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="14">{title}</text>"##, x0 + ml, y0 + 18.0);
-    for tv in nice_ticks(t0, t1, 6) {
-        let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{tv}</text>"##, px(tv), y0 + h - mb + 14.0);
+    let xticks = nice_ticks(t0, t1, 6);
+    let xstep = tick_step(&xticks, t0, t1);
+    for tv in xticks {
+        let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"##, px(tv), y0 + h - mb + 14.0, linear_tick_text(tv, xstep));
     }
-    let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">tracking step t</text>"##, x0 + ml + (w - ml - mr) / 2.0, y0 + h - 6.0);
+    let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{xlabel}</text>"##, x0 + ml + (w - ml - mr) / 2.0, y0 + h - 6.0);
     let yticks = nice_ticks(lo, hi, 5);
     let ystep = tick_step(&yticks, lo, hi);
     for yv in yticks {
@@ -79,9 +95,7 @@ pub(crate) fn panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &
         let yy = y0 + mt + (hi - yv) / (hi - lo) * (h - mt - mb);
         let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{label}</text><line x1="{:.1}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}" stroke="#eee"/>"##, x0 + ml - 4.0, yy + 3.0, x0 + ml, x0 + w - mr);
     }
-    if let Some((v, name)) = hline {
-        let _ = write!(svg, r##"<line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#888" stroke-dasharray="2,3"/><text x="{:.1}" y="{:.1}" font-size="10" fill="#666">{name}</text>"##, px(t0), px(t1), py(v), py(v), px(t0) + 4.0, py(v) - 3.0);
-    }
+    let (lx, ly) = (x0 + w - mr + 12.0, |k: usize| y0 + mt + 12.0 + 14.0 * k as f64);
     for (k, s) in series.iter().enumerate() {
         let mut d = String::new();
         let mut pen = false;
@@ -95,10 +109,20 @@ pub(crate) fn panel(svg: &mut String, x0: f64, y0: f64, w: f64, h: f64, title: &
         }
         let dash = if s.dash { r##" stroke-dasharray="5,3""## } else { "" };
         let _ = write!(svg, r##"<path d="{d}" fill="none" stroke="{}" stroke-width="1.3"{dash}/>"##, s.color);
-        let ly = y0 + mt + 12.0 + 13.0 * k as f64;
-        let lx = x0 + w - mr - 150.0;
-        let _ = write!(svg, r##"<line x1="{lx:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="{}" stroke-width="2"{dash}/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"##, lx + 18.0, ly - 4.0, ly - 4.0, s.color, lx + 22.0, ly, s.name);
+        legend_entry(svg, lx, ly(k), s.color, dash, s.name);
     }
+    // The reference line goes over the series (a curve that sits on it, as θ†'s sharpness sits on
+    // 2/η, would hide it otherwise), dotted in black, and into the legend.
+    if let Some((v, name)) = hline {
+        let dots = r##" stroke-dasharray="2,2""##;
+        let _ = write!(svg, r##"<line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#000" stroke-width="1.2"{dots}/>"##, px(t0), px(t1), py(v), py(v));
+        legend_entry(svg, lx, ly(series.len()), "#000", dots, name);
+    }
+}
+
+/// One legend entry: a short line in the series' colour and dash pattern, then its name.
+fn legend_entry(svg: &mut String, lx: f64, ly: f64, color: &str, dash: &str, name: &str) {
+    let _ = write!(svg, r##"<line x1="{lx:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="2"{dash}/><text x="{:.1}" y="{:.1}" font-size="11">{name}</text>"##, lx + 18.0, ly - 4.0, ly - 4.0, lx + 22.0, ly);
 }
 
 /// DejaVu Sans (Bitstream Vera licence, see `src/assets/DejaVuSans-LICENSE.txt`), subset to Latin-1,
@@ -153,21 +177,22 @@ pub fn write_all(out: &Path, rows: &[Row], threshold: f64) -> Result<(), Error> 
     let col = |f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     let (w, h) = (900.0, 300.0);
     let mut body = String::new();
-    panel(&mut body, 0.0, 0.0, w, h, "Loss", &t, &[
+    let axes = |title, hline, log| Axes { title, xlabel: "tracking step t (GD steps after θ₀)", hline, log };
+    panel(&mut body, (0.0, 0.0, w, h), &axes("Loss", None, false), &t, &[
         Series { name: "GD L(θ)", color: "#1f77b4", dash: false, y: col(|r| r.loss_gd) },
         Series { name: "θ† L(θ†)", color: "#2ca02c", dash: false, y: col(|r| r.loss_dagger) },
         Series { name: "pred L(θ†+v)", color: "#d62728", dash: true, y: col(|r| r.loss_pred) },
-    ], None, false);
-    panel(&mut body, 0.0, h, w, h, "Sharpness", &t, &[
+    ]);
+    panel(&mut body, (0.0, h, w, h), &axes("Sharpness", Some((threshold, "2/η")), false), &t, &[
         Series { name: "GD S(θ)", color: "#1f77b4", dash: false, y: col(|r| r.sharpness_gd) },
         Series { name: "θ† S(θ†)", color: "#2ca02c", dash: false, y: col(|r| r.sharpness_dagger) },
         Series { name: "pred S(θ†)+∇S·v", color: "#d62728", dash: true, y: col(|r| r.sharpness_pred) },
-    ], Some((threshold, "2/η")), false);
-    panel(&mut body, 0.0, 2.0 * h, w, h, "Deviation from θ† (log scale)", &t, &[
+    ]);
+    panel(&mut body, (0.0, 2.0 * h, w, h), &axes("Deviation from θ† (log scale)", None, true), &t, &[
         Series { name: "GD ‖θ−θ†‖", color: "#1f77b4", dash: false, y: col(|r| r.dist) },
         Series { name: "pred ‖v‖", color: "#d62728", dash: true, y: col(|r| r.pred_norm) },
         Series { name: "‖θ−θ†−v‖", color: "#7f7f7f", dash: false, y: col(|r| r.tracking_error) },
-    ], None, true);
+    ]);
     write_both(&dir, "tracking", &doc(w, 3.0 * h, &body))?;
 
     // Phase portrait (x/δ, y/√α) of the prediction and of GD, with the first row's α, δ.
@@ -186,7 +211,8 @@ pub fn write_all(out: &Path, rows: &[Row], threshold: f64) -> Result<(), Error> 
 }
 
 fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str, &str)]) {
-    let (m, top) = (60.0, 30.0);
+    // The legend sits between the title and the plot, one line per set, clear of the points.
+    let (m, top) = (60.0, 34.0 + 16.0 * sets.len() as f64);
     let mut xl = 4.0f64;
     let mut yl = 4.0f64;
     for (xs, ys, _, _) in sets {
@@ -239,7 +265,8 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
                 let _ = write!(svg, r##"<circle cx="{:.1}" cy="{:.1}" r="1.6" fill="{color}"/>"##, px(x), py(y));
             }
         }
-        let _ = write!(svg, r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/><text x="{:.1}" y="{:.1}" font-size="12">{name}</text>"##, w - 230.0, top + 15.0 + 16.0 * k as f64, w - 220.0, top + 19.0 + 16.0 * k as f64);
+        let ly = 38.0 + 16.0 * k as f64;
+        let _ = write!(svg, r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/><text x="{:.1}" y="{:.1}" font-size="12">{name}</text>"##, m + 4.0, ly - 4.0, m + 14.0, ly);
     }
     let _ = write!(
         svg,

@@ -36,37 +36,40 @@ struct JobFlags {
     /// mlp, cubic, cnn or width1 (default mlp).
     #[arg(long)]
     model: Option<String>,
-    /// Every width from input to output, e.g. 64,16,16,10.
+    /// Every width from input to output, e.g. 64,16,16,10 (default 64,16,16,10).
     #[arg(long, value_parser = parse_layers)]
     layers: Option<Widths>,
-    /// tanh, silu or gelu.
+    /// tanh, silu or gelu (default tanh).
     #[arg(long)]
     activation: Option<String>,
-    /// mse or ce.
+    /// mse or ce (default mse).
     #[arg(long)]
     loss: Option<String>,
-    /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]).
+    /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]) (default digits).
     #[arg(long)]
     data: Option<String>,
-    /// Number of samples (the first n digits).
+    /// Samples: the first n digits, or n synthetic ones; a .npz file is used whole (default 256).
     #[arg(long)]
     n: Option<usize>,
-    /// Seed of the initialisation and of synthetic data.
+    /// Seed of the initialisation and of synthetic data (default 0). Naming it, --model or
+    /// --layers without --theta0 starts from the seeded initialisation, not the reference θ₀.
     #[arg(long)]
     seed: Option<u64>,
-    /// GD's starting parameters (.npy, float64 [p], or builtin:NAME).
+    /// GD's starting parameters: a .npy file (float64 [p]), builtin:NAME (mlp_64-16-16-10,
+    /// mlp_64-32-10, mlp_64-12-10) or "" for the seeded initialisation (default: the default job
+    /// starts from builtin:mlp_64-16-16-10, any other from the seeded initialisation).
     #[arg(long)]
     theta0: Option<String>,
-    /// Learning rate η (decimal text; parsed at the working precision).
+    /// Learning rate η (decimal text; parsed at the working precision; default 0.2667).
     #[arg(long, allow_hyphen_values = true)]
     lr: Option<String>,
-    /// Steps after the instability point θ₀ (run: tracking steps; flow: GD steps).
+    /// Steps after the instability point θ₀ (run: tracking steps; flow: GD steps; default 500).
     #[arg(long)]
     steps: Option<u64>,
-    /// Cap on the GD steps of the instability search.
+    /// Cap on the GD steps of the instability search (default 20000).
     #[arg(long)]
     search_steps: Option<u64>,
-    /// `f64` or a number of MPFR bits (53..=1024).
+    /// `f64` or a number of MPFR bits (53..=1024) (default f64).
     #[arg(long)]
     precision: Option<String>,
     /// Relative residual of the eigen solves (default 1e-10 in f64, 2^(16−bits) in MPFR).
@@ -132,7 +135,7 @@ enum Cmd {
         /// λ₂(θ†) every this many steps (default 50).
         #[arg(long)]
         gap_every: Option<u64>,
-        /// Stop when λ₂(θ†) ≥ C/η; `none` records only.
+        /// Stop when λ₂(θ†) ≥ C/η; `none` records only (default 1.9).
         #[arg(long, allow_hyphen_values = true)]
         gap_threshold: Option<String>,
         /// Checkpoint every this many steps (default 10); a re-run resumes from it.
@@ -252,11 +255,12 @@ enum Cmd {
         /// Conv channels of `--model cnn`.
         #[arg(long, value_parser = parse_layers)]
         channels: Option<Widths>,
-        /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]).
-        #[arg(long, default_value = "digits")]
-        data: String,
-        /// Number of samples (the first n digits).
-        #[arg(long, default_value_t = 200)]
+        /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]); `--model width1`
+        /// generates its own (`width1`). Default: digits, width1 for that model.
+        #[arg(long)]
+        data: Option<String>,
+        /// Samples: the first n digits, or n synthetic ones (default 256, as `run`).
+        #[arg(long, default_value_t = 256)]
         n: usize,
         /// Seed of the initialisation and of synthetic data.
         #[arg(long, default_value_t = 0)]
@@ -354,11 +358,13 @@ enum Cmd {
         /// The parameters θ (.npy, float64 [p], or builtin:NAME).
         #[arg(long)]
         theta: String,
-        /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]).
+        /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]); `--model width1`
+        /// generates its own (`width1`). Default: digits, width1 for that model.
         #[arg(long)]
-        data: String,
-        /// Number of samples (the first n digits, or synthetic ones).
-        #[arg(long, default_value_t = 200)]
+        data: Option<String>,
+        /// Samples: the first n digits, or n synthetic ones; a .npz file is used whole (default 256,
+        /// as `run`).
+        #[arg(long, default_value_t = 256)]
         n: usize,
         /// Seed of synthetic data.
         #[arg(long, default_value_t = 0)]
@@ -378,7 +384,7 @@ enum Cmd {
         /// mse or ce.
         #[arg(long, default_value = "mse")]
         loss: String,
-        /// `f64` or a number of MPFR bits (53..=1024).
+        /// `f64` or a number of MPFR bits (53..=1024) (default f64).
         #[arg(long, default_value = "f64")]
         precision: String,
         /// Top eigenpairs to compute.
@@ -412,6 +418,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `text` and a newline to stdout. A closed pipe (`selfstab … | head`) is not an error: the
+/// reader took what it wanted, and every output file is written before anything is printed.
+fn print_out(text: &str) -> Result<(), selfstab::Error> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    match writeln!(o, "{text}").and_then(|_| o.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(selfstab::Error::Io { path: "standard output".into(), source: e }),
+        _ => Ok(()),
+    }
+}
+
+/// [`print_out`] of a value as pretty JSON.
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), selfstab::Error> {
+    print_out(&serde_json::to_string_pretty(v).expect("the summaries serialise"))
+}
+
 fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
     match cmd {
         Cmd::Run { job, projection_steps, chain_tol, gap_every, gap_threshold, checkpoint_every, channels, multi, gf, fresh } => {
@@ -432,8 +454,19 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             };
             let cfg = config::resolve(&config::merge(from_file, flags))?;
             let s = commands::run_with(&cfg, fresh)?;
-            println!("{}", serde_json::to_string_pretty(&s).unwrap());
-            Ok(())
+            print_json(&s)?;
+            // GD's divergence and a numerical failure end the job with an error (its outputs are
+            // kept); the eigengap stop is an outcome of the theory, not a failure.
+            match s.stop_reason.as_str() {
+                "diverged" | "numerical" => Err(selfstab::EvalError::Other(format!(
+                    "the run stopped at tracking step {} ({}); its outputs are kept in {}",
+                    s.steps_tracked.saturating_sub(1),
+                    s.stop_reason,
+                    cfg.out
+                ))
+                .into()),
+                _ => Ok(()),
+            }
         }
         Cmd::Sgd { batch, layers, activation, loss, data, n, seed, theta0, lr, steps, every, sample_seed, eos_eps, window, out, fresh } => {
             let a = selfstab::sgd::SgdArgs {
@@ -441,7 +474,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 eos_eps, window, out, fresh,
             };
             let rs = selfstab::sgd::command(&a)?;
-            println!("{}", selfstab::sgd::markdown(&rs));
+            print_out(&selfstab::sgd::markdown(&rs))?;
             Ok(())
         }
         Cmd::Flow { job, substeps, smooth, form, top_k, sdcp_tol, dagger, checkpoint_every, fresh } => {
@@ -456,13 +489,13 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             };
             let args = selfstab::flow_cmd::FlowArgs { substeps, smooth, form, top_k, sdcp_tol, dagger, fresh };
             let s = selfstab::flow_cmd::flow(&cfg, &args)?;
-            println!("{}", serde_json::to_string_pretty(&s).unwrap());
+            print_json(&s)?;
             Ok(())
         }
         Cmd::Verify { quick, out, src, from_log } => {
             let src = src.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
             let recs = selfstab::verify::verify_with(&src, quick, from_log.as_deref(), &out)?;
-            println!("{}", selfstab::verify::markdown(&recs));
+            print_out(&selfstab::verify::markdown(&recs))?;
             let failed: Vec<String> = recs.iter().filter(|r| r.status == "fail").map(|r| r.id.to_string()).collect();
             if failed.is_empty() {
                 eprintln!("verify: no claim fails; report in {}/verify.md and verify.json", out.display());
@@ -479,24 +512,25 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             selfstab::order::write(&s, &out)?;
             selfstab::decades::write_points(&s, &pts, &out)?;
             let _ = std::fs::remove_file(selfstab::decades::partial_path(claim, &out));
-            println!("{}", selfstab::order::markdown(&s));
+            print_out(&selfstab::order::markdown(&s))?;
             Ok(())
         }
         Cmd::Order { claim, out, quick, .. } => {
             let claim = selfstab::order::parse_claim(&claim)?;
             let s = selfstab::order::study(claim, quick)?;
             selfstab::order::write(&s, &out)?;
-            println!("{}", selfstab::order::markdown(&s));
+            print_out(&selfstab::order::markdown(&s))?;
             Ok(())
         }
         Cmd::Enclose { h, x0, y0, radius, steps, split, bits, k, max_width, out } => {
             let spec = selfstab::enclosure::EncloseSpec { h, k, x0, y0, radius, steps, split, bits, max_width };
             let e = selfstab::enclosure::enclose(&spec)?;
             selfstab::enclosure::write(&e, &out)?;
-            println!("{}", selfstab::enclosure::markdown(&e));
+            print_out(&selfstab::enclosure::markdown(&e))?;
             Ok(())
         }
         Cmd::Export { layers, model, channels, data, n, seed, out } => {
+            let data = data.unwrap_or_else(|| default_data(&model));
             if selfstab::models::build::is_extra(&model) {
                 let ch = channels.map(|w| w.0).unwrap_or_default();
                 let args = selfstab::models::build::ModelArgs {
@@ -507,11 +541,12 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 let layers = need_layers(&model, layers, channels.is_some())?;
                 commands::export(&layers, &data, n, seed, &out)?;
             }
-            println!("wrote {}/theta0.npy and {}/data.npz", out.display(), out.display());
+            print_out(&format!("wrote {}/theta0.npy and {}/data.npz", out.display(), out.display()))?;
             Ok(())
         }
         Cmd::Eval { theta, data, n, seed, layers, model, channels, activation, loss, precision, top_k, eig_tol, out } => {
             let precision = Precision::parse(&precision)?;
+            let data = data.unwrap_or_else(|| default_data(&model));
             let extra = selfstab::models::build::is_extra(&model);
             let layers = if extra { vec![] } else { need_layers(&model, layers, channels.is_some())? };
             let a = EvalArgs { theta, data, n, seed, layers, activation, loss, precision, top_k, eig_tol, out };
@@ -521,10 +556,15 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             } else {
                 commands::eval(&a)?
             };
-            println!("{}", serde_json::to_string_pretty(&v).unwrap());
+            print_json(&v)?;
             Ok(())
         }
     }
+}
+
+/// The data set of a model when `--data` is not given: the width-1 model's own, else digits.
+fn default_data(model: &str) -> String {
+    if model == "width1" { "width1" } else { "digits" }.into()
 }
 
 /// `--layers` for `--model mlp` (the only other model names are cnn and width1).

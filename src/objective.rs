@@ -19,6 +19,12 @@ pub trait Objective<S: Scalar>: Send + Sync {
     fn ctx(&self) -> S::Ctx;
     /// Short description (model, sizes).
     fn describe(&self) -> String;
+    /// Whether L ≥ 0 everywhere (a data-fitting loss: MSE, cross-entropy). Then GD's loss growing
+    /// far above its starting value is divergence ([`crate::commands::DIVERGENCE_GROWTH`]); a
+    /// loss unbounded below (the cubic families) falls without bound along −g and is not judged so.
+    fn nonnegative(&self) -> bool {
+        false
+    }
     /// L(θ).
     fn value(&self, th: &[S]) -> Result<S, EvalError>;
     /// ∇L(θ) into `g`; returns L(θ).
@@ -85,6 +91,9 @@ impl<S: Scalar> Objective<S> for Counted<'_, S> {
     }
     fn describe(&self) -> String {
         self.inner.describe()
+    }
+    fn nonnegative(&self) -> bool {
+        self.inner.nonnegative()
     }
     fn value(&self, th: &[S]) -> Result<S, EvalError> {
         bump(&self.counts.value);

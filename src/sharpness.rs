@@ -98,6 +98,65 @@ pub fn top_eigen<S: Scalar>(
     }
 }
 
+/// Largest p for which [`all_eigenpairs`] runs above f64: its cyclic Jacobi in the working
+/// precision costs ≈ 4p³ MPFR operations per sweep (p = 300: 1e8, minutes at 256 bits).
+pub const ALL_PAIRS_MPFR_MAX: usize = 300;
+
+/// Every eigenpair of ∇²L(θ), descending (`eval --top-k` ≥ p): the dense Hessian from p HVPs with
+/// unit vectors, symmetrised ([`crate::objective::dense_hessian`]), then in f64 faer's self-adjoint
+/// eigendecomposition (sequential, so the bits do not depend on the thread count; O(p³) flops,
+/// seconds at p ≈ 3,500, where the Lanczos solver with block size p would take hours) and above f64
+/// the cyclic Jacobi of [`jacobi_eigen`] in the working precision (p ≤ [`ALL_PAIRS_MPFR_MAX`]).
+/// Residuals ‖Hy − θy‖/max(|θ|, |θ₁|) against the dense H; each vector is oriented so that its
+/// product with [`default_start`] is ≥ 0, as the iterative solver orients its first.
+pub fn all_eigenpairs<S: Scalar>(obj: &dyn Objective<S>, th: &[S]) -> Result<Eigen<S>, EvalError> {
+    let p = obj.dim();
+    let c = obj.ctx();
+    if !crate::linalg::is_f64::<S>() && p > ALL_PAIRS_MPFR_MAX {
+        return Err(EvalError::Other(format!(
+            "all {p} eigenpairs above f64 need a dense Jacobi of ≈ 4p³ = {:.1e} operations per sweep in the working precision; it runs for p ≤ {ALL_PAIRS_MPFR_MAX} (use f64, or a --top-k below p)",
+            4.0 * (p as f64).powi(3)
+        )));
+    }
+    let h = crate::objective::dense_hessian(obj, th)?;
+    // Eigenvalues descending, eigenvectors as rows.
+    let (values, rows): (Vec<S>, Vec<Vec<S>>) = if crate::linalg::is_f64::<S>() {
+        let m = faer::Mat::<f64>::from_fn(p, p, |i, j| h[i * p + j].to_f64());
+        faer::set_global_parallelism(faer::Par::Seq);
+        let evd = m
+            .self_adjoint_eigen(faer::Side::Lower)
+            .map_err(|e| EvalError::Other(format!("the dense eigendecomposition of the {p}×{p} Hessian failed: {e:?}")))?;
+        let (s, u) = (evd.S(), evd.U());
+        (0..p).rev().map(|j| (S::from_f64(s[j], c), (0..p).map(|i| S::from_f64(u[(i, j)], c)).collect())).unzip()
+    } else {
+        let (vals, vecs) = jacobi_eigen(&h, p);
+        let rows = (0..p).map(|r| vecs[r * p..(r + 1) * p].to_vec()).collect();
+        (vals, rows)
+    };
+    let start = default_start::<S>(p, c);
+    let vectors: Vec<Vec<S>> = rows
+        .into_iter()
+        .map(|mut y| {
+            if dot(&y, &start).to_f64() < 0.0 {
+                y.iter_mut().for_each(|x| *x = -x.clone());
+            }
+            y
+        })
+        .collect();
+    // Row r of Y·H (H symmetric) is (H y_r)ᵀ: one product for every residual.
+    let y: Vec<S> = vectors.iter().flat_map(|v| v.iter().cloned()).collect();
+    let mut hy = zeros::<S>(p * p, c);
+    S::gemm(&mut hy, &y, false, &h, false, (p, p, p), false, true);
+    let top = values.first().map_or(0.0, |v| v.to_f64().abs());
+    let residuals = (0..p)
+        .map(|r| {
+            let res: Vec<S> = (0..p).map(|i| hy[r * p + i].clone() - &(values[r].clone() * &vectors[r][i])).collect();
+            norm(&res).to_f64() / values[r].to_f64().abs().max(top).max(f64::MIN_POSITIVE)
+        })
+        .collect();
+    Ok(Eigen { values, vectors, residuals, hvps: p as u64, tol: 0.0, next_ritz: vec![], next_ritz_values: vec![] })
+}
+
 /// Top-k eigenpairs warm-started from a subspace: the first vector (the previous u) starts the
 /// Krylov space and the others (the previous solve's next Ritz vectors, [`Eigen::next_ritz`]) are
 /// added to the basis before Krylov directions, so eigenvalues close to S are resolved from the

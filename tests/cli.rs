@@ -123,6 +123,52 @@ fn export_then_eval_reproduces_builtin_digits_bit_for_bit() {
 }
 
 #[test]
+fn eval_of_every_eigenpair_agrees_with_the_iterative_top_pairs() {
+    // `eval --top-k` ≥ p takes every pair from the dense Hessian (p HVPs) and a dense
+    // eigendecomposition (before, the iterative solver with a block of p took hours at p in the
+    // thousands). H is symmetric, so an eigenvalue lies within ‖Hy − θy‖ of a Ritz value θ with
+    // unit y: the dense and iterative top values agree to the sum of their residual bounds. The dense
+    // residuals are at rounding level (≤ 1e-12 relative to S for a backward-stable eigensolver at
+    // p = 610: 16·p·ε ≈ 2e-12 at worst, measured 1e-14).
+    let d = tmp("evalall");
+    let ex = d.join("ex");
+    expect_success(["export", "--layers", "64,8,10", "--n", "50", "--out", ex.to_str().unwrap()]);
+    let theta = ex.join("theta0.npy");
+    let eval = |k: &str, prec: &str, out: &Path| {
+        bin().args(["eval", "--theta", theta.to_str().unwrap(), "--layers", "64,8,10", "--n", "50", "--top-k", k, "--precision", prec, "--out", out.to_str().unwrap()]).output().unwrap()
+    };
+    let read = |dir: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(dir.join("eval.json")).unwrap()).unwrap() };
+    let f64s = |v: &serde_json::Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+    let (it, all) = (d.join("it"), d.join("all"));
+    assert!(eval("3", "f64", &it).status.success());
+    let o = eval("1000", "f64", &all);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("computing all 610 eigenpairs"), "{err}");
+    let (ji, ja) = (read(&it), read(&all));
+    let (vi, va) = (f64s(&ji["top_eigenvalues"]), f64s(&ja["top_eigenvalues"]));
+    let (ri, ra) = (f64s(&ji["eigen_residuals"]), f64s(&ja["eigen_residuals"]));
+    assert_eq!((va.len(), ja["hvp_count"].as_u64()), (610, Some(610)));
+    assert!(va.windows(2).all(|w| w[0] >= w[1]), "not descending");
+    assert!(ra.iter().all(|&r| r <= 1e-12), "dense residual {:e}", ra.iter().cloned().fold(0.0, f64::max));
+    let s = va[0];
+    for i in 0..3 {
+        assert!((va[i] - vi[i]).abs() <= (ri[i] + ra[i]) * s, "λ_{i}: dense {} iterative {} (residuals {:e}, {:e})", va[i], vi[i], ri[i], ra[i]);
+    }
+    let (u, _) = selfstab::npy::read_npy_f64(all.join("u.npy")).unwrap();
+    let (ui, _) = selfstab::npy::read_npy_f64(it.join("u.npy")).unwrap();
+    // Both u's are oriented alike, and each lies within ≈ residual·S/gap of the true u
+    // (Davis–Kahan sin θ ≤ ‖r‖/gap; ‖u − u*‖ = 2 sin(θ/2) ≤ √2 sin θ), plus rounding.
+    let dist: f64 = u.iter().zip(&ui).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+    let bound = std::f64::consts::SQRT_2 * (ri[0] + ra[0]) * s / (va[0] - va[1]) + 1e-14;
+    assert!(dist <= bound, "u differs by {dist:e} > {bound:e}");
+    // Above f64 the dense path is a Jacobi in the working precision: refused past its size limit.
+    let o = eval("1000", "128", &d.join("m"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("p ≤ 300") && !err.contains("panicked"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn eval_at_256_bits_agrees_with_f64_and_writes_all_digits() {
     let d = tmp("eval256");
     let ex = d.join("ex");
@@ -491,6 +537,8 @@ fn far_too_large_learning_rate_stops_as_divergence_and_keeps_outputs() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains("GD diverged"), "no divergence message: {err}");
+    // The job fails (a batch script sees it), with its outputs kept.
+    assert!(!o.status.success() && err.contains("error: the run stopped at tracking step"), "{err}");
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["stop_reason"], "diverged", "{summary}");
     let tracked = summary["steps_tracked"].as_u64().unwrap() as usize;
@@ -500,6 +548,38 @@ fn far_too_large_learning_rate_stops_as_divergence_and_keeps_outputs() {
     for f in ["final_state.npz", "theta_unstable.npy", "series.npz", "figures/tracking.png"] {
         assert!(out.join(f).exists(), "{f} missing after divergence");
     }
+}
+
+#[test]
+fn gd_whose_loss_blows_up_while_finite_stops_as_diverged() {
+    // η = 3 on the default net (2/η = 0.67 ≪ S = 4.9 at θ_init): GD's loss grows ~40× per step and
+    // would stay finite for tens of steps (1.4e128 after 50); a loss bounded below that passes 10⁶
+    // times its value at θ₀ stops the run as diverged (here at tracking step 4), not "completed".
+    let d = tmp("blowup");
+    let out = d.join("o");
+    let o = run(&["run", "--lr", "3", "--gap-threshold", "none", "--steps", "50", "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("over 1e6 times its start"), "{err}");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["stop_reason"], "diverged", "{summary}");
+    let text = std::fs::read_to_string(out.join("series.csv")).unwrap();
+    let losses: Vec<f64> = text.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    let (first, last) = (losses[0], *losses.last().unwrap());
+    assert!(last > 1e6 * first && losses[..losses.len() - 1].iter().all(|&l| l <= 1e6 * first), "{losses:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_failure() {
+    // `selfstab … | head` closes the pipe: the job (its files written) must not panic on printing.
+    let d = tmp("pipe");
+    let ex = d.join("ex");
+    let cmd = format!("set -o pipefail; '{}' export --layers 64,8,10 --n 20 --out '{}' | true", env!("CARGO_BIN_EXE_selfstab"), ex.display());
+    let o = Command::new("bash").args(["-c", &cmd]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(ex.join("theta0.npy").exists());
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]

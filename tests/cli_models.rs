@@ -82,8 +82,12 @@ fn export_then_eval_matches_the_library_for_cnn_and_width1() {
     let o = run(&["export", "--model", "width1", "--n", "40", "--seed", "3", "--out", e.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let ev = d.join("w1_eval");
-    let o = run(&["eval", "--model", "width1", "--n", "40", "--seed", "3", "--data", "width1", "--theta", e.join("theta0.npy").to_str().unwrap(), "--top-k", "2", "--out", ev.to_str().unwrap()]);
+    // Its own generated data is the width-1 model's default (`--data width1`); another is refused.
+    let o = run(&["eval", "--model", "width1", "--n", "40", "--seed", "3", "--theta", e.join("theta0.npy").to_str().unwrap(), "--top-k", "2", "--out", ev.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&["eval", "--model", "width1", "--data", "digits", "--theta", e.join("theta0.npy").to_str().unwrap(), "--out", ev.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("generates its own data"), "{err}");
     let w = Width1::<f64>::new(Activation::Tanh, &width1::width1_data(40, 3).unwrap(), ()).unwrap();
     let v = json(ev.join("eval.json"));
     assert_eq!(v["loss"].as_f64().unwrap(), w.value(&width1::init(3)).unwrap());

@@ -56,10 +56,13 @@ pub fn validate(a: &ModelArgs) -> Result<(), InputError> {
             if LossKind::parse(a.loss)? != LossKind::Mse {
                 return Err(InputError::Value { key: "loss".into(), msg: "the width-1 model is a regression: only `mse`".into() });
             }
-            if !matches!(a.data, "digits" | "width1") {
+            if a.data != "width1" {
                 return Err(InputError::Value {
                     key: "data".into(),
-                    msg: format!("the width-1 model uses its own seeded data (`width1`), got `{}`", a.data),
+                    msg: format!(
+                        "the width-1 model generates its own data from --n and --seed (`--data width1`, its default), got `{}`",
+                        a.data
+                    ),
                 });
             }
             if !a.channels.is_empty() {

@@ -318,6 +318,9 @@ impl<S: Scalar> Objective<S> for Cnn<S> {
         self.ctx
     }
 
+    fn nonnegative(&self) -> bool {
+        true
+    }
     fn describe(&self) -> String {
         format!(
             "cnn {} {} {} (n = {}, p = {}, precision {})",

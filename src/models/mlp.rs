@@ -1484,6 +1484,9 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
         self.ctx
     }
 
+    fn nonnegative(&self) -> bool {
+        true
+    }
     fn describe(&self) -> String {
         format!(
             "mlp {} {} {} (n = {}, p = {}, precision {})",

@@ -180,6 +180,9 @@ impl<S: Scalar> Objective<S> for Width1<S> {
         self.ctx
     }
 
+    fn nonnegative(&self) -> bool {
+        true
+    }
     fn describe(&self) -> String {
         format!("width1 a·{}(w·x) mse (n = {}, p = 3, precision {})", self.act.name(), self.n, S::precision_name(self.ctx))
     }
