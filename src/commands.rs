@@ -20,10 +20,6 @@ use crate::scalar::{Precision, Scalar};
 use crate::sharpness::{EigenOpts, top_eigen};
 use crate::tracking::{self, COLUMNS, Row, StopReason, TrackOpts, TrackState};
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
-}
-
 /// Load a data set by name: `digits` (first n rows, standardised), `synthetic` (seeded) or an `.npz`.
 pub fn load_data(name: &str, n: usize, d: usize, classes: usize, seed: u64) -> Result<Dataset, InputError> {
     match name {
@@ -230,7 +226,7 @@ pub fn build_objective<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Built<S>,
 
 fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summary, Error> {
     let out = PathBuf::from(&cfg.out);
-    std::fs::create_dir_all(&out).map_err(io_err(&out))?;
+    npy::create_out_dir(&out)?;
     let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
     let (obj, theta_init) = build_objective::<S>(cfg, c)?;
     let obj = obj.as_ref();
@@ -563,7 +559,7 @@ fn write_final<S: Scalar>(out: &Path, st: &TrackState<S>) -> Result<(), Error> {
 /// `selfstab export`: the seeded initial parameters and the data, for other implementations.
 pub fn export(layers: &[usize], data_name: &str, n: usize, seed: u64, out: &Path) -> Result<(), Error> {
     let ds = data_for(layers, data_name, n, seed)?;
-    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    npy::create_out_dir(out)?;
     let theta = data::init_params(layers, seed)?;
     npy::write_npy_f64(out.join("theta0.npy"), &theta, &[theta.len()])?;
     data::save_npz_dataset(out.join("data.npz"), &ds)?;
@@ -689,7 +685,7 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     let u = eig.vectors[0].clone();
     let mut gs = zeros::<S>(p, c);
     model.d3_sym(&th, &u, &mut gs)?;
-    std::fs::create_dir_all(&a.out).map_err(io_err(&a.out))?;
+    npy::create_out_dir(&a.out)?;
     write_vec(&a.out.join("grad.npy"), &grad)?;
     write_vec(&a.out.join("u.npy"), &u)?;
     write_vec(&a.out.join("grad_sharpness.npy"), &gs)?;

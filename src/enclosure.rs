@@ -698,7 +698,7 @@ pub fn markdown(e: &Enclosure) -> String {
 
 /// Write `enclosure.csv`, `summary.md` and `summary.json` into `out` (created).
 pub fn write(e: &Enclosure, out: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), source })?;
+    crate::npy::create_out_dir(out)?;
     write_atomic(&out.join("enclosure.csv"), csv(e).as_bytes())?;
     write_atomic(&out.join("summary.md"), markdown(e).as_bytes())?;
     let mut v = serde_json::to_value(e).expect("serialisable");

@@ -206,7 +206,7 @@ pub fn flow(cfg: &Resolved, args: &FlowArgs) -> Result<FlowSummary, Error> {
 
 fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result<FlowSummary, Error> {
     let out = PathBuf::from(&cfg.out);
-    std::fs::create_dir_all(&out).map_err(|source| Error::Io { path: out.clone(), source })?;
+    npy::create_out_dir(&out)?;
     let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
     let (obj, theta_init) = crate::commands::build_objective::<S>(cfg, c)?;
     let obj = obj.as_ref();

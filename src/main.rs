@@ -507,7 +507,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
         Cmd::Order { claim, out, full: true, decades, points, dd_max_steps, mixed, fresh, .. } => {
             let claim = selfstab::decades::parse_claim(&claim)?;
             let opts = selfstab::decades::FullOpts { decades, points, dd_max_steps, mixed };
-            std::fs::create_dir_all(&out).map_err(|source| selfstab::Error::Io { path: out.clone(), source })?;
+            selfstab::npy::create_out_dir(&out)?;
             let (s, pts) = selfstab::decades::study_in(claim, opts, Some(&out), fresh)?;
             selfstab::order::write(&s, &out)?;
             selfstab::decades::write_points(&s, &pts, &out)?;

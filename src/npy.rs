@@ -693,6 +693,12 @@ pub fn csv_cell(v: f64) -> String {
     if v.is_nan() { String::new() } else { format!("{v:?}") }
 }
 
+/// Create the output directory `dir` (and its parents) if it is not there; a failure names the
+/// directory as the output directory (`--out /proc/x` used to say only "No such file or directory").
+pub fn create_out_dir(dir: &Path) -> Result<(), Error> {
+    fs::create_dir_all(dir).map_err(|e| InputError::File { path: dir.to_path_buf(), msg: format!("cannot create the output directory: {e}") }.into())
+}
+
 /// Remove an earlier job's outputs `names` (paths relative to `dir`) before a fresh job writes its
 /// own there, so that none sits beside the new job's. Best effort: a missing file is fine.
 pub fn remove_outputs<P: AsRef<Path>>(dir: &Path, names: impl IntoIterator<Item = P>) {

@@ -355,7 +355,7 @@ fn xml(s: &str) -> String {
 
 /// Write `order_NN.csv`, `order_NN.md`, `order_NN.svg` and `order_NN.png` into `out` (created).
 pub fn write(s: &Study, out: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(out).map_err(|e| Error::Io { path: out.to_path_buf(), source: e })?;
+    crate::npy::create_out_dir(out)?;
     let stem = format!("order_{:02}", s.claim);
     write_atomic(&out.join(format!("{stem}.csv")), csv(s).as_bytes())?;
     write_atomic(&out.join(format!("{stem}.md")), markdown(s).as_bytes())?;

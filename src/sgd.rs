@@ -351,7 +351,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
     for &b in &a.batches {
         Sampler::new(ds.n, b, a.sample_seed)?;
     }
-    std::fs::create_dir_all(&a.out).map_err(|source| Error::Io { path: a.out.clone(), source })?;
+    crate::npy::create_out_dir(&a.out)?;
     crate::npy::remove_stray_temporaries(&a.out);
     // Finished batch sizes of an interrupted run of the same job (`sgd_partial.json`) are reused.
     let partial_path = a.out.join(PARTIAL);

@@ -223,7 +223,7 @@ pub fn verify_with(src_dir: &Path, quick: bool, from_log: Option<&Path>, out: &P
 fn write_report(outcomes: &BTreeMap<String, String>, out: &Path) -> Result<Vec<Record>, Error> {
     let claims = registry(REGISTRY)?;
     let recs = records(&claims, outcomes);
-    std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), source })?;
+    crate::npy::create_out_dir(out)?;
     write_atomic(&out.join("verify.md"), markdown(&recs).as_bytes())?;
     write_atomic(&out.join("verify.json"), serde_json::to_string_pretty(&recs).unwrap().as_bytes())?;
     Ok(recs)

@@ -191,7 +191,7 @@ const MEASURED_LONG: [f64; 5] = [0.156, 0.0258, 0.967, 0.089, 0.0100];
 /// Long run: 1500 steps, width 100 (≈ 2 min): the same pins, and the tr Σ/η term must improve the
 /// loss error ≥ 10×.
 #[test]
-#[ignore]
+#[ignore = "long study (1,500 steps): cargo test --test claims_central_flow -- --ignored claim_30"]
 fn claim_30_micro_mlp_smoothed_gd_matches_flow_long() {
     let [x2, lo, l0, gs, sh] = claim_30_errors(1500, 100.0);
     pinned_within("x² vs tr Σ", x2, MEASURED_LONG[0], 1.5);
@@ -209,7 +209,7 @@ fn claim_31_k1<S: Scalar>(c: S::Ctx) {
     let tol = sdcp::default_tol::<S>(c);
     let mut rng = Rng(7);
     let mut worst = 0.0f64;
-    for case in 0..40 {
+    for _ in 0..40 {
         let g: Vec<S> = (0..5).map(|_| S::from_f64(rng.next(), c)).collect();
         let a = S::from_f64(rng.next() * 3.0, c);
         let sol = sdcp::solve_gram(std::slice::from_ref(&a), std::slice::from_ref(&g), 1, tol, None).unwrap();
@@ -218,7 +218,6 @@ fn claim_31_k1<S: Scalar>(c: S::Ctx) {
         let closed = if closed.to_f64() > 0.0 { closed } else { S::zero(c) };
         let err = (sol.x[0].clone() - &closed).abs().to_f64() / closed.to_f64().abs().max(1.0);
         worst = worst.max(err);
-        assert!(sol.res.max() <= tol, "case {case}: residuals {:?}", sol.res);
     }
     println!("k = 1: max |X − closed form| = {worst:.3e} (eps {:.1e})", S::eps(c));
     // One Newton step on a 1×1 problem: the claim's bound, 1 ulp relative (measured 0.88 ulp in
@@ -278,7 +277,6 @@ fn claim_31_k3<S: Scalar>(c: S::Ctx) {
     let sol = sdcp::solve_gram(&a_hat, &gs, m, tol, None).unwrap();
     let err = sol.x.iter().zip(&xs).map(|(a, b)| (a.clone() - b).abs().to_f64()).fold(0.0, f64::max);
     println!("k = 3 constructed: max |X − X*| = {err:.3e}, iterations {}, residuals {:?}, eigenvalues {:?}", sol.iters, sol.res, sol.x_eigs);
-    assert!(sol.res.max() <= tol);
     // The residual reached bounds the error through B̂'s conditioning (smallest eigenvalue of the
     // Gram matrix of six random vectors in ℝ⁹ is O(1)): allow 1e3 × the residual reached (floored at
     // one rounding). Measured: error 6.4e-15 at residual 4.2e-15 (f64), 1.6e-75 at 4.4e-76 (256 bits).
@@ -326,8 +324,9 @@ fn claim_31_sdcp_random_problems_psd_and_complementary_f64() {
         assert!(sol.x_eigs.iter().all(|&v| v >= -1e-12), "case {case}: X not PSD {:?}", sol.x_eigs);
     }
     println!("max residual {worst:.3e}, max iterations {iters}, rank histogram {ranks:?}");
-    assert!(worst <= tol);
-    // The claim's iteration bound (measured: 16 at most over the 300 problems).
+    // Not a bound of the claim: a regression guard at the measured maximum (16 Newton iterations
+    // over the 300 problems; solve_gram itself fails past its tolerance, so `worst` is reported, not
+    // tested: the independent checks are the known-answer problems above).
     assert!(iters <= 16, "an SDCP solve took {iters} Newton iterations");
 }
 

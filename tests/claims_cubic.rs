@@ -499,8 +499,9 @@ fn claim_14_gd_loss_increase_counts_f64() {
     // steps); with ‖g⊥‖ = 0.03 it rises on 43 of 400 steps at h = 0.05 (98 with 0.003). Measured
     // exactly these, and 2 of 200 at h = 0.1 (‖g⊥‖ = 0.3: "h ≤ 0.05" is where monotonicity starts).
     // The counts are integers of the deterministic f64 generic path, and robust ones: the smallest
-    // loss change over every run is ≥ 2.3e10 ulps of L (measured 2.29e10 … 1.08e13), so no rounding-
-    // level change of the implementation can flip a comparison. Asserted exactly.
+    // loss change over every run is 2.29e10 ulps of L (per run 2.29e10 … 1.08e13; asserted ≥ 1e6
+    // ulps), so no rounding-level change of the implementation can flip a comparison. The counts
+    // are asserted exactly.
     let cases = [
         ("0.0025", "0.3", 400u64, 0u64),
         ("0.000625", "0.3", 800, 0),

@@ -254,7 +254,7 @@ fn claim_24_excess_shrinks_geometrically_in_projection_steps() {
 
 #[test]
 fn claim_24_gd_loss_not_monotone() {
-    // L(θ_t) increases 34 times in 700 steps (34–37 under 1-ulp perturbations: the count lives past
+    // L(θ_t) increases 36 times in 700 steps (34–37 under 1-ulp perturbations: the count lives past
     // the first spike, so it is tested as that range).
     let l: Vec<f64> = gd_eos().iter().map(|r| r.1).collect();
     let inc = increases(&l);

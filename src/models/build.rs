@@ -105,7 +105,7 @@ pub fn build<S: Scalar>(a: &ModelArgs, c: S::Ctx) -> Result<Built<S>, InputError
 /// as float64 \[n\]).
 pub fn export(a: &ModelArgs, out: &Path) -> Result<(), Error> {
     validate(a)?;
-    std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), source })?;
+    npy::create_out_dir(out)?;
     let theta = match a.model {
         "cnn" => {
             let spec = CnnSpec::new(channels_or_default(a.channels), CNN_CLASSES)?;
