@@ -183,8 +183,8 @@ pub fn run(cfg: &Resolved) -> Result<Summary, Error> {
     run_with(cfg, false)
 }
 
-/// [`run`], with `fresh` (`run --fresh`): a checkpoint in `out` that this job cannot resume is
-/// removed and the run starts afresh instead of stopping with an error.
+/// [`run`], with `fresh` (`run --fresh`): any checkpoint in `out` is removed and the run starts
+/// afresh (one this job cannot resume is otherwise an error).
 pub fn run_with(cfg: &Resolved, fresh: bool) -> Result<Summary, Error> {
     crate::linalg::set_threads(cfg.threads);
     match Precision::parse(&cfg.precision)? {
@@ -249,7 +249,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
     // belongs to another job, is kept and is an error (before anything is written), unless --fresh.
     let resumed: Option<Checkpoint<S>> = npy::read_saved(&ckpt_path, "checkpoint", fresh, |ck: &Checkpoint<S>| {
         if !cfg.same_job_but_steps(&ck.config) {
-            return Err(format!("it is the checkpoint of another configuration ({})", ck.config.differences(cfg)));
+            return Err(format!("it is the checkpoint of another configuration ({})", ck.config.differences(cfg, &["steps"])));
         }
         if ck.inputs != inputs {
             return Err("the contents of its data or θ₀ file have changed since it was written".into());
@@ -717,6 +717,8 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
         }
     }
     j.insert("hvp_count".into(), serde_json::json!(hvp_count));
+    // `dense` (--top-k ≥ p: every pair from the dense Hessian, eigen_tol unused) or `iterative`.
+    j.insert("eigen_method".into(), serde_json::json!(if a.top_k >= p { "dense" } else { "iterative" }));
     j.insert("eigen_tol".into(), serde_json::json!(tol));
     if mpfr {
         j.insert("eigen_tol_decimal".into(), serde_json::json!(dec(tol)));

@@ -517,8 +517,9 @@ impl Resolved {
     }
 
     /// The keys on which `self` (a saved job) and `now` differ as jobs, `key = saved (now: value)`,
-    /// for a message (the keys [`Resolved::same_job_but_steps`] ignores are left out).
-    pub fn differences(&self, now: &Resolved) -> String {
+    /// for a message: the keys [`Resolved::same_job`] ignores are left out, and so are `also_ignored`
+    /// (`run` ignores `steps`).
+    pub fn differences(&self, now: &Resolved, also_ignored: &[&str]) -> String {
         let (saved, now) = (serde_json::to_value(self), serde_json::to_value(now));
         let (Ok(serde_json::Value::Object(saved)), Ok(serde_json::Value::Object(now))) = (saved, now) else {
             return "its configuration differs".into();
@@ -529,7 +530,7 @@ impl Resolved {
         keys.dedup();
         let diffs: Vec<String> = keys
             .into_iter()
-            .filter(|k| !matches!(k.as_str(), "threads" | "out" | "checkpoint_every" | "steps"))
+            .filter(|k| !matches!(k.as_str(), "threads" | "out" | "checkpoint_every") && !also_ignored.contains(&k.as_str()))
             .filter_map(|k| {
                 let (a, b) = (saved.get(k).unwrap_or(&null), now.get(k).unwrap_or(&null));
                 (a != b).then(|| format!("{k} = {a} (now: {b})"))
@@ -587,6 +588,18 @@ mod tests {
         }
         let th = RunConfig { seed: Some(7), theta0: Some("builtin:mlp_64-16-16-10".into()), ..RunConfig::default() };
         assert_eq!(theta0(None, th), "builtin:mlp_64-16-16-10");
+    }
+
+    #[test]
+    fn differences_name_the_keys_that_differ() {
+        // A refused checkpoint's message lists the keys of the job that differ, except those the
+        // job ignores (run: steps; every job: threads, out, checkpoint_every).
+        let saved = resolve(&merge(None, RunConfig::default())).unwrap();
+        let now = Resolved { lr: "0.3".into(), steps: 900, threads: 7, ..saved.clone() };
+        assert_eq!(saved.differences(&now, &["steps"]), r#"lr = "0.2667" (now: "0.3")"#);
+        assert_eq!(saved.differences(&now, &[]), r#"lr = "0.2667" (now: "0.3"), steps = 500 (now: 900)"#);
+        let only_steps = Resolved { steps: 900, ..saved.clone() };
+        assert_eq!(saved.differences(&only_steps, &[]), "steps = 500 (now: 900)");
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub struct FlowArgs {
     /// Output directory of a `run` of the same job (`--multi K` continues θ† past the eigengap):
     /// its θ† loss and sharpness are added to the series, summary and figure.
     pub dagger: Option<PathBuf>,
-    /// `--fresh`: a checkpoint in `out` that this job cannot resume is removed (else it is an error).
+    /// `--fresh`: any checkpoint in `out` is removed and the flow starts afresh (one this job cannot
+    /// resume is otherwise an error).
     pub fresh: bool,
 }
 
@@ -77,7 +78,7 @@ fn flow_key(args: &FlowArgs) -> String {
 fn read_flow_checkpoint<S: Scalar>(path: &Path, cfg: &Resolved, args: &FlowArgs, p: usize, inputs: &str) -> Result<Option<FlowCheckpoint<S>>, Error> {
     npy::read_saved(path, "checkpoint", args.fresh, |ck: &FlowCheckpoint<S>| {
         if !cfg.same_job(&ck.config) {
-            return Err(format!("it is the checkpoint of another configuration ({})", ck.config.differences(cfg)));
+            return Err(format!("it is the checkpoint of another configuration ({})", ck.config.differences(cfg, &[])));
         }
         if ck.flow != flow_key(args) {
             return Err(format!("it is the checkpoint of other flow settings ({}; now: {})", ck.flow, flow_key(args)));

@@ -152,8 +152,9 @@ enum Cmd {
         /// authors' `gf`); writes gf.csv.
         #[arg(long)]
         gf: bool,
-        /// Discard a checkpoint in --out that this job cannot resume (another configuration's,
-        /// or unreadable) and start afresh; without it such a checkpoint is kept and is an error.
+        /// Start afresh, discarding any checkpoint in --out. Without it a checkpoint of this job is
+        /// resumed, and one it cannot resume (another configuration's, unreadable) is kept and is
+        /// an error.
         #[arg(long)]
         fresh: bool,
     },
@@ -206,8 +207,8 @@ enum Cmd {
         /// Output directory (sgd_b{B}.csv, sgd.json, sgd.md).
         #[arg(long, default_value = "sgd")]
         out: PathBuf,
-        /// Discard a file of finished batch sizes in --out of another job (sgd_partial.json) and
-        /// start afresh; without it such a file is kept and is an error.
+        /// Start afresh, discarding any file of finished batch sizes in --out (sgd_partial.json).
+        /// Without it this job's are reused, and another job's is kept and is an error.
         #[arg(long)]
         fresh: bool,
     },
@@ -239,8 +240,9 @@ enum Cmd {
         /// Checkpoint (flow_checkpoint.json) every this many steps (default 10); a re-run resumes from it.
         #[arg(long)]
         checkpoint_every: Option<u64>,
-        /// Discard a checkpoint in --out that this job cannot resume (another configuration's,
-        /// or unreadable) and start afresh; without it such a checkpoint is kept and is an error.
+        /// Start afresh, discarding any checkpoint in --out. Without it a checkpoint of this job is
+        /// resumed, and one it cannot resume (another configuration's, unreadable) is kept and is
+        /// an error.
         #[arg(long)]
         fresh: bool,
     },
@@ -312,8 +314,9 @@ enum Cmd {
         /// With --full, claims 17–18: GD and v in double-double, θ† in f64.
         #[arg(long, requires = "full")]
         mixed: bool,
-        /// With --full: discard a file of finished points in --out of other options
-        /// (order_NN_partial.json) and start afresh; without it such a file is kept and is an error.
+        /// With --full: start afresh, discarding any file of finished points in --out
+        /// (order_NN_partial.json). Without it this study's are reused, and another option set's is
+        /// kept and is an error.
         #[arg(long, requires = "full")]
         fresh: bool,
     },
@@ -409,6 +412,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ selfstab::Error::Interrupted(_)) => {
             eprintln!("{e}");
+            // End by the signal itself, as without a handler, so that a calling shell loop or
+            // script stops too (the work is saved). Should that fail: the shell's code for SIGINT.
+            if let Some(sig) = selfstab::progress::interrupt::received() {
+                let _ = signal_hook::low_level::emulate_default_handler(sig);
+            }
             ExitCode::from(130)
         }
         Err(e) => {
@@ -452,17 +460,17 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 gf: gf.then_some(true),
                 ..flags
             };
+            let seed = flags.seed;
             let cfg = config::resolve(&config::merge(from_file, flags))?;
+            warn_if_seed_unused(seed, &cfg);
             let s = commands::run_with(&cfg, fresh)?;
             print_json(&s)?;
             // GD's divergence and a numerical failure end the job with an error (its outputs are
             // kept); the eigengap stop is an outcome of the theory, not a failure.
             match s.stop_reason.as_str() {
                 "diverged" | "numerical" => Err(selfstab::EvalError::Other(format!(
-                    "the run stopped at tracking step {} ({}); its outputs are kept in {}",
-                    s.steps_tracked.saturating_sub(1),
-                    s.stop_reason,
-                    cfg.out
+                    "the run stopped early ({}: {}); its outputs are kept in {}",
+                    s.stop_reason, s.stop_message, cfg.out
                 ))
                 .into()),
                 _ => Ok(()),
@@ -480,7 +488,9 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
         Cmd::Flow { job, substeps, smooth, form, top_k, sdcp_tol, dagger, checkpoint_every, fresh } => {
             let (from_file, flags) = job.split()?;
             let flags = RunConfig { checkpoint_every, ..flags };
+            let seed = flags.seed;
             let cfg = config::resolve(&config::merge(from_file, flags))?;
+            warn_if_seed_unused(seed, &cfg);
             // flow_summary.json writes the form as `One` / `K`: either case is accepted.
             let form = match form.to_ascii_lowercase().as_str() {
                 "k" => selfstab::central_flow::Form::K,
@@ -559,6 +569,18 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             print_json(&v)?;
             Ok(())
         }
+    }
+}
+
+/// `--seed` on the command line changes nothing when θ₀ is a file or a built-in (named by a config
+/// file, say) and the data are not generated: say so, rather than run the same job for every seed.
+fn warn_if_seed_unused(seed: Option<u64>, cfg: &config::Resolved) {
+    let generated = matches!(cfg.data.as_str(), "synthetic" | "width1");
+    if let (Some(s), false, false) = (seed, cfg.theta0.is_empty(), generated) {
+        eprintln!(
+            "warning: --seed {s} changes nothing here: GD starts from θ₀ = {} and the {} data are not seeded (--theta0 \"\" starts from the seeded initialisation)",
+            cfg.theta0, cfg.data
+        );
     }
 }
 

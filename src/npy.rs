@@ -673,7 +673,7 @@ pub fn read_saved<T: serde::de::DeserializeOwned>(
         Err(source) => return Err(Error::Io { path: path.to_path_buf(), source }),
     };
     if fresh {
-        eprintln!("--fresh: discarding {} (the {what} of an earlier job)", path.display());
+        eprintln!("--fresh: discarding {} (a {what} of an earlier run)", path.display());
         fs::remove_file(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         return Ok(None);
     }

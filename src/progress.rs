@@ -134,18 +134,22 @@ impl Cadence {
 /// While a job's checkpointing loop runs (`run`'s tracking steps, `flow`'s steps) it holds an
 /// [`Armed`] guard: a signal then only sets a flag, and the loop, at the end of the step in
 /// progress, writes its checkpoint and partial outputs and stops with
-/// [`crate::Error::Interrupted`] (exit code 130); the same command resumes it. A second signal
-/// ends the process at once. Outside such a loop a signal ends the process at once, as without a
-/// handler (exit code 128 + the signal's number), and the job loses only what it has not saved.
-/// [`install`] sets this up (the command-line tool calls it); without it, [`requested`] is false.
+/// [`crate::Error::Interrupted`]; the command-line tool then ends by that signal's default action
+/// ([`received`]), so that a shell loop or script calling it stops as it would without a handler.
+/// The same command resumes the job. A second signal, or one outside such a loop, runs the
+/// signal's default action at once (the process ends by the signal, as without a handler), and the
+/// job loses only what it has not saved. [`install`] sets this up (the command-line tool calls
+/// it); without it, [`requested`] is false.
 pub mod interrupt {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, LazyLock};
 
     /// A signal arrived while armed.
     static STOP: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
     /// No checkpointing loop runs: a signal ends the process.
     static UNARMED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(true)));
+    /// The number of the last signal received (0: none).
+    static SIGNAL: LazyLock<Arc<AtomicUsize>> = LazyLock::new(|| Arc::new(AtomicUsize::new(0)));
 
     /// Installs the handlers of SIGINT and SIGTERM (once per process; safe to call again).
     pub fn install() -> std::io::Result<()> {
@@ -156,10 +160,12 @@ pub mod interrupt {
         use signal_hook::consts::{SIGINT, SIGTERM};
         use signal_hook::flag;
         for sig in [SIGINT, SIGTERM] {
-            // The actions run in this order: unarmed, or already stopping (a second signal), ends
-            // the process; otherwise the flag is set for the loop to see.
-            flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&UNARMED))?;
-            flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&STOP))?;
+            // The actions run in this order: unarmed, or already stopping (a second signal), runs
+            // the signal's default action (the process ends by the signal); otherwise the signal
+            // is recorded and the flag set for the loop to see.
+            flag::register_conditional_default(sig, Arc::clone(&UNARMED))?;
+            flag::register_conditional_default(sig, Arc::clone(&STOP))?;
+            flag::register_usize(sig, Arc::clone(&SIGNAL), sig as usize)?;
             flag::register(sig, Arc::clone(&STOP))?;
         }
         let _ = DONE.set(());
@@ -186,5 +192,14 @@ pub mod interrupt {
     /// Whether a signal asked the armed job to save and stop.
     pub fn requested() -> bool {
         STOP.load(Ordering::SeqCst)
+    }
+
+    /// The signal that asked the job to stop, if one did: after saving, the command-line tool ends
+    /// by its default action (`signal_hook::low_level::emulate_default_handler`).
+    pub fn received() -> Option<i32> {
+        match SIGNAL.load(Ordering::SeqCst) {
+            0 => None,
+            s => i32::try_from(s).ok(),
+        }
     }
 }

@@ -329,8 +329,8 @@ pub struct SgdArgs {
     pub window: f64,
     /// Output directory.
     pub out: std::path::PathBuf,
-    /// `--fresh`: a file of finished batch sizes in `out` of another job is removed (else it is an
-    /// error).
+    /// `--fresh`: any file of finished batch sizes in `out` is removed and the job starts afresh
+    /// (another job's is otherwise an error).
     pub fresh: bool,
 }
 

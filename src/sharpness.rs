@@ -102,6 +102,10 @@ pub fn top_eigen<S: Scalar>(
 /// precision costs ≈ 4p³ MPFR operations per sweep (p = 300: 1e8, minutes at 256 bits).
 pub const ALL_PAIRS_MPFR_MAX: usize = 300;
 
+/// Largest p for which [`all_eigenpairs`] runs in f64: it holds about six p×p matrices (p = 12,000:
+/// 6.9 GB) and the decomposition takes minutes (p = 4,650: 30 s with the Hessian's p HVPs).
+pub const ALL_PAIRS_F64_MAX: usize = 12_000;
+
 /// Every eigenpair of ∇²L(θ), descending (`eval --top-k` ≥ p): the dense Hessian from p HVPs with
 /// unit vectors, symmetrised ([`crate::objective::dense_hessian`]), then in f64 faer's self-adjoint
 /// eigendecomposition (sequential, so the bits do not depend on the thread count; O(p³) flops,
@@ -112,6 +116,12 @@ pub const ALL_PAIRS_MPFR_MAX: usize = 300;
 pub fn all_eigenpairs<S: Scalar>(obj: &dyn Objective<S>, th: &[S]) -> Result<Eigen<S>, EvalError> {
     let p = obj.dim();
     let c = obj.ctx();
+    if crate::linalg::is_f64::<S>() && p > ALL_PAIRS_F64_MAX {
+        return Err(EvalError::Other(format!(
+            "all {p} eigenpairs need about six dense {p}×{p} matrices ({:.0} GB); they are computed for p ≤ {ALL_PAIRS_F64_MAX} (use a --top-k below p)",
+            6.0 * 8.0 * (p as f64).powi(2) / 1e9
+        )));
+    }
     if !crate::linalg::is_f64::<S>() && p > ALL_PAIRS_MPFR_MAX {
         return Err(EvalError::Other(format!(
             "all {p} eigenpairs above f64 need a dense Jacobi of ≈ 4p³ = {:.1e} operations per sweep in the working precision; it runs for p ≤ {ALL_PAIRS_MPFR_MAX} (use f64, or a --top-k below p)",
