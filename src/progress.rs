@@ -132,14 +132,14 @@ impl Cadence {
 /// Interruption of a long job (SIGINT, as from Ctrl-C, or SIGTERM, as from a batch scheduler).
 ///
 /// While a job's checkpointing loop runs (`run`'s tracking steps, `flow`'s steps) it holds an
-/// [`Armed`] guard: a signal then only sets a flag, and the loop, at the end of the step in
+/// [`Armed`](interrupt::Armed) guard: a signal then only sets a flag, and the loop, at the end of the step in
 /// progress, writes its checkpoint and partial outputs and stops with
 /// [`crate::Error::Interrupted`]; the command-line tool then ends by that signal's default action
-/// ([`received`]), so that a shell loop or script calling it stops as it would without a handler.
+/// ([`received`](interrupt::received)), so that a shell loop or script calling it stops as it would without a handler.
 /// The same command resumes the job. A second signal, or one outside such a loop, runs the
 /// signal's default action at once (the process ends by the signal, as without a handler), and the
-/// job loses only what it has not saved. [`install`] sets this up (the command-line tool calls
-/// it); without it, [`requested`] is false.
+/// job loses only what it has not saved. [`install`](interrupt::install) sets this up (the command-line tool calls
+/// it); without it, [`requested`](interrupt::requested) is false.
 pub mod interrupt {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, LazyLock};
