@@ -357,7 +357,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
     let partial_path = a.out.join(PARTIAL);
     let key = job_key(a)?;
     let saved: Vec<SgdResult> = crate::npy::read_saved(&partial_path, "file of finished batch sizes", a.fresh, |p: &SgdPartial| {
-        if p.key == key { Ok(()) } else { Err("its batch sizes belong to a job with other arguments or input files".into()) }
+        if p.key == key { Ok(()) } else { Err(format!("its batch sizes belong to another job ({})", key_differences(&p.key, &key))) }
     })?
     .map(|p| p.results)
     .unwrap_or_default();
@@ -449,6 +449,36 @@ struct SgdPartial {
     results: Vec<SgdResult>,
 }
 
+/// The parts of two job keys ([`job_key`]) that differ, `saved (now: …)`: the arguments' fields
+/// (split at the commas outside brackets) and the input files' digests.
+fn key_differences(saved: &str, now: &str) -> String {
+    fn parts(key: &str) -> Vec<String> {
+        let (mut out, mut cur, mut depth) = (Vec::new(), String::new(), 0i32);
+        for ch in key.chars() {
+            match ch {
+                '{' | '[' | '(' => depth += 1,
+                '}' | ']' | ')' => depth -= 1,
+                _ => {}
+            }
+            if (ch == ',' && depth == 1) || (ch == ' ' && depth == 0) {
+                out.push(std::mem::take(&mut cur).trim_matches(|c: char| c == '{' || c == '}' || c.is_whitespace()).to_string());
+            } else {
+                cur.push(ch);
+            }
+        }
+        out.push(cur.trim().to_string());
+        out.into_iter().filter(|s| !s.is_empty()).collect()
+    }
+    let (a, b) = (parts(saved), parts(now));
+    let diffs: Vec<String> = (0..a.len().max(b.len()))
+        .filter_map(|i| match (a.get(i), b.get(i)) {
+            (x, y) if x == y => None,
+            (x, y) => Some(format!("{} (now: {})", x.map_or("—", |s| s), y.map_or("—", |s| s))),
+        })
+        .collect();
+    if diffs.is_empty() { "other arguments or input files".into() } else { diffs.join(", ") }
+}
+
 /// Everything that sets a batch size's result: every argument but the list of batch sizes and the
 /// output directory (so an argument added later is part of the key by itself), and the contents of
 /// the data and θ₀ files.
@@ -475,4 +505,35 @@ fn write_summary(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> 
     crate::npy::write_atomic(&dir.join("sgd.json"), serde_json::to_string_pretty(&summary).unwrap().as_bytes())?;
     crate::npy::write_atomic(&dir.join("sgd.md"), markdown(out).as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_partial_file_names_the_arguments_that_differ() {
+        let a = SgdArgs {
+            batches: vec![32],
+            layers: vec![64, 16, 16, 10],
+            activation: "tanh".into(),
+            loss: "mse".into(),
+            data: "digits".into(),
+            n: 256,
+            seed: 0,
+            theta0: "builtin:mlp_64-16-16-10".into(),
+            lr: 0.2667,
+            steps: 3000,
+            every: 20,
+            sample_seed: 0,
+            eos_eps: 0.25,
+            window: 0.5,
+            out: "sgd".into(),
+            fresh: false,
+        };
+        let b = SgdArgs { lr: 0.3, layers: vec![64, 32, 10], batches: vec![16], out: "elsewhere".into(), fresh: true, ..a.clone() };
+        let d = key_differences(&job_key(&a).unwrap(), &job_key(&b).unwrap());
+        assert_eq!(d, "layers: [64, 16, 16, 10] (now: layers: [64, 32, 10]), lr: 0.2667 (now: lr: 0.3)");
+        assert_eq!(key_differences(&job_key(&a).unwrap(), &job_key(&a).unwrap()), "other arguments or input files");
+    }
 }
