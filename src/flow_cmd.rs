@@ -317,6 +317,14 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     if let (Some(d), Some((dl, ds))) = (&dag, &dag_cols) {
         let win = window(rows.len(), args.smooth);
         let (la, n) = agreement_where(&sm.loss, dl, win.clone());
+        // A θ† run that stopped earlier (or records fewer steps) narrows the comparison: say so.
+        if n < win.len() as u64 {
+            eprintln!(
+                "note: the θ† run in {} covers {n} of the {} steps of the comparison window; loss_vs_dagger and sharpness_vs_dagger are over those (dagger_window_steps)",
+                d.dir.display(),
+                win.len()
+            );
+        }
         let (sa, _) = agreement_where(&sm.sharpness, ds, win);
         summary.loss_vs_dagger = Some(la);
         summary.sharpness_vs_dagger = Some(sa);
