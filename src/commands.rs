@@ -271,6 +271,10 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
         Ok(())
     })?;
     write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
+    // From here a signal (SIGINT, SIGTERM) asks the job to stop: the instability search stops at
+    // its next step (nothing is saved before tracking starts), the tracking loop at the end of the
+    // step in progress, after writing its checkpoint (`progress::interrupt`).
+    let armed = crate::progress::interrupt::arm();
     let mut ck = match resumed {
         Some(mut ck) => {
             eprintln!("resuming from {} at tracking step {}", ckpt_path.display(), ck.state.t);
@@ -286,6 +290,13 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
             let (inst, trace) = gd::find_instability_shown(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol);
             let inst = match inst {
                 Ok(i) => i,
+                Err(gd::SearchError::Stopped(t)) => {
+                    write_pre(&out, &trace.rows)?;
+                    return Err(Error::Interrupted(format!(
+                        "interrupted at GD step {t} of the instability search: nothing is saved before tracking starts (the trace so far is in {}); the same command starts the search again",
+                        out.join("pre_instability.csv").display()
+                    )));
+                }
                 Err(e) => {
                     write_pre(&out, &trace.rows)?;
                     return Err(crate::error::EvalError::Other(e.to_string()).into());
@@ -325,7 +336,6 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
     // Tracking.
     let mut prog = crate::progress::Ticker::new(1);
     let mut cadence = crate::progress::Cadence::new(cfg.checkpoint_every);
-    let armed = crate::progress::interrupt::arm();
     while ck.stop.is_none() && ck.state.t < cfg.steps {
         if crate::progress::interrupt::requested() {
             // Save everything so far and stop; the same command resumes here.

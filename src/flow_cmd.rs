@@ -224,6 +224,10 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     let inputs = cfg.input_digest()?;
     let resumed = read_flow_checkpoint::<S>(&ckpt_path, cfg, args, obj.dim(), &inputs)?;
     write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
+    // From here a signal (SIGINT, SIGTERM) asks the job to stop: the instability search at its next
+    // step (nothing saved), the flow at the end of the step in progress, after writing its
+    // checkpoint (`progress::interrupt`).
+    let armed = crate::progress::interrupt::arm();
     let (inst_step, theta_unstable, state, mut rows, mut maxres, wall_before) = match resumed {
         Some(ck) => {
             eprintln!("resuming from {} at GD step {} of the flow", ckpt_path.display(), ck.state.t);
@@ -233,7 +237,14 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         None => {
             // A fresh flow: an earlier job's outputs in this directory go first.
             npy::remove_outputs(&out, STALE_OUTPUTS);
-            let inst = gd::find_instability_shown(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol).0.map_err(|e| EvalError::Other(e.to_string()))?;
+            let inst = gd::find_instability_shown(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol).0.map_err(|e| -> Error {
+                match e {
+                    gd::SearchError::Stopped(t) => Error::Interrupted(format!(
+                        "interrupted at GD step {t} of the instability search: nothing is saved before the flow starts; the same command starts the search again"
+                    )),
+                    e => EvalError::Other(e.to_string()).into(),
+                }
+            })?;
             eprintln!("instability at GD step {}: S = {} ≥ 2/η = {}", inst.step, crate::error::num6(inst.sharpness.to_f64()), crate::error::num6(2.0 / eta.to_f64()));
             let state = CompareState::new(&inst.theta, c);
             (inst.step, inst.theta, state, vec![], MaxResiduals::default(), 0.0)
@@ -255,9 +266,6 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     // written at most every `progress::CHECKPOINT_SECONDS` (a 300-step flow took 1.3 % longer with
     // one every 10 steps and no such limit).
     let mut cadence = crate::progress::Cadence::new(cfg.checkpoint_every);
-    // A signal (SIGINT, SIGTERM) while the loop runs: the checkpoint is written at the end of the
-    // step in progress and the loop stops (`progress::interrupt`).
-    let armed = crate::progress::interrupt::arm();
     let checkpoint = |st: &CompareState<S>, rows: &[CompareRow], maxres: &MaxResiduals| -> Result<(), Error> {
         let stop = crate::progress::interrupt::requested() && st.t <= cfg.steps;
         if !stop && (st.t > cfg.steps || !cadence.due(st.t)) {

@@ -48,6 +48,11 @@ pub trait Observer<S: Scalar> {
     fn on_row(&mut self, _row: &GdRow<'_, S>) {}
     /// Called when the search backtracks to step t (rows after t will be re-sent).
     fn on_backtrack(&mut self, _t: u64) {}
+    /// Whether the search should stop after the current iterate ([`SearchError::Stopped`]): an
+    /// interrupt (`progress::interrupt`), as argmin's executor stops on Ctrl-C.
+    fn stop(&self) -> bool {
+        false
+    }
 }
 
 /// Records the pre-instability trace (step, loss, sharpness) as f64 for reports.
@@ -93,6 +98,10 @@ impl<S: Scalar> Observer<S> for Progress {
             let s = row.sharpness.map(|s| format!("{:.6}", s.to_f64())).unwrap_or_default();
             format!("  GD step {:>7}  loss {:.6e}  S {}", row.t, row.loss.to_f64(), s)
         });
+    }
+    /// The commands' search stops when a signal asks an armed job to (`progress::interrupt`).
+    fn stop(&self) -> bool {
+        crate::progress::interrupt::requested()
     }
 }
 
@@ -158,6 +167,9 @@ pub enum SearchError {
         /// Its step.
         last_t: u64,
     },
+    /// An observer asked the search to stop ([`Observer::stop`]).
+    #[error("the instability search was stopped at GD step {0}")]
+    Stopped(u64),
 }
 
 /// Interval between sharpness checks at sharpness s (decisions.md §3).
@@ -235,6 +247,9 @@ pub fn find_instability<S: Scalar>(
         let loss = gd_step(obj, eta, &mut theta, &mut grad).map_err(|e| SearchError::Eval(e, t))?;
         for o in observers.iter_mut() {
             o.on_row(&GdRow { t, theta: &theta_t, loss: &loss, sharpness: s_here.as_ref() });
+        }
+        if observers.iter().any(|o| o.stop()) {
+            return Err(SearchError::Stopped(t));
         }
         t += 1;
     }

@@ -131,9 +131,11 @@ impl Cadence {
 
 /// Interruption of a long job (SIGINT, as from Ctrl-C, or SIGTERM, as from a batch scheduler).
 ///
-/// While a job's checkpointing loop runs (`run`'s tracking steps, `flow`'s steps) it holds an
-/// [`Armed`](interrupt::Armed) guard: a signal then only sets a flag, and the loop, at the end of the step in
-/// progress, writes its checkpoint and partial outputs and stops with
+/// While a job's checkpointing loop runs (`run`'s tracking steps, `flow`'s steps), and the
+/// instability search before it, the job holds an [`Armed`](interrupt::Armed) guard: a signal then
+/// only sets a flag; the search stops at its next GD step (its progress observer's
+/// `gd::Observer::stop`; nothing is saved before tracking starts), and the loop, at the end of the
+/// step in progress, writes its checkpoint and partial outputs and stops with
 /// [`crate::Error::Interrupted`]; the command-line tool then ends by that signal's default action
 /// ([`received`](interrupt::received)), so that a shell loop or script calling it stops as it would without a handler.
 /// The same command resumes the job. A second signal, or one outside such a loop, runs the

@@ -372,6 +372,33 @@ fn interrupted_run_saves_its_state_at_the_step_and_resumes_bit_identically() {
 }
 
 #[test]
+fn interrupted_instability_search_says_so_and_ends_by_the_signal() {
+    // A signal during the instability search (here η = 0.05, where S never reaches 2/η = 40 within
+    // the 20,000-step cap: several seconds of search) stops it at its next GD step: the job says
+    // where, keeps the search's trace (run: pre_instability.csv), and ends by the signal.
+    use std::os::unix::process::ExitStatusExt;
+    let d = tmp("searchint");
+    for cmd in ["run", "flow"] {
+        let out = d.join(cmd);
+        let mut child = bin()
+            .args([cmd, "--layers", "64,16,16,10", "--lr", "0.05", "--steps", "10", "--out", out.to_str().unwrap()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        assert!(child.try_wait().unwrap().is_none(), "{cmd}: the search ended before the signal");
+        assert!(Command::new("kill").args(["-s", "INT", &child.id().to_string()]).status().unwrap().success());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.signal(), Some(2), "{cmd}: {:?} {err}", o.status);
+        assert!(err.contains("of the instability search: nothing is saved") && !err.contains("panicked"), "{cmd}: {err}");
+    }
+    let trace = std::fs::read_to_string(d.join("run").join("pre_instability.csv")).unwrap();
+    assert!(trace.lines().count() > 2, "run kept no search trace");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn interrupted_flow_saves_its_state_at_the_step_and_resumes_bit_identically() {
     // As for run: a flow interrupted (SIGINT) after its first checkpoint writes the checkpoint of
     // the step in progress and its series so far, ends by the signal, and resumes there.
