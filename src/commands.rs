@@ -176,6 +176,11 @@ struct Checkpoint<S: Scalar> {
     gf: Option<gd::GradientFlow<S>>,
 }
 
+/// Write `ck` to `path` (atomically).
+fn save<S: Scalar>(path: &Path, ck: &Checkpoint<S>) -> Result<(), Error> {
+    write_atomic(path, &serde_json::to_vec(ck).expect("checkpoint serialises"))
+}
+
 /// Run the job of a resolved configuration (dispatching on the precision), resuming its
 /// checkpoint in `out` if there is one; a checkpoint of another job there is an error
 /// ([`run_with`] with `fresh` discards it).
@@ -339,7 +344,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
     while ck.stop.is_none() && ck.state.t < cfg.steps {
         if crate::progress::interrupt::requested() {
             // Save everything so far and stop; the same command resumes here.
-            write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
+            save(&ckpt_path, &ck)?;
             write_series(&out, &ck.rows)?;
             prog.finish();
             return Err(Error::Interrupted(format!(
@@ -371,7 +376,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
             Err(e) => {
                 // Keep everything recorded so far; say where and why the run stopped.
                 ck.stop = Some(StopReason::Numerical(format!("stopped at tracking step {}: {e}", ck.state.t)));
-                write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
+                save(&ckpt_path, &ck)?;
                 break;
             }
         };
@@ -406,7 +411,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
             )));
         }
         if cadence.due(ck.state.t) || ck.stop.is_some() || ck.state.t == cfg.steps {
-            write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
+            save(&ckpt_path, &ck)?;
             write_series(&out, &ck.rows)?;
         }
     }

@@ -261,6 +261,29 @@ pub fn check_layers(layers: &[usize]) -> Result<(), InputError> {
 /// run keeps tens of them.
 pub const MAX_PARAMS: usize = 100_000_000;
 
+/// The fields on which two JSON objects (a saved job's settings and this job's) differ, as
+/// `key = saved (now: value)` joined by commas, leaving out the keys `ignored`; `otherwise` when
+/// none is found or either is not an object. The refusal messages of saved work (run's and flow's
+/// checkpoints, sgd's finished batch sizes) name what changed with it.
+pub fn json_differences(saved: &serde_json::Value, now: &serde_json::Value, ignored: &[&str], otherwise: &str) -> String {
+    let (serde_json::Value::Object(saved), serde_json::Value::Object(now)) = (saved, now) else {
+        return otherwise.into();
+    };
+    let null = serde_json::Value::Null;
+    let mut keys: Vec<&String> = saved.keys().chain(now.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let diffs: Vec<String> = keys
+        .into_iter()
+        .filter(|k| !ignored.contains(&k.as_str()))
+        .filter_map(|k| {
+            let (a, b) = (saved.get(k).unwrap_or(&null), now.get(k).unwrap_or(&null));
+            (a != b).then(|| format!("{k} = {a} (now: {b})"))
+        })
+        .collect();
+    if diffs.is_empty() { otherwise.into() } else { diffs.join(", ") }
+}
+
 /// 64-bit FNV-1a of `bytes` (the digest of input files checkpoints compare).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
@@ -520,23 +543,11 @@ impl Resolved {
     /// for a message: the keys [`Resolved::same_job`] ignores are left out, and so are `also_ignored`
     /// (`run` ignores `steps`).
     pub fn differences(&self, now: &Resolved, also_ignored: &[&str]) -> String {
-        let (saved, now) = (serde_json::to_value(self), serde_json::to_value(now));
-        let (Ok(serde_json::Value::Object(saved)), Ok(serde_json::Value::Object(now))) = (saved, now) else {
-            return "its configuration differs".into();
-        };
-        let null = serde_json::Value::Null;
-        let mut keys: Vec<&String> = saved.keys().chain(now.keys()).collect();
-        keys.sort();
-        keys.dedup();
-        let diffs: Vec<String> = keys
-            .into_iter()
-            .filter(|k| !matches!(k.as_str(), "threads" | "out" | "checkpoint_every") && !also_ignored.contains(&k.as_str()))
-            .filter_map(|k| {
-                let (a, b) = (saved.get(k).unwrap_or(&null), now.get(k).unwrap_or(&null));
-                (a != b).then(|| format!("{k} = {a} (now: {b})"))
-            })
-            .collect();
-        if diffs.is_empty() { "its configuration differs".into() } else { diffs.join(", ") }
+        let ignored: Vec<&str> = ["threads", "out", "checkpoint_every"].into_iter().chain(also_ignored.iter().copied()).collect();
+        match (serde_json::to_value(self), serde_json::to_value(now)) {
+            (Ok(saved), Ok(now)) => json_differences(&saved, &now, &ignored, "its configuration differs"),
+            _ => "its configuration differs".into(),
+        }
     }
 
     /// A digest of the contents of the input files the job reads (a `--data` file and a

@@ -297,7 +297,7 @@ pub fn markdown(rs: &[SgdResult]) -> String {
 }
 
 /// Options of `selfstab sgd`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct SgdArgs {
     /// Batch sizes.
     pub batches: Vec<usize>,
@@ -449,47 +449,30 @@ struct SgdPartial {
     results: Vec<SgdResult>,
 }
 
-/// The parts of two job keys ([`job_key`]) that differ, `saved (now: …)`: the arguments' fields
-/// (split at the commas outside brackets) and the input files' digests.
+/// The arguments (and input files) on which two job keys ([`job_key`]) differ
+/// ([`crate::config::json_differences`]); a key that is not JSON (an earlier build's) names none.
 fn key_differences(saved: &str, now: &str) -> String {
-    fn parts(key: &str) -> Vec<String> {
-        let (mut out, mut cur, mut depth) = (Vec::new(), String::new(), 0i32);
-        for ch in key.chars() {
-            match ch {
-                '{' | '[' | '(' => depth += 1,
-                '}' | ']' | ')' => depth -= 1,
-                _ => {}
-            }
-            if (ch == ',' && depth == 1) || (ch == ' ' && depth == 0) {
-                out.push(std::mem::take(&mut cur).trim_matches(|c: char| c == '{' || c == '}' || c.is_whitespace()).to_string());
-            } else {
-                cur.push(ch);
-            }
-        }
-        out.push(cur.trim().to_string());
-        out.into_iter().filter(|s| !s.is_empty()).collect()
+    let otherwise = "other arguments or input files";
+    match (serde_json::from_str(saved), serde_json::from_str(now)) {
+        (Ok(a), Ok(b)) => crate::config::json_differences(&a, &b, &[], otherwise),
+        _ => otherwise.into(),
     }
-    let (a, b) = (parts(saved), parts(now));
-    let diffs: Vec<String> = (0..a.len().max(b.len()))
-        .filter_map(|i| match (a.get(i), b.get(i)) {
-            (x, y) if x == y => None,
-            (x, y) => Some(format!("{} (now: {})", x.map_or("—", |s| s), y.map_or("—", |s| s))),
-        })
-        .collect();
-    if diffs.is_empty() { "other arguments or input files".into() } else { diffs.join(", ") }
 }
 
-/// Everything that sets a batch size's result: every argument but the list of batch sizes and the
-/// output directory (so an argument added later is part of the key by itself), and the contents of
-/// the data and θ₀ files.
+/// Everything that sets a batch size's result, as JSON: every argument but the list of batch
+/// sizes, the output directory and `fresh` (so an argument added later is part of the key by
+/// itself), and the digests of the data and θ₀ files (`inputs`).
 fn job_key(a: &SgdArgs) -> Result<String, Error> {
-    let mut key = format!("{:?}", SgdArgs { batches: vec![], out: std::path::PathBuf::new(), fresh: false, ..a.clone() });
+    let mut key = serde_json::to_value(SgdArgs { batches: vec![], out: std::path::PathBuf::new(), fresh: false, ..a.clone() })
+        .expect("the arguments serialise");
+    let mut inputs = Vec::new();
     for name in [&a.data, &a.theta0] {
         if let Some(h) = crate::config::file_digest(name)? {
-            key.push_str(&format!(" {h:016x}"));
+            inputs.push(format!("{h:016x}"));
         }
     }
-    Ok(key)
+    key["inputs"] = serde_json::json!(inputs.join(" "));
+    Ok(key.to_string())
 }
 
 /// `sgd.json` and `sgd.md` of the runs `out`.
@@ -533,7 +516,7 @@ mod tests {
         };
         let b = SgdArgs { lr: 0.3, layers: vec![64, 32, 10], batches: vec![16], out: "elsewhere".into(), fresh: true, ..a.clone() };
         let d = key_differences(&job_key(&a).unwrap(), &job_key(&b).unwrap());
-        assert_eq!(d, "layers: [64, 16, 16, 10] (now: layers: [64, 32, 10]), lr: 0.2667 (now: lr: 0.3)");
+        assert_eq!(d, "layers = [64,16,16,10] (now: [64,32,10]), lr = 0.2667 (now: 0.3)");
         assert_eq!(key_differences(&job_key(&a).unwrap(), &job_key(&a).unwrap()), "other arguments or input files");
     }
 }
