@@ -157,7 +157,7 @@ struct Checkpoint<S: Scalar> {
     theta_unstable: Vec<S>,
     sharpness_unstable: f64,
     loss_unstable: f64,
-    pre: Vec<(u64, f64, Option<f64>)>,
+    pre: Vec<gd::TraceRow>,
     state: TrackState<S>,
     rows: Vec<Row>,
     stop: Option<StopReason>,
@@ -179,6 +179,131 @@ struct Checkpoint<S: Scalar> {
 /// Write `ck` to `path` (atomically).
 fn save<S: Scalar>(path: &Path, ck: &Checkpoint<S>) -> Result<(), Error> {
     write_atomic(path, &serde_json::to_vec(ck).expect("checkpoint serialises"))
+}
+
+/// The file in which `run` and `flow` keep their instability search while it runs, so that an
+/// interrupted search resumes where it stopped; removed once the job's own checkpoint holds the
+/// instability point.
+pub const SEARCH_CHECKPOINT: &str = "search_checkpoint.json";
+
+/// A saved instability search, as written ([`SearchSaver`]).
+#[derive(serde::Serialize)]
+#[serde(bound = "")]
+struct SearchSaved<'a, S: Scalar> {
+    config: &'a Resolved,
+    inputs: &'a str,
+    state: &'a gd::SearchState<S>,
+    trace: &'a [gd::TraceRow],
+}
+
+/// A saved instability search, as read back.
+#[derive(serde::Deserialize)]
+#[serde(bound = "")]
+struct SearchResumed<S: Scalar> {
+    config: Resolved,
+    inputs: String,
+    state: gd::SearchState<S>,
+    trace: Vec<gd::TraceRow>,
+}
+
+/// The commands' observer of the instability search: records its trace (`pre_instability.csv`)
+/// and saves the search to [`SEARCH_CHECKPOINT`] after its first step, then at most every
+/// `progress::CHECKPOINT_SECONDS`, and at once when a signal asks an armed job to stop
+/// (`progress::interrupt`), after which it stops the search. A save that fails stops it too.
+struct SearchSaver<'a> {
+    path: PathBuf,
+    config: &'a Resolved,
+    inputs: &'a str,
+    trace: gd::TraceRecorder,
+    cadence: crate::progress::Cadence,
+    interrupted: bool,
+    failed: Option<Error>,
+}
+
+impl<S: Scalar> gd::Observer<S> for SearchSaver<'_> {
+    fn on_row(&mut self, row: &gd::GdRow<'_, S>) {
+        gd::Observer::<S>::on_row(&mut self.trace, row);
+    }
+    fn on_backtrack(&mut self, t: u64) {
+        gd::Observer::<S>::on_backtrack(&mut self.trace, t);
+    }
+    fn on_state(&mut self, state: &gd::SearchState<S>) {
+        let interrupted = crate::progress::interrupt::requested();
+        if self.failed.is_some() || !(interrupted || self.cadence.due(state.t)) {
+            return;
+        }
+        let saved = SearchSaved { config: self.config, inputs: self.inputs, state, trace: &self.trace.rows };
+        match write_atomic(&self.path, &serde_json::to_vec(&saved).expect("search state serialises")) {
+            Ok(()) => self.interrupted = interrupted,
+            Err(e) => self.failed = Some(e),
+        }
+    }
+    fn stop(&self) -> bool {
+        self.interrupted || self.failed.is_some()
+    }
+}
+
+/// The instability search of `run` and `flow` (decisions §3), resumable: it goes on from the search
+/// saved in `out` ([`SEARCH_CHECKPOINT`]) when that is one of this job (the same configuration,
+/// `steps` and `search_steps` aside, and the same input files), and saves itself there as it runs
+/// ([`SearchSaver`]). A saved search of another job is kept and is an error, unless `fresh`
+/// discards it. Returns the instability point (or why there is none, a signal included) with the
+/// search's trace.
+pub(crate) fn search_resumable<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    theta_init: &[S],
+    cfg: &Resolved,
+    inputs: &str,
+    out: &Path,
+    fresh: bool,
+) -> (Result<gd::Instability<S>, Error>, Vec<gd::TraceRow>) {
+    let path = out.join(SEARCH_CHECKPOINT);
+    let p = obj.dim();
+    let resumed = npy::read_saved(&path, "saved instability search", fresh, |r: &SearchResumed<S>| {
+        let now = Resolved { steps: r.config.steps, search_steps: r.config.search_steps, ..cfg.clone() };
+        if !now.same_job(&r.config) {
+            return Err(format!("it is the search of another configuration ({})", r.config.differences(cfg, &["steps", "search_steps"])));
+        }
+        if r.inputs != inputs {
+            return Err("the contents of its data or θ₀ file have changed since it was written".into());
+        }
+        if !r.state.dims_ok(p) {
+            return Err(format!("its vectors do not have the model's length p = {p}"));
+        }
+        if r.trace.last().map(|row| row.0 + 1) != Some(r.state.t) {
+            return Err(format!("its trace does not end at GD step {}", r.state.t.saturating_sub(1)));
+        }
+        Ok(())
+    });
+    let (from, trace) = match resumed {
+        Ok(Some(r)) => {
+            eprintln!("resuming the instability search from {} at GD step {}", path.display(), r.state.t);
+            (r.state, r.trace)
+        }
+        Ok(None) => (gd::SearchState::start(theta_init), vec![]),
+        Err(e) => return (Err(e), vec![]),
+    };
+    let mut saver = SearchSaver {
+        path: path.clone(),
+        config: cfg,
+        inputs,
+        trace: gd::TraceRecorder { rows: trace },
+        cadence: crate::progress::Cadence::new(1),
+        interrupted: false,
+        failed: None,
+    };
+    let inst = gd::find_instability_shown(obj, eta, from, cfg.search_steps, cfg.eig_tol, &mut saver);
+    let inst = match (inst, saver.failed.take()) {
+        (_, Some(e)) => Err(e),
+        (Ok(i), None) => Ok(i),
+        (Err(gd::SearchError::Stopped(t)), None) => Err(Error::Interrupted(format!(
+            "interrupted at GD step {t} of the instability search: the search so far is saved in {}; the same command resumes it",
+            path.display()
+        ))),
+        (Err(e), None) => Err(crate::error::EvalError::Other(e.to_string()).into()),
+    };
+    (inst, saver.trace.rows)
 }
 
 /// Run the job of a resolved configuration (dispatching on the precision), resuming its
@@ -276,9 +401,9 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
         Ok(())
     })?;
     write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
-    // From here a signal (SIGINT, SIGTERM) asks the job to stop: the instability search stops at
-    // its next step (nothing is saved before tracking starts), the tracking loop at the end of the
-    // step in progress, after writing its checkpoint (`progress::interrupt`).
+    // From here a signal (SIGINT, SIGTERM) asks the job to stop: the instability search after its
+    // GD step in progress, the tracking loop at the end of the step in progress, each after saving
+    // itself (`progress::interrupt`).
     let armed = crate::progress::interrupt::arm();
     let mut ck = match resumed {
         Some(mut ck) => {
@@ -292,19 +417,12 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
             // killed before its end never leaves its partial series beside another run's summary.
             npy::remove_outputs(&out, STALE_OUTPUTS);
             // Instability search.
-            let (inst, trace) = gd::find_instability_shown(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol);
+            let (inst, trace) = search_resumable(obj, &eta, &theta_init, cfg, &inputs, &out, fresh);
             let inst = match inst {
                 Ok(i) => i,
-                Err(gd::SearchError::Stopped(t)) => {
-                    write_pre(&out, &trace.rows)?;
-                    return Err(Error::Interrupted(format!(
-                        "interrupted at GD step {t} of the instability search: nothing is saved before tracking starts (the trace so far is in {}); the same command starts the search again",
-                        out.join("pre_instability.csv").display()
-                    )));
-                }
                 Err(e) => {
-                    write_pre(&out, &trace.rows)?;
-                    return Err(crate::error::EvalError::Other(e.to_string()).into());
+                    write_pre(&out, &trace)?;
+                    return Err(e);
                 }
             };
             eprintln!(
@@ -316,14 +434,14 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
             );
             let state = tracking::start(obj, &eta, &inst.theta, Some(&inst.u), &topts)?;
             let gf = cfg.gf.then(|| gd::GradientFlow::new(&inst.theta, &inst.u));
-            Checkpoint {
+            let ck = Checkpoint {
                 config: cfg.clone(),
                 inputs: inputs.clone(),
                 instability_step: inst.step,
                 sharpness_unstable: inst.sharpness.to_f64(),
                 loss_unstable: inst.loss.to_f64(),
                 theta_unstable: inst.theta,
-                pre: trace.rows,
+                pre: trace,
                 state,
                 rows: vec![],
                 stop: None,
@@ -332,9 +450,13 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
                 monitors: vec![],
                 slices: vec![],
                 gf,
-            }
+            };
+            // The instability point and θ†₀ are saved at once (the saved search is then removed).
+            save(&ckpt_path, &ck)?;
+            ck
         }
     };
+    npy::remove_outputs(&out, [SEARCH_CHECKPOINT]);
     write_pre(&out, &ck.pre)?;
     write_vec(&out.join("theta_unstable.npy"), &ck.theta_unstable)?;
 

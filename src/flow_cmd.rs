@@ -14,7 +14,6 @@ use crate::central_flow::{self, COLUMNS, CompareRow, CompareState, FlowOpts, For
 use crate::config::Resolved;
 use crate::error::{Error, EvalError, InputError};
 use crate::figures::{Axes, Series, doc, panel, write_both};
-use crate::gd;
 use crate::npy::{self, NpyArray, write_atomic};
 use crate::scalar::{Precision, Scalar};
 
@@ -224,9 +223,9 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     let inputs = cfg.input_digest()?;
     let resumed = read_flow_checkpoint::<S>(&ckpt_path, cfg, args, obj.dim(), &inputs)?;
     write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
-    // From here a signal (SIGINT, SIGTERM) asks the job to stop: the instability search at its next
-    // step (nothing saved), the flow at the end of the step in progress, after writing its
-    // checkpoint (`progress::interrupt`).
+    // From here a signal (SIGINT, SIGTERM) asks the job to stop: the instability search after its
+    // GD step in progress, the flow at the end of the step in progress, each after saving itself
+    // (`progress::interrupt`).
     let armed = crate::progress::interrupt::arm();
     let (inst_step, theta_unstable, state, mut rows, mut maxres, wall_before) = match resumed {
         Some(ck) => {
@@ -237,14 +236,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         None => {
             // A fresh flow: an earlier job's outputs in this directory go first.
             npy::remove_outputs(&out, STALE_OUTPUTS);
-            let inst = gd::find_instability_shown(obj, &eta, &theta_init, cfg.search_steps, cfg.eig_tol).0.map_err(|e| -> Error {
-                match e {
-                    gd::SearchError::Stopped(t) => Error::Interrupted(format!(
-                        "interrupted at GD step {t} of the instability search: nothing is saved before the flow starts; the same command starts the search again"
-                    )),
-                    e => EvalError::Other(e.to_string()).into(),
-                }
-            })?;
+            let inst = crate::commands::search_resumable(obj, &eta, &theta_init, cfg, &inputs, &out, args.fresh).0?;
             eprintln!("instability at GD step {}: S = {} ≥ 2/η = {}", inst.step, crate::error::num6(inst.sharpness.to_f64()), crate::error::num6(2.0 / eta.to_f64()));
             let state = CompareState::new(&inst.theta, c);
             (inst.step, inst.theta, state, vec![], MaxResiduals::default(), 0.0)
@@ -283,6 +275,8 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
             wall_seconds: wall_before + start.elapsed().as_secs_f64(),
         };
         write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
+        // The instability point is in the flow's checkpoint now: the saved search is done with.
+        npy::remove_outputs(&out, [crate::commands::SEARCH_CHECKPOINT]);
         if stop {
             return Err(Error::Interrupted(format!(
                 "interrupted at GD step {} of {}: checkpoint and series so far written to {}; run the same command again to resume",

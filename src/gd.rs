@@ -48,6 +48,9 @@ pub trait Observer<S: Scalar> {
     fn on_row(&mut self, _row: &GdRow<'_, S>) {}
     /// Called when the search backtracks to step t (rows after t will be re-sent).
     fn on_backtrack(&mut self, _t: u64) {}
+    /// Called after every GD step of the search with its state, from which
+    /// [`find_instability_from`] goes on bit-identically (a checkpoint saves it).
+    fn on_state(&mut self, _state: &SearchState<S>) {}
     /// Whether the search should stop after the current iterate ([`SearchError::Stopped`]): an
     /// interrupt (`progress::interrupt`), as argmin's executor stops on Ctrl-C.
     fn stop(&self) -> bool {
@@ -55,11 +58,14 @@ pub trait Observer<S: Scalar> {
     }
 }
 
+/// One row of the pre-instability trace: (t, L(θ_t), S(θ_t) if checked), as f64.
+pub type TraceRow = (u64, f64, Option<f64>);
+
 /// Records the pre-instability trace (step, loss, sharpness) as f64 for reports.
 #[derive(Debug, Default, Clone)]
 pub struct TraceRecorder {
     /// (t, L, S if checked).
-    pub rows: Vec<(u64, f64, Option<f64>)>,
+    pub rows: Vec<TraceRow>,
 }
 
 impl<S: Scalar> Observer<S> for TraceRecorder {
@@ -99,10 +105,6 @@ impl<S: Scalar> Observer<S> for Progress {
             format!("  GD step {:>7}  loss {:.6e}  S {}", row.t, row.loss.to_f64(), s)
         });
     }
-    /// The commands' search stops when a signal asks an armed job to (`progress::interrupt`).
-    fn stop(&self) -> bool {
-        crate::progress::interrupt::requested()
-    }
 }
 
 /// η must be finite and > 0 (2/η is the stable set's threshold): the library's entry points that
@@ -112,24 +114,24 @@ pub fn check_learning_rate<S: Scalar>(eta: &S) -> Result<(), EvalError> {
     if e > 0.0 && e.is_finite() { Ok(()) } else { Err(EvalError::Other(format!("the learning rate must be finite and > 0, got {e}"))) }
 }
 
-/// [`find_instability`] as the commands run it: GD's progress on stderr ([`Progress`], every 10
-/// steps on a terminal) and the search's trace ([`TraceRecorder`]: the rows of
-/// `pre_instability.csv`), returned also when the search fails.
+/// [`find_instability_from`] as the commands run it: GD's progress on stderr ([`Progress`], every
+/// 10 steps on a terminal) beside the command's own `observer` (which records the trace, saves the
+/// search and stops it at a signal).
 pub fn find_instability_shown<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
-    theta_init: &[S],
+    from: SearchState<S>,
     cap: u64,
     eig_tol: f64,
-) -> (Result<Instability<S>, SearchError>, TraceRecorder) {
-    let mut trace = TraceRecorder::default();
+    observer: &mut dyn Observer<S>,
+) -> Result<Instability<S>, SearchError> {
     let mut prog = Progress::new(10);
     let inst = {
-        let mut obs: Vec<&mut dyn Observer<S>> = vec![&mut trace, &mut prog];
-        find_instability(obj, eta, theta_init, cap, eig_tol, &mut obs)
+        let mut obs: Vec<&mut dyn Observer<S>> = vec![observer, &mut prog];
+        find_instability_from(obj, eta, from, cap, eig_tol, &mut obs)
     };
     prog.finish();
-    (inst, trace)
+    inst
 }
 
 /// Result of the instability search.
@@ -183,6 +185,53 @@ pub fn check_interval(s: f64, eta: f64) -> u64 {
     }
 }
 
+/// The instability search between two GD steps: all it needs to go on bit-identically
+/// ([`find_instability_from`]). A search stopped by a signal is saved as this and resumed from it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+pub struct SearchState<S: Scalar> {
+    /// Step t of the next iterate.
+    pub t: u64,
+    /// θ_t.
+    pub theta: Vec<S>,
+    /// Warm start of the next sharpness check: u and the Ritz vectors of the last check.
+    pub warm: Vec<Vec<S>>,
+    /// HVPs spent so far.
+    pub hvps: u64,
+    /// Step of the last check below the threshold (where a crossing found later backtracks to).
+    pub last_ok_t: u64,
+    /// Its iterate.
+    pub last_ok_theta: Vec<S>,
+    /// Step of the next check.
+    pub next_check: u64,
+    /// Whether every step is checked (after a backtrack).
+    pub every_step: bool,
+    /// The last checked S (None before the first check).
+    pub last_s: Option<f64>,
+}
+
+impl<S: Scalar> SearchState<S> {
+    /// The search before its first step, at θ_init.
+    pub fn start(theta_init: &[S]) -> Self {
+        SearchState {
+            t: 0,
+            theta: theta_init.to_vec(),
+            warm: Vec::new(),
+            hvps: 0,
+            last_ok_t: 0,
+            last_ok_theta: theta_init.to_vec(),
+            next_check: 0,
+            every_step: false,
+            last_s: None,
+        }
+    }
+
+    /// Whether the state fits a model with p parameters (a saved state read back).
+    pub fn dims_ok(&self, p: usize) -> bool {
+        self.theta.len() == p && self.last_ok_theta.len() == p && self.warm.iter().all(|w| w.len() == p) && self.last_ok_t <= self.t
+    }
+}
+
 /// Run GD from `theta_init` until the first iterate with S ≥ 2/η (at most `cap` steps).
 pub fn find_instability<S: Scalar>(
     obj: &dyn Objective<S>,
@@ -192,66 +241,86 @@ pub fn find_instability<S: Scalar>(
     eig_tol: f64,
     observers: &mut [&mut dyn Observer<S>],
 ) -> Result<Instability<S>, SearchError> {
+    find_instability_from(obj, eta, SearchState::start(theta_init), cap, eig_tol, observers)
+}
+
+/// [`find_instability`] from a state an observer saw ([`Observer::on_state`]): the same iterates,
+/// checks and result, bit for bit, as the search that state came from.
+pub fn find_instability_from<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    mut st: SearchState<S>,
+    cap: u64,
+    eig_tol: f64,
+    observers: &mut [&mut dyn Observer<S>],
+) -> Result<Instability<S>, SearchError> {
     let c = obj.ctx();
     let p = obj.dim();
     let eta_f = eta.to_f64();
     check_learning_rate(eta).map_err(|e| SearchError::Eval(e, 0))?;
+    if !st.dims_ok(p) {
+        return Err(SearchError::Eval(EvalError::Other(format!("the search state does not fit the model (p = {p})")), st.t));
+    }
     let threshold = S::from_i64(2, c) / eta;
     let opts = EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) };
-    let mut theta = theta_init.to_vec();
     let mut grad = zeros::<S>(p, c);
-    let mut warm: Vec<Vec<S>> = Vec::new();
-    let mut hvps = 0u64;
-    // Last check below the threshold: (t, θ_t, u).
-    let mut last_ok: (u64, Vec<S>) = (0, theta.clone());
-    let mut next_check: u64 = 0;
-    let mut every_step = false;
-    let mut last_s = f64::NAN;
-    let mut t: u64 = 0;
     loop {
-        let check = every_step || t == next_check;
+        let t = st.t;
+        let check = st.every_step || t == st.next_check;
         let mut s_here: Option<S> = None;
         if check {
-            let eig = top_eigen_subspace(obj, &theta, &warm, &opts).map_err(|e| SearchError::Eval(e, t))?;
-            hvps += eig.hvps;
+            let eig = top_eigen_subspace(obj, &st.theta, &st.warm, &opts).map_err(|e| SearchError::Eval(e, t))?;
+            st.hvps += eig.hvps;
             let s = eig.values[0].clone();
-            warm = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
-            last_s = s.to_f64();
+            st.warm = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
+            st.last_s = Some(s.to_f64());
             if s >= threshold {
-                if t > last_ok.0 + 1 && !every_step {
+                if t > st.last_ok_t + 1 && !st.every_step {
                     // Crossed between checks: backtrack and re-run checking every step.
                     for o in observers.iter_mut() {
-                        o.on_backtrack(last_ok.0);
+                        o.on_backtrack(st.last_ok_t);
                     }
-                    t = last_ok.0 + 1;
-                    theta.clone_from(&last_ok.1);
+                    st.t = st.last_ok_t + 1;
+                    st.theta.clone_from(&st.last_ok_theta);
                     // Redo the step from last_ok (its row was already recorded).
-                    gd_step(obj, eta, &mut theta, &mut grad).map_err(|e| SearchError::Eval(e, t - 1))?;
-                    every_step = true;
+                    gd_step(obj, eta, &mut st.theta, &mut grad).map_err(|e| SearchError::Eval(e, st.t - 1))?;
+                    st.every_step = true;
                     continue;
                 }
-                let loss = obj.value(&theta).map_err(|e| SearchError::Eval(e, t))?;
+                let loss = obj.value(&st.theta).map_err(|e| SearchError::Eval(e, t))?;
                 for o in observers.iter_mut() {
-                    o.on_row(&GdRow { t, theta: &theta, loss: &loss, sharpness: Some(&s) });
+                    o.on_row(&GdRow { t, theta: &st.theta, loss: &loss, sharpness: Some(&s) });
                 }
-                return Ok(Instability { step: t, theta, sharpness: s, loss, u: warm.swap_remove(0), hvps });
+                return Ok(Instability { step: t, theta: st.theta, sharpness: s, loss, u: st.warm.swap_remove(0), hvps: st.hvps });
             }
-            last_ok = (t, theta.clone());
-            next_check = t + check_interval(last_s, eta_f);
+            st.last_ok_t = t;
+            st.last_ok_theta.clone_from(&st.theta);
+            st.next_check = t + check_interval(s.to_f64(), eta_f);
             s_here = Some(s);
         }
         if t >= cap {
-            return Err(SearchError::NotReached { threshold: threshold.to_f64(), cap, last_s, last_t: last_ok.0 });
+            // The last iterate's row (its S was checked) ends the trace, as the error names it.
+            if let Some(s) = &s_here {
+                let loss = obj.value(&st.theta).map_err(|e| SearchError::Eval(e, t))?;
+                for o in observers.iter_mut() {
+                    o.on_row(&GdRow { t, theta: &st.theta, loss: &loss, sharpness: Some(s) });
+                }
+            }
+            let last_s = st.last_s.unwrap_or(f64::NAN);
+            return Err(SearchError::NotReached { threshold: threshold.to_f64(), cap, last_s, last_t: st.last_ok_t });
         }
-        let theta_t = theta.clone();
-        let loss = gd_step(obj, eta, &mut theta, &mut grad).map_err(|e| SearchError::Eval(e, t))?;
+        let theta_t = st.theta.clone();
+        let loss = gd_step(obj, eta, &mut st.theta, &mut grad).map_err(|e| SearchError::Eval(e, t))?;
         for o in observers.iter_mut() {
             o.on_row(&GdRow { t, theta: &theta_t, loss: &loss, sharpness: s_here.as_ref() });
+        }
+        st.t = t + 1;
+        for o in observers.iter_mut() {
+            o.on_state(&st);
         }
         if observers.iter().any(|o| o.stop()) {
             return Err(SearchError::Stopped(t));
         }
-        t += 1;
     }
 }
 

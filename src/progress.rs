@@ -133,8 +133,8 @@ impl Cadence {
 ///
 /// While a job's checkpointing loop runs (`run`'s tracking steps, `flow`'s steps), and the
 /// instability search before it, the job holds an [`Armed`](interrupt::Armed) guard: a signal then
-/// only sets a flag; the search stops at its next GD step (its progress observer's
-/// `gd::Observer::stop`; nothing is saved before tracking starts), and the loop, at the end of the
+/// only sets a flag; the search saves itself after its GD step in progress and stops (the
+/// commands' search observer's `gd::Observer::stop`), and the loop, at the end of the
 /// step in progress, writes its checkpoint and partial outputs and stops with
 /// [`crate::Error::Interrupted`]; the command-line tool then ends by that signal's default action
 /// ([`received`](interrupt::received)), so that a shell loop or script calling it stops as it would without a handler.

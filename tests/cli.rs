@@ -372,29 +372,61 @@ fn interrupted_run_saves_its_state_at_the_step_and_resumes_bit_identically() {
 }
 
 #[test]
-fn interrupted_instability_search_says_so_and_ends_by_the_signal() {
+fn interrupted_instability_search_is_saved_and_resumes_bit_identically() {
     // A signal during the instability search (here η = 0.05, where S never reaches 2/η = 40 within
-    // the 20,000-step cap: several seconds of search) stops it at its next GD step: the job says
-    // where, keeps the search's trace (run: pre_instability.csv), and ends by the signal.
+    // the 20,000-step cap: several seconds of search) stops it after its GD step in progress: the
+    // job saves the search (search_checkpoint.json), says where, and ends by the signal. Re-run,
+    // it resumes there; with a lower cap (the cap may change) the search ends as an uninterrupted
+    // one with that cap, trace for trace. A saved search of another configuration is kept and
+    // refused, and --fresh discards it.
     use std::os::unix::process::ExitStatusExt;
     let d = tmp("searchint");
+    let args = |cmd: &str, out: &Path, more: &[&str]| -> Vec<String> {
+        [cmd, "--layers", "64,16,16,10", "--lr", "0.05", "--steps", "10"]
+            .iter()
+            .chain(more)
+            .map(|s| s.to_string())
+            .chain(["--out".into(), out.to_str().unwrap().into()])
+            .collect()
+    };
     for cmd in ["run", "flow"] {
         let out = d.join(cmd);
-        let mut child = bin()
-            .args([cmd, "--layers", "64,16,16,10", "--lr", "0.05", "--steps", "10", "--out", out.to_str().unwrap()])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(400));
-        assert!(child.try_wait().unwrap().is_none(), "{cmd}: the search ended before the signal");
-        assert!(Command::new("kill").args(["-s", "INT", &child.id().to_string()]).status().unwrap().success());
-        let o = child.wait_with_output().unwrap();
+        let saved = out.join("search_checkpoint.json");
+        let (status, err) = interrupt_once_written(&args(cmd, &out, &[]), &saved, "INT", std::time::Duration::from_millis(400));
+        assert_eq!(status.signal(), Some(2), "{cmd}: {status:?} {err}");
+        assert!(err.contains("of the instability search: the search so far is saved in") && !err.contains("panicked"), "{cmd}: {err}");
+        let k = interrupted_step(&err, "GD");
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+        assert_eq!(v["state"]["t"].as_u64(), Some(k + 1), "{cmd}: the saved search is not the one after the step named");
+        assert!(k > 1, "{cmd}: the saved search ({k}) is not the one written at the signal");
+        let cap = (k + 40).to_string();
+        let o = bin().args(args(cmd, &out, &["--search-steps", &cap])).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.signal(), Some(2), "{cmd}: {:?} {err}", o.status);
-        assert!(err.contains("of the instability search: nothing is saved") && !err.contains("panicked"), "{cmd}: {err}");
+        assert!(err.contains(&format!("resuming the instability search from {} at GD step {}", saved.display(), k + 1)), "{cmd}: {err}");
+        assert!(!o.status.success() && err.contains(&format!("within {cap} GD steps")), "{cmd}: {err}");
+        if cmd == "run" {
+            let fresh = d.join("uninterrupted");
+            let o = bin().args(args(cmd, &fresh, &["--search-steps", &cap])).output().unwrap();
+            assert!(!o.status.success());
+            let trace = std::fs::read_to_string(out.join("pre_instability.csv")).unwrap();
+            assert_eq!(trace, std::fs::read_to_string(fresh.join("pre_instability.csv")).unwrap(), "the resumed search's trace differs");
+            assert!(trace.lines().last().unwrap().starts_with(&format!("{cap},")), "the trace does not end at the cap");
+        }
     }
-    let trace = std::fs::read_to_string(d.join("run").join("pre_instability.csv")).unwrap();
-    assert!(trace.lines().count() > 2, "run kept no search trace");
+    // Another configuration's saved search is kept and refused; --fresh discards it.
+    let out = d.join("run");
+    let saved = out.join("search_checkpoint.json");
+    let before = std::fs::read(&saved).unwrap();
+    let mut other = args("run", &out, &["--search-steps", "5"]);
+    other[4] = "0.06".into();
+    let o = bin().args(&other).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("search_checkpoint.json") && err.contains(r#"lr = "0.05" (now: "0.06")"#) && err.contains("--fresh"), "{err}");
+    assert_eq!(std::fs::read(&saved).unwrap(), before, "the refused search was changed");
+    other.push("--fresh".into());
+    let o = bin().args(&other).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--fresh: discarding") && err.contains("within 5 GD steps"), "{err}");
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -248,3 +248,54 @@ fn trail_solves_with_reused_vectors_give_the_same_bits_as_fresh_ones() {
     assert_eq!(fresh.hvps, reused.hvps);
     assert!(bits(&fresh) == bits(&reused), "a solve on reused vectors differs from the fresh one");
 }
+
+/// Records every state the instability search passes (gd::Observer::on_state), read back through
+/// JSON as a saved search is.
+struct States<S: Scalar>(Vec<selfstab::gd::SearchState<S>>);
+
+impl<S: Scalar> selfstab::gd::Observer<S> for States<S> {
+    fn on_state(&mut self, st: &selfstab::gd::SearchState<S>) {
+        self.0.push(serde_json::from_slice(&serde_json::to_vec(st).unwrap()).unwrap());
+    }
+}
+
+/// Run the instability search from `init`, then again from every `every`-th state it passed, and
+/// check that each resumed search ends at the same point, bit for bit. Returns whether the search
+/// backtracked (a crossing found after skipped steps).
+fn search_resumes_bit_identically<S: Scalar>(obj: &dyn Objective<S>, eta: &S, init: &[S], every: usize) -> bool {
+    let mut states = States(vec![]);
+    let full = selfstab::gd::find_instability(obj, eta, init, 5000, 1e-10, &mut [&mut states]).unwrap();
+    assert!(states.0.len() as u64 >= full.step, "{} states for {} steps", states.0.len(), full.step);
+    let backtracked = states.0.windows(2).any(|w| w[1].t <= w[0].t);
+    for st in states.0.into_iter().step_by(every) {
+        let t = st.t;
+        let r = selfstab::gd::find_instability_from(obj, eta, st, 5000, 1e-10, &mut []).unwrap();
+        assert_eq!(r.step, full.step, "resumed at GD step {t}");
+        assert!(r.theta == full.theta && r.u == full.u && r.sharpness == full.sharpness && r.loss == full.loss, "resumed at GD step {t}: another point");
+        assert_eq!(r.hvps, full.hvps, "resumed at GD step {t}: another HVP count");
+    }
+    backtracked
+}
+
+fn cubic_search_resumes<S: Scalar>(c: S::Ctx) {
+    // The exact cubic with η = 0.1 and α = 20: y = a·w grows by ηα = 2 a step from −11, so S = 2/η + y
+    // goes from 9 < 1/η to ≥ 2/η within one check interval (⌈1/η⌉ = 10 steps): the search
+    // backtracks to t = 0 and re-runs checking every step. Resumed from any state, before the
+    // backtrack or after it, it ends at the same point.
+    use selfstab::models::cubic::{Cubic, CubicSpec};
+    let spec = CubicSpec { eta: "0.1".into(), g: vec!["20".into(), "0".into(), "0".into()], ..CubicSpec::reference("1", "0") };
+    let m = Cubic::<S>::new(&spec, c).unwrap();
+    let eta = S::parse("0.1", c).unwrap();
+    let init = from_f64::<S>(&[0.01, -11.0, 0.5, 0.0], c);
+    assert!(search_resumes_bit_identically(&m, &eta, &init, 1), "the search did not backtrack: the test misses that path");
+}
+
+#[test]
+fn instability_search_resumes_bit_identically_from_any_saved_state() {
+    cubic_search_resumes::<f64>(());
+    cubic_search_resumes::<Float>(128);
+    // An MLP (digits, 64-16-16-10, n = 100, η = 0.25): its warm starts carry Ritz vectors.
+    let layers = [64, 16, 16, 10];
+    let m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &selfstab::data::digits(100).unwrap(), ()).unwrap();
+    search_resumes_bit_identically(&m, &0.25, &init_params(&layers, 0).unwrap(), 25);
+}
