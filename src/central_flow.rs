@@ -521,7 +521,8 @@ pub fn smooth(y: &[f64], w: f64) -> Vec<f64> {
     if !(w > 0.0) {
         return y.to_vec();
     }
-    let r = (4.0 * w).ceil() as usize;
+    // Beyond the series' length the cut-off no longer matters (and a huge w must not size the kernel).
+    let r = (4.0 * w).ceil().min(y.len() as f64) as usize;
     let k: Vec<f64> = (0..=r).map(|d| libm::exp(-(d as f64).powi(2) / (2.0 * w * w))).collect();
     (0..y.len())
         .map(|t| {

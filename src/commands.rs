@@ -25,6 +25,10 @@ pub fn load_data(name: &str, n: usize, d: usize, classes: usize, seed: u64) -> R
     match name {
         "digits" => data::digits(n),
         "synthetic" => data::synthetic(n, d, classes, seed),
+        path if !Path::new(path).exists() => Err(InputError::File {
+            path: path.into(),
+            msg: "no such file; --data takes digits, synthetic (width1 with --model width1) or an .npz file".into(),
+        }),
         path => data::load_npz_dataset(path),
     }
 }
@@ -357,6 +361,7 @@ pub fn build_objective<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Built<S>,
 fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summary, Error> {
     let out = PathBuf::from(&cfg.out);
     npy::create_out_dir(&out)?;
+    let _lock = npy::lock_out_dir(&out)?;
     let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
     let (obj, theta_init) = build_objective::<S>(cfg, c)?;
     let obj = obj.as_ref();
@@ -610,8 +615,11 @@ fn summarise<S: Scalar>(cfg: &Resolved, ck: &Checkpoint<S>, stop: &StopReason, o
     let thr = 2.0 / eta.to_f64();
     let reduced = rows.first().and_then(|r0| {
         if r0.alpha > 0.0 && r0.delta > 0.0 {
+            // H₀ = Y₀² + X₀² − log X₀² − 1 at (X₀, Y₀) = (x/δ, y/√α), the reduced map's constant
+            // of motion (theory/README.md claim 26).
             let x2 = (r0.x / r0.delta).powi(2);
-            let h0 = x2 - libm::log(x2) - 1.0;
+            let y2 = r0.y * r0.y / r0.alpha;
+            let h0 = y2 + x2 - libm::log(x2) - 1.0;
             Some(thr + (r0.alpha * h0).sqrt())
         } else {
             None
@@ -645,7 +653,7 @@ fn summarise<S: Scalar>(cfg: &Resolved, ck: &Checkpoint<S>, stop: &StopReason, o
     }
 }
 
-fn write_pre(out: &Path, rows: &[(u64, f64, Option<f64>)]) -> Result<(), Error> {
+fn write_pre(out: &Path, rows: &[gd::TraceRow]) -> Result<(), Error> {
     let mut s = String::from("step,loss,sharpness\n");
     for (t, l, sh) in rows {
         s.push_str(&format!("{t},{},{}\n", npy::csv_cell(*l), sh.map(npy::csv_cell).unwrap_or_default()));
@@ -690,7 +698,10 @@ fn write_final<S: Scalar>(out: &Path, st: &TrackState<S>) -> Result<(), Error> {
     let b = NpyArray::f64(to_f64(&st.dagger.theta), vec![p]);
     let v = NpyArray::f64(to_f64(&st.v), vec![p]);
     let vg = NpyArray::f64(to_f64(&st.v_gen), vec![p]);
-    npy::write_npz(out.join("final_state.npz"), &[("theta", &a), ("theta_dagger", &b), ("v", &v), ("v_gen", &vg)])
+    // The tracking step T of the saved state (int64 [1]): after the last step taken, or the
+    // last row's own step when the run stopped on the eigengap (that row is recorded, no step taken).
+    let t = NpyArray::i64(vec![st.t as i64], vec![1]);
+    npy::write_npz(out.join("final_state.npz"), &[("theta", &a), ("theta_dagger", &b), ("v", &v), ("v_gen", &vg), ("t", &t)])
 }
 
 /// `selfstab export`: the seeded initial parameters and the data, for other implementations.
@@ -798,6 +809,15 @@ pub fn eval_model(a: &EvalArgs, model: &str, channels: &[usize]) -> Result<serde
     }
 }
 
+/// Whether `eval --top-k k` on p parameters takes its pairs from the dense Hessian: for every pair
+/// (k ≥ p), and for a quarter of them or more (4k ≥ p) where the dense eigendecomposition runs
+/// (`sharpness::ALL_PAIRS_F64_MAX`, `ALL_PAIRS_MPFR_MAX`): there its p HVPs and O(p³) work cost
+/// less than a block solver with a block of k.
+fn dense_eval(k: usize, p: usize, f64: bool) -> bool {
+    let max = if f64 { crate::sharpness::ALL_PAIRS_F64_MAX } else { crate::sharpness::ALL_PAIRS_MPFR_MAX };
+    k >= p || (4 * k >= p && p <= max)
+}
+
 /// The body of `eval` for any objective at parameters `theta`.
 fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f64], c: S::Ctx) -> Result<serde_json::Value, Error> {
     let th = from_f64::<S>(theta, c);
@@ -806,15 +826,24 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     let loss = model.grad(&th, &mut grad)?;
     let tol = crate::config::eig_tol_or(a.eig_tol, EigenOpts::default_tol::<S>(c))?;
     let counted = crate::objective::Counted::new(model);
-    let eig = if a.top_k >= p {
-        // Every pair: from the dense Hessian (the iterative solver with a block of p would take hours
-        // at p in the thousands).
+    let dense = dense_eval(a.top_k, p, crate::linalg::is_f64::<S>());
+    let eig = if dense {
+        // Every pair, from the dense Hessian: the iterative solver with a block of k in the hundreds
+        // or thousands would take hours (k = 200 of p = 610: over 2 min; k = 609: over 15 min).
         if a.top_k > p {
             eprintln!("--top-k {} exceeds the {p} parameters: computing all {p} eigenpairs", a.top_k);
         }
-        eprintln!("all {p} eigenpairs: dense Hessian ({p} HVPs) and a dense eigendecomposition");
-        crate::sharpness::all_eigenpairs(&counted, &th)?
+        eprintln!("top {} of {p} eigenpairs: dense Hessian ({p} HVPs) and a dense eigendecomposition", a.top_k.min(p));
+        let mut e = crate::sharpness::all_eigenpairs(&counted, &th)?;
+        let k = a.top_k.min(p);
+        e.values.truncate(k);
+        e.vectors.truncate(k);
+        e.residuals.truncate(k);
+        e
     } else {
+        if 4 * a.top_k >= p {
+            eprintln!("top {} of {p} eigenpairs by the block Lanczos solver: p is past the dense eigendecomposition's limit, this can take hours", a.top_k);
+        }
         let opts = EigenOpts { tol, ..EigenOpts::top::<S>(a.top_k, c) };
         top_eigen(&counted, &th, None, &opts)?
     };
@@ -855,18 +884,13 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     }
     j.insert("hvp_count".into(), serde_json::json!(hvp_count));
     // `dense` (--top-k ≥ p: every pair from the dense Hessian, eigen_tol unused) or `iterative`.
-    j.insert("eigen_method".into(), serde_json::json!(if a.top_k >= p { "dense" } else { "iterative" }));
+    j.insert("eigen_method".into(), serde_json::json!(if dense { "dense" } else { "iterative" }));
     j.insert("eigen_tol".into(), serde_json::json!(tol));
     if mpfr {
         j.insert("eigen_tol_decimal".into(), serde_json::json!(dec(tol)));
     }
-    j.insert(
-        "precision".into(),
-        match a.precision {
-            Precision::F64 => serde_json::json!("f64"),
-            Precision::Bits(b) => serde_json::json!(b),
-        },
-    );
+    // As in summary.json and config.toml: text, "f64" or the bits ("256").
+    j.insert("precision".into(), serde_json::json!(a.precision.to_string()));
     j.insert("params".into(), serde_json::json!(p));
     let v = serde_json::Value::Object(j);
     write_atomic(&a.out.join("eval.json"), serde_json::to_string_pretty(&v).unwrap().as_bytes())?;

@@ -296,7 +296,7 @@ pub fn file_digest(name: &str) -> Result<Option<u64>, InputError> {
     if builtin || !std::path::Path::new(name).is_file() {
         return Ok(None);
     }
-    let bytes = std::fs::read(name).map_err(|e| InputError::File { path: name.into(), msg: e.to_string() })?;
+    let bytes = crate::npy::read_input(std::path::Path::new(name))?;
     Ok(Some(fnv1a(&bytes)))
 }
 
@@ -346,9 +346,11 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         return Err(InputError::Unknown { what: "model", got: model, expected: "mlp, cubic, cnn, width1" });
     }
     let lr = cfg.lr.as_ref().map(Num::text).unwrap_or_else(|| "0.2297".into());
-    match lr.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => {}
-        _ => return Err(InputError::LearningRate(lr)),
+    match lr.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && (2.0 / v).is_finite() => {}
+        Ok(v) if v.is_finite() && v > 0.0 => return Err(bad("lr", format!("`{lr}` is so small that the threshold 2/η overflows"))),
+        Ok(_) => return Err(InputError::LearningRate(lr)),
+        Err(_) => return Err(bad("lr", format!("`{lr}` is not a decimal number (the learning rate η, e.g. 0.25 or 2.5e-1)"))),
     }
     let precision = cfg.precision.as_ref().map(Num::text).unwrap_or_else(|| "f64".into());
     let prec = Precision::parse(&precision)?;
@@ -383,6 +385,9 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         }
     } else if !channels.is_empty() {
         return Err(bad("channels", format!("only the cnn model has channels (model is `{model}`)")));
+    }
+    if model == "cubic" && cfg.data.as_deref().is_some_and(|d| d != "digits") {
+        return Err(bad("data", "the cubic model has no data (its loss is the closed-form polynomial of the [cubic] table); leave --data out"));
     }
     let gap_threshold = match &cfg.gap_threshold {
         None => "1.9".to_string(),
@@ -446,6 +451,9 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
     }
     if cfg.checkpoint_every == Some(0) {
         return Err(bad("checkpoint_every", "must be ≥ 1"));
+    }
+    if cfg.out.as_deref().is_some_and(|o| o.trim().is_empty()) {
+        return Err(bad("out", "must name a directory (an empty name would write into the current directory); use `.` for that"));
     }
     if multi > 0 && chain_tol.is_some() {
         return Err(bad("chain_tol", "applies to the single-eigenvalue θ† chain; the multi tracking solves every projection step at eig_tol"));

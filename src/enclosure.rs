@@ -602,9 +602,9 @@ pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
     if rows.is_empty() {
         // Not even the starting sub-boxes fit: nothing is certified, not even t = 0.
         return Err(InputError::Value {
-            key: "radius".into(),
+            key: "x0/y0/radius".into(),
             msg: format!(
-                "the starting box is not certified even at t = 0 ({}): use a smaller radius, a finer split or a larger max_width",
+                "the starting box (x0, y0) ± radius is not certified even at t = 0 ({}): use a smaller radius, a finer split, a larger max_width, or a start of moderate size",
                 lost.unwrap_or_default()
             ),
         }

@@ -121,6 +121,8 @@ pub struct FlowSummary {
     pub substeps: u32,
     /// Form of the flow.
     pub form: Form,
+    /// Most eigenpairs the flow tracks (`--top-k`).
+    pub top_k: usize,
     /// Gaussian smoothing width (GD steps).
     pub smooth_width: f64,
     /// The comparison window [from, to] (t ≥ 4w from both ends).
@@ -207,6 +209,7 @@ pub fn flow(cfg: &Resolved, args: &FlowArgs) -> Result<FlowSummary, Error> {
 fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result<FlowSummary, Error> {
     let out = PathBuf::from(&cfg.out);
     npy::create_out_dir(&out)?;
+    let _lock = npy::lock_out_dir(&out)?;
     let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
     let (obj, theta_init) = crate::commands::build_objective::<S>(cfg, c)?;
     let obj = obj.as_ref();
@@ -522,7 +525,7 @@ pub fn agreement(gd: &[f64], pred: &[f64], range: std::ops::Range<usize>) -> Agr
 /// The comparison window: t ∈ [⌈4w⌉, T − ⌈4w⌉] (full smoothing kernel on both sides), or all rows
 /// if that is empty.
 pub fn window(len: usize, w: f64) -> std::ops::Range<usize> {
-    let r = (4.0 * w).ceil() as usize;
+    let r = (4.0 * w).ceil().min(len as f64) as usize;
     if len > 2 * r + 1 { r..len - r } else { 0..len }
 }
 
@@ -561,6 +564,7 @@ fn summarise(
         steps: steps_done,
         substeps: opts.substeps,
         form: opts.form,
+        top_k: args.top_k,
         smooth_width: args.smooth,
         window: [win.start as u64, win.end.saturating_sub(1) as u64],
         x2_vs_tr_sigma: agreement(&sm.x2, &col(|r| r.tr_sigma), win.clone()),

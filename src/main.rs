@@ -89,7 +89,11 @@ impl JobFlags {
     fn split(self) -> Result<(Option<RunConfig>, RunConfig), selfstab::Error> {
         let from_file = match &self.config {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| InputError::File { path: p.clone(), msg: e.to_string() })?;
+                let bytes = selfstab::npy::read_input(p)?;
+                let text = String::from_utf8(bytes).map_err(|e| InputError::File {
+                    path: p.clone(),
+                    msg: format!("is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+                })?;
                 Some(config::parse_toml(&text, &p.display().to_string())?)
             }
             None => None,
@@ -165,9 +169,10 @@ enum Cmd {
         /// Batch sizes, comma-separated.
         #[arg(long, value_parser = parse_layers)]
         batch: Widths,
-        /// Every width from input to output.
-        #[arg(long, value_parser = parse_layers, default_value = "64,16,16,10")]
-        layers: Widths,
+        /// Every width from input to output (default 64,16,16,10; naming them without --theta0 starts
+        /// from the seeded initialisation).
+        #[arg(long, value_parser = parse_layers)]
+        layers: Option<Widths>,
         /// tanh, silu or gelu.
         #[arg(long, default_value = "tanh")]
         activation: String,
@@ -180,12 +185,14 @@ enum Cmd {
         /// Number of samples (the first n digits).
         #[arg(long, default_value_t = 256)]
         n: usize,
-        /// Seed of the initialisation (with --theta0 "") and of synthetic data.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// GD's starting parameters (.npy or builtin:NAME; "" for the seeded initialisation).
-        #[arg(long, default_value = "builtin:mlp_64-16-16-10")]
-        theta0: String,
+        /// Seed of the initialisation and of synthetic data (default 0; naming it without --theta0
+        /// starts from the seeded initialisation).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// GD's starting parameters (.npy or builtin:NAME; "" for the seeded initialisation; default
+        /// builtin:mlp_64-16-16-10 unless --layers or --seed is named).
+        #[arg(long)]
+        theta0: Option<String>,
         /// Learning rate η.
         #[arg(long, default_value_t = 0.2667)]
         lr: f64,
@@ -477,8 +484,12 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             }
         }
         Cmd::Sgd { batch, layers, activation, loss, data, n, seed, theta0, lr, steps, every, sample_seed, eos_eps, window, out, fresh } => {
+            // As for run: naming the widths or the seed without --theta0 starts from the seeded
+            // initialisation; otherwise from the reference θ₀ of the default net.
+            let theta0 = theta0.unwrap_or_else(|| if layers.is_some() || seed.is_some() { String::new() } else { "builtin:mlp_64-16-16-10".into() });
+            let layers = layers.map_or_else(|| vec![64, 16, 16, 10], |w| w.0);
             let a = selfstab::sgd::SgdArgs {
-                batches: batch.0, layers: layers.0, activation, loss, data, n, seed, theta0, lr, steps, every, sample_seed,
+                batches: batch.0, layers, activation, loss, data, n, seed: seed.unwrap_or(0), theta0, lr, steps, every, sample_seed,
                 eos_eps, window, out, fresh,
             };
             let rs = selfstab::sgd::command(&a)?;

@@ -595,14 +595,26 @@ pub fn npy_bytes(a: &NpyArray, path: &Path) -> Result<Vec<u8>, InputError> {
     Ok(out)
 }
 
-fn read_all(path: &Path) -> Result<Vec<u8>, InputError> {
-    fs::read(path).map_err(|e| {
+/// Read an input file whole. Only a regular file is read: a device or pipe (`/dev/zero`) could be
+/// endless, and is refused by name.
+pub fn read_input(path: &Path) -> Result<Vec<u8>, InputError> {
+    let not_read = |e: std::io::Error| {
         let what = match e.kind() {
             std::io::ErrorKind::NotFound => "file not found".to_string(),
             _ => format!("cannot read file: {e}"),
         };
         file_err(path, what)
-    })
+    };
+    let meta = fs::metadata(path).map_err(not_read)?;
+    if !meta.is_file() {
+        let kind = if meta.is_dir() { "a directory" } else { "a device, pipe or socket" };
+        return Err(file_err(path, format!("is {kind}, not a regular file")));
+    }
+    fs::read(path).map_err(not_read)
+}
+
+fn read_all(path: &Path) -> Result<Vec<u8>, InputError> {
+    read_input(path)
 }
 
 /// Read a `.npy` file of dtype `<f8` or `<i8`.
@@ -691,6 +703,32 @@ pub fn read_saved<T: serde::de::DeserializeOwned>(
 /// turns a non-finite record value into NaN first, see [`finite_or_nan`]).
 pub fn csv_cell(v: f64) -> String {
     if v.is_nan() { String::new() } else { format!("{v:?}") }
+}
+
+/// A job's hold on its output directory ([`lock_out_dir`]); released when dropped or when the
+/// process ends, however it ends.
+#[derive(Debug)]
+#[must_use = "the directory is locked only while the guard lives"]
+pub struct OutLock(#[allow(dead_code)] fs::File);
+
+/// The lock file a long job (`run`, `flow`, `sgd`, `order`) holds in its output directory.
+pub const LOCK_FILE: &str = ".selfstab.lock";
+
+/// Take `dir`'s lock ([`LOCK_FILE`], an advisory file lock) for the job's duration: a second job
+/// writing into the same directory would mix its outputs and checkpoint with the first's, so it
+/// stops at once with an error naming the directory.
+pub fn lock_out_dir(dir: &Path) -> Result<OutLock, Error> {
+    let path = dir.join(LOCK_FILE);
+    let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    match f.try_lock() {
+        Ok(()) => Ok(OutLock(f)),
+        Err(fs::TryLockError::WouldBlock) => Err(InputError::File {
+            path: dir.to_path_buf(),
+            msg: format!("another selfstab job is writing to this output directory (it holds {LOCK_FILE}); wait for it to end or choose another --out"),
+        }
+        .into()),
+        Err(fs::TryLockError::Error(source)) => Err(Error::Io { path, source }),
+    }
 }
 
 /// Create the output directory `dir` (and its parents) if it is not there; a failure names the

@@ -156,7 +156,8 @@ pub struct SgdResult {
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub ratio: f64,
     /// b ≥ n: every batch is the whole data set, so σ_u² is rounding (exactly 0 in exact arithmetic)
-    /// and ΔS and gap/ΔS carry no information (the markdown table shows them as "—").
+    /// and ΔS and gap/ΔS carry no information: they are NaN (null in `sgd.json`, "—" in the
+    /// markdown table).
     #[serde(default)]
     pub full_batch: bool,
     /// The step at which the mini-batch loss or gradient became non-finite (the run stopped there;
@@ -194,27 +195,44 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
     let mut checks = Vec::new();
     let batch_model = |idx: &[usize]| Mlp::<f64>::new(&o.layers, o.activation, o.loss, &subset(ds, idx), ());
     let mut diverged_at = None;
+    // Progress at the checks: in place on a terminal, else a line every progress::LOG_SECONDS.
+    let mut prog = crate::progress::Ticker::new(1);
     for t in 0..=o.steps {
         if t % o.every == 0 {
-            let at_check = |e: Error| EvalError::Other(format!("SGD at step {t} (batch {}): the full-batch check failed: {e}", o.batch));
-            let cen = center(&full, &th, u_prev.as_deref(), o.eig_tol).map_err(|e| at_check(e.into()))?;
-            let ug = dot(&cen.u, &cen.grad);
-            let batches = noise.epoch();
-            let mut s2 = 0.0;
-            for b in &batches {
-                let m = batch_model(b)?;
-                m.grad(&th, &mut g)?;
-                s2 += (dot(&cen.u, &g) - ug).powi(2);
+            let check = (|| -> Result<(Check, Vec<f64>), Error> {
+                let cen = center(&full, &th, u_prev.as_deref(), o.eig_tol)?;
+                let ug = dot(&cen.u, &cen.grad);
+                let batches = noise.epoch();
+                let mut s2 = 0.0;
+                for b in &batches {
+                    let m = batch_model(b)?;
+                    m.grad(&th, &mut g)?;
+                    s2 += (dot(&cen.u, &g) - ug).powi(2);
+                }
+                let c = Check { t, loss: cen.loss, sharpness: cen.sharpness, alpha: cen.alpha, beta: cen.beta, sigma_u2: s2 / batches.len() as f64 };
+                Ok((c, cen.u))
+            })();
+            match check {
+                Ok((c, u)) => {
+                    // A loss bounded below that grew DIVERGENCE_GROWTH times over its first check
+                    // has diverged, though still finite (as `run` stops GD).
+                    let blown = checks.first().is_some_and(|c0: &Check| c.loss > crate::commands::DIVERGENCE_GROWTH * c0.loss);
+                    prog.show(t, || format!("  b = {}: step {:>7}/{}  loss {:.6e}  S {:.5}", o.batch, t, o.steps, c.loss, c.sharpness));
+                    checks.push(c);
+                    u_prev = Some(u);
+                    if blown {
+                        diverged_at = Some(t);
+                        break;
+                    }
+                }
+                // Non-finite values at a check are the run's divergence too (the mini-batch step
+                // may still have been finite).
+                Err(Error::Eval(EvalError::NonFinite { .. })) if t > 0 || !th.iter().all(|x| x.is_finite()) => {
+                    diverged_at = Some(t);
+                    break;
+                }
+                Err(e) => return Err(EvalError::Other(format!("SGD at step {t} (batch {}): the full-batch check failed: {e}", o.batch)).into()),
             }
-            checks.push(Check {
-                t,
-                loss: cen.loss,
-                sharpness: cen.sharpness,
-                alpha: cen.alpha,
-                beta: cen.beta,
-                sigma_u2: s2 / batches.len() as f64,
-            });
-            u_prev = Some(cen.u);
         }
         if t == o.steps {
             break;
@@ -227,7 +245,14 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
         }
         axpy(&(-o.lr), &g, &mut th);
     }
-    Ok(SgdResult { full_batch: o.batch >= ds.n, diverged_at, ..summarise(o, checks) })
+    prog.finish();
+    let mut r = SgdResult { full_batch: o.batch >= ds.n, diverged_at, ..summarise(o, checks) };
+    if r.full_batch {
+        // σ_u² is rounding: ΔS and gap/ΔS are undefined (null in sgd.json, "—" in sgd.md).
+        r.predicted_gap = f64::NAN;
+        r.ratio = f64::NAN;
+    }
+    Ok(r)
 }
 
 /// Window statistics of the checks (module doc).
@@ -346,12 +371,23 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
     if a.batches.is_empty() {
         return Err(InputError::Value { key: "batch".into(), msg: "give at least one batch size".into() }.into());
     }
+    if let Some(b) = a.batches.iter().enumerate().find_map(|(i, b)| a.batches[..i].contains(b).then_some(b)) {
+        return Err(InputError::Value { key: "batch".into(), msg: format!("batch size {b} is given twice") }.into());
+    }
+    if a.steps == 0 || a.every > a.steps {
+        return Err(InputError::Value {
+            key: "steps/every".into(),
+            msg: format!("need steps ≥ 1 and every ≤ steps (the gap is a mean over checks after the edge of stability), got steps {} and every {}", a.steps, a.every),
+        }
+        .into());
+    }
     // Every batch size is checked before the first run starts (a bad one used to surface only
     // after the runs before it).
     for &b in &a.batches {
         Sampler::new(ds.n, b, a.sample_seed)?;
     }
     crate::npy::create_out_dir(&a.out)?;
+    let _lock = crate::npy::lock_out_dir(&a.out)?;
     crate::npy::remove_stray_temporaries(&a.out);
     // Finished batch sizes of an interrupted run of the same job (`sgd_partial.json`) are reused.
     let partial_path = a.out.join(PARTIAL);

@@ -105,6 +105,8 @@ fn claim_32_sgd_gap_positive_full_batch_none_f64() {
     report(&[full.clone(), b32.clone()]);
     assert!(full.eos_step.is_some() && b32.eos_step.is_some());
     assert!(full.full_batch && !b32.full_batch, "b = n is flagged as full batch, b < n is not");
+    // With σ_u² at rounding, ΔS and gap/ΔS are undefined for the full batch (null in sgd.json).
+    assert!(full.predicted_gap.is_nan() && full.ratio.is_nan(), "full batch: ΔS {}, ratio {}", full.predicted_gap, full.ratio);
     assert!(full.mean_sigma_u2 <= 1e-25, "full batch σ_u² = {:e}", full.mean_sigma_u2);
     assert!(full.gap.abs() <= 0.02 * full.threshold, "full-batch window mean off 2/η by {}", full.gap);
     pinned_within("b = 32: gap", b32.gap, 1.589, 1.5);

@@ -56,6 +56,24 @@ fn flow_rejects_bad_options() {
     }
 }
 
+/// A smoothing width far beyond the run (1e300 steps) is the series' mean at every step, with the
+/// kernel sized by the series, not by the width (it used to allocate 4w entries and abort).
+#[test]
+fn smoothing_wider_than_the_run_is_the_mean() {
+    let y = [1.0, 2.0, 4.0, 8.0, 16.0];
+    // Weights exp(−d²/(2w²)) ≥ 1 − 8/w² for d ≤ 4: the mean to ≤ 1e-12 from w = 1e9 on.
+    for w in [1e9, 1e19, 1e300] {
+        for v in selfstab::central_flow::smooth(&y, w) {
+            assert!((v - 6.2).abs() <= 1e-12, "w = {w:e}: {v}");
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("selfstab_flow_cli_wide_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = flow(&cfg(&dir, 5), &FlowArgs { smooth: 1e19, ..args() }).unwrap();
+    assert_eq!(s.window, [0, 5], "a window wider than the run is the whole run");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Parse a CSV into (header, rows of fields).
 fn read_csv(p: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(p).unwrap();
