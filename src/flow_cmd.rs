@@ -385,7 +385,9 @@ fn write_series(out: &Path, rows: &[CompareRow], sm: &Smoothed, dag: Option<&Dag
             if let Some((l, s)) = &dag_cols {
                 v.extend([l[i], s[i]]);
             }
-            v
+            // A value that is not finite is NaN in the npz and an empty cell in the CSV, as in run's
+            // series.
+            v.into_iter().map(npy::finite_or_nan).collect::<Vec<f64>>()
         })
         .collect();
     let mut s = names.join(",");
