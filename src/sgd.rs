@@ -246,13 +246,31 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
         axpy(&(-o.lr), &g, &mut th);
     }
     prog.finish();
-    let mut r = SgdResult { full_batch: o.batch >= ds.n, diverged_at, ..summarise(o, checks) };
+    Ok(result(o, checks, o.batch >= ds.n, diverged_at))
+}
+
+/// The result of a run from its checks ([`summarise`]), with the full batch's undefined ΔS and
+/// gap/ΔS as NaN (σ_u² is rounding: null in sgd.json, "—" in sgd.md).
+fn result(o: &SgdOpts, checks: Vec<Check>, full_batch: bool, diverged_at: Option<u64>) -> SgdResult {
+    let mut r = SgdResult { full_batch, diverged_at, ..summarise(o, checks) };
     if r.full_batch {
-        // σ_u² is rounding: ΔS and gap/ΔS are undefined (null in sgd.json, "—" in sgd.md).
         r.predicted_gap = f64::NAN;
         r.ratio = f64::NAN;
     }
-    Ok(r)
+    r
+}
+
+/// Why a saved result cannot be this job's batch size `o.batch`, if it cannot: its checks must be
+/// the run's (one every `every` steps from 0, all of them unless it diverged) and its statistics
+/// those of its checks (an edited or truncated file is refused, not reported as a result).
+fn saved_result_problem(r: &SgdResult, o: &SgdOpts) -> Option<String> {
+    let expected = o.steps / o.every + 1;
+    let n = r.checks.len() as u64;
+    if n == 0 || n > expected || (r.diverged_at.is_none() && n != expected) || r.checks.iter().enumerate().any(|(i, c)| c.t != i as u64 * o.every) {
+        return Some(format!("its b = {} run holds {n} checks, not one every {} steps up to step {}", o.batch, o.every, o.steps));
+    }
+    let again = result(o, r.checks.clone(), r.full_batch, r.diverged_at);
+    (serde_json::to_value(&again).ok() != serde_json::to_value(r).ok()).then(|| format!("its b = {} statistics are not those of its checks", o.batch))
 }
 
 /// Window statistics of the checks (module doc).
@@ -408,9 +426,8 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
             }
         }
     }
-    let mut out = Vec::new();
-    for &b in &a.batches {
-        let o = SgdOpts {
+    let opts = |b: usize| -> Result<SgdOpts, Error> {
+        Ok(SgdOpts {
             layers: a.layers.clone(),
             activation: Activation::parse(&a.activation)?,
             loss: LossKind::parse(&a.loss)?,
@@ -422,7 +439,17 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
             eos_eps: a.eos_eps,
             window: a.window,
             eig_tol: 1e-10,
-        };
+        })
+    };
+    // Every saved result is checked before anything runs.
+    for r in &saved {
+        if let Some(why) = saved_result_problem(r, &opts(r.batch)?) {
+            return Err(InputError::Saved { path: partial_path.clone(), what: "file of finished batch sizes".into(), why }.into());
+        }
+    }
+    let mut out = Vec::new();
+    for &b in &a.batches {
+        let o = opts(b)?;
         let r = match saved.iter().find(|r| r.batch == b) {
             Some(r) => {
                 eprintln!("b = {b}: saved by an earlier run of this job ({})", partial_path.display());

@@ -960,7 +960,24 @@ fn killed_sgd_reuses_its_finished_batch_sizes() {
     expect_success(args(&full));
     assert!(!full.join("sgd_partial.json").exists(), "the partial file is left after the end");
     let part = d.join("part");
-    kill_once_written(&args(&part), &part.join("sgd_partial.json"));
+    let saved = kill_once_written(&args(&part), &part.join("sgd_partial.json"));
+    // A file whose checks were cut or whose statistics were edited is refused (and kept), not
+    // reported as results.
+    let original = std::fs::read(&saved).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    let mut cut = v.clone();
+    cut["results"][0]["checks"].as_array_mut().unwrap().truncate(3);
+    let mut edited = v.clone();
+    edited["results"][0]["gap"] = serde_json::json!(12345.0);
+    for (bad, why) in [(cut, "holds 3 checks, not one every 4 steps up to step 400"), (edited, "statistics are not those of its checks")] {
+        let bytes = serde_json::to_vec(&bad).unwrap();
+        std::fs::write(&saved, &bytes).unwrap();
+        let o = bin().args(args(&part)).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(why) && err.contains("--fresh"), "{err}");
+        assert_eq!(std::fs::read(&saved).unwrap(), bytes, "the refused file was changed");
+    }
+    std::fs::write(&saved, &original).unwrap();
     let o = expect_success(args(&part));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("b = 100: saved by an earlier run"), "{err}");
