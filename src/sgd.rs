@@ -26,6 +26,18 @@ pub struct Sampler {
     n: usize,
     b: usize,
     queue: std::collections::VecDeque<Vec<usize>>,
+    /// Words drawn from `rng` so far (a saved sampler is restored by drawing them again).
+    draws: u64,
+}
+
+/// A [`Sampler`]'s position, as saved: the words drawn from its stream and the batches left in
+/// its epoch.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SamplerState {
+    /// Words drawn so far.
+    pub draws: u64,
+    /// The current epoch's batches not yet used.
+    pub queue: Vec<Vec<usize>>,
 }
 
 impl Sampler {
@@ -34,7 +46,35 @@ impl Sampler {
         if b == 0 || b > n {
             return Err(InputError::Value { key: "batch".into(), msg: format!("must be in 1..={n} (the number of samples), got {b}") });
         }
-        Ok(Sampler { rng: ChaCha8Rng::seed_from_u64(seed), n, b, queue: Default::default() })
+        Ok(Sampler { rng: ChaCha8Rng::seed_from_u64(seed), n, b, queue: Default::default(), draws: 0 })
+    }
+
+    /// Its position ([`Sampler::restore`] goes on from it).
+    pub fn state(&self) -> SamplerState {
+        SamplerState { draws: self.draws, queue: self.queue.iter().cloned().collect() }
+    }
+
+    /// The sampler of `seed` at a saved position: the same batches from there on as the sampler
+    /// that was saved. A position no such sampler reaches (batches of another size or out of
+    /// 0..n, words drawn not a whole number of epochs) is refused.
+    pub fn restore(n: usize, b: usize, seed: u64, st: &SamplerState) -> Result<Self, String> {
+        let mut s = Sampler::new(n, b, seed).map_err(|e| e.to_string())?;
+        let per_epoch = n.saturating_sub(1) as u64;
+        // Words come a whole epoch (n − 1 of them) at a time, and an epoch's batch is queued only
+        // after one was taken from it.
+        let queue_ok = st.queue.len() < n / b && (st.draws > 0 || st.queue.is_empty());
+        if (per_epoch == 0 && st.draws > 0) || (per_epoch > 0 && !st.draws.is_multiple_of(per_epoch)) || !queue_ok {
+            return Err(format!("a sampler position of {} draws and {} queued batches does not fit n = {n}, b = {b}", st.draws, st.queue.len()));
+        }
+        if st.queue.iter().any(|q| q.len() != b || q.iter().any(|&i| i >= n)) {
+            return Err(format!("its queued batches are not batches of {b} of 0..{n}"));
+        }
+        for _ in 0..st.draws {
+            s.rng.next_u64();
+        }
+        s.draws = st.draws;
+        s.queue = st.queue.iter().cloned().collect();
+        Ok(s)
     }
 
     /// The ⌊n/b⌋ batches of one fresh epoch (Fisher–Yates with `next_u64() % (i + 1)`).
@@ -44,6 +84,7 @@ impl Sampler {
             let j = (self.rng.next_u64() % (i as u64 + 1)) as usize;
             perm.swap(i, j);
         }
+        self.draws += self.n.saturating_sub(1) as u64;
         perm.chunks_exact(self.b).map(<[usize]>::to_vec).collect()
     }
 
@@ -168,11 +209,68 @@ pub struct SgdResult {
     pub checks: Vec<Check>,
 }
 
+/// One batch size's SGD run between two steps: all it needs to go on bit-identically
+/// ([`run_from`]). `selfstab sgd` saves it at a signal and every 10 s at most.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SgdState {
+    /// The batch size.
+    pub batch: usize,
+    /// The next step t (its check, if t is one, not yet made).
+    pub t: u64,
+    /// θ_t.
+    pub theta: Vec<f64>,
+    /// u at the last check (the next check's warm start).
+    pub u_prev: Option<Vec<f64>>,
+    /// The checks so far.
+    pub checks: Vec<Check>,
+    /// The mini-batch sampler's position.
+    pub sampler: SamplerState,
+    /// The σ_u² epochs' sampler's position.
+    pub noise: SamplerState,
+}
+
+impl SgdState {
+    /// Why this state cannot be a position of the run `o` on n samples with p parameters, if it
+    /// cannot (a saved state read back).
+    pub fn problem(&self, o: &SgdOpts, n: usize, p: usize) -> Option<String> {
+        let checks_ok = self.checks.len() as u64 == self.t.div_ceil(o.every) && self.checks.iter().enumerate().all(|(i, c)| c.t == i as u64 * o.every);
+        if self.batch != o.batch || self.t > o.steps || !checks_ok {
+            return Some(format!("its b = {} run in progress is at step {} with {} checks, not a position of this job's run", self.batch, self.t, self.checks.len()));
+        }
+        if self.theta.len() != p || self.u_prev.as_ref().is_some_and(|u| u.len() != p) || self.u_prev.is_some() == self.checks.is_empty() {
+            return Some(format!("its b = {} run in progress does not fit the network (p = {p})", self.batch));
+        }
+        Sampler::restore(n, o.batch, o.sample_seed, &self.sampler).and(Sampler::restore(n, o.batch, o.sample_seed ^ 0x5eed, &self.noise)).err()
+    }
+}
+
 /// Run SGD from θ₀ on `ds` and measure the gap (module doc). A run whose mini-batch loss or
 /// gradient becomes non-finite stops there and returns its checks so far with
 /// [`SgdResult::diverged_at`] set (the caller reports it; `selfstab sgd` keeps the outputs and
 /// exits with an error).
 pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error> {
+    run_from(ds, theta0, o, None, &mut ())
+}
+
+/// Watches an SGD run between its steps (`selfstab sgd` saves its state and stops it at a signal).
+pub trait SgdObserver {
+    /// Whether the state after the step that ends at step t is wanted ([`SgdObserver::save`]).
+    fn due(&mut self, _t: u64) -> bool {
+        false
+    }
+    /// The state when [`SgdObserver::due`]; true stops the run with [`Error::Interrupted`].
+    fn save(&mut self, _state: &SgdState) -> Result<bool, Error> {
+        Ok(false)
+    }
+}
+
+/// No observer.
+impl SgdObserver for () {}
+
+/// [`run`] from a saved position `from` (None: from θ₀), with an observer of its state after each
+/// step. Resumed from a state the observer saw, the run ends with the result of the run that state
+/// came from, bit for bit.
+pub fn run_from(ds: &Dataset, theta0: &[f64], o: &SgdOpts, from: Option<SgdState>, observer: &mut dyn SgdObserver) -> Result<SgdResult, Error> {
     let full = Mlp::<f64>::new(&o.layers, o.activation, o.loss, ds, ())?;
     if theta0.len() != full.dim() {
         return Err(InputError::Dimension(format!("θ₀ has {} entries, the network {}", theta0.len(), full.dim())).into());
@@ -186,27 +284,38 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
     if o.every == 0 || !(o.window > 0.0 && o.window <= 1.0) {
         return Err(InputError::Value { key: "every/window".into(), msg: "every ≥ 1 and window in (0, 1]".into() }.into());
     }
-    let mut sampler = Sampler::new(ds.n, o.batch, o.sample_seed)?;
-    let mut noise = Sampler::new(ds.n, o.batch, o.sample_seed ^ 0x5eed)?;
     let p = full.dim();
-    let mut th = theta0.to_vec();
+    let (mut st, mut sampler, mut noise) = match from {
+        Some(st) => {
+            if let Some(why) = st.problem(o, ds.n, p) {
+                return Err(EvalError::Other(format!("the saved SGD run cannot be resumed: {why}")).into());
+            }
+            let sampler = Sampler::restore(ds.n, o.batch, o.sample_seed, &st.sampler).map_err(EvalError::Other)?;
+            let noise = Sampler::restore(ds.n, o.batch, o.sample_seed ^ 0x5eed, &st.noise).map_err(EvalError::Other)?;
+            (st, sampler, noise)
+        }
+        None => {
+            let sampler = Sampler::new(ds.n, o.batch, o.sample_seed)?;
+            let noise = Sampler::new(ds.n, o.batch, o.sample_seed ^ 0x5eed)?;
+            let st = SgdState { batch: o.batch, t: 0, theta: theta0.to_vec(), u_prev: None, checks: vec![], sampler: sampler.state(), noise: noise.state() };
+            (st, sampler, noise)
+        }
+    };
     let mut g = zeros::<f64>(p, ());
-    let mut u_prev: Option<Vec<f64>> = None;
-    let mut checks = Vec::new();
     let batch_model = |idx: &[usize]| Mlp::<f64>::new(&o.layers, o.activation, o.loss, &subset(ds, idx), ());
     let mut diverged_at = None;
     // Progress at the checks: in place on a terminal, else a line every progress::LOG_SECONDS.
     let mut prog = crate::progress::Ticker::new(1);
-    for t in 0..=o.steps {
+    for t in st.t..=o.steps {
         if t % o.every == 0 {
             let check = (|| -> Result<(Check, Vec<f64>), Error> {
-                let cen = center(&full, &th, u_prev.as_deref(), o.eig_tol)?;
+                let cen = center(&full, &st.theta, st.u_prev.as_deref(), o.eig_tol)?;
                 let ug = dot(&cen.u, &cen.grad);
                 let batches = noise.epoch();
                 let mut s2 = 0.0;
                 for b in &batches {
                     let m = batch_model(b)?;
-                    m.grad(&th, &mut g)?;
+                    m.grad(&st.theta, &mut g)?;
                     s2 += (dot(&cen.u, &g) - ug).powi(2);
                 }
                 let c = Check { t, loss: cen.loss, sharpness: cen.sharpness, alpha: cen.alpha, beta: cen.beta, sigma_u2: s2 / batches.len() as f64 };
@@ -216,10 +325,10 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
                 Ok((c, u)) => {
                     // A loss bounded below that grew DIVERGENCE_GROWTH times over its first check
                     // has diverged, though still finite (as `run` stops GD).
-                    let blown = checks.first().is_some_and(|c0: &Check| c.loss > crate::commands::DIVERGENCE_GROWTH * c0.loss);
+                    let blown = st.checks.first().is_some_and(|c0: &Check| c.loss > crate::commands::DIVERGENCE_GROWTH * c0.loss);
                     prog.show(t, || format!("  b = {}: step {:>7}/{}  loss {:.6e}  S {:.5}", o.batch, t, o.steps, c.loss, c.sharpness));
-                    checks.push(c);
-                    u_prev = Some(u);
+                    st.checks.push(c);
+                    st.u_prev = Some(u);
                     if blown {
                         diverged_at = Some(t);
                         break;
@@ -227,7 +336,7 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
                 }
                 // Non-finite values at a check are the run's divergence too (the mini-batch step
                 // may still have been finite).
-                Err(Error::Eval(EvalError::NonFinite { .. })) if t > 0 || !th.iter().all(|x| x.is_finite()) => {
+                Err(Error::Eval(EvalError::NonFinite { .. })) if t > 0 || !st.theta.iter().all(|x| x.is_finite()) => {
                     diverged_at = Some(t);
                     break;
                 }
@@ -238,15 +347,26 @@ pub fn run(ds: &Dataset, theta0: &[f64], o: &SgdOpts) -> Result<SgdResult, Error
             break;
         }
         let m = batch_model(&sampler.next_batch())?;
-        let finite = m.grad(&th, &mut g).is_ok_and(|l| l.is_finite()) && crate::linalg::all_finite(&g);
+        let finite = m.grad(&st.theta, &mut g).is_ok_and(|l| l.is_finite()) && crate::linalg::all_finite(&g);
         if !finite {
             diverged_at = Some(t);
             break;
         }
-        axpy(&(-o.lr), &g, &mut th);
+        axpy(&(-o.lr), &g, &mut st.theta);
+        st.t = t + 1;
+        if observer.due(st.t) {
+            // (The samplers' positions are copied only here: a copy per step would cost more than
+            // a small batch's gradient.)
+            st.sampler = sampler.state();
+            st.noise = noise.state();
+            if observer.save(&st)? {
+                prog.finish();
+                return Err(Error::Interrupted(format!("interrupted at SGD step {} of {} (b = {})", st.t, o.steps, o.batch)));
+            }
+        }
     }
     prog.finish();
-    Ok(result(o, checks, o.batch >= ds.n, diverged_at))
+    Ok(result(o, st.checks, o.batch >= ds.n, diverged_at))
 }
 
 /// The result of a run from its checks ([`summarise`]), with the full batch's undefined ΔS and
@@ -410,11 +530,12 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
     // Finished batch sizes of an interrupted run of the same job (`sgd_partial.json`) are reused.
     let partial_path = a.out.join(PARTIAL);
     let key = job_key(a)?;
-    let saved: Vec<SgdResult> = crate::npy::read_saved(&partial_path, "file of finished batch sizes", a.fresh, |p: &SgdPartial| {
+    let (saved, mut in_progress) = match crate::npy::read_saved(&partial_path, "file of finished batch sizes", a.fresh, |p: &SgdPartial| {
         if p.key == key { Ok(()) } else { Err(format!("its batch sizes belong to another job ({})", key_differences(&p.key, &key))) }
-    })?
-    .map(|p| p.results)
-    .unwrap_or_default();
+    })? {
+        Some(p) => (p.results, p.in_progress),
+        None => (vec![], None),
+    };
     // A fresh job: an earlier job's outputs in this directory go first (its batch sizes or η may
     // differ, and the files would otherwise sit beside this job's).
     if let (true, Ok(entries)) = (saved.is_empty(), std::fs::read_dir(&a.out)) {
@@ -441,12 +562,24 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
             eig_tol: 1e-10,
         })
     };
-    // Every saved result is checked before anything runs.
+    // Every saved result, and the saved run in progress, is checked before anything runs.
+    let refuse = |why: String| -> Error { InputError::Saved { path: partial_path.clone(), what: "file of finished batch sizes".into(), why }.into() };
     for r in &saved {
         if let Some(why) = saved_result_problem(r, &opts(r.batch)?) {
-            return Err(InputError::Saved { path: partial_path.clone(), what: "file of finished batch sizes".into(), why }.into());
+            return Err(refuse(why));
         }
     }
+    if let Some(ip) = &in_progress {
+        if !a.batches.contains(&ip.batch) || saved.iter().any(|r| r.batch == ip.batch) {
+            return Err(refuse(format!("its run in progress (b = {}) is not one of this job's unfinished batch sizes", ip.batch)));
+        }
+        if let Some(why) = ip.problem(&opts(ip.batch)?, ds.n, p) {
+            return Err(refuse(why));
+        }
+    }
+    // From here a signal (SIGINT, SIGTERM) stops the run in progress after its step, saving it
+    // with the finished batch sizes (`progress::interrupt`).
+    let armed = crate::progress::interrupt::arm();
     let mut out = Vec::new();
     for &b in &a.batches {
         let o = opts(b)?;
@@ -455,7 +588,20 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
                 eprintln!("b = {b}: saved by an earlier run of this job ({})", partial_path.display());
                 Ok(r.clone())
             }
-            None => run(&ds, &theta0, &o),
+            None => {
+                let from = in_progress.take_if(|ip| ip.batch == b);
+                if let Some(ip) = &from {
+                    eprintln!("b = {b}: resuming its run from {} at step {}", partial_path.display(), ip.t);
+                }
+                let mut saver = SgdSaver { path: &partial_path, key: &key, done: &out, cadence: crate::progress::Cadence::new(1) };
+                run_from(&ds, &theta0, &o, from, &mut saver).map_err(|e| match e {
+                    Error::Interrupted(m) => Error::Interrupted(format!(
+                        "{m}: the finished batch sizes and this one's run so far are saved in {}; the same command resumes there",
+                        partial_path.display()
+                    )),
+                    e => e,
+                })
+            }
         };
         let r = match r {
             Ok(r) => r,
@@ -483,9 +629,10 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
             eprintln!("b = {b}: gap {:.5} (ΔS {:.5}, ratio {:.3})", r.gap, r.predicted_gap, r.ratio);
         }
         out.push(r);
-        let part = SgdPartial { key: key.clone(), results: out.clone() };
+        let part = SgdPartial { key: key.clone(), results: out.clone(), in_progress: None };
         crate::npy::write_atomic(&partial_path, &serde_json::to_vec(&part).expect("results serialise"))?;
     }
+    drop(armed);
     write_summary(&a.out, &out)?;
     let _ = std::fs::remove_file(&partial_path);
     let diverged: Vec<String> = out.iter().filter_map(|r| r.diverged_at.map(|t| format!("b = {} at step {t}", r.batch))).collect();
@@ -510,6 +657,39 @@ const PARTIAL: &str = "sgd_partial.json";
 struct SgdPartial {
     key: String,
     results: Vec<SgdResult>,
+    /// The batch size in progress, saved at a signal and every 10 s at most.
+    #[serde(default)]
+    in_progress: Option<SgdState>,
+}
+
+/// `sgd`'s observer of a batch size's run: saves it with the finished batch sizes
+/// (`sgd_partial.json`) after its first step, then at most every `progress::CHECKPOINT_SECONDS`,
+/// and at a signal, which then stops the run.
+struct SgdSaver<'a> {
+    path: &'a std::path::Path,
+    key: &'a str,
+    done: &'a [SgdResult],
+    cadence: crate::progress::Cadence,
+}
+
+impl SgdObserver for SgdSaver<'_> {
+    fn due(&mut self, t: u64) -> bool {
+        crate::progress::interrupt::requested() || self.cadence.due(t)
+    }
+    fn save(&mut self, state: &SgdState) -> Result<bool, Error> {
+        let stop = crate::progress::interrupt::requested();
+        let part = SgdPartialRef { key: self.key, results: self.done, in_progress: Some(state) };
+        crate::npy::write_atomic(self.path, &serde_json::to_vec(&part).expect("results serialise"))?;
+        Ok(stop)
+    }
+}
+
+/// [`SgdPartial`] as written from borrowed parts.
+#[derive(serde::Serialize)]
+struct SgdPartialRef<'a> {
+    key: &'a str,
+    results: &'a [SgdResult],
+    in_progress: Option<&'a SgdState>,
 }
 
 /// The arguments (and input files) on which two job keys ([`job_key`]) differ

@@ -960,15 +960,29 @@ fn killed_sgd_reuses_its_finished_batch_sizes() {
     expect_success(args(&full));
     assert!(!full.join("sgd_partial.json").exists(), "the partial file is left after the end");
     let part = d.join("part");
-    let saved = kill_once_written(&args(&part), &part.join("sgd_partial.json"));
+    // Killed once b = 100 has finished (the file is written during each run too).
+    let saved = part.join("sgd_partial.json");
+    let mut child = bin().args(args(&part)).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    let finished = || -> bool {
+        std::fs::read(&saved).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).is_some_and(|v| v["results"].as_array().is_some_and(|r| !r.is_empty()))
+    };
+    while !finished() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the job ended before it could be killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
     // A file whose checks were cut or whose statistics were edited is refused (and kept), not
     // reported as results.
     let original = std::fs::read(&saved).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&original).unwrap();
     let mut cut = v.clone();
     cut["results"][0]["checks"].as_array_mut().unwrap().truncate(3);
+    cut["in_progress"] = serde_json::Value::Null;
     let mut edited = v.clone();
     edited["results"][0]["gap"] = serde_json::json!(12345.0);
+    edited["in_progress"] = serde_json::Value::Null;
     for (bad, why) in [(cut, "holds 3 checks, not one every 4 steps up to step 400"), (edited, "statistics are not those of its checks")] {
         let bytes = serde_json::to_vec(&bad).unwrap();
         std::fs::write(&saved, &bytes).unwrap();
@@ -984,6 +998,47 @@ fn killed_sgd_reuses_its_finished_batch_sizes() {
     for f in ["sgd_b100.csv", "sgd_b50.csv", "sgd.json", "sgd.md"] {
         assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap(), "{f} differs after the re-run");
     }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn interrupted_sgd_saves_the_batch_size_in_progress_and_resumes_bit_identically() {
+    // SIGINT during a batch size's run: sgd ends the step in progress, saves that run (iterate,
+    // samplers' positions, checks) with the finished batch sizes, says where, and ends by the
+    // signal; re-run, it resumes there and writes the outputs of an uninterrupted job. A saved run
+    // edited out of the job's positions is refused.
+    use std::os::unix::process::ExitStatusExt;
+    let d = tmp("sgdint");
+    let args = |out: &Path| -> Vec<String> {
+        ["sgd", "--batch", "16,8", "--layers", "64,8,10", "--n", "64", "--steps", "20000", "--every", "200", "--out", out.to_str().unwrap()].iter().map(|s| s.to_string()).collect()
+    };
+    let full = d.join("full");
+    expect_success(args(&full));
+    let part = d.join("part");
+    let saved = part.join("sgd_partial.json");
+    let (status, err) = interrupt_once_written(&args(&part), &saved, "INT", std::time::Duration::from_millis(150));
+    assert_eq!(status.signal(), Some(2), "{status:?} {err}");
+    assert!(err.contains("interrupted at SGD step") && err.contains("the same command resumes there") && !err.contains("panicked"), "{err}");
+    let k = interrupted_step(&err, "SGD");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(v["in_progress"]["t"].as_u64(), Some(k), "the saved run is not at the step named");
+    assert!(k > 1, "the saved run ({k}) is not the one written at the signal");
+    // An edited position is refused before anything runs.
+    let original = std::fs::read(&saved).unwrap();
+    let mut bad = v.clone();
+    bad["in_progress"]["sampler"]["draws"] = serde_json::json!(v["in_progress"]["sampler"]["draws"].as_u64().unwrap() + 1);
+    std::fs::write(&saved, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let o = bin().args(args(&part)).output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("does not fit n = 64, b = "), "{e}");
+    std::fs::write(&saved, &original).unwrap();
+    let o = expect_success(args(&part));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains(&format!("resuming its run from {} at step {k}", saved.display())), "{e}");
+    for f in ["sgd_b16.csv", "sgd_b8.csv", "sgd.json", "sgd.md"] {
+        assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap(), "{f} differs after the resume");
+    }
+    assert!(!saved.exists());
     let _ = std::fs::remove_dir_all(&d);
 }
 
