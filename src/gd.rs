@@ -299,12 +299,10 @@ pub fn find_instability_from<S: Scalar>(
             s_here = Some(s);
         }
         if t >= cap {
-            // The last iterate's row (its S was checked) ends the trace, as the error names it.
-            if let Some(s) = &s_here {
-                let loss = obj.value(&st.theta).map_err(|e| SearchError::Eval(e, t))?;
-                for o in observers.iter_mut() {
-                    o.on_row(&GdRow { t, theta: &st.theta, loss: &loss, sharpness: Some(s) });
-                }
+            // The iterate at the cap ends the trace (with its S when the cap was a check).
+            let loss = obj.value(&st.theta).map_err(|e| SearchError::Eval(e, t))?;
+            for o in observers.iter_mut() {
+                o.on_row(&GdRow { t, theta: &st.theta, loss: &loss, sharpness: s_here.as_ref() });
             }
             let last_s = st.last_s.unwrap_or(f64::NAN);
             return Err(SearchError::NotReached { threshold: threshold.to_f64(), cap, last_s, last_t: st.last_ok_t });
