@@ -669,13 +669,15 @@ pub fn csv(e: &Enclosure) -> String {
 pub fn markdown(e: &Enclosure) -> String {
     let last = e.rows.last().expect("at least the initial row");
     let first = &e.rows[0];
+    // A rate is undefined with fewer than two certified steps: "—", not NaN.
+    let rate = |x: f64| if x.is_finite() { format!("{x:.4}") } else { "—".into() };
     format!(
         "# Certified enclosure of the reduced map\n\n{}.\n\n\
          | quantity | value |\n|---|---|\n\
          | certified steps | {} of {} |\n| A = max \\|X_t\\| | {} |\n| B₁ = min Y_t | {} |\n| B₂ = max Y_t | {} |\n\
          | width at t = 0 (X, Y) | {}, {} |\n| width at t = {} (X, Y) | {}, {} |\n\
-         | growth rate of ln width per unit τ = ht (fit) | {:.4} |\n\
-         | first-order law (1/τ) Σ ln ρ(\\|J\\|) | {:.4} |\n| leading term √2·mean\\|X\\| | {:.4} |\n\
+         | growth rate of ln width per unit τ = ht (fit) | {} |\n\
+         | first-order law (1/τ) Σ ln ρ(\\|J\\|) | {} |\n| leading term √2·mean\\|X\\| | {} |\n\
          | ‖∏\\|J\\|‖ (interval spread) | {:e} |\n| ‖∏J‖ (point-orbit spread) | {:e} |\n",
         e.statement(),
         e.certified_steps,
@@ -688,9 +690,9 @@ pub fn markdown(e: &Enclosure) -> String {
         last.t,
         dec_up(last.width_x),
         dec_up(last.width_y),
-        e.rate_measured,
-        e.rate_law,
-        e.rate_leading,
+        rate(e.rate_measured),
+        rate(e.rate_law),
+        rate(e.rate_leading),
         e.interval_spread,
         e.point_spread,
     )

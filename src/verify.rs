@@ -189,7 +189,10 @@ pub fn verify(src_dir: &Path, quick: bool, out: &Path) -> Result<Vec<Record>, Er
 /// As [`verify`], or from the saved output of an earlier `cargo test` run (`from_log`, e.g. CI's).
 pub fn verify_with(src_dir: &Path, quick: bool, from_log: Option<&Path>, out: &Path) -> Result<Vec<Record>, Error> {
     if let Some(log) = from_log {
-        let text = std::fs::read_to_string(log).map_err(|source| Error::Io { path: log.to_path_buf(), source })?;
+        // A log may hold stray bytes that are not UTF-8 (a test's binary output): they are replaced,
+        // not a reason to refuse the whole log.
+        let bytes = std::fs::read(log).map_err(|source| Error::Io { path: log.to_path_buf(), source })?;
+        let text = String::from_utf8_lossy(&bytes);
         let outcomes = parse_outcomes(&text);
         if outcomes.is_empty() {
             return Err(InputError::File { path: log.to_path_buf(), msg: "no `test NAME ... ok|FAILED` lines: not a cargo test log".into() }.into());
@@ -232,6 +235,19 @@ fn write_report(outcomes: &BTreeMap<String, String>, out: &Path) -> Result<Vec<R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_with_bytes_that_are_not_utf8_is_still_read() {
+        let dir = std::env::temp_dir().join(format!("selfstab_verify_bytes_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("ci.log");
+        let mut bytes = b"noise \xff\xfe from a test\ntest claim_01_something ... ok\n".to_vec();
+        bytes.extend_from_slice(b"test result: ok. 1 passed; 0 failed; 0 ignored\n");
+        std::fs::write(&log, &bytes).unwrap();
+        let recs = verify_with(Path::new(env!("CARGO_MANIFEST_DIR")), false, Some(&log), &dir.join("out")).unwrap();
+        assert!(!recs.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn outcomes_map_to_claim_statuses() {

@@ -194,6 +194,11 @@ fn enclosure_statement_bounds_contain_every_hull() {
     let lost = enclose(&big).unwrap();
     assert!(lost.certified_steps < 2000 && lost.lost.is_some() && lost.statement().contains("not certified beyond"));
     assert_eq!(lost.rows.len() as u64, lost.certified_steps + 1);
+    // Nothing certified past t = 0 (h = 1e300 throws the box out at once): the rates are undefined
+    // and summary.md says "—", not NaN.
+    let none = enclose(&EncloseSpec::new("1e300", "0.5", "0", "1e-3", 10)).unwrap();
+    let md = selfstab::enclosure::markdown(&none);
+    assert!(none.certified_steps == 0 && md.contains("| certified steps | 0 of 10 |") && !md.contains("NaN"), "{md}");
 }
 
 #[test]
