@@ -117,7 +117,7 @@ pub struct Summary {
     pub first_spike_gd: Option<(u64, f64)>,
     /// The prediction's first spike (S(θ†) + ∇S·v).
     pub first_spike_pred: Option<(u64, f64)>,
-    /// Reduced-map first-spike height 2/η + √(α₀ H₀), H₀ = X₀² − log X₀² − 1, X₀ = x₀/δ₀.
+    /// Reduced-map first-spike height 2/η + √(α₀ H₀), H₀ = Y₀² + X₀² − log X₀² − 1, X₀ = x₀/δ₀, Y₀ = y₀/√α₀.
     pub first_spike_reduced_map: Option<f64>,
     /// Tracking step at which the standard prediction diverged, if it did.
     pub prediction_diverged_at: Option<u64>,
@@ -185,10 +185,12 @@ fn save<S: Scalar>(path: &Path, ck: &Checkpoint<S>) -> Result<(), Error> {
     write_atomic(path, &serde_json::to_vec(ck).expect("checkpoint serialises"))
 }
 
-/// The file in which `run` and `flow` keep their instability search while it runs, so that an
-/// interrupted search resumes where it stopped; removed once the job's own checkpoint holds the
-/// instability point.
+/// The file in which `run` keeps its instability search while it runs, so that an interrupted
+/// search resumes where it stopped; removed once the run's checkpoint holds the instability point.
 pub const SEARCH_CHECKPOINT: &str = "search_checkpoint.json";
+
+/// `flow`'s own saved search (a `run` and a `flow` may share an output directory).
+pub const FLOW_SEARCH_CHECKPOINT: &str = "flow_search_checkpoint.json";
 
 /// A saved instability search, as written ([`SearchSaver`]).
 #[derive(serde::Serialize)]
@@ -203,11 +205,37 @@ struct SearchSaved<'a, S: Scalar> {
 /// A saved instability search, as read back.
 #[derive(serde::Deserialize)]
 #[serde(bound = "")]
-struct SearchResumed<S: Scalar> {
+pub(crate) struct SearchResumed<S: Scalar> {
     config: Resolved,
     inputs: String,
     state: gd::SearchState<S>,
     trace: Vec<gd::TraceRow>,
+}
+
+/// The saved search in `path` if it is one of this job (the same configuration, `steps` and
+/// `search_steps` aside, the same input files, vectors of the model's length p, and not past
+/// `search_steps`); None if there is none. A saved search of another job is kept and is an error
+/// (unless `fresh` discards it: [`npy::read_saved`]). Read before the job writes anything.
+pub(crate) fn read_saved_search<S: Scalar>(path: &Path, cfg: &Resolved, inputs: &str, p: usize, fresh: bool) -> Result<Option<SearchResumed<S>>, Error> {
+    npy::read_saved(path, "saved instability search", fresh, |r: &SearchResumed<S>| {
+        let now = Resolved { steps: r.config.steps, search_steps: r.config.search_steps, ..cfg.clone() };
+        if !now.same_job(&r.config) {
+            return Err(format!("it is the search of another configuration ({})", r.config.differences(cfg, &["steps", "search_steps"])));
+        }
+        if r.inputs != inputs {
+            return Err("the contents of its data or θ₀ file have changed since it was written".into());
+        }
+        if !r.state.dims_ok(p) {
+            return Err(format!("its vectors do not have the model's length p = {p}"));
+        }
+        if r.trace.last().map(|row| row.0 + 1) != Some(r.state.t) {
+            return Err(format!("its trace does not end at GD step {}", r.state.t.saturating_sub(1)));
+        }
+        if r.state.t > cfg.search_steps {
+            return Err(format!("it is {} GD steps in, past --search-steps {}", r.state.t, cfg.search_steps));
+        }
+        Ok(())
+    })
 }
 
 /// The commands' observer of the instability search: records its trace (`pre_instability.csv`)
@@ -247,49 +275,29 @@ impl<S: Scalar> gd::Observer<S> for SearchSaver<'_> {
     }
 }
 
-/// The instability search of `run` and `flow` (decisions §3), resumable: it goes on from the search
-/// saved in `out` ([`SEARCH_CHECKPOINT`]) when that is one of this job (the same configuration,
-/// `steps` and `search_steps` aside, and the same input files), and saves itself there as it runs
-/// ([`SearchSaver`]). A saved search of another job is kept and is an error, unless `fresh`
-/// discards it. Returns the instability point (or why there is none, a signal included) with the
-/// search's trace.
+/// The instability search of `run` and `flow` (decisions §3), resumable: it goes on from `saved`
+/// (this job's saved search, [`read_saved_search`]) if given, and saves itself in `path` as it
+/// runs ([`SearchSaver`]). Returns the instability point (or why there is none, a signal included)
+/// with the search's trace.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn search_resumable<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
     theta_init: &[S],
     cfg: &Resolved,
     inputs: &str,
-    out: &Path,
-    fresh: bool,
+    path: &Path,
+    saved: Option<SearchResumed<S>>,
 ) -> (Result<gd::Instability<S>, Error>, Vec<gd::TraceRow>) {
-    let path = out.join(SEARCH_CHECKPOINT);
-    let p = obj.dim();
-    let resumed = npy::read_saved(&path, "saved instability search", fresh, |r: &SearchResumed<S>| {
-        let now = Resolved { steps: r.config.steps, search_steps: r.config.search_steps, ..cfg.clone() };
-        if !now.same_job(&r.config) {
-            return Err(format!("it is the search of another configuration ({})", r.config.differences(cfg, &["steps", "search_steps"])));
-        }
-        if r.inputs != inputs {
-            return Err("the contents of its data or θ₀ file have changed since it was written".into());
-        }
-        if !r.state.dims_ok(p) {
-            return Err(format!("its vectors do not have the model's length p = {p}"));
-        }
-        if r.trace.last().map(|row| row.0 + 1) != Some(r.state.t) {
-            return Err(format!("its trace does not end at GD step {}", r.state.t.saturating_sub(1)));
-        }
-        Ok(())
-    });
-    let (from, trace) = match resumed {
-        Ok(Some(r)) => {
+    let (from, trace) = match saved {
+        Some(r) => {
             eprintln!("resuming the instability search from {} at GD step {}", path.display(), r.state.t);
             (r.state, r.trace)
         }
-        Ok(None) => (gd::SearchState::start(theta_init), vec![]),
-        Err(e) => return (Err(e), vec![]),
+        None => (gd::SearchState::start(theta_init), vec![]),
     };
     let mut saver = SearchSaver {
-        path: path.clone(),
+        path: path.to_path_buf(),
         config: cfg,
         inputs,
         trace: gd::TraceRecorder { rows: trace },
@@ -405,6 +413,11 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
         }
         Ok(())
     })?;
+    // Without a checkpoint, a saved search of this job is resumed; another job's is refused here,
+    // before anything is written. With one, a saved search left beside it (a run killed between
+    // writing its first checkpoint and removing the search) is this job's and is removed below.
+    let search_path = out.join(SEARCH_CHECKPOINT);
+    let saved_search = if resumed.is_none() { read_saved_search::<S>(&search_path, cfg, &inputs, obj.dim(), fresh)? } else { None };
     write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     // From here a signal (SIGINT, SIGTERM) asks the job to stop: the instability search after its
     // GD step in progress, the tracking loop at the end of the step in progress, each after saving
@@ -422,7 +435,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
             // killed before its end never leaves its partial series beside another run's summary.
             npy::remove_outputs(&out, STALE_OUTPUTS);
             // Instability search.
-            let (inst, trace) = search_resumable(obj, &eta, &theta_init, cfg, &inputs, &out, fresh);
+            let (inst, trace) = search_resumable(obj, &eta, &theta_init, cfg, &inputs, &search_path, saved_search);
             let inst = match inst {
                 Ok(i) => i,
                 Err(e) => {
@@ -810,12 +823,13 @@ pub fn eval_model(a: &EvalArgs, model: &str, channels: &[usize]) -> Result<serde
 }
 
 /// Whether `eval --top-k k` on p parameters takes its pairs from the dense Hessian: for every pair
-/// (k ≥ p), and for a quarter of them or more (4k ≥ p) where the dense eigendecomposition runs
-/// (`sharpness::ALL_PAIRS_F64_MAX`, `ALL_PAIRS_MPFR_MAX`): there its p HVPs and O(p³) work cost
-/// less than a block solver with a block of k.
+/// (k ≥ p), and in f64 for a quarter of them or more (4k ≥ p) where the dense eigendecomposition
+/// runs (p ≤ `sharpness::ALL_PAIRS_F64_MAX`): there its p HVPs and O(p³) work cost less than a
+/// block solver with a block of k (k = 200 of p = 610: 0.1 s against over 2 minutes). Above f64
+/// the dense path is a Jacobi in the working precision, whose cost against the block solver's
+/// was not measured: only k ≥ p takes it.
 fn dense_eval(k: usize, p: usize, f64: bool) -> bool {
-    let max = if f64 { crate::sharpness::ALL_PAIRS_F64_MAX } else { crate::sharpness::ALL_PAIRS_MPFR_MAX };
-    k >= p || (4 * k >= p && p <= max)
+    k >= p || (f64 && 4 * k >= p && p <= crate::sharpness::ALL_PAIRS_F64_MAX)
 }
 
 /// The body of `eval` for any objective at parameters `theta`.
@@ -842,7 +856,7 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
         e
     } else {
         if 4 * a.top_k >= p {
-            eprintln!("top {} of {p} eigenpairs by the block Lanczos solver: p is past the dense eigendecomposition's limit, this can take hours", a.top_k);
+            eprintln!("top {} of {p} eigenpairs by the block Lanczos solver with a block of {}: this can take hours", a.top_k, a.top_k);
         }
         let opts = EigenOpts { tol, ..EigenOpts::top::<S>(a.top_k, c) };
         top_eigen(&counted, &th, None, &opts)?

@@ -225,6 +225,10 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     npy::remove_stray_temporaries(&out);
     let inputs = cfg.input_digest()?;
     let resumed = read_flow_checkpoint::<S>(&ckpt_path, cfg, args, obj.dim(), &inputs)?;
+    // Without a checkpoint, a saved search of this job is resumed; another job's is refused here,
+    // before anything is written.
+    let search_path = out.join(crate::commands::FLOW_SEARCH_CHECKPOINT);
+    let saved_search = if resumed.is_none() { crate::commands::read_saved_search::<S>(&search_path, cfg, &inputs, obj.dim(), args.fresh)? } else { None };
     write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     // From here a signal (SIGINT, SIGTERM) asks the job to stop: the instability search after its
     // GD step in progress, the flow at the end of the step in progress, each after saving itself
@@ -239,7 +243,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         None => {
             // A fresh flow: an earlier job's outputs in this directory go first.
             npy::remove_outputs(&out, STALE_OUTPUTS);
-            let inst = crate::commands::search_resumable(obj, &eta, &theta_init, cfg, &inputs, &out, args.fresh).0?;
+            let inst = crate::commands::search_resumable(obj, &eta, &theta_init, cfg, &inputs, &search_path, saved_search).0?;
             eprintln!("instability at GD step {}: S = {} ≥ 2/η = {}", inst.step, crate::error::num6(inst.sharpness.to_f64()), crate::error::num6(2.0 / eta.to_f64()));
             let state = CompareState::new(&inst.theta, c);
             (inst.step, inst.theta, state, vec![], MaxResiduals::default(), 0.0)
@@ -279,7 +283,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         };
         write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
         // The instability point is in the flow's checkpoint now: the saved search is done with.
-        npy::remove_outputs(&out, [crate::commands::SEARCH_CHECKPOINT]);
+        npy::remove_outputs(&out, [crate::commands::FLOW_SEARCH_CHECKPOINT]);
         if stop {
             return Err(Error::Interrupted(format!(
                 "interrupted at GD step {} of {}: checkpoint and series so far written to {}; run the same command again to resume",

@@ -226,9 +226,11 @@ impl<S: Scalar> SearchState<S> {
         }
     }
 
-    /// Whether the state fits a model with p parameters (a saved state read back).
+    /// Whether the state fits a model with p parameters and its check schedule is one the search
+    /// reaches (a saved state read back).
     pub fn dims_ok(&self, p: usize) -> bool {
-        self.theta.len() == p && self.last_ok_theta.len() == p && self.warm.iter().all(|w| w.len() == p) && self.last_ok_t <= self.t
+        let schedule_ok = self.last_ok_t <= self.t && (self.every_step || self.next_check >= self.t);
+        self.theta.len() == p && self.last_ok_theta.len() == p && self.warm.iter().all(|w| w.len() == p) && schedule_ok
     }
 }
 

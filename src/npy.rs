@@ -711,7 +711,7 @@ pub fn csv_cell(v: f64) -> String {
 #[must_use = "the directory is locked only while the guard lives"]
 pub struct OutLock(#[allow(dead_code)] fs::File);
 
-/// The lock file a long job (`run`, `flow`, `sgd`, `order`) holds in its output directory.
+/// The lock file a long job (`run`, `flow`, `sgd`) holds in its output directory.
 pub const LOCK_FILE: &str = ".selfstab.lock";
 
 /// Take `dir`'s lock ([`LOCK_FILE`], an advisory file lock) for the job's duration: a second job

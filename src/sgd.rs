@@ -381,16 +381,18 @@ fn result(o: &SgdOpts, checks: Vec<Check>, full_batch: bool, diverged_at: Option
 }
 
 /// Why a saved result cannot be this job's batch size `o.batch`, if it cannot: its checks must be
-/// the run's (one every `every` steps from 0, all of them unless it diverged) and its statistics
-/// those of its checks (an edited or truncated file is refused, not reported as a result).
+/// the run's (one every `every` steps from 0, all of them unless it diverged). Its statistics are
+/// not read: they are recomputed from the checks ([`result`]), so an edited file or one of an
+/// earlier build gives the statistics of its checks.
 fn saved_result_problem(r: &SgdResult, o: &SgdOpts) -> Option<String> {
     let expected = o.steps / o.every + 1;
     let n = r.checks.len() as u64;
-    if n == 0 || n > expected || (r.diverged_at.is_none() && n != expected) || r.checks.iter().enumerate().any(|(i, c)| c.t != i as u64 * o.every) {
+    // A divergence comes at or after the last check it kept.
+    let diverged_ok = r.diverged_at.is_none_or(|t| t <= o.steps && t >= r.checks.last().map_or(0, |c| c.t));
+    if n == 0 || n > expected || (r.diverged_at.is_none() && n != expected) || !diverged_ok || r.checks.iter().enumerate().any(|(i, c)| c.t != i as u64 * o.every) {
         return Some(format!("its b = {} run holds {n} checks, not one every {} steps up to step {}", o.batch, o.every, o.steps));
     }
-    let again = result(o, r.checks.clone(), r.full_batch, r.diverged_at);
-    (serde_json::to_value(&again).ok() != serde_json::to_value(r).ok()).then(|| format!("its b = {} statistics are not those of its checks", o.batch))
+    None
 }
 
 /// Window statistics of the checks (module doc).
@@ -570,8 +572,14 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         }
     }
     if let Some(ip) = &in_progress {
-        if !a.batches.contains(&ip.batch) || saved.iter().any(|r| r.batch == ip.batch) {
-            return Err(refuse(format!("its run in progress (b = {}) is not one of this job's unfinished batch sizes", ip.batch)));
+        if saved.iter().any(|r| r.batch == ip.batch) {
+            return Err(refuse(format!("its run in progress (b = {}) is also among its finished batch sizes", ip.batch)));
+        }
+        if !a.batches.contains(&ip.batch) {
+            return Err(refuse(format!(
+                "its run in progress (b = {}, at step {}) is of a batch size --batch leaves out: add b = {} to --batch to finish it with the others",
+                ip.batch, ip.t, ip.batch
+            )));
         }
         if let Some(why) = ip.problem(&opts(ip.batch)?, ds.n, p) {
             return Err(refuse(why));
@@ -586,7 +594,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         let r = match saved.iter().find(|r| r.batch == b) {
             Some(r) => {
                 eprintln!("b = {b}: saved by an earlier run of this job ({})", partial_path.display());
-                Ok(r.clone())
+                Ok(result(&o, r.checks.clone(), b >= ds.n, r.diverged_at))
             }
             None => {
                 let from = in_progress.take_if(|ip| ip.batch == b);

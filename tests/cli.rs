@@ -408,7 +408,7 @@ fn interrupted_instability_search_is_saved_and_resumes_bit_identically() {
     };
     for cmd in ["run", "flow"] {
         let out = d.join(cmd);
-        let saved = out.join("search_checkpoint.json");
+        let saved = out.join(if cmd == "run" { "search_checkpoint.json" } else { "flow_search_checkpoint.json" });
         let (status, err) = interrupt_once_written(&args(cmd, &out, &[]), &saved, "INT", std::time::Duration::from_millis(400));
         assert_eq!(status.signal(), Some(2), "{cmd}: {status:?} {err}");
         assert!(err.contains("of the instability search: the search so far is saved in") && !err.contains("panicked"), "{cmd}: {err}");
@@ -416,6 +416,11 @@ fn interrupted_instability_search_is_saved_and_resumes_bit_identically() {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
         assert_eq!(v["state"]["t"].as_u64(), Some(k + 1), "{cmd}: the saved search is not the one after the step named");
         assert!(k > 1, "{cmd}: the saved search ({k}) is not the one written at the signal");
+        // A cap below the saved step is refused (the search is kept).
+        let low = (k / 2).to_string();
+        let o = bin().args(args(cmd, &out, &["--search-steps", &low])).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(&format!("past --search-steps {low}")) && saved.exists(), "{cmd}: {err}");
         let cap = (k + 40).to_string();
         let o = bin().args(args(cmd, &out, &["--search-steps", &cap])).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
@@ -430,16 +435,20 @@ fn interrupted_instability_search_is_saved_and_resumes_bit_identically() {
             assert!(trace.lines().last().unwrap().starts_with(&format!("{cap},")), "the trace does not end at the cap");
         }
     }
-    // Another configuration's saved search is kept and refused; --fresh discards it.
+    // Another configuration's saved search is kept and refused before anything is written (the
+    // directory's config.toml and search trace stay the saved job's); --fresh discards it.
     let out = d.join("run");
     let saved = out.join("search_checkpoint.json");
     let before = std::fs::read(&saved).unwrap();
+    let kept = |f: &str| std::fs::read(out.join(f)).unwrap();
+    let (config_before, trace_before) = (kept("config.toml"), kept("pre_instability.csv"));
     let mut other = args("run", &out, &["--search-steps", "5"]);
     other[4] = "0.06".into();
     let o = bin().args(&other).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("search_checkpoint.json") && err.contains(r#"lr = "0.05" (now: "0.06")"#) && err.contains("--fresh"), "{err}");
     assert_eq!(std::fs::read(&saved).unwrap(), before, "the refused search was changed");
+    assert!(kept("config.toml") == config_before && kept("pre_instability.csv") == trace_before, "a refused job wrote into the directory");
     other.push("--fresh".into());
     let o = bin().args(&other).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -973,28 +982,24 @@ fn killed_sgd_reuses_its_finished_batch_sizes() {
     assert!(child.try_wait().unwrap().is_none(), "the job ended before it could be killed");
     child.kill().unwrap();
     child.wait().unwrap();
-    // A file whose checks were cut or whose statistics were edited is refused (and kept), not
-    // reported as results.
-    let original = std::fs::read(&saved).unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    // A file whose checks were cut is refused (and kept); edited statistics are not read (they
+    // are recomputed from the checks, below).
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
     let mut cut = v.clone();
     cut["results"][0]["checks"].as_array_mut().unwrap().truncate(3);
     cut["in_progress"] = serde_json::Value::Null;
+    let bytes = serde_json::to_vec(&cut).unwrap();
+    std::fs::write(&saved, &bytes).unwrap();
+    let o = bin().args(args(&part)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("holds 3 checks, not one every 4 steps up to step 400") && err.contains("--fresh"), "{err}");
+    assert_eq!(std::fs::read(&saved).unwrap(), bytes, "the refused file was changed");
     let mut edited = v.clone();
     edited["results"][0]["gap"] = serde_json::json!(12345.0);
-    edited["in_progress"] = serde_json::Value::Null;
-    for (bad, why) in [(cut, "holds 3 checks, not one every 4 steps up to step 400"), (edited, "statistics are not those of its checks")] {
-        let bytes = serde_json::to_vec(&bad).unwrap();
-        std::fs::write(&saved, &bytes).unwrap();
-        let o = bin().args(args(&part)).output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success() && err.contains(why) && err.contains("--fresh"), "{err}");
-        assert_eq!(std::fs::read(&saved).unwrap(), bytes, "the refused file was changed");
-    }
-    std::fs::write(&saved, &original).unwrap();
+    std::fs::write(&saved, serde_json::to_vec(&edited).unwrap()).unwrap();
     let o = expect_success(args(&part));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("b = 100: saved by an earlier run"), "{err}");
+    assert!(err.contains("b = 100: saved by an earlier run") && !err.contains("12345"), "{err}");
     for f in ["sgd_b100.csv", "sgd_b50.csv", "sgd.json", "sgd.md"] {
         assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap(), "{f} differs after the re-run");
     }
@@ -1010,7 +1015,7 @@ fn interrupted_sgd_saves_the_batch_size_in_progress_and_resumes_bit_identically(
     use std::os::unix::process::ExitStatusExt;
     let d = tmp("sgdint");
     let args = |out: &Path| -> Vec<String> {
-        ["sgd", "--batch", "16,8", "--layers", "64,8,10", "--n", "64", "--steps", "20000", "--every", "200", "--out", out.to_str().unwrap()].iter().map(|s| s.to_string()).collect()
+        ["sgd", "--batch", "16,8", "--layers", "64,8,10", "--n", "64", "--steps", "40000", "--every", "400", "--out", out.to_str().unwrap()].iter().map(|s| s.to_string()).collect()
     };
     let full = d.join("full");
     expect_success(args(&full));
