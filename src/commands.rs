@@ -439,7 +439,11 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
             let inst = match inst {
                 Ok(i) => i,
                 Err(e) => {
-                    write_pre(&out, &trace)?;
+                    // The trace so far is kept; a failure to write it must not hide why the search
+                    // ended (a full disk fails both).
+                    if let Err(w) = write_pre(&out, &trace) {
+                        eprintln!("the search trace could not be written: {w}");
+                    }
                     return Err(e);
                 }
             };
