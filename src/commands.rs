@@ -632,11 +632,9 @@ fn summarise<S: Scalar>(cfg: &Resolved, ck: &Checkpoint<S>, stop: &StopReason, o
     let thr = 2.0 / eta.to_f64();
     let reduced = rows.first().and_then(|r0| {
         if r0.alpha > 0.0 && r0.delta > 0.0 {
-            // H₀ = Y₀² + X₀² − log X₀² − 1 at (X₀, Y₀) = (x/δ, y/√α), the reduced map's constant
-            // of motion (theory/README.md claim 26).
-            let x2 = (r0.x / r0.delta).powi(2);
-            let y2 = r0.y * r0.y / r0.alpha;
-            let h0 = y2 + x2 - libm::log(x2) - 1.0;
+            // H₀ = H(X₀, Y₀) at (X₀, Y₀) = (x/δ, y/√α), the reduced map's constant of motion
+            // (theory/README.md claim 26).
+            let h0 = crate::reduced_map::energy(&(r0.x / r0.delta), &(r0.y / r0.alpha.sqrt()));
             Some(thr + (r0.alpha * h0).sqrt())
         } else {
             None

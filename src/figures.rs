@@ -226,7 +226,7 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
     let px = |x: f64| m + (x + xl) / (2.0 * xl) * (w - 2.0 * m);
     let py = |y: f64| top + (yl - y) / (2.0 * yl) * (h - top - m);
     let _ = write!(svg, r##"<text x="{m}" y="20" font-size="14">Phase portrait over contours of H = Y² + X² − log X² − 1</text>"##);
-    // Contours of H: for each level, Y = ±√(H − (X² − log X² − 1)).
+    // Contours of H: for each level, Y = ±√(H − H(X, 0)).
     for hv in [0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
         for sign in [1.0, -1.0] {
             for side in [1.0, -1.0] {
@@ -234,8 +234,7 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
                 let mut pen = false;
                 for i in 1..400 {
                     let x = side * xl * i as f64 / 400.0;
-                    let x2 = x * x;
-                    let r = hv - (x2 - libm::log(x2) - 1.0);
+                    let r = hv - crate::reduced_map::energy(&x, &0.0);
                     if r >= 0.0 {
                         let _ = write!(d, "{}{:.1},{:.1} ", if pen { "L" } else { "M" }, px(x), py(sign * r.sqrt()));
                         pen = true;
