@@ -613,14 +613,11 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, InputError> {
     fs::read(path).map_err(not_read)
 }
 
-fn read_all(path: &Path) -> Result<Vec<u8>, InputError> {
-    read_input(path)
-}
 
 /// Read a `.npy` file of dtype `<f8` or `<i8`.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray, InputError> {
     let path = path.as_ref();
-    parse_npy(&read_all(path)?, path)
+    parse_npy(&read_input(path)?, path)
 }
 
 /// Read a float64 `.npy` file: its elements (C order) and shape.
@@ -914,7 +911,7 @@ pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Npz, InputError> {
 /// Read an `.npz` file.
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Npz, InputError> {
     let path = path.as_ref();
-    parse_npz(&read_all(path)?, path)
+    parse_npz(&read_input(path)?, path)
 }
 
 /// Serialise members to an `.npz` image: stored (uncompressed) `<name>.npy` entries, as `np.savez`.

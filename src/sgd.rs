@@ -54,20 +54,27 @@ impl Sampler {
         SamplerState { draws: self.draws, queue: self.queue.iter().cloned().collect() }
     }
 
-    /// The sampler of `seed` at a saved position: the same batches from there on as the sampler
-    /// that was saved. A position no such sampler reaches (batches of another size or out of
-    /// 0..n, words drawn not a whole number of epochs) is refused.
-    pub fn restore(n: usize, b: usize, seed: u64, st: &SamplerState) -> Result<Self, String> {
-        let mut s = Sampler::new(n, b, seed).map_err(|e| e.to_string())?;
+    /// Why `st` is not a position a sampler over 0..n with batch size b reaches, if it is not:
+    /// words come a whole epoch (n − 1 of them) at a time, an epoch's batch is queued only after
+    /// one was taken from it, and queued batches are batches of b of 0..n.
+    pub fn position_problem(n: usize, b: usize, st: &SamplerState) -> Option<String> {
         let per_epoch = n.saturating_sub(1) as u64;
-        // Words come a whole epoch (n − 1 of them) at a time, and an epoch's batch is queued only
-        // after one was taken from it.
-        let queue_ok = st.queue.len() < n / b && (st.draws > 0 || st.queue.is_empty());
+        let queue_ok = st.queue.len() < n / b.max(1) && (st.draws > 0 || st.queue.is_empty());
         if (per_epoch == 0 && st.draws > 0) || (per_epoch > 0 && !st.draws.is_multiple_of(per_epoch)) || !queue_ok {
-            return Err(format!("a sampler position of {} draws and {} queued batches does not fit n = {n}, b = {b}", st.draws, st.queue.len()));
+            return Some(format!("a sampler position of {} draws and {} queued batches does not fit n = {n}, b = {b}", st.draws, st.queue.len()));
         }
         if st.queue.iter().any(|q| q.len() != b || q.iter().any(|&i| i >= n)) {
-            return Err(format!("its queued batches are not batches of {b} of 0..{n}"));
+            return Some(format!("its queued batches are not batches of {b} of 0..{n}"));
+        }
+        None
+    }
+
+    /// The sampler of `seed` at a saved position: the same batches from there on as the sampler
+    /// that was saved. A position no such sampler reaches ([`Sampler::position_problem`]) is refused.
+    pub fn restore(n: usize, b: usize, seed: u64, st: &SamplerState) -> Result<Self, String> {
+        let mut s = Sampler::new(n, b, seed).map_err(|e| e.to_string())?;
+        if let Some(why) = Self::position_problem(n, b, st) {
+            return Err(why);
         }
         for _ in 0..st.draws {
             s.rng.next_u64();
@@ -240,7 +247,7 @@ impl SgdState {
         if self.theta.len() != p || self.u_prev.as_ref().is_some_and(|u| u.len() != p) || self.u_prev.is_some() == self.checks.is_empty() {
             return Some(format!("its b = {} run in progress does not fit the network (p = {p})", self.batch));
         }
-        Sampler::restore(n, o.batch, o.sample_seed, &self.sampler).and(Sampler::restore(n, o.batch, o.sample_seed ^ 0x5eed, &self.noise)).err()
+        Sampler::position_problem(n, o.batch, &self.sampler).or_else(|| Sampler::position_problem(n, o.batch, &self.noise))
     }
 }
 
