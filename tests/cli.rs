@@ -242,15 +242,21 @@ fn run_and_kill_after_checkpoint(args: &[String], out: &Path) -> std::path::Path
     kill_once_written(args, &out.join("checkpoint.json"))
 }
 
+/// Poll `done` every `every_ms` milliseconds until it holds, for at most 120 s (a job that never
+/// gets there fails its test's next assertion).
+fn wait_for(mut done: impl FnMut() -> bool, every_ms: u64) {
+    let t0 = std::time::Instant::now();
+    while !done() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(every_ms));
+    }
+}
+
 /// Start `selfstab args…`, kill it (SIGKILL) once the file `ck` exists and return `ck`; fails if the
 /// command finished before it could be killed.
 fn kill_once_written(args: &[String], ck: &Path) -> std::path::PathBuf {
     let mut child = bin().args(args).stderr(std::process::Stdio::null()).spawn().unwrap();
     let ck = ck.to_path_buf();
-    let t0 = std::time::Instant::now();
-    while !ck.exists() && t0.elapsed().as_secs() < 120 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_for(|| ck.exists(), 5);
     std::thread::sleep(std::time::Duration::from_millis(30));
     let killed_early = child.try_wait().unwrap().is_none();
     child.kill().ok();
@@ -325,10 +331,7 @@ fn killed_flow_resumes_bit_identically() {
 fn interrupt_once_written(args: &[String], ck: &Path, sig: &str, settle: std::time::Duration) -> (std::process::ExitStatus, String) {
     let before = std::fs::read(ck).ok();
     let mut child = bin().args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let t0 = std::time::Instant::now();
-    while std::fs::read(ck).ok() == before && t0.elapsed().as_secs() < 120 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_for(|| std::fs::read(ck).ok() != before, 5);
     std::thread::sleep(settle);
     assert!(child.try_wait().unwrap().is_none(), "the job finished before the signal; make it longer");
     let sent = Command::new("kill").args(["-s", sig, &child.id().to_string()]).status().unwrap();
@@ -465,10 +468,7 @@ fn a_second_job_into_a_busy_output_directory_stops_at_once() {
     let out = d.join("o");
     let o = out.to_str().unwrap();
     let mut first = bin().args(["run", "--layers", "64,16,16,10", "--lr", "0.05", "--steps", "10", "--out", o]).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let t0 = std::time::Instant::now();
-    while !out.join("search_checkpoint.json").exists() && t0.elapsed().as_secs() < 120 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_for(|| out.join("search_checkpoint.json").exists(), 5);
     for args in [vec!["run", "--steps", "3"], vec!["flow", "--steps", "3"], vec!["sgd", "--batch", "64", "--steps", "20"]] {
         let mut a = args.clone();
         a.extend(["--out", o]);
@@ -972,13 +972,10 @@ fn killed_sgd_reuses_its_finished_batch_sizes() {
     // Killed once b = 100 has finished (the file is written during each run too).
     let saved = part.join("sgd_partial.json");
     let mut child = bin().args(args(&part)).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let t0 = std::time::Instant::now();
     let finished = || -> bool {
         std::fs::read(&saved).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).is_some_and(|v| v["results"].as_array().is_some_and(|r| !r.is_empty()))
     };
-    while !finished() && t0.elapsed().as_secs() < 120 {
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    wait_for(finished, 2);
     assert!(child.try_wait().unwrap().is_none(), "the job ended before it could be killed");
     child.kill().unwrap();
     child.wait().unwrap();
