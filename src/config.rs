@@ -186,6 +186,16 @@ pub struct Resolved {
     pub gf: bool,
 }
 
+/// The reference initial parameters of the default net (claims 23–27), built in.
+pub const REFERENCE_THETA0: &str = "builtin:mlp_64-16-16-10";
+
+/// GD's start when no θ₀ is named (`run`, `flow`, `sgd`): the reference θ₀ of the default net, or
+/// the seeded initialisation ("") once the network or the seed of its initialisation is named (a
+/// `--seed` sweep used to give one run, from the reference θ₀, for every seed).
+pub fn unnamed_theta0(names_net_or_seed: bool) -> String {
+    if names_net_or_seed { String::new() } else { REFERENCE_THETA0.into() }
+}
+
 /// The built-in default job: the digits MLP of claims 23–27 (64-16-16-10, tanh, MSE, n = 256) from
 /// the reference initial parameters (built in as `builtin:mlp_64-16-16-10`), η = 0.2667: GD becomes
 /// unstable at step 95, then 500 tracking steps show the first spike and GD hovering at 2/η.
@@ -198,7 +208,7 @@ pub fn default_config() -> RunConfig {
         data: Some("digits".into()),
         n: Some(256),
         seed: Some(0),
-        theta0: Some("builtin:mlp_64-16-16-10".into()),
+        theta0: Some(REFERENCE_THETA0.into()),
         lr: Some(Num::Text("0.2667".into())),
         steps: Some(500),
         ..RunConfig::default()
@@ -210,14 +220,12 @@ pub fn default_config() -> RunConfig {
 /// θ₀, GD starts from the seeded initialisation instead.
 pub fn merge(file: Option<RunConfig>, flags: RunConfig) -> RunConfig {
     let file = file.unwrap_or_default();
-    // The reference θ₀ (`builtin:mlp_64-16-16-10`) is the default job's start only: naming the
-    // network, or a seed of its initialisation, without a θ₀ starts from the seeded initialisation
-    // (a `--seed` sweep used to give one run, from the reference θ₀, for every seed).
+    // The reference θ₀ is the default job's start only ([`unnamed_theta0`]).
     let other_net = [&file, &flags].iter().any(|c| c.layers.is_some() || c.model.is_some() || c.seed.is_some());
     let names_theta = file.theta0.is_some() || flags.theta0.is_some();
     let mut base = default_config();
-    if other_net && !names_theta {
-        base.theta0 = None;
+    if !names_theta {
+        base.theta0 = Some(unnamed_theta0(other_net));
     }
     let names_data = file.data.is_some() || flags.data.is_some();
     let mut merged = overlay(overlay(base, file), flags);
