@@ -331,6 +331,11 @@ impl<S: Scalar> Pool<S> {
         }
     }
 
+    /// Buffers held free (the memory the pool keeps between uses).
+    pub fn free_count(&self) -> usize {
+        self.lock().len()
+    }
+
     /// Return every block of a jet matrix for reuse.
     pub fn recycle(&self, m: JetMat<S>) {
         m.parts.into_iter().flatten().for_each(|p| self.give(p));
