@@ -14,7 +14,7 @@ use crate::gd;
 use crate::linalg::{from_f64, to_f64, zeros};
 use crate::models::cubic::Cubic;
 use crate::models::mlp::{Activation, LossKind, Mlp, param_count};
-use crate::npy::{self, NpyArray, write_atomic};
+use crate::npy::{self, NpyArray, write_atomic, write_json_atomic};
 use crate::objective::Objective;
 use crate::scalar::{Precision, Scalar};
 use crate::sharpness::{EigenOpts, top_eigen};
@@ -182,7 +182,7 @@ struct Checkpoint<S: Scalar> {
 
 /// Write `ck` to `path` (atomically).
 fn save<S: Scalar>(path: &Path, ck: &Checkpoint<S>) -> Result<(), Error> {
-    write_atomic(path, &serde_json::to_vec(ck).expect("checkpoint serialises"))
+    write_json_atomic(path, ck)
 }
 
 /// The file in which `run` keeps its instability search while it runs, so that an interrupted
@@ -265,7 +265,7 @@ impl<S: Scalar> gd::Observer<S> for SearchSaver<'_> {
             return;
         }
         let saved = SearchSaved { config: self.config, inputs: self.inputs, state, trace: &self.trace.rows };
-        match write_atomic(&self.path, &serde_json::to_vec(&saved).expect("search state serialises")) {
+        match write_json_atomic(&self.path, &saved) {
             Ok(()) => self.interrupted = interrupted,
             Err(e) => self.failed = Some(e),
         }
@@ -372,6 +372,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
     let _lock = npy::lock_out_dir(&out)?;
     let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
     let (obj, theta_init) = build_objective::<S>(cfg, c)?;
+    crate::memory::check_scalar::<S>(crate::memory::Job::Run, obj.dim(), c)?;
     let obj = obj.as_ref();
     let topts = TrackOpts {
         projection_steps: cfg.projection_steps,
@@ -836,8 +837,9 @@ fn dense_eval(k: usize, p: usize, f64: bool) -> bool {
 
 /// The body of `eval` for any objective at parameters `theta`.
 fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f64], c: S::Ctx) -> Result<serde_json::Value, Error> {
-    let th = from_f64::<S>(theta, c);
     let p = model.dim();
+    crate::memory::check_scalar::<S>(crate::memory::Job::Eval, p, c)?;
+    let th = from_f64::<S>(theta, c);
     let mut grad = zeros::<S>(p, c);
     let loss = model.grad(&th, &mut grad)?;
     let tol = crate::config::eig_tol_or(a.eig_tol, EigenOpts::default_tol::<S>(c))?;

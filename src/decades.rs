@@ -593,7 +593,7 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>, fresh: b
         pts.push(FullPoint { h, n, e, seconds, e_dd });
         if let Some(p) = &path {
             let part = Partial { claim, opts: key.clone(), points: pts.clone() };
-            crate::npy::write_atomic(p, &serde_json::to_vec(&part).expect("points serialise"))?;
+            crate::npy::write_json_atomic(p, &part)?;
         }
     }
     let error: Vec<f64> = pts.iter().map(|p| p.e).collect();

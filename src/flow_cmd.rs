@@ -14,7 +14,7 @@ use crate::central_flow::{self, COLUMNS, CompareRow, CompareState, FlowOpts, For
 use crate::config::Resolved;
 use crate::error::{Error, EvalError, InputError};
 use crate::figures::{Axes, Series, doc, panel, write_both};
-use crate::npy::{self, NpyArray, write_atomic};
+use crate::npy::{self, NpyArray, write_atomic, write_json_atomic};
 use crate::scalar::{Precision, Scalar};
 
 /// Options of `flow` beyond the run configuration.
@@ -212,6 +212,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     let _lock = npy::lock_out_dir(&out)?;
     let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
     let (obj, theta_init) = crate::commands::build_objective::<S>(cfg, c)?;
+    crate::memory::check_scalar::<S>(crate::memory::Job::Flow, obj.dim(), c)?;
     let obj = obj.as_ref();
     let dag = match &args.dagger {
         Some(d) => Some(read_dagger(d)?),
@@ -281,7 +282,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
             maxres: *maxres,
             wall_seconds: wall_before + start.elapsed().as_secs_f64(),
         };
-        write_atomic(&ckpt_path, &serde_json::to_vec(&ck).expect("checkpoint serialises"))?;
+        write_json_atomic(&ckpt_path, &ck)?;
         // The instability point is in the flow's checkpoint now: the saved search is done with.
         npy::remove_outputs(&out, [crate::commands::FLOW_SEARCH_CHECKPOINT]);
         if stop {

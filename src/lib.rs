@@ -81,6 +81,7 @@ pub mod figures;
 pub mod flow_cmd;
 pub mod gd;
 pub mod linalg;
+pub mod memory;
 pub mod models;
 pub mod monitors;
 pub mod multi;

@@ -765,6 +765,18 @@ pub fn remove_stray_temporaries(dir: &Path) {
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename, and a
 /// best-effort fsync of the directory. A crash leaves either the old file or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] of `value` as compact JSON, serialised straight into the temporary file (the
+/// checkpoints hold tens of vectors of length p: as text in memory they were the largest buffer a
+/// run allocated). The bytes are those of `serde_json::to_vec`.
+pub fn write_json_atomic<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), Error> {
+    write_atomic_with(path, |w| serde_json::to_writer(w, value).map_err(std::io::Error::from))
+}
+
+/// [`write_atomic`] of whatever `fill` writes (through a buffer).
+pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Error> {
     let io = |source: std::io::Error| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -787,8 +799,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     tmp_name.push(format!(".tmp{}-{seq}", std::process::id()));
     let tmp = dir.join(tmp_name);
     let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, fs::File::create(&tmp)?);
+        fill(&mut w)?;
+        let f = w.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, path)

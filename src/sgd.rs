@@ -514,6 +514,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         return Err(InputError::Dimension(format!("the data has {} input features but --layers starts with {}", ds.d, a.layers[0])).into());
     }
     let p = crate::models::mlp::param_count(&a.layers);
+    crate::memory::check(crate::memory::Job::Sgd, p, 8)?;
     let theta0 = if a.theta0.is_empty() { crate::data::init_params(&a.layers, a.seed)? } else { crate::commands::load_theta(&a.theta0, p)? };
     if a.batches.is_empty() {
         return Err(InputError::Value { key: "batch".into(), msg: "give at least one batch size".into() }.into());
@@ -645,7 +646,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         }
         out.push(r);
         let part = SgdPartial { key: key.clone(), results: out.clone(), in_progress: None };
-        crate::npy::write_atomic(&partial_path, &serde_json::to_vec(&part).expect("results serialise"))?;
+        crate::npy::write_json_atomic(&partial_path, &part)?;
     }
     drop(armed);
     write_summary(&a.out, &out)?;
@@ -694,7 +695,7 @@ impl SgdObserver for SgdSaver<'_> {
     fn save(&mut self, state: &SgdState) -> Result<bool, Error> {
         let stop = crate::progress::interrupt::requested();
         let part = SgdPartialRef { key: self.key, results: self.done, in_progress: Some(state) };
-        crate::npy::write_atomic(self.path, &serde_json::to_vec(&part).expect("results serialise"))?;
+        crate::npy::write_json_atomic(self.path, &part)?;
         Ok(stop)
     }
 }

@@ -1071,3 +1071,30 @@ fn gradient_flow_track_never_raises_the_loss_and_resumes_bit_identically() {
     assert_eq!(std::fs::read(full.join("gf.csv")).unwrap(), std::fs::read(part.join("gf.csv")).unwrap());
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_model_too_large_for_the_memory_limit_is_refused_at_the_start() {
+    // 64-4000-4000-10 (p = 16,304,010: 130 MB per vector) under a 3 GB address-space limit: every
+    // job's floor (tens of vectors of length p) exceeds it, so each stops at once with an error
+    // naming the floor and the limit instead of aborting in the allocator later (src/memory.rs).
+    let d = tmp("memory");
+    let exe = env!("CARGO_BIN_EXE_selfstab");
+    let o = |n: &str| d.join(n).display().to_string();
+    for (job, args) in [
+        ("run", format!("run --layers 64,4000,4000,10 --n 20 --out '{}'", o("run"))),
+        ("flow", format!("flow --layers 64,4000,4000,10 --n 20 --out '{}'", o("flow"))),
+        ("sgd", format!("sgd --layers 64,4000,4000,10 --n 20 --batch 10 --out '{}'", o("sgd"))),
+        ("eval", format!("eval --theta '' --layers 64,4000,4000,10 --n 20 --out '{}'", o("eval"))),
+    ] {
+        let cmd = format!("ulimit -v 3000000; exec '{exe}' {args}");
+        let out = Command::new("bash").args(["-c", &cmd]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{job}: {err}");
+        let last = err.trim_end().lines().last().unwrap_or("");
+        assert!(
+            last.starts_with("error: bad value for `layers`: `") && last.contains(&format!("`{job}` on p = 16304010")) && last.contains("ulimit -v"),
+            "{job}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

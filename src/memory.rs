@@ -1,0 +1,188 @@
+//! Pre-flight memory check: a job whose memory floor exceeds what this process may allocate is
+//! refused at its start with an error naming both, instead of aborting in the allocator when a
+//! solve first grows its basis, possibly hours in (README, "Memory" under `selfstab run`).
+//!
+//! The engine's memory is tens to hundreds of vectors of length p: the eigen solver's basis V and
+//! images W (up to 2·40, and 2·9 more during a thick restart), each trail's stored points and Ritz
+//! vectors and its buffer pool (which keeps a solve's working set for the next), the state. Peaks
+//! measured with `/usr/bin/time -f %M` (f64, n = 50, the faer workspace of 64 MiB per thread taken
+//! off), in vectors of length p: run 138 (p = 85,002) and 245 (p = 301,066); flow 187 (301,066);
+//! sgd 56 (301,066) and 98 (4,349,962); eval 50 (301,066). The floors [`Job::floor_vectors`] lie
+//! below every one of them. A job is refused only when even its floor does not fit, so no job that
+//! would have fitted is refused; between the floor and the peak a job may still run out of memory.
+//! `SELFSTAB_MEMORY_CHECK=off` skips the check.
+
+use crate::error::InputError;
+
+/// A command whose memory floor is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// `selfstab run` (GD, θ†, predictions: two trails, their pools and the tracking state).
+    Run,
+    /// `selfstab flow` (GD and the central flow's k eigenpairs).
+    Flow,
+    /// `selfstab sgd` (mini-batch GD with a full-batch check of S).
+    Sgd,
+    /// `selfstab eval` (one eigen solve and ∇S).
+    Eval,
+}
+
+impl Job {
+    /// Vectors of length p the job holds at its peak, at least (below each measured peak).
+    pub fn floor_vectors(self) -> u64 {
+        match self {
+            Job::Run => 130,
+            Job::Flow => 110,
+            Job::Sgd => 50,
+            Job::Eval => 40,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Job::Run => "run",
+            Job::Flow => "flow",
+            Job::Sgd => "sgd",
+            Job::Eval => "eval",
+        }
+    }
+}
+
+/// Bytes one scalar takes in a vector: 8 in f64; in MPFR the `rug::Float` (32 bytes) and its
+/// separately allocated limbs (⌈bits/64⌉ words, with the allocator's 16-byte header).
+pub fn scalar_bytes(bits: u32, is_f64: bool) -> u64 {
+    if is_f64 {
+        8
+    } else {
+        32 + u64::from(bits).div_ceil(64) * 8 + 16
+    }
+}
+
+/// The memory floor of `job` on p parameters at `bytes` per scalar.
+pub fn floor_bytes(job: Job, p: usize, bytes: u64) -> u64 {
+    job.floor_vectors().saturating_mul(p as u64).saturating_mul(bytes)
+}
+
+/// What this process may still allocate, and what bounds it: the least of the cgroup's
+/// `memory.max − memory.current`, `MemAvailable + SwapFree` (/proc/meminfo), and the address-space
+/// and data-size limits (`ulimit -v`, `ulimit -d`) less what is mapped. None where none is known
+/// (not Linux, /proc unreadable).
+pub fn available() -> Option<(u64, String)> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let mut best: Option<(u64, String)> = None;
+    let mut offer = |bytes: u64, what: String| {
+        if best.as_ref().is_none_or(|(b, _)| bytes < *b) {
+            best = Some((bytes, what));
+        }
+    };
+    if let Some(mi) = read("/proc/meminfo")
+        && let Some(avail) = kib_field(&mi, "MemAvailable:")
+    {
+        let swap = kib_field(&mi, "SwapFree:").unwrap_or(0);
+        offer(avail + swap, "MemAvailable + SwapFree in /proc/meminfo".into());
+    }
+    if let (Some(limits), Some(status)) = (read("/proc/self/limits"), read("/proc/self/status")) {
+        for (limit, used, what) in [("Max address space", "VmSize:", "ulimit -v"), ("Max data size", "VmData:", "ulimit -d")] {
+            if let (Some(lim), Some(used)) = (limit_bytes(&limits, limit), kib_field(&status, used)) {
+                offer(lim.saturating_sub(used), format!("the {what} limit of {} less the {} mapped", gib(lim), gib(used)));
+            }
+        }
+    }
+    if let Some(cg) = read("/proc/self/cgroup") {
+        // cgroup v2: the line "0::/path".
+        if let Some(path) = cg.lines().find_map(|l| l.strip_prefix("0::")) {
+            let dir = format!("/sys/fs/cgroup{}", path.trim());
+            let num = |f: &str| read(&format!("{dir}/{f}")).and_then(|s| s.trim().parse::<u64>().ok());
+            if let (Some(max), Some(cur)) = (num("memory.max"), num("memory.current")) {
+                offer(max.saturating_sub(cur), format!("the cgroup's memory.max of {} less the {} in use", gib(max), gib(cur)));
+            }
+        }
+    }
+    best
+}
+
+/// A `Key:   N kB` line of /proc/meminfo or /proc/self/status, in bytes.
+fn kib_field(text: &str, key: &str) -> Option<u64> {
+    let rest = text.lines().find_map(|l| l.strip_prefix(key))?;
+    let kib: u64 = rest.split_whitespace().next()?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
+/// The soft limit of a /proc/self/limits line in bytes (None when unlimited).
+fn limit_bytes(limits: &str, name: &str) -> Option<u64> {
+    let rest = limits.lines().find_map(|l| l.strip_prefix(name))?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+/// Refuse `job` on p parameters at `bytes` per scalar when its floor exceeds `avail` (bytes and
+/// what bounds them); `--layers` (or `--model`) is named as the value to change.
+pub fn check_against(job: Job, p: usize, bytes: u64, avail: Option<(u64, String)>) -> Result<(), InputError> {
+    let need = floor_bytes(job, p, bytes);
+    match avail {
+        Some((have, what)) if need > have => Err(InputError::Value {
+            key: "layers".into(),
+            msg: format!(
+                "`{}` on p = {p} parameters needs at least {} ({} vectors of length p at {bytes} bytes per entry), \
+                 more than the {} this process may still allocate ({what}); use a smaller model or a machine with more memory \
+                 (SELFSTAB_MEMORY_CHECK=off skips this check)",
+                job.name(),
+                gib(need),
+                job.floor_vectors(),
+                gib(have),
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// [`check_against`] what this process may allocate now ([`available`]), unless
+/// `SELFSTAB_MEMORY_CHECK=off`.
+pub fn check(job: Job, p: usize, bytes: u64) -> Result<(), InputError> {
+    if std::env::var("SELFSTAB_MEMORY_CHECK").is_ok_and(|v| v == "off") {
+        return Ok(());
+    }
+    check_against(job, p, bytes, available())
+}
+
+/// [`check`] at the precision of `S` in context `c`.
+pub fn check_scalar<S: crate::scalar::Scalar>(job: Job, p: usize, c: S::Ctx) -> Result<(), InputError> {
+    check(job, p, scalar_bytes(S::bits(c), crate::linalg::is_f64::<S>()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The floor is refused only above what is available, and the message names both sizes.
+    #[test]
+    fn a_job_whose_floor_exceeds_the_available_memory_is_refused_naming_both() {
+        let p = 81_630_010; // 64-9000-9000-10
+        let e = check_against(Job::Run, p, 8, Some((4 << 30, "ulimit -v".into()))).unwrap_err().to_string();
+        assert!(e.contains("79.1 GiB") && e.contains("4.0 GiB") && e.contains("ulimit -v") && e.contains("p = 81630010"), "{e}");
+        // 130 vectors of p = 4,522 at 8 bytes (4.7 MB) fit in 5 MB, not in 4.5 MB.
+        assert!(check_against(Job::Run, 4_522, 8, Some((5_000_000, String::new()))).is_ok());
+        assert!(check_against(Job::Run, 4_522, 8, Some((4_500_000, String::new()))).is_err());
+        assert!(check_against(Job::Run, p, 8, None).is_ok());
+    }
+
+    /// MPFR entries: 80 bytes at 256 bits (struct, four limbs, header); 48 + 8 at 53.
+    #[test]
+    fn scalar_bytes_count_the_limbs() {
+        assert_eq!(scalar_bytes(256, false), 80);
+        assert_eq!(scalar_bytes(53, false), 56);
+        assert_eq!(scalar_bytes(53, true), 8);
+    }
+
+    /// This machine's figures parse (Linux CI): something is available, and it is positive.
+    #[test]
+    fn the_available_memory_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            let (b, what) = available().expect("/proc/meminfo is readable");
+            assert!(b > 0 && !what.is_empty());
+        }
+    }
+}
