@@ -63,18 +63,31 @@ impl Counts {
     }
 }
 
-/// Wraps any objective and counts every call.
+/// Wraps any objective and counts every call; optionally shows the HVP count as progress.
 pub struct Counted<'a, S: Scalar> {
     /// The objective.
     pub inner: &'a dyn Objective<S>,
     /// The counters.
     pub counts: Counts,
+    /// Progress of the HVPs ([`Counted::shown`]): the label, the start, the ticker.
+    shown: Option<(String, std::time::Instant, std::sync::Mutex<crate::progress::Ticker>)>,
 }
+
+/// Seconds a job counted with [`Counted::shown`] runs before its first progress line.
+const SHOWN_AFTER_SECONDS: f64 = 2.0;
 
 impl<'a, S: Scalar> Counted<'a, S> {
     /// Start counting from zero.
     pub fn new(inner: &'a dyn Objective<S>) -> Self {
-        Counted { inner, counts: Counts::default() }
+        Counted { inner, counts: Counts::default(), shown: None }
+    }
+
+    /// Counting, with a progress line `{label}: N HVPs, T s` on stderr ([`crate::progress::Ticker`])
+    /// once the job has run [`SHOWN_AFTER_SECONDS`] (a long eigen solve, e.g. `eval` at 256 bits,
+    /// shows it is alive).
+    pub fn shown(inner: &'a dyn Objective<S>, label: &str) -> Self {
+        let ticker = std::sync::Mutex::new(crate::progress::Ticker::new(10));
+        Counted { inner, counts: Counts::default(), shown: Some((label.to_string(), std::time::Instant::now(), ticker)) }
     }
 }
 
@@ -105,6 +118,13 @@ impl<S: Scalar> Objective<S> for Counted<'_, S> {
     }
     fn hvp(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
         bump(&self.counts.hvp);
+        if let Some((label, start, ticker)) = &self.shown {
+            let secs = start.elapsed().as_secs_f64();
+            if secs >= SHOWN_AFTER_SECONDS {
+                let n = self.counts.hvps();
+                ticker.lock().unwrap_or_else(|e| e.into_inner()).show(n, || format!("{label}: {n} HVPs, {secs:.0} s"));
+            }
+        }
         self.inner.hvp(th, v, out)
     }
     fn d3(&self, th: &[S], v: &[S], w: &[S], out: &mut [S]) -> Result<(), EvalError> {
