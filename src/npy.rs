@@ -686,12 +686,13 @@ pub fn read_saved<T: serde::de::DeserializeOwned>(
         fs::remove_file(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         return Ok(None);
     }
-    let why = match serde_json::from_slice::<T>(&bytes) {
+    let parsed = check_digest(&bytes).and_then(|()| serde_json::from_slice::<T>(&bytes).map_err(|e| format!("it does not parse as one ({e})")));
+    let why = match parsed {
         Ok(t) => match keep(&t) {
             Ok(()) => return Ok(Some(t)),
             Err(why) => why,
         },
-        Err(e) => format!("it does not parse as one ({e})"),
+        Err(why) => why,
     };
     Err(InputError::Saved { path: path.to_path_buf(), what: what.into(), why }.into())
 }
@@ -770,9 +771,96 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 /// [`write_atomic`] of `value` as compact JSON, serialised straight into the temporary file (the
 /// checkpoints hold tens of vectors of length p: as text in memory they were the largest buffer a
-/// run allocated). The bytes are those of `serde_json::to_vec`.
+/// run allocated). An object gets a last member `"crc32"`: the CRC-32 of its text as
+/// `serde_json::to_vec` writes it, without that member, as 8 hex digits ([`check_digest`] on
+/// reading: a saved state edited or damaged so that it still parses is refused, not resumed).
 pub fn write_json_atomic<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), Error> {
-    write_atomic_with(path, |w| serde_json::to_writer(w, value).map_err(std::io::Error::from))
+    write_atomic_with(path, |w| {
+        let mut d = DigestWriter { inner: w, crc: crc32fast::Hasher::new(), held: None, before: None };
+        serde_json::to_writer(&mut d, value).map_err(std::io::Error::from)?;
+        d.finish()
+    })
+}
+
+/// The member [`write_json_atomic`] appends to an object: `,"crc32":"` + 8 hex digits + `"}`.
+const DIGEST_OPEN: &[u8] = b",\"crc32\":\"";
+
+/// Passes the bytes on, hashing them, and holds back the last one (an object's closing brace, for
+/// [`DigestWriter::finish`] to write the digest member before it).
+struct DigestWriter<'a> {
+    inner: &'a mut dyn Write,
+    crc: crc32fast::Hasher,
+    held: Option<u8>,
+    /// The byte written before the held one.
+    before: Option<u8>,
+}
+
+impl Write for DigestWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let Some((&last, head)) = buf.split_last() else { return Ok(0) };
+        if let Some(b) = self.held.take() {
+            self.inner.write_all(&[b])?;
+            self.crc.update(&[b]);
+            self.before = Some(b);
+        }
+        self.inner.write_all(head)?;
+        self.crc.update(head);
+        if let Some(&b) = head.last() {
+            self.before = Some(b);
+        }
+        self.held = Some(last);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl DigestWriter<'_> {
+    /// Write the digest member and the held closing brace (a non-object is written as it is).
+    fn finish(mut self) -> std::io::Result<()> {
+        match self.held {
+            Some(b'}') if self.before.is_some_and(|b| b != b'{') => {
+                self.crc.update(b"}");
+                let crc = self.crc.finalize();
+                self.inner.write_all(DIGEST_OPEN)?;
+                write!(self.inner, "{crc:08x}\"}}")
+            }
+            Some(b) => self.inner.write_all(&[b]),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether the text of a saved state matches the digest [`write_json_atomic`] wrote into it: Err
+/// (why) when it does not, or when the member is there but not last (the file was parsed and
+/// written again: serde_json's maps sort their keys); Ok for a text without one (written by a build
+/// before the digest). An unescaped `"crc32":"` can only be that member: no saved state has a key
+/// of that name, and quotes inside a string are escaped.
+pub fn check_digest(bytes: &[u8]) -> Result<(), String> {
+    let n = bytes.len();
+    let tail = DIGEST_OPEN.len() + 8 + 2;
+    if n < tail + 1 || &bytes[n - tail..n - 10] != DIGEST_OPEN || &bytes[n - 2..] != b"\"}" {
+        let key = &DIGEST_OPEN[1..];
+        if bytes.windows(key.len()).any(|w| w == key) {
+            return Err("its CRC-32 member is not the last one, where it was written: the file was rewritten after it was written".into());
+        }
+        return Ok(());
+    }
+    let Some(want) = std::str::from_utf8(&bytes[n - 10..n - 2]).ok().and_then(|h| u32::from_str_radix(h, 16).ok()) else {
+        return Err("its CRC-32 member is not 8 hex digits".into());
+    };
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[..n - tail]);
+    crc.update(b"}");
+    let got = crc.finalize();
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "its contents do not match the CRC-32 written with it ({want:08x}; the text now gives {got:08x}): the file was edited or damaged after it was written"
+        ))
+    }
 }
 
 /// [`write_atomic`] of whatever `fill` writes (through a buffer).

@@ -15,6 +15,16 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
+/// A saved state edited as JSON, to be written back as a build before the CRC-32 member wrote it
+/// (that member, checked to be there, left out): the job's own validation then judges the edit, as
+/// a rewritten file with the member is refused whatever it holds
+/// (`a_saved_state_edited_or_damaged_after_it_was_written_is_refused`).
+fn without_digest(v: &serde_json::Value) -> serde_json::Value {
+    let mut v = v.clone();
+    assert!(v.as_object_mut().unwrap().remove("crc32").is_some(), "the saved state has no CRC-32 member");
+    v
+}
+
 fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("binary runs")
 }
@@ -562,7 +572,7 @@ fn checkpoint_with_a_diverged_prediction_resumes() {
     let t = v["state"]["t"].as_u64().unwrap();
     assert!(v["state"]["pred_diverged"].is_null(), "the checkpoint's layout changed");
     v["state"]["pred_diverged"] = serde_json::json!(t);
-    std::fs::write(&ck, serde_json::to_vec(&v).unwrap()).unwrap();
+    std::fs::write(&ck, serde_json::to_vec(&without_digest(&v)).unwrap()).unwrap();
     let o = expect_success(args(&part));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("resuming from"), "the re-run did not resume: {err}");
@@ -746,7 +756,7 @@ fn checkpoint_with_wrong_vector_lengths_is_refused_not_resumed() {
     let pts = v["state"]["trail_gd"]["points"].as_array_mut().expect("checkpoint has the GD trail");
     assert!(!pts.is_empty(), "the GD trail is empty in the checkpoint");
     pts[0][0].as_array_mut().unwrap().pop();
-    std::fs::write(&ck, serde_json::to_vec(&v).unwrap()).unwrap();
+    std::fs::write(&ck, serde_json::to_vec(&without_digest(&v)).unwrap()).unwrap();
     rerun_starts_afresh(&args(&part), "do not have the model's length", &full, &part);
 }
 
@@ -792,7 +802,7 @@ fn unreadable_or_foreign_checkpoint_is_kept_and_refused_unless_fresh() {
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ck).unwrap()).unwrap();
     assert_eq!(v["config"]["lr"], serde_json::json!("0.25"), "the checkpoint's config layout changed");
     v["config"]["lr"] = serde_json::json!("0.3");
-    std::fs::write(&ck, serde_json::to_vec(&v).unwrap()).unwrap();
+    std::fs::write(&ck, serde_json::to_vec(&without_digest(&v)).unwrap()).unwrap();
     rerun_starts_afresh(&args(&part), "checkpoint of another configuration (lr = \"0.3\" (now: \"0.25\"))", &full, &part);
 }
 
@@ -910,7 +920,7 @@ fn checkpoint_resumes_across_harmless_changes_only() {
     let ck = run_and_kill_after_checkpoint(&args(&rows), &rows);
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&ck).unwrap()).unwrap();
     v["state"]["t"] = serde_json::json!(v["state"]["t"].as_u64().unwrap() + 3);
-    std::fs::write(&ck, serde_json::to_vec(&v).unwrap()).unwrap();
+    std::fs::write(&ck, serde_json::to_vec(&without_digest(&v)).unwrap()).unwrap();
     rerun_starts_afresh(&args(&rows), "rows for", &full, &rows);
 
     // The same paths with other contents.
@@ -985,7 +995,7 @@ fn killed_sgd_reuses_its_finished_batch_sizes() {
     let mut cut = v.clone();
     cut["results"][0]["checks"].as_array_mut().unwrap().truncate(3);
     cut["in_progress"] = serde_json::Value::Null;
-    let bytes = serde_json::to_vec(&cut).unwrap();
+    let bytes = serde_json::to_vec(&without_digest(&cut)).unwrap();
     std::fs::write(&saved, &bytes).unwrap();
     let o = bin().args(args(&part)).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -993,7 +1003,7 @@ fn killed_sgd_reuses_its_finished_batch_sizes() {
     assert_eq!(std::fs::read(&saved).unwrap(), bytes, "the refused file was changed");
     let mut edited = v.clone();
     edited["results"][0]["gap"] = serde_json::json!(12345.0);
-    std::fs::write(&saved, serde_json::to_vec(&edited).unwrap()).unwrap();
+    std::fs::write(&saved, serde_json::to_vec(&without_digest(&edited)).unwrap()).unwrap();
     let o = expect_success(args(&part));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("b = 100: saved by an earlier run") && !err.contains("12345"), "{err}");
@@ -1029,7 +1039,7 @@ fn interrupted_sgd_saves_the_batch_size_in_progress_and_resumes_bit_identically(
     let original = std::fs::read(&saved).unwrap();
     let mut bad = v.clone();
     bad["in_progress"]["sampler"]["draws"] = serde_json::json!(v["in_progress"]["sampler"]["draws"].as_u64().unwrap() + 1);
-    std::fs::write(&saved, serde_json::to_vec(&bad).unwrap()).unwrap();
+    std::fs::write(&saved, serde_json::to_vec(&without_digest(&bad)).unwrap()).unwrap();
     let o = bin().args(args(&part)).output().unwrap();
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("does not fit n = 64, b = "), "{e}");
@@ -1096,5 +1106,40 @@ fn a_model_too_large_for_the_memory_limit_is_refused_at_the_start() {
             "{job}: {err}"
         );
     }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_saved_state_edited_or_damaged_after_it_was_written_is_refused() {
+    // The checkpoint ends with its CRC-32 member. One digit of θ changed in place (the file still
+    // parses, and every other check passes) is refused, and so is the file parsed and written again
+    // with the member kept (serde_json sorts the keys); the file as written resumes, bit-identically.
+    let d = tmp("digest");
+    let args = |out: &Path| checkpointed_run_args(&[], out);
+    let full = d.join("full");
+    expect_success(args(&full));
+    let part = d.join("part");
+    let ck = run_and_kill_after_checkpoint(&args(&part), &part);
+    let original = std::fs::read(&ck).unwrap();
+    let text = String::from_utf8(original.clone()).unwrap();
+    assert!(text.rfind(",\"crc32\":\"").is_some_and(|i| i + 20 == text.len()) && text.ends_with("\"}"), "no CRC-32 member at the end");
+    // The first digit after `"theta_unstable":[` and its sign, if any: 0.1… → 0.2…, say.
+    let at = text.find("\"theta_unstable\":[").unwrap() + 18;
+    let digit = at + text[at..].find(|c: char| c.is_ascii_digit() && c != '0').unwrap();
+    let mut flipped = original.clone();
+    flipped[digit] = if flipped[digit] == b'9' { b'8' } else { flipped[digit] + 1 };
+    let v: serde_json::Value = serde_json::from_slice(&flipped).expect("the edited checkpoint still parses");
+    let rewritten = serde_json::to_vec(&v).unwrap();
+    for (bytes, why) in [(flipped, "do not match the CRC-32 written with it"), (rewritten, "is not the last one")] {
+        std::fs::write(&ck, &bytes).unwrap();
+        let o = bin().args(args(&part)).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(why) && err.contains("--fresh") && !err.contains("resuming from"), "{why}: {err}");
+        assert_eq!(std::fs::read(&ck).unwrap(), bytes, "the refused checkpoint was changed");
+    }
+    std::fs::write(&ck, &original).unwrap();
+    let o = expect_success(args(&part));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resuming from"));
+    assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));
     let _ = std::fs::remove_dir_all(&d);
 }

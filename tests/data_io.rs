@@ -368,6 +368,39 @@ fn failed_writes_name_the_path_and_keep_the_old_file() {
     );
 }
 
+/// A saved state is the bytes of `serde_json::to_vec` with a last `"crc32"` member over them:
+/// it parses as the value, passes [`npy::check_digest`], and any single byte changed in its body
+/// fails it; a text without the member (an earlier build's) passes; a non-object gets no member.
+#[test]
+fn saved_json_carries_a_crc32_that_any_changed_byte_breaks() {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct State {
+        t: u64,
+        theta: Vec<f64>,
+        name: String,
+    }
+    let dir = scratch("digest");
+    let p = dir.join("state.json");
+    let st = State { t: 7, theta: vec![0.1, -2.5e-300, 3.0], name: "a \"quoted\" name".into() };
+    npy::write_json_atomic(&p, &st).unwrap();
+    let bytes = std::fs::read(&p).unwrap();
+    let plain = serde_json::to_vec(&st).unwrap();
+    let n = plain.len();
+    assert_eq!(&bytes[..n - 1], &plain[..n - 1]);
+    let crc = crc32fast::hash(&plain);
+    assert_eq!(&bytes[n - 1..], format!(",\"crc32\":\"{crc:08x}\"}}").as_bytes());
+    assert_eq!(serde_json::from_slice::<State>(&bytes).unwrap(), st);
+    assert_eq!(npy::check_digest(&bytes), Ok(()));
+    assert_eq!(npy::check_digest(&plain), Ok(()), "a text without the member is an earlier build's");
+    for i in 0..n - 1 {
+        let mut b = bytes.clone();
+        b[i] ^= 0x01;
+        assert!(npy::check_digest(&b).is_err(), "byte {i} changed and passed");
+    }
+    npy::write_json_atomic(&p, &[1.0, 2.0]).unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), b"[1.0,2.0]");
+}
+
 #[test]
 fn check_finite_reports_the_first_bad_index() {
     assert!(check_finite("theta", &[0.0, -1e308, 5e-324]).is_ok());
