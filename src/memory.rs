@@ -63,10 +63,10 @@ pub fn floor_bytes(job: Job, p: usize, bytes: u64) -> u64 {
     job.floor_vectors().saturating_mul(p as u64).saturating_mul(bytes)
 }
 
-/// What this process may still allocate, and what bounds it: the least of the cgroup's
-/// `memory.max − memory.current`, `MemAvailable + SwapFree` (/proc/meminfo), and the address-space
-/// and data-size limits (`ulimit -v`, `ulimit -d`) less what is mapped. None where none is known
-/// (not Linux, /proc unreadable).
+/// What this process may still allocate, and what bounds it: the least of the cgroup's memory
+/// limit less its use besides the page cache (v2 or v1), `MemAvailable + SwapFree` (/proc/meminfo),
+/// and the address-space and data-size limits (`ulimit -v`, `ulimit -d`) less what is mapped. None
+/// where none is known (not Linux, /proc unreadable).
 pub fn available() -> Option<(u64, String)> {
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let mut best: Option<(u64, String)> = None;
@@ -89,12 +89,28 @@ pub fn available() -> Option<(u64, String)> {
         }
     }
     if let Some(cg) = read("/proc/self/cgroup") {
-        // cgroup v2: the line "0::/path".
-        if let Some(path) = cg.lines().find_map(|l| l.strip_prefix("0::")) {
-            let dir = format!("/sys/fs/cgroup{}", path.trim());
-            let num = |f: &str| read(&format!("{dir}/{f}")).and_then(|s| s.trim().parse::<u64>().ok());
-            if let (Some(max), Some(cur)) = (num("memory.max"), num("memory.current")) {
-                offer(max.saturating_sub(cur), format!("the cgroup's memory.max of {} less the {} in use", gib(max), gib(cur)));
+        // cgroup v2 ("0::/path": memory.max, memory.current, memory.stat `file`) and v1 (the line
+        // naming the memory controller: memory.limit_in_bytes, memory.usage_in_bytes, memory.stat
+        // `total_cache`). The usage counts the page cache, which the kernel reclaims on demand (a
+        // cgroup at its limit is mostly cache after a build): it is taken off. Inside a container
+        // the path may not exist under the mount, whose root is then the container's group.
+        let v2 = cg.lines().find_map(|l| l.strip_prefix("0::")).map(|p| ("/sys/fs/cgroup", p, "memory.max", "memory.current", "file"));
+        let v1 = cg.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
+            ctl.split(',').any(|c| c == "memory").then_some(("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes", "memory.usage_in_bytes", "total_cache"))
+        });
+        for (root, path, max, cur, cache) in v2.into_iter().chain(v1) {
+            for dir in [format!("{root}{}", path.trim()), root.to_string()] {
+                let num = |f: &str| read(&format!("{dir}/{f}")).and_then(|s| s.trim().parse::<u64>().ok());
+                if let (Some(max), Some(cur)) = (num(max), num(cur)) {
+                    let cached = read(&format!("{dir}/memory.stat")).and_then(|st| {
+                        st.lines().find_map(|l| l.strip_prefix(cache).and_then(|r| r.strip_prefix(' '))?.trim().parse::<u64>().ok())
+                    });
+                    let used = cur.saturating_sub(cached.unwrap_or(0));
+                    offer(max.saturating_sub(used), format!("the cgroup's memory limit of {} less the {} in use besides the page cache", gib(max), gib(used)));
+                    break;
+                }
             }
         }
     }
