@@ -8,8 +8,9 @@
 //! measured with `/usr/bin/time -f %M` (f64, n = 50, the faer workspace of 64 MiB per thread taken
 //! off), in vectors of length p: run 138 (p = 85,002) and 245 (p = 301,066); flow 187 (301,066);
 //! sgd 56 (301,066) and 98 (4,349,962); eval 50 (301,066). The floors [`Job::floor_vectors`] lie
-//! below every one of them. A job is refused only when even its floor does not fit, so no job that
-//! would have fitted is refused; between the floor and the peak a job may still run out of memory.
+//! below every one of them, and a job is refused only when even its floor does not fit: a refused
+//! job would not have fitted at any of the measured peaks. Between the floor and the peak a job may
+//! still run out of memory.
 //! `SELFSTAB_MEMORY_CHECK=off` skips the check.
 
 use crate::error::InputError;
