@@ -368,11 +368,12 @@ pub fn build_objective<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Built<S>,
 
 fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summary, Error> {
     let out = PathBuf::from(&cfg.out);
-    npy::create_out_dir(&out)?;
-    let _lock = npy::lock_out_dir(&out)?;
     let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
     let (obj, theta_init) = build_objective::<S>(cfg, c)?;
     crate::memory::check_scalar::<S>(crate::memory::Job::Run, obj.dim(), c)?;
+    // The output directory is made and locked once the job is known to fit.
+    npy::create_out_dir(&out)?;
+    let _lock = npy::lock_out_dir(&out)?;
     let obj = obj.as_ref();
     let topts = TrackOpts {
         projection_steps: cfg.projection_steps,

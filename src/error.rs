@@ -55,6 +55,9 @@ pub enum InputError {
         /// First offending index.
         index: usize,
     },
+    /// The model does not fit in the memory this process may allocate ([`crate::memory`]).
+    #[error("not enough memory: {0}")]
+    Memory(String),
     /// Inconsistent dimensions between parts of the input.
     #[error("dimension mismatch: {0}")]
     Dimension(String),

@@ -65,7 +65,7 @@ pub fn floor_bytes(job: Job, p: usize, bytes: u64) -> u64 {
 }
 
 /// What this process may still allocate, and what bounds it: the least of the cgroup's memory
-/// limit less its use besides the page cache (v2 or v1), `MemAvailable + SwapFree` (/proc/meminfo),
+/// limit less its anonymous and shared memory (v2 or v1), `MemAvailable + SwapFree` (/proc/meminfo),
 /// and the address-space and data-size limits (`ulimit -v`, `ulimit -d`) less what is mapped. None
 /// where none is known (not Linux, /proc unreadable).
 pub fn available() -> Option<(u64, String)> {
@@ -90,26 +90,36 @@ pub fn available() -> Option<(u64, String)> {
         }
     }
     if let Some(cg) = read("/proc/self/cgroup") {
-        // cgroup v2 ("0::/path": memory.max, memory.current, memory.stat `file`) and v1 (the line
-        // naming the memory controller: memory.limit_in_bytes, memory.usage_in_bytes, memory.stat
-        // `total_cache`). The usage counts the page cache, which the kernel reclaims on demand (a
-        // cgroup at its limit is mostly cache after a build): it is taken off. Inside a container
-        // the path may not exist under the mount, whose root is then the container's group.
-        let v2 = cg.lines().find_map(|l| l.strip_prefix("0::")).map(|p| ("/sys/fs/cgroup", p, "memory.max", "memory.current", "file"));
+        // cgroup v2 ("0::/path": memory.max, memory.stat `anon` and `shmem`) and v1 (the line naming
+        // the memory controller: memory.limit_in_bytes, memory.stat `total_rss` and `total_shmem`).
+        // Only the group's anonymous and shared memory is counted as used: its page cache and
+        // reclaimable kernel memory are given back on demand (a group at its limit after a build is
+        // mostly cache), and the check is a floor (it must not refuse a job that would fit); without
+        // those lines, memory.current / memory.usage_in_bytes less the page cache. Inside a
+        // container the path may not exist under the mount, whose root is then the container's
+        // group. Limits of parent groups are not read.
+        let v2 = cg.lines().find_map(|l| l.strip_prefix("0::")).map(|p| ("/sys/fs/cgroup", p, ["memory.max", "memory.current"], ["anon", "shmem", "file"]));
         let v1 = cg.lines().find_map(|l| {
             let mut f = l.splitn(3, ':');
             let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
-            ctl.split(',').any(|c| c == "memory").then_some(("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes", "memory.usage_in_bytes", "total_cache"))
+            ctl.split(',').any(|c| c == "memory").then_some((
+                "/sys/fs/cgroup/memory",
+                path,
+                ["memory.limit_in_bytes", "memory.usage_in_bytes"],
+                ["total_rss", "total_shmem", "total_cache"],
+            ))
         });
-        for (root, path, max, cur, cache) in v2.into_iter().chain(v1) {
+        for (root, path, [max, cur], [anon, shmem, cache]) in v2.into_iter().chain(v1) {
             for dir in [format!("{root}{}", path.trim()), root.to_string()] {
                 let num = |f: &str| read(&format!("{dir}/{f}")).and_then(|s| s.trim().parse::<u64>().ok());
                 if let (Some(max), Some(cur)) = (num(max), num(cur)) {
-                    let cached = read(&format!("{dir}/memory.stat")).and_then(|st| {
-                        st.lines().find_map(|l| l.strip_prefix(cache).and_then(|r| r.strip_prefix(' '))?.trim().parse::<u64>().ok())
-                    });
-                    let used = cur.saturating_sub(cached.unwrap_or(0));
-                    offer(max.saturating_sub(used), format!("the cgroup's memory limit of {} less the {} in use besides the page cache", gib(max), gib(used)));
+                    let stat = read(&format!("{dir}/memory.stat")).unwrap_or_default();
+                    let field = |k: &str| stat.lines().find_map(|l| l.strip_prefix(k)?.strip_prefix(' ')?.trim().parse::<u64>().ok());
+                    let used = match (field(anon), field(cache)) {
+                        (Some(a), _) => a.saturating_add(field(shmem).unwrap_or(0)),
+                        (None, c) => cur.saturating_sub(c.unwrap_or(0)),
+                    };
+                    offer(max.saturating_sub(used), format!("the cgroup's memory limit of {} less the {} of anonymous and shared memory in it", gib(max), gib(used)));
                     break;
                 }
             }
@@ -131,8 +141,9 @@ fn limit_bytes(limits: &str, name: &str) -> Option<u64> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
+/// A size in GiB, or in MiB below 1 GiB.
 fn gib(bytes: u64) -> String {
-    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+    if bytes >= 1 << 30 { format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64) } else { format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64) }
 }
 
 /// Refuse `job` on p parameters at `bytes` per scalar when its floor exceeds `avail` (bytes and
@@ -140,18 +151,15 @@ fn gib(bytes: u64) -> String {
 pub fn check_against(job: Job, p: usize, bytes: u64, avail: Option<(u64, String)>) -> Result<(), InputError> {
     let need = floor_bytes(job, p, bytes);
     match avail {
-        Some((have, what)) if need > have => Err(InputError::Value {
-            key: "layers".into(),
-            msg: format!(
-                "`{}` on p = {p} parameters needs at least {} ({} vectors of length p at {bytes} bytes per entry), \
-                 more than the {} this process may still allocate ({what}); use a smaller model or a machine with more memory \
-                 (SELFSTAB_MEMORY_CHECK=off skips this check)",
-                job.name(),
-                gib(need),
-                job.floor_vectors(),
-                gib(have),
-            ),
-        }),
+        Some((have, what)) if need > have => Err(InputError::Memory(format!(
+            "`{}` on p = {p} parameters needs at least {} ({} vectors of length p at {bytes} bytes per entry), \
+             more than the {} this process may still allocate ({what}); use a smaller model (--layers) or a machine with more memory \
+             (SELFSTAB_MEMORY_CHECK=off skips this check)",
+            job.name(),
+            gib(need),
+            job.floor_vectors(),
+            gib(have),
+        ))),
         _ => Ok(()),
     }
 }
@@ -180,6 +188,8 @@ mod tests {
         let p = 81_630_010; // 64-9000-9000-10
         let e = check_against(Job::Run, p, 8, Some((4 << 30, "ulimit -v".into()))).unwrap_err().to_string();
         assert!(e.contains("79.1 GiB") && e.contains("4.0 GiB") && e.contains("ulimit -v") && e.contains("p = 81630010"), "{e}");
+        let e = check_against(Job::Eval, 100_000, 8, Some((1 << 20, String::new()))).unwrap_err().to_string();
+        assert!(e.starts_with("not enough memory: ") && e.contains("30.5 MiB") && e.contains("1.0 MiB"), "{e}");
         // 130 vectors of p = 4,522 at 8 bytes (4.7 MB) fit in 5 MB, not in 4.5 MB.
         assert!(check_against(Job::Run, 4_522, 8, Some((5_000_000, String::new()))).is_ok());
         assert!(check_against(Job::Run, 4_522, 8, Some((4_500_000, String::new()))).is_err());

@@ -833,17 +833,23 @@ impl DigestWriter<'_> {
 }
 
 /// Whether the text of a saved state matches the digest [`write_json_atomic`] wrote into it: Err
-/// (why) when it does not, or when the member is there but not last (the file was parsed and
-/// written again: serde_json's maps sort their keys); Ok for a text without one (written by a build
-/// before the digest). An unescaped `"crc32":"` can only be that member: no saved state has a key
-/// of that name, and quotes inside a string are escaped.
+/// (why) when it does not, or when the member is there but not at the end, where it was written
+/// (the file was parsed and written again, e.g. by serde_json, which sorts keys, or by Python's
+/// `json.dump`, which writes `"crc32": "`; or it was cut short); Ok for a text without one (written
+/// by a build before the digest). Whitespace after the closing brace (an editor's final newline)
+/// is ignored. A `"crc32"` followed by a colon can only be that member: no saved state has a key of
+/// that name, and quotes inside a string are escaped.
 pub fn check_digest(bytes: &[u8]) -> Result<(), String> {
+    let bytes = bytes.trim_ascii_end();
     let n = bytes.len();
     let tail = DIGEST_OPEN.len() + 8 + 2;
     if n < tail + 1 || &bytes[n - tail..n - 10] != DIGEST_OPEN || &bytes[n - 2..] != b"\"}" {
-        let key = &DIGEST_OPEN[1..];
-        if bytes.windows(key.len()).any(|w| w == key) {
-            return Err("its CRC-32 member is not the last one, where it was written: the file was rewritten after it was written".into());
+        let key = &DIGEST_OPEN[1..8];
+        let member = (0..n.saturating_sub(key.len())).any(|i| {
+            bytes[i..].starts_with(key) && bytes[i + key.len()..].trim_ascii_start().first() == Some(&b':')
+        });
+        if member {
+            return Err("its CRC-32 member is not at its end, where it was written: the file was rewritten or cut short after it was written".into());
         }
         return Ok(());
     }

@@ -1086,7 +1086,8 @@ fn gradient_flow_track_never_raises_the_loss_and_resumes_bit_identically() {
 fn a_model_too_large_for_the_memory_limit_is_refused_at_the_start() {
     // 64-4000-4000-10 (p = 16,304,010: 130 MB per vector) under a 3 GB address-space limit: every
     // job's floor (tens of vectors of length p) exceeds it, so each stops at once with an error
-    // naming the floor and the limit instead of aborting in the allocator later (src/memory.rs).
+    // naming the floor and the limit instead of aborting in the allocator later (src/memory.rs),
+    // before it makes its output directory.
     let d = tmp("memory");
     let exe = env!("CARGO_BIN_EXE_selfstab");
     let o = |n: &str| d.join(n).display().to_string();
@@ -1102,9 +1103,10 @@ fn a_model_too_large_for_the_memory_limit_is_refused_at_the_start() {
         assert_eq!(out.status.code(), Some(1), "{job}: {err}");
         let last = err.trim_end().lines().last().unwrap_or("");
         assert!(
-            last.starts_with("error: bad value for `layers`: `") && last.contains(&format!("`{job}` on p = 16304010")) && last.contains("ulimit -v"),
+            last.starts_with("error: not enough memory: `") && last.contains(&format!("`{job}` on p = 16304010")) && last.contains("ulimit -v"),
             "{job}: {err}"
         );
+        assert!(!d.join(job).exists(), "{job}: the refused job made its output directory");
     }
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -1113,7 +1115,8 @@ fn a_model_too_large_for_the_memory_limit_is_refused_at_the_start() {
 fn a_saved_state_edited_or_damaged_after_it_was_written_is_refused() {
     // The checkpoint ends with its CRC-32 member. One digit of θ changed in place (the file still
     // parses, and every other check passes) is refused, and so is the file parsed and written again
-    // with the member kept (serde_json sorts the keys); the file as written resumes, bit-identically.
+    // with the member kept (serde_json sorts the keys; pretty-printed, as Python writes it); the
+    // file as written, with a final newline, resumes, bit-identically.
     let d = tmp("digest");
     let args = |out: &Path| checkpointed_run_args(&[], out);
     let full = d.join("full");
@@ -1130,14 +1133,17 @@ fn a_saved_state_edited_or_damaged_after_it_was_written_is_refused() {
     flipped[digit] = if flipped[digit] == b'9' { b'8' } else { flipped[digit] + 1 };
     let v: serde_json::Value = serde_json::from_slice(&flipped).expect("the edited checkpoint still parses");
     let rewritten = serde_json::to_vec(&v).unwrap();
-    for (bytes, why) in [(flipped, "do not match the CRC-32 written with it"), (rewritten, "is not the last one")] {
+    // As Python's json.dump writes it (a space after each colon; here also indented).
+    let pretty = serde_json::to_vec_pretty(&v).unwrap();
+    for (bytes, why) in [(flipped, "do not match the CRC-32 written with it"), (rewritten, "is not at its end"), (pretty, "is not at its end")] {
         std::fs::write(&ck, &bytes).unwrap();
         let o = bin().args(args(&part)).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains(why) && err.contains("--fresh") && !err.contains("resuming from"), "{why}: {err}");
         assert_eq!(std::fs::read(&ck).unwrap(), bytes, "the refused checkpoint was changed");
     }
-    std::fs::write(&ck, &original).unwrap();
+    // An editor's final newline changes nothing.
+    std::fs::write(&ck, [&original[..], b"\n"].concat()).unwrap();
     let o = expect_success(args(&part));
     assert!(String::from_utf8_lossy(&o.stderr).contains("resuming from"));
     assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));

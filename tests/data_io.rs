@@ -397,6 +397,13 @@ fn saved_json_carries_a_crc32_that_any_changed_byte_breaks() {
         b[i] ^= 0x01;
         assert!(npy::check_digest(&b).is_err(), "byte {i} changed and passed");
     }
+    assert_eq!(npy::check_digest(&[&bytes[..], b"\r\n"].concat()), Ok(()), "trailing whitespace is not the text");
+    // The member anywhere but at the end: the file was rewritten (keys sorted, or spaced as
+    // Python's json.dump writes them) or cut short.
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    for moved in [serde_json::to_vec(&v).unwrap(), serde_json::to_vec_pretty(&v).unwrap(), bytes[..bytes.len() - 1].to_vec()] {
+        assert!(npy::check_digest(&moved).unwrap_err().contains("not at its end"), "{}", String::from_utf8_lossy(&moved));
+    }
     npy::write_json_atomic(&p, &[1.0, 2.0]).unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), b"[1.0,2.0]");
 }
