@@ -487,7 +487,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             // As for run: naming the widths or the seed without --theta0 starts from the seeded
             // initialisation; otherwise from the reference θ₀ of the default net.
             let theta0 = theta0.unwrap_or_else(|| config::unnamed_theta0(layers.is_some() || seed.is_some()));
-            let layers = layers.map_or_else(|| vec![64, 16, 16, 10], |w| w.0);
+            let layers = layers.map_or_else(|| config::default_config().layers.expect("the default job names its widths"), |w| w.0);
             let a = selfstab::sgd::SgdArgs {
                 batches: batch.0, layers, activation, loss, data, n, seed: seed.unwrap_or(0), theta0, lr, steps, every, sample_seed,
                 eos_eps, window, out, fresh,

@@ -147,7 +147,7 @@ fn gib(bytes: u64) -> String {
 }
 
 /// Refuse `job` on p parameters at `bytes` per scalar when its floor exceeds `avail` (bytes and
-/// what bounds them); `--layers` (or `--model`) is named as the value to change.
+/// what bounds them), with [`InputError::Memory`] naming both.
 pub fn check_against(job: Job, p: usize, bytes: u64, avail: Option<(u64, String)>) -> Result<(), InputError> {
     let need = floor_bytes(job, p, bytes);
     match avail {

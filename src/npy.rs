@@ -613,7 +613,6 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, InputError> {
     fs::read(path).map_err(not_read)
 }
 
-
 /// Read a `.npy` file of dtype `<f8` or `<i8`.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray, InputError> {
     let path = path.as_ref();

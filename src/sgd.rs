@@ -514,7 +514,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         return Err(InputError::Dimension(format!("the data has {} input features but --layers starts with {}", ds.d, a.layers[0])).into());
     }
     let p = crate::models::mlp::param_count(&a.layers);
-    crate::memory::check(crate::memory::Job::Sgd, p, 8)?;
+    crate::memory::check_scalar::<f64>(crate::memory::Job::Sgd, p, ())?;
     let theta0 = if a.theta0.is_empty() { crate::data::init_params(&a.layers, a.seed)? } else { crate::commands::load_theta(&a.theta0, p)? };
     if a.batches.is_empty() {
         return Err(InputError::Value { key: "batch".into(), msg: "give at least one batch size".into() }.into());
@@ -645,7 +645,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
             eprintln!("b = {b}: gap {:.5} (ΔS {:.5}, ratio {:.3})", r.gap, r.predicted_gap, r.ratio);
         }
         out.push(r);
-        let part = SgdPartial { key: key.clone(), results: out.clone(), in_progress: None };
+        let part = SgdPartialRef { key: &key, results: &out, in_progress: None };
         crate::npy::write_json_atomic(&partial_path, &part)?;
     }
     drop(armed);
@@ -668,8 +668,9 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
 const PARTIAL: &str = "sgd_partial.json";
 
 /// What `sgd` saves after each batch size (`sgd_partial.json`, removed at the end): the job and
-/// its finished results, reused by a re-run of the same job.
-#[derive(serde::Serialize, serde::Deserialize)]
+/// its finished results, reused by a re-run of the same job (as read back; written as
+/// [`SgdPartialRef`]).
+#[derive(serde::Deserialize)]
 struct SgdPartial {
     key: String,
     results: Vec<SgdResult>,
