@@ -32,6 +32,11 @@ pub trait Num:
     fn sqrt(self) -> Self;
     /// Nearest f64.
     fn f(self) -> f64;
+    /// Appends the number's f64 words as bit patterns (f64: itself; [`Dd`]: hi, lo), so that a
+    /// saved iteration resumes bit for bit ([`PointState`]).
+    fn push_words(self, out: &mut Vec<u64>);
+    /// Reads back what [`Num::push_words`] wrote (None when the words run out).
+    fn take_words(w: &mut std::slice::Iter<'_, u64>) -> Option<Self>;
 }
 
 impl Num for f64 {
@@ -46,6 +51,12 @@ impl Num for f64 {
     #[inline(always)]
     fn f(self) -> f64 {
         self
+    }
+    fn push_words(self, out: &mut Vec<u64>) {
+        out.push(self.to_bits());
+    }
+    fn take_words(w: &mut std::slice::Iter<'_, u64>) -> Option<Self> {
+        w.next().map(|b| f64::from_bits(*b))
     }
 }
 
@@ -146,6 +157,12 @@ impl Num for Dd {
     fn f(self) -> f64 {
         self.hi + self.lo
     }
+    fn push_words(self, out: &mut Vec<u64>) {
+        out.extend([self.hi.to_bits(), self.lo.to_bits()]);
+    }
+    fn take_words(w: &mut std::slice::Iter<'_, u64>) -> Option<Self> {
+        Some(Dd { hi: f64::from_bits(*w.next()?), lo: f64::from_bits(*w.next()?) })
+    }
 }
 
 /// A point (x, y) = (x, a·w) of the reduced coordinates (the g⊥ and e₃ coordinates are carried
@@ -171,6 +188,13 @@ impl<T: Num> P<T> {
     /// Euclidean norm.
     pub fn norm(self) -> T {
         self.dot(self).sqrt()
+    }
+    fn push_words(self, out: &mut Vec<u64>) {
+        self.x.push_words(out);
+        self.y.push_words(out);
+    }
+    fn take_words(w: &mut std::slice::Iter<'_, u64>) -> Option<Self> {
+        Some(P { x: T::take_words(w)?, y: T::take_words(w)? })
     }
 }
 
@@ -399,25 +423,15 @@ pub fn claim_setting(claim: u32) -> Option<(f64, Start)> {
 /// 15: max_t |L(θ) − L(θ†) − x²/η|/(δ²/η); 16: max_t |S(θ) − 2/η − y|/√α;
 /// 17, 18: max_t ‖θ − θ† − v‖/δ (standard dynamics). Returns (E, N).
 pub fn error<T: Num>(claim: u32, h: f64) -> Option<(f64, u64)> {
-    let (c4, how) = claim_setting(claim)?;
-    let m = Reduced::<T>::new(1.0, h * h, c4);
-    let n = (20.0 / h).round() as u64;
-    let mut r = m.start(0.1, how);
-    let delta = (2.0 * h * h).sqrt();
-    let mut worst = 0.0f64;
-    let measure = |m: &Reduced<T>, r: &Run<T>| -> f64 {
-        match claim {
-            15 => m.loss_pred_error(r).f().abs(),
-            16 => m.sharpness_error(r).f().abs(),
-            _ => m.residual(r, false).norm().f() / delta,
-        }
-    };
-    for _ in 0..n {
-        worst = worst.max(measure(&m, &r));
-        m.advance(&mut r, false);
-    }
-    worst = worst.max(measure(&m, &r));
-    Some((worst, n))
+    uninterrupted(&mut Plain::<T>::new(claim, h)?)
+}
+
+/// Claims 17, 18 in mixed precision: θ† and its centre in f64 (θ† stays O(x₀²) ≪ δ and its
+/// coefficients u, ∇S⊥, δ² are O(1) numbers rounded once per step), GD θ and the standard v in
+/// double-double, so r = θ − θ† − v is not the difference of two O(δ) f64 trajectories (whose
+/// rounding, O(√N…N)·ε·δ, reaches r ≈ 0.08hδ of claim 17 below h ≈ 1e-6). Returns (E, N).
+pub fn error_mixed(claim: u32, h: f64) -> Option<(f64, u64)> {
+    uninterrupted(&mut Mixed::new(claim, h)?)
 }
 
 /// Centre coefficients converted exactly from f64 to double-double.
@@ -426,46 +440,210 @@ fn cen_dd(c: &Cen<f64>) -> Cen<Dd> {
     Cen { th: p(c.th), ex: Dd::of(c.ex), s: Dd::of(c.s), u: p(c.u), gl: p(c.gl), gsp: p(c.gsp), beta: Dd::of(c.beta), dsq: Dd::of(c.dsq) }
 }
 
-/// Claims 17, 18 in mixed precision: θ† and its centre in f64 (θ† stays O(x₀²) ≪ δ and its
-/// coefficients u, ∇S⊥, δ² are O(1) numbers rounded once per step), GD θ and the standard v in
-/// double-double, so r = θ − θ† − v is not the difference of two O(δ) f64 trajectories (whose
-/// rounding, O(√N…N)·ε·δ, reaches r ≈ 0.08hδ of claim 17 below h ≈ 1e-6). Returns (E, N).
-pub fn error_mixed(claim: u32, h: f64) -> Option<(f64, u64)> {
-    if !matches!(claim, 17 | 18) {
-        return None;
+fn uninterrupted(it: &mut impl Lockstep) -> Option<(f64, u64)> {
+    match drive(it, None, CHUNK, &mut |_| false) {
+        Ok(Outcome::Done(e, n)) => Some((e, n)),
+        _ => None,
     }
-    let (c4, how) = claim_setting(claim)?;
-    let mf = Reduced::<f64>::new(1.0, h * h, c4);
-    let md = Reduced::<Dd>::new(1.0, h * h, c4);
-    let n = (20.0 / h).round() as u64;
-    let x0 = Dd::of(0.1) * (Dd::of(2.0) * md.alpha).sqrt();
-    let zero = Dd::of(0.0);
-    let theta0 = P { x: x0, y: zero };
-    let mut dag = match how {
-        Start::Ideal => mf.center(P { x: 0.0, y: 0.0 }),
-        Start::Authors => mf.project(mf.center(P { x: x0.f(), y: 0.0 }), 3),
-    };
-    let mut theta = theta0;
-    let mut v = theta0.sub(cen_dd(&dag).th);
-    let delta = (Dd::of(2.0) * md.alpha).sqrt();
-    let mut worst = 0.0f64;
-    for t in 0..=n {
-        let cd = cen_dd(&dag);
-        worst = worst.max((theta.sub(cd.th).sub(v).norm() / delta).f());
-        if t == n {
-            break;
+}
+
+/// Steps between a point's looks at its observer (a save, a signal, progress): ≈ 0.6 s of the
+/// reduced iteration.
+pub const CHUNK: u64 = 1 << 20;
+
+/// A point's iteration stopped at step `t` (GD, θ† and v advanced t times; `worst` the maximum of
+/// the error over steps 0 … t−1): its numbers as bit patterns, so that it resumes bit for bit.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PointState {
+    /// Steps done.
+    pub t: u64,
+    /// The iteration's numbers ([`Lockstep::words`]), as f64 bit patterns.
+    pub words: Vec<u64>,
+    /// Bits of the running maximum of the error.
+    pub worst: u64,
+}
+
+/// How a point's iteration ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Finished: (E, N).
+    Done(f64, u64),
+    /// Its observer asked it to stop, here.
+    Stopped(PointState),
+}
+
+/// One point's lockstep iteration of GD, θ† and v (the error E(h) is the maximum of `measure` over
+/// steps 0 … N).
+trait Lockstep {
+    /// N.
+    fn steps(&self) -> u64;
+    /// The error at the current step.
+    fn measure(&self) -> f64;
+    /// One step of GD, v and θ†.
+    fn advance(&mut self);
+    /// The numbers the iteration resumes from.
+    fn words(&self) -> Vec<u64>;
+    /// Set them, at step `t` (false if they do not fit this iteration).
+    fn set_words(&mut self, t: u64, w: &[u64]) -> bool;
+}
+
+/// Claims 15–18 with every number in `T` ([`error`]).
+struct Plain<T> {
+    claim: u32,
+    m: Reduced<T>,
+    r: Run<T>,
+    n: u64,
+    delta: f64,
+}
+
+impl<T: Num> Plain<T> {
+    fn new(claim: u32, h: f64) -> Option<Self> {
+        let (c4, how) = claim_setting(claim)?;
+        let m = Reduced::<T>::new(1.0, h * h, c4);
+        let r = m.start(0.1, how);
+        Some(Plain { claim, m, r, n: (20.0 / h).round() as u64, delta: (2.0 * h * h).sqrt() })
+    }
+}
+
+impl<T: Num> Lockstep for Plain<T> {
+    fn steps(&self) -> u64 {
+        self.n
+    }
+    #[inline(always)]
+    fn measure(&self) -> f64 {
+        let (m, r) = (&self.m, &self.r);
+        match self.claim {
+            15 => m.loss_pred_error(r).f().abs(),
+            16 => m.sharpness_error(r).f().abs(),
+            _ => m.residual(r, false).norm().f() / self.delta,
         }
-        theta = md.gd(theta);
-        v = md.predicted(&cd, v);
-        dag = mf.constrained(&dag, 3);
     }
-    Some((worst, n))
+    #[inline(always)]
+    fn advance(&mut self) {
+        self.m.advance(&mut self.r, false);
+    }
+    fn words(&self) -> Vec<u64> {
+        let mut w = vec![];
+        for q in [self.r.theta, self.r.dag.th, self.r.v, self.r.v_gen] {
+            q.push_words(&mut w);
+        }
+        w
+    }
+    fn set_words(&mut self, t: u64, w: &[u64]) -> bool {
+        let mut it = w.iter();
+        let mut next = || P::<T>::take_words(&mut it);
+        let (Some(theta), Some(th), Some(v), Some(v_gen)) = (next(), next(), next(), next()) else {
+            return false;
+        };
+        if it.next().is_some() {
+            return false;
+        }
+        // The centre is a function of its point (every `Cen` comes from `Reduced::center`).
+        self.r = Run { t, theta, dag: self.m.center(th), v, v_gen };
+        true
+    }
+}
+
+/// Claims 17, 18 with GD and v in double-double, θ† in f64 ([`error_mixed`]).
+struct Mixed {
+    mf: Reduced<f64>,
+    md: Reduced<Dd>,
+    theta: P<Dd>,
+    v: P<Dd>,
+    dag: Cen<f64>,
+    n: u64,
+    delta: Dd,
+}
+
+impl Mixed {
+    fn new(claim: u32, h: f64) -> Option<Self> {
+        if !matches!(claim, 17 | 18) {
+            return None;
+        }
+        let (c4, how) = claim_setting(claim)?;
+        let mf = Reduced::<f64>::new(1.0, h * h, c4);
+        let md = Reduced::<Dd>::new(1.0, h * h, c4);
+        let x0 = Dd::of(0.1) * (Dd::of(2.0) * md.alpha).sqrt();
+        let theta = P { x: x0, y: Dd::of(0.0) };
+        let dag = match how {
+            Start::Ideal => mf.center(P { x: 0.0, y: 0.0 }),
+            Start::Authors => mf.project(mf.center(P { x: x0.f(), y: 0.0 }), 3),
+        };
+        let v = theta.sub(cen_dd(&dag).th);
+        let delta = (Dd::of(2.0) * md.alpha).sqrt();
+        Some(Mixed { mf, md, theta, v, dag, n: (20.0 / h).round() as u64, delta })
+    }
+}
+
+impl Lockstep for Mixed {
+    fn steps(&self) -> u64 {
+        self.n
+    }
+    #[inline(always)]
+    fn measure(&self) -> f64 {
+        (self.theta.sub(cen_dd(&self.dag).th).sub(self.v).norm() / self.delta).f()
+    }
+    #[inline(always)]
+    fn advance(&mut self) {
+        let cd = cen_dd(&self.dag);
+        self.theta = self.md.gd(self.theta);
+        self.v = self.md.predicted(&cd, self.v);
+        self.dag = self.mf.constrained(&self.dag, 3);
+    }
+    fn words(&self) -> Vec<u64> {
+        let mut w = vec![];
+        self.theta.push_words(&mut w);
+        self.v.push_words(&mut w);
+        self.dag.th.push_words(&mut w);
+        w
+    }
+    fn set_words(&mut self, _t: u64, w: &[u64]) -> bool {
+        let mut it = w.iter();
+        let (Some(theta), Some(v), Some(th)) = (P::<Dd>::take_words(&mut it), P::<Dd>::take_words(&mut it), P::<f64>::take_words(&mut it)) else {
+            return false;
+        };
+        if it.next().is_some() {
+            return false;
+        }
+        (self.theta, self.v, self.dag) = (theta, v, self.mf.center(th));
+        true
+    }
+}
+
+/// Runs `it` to its end, from `from` if given, showing `watch` the state every `chunk` steps; a
+/// `true` from `watch` stops it there. Err if `from` does not fit the iteration.
+fn drive(it: &mut impl Lockstep, from: Option<&PointState>, chunk: u64, watch: &mut dyn FnMut(&PointState) -> bool) -> Result<Outcome, String> {
+    let n = it.steps();
+    let (mut t, mut worst) = (0, 0.0f64);
+    if let Some(s) = from {
+        if s.t > n || !it.set_words(s.t, &s.words) {
+            return Err(format!("its point in progress (step {} of {n}, {} numbers) does not fit this point's iteration", s.t, s.words.len()));
+        }
+        (t, worst) = (s.t, f64::from_bits(s.worst));
+    }
+    let chunk = chunk.max(1);
+    loop {
+        // Up to the next multiple of `chunk` (or N) without a look outside the iteration.
+        let end = (t / chunk + 1).saturating_mul(chunk).min(n);
+        while t < end {
+            worst = worst.max(it.measure());
+            it.advance();
+            t += 1;
+        }
+        if t == n {
+            return Ok(Outcome::Done(worst.max(it.measure()), n));
+        }
+        let s = PointState { t, words: it.words(), worst: worst.to_bits() };
+        if watch(&s) {
+            return Ok(Outcome::Stopped(s));
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The ≥ 6-decade order study (`selfstab order NN --full`).
 
-use crate::error::{Error, InputError};
+use crate::error::{Error, EvalError, InputError};
 use crate::order::{Prediction, Study, geometric};
 use crate::reduced_map::loglog_fit;
 
@@ -531,12 +709,137 @@ pub fn study(claim: u32, o: FullOpts) -> Result<(Study, Vec<FullPoint>), Error> 
 }
 
 /// The points a full study has finished so far (`order_NN_partial.json` in the output directory),
-/// with the options they were computed with.
+/// with the options they were computed with, and the point in progress when it was saved.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Partial {
     claim: u32,
     opts: String,
     points: Vec<FullPoint>,
+    /// The next point's run in progress (absent in files of earlier builds).
+    #[serde(default)]
+    current: Option<InProgress>,
+}
+
+/// A point's run saved in progress: its h, where the run stopped and its wall seconds so far; with
+/// `main`, the run is the double-double check and `main` the point's finished f64 (or mixed) run.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct InProgress {
+    h: f64,
+    main: Option<FullPoint>,
+    state: PointState,
+    seconds: f64,
+}
+
+/// Which iteration a point runs: [`error`] in f64, [`error_mixed`], or [`error`] in double-double
+/// (the check).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    F64,
+    Mixed,
+    Dd,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::F64 => "f64 run",
+            Kind::Mixed => "mixed-precision run",
+            Kind::Dd => "double-double check",
+        }
+    }
+
+    /// [`drive`] for this kind's iteration of `claim` at `h` (Err for a claim without one, or a
+    /// `from` that does not fit it).
+    fn drive(self, claim: u32, h: f64, from: Option<&PointState>, chunk: u64, watch: &mut dyn FnMut(&PointState) -> bool) -> Result<Outcome, String> {
+        let none = || format!("claim {claim} has no {}", self.name());
+        match self {
+            Kind::F64 => drive(&mut Plain::<f64>::new(claim, h).ok_or_else(none)?, from, chunk, watch),
+            Kind::Mixed => drive(&mut Mixed::new(claim, h).ok_or_else(none)?, from, chunk, watch),
+            Kind::Dd => drive(&mut Plain::<Dd>::new(claim, h).ok_or_else(none)?, from, chunk, watch),
+        }
+    }
+
+    /// Whether `s` is a state of this kind's iteration of `claim` at `h` (its step within N, its
+    /// numbers the iteration's).
+    fn fits(self, claim: u32, h: f64, s: &PointState) -> bool {
+        let ok = |it: &mut dyn Lockstep| s.t <= it.steps() && it.set_words(s.t, &s.words);
+        match self {
+            Kind::F64 => Plain::<f64>::new(claim, h).is_some_and(|mut it| ok(&mut it)),
+            Kind::Mixed => Mixed::new(claim, h).is_some_and(|mut it| ok(&mut it)),
+            Kind::Dd => Plain::<Dd>::new(claim, h).is_some_and(|mut it| ok(&mut it)),
+        }
+    }
+}
+
+/// Whether a saved point in progress is the run a study with these h's resumes: the next point's
+/// (after `done` finished ones), of the study's kind (or its double-double check after a finished
+/// main run), its state that iteration's.
+fn in_progress_fits(claim: u32, hs: &[f64], done: usize, c: &InProgress, main_kind: Kind) -> Result<(), String> {
+    let Some(&h) = hs.get(done).filter(|h| h.to_bits() == c.h.to_bits()) else {
+        return Err(format!("its point in progress (h = {:e}) is not the sweep's point {} ({:?})", c.h, done + 1, hs.get(done)));
+    };
+    let kind = if c.main.is_some() { Kind::Dd } else { main_kind };
+    if c.main.as_ref().is_some_and(|m| m.h.to_bits() != h.to_bits()) || !kind.fits(claim, h, &c.state) {
+        return Err(format!("its point in progress (h = {h:e}, step {}) does not fit the point's {}", c.state.t, kind.name()));
+    }
+    Ok(())
+}
+
+/// Which run of a study [`run_point`] runs (for its messages).
+struct Where {
+    claim: u32,
+    h: f64,
+    index: usize,
+    points: usize,
+    kind: Kind,
+}
+
+/// One run of a point (its f64 or mixed run, or its double-double check after `main`), from a
+/// saved state if given. With `save` = (file, options key, finished points) the run's state is
+/// saved there after its first [`CHUNK`] steps, then at most every
+/// `progress::CHECKPOINT_SECONDS`, and at once when a signal asks the job to stop, after which it
+/// stops with [`Error::Interrupted`]. Shows its progress on stderr. Returns (E, N, wall seconds
+/// including those of the saved run).
+fn run_point(at: &Where, from: Option<&InProgress>, main: Option<&FullPoint>, save: Option<(&std::path::Path, &String, &[FullPoint])>) -> Result<(f64, u64, f64), Error> {
+    let Where { claim, h, kind, .. } = *at;
+    let n = (20.0 / h).round() as u64;
+    let before = from.map_or(0.0, |c| c.seconds);
+    if let Some(c) = from {
+        eprintln!("claim {claim}: h = {h:.4e}, N = {n}: resuming the {} at step {} (saved by an earlier run)", kind.name(), c.state.t);
+    }
+    let clock = std::time::Instant::now();
+    let mut ticker = crate::progress::Ticker::new(1);
+    let mut cadence = crate::progress::Cadence::new(1);
+    let mut failed: Option<Error> = None;
+    let mut watch = |s: &PointState| -> bool {
+        ticker.show(s.t, || format!("claim {claim}: h = {h:.4e}, {}: step {} of {n} ({:.0} %), {:.0} s", kind.name(), s.t, 100.0 * s.t as f64 / n as f64, before + clock.elapsed().as_secs_f64()));
+        let Some((path, key, points)) = save else { return false };
+        let stop = crate::progress::interrupt::requested();
+        if stop || cadence.due(s.t) {
+            let current = InProgress { h, main: main.cloned(), state: s.clone(), seconds: before + clock.elapsed().as_secs_f64() };
+            let part = Partial { claim, opts: key.clone(), points: points.to_vec(), current: Some(current) };
+            if let Err(e) = crate::npy::write_json_atomic(path, &part) {
+                failed = Some(e);
+                return true;
+            }
+        }
+        stop
+    };
+    let outcome = kind.drive(claim, h, from.map(|c| &c.state), CHUNK, &mut watch).map_err(EvalError::Other)?;
+    drop(ticker);
+    match outcome {
+        Outcome::Done(e, n) => Ok((e, n, before + clock.elapsed().as_secs_f64())),
+        Outcome::Stopped(s) => Err(failed.unwrap_or_else(|| {
+            let file = save.map(|(p, ..)| p.display().to_string()).unwrap_or_default();
+            Error::Interrupted(format!(
+                "interrupted at step {} of {n} of the {} of claim {claim}'s point {} of {} (h = {h:.4e}): the finished points and the point in progress are saved in {file}; the same command resumes it",
+                s.t,
+                kind.name(),
+                at.index + 1,
+                at.points
+            ))
+        })),
+    }
 }
 
 /// Where [`study_in`] keeps its finished points while it runs.
@@ -547,8 +850,9 @@ pub fn partial_path(claim: u32, out: &std::path::Path) -> std::path::PathBuf {
 /// [`study`] that, given an output directory, saves every finished point there ([`partial_path`],
 /// atomically) and, run again with the same claim and options, reuses the points already saved
 /// (the study's slowest points take minutes each; a point is deterministic, so a reused one is the
-/// point the run would compute, its `seconds` those of the run that computed it). The caller
-/// removes the file once the outputs are written.
+/// point the run would compute, its `seconds` those of the run that computed it). The point in
+/// progress is saved there too, as it runs and at a signal ([`run_point`]), and resumed at its step
+/// with the same bits. The caller removes the file once the outputs are written.
 pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>, fresh: bool) -> Result<(Study, Vec<FullPoint>), Error> {
     parse_claim(&claim.to_string())?;
     // Below half a decade of h the fitted slope is the points' noise, not the order (1e-14 decades
@@ -563,21 +867,31 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>, fresh: b
     let hs = geometric(hm, hm * libm::pow(10.0, -o.decades), o.points);
     let key = format!("{o:?}");
     let path = out.map(|d| partial_path(claim, d));
-    let saved: Vec<FullPoint> = match path.as_deref() {
+    let main_kind = if o.mixed { Kind::Mixed } else { Kind::F64 };
+    let (saved, mut current) = match path.as_deref() {
         Some(p) => crate::npy::read_saved(p, "file of finished points", fresh, |part: &Partial| {
-            if part.claim == claim && part.opts == key { Ok(()) } else { Err(format!("its points belong to other options ({}; now: {key})", part.opts)) }
+            if part.claim != claim || part.opts != key {
+                return Err(format!("its points belong to other options ({}; now: {key})", part.opts));
+            }
+            match &part.current {
+                Some(c) => in_progress_fits(claim, &hs, part.points.len(), c, main_kind),
+                None => Ok(()),
+            }
         })?,
         None => None,
     }
-    .map(|part| part.points)
+    .map(|part| (part.points, part.current))
     .unwrap_or_default();
-    if let (Some(d), true) = (out, saved.is_empty()) {
+    if let (Some(d), true) = (out, saved.is_empty() && current.is_none()) {
         // A fresh sweep: an earlier study's outputs for this claim go first (they may be of other
         // options and would otherwise sit beside this sweep's partial file), as do stray
         // temporaries of a killed write.
         crate::npy::remove_stray_temporaries(d);
         crate::npy::remove_outputs(d, [".csv", ".md", ".svg", ".png", "_points.csv"].map(|ext| format!("order_{claim:02}{ext}")));
     }
+    // From here a signal (SIGINT, SIGTERM) asks the study to save its point in progress and stop
+    // (`progress::interrupt`); without an output directory there is nowhere to save it.
+    let _armed = path.is_some().then(crate::progress::interrupt::arm);
     let mut pts: Vec<FullPoint> = Vec::with_capacity(hs.len());
     for (i, &h) in hs.iter().enumerate() {
         if let Some(p) = saved.get(i).filter(|p| p.h.to_bits() == h.to_bits()) {
@@ -585,14 +899,26 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>, fresh: b
             pts.push(p.clone());
             continue;
         }
-        let clock = std::time::Instant::now();
-        let (e, n) = if o.mixed && matches!(claim, 17 | 18) { error_mixed(claim, h) } else { error::<f64>(claim, h) }.expect("supported claim");
-        let seconds = clock.elapsed().as_secs_f64();
-        let e_dd = if n <= o.dd_max_steps { error::<Dd>(claim, h).map(|p| p.0) } else { None };
+        let resume = current.take().filter(|c| i == saved.len() && c.h.to_bits() == h.to_bits());
+        let point = |kind: Kind, from: Option<&InProgress>, main: Option<&FullPoint>| {
+            let at = Where { claim, h, index: i, points: hs.len(), kind };
+            run_point(&at, from, main, path.as_deref().map(|p| (p, &key, pts.as_slice())))
+        };
+        let (e, n, seconds) = match resume.as_ref().and_then(|c| c.main.as_ref()) {
+            Some(m) => (m.e, m.n, m.seconds),
+            None => point(main_kind, resume.as_ref(), None)?,
+        };
+        let e_dd = if n <= o.dd_max_steps {
+            let main = FullPoint { h, n, e, seconds, e_dd: None };
+            let from = resume.as_ref().filter(|c| c.main.is_some());
+            Some(point(Kind::Dd, from, Some(&main))?.0)
+        } else {
+            None
+        };
         eprintln!("claim {claim}: h = {h:.4e}, N = {n}, E = {e:.6e} ({seconds:.1} s){}", e_dd.map(|d| format!(", double-double E = {d:.6e} (rel. diff {:.2e})", (e - d).abs() / d)).unwrap_or_default());
         pts.push(FullPoint { h, n, e, seconds, e_dd });
         if let Some(p) = &path {
-            let part = Partial { claim, opts: key.clone(), points: pts.clone() };
+            let part = Partial { claim, opts: key.clone(), points: pts.clone(), current: None };
             crate::npy::write_json_atomic(p, &part)?;
         }
     }
@@ -656,7 +982,7 @@ mod tests {
         let saved: Partial = serde_json::from_slice(&std::fs::read(partial_path(15, &dir)).unwrap()).unwrap();
         assert_eq!(saved.points.len(), 3, "every finished point is saved");
         let marker = 12345.0;
-        let planted = Partial { claim: 15, opts: format!("{o:?}"), points: vec![FullPoint { e: marker, ..fresh[0].clone() }] };
+        let planted = Partial { claim: 15, opts: format!("{o:?}"), points: vec![FullPoint { e: marker, ..fresh[0].clone() }], current: None };
         std::fs::write(partial_path(15, &dir), serde_json::to_vec(&planted).unwrap()).unwrap();
         let (_, again) = study_in(15, o, Some(&dir), false).unwrap();
         assert_eq!(again[0].e, marker, "the saved first point was not reused");
@@ -670,6 +996,80 @@ mod tests {
         assert_eq!(std::fs::read(partial_path(15, &dir)).unwrap(), bytes, "the other options' points were not kept");
         let (_, third) = study_in(15, o, Some(&dir), true).unwrap();
         assert_eq!(third[0].e.to_bits(), fresh[0].e.to_bits(), "another option set's point was reused");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Every iteration of a point (f64, mixed, double-double), stopped at each look of its
+    /// observer and resumed from the state saved there (through its JSON text), ends with the
+    /// bits of the uninterrupted run; a state does not fit another kind's iteration.
+    #[test]
+    fn a_point_stopped_and_resumed_ends_with_the_uninterrupted_bits() {
+        let h = 3e-3; // N = 6,667
+        for (kind, claim) in [(Kind::F64, 15), (Kind::F64, 16), (Kind::F64, 18), (Kind::Mixed, 17), (Kind::Dd, 16), (Kind::Dd, 17)] {
+            let whole = kind.drive(claim, h, None, 1000, &mut |_| false).unwrap();
+            let Outcome::Done(e, n) = whole else { panic!("{kind:?} {claim}: stopped without being asked") };
+            assert_eq!(n, 6667);
+            let mut from: Option<PointState> = None;
+            let mut stops = vec![];
+            let end = loop {
+                match kind.drive(claim, h, from.as_ref(), 1000, &mut |_| true).unwrap() {
+                    Outcome::Stopped(s) => {
+                        assert!(kind.fits(claim, h, &s), "{kind:?} {claim}: its own state does not fit");
+                        stops.push(s.t);
+                        from = Some(serde_json::from_slice(&serde_json::to_vec(&s).unwrap()).unwrap());
+                    }
+                    Outcome::Done(e, _) => break e,
+                }
+            };
+            assert_eq!(stops, (1..=6).map(|k| 1000 * k).collect::<Vec<u64>>(), "{kind:?} {claim}");
+            assert_eq!(end.to_bits(), e.to_bits(), "{kind:?} {claim}: resumed {end:e}, uninterrupted {e:e}");
+            if let Some(other) = [Kind::F64, Kind::Mixed, Kind::Dd].into_iter().find(|k| *k != kind && (*k != Kind::Mixed || claim == 17)) {
+                assert!(!other.fits(claim, h, from.as_ref().unwrap()), "{kind:?}'s state fits {other:?}");
+            }
+        }
+    }
+
+    /// The run of a point saved in progress (planted here with a running maximum the iteration
+    /// cannot give) is resumed by the study, for the main run and for the double-double check; a
+    /// point in progress that is not the sweep's next point, or does not fit its iteration, is
+    /// refused with an error, the file kept.
+    #[test]
+    fn full_study_resumes_the_point_in_progress() {
+        let dir = std::env::temp_dir().join(format!("selfstab-decades-current-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = FullOpts { decades: 1.0, points: 3, dd_max_steps: 20_000, mixed: false };
+        let (_, fresh) = study_in(16, o, Some(&dir), false).unwrap();
+        let h = fresh[2].h; // N = 16,000: the double-double check runs too
+        let stopped = |kind: Kind| match kind.drive(16, h, None, 500, &mut |_| true).unwrap() {
+            Outcome::Stopped(s) => s,
+            Outcome::Done(..) => panic!("not stopped"),
+        };
+        let marker = 12345.0f64;
+        let plant = |current: InProgress| {
+            let part = Partial { claim: 16, opts: format!("{o:?}"), points: fresh[..2].to_vec(), current: Some(current) };
+            std::fs::write(partial_path(16, &dir), serde_json::to_vec(&part).unwrap()).unwrap();
+        };
+        plant(InProgress { h, main: None, state: PointState { worst: marker.to_bits(), ..stopped(Kind::F64) }, seconds: 0.0 });
+        let (_, main) = study_in(16, o, Some(&dir), false).unwrap();
+        assert_eq!(main[2].e, marker, "the main run in progress was not resumed");
+        assert_eq!(main[2].e_dd.map(f64::to_bits), fresh[2].e_dd.map(f64::to_bits));
+        let done = FullPoint { e_dd: None, ..fresh[2].clone() };
+        plant(InProgress { h, main: Some(done.clone()), state: PointState { worst: marker.to_bits(), ..stopped(Kind::Dd) }, seconds: 0.0 });
+        let (_, check) = study_in(16, o, Some(&dir), false).unwrap();
+        assert_eq!((check[2].e.to_bits(), check[2].e_dd), (fresh[2].e.to_bits(), Some(marker)), "the check in progress was not resumed");
+        for (bad, why) in [
+            (InProgress { h: fresh[1].h, main: None, state: stopped(Kind::F64), seconds: 0.0 }, "is not the sweep's point 3"),
+            (InProgress { h, main: None, state: stopped(Kind::Dd), seconds: 0.0 }, "does not fit the point's f64 run"),
+            (InProgress { h, main: Some(done.clone()), state: stopped(Kind::F64), seconds: 0.0 }, "does not fit the point's double-double check"),
+            (InProgress { h, main: None, state: PointState { t: 16_001, ..stopped(Kind::F64) }, seconds: 0.0 }, "does not fit"),
+        ] {
+            plant(bad);
+            let bytes = std::fs::read(partial_path(16, &dir)).unwrap();
+            let e = study_in(16, o, Some(&dir), false).unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains("--fresh"), "{why}: {e}");
+            assert_eq!(std::fs::read(partial_path(16, &dir)).unwrap(), bytes, "{why}: the file was not kept");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

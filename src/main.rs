@@ -322,8 +322,8 @@ enum Cmd {
         #[arg(long, requires = "full")]
         mixed: bool,
         /// With --full: start afresh, discarding any file of finished points in --out
-        /// (order_NN_partial.json). Without it this study's are reused, and another option set's is
-        /// kept and is an error.
+        /// (order_NN_partial.json). Without it this study's are reused and its point in progress
+        /// resumed, and another option set's is kept and is an error.
         #[arg(long, requires = "full")]
         fresh: bool,
     },
@@ -529,6 +529,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             let claim = selfstab::decades::parse_claim(&claim)?;
             let opts = selfstab::decades::FullOpts { decades, points, dd_max_steps, mixed };
             selfstab::npy::create_out_dir(&out)?;
+            let _lock = selfstab::npy::lock_out_dir(&out)?;
             let (s, pts) = selfstab::decades::study_in(claim, opts, Some(&out), fresh)?;
             selfstab::order::write(&s, &out)?;
             selfstab::decades::write_points(&s, &pts, &out)?;

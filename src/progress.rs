@@ -132,8 +132,8 @@ impl Cadence {
 /// Interruption of a long job (SIGINT, as from Ctrl-C, or SIGTERM, as from a batch scheduler).
 ///
 /// While a job's checkpointing loop runs (`run`'s tracking steps, `flow`'s steps, `sgd`'s batch
-/// sizes, whose run in progress saves itself like the search), and the instability search before
-/// it, the job holds an [`Armed`](interrupt::Armed) guard: a signal then
+/// sizes, whose run in progress saves itself like the search, `order --full`'s points, whose point
+/// in progress saves itself the same way), and the instability search before it, the job holds an [`Armed`](interrupt::Armed) guard: a signal then
 /// only sets a flag; the search saves itself after its GD step in progress and stops (the
 /// commands' search observer's `gd::Observer::stop`), and the loop, at the end of the
 /// step in progress, writes its checkpoint and partial outputs and stops with

@@ -472,14 +472,15 @@ fn interrupted_instability_search_is_saved_and_resumes_bit_identically() {
 #[test]
 fn a_second_job_into_a_busy_output_directory_stops_at_once() {
     // Two jobs writing into one directory would mix their outputs and checkpoints: while a run
-    // holds the directory (here in its long instability search at η = 0.05), a run, a flow or an
-    // sgd job into it stops with an error naming it; once the first has ended, the directory is free.
+    // holds the directory (here in its long instability search at η = 0.05), a run, a flow, an sgd
+    // job or a full order study into it stops with an error naming it; once the first has ended,
+    // the directory is free.
     let d = tmp("busy");
     let out = d.join("o");
     let o = out.to_str().unwrap();
     let mut first = bin().args(["run", "--layers", "64,16,16,10", "--lr", "0.05", "--steps", "10", "--out", o]).stderr(std::process::Stdio::null()).spawn().unwrap();
     wait_for(|| out.join("search_checkpoint.json").exists(), 5);
-    for args in [vec!["run", "--steps", "3"], vec!["flow", "--steps", "3"], vec!["sgd", "--batch", "64", "--steps", "20"]] {
+    for args in [vec!["run", "--steps", "3"], vec!["flow", "--steps", "3"], vec!["sgd", "--batch", "64", "--steps", "20"], vec!["order", "15", "--full", "--decades", "1"]] {
         let mut a = args.clone();
         a.extend(["--out", o]);
         expect_failure(&a, "another selfstab job is writing to this output directory");
@@ -520,6 +521,50 @@ fn interrupted_flow_saves_its_state_at_the_step_and_resumes_bit_identically() {
     let o = expect_success(args(&part));
     assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("at GD step {k} of the flow")), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read(full.join("flow_series.csv")).unwrap(), std::fs::read(part.join("flow_series.csv")).unwrap());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn interrupted_full_order_study_saves_the_point_in_progress_and_resumes_bit_identically() {
+    // A full order study's slowest point runs for minutes (claim 16, 6 decades: 1.6e9 steps). At
+    // a signal the point in progress is saved with the finished points (`order_16_partial.json`)
+    // and the job ends by the signal; re-run, it resumes that point at the step it reached and
+    // ends with an uninterrupted study's points. Here the last point has N = 1.6e7 (≈ 2 s); the
+    // signal comes after its first save (at step 2^20), so the file read back is the one written
+    // at the signal.
+    let d = tmp("order_sig");
+    let args = |out: &Path| -> Vec<String> {
+        ["order", "16", "--full", "--decades", "4", "--points", "3", "--out", out.to_str().unwrap()].map(String::from).to_vec()
+    };
+    let full = d.join("full");
+    expect_success(args(&full));
+    let part = d.join("part");
+    let file = part.join("order_16_partial.json");
+    let mut child = bin().args(args(&part)).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for(|| std::fs::read_to_string(&file).is_ok_and(|t| t.contains("\"current\":{")), 5);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "the study finished before the signal; make it longer");
+    assert!(Command::new("kill").args(["-s", "TERM", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(o.status.signal(), Some(15), "{:?} {err}", o.status);
+    assert!(!err.contains("panicked") && err.contains("of 16000000 of the f64 run of claim 16's point 3 of 3") && err.contains("the same command resumes it"), "{err}");
+    let k: u64 = err.split("interrupted at step ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(saved["current"]["state"]["t"].as_u64(), Some(k), "the saved state is not that of the step named");
+    assert!(k > 1 << 20 && saved["points"].as_array().unwrap().len() == 2, "not the state written at the signal: {k}");
+    assert!(!part.join("order_16.md").exists(), "an interrupted study wrote its outputs");
+    let o = expect_success(args(&part));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("resuming the f64 run at step {k}")), "{err}");
+    let columns = |dir: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(dir.join("order_16_points.csv")).unwrap();
+        text.lines().map(|l| l.split(',').take(3).collect::<Vec<_>>().join(",")).collect()
+    };
+    assert_eq!(columns(&full), columns(&part), "h, steps, error");
+    assert_eq!(std::fs::read(full.join("order_16.csv")).unwrap(), std::fs::read(part.join("order_16.csv")).unwrap());
+    assert!(!file.exists(), "the partial file is left after the end");
     let _ = std::fs::remove_dir_all(&d);
 }
 
