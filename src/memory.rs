@@ -10,8 +10,8 @@
 //! sgd 56 (301,066) and 98 (4,349,962); eval 50 (301,066). The floors [`Job::floor_vectors`] lie
 //! below every one of them, and a job is refused only when even its floor does not fit: a refused
 //! job would not have fitted at any of the measured peaks. Between the floor and the peak a job may
-//! still run out of memory.
-//! `SELFSTAB_MEMORY_CHECK=off` skips the check.
+//! still run out of memory: such a job is warned on stderr ([`Job::peak_vectors`], the largest
+//! peak measured). `SELFSTAB_MEMORY_CHECK=off` skips the check and the warning.
 
 use crate::error::InputError;
 
@@ -36,6 +36,17 @@ impl Job {
             Job::Flow => 110,
             Job::Sgd => 50,
             Job::Eval => 40,
+        }
+    }
+
+    /// The largest peak measured for the job, in vectors of length p (see the module): a job
+    /// between its floor and this may run out of memory, and is warned.
+    pub fn peak_vectors(self) -> u64 {
+        match self {
+            Job::Run => 245,
+            Job::Flow => 187,
+            Job::Sgd => 98,
+            Job::Eval => 50,
         }
     }
 
@@ -164,13 +175,35 @@ pub fn check_against(job: Job, p: usize, bytes: u64, avail: Option<(u64, String)
     }
 }
 
+/// The warning for `job` on p parameters at `bytes` per scalar whose floor fits in `avail` but
+/// whose largest measured peak ([`Job::peak_vectors`]) does not (None otherwise).
+pub fn warning_against(job: Job, p: usize, bytes: u64, avail: Option<&(u64, String)>) -> Option<String> {
+    let (have, what) = avail?;
+    let peak = job.peak_vectors().saturating_mul(p as u64).saturating_mul(bytes);
+    (peak > *have && floor_bytes(job, p, bytes) <= *have).then(|| {
+        format!(
+            "warning: `{}` on p = {p} parameters may need up to {} (its largest measured peak, {} vectors of length p), \
+             more than the {} this process may still allocate ({what}); it may run out of memory",
+            job.name(),
+            gib(peak),
+            job.peak_vectors(),
+            gib(*have),
+        )
+    })
+}
+
 /// [`check_against`] what this process may allocate now ([`available`]), unless
-/// `SELFSTAB_MEMORY_CHECK=off`.
+/// `SELFSTAB_MEMORY_CHECK=off`; a job that passes but may not fit at its peak is warned on stderr
+/// ([`warning_against`]).
 pub fn check(job: Job, p: usize, bytes: u64) -> Result<(), InputError> {
     if std::env::var("SELFSTAB_MEMORY_CHECK").is_ok_and(|v| v == "off") {
         return Ok(());
     }
-    check_against(job, p, bytes, available())
+    let avail = available();
+    if let Some(w) = warning_against(job, p, bytes, avail.as_ref()) {
+        eprintln!("{w}");
+    }
+    check_against(job, p, bytes, avail)
 }
 
 /// [`check`] at the precision of `S` in context `c`.
@@ -194,6 +227,21 @@ mod tests {
         assert!(check_against(Job::Run, 4_522, 8, Some((5_000_000, String::new()))).is_ok());
         assert!(check_against(Job::Run, 4_522, 8, Some((4_500_000, String::new()))).is_err());
         assert!(check_against(Job::Run, p, 8, None).is_ok());
+    }
+
+    /// Between the floor and the largest measured peak a job is warned, not refused; below the
+    /// floor refused, not warned; above the peak neither.
+    #[test]
+    fn a_job_that_fits_its_floor_but_not_its_peak_is_warned() {
+        let p = 1_000_000;
+        let at = |have: u64| Some((have, "MemAvailable".to_string()));
+        let (floor, peak) = (130 * 8 * p as u64, 245 * 8 * p as u64);
+        let w = warning_against(Job::Run, p, 8, at(floor).as_ref()).expect("warned at the floor");
+        assert!(w.starts_with("warning: `run`") && w.contains("1.8 GiB") && w.contains("245 vectors") && w.contains("MemAvailable"), "{w}");
+        assert!(check_against(Job::Run, p, 8, at(floor)).is_ok());
+        assert!(warning_against(Job::Run, p, 8, at(floor - 1).as_ref()).is_none() && check_against(Job::Run, p, 8, at(floor - 1)).is_err());
+        assert!(warning_against(Job::Run, p, 8, at(peak).as_ref()).is_none());
+        assert!(warning_against(Job::Run, p, 8, None).is_none());
     }
 
     /// MPFR entries: 80 bytes at 256 bits (struct, four limbs, header); 48 + 8 at 53.
