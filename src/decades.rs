@@ -447,9 +447,13 @@ fn uninterrupted(it: &mut impl Lockstep) -> Option<(f64, u64)> {
     }
 }
 
-/// Steps between a point's looks at its observer (a save, a signal, progress): ≈ 0.6 s of the
-/// reduced iteration.
+/// Steps between a point's looks at its observer (a save, a signal, progress) in f64 and mixed
+/// precision: 0.14 s and 0.47 s of the reduced iteration (Zen 4); the double-double check looks
+/// every [`CHUNK_DD`] steps.
 pub const CHUNK: u64 = 1 << 20;
+
+/// [`CHUNK`] of the double-double check (2^20 of its steps take ≈ 4.5 s): ≈ 0.6 s.
+pub const CHUNK_DD: u64 = 1 << 17;
 
 /// A point's iteration stopped at step `t` (GD, θ† and v advanced t times; `worst` the maximum of
 /// the error over steps 0 … t−1): its numbers as bit patterns, so that it resumes bit for bit.
@@ -718,6 +722,11 @@ struct Partial {
     /// The next point's run in progress (absent in files of earlier builds).
     #[serde(default)]
     current: Option<InProgress>,
+    /// The file's CRC-32 member as read (checked by `npy::read_saved`; written by
+    /// `npy::write_json_atomic`, not from here): builds that save a point in progress always write
+    /// one, so a file with `current` and none was edited.
+    #[serde(default, skip_serializing)]
+    crc32: Option<String>,
 }
 
 /// A point's run saved in progress: its h, where the run stopped and its wall seconds so far; with
@@ -740,6 +749,11 @@ enum Kind {
 }
 
 impl Kind {
+    /// Steps between the run's looks at its observer.
+    fn chunk(self) -> u64 {
+        if self == Kind::Dd { CHUNK_DD } else { CHUNK }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::F64 => "f64 run",
@@ -796,7 +810,7 @@ struct Where {
 
 /// One run of a point (its f64 or mixed run, or its double-double check after `main`), from a
 /// saved state if given. With `save` = (file, options key, finished points) the run's state is
-/// saved there after its first [`CHUNK`] steps, then at most every
+/// saved there after its first [`CHUNK`] (double-double: [`CHUNK_DD`]) steps, then at most every
 /// `progress::CHECKPOINT_SECONDS`, and at once when a signal asks the job to stop, after which it
 /// stops with [`Error::Interrupted`]. Shows its progress on stderr. Returns (E, N, wall seconds
 /// including those of the saved run).
@@ -817,7 +831,7 @@ fn run_point(at: &Where, from: Option<&InProgress>, main: Option<&FullPoint>, sa
         let stop = crate::progress::interrupt::requested();
         if stop || cadence.due(s.t) {
             let current = InProgress { h, main: main.cloned(), state: s.clone(), seconds: before + clock.elapsed().as_secs_f64() };
-            let part = Partial { claim, opts: key.clone(), points: points.to_vec(), current: Some(current) };
+            let part = Partial { claim, opts: key.clone(), points: points.to_vec(), current: Some(current), crc32: None };
             if let Err(e) = crate::npy::write_json_atomic(path, &part) {
                 failed = Some(e);
                 return true;
@@ -825,7 +839,7 @@ fn run_point(at: &Where, from: Option<&InProgress>, main: Option<&FullPoint>, sa
         }
         stop
     };
-    let outcome = kind.drive(claim, h, from.map(|c| &c.state), CHUNK, &mut watch).map_err(EvalError::Other)?;
+    let outcome = kind.drive(claim, h, from.map(|c| &c.state), kind.chunk(), &mut watch).map_err(EvalError::Other)?;
     drop(ticker);
     match outcome {
         Outcome::Done(e, n) => Ok((e, n, before + clock.elapsed().as_secs_f64())),
@@ -874,6 +888,7 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>, fresh: b
                 return Err(format!("its points belong to other options ({}; now: {key})", part.opts));
             }
             match &part.current {
+                Some(_) if part.crc32.is_none() => Err("it holds a point in progress but no \"crc32\" member, which every build that saves one writes: it was edited".into()),
                 Some(c) => in_progress_fits(claim, &hs, part.points.len(), c, main_kind),
                 None => Ok(()),
             }
@@ -882,11 +897,13 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>, fresh: b
     }
     .map(|part| (part.points, part.current))
     .unwrap_or_default();
+    if let Some(d) = out {
+        // Stray temporaries of a killed write go (the caller holds the directory's lock).
+        crate::npy::remove_stray_temporaries(d);
+    }
     if let (Some(d), true) = (out, saved.is_empty() && current.is_none()) {
         // A fresh sweep: an earlier study's outputs for this claim go first (they may be of other
-        // options and would otherwise sit beside this sweep's partial file), as do stray
-        // temporaries of a killed write.
-        crate::npy::remove_stray_temporaries(d);
+        // options and would otherwise sit beside this sweep's partial file).
         crate::npy::remove_outputs(d, [".csv", ".md", ".svg", ".png", "_points.csv"].map(|ext| format!("order_{claim:02}{ext}")));
     }
     // From here a signal (SIGINT, SIGTERM) asks the study to save its point in progress and stop
@@ -918,8 +935,17 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>, fresh: b
         eprintln!("claim {claim}: h = {h:.4e}, N = {n}, E = {e:.6e} ({seconds:.1} s){}", e_dd.map(|d| format!(", double-double E = {d:.6e} (rel. diff {:.2e})", (e - d).abs() / d)).unwrap_or_default());
         pts.push(FullPoint { h, n, e, seconds, e_dd });
         if let Some(p) = &path {
-            let part = Partial { claim, opts: key.clone(), points: pts.clone(), current: None };
+            let part = Partial { claim, opts: key.clone(), points: pts.clone(), current: None, crc32: None };
             crate::npy::write_json_atomic(p, &part)?;
+            // A signal that came after the point's last look stops the study here.
+            if crate::progress::interrupt::requested() {
+                return Err(Error::Interrupted(format!(
+                    "interrupted after claim {claim}'s point {} of {} (h = {h:.4e}): the finished points are saved in {}; the same command resumes the study",
+                    i + 1,
+                    hs.len(),
+                    p.display()
+                )));
+            }
         }
     }
     let error: Vec<f64> = pts.iter().map(|p| p.e).collect();
@@ -982,7 +1008,7 @@ mod tests {
         let saved: Partial = serde_json::from_slice(&std::fs::read(partial_path(15, &dir)).unwrap()).unwrap();
         assert_eq!(saved.points.len(), 3, "every finished point is saved");
         let marker = 12345.0;
-        let planted = Partial { claim: 15, opts: format!("{o:?}"), points: vec![FullPoint { e: marker, ..fresh[0].clone() }], current: None };
+        let planted = Partial { claim: 15, opts: format!("{o:?}"), points: vec![FullPoint { e: marker, ..fresh[0].clone() }], current: None, crc32: None };
         std::fs::write(partial_path(15, &dir), serde_json::to_vec(&planted).unwrap()).unwrap();
         let (_, again) = study_in(15, o, Some(&dir), false).unwrap();
         assert_eq!(again[0].e, marker, "the saved first point was not reused");
@@ -1047,8 +1073,8 @@ mod tests {
         };
         let marker = 12345.0f64;
         let plant = |current: InProgress| {
-            let part = Partial { claim: 16, opts: format!("{o:?}"), points: fresh[..2].to_vec(), current: Some(current) };
-            std::fs::write(partial_path(16, &dir), serde_json::to_vec(&part).unwrap()).unwrap();
+            let part = Partial { claim: 16, opts: format!("{o:?}"), points: fresh[..2].to_vec(), current: Some(current), crc32: None };
+            crate::npy::write_json_atomic(&partial_path(16, &dir), &part).unwrap();
         };
         plant(InProgress { h, main: None, state: PointState { worst: marker.to_bits(), ..stopped(Kind::F64) }, seconds: 0.0 });
         let (_, main) = study_in(16, o, Some(&dir), false).unwrap();
@@ -1058,6 +1084,14 @@ mod tests {
         plant(InProgress { h, main: Some(done.clone()), state: PointState { worst: marker.to_bits(), ..stopped(Kind::Dd) }, seconds: 0.0 });
         let (_, check) = study_in(16, o, Some(&dir), false).unwrap();
         assert_eq!((check[2].e.to_bits(), check[2].e_dd), (fresh[2].e.to_bits(), Some(marker)), "the check in progress was not resumed");
+        // The file as written, its CRC-32 member taken off (only earlier builds, which save no point
+        // in progress, write none).
+        plant(InProgress { h, main: None, state: stopped(Kind::F64), seconds: 0.0 });
+        let text = std::fs::read_to_string(partial_path(16, &dir)).unwrap();
+        let cut = text.rfind(",\"crc32\"").expect("the file has its CRC-32 member");
+        std::fs::write(partial_path(16, &dir), format!("{}}}", &text[..cut])).unwrap();
+        let e = study_in(16, o, Some(&dir), false).unwrap_err().to_string();
+        assert!(e.contains("no \"crc32\" member") && e.contains("--fresh"), "{e}");
         for (bad, why) in [
             (InProgress { h: fresh[1].h, main: None, state: stopped(Kind::F64), seconds: 0.0 }, "is not the sweep's point 3"),
             (InProgress { h, main: None, state: stopped(Kind::Dd), seconds: 0.0 }, "does not fit the point's f64 run"),

@@ -569,6 +569,33 @@ fn interrupted_full_order_study_saves_the_point_in_progress_and_resumes_bit_iden
 }
 
 #[test]
+fn a_full_order_study_of_short_points_stops_at_a_signal_after_the_point_in_progress() {
+    // Points of fewer than 2^20 steps (double-double check: 2^17) finish before their first look for
+    // a signal: the study checks after every point instead, so a signal still ends it there (it used
+    // to run on to the end and exit 0), with the finished points saved.
+    let d = tmp("order_short");
+    let out = d.join("o");
+    let file = out.join("order_16_partial.json");
+    let args = ["order", "16", "--full", "--decades", "1.9", "--points", "400", "--dd-max-steps", "10000000", "--out", out.to_str().unwrap()];
+    let mut child = bin().args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for(|| file.exists(), 5);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(child.try_wait().unwrap().is_none(), "the study finished before the signal; make it longer");
+    let sent = std::time::Instant::now();
+    assert!(Command::new("kill").args(["-s", "INT", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(o.status.signal(), Some(2), "{:?} {err}", o.status);
+    assert!(sent.elapsed().as_secs_f64() < 5.0, "the study took {:?} to stop", sent.elapsed());
+    let k: usize = err.split("interrupted after claim 16's point ").nth(1).unwrap_or_else(|| panic!("{err}")).split(' ').next().unwrap().parse().unwrap();
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(saved["points"].as_array().unwrap().len(), k, "the saved points are not those finished");
+    assert!(k < 400 && !out.join("order_16.md").exists(), "the study ran to its end");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn foreign_saved_work_of_flow_sgd_and_order_is_kept_unless_fresh() {
     // Like run's checkpoint, flow's checkpoint, sgd's finished batch sizes and a full order
     // study's finished points of another job are kept and refused with an error naming the file
