@@ -17,7 +17,7 @@ use crate::models::mlp::{Activation, LossKind, Mlp, param_count};
 use crate::npy::{self, NpyArray, write_atomic, write_json_atomic};
 use crate::objective::Objective;
 use crate::scalar::{Precision, Scalar};
-use crate::sharpness::{EigenOpts, top_eigen};
+use crate::sharpness::EigenOpts;
 use crate::tracking::{self, COLUMNS, Row, StopReason, TrackOpts, TrackState};
 
 /// Load a data set by name: `digits` (first n rows, standardised), `synthetic` (seeded) or an `.npz`.
@@ -864,13 +864,17 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
             eprintln!("top {} of {p} eigenpairs by the block Lanczos solver with a block of {}: this can take hours", a.top_k, a.top_k);
         }
         let opts = EigenOpts { tol, ..EigenOpts::top::<S>(a.top_k, c) };
-        top_eigen(&counted, &th, None, &opts)?
+        // A block of k start vectors, so that an eigenvalue of multiplicity up to k is found k times.
+        crate::sharpness::top_eigen_subspace(&counted, &th, &crate::sharpness::block_start(p, a.top_k, c), &opts)?
     };
     let hvp_count = counted.counts.hvps();
     let u = eig.vectors[0].clone();
     let mut gs = zeros::<S>(p, c);
     model.d3_sym(&th, &u, &mut gs)?;
     npy::create_out_dir(&a.out)?;
+    // An earlier eval's files go first (a 256-bit eval's .txt twins beside an f64 eval's .npy
+    // disagreed with them); eval.json is written last, so it is there only beside a complete set.
+    npy::remove_outputs(&a.out, ["eval.json", "grad.npy", "u.npy", "grad_sharpness.npy", "grad.txt", "u.txt", "grad_sharpness.txt"]);
     write_vec(&a.out.join("grad.npy"), &grad)?;
     write_vec(&a.out.join("u.npy"), &u)?;
     write_vec(&a.out.join("grad_sharpness.npy"), &gs)?;

@@ -365,7 +365,8 @@ enum Cmd {
     /// Loss, gradient, top eigenpairs and ∇S at given parameters (eval.json, grad.npy, u.npy, grad_sharpness.npy).
     #[command(allow_negative_numbers = true)]
     Eval {
-        /// The parameters θ (.npy, float64 [p], or builtin:NAME).
+        /// The parameters θ (.npy, float64 [p], or builtin:NAME; "" for the seeded initialisation of
+        /// --seed).
         #[arg(long)]
         theta: String,
         /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]); `--model width1`

@@ -548,6 +548,14 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
 ///
 /// Errors if the shape is not 1-D/2-D or its product differs from the number of elements.
 pub fn npy_bytes(a: &NpyArray, path: &Path) -> Result<Vec<u8>, InputError> {
+    let mut out = npy_header(a, path)?;
+    out.reserve_exact(8 * a.len());
+    write_npy_data(a, &mut out).expect("writing to memory");
+    Ok(out)
+}
+
+/// The `.npy` (version 1.0) magic, version, length and header of `a`, after checking its shape.
+fn npy_header(a: &NpyArray, path: &Path) -> Result<Vec<u8>, InputError> {
     if a.shape.is_empty() || a.shape.len() > 2 {
         return Err(shape_err(
             path,
@@ -579,20 +587,32 @@ pub fn npy_bytes(a: &NpyArray, path: &Path) -> Result<Vec<u8>, InputError> {
     header.push('\n');
     let hlen = u16::try_from(header.len())
         .map_err(|_| shape_err(path, "header too long for .npy version 1.0"))?;
-    let mut out = Vec::with_capacity(10 + header.len() + 8 * a.len());
+    let mut out = Vec::with_capacity(10 + header.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[1, 0]);
     out.extend_from_slice(&hlen.to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    match &a.data {
-        NpyData::F64(v) => v
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        NpyData::I64(v) => v
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-    }
     Ok(out)
+}
+
+/// The elements of `a` as little-endian bytes, written in blocks (no copy of the whole array).
+fn write_npy_data(a: &NpyArray, w: &mut dyn Write) -> std::io::Result<()> {
+    const BLOCK: usize = 8192;
+    let mut buf = Vec::with_capacity(8 * BLOCK);
+    let mut put = |bytes: &mut dyn Iterator<Item = [u8; 8]>| -> std::io::Result<()> {
+        loop {
+            buf.clear();
+            buf.extend(bytes.take(BLOCK).flatten());
+            if buf.is_empty() {
+                return Ok(());
+            }
+            w.write_all(&buf)?;
+        }
+    };
+    match &a.data {
+        NpyData::F64(v) => put(&mut v.iter().map(|x| x.to_le_bytes())),
+        NpyData::I64(v) => put(&mut v.iter().map(|x| x.to_le_bytes())),
+    }
 }
 
 /// Read an input file whole. Only a regular file is read: a device or pipe (`/dev/zero`) could be
@@ -730,8 +750,14 @@ pub fn lock_out_dir(dir: &Path) -> Result<OutLock, Error> {
 
 /// Create the output directory `dir` (and its parents) if it is not there; a failure names the
 /// directory as the output directory (`--out /proc/x` used to say only "No such file or directory").
+/// The stray temporaries of killed jobs in it go ([`remove_stray_temporaries`]).
 pub fn create_out_dir(dir: &Path) -> Result<(), Error> {
-    fs::create_dir_all(dir).map_err(|e| InputError::File { path: dir.to_path_buf(), msg: format!("cannot create the output directory: {e}") }.into())
+    if fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(InputError::File { path: dir.to_path_buf(), msg: "cannot be the output directory: it exists and is not a directory".into() }.into());
+    }
+    fs::create_dir_all(dir).map_err(|e| InputError::File { path: dir.to_path_buf(), msg: format!("cannot create the output directory: {e}") })?;
+    remove_stray_temporaries(dir);
+    Ok(())
 }
 
 /// Remove an earlier job's outputs `names` (paths relative to `dir`) before a fresh job writes its
@@ -743,20 +769,23 @@ pub fn remove_outputs<P: AsRef<Path>>(dir: &Path, names: impl IntoIterator<Item 
 }
 
 /// Remove the temporary files [`write_atomic`] leaves in `dir` when a process is killed while
-/// writing (`.NAME.tmpPID-SEQ`); a job calls it when it starts in its output directory.
-/// Best effort: a file that cannot be removed is left.
+/// writing (`.NAME.tmpPID-SEQ`); a job calls it when it starts in its output directory. Only those
+/// of processes that are gone (no `/proc/PID`, where /proc is mounted): a live job's write in
+/// progress in the same directory is left alone. Best effort: a file that cannot be removed is left.
 pub fn remove_stray_temporaries(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
+    let proc_known = Path::new("/proc/self").exists();
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        let stray = name.starts_with('.')
-            && name.rsplit_once(".tmp").is_some_and(|(_, tail)| {
-                tail.split_once('-').is_some_and(|(pid, seq)| {
-                    !pid.is_empty() && !seq.is_empty() && pid.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit())
-                })
-            });
-        if stray {
+        let writer = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp")).and_then(|(_, tail)| {
+            let (pid, seq) = tail.split_once('-')?;
+            let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+            (digits(pid) && digits(seq)).then_some(pid)
+        });
+        let Some(pid) = writer else { continue };
+        let alive = proc_known && Path::new("/proc").join(pid).exists();
+        if !alive {
             let _ = fs::remove_file(e.path());
         }
     }
@@ -869,7 +898,7 @@ pub fn check_digest(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// [`write_atomic`] of whatever `fill` writes (through a buffer).
-pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Error> {
+pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<fs::File>) -> std::io::Result<()>) -> Result<(), Error> {
     let io = |source: std::io::Error| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -912,7 +941,11 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::
 /// Write an array as a version-1.0 `.npy` file, atomically.
 pub fn write_npy(path: impl AsRef<Path>, a: &NpyArray) -> Result<(), Error> {
     let path = path.as_ref();
-    write_atomic(path, &npy_bytes(a, path)?)
+    let header = npy_header(a, path)?;
+    write_atomic_with(path, |w| {
+        w.write_all(&header)?;
+        write_npy_data(a, w)
+    })
 }
 
 /// Write a float64 array of the given shape as `.npy`, atomically.
@@ -1022,31 +1055,45 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Npz, InputError> {
 
 /// Serialise members to an `.npz` image: stored (uncompressed) `<name>.npy` entries, as `np.savez`.
 pub fn npz_bytes(members: &[(&str, &NpyArray)], path: &Path) -> Result<Vec<u8>, Error> {
-    let zerr = |e: zip::result::ZipError| Error::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e),
-    };
+    let headers = npz_headers(members, path)?;
+    let mut w = Cursor::new(Vec::new());
+    write_npz_to(members, &headers, &mut w).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    Ok(w.into_inner())
+}
+
+/// The members' `.npy` headers, after checking their shapes and that no name repeats.
+fn npz_headers(members: &[(&str, &NpyArray)], path: &Path) -> Result<Vec<Vec<u8>>, InputError> {
+    let mut headers = Vec::with_capacity(members.len());
+    for (i, (name, a)) in members.iter().enumerate() {
+        if members[..i].iter().any(|(n, _)| n == name) {
+            return Err(shape_err(path, format!("duplicate member name `{name}`")));
+        }
+        headers.push(npy_header(a, path)?);
+    }
+    Ok(headers)
+}
+
+/// The `.npz` archive of `members` (with their `headers`) written to `w`, the arrays streamed; an
+/// entry of 4 GiB or more is a ZIP64 one (`np.load` reads both).
+fn write_npz_to<W: Write + std::io::Seek>(members: &[(&str, &NpyArray)], headers: &[Vec<u8>], w: W) -> std::io::Result<()> {
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
         .last_modified_time(zip::DateTime::DEFAULT)
         .unix_permissions(0o644);
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for (i, (name, a)) in members.iter().enumerate() {
-        if members[..i].iter().any(|(n, _)| n == name) {
-            return Err(shape_err(path, format!("duplicate member name `{name}`")).into());
-        }
-        let body = npy_bytes(a, path)?;
-        w.start_file(format!("{name}.npy"), opts).map_err(zerr)?;
-        w.write_all(&body).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
+    let mut z = zip::ZipWriter::new(w);
+    for ((name, a), header) in members.iter().zip(headers) {
+        let size = header.len() as u64 + 8 * a.len() as u64;
+        z.start_file(format!("{name}.npy"), opts.large_file(size >= u64::from(u32::MAX))).map_err(std::io::Error::other)?;
+        z.write_all(header)?;
+        write_npy_data(a, &mut z)?;
     }
-    Ok(w.finish().map_err(zerr)?.into_inner())
+    z.finish().map_err(std::io::Error::other)?;
+    Ok(())
 }
 
 /// Write an `.npz` file (uncompressed, like `np.savez`), atomically.
 pub fn write_npz(path: impl AsRef<Path>, members: &[(&str, &NpyArray)]) -> Result<(), Error> {
     let path = path.as_ref();
-    write_atomic(path, &npz_bytes(members, path)?)
+    let headers = npz_headers(members, path)?;
+    write_atomic_with(path, |w| write_npz_to(members, &headers, w))
 }

@@ -196,6 +196,36 @@ fn eval_of_every_eigenpair_agrees_with_the_iterative_top_pairs() {
 }
 
 #[test]
+fn eval_top_k_finds_every_copy_of_a_repeated_eigenvalue() {
+    // At θ = 0 of a tanh MLP under MSE the hidden units are off and only the output biases curve
+    // the loss: λ = 2 has multiplicity 10 (the classes). One start vector's Krylov space holds one
+    // vector of that eigenspace: `--top-k 3` stopped on an invariant subspace with 2, 0.63, 0. With
+    // a block of k start vectors the top k values are the dense Hessian's, each within the sum of
+    // the two residual bounds (H symmetric: an eigenvalue lies within ‖Hy − θy‖ of a Ritz value).
+    let d = tmp("evalrep");
+    let theta = d.join("zeros.npy");
+    let p = 64 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10;
+    selfstab::npy::write_npy_f64(&theta, &vec![0.0; p], &[p]).unwrap();
+    let eval = |k: &str, out: &Path| -> serde_json::Value {
+        let o = bin().args(["eval", "--theta", theta.to_str().unwrap(), "--layers", "64,16,16,10", "--top-k", k, "--out", out.to_str().unwrap()]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&std::fs::read(out.join("eval.json")).unwrap()).unwrap()
+    };
+    let f64s = |v: &serde_json::Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+    let all = eval("5000", &d.join("all"));
+    let (va, ra) = (f64s(&all["top_eigenvalues"]), f64s(&all["eigen_residuals"]));
+    assert!((va[9] - 2.0).abs() < 1e-9 && va[10] < 1.0, "the dense spectrum is not the one described: {:?}", &va[..12]);
+    for k in [3, 12] {
+        let it = eval(&k.to_string(), &d.join(format!("k{k}")));
+        let (vi, ri) = (f64s(&it["top_eigenvalues"]), f64s(&it["eigen_residuals"]));
+        for i in 0..k {
+            assert!((va[i] - vi[i]).abs() <= (ri[i] + ra[i]) * va[0], "k = {k}, λ_{i}: dense {} iterative {} (residuals {:e}, {:e})", va[i], vi[i], ri[i], ra[i]);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn eval_at_256_bits_agrees_with_f64_and_writes_all_digits() {
     let d = tmp("eval256");
     let ex = d.join("ex");
@@ -974,7 +1004,7 @@ fn checkpoint_resumes_across_harmless_changes_only() {
     expect_success(&long);
     let part = d.join("part");
     let ck = run_and_kill_after_checkpoint(&args(&part), &part);
-    let stray = part.join(".checkpoint.json.tmp4242-7");
+    let stray = part.join(".checkpoint.json.tmp4999999-7");
     std::fs::write(&stray, "half a checkpoint").unwrap();
     let mut more = args(&part);
     set(&mut more, "--steps", "60");
@@ -1020,12 +1050,12 @@ fn fresh_flow_and_sgd_remove_an_earlier_jobs_outputs_first() {
     let d = tmp("stale2");
     let flow = d.join("flow");
     std::fs::create_dir_all(flow.join("figures")).unwrap();
-    for f in ["flow_series.csv", "flow_summary.json", "figures/flow.svg", ".flow_checkpoint.json.tmp99-0"] {
+    for f in ["flow_series.csv", "flow_summary.json", "figures/flow.svg", ".flow_checkpoint.json.tmp4999999-0"] {
         std::fs::write(flow.join(f), "from an earlier job").unwrap();
     }
     let o = run(&["flow", "--search-steps", "1", "--steps", "5", "--out", flow.to_str().unwrap()]);
     assert!(!o.status.success());
-    for f in ["flow_series.csv", "flow_summary.json", "figures/flow.svg", ".flow_checkpoint.json.tmp99-0"] {
+    for f in ["flow_series.csv", "flow_summary.json", "figures/flow.svg", ".flow_checkpoint.json.tmp4999999-0"] {
         assert!(!flow.join(f).exists(), "{f} of the earlier job is still there");
     }
     let sgd = d.join("sgd");

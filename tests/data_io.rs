@@ -99,6 +99,28 @@ fn npy_round_trip_is_bit_exact_f64_and_i64() {
     assert_eq!(left.len(), 2, "unexpected files: {left:?}");
 }
 
+/// A job's output directory loses the temporaries of killed writers (no such process: PIDs above
+/// Linux's limit of 2^22 never exist), not those of a live one (this process); a file where the
+/// directory should be is named as such.
+#[test]
+fn the_output_directory_loses_dead_writers_temporaries_only() {
+    let dir = scratch("strays");
+    let dead = dir.join(".series.csv.tmp4999999-3");
+    let live = dir.join(format!(".series.csv.tmp{}-0", std::process::id()));
+    let other = dir.join(".notes.tmp");
+    for f in [&dead, &live, &other] {
+        std::fs::write(f, "half").unwrap();
+    }
+    npy::create_out_dir(&dir).unwrap();
+    if Path::new("/proc/self").exists() {
+        assert!(!dead.exists() && live.exists() && other.exists(), "dead {} live {} other {}", dead.exists(), live.exists(), other.exists());
+    }
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let e = npy::create_out_dir(&file).unwrap_err().to_string();
+    assert!(e.contains("a-file") && e.contains("not a directory"), "{e}");
+}
+
 #[test]
 fn npz_and_dataset_round_trip_is_bit_exact() {
     let dir = scratch("npz_round_trip");
@@ -116,10 +138,14 @@ fn npz_and_dataset_round_trip_is_bit_exact() {
     assert_eq!(bits(back), bits(&v));
     assert_eq!(z.get("A").unwrap().shape, vec![4, 3]);
     assert_eq!(z.get("b").unwrap(), &b);
-    // Same content, same bytes: the writer is deterministic (fixed zip timestamp).
+    // Same content, same bytes: the writer is deterministic (fixed zip timestamp); the file,
+    // streamed into place, is the in-memory image, and so is a streamed .npy.
     let first = std::fs::read(&p).unwrap();
     npy::write_npz(&p, &[("A", &a), ("b", &b)]).unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), first);
+    assert_eq!(npy::npz_bytes(&[("A", &a), ("b", &b)], &p).unwrap(), first);
+    npy::write_npy(dir.join("a.npy"), &a).unwrap();
+    assert_eq!(std::fs::read(dir.join("a.npy")).unwrap(), npy::npy_bytes(&a, &p).unwrap());
 
     let ds = Dataset {
         x: vec![1.5, -0.0, 5e-324, 1e308, 0.1, -2.0],
