@@ -33,6 +33,25 @@ pub fn load_data(name: &str, n: usize, d: usize, classes: usize, seed: u64) -> R
     }
 }
 
+/// The memory check of `job` before its model is built, where the data's rows are known without
+/// loading them (an MLP on digits or synthetic data): a large data set is refused before it is
+/// generated and lifted into the model (`eval` of 64-16-16-10 on 10⁷ synthetic rows held 17.8 GB
+/// when the check after the build refused it). Returns whether it checked; if not, the caller checks
+/// once the model is built ([`crate::objective::Objective::data_rows`]).
+pub(crate) fn precheck<S: Scalar>(job: crate::memory::Job, cfg: &Resolved, c: S::Ctx) -> Result<bool, Error> {
+    let rows = match cfg.data.as_str() {
+        "digits" => cfg.n.min(data::DIGITS_ROWS),
+        "synthetic" => cfg.n,
+        _ => return Ok(false),
+    };
+    if cfg.model != "mlp" || cfg.cubic.is_some() || cfg.layers.len() < 2 {
+        return Ok(false);
+    }
+    let Some(p) = crate::models::mlp::checked_param_count(&cfg.layers) else { return Ok(false) };
+    crate::memory::check_scalar::<S>(job, p, Some(&crate::memory::Rows::mlp(rows, &cfg.layers)), c)?;
+    Ok(true)
+}
+
 /// Read GD's starting parameters from a `.npy` and check length and finiteness.
 pub fn load_theta(path: &str, p: usize) -> Result<Vec<f64>, InputError> {
     let (v, shape) = match path.strip_prefix("builtin:") {
@@ -369,8 +388,11 @@ pub fn build_objective<S: Scalar>(cfg: &Resolved, c: S::Ctx) -> Result<Built<S>,
 fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summary, Error> {
     let out = PathBuf::from(&cfg.out);
     let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
+    let checked = precheck::<S>(crate::memory::Job::Run, cfg, c)?;
     let (obj, theta_init) = build_objective::<S>(cfg, c)?;
-    crate::memory::check_scalar::<S>(crate::memory::Job::Run, obj.dim(), c)?;
+    if !checked {
+        crate::memory::check_scalar::<S>(crate::memory::Job::Run, obj.dim(), obj.data_rows().as_ref(), c)?;
+    }
     // The output directory is made and locked once the job is known to fit.
     npy::create_out_dir(&out)?;
     let _lock = npy::lock_out_dir(&out)?;
@@ -797,8 +819,9 @@ fn eval_generic<S: Scalar>(a: &EvalArgs, c: S::Ctx) -> Result<serde_json::Value,
         multi: 0,
         gf: false,
     };
+    let checked = precheck::<S>(crate::memory::Job::Eval, &cfg, c)?;
     let (model, theta) = build_mlp::<S>(&cfg, c)?;
-    eval_objective(a, &model, &theta, c)
+    eval_objective(a, &model, &theta, checked, c)
 }
 
 /// `selfstab eval --model cnn|width1` (channels for the cnn): as [`eval`], `a.layers` unused.
@@ -818,7 +841,7 @@ pub fn eval_model(a: &EvalArgs, model: &str, channels: &[usize]) -> Result<serde
             theta0: &a.theta,
         };
         let (obj, theta) = crate::models::build::build::<S>(&args, c)?;
-        eval_objective(a, obj.as_ref(), &theta, c)
+        eval_objective(a, obj.as_ref(), &theta, false, c)
     }
     match a.precision {
         Precision::F64 => go::<f64>(a, model, channels, ()),
@@ -836,10 +859,13 @@ fn dense_eval(k: usize, p: usize, f64: bool) -> bool {
     k >= p || (f64 && 4 * k >= p && p <= crate::sharpness::ALL_PAIRS_F64_MAX)
 }
 
-/// The body of `eval` for any objective at parameters `theta`.
-fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f64], c: S::Ctx) -> Result<serde_json::Value, Error> {
+/// The body of `eval` for any objective at parameters `theta` (its memory checked here unless
+/// `checked` by [`precheck`]).
+fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f64], checked: bool, c: S::Ctx) -> Result<serde_json::Value, Error> {
     let p = model.dim();
-    crate::memory::check_scalar::<S>(crate::memory::Job::Eval, p, c)?;
+    if !checked {
+        crate::memory::check_scalar::<S>(crate::memory::Job::Eval, p, model.data_rows().as_ref(), c)?;
+    }
     let th = from_f64::<S>(theta, c);
     let mut grad = zeros::<S>(p, c);
     let loss = model.grad(&th, &mut grad)?;

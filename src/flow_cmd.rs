@@ -209,8 +209,11 @@ pub fn flow(cfg: &Resolved, args: &FlowArgs) -> Result<FlowSummary, Error> {
 fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result<FlowSummary, Error> {
     let out = PathBuf::from(&cfg.out);
     let eta = S::parse(&cfg.lr, c).map_err(|m| InputError::Value { key: "lr".into(), msg: m })?;
+    let checked = crate::commands::precheck::<S>(crate::memory::Job::Flow, cfg, c)?;
     let (obj, theta_init) = crate::commands::build_objective::<S>(cfg, c)?;
-    crate::memory::check_scalar::<S>(crate::memory::Job::Flow, obj.dim(), c)?;
+    if !checked {
+        crate::memory::check_scalar::<S>(crate::memory::Job::Flow, obj.dim(), obj.data_rows().as_ref(), c)?;
+    }
     // The output directory is made and locked once the job is known to fit.
     npy::create_out_dir(&out)?;
     let _lock = npy::lock_out_dir(&out)?;

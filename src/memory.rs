@@ -12,8 +12,41 @@
 //! job would not have fitted at any of the measured peaks. Between the floor and the peak a job may
 //! still run out of memory: such a job is warned on stderr ([`Job::peak_vectors`], the largest
 //! peak measured). `SELFSTAB_MEMORY_CHECK=off` skips the check and the warning.
+//!
+//! On a large data set the model's evaluations dominate instead: per data row the input and, for
+//! every hidden unit, its activations, derivatives and tangents, held for the whole data set (two
+//! θ's of them with two threads). Measured (f64, synthetic data, the growth of the peak from n to
+//! 2n rows, entries per row = d + c·Σ hidden widths): on 64-16-16-10 and 64-128-128-10, c = 36.5 and
+//! 31.8 for run, 12.7 and 12.7 for flow, 20.6 and 16.1 for sgd, 18.4 and 15.9 for eval
+//! ([`Job::row_copies`]: floors below each, peaks the largest). An `eval` of 64-16-16-10 on 10⁷
+//! rows (≈ 51 GB) was killed by the kernel after 2 min 44 s at 24 GB; it is now refused at once.
 
 use crate::error::InputError;
+
+/// The data set a job's model evaluates (rows, input width, the sum of its hidden widths; a CNN
+/// counts as the MLP it is evaluated as).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rows {
+    /// Rows n.
+    pub n: u64,
+    /// Input width d.
+    pub input: u64,
+    /// Σ of the hidden widths.
+    pub hidden: u64,
+}
+
+impl Rows {
+    /// The rows of an MLP with these widths (input, hidden…, output) on n rows.
+    pub fn mlp(n: usize, layers: &[usize]) -> Self {
+        let hidden = layers.get(1..layers.len().saturating_sub(1)).unwrap_or(&[]).iter().sum::<usize>();
+        Rows { n: n as u64, input: layers.first().copied().unwrap_or(0) as u64, hidden: hidden as u64 }
+    }
+
+    /// Entries held per row with `copies` of every hidden unit.
+    fn entries(&self, copies: u64) -> u64 {
+        self.n.saturating_mul(self.input.saturating_add(copies.saturating_mul(self.hidden)))
+    }
+}
 
 /// A command whose memory floor is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +83,21 @@ impl Job {
         }
     }
 
+    /// Copies of every hidden unit held per data row (see the module): below every measurement
+    /// (`false`), or the largest measured (`true`, the warning's peak).
+    pub fn row_copies(self, peak: bool) -> u64 {
+        match (self, peak) {
+            (Job::Run, false) => 28,
+            (Job::Run, true) => 37,
+            (Job::Flow, false) => 11,
+            (Job::Flow, true) => 13,
+            (Job::Sgd, false) => 14,
+            (Job::Sgd, true) => 21,
+            (Job::Eval, false) => 14,
+            (Job::Eval, true) => 19,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Job::Run => "run",
@@ -70,9 +118,27 @@ pub fn scalar_bytes(bits: u32, is_f64: bool) -> u64 {
     }
 }
 
-/// The memory floor of `job` on p parameters at `bytes` per scalar.
-pub fn floor_bytes(job: Job, p: usize, bytes: u64) -> u64 {
-    job.floor_vectors().saturating_mul(p as u64).saturating_mul(bytes)
+/// The memory floor of `job` on p parameters and its data `rows`, at `bytes` per scalar.
+pub fn floor_bytes(job: Job, p: usize, rows: Option<&Rows>, bytes: u64) -> u64 {
+    need(job, p, rows, false).saturating_mul(bytes)
+}
+
+/// Entries `job` holds at least (or at its largest measured peak).
+fn need(job: Job, p: usize, rows: Option<&Rows>, peak: bool) -> u64 {
+    let vectors = if peak { job.peak_vectors() } else { job.floor_vectors() };
+    vectors.saturating_mul(p as u64).saturating_add(rows.map_or(0, |r| r.entries(job.row_copies(peak))))
+}
+
+/// What the entries are, for the messages.
+fn what(job: Job, rows: Option<&Rows>, peak: bool, bytes: u64) -> String {
+    let vectors = if peak { job.peak_vectors() } else { job.floor_vectors() };
+    match rows {
+        Some(r) if r.n > 0 => {
+            let per_row = r.input.saturating_add(job.row_copies(peak).saturating_mul(r.hidden));
+            format!("{vectors} vectors of length p and {per_row} numbers for each of the n = {} data rows, at {bytes} bytes per entry", r.n)
+        }
+        _ => format!("{vectors} vectors of length p at {bytes} bytes per entry"),
+    }
 }
 
 /// What this process may still allocate, and what bounds it: the least of the cgroup's memory
@@ -157,18 +223,18 @@ fn gib(bytes: u64) -> String {
     if bytes >= 1 << 30 { format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64) } else { format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64) }
 }
 
-/// Refuse `job` on p parameters at `bytes` per scalar when its floor exceeds `avail` (bytes and
-/// what bounds them), with [`InputError::Memory`] naming both.
-pub fn check_against(job: Job, p: usize, bytes: u64, avail: Option<(u64, String)>) -> Result<(), InputError> {
-    let need = floor_bytes(job, p, bytes);
+/// Refuse `job` on p parameters and `rows` at `bytes` per scalar when its floor exceeds `avail`
+/// (bytes and what bounds them), with [`InputError::Memory`] naming both.
+pub fn check_against(job: Job, p: usize, rows: Option<&Rows>, bytes: u64, avail: Option<(u64, String)>) -> Result<(), InputError> {
+    let need = floor_bytes(job, p, rows, bytes);
     match avail {
-        Some((have, what)) if need > have => Err(InputError::Memory(format!(
-            "`{}` on p = {p} parameters needs at least {} ({} vectors of length p at {bytes} bytes per entry), \
-             more than the {} this process may still allocate ({what}); use a smaller model (--layers) or a machine with more memory \
+        Some((have, bound)) if need > have => Err(InputError::Memory(format!(
+            "`{}` on p = {p} parameters needs at least {} ({}), \
+             more than the {} this process may still allocate ({bound}); use a smaller model (--layers) or data set (--n), or a machine with more memory \
              (SELFSTAB_MEMORY_CHECK=off skips this check)",
             job.name(),
             gib(need),
-            job.floor_vectors(),
+            what(job, rows, false, bytes),
             gib(have),
         ))),
         _ => Ok(()),
@@ -177,16 +243,16 @@ pub fn check_against(job: Job, p: usize, bytes: u64, avail: Option<(u64, String)
 
 /// The warning for `job` on p parameters at `bytes` per scalar whose floor fits in `avail` but
 /// whose largest measured peak ([`Job::peak_vectors`]) does not (None otherwise).
-pub fn warning_against(job: Job, p: usize, bytes: u64, avail: Option<&(u64, String)>) -> Option<String> {
-    let (have, what) = avail?;
-    let peak = job.peak_vectors().saturating_mul(p as u64).saturating_mul(bytes);
-    (peak > *have && floor_bytes(job, p, bytes) <= *have).then(|| {
+pub fn warning_against(job: Job, p: usize, rows: Option<&Rows>, bytes: u64, avail: Option<&(u64, String)>) -> Option<String> {
+    let (have, bound) = avail?;
+    let peak = need(job, p, rows, true).saturating_mul(bytes);
+    (peak > *have && floor_bytes(job, p, rows, bytes) <= *have).then(|| {
         format!(
-            "warning: `{}` on p = {p} parameters may need up to {} (its largest measured peak, {} vectors of length p), \
-             more than the {} this process may still allocate ({what}); it may run out of memory",
+            "warning: `{}` on p = {p} parameters may need up to {} (its largest measured peak: {}), \
+             more than the {} this process may still allocate ({bound}); it may run out of memory",
             job.name(),
             gib(peak),
-            job.peak_vectors(),
+            what(job, rows, true, bytes),
             gib(*have),
         )
     })
@@ -195,20 +261,20 @@ pub fn warning_against(job: Job, p: usize, bytes: u64, avail: Option<&(u64, Stri
 /// [`check_against`] what this process may allocate now ([`available`]), unless
 /// `SELFSTAB_MEMORY_CHECK=off`; a job that passes but may not fit at its peak is warned on stderr
 /// ([`warning_against`]).
-pub fn check(job: Job, p: usize, bytes: u64) -> Result<(), InputError> {
+pub fn check(job: Job, p: usize, rows: Option<&Rows>, bytes: u64) -> Result<(), InputError> {
     if std::env::var("SELFSTAB_MEMORY_CHECK").is_ok_and(|v| v == "off") {
         return Ok(());
     }
     let avail = available();
-    if let Some(w) = warning_against(job, p, bytes, avail.as_ref()) {
+    if let Some(w) = warning_against(job, p, rows, bytes, avail.as_ref()) {
         eprintln!("{w}");
     }
-    check_against(job, p, bytes, avail)
+    check_against(job, p, rows, bytes, avail)
 }
 
 /// [`check`] at the precision of `S` in context `c`.
-pub fn check_scalar<S: crate::scalar::Scalar>(job: Job, p: usize, c: S::Ctx) -> Result<(), InputError> {
-    check(job, p, scalar_bytes(S::bits(c), crate::linalg::is_f64::<S>()))
+pub fn check_scalar<S: crate::scalar::Scalar>(job: Job, p: usize, rows: Option<&Rows>, c: S::Ctx) -> Result<(), InputError> {
+    check(job, p, rows, scalar_bytes(S::bits(c), crate::linalg::is_f64::<S>()))
 }
 
 #[cfg(test)]
@@ -219,14 +285,14 @@ mod tests {
     #[test]
     fn a_job_whose_floor_exceeds_the_available_memory_is_refused_naming_both() {
         let p = 81_630_010; // 64-9000-9000-10
-        let e = check_against(Job::Run, p, 8, Some((4 << 30, "ulimit -v".into()))).unwrap_err().to_string();
+        let e = check_against(Job::Run, p, None, 8, Some((4 << 30, "ulimit -v".into()))).unwrap_err().to_string();
         assert!(e.contains("79.1 GiB") && e.contains("4.0 GiB") && e.contains("ulimit -v") && e.contains("p = 81630010"), "{e}");
-        let e = check_against(Job::Eval, 100_000, 8, Some((1 << 20, String::new()))).unwrap_err().to_string();
+        let e = check_against(Job::Eval, 100_000, None, 8, Some((1 << 20, String::new()))).unwrap_err().to_string();
         assert!(e.starts_with("not enough memory: ") && e.contains("30.5 MiB") && e.contains("1.0 MiB"), "{e}");
         // 130 vectors of p = 4,522 at 8 bytes (4.7 MB) fit in 5 MB, not in 4.5 MB.
-        assert!(check_against(Job::Run, 4_522, 8, Some((5_000_000, String::new()))).is_ok());
-        assert!(check_against(Job::Run, 4_522, 8, Some((4_500_000, String::new()))).is_err());
-        assert!(check_against(Job::Run, p, 8, None).is_ok());
+        assert!(check_against(Job::Run, 4_522, None, 8, Some((5_000_000, String::new()))).is_ok());
+        assert!(check_against(Job::Run, 4_522, None, 8, Some((4_500_000, String::new()))).is_err());
+        assert!(check_against(Job::Run, p, None, 8, None).is_ok());
     }
 
     /// Between the floor and the largest measured peak a job is warned, not refused; below the
@@ -236,12 +302,25 @@ mod tests {
         let p = 1_000_000;
         let at = |have: u64| Some((have, "MemAvailable".to_string()));
         let (floor, peak) = (130 * 8 * p as u64, 245 * 8 * p as u64);
-        let w = warning_against(Job::Run, p, 8, at(floor).as_ref()).expect("warned at the floor");
+        let w = warning_against(Job::Run, p, None, 8, at(floor).as_ref()).expect("warned at the floor");
         assert!(w.starts_with("warning: `run`") && w.contains("1.8 GiB") && w.contains("245 vectors") && w.contains("MemAvailable"), "{w}");
-        assert!(check_against(Job::Run, p, 8, at(floor)).is_ok());
-        assert!(warning_against(Job::Run, p, 8, at(floor - 1).as_ref()).is_none() && check_against(Job::Run, p, 8, at(floor - 1)).is_err());
-        assert!(warning_against(Job::Run, p, 8, at(peak).as_ref()).is_none());
-        assert!(warning_against(Job::Run, p, 8, None).is_none());
+        assert!(check_against(Job::Run, p, None, 8, at(floor)).is_ok());
+        assert!(warning_against(Job::Run, p, None, 8, at(floor - 1).as_ref()).is_none() && check_against(Job::Run, p, None, 8, at(floor - 1)).is_err());
+        assert!(warning_against(Job::Run, p, None, 8, at(peak).as_ref()).is_none());
+        assert!(warning_against(Job::Run, p, None, 8, None).is_none());
+    }
+
+    /// A large data set counts per row: `eval` of 64-16-16-10 on 10⁷ rows (peak ≈ 51 GB at the
+    /// measured 5.1 KB per row) needs at least 10⁷·(64 + 14·32)·8 bytes = 38.1 GiB, not the 1.1 MiB
+    /// of its 1,482-entry vectors, and is refused on 24 GiB; the message names the rows.
+    #[test]
+    fn a_large_data_set_counts_per_row() {
+        let rows = Rows::mlp(10_000_000, &[64, 16, 16, 10]);
+        assert_eq!(rows, Rows { n: 10_000_000, input: 64, hidden: 32 });
+        assert_eq!(floor_bytes(Job::Eval, 1_482, Some(&rows), 8), 40 * 1_482 * 8 + 10_000_000 * 512 * 8);
+        let e = check_against(Job::Eval, 1_482, Some(&rows), 8, Some((24 << 30, "MemAvailable".into()))).unwrap_err().to_string();
+        assert!(e.contains("38.1 GiB") && e.contains("512 numbers for each of the n = 10000000 data rows") && e.contains("--n"), "{e}");
+        assert!(check_against(Job::Eval, 1_482, Some(&Rows::mlp(1_000_000, &[64, 16, 16, 10])), 8, Some((24 << 30, String::new()))).is_ok());
     }
 
     /// MPFR entries: 80 bytes at 256 bits (struct, four limbs, header); 48 + 8 at 53.

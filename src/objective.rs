@@ -25,6 +25,11 @@ pub trait Objective<S: Scalar>: Send + Sync {
     fn nonnegative(&self) -> bool {
         false
     }
+    /// The data set the model evaluates, for the memory check ([`crate::memory::Rows`]; None: no
+    /// data, as the cubic families).
+    fn data_rows(&self) -> Option<crate::memory::Rows> {
+        None
+    }
     /// L(θ).
     fn value(&self, th: &[S]) -> Result<S, EvalError>;
     /// ∇L(θ) into `g`; returns L(θ).
@@ -98,6 +103,9 @@ fn bump(c: &AtomicU64) {
 impl<S: Scalar> Objective<S> for Counted<'_, S> {
     fn dim(&self) -> usize {
         self.inner.dim()
+    }
+    fn data_rows(&self) -> Option<crate::memory::Rows> {
+        self.inner.data_rows()
     }
     fn ctx(&self) -> S::Ctx {
         self.inner.ctx()

@@ -514,7 +514,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         return Err(InputError::Dimension(format!("the data has {} input features but --layers starts with {}", ds.d, a.layers[0])).into());
     }
     let p = crate::models::mlp::param_count(&a.layers);
-    crate::memory::check_scalar::<f64>(crate::memory::Job::Sgd, p, ())?;
+    crate::memory::check_scalar::<f64>(crate::memory::Job::Sgd, p, Some(&crate::memory::Rows::mlp(ds.n, &a.layers)), ())?;
     let theta0 = if a.theta0.is_empty() { crate::data::init_params(&a.layers, a.seed)? } else { crate::commands::load_theta(&a.theta0, p)? };
     if a.batches.is_empty() {
         return Err(InputError::Value { key: "batch".into(), msg: "give at least one batch size".into() }.into());

@@ -314,6 +314,10 @@ impl<S: Scalar> Objective<S> for Cnn<S> {
         self.spec.param_count()
     }
 
+    fn data_rows(&self) -> Option<crate::memory::Rows> {
+        self.mlp.data_rows()
+    }
+
     fn ctx(&self) -> S::Ctx {
         self.ctx
     }

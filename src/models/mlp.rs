@@ -1480,6 +1480,10 @@ impl<S: Scalar> Objective<S> for Mlp<S> {
         param_count(&self.layers)
     }
 
+    fn data_rows(&self) -> Option<crate::memory::Rows> {
+        Some(crate::memory::Rows::mlp(self.n, &self.layers))
+    }
+
     fn ctx(&self) -> S::Ctx {
         self.ctx
     }
