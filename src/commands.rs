@@ -869,7 +869,7 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     let th = from_f64::<S>(theta, c);
     let mut grad = zeros::<S>(p, c);
     let loss = model.grad(&th, &mut grad)?;
-    let tol = crate::config::eig_tol_or(a.eig_tol, EigenOpts::default_tol::<S>(c))?;
+    let tol = crate::config::eig_tol_or(a.eig_tol, a.precision)?;
     let counted = crate::objective::Counted::shown(model, "eval");
     let dense = dense_eval(a.top_k, p, crate::linalg::is_f64::<S>());
     let eig = if dense {

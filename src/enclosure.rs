@@ -540,7 +540,14 @@ pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
     let mut abs_x_max = Float::with_val(prec, 0);
     let (mut y_min, mut y_max) = (b0.y.lo.clone(), b0.y.hi.clone());
     let mut saved = (law_sum, abs_x_sum, pj, pa, pj_log, pa_log);
+    // A long enclosure shows its step (in place on a terminal every 100 steps, else a line every
+    // 30 s): 10⁵ steps of 256 sub-boxes take hours.
+    let mut ticker = crate::progress::Ticker::new(100);
+    let clock = std::time::Instant::now();
     for t in 0..=spec.steps {
+        if t > 0 && clock.elapsed().as_secs_f64() >= 2.0 {
+            ticker.show(t, || format!("enclose: step {t} of {}, {} sub-boxes, {:.0} s", spec.steps, boxes.len(), clock.elapsed().as_secs_f64()));
+        }
         if t > 0 {
             saved = (law_sum, abs_x_sum, pj, pa, pj_log, pa_log);
             for (b, w) in boxes.iter_mut().zip(lin.iter_mut()) {

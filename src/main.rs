@@ -23,7 +23,13 @@ struct Widths(Vec<usize>);
 
 fn parse_layers(s: &str) -> Result<Widths, String> {
     s.split(',')
-        .map(|w| w.trim().parse::<usize>().map_err(|_| format!("`{s}` is not a comma-separated list of non-negative integers")))
+        .map(|w| {
+            let w = w.trim();
+            w.parse::<usize>().map_err(|e| match e.kind() {
+                std::num::IntErrorKind::PosOverflow => format!("`{w}` in `{s}` is too large (at most {})", usize::MAX),
+                _ => format!("`{s}` is not a comma-separated list of non-negative integers"),
+            })
+        })
         .collect::<Result<Vec<_>, _>>()
         .map(Widths)
 }
@@ -287,8 +293,9 @@ enum Cmd {
         /// Where to write verify.md and verify.json.
         #[arg(long, default_value = "verify")]
         out: PathBuf,
-        /// The selfstab source tree (default: the one this binary was built from).
-        #[arg(long)]
+        /// The selfstab source tree (default: the one this binary was built from). Not with
+        /// --from-log, which runs nothing.
+        #[arg(long, conflicts_with = "from_log")]
         src: Option<PathBuf>,
         /// Build the report from a saved `cargo test` log instead of running the tests.
         #[arg(long)]

@@ -79,7 +79,7 @@ pub fn parse_outcomes(output: &str) -> BTreeMap<String, String> {
     };
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for line in strip_ansi(output).lines() {
-        let Some(rest) = line.strip_prefix("test ") else { continue };
+        let Some(rest) = without_timestamp(line).strip_prefix("test ") else { continue };
         let Some((name, outcome)) = rest.rsplit_once(" ... ") else { continue };
         let name = name.rsplit("::").next().unwrap_or(name).trim().to_string();
         let outcome = outcome.trim();
@@ -98,6 +98,22 @@ pub fn parse_outcomes(output: &str) -> BTreeMap<String, String> {
         }
     }
     out
+}
+
+/// `line` without the timestamp a CI runner may put before it (GitHub Actions' raw logs:
+/// `2026-12-05T17:20:18.1234567Z test …`): an RFC 3339 date and time ending in `Z`, then a space.
+fn without_timestamp(line: &str) -> &str {
+    let b = line.as_bytes();
+    let stamped = b.len() > 20
+        && b[..10].iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && b[10] == b'T';
+    if !stamped {
+        return line;
+    }
+    match line[11..].split_once("Z ") {
+        Some((time, rest)) if time.bytes().all(|c| c.is_ascii_digit() || c == b':' || c == b'.') => rest,
+        _ => line,
+    }
 }
 
 /// `text` without ANSI escape sequences (`ESC [ … letter`), as a coloured terminal log has them.
@@ -191,6 +207,10 @@ pub fn verify_with(src_dir: &Path, quick: bool, from_log: Option<&Path>, out: &P
     if let Some(log) = from_log {
         // A log may hold stray bytes that are not UTF-8 (a test's binary output): they are replaced,
         // not a reason to refuse the whole log.
+        // Only a regular file: a device (`/dev/zero`) would be read until memory ran out.
+        if std::fs::metadata(log).is_ok_and(|m| !m.is_file()) {
+            return Err(InputError::File { path: log.to_path_buf(), msg: "not a regular file: --from-log takes a saved cargo test log".into() }.into());
+        }
         let bytes = std::fs::read(log).map_err(|source| Error::Io { path: log.to_path_buf(), source })?;
         let text = String::from_utf8_lossy(&bytes);
         let outcomes = parse_outcomes(&text);
@@ -247,6 +267,17 @@ mod tests {
         let recs = verify_with(Path::new(env!("CARGO_MANIFEST_DIR")), false, Some(&log), &dir.join("out")).unwrap();
         assert!(!recs.is_empty());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A raw GitHub Actions log puts a timestamp before every line; a device is not read.
+    #[test]
+    fn timestamped_lines_are_read_and_a_device_is_refused() {
+        let o = parse_outcomes("2026-12-05T17:20:18.1234567Z test a::claim_13_toy_c_prediction_exact_f64 ... ok\n2026-12-05T17:20:19Z test claim_02_x ... FAILED\n");
+        assert_eq!((o["claim_13_toy_c_prediction_exact_f64"].as_str(), o["claim_02_x"].as_str()), ("ok", "FAILED"));
+        assert_eq!(without_timestamp("2026-12-05T17:20:18Z"), "2026-12-05T17:20:18Z");
+        assert_eq!(without_timestamp("test x ... ok"), "test x ... ok");
+        let e = verify_with(Path::new("."), false, Some(Path::new("/dev/zero")), Path::new("/nonexistent-out")).unwrap_err().to_string();
+        assert!(e.contains("/dev/zero") && e.contains("not a regular file"), "{e}");
     }
 
     #[test]
