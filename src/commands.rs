@@ -85,6 +85,15 @@ fn data_for(layers: &[usize], name: &str, n: usize, seed: u64) -> Result<Dataset
             ds.d, layers[0]
         )));
     }
+    // Checked here too, not only when the model is built, so that `export` does not write data
+    // that `run` and `eval` then refuse.
+    let classes = layers[layers.len() - 1];
+    if let Some((i, label)) = ds.y.iter().enumerate().find(|&(_, &l)| l < 0 || l as u64 >= classes as u64) {
+        return Err(InputError::Value {
+            key: "labels".into(),
+            msg: format!("label {label} of sample {i} of the data `{name}` is outside 0..{classes} (the output width, the last of --layers)"),
+        });
+    }
     Ok(ds)
 }
 

@@ -89,7 +89,10 @@ pub enum EvalError {
         at: String,
     },
     /// An eigen solve stalled above its tolerance.
-    #[error("eigen solve did not converge: relative residual {residual:e} > tolerance {tol:e} after {hvps} Hessian-vector products")]
+    #[error(
+        "eigen solve did not converge: relative residual {residual:e} > tolerance {tol:e} after {hvps} Hessian-vector products{}",
+        if residual.is_finite() { "" } else { " (the residual overflowed: the Hessian's entries are too large for the precision's range, e.g. a sharpness near 1e154 in f64, whose square is beyond it)" }
+    )]
     EigenStalled {
         /// Relative residual reached.
         residual: f64,

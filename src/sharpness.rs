@@ -423,6 +423,11 @@ fn solve_in<S: Scalar>(
             }
         }
         best_res = best_res.min(worst);
+        if worst == f64::INFINITY {
+            // The residual overflowed (Hessian entries near the range's end): no later iteration
+            // brings it back (a sharpness near 1e156 ran all 5000 HVPs before failing).
+            return Err(EvalError::EigenStalled { residual: worst, tol: opts.tol, hvps });
+        }
         if explicit && pre.is_some() {
             // A stale preconditioner stalls the expansion (see [`STALL_WINDOW`]): from here on
             // the solve expands by the plain residual.

@@ -226,6 +226,25 @@ fn eval_top_k_finds_every_copy_of_a_repeated_eigenvalue() {
 }
 
 #[test]
+fn an_eigen_solve_whose_residual_overflows_stops_at_once_and_says_so() {
+    // The last layer of θ₀ scaled by 1e78: finite parameters, a sharpness near 1e156, whose square
+    // overflows f64 in the residual's norm. The solve used to run all 5000 HVPs and report a
+    // residual "inf"; it now stops at the first overflowed residual and names the cause.
+    let d = tmp("evalovf");
+    let ex = d.join("ex");
+    expect_success(["export", "--layers", "64,16,16,10", "--out", ex.to_str().unwrap()]);
+    let (mut theta, _) = selfstab::npy::read_npy_f64(ex.join("theta0.npy")).unwrap();
+    let last = 64 * 16 + 16 + 16 * 16 + 16;
+    theta[last..].iter_mut().for_each(|w| *w *= 1e78);
+    let big = d.join("big.npy");
+    selfstab::npy::write_npy_f64(&big, &theta, &[theta.len()]).unwrap();
+    let o = bin().args(["eval", "--theta", big.to_str().unwrap(), "--layers", "64,16,16,10", "--out", d.join("o").to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("overflowed") && !err.contains("after 5000"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn eval_at_256_bits_agrees_with_f64_and_writes_all_digits() {
     let d = tmp("eval256");
     let ex = d.join("ex");
