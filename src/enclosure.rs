@@ -644,8 +644,9 @@ pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
         y_min: y_min.to_f64_round(Round::Down),
         y_max: y_max.to_f64_round(Round::Up),
         rate_measured,
-        rate_law: law_sum / tau,
-        rate_leading: std::f64::consts::SQRT_2 * abs_x_sum / certified_steps.max(1) as f64,
+        // Undefined without a certified step (NaN: "—" in summary.md, null in summary.json).
+        rate_law: if certified_steps == 0 { f64::NAN } else { law_sum / tau },
+        rate_leading: if certified_steps == 0 { f64::NAN } else { std::f64::consts::SQRT_2 * abs_x_sum / certified_steps as f64 },
         point_spread: spectral_norm2(pj) * libm::exp(pj_log),
         interval_spread: spectral_norm2(pa) * libm::exp(pa_log),
     })
