@@ -41,7 +41,8 @@ pub fn load_data(name: &str, n: usize, d: usize, classes: usize, seed: u64) -> R
 pub(crate) fn precheck<S: Scalar>(job: crate::memory::Job, cfg: &Resolved, c: S::Ctx) -> Result<bool, Error> {
     let rows = match cfg.data.as_str() {
         "digits" => cfg.n.min(data::DIGITS_ROWS),
-        "synthetic" => cfg.n,
+        // An n out of range is the data's error, reported when they are made.
+        "synthetic" if (1..=data::MAX_SAMPLES).contains(&cfg.n) => cfg.n,
         _ => return Ok(false),
     };
     if cfg.model != "mlp" || cfg.cubic.is_some() || cfg.layers.len() < 2 {
