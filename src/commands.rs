@@ -900,8 +900,7 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
             eprintln!("top {} of {p} eigenpairs by the block Lanczos solver with a block of {}: this can take hours", a.top_k, a.top_k);
         }
         let opts = EigenOpts { tol, ..EigenOpts::top::<S>(a.top_k, c) };
-        // A block of k start vectors, so that an eigenvalue of multiplicity up to k is found k times.
-        crate::sharpness::top_eigen_subspace(&counted, &th, &crate::sharpness::block_start(p, a.top_k, c), &opts)?
+        crate::sharpness::top_eigen(&counted, &th, None, &opts)?
     };
     let hvp_count = counted.counts.hvps();
     let u = eig.vectors[0].clone();

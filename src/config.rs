@@ -319,9 +319,13 @@ pub fn eig_tol_or(given: Option<f64>, prec: Precision) -> Result<f64, InputError
     match given {
         Some(t) if t.is_finite() && t >= floor && t < 1.0 => Ok(t),
         Some(t) if t.is_finite() && t > 0.0 && t < floor => {
-            Err(bad("eig_tol", format!("{t:e} is below what a solve at {prec} can reach: it must be ≥ 32ε = {floor:.2e} (default {:e})", crate::sharpness::EigenOpts::default_tol_of(prec))))
+            let at = match prec {
+                Precision::F64 => "f64".to_string(),
+                Precision::Bits(b) => format!("{b} bits"),
+            };
+            Err(bad("eig_tol", format!("{t:e} is below what a solve at {at} can reach: it must be ≥ 32ε = {floor:.2e} (default {:e})", crate::sharpness::EigenOpts::default_tol_of(prec))))
         }
-        Some(t) => Err(bad("eig_tol", format!("must be in (0, 1), got {t}"))),
+        Some(t) => Err(bad("eig_tol", format!("must be in [32ε, 1) = [{floor:.2e}, 1), got {t}"))),
         None => Ok(crate::sharpness::EigenOpts::default_tol_of(prec)),
     }
 }
@@ -619,7 +623,8 @@ mod tests {
         assert!(eig_tol_or(Some(1e-50), Precision::Bits(128)).unwrap_err().to_string().contains("1.88e-37"));
         assert_eq!(eig_tol_or(Some(1e-100), Precision::Bits(512)).unwrap(), 1e-100);
         assert_eq!(eig_tol_or(None, Precision::Bits(256)).unwrap(), libm::ldexp(1.0, -240));
-        assert!(eig_tol_or(Some(0.0), Precision::F64).unwrap_err().to_string().contains("(0, 1)"));
+        assert!(eig_tol_or(Some(0.0), Precision::F64).unwrap_err().to_string().contains("[7.11e-15, 1)"));
+        assert!(eig_tol_or(Some(1e-50), Precision::Bits(128)).unwrap_err().to_string().contains("at 128 bits"));
     }
 
     #[test]

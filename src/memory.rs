@@ -16,9 +16,11 @@
 //! On a large data set the model's evaluations dominate instead: per data row the input and, for
 //! every hidden unit, its activations, derivatives and tangents, held for the whole data set (two
 //! θ's of them with two threads). Measured (f64, synthetic data, the growth of the peak from n to
-//! 2n rows, entries per row = d + c·Σ hidden widths): on 64-16-16-10 and 64-128-128-10, c = 36.5 and
-//! 31.8 for run, 12.7 and 12.7 for flow, 20.6 and 16.1 for sgd, 18.4 and 15.9 for eval
-//! ([`Job::row_copies`]: floors below each, peaks the largest). An `eval` of 64-16-16-10 on 10⁷
+//! 2n rows, entries per row = d + c·Σ hidden widths): on 64-16-16-10 and 64-128-128-10 with two
+//! threads, c = 36.5 and 31.8 for run, 12.7 and 12.7 for flow, 20.6 and 16.1 for sgd, 18.4 and 15.9
+//! for eval; with one thread and on deeper, narrower nets (8-16×6-3, 8-16×12-3; the peak over n,
+//! so c is overstated) run 18.9, sgd 13.6, eval 12.7–13.4. A first set of floors (28, 11, 14, 14)
+//! refused two such jobs that fit. [`Job::row_copies`]: floors below each, peaks the largest. An `eval` of 64-16-16-10 on 10⁷
 //! rows (≈ 51 GB) was killed by the kernel after 2 min 44 s at 24 GB; it is now refused at once.
 
 use crate::error::InputError;
@@ -87,13 +89,13 @@ impl Job {
     /// (`false`), or the largest measured (`true`, the warning's peak).
     pub fn row_copies(self, peak: bool) -> u64 {
         match (self, peak) {
-            (Job::Run, false) => 28,
+            (Job::Run, false) => 16,
             (Job::Run, true) => 37,
-            (Job::Flow, false) => 11,
+            (Job::Flow, false) => 9,
             (Job::Flow, true) => 13,
-            (Job::Sgd, false) => 14,
+            (Job::Sgd, false) => 11,
             (Job::Sgd, true) => 21,
-            (Job::Eval, false) => 14,
+            (Job::Eval, false) => 11,
             (Job::Eval, true) => 19,
         }
     }
@@ -311,15 +313,15 @@ mod tests {
     }
 
     /// A large data set counts per row: `eval` of 64-16-16-10 on 10⁷ rows (peak ≈ 51 GB at the
-    /// measured 5.1 KB per row) needs at least 10⁷·(64 + 14·32)·8 bytes = 38.1 GiB, not the 1.1 MiB
+    /// measured 5.1 KB per row) needs at least 10⁷·(64 + 11·32)·8 bytes = 31.0 GiB, not the 1.1 MiB
     /// of its 1,482-entry vectors, and is refused on 24 GiB; the message names the rows.
     #[test]
     fn a_large_data_set_counts_per_row() {
         let rows = Rows::mlp(10_000_000, &[64, 16, 16, 10]);
         assert_eq!(rows, Rows { n: 10_000_000, input: 64, hidden: 32 });
-        assert_eq!(floor_bytes(Job::Eval, 1_482, Some(&rows), 8), 40 * 1_482 * 8 + 10_000_000 * 512 * 8);
+        assert_eq!(floor_bytes(Job::Eval, 1_482, Some(&rows), 8), 40 * 1_482 * 8 + 10_000_000 * 416 * 8);
         let e = check_against(Job::Eval, 1_482, Some(&rows), 8, Some((24 << 30, "MemAvailable".into()))).unwrap_err().to_string();
-        assert!(e.contains("38.1 GiB") && e.contains("512 numbers for each of the n = 10000000 data rows") && e.contains("--n"), "{e}");
+        assert!(e.contains("31.0 GiB") && e.contains("416 numbers for each of the n = 10000000 data rows") && e.contains("--n"), "{e}");
         assert!(check_against(Job::Eval, 1_482, Some(&Rows::mlp(1_000_000, &[64, 16, 16, 10])), 8, Some((24 << 30, String::new()))).is_ok());
     }
 

@@ -85,17 +85,6 @@ pub fn default_start<S: Scalar>(p: usize, c: S::Ctx) -> Vec<S> {
         .collect()
 }
 
-/// The start block of a top-k solve that must find repeated eigenvalues (`eval --top-k`):
-/// [`default_start`] and k − 1 deterministic pseudo-random vectors. The Krylov space of one start
-/// vector holds one vector of each eigenspace, so a solve from it finds one copy of an eigenvalue of
-/// multiplicity m > 1, and can stop on an invariant subspace missing the rest (an MLP at θ = 0, where
-/// λ = 2 has multiplicity 10: `--top-k 3` gave 2, 0.63, 0); a block of k finds up to k copies.
-pub fn block_start<S: Scalar>(p: usize, k: usize, c: S::Ctx) -> Vec<Vec<S>> {
-    std::iter::once(default_start(p, c))
-        .chain((1..k.min(p) as u64).map(|j| (0..p).map(|i| S::from_f64(fresh_entry(i, (1 << 40) + j), c)).collect()))
-        .collect()
-}
-
 /// Top-k eigenpairs of ∇²L(θ) from HVPs, warm-started at `v0` (or [`default_start`]).
 pub fn top_eigen<S: Scalar>(
     obj: &dyn Objective<S>,
