@@ -900,7 +900,8 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
             eprintln!("top {} of {p} eigenpairs by the block Lanczos solver with a block of {}: this can take hours", a.top_k, a.top_k);
         }
         let opts = EigenOpts { tol, ..EigenOpts::top::<S>(a.top_k, c) };
-        crate::sharpness::top_eigen(&counted, &th, None, &opts)?
+        let eig = crate::sharpness::top_eigen(&counted, &th, None, &opts)?;
+        crate::sharpness::complete_repeated(&counted, &th, eig, &opts)?
     };
     let hvp_count = counted.counts.hvps();
     let u = eig.vectors[0].clone();
