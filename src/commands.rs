@@ -419,7 +419,6 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
         crit: topts.gap_threshold.unwrap_or(1.9),
     };
     let ckpt_path = out.join("checkpoint.json");
-    npy::remove_stray_temporaries(&out);
     let inputs = cfg.input_digest()?;
 
     // Resume if a checkpoint of the same configuration exists. One that cannot be read, or that

@@ -447,6 +447,11 @@ fn uninterrupted(it: &mut impl Lockstep) -> Option<(f64, u64)> {
     }
 }
 
+/// N = round(20/h) steps of a point (τ = 20, η = 1).
+fn steps(h: f64) -> u64 {
+    (20.0 / h).round() as u64
+}
+
 /// Steps between a point's looks at its observer (a save, a signal, progress) in f64 and mixed
 /// precision: 0.14 s and 0.47 s of the reduced iteration (Zen 4); the double-double check looks
 /// every [`CHUNK_DD`] steps.
@@ -505,7 +510,7 @@ impl<T: Num> Plain<T> {
         let (c4, how) = claim_setting(claim)?;
         let m = Reduced::<T>::new(1.0, h * h, c4);
         let r = m.start(0.1, how);
-        Some(Plain { claim, m, r, n: (20.0 / h).round() as u64, delta: (2.0 * h * h).sqrt() })
+        Some(Plain { claim, m, r, n: steps(h), delta: (2.0 * h * h).sqrt() })
     }
 }
 
@@ -567,15 +572,15 @@ impl Mixed {
         let (c4, how) = claim_setting(claim)?;
         let mf = Reduced::<f64>::new(1.0, h * h, c4);
         let md = Reduced::<Dd>::new(1.0, h * h, c4);
-        let x0 = Dd::of(0.1) * (Dd::of(2.0) * md.alpha).sqrt();
+        let delta = (Dd::of(2.0) * md.alpha).sqrt();
+        let x0 = Dd::of(0.1) * delta;
         let theta = P { x: x0, y: Dd::of(0.0) };
         let dag = match how {
             Start::Ideal => mf.center(P { x: 0.0, y: 0.0 }),
             Start::Authors => mf.project(mf.center(P { x: x0.f(), y: 0.0 }), 3),
         };
         let v = theta.sub(cen_dd(&dag).th);
-        let delta = (Dd::of(2.0) * md.alpha).sqrt();
-        Some(Mixed { mf, md, theta, v, dag, n: (20.0 / h).round() as u64, delta })
+        Some(Mixed { mf, md, theta, v, dag, n: steps(h), delta })
     }
 }
 
@@ -816,7 +821,7 @@ struct Where {
 /// including those of the saved run).
 fn run_point(at: &Where, from: Option<&InProgress>, main: Option<&FullPoint>, save: Option<(&std::path::Path, &String, &[FullPoint])>) -> Result<(f64, u64, f64), Error> {
     let Where { claim, h, kind, .. } = *at;
-    let n = (20.0 / h).round() as u64;
+    let n = steps(h);
     let before = from.map_or(0.0, |c| c.seconds);
     if let Some(c) = from {
         eprintln!("claim {claim}: h = {h:.4e}, N = {n}: resuming the {} at step {} (saved by an earlier run)", kind.name(), c.state.t);

@@ -227,7 +227,6 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     }
     let start = std::time::Instant::now();
     let ckpt_path = out.join("flow_checkpoint.json");
-    npy::remove_stray_temporaries(&out);
     let inputs = cfg.input_digest()?;
     let resumed = read_flow_checkpoint::<S>(&ckpt_path, cfg, args, obj.dim(), &inputs)?;
     // Without a checkpoint, a saved search of this job is resumed; another job's is refused here,

@@ -44,9 +44,9 @@ impl Rows {
         Rows { n: n as u64, input: layers.first().copied().unwrap_or(0) as u64, hidden: hidden as u64 }
     }
 
-    /// Entries held per row with `copies` of every hidden unit.
-    fn entries(&self, copies: u64) -> u64 {
-        self.n.saturating_mul(self.input.saturating_add(copies.saturating_mul(self.hidden)))
+    /// Entries held for one row with `copies` of every hidden unit.
+    fn per_row(&self, copies: u64) -> u64 {
+        self.input.saturating_add(copies.saturating_mul(self.hidden))
     }
 }
 
@@ -83,6 +83,11 @@ impl Job {
             Job::Sgd => 98,
             Job::Eval => 50,
         }
+    }
+
+    /// The floor's vectors of length p, or the peak's.
+    fn vectors(self, peak: bool) -> u64 {
+        if peak { self.peak_vectors() } else { self.floor_vectors() }
     }
 
     /// Copies of every hidden unit held per data row (see the module): below every measurement
@@ -127,16 +132,15 @@ pub fn floor_bytes(job: Job, p: usize, rows: Option<&Rows>, bytes: u64) -> u64 {
 
 /// Entries `job` holds at least (or at its largest measured peak).
 fn need(job: Job, p: usize, rows: Option<&Rows>, peak: bool) -> u64 {
-    let vectors = if peak { job.peak_vectors() } else { job.floor_vectors() };
-    vectors.saturating_mul(p as u64).saturating_add(rows.map_or(0, |r| r.entries(job.row_copies(peak))))
+    job.vectors(peak).saturating_mul(p as u64).saturating_add(rows.map_or(0, |r| r.n.saturating_mul(r.per_row(job.row_copies(peak)))))
 }
 
 /// What the entries are, for the messages.
 fn what(job: Job, rows: Option<&Rows>, peak: bool, bytes: u64) -> String {
-    let vectors = if peak { job.peak_vectors() } else { job.floor_vectors() };
+    let vectors = job.vectors(peak);
     match rows {
         Some(r) if r.n > 0 => {
-            let per_row = r.input.saturating_add(job.row_copies(peak).saturating_mul(r.hidden));
+            let per_row = r.per_row(job.row_copies(peak));
             format!("{vectors} vectors of length p and {per_row} numbers for each of the n = {} data rows, at {bytes} bytes per entry", r.n)
         }
         _ => format!("{vectors} vectors of length p at {bytes} bytes per entry"),

@@ -536,7 +536,6 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
     }
     crate::npy::create_out_dir(&a.out)?;
     let _lock = crate::npy::lock_out_dir(&a.out)?;
-    crate::npy::remove_stray_temporaries(&a.out);
     // Finished batch sizes of an interrupted run of the same job (`sgd_partial.json`) are reused.
     let partial_path = a.out.join(PARTIAL);
     let key = job_key(a)?;

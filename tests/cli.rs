@@ -396,14 +396,23 @@ fn killed_flow_resumes_bit_identically() {
 /// it, and return its exit status and stderr; fails if the command finished before the signal.
 fn interrupt_once_written(args: &[String], ck: &Path, sig: &str, settle: std::time::Duration) -> (std::process::ExitStatus, String) {
     let before = std::fs::read(ck).ok();
+    let (status, err, _) = interrupt_when(args, || std::fs::read(ck).ok() != before, sig, settle);
+    (status, err)
+}
+
+/// Start `selfstab args…`, send it signal `sig` once `ready` holds and `settle` has passed, wait for
+/// it, and return its exit status, its stderr and the time from the signal to its end; fails if the
+/// command finished before the signal.
+fn interrupt_when<A: AsRef<std::ffi::OsStr>>(args: &[A], ready: impl FnMut() -> bool, sig: &str, settle: std::time::Duration) -> (std::process::ExitStatus, String, std::time::Duration) {
     let mut child = bin().args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    wait_for(|| std::fs::read(ck).ok() != before, 5);
+    wait_for(ready, 5);
     std::thread::sleep(settle);
     assert!(child.try_wait().unwrap().is_none(), "the job finished before the signal; make it longer");
+    let sent_at = std::time::Instant::now();
     let sent = Command::new("kill").args(["-s", sig, &child.id().to_string()]).status().unwrap();
     assert!(sent.success(), "kill -s {sig} failed");
     let o = child.wait_with_output().unwrap();
-    (o.status, String::from_utf8_lossy(&o.stderr).into_owned())
+    (o.status, String::from_utf8_lossy(&o.stderr).into_owned(), sent_at.elapsed())
 }
 
 /// The step an interrupted job's message names (`interrupted at <what> step K of N`).
@@ -596,15 +605,10 @@ fn interrupted_full_order_study_saves_the_point_in_progress_and_resumes_bit_iden
     expect_success(args(&full));
     let part = d.join("part");
     let file = part.join("order_16_partial.json");
-    let mut child = bin().args(args(&part)).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    wait_for(|| std::fs::read_to_string(&file).is_ok_and(|t| t.contains("\"current\":{")), 5);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "the study finished before the signal; make it longer");
-    assert!(Command::new("kill").args(["-s", "TERM", &child.id().to_string()]).status().unwrap().success());
-    let o = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let in_progress = || std::fs::read_to_string(&file).is_ok_and(|t| t.contains("\"current\":{"));
+    let (status, err, _) = interrupt_when(&args(&part), in_progress, "TERM", std::time::Duration::from_millis(300));
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(o.status.signal(), Some(15), "{:?} {err}", o.status);
+    assert_eq!(status.signal(), Some(15), "{status:?} {err}");
     assert!(!err.contains("panicked") && err.contains("of 16000000 of the f64 run of claim 16's point 3 of 3") && err.contains("the same command resumes it"), "{err}");
     let k: u64 = err.split("interrupted at step ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
@@ -633,17 +637,10 @@ fn a_full_order_study_of_short_points_stops_at_a_signal_after_the_point_in_progr
     let out = d.join("o");
     let file = out.join("order_16_partial.json");
     let args = ["order", "16", "--full", "--decades", "1.9", "--points", "400", "--dd-max-steps", "10000000", "--out", out.to_str().unwrap()];
-    let mut child = bin().args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    wait_for(|| file.exists(), 5);
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    assert!(child.try_wait().unwrap().is_none(), "the study finished before the signal; make it longer");
-    let sent = std::time::Instant::now();
-    assert!(Command::new("kill").args(["-s", "INT", &child.id().to_string()]).status().unwrap().success());
-    let o = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let (status, err, took) = interrupt_when(&args, || file.exists(), "INT", std::time::Duration::from_millis(200));
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(o.status.signal(), Some(2), "{:?} {err}", o.status);
-    assert!(sent.elapsed().as_secs_f64() < 5.0, "the study took {:?} to stop", sent.elapsed());
+    assert_eq!(status.signal(), Some(2), "{status:?} {err}");
+    assert!(took.as_secs_f64() < 5.0, "the study took {took:?} to stop");
     let k: usize = err.split("interrupted after claim 16's point ").nth(1).unwrap_or_else(|| panic!("{err}")).split(' ').next().unwrap().parse().unwrap();
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(saved["points"].as_array().unwrap().len(), k, "the saved points are not those finished");
