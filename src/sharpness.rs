@@ -357,10 +357,14 @@ fn check_solve_inputs<S: Scalar>(p: usize, th: &[S], warm: &[Vec<S>], pre: Optio
 }
 
 /// Entry i of the deterministic vector with `seed` (in [−½, ½)) from which a solve continues after
-/// an invariant subspace (a multiplicative hash of i + 1; no randomness, so a solve is repeatable).
+/// an invariant subspace: SplitMix64 of (stream + seed, i), so the vectors of successive seeds are
+/// independent of each other and of [`complete_repeated`]'s starts (no randomness, so a solve is
+/// repeatable). A multiplicative hash with the seed in its multiplier's low bits, used before, gave
+/// vectors of seeds 1 and 2 equal to within 2^-52, and a solve that broke down twice continued from
+/// rounding noise (the pairs were still right: a solve checks its true residuals).
 fn fresh_entry(i: usize, seed: u64) -> f64 {
-    let h = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15 ^ seed);
-    ((h >> 11) as f64) * libm::ldexp(1.0, -53) - 0.5
+    const STREAM: u64 = 0x5EED_0000;
+    splitmix_entry(STREAM + seed, i as u64)
 }
 
 /// Iterations over which the explicit mode's residual must at least halve ([`STALL_FACTOR`]) while
@@ -1498,6 +1502,53 @@ mod tests {
                 assert!(err <= opts.tol && err_x <= opts.tol, "k {k}, max_basis {max_basis}: pair {r} off by {err:e} (explicit {err_x:e})");
             }
         }
+    }
+
+    /// A solve that reaches an invariant subspace again and again continues each time from a new,
+    /// independent deterministic vector. The fresh vectors of seeds 1..=6 are pairwise near
+    /// orthogonal (|cos| ≤ 4/√p, four standard deviations of independent entries); before, a
+    /// multiplicative hash whose multiplier changed in its low bits gave vectors equal to within
+    /// 2^-52, so the second one was rounding noise once orthogonalised. H = diag with λ = 3 eight
+    /// times and 1 elsewhere (p = 200): the Krylov space of any start is two dimensional, so the
+    /// explicit mode (two start vectors) breaks down twice before it has k = 7 pairs. A solve cannot
+    /// see how often an eigenvalue repeats: it returns exact, orthonormal eigenpairs with one copy of
+    /// 3 per start (3, 3, 3, 3, 1, 1, 1), and [`complete_repeated`] then finds the other three.
+    #[test]
+    fn a_solve_that_breaks_down_repeatedly_continues_from_independent_vectors() {
+        let p = 200;
+        for a in 1..=6u64 {
+            for b in a + 1..=6 {
+                let (x, y) = (noise(p, a), noise(p, b));
+                let cos = dot(&x, &y) / (norm(&x) * norm(&y));
+                assert!(cos.abs() <= 4.0 / (p as f64).sqrt(), "fresh vectors {a} and {b}: cos {cos:e}");
+            }
+        }
+        let mut lam = vec![1.0; p];
+        for i in [3, 20, 50, 77, 99, 150, 170, 190] {
+            lam[i] = 3.0;
+        }
+        let obj = Diag { lam, c: () };
+        let th = vec![0.0; p];
+        let opts = EigenOpts::top::<f64>(7, ());
+        // Eigenpairs to the tolerance (residual relative to λ₁ = 3), orthonormal to rounding.
+        let check = |e: &Eigen<f64>, want: &[f64]| {
+            for (r, &l) in want.iter().enumerate() {
+                let mut hy = vec![0.0; p];
+                obj.hvp(&th, &e.vectors[r], &mut hy).unwrap();
+                axpy(&-e.values[r], &e.vectors[r], &mut hy);
+                let res = norm(&hy) / 3.0;
+                assert!((e.values[r] - l).abs() <= 3.0 * opts.tol && res <= opts.tol, "pair {r}: {} (residual {res:e}); values {:?}", e.values[r], e.values);
+                for q in 0..=r {
+                    let d = dot(&e.vectors[r], &e.vectors[q]) - if q == r { 1.0 } else { 0.0 };
+                    assert!(d.abs() <= 1e-12, "pairs {q} and {r} not orthonormal: {d:e}");
+                }
+            }
+        };
+        let starts = vec![default_start::<f64>(p, ()), noise(p, 77)];
+        let e = top_eigen_subspace(&obj, &th, &starts, &opts).unwrap();
+        check(&e, &[3.0, 3.0, 3.0, 3.0, 1.0, 1.0, 1.0]);
+        let e = complete_repeated(&obj, &th, e, &opts).unwrap();
+        check(&e, &[3.0; 7]);
     }
 
     /// A solve's buffer pool keeps no more than the solve's working set, however many thick
