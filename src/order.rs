@@ -7,7 +7,7 @@
 //!
 //! | claim | $E(h)$ | setting | predicted | pass |
 //! |---|---|---|---|---|
-//! | 6 | $\max_{t\le N}\lvert\mathcal H_t-\mathcal H_0\rvert$ of the reduced map (reference.md §3.2) | $(X_0,Y_0)=(0.5,0)$, τ = 20, $h=10^{-2}\dots10^{-8}$ | 1 | $\lvert p-1\rvert\le0.1$ |
+//! | 6 | $\max_{t\le N}\lvert\mathcal H_t-\mathcal H_0\rvert$ of the reduced map (H: reference.md §3.1; its drift: §3.4) | $(X_0,Y_0)=(0.5,0)$, τ = 20, $h=10^{-2}\dots10^{-8}$ | 1 | $\lvert p-1\rvert\le0.1$ |
 //! | 18 | $\max_t\lVert\theta_t-\theta^\dagger_t-v_t\rVert/\delta$, Toy-P with $c_4=1$ | τ = 20, $h=0.0125\dots1.25\cdot10^{-4}$ | 1 | $\lvert p-1\rvert\le0.1$ |
 //! | 20 | same, $c=0.2$ along $e_3$ | same | > 1 | $p-2\,\mathrm{SE}>1.5$ |
 //! | 21 | same, $c_3=0.1$ | $h=0.003\dots3\cdot10^{-5}$ | 0 | $\lvert p\rvert\le0.05$ |

@@ -7,7 +7,7 @@
 //!   \frac{x_t^2-\delta_t^2}{2}\nabla S_{\perp,t} + u_t x_t y_t\Big],$$
 //! with x = u·v, y = ∇S⊥·v and δ² = 2·max(α, 0)/β: the +δ²/2·∇S⊥ term is the projection's
 //! first-order effect (reference.md §5.1), and when α ≤ 0 the projection does not act on S (§4), so
-//! the term is 0 (theory/README.md §Decisions; claim 38). Both updates are invariant under u → −u:
+//! the term is 0 (theory/README.md §Decisions; claim 36). Both updates are invariant under u → −u:
 //! u enters only through x·u, x² and ∇S⊥ (claim 2).
 
 use crate::error::EvalError;

@@ -12,7 +12,7 @@
 //! Stored Ritz pairs of a previous solve may precondition the expansion (Davidson); a solve whose
 //! residual stops falling drops them ([`STALL_WINDOW`]).
 //! It stops when every requested pair has relative residual
-//! ‖Hy − θy‖ ≤ tol·|θ| (decisions.md §5) and reports an error naming the residual reached otherwise.
+//! ‖Hy − θy‖ ≤ tol·max(|θ|, |θ₁|), θ₁ the top value (decisions.md §5) and reports an error naming the residual reached otherwise.
 //! A solve started from a given vector uses no randomness, so starting from −v₀ returns exactly −u
 //! (negation is exact in IEEE and MPFR; claim 2).
 

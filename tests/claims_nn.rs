@@ -300,7 +300,7 @@ fn claim_25_gd_sharpness_band_around_two_over_eta() {
     // [7.32, 7.74]; the test is |mean − 2/η| ≤ 0.6% of 2/η and a band on both sides of 2/η whose
     // excursions below and above it are the claim's (2/η − 7.32 = 0.179, 7.74 − 2/η = 0.241) within
     // 20%: after the first spike GD's bits depend on the rounding realisation, and two realisations
-    // (before and after the data shards, b497ae9) gave excursions 0.1755 / 0.1705 and 0.2388 / 0.2323,
+    // (before and after the data shards, b497ae9) gave excursions 0.1755 / 0.1703 and 0.2388 / 0.2323,
     // 3% apart; a collapsed band, or one twice as wide, fails. Run with gap_threshold None (decisions §9):
     // the gap is never below 1.9/η here anyway (max λ₂(θ†) = 6.92 < 7.12 over 700 steps).
     let w: Vec<f64> = gd_eos().iter().filter(|r| (200..=700).contains(&r.0)).map(|r| r.2).collect();
@@ -523,13 +523,17 @@ fn claim_23_width_decides_sharpening_over_seeded_inits_t5000() {
     // numpy initialisations, of which 64-16-10's is not vendored. With the crate's seeded
     // initialisation (decisions §2; seeds 0–3, η = 0.05, 5000 GD steps, S every 50) the width
     // ordering holds on every seed: measured S(0) → max S over t ≥ 100 (S(5000)):
-    //   64-32-10: 7.82 → 12.70, 10.01 → 13.27, 7.91 → 12.74, 9.11 → 15.15 (rises ≥ +3.26);
-    //   64-12-10: 10.40 → 9.28, 7.39 → 6.40, 9.89 → 8.79, 9.18 → 8.10 (never back to its start);
-    //   64-16-10: 13.01 → 10.09, 8.38 → 9.18, 10.03 → 9.21, 8.42 → 9.29 (−2.92 … +0.87: at the
-    //   boundary, above its start on seeds 1 and 3 by ≤ 11 %).
-    // Asserted: 64-32-10 ends ≥ S(0) + 2.5, 64-12-10 stays below S(0) after t = 100, 64-16-10 rises by
-    // at most 1.0 and by less than a third of 64-32-10's rise on the same seed. No EoS at η = 0.05
-    // (S ≤ 16 ≪ 2/η = 40): GD is not chaotic here, so rounding cannot move these margins.
+    //   64-32-10: 7.8187 → 12.7008, 10.0096 → 13.2704, 7.9060 → 12.7403, 9.1110 → 15.1518 (rises ≥ +3.26);
+    //   64-12-10: 10.3961 → 9.2824, 7.3900 → 6.4045, 9.8930 → 8.7860, 9.1820 → 8.0969 (never back to
+    //   its start);
+    //   64-16-10: 13.0092 → 10.0903, 8.3821 → 9.1819, 10.0272 → 9.2146, 8.4173 → 9.2885.
+    // Finding: 64-16-10 does sharpen on seeds 1 and 3 (+0.7997 and +0.8712, 10 % above its start);
+    // 16 units are at the boundary, and the claim's "64-16-10 does not sharpen" does not hold on
+    // these initialisations. Asserted: 64-32-10 ends ≥ S(0) + 2.5, 64-12-10 stays below S(0) after
+    // t = 100, and 64-16-10's max S over t ≥ 100 minus S(0) reproduces the measured −2.9189,
+    // +0.7997, −0.8126, +0.8712 (max(1 %, ½ of the last digit)), so the test fails if the finding
+    // goes away. No EoS at η = 0.05 (S ≤ 16 ≪ 2/η = 40): GD is not chaotic here, so rounding cannot
+    // move these numbers by the tolerance.
     let ds = data::digits(256).unwrap();
     let run = |layers: &[usize], seed: u64| -> (f64, f64, f64) {
         let m = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &ds, ()).unwrap();
@@ -538,13 +542,15 @@ fn claim_23_width_decides_sharpening_over_seeded_inits_t5000() {
         let later = s.iter().filter(|r| r.0 >= 100).map(|r| r.1).fold(f64::MIN, f64::max);
         (s[0].1, later, s.last().unwrap().1)
     };
+    let rise_16 = [-2.9189, 0.7997, -0.8126, 0.8712];
     for seed in 0..4u64 {
         let (w0, _, w_end) = run(&[64, 32, 10], seed);
         let (n0, n_max, _) = run(&[64, 12, 10], seed);
         let (m0, m_max, _) = run(&[64, 16, 10], seed);
-        eprintln!("claim 23, seed {seed}: 64-32-10 {w0:.4} → {w_end:.4}; 64-12-10 {n0:.4}, later max {n_max:.4}; 64-16-10 {m0:.4}, later max {m_max:.4}");
+        eprintln!("claim 23, seed {seed}: 64-32-10 {w0:.4} → {w_end:.4}; 64-12-10 {n0:.4}, later max {n_max:.4}; 64-16-10 {m0:.4}, later max {m_max:.4} (rise {:+.4})", m_max - m0);
         assert!(w_end >= w0 + 2.5, "seed {seed}: 64-32-10 does not sharpen: {w0} → {w_end}");
         assert!(n_max < n0, "seed {seed}: 64-12-10 sharpens: S(0) = {n0}, later max {n_max}");
-        assert!(m_max - m0 <= 1.0 && m_max - m0 < (w_end - w0) / 3.0, "seed {seed}: 64-16-10 rises {m0} → {m_max}");
+        let (rise, want) = (m_max - m0, rise_16[seed as usize]);
+        assert!((rise - want).abs() <= (0.01 * want.abs()).max(5e-5), "seed {seed}: 64-16-10 rises {rise:+.5}, recorded {want:+.4}");
     }
 }

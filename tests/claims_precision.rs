@@ -81,7 +81,9 @@ fn claim_28_instability_point_of_the_micro_mlp() {
     let (step, st) = micro();
     // The brief's setting: the f64 search crosses 2/η at GD step 98.
     assert_eq!(*step, 98);
-    // All lanes start from the same (exactly lifted) θ₀: the distances at t = 0 vanish exactly.
+    // All lanes start from the same θ₀, lifted exactly from f64 (decisions §2): the distances at
+    // t = 0 vanish exactly. A guard of the study's set-up (a lift through decimal text or a rounded
+    // η would leave ≈ 1e-17 here), not a measurement of the claim.
     assert!(st.rel.iter().all(|r| r[0] == 0.0), "{:?}", st.rel.iter().map(|r| r[0]).collect::<Vec<_>>());
 }
 
