@@ -150,8 +150,14 @@ fn claim_29_micro_mlp_sharpness_held_and_loss_monotone_f64() {
 /// trΣ/η term, ‖∇L‖², S) relative L1 errors over the interior window.
 fn claim_30_errors(steps: u64, w: f64) -> [f64; 5] {
     let (m, th0, _) = micro_unstable();
+    claim_30_errors_of(&m, ETA_MICRO, &th0, steps, w).0
+}
+
+/// GD vs the flow from θ₀ for `steps` steps, Gaussian width w: the relative L1 errors of
+/// [`claim_30_errors`] and the ratios of the window means (smoothed GD / prediction) of x² and ‖∇L‖².
+fn claim_30_errors_of(m: &Mlp<f64>, eta: f64, th0: &[f64], steps: u64, w: f64) -> ([f64; 5], [f64; 2]) {
     let opts = FlowOpts::new::<f64>(());
-    let (rows, maxres) = central_flow::compare(&m, &ETA_MICRO, &th0, steps, &opts, |_: &[central_flow::CompareRow]| {}).unwrap();
+    let (rows, maxres) = central_flow::compare(m, &eta, th0, steps, &opts, |_: &[central_flow::CompareRow]| {}).unwrap();
     let sm = Smoothed::new(&rows, w);
     let win = window(rows.len(), w);
     let col = |f: fn(&central_flow::CompareRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
@@ -164,7 +170,7 @@ fn claim_30_errors(steps: u64, w: f64) -> [f64; 5] {
         "{steps} steps, width {w}, window {win:?}: x² {:.3} (means {:.3e} vs {:.3e}), loss {:.4} (L(w) alone {:.4}), ‖∇L‖² {:.3}, S {:.4}; SDCP max residuals {maxres:?}; max critical {}",
         x2.rel_l1, x2.mean_gd, x2.mean_pred, lo.rel_l1, l0.rel_l1, gs.rel_l1, sh.rel_l1, rows.iter().map(|r| r.n_crit).max().unwrap()
     );
-    [x2.rel_l1, lo.rel_l1, l0.rel_l1, gs.rel_l1, sh.rel_l1]
+    ([x2.rel_l1, lo.rel_l1, l0.rel_l1, gs.rel_l1, sh.rel_l1], [x2.mean_gd / x2.mean_pred, gs.mean_gd / gs.mean_pred])
 }
 
 
@@ -201,6 +207,44 @@ fn claim_30_micro_mlp_smoothed_gd_matches_flow_long() {
     pinned_within("‖∇L‖² vs prediction", gs, MEASURED_LONG[3], 1.5);
     pinned_within("S vs S(w)", sh, MEASURED_LONG[4], 1.5);
 }
+
+/// claim 30's finding on the default digits net (64-16-16-10, n = 256, θ_init vendored, η = 0.2667;
+/// the `selfstab flow --steps 4750 --smooth 150` job): 4750 steps from the instability point (GD step
+/// 95), width 150, window t ∈ [600, 4150]. The loss and the sharpness match; x² and ‖∇L‖² match only
+/// on average, not pointwise (GD's oscillation regrows a few hundred steps after the flow's tr Σ
+/// switches back on, t ≈ 1800–2500; theory/README.md Findings). Past GD's first spike its bits depend
+/// on the rounding realisation, so the numbers are pinned within a factor 1.5 either way (as the micro
+/// net's), which keeps the pointwise errors ≥ 0.33: the finding fails if they match pointwise.
+#[test]
+#[ignore = "long study (4,750 steps, ≈ 10 min in release): cargo test --release --test claims_central_flow -- --ignored claim_30"]
+fn claim_30_digits_net_x2_and_gradient_match_only_on_average() {
+    let layers = [64usize, 16, 16, 10];
+    let ds = data::digits(256).unwrap();
+    let m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &ds, ()).unwrap();
+    let path = format!("{}/tests/data/mlp_64-16-16-10_theta_init.npy", env!("CARGO_MANIFEST_DIR"));
+    let (th, _) = selfstab::npy::read_npy_f64(&path).unwrap();
+    let eta = 0.2667;
+    let inst = find_instability(&m, &eta, &th, 5000, 1e-10, &mut []).unwrap();
+    assert_eq!(inst.step, 95);
+    let ([x2, lo, l0, gs, sh], [mx2, mgs]) = claim_30_errors_of(&m, eta, &inst.theta, 4750, 150.0);
+    println!("window means, smoothed GD / prediction: x² {mx2:.4}, ‖∇L‖² {mgs:.4}");
+    pinned_within("x² vs tr Σ (pointwise)", x2, MEASURED_DIGITS[0], 1.5);
+    pinned_within("loss vs L(w) + tr Σ/η", lo, MEASURED_DIGITS[1], 1.5);
+    pinned_within("L(w) alone", l0, MEASURED_DIGITS[2], 1.5);
+    pinned_within("‖∇L‖² vs prediction (pointwise)", gs, MEASURED_DIGITS[3], 1.5);
+    pinned_within("S vs S(w)", sh, MEASURED_DIGITS[4], 1.5);
+    for (what, r) in [("x²", mx2), ("‖∇L‖²", mgs)] {
+        assert!((r - 1.0).abs() <= MEANS_DIGITS, "{what}: window means differ by {r} (recorded within {MEANS_DIGITS})");
+    }
+}
+
+/// Measured relative L1 errors of the digits run (x², loss, L(w) alone, ‖∇L‖², S); the same as
+/// `selfstab flow --steps 4750 --smooth 150`'s flow_summary.json.
+const MEASURED_DIGITS: [f64; 5] = [0.516, 0.0573, 0.115, 0.516, 0.00635];
+
+/// The window means of x² and ‖∇L‖² (smoothed GD over prediction) agree to this: the claim's match
+/// on average (measured 1.056 and 1.059), with room for GD's rounding realisation.
+const MEANS_DIGITS: f64 = 0.1;
 
 // ---------------------------------------------------------------- claim 31
 
