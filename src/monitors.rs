@@ -164,8 +164,11 @@ pub fn observe<S: Scalar>(obj: &dyn Objective<S>, dag: &Center<S>, theta: &[S], 
         let half = S::from_i64(5, c) * &delta;
         let steps = S::from_i64(SLICE_POINTS as i64 - 1, c);
         for i in 0..SLICE_POINTS {
-            // x_i = −5δ + i·10δ/(N − 1).
-            let x = -half.clone() + &(S::from_i64(2 * i as i64, c) * &half / &steps);
+            // x_i = −5δ + i·10δ/(N − 1), formed for the first half and negated for the second, so the
+            // grid is symmetric bit for bit and the slice along −u is this one mirrored (claim 2).
+            let j = i.min(SLICE_POINTS - 1 - i);
+            let xj = -half.clone() + &(S::from_i64(2 * j as i64, c) * &half / &steps);
+            let x = if j == i { xj } else { -xj };
             let mut p = at.clone();
             axpy(&x, &dag.u, &mut p);
             // A point where L is not finite (far out on a steep slice) is left out.
