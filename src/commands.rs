@@ -755,11 +755,21 @@ fn write_final<S: Scalar>(out: &Path, st: &TrackState<S>) -> Result<(), Error> {
 
 /// `selfstab export`: the seeded initial parameters and the data, for other implementations.
 pub fn export(layers: &[usize], data_name: &str, n: usize, seed: u64, out: &Path) -> Result<(), Error> {
+    // The data are held once, as they are written: checked before they are made (an n out of range
+    // is the data's own error).
+    let rows = match data_name {
+        "digits" => Some(n.min(data::DIGITS_ROWS)),
+        "synthetic" if (1..=data::MAX_SAMPLES).contains(&n) => Some(n),
+        _ => None,
+    };
+    if let (Some(rows), Some(p)) = (rows, crate::models::mlp::checked_param_count(layers)) {
+        crate::memory::check(crate::memory::Job::Export, p, Some(&crate::memory::Rows::mlp(rows, layers)), 8)?;
+    }
     let ds = data_for(layers, data_name, n, seed)?;
     npy::create_out_dir(out)?;
     let theta = data::init_params(layers, seed)?;
     npy::write_npy_f64(out.join("theta0.npy"), &theta, &[theta.len()])?;
-    data::save_npz_dataset(out.join("data.npz"), &ds)?;
+    data::write_npz_dataset(out.join("data.npz"), ds)?;
     Ok(())
 }
 

@@ -276,6 +276,12 @@ pub fn load_npz_dataset(path: impl AsRef<Path>) -> Result<Dataset, InputError> {
 /// Save a data set as `.npz` (`X` float64 [n, d], `y` int64 `[n]`), uncompressed and atomically, so
 /// that [`load_npz_dataset`] returns it bit for bit.
 pub fn save_npz_dataset(path: impl AsRef<Path>, ds: &Dataset) -> Result<(), Error> {
+    write_npz_dataset(path, ds.clone())
+}
+
+/// [`save_npz_dataset`] of a data set given up to it: its arrays are written as they are, not
+/// copied (`export` of 8.5M synthetic rows held the inputs twice, 8.2 GiB).
+pub fn write_npz_dataset(path: impl AsRef<Path>, ds: Dataset) -> Result<(), Error> {
     let path = path.as_ref();
     if ds.x.len() != ds.n * ds.d || ds.y.len() != ds.n {
         return Err(InputError::Dimension(format!(
@@ -287,8 +293,8 @@ pub fn save_npz_dataset(path: impl AsRef<Path>, ds: &Dataset) -> Result<(), Erro
         ))
         .into());
     }
-    let x = NpyArray::f64(ds.x.clone(), vec![ds.n, ds.d]);
-    let y = NpyArray::i64(ds.y.clone(), vec![ds.n]);
+    let x = NpyArray::f64(ds.x, vec![ds.n, ds.d]);
+    let y = NpyArray::i64(ds.y, vec![ds.n]);
     npy::write_npz(path, &[("X", &x), ("y", &y)])
 }
 

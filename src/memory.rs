@@ -61,6 +61,8 @@ pub enum Job {
     Sgd,
     /// `selfstab eval` (one eigen solve and ∇S).
     Eval,
+    /// `selfstab export` (the data set once, as it is written, and θ₀).
+    Export,
 }
 
 impl Job {
@@ -71,6 +73,7 @@ impl Job {
             Job::Flow => 110,
             Job::Sgd => 50,
             Job::Eval => 40,
+            Job::Export => 1,
         }
     }
 
@@ -82,6 +85,7 @@ impl Job {
             Job::Flow => 187,
             Job::Sgd => 98,
             Job::Eval => 50,
+            Job::Export => 1,
         }
     }
 
@@ -102,7 +106,15 @@ impl Job {
             (Job::Sgd, true) => 21,
             (Job::Eval, false) => 11,
             (Job::Eval, true) => 19,
+            (Job::Export, _) => 0,
         }
+    }
+
+    /// Entries held per data row besides the input and the hidden units: `export` writes the labels
+    /// as int64 next to the inputs (measured: its peak is the data set, 1.046e9 bytes for 2·10⁶ rows
+    /// of 64 inputs, against 2·10⁶·65·8 = 1.040e9).
+    fn row_extra(self) -> u64 {
+        if self == Job::Export { 1 } else { 0 }
     }
 
     fn name(self) -> &'static str {
@@ -111,6 +123,7 @@ impl Job {
             Job::Flow => "flow",
             Job::Sgd => "sgd",
             Job::Eval => "eval",
+            Job::Export => "export",
         }
     }
 }
@@ -132,7 +145,7 @@ pub fn floor_bytes(job: Job, p: usize, rows: Option<&Rows>, bytes: u64) -> u64 {
 
 /// Entries `job` holds at least (or at its largest measured peak).
 fn need(job: Job, p: usize, rows: Option<&Rows>, peak: bool) -> u64 {
-    job.vectors(peak).saturating_mul(p as u64).saturating_add(rows.map_or(0, |r| r.n.saturating_mul(r.per_row(job.row_copies(peak)))))
+    job.vectors(peak).saturating_mul(p as u64).saturating_add(rows.map_or(0, |r| r.n.saturating_mul(r.per_row(job.row_copies(peak)).saturating_add(job.row_extra()))))
 }
 
 /// What the entries are, for the messages.
@@ -140,7 +153,7 @@ fn what(job: Job, rows: Option<&Rows>, peak: bool, bytes: u64) -> String {
     let vectors = job.vectors(peak);
     match rows {
         Some(r) if r.n > 0 => {
-            let per_row = r.per_row(job.row_copies(peak));
+            let per_row = r.per_row(job.row_copies(peak)) + job.row_extra();
             format!("{vectors} vectors of length p and {per_row} numbers for each of the n = {} data rows, at {bytes} bytes per entry", r.n)
         }
         _ => format!("{vectors} vectors of length p at {bytes} bytes per entry"),
@@ -327,6 +340,19 @@ mod tests {
         let e = check_against(Job::Eval, 1_482, Some(&rows), 8, Some((24 << 30, "MemAvailable".into()))).unwrap_err().to_string();
         assert!(e.contains("31.0 GiB") && e.contains("416 numbers for each of the n = 10000000 data rows") && e.contains("--n"), "{e}");
         assert!(check_against(Job::Eval, 1_482, Some(&Rows::mlp(1_000_000, &[64, 16, 16, 10])), 8, Some((24 << 30, String::new()))).is_ok());
+    }
+
+    /// `export` holds the data set once (inputs and int64 labels) and θ₀: 8·10⁶ rows of 64 inputs
+    /// need 8·10⁶·65·8 bytes (3.9 GiB), refused under 3.8 GiB, and 1,210 parameters; it has no
+    /// warning band (floor = peak).
+    #[test]
+    fn export_counts_the_data_set_once_with_its_labels() {
+        let rows = Rows::mlp(8_000_000, &[64, 16, 10]);
+        assert_eq!(floor_bytes(Job::Export, 1_210, Some(&rows), 8), 1_210 * 8 + 8_000_000 * 65 * 8);
+        let e = check_against(Job::Export, 1_210, Some(&rows), 8, Some(((38u64 << 30) / 10, "ulimit -v".into()))).unwrap_err().to_string();
+        assert!(e.contains("`export`") && e.contains("3.9 GiB") && e.contains("65 numbers for each of the n = 8000000 data rows"), "{e}");
+        assert!(check_against(Job::Export, 1_210, Some(&rows), 8, Some((4 << 30, String::new()))).is_ok());
+        assert!(warning_against(Job::Export, 1_210, Some(&rows), 8, Some(&(4 << 30, String::new()))).is_none());
     }
 
     /// MPFR entries: 80 bytes at 256 bits (struct, four limbs, header); 48 + 8 at 53.
