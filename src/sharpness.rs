@@ -1530,7 +1530,9 @@ mod tests {
         let obj = Diag { lam, c: () };
         let th = vec![0.0; p];
         let opts = EigenOpts::top::<f64>(7, ());
-        // Eigenpairs to the tolerance (residual relative to λ₁ = 3), orthonormal to rounding.
+        // Eigenpairs to the tolerance (residual relative to λ₁ = 3), orthonormal to rounding: the
+        // basis is orthogonalised twice (Kahan–Parlett), so its loss of orthogonality is a few m·ε
+        // (m ≤ 10 vectors here) and the Ritz vectors inherit it; bound 64ε (measured ≤ 5.1e-16).
         let check = |e: &Eigen<f64>, want: &[f64]| {
             for (r, &l) in want.iter().enumerate() {
                 let mut hy = vec![0.0; p];
@@ -1540,7 +1542,7 @@ mod tests {
                 assert!((e.values[r] - l).abs() <= 3.0 * opts.tol && res <= opts.tol, "pair {r}: {} (residual {res:e}); values {:?}", e.values[r], e.values);
                 for q in 0..=r {
                     let d = dot(&e.vectors[r], &e.vectors[q]) - if q == r { 1.0 } else { 0.0 };
-                    assert!(d.abs() <= 1e-12, "pairs {q} and {r} not orthonormal: {d:e}");
+                    assert!(d.abs() <= 64.0 * f64::EPSILON, "pairs {q} and {r} not orthonormal: {d:e}");
                 }
             }
         };

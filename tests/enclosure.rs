@@ -123,7 +123,9 @@ fn enclosure_width_grows_like_abs_jacobian_at_period_two_orbit() {
         assert!(worst <= 1e-12, "h = {h}: widths differ from |J|-products by {worst:e}");
         // Rate: (1/τ) ln ρ(M)^N = ln(1+√2h)/h exactly for the law; the fitted slope of ln width
         // also carries the alignment transient of w₀ = (2r, 2r) with M's Perron vector (1, √2),
-        // an O(1) offset in ln width fitted over τ = 20: ≤ 0.003 measured (1.4052 vs 1.4043 at h = 0.01).
+        // an O(1) offset in ln width (at most ln √2 = 0.35) fitted over τ = 20, at most 0.35/20 = 0.017
+        // in the slope: measured 0.0009–0.0010 (1.3955 vs 1.3946, 1.4052 vs 1.4043, 1.4102 vs 1.4092
+        // at h = 0.02, 0.01, 0.005); bound 0.005.
         let law = (1.0 + std::f64::consts::SQRT_2 * hf).ln() / hf;
         assert!(rel(e.rate_law, law) <= 1e-12, "h = {h}: rate_law {} vs {law}", e.rate_law);
         assert!((e.rate_measured - law).abs() <= 0.005, "h = {h}: fitted rate {} vs law {law}", e.rate_measured);
@@ -151,15 +153,18 @@ fn enclosure_width_law_on_generic_orbit_and_split_divides_width() {
     four.split = 4;
     let (e1, e4) = (enclose(&one).unwrap(), enclose(&four).unwrap());
     assert_eq!((e1.certified_steps, e4.certified_steps), (2000, 2000));
-    // Same error budget as at the period-2 orbit (widths ≤ 1e-18 here).
+    // Same error budget as at the period-2 orbit (widths ≤ 1e-18 here; the f64 prediction's
+    // rounding ≤ N·1e-16 = 2e-13 for N = 2000): 1e-12.
     for e in [&e1, &e4] {
         let worst = e.rows.iter().map(|r| rel(r.width_x, r.linear_width_x).max(rel(r.width_y, r.linear_width_y))).fold(0.0f64, f64::max);
-        assert!(worst <= 1e-11, "split {}: widths differ from |J|-products by {worst:e}", e.spec.split);
+        eprintln!("split {}: max relative deviation from the |J|-product law {worst:e}", e.spec.split);
+        assert!(worst <= 1e-12, "split {}: widths differ from |J|-products by {worst:e}", e.spec.split);
     }
     // Split: sub-box widths are w/4 (edges rounded outward by ≤ 2^-256 relative), and the
     // sub-box midpoints differ by ≤ 1e-30, so the |J| products agree to ≤ 1e-12 relative.
     let worst = e1.rows.iter().zip(&e4.rows).map(|(a, b)| rel(a.width_x, 4.0 * b.width_x).max(rel(a.width_y, 4.0 * b.width_y))).fold(0.0f64, f64::max);
-    assert!(worst <= 1e-11, "split 4 does not divide the widths by 4: {worst:e}");
+    eprintln!("split 1 vs 4: widths differ from the factor 4 by {worst:e}");
+    assert!(worst <= 1e-12, "split 4 does not divide the widths by 4: {worst:e}");
     // The law's rate is √2·mean|X| up to the Y/2 and O(h) terms of ρ(|J|): within 10 %.
     assert!(rel(e1.rate_law, e1.rate_leading) <= 0.1, "law {} vs √2·mean|X| {}", e1.rate_law, e1.rate_leading);
     eprintln!("generic orbit (0.5, 0), h = 0.01, N = 2000: rate fit {:.4}, law {:.4}, √2·mean|X| {:.4}, point spread {:.3}, interval spread {:e}",

@@ -227,17 +227,24 @@ fn claim_02_engine_quantities_bitwise_invariant_under_u_sign_mpfr256() {
 
 #[test]
 fn exact_cubic_constants_match_closed_form_at_x_zero() {
-    // At x = 0: S = 2/η + a·w, u = e_x, ∇S = ∇S⊥ = (0, a), α = g·a, β = ‖a‖² (models.md §1).
+    // At x = 0: S = 2/η + a·w, u = e_x, ∇S = ∇S⊥ = (0, a), α = g·a, β = ‖a‖² (models.md §1); here
+    // η = 1, w = 0, a = e₁, g·a = 0.01. On p = 4 the full-space solve returns the eigenpair to a few
+    // roundings, and α, β, δ, ∇S are a few operations on it: each is asserted to 4ε of its scale
+    // (measured: S, u, α, β, δ exact; ∇S off by 5.6e-17 = ε/4 in its x entry).
     let s = CubicSpec::reference("0.01", "0.3");
     let m = Cubic::<f64>::new(&s, ()).unwrap();
     let th = vec![0.0, 0.0, 0.0, 0.0];
     let cen = center(&m, &th, None, 1e-12).unwrap();
-    assert!((cen.sharpness - 2.0).abs() <= 1e-14);
-    assert!((cen.u[0].abs() - 1.0).abs() <= 1e-14);
-    assert!((cen.alpha - m.alpha()).abs() <= 1e-16 && (m.alpha() - 0.01).abs() < 1e-17);
-    assert!((cen.beta - m.beta()).abs() <= 1e-15);
-    assert!((cen.delta_sq.sqrt() - m.delta()).abs() <= 1e-14);
-    let _ = (to_f64(&cen.grad_s), from_f64::<f64>(&[0.0], ()));
+    let e = 4.0 * f64::EPSILON;
+    assert!((cen.sharpness - 2.0).abs() <= e * 2.0, "S = {}", cen.sharpness);
+    assert!((cen.u[0].abs() - 1.0).abs() <= e, "u = {:?}", cen.u);
+    assert!((m.alpha() - 0.01).abs() <= e * 0.01 && (cen.alpha - m.alpha()).abs() <= e * 0.01, "α = {} ({})", cen.alpha, m.alpha());
+    assert!((cen.beta - 1.0).abs() <= e && (m.beta() - 1.0).abs() <= e, "β = {} ({})", cen.beta, m.beta());
+    assert!((cen.delta_sq.sqrt() - m.delta()).abs() <= e * m.delta(), "δ = {} ({})", cen.delta_sq.sqrt(), m.delta());
+    for (got, want) in [(to_f64(&cen.grad_s), [0.0, 1.0, 0.0, 0.0]), (to_f64(&cen.grad_s_perp), [0.0, 1.0, 0.0, 0.0])] {
+        assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() <= e), "∇S = {got:?}, want {want:?}");
+    }
+    let _ = from_f64::<f64>(&[0.0], ());
 }
 
 #[test]
