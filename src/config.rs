@@ -372,6 +372,11 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
     match lr.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && (2.0 / v).is_finite() => {}
         Ok(v) if v.is_finite() && v > 0.0 => return Err(bad("lr", format!("`{lr}` is so small that the threshold 2/η overflows"))),
+        // A positive decimal below f64's range (1e-400) parses to 0: the threshold 2/η, held in
+        // f64 too, would overflow.
+        Ok(v) if v == 0.0 && rug::Float::parse(lr.trim()).is_ok_and(|x| rug::Float::with_val(64, x) > 0) => {
+            return Err(bad("lr", format!("`{lr}` is so small that the threshold 2/η overflows")));
+        }
         Ok(_) => return Err(InputError::LearningRate(lr)),
         Err(_) => return Err(bad("lr", format!("`{lr}` is not a decimal number (the learning rate η, e.g. 0.25 or 2.5e-1)"))),
     }
@@ -625,6 +630,23 @@ mod tests {
         assert_eq!(eig_tol_or(None, Precision::Bits(256)).unwrap(), libm::ldexp(1.0, -240));
         assert!(eig_tol_or(Some(0.0), Precision::F64).unwrap_err().to_string().contains("[7.11e-15, 1)"));
         assert!(eig_tol_or(Some(1e-50), Precision::Bits(128)).unwrap_err().to_string().contains("at 128 bits"));
+    }
+
+    /// η is read as decimal text: one below f64's range (positive, parsing to 0) is refused as too
+    /// small for the f64 threshold 2/η, not as "not > 0" (found by the MPFR audit); 0 and negatives
+    /// keep their message.
+    #[test]
+    fn a_learning_rate_below_the_f64_range_is_refused_as_too_small() {
+        let with = |lr: &str| resolve(&merge(None, RunConfig { lr: Some(Num::Text(lr.into())), ..RunConfig::default() }));
+        for tiny in ["1e-400", "1e-320"] {
+            let e = with(tiny).unwrap_err().to_string();
+            assert!(e.contains("so small that the threshold 2/η overflows") && e.contains(tiny), "{tiny}: {e}");
+        }
+        for bad in ["0", "-0.1", "0e0"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(!e.contains("overflows"), "{bad}: {e}");
+        }
+        assert!(with("0.3").is_ok());
     }
 
     #[test]

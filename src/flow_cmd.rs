@@ -475,11 +475,12 @@ pub fn read_dagger(dir: &Path) -> Result<DaggerRun, Error> {
 }
 
 impl DaggerRun {
-    /// Check that the run is the job of `flow`: same η (same text or same value), same model and,
-    /// once known, same instability step. The error names the mismatch.
+    /// Check that the run is the job of `flow`: same η (same text or the same decimal value, "0.3"
+    /// and "0.30"; compared at 4096 bits, since an MPFR job's η is its decimal text, not the nearest
+    /// f64), same model and, once known, same instability step. The error names the mismatch.
     pub fn check_job(&self, eta: &str, model: &str, instability_step: Option<u64>) -> Result<(), Error> {
-        let same_eta = self.eta.trim() == eta.trim()
-            || matches!((self.eta.trim().parse::<f64>(), eta.trim().parse::<f64>()), (Ok(a), Ok(b)) if a == b);
+        let value = |t: &str| rug::Float::parse(t.trim()).ok().map(|v| rug::Float::with_val(4096, v));
+        let same_eta = self.eta.trim() == eta.trim() || matches!((value(&self.eta), value(eta)), (Some(a), Some(b)) if a == b);
         let msg = if !same_eta {
             format!("η = {} in the run, {} here", self.eta, eta)
         } else if self.model != model {
@@ -653,4 +654,26 @@ fn write_figure(out: &Path, rows: &[CompareRow], sm: &Smoothed, thr: f64, s: &Fl
         Series { name: "count", color: "#000000", dash: false, y: col(|r| r.n_crit as f64) },
     ]);
     write_both(&dir, "flow", &doc(w, 4.0 * h, &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `flow --dagger` takes a run of the same η: the same text or the same decimal value, compared
+    /// beyond f64 (an MPFR job's η is its text: 0.30000000000000000001 is another η at 128 bits,
+    /// though its nearest f64 is 0.3's; found by the MPFR audit).
+    #[test]
+    fn a_dagger_run_of_another_eta_is_refused_even_when_their_f64_values_agree() {
+        let d = DaggerRun { dir: PathBuf::from("r"), instability_step: 95, eta: "0.3".into(), model: "m".into(), t: vec![0], loss: vec![1.0], sharpness: vec![1.0] };
+        for same in ["0.3", " 0.30", "3e-1", "0.300000000000000000000"] {
+            assert!(d.check_job(same, "m", Some(95)).is_ok(), "{same}");
+        }
+        for other in ["0.30000000000000000001", "0.31", "x"] {
+            let e = d.check_job(other, "m", None).unwrap_err().to_string();
+            assert!(e.contains("η = 0.3 in the run") && e.contains(other), "{other}: {e}");
+        }
+        assert!(d.check_job("0.3", "m2", None).unwrap_err().to_string().contains("model"));
+        assert!(d.check_job("0.3", "m", Some(96)).unwrap_err().to_string().contains("instability at GD step 95"));
+    }
 }
