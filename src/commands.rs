@@ -174,7 +174,7 @@ pub struct Summary {
 /// removed when a run starts afresh in a directory that holds them.
 pub const STALE_OUTPUTS: &[&str] = &[
     "pre_instability.csv", "theta_unstable.npy", "theta_unstable.txt", "series.csv", "series.npz",
-    "final_state.npz", "summary.json", "betas.csv", "multi.csv", "monitors.csv", "slices.csv", "gf.csv", "figures/tracking.png",
+    "final_state.npz", "final_state.txt", "summary.json", "betas.csv", "multi.csv", "monitors.csv", "slices.csv", "gf.csv", "figures/tracking.png",
     "figures/tracking.svg", "figures/phase.png", "figures/phase.svg",
 ];
 
@@ -750,7 +750,18 @@ fn write_final<S: Scalar>(out: &Path, st: &TrackState<S>) -> Result<(), Error> {
     // The tracking step T of the saved state (int64 [1]): after the last step taken, or the
     // last row's own step when the run stopped on the eigengap (that row is recorded, no step taken).
     let t = NpyArray::i64(vec![st.t as i64], vec![1]);
-    npy::write_npz(out.join("final_state.npz"), &[("theta", &a), ("theta_dagger", &b), ("v", &v), ("v_gen", &vg), ("t", &t)])
+    npy::write_npz(out.join("final_state.npz"), &[("theta", &a), ("theta_dagger", &b), ("v", &v), ("v_gen", &vg), ("t", &t)])?;
+    // Above f64 the state with all its digits (the checkpoint that held it is removed at the end).
+    if S::precision_name(st.theta[0].ctx()) != "f64" {
+        let mut txt = format!("# t = {}; columns: theta theta_dagger v v_gen (decimal, all digits of the working precision)\n", st.t);
+        for i in 0..p {
+            let row = [&st.theta[i], &st.dagger.theta[i], &st.v[i], &st.v_gen[i]].map(|x| x.to_decimal());
+            txt.push_str(&row.join(" "));
+            txt.push('\n');
+        }
+        write_atomic(&out.join("final_state.txt"), txt.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// `selfstab export`: the seeded initial parameters and the data, for other implementations.

@@ -141,6 +141,38 @@ fn export_then_eval_reproduces_builtin_digits_bit_for_bit() {
     assert!(j1["eigen_residual"].as_f64().unwrap() <= j1["eigen_tol"].as_f64().unwrap());
 }
 
+/// Above f64 a run writes its final state with all its digits (`final_state.txt`: the checkpoint
+/// that held them is removed at the end): a header with T, then p rows of θ, θ†, v, v_gen, each a
+/// decimal with ≥ 38 significant digits (128 bits hold 38.5) that rounds to final_state.npz's f64.
+#[test]
+fn an_mpfr_run_writes_its_final_state_with_all_digits() {
+    let d = tmp("final128");
+    expect_success(["run", "--layers", "64,4,10", "--n", "20", "--precision", "128", "--steps", "2", "--gap-threshold", "none", "--out", d.to_str().unwrap()]);
+    let txt = std::fs::read_to_string(d.join("final_state.txt")).unwrap();
+    let npz = selfstab::npy::read_npz(d.join("final_state.npz")).unwrap();
+    let col = |name: &str| match &npz.get(name).unwrap().data {
+        selfstab::npy::NpyData::F64(v) => v.clone(),
+        other => panic!("{name}: {other:?}"),
+    };
+    let cols = [col("theta"), col("theta_dagger"), col("v"), col("v_gen")];
+    let mut lines = txt.lines();
+    assert!(lines.next().unwrap().starts_with("# t = 2; columns: theta theta_dagger v v_gen"), "{txt:.200}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 64 * 4 + 4 + 4 * 10 + 10);
+    for (i, row) in rows.iter().enumerate() {
+        let vals: Vec<&str> = row.split(' ').collect();
+        assert_eq!(vals.len(), 4, "row {i}: {row}");
+        for (j, dec) in vals.iter().enumerate() {
+            let x = rug::Float::with_val(128, rug::Float::parse(dec).unwrap());
+            assert_eq!(x.to_f64(), cols[j][i], "row {i}, column {j}: {dec}");
+            let mantissa = dec.trim_start_matches('-').split(['e', 'E']).next().unwrap();
+            let sig = mantissa.chars().filter(char::is_ascii_digit).collect::<String>().trim_start_matches('0').len();
+            assert!(x == 0 || sig >= 38, "row {i}, column {j}: {dec} has {sig} digits");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn eval_of_every_eigenpair_agrees_with_the_iterative_top_pairs() {
     // `eval --top-k` ≥ p takes every pair from the dense Hessian (p HVPs) and a dense
