@@ -76,6 +76,42 @@ pub fn load_theta(path: &str, p: usize) -> Result<Vec<f64>, InputError> {
     Ok(v)
 }
 
+/// Whether `eval --theta` names a decimal text file (`.txt`, one number per line: `theta_unstable.txt`
+/// or one column of `final_state.txt`), read at the working precision with all its digits.
+fn is_decimal_theta(path: &str) -> bool {
+    path.ends_with(".txt")
+}
+
+/// θ from a decimal text file: one number per line (blank lines and `#` comments skipped), each
+/// parsed at the working precision of `c` (not through f64), p of them, all finite.
+pub fn read_decimal_theta<S: Scalar>(path: &str, p: usize, c: S::Ctx) -> Result<Vec<S>, InputError> {
+    let text = std::fs::read_to_string(path).map_err(|e| InputError::File { path: path.into(), msg: e.to_string() })?;
+    let mut out = Vec::with_capacity(p);
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |msg: String| InputError::Shape { path: path.into(), msg: format!("line {}: {msg}", i + 1) };
+        let numbers: usize = line.split_whitespace().count();
+        if numbers != 1usize {
+            return Err(bad(format!("{numbers} numbers; a θ file has one per line (final_state.txt's first column is θ_T: `awk '!/^#/ {{print $1}}'`)")));
+        }
+        let x = S::parse(line, c).map_err(|e| bad(format!("`{line}` is not a decimal number ({e})")))?;
+        if !x.is_finite() {
+            return Err(bad(format!("`{line}` is not finite")));
+        }
+        out.push(x);
+    }
+    if out.len() != p {
+        return Err(InputError::Shape {
+            path: path.into(),
+            msg: format!("expected {p} parameters (the model's layout: --layers, --channels), found {}", out.len()),
+        });
+    }
+    Ok(out)
+}
+
 /// The data of an MLP with these widths: checks the widths and that the data's input width matches.
 fn data_for(layers: &[usize], name: &str, n: usize, seed: u64) -> Result<Dataset, InputError> {
     crate::config::check_layers(layers)?;
@@ -831,7 +867,9 @@ fn eval_generic<S: Scalar>(a: &EvalArgs, c: S::Ctx) -> Result<serde_json::Value,
         data: a.data.clone(),
         n: a.n,
         seed: a.seed,
-        theta0: a.theta.clone(),
+        // A decimal θ (.txt) is read at the working precision by eval_objective; the model is built
+        // without one.
+        theta0: if is_decimal_theta(&a.theta) { String::new() } else { a.theta.clone() },
         lr: "1".into(),
         steps: 0,
         search_steps: 0,
@@ -869,7 +907,7 @@ pub fn eval_model(a: &EvalArgs, model: &str, channels: &[usize]) -> Result<serde
             data: &a.data,
             n: a.n,
             seed: a.seed,
-            theta0: &a.theta,
+            theta0: if is_decimal_theta(&a.theta) { "" } else { &a.theta },
         };
         let (obj, theta) = crate::models::build::build::<S>(&args, c)?;
         eval_objective(a, obj.as_ref(), &theta, false, c)
@@ -897,7 +935,7 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     if !checked {
         crate::memory::check_scalar::<S>(crate::memory::Job::Eval, p, model.data_rows().as_ref(), c)?;
     }
-    let th = from_f64::<S>(theta, c);
+    let th = if is_decimal_theta(&a.theta) { read_decimal_theta::<S>(&a.theta, p, c)? } else { from_f64::<S>(theta, c) };
     let mut grad = zeros::<S>(p, c);
     let loss = model.grad(&th, &mut grad)?;
     let tol = crate::config::eig_tol_or(a.eig_tol, a.precision)?;

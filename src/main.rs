@@ -373,7 +373,8 @@ enum Cmd {
     #[command(allow_negative_numbers = true)]
     Eval {
         /// The parameters θ (.npy, float64 [p], or builtin:NAME; "" for the seeded initialisation of
-        /// --seed).
+        /// --seed; or a .txt of decimals, one per line, read at --precision with all their digits,
+        /// e.g. an MPFR run's theta_unstable.txt).
         #[arg(long)]
         theta: String,
         /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]); `--model width1`

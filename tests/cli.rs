@@ -143,9 +143,10 @@ fn export_then_eval_reproduces_builtin_digits_bit_for_bit() {
 
 /// Above f64 a run writes its final state with all its digits (`final_state.txt`: the checkpoint
 /// that held them is removed at the end): a header with T, then p rows of θ, θ†, v, v_gen, each a
-/// decimal with ≥ 38 significant digits (128 bits hold 38.5) that rounds to final_state.npz's f64.
+/// decimal with ≥ 38 significant digits (128 bits hold 38.5) that rounds to final_state.npz's f64;
+/// and `eval --theta X.txt` evaluates such a column with all its digits.
 #[test]
-fn an_mpfr_run_writes_its_final_state_with_all_digits() {
+fn an_mpfr_run_writes_its_final_state_with_all_digits_and_eval_reads_them() {
     let d = tmp("final128");
     expect_success(["run", "--layers", "64,4,10", "--n", "20", "--precision", "128", "--steps", "2", "--gap-threshold", "none", "--out", d.to_str().unwrap()]);
     let txt = std::fs::read_to_string(d.join("final_state.txt")).unwrap();
@@ -170,6 +171,25 @@ fn an_mpfr_run_writes_its_final_state_with_all_digits() {
             assert!(x == 0 || sig >= 38, "row {i}, column {j}: {dec} has {sig} digits");
         }
     }
+    // `eval --theta` reads such a decimal column at the working precision: θ_T's digits change the
+    // 128-bit loss against the f64-rounded θ_T (by ~1e-17 relative), while at f64 the column rounds
+    // to final_state.npz's θ exactly and gives its loss bit for bit. A file of four columns is refused.
+    let col1: String = rows.iter().map(|r| format!("{}\n", r.split(' ').next().unwrap())).collect();
+    std::fs::write(d.join("theta_T.txt"), format!("# θ_T\n{col1}")).unwrap();
+    selfstab::npy::write_npy_f64(d.join("theta_T.npy"), &cols[0], &[cols[0].len()]).unwrap();
+    let eval = |theta: &str, prec: &str, out: &str| -> serde_json::Value {
+        expect_success(["eval", "--theta", d.join(theta).to_str().unwrap(), "--layers", "64,4,10", "--n", "20", "--precision", prec, "--out", d.join(out).to_str().unwrap()]);
+        serde_json::from_slice(&std::fs::read(d.join(out).join("eval.json")).unwrap()).unwrap()
+    };
+    let (t128, n128) = (eval("theta_T.txt", "128", "et128"), eval("theta_T.npy", "128", "en128"));
+    let (lt, ln) = (t128["loss_decimal"].as_str().unwrap(), n128["loss_decimal"].as_str().unwrap());
+    let rel = ((rug::Float::with_val(128, rug::Float::parse(lt).unwrap()) - rug::Float::with_val(128, rug::Float::parse(ln).unwrap())).to_f64() / t128["loss"].as_f64().unwrap()).abs();
+    assert!(lt != ln && rel <= 1e-15, "128-bit loss from the decimal θ {lt} vs from the f64 θ {ln} ({rel:e})");
+    let (t64, n64) = (eval("theta_T.txt", "f64", "et64"), eval("theta_T.npy", "f64", "en64"));
+    assert_eq!((t64["loss"].as_f64(), t64["sharpness"].as_f64()), (n64["loss"].as_f64(), n64["sharpness"].as_f64()));
+    let o = bin().args(["eval", "--theta", d.join("final_state.txt").to_str().unwrap(), "--layers", "64,4,10", "--n", "20", "--out", d.join("ex").to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("line 2: 4 numbers; a θ file has one per line"), "{err}");
     let _ = std::fs::remove_dir_all(&d);
 }
 
