@@ -728,22 +728,35 @@ pub fn csv_cell(v: f64) -> String {
 #[must_use = "the directory is locked only while the guard lives"]
 pub struct OutLock(#[allow(dead_code)] fs::File);
 
-/// The lock file a long job (`run`, `flow`, `sgd`) holds in its output directory.
+/// The lock file a long job took in its output directory before it locked the directory itself;
+/// still the fallback where a directory cannot be locked.
 pub const LOCK_FILE: &str = ".selfstab.lock";
 
-/// Take `dir`'s lock ([`LOCK_FILE`], an advisory file lock) for the job's duration: a second job
+/// Take `dir`'s lock (an advisory lock on the directory itself) for the job's duration: a second job
 /// writing into the same directory would mix its outputs and checkpoint with the first's, so it
-/// stops at once with an error naming the directory.
+/// stops at once with an error naming the directory. The lock sits on the directory, not on a file
+/// in it, so that removing files there cannot drop it (a deleted `.selfstab.lock` let a second job
+/// in; resume audit). Where a directory cannot be locked, the file [`LOCK_FILE`] is.
 pub fn lock_out_dir(dir: &Path) -> Result<OutLock, Error> {
+    let busy = || -> Error {
+        InputError::File {
+            path: dir.to_path_buf(),
+            msg: "another selfstab job is writing to this output directory (it holds its lock); wait for it to end or choose another --out".into(),
+        }
+        .into()
+    };
+    if let Ok(d) = fs::File::open(dir) {
+        match d.try_lock() {
+            Ok(()) => return Ok(OutLock(d)),
+            Err(fs::TryLockError::WouldBlock) => return Err(busy()),
+            Err(fs::TryLockError::Error(_)) => {}
+        }
+    }
     let path = dir.join(LOCK_FILE);
     let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
     match f.try_lock() {
         Ok(()) => Ok(OutLock(f)),
-        Err(fs::TryLockError::WouldBlock) => Err(InputError::File {
-            path: dir.to_path_buf(),
-            msg: format!("another selfstab job is writing to this output directory (it holds {LOCK_FILE}); wait for it to end or choose another --out"),
-        }
-        .into()),
+        Err(fs::TryLockError::WouldBlock) => Err(busy()),
         Err(fs::TryLockError::Error(source)) => Err(Error::Io { path, source }),
     }
 }
@@ -757,6 +770,8 @@ pub fn create_out_dir(dir: &Path) -> Result<(), Error> {
     }
     fs::create_dir_all(dir).map_err(|e| InputError::File { path: dir.to_path_buf(), msg: format!("cannot create the output directory: {e}") })?;
     remove_stray_temporaries(dir);
+    // The figures are written into a subdirectory (a killed write left its temporary there).
+    remove_stray_temporaries(&dir.join("figures"));
     Ok(())
 }
 

@@ -108,12 +108,16 @@ fn the_output_directory_loses_dead_writers_temporaries_only() {
     let dead = dir.join(".series.csv.tmp4999999-3");
     let live = dir.join(format!(".series.csv.tmp{}-0", std::process::id()));
     let other = dir.join(".notes.tmp");
-    for f in [&dead, &live, &other] {
+    // The figures' subdirectory too (a signal during the figures left one there; resume audit).
+    std::fs::create_dir_all(dir.join("figures")).unwrap();
+    let dead_fig = dir.join("figures").join(".tracking.svg.tmp4999999-18");
+    for f in [&dead, &live, &other, &dead_fig] {
         std::fs::write(f, "half").unwrap();
     }
     npy::create_out_dir(&dir).unwrap();
     if Path::new("/proc/self").exists() {
         assert!(!dead.exists() && live.exists() && other.exists(), "dead {} live {} other {}", dead.exists(), live.exists(), other.exists());
+        assert!(!dead_fig.exists(), "a dead writer's temporary in figures/ was left");
     }
     let file = dir.join("a-file");
     std::fs::write(&file, "x").unwrap();
