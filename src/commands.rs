@@ -282,7 +282,7 @@ pub(crate) struct SearchResumed<S: Scalar> {
 /// `search_steps`); None if there is none. A saved search of another job is kept and is an error
 /// (unless `fresh` discards it: [`npy::read_saved`]). Read before the job writes anything.
 pub(crate) fn read_saved_search<S: Scalar>(path: &Path, cfg: &Resolved, inputs: &str, p: usize, fresh: bool) -> Result<Option<SearchResumed<S>>, Error> {
-    npy::read_saved(path, "saved instability search", fresh, |r: &SearchResumed<S>| {
+    npy::read_saved_at(path, "saved instability search", fresh, Some(&cfg.precision), |r: &SearchResumed<S>| {
         let now = Resolved { steps: r.config.steps, search_steps: r.config.search_steps, ..cfg.clone() };
         if !now.same_job(&r.config) {
             return Err(format!("it is the search of another configuration ({})", r.config.differences(cfg, &["steps", "search_steps"])));
@@ -459,7 +459,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
 
     // Resume if a checkpoint of the same configuration exists. One that cannot be read, or that
     // belongs to another job, is kept and is an error (before anything is written), unless --fresh.
-    let resumed: Option<Checkpoint<S>> = npy::read_saved(&ckpt_path, "checkpoint", fresh, |ck: &Checkpoint<S>| {
+    let resumed: Option<Checkpoint<S>> = npy::read_saved_at(&ckpt_path, "checkpoint", fresh, Some(&cfg.precision), |ck: &Checkpoint<S>| {
         if !cfg.same_job_but_steps(&ck.config) {
             return Err(format!("it is the checkpoint of another configuration ({})", ck.config.differences(cfg, &["steps"])));
         }

@@ -75,7 +75,7 @@ fn flow_key(args: &FlowArgs) -> String {
 /// flow settings, vectors of length p); None if there is none; an error naming the file and why
 /// if it is another job's (unless `args.fresh`, which removes it: [`npy::read_saved`]).
 fn read_flow_checkpoint<S: Scalar>(path: &Path, cfg: &Resolved, args: &FlowArgs, p: usize, inputs: &str) -> Result<Option<FlowCheckpoint<S>>, Error> {
-    npy::read_saved(path, "checkpoint", args.fresh, |ck: &FlowCheckpoint<S>| {
+    npy::read_saved_at(path, "checkpoint", args.fresh, Some(&cfg.precision), |ck: &FlowCheckpoint<S>| {
         if !cfg.same_job(&ck.config) {
             return Err(format!("it is the checkpoint of another configuration ({})", ck.config.differences(cfg, &[])));
         }

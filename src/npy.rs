@@ -695,6 +695,19 @@ pub fn read_saved<T: serde::de::DeserializeOwned>(
     fresh: bool,
     keep: impl FnOnce(&T) -> Result<(), String>,
 ) -> Result<Option<T>, Error> {
+    read_saved_at(path, what, fresh, None, keep)
+}
+
+/// [`read_saved`] of a job at `precision` (its configured text, "f64" or the bits): a file whose
+/// `config.precision` is another is refused as another configuration naming both, before it is
+/// parsed (an f64 state does not parse as an MPFR one, and the parse error read as damage).
+pub fn read_saved_at<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    fresh: bool,
+    precision: Option<&str>,
+    keep: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<Option<T>, Error> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -705,7 +718,15 @@ pub fn read_saved<T: serde::de::DeserializeOwned>(
         fs::remove_file(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         return Ok(None);
     }
-    let parsed = check_digest(&bytes).and_then(|()| serde_json::from_slice::<T>(&bytes).map_err(|e| format!("it does not parse as one ({e})")));
+    let other_precision = |()| -> Result<(), String> {
+        let Some(now) = precision else { return Ok(()) };
+        let saved = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v.get("config")?.get("precision")?.as_str().map(String::from));
+        match saved {
+            Some(saved) if saved != now => Err(format!("it is the {what} of another configuration (precision = \"{saved}\" (now: \"{now}\"))")),
+            _ => Ok(()),
+        }
+    };
+    let parsed = check_digest(&bytes).and_then(other_precision).and_then(|()| serde_json::from_slice::<T>(&bytes).map_err(|e| format!("it does not parse as one ({e})")));
     let why = match parsed {
         Ok(t) => match keep(&t) {
             Ok(()) => return Ok(Some(t)),

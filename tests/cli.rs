@@ -590,6 +590,13 @@ fn interrupted_instability_search_is_saved_and_resumes_bit_identically() {
     assert!(!o.status.success() && err.contains("search_checkpoint.json") && err.contains(r#"lr = "0.05" (now: "0.06")"#) && err.contains("--fresh"), "{err}");
     assert_eq!(std::fs::read(&saved).unwrap(), before, "the refused search was changed");
     assert!(kept("config.toml") == config_before && kept("pre_instability.csv") == trace_before, "a refused job wrote into the directory");
+    // At another precision the saved f64 state does not parse as an MPFR one: refused as another
+    // configuration naming the precisions, not as a file that "does not parse" (resume audit).
+    let mpfr = args("run", &out, &["--search-steps", "5", "--precision", "64"]);
+    let o = bin().args(&mpfr).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains(r#"another configuration (precision = "f64" (now: "64"))"#) && !err.contains("does not parse"), "{err}");
+    assert_eq!(std::fs::read(&saved).unwrap(), before, "the refused search was changed");
     other.push("--fresh".into());
     let o = bin().args(&other).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
