@@ -628,7 +628,8 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
             write_series(&out, &ck.rows)?;
         }
     }
-    drop(armed);
+    // Still armed while the outputs are written: a signal then lets them finish (see
+    // `interrupt::after_outputs`).
     prog.finish();
     // A numerical failure on an exploding GD iterate is GD's divergence, reported as such.
     if let (Some(StopReason::Numerical(msg)), Some(first), Some(last)) = (&ck.stop, ck.rows.first(), ck.rows.last())
@@ -659,6 +660,8 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
         StopReason::Completed => eprintln!("completed all {} requested tracking steps; outputs in {}", ck.rows.len(), out.display()),
         _ => eprintln!("{}: {} ({} tracking steps); outputs in {}", stop.tag(), stop.message(), ck.rows.len(), out.display()),
     }
+    crate::progress::interrupt::after_outputs("run", &out)?;
+    drop(armed);
     Ok(summary)
 }
 

@@ -271,7 +271,11 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     let mut cadence = crate::progress::Cadence::new(cfg.checkpoint_every);
     let checkpoint = |st: &CompareState<S>, rows: &[CompareRow], maxres: &MaxResiduals| -> Result<(), Error> {
         let stop = crate::progress::interrupt::requested() && st.t <= cfg.steps;
-        if !stop && (st.t > cfg.steps || !cadence.due(st.t)) {
+        // Also once every row is recorded (t = steps + 1): the outputs are written from that state,
+        // and a job stopped while writing them resumes there instead of recomputing the steps since
+        // the last checkpoint.
+        let last = st.t == cfg.steps + 1;
+        if !stop && !last && (st.t > cfg.steps || !cadence.due(st.t)) {
             return Ok(());
         }
         let ck = FlowCheckpoint {
@@ -308,7 +312,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
             let _ = write_series(&out, done, &Smoothed::new(done, args.smooth), dag.as_ref());
         }
     }, checkpoint, &mut rows, &mut maxres);
-    drop(armed);
+    // Still armed while the outputs are written (see `interrupt::after_outputs`).
     ticker.finish();
     if let Err(e @ Error::Interrupted(_)) = status {
         write_series(&out, &rows, &Smoothed::new(&rows, args.smooth), dag.as_ref())?;
@@ -352,6 +356,8 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         return Err(e);
     }
     eprintln!("flow: {} steps in {wall:.1} s; outputs in {}", cfg.steps, out.display());
+    crate::progress::interrupt::after_outputs("flow", &out)?;
+    drop(armed);
     Ok(summary)
 }
 

@@ -197,6 +197,21 @@ pub mod interrupt {
         STOP.load(Ordering::SeqCst)
     }
 
+    /// After a job has written its outputs with the handlers still armed: if a signal arrived
+    /// meanwhile (it could not stop the writing, which is short, and only a second signal would end
+    /// the process at once), the job is complete and says so, and the tool then ends by the signal,
+    /// as it does for an interruption. Before, a signal while the outputs were being written ended
+    /// the process silently, with part of them written.
+    pub fn after_outputs(what: &str, out: &std::path::Path) -> Result<(), crate::Error> {
+        if requested() {
+            return Err(crate::Error::Interrupted(format!(
+                "interrupted while writing the outputs; the {what} is complete and all its outputs are in {}",
+                out.display()
+            )));
+        }
+        Ok(())
+    }
+
     /// The signal that asked the job to stop, if one did: after saving, the command-line tool ends
     /// by its default action (`signal_hook::low_level::emulate_default_handler`).
     pub fn received() -> Option<i32> {

@@ -647,9 +647,10 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         let part = SgdPartialRef { key: &key, results: &out, in_progress: None };
         crate::npy::write_json_atomic(&partial_path, &part)?;
     }
-    drop(armed);
     write_summary(&a.out, &out)?;
     let _ = std::fs::remove_file(&partial_path);
+    crate::progress::interrupt::after_outputs("sgd job", &a.out)?;
+    drop(armed);
     let diverged: Vec<String> = out.iter().filter_map(|r| r.diverged_at.map(|t| format!("b = {} at step {t}", r.batch))).collect();
     if !diverged.is_empty() {
         return Err(EvalError::Other(format!(
