@@ -61,7 +61,12 @@ struct FlowCheckpoint<S: Scalar> {
     wall_seconds: f64,
 }
 
-/// The outputs `flow` writes besides `config.toml` and its checkpoint, removed when a flow starts
+/// The job's configuration as `flow` writes it (the `run` configuration of its model, data and η;
+/// `selfstab flow out/flow_config.toml` reruns it): not `config.toml`, which is `run`'s, so that a
+/// `run` and a `flow` sharing `--out` keep each its own.
+pub const FLOW_CONFIG: &str = "flow_config.toml";
+
+/// The outputs `flow` writes besides [`FLOW_CONFIG`] and its checkpoint, removed when a flow starts
 /// afresh in a directory that holds them.
 pub const STALE_OUTPUTS: &[&str] = &["flow_series.csv", "flow_series.npz", "flow_summary.json", "figures/flow.svg", "figures/flow.png"];
 
@@ -233,7 +238,9 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     // before anything is written.
     let search_path = out.join(crate::commands::FLOW_SEARCH_CHECKPOINT);
     let saved_search = if resumed.is_none() { crate::commands::read_saved_search::<S>(&search_path, cfg, &inputs, obj.dim(), args.fresh)? } else { None };
-    write_atomic(&out.join("config.toml"), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
+    // Its own name: a `run` and a `flow` may share `--out`, and each one's config must stay the one
+    // that reproduces its outputs (a shared config.toml was the last job's; resume audit).
+    write_atomic(&out.join(FLOW_CONFIG), toml::to_string(&cfg.to_run_config()).expect("config serialises").as_bytes())?;
     // From here a signal (SIGINT, SIGTERM) asks the job to stop: the instability search after its
     // GD step in progress, the flow at the end of the step in progress, each after saving itself
     // (`progress::interrupt`).

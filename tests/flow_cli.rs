@@ -27,9 +27,11 @@ fn flow_writes_series_summary_and_figure_on_toy_c() {
     let dir = std::env::temp_dir().join(format!("selfstab_flow_cli_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let s = flow(&cfg(&dir, 30), &args()).unwrap();
-    for f in ["flow_series.csv", "flow_series.npz", "flow_summary.json", "figures/flow.svg", "figures/flow.png", "config.toml"] {
+    for f in ["flow_series.csv", "flow_series.npz", "flow_summary.json", "figures/flow.svg", "figures/flow.png", "flow_config.toml"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
+    // Not run's config.toml: a run sharing the directory keeps its own.
+    assert!(!dir.join("config.toml").exists(), "flow wrote config.toml");
     let csv = std::fs::read_to_string(dir.join("flow_series.csv")).unwrap();
     assert_eq!(csv.lines().count(), 32, "header + 31 rows (t = 0..30)");
     assert!(csv.lines().next().unwrap().starts_with("t,loss_gd,grad_sq_gd,sharpness_gd,x2_gd"));
