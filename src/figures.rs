@@ -34,6 +34,34 @@ fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     out
 }
 
+/// [`nice_ticks`] on an axis of whole steps: no fractional ticks (a 3-step run ticked 0.5, 1.5).
+fn step_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let t = nice_ticks(lo, hi, n);
+    if tick_step(&t, lo, hi) >= 1.0 {
+        return t;
+    }
+    let mut out = vec![];
+    let mut v = lo.ceil();
+    while v <= hi {
+        out.push(v);
+        v += 1.0;
+    }
+    out
+}
+
+/// Ticks of a log axis over log10 values [lo, hi]: whole decades when the range spans one or more,
+/// else round values in value space ([`nice_ticks`] of 10^lo..10^hi; inside one decade log-spaced
+/// ticks fell on 1.07e-1, 1.10e-1, 1.12e-1). Returns (log10 positions, labels).
+fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
+    if hi - lo >= 1.0 {
+        return nice_ticks(lo, hi, 5).into_iter().map(|e| (e, log_tick_text(e))).collect();
+    }
+    let (a, b) = (libm::pow(10.0, lo), libm::pow(10.0, hi));
+    let t = nice_ticks(a, b, 4);
+    let step = tick_step(&t, a, b);
+    t.into_iter().filter(|v| *v > 0.0).map(|v| (libm::log10(v), linear_tick_text(v, step))).collect()
+}
+
 /// What a panel shows besides its series: title, x-axis label, a horizontal reference line (value,
 /// name; drawn over the series and listed in the legend) and a log y-axis.
 pub(crate) struct Axes<'a> {
@@ -52,19 +80,38 @@ const LEGEND_WIDTH: f64 = 175.0;
 pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes: &Axes, t: &[f64], series: &[Series]) {
     let Axes { title, xlabel, hline, log } = *axes;
     let tr = |v: f64| if log { libm::log10(v.max(1e-300)) } else { v };
-    let mut lo = f64::INFINITY;
-    let mut hi = f64::NEG_INFINITY;
-    for s in series {
-        for &v in &s.y {
-            if v.is_finite() && (!log || v > 0.0) {
-                lo = lo.min(tr(v));
-                hi = hi.max(tr(v));
+    let span = |ss: &[&Series]| {
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for s in ss {
+            for &v in &s.y {
+                if v.is_finite() && (!log || v > 0.0) {
+                    lo = lo.min(tr(v));
+                    hi = hi.max(tr(v));
+                }
             }
         }
-    }
-    if let Some((v, _)) = hline {
-        lo = lo.min(tr(v));
-        hi = hi.max(tr(v));
+        if let Some((v, _)) = hline {
+            lo = lo.min(tr(v));
+            hi = hi.max(tr(v));
+        }
+        (lo, hi)
+    };
+    let (mut lo, mut hi) = span(&series.iter().collect::<Vec<_>>());
+    // A dashed series (the prediction) that blows up (a diverging run: the predicted loss reached
+    // 6.9e10 while GD's stayed below 1e7) would flatten every other curve: on a linear axis the range
+    // is then the solid series' (and the reference line's), widened by half, and the dashed ones are
+    // drawn where they fit, with "dashed: partly off scale" over the panel.
+    let mut clipped = vec![false; series.len()];
+    if !log {
+        let solid: Vec<&Series> = series.iter().filter(|s| !s.dash).collect();
+        let (slo, shi) = span(&solid);
+        if slo.is_finite() && shi > slo && (hi - lo) > 100.0 * (shi - slo) {
+            let pad = 0.5 * (shi - slo);
+            (lo, hi) = (slo - pad, shi + pad);
+            for (k, s) in series.iter().enumerate() {
+                clipped[k] = s.y.iter().any(|&v| v.is_finite() && (tr(v) < lo || tr(v) > hi));
+            }
+        }
     }
     if !lo.is_finite() {
         lo = 0.0;
@@ -82,34 +129,61 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
     let py = |v: f64| y0 + mt + (hi - tr(v)) / (hi - lo) * (h - mt - mb);
     let _ = write!(svg, r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#444"/>"##, x0 + ml, y0 + mt, w - ml - mr, h - mt - mb);
     let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="14">{title}</text>"##, x0 + ml, y0 + 18.0);
-    let xticks = nice_ticks(t0, t1, 6);
+    let xticks = step_ticks(t0, t1, 6);
     let xstep = tick_step(&xticks, t0, t1);
     for tv in xticks {
         let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"##, px(tv), y0 + h - mb + 14.0, linear_tick_text(tv, xstep));
     }
     let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{xlabel}</text>"##, x0 + ml + (w - ml - mr) / 2.0, y0 + h - 6.0);
-    let yticks = nice_ticks(lo, hi, 5);
-    let ystep = tick_step(&yticks, lo, hi);
-    for yv in yticks {
-        let label = if log { log_tick_text(yv) } else { linear_tick_text(yv, ystep) };
+    let yticks: Vec<(f64, String)> = if log {
+        log_ticks(lo, hi)
+    } else {
+        let t = nice_ticks(lo, hi, 5);
+        let step = tick_step(&t, lo, hi);
+        t.into_iter().map(|v| (v, linear_tick_text(v, step))).collect()
+    };
+    for (yv, label) in yticks {
         let yy = y0 + mt + (hi - yv) / (hi - lo) * (h - mt - mb);
         let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{label}</text><line x1="{:.1}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}" stroke="#eee"/>"##, x0 + ml - 4.0, yy + 3.0, x0 + ml, x0 + w - mr);
     }
     let (lx, ly) = (x0 + w - mr + 12.0, |k: usize| y0 + mt + 12.0 + 14.0 * k as f64);
     for (k, s) in series.iter().enumerate() {
         let mut d = String::new();
-        let mut pen = false;
+        // Runs of consecutive drawable points: a run of one point (a one-row series, or a point
+        // between gaps) is drawn as a dot, since a path of one point draws nothing.
+        let mut run: Vec<(f64, f64)> = vec![];
+        let mut dots: Vec<(f64, f64)> = vec![];
+        let flush = |run: &mut Vec<(f64, f64)>, d: &mut String, dots: &mut Vec<(f64, f64)>| {
+            match run.len() {
+                0 => {}
+                1 => dots.push(run[0]),
+                _ => {
+                    for (i, (x, y)) in run.iter().enumerate() {
+                        let _ = write!(d, "{}{x:.2},{y:.2} ", if i == 0 { "M" } else { "L" });
+                    }
+                }
+            }
+            run.clear();
+        };
         for (tv, &v) in t.iter().zip(&s.y) {
-            if v.is_finite() && (!log || v > 0.0) {
-                let _ = write!(d, "{}{:.2},{:.2} ", if pen { "L" } else { "M" }, px(*tv), py(v));
-                pen = true;
+            if v.is_finite() && (!log || v > 0.0) && (tr(v) >= lo && tr(v) <= hi) {
+                run.push((px(*tv), py(v)));
             } else {
-                pen = false;
+                flush(&mut run, &mut d, &mut dots);
             }
         }
+        flush(&mut run, &mut d, &mut dots);
         let dash = if s.dash { r##" stroke-dasharray="5,3""## } else { "" };
-        let _ = write!(svg, r##"<path d="{d}" fill="none" stroke="{}" stroke-width="1.3"{dash}/>"##, s.color);
+        if !d.is_empty() {
+            let _ = write!(svg, r##"<path d="{d}" fill="none" stroke="{}" stroke-width="1.3"{dash}/>"##, s.color);
+        }
+        for (x, y) in dots {
+            let _ = write!(svg, r##"<circle cx="{x:.2}" cy="{y:.2}" r="2.5" fill="{}"/>"##, s.color);
+        }
         legend_entry(svg, lx, ly(k), s.color, dash, s.name);
+    }
+    if clipped.iter().any(|&c| c) {
+        let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="#d62728">dashed: partly off scale</text>"##, x0 + w - mr, y0 + 18.0);
     }
     // The reference line goes over the series (a curve that sits on it, as θ†'s sharpness sits on
     // 2/η, would hide it otherwise), dotted in black, and into the legend.
@@ -226,24 +300,42 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
     let px = |x: f64| m + (x + xl) / (2.0 * xl) * (w - 2.0 * m);
     let py = |y: f64| top + (yl - y) / (2.0 * yl) * (h - top - m);
     let _ = write!(svg, r##"<text x="{m}" y="20" font-size="14">Phase portrait over contours of H = Y² + X² − log X² − 1</text>"##);
-    // Contours of H: for each level, Y = ±√(H − H(X, 0)).
-    for hv in [0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
-        for sign in [1.0, -1.0] {
-            for side in [1.0, -1.0] {
-                let mut d = String::new();
-                let mut pen = false;
-                for i in 1..400 {
-                    let x = side * xl * i as f64 / 400.0;
-                    let r = hv - crate::reduced_map::energy(&x, &0.0);
-                    if r >= 0.0 {
-                        let _ = write!(d, "{}{:.1},{:.1} ", if pen { "L" } else { "M" }, px(x), py(sign * r.sqrt()));
-                        pen = true;
-                    } else {
-                        pen = false;
-                    }
+    // Contours of H: for each level the closed curve Y = ±√(H − H(X, 0)) between the roots
+    // X_in < 1 < X_out of H(X, 0) = H, sampled at X = X_in + (X_out − X_in)(1 − cos πs)/2, which
+    // gathers the samples where the curve turns vertical (a uniform X grid left gaps at Y ≈ 0).
+    let h0 = |x: f64| crate::reduced_map::energy(&x, &0.0);
+    let root = |mut a: f64, mut b: f64, hv: f64| {
+        // H(X, 0) − H changes sign on [a, b] (decreasing below X = 1, increasing above).
+        for _ in 0..200 {
+            let m = 0.5 * (a + b);
+            if (h0(m) - hv) * (h0(a) - hv) <= 0.0 { b = m } else { a = m }
+        }
+        0.5 * (a + b)
+    };
+    for hv in [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0] {
+        let (x_in, x_out) = (root(1e-300, 1.0, hv), root(1.0, 1e3, hv));
+        if x_in > xl {
+            continue;
+        }
+        for side in [1.0, -1.0] {
+            let n = 400;
+            let pts: Vec<(f64, f64)> = (0..=n)
+                .map(|i| x_in + (x_out - x_in) * 0.5 * (1.0 - libm::cos(std::f64::consts::PI * i as f64 / n as f64)))
+                .map(|x| (x, (hv - h0(x)).max(0.0).sqrt()))
+                .collect();
+            let upper = pts.iter().map(|&(x, y)| (x, y));
+            let lower = pts.iter().rev().map(|&(x, y)| (x, -y));
+            let mut d = String::new();
+            let mut pen = false;
+            for (x, y) in upper.chain(lower) {
+                if x <= xl && y.abs() <= yl {
+                    let _ = write!(d, "{}{:.1},{:.1} ", if pen { "L" } else { "M" }, px(side * x), py(y));
+                    pen = true;
+                } else {
+                    pen = false;
                 }
-                let _ = write!(svg, r##"<path d="{d}" fill="none" stroke="#ccc"/>"##);
             }
+            let _ = write!(svg, r##"<path d="{d}" fill="none" stroke="#ccc"/>"##);
         }
     }
     let _ = write!(svg, r##"<line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#999"/><line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#999"/>"##, px(-xl), px(xl), py(0.0), py(0.0), px(0.0), px(0.0), py(-yl), py(yl));
@@ -280,18 +372,24 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
 /// A log-scale tick at log10 value `e`: `1e-3` at a whole decade, else the value to 3 significant
 /// digits (`3.16e-4`), never the exponent's float noise.
 fn log_tick_text(e: f64) -> String {
-    if (e - e.round()).abs() < 1e-9 { format!("1e{}", e.round()) } else { format!("{:.2e}", libm::pow(10.0, e)) }
+    // `+ 0.0` turns −0 into 0 (a tick at 10^−0 read "1e-0").
+    if (e - e.round()).abs() < 1e-9 { format!("1e{}", e.round() + 0.0) } else { format!("{:.2e}", libm::pow(10.0, e)) }
 }
 
 /// A linear-scale tick `v` on an axis with tick spacing `step`: as many decimals as the spacing
 /// needs, in scientific notation for very small or large values.
 fn linear_tick_text(v: f64, step: f64) -> String {
     let v = if v.abs() < 1e-9 * step.abs() { 0.0 } else { v };
+    if v == 0.0 {
+        return "0".into();
+    }
     let mag = v.abs().max(step.abs());
-    if mag != 0.0 && !(1e-3..1e6).contains(&mag) {
+    if !(1e-3..1e6).contains(&mag) {
         return format!("{:.2e}", v);
     }
-    let decimals = (-libm::log10(step.abs()).floor()).clamp(0.0, 6.0) as usize;
+    // The spacing's decimals, read with a little slack: a spacing of 0.1 computed as 0.09999999
+    // asked for two.
+    let decimals = (-(libm::log10(step.abs()) + 1e-6).floor()).clamp(0.0, 6.0) as usize;
     format!("{v:.decimals$}")
 }
 
@@ -313,6 +411,38 @@ mod tests {
         assert_eq!(linear_tick_text(0.15000000000000002, 0.05), "0.15");
         assert_eq!(linear_tick_text(8.0, 1.0), "8");
         assert_eq!(linear_tick_text(2e-5, 1e-5), "2.00e-5");
-        assert_eq!(linear_tick_text(1e-17, 0.5), "0.0");
+        assert_eq!(linear_tick_text(1e-17, 0.5), "0");
+        // Zero, −0 and a spacing a hair under a power of ten (found by the figures review).
+        assert_eq!(linear_tick_text(0.0, 2e7), "0");
+        assert_eq!(log_tick_text(-0.0), "1e0");
+        assert_eq!(linear_tick_text(7.3, 0.09999999999999964), "7.3");
+        // Whole steps only on a short run's axis; round values on a log axis inside one decade.
+        assert_eq!(step_ticks(0.0, 3.0, 6), vec![0.0, 1.0, 2.0, 3.0]);
+        let lt = log_ticks(libm::log10(0.105), libm::log10(0.114));
+        assert!(lt.iter().all(|(_, s)| s.len() <= 5) && lt.len() >= 2, "{lt:?}");
+    }
+
+    /// A one-point series is drawn as a dot (a path of one point drew nothing), and a dashed series
+    /// that blows up leaves the solid ones their range, with a note over the panel.
+    #[test]
+    fn single_points_are_dots_and_a_blown_up_prediction_is_off_scale() {
+        let mut svg = String::new();
+        let axes = Axes { title: "t", xlabel: "x", hline: None, log: false };
+        panel(&mut svg, (0.0, 0.0, 900.0, 300.0), &axes, &[0.0], &[Series { name: "GD", color: "#111111", dash: false, y: vec![1.3] }]);
+        assert!(svg.contains("<circle") && !svg.contains(r#"<path d="M"#), "{svg}");
+        let mut svg = String::new();
+        let t: Vec<f64> = (0..6).map(f64::from).collect();
+        panel(&mut svg, (0.0, 0.0, 900.0, 300.0), &axes, &t, &[
+            Series { name: "GD", color: "#111111", dash: false, y: vec![1.0, 1.1, 1.2, 1.3, 1.2, 1.1] },
+            Series { name: "pred", color: "#222222", dash: true, y: vec![1.0, 1.1, 5.0, 1e6, 7e10, f64::NAN] },
+        ]);
+        assert!(svg.contains("dashed: partly off scale"), "{svg}");
+        // Not when nothing is off scale.
+        let mut svg = String::new();
+        panel(&mut svg, (0.0, 0.0, 900.0, 300.0), &axes, &t, &[
+            Series { name: "GD", color: "#111111", dash: false, y: vec![1.0, 1.1, 1.2, 1.3, 1.2, 1.1] },
+            Series { name: "pred", color: "#222222", dash: true, y: vec![1.0, 1.1, 1.5, 1.2, 1.0, 1.1] },
+        ]);
+        assert!(!svg.contains("off scale"), "{svg}");
     }
 }
