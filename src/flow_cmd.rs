@@ -568,6 +568,13 @@ fn summarise(
     model: String,
 ) -> FlowSummary {
     let win = window(rows.len(), args.smooth);
+    if win.start == 0 && args.smooth > 0.0 && rows.len() > 1 && (rows.len() as f64) < 8.0 * args.smooth {
+        eprintln!(
+            "note: {} rows are fewer than 8 smoothing widths (--smooth {}): the comparison is over all rows, the ends' truncated kernels included",
+            rows.len(),
+            args.smooth
+        );
+    }
     let col = |f: fn(&CompareRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     let max_crit = rows.iter().map(|r| r.n_crit).max().unwrap_or(0);
     let mut hist = vec![0u64; max_crit + 1];
@@ -631,8 +638,12 @@ fn write_figure(out: &Path, rows: &[CompareRow], sm: &Smoothed, thr: f64, s: &Fl
     // Titles carry the measured errors (relative L1 of GD's smoothed curve over the window).
     let [w0, w1] = s.window;
     let dag_err = |a: &Option<Agreement>| a.as_ref().map(|a| format!(", θ† {}", pct(a.rel_l1))).unwrap_or_default();
+    // A run shorter than 8 smoothing widths has no interior window: the errors are over all rows,
+    // the ends' truncated kernels included (figures review), and the title says so.
+    let all_rows = w0 == 0 && s.smooth_width > 0.0 && (w1 as f64) < 8.0 * s.smooth_width;
     let loss_title = format!(
-        "Loss (log scale); rel. L1 err of GD smoothed, t in [{w0}, {w1}]: flow L(w)+trΣ/η {}{}",
+        "Loss (log scale); rel. L1 err of GD smoothed, t in [{w0}, {w1}]{}: flow L(w)+trΣ/η {}{}",
+        if all_rows { " (all rows)" } else { "" },
         pct(s.loss_vs_pred.rel_l1),
         dag_err(&s.loss_vs_dagger)
     );

@@ -345,7 +345,7 @@ pub fn svg(s: &Study) -> String {
     let (gx, gy) = (ml + 12.0, mt + 16.0);
     let _ = write!(b, r##"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="#d62728"/><text x="{:.1}" y="{:.1}" font-size="11">measured ({})</text>"##, gx + 9.0, gy - 4.0, gx + 22.0, gy, xml(s.precision.split(' ').next().unwrap_or("")));
     let _ = write!(b, r##"<line x1="{gx:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#1f77b4" stroke-width="2"/><text x="{:.1}" y="{:.1}" font-size="11">fit: slope {:.3} ± {:.3}</text>"##, gx + 18.0, gy + 10.0, gy + 10.0, gx + 22.0, gy + 14.0, s.fit.slope, s.fit.slope_se);
-    let _ = write!(b, r##"<line x1="{gx:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#888" stroke-width="2" stroke-dasharray="5,3"/><text x="{:.1}" y="{:.1}" font-size="11">reference slope {pref} ({})</text>"##, gx + 18.0, gy + 24.0, gy + 24.0, gx + 22.0, gy + 28.0, if s.pass { "pass" } else { "finding" });
+    let _ = write!(b, r##"<line x1="{gx:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#888" stroke-width="2" stroke-dasharray="5,3"/><text x="{:.1}" y="{:.1}" font-size="11">reference slope {pref}; {}: {}</text>"##, gx + 18.0, gy + 24.0, gy + 24.0, gx + 22.0, gy + 28.0, if s.pass { "pass" } else { "finding" }, xml(&s.prediction.describe()));
     doc(w, ht, &b)
 }
 
