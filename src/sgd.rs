@@ -555,6 +555,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
                 let _ = std::fs::remove_file(e.path());
             }
         }
+        crate::npy::remove_outputs(&a.out, ["figures/sgd.svg", "figures/sgd.png"]);
     }
     let opts = |b: usize| -> Result<SgdOpts, Error> {
         Ok(SgdOpts {
@@ -747,7 +748,34 @@ fn write_summary(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> 
         .collect();
     crate::npy::write_atomic(&dir.join("sgd.json"), serde_json::to_string_pretty(&summary).unwrap().as_bytes())?;
     crate::npy::write_atomic(&dir.join("sgd.md"), markdown(out).as_bytes())?;
-    Ok(())
+    write_figure(dir, out)
+}
+
+/// `figures/sgd.{svg,png}`: the full-batch sharpness S(θ_t) under SGD for each batch size with the
+/// 2/η line (claim 32's gap is how far each curve sits below it over the window), and the full-batch
+/// loss (log scale), at the checks.
+fn write_figure(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> {
+    use crate::figures::{Axes, Series, doc, panel, write_both};
+    let Some(first) = out.first() else { return Ok(()) };
+    let fig = dir.join("figures");
+    std::fs::create_dir_all(&fig).map_err(|source| Error::Io { path: fig.clone(), source })?;
+    // The longest run's check steps (a diverged run's series stops early).
+    let longest = out.iter().max_by_key(|r| r.checks.len()).unwrap_or(first);
+    let t: Vec<f64> = longest.checks.iter().map(|c| c.t as f64).collect();
+    const COLORS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+    let names: Vec<String> = out.iter().map(|r| if r.full_batch { format!("b = {} (full)", r.batch) } else { format!("b = {}", r.batch) }).collect();
+    let series = |f: fn(&Check) -> f64| -> Vec<Series> {
+        out.iter()
+            .enumerate()
+            .map(|(k, r)| Series { name: &names[k], color: COLORS[k % COLORS.len()], dash: false, y: r.checks.iter().map(f).collect() })
+            .collect()
+    };
+    let (w, h) = (900.0, 300.0);
+    let mut body = String::new();
+    let axes = |title, hline, log| Axes { title, xlabel: "SGD step t", hline, log };
+    panel(&mut body, (0.0, 0.0, w, h), &axes("Full-batch sharpness S(θ_t) under SGD", Some((first.threshold, "2/η")), false), &t, &series(|c| c.sharpness));
+    panel(&mut body, (0.0, h, w, h), &axes("Full-batch loss L(θ_t) (log scale)", None, true), &t, &series(|c| c.loss));
+    write_both(&fig, "sgd", &doc(w, 2.0 * h, &body))
 }
 
 #[cfg(test)]

@@ -1162,6 +1162,9 @@ fn fresh_flow_and_sgd_remove_an_earlier_jobs_outputs_first() {
     expect_success(["sgd", "--batch", "100", "--n", "100", "--steps", "4", "--every", "2", "--out", sgd.to_str().unwrap()]);
     assert!(!sgd.join("sgd_b64.csv").exists() && sgd.join("sgd_b100.csv").exists() && sgd.join("sgd_notes.csv").exists());
     assert!(!std::fs::read_to_string(sgd.join("sgd.json")).unwrap().contains("earlier"));
+    // Its figure: the full-batch sharpness and loss of each batch size.
+    let svg = std::fs::read_to_string(sgd.join("figures/sgd.svg")).unwrap();
+    assert!(sgd.join("figures/sgd.png").is_file() && svg.contains("b = 100") && svg.contains("2/η"), "{svg:.300}");
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -1205,7 +1208,7 @@ fn killed_sgd_reuses_its_finished_batch_sizes() {
     let o = expect_success(args(&part));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("b = 100: saved by an earlier run") && !err.contains("12345"), "{err}");
-    for f in ["sgd_b100.csv", "sgd_b50.csv", "sgd.json", "sgd.md"] {
+    for f in ["sgd_b100.csv", "sgd_b50.csv", "sgd.json", "sgd.md", "figures/sgd.svg"] {
         assert_eq!(std::fs::read(full.join(f)).unwrap(), std::fs::read(part.join(f)).unwrap(), "{f} differs after the re-run");
     }
     let _ = std::fs::remove_dir_all(&d);
