@@ -718,9 +718,18 @@ pub fn read_saved_at<T: serde::de::DeserializeOwned>(
         fs::remove_file(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         return Ok(None);
     }
+    // Only `config.precision` is read here (serde skips the rest without building it).
+    #[derive(serde::Deserialize)]
+    struct Head {
+        config: Option<HeadConfig>,
+    }
+    #[derive(serde::Deserialize)]
+    struct HeadConfig {
+        precision: Option<String>,
+    }
     let other_precision = |()| -> Result<(), String> {
         let Some(now) = precision else { return Ok(()) };
-        let saved = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v.get("config")?.get("precision")?.as_str().map(String::from));
+        let saved = serde_json::from_slice::<Head>(&bytes).ok().and_then(|h| h.config?.precision);
         match saved {
             Some(saved) if saved != now => Err(format!("it is the {what} of another configuration (precision = \"{saved}\" (now: \"{now}\"))")),
             _ => Ok(()),
