@@ -654,7 +654,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
     write_final(&out, &ck.state)?;
     let summary = summarise(cfg, &ck, &stop, obj, &eta);
     write_atomic(&out.join("summary.json"), serde_json::to_string_pretty(&summary).unwrap().as_bytes())?;
-    crate::figures::write_all(&out, &ck.rows, 2.0 / eta.to_f64())?;
+    crate::figures::write_all(&out, &ck.rows, ck.gf.as_ref().map(|g| g.rows.as_slice()), 2.0 / eta.to_f64())?;
     let _ = std::fs::remove_file(&ckpt_path);
     match stop {
         StopReason::Completed => eprintln!("completed all {} requested tracking steps; outputs in {}", ck.rows.len(), out.display()),

@@ -244,7 +244,9 @@ pub(crate) fn write_both(dir: &Path, stem: &str, svg: &str) -> Result<(), Error>
 }
 
 /// Write `figures/tracking.{svg,png}` (loss, sharpness, deviation) and `figures/phase.{svg,png}`.
-pub fn write_all(out: &Path, rows: &[Row], threshold: f64) -> Result<(), Error> {
+/// With `--gf` (`gf` rows, one per tracking step) gradient flow joins the loss, sharpness and
+/// deviation panels (reference.md §7's panel (iii): GF's distance from θ†).
+pub fn write_all(out: &Path, rows: &[Row], gf: Option<&[crate::gd::FlowRow]>, threshold: f64) -> Result<(), Error> {
     let dir = out.join("figures");
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
     let t: Vec<f64> = rows.iter().map(|r| r.t as f64).collect();
@@ -252,21 +254,35 @@ pub fn write_all(out: &Path, rows: &[Row], threshold: f64) -> Result<(), Error> 
     let (w, h) = (900.0, 300.0);
     let mut body = String::new();
     let axes = |title, hline, log| Axes { title, xlabel: "tracking step t (GD steps after θ₀)", hline, log };
-    panel(&mut body, (0.0, 0.0, w, h), &axes("Loss", None, false), &t, &[
+    // Gradient flow's column aligned with the rows' steps (NaN where it has no row).
+    let gf_col = |f: fn(&crate::gd::FlowRow) -> f64| -> Option<Vec<f64>> {
+        let g = gf?;
+        Some(rows.iter().map(|r| g.iter().find(|x| x.t == r.t).map_or(f64::NAN, f)).collect())
+    };
+    let with_gf = |mut s: Vec<Series<'static>>, f: fn(&crate::gd::FlowRow) -> f64, name: &'static str| {
+        if let Some(y) = gf_col(f) {
+            s.push(Series { name, color: "#9467bd", dash: false, y });
+        }
+        s
+    };
+    let loss = with_gf(vec![
         Series { name: "GD L(θ)", color: "#1f77b4", dash: false, y: col(|r| r.loss_gd) },
         Series { name: "θ† L(θ†)", color: "#2ca02c", dash: false, y: col(|r| r.loss_dagger) },
         Series { name: "pred L(θ†+v)", color: "#d62728", dash: true, y: col(|r| r.loss_pred) },
-    ]);
-    panel(&mut body, (0.0, h, w, h), &axes("Sharpness", Some((threshold, "2/η")), false), &t, &[
+    ], |g| g.loss, "GF L(θ_gf)");
+    panel(&mut body, (0.0, 0.0, w, h), &axes("Loss", None, false), &t, &loss);
+    let sharp = with_gf(vec![
         Series { name: "GD S(θ)", color: "#1f77b4", dash: false, y: col(|r| r.sharpness_gd) },
         Series { name: "θ† S(θ†)", color: "#2ca02c", dash: false, y: col(|r| r.sharpness_dagger) },
         Series { name: "pred S(θ†)+∇S·v", color: "#d62728", dash: true, y: col(|r| r.sharpness_pred) },
-    ]);
-    panel(&mut body, (0.0, 2.0 * h, w, h), &axes("Deviation from θ† (log scale)", None, true), &t, &[
+    ], |g| g.sharpness, "GF S(θ_gf)");
+    panel(&mut body, (0.0, h, w, h), &axes("Sharpness", Some((threshold, "2/η")), false), &t, &sharp);
+    let dev = with_gf(vec![
         Series { name: "GD ‖θ−θ†‖", color: "#1f77b4", dash: false, y: col(|r| r.dist) },
         Series { name: "pred ‖v‖", color: "#d62728", dash: true, y: col(|r| r.pred_norm) },
         Series { name: "‖θ−θ†−v‖", color: "#7f7f7f", dash: false, y: col(|r| r.tracking_error) },
-    ]);
+    ], |g| g.dist_dagger, "GF ‖θ_gf−θ†‖");
+    panel(&mut body, (0.0, 2.0 * h, w, h), &axes("Deviation from θ† (log scale)", None, true), &t, &dev);
     write_both(&dir, "tracking", &doc(w, 3.0 * h, &body))?;
 
     // Phase portrait (x/δ, y/√α) of the prediction and of GD, with the first row's α, δ.

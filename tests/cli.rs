@@ -1275,6 +1275,9 @@ fn gradient_flow_track_never_raises_the_loss_and_resumes_bit_identically() {
             assert!(r[1] <= rows[i - 1][1], "row {i}: L(θ_gf) rose from {} to {}", rows[i - 1][1], r[1]);
         }
     }
+    // The figure shows gradient flow in the loss, sharpness and deviation panels.
+    let svg = std::fs::read_to_string(full.join("figures/tracking.svg")).unwrap();
+    assert!(svg.contains("GF L(θ_gf)") && svg.contains("GF S(θ_gf)") && svg.contains("GF ‖θ_gf−θ†‖"), "{svg:.300}");
     let part = d.join("part");
     run_and_kill_after_checkpoint(&args(&part), &part);
     let o = expect_success(args(&part));
