@@ -568,9 +568,10 @@ fn summarise(
     model: String,
 ) -> FlowSummary {
     let win = window(rows.len(), args.smooth);
-    if win.start == 0 && args.smooth > 0.0 && rows.len() > 1 && (rows.len() as f64) < 8.0 * args.smooth {
+    // With a width > 0 the window starts at t = ⌈4w⌉ > 0 unless the run is too short for one.
+    if win.start == 0 && args.smooth > 0.0 && rows.len() > 1 {
         eprintln!(
-            "note: {} rows are fewer than 8 smoothing widths (--smooth {}): the comparison is over all rows, the ends' truncated kernels included",
+            "note: {} rows are too few for an interior window of --smooth {} (t ≥ 4w from both ends): the comparison is over all rows, the ends' truncated kernels included",
             rows.len(),
             args.smooth
         );
@@ -638,9 +639,9 @@ fn write_figure(out: &Path, rows: &[CompareRow], sm: &Smoothed, thr: f64, s: &Fl
     // Titles carry the measured errors (relative L1 of GD's smoothed curve over the window).
     let [w0, w1] = s.window;
     let dag_err = |a: &Option<Agreement>| a.as_ref().map(|a| format!(", θ† {}", pct(a.rel_l1))).unwrap_or_default();
-    // A run shorter than 8 smoothing widths has no interior window: the errors are over all rows,
+    // A run too short for an interior window (≈ 8 smoothing widths) has its errors over all rows,
     // the ends' truncated kernels included (figures review), and the title says so.
-    let all_rows = w0 == 0 && s.smooth_width > 0.0 && (w1 as f64) < 8.0 * s.smooth_width;
+    let all_rows = w0 == 0 && s.smooth_width > 0.0;
     let loss_title = format!(
         "Loss (log scale); rel. L1 err of GD smoothed, t in [{w0}, {w1}]{}: flow L(w)+trΣ/η {}{}",
         if all_rows { " (all rows)" } else { "" },
