@@ -88,8 +88,9 @@ pub fn read_decimal_theta<S: Scalar>(path: &str, p: usize, c: S::Ctx) -> Result<
     let text = std::fs::read_to_string(path).map_err(|e| InputError::File { path: path.into(), msg: e.to_string() })?;
     let mut out = Vec::with_capacity(p);
     for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+        // A `#` starts a comment, on its own line or after the number.
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
             continue;
         }
         let bad = |msg: String| InputError::Shape { path: path.into(), msg: format!("line {}: {msg}", i + 1) };
@@ -679,11 +680,11 @@ fn range(rows: &[Row], f: impl Fn(&Row) -> f64) -> [f64; 2] {
 /// would pick one of those jags instead of the peak (claim 8's Y_max is the maximum of the first
 /// cycle), and the alternation can dip below the level for single steps while the cycle is still
 /// rising: the excursion ends where the two-step envelope max(S_t, S_{t+1}) falls to ≤ level (two
-/// steps in a row at or below it), or at a non-finite value.
+/// steps in a row at or below it), or at a NaN (+∞ stays in the excursion and is its peak).
 fn first_spike(rows: &[Row], level: f64, f: impl Fn(&Row) -> f64) -> Option<(u64, f64)> {
     let v: Vec<f64> = rows.iter().map(&f).collect();
     let start = v.iter().position(|&x| x > level)?;
-    let len = (start..v.len()).position(|j| !v[j].is_finite() || (v[j] <= level && v.get(j + 1).is_some_and(|&y| !(y > level))))?;
+    let len = (start..v.len()).position(|j| v[j].is_nan() || (v[j] <= level && v.get(j + 1).is_some_and(|&y| !(y > level))))?;
     let (i, m) = v[start..start + len].iter().enumerate().fold((0, f64::NEG_INFINITY), |(bi, bm), (i, &x)| if x > bm { (i, x) } else { (bi, bm) });
     Some((rows[start + i].t, m))
 }
@@ -1035,9 +1036,12 @@ mod tests {
         // An excursion still under way at the end of the series has no complete peak yet.
         let r = rows(&[7.4, 7.6, 8.0, 9.0]);
         assert_eq!(first_spike(&r, 7.5, |r| r.sharpness_gd), None);
-        // A NaN (prediction columns after divergence) ends the excursion.
+        // A NaN (prediction columns after divergence) ends the excursion; +∞ (an MPFR value past
+        // f64's range) is its peak, not an empty excursion with peak −∞ (review).
         let r = rows(&[7.6, 8.0, f64::NAN]);
         assert_eq!(first_spike(&r, 7.5, |r| r.sharpness_gd), Some((1, 8.0)));
+        let r = rows(&[7.0, f64::INFINITY, 7.0, 7.0]);
+        assert_eq!(first_spike(&r, 7.5, |r| r.sharpness_gd), Some((1, f64::INFINITY)));
         // The alternation dips below the level for single steps while the first cycle still rises
         // (a kicked start: S − 2/η = +0.0049, −0.0033, +0.009, …, peak at t = 16 of the audit's run):
         // the excursion ends only at two steps in a row at or below the level.

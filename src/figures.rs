@@ -257,7 +257,8 @@ pub fn write_all(out: &Path, rows: &[Row], gf: Option<&[crate::gd::FlowRow]>, th
     // Gradient flow's column aligned with the rows' steps (NaN where it has no row).
     let gf_col = |f: fn(&crate::gd::FlowRow) -> f64| -> Option<Vec<f64>> {
         let g = gf?;
-        Some(rows.iter().map(|r| g.iter().find(|x| x.t == r.t).map_or(f64::NAN, f)).collect())
+        // GF's rows are in increasing t (one per tracking step): a binary search per row.
+        Some(rows.iter().map(|r| g.binary_search_by_key(&r.t, |x| x.t).map_or(f64::NAN, |i| f(&g[i]))).collect())
     };
     let with_gf = |mut s: Vec<Series<'static>>, f: fn(&crate::gd::FlowRow) -> f64, name: &'static str| {
         if let Some(y) = gf_col(f) {

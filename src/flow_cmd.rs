@@ -228,7 +228,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         None => None,
     };
     if let Some(d) = &dag {
-        d.check_job(&cfg.lr, &obj.describe(), None)?;
+        d.check_job(&cfg.lr, &cfg.precision, &obj.describe(), None)?;
     }
     let start = std::time::Instant::now();
     let ckpt_path = out.join("flow_checkpoint.json");
@@ -261,7 +261,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
         }
     };
     if let Some(d) = &dag {
-        d.check_job(&cfg.lr, &obj.describe(), Some(inst_step))?;
+        d.check_job(&cfg.lr, &cfg.precision, &obj.describe(), Some(inst_step))?;
     }
     let mut opts = FlowOpts::new::<S>(c);
     opts.form = args.form;
@@ -360,6 +360,11 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     let _ = std::fs::remove_file(&ckpt_path);
     if let Err(e) = status {
         eprintln!("outputs of the {} recorded steps written to {}", rows.len(), out.display());
+        // A signal while these outputs were written still ends the job by the signal (review).
+        if crate::progress::interrupt::requested() {
+            eprintln!("error: {e}");
+            crate::progress::interrupt::after_outputs("flow", &out)?;
+        }
         return Err(e);
     }
     eprintln!("flow: {} steps in {wall:.1} s; outputs in {}", cfg.steps, out.display());
@@ -488,11 +493,13 @@ pub fn read_dagger(dir: &Path) -> Result<DaggerRun, Error> {
 }
 
 impl DaggerRun {
-    /// Check that the run is the job of `flow`: same η (same text or the same decimal value, "0.3"
-    /// and "0.30"; compared at 4096 bits, since an MPFR job's η is its decimal text, not the nearest
-    /// f64), same model and, once known, same instability step. The error names the mismatch.
-    pub fn check_job(&self, eta: &str, model: &str, instability_step: Option<u64>) -> Result<(), Error> {
-        let value = |t: &str| rug::Float::parse(t.trim()).ok().map(|v| rug::Float::with_val(4096, v));
+    /// Check that the run is the job of `flow`: same η (the same text, or the same value at the
+    /// job's `precision`, "f64" or the bits: "0.3" and "0.30" always, "0.20000000000000001" and
+    /// "0.2" in f64 but not at 128 bits, where an MPFR job's η is its decimal text), same model and,
+    /// once known, same instability step. The error names the mismatch.
+    pub fn check_job(&self, eta: &str, precision: &str, model: &str, instability_step: Option<u64>) -> Result<(), Error> {
+        let bits = if precision == "f64" { 53 } else { precision.parse::<u32>().unwrap_or(4096) };
+        let value = |t: &str| rug::Float::parse(t.trim()).ok().map(|v| rug::Float::with_val(bits, v));
         let same_eta = self.eta.trim() == eta.trim() || matches!((value(&self.eta), value(eta)), (Some(a), Some(b)) if a == b);
         let msg = if !same_eta {
             format!("η = {} in the run, {} here", self.eta, eta)
@@ -685,20 +692,26 @@ fn write_figure(out: &Path, rows: &[CompareRow], sm: &Smoothed, thr: f64, s: &Fl
 mod tests {
     use super::*;
 
-    /// `flow --dagger` takes a run of the same η: the same text or the same decimal value, compared
-    /// beyond f64 (an MPFR job's η is its text: 0.30000000000000000001 is another η at 128 bits,
-    /// though its nearest f64 is 0.3's; found by the MPFR audit).
+    /// `flow --dagger` takes a run of the same η: the same text or the same value at the job's
+    /// precision (an MPFR job's η is its text: 0.30000000000000000001 is another η at 128 bits,
+    /// though its nearest f64 is 0.3's; found by the MPFR audit), while in f64 two spellings of one
+    /// f64 are one η (review).
     #[test]
     fn a_dagger_run_of_another_eta_is_refused_even_when_their_f64_values_agree() {
         let d = DaggerRun { dir: PathBuf::from("r"), instability_step: 95, eta: "0.3".into(), model: "m".into(), t: vec![0], loss: vec![1.0], sharpness: vec![1.0] };
-        for same in ["0.3", " 0.30", "3e-1", "0.300000000000000000000"] {
-            assert!(d.check_job(same, "m", Some(95)).is_ok(), "{same}");
+        for prec in ["f64", "128"] {
+            for same in ["0.3", " 0.30", "3e-1", "0.300000000000000000000"] {
+                assert!(d.check_job(same, prec, "m", Some(95)).is_ok(), "{same} at {prec}");
+            }
+            for other in ["0.31", "x"] {
+                let e = d.check_job(other, prec, "m", None).unwrap_err().to_string();
+                assert!(e.contains("η = 0.3 in the run") && e.contains(other), "{other}: {e}");
+            }
         }
-        for other in ["0.30000000000000000001", "0.31", "x"] {
-            let e = d.check_job(other, "m", None).unwrap_err().to_string();
-            assert!(e.contains("η = 0.3 in the run") && e.contains(other), "{other}: {e}");
-        }
-        assert!(d.check_job("0.3", "m2", None).unwrap_err().to_string().contains("model"));
-        assert!(d.check_job("0.3", "m", Some(96)).unwrap_err().to_string().contains("instability at GD step 95"));
+        let e = d.check_job("0.30000000000000000001", "128", "m", None).unwrap_err().to_string();
+        assert!(e.contains("η = 0.3 in the run"), "{e}");
+        assert!(d.check_job("0.30000000000000000001", "f64", "m", None).is_ok());
+        assert!(d.check_job("0.3", "f64", "m2", None).unwrap_err().to_string().contains("model"));
+        assert!(d.check_job("0.3", "f64", "m", Some(96)).unwrap_err().to_string().contains("instability at GD step 95"));
     }
 }

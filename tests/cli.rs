@@ -175,7 +175,8 @@ fn an_mpfr_run_writes_its_final_state_with_all_digits_and_eval_reads_them() {
     // 128-bit loss against the f64-rounded θ_T (by ~1e-17 relative), while at f64 the column rounds
     // to final_state.npz's θ exactly and gives its loss bit for bit. A file of four columns is refused.
     let col1: String = rows.iter().map(|r| format!("{}\n", r.split(' ').next().unwrap())).collect();
-    std::fs::write(d.join("theta_T.txt"), format!("# θ_T\n{col1}")).unwrap();
+    // A header comment, a trailing comment and CRLF line ends are read as well.
+    std::fs::write(d.join("theta_T.txt"), format!("# θ_T\n{}", col1.replacen('\n', " # first\r\n", 1))).unwrap();
     selfstab::npy::write_npy_f64(d.join("theta_T.npy"), &cols[0], &[cols[0].len()]).unwrap();
     let eval = |theta: &str, prec: &str, out: &str| -> serde_json::Value {
         expect_success(["eval", "--theta", d.join(theta).to_str().unwrap(), "--layers", "64,4,10", "--n", "20", "--precision", prec, "--out", d.join(out).to_str().unwrap()]);
