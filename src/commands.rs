@@ -39,18 +39,24 @@ pub fn load_data(name: &str, n: usize, d: usize, classes: usize, seed: u64) -> R
 /// when the check after the build refused it). Returns whether it checked; if not, the caller checks
 /// once the model is built ([`crate::objective::Objective::data_rows`]).
 pub(crate) fn precheck<S: Scalar>(job: crate::memory::Job, cfg: &Resolved, c: S::Ctx) -> Result<bool, Error> {
-    let rows = match cfg.data.as_str() {
-        "digits" => cfg.n.min(data::DIGITS_ROWS),
-        // An n out of range is the data's error, reported when they are made.
-        "synthetic" if (1..=data::MAX_SAMPLES).contains(&cfg.n) => cfg.n,
-        _ => return Ok(false),
-    };
+    let Some(rows) = known_rows(&cfg.data, cfg.n) else { return Ok(false) };
     if cfg.model != "mlp" || cfg.cubic.is_some() || cfg.layers.len() < 2 {
         return Ok(false);
     }
     let Some(p) = crate::models::mlp::checked_param_count(&cfg.layers) else { return Ok(false) };
     crate::memory::check_scalar::<S>(job, p, Some(&crate::memory::Rows::mlp(rows, &cfg.layers)), c)?;
     Ok(true)
+}
+
+/// The rows of the data `name` with `n` asked for, where they are known before the data are made
+/// (digits: at most its 1,797; synthetic: n). None for a file, and for an n out of range, which is
+/// the data's own error, reported when they are made.
+fn known_rows(name: &str, n: usize) -> Option<usize> {
+    match name {
+        "digits" => Some(n.min(data::DIGITS_ROWS)),
+        "synthetic" if (1..=data::MAX_SAMPLES).contains(&n) => Some(n),
+        _ => None,
+    }
 }
 
 /// Read GD's starting parameters from a `.npy` and check length and finiteness.
@@ -806,14 +812,8 @@ fn write_final<S: Scalar>(out: &Path, st: &TrackState<S>) -> Result<(), Error> {
 
 /// `selfstab export`: the seeded initial parameters and the data, for other implementations.
 pub fn export(layers: &[usize], data_name: &str, n: usize, seed: u64, out: &Path) -> Result<(), Error> {
-    // The data are held once, as they are written: checked before they are made (an n out of range
-    // is the data's own error).
-    let rows = match data_name {
-        "digits" => Some(n.min(data::DIGITS_ROWS)),
-        "synthetic" if (1..=data::MAX_SAMPLES).contains(&n) => Some(n),
-        _ => None,
-    };
-    if let (Some(rows), Some(p)) = (rows, crate::models::mlp::checked_param_count(layers)) {
+    // The data are held once, as they are written: checked before they are made.
+    if let (Some(rows), Some(p)) = (known_rows(data_name, n), crate::models::mlp::checked_param_count(layers)) {
         crate::memory::check(crate::memory::Job::Export, p, Some(&crate::memory::Rows::mlp(rows, layers)), 8)?;
     }
     let ds = data_for(layers, data_name, n, seed)?;

@@ -101,16 +101,14 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
     // 6.9e10 while GD's stayed below 1e7) would flatten every other curve: on a linear axis the range
     // is then the solid series' (and the reference line's), widened by half, and the dashed ones are
     // drawn where they fit, with "dashed: partly off scale" over the panel.
-    let mut clipped = vec![false; series.len()];
+    let mut clipped = false;
     if !log {
         let solid: Vec<&Series> = series.iter().filter(|s| !s.dash).collect();
         let (slo, shi) = span(&solid);
         if slo.is_finite() && shi > slo && (hi - lo) > 100.0 * (shi - slo) {
             let pad = 0.5 * (shi - slo);
             (lo, hi) = (slo - pad, shi + pad);
-            for (k, s) in series.iter().enumerate() {
-                clipped[k] = s.y.iter().any(|&v| v.is_finite() && (tr(v) < lo || tr(v) > hi));
-            }
+            clipped = series.iter().flat_map(|s| &s.y).any(|&v| v.is_finite() && (tr(v) < lo || tr(v) > hi));
         }
     }
     if !lo.is_finite() {
@@ -182,7 +180,7 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
         }
         legend_entry(svg, lx, ly(k), s.color, dash, s.name);
     }
-    if clipped.iter().any(|&c| c) {
+    if clipped {
         let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="#d62728">dashed: partly off scale</text>"##, x0 + w - mr, y0 + 18.0);
     }
     // The reference line goes over the series (a curve that sits on it, as θ†'s sharpness sits on
@@ -229,6 +227,7 @@ pub(crate) fn doc(w: f64, h: f64, body: &str) -> String {
 
 /// Write `stem.svg` and `stem.png` (rasterised with the embedded font at 1.5× scale).
 pub(crate) fn write_both(dir: &Path, stem: &str, svg: &str) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
     write_atomic(&dir.join(format!("{stem}.svg")), svg.as_bytes())?;
     let mut opt = resvg::usvg::Options { font_family: "DejaVu Sans".into(), ..Default::default() };
     opt.fontdb_mut().load_font_data(FONT.to_vec());
@@ -248,7 +247,6 @@ pub(crate) fn write_both(dir: &Path, stem: &str, svg: &str) -> Result<(), Error>
 /// deviation panels (reference.md §7's panel (iii): GF's distance from θ†).
 pub fn write_all(out: &Path, rows: &[Row], gf: Option<&[crate::gd::FlowRow]>, threshold: f64) -> Result<(), Error> {
     let dir = out.join("figures");
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
     let t: Vec<f64> = rows.iter().map(|r| r.t as f64).collect();
     let col = |f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     let (w, h) = (900.0, 300.0);

@@ -638,7 +638,6 @@ fn pct(v: f64) -> String {
 
 fn write_figure(out: &Path, rows: &[CompareRow], sm: &Smoothed, thr: f64, s: &FlowSummary, dag: Option<&(Vec<f64>, Vec<f64>)>) -> Result<(), Error> {
     let dir = out.join("figures");
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
     let t: Vec<f64> = rows.iter().map(|r| r.t as f64).collect();
     let col = |f: fn(&CompareRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     let (w, h) = (900.0, 300.0);

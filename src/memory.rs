@@ -110,11 +110,12 @@ impl Job {
         }
     }
 
-    /// Entries held per data row besides the input and the hidden units: `export` writes the labels
-    /// as int64 next to the inputs (measured: its peak is the data set, 1.046e9 bytes for 2·10⁶ rows
-    /// of 64 inputs, against 2·10⁶·65·8 = 1.040e9).
-    fn row_extra(self) -> u64 {
-        if self == Job::Export { 1 } else { 0 }
+    /// Entries held per data row of `rows`: the input, `row_copies` of every hidden unit and, for
+    /// `export`, the int64 label written next to the inputs (measured: its peak is the data set,
+    /// 1.046e9 bytes for 2·10⁶ rows of 64 inputs, against 2·10⁶·65·8 = 1.040e9).
+    fn per_row(self, rows: &Rows, peak: bool) -> u64 {
+        let label = if self == Job::Export { 1 } else { 0 };
+        rows.per_row(self.row_copies(peak)).saturating_add(label)
     }
 
     fn name(self) -> &'static str {
@@ -145,7 +146,7 @@ pub fn floor_bytes(job: Job, p: usize, rows: Option<&Rows>, bytes: u64) -> u64 {
 
 /// Entries `job` holds at least (or at its largest measured peak).
 fn need(job: Job, p: usize, rows: Option<&Rows>, peak: bool) -> u64 {
-    job.vectors(peak).saturating_mul(p as u64).saturating_add(rows.map_or(0, |r| r.n.saturating_mul(r.per_row(job.row_copies(peak)).saturating_add(job.row_extra()))))
+    job.vectors(peak).saturating_mul(p as u64).saturating_add(rows.map_or(0, |r| r.n.saturating_mul(job.per_row(r, peak))))
 }
 
 /// What the entries are, for the messages.
@@ -153,7 +154,7 @@ fn what(job: Job, rows: Option<&Rows>, peak: bool, bytes: u64) -> String {
     let vectors = job.vectors(peak);
     match rows {
         Some(r) if r.n > 0 => {
-            let per_row = r.per_row(job.row_copies(peak)) + job.row_extra();
+            let per_row = job.per_row(r, peak);
             format!("{vectors} vectors of length p and {per_row} numbers for each of the n = {} data rows, at {bytes} bytes per entry", r.n)
         }
         _ => format!("{vectors} vectors of length p at {bytes} bytes per entry"),

@@ -757,8 +757,6 @@ fn write_summary(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> 
 fn write_figure(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> {
     use crate::figures::{Axes, Series, doc, panel, write_both};
     let Some(first) = out.first() else { return Ok(()) };
-    let fig = dir.join("figures");
-    std::fs::create_dir_all(&fig).map_err(|source| Error::Io { path: fig.clone(), source })?;
     // The longest run's check steps (a diverged run's series stops early).
     let longest = out.iter().max_by_key(|r| r.checks.len()).unwrap_or(first);
     let t: Vec<f64> = longest.checks.iter().map(|c| c.t as f64).collect();
@@ -775,7 +773,7 @@ fn write_figure(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> {
     let axes = |title, hline, log| Axes { title, xlabel: "SGD step t", hline, log };
     panel(&mut body, (0.0, 0.0, w, h), &axes("Full-batch sharpness S(θ_t) under SGD", Some((first.threshold, "2/η")), false), &t, &series(|c| c.sharpness));
     panel(&mut body, (0.0, h, w, h), &axes("Full-batch loss L(θ_t) (log scale)", None, true), &t, &series(|c| c.loss));
-    write_both(&fig, "sgd", &doc(w, 2.0 * h, &body))
+    write_both(&dir.join("figures"), "sgd", &doc(w, 2.0 * h, &body))
 }
 
 #[cfg(test)]
