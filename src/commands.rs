@@ -218,7 +218,7 @@ pub struct Summary {
 pub const STALE_OUTPUTS: &[&str] = &[
     "pre_instability.csv", "theta_unstable.npy", "theta_unstable.txt", "series.csv", "series.npz",
     "final_state.npz", "final_state.txt", "summary.json", "betas.csv", "multi.csv", "monitors.csv", "slices.csv", "gf.csv", "figures/tracking.png",
-    "figures/tracking.svg", "figures/phase.png", "figures/phase.svg",
+    "figures/tracking.svg", "figures/phase.png", "figures/phase.svg", "figures/multi.png", "figures/multi.svg",
 ];
 
 /// Everything a resumed run needs, written every `checkpoint_every` steps.
@@ -661,7 +661,17 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
     write_final(&out, &ck.state)?;
     let summary = summarise(cfg, &ck, &stop, obj, &eta);
     write_atomic(&out.join("summary.json"), serde_json::to_string_pretty(&summary).unwrap().as_bytes())?;
-    crate::figures::write_all(&out, &ck.rows, ck.gf.as_ref().map(|g| g.rows.as_slice()), 2.0 / eta.to_f64())?;
+    // The run's events on the figures' step axis: θ†'s switch (the prediction's columns end there)
+    // and the standard prediction's divergence.
+    let marks: Vec<(f64, &str)> = [(ck.multi.switched_at, "switch to k eigenvalues"), (ck.state.pred_diverged, "prediction diverged")]
+        .into_iter()
+        .filter_map(|(at, name)| Some((at? as f64, name)))
+        .collect();
+    crate::figures::write_all(&out, &ck.rows, ck.gf.as_ref().map(|g| g.rows.as_slice()), 2.0 / eta.to_f64(), &marks)?;
+    if let Some(switched_at) = ck.multi.switched_at {
+        let m = crate::figures::MultiFigure { rows: &ck.multi.rows, k: cfg.multi, switched_at, critical_level: mopts.crit / eta.to_f64() };
+        crate::figures::write_multi(&out, &ck.rows, &m, 2.0 / eta.to_f64())?;
+    }
     let _ = std::fs::remove_file(&ckpt_path);
     match stop {
         StopReason::Completed => eprintln!("completed all {} requested tracking steps; outputs in {}", ck.rows.len(), out.display()),

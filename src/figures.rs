@@ -63,12 +63,17 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
 }
 
 /// What a panel shows besides its series: title, x-axis label, a horizontal reference line (value,
-/// name; drawn over the series and listed in the legend) and a log y-axis.
+/// name; drawn over the series and listed in the legend), a log y-axis, vertical markers at given
+/// steps (an event: θ†'s switch to k eigenvalues, the prediction's divergence; in the legend) and
+/// whole-number y ticks (a count).
+#[derive(Default)]
 pub(crate) struct Axes<'a> {
     pub title: &'a str,
     pub xlabel: &'a str,
     pub hline: Option<(f64, &'a str)>,
     pub log: bool,
+    pub vlines: &'a [(f64, &'a str)],
+    pub integer: bool,
 }
 
 /// Width of the legend column at a panel's right, outside the plot area (so that no curve runs
@@ -78,7 +83,7 @@ const LEGEND_WIDTH: f64 = 175.0;
 /// Draw one panel at (x0, y0) of size w×h into `svg`: the plot, then its legend in a column to the
 /// right of the plot area.
 pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes: &Axes, t: &[f64], series: &[Series]) {
-    let Axes { title, xlabel, hline, log } = *axes;
+    let Axes { title, xlabel, hline, log, vlines, integer } = *axes;
     let tr = |v: f64| if log { libm::log10(v.max(1e-300)) } else { v };
     let span = |ss: &[&Series]| {
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -135,6 +140,8 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
     let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{xlabel}</text>"##, x0 + ml + (w - ml - mr) / 2.0, y0 + h - 6.0);
     let yticks: Vec<(f64, String)> = if log {
         log_ticks(lo, hi)
+    } else if integer {
+        step_ticks(lo, hi, 5).into_iter().map(|v| (v, linear_tick_text(v, 1.0))).collect()
     } else {
         let t = nice_ticks(lo, hi, 5);
         let step = tick_step(&t, lo, hi);
@@ -190,7 +197,18 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
         let _ = write!(svg, r##"<line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#000" stroke-width="1.2"{dots}/>"##, px(t0), px(t1), py(v), py(v));
         legend_entry(svg, lx, ly(series.len()), "#000", dots, name);
     }
+    // Event markers: a vertical line at the step, across the plot area, listed in the legend.
+    let first = series.len() + usize::from(hline.is_some());
+    for (k, &(tv, name)) in vlines.iter().filter(|(tv, _)| *tv >= t0 && *tv <= t1).enumerate() {
+        let color = VLINE_COLORS[k % VLINE_COLORS.len()];
+        let dash = r##" stroke-dasharray="6,3,1,3""##;
+        let _ = write!(svg, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="1.2"{dash}/>"##, y0 + mt, y0 + h - mb, x = px(tv));
+        legend_entry(svg, lx, ly(first + k), color, dash, name);
+    }
 }
+
+/// Colours of the event markers ([`Axes::vlines`]), in order.
+const VLINE_COLORS: [&str; 3] = ["#e377c2", "#17becf", "#bcbd22"];
 
 /// One legend entry: a short line in the series' colour and dash pattern, then its name.
 fn legend_entry(svg: &mut String, lx: f64, ly: f64, color: &str, dash: &str, name: &str) {
@@ -244,14 +262,15 @@ pub(crate) fn write_both(dir: &Path, stem: &str, svg: &str) -> Result<(), Error>
 
 /// Write `figures/tracking.{svg,png}` (loss, sharpness, deviation) and `figures/phase.{svg,png}`.
 /// With `--gf` (`gf` rows, one per tracking step) gradient flow joins the loss, sharpness and
-/// deviation panels (reference.md §7's panel (iii): GF's distance from θ†).
-pub fn write_all(out: &Path, rows: &[Row], gf: Option<&[crate::gd::FlowRow]>, threshold: f64) -> Result<(), Error> {
+/// deviation panels (reference.md §7's panel (iii): GF's distance from θ†). `marks` are the run's
+/// events (step, name), drawn as vertical lines on every panel of the tracking figure.
+pub fn write_all(out: &Path, rows: &[Row], gf: Option<&[crate::gd::FlowRow]>, threshold: f64, marks: &[(f64, &str)]) -> Result<(), Error> {
     let dir = out.join("figures");
     let t: Vec<f64> = rows.iter().map(|r| r.t as f64).collect();
     let col = |f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     let (w, h) = (900.0, 300.0);
     let mut body = String::new();
-    let axes = |title, hline, log| Axes { title, xlabel: "tracking step t (GD steps after θ₀)", hline, log };
+    let axes = |title, hline, log| Axes { title, xlabel: TRACKING_XLABEL, hline, log, vlines: marks, ..Axes::default() };
     // Gradient flow's column aligned with the rows' steps (NaN where it has no row).
     let gf_col = |f: fn(&crate::gd::FlowRow) -> f64| -> Option<Vec<f64>> {
         let g = gf?;
@@ -297,6 +316,63 @@ pub fn write_all(out: &Path, rows: &[Row], gf: Option<&[crate::gd::FlowRow]>, th
         body.push_str(r##"<text x="20" y="40" font-size="14">α ≤ 0 at θ₀: no equilibrium scale δ, no phase portrait</text>"##);
     }
     write_both(&dir, "phase", &doc(600.0, 600.0, &body))
+}
+
+/// The tracking figures' x-axis.
+const TRACKING_XLABEL: &str = "tracking step t (GD steps after θ₀)";
+
+/// A `--multi K` run past its switch to the k-eigenvalue projection at step `switched_at`
+/// (theory/README.md "Several eigenvalues at the edge"): what [`write_multi`] plots.
+pub struct MultiFigure<'a> {
+    /// The rows of the k-eigenvalue phase (`multi.csv`).
+    pub rows: &'a [crate::multi::MultiRow],
+    /// K, the eigenpairs solved at θ†.
+    pub k: usize,
+    /// The step of the switch.
+    pub switched_at: u64,
+    /// The critical level c/η (λ_i ≥ c/η counts as critical).
+    pub critical_level: f64,
+}
+
+/// Write `figures/multi.{svg,png}` for a run that switched to the k-eigenvalue projection: the top K
+/// eigenvalues of ∇²L(θ†) with 2/η and the critical level c/η (λ₁(θ†) before the switch is θ†'s
+/// sharpness of the tracking rows; λ₂..λ_K are solved from the switch on), the critical and active
+/// counts, and GD's distance from θ† with its part in the critical eigenspace, √Σ_crit (u_i·(θ−θ†))².
+pub fn write_multi(out: &Path, rows: &[Row], m: &MultiFigure, threshold: f64) -> Result<(), Error> {
+    const COLORS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#7f7f7f"];
+    const NAMES: [&str; 9] = ["λ₁(θ†)", "λ₂(θ†)", "λ₃(θ†)", "λ₄(θ†)", "λ₅(θ†)", "λ₆(θ†)", "λ₇(θ†)", "λ₈(θ†)", "λ₉(θ†)"];
+    let t: Vec<f64> = rows.iter().map(|r| r.t as f64).collect();
+    // The k-phase value at each tracking row (NaN before the switch or where no row was recorded).
+    let at = |f: &dyn Fn(&crate::multi::MultiRow) -> f64| -> Vec<f64> {
+        rows.iter().map(|r| m.rows.binary_search_by_key(&r.t, |x| x.t).map_or(f64::NAN, |i| f(&m.rows[i]))).collect()
+    };
+    let kk = m.k.min(NAMES.len());
+    let mut lambdas: Vec<Series> = (0..kk)
+        .map(|i| Series { name: NAMES[i], color: COLORS[i % COLORS.len()], dash: false, y: at(&|r| r.lambdas.get(i).copied().unwrap_or(f64::NAN)) })
+        .collect();
+    if let Some(l1) = lambdas.first_mut() {
+        for (y, r) in l1.y.iter_mut().zip(rows) {
+            if r.t < m.switched_at {
+                *y = r.sharpness_dagger;
+            }
+        }
+    }
+    lambdas.push(Series { name: "critical level c/η", color: "#000000", dash: true, y: vec![m.critical_level; rows.len()] });
+    let switch = [(m.switched_at as f64, "switch to k eigenvalues")];
+    let axes = |title, hline, log, integer| Axes { title, xlabel: TRACKING_XLABEL, hline, log, vlines: &switch, integer };
+    let (w, h) = (900.0, 300.0);
+    let mut body = String::new();
+    let title = format!("Top {} eigenvalues of ∇²L(θ†) (λ₂… from the switch on)", m.k);
+    panel(&mut body, (0.0, 0.0, w, h), &axes(&title, Some((threshold, "2/η")), false, false), &t, &lambdas);
+    panel(&mut body, (0.0, h, w, h), &axes("Eigenvalues of θ† at the edge (count)", None, false, true), &t, &[
+        Series { name: "critical: λ_i ≥ c/η", color: "#d62728", dash: false, y: at(&|r| r.critical as f64) },
+        Series { name: "active: λ_i > 2/η", color: "#1f77b4", dash: true, y: at(&|r| r.active as f64) },
+    ]);
+    panel(&mut body, (0.0, 2.0 * h, w, h), &axes("GD's deviation from θ† (log scale)", None, true, false), &t, &[
+        Series { name: "‖θ−θ†‖", color: "#1f77b4", dash: false, y: rows.iter().map(|r| r.dist).collect() },
+        Series { name: "‖P_crit(θ−θ†)‖", color: "#d62728", dash: false, y: at(&|r| r.osc_critical.sqrt()) },
+    ]);
+    write_both(&out.join("figures"), "multi", &doc(w, 3.0 * h, &body))
 }
 
 fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str, &str)]) {
@@ -442,7 +518,7 @@ mod tests {
     #[test]
     fn single_points_are_dots_and_a_blown_up_prediction_is_off_scale() {
         let mut svg = String::new();
-        let axes = Axes { title: "t", xlabel: "x", hline: None, log: false };
+        let axes = Axes { title: "t", xlabel: "x", ..Axes::default() };
         panel(&mut svg, (0.0, 0.0, 900.0, 300.0), &axes, &[0.0], &[Series { name: "GD", color: "#111111", dash: false, y: vec![1.3] }]);
         assert!(svg.contains("<circle") && !svg.contains(r#"<path d="M"#), "{svg}");
         let mut svg = String::new();
@@ -459,5 +535,21 @@ mod tests {
             Series { name: "pred", color: "#222222", dash: true, y: vec![1.0, 1.1, 1.5, 1.2, 1.0, 1.1] },
         ]);
         assert!(!svg.contains("off scale"), "{svg}");
+    }
+
+    /// A count panel is ticked at whole numbers only (flow's critical count ticked 2.2, 2.4, …), and
+    /// an event marker is drawn and listed only when its step lies on the axis.
+    #[test]
+    fn count_panels_have_whole_ticks_and_markers_lie_on_the_axis() {
+        let t: Vec<f64> = (0..50).map(f64::from).collect();
+        let counts = Series { name: "count", color: "#000000", dash: false, y: (0..50).map(|i| if i < 20 { 2.0 } else { 3.0 }).collect() };
+        let marks = [(20.0, "switch"), (80.0, "later")];
+        let mut svg = String::new();
+        let axes = Axes { title: "n", xlabel: "t", vlines: &marks, integer: true, ..Axes::default() };
+        panel(&mut svg, (0.0, 0.0, 900.0, 300.0), &axes, &t, &[counts]);
+        let labels: Vec<&str> = svg.split(r#"text-anchor="end">"#).skip(1).map(|s| &s[..s.find('<').unwrap()]).collect();
+        assert_eq!(labels, ["2", "3"], "{svg}");
+        assert!(svg.contains(">switch<") && !svg.contains(">later<"), "{svg}");
+        assert_eq!(svg.matches("6,3,1,3").count(), 2, "one marker line and its legend entry: {svg}");
     }
 }

@@ -673,7 +673,7 @@ fn write_figure(out: &Path, rows: &[CompareRow], sm: &Smoothed, thr: f64, s: &Fl
         loss.push(Series { name: "θ† L(θ†)", color: "#8c564b", dash: true, y: dl.clone() });
         sharp.push(Series { name: "θ† S(θ†)", color: "#8c564b", dash: false, y: ds.clone() });
     }
-    let axes = |title, hline, log| Axes { title, xlabel: "GD step t after θ₀", hline, log };
+    let axes = |title, hline, log| Axes { title, xlabel: "GD step t after θ₀", hline, log, ..Axes::default() };
     panel(&mut body, (0.0, 0.0, w, h), &axes(&loss_title, None, true), &t, &loss);
     panel(&mut body, (0.0, h, w, h), &axes(&sharp_title, Some((thr, "2/η")), false), &t, &sharp);
     panel(&mut body, (0.0, 2.0 * h, w, h), &axes("Oscillation: smoothed x² vs tr Σ (log scale)", None, true), &t, &[
@@ -681,7 +681,7 @@ fn write_figure(out: &Path, rows: &[CompareRow], sm: &Smoothed, thr: f64, s: &Fl
         // From t = 1: at t = 0 tr Σ carries the one-sub-step restoring term of S(θ₀) > 2/η.
         Series { name: "flow tr Σ", color: "#d62728", dash: true, y: rows.iter().map(|r| if r.t == 0 { f64::NAN } else { r.tr_sigma }).collect() },
     ]);
-    panel(&mut body, (0.0, 3.0 * h, w, h), &axes("Critical eigenvalues (ηλ > 1.95)", None, false), &t, &[
+    panel(&mut body, (0.0, 3.0 * h, w, h), &Axes { integer: true, ..axes("Critical eigenvalues (ηλ > 1.95)", None, false) }, &t, &[
         Series { name: "count", color: "#000000", dash: false, y: col(|r| r.n_crit as f64) },
     ]);
     write_both(&dir, "flow", &doc(w, 4.0 * h, &body))

@@ -770,7 +770,7 @@ fn write_figure(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> {
     };
     let (w, h) = (900.0, 300.0);
     let mut body = String::new();
-    let axes = |title, hline, log| Axes { title, xlabel: "SGD step t", hline, log };
+    let axes = |title, hline, log| Axes { title, xlabel: "SGD step t", hline, log, ..Axes::default() };
     panel(&mut body, (0.0, 0.0, w, h), &axes("Full-batch sharpness S(θ_t) under SGD", Some((first.threshold, "2/η")), false), &t, &series(|c| c.sharpness));
     panel(&mut body, (0.0, h, w, h), &axes("Full-batch loss L(θ_t) (log scale)", None, true), &t, &series(|c| c.loss));
     write_both(&dir.join("figures"), "sgd", &doc(w, 2.0 * h, &body))

@@ -793,6 +793,9 @@ fn checkpoint_with_a_diverged_prediction_resumes() {
             assert_eq!(ra["loss_pred"], rb["loss_pred"], "row {i}");
         }
     }
+    // The tracking figure marks the step where the prediction ended.
+    let fig = |dir: &Path| std::fs::read_to_string(dir.join("figures/tracking.svg")).unwrap();
+    assert!(fig(&part).contains("prediction diverged") && !fig(&full).contains("prediction diverged"));
     let _ = std::fs::remove_dir_all(&d);
 }
 

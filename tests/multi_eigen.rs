@@ -393,5 +393,12 @@ fn run_multi_continues_past_the_eigengap() {
     assert_eq!(first[5], "1.0", "lag 0 is β_s itself");
     let series = std::fs::read_to_string(out.join("series.csv")).unwrap();
     assert_eq!(series.lines().count(), 5);
+    // The figure of the k-eigenvalue phase, and the switch marked on the tracking figure.
+    let fig = std::fs::read_to_string(out.join("figures/multi.svg")).unwrap();
+    for label in ["λ₃(θ†)", "critical level c/η", "critical: λ_i ≥ c/η", "switch to k eigenvalues", "‖P_crit(θ−θ†)‖"] {
+        assert!(fig.contains(label), "{label} missing from multi.svg");
+    }
+    assert!(out.join("figures/multi.png").is_file());
+    assert!(std::fs::read_to_string(out.join("figures/tracking.svg")).unwrap().contains("switch to k eigenvalues"));
     let _ = std::fs::remove_dir_all(&out);
 }
