@@ -54,7 +54,21 @@ fn step_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 /// ticks fell on 1.07e-1, 1.10e-1, 1.12e-1). Returns (log10 positions, labels).
 fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
     if hi - lo >= 1.0 {
-        return nice_ticks(lo, hi, 5).into_iter().map(|e| (e, log_tick_text(e))).collect();
+        let t = nice_ticks(lo, hi, 5);
+        if tick_step(&t, lo, hi) >= 1.0 {
+            return t.into_iter().map(|e| (e, log_tick_text(e))).collect();
+        }
+        // One to a few decades: 1, 2 and 5 times the powers of ten (half decades ticked 3.16e-1).
+        let mut out = vec![];
+        for k in (lo.floor() as i32)..=(hi.ceil() as i32) {
+            for m in [1.0, 2.0, 5.0] {
+                let e = libm::log10(m) + f64::from(k);
+                if e >= lo && e <= hi {
+                    out.push((e, format!("{m}e{k}")));
+                }
+            }
+        }
+        return out;
     }
     let (a, b) = (libm::pow(10.0, lo), libm::pow(10.0, hi));
     let t = nice_ticks(a, b, 4);
@@ -64,8 +78,9 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
 
 /// What a panel shows besides its series: title, x-axis label, a horizontal reference line (value,
 /// name; drawn over the series and listed in the legend), a log y-axis, vertical markers at given
-/// steps (an event: θ†'s switch to k eigenvalues, the prediction's divergence; in the legend) and
-/// whole-number y ticks (a count).
+/// steps (an event: θ†'s switch to k eigenvalues, the prediction's divergence; in the legend),
+/// whole-number y ticks (a count), a log x-axis (x > 0, e.g. the batch size) and whole-number x
+/// ticks at given values (empty: automatic).
 #[derive(Default)]
 pub(crate) struct Axes<'a> {
     pub title: &'a str,
@@ -74,6 +89,8 @@ pub(crate) struct Axes<'a> {
     pub log: bool,
     pub vlines: &'a [(f64, &'a str)],
     pub integer: bool,
+    pub logx: bool,
+    pub xticks: &'a [f64],
 }
 
 /// Width of the legend column at a panel's right, outside the plot area (so that no curve runs
@@ -83,7 +100,10 @@ const LEGEND_WIDTH: f64 = 175.0;
 /// Draw one panel at (x0, y0) of size w×h into `svg`: the plot, then its legend in a column to the
 /// right of the plot area.
 pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes: &Axes, t: &[f64], series: &[Series]) {
-    let Axes { title, xlabel, hline, log, vlines, integer } = *axes;
+    let Axes { title, xlabel, hline, log, vlines, integer, logx, xticks } = *axes;
+    // Positions on the x-axis: the steps, or log10 of x on a log axis.
+    let tx = |v: f64| if logx { libm::log10(v) } else { v };
+    let t: &[f64] = &t.iter().map(|&v| tx(v)).collect::<Vec<f64>>();
     let tr = |v: f64| if log { libm::log10(v.max(1e-300)) } else { v };
     let span = |ss: &[&Series]| {
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -132,10 +152,17 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
     let py = |v: f64| y0 + mt + (hi - tr(v)) / (hi - lo) * (h - mt - mb);
     let _ = write!(svg, r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#444"/>"##, x0 + ml, y0 + mt, w - ml - mr, h - mt - mb);
     let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="14">{title}</text>"##, x0 + ml, y0 + 18.0);
-    let xticks = step_ticks(t0, t1, 6);
-    let xstep = tick_step(&xticks, t0, t1);
-    for tv in xticks {
-        let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"##, px(tv), y0 + h - mb + 14.0, linear_tick_text(tv, xstep));
+    let xticks: Vec<(f64, String)> = if !xticks.is_empty() {
+        xticks.iter().map(|&v| (tx(v), linear_tick_text(v, 1.0))).collect()
+    } else if logx {
+        log_ticks(t0, t1)
+    } else {
+        let ticks = step_ticks(t0, t1, 6);
+        let xstep = tick_step(&ticks, t0, t1);
+        ticks.into_iter().map(|v| (v, linear_tick_text(v, xstep))).collect()
+    };
+    for (tv, label) in xticks {
+        let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{label}</text>"##, px(tv), y0 + h - mb + 14.0);
     }
     let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{xlabel}</text>"##, x0 + ml + (w - ml - mr) / 2.0, y0 + h - 6.0);
     let yticks: Vec<(f64, String)> = if log {
@@ -199,7 +226,7 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
     }
     // Event markers: a vertical line at the step, across the plot area, listed in the legend.
     let first = series.len() + usize::from(hline.is_some());
-    for (k, &(tv, name)) in vlines.iter().filter(|(tv, _)| *tv >= t0 && *tv <= t1).enumerate() {
+    for (k, (tv, name)) in vlines.iter().map(|&(v, name)| (tx(v), name)).filter(|(tv, _)| *tv >= t0 && *tv <= t1).enumerate() {
         let color = VLINE_COLORS[k % VLINE_COLORS.len()];
         let dash = r##" stroke-dasharray="6,3,1,3""##;
         let _ = write!(svg, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="1.2"{dash}/>"##, y0 + mt, y0 + h - mb, x = px(tv));
@@ -359,7 +386,7 @@ pub fn write_multi(out: &Path, rows: &[Row], m: &MultiFigure, threshold: f64) ->
     }
     lambdas.push(Series { name: "critical level c/η", color: "#000000", dash: true, y: vec![m.critical_level; rows.len()] });
     let switch = [(m.switched_at as f64, "switch to k eigenvalues")];
-    let axes = |title, hline, log, integer| Axes { title, xlabel: TRACKING_XLABEL, hline, log, vlines: &switch, integer };
+    let axes = |title, hline, log, integer| Axes { title, xlabel: TRACKING_XLABEL, hline, log, vlines: &switch, integer, ..Axes::default() };
     let (w, h) = (900.0, 300.0);
     let mut body = String::new();
     let title = format!("Top {} eigenvalues of ∇²L(θ†) (λ₂… from the switch on)", m.k);
@@ -511,6 +538,10 @@ mod tests {
         assert_eq!(step_ticks(0.0, 3.0, 6), vec![0.0, 1.0, 2.0, 3.0]);
         let lt = log_ticks(libm::log10(0.105), libm::log10(0.114));
         assert!(lt.iter().all(|(_, s)| s.len() <= 5) && lt.len() >= 2, "{lt:?}");
+        // One to a few decades: 1-2-5 ticks, not half decades (3.16e-1).
+        let labels = |lo: f64, hi: f64| log_ticks(lo, hi).into_iter().map(|(_, s)| s).collect::<Vec<_>>();
+        assert_eq!(labels(libm::log10(0.03), libm::log10(1.5)), ["5e-2", "1e-1", "2e-1", "5e-1", "1e0"]);
+        assert_eq!(labels(-10.0, -2.0), ["1e-10", "1e-8", "1e-6", "1e-4", "1e-2"]);
     }
 
     /// A one-point series is drawn as a dot (a path of one point drew nothing), and a dashed series

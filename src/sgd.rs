@@ -752,8 +752,9 @@ fn write_summary(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> 
 }
 
 /// `figures/sgd.{svg,png}`: the full-batch sharpness S(θ_t) under SGD for each batch size with the
-/// 2/η line (claim 32's gap is how far each curve sits below it over the window), and the full-batch
-/// loss (log scale), at the checks.
+/// 2/η line (claim 32's gap is how far each curve sits below it over the window), the full-batch
+/// loss (log scale), at the checks, and the measured gap 2/η − ⟨S⟩ against the prediction
+/// ΔS = η⟨β⟩⟨σ_u²⟩/(4⟨α⟩) over b (log–log).
 fn write_figure(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> {
     use crate::figures::{Axes, Series, doc, panel, write_both};
     let Some(first) = out.first() else { return Ok(()) };
@@ -773,7 +774,19 @@ fn write_figure(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> {
     let axes = |title, hline, log| Axes { title, xlabel: "SGD step t", hline, log, ..Axes::default() };
     panel(&mut body, (0.0, 0.0, w, h), &axes("Full-batch sharpness S(θ_t) under SGD", Some((first.threshold, "2/η")), false), &t, &series(|c| c.sharpness));
     panel(&mut body, (0.0, h, w, h), &axes("Full-batch loss L(θ_t) (log scale)", None, true), &t, &series(|c| c.loss));
-    write_both(&dir.join("figures"), "sgd", &doc(w, 2.0 * h, &body))
+    // Claim 32 against b: the measured gap and the prediction ΔS, one point per batch size.
+    let mut by_b: Vec<&SgdResult> = out.iter().collect();
+    by_b.sort_by_key(|r| r.batch);
+    let bs: Vec<f64> = by_b.iter().map(|r| r.batch as f64).collect();
+    let gap_axes = Axes { title: "Sharpness gap vs batch size b (log-log; gaps ≤ 0 not drawn)", xlabel: "batch size b", log: true, logx: true, xticks: &bs, ..Axes::default() };
+    // The full batch (b ≥ n: GD, no sampling noise) is its own point, not joined to the SGD curve.
+    let part = |full: bool, f: fn(&SgdResult) -> f64| -> Vec<f64> { by_b.iter().map(|r| if r.full_batch == full { f(r) } else { f64::NAN }).collect() };
+    panel(&mut body, (0.0, 2.0 * h, w, h), &gap_axes, &bs, &[
+        Series { name: "gap 2/η − mean S", color: "#1f77b4", dash: false, y: part(false, |r| r.gap) },
+        Series { name: "ΔS = ηβσ²/(4α)", color: "#d62728", dash: true, y: part(false, |r| r.predicted_gap) },
+        Series { name: "gap, full batch", color: "#000000", dash: false, y: part(true, |r| r.gap) },
+    ]);
+    write_both(&dir.join("figures"), "sgd", &doc(w, 3.0 * h, &body))
 }
 
 #[cfg(test)]

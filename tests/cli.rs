@@ -1166,9 +1166,11 @@ fn fresh_flow_and_sgd_remove_an_earlier_jobs_outputs_first() {
     expect_success(["sgd", "--batch", "100", "--n", "100", "--steps", "4", "--every", "2", "--out", sgd.to_str().unwrap()]);
     assert!(!sgd.join("sgd_b64.csv").exists() && sgd.join("sgd_b100.csv").exists() && sgd.join("sgd_notes.csv").exists());
     assert!(!std::fs::read_to_string(sgd.join("sgd.json")).unwrap().contains("earlier"));
-    // Its figure: the full-batch sharpness and loss of each batch size.
+    // Its figure: the full-batch sharpness and loss of each batch size, and the gap against b (here
+    // the full batch only, ticked at b = 100).
     let svg = std::fs::read_to_string(sgd.join("figures/sgd.svg")).unwrap();
     assert!(sgd.join("figures/sgd.png").is_file() && svg.contains("b = 100") && svg.contains("2/η"), "{svg:.300}");
+    assert!(svg.contains("Sharpness gap vs batch size b") && svg.contains("gap, full batch") && svg.contains(r#"text-anchor="middle">100<"#));
     let _ = std::fs::remove_dir_all(&d);
 }
 
