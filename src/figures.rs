@@ -403,8 +403,9 @@ pub fn write_multi(out: &Path, rows: &[Row], m: &MultiFigure, threshold: f64) ->
 }
 
 fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str, &str)]) {
-    // The legend sits between the title and the plot, one line per set, clear of the points.
-    let (m, top) = (60.0, 34.0 + 16.0 * sets.len() as f64);
+    // The legend sits between the title and the plot, one line per set and one for the time
+    // marks, clear of the points.
+    let (m, top) = (60.0, 34.0 + 16.0 * (sets.len() + 1) as f64);
     let mut xl = 4.0f64;
     let mut yl = 4.0f64;
     for (xs, ys, _, _) in sets {
@@ -468,15 +469,32 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
     for tv in yt {
         let _ = write!(svg, r##"<line x1="{0:.1}" x2="{fx0:.1}" y1="{1:.1}" y2="{1:.1}" stroke="#666"/><text x="{2:.1}" y="{3:.1}" font-size="10" text-anchor="end">{4}</text>"##, fx0 - 4.0, py(tv), fx0 - 6.0, py(tv) + 3.0, linear_tick_text(tv, ys));
     }
+    // Time: each point's opacity grows from 0.2 at the first row to 1 at the last, and the first
+    // and last drawable points are ringed and boxed (the direction of the orbit is readable).
     for (k, (xs, ys, color, name)) in sets.iter().enumerate() {
-        for (&x, &y) in xs.iter().zip(ys.iter()) {
-            if x.is_finite() && y.is_finite() {
-                let _ = write!(svg, r##"<circle cx="{:.1}" cy="{:.1}" r="1.6" fill="{color}"/>"##, px(x), py(y));
-            }
+        let n = xs.len().max(2) - 1;
+        let pts: Vec<(usize, f64, f64)> =
+            xs.iter().zip(ys.iter()).enumerate().filter(|(_, (x, y))| x.is_finite() && y.is_finite()).map(|(i, (&x, &y))| (i, px(x), py(y))).collect();
+        for &(i, x, y) in &pts {
+            let _ = write!(svg, r##"<circle cx="{x:.1}" cy="{y:.1}" r="1.6" fill="{color}" fill-opacity="{:.2}"/>"##, 0.2 + 0.8 * i as f64 / n as f64);
+        }
+        if let (Some(&(_, x0, y0)), Some(&(_, x1, y1))) = (pts.first(), pts.last()) {
+            let _ = write!(svg, r##"<circle cx="{x0:.1}" cy="{y0:.1}" r="4.5" fill="none" stroke="{color}" stroke-width="1.5"/><rect x="{:.1}" y="{:.1}" width="9" height="9" fill="none" stroke="{color}" stroke-width="1.5"/>"##, x1 - 4.5, y1 - 4.5);
         }
         let ly = 38.0 + 16.0 * k as f64;
         let _ = write!(svg, r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/><text x="{:.1}" y="{:.1}" font-size="12">{name}</text>"##, m + 4.0, ly - 4.0, m + 14.0, ly);
     }
+    let ly = 38.0 + 16.0 * sets.len() as f64;
+    let _ = write!(
+        svg,
+        r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="none" stroke="#444" stroke-width="1.5"/><text x="{:.1}" y="{ly:.1}" font-size="12">first row</text><rect x="{:.1}" y="{:.1}" width="8" height="8" fill="none" stroke="#444" stroke-width="1.5"/><text x="{:.1}" y="{ly:.1}" font-size="12">last row (faint to solid: early to late)</text>"##,
+        m + 4.0,
+        ly - 4.0,
+        m + 14.0,
+        m + 80.0,
+        ly - 8.0,
+        m + 94.0
+    );
     let _ = write!(
         svg,
         r##"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">X = x/δ₀ (δ₀ = √(2α₀/β₀) at θ†₀)</text><text x="14" y="{:.1}" font-size="12" text-anchor="middle" transform="rotate(-90 14 {:.1})">Y = y/√α₀</text>"##,
@@ -566,6 +584,19 @@ mod tests {
             Series { name: "pred", color: "#222222", dash: true, y: vec![1.0, 1.1, 1.5, 1.2, 1.0, 1.1] },
         ]);
         assert!(!svg.contains("off scale"), "{svg}");
+    }
+
+    /// The phase portrait shows time: opacity from 0.2 (first row) to 1 (last), the first drawable
+    /// point ringed and the last boxed, per set.
+    #[test]
+    fn phase_points_fade_in_with_time_and_mark_their_ends() {
+        let mut svg = String::new();
+        let (xs, ys) = (vec![0.5, 1.0, f64::NAN, 1.5, 2.0], vec![0.0, 0.5, 0.0, 1.0, -1.0]);
+        scatter(&mut svg, 600.0, 600.0, &[(&xs, &ys, "#d62728", "pred")]);
+        let op: Vec<&str> = svg.split(r#"fill-opacity=""#).skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
+        assert_eq!(op, ["0.20", "0.40", "0.80", "1.00"]);
+        assert_eq!(svg.matches(r##"r="4.5" fill="none" stroke="#d62728""##).count(), 1);
+        assert_eq!(svg.matches(r##"width="9" height="9" fill="none" stroke="#d62728""##).count(), 1);
     }
 
     /// A count panel is ticked at whole numbers only (flow's critical count ticked 2.2, 2.4, …), and
