@@ -938,6 +938,10 @@ pub fn eval_model(a: &EvalArgs, model: &str, channels: &[usize]) -> Result<serde
 /// block solver with a block of k (k = 200 of p = 610: 0.1 s against over 2 minutes). Above f64
 /// the dense path is a Jacobi in the working precision, whose cost against the block solver's
 /// was not measured: only k ≥ p takes it.
+/// Blocks from this size on, over a quarter or more of the spectrum, get `eval`'s warning that the
+/// iterative solve can take hours.
+const EVAL_SLOW_BLOCK: usize = 32;
+
 fn dense_eval(k: usize, p: usize, f64: bool) -> bool {
     k >= p || (f64 && 4 * k >= p && p <= crate::sharpness::ALL_PAIRS_F64_MAX)
 }
@@ -969,7 +973,9 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
         e.residuals.truncate(k);
         e
     } else {
-        if 4 * a.top_k >= p {
+        // A large block over most of the spectrum is slow (k = 200 of p = 610 took over 2 min in
+        // f64); a few pairs of a small model are not (k = 1 of p = 3 was warned about).
+        if 4 * a.top_k >= p && a.top_k >= EVAL_SLOW_BLOCK {
             eprintln!("top {} of {p} eigenpairs by the block Lanczos solver with a block of {}: this can take hours", a.top_k, a.top_k);
         }
         let opts = EigenOpts { tol, ..EigenOpts::top::<S>(a.top_k, c) };

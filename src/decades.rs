@@ -686,6 +686,24 @@ pub struct FullOpts {
     pub mixed: bool,
 }
 
+/// A saved options key (`FullOpts`'s Debug text) as the command-line flags that give it:
+/// `FullOpts { decades: 4.0, points: 3, dd_max_steps: 0, mixed: true }` → `--decades 4 --points 3
+/// --dd-max-steps 0 --mixed`; a key of another form is returned as it is.
+fn as_flags(key: &str) -> String {
+    let Some(body) = key.strip_prefix("FullOpts { ").and_then(|k| k.strip_suffix(" }")) else { return key.to_string() };
+    let mut flags = vec![];
+    for field in body.split(", ") {
+        let Some((name, value)) = field.split_once(": ") else { return key.to_string() };
+        let flag = format!("--{}", name.replace('_', "-"));
+        match value {
+            "true" => flags.push(flag),
+            "false" => {}
+            v => flags.push(format!("{flag} {}", v.strip_suffix(".0").unwrap_or(v))),
+        }
+    }
+    flags.join(" ")
+}
+
 /// One point of the full study: E in f64, N, seconds, and the double-double E if checked.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct FullPoint {
@@ -890,7 +908,7 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>, fresh: b
     let (saved, mut current) = match path.as_deref() {
         Some(p) => crate::npy::read_saved(p, "file of finished points", fresh, |part: &Partial| {
             if part.claim != claim || part.opts != key {
-                return Err(format!("its points belong to other options ({}; now: {key})", part.opts));
+                return Err(format!("its points belong to other options ({}; now: {})", as_flags(&part.opts), as_flags(&key)));
             }
             match &part.current {
                 Some(_) if part.crc32.is_none() => Err("it holds a point in progress but no \"crc32\" member, which every build that saves one writes: it was edited".into()),
@@ -1023,7 +1041,8 @@ mod tests {
         let bytes = serde_json::to_vec(&planted).unwrap();
         std::fs::write(partial_path(15, &dir), &bytes).unwrap();
         let e = study_in(15, o, Some(&dir), false).unwrap_err().to_string();
-        assert!(e.contains("belong to other options") && e.contains("points: 4") && e.contains("--fresh"), "{e}");
+        assert!(e.contains("belong to other options") && e.contains("--points 4") && e.contains("--fresh"), "{e}");
+        assert!(e.contains(&format!("now: --decades {} --points {} --dd-max-steps {}", o.decades, o.points, o.dd_max_steps)) && !e.contains("FullOpts"), "{e}");
         assert_eq!(std::fs::read(partial_path(15, &dir)).unwrap(), bytes, "the other options' points were not kept");
         let (_, third) = study_in(15, o, Some(&dir), true).unwrap();
         assert_eq!(third[0].e.to_bits(), fresh[0].e.to_bits(), "another option set's point was reused");

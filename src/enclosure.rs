@@ -715,6 +715,12 @@ pub fn write(e: &Enclosure, out: &Path) -> Result<(), Error> {
     if let Some(o) = v.as_object_mut() {
         o.remove("rows");
         o.insert("statement".into(), e.statement().into());
+        // The bounds are f64 values rounded outward from MPFR: read as f64 they are the certified
+        // bounds, but their shortest decimals (which JSON holds) may lie up to half an ulp inside.
+        // The `_decimal` twins are decimals rounded outward, the statement's digits.
+        o.insert("abs_x_max_decimal".into(), dec_up(e.abs_x_max).into());
+        o.insert("y_min_decimal".into(), dec_down(e.y_min).into());
+        o.insert("y_max_decimal".into(), dec_up(e.y_max).into());
     }
     write_atomic(&out.join("summary.json"), serde_json::to_string_pretty(&v).expect("json").as_bytes())?;
     Ok(())

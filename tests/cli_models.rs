@@ -92,6 +92,11 @@ fn export_then_eval_matches_the_library_for_cnn_and_width1() {
     let v = json(ev.join("eval.json"));
     assert_eq!(v["loss"].as_f64().unwrap(), w.value(&width1::init(3)).unwrap());
     assert_eq!(v["params"], 3);
+    // At 128 bits its one top pair is an iterative solve over a third of the spectrum: no warning
+    // that it "can take hours" (found by the README walk-through).
+    let o = run(&["eval", "--model", "width1", "--n", "40", "--seed", "3", "--precision", "128", "--theta", e.join("theta0.npy").to_str().unwrap(), "--out", ev.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("can take hours"), "{err}");
 }
 
 /// Bad model input: one-line errors naming the problem, never a panic.

@@ -270,6 +270,15 @@ fn enclose_cli_writes_csv_and_summary() {
     // At the period-2 orbit |X_t| ≤ 1 + O(width): A − 1 ≤ 1e-15 for widths ≈ 2e-20·e^{√2·2}.
     let a = json["abs_x_max"].as_f64().unwrap();
     assert!((1.0..=1.0 + 1e-15).contains(&a), "A = {a}");
+    // The decimal twins are rounded outward from the f64 bounds (exact comparison at 256 bits; an
+    // f64's shortest decimal may lie inside the bound), and they are the statement's digits.
+    let exact = |k: &str| rug::Float::with_val(256, rug::Float::parse(json[k].as_str().unwrap()).unwrap());
+    let statement = json["statement"].as_str().unwrap();
+    for (k, f, up) in [("abs_x_max", "abs_x_max_decimal", true), ("y_min", "y_min_decimal", false), ("y_max", "y_max_decimal", true)] {
+        let (bound, dec) = (json[k].as_f64().unwrap(), exact(f));
+        assert!(if up { dec >= bound } else { dec <= bound }, "{f} = {dec} is inside {k} = {bound:e}");
+        assert!(statement.contains(json[f].as_str().unwrap()), "{f} not in the statement");
+    }
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_selfstab"))
         .args(["enclose", "--h", "0.05", "--x0", "1", "--y0", "0", "--radius=-1", "--steps", "4", "--out"])
         .arg(&out)
