@@ -932,16 +932,16 @@ pub fn eval_model(a: &EvalArgs, model: &str, channels: &[usize]) -> Result<serde
     }
 }
 
+/// Blocks from this size on, over a quarter or more of the spectrum, get `eval`'s warning that the
+/// iterative solve can take hours.
+const EVAL_SLOW_BLOCK: usize = 32;
+
 /// Whether `eval --top-k k` on p parameters takes its pairs from the dense Hessian: for every pair
 /// (k ≥ p), and in f64 for a quarter of them or more (4k ≥ p) where the dense eigendecomposition
 /// runs (p ≤ `sharpness::ALL_PAIRS_F64_MAX`): there its p HVPs and O(p³) work cost less than a
 /// block solver with a block of k (k = 200 of p = 610: 0.1 s against over 2 minutes). Above f64
 /// the dense path is a Jacobi in the working precision, whose cost against the block solver's
 /// was not measured: only k ≥ p takes it.
-/// Blocks from this size on, over a quarter or more of the spectrum, get `eval`'s warning that the
-/// iterative solve can take hours.
-const EVAL_SLOW_BLOCK: usize = 32;
-
 fn dense_eval(k: usize, p: usize, f64: bool) -> bool {
     k >= p || (f64 && 4 * k >= p && p <= crate::sharpness::ALL_PAIRS_F64_MAX)
 }
