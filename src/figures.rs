@@ -77,7 +77,8 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
 }
 
 /// What a panel shows besides its series: title, x-axis label, a horizontal reference line (value,
-/// name; drawn over the series and listed in the legend), a log y-axis, vertical markers at given
+/// name; drawn over the series and listed in the legend), a second one (`level`, grey, dashed:
+/// e.g. the critical level c/η), a log y-axis, vertical markers at given
 /// steps (an event: θ†'s switch to k eigenvalues, the prediction's divergence; in the legend),
 /// whole-number y ticks (a count), a log x-axis (x > 0, e.g. the batch size) and whole-number x
 /// ticks at given values (empty: automatic).
@@ -86,6 +87,7 @@ pub(crate) struct Axes<'a> {
     pub title: &'a str,
     pub xlabel: &'a str,
     pub hline: Option<(f64, &'a str)>,
+    pub level: Option<(f64, &'a str)>,
     pub log: bool,
     pub vlines: &'a [(f64, &'a str)],
     pub integer: bool,
@@ -100,7 +102,7 @@ const LEGEND_WIDTH: f64 = 175.0;
 /// Draw one panel at (x0, y0) of size w×h into `svg`: the plot, then its legend in a column to the
 /// right of the plot area.
 pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes: &Axes, t: &[f64], series: &[Series]) {
-    let Axes { title, xlabel, hline, log, vlines, integer, logx, xticks } = *axes;
+    let Axes { title, xlabel, hline, level, log, vlines, integer, logx, xticks } = *axes;
     // Positions on the x-axis: the steps, or log10 of x on a log axis.
     let tx = |v: f64| if logx { libm::log10(v) } else { v };
     let t: &[f64] = &t.iter().map(|&v| tx(v)).collect::<Vec<f64>>();
@@ -115,7 +117,7 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
                 }
             }
         }
-        if let Some((v, _)) = hline {
+        for (v, _) in hline.into_iter().chain(level) {
             lo = lo.min(tr(v));
             hi = hi.max(tr(v));
         }
@@ -147,6 +149,16 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
     let pad = 0.05 * (hi - lo);
     let (lo, hi) = (lo - pad, hi + pad);
     let (t0, t1) = (t.first().cloned().unwrap_or(0.0), t.last().cloned().unwrap_or(1.0).max(t.first().cloned().unwrap_or(0.0) + 1.0));
+    // A log x-axis holds a few values (batch sizes): at least a factor 2 wide and padded by 5 %, so
+    // that no point sits on the frame.
+    let (t0, t1) = if logx && !t.is_empty() {
+        let (a, b) = (t[0], t[t.len() - 1]);
+        let half = (0.5 * (b - a)).max(0.15);
+        let mid = 0.5 * (a + b);
+        (mid - 1.05 * half, mid + 1.05 * half)
+    } else {
+        (t0, t1)
+    };
     let (ml, mr, mt, mb) = (70.0, LEGEND_WIDTH, 28.0, 35.0);
     let px = |tv: f64| x0 + ml + (tv - t0) / (t1 - t0) * (w - ml - mr);
     let py = |v: f64| y0 + mt + (hi - tr(v)) / (hi - lo) * (h - mt - mb);
@@ -179,7 +191,10 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
         let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{label}</text><line x1="{:.1}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}" stroke="#eee"/>"##, x0 + ml - 4.0, yy + 3.0, x0 + ml, x0 + w - mr);
     }
     let (lx, ly) = (x0 + w - mr + 12.0, |k: usize| y0 + mt + 12.0 + 14.0 * k as f64);
-    for (k, s) in series.iter().enumerate() {
+    // Legend rows in order; a series without a drawable value (a prediction that never started)
+    // gets none.
+    let mut rows = 0;
+    for s in series {
         let mut d = String::new();
         // Runs of consecutive drawable points: a run of one point (a one-row series, or a point
         // between gaps) is drawn as a dot, since a path of one point draws nothing.
@@ -212,25 +227,31 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
         for (x, y) in dots {
             let _ = write!(svg, r##"<circle cx="{x:.2}" cy="{y:.2}" r="2.5" fill="{}"/>"##, s.color);
         }
-        legend_entry(svg, lx, ly(k), s.color, dash, s.name);
+        if s.y.iter().any(|&v| v.is_finite() && (!log || v > 0.0)) {
+            legend_entry(svg, lx, ly(rows), s.color, dash, s.name);
+            rows += 1;
+        }
     }
     if clipped {
         let _ = write!(svg, r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="#d62728">dashed: partly off scale</text>"##, x0 + w - mr, y0 + 18.0);
     }
     // The reference line goes over the series (a curve that sits on it, as θ†'s sharpness sits on
     // 2/η, would hide it otherwise), dotted in black, and into the legend.
-    if let Some((v, name)) = hline {
-        let dots = r##" stroke-dasharray="2,2""##;
-        let _ = write!(svg, r##"<line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#000" stroke-width="1.2"{dots}/>"##, px(t0), px(t1), py(v), py(v));
-        legend_entry(svg, lx, ly(series.len()), "#000", dots, name);
+    // The second reference line (grey, dashed) likewise.
+    for ((v, name), color, dash) in [(hline, "#000", r##" stroke-dasharray="2,2""##), (level, "#777", r##" stroke-dasharray="8,4""##)]
+        .into_iter()
+        .filter_map(|(l, c, d)| Some((l?, c, d)))
+    {
+        let _ = write!(svg, r##"<line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="1.2"{dash}/>"##, px(t0), px(t1), py(v), py(v));
+        legend_entry(svg, lx, ly(rows), color, dash, name);
+        rows += 1;
     }
     // Event markers: a vertical line at the step, across the plot area, listed in the legend.
-    let first = series.len() + usize::from(hline.is_some());
     for (k, (tv, name)) in vlines.iter().map(|&(v, name)| (tx(v), name)).filter(|(tv, _)| *tv >= t0 && *tv <= t1).enumerate() {
         let color = VLINE_COLORS[k % VLINE_COLORS.len()];
         let dash = r##" stroke-dasharray="6,3,1,3""##;
         let _ = write!(svg, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="1.2"{dash}/>"##, y0 + mt, y0 + h - mb, x = px(tv));
-        legend_entry(svg, lx, ly(first + k), color, dash, name);
+        legend_entry(svg, lx, ly(rows + k), color, dash, name);
     }
 }
 
@@ -366,16 +387,18 @@ pub struct MultiFigure<'a> {
 /// sharpness of the tracking rows; λ₂..λ_K are solved from the switch on), the critical and active
 /// counts, and GD's distance from θ† with its part in the critical eigenspace, √Σ_crit (u_i·(θ−θ†))².
 pub fn write_multi(out: &Path, rows: &[Row], m: &MultiFigure, threshold: f64) -> Result<(), Error> {
-    const COLORS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#7f7f7f"];
-    const NAMES: [&str; 9] = ["λ₁(θ†)", "λ₂(θ†)", "λ₃(θ†)", "λ₄(θ†)", "λ₅(θ†)", "λ₆(θ†)", "λ₇(θ†)", "λ₈(θ†)", "λ₉(θ†)"];
+    // Up to 12 eigenvalues are drawn, each in its own colour (the legend column holds about 16 rows).
+    const COLORS: [&str; 12] =
+        ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#7f7f7f", "#17becf", "#bcbd22", "#e377c2", "#393b79", "#637939", "#843c39"];
+    let sub = |i: usize| i.to_string().chars().map(|d| char::from_u32(0x2080 + d.to_digit(10).unwrap_or(0)).unwrap_or(d)).collect::<String>();
+    let names: Vec<String> = (1..=m.k.min(COLORS.len())).map(|i| format!("λ{}(θ†)", sub(i))).collect();
     let t: Vec<f64> = rows.iter().map(|r| r.t as f64).collect();
     // The k-phase value at each tracking row (NaN before the switch or where no row was recorded).
     let at = |f: &dyn Fn(&crate::multi::MultiRow) -> f64| -> Vec<f64> {
         rows.iter().map(|r| m.rows.binary_search_by_key(&r.t, |x| x.t).map_or(f64::NAN, |i| f(&m.rows[i]))).collect()
     };
-    let kk = m.k.min(NAMES.len());
-    let mut lambdas: Vec<Series> = (0..kk)
-        .map(|i| Series { name: NAMES[i], color: COLORS[i % COLORS.len()], dash: false, y: at(&|r| r.lambdas.get(i).copied().unwrap_or(f64::NAN)) })
+    let mut lambdas: Vec<Series> = (0..names.len())
+        .map(|i| Series { name: &names[i], color: COLORS[i], dash: false, y: at(&|r| r.lambdas.get(i).copied().unwrap_or(f64::NAN)) })
         .collect();
     if let Some(l1) = lambdas.first_mut() {
         for (y, r) in l1.y.iter_mut().zip(rows) {
@@ -384,16 +407,19 @@ pub fn write_multi(out: &Path, rows: &[Row], m: &MultiFigure, threshold: f64) ->
             }
         }
     }
-    lambdas.push(Series { name: "critical level c/η", color: "#000000", dash: true, y: vec![m.critical_level; rows.len()] });
     let switch = [(m.switched_at as f64, "switch to k eigenvalues")];
     let axes = |title, hline, log, integer| Axes { title, xlabel: TRACKING_XLABEL, hline, log, vlines: &switch, integer, ..Axes::default() };
     let (w, h) = (900.0, 300.0);
     let mut body = String::new();
-    let title = format!("Top {} eigenvalues of ∇²L(θ†) (λ₂… from the switch on)", m.k);
-    panel(&mut body, (0.0, 0.0, w, h), &axes(&title, Some((threshold, "2/η")), false, false), &t, &lambdas);
+    let drawn = if names.len() < m.k { format!(", the first {} drawn", names.len()) } else { String::new() };
+    let title = format!("Top {} eigenvalues of ∇²L(θ†) (λ₂… from the switch on{drawn})", m.k);
+    let top = Axes { level: Some((m.critical_level, "critical level c/η")), ..axes(&title, Some((threshold, "2/η")), false, false) };
+    panel(&mut body, (0.0, 0.0, w, h), &top, &t, &lambdas);
+    // `active` is counted where the last projection step into θ†_t starts (multi.csv), where λ₁ may
+    // still exceed 2/η; at θ†_t itself it is pinned to 2/η to rounding.
     panel(&mut body, (0.0, h, w, h), &axes("Eigenvalues of θ† at the edge (count)", None, false, true), &t, &[
         Series { name: "critical: λ_i ≥ c/η", color: "#d62728", dash: false, y: at(&|r| r.critical as f64) },
-        Series { name: "active: λ_i > 2/η", color: "#1f77b4", dash: true, y: at(&|r| r.active as f64) },
+        Series { name: "active (last proj. step)", color: "#1f77b4", dash: true, y: at(&|r| r.active as f64) },
     ]);
     panel(&mut body, (0.0, 2.0 * h, w, h), &axes("GD's deviation from θ† (log scale)", None, true, false), &t, &[
         Series { name: "‖θ−θ†‖", color: "#1f77b4", dash: false, y: rows.iter().map(|r| r.dist).collect() },
@@ -472,11 +498,13 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
     // Time: each point's opacity grows from 0.2 at the first row to 1 at the last, and the first
     // and last drawable points are ringed and boxed (the direction of the orbit is readable).
     for (k, (xs, ys, color, name)) in sets.iter().enumerate() {
-        let n = xs.len().max(2) - 1;
+        // (A single row is the first and the last: drawn solid.)
+        let n = xs.len().saturating_sub(1);
         let pts: Vec<(usize, f64, f64)> =
             xs.iter().zip(ys.iter()).enumerate().filter(|(_, (x, y))| x.is_finite() && y.is_finite()).map(|(i, (&x, &y))| (i, px(x), py(y))).collect();
         for &(i, x, y) in &pts {
-            let _ = write!(svg, r##"<circle cx="{x:.1}" cy="{y:.1}" r="1.6" fill="{color}" fill-opacity="{:.2}"/>"##, 0.2 + 0.8 * i as f64 / n as f64);
+            let opacity = if n == 0 { 1.0 } else { 0.2 + 0.8 * i as f64 / n as f64 };
+            let _ = write!(svg, r##"<circle cx="{x:.1}" cy="{y:.1}" r="1.6" fill="{color}" fill-opacity="{opacity:.2}"/>"##);
         }
         if let (Some(&(_, x0, y0)), Some(&(_, x1, y1))) = (pts.first(), pts.last()) {
             let _ = write!(svg, r##"<circle cx="{x0:.1}" cy="{y0:.1}" r="4.5" fill="none" stroke="{color}" stroke-width="1.5"/><rect x="{:.1}" y="{:.1}" width="9" height="9" fill="none" stroke="{color}" stroke-width="1.5"/>"##, x1 - 4.5, y1 - 4.5);
@@ -597,6 +625,23 @@ mod tests {
         assert_eq!(op, ["0.20", "0.40", "0.80", "1.00"]);
         assert_eq!(svg.matches(r##"r="4.5" fill="none" stroke="#d62728""##).count(), 1);
         assert_eq!(svg.matches(r##"width="9" height="9" fill="none" stroke="#d62728""##).count(), 1);
+    }
+
+    /// A series without a drawable value has no legend row (a prediction that never started); the
+    /// second reference line is drawn and listed; on a log x-axis a single value sits inside the
+    /// frame, not on it.
+    #[test]
+    fn empty_series_are_not_listed_and_log_x_points_lie_inside_the_frame() {
+        let mut svg = String::new();
+        let axes = Axes { title: "gap", xlabel: "b", log: true, logx: true, xticks: &[64.0], level: Some((0.5, "level")), ..Axes::default() };
+        panel(&mut svg, (0.0, 0.0, 900.0, 300.0), &axes, &[64.0], &[
+            Series { name: "measured", color: "#111111", dash: false, y: vec![0.8] },
+            Series { name: "never", color: "#222222", dash: true, y: vec![f64::NAN] },
+        ]);
+        assert!(svg.contains(">measured<") && !svg.contains(">never<") && svg.contains(">level<") && svg.contains(r##"stroke="#777""##), "{svg}");
+        let cx: f64 = svg.split(r#"<circle cx=""#).nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+        // The frame spans x = 70 … 725 (900 − 175 of legend): the point is at its middle.
+        assert!((cx - 397.5).abs() < 1.0, "cx = {cx}");
     }
 
     /// A count panel is ticked at whole numbers only (flow's critical count ticked 2.2, 2.4, …), and
