@@ -347,7 +347,17 @@ pub fn run_from(ds: &Dataset, theta0: &[f64], o: &SgdOpts, from: Option<SgdState
                     diverged_at = Some(t);
                     break;
                 }
-                Err(e) => return Err(EvalError::Other(format!("SGD at step {t} (batch {}): the full-batch check failed: {e}", o.batch)).into()),
+                // A check that fails on an iterate whose loss has blown up (an eigen solve that
+                // does not converge there: η = 5, b = 16) is the divergence, as in `run`.
+                Err(e) => {
+                    let l = full.value(&st.theta).unwrap_or(f64::NAN);
+                    let blown = st.checks.first().is_some_and(|c0: &Check| !(l <= crate::commands::DIVERGENCE_GROWTH * c0.loss));
+                    if blown {
+                        diverged_at = Some(t);
+                        break;
+                    }
+                    return Err(EvalError::Other(format!("SGD at step {t} (batch {}): the full-batch check failed: {e}", o.batch)).into());
+                }
             }
         }
         if t == o.steps {
@@ -636,7 +646,11 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         }
         crate::npy::write_atomic(&a.out.join(format!("sgd_b{b}.csv")), csv.as_bytes())?;
         if let Some(t) = r.diverged_at {
-            eprintln!("b = {b}: SGD diverged at step {t} (η = {}): the mini-batch loss or gradient became non-finite; its checks so far are kept", a.lr);
+            eprintln!(
+                "b = {b}: SGD diverged at step {t} (η = {}): non-finite values, or a full-batch loss past {:e} times its first check's; its checks so far are kept",
+                a.lr,
+                crate::commands::DIVERGENCE_GROWTH
+            );
         } else if r.eos_step.is_none() {
             eprintln!("b = {b}: never at the edge of stability (S < (1 − eos_eps)·2/η at every check): no window, no gap");
         } else if r.full_batch {

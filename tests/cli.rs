@@ -1025,6 +1025,12 @@ fn diverging_sgd_keeps_its_checks_and_fails() {
     // A divergence the full-batch check meets first (η = 1e10: the check after the first steps is
     // non-finite) and a finite blow-up (η = 30: the loss passes 10⁶ times its first check) stop
     // only their batch size; every batch size runs and keeps its checks.
+    // η = 5 on the default net with b = 16: the full-batch eigen solve fails on the blown-up
+    // iterate before its loss is compared (it was reported as a failed check, not a divergence).
+    let out5 = d.join("lr5");
+    let o = run(&["sgd", "--batch", "16", "--lr", "5", "--steps", "40", "--out", out5.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("b = 16 at step 20") && !err.contains("check failed"), "{err}");
     for lr in ["1e10", "30"] {
         let out = d.join(format!("lr{lr}"));
         let o = run(&["sgd", "--batch", "16,8,50", "--layers", "64,8,10", "--n", "50", "--lr", lr, "--steps", "20", "--every", "5", "--out", out.to_str().unwrap()]);
