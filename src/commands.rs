@@ -973,8 +973,10 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
         e.residuals.truncate(k);
         e
     } else {
-        // A large block over most of the spectrum is slow (k = 200 of p = 610 took over 2 min in
-        // f64); a few pairs of a small model are not (k = 1 of p = 3 was warned about).
+        // A large block over a quarter or more of the spectrum is slow (in f64, before such blocks
+        // took the dense path, k = 200 of p = 610 took over 2 min; here in MPFR, or in f64 above
+        // `ALL_PAIRS_F64_MAX`, every HVP costs more); a few pairs of a small model are not (k = 1
+        // of p = 3 was warned about).
         if 4 * a.top_k >= p && a.top_k >= EVAL_SLOW_BLOCK {
             eprintln!("top {} of {p} eigenpairs by the block Lanczos solver with a block of {}: this can take hours", a.top_k, a.top_k);
         }

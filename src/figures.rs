@@ -27,12 +27,19 @@ fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
     let mut t = (lo / step).ceil() * step;
     let mut out = vec![];
-    while t <= hi + 1e-9 * step {
+    // (A step below the spacing of floats at t would never advance it: at most a few ticks here.)
+    while t <= hi + 1e-9 * step && out.len() < MAX_TICKS {
         out.push(t);
+        if t + step == t {
+            break;
+        }
         t += step;
     }
     out
 }
+
+/// Most ticks an axis gets (a guard: the tick rules give about 5).
+const MAX_TICKS: usize = 64;
 
 /// [`nice_ticks`] on an axis of whole steps: no fractional ticks (a 3-step run ticked 0.5, 1.5).
 fn step_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
@@ -42,16 +49,22 @@ fn step_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     }
     let mut out = vec![];
     let mut v = lo.ceil();
-    while v <= hi {
+    // Whole values only below 5 units of range; `v + 1 == v` above 2⁵³ (a constant huge count).
+    while v <= hi && out.len() < MAX_TICKS {
         out.push(v);
+        if v + 1.0 == v {
+            break;
+        }
         v += 1.0;
     }
     out
 }
 
-/// Ticks of a log axis over log10 values [lo, hi]: whole decades when the range spans one or more,
-/// else round values in value space ([`nice_ticks`] of 10^lo..10^hi; inside one decade log-spaced
-/// ticks fell on 1.07e-1, 1.10e-1, 1.12e-1). Returns (log10 positions, labels).
+/// Ticks of a log axis over log10 values [lo, hi]: whole decades when round exponent ticks fall
+/// on them (about 2.5 decades or more), 1, 2 and 5 times the powers of ten over one to about 2.5
+/// decades, else round values in value space ([`nice_ticks`] of 10^lo..10^hi, finer when that gives
+/// one tick; inside one decade log-spaced ticks fell on 1.07e-1, 1.10e-1, 1.12e-1). Returns (log10
+/// positions, labels).
 fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
     if hi - lo >= 1.0 {
         let t = nice_ticks(lo, hi, 5);
@@ -71,7 +84,10 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
         return out;
     }
     let (a, b) = (libm::pow(10.0, lo), libm::pow(10.0, hi));
-    let t = nice_ticks(a, b, 4);
+    let mut t = nice_ticks(a, b, 4);
+    if t.len() < 2 {
+        t = nice_ticks(a, b, 8);
+    }
     let step = tick_step(&t, a, b);
     t.into_iter().filter(|v| *v > 0.0).map(|v| (libm::log10(v), linear_tick_text(v, step))).collect()
 }
@@ -149,10 +165,11 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
     let pad = 0.05 * (hi - lo);
     let (lo, hi) = (lo - pad, hi + pad);
     let (t0, t1) = (t.first().cloned().unwrap_or(0.0), t.last().cloned().unwrap_or(1.0).max(t.first().cloned().unwrap_or(0.0) + 1.0));
-    // A log x-axis holds a few values (batch sizes): at least a factor 2 wide and padded by 5 %, so
-    // that no point sits on the frame.
-    let (t0, t1) = if logx && !t.is_empty() {
-        let (a, b) = (t[0], t[t.len() - 1]);
+    // A log x-axis holds a few values (batch sizes, > 0; others are not drawn): at least a factor 2
+    // wide and widened by 5 % of its half-range at each end, so that no point sits on the frame.
+    let finite: Vec<f64> = t.iter().copied().filter(|v| v.is_finite()).collect();
+    let (t0, t1) = if logx && !finite.is_empty() {
+        let (a, b) = (finite[0], finite[finite.len() - 1]);
         let half = (0.5 * (b - a)).max(0.15);
         let mid = 0.5 * (a + b);
         (mid - 1.05 * half, mid + 1.05 * half)
@@ -495,8 +512,9 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
     for tv in yt {
         let _ = write!(svg, r##"<line x1="{0:.1}" x2="{fx0:.1}" y1="{1:.1}" y2="{1:.1}" stroke="#666"/><text x="{2:.1}" y="{3:.1}" font-size="10" text-anchor="end">{4}</text>"##, fx0 - 4.0, py(tv), fx0 - 6.0, py(tv) + 3.0, linear_tick_text(tv, ys));
     }
-    // Time: each point's opacity grows from 0.2 at the first row to 1 at the last, and the first
-    // and last drawable points are ringed and boxed (the direction of the orbit is readable).
+    // Time: each point's opacity grows from 0.2 at the first row to 1 at the last row, and the
+    // first and last drawable points are ringed and boxed (a prediction that ends early, at a
+    // --multi switch or its divergence, is boxed there; the direction of the orbit is readable).
     for (k, (xs, ys, color, name)) in sets.iter().enumerate() {
         // (A single row is the first and the last: drawn solid.)
         let n = xs.len().saturating_sub(1);
@@ -515,13 +533,13 @@ fn scatter(svg: &mut String, w: f64, h: f64, sets: &[(&Vec<f64>, &Vec<f64>, &str
     let ly = 38.0 + 16.0 * sets.len() as f64;
     let _ = write!(
         svg,
-        r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="none" stroke="#444" stroke-width="1.5"/><text x="{:.1}" y="{ly:.1}" font-size="12">first row</text><rect x="{:.1}" y="{:.1}" width="8" height="8" fill="none" stroke="#444" stroke-width="1.5"/><text x="{:.1}" y="{ly:.1}" font-size="12">last row (faint to solid: early to late)</text>"##,
+        r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="none" stroke="#444" stroke-width="1.5"/><text x="{:.1}" y="{ly:.1}" font-size="12">first point</text><rect x="{:.1}" y="{:.1}" width="8" height="8" fill="none" stroke="#444" stroke-width="1.5"/><text x="{:.1}" y="{ly:.1}" font-size="12">last point (faint to solid: early to late)</text>"##,
         m + 4.0,
         ly - 4.0,
         m + 14.0,
-        m + 80.0,
+        m + 96.0,
         ly - 8.0,
-        m + 94.0
+        m + 110.0
     );
     let _ = write!(
         svg,
@@ -588,6 +606,12 @@ mod tests {
         let labels = |lo: f64, hi: f64| log_ticks(lo, hi).into_iter().map(|(_, s)| s).collect::<Vec<_>>();
         assert_eq!(labels(libm::log10(0.03), libm::log10(1.5)), ["5e-2", "1e-1", "2e-1", "5e-1", "1e0"]);
         assert_eq!(labels(-10.0, -2.0), ["1e-10", "1e-8", "1e-6", "1e-4", "1e-2"]);
+        // Just under a decade: more than the one tick "5" (review).
+        assert_eq!(labels(0.0, 0.99), ["2", "4", "6", "8"]);
+        // A constant count of 1e17 on a whole-number axis: ±0.5 is lost to rounding, and the
+        // ticks end (they never advanced: the review's harness ran out of memory).
+        assert!(step_ticks(1e17 - 0.5, 1e17 + 0.5, 5).len() <= MAX_TICKS);
+        assert!(nice_ticks(1e17, 1e17 + 64.0, 5).len() <= MAX_TICKS);
     }
 
     /// A one-point series is drawn as a dot (a path of one point drew nothing), and a dashed series
