@@ -162,6 +162,11 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
         lo -= 0.5;
         hi += 0.5;
     }
+    // A count that barely moves still gets its neighbours as ticks (a constant 1 had the one tick 1).
+    if integer && hi - lo < 2.0 {
+        let mid = 0.5 * (lo + hi);
+        (lo, hi) = (mid - 1.0, mid + 1.0);
+    }
     let pad = 0.05 * (hi - lo);
     let (lo, hi) = (lo - pad, hi + pad);
     let (t0, t1) = (t.first().cloned().unwrap_or(0.0), t.last().cloned().unwrap_or(1.0).max(t.first().cloned().unwrap_or(0.0) + 1.0));
@@ -267,7 +272,9 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
     for (k, (tv, name)) in vlines.iter().map(|&(v, name)| (tx(v), name)).filter(|(tv, _)| *tv >= t0 && *tv <= t1).enumerate() {
         let color = VLINE_COLORS[k % VLINE_COLORS.len()];
         let dash = r##" stroke-dasharray="6,3,1,3""##;
-        let _ = write!(svg, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="1.2"{dash}/>"##, y0 + mt, y0 + h - mb, x = px(tv));
+        // (At either end of the axis the marker is drawn just inside the frame, not on it.)
+        let x = px(tv).clamp(x0 + ml + 1.5, x0 + w - mr - 1.5);
+        let _ = write!(svg, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="1.2"{dash}/>"##, y0 + mt, y0 + h - mb);
         legend_entry(svg, lx, ly(rows + k), color, dash, name);
     }
 }
@@ -572,7 +579,8 @@ fn linear_tick_text(v: f64, step: f64) -> String {
     // The spacing's decimals, read with a little slack: a spacing of 0.1 computed as 0.09999999
     // asked for two.
     let decimals = (-(libm::log10(step.abs()) + 1e-6).floor()).clamp(0.0, 6.0) as usize;
-    format!("{v:.decimals$}")
+    // A typographic minus, as in the titles (−5, not -5).
+    format!("{v:.decimals$}").replacen('-', "−", 1)
 }
 
 /// The spacing of ticks from [`nice_ticks`] over [lo, hi] (the range itself when there is one tick).
@@ -598,6 +606,7 @@ mod tests {
         assert_eq!(linear_tick_text(0.0, 2e7), "0");
         assert_eq!(log_tick_text(-0.0), "1e0");
         assert_eq!(linear_tick_text(7.3, 0.09999999999999964), "7.3");
+        assert_eq!(linear_tick_text(-5.0, 1.0), "−5");
         // Whole steps only on a short run's axis; round values on a log axis inside one decade.
         assert_eq!(step_ticks(0.0, 3.0, 6), vec![0.0, 1.0, 2.0, 3.0]);
         let lt = log_ticks(libm::log10(0.105), libm::log10(0.114));
@@ -682,5 +691,15 @@ mod tests {
         assert_eq!(labels, ["2", "3"], "{svg}");
         assert!(svg.contains(">switch<") && !svg.contains(">later<"), "{svg}");
         assert_eq!(svg.matches("6,3,1,3").count(), 2, "one marker line and its legend entry: {svg}");
+        // A constant count gets its neighbours as ticks.
+        let mut svg = String::new();
+        let one = Series { name: "count", color: "#000000", dash: false, y: vec![1.0; 50] };
+        panel(&mut svg, (0.0, 0.0, 900.0, 300.0), &Axes { integer: true, ..Axes::default() }, &t, &[one]);
+        let labels: Vec<&str> = svg.split(r#"text-anchor="end">"#).skip(1).map(|s| &s[..s.find('<').unwrap()]).collect();
+        assert_eq!(labels, ["0", "1", "2"], "{svg}");
+        // A marker at the axis's first step is drawn just inside the frame (x = 70), not on it.
+        let mut svg = String::new();
+        panel(&mut svg, (0.0, 0.0, 900.0, 300.0), &Axes { vlines: &[(0.0, "start")], ..Axes::default() }, &t, &[]);
+        assert!(svg.contains(r#"<line x1="71.5" x2="71.5""#), "{svg}");
     }
 }
