@@ -793,7 +793,7 @@ fn write_figure(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> {
     by_b.sort_by_key(|r| r.batch);
     let bs: Vec<f64> = by_b.iter().map(|r| r.batch as f64).collect();
     let gap_axes = Axes { title: "Sharpness gap vs batch size b (log-log; gaps ≤ 0 not drawn)", xlabel: "batch size b", log: true, logx: true, xticks: &bs, ..Axes::default() };
-    // The full batch (b ≥ n: GD, no sampling noise) is its own point, not joined to the SGD curve.
+    // The full batch (b = n: GD, no sampling noise) is its own point, not joined to the SGD curve.
     let part = |full: bool, f: fn(&SgdResult) -> f64| -> Vec<f64> { by_b.iter().map(|r| if r.full_batch == full { f(r) } else { f64::NAN }).collect() };
     panel(&mut body, (0.0, 2.0 * h, w, h), &gap_axes, &bs, &[
         Series { name: "gap 2/η − mean S", color: "#1f77b4", dash: false, y: part(false, |r| r.gap) },

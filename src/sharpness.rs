@@ -59,7 +59,8 @@ impl EigenOpts {
 /// Result of an eigen solve.
 #[derive(Clone, Debug)]
 pub struct Eigen<S: Scalar> {
-    /// Eigenvalues, descending.
+    /// Eigenvalues, descending (each the Rayleigh quotient of its vector, so a repeated eigenvalue
+    /// may be out of order by rounding).
     pub values: Vec<S>,
     /// Unit eigenvectors (the first is oriented so that u·v₀ ≥ 0).
     pub vectors: Vec<Vec<S>>,
