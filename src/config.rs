@@ -371,10 +371,9 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
     let lr = cfg.lr.as_ref().map(Num::text).unwrap_or_else(|| "0.2297".into());
     match lr.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && (2.0 / v).is_finite() => {}
-        Ok(v) if v.is_finite() && v > 0.0 => return Err(bad("lr", format!("`{lr}` is so small that the threshold 2/η overflows"))),
-        // A positive decimal below f64's range (1e-400) parses to 0: the threshold 2/η, held in
-        // f64 too, would overflow.
-        Ok(v) if v == 0.0 && rug::Float::parse(lr.trim()).is_ok_and(|x| rug::Float::with_val(64, x) > 0) => {
+        // Positive but too small for the f64 threshold 2/η: a tiny f64, or a decimal below f64's
+        // range (1e-400), which parses to 0.
+        Ok(v) if (v.is_finite() && v > 0.0) || (v == 0.0 && rug::Float::parse(lr.trim()).is_ok_and(|x| rug::Float::with_val(64, x) > 0)) => {
             return Err(bad("lr", format!("`{lr}` is so small that the threshold 2/η overflows")));
         }
         Ok(_) => return Err(InputError::LearningRate(lr)),

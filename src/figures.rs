@@ -123,11 +123,13 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
     let tx = |v: f64| if logx { libm::log10(v) } else { v };
     let t: &[f64] = &t.iter().map(|&v| tx(v)).collect::<Vec<f64>>();
     let tr = |v: f64| if log { libm::log10(v.max(1e-300)) } else { v };
+    // A value the y-axis can show.
+    let drawable = |v: f64| v.is_finite() && (!log || v > 0.0);
     let span = |ss: &[&Series]| {
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         for s in ss {
             for &v in &s.y {
-                if v.is_finite() && (!log || v > 0.0) {
+                if drawable(v) {
                     lo = lo.min(tr(v));
                     hi = hi.max(tr(v));
                 }
@@ -169,7 +171,6 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
     }
     let pad = 0.05 * (hi - lo);
     let (lo, hi) = (lo - pad, hi + pad);
-    let (t0, t1) = (t.first().cloned().unwrap_or(0.0), t.last().cloned().unwrap_or(1.0).max(t.first().cloned().unwrap_or(0.0) + 1.0));
     // A log x-axis holds a few values (batch sizes, > 0; others are not drawn): at least a factor 2
     // wide and widened by 5 % of its half-range at each end, so that no point sits on the frame.
     let finite: Vec<f64> = t.iter().copied().filter(|v| v.is_finite()).collect();
@@ -179,7 +180,7 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
         let mid = 0.5 * (a + b);
         (mid - 1.05 * half, mid + 1.05 * half)
     } else {
-        (t0, t1)
+        (t.first().cloned().unwrap_or(0.0), t.last().cloned().unwrap_or(1.0).max(t.first().cloned().unwrap_or(0.0) + 1.0))
     };
     let (ml, mr, mt, mb) = (70.0, LEGEND_WIDTH, 28.0, 35.0);
     let px = |tv: f64| x0 + ml + (tv - t0) / (t1 - t0) * (w - ml - mr);
@@ -235,7 +236,7 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
             run.clear();
         };
         for (tv, &v) in t.iter().zip(&s.y) {
-            if v.is_finite() && (!log || v > 0.0) && (tr(v) >= lo && tr(v) <= hi) {
+            if drawable(v) && (tr(v) >= lo && tr(v) <= hi) {
                 run.push((px(*tv), py(v)));
             } else {
                 flush(&mut run, &mut d, &mut dots);
@@ -249,7 +250,7 @@ pub(crate) fn panel(svg: &mut String, (x0, y0, w, h): (f64, f64, f64, f64), axes
         for (x, y) in dots {
             let _ = write!(svg, r##"<circle cx="{x:.2}" cy="{y:.2}" r="2.5" fill="{}"/>"##, s.color);
         }
-        if s.y.iter().any(|&v| v.is_finite() && (!log || v > 0.0)) {
+        if s.y.iter().any(|&v| drawable(v)) {
             legend_entry(svg, lx, ly(rows), s.color, dash, s.name);
             rows += 1;
         }
@@ -344,11 +345,7 @@ pub fn write_all(out: &Path, rows: &[Row], gf: Option<&[crate::gd::FlowRow]>, th
     let mut body = String::new();
     let axes = |title, hline, log| Axes { title, xlabel: TRACKING_XLABEL, hline, log, vlines: marks, ..Axes::default() };
     // Gradient flow's column aligned with the rows' steps (NaN where it has no row).
-    let gf_col = |f: fn(&crate::gd::FlowRow) -> f64| -> Option<Vec<f64>> {
-        let g = gf?;
-        // GF's rows are in increasing t (one per tracking step): a binary search per row.
-        Some(rows.iter().map(|r| g.binary_search_by_key(&r.t, |x| x.t).map_or(f64::NAN, |i| f(&g[i]))).collect())
-    };
+    let gf_col = |f: fn(&crate::gd::FlowRow) -> f64| -> Option<Vec<f64>> { Some(by_step(rows, gf?, |x| x.t, f)) };
     let with_gf = |mut s: Vec<Series<'static>>, f: fn(&crate::gd::FlowRow) -> f64, name: &'static str| {
         if let Some(y) = gf_col(f) {
             s.push(Series { name, color: "#9467bd", dash: false, y });
@@ -390,6 +387,13 @@ pub fn write_all(out: &Path, rows: &[Row], gf: Option<&[crate::gd::FlowRow]>, th
     write_both(&dir, "phase", &doc(600.0, 600.0, &body))
 }
 
+/// A column of `side` (rows in increasing `step`, e.g. gf.csv's or multi.csv's) aligned with the
+/// tracking rows' steps: `f` of the side row of the same step, NaN where there is none (a binary
+/// search per row).
+fn by_step<R>(rows: &[Row], side: &[R], step: impl Fn(&R) -> u64, f: impl Fn(&R) -> f64) -> Vec<f64> {
+    rows.iter().map(|r| side.binary_search_by_key(&r.t, &step).map_or(f64::NAN, |i| f(&side[i]))).collect()
+}
+
 /// The tracking figures' x-axis.
 const TRACKING_XLABEL: &str = "tracking step t (GD steps after θ₀)";
 
@@ -418,9 +422,7 @@ pub fn write_multi(out: &Path, rows: &[Row], m: &MultiFigure, threshold: f64) ->
     let names: Vec<String> = (1..=m.k.min(COLORS.len())).map(|i| format!("λ{}(θ†)", sub(i))).collect();
     let t: Vec<f64> = rows.iter().map(|r| r.t as f64).collect();
     // The k-phase value at each tracking row (NaN before the switch or where no row was recorded).
-    let at = |f: &dyn Fn(&crate::multi::MultiRow) -> f64| -> Vec<f64> {
-        rows.iter().map(|r| m.rows.binary_search_by_key(&r.t, |x| x.t).map_or(f64::NAN, |i| f(&m.rows[i]))).collect()
-    };
+    let at = |f: &dyn Fn(&crate::multi::MultiRow) -> f64| -> Vec<f64> { by_step(rows, m.rows, |x| x.t, f) };
     let mut lambdas: Vec<Series> = (0..names.len())
         .map(|i| Series { name: &names[i], color: COLORS[i], dash: false, y: at(&|r| r.lambdas.get(i).copied().unwrap_or(f64::NAN)) })
         .collect();
