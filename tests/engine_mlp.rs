@@ -299,3 +299,28 @@ fn instability_search_resumes_bit_identically_from_any_saved_state() {
     let m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &selfstab::data::digits(100).unwrap(), ()).unwrap();
     search_resumes_bit_identically(&m, &0.25, &init_params(&layers, 0).unwrap(), 25);
 }
+
+/// The reported f64 sharpness is the Rayleigh quotient y·Hy of the returned vector (session 29):
+/// against the 256-bit solve at the seeded θ₀ of the digits net 64-8-10 (n = 200), |S₆₄ − S₂₅₆|/S₂₅₆
+/// ≤ 16ε on both f64 paths. Error budget: the solves' residuals ≤ 1e-10 leave an eigenvalue error of
+/// order r²·S/gap ≈ 1e-20; what remains is the f64 HVP's rounding of one Rayleigh quotient, measured
+/// ≤ 2.0e-15 relative on three nets (`examples/sharpness_bias`), and 16ε = 3.6e-15. Measured here:
+/// −1.1e-16 (fast path), −3.0e-16 (generic). The solver used to report G's eigenvalue
+/// θ = ‖Vs‖²·(y·Hy), +6.6e-15 and +8.0e-15 here (‖Vs‖² − 1 = 6.2e-15 on a basis orthonormal only
+/// to rounding), which this bound refuses.
+#[test]
+fn f64_sharpness_matches_256_bits_to_the_hvp_rounding() {
+    let layers = [64, 8, 10];
+    let data = selfstab::data::digits(200).unwrap();
+    let th = init_params(&layers, 0).unwrap();
+    let m256 = Mlp::<Float>::new(&layers, Activation::Tanh, LossKind::Mse, &data, 256).unwrap();
+    let s256 = top_eigen(&m256, &from_f64::<Float>(&th, 256), None, &EigenOpts::top::<Float>(1, 256)).unwrap().values[0].clone();
+    for fast in [true, false] {
+        let mut m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &data, ()).unwrap();
+        m.set_fast(fast);
+        let s = top_eigen(&m, &th, None, &EigenOpts::top::<f64>(1, ())).unwrap().values[0];
+        let rel = ((Float::with_val(256, s) - &s256) / &s256).to_f64();
+        println!("fast {fast}: (S₆₄ − S₂₅₆)/S₂₅₆ = {rel:+.2e}");
+        assert!(rel.abs() <= 16.0 * f64::EPSILON, "fast path {fast}: S₆₄ off the 256-bit value by {rel:e}");
+    }
+}
