@@ -144,8 +144,7 @@ pub fn substep<S: Scalar>(obj: &dyn Objective<S>, eta: &S, st: &mut FlowState<S>
     let (sigma, tr, res, basis): (Vec<f64>, S, Residuals, Vec<Vec<S>>) = match opts.form {
         Form::One => {
             let u = &eig.vectors[0];
-            let mut gs = zeros::<S>(p, c);
-            obj.d3_sym(&st.w, u, &mut gs)?;
+            let gs = crate::sharpness::grad_sharpness(obj, &st.w, u)?;
             let ns = dot(&gs, &gs);
             let alpha_s = -dot(&gs, &grad);
             let s2 = if ns.to_f64() > 0.0 {

@@ -986,8 +986,7 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     };
     let hvp_count = counted.counts.hvps();
     let u = eig.vectors[0].clone();
-    let mut gs = zeros::<S>(p, c);
-    model.d3_sym(&th, &u, &mut gs)?;
+    let gs = crate::sharpness::grad_sharpness(model, &th, &u)?;
     npy::create_out_dir(&a.out)?;
     // An earlier eval's files go first (a 256-bit eval's .txt twins beside an f64 eval's .npy
     // disagreed with them); eval.json is written last, so it is there only beside a complete set.

@@ -158,7 +158,7 @@ pub enum SearchError {
     #[error("{0} (GD step {1})")]
     Eval(EvalError, u64),
     /// No crossing within the cap.
-    #[error("no iterate with S ≥ 2/η = {} within {cap} GD steps (last checked S = {} at step {last_t}); raise the step cap (--search-steps) or the learning rate", crate::error::num6(*threshold), crate::error::num6(*last_s))]
+    #[error("no iterate with S ≥ 2/η = {} within {cap} GD steps (last checked S = {} at step {last_t}); raise the step cap (`cap`; the CLI's --search-steps) or the learning rate", crate::error::num6(*threshold), crate::error::num6(*last_s))]
     NotReached {
         /// 2/η.
         threshold: f64,
@@ -260,6 +260,7 @@ pub fn find_instability_from<S: Scalar>(
     let p = obj.dim();
     let eta_f = eta.to_f64();
     check_learning_rate(eta).map_err(|e| SearchError::Eval(e, 0))?;
+    crate::objective::check_point(obj, "θ (the search's iterate)", &st.theta).map_err(|e| SearchError::Eval(e, st.t))?;
     if !st.dims_ok(p) {
         return Err(SearchError::Eval(EvalError::Other(format!("the search state does not fit the model (p = {p})")), st.t));
     }

@@ -149,6 +149,32 @@ impl<S: Scalar> Objective<S> for Counted<'_, S> {
     }
 }
 
+/// `Ok` when `x` can be handed to `obj`: p entries, all finite, all at the objective's precision
+/// (an MPFR θ at another precision than the objective's constants would run silently at its own).
+/// `what` names the vector in the error ("θ₀", "u₀", …). Library entry points call it first, so a
+/// user's objective is never called with a vector of the wrong shape.
+pub fn check_point<S: Scalar>(obj: &dyn Objective<S>, what: &str, x: &[S]) -> Result<(), EvalError> {
+    let (p, c) = (obj.dim(), obj.ctx());
+    if x.len() != p {
+        return Err(EvalError::Other(format!("{what} has length {}, the objective has p = {p} parameters", x.len())));
+    }
+    if let Some(i) = x.iter().position(|e| e.ctx() != c) {
+        let name = |c: S::Ctx| match S::precision_name(c) {
+            n if n == "f64" => n,
+            n => format!("{n} bits"),
+        };
+        return Err(EvalError::Other(format!(
+            "{what} has entry {i} at precision {}, the objective works at {}: build vectors with the objective's context (`obj.ctx()`)",
+            name(x[i].ctx()),
+            name(c)
+        )));
+    }
+    if let Some(i) = x.iter().position(|e| !e.is_finite()) {
+        return Err(EvalError::Other(format!("{what} holds a non-finite entry at index {i}")));
+    }
+    Ok(())
+}
+
 /// Dense Hessian by p HVPs with unit vectors (small p only: claim 34's cross-check), symmetrised.
 pub fn dense_hessian<S: Scalar>(obj: &dyn Objective<S>, th: &[S]) -> Result<Vec<S>, EvalError> {
     let p = obj.dim();

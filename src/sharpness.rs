@@ -180,7 +180,7 @@ pub fn complete_repeated<S: Scalar>(obj: &dyn Objective<S>, th: &[S], mut eig: E
 }
 
 /// Entry i of the deterministic vector number j: SplitMix64 of (j, i), in [−½, ½).
-fn splitmix_entry(j: u64, i: u64) -> f64 {
+pub(crate) fn splitmix_entry(j: u64, i: u64) -> f64 {
     let mut z = (j << 32 ^ i).wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -430,7 +430,7 @@ fn solve_in<S: Scalar>(
                 if basis.len() >= p {
                     // The whole space is spanned: the Ritz pairs are exact eigenpairs.
                     let (vals, vecs) = small_eig(&g, k.min(basis.len()), opts.warm_ritz);
-                    return finish(basis, images, (&vals, &vecs), k, p, hvps, opts, &start, true, pool);
+                    return finish(basis, images, (&vals, &vecs), k, p, hvps, opts, &start, true, spectral_scale(&g), pool);
                 }
                 // Invariant subspace reached before k pairs: continue from a fresh deterministic vector.
                 q = (0..p).map(|i| S::from_f64(fresh_entry(i, fresh_seed), c)).collect();
@@ -464,7 +464,8 @@ fn solve_in<S: Scalar>(
         // small_eig(&g, kk, 0)).
         let eig_g = small_eig(&g, kk, opts.warm_ritz);
         let (vals, vecs) = (&eig_g.0, &eig_g.1);
-        let rel = |r: usize, res: &S| res.to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(f64::MIN_POSITIVE);
+        let scale_g = spectral_scale(&g);
+        let rel = |r: usize, res: &S| res.to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(scale_g).max(f64::MIN_POSITIVE);
         let mut next: Option<Vec<S>> = None;
         let mut all_ok = m >= k;
         let mut worst = 0.0_f64;
@@ -480,7 +481,7 @@ fn solve_in<S: Scalar>(
                 scale(&(S::one(c) / &qn), &mut q);
                 q_ready = true;
                 if all_ok {
-                    let out = finish(basis, images, (vals, vecs), k, p, hvps, opts, &start, false, pool)?;
+                    let out = finish(basis, images, (vals, vecs), k, p, hvps, opts, &start, false, scale_g, pool)?;
                     worst = out.residuals.iter().cloned().fold(0.0, f64::max);
                     if worst <= opts.tol {
                         return Ok(out);
@@ -515,7 +516,7 @@ fn solve_in<S: Scalar>(
                 }
             }
             if all_ok {
-                return finish(basis, images, (vals, vecs), k, p, hvps, opts, &start, false, pool);
+                return finish(basis, images, (vals, vecs), k, p, hvps, opts, &start, false, scale_g, pool);
             }
         }
         best_res = best_res.min(worst);
@@ -907,6 +908,21 @@ fn ritz_residual<S: Scalar>(
     (r, res_norm, acc)
 }
 
+/// ‖G‖_F/√m, the root mean square of G's eigenvalues: the size of the spectrum the basis has seen.
+/// A Ritz residual is relative to max(|θ_r|, |θ₁|, this), so a top eigenvalue at or near 0 (a saddle,
+/// a negative semidefinite Hessian) is judged against the Hessian's size instead of against itself,
+/// which no residual can reach (diag(0, −1, …, −9) stalled at a relative residual 2.7). Where θ₁ is
+/// the largest in magnitude, as at the edge of stability, the RMS is ≤ |θ₁| and nothing changes.
+/// Scaled by the largest entry, so it does not overflow; NaN (an overflowed G) leaves the old scale.
+fn spectral_scale<S: Scalar>(g: &[Vec<S>]) -> f64 {
+    let big = g.iter().flatten().map(|x| x.to_f64().abs()).fold(0.0, f64::max);
+    if !(big > 0.0) || !big.is_finite() {
+        return if big.is_finite() { 0.0 } else { f64::NAN };
+    }
+    let ss: f64 = g.iter().flatten().map(|x| (x.to_f64() / big) * (x.to_f64() / big)).sum();
+    big * libm::sqrt(ss / g.len().max(1) as f64)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn finish<S: Scalar>(
     basis: &[Vec<S>],
@@ -918,6 +934,7 @@ fn finish<S: Scalar>(
     opts: &EigenOpts,
     start: &[S],
     exhausted: bool,
+    scale_g: f64,
     pool: &Pool<S>,
 ) -> Result<Eigen<S>, EvalError> {
     let c = start[0].ctx();
@@ -941,7 +958,7 @@ fn finish<S: Scalar>(
         // ‖Vs‖² − 1 = 6.2e-15, S − S₂₅₆ = +6.6e-15 before, −6e-16 after).
         let value = dot(&y, &res);
         axpy(&(-value.clone()), &y, &mut res);
-        let rel = norm(&res).to_f64() / value.to_f64().abs().max(vals[0].to_f64().abs()).max(f64::MIN_POSITIVE);
+        let rel = norm(&res).to_f64() / value.to_f64().abs().max(vals[0].to_f64().abs()).max(scale_g).max(f64::MIN_POSITIVE);
         if dot(&y, start).to_f64() < 0.0 {
             y.iter_mut().for_each(|v| *v = -v.clone());
         }
@@ -951,6 +968,14 @@ fn finish<S: Scalar>(
     }
     if exhausted {
         let worst = out.residuals.iter().cloned().fold(0.0, f64::max);
+        if worst.is_finite() && !(worst <= opts.tol) {
+            // The basis spans all p directions, so the Ritz pairs are H's eigenpairs to rounding —
+            // unless the products are not those of one symmetric matrix.
+            return Err(EvalError::Other(format!(
+                "eigen solve did not converge: relative residual {worst:e} > tolerance {:e} although the basis spans all p = {p} directions ({hvps} Hessian-vector products), where the Ritz pairs are exact to rounding: the HVP is not a symmetric linear map of v (a wrong or asymmetric ∇²L v; `taylor_check::check_derivatives` tests it), or the tolerance is below the products' rounding",
+                opts.tol
+            )));
+        }
         if !(worst <= opts.tol) {
             return Err(EvalError::EigenStalled { residual: worst, tol: opts.tol, hvps });
         }
@@ -1252,6 +1277,17 @@ impl<S: Scalar> Center<S> {
     }
 }
 
+/// ∇S(θ) = ∇³L(θ)\[u,u\] for the unit top eigenvector u (reference.md §1), or an error naming it
+/// when the objective's `d3_sym` returns a non-finite entry (α, β and δ would be NaN).
+pub fn grad_sharpness<S: Scalar>(obj: &dyn Objective<S>, theta: &[S], u: &[S]) -> Result<Vec<S>, EvalError> {
+    let mut grad_s = zeros::<S>(obj.dim(), obj.ctx());
+    obj.d3_sym(theta, u, &mut grad_s)?;
+    if !crate::linalg::all_finite(&grad_s) {
+        return Err(EvalError::NonFinite { what: "∇S = ∇³L[u,u] (the objective's d3_sym)", at: String::new() });
+    }
+    Ok(grad_s)
+}
+
 /// Evaluate the centre at θ with the eigen solve warm-started at `u_ref`.
 pub fn center<S: Scalar>(
     obj: &dyn Objective<S>,
@@ -1273,6 +1309,7 @@ pub fn center_with<S: Scalar>(
 ) -> Result<Center<S>, EvalError> {
     let p = obj.dim();
     let c = obj.ctx();
+    crate::objective::check_point(obj, "θ", theta)?;
     let mut grad = zeros::<S>(p, c);
     let loss = obj.grad(theta, &mut grad)?;
     if !loss.is_finite() || !crate::linalg::all_finite(&grad) {
@@ -1287,8 +1324,7 @@ pub fn center_with<S: Scalar>(
     };
     let u = eig.vectors[0].clone();
     let sharpness = eig.values[0].clone();
-    let mut grad_s = zeros::<S>(p, c);
-    obj.d3_sym(theta, &u, &mut grad_s)?;
+    let grad_s = grad_sharpness(obj, theta, &u)?;
     let mut grad_s_perp = grad_s.clone();
     let us = dot(&u, &grad_s);
     axpy(&(-us), &u, &mut grad_s_perp);

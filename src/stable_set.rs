@@ -198,8 +198,7 @@ pub fn center_k<S: Scalar>(
     let eig = top_eigen_subspace(obj, theta, &block, &opts)?;
     // The top pair's centre, with the same formulas as `center`.
     let u = eig.vectors[0].clone();
-    let mut grad_s = zeros::<S>(p, c);
-    obj.d3_sym(theta, &u, &mut grad_s)?;
+    let grad_s = crate::sharpness::grad_sharpness(obj, theta, &u)?;
     let mut grad_s_perp = grad_s.clone();
     let us = dot(&u, &grad_s);
     axpy(&(-us), &u, &mut grad_s_perp);

@@ -97,74 +97,110 @@ impl<S: Scalar> TrackState<S> {
     }
 }
 
-/// One recorded row (f64 for the reports; `None` where not computed at this step).
+/// One recorded row (f64 for the reports; `None` or NaN where not computed at this step): the
+/// columns of `series.csv` (README, `selfstab run`'s outputs).
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Row {
+    /// Tracking step t (t = 0 at θ₀; every quantity at step t, before the step).
     pub t: u64,
+    /// L(θ_t).
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss_gd: f64,
+    /// L(θ†_t).
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss_dagger: f64,
+    /// L(θ†_t + v_t).
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss_pred: f64,
+    /// L(θ†_t) + x_t²/η.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss_taylor: f64,
+    /// S(θ_t) (Lanczos, relative residual ≤ eig_tol).
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness_gd: f64,
+    /// S(θ†_t).
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness_dagger: f64,
+    /// S(θ†) + ∇S·v.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness_pred: f64,
+    /// S(θ†) + ∇S⊥·v.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness_pred_avg: f64,
+    /// x_t = u·v_t (the prediction; u and ∇S⊥ at θ†_t).
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub x: f64,
+    /// y_t = ∇S⊥·v_t.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub y: f64,
+    /// u·(θ_t − θ†_t).
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub x_gd: f64,
+    /// ∇S⊥·(θ_t − θ†_t).
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub y_gd: f64,
+    /// ‖θ_t − θ†_t‖.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub dist: f64,
+    /// ‖v_t‖.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub pred_norm: f64,
+    /// ‖θ_t − θ†_t − v_t‖.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub tracking_error: f64,
+    /// α = −∇L·∇S⊥ at θ†.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub alpha: f64,
+    /// β = ‖∇S⊥‖² at θ†.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub beta: f64,
+    /// δ = √(2α/β) (0 if α ≤ 0).
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub delta: f64,
+    /// γ = α/(‖∇L‖√β) at θ†.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub gamma: f64,
+    /// u·∇L/S at θ†.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub newton_x: f64,
+    /// S(θ†) − 2/η after the projection.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub proj_residual_s: f64,
+    /// u·∇L(θ†) after the projection.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub proj_residual_u: f64,
+    /// Relative residual of the eigen solve at θ_t.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub eigen_residual_gd: f64,
+    /// λ₂(θ†) every `gap_every` steps (None otherwise).
     pub lambda2_dagger: Option<f64>,
+    /// `loss_pred` of the generalized prediction.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss_pred_gen: f64,
+    /// `loss_taylor` of the generalized prediction.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub loss_taylor_gen: f64,
+    /// `sharpness_pred` of the generalized prediction.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness_pred_gen: f64,
+    /// `sharpness_pred_avg` of the generalized prediction.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub sharpness_pred_avg_gen: f64,
+    /// `x` of the generalized prediction.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub x_gen: f64,
+    /// `y` of the generalized prediction.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub y_gen: f64,
+    /// `pred_norm` of the generalized prediction.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub pred_norm_gen: f64,
+    /// `tracking_error` of the generalized prediction.
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub tracking_error_gen: f64,
+    /// Hessian-vector products spent in the step.
     pub hvps: u64,
+    /// Wall time of the step (the only non-reproducible field).
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub step_seconds: f64,
 }
@@ -256,6 +292,10 @@ pub fn start<S: Scalar>(
     opts: &TrackOpts,
 ) -> Result<TrackState<S>, EvalError> {
     crate::gd::check_learning_rate(eta)?;
+    crate::objective::check_point(obj, "θ₀", theta0)?;
+    if let Some(u) = u0 {
+        crate::objective::check_point(obj, "u₀", u)?;
+    }
     let (mut trail_gd, mut trail_dagger) = trails();
     let proj = if obj.dim() > TRAIL_MIN_DIM {
         constrained::initial_with(obj, eta, theta0, u0, opts.projection_steps, &mut trail_gd, &mut trail_dagger, opts.eig_tol)?
@@ -291,8 +331,10 @@ pub fn start_split<S: Scalar>(
 ) -> Result<TrackState<S>, EvalError> {
     let c = obj.ctx();
     crate::gd::check_learning_rate(eta)?;
-    if v0.len() != dagger0.len() {
-        return Err(EvalError::Other(format!("v₀ has length {}, θ†₀ has {}", v0.len(), dagger0.len())));
+    crate::objective::check_point(obj, "θ†₀", dagger0)?;
+    crate::objective::check_point(obj, "v₀", v0)?;
+    if let Some(u) = u0 {
+        crate::objective::check_point(obj, "u₀", u)?;
     }
     let dag = center(obj, dagger0, u0, opts.eig_tol)?;
     let theta: Vec<S> = dagger0.iter().zip(v0).map(|(a, b)| a.clone() + b).collect();

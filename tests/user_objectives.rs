@@ -1,0 +1,149 @@
+//! A user's own objective through the library (the session-30 library audit): the entry points
+//! check the vectors before the objective sees them, a non-finite ∇S is an error naming it, and a
+//! Hessian whose top eigenvalue is 0 or tiny (a saddle) gets its top pair.
+
+// `Diag` indexes θ as a user's code would: a θ shorter than p must never reach it.
+#![allow(clippy::needless_range_loop)]
+
+use rug::Float;
+use selfstab::error::EvalError;
+use selfstab::sharpness::{EigenOpts, center, top_eigen};
+use selfstab::tracking::{self, TrackOpts};
+use selfstab::{Objective, Scalar};
+
+/// L(θ) = ½ Σ d_i θ_i² written as a user would, indexing θ directly (a θ shorter than p would
+/// panic inside it), at any precision; `nan_d3` makes its third derivative NaN.
+struct Diag<S: Scalar> {
+    d: Vec<S>,
+    nan_d3: bool,
+    asym_hvp: bool,
+}
+
+impl<S: Scalar> Diag<S> {
+    fn new(d: &[f64], c: S::Ctx) -> Self {
+        Diag { d: d.iter().map(|&x| S::from_f64(x, c)).collect(), nan_d3: false, asym_hvp: false }
+    }
+}
+
+impl<S: Scalar> Objective<S> for Diag<S> {
+    fn dim(&self) -> usize {
+        self.d.len()
+    }
+    fn ctx(&self) -> S::Ctx {
+        self.d[0].ctx()
+    }
+    fn describe(&self) -> String {
+        "diagonal quadratic".into()
+    }
+    fn value(&self, th: &[S]) -> Result<S, EvalError> {
+        let c = self.ctx();
+        let mut l = S::zero(c);
+        for i in 0..self.d.len() {
+            l += &(self.d[i].clone() * &th[i] * &th[i] / &S::from_i64(2, c));
+        }
+        Ok(l)
+    }
+    fn grad(&self, th: &[S], g: &mut [S]) -> Result<S, EvalError> {
+        for i in 0..self.d.len() {
+            g[i] = self.d[i].clone() * &th[i];
+        }
+        self.value(th)
+    }
+    fn hvp(&self, _th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
+        for i in 0..self.d.len() {
+            out[i] = self.d[i].clone() * &v[i];
+        }
+        if self.asym_hvp {
+            out[0] += &v[1];
+        }
+        Ok(())
+    }
+    fn d3(&self, _th: &[S], _v: &[S], _w: &[S], out: &mut [S]) -> Result<(), EvalError> {
+        let c = self.ctx();
+        let x = if self.nan_d3 { S::from_f64(f64::NAN, c) } else { S::zero(c) };
+        out.iter_mut().for_each(|o| *o = x.clone());
+        Ok(())
+    }
+    fn d4(&self, _th: &[S], _v: &[S], out: &mut [S]) -> Result<(), EvalError> {
+        out.iter_mut().for_each(|o| o.set_zero());
+        Ok(())
+    }
+}
+
+fn opts() -> TrackOpts {
+    TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10, chain_tol: None }
+}
+
+/// The top eigenvalue 0 (diag(0, −1, …, −9)), 1e-6 and 0 below two negative ones: the residual is
+/// judged against the spectrum's size, so each solve converges (before: relative residuals 2.7,
+/// 5.6e-10 and 1.36 against 1e-10 — the residual was divided by |λ₁| itself), and λ₁ is exact to
+/// the tolerance times that size. With λ₁ the largest in magnitude nothing changes (the tests of
+/// the MLP's and the cubic models' solves keep their bits).
+#[test]
+fn a_top_eigenvalue_at_or_near_zero_is_found() {
+    let cases: [(&[f64], f64); 4] = [
+        (&[0.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0], 0.0),
+        (&[1e-6, -1.0, -2.0], 1e-6),
+        (&[-1.0, -2.0, 0.0], 0.0),
+        (&[-1.0, -2.0, -3.0], -1.0),
+    ];
+    for (d, top) in cases {
+        let m = Diag::<f64>::new(d, ());
+        let th = vec![0.3; d.len()];
+        let o = EigenOpts { tol: 1e-10, ..EigenOpts::top::<f64>(1, ()) };
+        let e = top_eigen(&m, &th, None, &o).unwrap_or_else(|e| panic!("{d:?}: {e}"));
+        assert!(e.residuals[0] <= 1e-10, "{d:?}: residual {:e}", e.residuals[0]);
+        let size = d.iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert!((e.values[0] - top).abs() <= 1e-10 * size, "{d:?}: λ₁ = {:e}", e.values[0]);
+    }
+}
+
+/// A NaN from the objective's ∇³L stops the centre with an error naming ∇S (α, β and δ came out
+/// NaN and 0 and θ† left the stable set silently).
+#[test]
+fn a_non_finite_third_derivative_is_an_error_naming_grad_s() {
+    let mut m = Diag::<f64>::new(&[3.0, 1.0, 0.5], ());
+    m.nan_d3 = true;
+    let e = center(&m, &[0.1, 0.2, 0.3], None, 1e-10).unwrap_err();
+    assert!(e.to_string().contains("∇S = ∇³L[u,u] (the objective's d3_sym) became non-finite"), "{e}");
+    let e = tracking::start(&m, &0.5, &[0.1, 0.2, 0.3], None, &opts()).unwrap_err();
+    assert!(e.to_string().contains("∇S"), "{e}");
+}
+
+/// A θ₀ shorter than p is refused before the objective is called (it panicked inside the user's
+/// `grad`), and a θ₀ at another MPFR precision than the objective's is refused (it ran silently at
+/// its own precision, or tripped a debug assertion inside rug).
+#[test]
+fn vectors_of_the_wrong_length_or_precision_are_refused_before_the_objective_runs() {
+    let m = Diag::<f64>::new(&[3.0, 1.0, 0.5], ());
+    for (th, what) in [(vec![0.1, 0.2], "θ₀ has length 2, the objective has p = 3"), (vec![0.1, f64::NAN, 0.3], "θ₀ holds a non-finite entry at index 1")] {
+        let e = tracking::start(&m, &0.5, &th, None, &opts()).unwrap_err();
+        assert!(e.to_string().contains(what), "{e}");
+    }
+    let e = tracking::start(&m, &0.5, &[0.1, 0.2, 0.3], Some(&[1.0]), &opts()).unwrap_err();
+    assert!(e.to_string().contains("u₀ has length 1"), "{e}");
+    let e = selfstab::gd::find_instability(&m, &0.5, &[0.1, 0.2], 10, 1e-10, &mut []).unwrap_err();
+    assert!(e.to_string().contains("has length 2, the objective has p = 3"), "{e}");
+
+    let m = Diag::<Float>::new(&[3.0, 1.0, 0.5], 128);
+    let th64: Vec<Float> = [0.1, 0.2, 0.3].iter().map(|&x| Float::with_val(64, x)).collect();
+    let eta = Float::with_val(128, 0.5);
+    let e = tracking::start(&m, &eta, &th64, None, &opts()).unwrap_err();
+    assert!(e.to_string().contains("θ₀ has entry 0 at precision 64 bits, the objective works at 128 bits"), "{e}");
+    let e = selfstab::gd::find_instability(&m, &eta, &th64, 10, 1e-30, &mut []).unwrap_err();
+    assert!(e.to_string().contains("at precision 64 bits"), "{e}");
+    let e = center(&m, &th64, None, 1e-30).unwrap_err();
+    assert!(e.to_string().contains("at precision 64 bits"), "{e}");
+}
+
+/// An HVP that is not symmetric (a user's slip: ∂²L/∂x∂y added on one side only) fails with an
+/// error saying so once the basis spans the whole space (it said only "did not converge after 3
+/// Hessian-vector products").
+#[test]
+fn an_asymmetric_hvp_is_named_as_the_cause_of_a_failed_solve() {
+    let mut m = Diag::<f64>::new(&[3.0, 1.0, 0.5], ());
+    m.asym_hvp = true;
+    let o = EigenOpts { tol: 1e-10, ..EigenOpts::top::<f64>(1, ()) };
+    let e = top_eigen(&m, &[0.1, 0.2, 0.3], None, &o).unwrap_err().to_string();
+    assert!(e.contains("spans all p = 3 directions") && e.contains("not a symmetric linear map"), "{e}");
+}
