@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | [`scalar`] | f64 and MPFR scalars with a precision context | `theory/README.md` §Numerics |
 //! | [`objective`] | the loss L with ∇L, ∇²L·v, ∇³L\[v,w\], ∇⁴L\[v,v,v\] | reference §1 |
+//! | [`taylor_check`] | a user objective's derivatives against central differences (rate 2) and their symmetries | reference §1 |
 //! | [`models`] | exact/perturbed cubic models, MLPs, the small CNN (= MLP∘A), the width-1 model | models §1–§3, reference §9.4 |
 //! | [`sharpness`] | S = λ_max(∇²L), u, ∇S = ∇³L\[u,u\], α, β, δ | reference §1 |
 //! | [`gd`] | gradient descent, observers, the instability point θ₀ | reference §7, decisions §3 |
@@ -97,6 +98,7 @@ pub mod sgd;
 pub mod sdcp;
 pub mod sharpness;
 pub mod stable_set;
+pub mod taylor_check;
 pub mod tracking;
 pub mod verify;
 
