@@ -19,7 +19,7 @@ use selfstab::tracking::{self, TrackOpts};
 use selfstab::{Objective, Scalar};
 
 /// L(x, y, z) = ½·e^y·x² − γ·y + ½·z², at any precision (γ parsed at the working precision).
-struct ExpSharp<S: Scalar> {
+pub struct ExpSharp<S: Scalar> {
     gamma: S,
 }
 
@@ -85,7 +85,26 @@ impl<S: Scalar> Objective<S> for ExpSharp<S> {
     }
 }
 
-fn run<S: Scalar>(c: S::Ctx, out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+/// What the run found (tests/user_objectives.rs checks it against the theory).
+pub struct Summary {
+    /// First GD step with S ≥ 2/η.
+    pub unstable_step: u64,
+    /// Tracking steps taken.
+    pub steps: usize,
+    /// y of θ† after the last step (the theory: ln(2/η) = ln 4).
+    pub y_dagger: f64,
+    /// S(θ†) after the last step (2/η).
+    pub s_dagger: f64,
+    /// δ at θ† after the last step (√(γη)).
+    pub delta: f64,
+    /// GD's mean sharpness over the tracking steps.
+    pub mean_s: f64,
+    /// max over the steps of ‖θ − θ† − v‖/‖θ − θ†‖.
+    pub worst_ratio: f64,
+}
+
+/// The whole job at precision `c`, writing into `out`.
+pub fn run<S: Scalar>(c: S::Ctx, out: &std::path::Path) -> Result<Summary, Box<dyn std::error::Error>> {
     let obj = ExpSharp { gamma: S::parse("0.001", c)? };
     let eta = S::parse("0.5", c)?;
     let theta_init: Vec<S> = ["0.01", "1.38", "0.3"].iter().map(|s| S::parse(s, c)).collect::<Result<_, _>>()?;
@@ -134,16 +153,24 @@ fn run<S: Scalar>(c: S::Ctx, out: &std::path::Path) -> Result<(), Box<dyn std::e
     selfstab::commands::write_series(out, &rows)?;
     selfstab::figures::write_all(out, &rows, None, 4.0, &[])?;
     println!("wrote {}/series.csv and {}/figures/", out.display(), out.display());
-    Ok(())
+    Ok(Summary {
+        unstable_step: inst.step,
+        steps: rows.len(),
+        y_dagger: st.dagger.theta[1].to_f64(),
+        s_dagger: last.sharpness_dagger,
+        delta: last.delta,
+        mean_s,
+        worst_ratio: worst,
+    })
 }
 
 fn main() {
     let prec = std::env::args().nth(1).unwrap_or_else(|| "f64".into());
     let out = std::path::PathBuf::from(std::env::args().nth(2).unwrap_or_else(|| "out_custom".into()));
     let result = match prec.as_str() {
-        "f64" => run::<f64>((), &out),
+        "f64" => run::<f64>((), &out).map(|_| ()),
         bits => match bits.parse::<u32>() {
-            Ok(b) => run::<rug::Float>(b, &out),
+            Ok(b) => run::<rug::Float>(b, &out).map(|_| ()),
             Err(_) => Err(format!("precision must be f64 or a number of bits, got {bits}").into()),
         },
     };
