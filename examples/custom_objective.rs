@@ -7,8 +7,10 @@
 //! settles at y = ln(2/η) with x = 0, and the theory's constants are α = γ·S, β = S² at θ†, so
 //! δ = √(2α/β) = √(γη) (reference.md §1–§4). With γ = 0.001, η = 0.5 and GD from (0.01, 1.38, 0.3)
 //! the sharpness first reaches 2/η at step 16 and then oscillates within 2 % of it while |x| stays
-//! of the size of δ ≈ 0.022; a start far below the edge (y₀ = 0.5) lets x decay to 1e-13 on the way
-//! and gives catapults instead (S from 2.3 to 5.3), where a cubic prediction cannot follow.
+//! of the size of δ ≈ 0.022. A start where x has time to die out first gives no such regime: with
+//! γ = 0.01 from (0.2, 1.3, ·), x has fallen to 2.8e-4 when S reaches 2/η (step 36), and S then
+//! swings between 2.3 and 5.3 over the next 300 steps, where a cubic prediction cannot follow; from
+//! y₀ = 0.5 (γ = 0.001) x underflows to 0 in f64 before the edge, and S rises past 2/η unchecked.
 //!
 //! `cargo run --release --example custom_objective -- [f64|BITS] [OUT]` (default f64, out_custom)
 

@@ -243,6 +243,7 @@ pub fn find_instability<S: Scalar>(
     eig_tol: f64,
     observers: &mut [&mut dyn Observer<S>],
 ) -> Result<Instability<S>, SearchError> {
+    crate::objective::check_point(obj, "θ_init", theta_init).map_err(|e| SearchError::Eval(e, 0))?;
     find_instability_from(obj, eta, SearchState::start(theta_init), cap, eig_tol, observers)
 }
 

@@ -29,6 +29,8 @@
 //! | [`multi`] | θ† past the eigengap with the k-eigenvalue projection; β_{s→t} records | reference §8 |
 //! | [`sgd`] | mini-batch GD and the stochastic sharpness gap (claim 32) | reference §9.3 |
 //! | [`flow_cmd`] | `selfstab flow`: outputs, smoothing, summary | theory/README.md Central flow |
+//! | [`commands`], [`config`], [`figures`] | the CLI's jobs and outputs (`commands::write_series`, `figures::write_all` serve library runs too), TOML configuration, SVG/PNG figures | README |
+//! | [`data`], [`npy`], [`linalg`], [`error`] | the digits and synthetic data, `.npy`/`.npz` files, vector kernels and the thread pool, the error types | README "What is where" |
 //!
 //! Every numeric routine is generic over [`scalar::Scalar`] (`f64` and `rug::Float`).
 //!

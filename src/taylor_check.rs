@@ -13,9 +13,9 @@
 //! | `d3` | ∇²L(θ ± hw)v | ∇³L(θ)\[v,w\] |
 //! | `d4` | ∇³L(θ ± hv)\[v,v\] (`d3_sym`) | ∇⁴L(θ)\[v,v,v\] |
 //!
-//! The steps are powers of two from h₀ = 2^-7 down to no lower than 2^7·ε^(1/3) (ε of the
-//! precision), at most 8 of them, evenly spaced in the exponent: 2^-7 … 2^-11 in f64, 2^-7, 2^-18, …,
-//! 2^-73 at 256 bits; so the rounding of a difference, ≈ ε·|f|/h, stays below
+//! The steps are powers of two from h₀ = 2^-7 down to no lower than 2^(⌊log₂ε/3⌋ + 7) ≈ 100·ε^(1/3)
+//! (ε of the precision), at most 8 of them, evenly spaced in the exponent: 2^-7 … 2^-11 in f64,
+//! 2^-7, 2^-18, …, 2^-73 at 256 bits; so the rounding of a difference, ≈ ε·|f|/h, stays below
 //! the truncation there by ≈ (2^7)³ when the third derivative is of the size of the first. A
 //! relation passes when the rate between its last two steps above the rounding floor
 //! `FLOOR·ε·(|f(θ+hd)| + |f(θ−hd)|)/(2h)` is ≥ [`MIN_RATE`] per unit of ln h (or when every
@@ -41,6 +41,9 @@ const MAX_POINTS: i32 = 8;
 pub struct Ladder {
     /// `grad`, `hvp`, `d3` or `d4` (see the module table).
     pub relation: &'static str,
+    /// Which function is differenced and which is checked: a wrong `hvp` fails its own row and the
+    /// `d3` row (whose differences are of `hvp`), a wrong `d3_sym` the identity and the `d4` row.
+    pub compares: &'static str,
     /// The steps h (powers of two).
     pub steps: Vec<f64>,
     /// ‖central difference − claimed derivative‖ at each step.
@@ -89,9 +92,10 @@ impl DerivativeReport {
         for l in &self.ladders {
             let last = l.errors.last().copied().unwrap_or(f64::NAN);
             s += &format!(
-                "{:<5} {}  size {:.3e}, errors {:.3e} … {last:.3e} over h = {:.3e} … {:.3e}, rates {}\n",
+                "{:<5} {}  {}: size {:.3e}, errors {:.3e} … {last:.3e} over h = {:.3e} … {:.3e}, rates {}\n",
                 l.relation,
                 if l.passed { "ok  " } else { "FAIL" },
+                l.compares,
                 l.size,
                 l.errors[0],
                 l.steps[0],
@@ -125,11 +129,10 @@ fn shifted<S: Scalar>(x: &[S], h: &S, d: &[S]) -> Vec<S> {
     x.iter().zip(d).map(|(a, b)| a.clone() + &(h.clone() * b)).collect()
 }
 
-/// `d/‖d‖`, or an error naming the direction when it is zero, non-finite or of the wrong length.
-fn unit<S: Scalar>(d: &[S], p: usize, name: &str) -> Result<Vec<S>, EvalError> {
-    if d.len() != p {
-        return Err(EvalError::Other(format!("direction {name} has length {}, the objective has p = {p} parameters", d.len())));
-    }
+/// `d/‖d‖`, or an error naming the direction when it is zero, non-finite, of the wrong length or
+/// at another precision than the objective's.
+fn unit<S: Scalar>(obj: &dyn Objective<S>, d: &[S], name: &str) -> Result<Vec<S>, EvalError> {
+    crate::objective::check_point(obj, &format!("direction {name}"), d)?;
     let n = norm(d);
     if !(n.to_f64() > 0.0) || !n.is_finite() {
         return Err(EvalError::Other(format!("direction {name} must be finite and non-zero (norm {})", n.to_f64())));
@@ -140,7 +143,7 @@ fn unit<S: Scalar>(d: &[S], p: usize, name: &str) -> Result<Vec<S>, EvalError> {
 /// The Taylor test of one relation: `f(θ')` into its buffer (a scalar is a vector of length 1),
 /// `claimed` the derivative along `d`.
 fn taylor<S: Scalar>(
-    relation: &'static str,
+    (relation, compares): (&'static str, &'static str),
     th: &[S],
     d: &[S],
     claimed: &[S],
@@ -176,7 +179,7 @@ fn taylor<S: Scalar>(
         (_, Some(&r)) => r >= MIN_RATE,
         _ => false,
     };
-    Ok(Ladder { relation, steps, errors, floors, size: norm(claimed).to_f64(), rates, passed })
+    Ok(Ladder { relation, compares, steps, errors, floors, size: norm(claimed).to_f64(), rates, passed })
 }
 
 fn identity<S: Scalar>(relation: &'static str, a: &[S], b: &[S], sizes: f64, eps: f64) -> Identity {
@@ -187,8 +190,9 @@ fn identity<S: Scalar>(relation: &'static str, a: &[S], b: &[S], sizes: f64, eps
 
 /// Check `obj`'s derivatives at θ along the directions v and w (normalised here; they should be
 /// generic, e.g. random, and not parallel): the four Taylor tests of the module table and the
-/// four identities. Errors: a direction of the wrong length, zero or non-finite; an evaluation's
-/// own error; a non-finite difference.
+/// four identities. Errors: θ or a direction of the wrong length, non-finite or at another precision
+/// than the objective's ([`crate::objective::check_point`]), a zero direction; an evaluation's own
+/// error; a non-finite derivative or difference.
 ///
 /// ```
 /// use selfstab::models::cubic::{Cubic, CubicSpec};
@@ -201,12 +205,10 @@ fn identity<S: Scalar>(relation: &'static str, a: &[S], b: &[S], sizes: f64, eps
 /// ```
 pub fn check_derivatives<S: Scalar>(obj: &dyn Objective<S>, th: &[S], v: &[S], w: &[S]) -> Result<DerivativeReport, EvalError> {
     let p = obj.dim();
-    if th.len() != p {
-        return Err(EvalError::Other(format!("θ has length {}, the objective has p = {p} parameters", th.len())));
-    }
+    crate::objective::check_point(obj, "θ", th)?;
     let c = obj.ctx();
     let eps = S::eps(c);
-    let (v, w) = (unit(v, p, "v")?, unit(w, p, "w")?);
+    let (v, w) = (unit(obj, v, "v")?, unit(obj, w, "w")?);
     let mut g = zeros::<S>(p, c);
     let l = obj.grad(th, &mut g)?;
     let lv = obj.value(th)?;
@@ -227,19 +229,19 @@ pub fn check_derivatives<S: Scalar>(obj: &dyn Objective<S>, th: &[S], v: &[S], w
     }
     let size = |x: &[S]| norm(x).to_f64();
     let ladders = vec![
-        taylor("grad", th, &v, &[dot(&g, &v)], |t, out| {
+        taylor(("grad", "differences of value against grad·v"), th, &v, &[dot(&g, &v)], |t, out| {
             *out = vec![obj.value(t)?];
             Ok(())
         })?,
-        taylor("hvp", th, &v, &hv, |t, out| {
+        taylor(("hvp", "differences of grad against hvp(v)"), th, &v, &hv, |t, out| {
             out.resize(p, S::zero(c));
             obj.grad(t, out).map(|_| ())
         })?,
-        taylor("d3", th, &w, &t_vw, |t, out| {
+        taylor(("d3", "differences of hvp(v) along w against d3(v, w)"), th, &w, &t_vw, |t, out| {
             out.resize(p, S::zero(c));
             obj.hvp(t, &v, out)
         })?,
-        taylor("d4", th, &v, &t4, |t, out| {
+        taylor(("d4", "differences of d3_sym(v) against d4(v)"), th, &v, &t4, |t, out| {
             out.resize(p, S::zero(c));
             obj.d3_sym(t, &v, out)
         })?,

@@ -17,9 +17,9 @@ use crate::sharpness::{Center, Eigen, EigenOpts, Trail, center, top_eigen, top_e
 /// Settings of a tracking run.
 #[derive(Clone, Debug)]
 pub struct TrackOpts {
-    /// Linearised projection steps per projection (default 3).
+    /// Linearised projection steps per projection (`selfstab run` uses 3).
     pub projection_steps: usize,
-    /// λ₂(θ†) every this many steps (default 50).
+    /// Solve for λ₂(θ†) every this many steps (0: never; `selfstab run`'s `--gap-every`, default 50).
     pub gap_every: u64,
     /// Stop when λ₂(θ†) ≥ C/η (None: record only).
     pub gap_threshold: Option<f64>,

@@ -183,5 +183,11 @@ fn bad_directions_are_errors_naming_them() {
     assert!(msg(check_derivatives(&m, &th[..p - 1], &v, &v)).contains("θ has length"));
     let mut bad = v.clone();
     bad[3] = f64::NAN;
-    assert!(msg(check_derivatives(&m, &th, &bad, &v)).contains("direction v"));
+    assert!(msg(check_derivatives(&m, &th, &bad, &v)).contains("direction v holds a non-finite entry at index 3"));
+    // θ at another MPFR precision than the objective's.
+    let (m, th) = mlp::<Float>(128);
+    let th64: Vec<Float> = th.iter().map(|x| Float::with_val(64, x)).collect();
+    let (v, w) = (direction::<Float>(p, 1, 128), direction::<Float>(p, 2, 128));
+    let e = check_derivatives(&m, &th64, &v, &w).unwrap_err().to_string();
+    assert!(e.contains("θ has entry 0 at precision 64 bits, the objective works at 128 bits"), "{e}");
 }

@@ -128,7 +128,7 @@ fn vectors_of_the_wrong_length_or_precision_are_refused_before_the_objective_run
     let e = tracking::start(&m, &0.5, &[0.1, 0.2, 0.3], Some(&[1.0]), &opts()).unwrap_err();
     assert!(e.to_string().contains("u₀ has length 1"), "{e}");
     let e = selfstab::gd::find_instability(&m, &0.5, &[0.1, 0.2], 10, 1e-10, &mut []).unwrap_err();
-    assert!(e.to_string().contains("has length 2, the objective has p = 3"), "{e}");
+    assert!(e.to_string().contains("θ_init has length 2, the objective has p = 3"), "{e}");
 
     let m = Diag::<Float>::new(&[3.0, 1.0, 0.5], 128);
     let th64: Vec<Float> = [0.1, 0.2, 0.3].iter().map(|&x| Float::with_val(64, x)).collect();
