@@ -64,7 +64,8 @@ pub struct Eigen<S: Scalar> {
     pub values: Vec<S>,
     /// Unit eigenvectors (the first is oriented so that u·v₀ ≥ 0).
     pub vectors: Vec<Vec<S>>,
-    /// Relative residuals ‖Hy − θy‖/max(|θ|, |θ₁|) of each pair (the top pair: ‖Hu − Su‖/|S|).
+    /// Relative residuals ‖Hy − θy‖/max(|θ|, |θ₁|, the spectrum's size) of each pair (the top pair:
+    /// ‖Hu − Su‖/|S| when S is the largest eigenvalue in magnitude; [`all_eigenpairs`]: /‖H‖₂).
     pub residuals: Vec<f64>,
     /// Hessian-vector products spent.
     pub hvps: u64,
@@ -214,7 +215,7 @@ pub const ALL_PAIRS_F64_MAX: usize = 12_000;
 /// eigendecomposition (sequential, so the bits do not depend on the thread count; O(p³) flops,
 /// seconds at p ≈ 3,500, where the Lanczos solver with block size p would take hours) and above f64
 /// the cyclic Jacobi of [`jacobi_eigen`] in the working precision (p ≤ [`ALL_PAIRS_MPFR_MAX`]).
-/// Residuals ‖Hy − θy‖/max(|θ|, |θ₁|) against the dense H; each vector is oriented so that its
+/// Residuals ‖Hy − θy‖/‖H‖₂ against the dense H (‖H‖₂ = max(|θ₁|, |θ_p|)); each vector is oriented so that its
 /// product with [`default_start`] is ≥ 0, as the iterative solver orients its first.
 pub fn all_eigenpairs<S: Scalar>(obj: &dyn Objective<S>, th: &[S]) -> Result<Eigen<S>, EvalError> {
     let p = obj.dim();
@@ -260,7 +261,9 @@ pub fn all_eigenpairs<S: Scalar>(obj: &dyn Objective<S>, th: &[S]) -> Result<Eig
     let y: Vec<S> = vectors.iter().flat_map(|v| v.iter().cloned()).collect();
     let mut hy = zeros::<S>(p * p, c);
     S::gemm(&mut hy, &y, false, &h, false, (p, p, p), false, true);
-    let top = values.first().map_or(0.0, |v| v.to_f64().abs());
+    // ‖H‖₂ = max(|λ₁|, |λ_p|): the spectrum's size, so a top eigenvalue at 0 (a saddle) is not
+    // divided by itself (the iterative solver's scale, `spectral_scale`, plays the same part).
+    let top = values.first().map_or(0.0, |v| v.to_f64().abs()).max(values.last().map_or(0.0, |v| v.to_f64().abs()));
     let residuals = (0..p)
         .map(|r| {
             let res: Vec<S> = (0..p).map(|i| hy[r * p + i].clone() - &(values[r].clone() * &vectors[r][i])).collect();

@@ -12,7 +12,7 @@ mod custom_objective;
 
 use rug::Float;
 use selfstab::error::EvalError;
-use selfstab::sharpness::{EigenOpts, center, top_eigen};
+use selfstab::sharpness::{EigenOpts, all_eigenpairs, center, top_eigen};
 use selfstab::tracking::{self, TrackOpts};
 use selfstab::{Objective, Scalar};
 
@@ -100,6 +100,80 @@ fn a_top_eigenvalue_at_or_near_zero_is_found() {
         assert!(e.residuals[0] <= 1e-10, "{d:?}: residual {:e}", e.residuals[0]);
         let size = d.iter().map(|x| x * x).sum::<f64>().sqrt();
         assert!((e.values[0] - top).abs() <= 1e-10 * size, "{d:?}: λ₁ = {:e}", e.values[0]);
+    }
+}
+
+/// ½θᵀAθ with A = Q·diag(d)·Qᵀ, Q a Householder reflection: a Hessian with the spectrum d whose
+/// eigenvectors are not the axes, so its products carry rounding.
+struct Rotated {
+    a: Vec<f64>,
+}
+
+impl Rotated {
+    fn new(d: &[f64]) -> Self {
+        let p = d.len();
+        let w: Vec<f64> = (0..p).map(|i| 1.0 + i as f64).collect();
+        let ww: f64 = w.iter().map(|x| x * x).sum();
+        let q = |i: usize, j: usize| f64::from(u8::from(i == j)) - 2.0 * w[i] * w[j] / ww;
+        let a = (0..p * p).map(|e| (0..p).map(|k| q(e / p, k) * d[k] * q(e % p, k)).sum()).collect();
+        Rotated { a }
+    }
+    fn apply(&self, x: &[f64], out: &mut [f64]) {
+        let p = x.len();
+        for i in 0..p {
+            out[i] = (0..p).map(|j| self.a[i * p + j] * x[j]).sum();
+        }
+    }
+}
+
+impl Objective<f64> for Rotated {
+    fn dim(&self) -> usize {
+        (self.a.len() as f64).sqrt() as usize
+    }
+    fn ctx(&self) {}
+    fn describe(&self) -> String {
+        "rotated quadratic".into()
+    }
+    fn value(&self, th: &[f64]) -> Result<f64, EvalError> {
+        let mut g = vec![0.0; th.len()];
+        self.apply(th, &mut g);
+        Ok(0.5 * th.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>())
+    }
+    fn grad(&self, th: &[f64], g: &mut [f64]) -> Result<f64, EvalError> {
+        self.apply(th, g);
+        self.value(th)
+    }
+    fn hvp(&self, _th: &[f64], v: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+        self.apply(v, out);
+        Ok(())
+    }
+    fn d3(&self, _th: &[f64], _v: &[f64], _w: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        Ok(())
+    }
+    fn d4(&self, _th: &[f64], _v: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        Ok(())
+    }
+}
+
+/// The same spectra with eigenvectors off the axes: the iterative solve converges, and the dense
+/// path (`eval --top-k` ≥ p) reports residuals over ‖H‖₂ (it divided the top pair's rounding-level
+/// residual by |λ₁| ≈ 1e-16: 1.01 for diag(0, −1, …, −9) rotated).
+#[test]
+fn a_saddle_off_the_axes_gets_its_top_pair_and_small_dense_residuals() {
+    for d in [&[0.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0][..], &[1e-6, -1.0, -2.0], &[-1.0, -2.0, 0.0]] {
+        let m = Rotated::new(d);
+        let th = vec![0.3; d.len()];
+        let top = d.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let size = d.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let o = EigenOpts { tol: 1e-10, ..EigenOpts::top::<f64>(1, ()) };
+        let e = top_eigen(&m, &th, None, &o).unwrap_or_else(|e| panic!("{d:?}: {e}"));
+        assert!(e.residuals[0] <= 1e-10 && (e.values[0] - top).abs() <= 1e-10 * size, "{d:?}: {:e}, {:e}", e.values[0], e.residuals[0]);
+        let all = all_eigenpairs(&m, &th).unwrap();
+        let p = d.len() as f64;
+        assert!(all.residuals.iter().all(|&r| r <= 16.0 * p * f64::EPSILON), "{d:?}: {:?}", all.residuals);
+        assert!((all.values[0] - top).abs() <= 16.0 * p * f64::EPSILON * size, "{d:?}: {:e}", all.values[0]);
     }
 }
 
