@@ -922,7 +922,14 @@ fn spectral_scale<S: Scalar>(g: &[Vec<S>]) -> f64 {
     if !(big > 0.0) || !big.is_finite() {
         return if big.is_finite() { 0.0 } else { f64::NAN };
     }
-    let ss: f64 = g.iter().flatten().map(|x| (x.to_f64() / big) * (x.to_f64() / big)).sum();
+    let ss: f64 = g
+        .iter()
+        .flatten()
+        .map(|x| {
+            let r = x.to_f64() / big;
+            r * r
+        })
+        .sum();
     big * libm::sqrt(ss / g.len().max(1) as f64)
 }
 
@@ -1278,6 +1285,35 @@ impl<S: Scalar> Center<S> {
         let c = self.loss.ctx();
         if self.delta_sq > S::zero(c) { self.delta_sq.sqrt() } else { S::zero(c) }
     }
+
+    /// The centre at θ from L(θ), ∇L(θ) and the solve's top pair (S, u): ∇S = ∇³L[u,u],
+    /// ∇S⊥ = ∇S − (u·∇S)u, α = −∇L·∇S⊥, β = ‖∇S⊥‖², δ² = 2α/β (reference.md §1). [`center_with`]
+    /// and `stable_set::center_k` (the top pair of a k-block) share it.
+    pub(crate) fn assemble(obj: &dyn Objective<S>, theta: &[S], (loss, grad): (S, Vec<S>), eig: &Eigen<S>) -> Result<Self, EvalError> {
+        let c = obj.ctx();
+        let u = eig.vectors[0].clone();
+        let grad_s = grad_sharpness(obj, theta, &u)?;
+        let mut grad_s_perp = grad_s.clone();
+        let us = dot(&u, &grad_s);
+        axpy(&(-us), &u, &mut grad_s_perp);
+        let alpha = -dot(&grad, &grad_s_perp);
+        let beta = dot(&grad_s_perp, &grad_s_perp);
+        let delta_sq = S::from_i64(2, c) * &alpha / &beta;
+        Ok(Center {
+            theta: theta.to_vec(),
+            loss,
+            grad,
+            sharpness: eig.values[0].clone(),
+            u,
+            grad_s,
+            grad_s_perp,
+            alpha,
+            beta,
+            delta_sq,
+            eigen_residual: eig.residuals[0],
+            hvps: eig.hvps,
+        })
+    }
 }
 
 /// ∇S(θ) = ∇³L(θ)\[u,u\] for the unit top eigenvector u (reference.md §1), or an error naming it
@@ -1325,30 +1361,9 @@ pub fn center_with<S: Scalar>(
             top_eigen(obj, theta, u_ref, &opts)?
         }
     };
-    let u = eig.vectors[0].clone();
-    let sharpness = eig.values[0].clone();
-    let grad_s = grad_sharpness(obj, theta, &u)?;
-    let mut grad_s_perp = grad_s.clone();
-    let us = dot(&u, &grad_s);
-    axpy(&(-us), &u, &mut grad_s_perp);
-    let alpha = -dot(&grad, &grad_s_perp);
-    let beta = dot(&grad_s_perp, &grad_s_perp);
-    let delta_sq = S::from_i64(2, c) * &alpha / &beta;
-    Ok(Center {
-        theta: theta.to_vec(),
-        loss,
-        grad,
-        sharpness,
-        u,
-        grad_s,
-        grad_s_perp,
-        alpha,
-        beta,
-        delta_sq,
-        eigen_residual: eig.residuals[0],
-        hvps: eig.hvps,
-    })
+    Center::assemble(obj, theta, (loss, grad), &eig)
 }
+
 
 #[cfg(test)]
 mod tests {

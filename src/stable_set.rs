@@ -197,28 +197,7 @@ pub fn center_k<S: Scalar>(
     }
     let eig = top_eigen_subspace(obj, theta, &block, &opts)?;
     // The top pair's centre, with the same formulas as `center`.
-    let u = eig.vectors[0].clone();
-    let grad_s = crate::sharpness::grad_sharpness(obj, theta, &u)?;
-    let mut grad_s_perp = grad_s.clone();
-    let us = dot(&u, &grad_s);
-    axpy(&(-us), &u, &mut grad_s_perp);
-    let alpha = -dot(&grad, &grad_s_perp);
-    let beta = dot(&grad_s_perp, &grad_s_perp);
-    let delta_sq = S::from_i64(2, c) * &alpha / &beta;
-    let cen = Center {
-        theta: theta.to_vec(),
-        loss,
-        grad,
-        sharpness: eig.values[0].clone(),
-        u,
-        grad_s,
-        grad_s_perp,
-        alpha,
-        beta,
-        delta_sq,
-        eigen_residual: eig.residuals[0],
-        hvps: eig.hvps,
-    };
+    let cen = Center::assemble(obj, theta, (loss, grad), &eig)?;
     Ok(CenterK { center: cen, values: eig.values, vectors: eig.vectors, residuals: eig.residuals, next_ritz: eig.next_ritz, hvps: eig.hvps })
 }
 

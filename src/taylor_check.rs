@@ -26,7 +26,7 @@
 //! `grad` returns = `value`) pass when the difference is ≤ FLOOR·ε times the sizes compared.
 
 use crate::error::EvalError;
-use crate::linalg::{dot, norm, sub, zeros};
+use crate::linalg::{axpy, dot, norm, sub, zeros};
 use crate::objective::Objective;
 use crate::scalar::Scalar;
 
@@ -126,9 +126,11 @@ fn ladder_steps(eps: f64) -> Vec<f64> {
     out
 }
 
-/// `x + h·d`, entrywise in the working precision.
+/// `x + h·d` ([`axpy`] on a copy).
 fn shifted<S: Scalar>(x: &[S], h: &S, d: &[S]) -> Vec<S> {
-    x.iter().zip(d).map(|(a, b)| a.clone() + &(h.clone() * b)).collect()
+    let mut y = x.to_vec();
+    axpy(h, d, &mut y);
+    y
 }
 
 /// `d/‖d‖`, or an error naming the direction when it is zero, non-finite, of the wrong length or
