@@ -26,6 +26,10 @@ pub struct ExpSharp<S: Scalar> {
 }
 
 impl<S: Scalar> ExpSharp<S> {
+    /// The loss with the given γ.
+    pub fn new(gamma: S) -> Self {
+        ExpSharp { gamma }
+    }
     fn half(&self) -> S {
         S::one(self.gamma.ctx()) / &S::from_i64(2, self.gamma.ctx())
     }
@@ -107,7 +111,7 @@ pub struct Summary {
 
 /// The whole job at precision `c`, writing into `out`.
 pub fn run<S: Scalar>(c: S::Ctx, out: &std::path::Path) -> Result<Summary, Box<dyn std::error::Error>> {
-    let obj = ExpSharp { gamma: S::parse("0.001", c)? };
+    let obj = ExpSharp::new(S::parse("0.001", c)?);
     let eta = S::parse("0.5", c)?;
     let theta_init: Vec<S> = ["0.01", "1.38", "0.3"].iter().map(|s| S::parse(s, c)).collect::<Result<_, _>>()?;
 

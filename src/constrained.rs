@@ -9,7 +9,9 @@ use crate::scalar::Scalar;
 use crate::sharpness::{Center, Trail, center, center_with};
 use crate::stable_set::{Projected, early_solve, project, project_early, project_with};
 
-/// θ†₀ = proj_M(θ₀) (the authors' initialisation, decisions.md §3).
+/// θ†₀ = proj_M(θ₀) (the authors' initialisation, decisions.md §3): `steps` linearised projection
+/// steps, and more while S(θ†₀) is above 2/η by more than [`START_TOL`] (an error after
+/// [`START_EXTRA_STEPS`] more).
 pub fn initial<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
@@ -19,7 +21,8 @@ pub fn initial<S: Scalar>(
     tol: f64,
 ) -> Result<Projected<S>, EvalError> {
     let c0 = center(obj, theta0, u_ref, tol)?;
-    project(obj, eta, c0, steps, tol)
+    let proj = project(obj, eta, c0, steps, tol)?;
+    into_stable_set(obj, eta, proj, steps, None, tol)
 }
 
 /// [`initial`] with warm-start [`Trail`]s: the centre at θ₀ from `trail_theta0` (the GD trail: GD's
@@ -36,7 +39,58 @@ pub fn initial_with<S: Scalar>(
     tol: f64,
 ) -> Result<Projected<S>, EvalError> {
     let c0 = center_with(obj, theta0, u_ref, Some(trail_theta0), tol)?;
-    project_with(obj, eta, c0, steps, Some(trail), tol)
+    let proj = project_with(obj, eta, c0, steps, Some(&mut *trail), tol)?;
+    into_stable_set(obj, eta, proj, steps, Some(trail), tol)
+}
+
+/// How far above 2/η [`initial`] may leave S(θ†₀), relative to 2/η (or the eigen tolerance, if
+/// larger): θ†₀ must lie in M = {S ≤ 2/η, …}.
+pub const START_TOL: f64 = 1e-6;
+
+/// How many projection steps [`initial`] may add to its `steps` to bring S(θ†₀) within
+/// [`START_TOL`] of 2/η.
+pub const START_EXTRA_STEPS: usize = 50;
+
+/// θ†₀ must be in M: while S(θ†₀) − 2/η > [`START_TOL`]·2/η (a θ₀ far past the edge of
+/// stability, where `steps` linearised steps do not reach {S = 2/η}), one more projection step, at
+/// most [`START_EXTRA_STEPS`]; then an error naming the residual. A θ₀ that `steps` steps already
+/// bring into M (the first unstable iterate of GD, the CLI's start) is returned unchanged.
+fn into_stable_set<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    mut proj: Projected<S>,
+    steps: usize,
+    mut trail: Option<&mut Trail<S>>,
+    tol: f64,
+) -> Result<Projected<S>, EvalError> {
+    let two_over_eta = (S::from_i64(2, obj.ctx()) / eta).to_f64();
+    let bound = START_TOL.max(tol) * two_over_eta;
+    let mut extra = 0;
+    loop {
+        let excess = proj.residual_s.to_f64();
+        if excess <= bound {
+            return Ok(proj);
+        }
+        if !(proj.center.beta > S::zero(obj.ctx())) {
+            return Err(EvalError::Other(format!(
+                "θ₀'s sharpness cannot be brought down to 2/η: S(θ†₀) − 2/η = {excess:.6e} (2/η = \
+                 {two_over_eta:.6e}) and ∇S⊥ = 0, so no projection step lowers S (is S constant? then the \
+                 stable set is empty for this η)"
+            )));
+        }
+        if extra == START_EXTRA_STEPS || !excess.is_finite() {
+            return Err(EvalError::Other(format!(
+                "θ₀ is too far past the edge of stability for the projection onto the stable set: after {} \
+                 linearised steps S(θ†₀) − 2/η = {excess:.6e} (2/η = {two_over_eta:.6e}; allowed {bound:.3e}); \
+                 start nearer the stable set, e.g. at GD's first unstable iterate (gd::find_instability)",
+                steps + extra
+            )));
+        }
+        let hvps = proj.hvps;
+        proj = project_with(obj, eta, proj.center, 1, trail.as_deref_mut(), tol)?;
+        proj.hvps += hvps;
+        extra += 1;
+    }
 }
 
 /// One constrained step from the centre at θ†_t. The returned HVP count includes the centre's

@@ -246,3 +246,34 @@ fn the_library_example_self_stabilizes_as_the_theory_says() {
     assert!(dir.join("series.csv").is_file() && dir.join("figures/tracking.svg").is_file());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A start far past the edge of stability (S(θ₀) = e^y ≈ 20, 148, 2981 against 2/η = 4 in the
+/// library example's loss) is projected into the stable set: S(θ†₀) − 2/η ≤ 1e-6·2/η
+/// (`constrained::START_TOL`), where the three linearised steps alone left 0.122, 5.76 and 146
+/// (θ†₀ off M, accepted without a word); a start the three steps bring into M keeps its bits.
+#[test]
+fn a_start_far_past_the_edge_of_stability_is_projected_into_the_stable_set() {
+    let obj = custom_objective::ExpSharp::<f64>::new(0.001);
+    let eta = 0.5;
+    for y in [3.0, 5.0, 8.0] {
+        let st = tracking::start(&obj, &eta, &[0.01, y, 0.3], None, &opts()).unwrap();
+        let excess = st.residual_s;
+        assert!(excess <= 1e-6 * 4.0 && excess == st.dagger.sharpness - 4.0, "y = {y}: S(θ†₀) − 2/η = {excess}");
+    }
+    // Near the edge the three steps suffice and nothing is added: the same bits as project's.
+    let th = [0.01, 1.5, 0.3];
+    let st = tracking::start(&obj, &eta, &th, None, &opts()).unwrap();
+    let c0 = center(&obj, &th, None, 1e-10).unwrap();
+    let p3 = selfstab::stable_set::project(&obj, &eta, c0, 3, 1e-10).unwrap();
+    assert_eq!(st.dagger.theta, p3.center.theta);
+}
+
+/// A constant sharpness above 2/η (L = ½ Σ d_i θ_i² with d₁ = 3, η = 1): the stable set is empty,
+/// ∇S⊥ = 0, and the start is an error saying so (before: θ†₀ = θ₀'s Newton point with S − 2/η = 1,
+/// accepted).
+#[test]
+fn a_start_no_projection_step_can_bring_into_the_stable_set_is_an_error() {
+    let m = Diag::<f64>::new(&[3.0, 1.0, 0.5], ());
+    let e = tracking::start(&m, &1.0, &[0.1, 0.2, 0.3], None, &opts()).unwrap_err().to_string();
+    assert!(e.contains("cannot be brought down to 2/η") && e.contains("∇S⊥ = 0"), "{e}");
+}
