@@ -80,9 +80,10 @@ fn into_stable_set<S: Scalar>(
         }
         if extra == START_EXTRA_STEPS || !excess.is_finite() {
             return Err(EvalError::Other(format!(
-                "θ₀ is too far past the edge of stability for the projection onto the stable set: after {} \
-                 linearised steps S(θ†₀) − 2/η = {excess:.6e} (2/η = {two_over_eta:.6e}; allowed {bound:.3e}); \
-                 start nearer the stable set, e.g. at GD's first unstable iterate (gd::find_instability)",
+                "the projection of θ₀ onto the stable set did not converge: after {} linearised steps \
+                 S(θ†₀) − 2/η = {excess:.6e} (2/η = {two_over_eta:.6e}; allowed {bound:.3e}); start nearer the \
+                 stable set, e.g. at GD's first unstable iterate (gd::find_instability), or check that S \
+                 comes down to 2/η at all",
                 steps + extra
             )));
         }

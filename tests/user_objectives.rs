@@ -277,3 +277,68 @@ fn a_start_no_projection_step_can_bring_into_the_stable_set_is_an_error() {
     let e = tracking::start(&m, &1.0, &[0.1, 0.2, 0.3], None, &opts()).unwrap_err().to_string();
     assert!(e.contains("cannot be brought down to 2/η") && e.contains("∇S⊥ = 0"), "{e}");
 }
+
+/// L = ½(a + y²)x² + ½z²: S = a + y² near x = 0, and with a > 2/η the sharpness never comes down to
+/// 2/η, though ∇S⊥ ≠ 0 off y = 0 (the linearised steps are Newton's on y² + a − 2/η = 0, which has
+/// no root and wanders).
+struct NoRoot {
+    a: f64,
+}
+
+impl Objective<f64> for NoRoot {
+    fn dim(&self) -> usize {
+        3
+    }
+    fn ctx(&self) {}
+    fn describe(&self) -> String {
+        "½(a + y²)x² + ½z²".into()
+    }
+    fn value(&self, th: &[f64]) -> Result<f64, EvalError> {
+        let (x, y, z) = (th[0], th[1], th[2]);
+        Ok(0.5 * (self.a + y * y) * x * x + 0.5 * z * z)
+    }
+    fn grad(&self, th: &[f64], g: &mut [f64]) -> Result<f64, EvalError> {
+        let (x, y, z) = (th[0], th[1], th[2]);
+        (g[0], g[1], g[2]) = ((self.a + y * y) * x, y * x * x, z);
+        self.value(th)
+    }
+    fn hvp(&self, th: &[f64], v: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+        let (x, y) = (th[0], th[1]);
+        out[0] = (self.a + y * y) * v[0] + 2.0 * y * x * v[1];
+        out[1] = 2.0 * y * x * v[0] + x * x * v[1];
+        out[2] = v[2];
+        Ok(())
+    }
+    fn d3(&self, th: &[f64], v: &[f64], w: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+        // L_xxy = 2y, L_xyy = 2x.
+        let (x, y) = (th[0], th[1]);
+        let mixed = v[0] * w[1] + v[1] * w[0];
+        out[0] = 2.0 * y * mixed + 2.0 * x * v[1] * w[1];
+        out[1] = 2.0 * y * v[0] * w[0] + 2.0 * x * mixed;
+        out[2] = 0.0;
+        Ok(())
+    }
+    fn d4(&self, _th: &[f64], v: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+        // L_xxyy = 2.
+        out[0] = 6.0 * v[0] * v[1] * v[1];
+        out[1] = 6.0 * v[0] * v[0] * v[1];
+        out[2] = 0.0;
+        Ok(())
+    }
+}
+
+/// S ≥ a = 4.5 > 2/η = 4 everywhere while ∇S⊥ ≠ 0: the projection's added steps run out
+/// (`START_EXTRA_STEPS`) and the start is an error naming the residual, not a θ†₀ outside M (the
+/// derivatives pass the Taylor checker first, so the error is the projection's).
+#[test]
+fn a_projection_that_does_not_reach_the_stable_set_is_an_error() {
+    let m = NoRoot { a: 4.5 };
+    let th = [0.01, 1.0, 0.3];
+    let d = selfstab::taylor_check::direction::<f64>(3, 1, ());
+    let w = selfstab::taylor_check::direction::<f64>(3, 2, ());
+    let report = selfstab::taylor_check::check_derivatives(&m, &th, &d, &w).unwrap();
+    assert!(report.passed(), "{}", report.summary());
+    let e = tracking::start(&m, &0.5, &th, None, &opts()).unwrap_err().to_string();
+    let steps = 3 + selfstab::constrained::START_EXTRA_STEPS;
+    assert!(e.contains("did not converge") && e.contains(&format!("after {steps} linearised steps")), "{e}");
+}
