@@ -531,6 +531,15 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
                 inst.loss.to_f64()
             );
             let state = tracking::start(obj, &eta, &inst.theta, Some(&inst.u), &topts)?;
+            if !crate::constrained::within_start_tol(&eta, &state.residual_s, topts.eig_tol) {
+                eprintln!(
+                    "warning: θ₀ is too far past the edge of stability for the projection onto the stable set: \
+                     S(θ†₀) − 2/η = {} (2/η = {}); θ†'s columns are not the constrained trajectory's until \
+                     proj_residual_s falls (is η far too large?)",
+                    crate::error::num6(state.residual_s.to_f64()),
+                    crate::error::num6(2.0 / eta.to_f64())
+                );
+            }
             let gf = cfg.gf.then(|| gd::GradientFlow::new(&inst.theta, &inst.u));
             let ck = Checkpoint {
                 config: cfg.clone(),

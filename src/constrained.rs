@@ -10,8 +10,9 @@ use crate::sharpness::{Center, Trail, center, center_with};
 use crate::stable_set::{Projected, early_solve, project, project_early, project_with};
 
 /// θ†₀ = proj_M(θ₀) (the authors' initialisation, decisions.md §3): `steps` linearised projection
-/// steps, and more while S(θ†₀) is above 2/η by more than [`START_TOL`] (an error after
-/// [`START_EXTRA_STEPS`] more).
+/// steps, and up to [`START_EXTRA_STEPS`] more while S(θ†₀) is above 2/η by more than
+/// [`START_TOL`] (see `into_stable_set`: when they do not get there, the point with the smallest
+/// S(θ†₀) − 2/η).
 pub fn initial<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
@@ -22,7 +23,7 @@ pub fn initial<S: Scalar>(
 ) -> Result<Projected<S>, EvalError> {
     let c0 = center(obj, theta0, u_ref, tol)?;
     let proj = project(obj, eta, c0, steps, tol)?;
-    into_stable_set(obj, eta, proj, steps, None, tol)
+    Ok(into_stable_set(obj, eta, proj, None, tol))
 }
 
 /// [`initial`] with warm-start [`Trail`]s: the centre at θ₀ from `trail_theta0` (the GD trail: GD's
@@ -40,58 +41,66 @@ pub fn initial_with<S: Scalar>(
 ) -> Result<Projected<S>, EvalError> {
     let c0 = center_with(obj, theta0, u_ref, Some(trail_theta0), tol)?;
     let proj = project_with(obj, eta, c0, steps, Some(&mut *trail), tol)?;
-    into_stable_set(obj, eta, proj, steps, Some(trail), tol)
+    Ok(into_stable_set(obj, eta, proj, Some(trail), tol))
 }
 
-/// How far above 2/η [`initial`] may leave S(θ†₀), relative to 2/η (or the eigen tolerance, if
-/// larger): θ†₀ must lie in M = {S ≤ 2/η, …}.
+/// How far above 2/η [`initial`] aims to bring S(θ†₀), relative to 2/η (or the eigen tolerance, if
+/// larger): θ†₀ should lie in M = {S ≤ 2/η, …}.
 pub const START_TOL: f64 = 1e-6;
 
 /// How many projection steps [`initial`] may add to its `steps` to bring S(θ†₀) within
 /// [`START_TOL`] of 2/η.
 pub const START_EXTRA_STEPS: usize = 50;
 
-/// θ†₀ must be in M: while S(θ†₀) − 2/η > [`START_TOL`]·2/η (a θ₀ far past the edge of
+/// Whether a projection's S(θ†) − 2/η is within [`START_TOL`] (θ† in M as far as S goes).
+pub fn within_start_tol<S: Scalar>(eta: &S, residual_s: &S, tol: f64) -> bool {
+    let two_over_eta = (S::from_i64(2, eta.ctx()) / eta).to_f64();
+    residual_s.to_f64() <= START_TOL.max(tol) * two_over_eta
+}
+
+/// θ†₀ should be in M: while S(θ†₀) − 2/η > [`START_TOL`]·2/η (a θ₀ far past the edge of
 /// stability, where `steps` linearised steps do not reach {S = 2/η}), one more projection step, at
-/// most [`START_EXTRA_STEPS`]; then an error naming the residual. A θ₀ that `steps` steps already
-/// bring into M (the first unstable iterate of GD, the CLI's start) is returned unchanged.
+/// most [`START_EXTRA_STEPS`], stopping early when ∇S⊥ = 0 (no step lowers S), the residual turns
+/// non-finite or a step's eigen solve fails. θ†₀ is the first point within the bound or, if none
+/// is, the one with the smallest S(θ†₀) − 2/η (the `steps`-step projection included), whose
+/// `residual_s` then says how far off M it is (the CLI warns; GD's own record goes on, e.g. to its
+/// divergence at a far too large η). A θ₀ that `steps` steps already bring into M (GD's first
+/// unstable iterate, the CLI's start) is returned unchanged.
 fn into_stable_set<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
-    mut proj: Projected<S>,
-    steps: usize,
-    mut trail: Option<&mut Trail<S>>,
+    proj: Projected<S>,
+    trail: Option<&mut Trail<S>>,
     tol: f64,
-) -> Result<Projected<S>, EvalError> {
-    let two_over_eta = (S::from_i64(2, obj.ctx()) / eta).to_f64();
-    let bound = START_TOL.max(tol) * two_over_eta;
-    let mut extra = 0;
-    loop {
-        let excess = proj.residual_s.to_f64();
-        if excess <= bound {
-            return Ok(proj);
-        }
-        if !(proj.center.beta > S::zero(obj.ctx())) {
-            return Err(EvalError::Other(format!(
-                "θ₀'s sharpness cannot be brought down to 2/η: S(θ†₀) − 2/η = {excess:.6e} (2/η = \
-                 {two_over_eta:.6e}) and ∇S⊥ = 0, so no projection step lowers S (is S constant? then the \
-                 stable set is empty for this η)"
-            )));
-        }
-        if extra == START_EXTRA_STEPS || !excess.is_finite() {
-            return Err(EvalError::Other(format!(
-                "the projection of θ₀ onto the stable set did not converge: after {} linearised steps \
-                 S(θ†₀) − 2/η = {excess:.6e} (2/η = {two_over_eta:.6e}; allowed {bound:.3e}); start nearer the \
-                 stable set, e.g. at GD's first unstable iterate (gd::find_instability), or check that S \
-                 comes down to 2/η at all",
-                steps + extra
-            )));
-        }
-        let hvps = proj.hvps;
-        proj = project_with(obj, eta, proj.center, 1, trail.as_deref_mut(), tol)?;
-        proj.hvps += hvps;
-        extra += 1;
+) -> Projected<S> {
+    if within_start_tol(eta, &proj.residual_s, tol) {
+        return proj;
     }
+    // The added steps advance a copy of the trail, kept only with a point they reach.
+    let mut scratch = trail.as_deref().cloned();
+    let mut best = proj.clone();
+    let mut cur = proj;
+    let mut moved = false;
+    for _ in 0..START_EXTRA_STEPS {
+        if !(cur.center.beta > S::zero(obj.ctx())) || !cur.residual_s.is_finite() {
+            break;
+        }
+        let hvps = cur.hvps;
+        // A failed solve ends the added steps (they refine a start that stands without them).
+        let Ok(next) = project_with(obj, eta, cur.center, 1, scratch.as_mut(), tol) else { break };
+        cur = Projected { hvps: hvps + next.hvps, ..next };
+        if cur.residual_s < best.residual_s {
+            best = cur.clone();
+            moved = true;
+        }
+        if within_start_tol(eta, &cur.residual_s, tol) {
+            break;
+        }
+    }
+    if moved && let (Some(t), Some(s)) = (trail, scratch) {
+        *t = s;
+    }
+    best
 }
 
 /// One constrained step from the centre at θ†_t. The returned HVP count includes the centre's
