@@ -532,12 +532,18 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
             );
             let state = tracking::start(obj, &eta, &inst.theta, Some(&inst.u), &topts)?;
             if !crate::constrained::within_start_tol(&eta, &state.residual_s, topts.eig_tol) {
+                let why = if state.dagger.beta.to_f64() > 0.0 {
+                    "θ₀ is too far past the edge of stability (is η far too large?)"
+                } else {
+                    "∇S⊥ = 0 at θ†₀, so no projection step lowers S (is the stable set empty for this η?)"
+                };
                 eprintln!(
-                    "warning: θ₀ is too far past the edge of stability for the projection onto the stable set: \
-                     S(θ†₀) − 2/η = {} (2/η = {}); θ†'s columns are not the constrained trajectory's until \
-                     proj_residual_s falls (is η far too large?)",
+                    "warning: the projection of θ₀ onto the stable set stopped off it: S(θ†₀) − 2/η = {} \
+                     (2/η = {}, allowed {}): {why}; θ†'s columns are not the constrained trajectory's \
+                     until proj_residual_s falls below that",
                     crate::error::num6(state.residual_s.to_f64()),
-                    crate::error::num6(2.0 / eta.to_f64())
+                    crate::error::num6(2.0 / eta.to_f64()),
+                    crate::error::num6(crate::constrained::START_TOL.max(topts.eig_tol) * 2.0 / eta.to_f64())
                 );
             }
             let gf = cfg.gf.then(|| gd::GradientFlow::new(&inst.theta, &inst.u));

@@ -7,12 +7,13 @@ use crate::linalg::axpy;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
 use crate::sharpness::{Center, Trail, center, center_with};
-use crate::stable_set::{Projected, early_solve, project, project_early, project_with};
+use crate::stable_set::{Projected, early_solve, lin_proj_with, project, project_early, project_with};
 
 /// θ†₀ = proj_M(θ₀) (the authors' initialisation, decisions.md §3): `steps` linearised projection
 /// steps, and up to [`START_EXTRA_STEPS`] more while S(θ†₀) is above 2/η by more than
-/// [`START_TOL`] (see `into_stable_set`: when they do not get there, the point with the smallest
-/// S(θ†₀) − 2/η).
+/// max([`START_TOL`], `tol`)·2/η, then two that set both residuals (see `into_stable_set`: when
+/// they do not get there, the point with the smallest S(θ†₀) − 2/η; with `steps` = 0 they are the
+/// whole projection).
 pub fn initial<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
@@ -23,7 +24,7 @@ pub fn initial<S: Scalar>(
 ) -> Result<Projected<S>, EvalError> {
     let c0 = center(obj, theta0, u_ref, tol)?;
     let proj = project(obj, eta, c0, steps, tol)?;
-    Ok(into_stable_set(obj, eta, proj, None, tol))
+    Ok(into_stable_set(obj, eta, proj, steps, None, tol))
 }
 
 /// [`initial`] with warm-start [`Trail`]s: the centre at θ₀ from `trail_theta0` (the GD trail: GD's
@@ -41,7 +42,7 @@ pub fn initial_with<S: Scalar>(
 ) -> Result<Projected<S>, EvalError> {
     let c0 = center_with(obj, theta0, u_ref, Some(trail_theta0), tol)?;
     let proj = project_with(obj, eta, c0, steps, Some(&mut *trail), tol)?;
-    Ok(into_stable_set(obj, eta, proj, Some(trail), tol))
+    Ok(into_stable_set(obj, eta, proj, steps, Some(trail), tol))
 }
 
 /// How far above 2/η [`initial`] aims to bring S(θ†₀), relative to 2/η (or the eigen tolerance, if
@@ -52,55 +53,78 @@ pub const START_TOL: f64 = 1e-6;
 /// [`START_TOL`] of 2/η.
 pub const START_EXTRA_STEPS: usize = 50;
 
-/// Whether a projection's S(θ†) − 2/η is within [`START_TOL`] (θ† in M as far as S goes).
+/// Whether a projection's S(θ†) − 2/η ≤ max([`START_TOL`], `tol`)·2/η (θ† in M as far as S goes).
 pub fn within_start_tol<S: Scalar>(eta: &S, residual_s: &S, tol: f64) -> bool {
     let two_over_eta = (S::from_i64(2, eta.ctx()) / eta).to_f64();
     residual_s.to_f64() <= START_TOL.max(tol) * two_over_eta
 }
 
-/// θ†₀ should be in M: while S(θ†₀) − 2/η > [`START_TOL`]·2/η (a θ₀ far past the edge of
-/// stability, where `steps` linearised steps do not reach {S = 2/η}), one more projection step, at
-/// most [`START_EXTRA_STEPS`], stopping early when ∇S⊥ = 0 (no step lowers S), the residual turns
-/// non-finite or a step's eigen solve fails. θ†₀ is the first point within the bound or, if none
-/// is, the one with the smallest S(θ†₀) − 2/η (the `steps`-step projection included), whose
-/// `residual_s` then says how far off M it is (the CLI warns; GD's own record goes on, e.g. to its
-/// divergence at a far too large η). A θ₀ that `steps` steps already bring into M (GD's first
-/// unstable iterate, the CLI's start) is returned unchanged.
+/// θ†₀ should be in M. While S(θ†₀) − 2/η > max([`START_TOL`], `tol`)·2/η (a θ₀ far past the edge
+/// of stability, where `steps` linearised steps do not reach {S = 2/η}), one more linearised step,
+/// at most [`START_EXTRA_STEPS`], stopping early when ∇S⊥ = 0 (no step lowers S), the residual
+/// turns non-finite or a step's eigen solve fails. Once a step lands within the bound, two more
+/// follow (as the last two of the `steps` set both residuals, u·∇L's too; a failed one ends them)
+/// and the last is θ†₀. If no step lands within the bound, θ†₀ is the point with the smallest
+/// S − 2/η (the `steps`-step projection included), whose `residual_s` says how far off M it is
+/// (`run` warns; GD's own record goes on, e.g. to its divergence at a far too large η). The added
+/// solves are the trail's role `steps` (the last projection step's); the trail is kept as it was at
+/// the point returned. `hvps` counts every added solve. A projection already within the bound
+/// (from GD's first unstable iterate, the CLI's start) is returned unchanged.
 fn into_stable_set<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
     proj: Projected<S>,
+    steps: usize,
     trail: Option<&mut Trail<S>>,
     tol: f64,
 ) -> Projected<S> {
     if within_start_tol(eta, &proj.residual_s, tol) {
         return proj;
     }
-    // The added steps advance a copy of the trail, kept only with a point they reach.
+    let c = obj.ctx();
+    let two_over_eta = S::from_i64(2, c) / eta;
+    // The added steps advance a copy of the trail; the copy at the point returned is kept.
     let mut scratch = trail.as_deref().cloned();
-    let mut best = proj.clone();
-    let mut cur = proj;
-    let mut moved = false;
-    for _ in 0..START_EXTRA_STEPS {
-        if !(cur.center.beta > S::zero(obj.ctx())) || !cur.residual_s.is_finite() {
-            break;
+    let mut best: Option<(Projected<S>, Option<Trail<S>>)> = None;
+    let mut cur = proj.clone();
+    let (mut total, mut added, mut polish) = (0, 0, 0);
+    loop {
+        if polish == 0 {
+            if added == START_EXTRA_STEPS || !(cur.center.beta > S::zero(c)) || !cur.residual_s.is_finite() {
+                break;
+            }
+            added += 1;
         }
-        let hvps = cur.hvps;
+        if let Some(t) = scratch.as_mut() {
+            t.role = steps;
+        }
         // A failed solve ends the added steps (they refine a start that stands without them).
-        let Ok(next) = project_with(obj, eta, cur.center, 1, scratch.as_mut(), tol) else { break };
-        cur = Projected { hvps: hvps + next.hvps, ..next };
-        if cur.residual_s < best.residual_s {
-            best = cur.clone();
-            moved = true;
+        let Ok(next) = lin_proj_with(obj, eta, &cur.center, scratch.as_mut(), tol) else { break };
+        total += next.hvps;
+        let residual_s = next.sharpness.clone() - &two_over_eta;
+        let residual_u = crate::linalg::dot(&next.u, &next.grad);
+        cur = Projected { center: next, residual_s, residual_u, hvps: 0 };
+        let best_s = best.as_ref().map_or(&proj.residual_s, |(b, _)| &b.residual_s);
+        if polish > 0 || within_start_tol(eta, &cur.residual_s, tol) || cur.residual_s < *best_s {
+            best = Some((cur.clone(), scratch.clone()));
         }
-        if within_start_tol(eta, &cur.residual_s, tol) {
-            break;
+        if polish > 0 || within_start_tol(eta, &cur.residual_s, tol) {
+            polish += 1;
+            if polish == 3 {
+                break;
+            }
         }
     }
-    if moved && let (Some(t), Some(s)) = (trail, scratch) {
-        *t = s;
+    match best {
+        Some((mut b, kept)) => {
+            if let (Some(t), Some(k)) = (trail, kept) {
+                *t = k;
+            }
+            b.hvps = proj.hvps + total;
+            b
+        }
+        None => Projected { hvps: proj.hvps + total, ..proj },
     }
-    best
 }
 
 /// One constrained step from the centre at θ†_t. The returned HVP count includes the centre's

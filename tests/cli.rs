@@ -899,7 +899,7 @@ fn far_too_large_learning_rate_stops_as_divergence_and_keeps_outputs() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains("GD diverged"), "no divergence message: {err}");
     // θ₀ (S ≈ 10 against 2/η = 0.4) is too far past the edge for the projection: said, not fatal.
-    assert!(err.contains("warning: θ₀ is too far past the edge of stability"), "{err}");
+    assert!(err.contains("warning: the projection of θ₀ onto the stable set stopped off it") && err.contains("too far past the edge"), "{err}");
     // The job fails (a batch script sees it), with its outputs kept.
     assert!(!o.status.success() && err.contains("error: the run stopped early (diverged: GD diverged"), "{err}");
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
