@@ -82,7 +82,6 @@ fn into_stable_set<S: Scalar>(
         return proj;
     }
     let c = obj.ctx();
-    let two_over_eta = S::from_i64(2, c) / eta;
     // The added steps advance a copy of the trail; the copy at the point returned is kept.
     let mut scratch = trail.as_deref().cloned();
     let mut best: Option<(Projected<S>, Option<Trail<S>>)> = None;
@@ -101,9 +100,7 @@ fn into_stable_set<S: Scalar>(
         // A failed solve ends the added steps (they refine a start that stands without them).
         let Ok(next) = lin_proj_with(obj, eta, &cur.center, scratch.as_mut(), tol) else { break };
         total += next.hvps;
-        let residual_s = next.sharpness.clone() - &two_over_eta;
-        let residual_u = crate::linalg::dot(&next.u, &next.grad);
-        cur = Projected { center: next, residual_s, residual_u, hvps: 0 };
+        cur = Projected::new(next, eta, 0);
         let best_s = best.as_ref().map_or(&proj.residual_s, |(b, _)| &b.residual_s);
         if polish > 0 || within_start_tol(eta, &cur.residual_s, tol) || cur.residual_s < *best_s {
             best = Some((cur.clone(), scratch.clone()));

@@ -25,6 +25,15 @@ pub struct Projected<S: Scalar> {
     pub hvps: u64,
 }
 
+impl<S: Scalar> Projected<S> {
+    /// The centre at a point with its residuals S − 2/η and u·∇L.
+    pub fn new(center: Center<S>, eta: &S, hvps: u64) -> Self {
+        let residual_s = center.sharpness.clone() - &(S::from_i64(2, center.sharpness.ctx()) / eta);
+        let residual_u = dot(&center.u, &center.grad);
+        Projected { center, residual_s, residual_u, hvps }
+    }
+}
+
 /// One linearised projection step from the centre `t` (returns the centre at the new point).
 pub fn lin_proj<S: Scalar>(
     obj: &dyn Objective<S>,
@@ -109,7 +118,6 @@ pub fn project_early<S: Scalar>(
     tol: f64,
     early_tol: f64,
 ) -> Result<Projected<S>, EvalError> {
-    let c = obj.ctx();
     let mut cur = start;
     let mut hvps = 0;
     for i in 0..steps {
@@ -120,9 +128,7 @@ pub fn project_early<S: Scalar>(
         cur = lin_proj_with(obj, eta, &cur, trail.as_deref_mut(), tol_i)?;
         hvps += cur.hvps;
     }
-    let residual_s = cur.sharpness.clone() - &(S::from_i64(2, c) / eta);
-    let residual_u = dot(&cur.u, &cur.grad);
-    Ok(Projected { center: cur, residual_s, residual_u, hvps })
+    Ok(Projected::new(cur, eta, hvps))
 }
 
 // ---------------------------------------------------------------------------------------------

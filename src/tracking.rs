@@ -13,6 +13,7 @@ use crate::objective::Objective;
 use crate::predicted::{self, Kind};
 use crate::scalar::Scalar;
 use crate::sharpness::{Center, Eigen, EigenOpts, Trail, center, top_eigen, top_eigen_subspace};
+use crate::stable_set::Projected;
 
 /// Settings of a tracking run.
 #[derive(Clone, Debug)]
@@ -329,17 +330,14 @@ pub fn start_split<S: Scalar>(
     u0: Option<&[S]>,
     opts: &TrackOpts,
 ) -> Result<TrackState<S>, EvalError> {
-    let c = obj.ctx();
     crate::gd::check_learning_rate(eta)?;
     crate::objective::check_point(obj, "θ†₀", dagger0)?;
     crate::objective::check_point(obj, "v₀", v0)?;
     if let Some(u) = u0 {
         crate::objective::check_point(obj, "u₀", u)?;
     }
-    let dag = center(obj, dagger0, u0, opts.eig_tol)?;
+    let Projected { center: dag, residual_s, residual_u, .. } = Projected::new(center(obj, dagger0, u0, opts.eig_tol)?, eta, 0);
     let theta: Vec<S> = dagger0.iter().zip(v0).map(|(a, b)| a.clone() + b).collect();
-    let residual_s = dag.sharpness.clone() - &(S::from_i64(2, c) / eta);
-    let residual_u = dot(&dag.u, &dag.grad);
     Ok(TrackState {
         t: 0,
         theta,
