@@ -543,7 +543,7 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
                      until proj_residual_s falls below that",
                     crate::error::num6(state.residual_s.to_f64()),
                     crate::error::num6(2.0 / eta.to_f64()),
-                    crate::error::num6(crate::constrained::START_TOL.max(topts.eig_tol) * 2.0 / eta.to_f64())
+                    crate::error::num6(crate::constrained::start_bound(&eta, topts.eig_tol))
                 );
             }
             let gf = cfg.gf.then(|| gd::GradientFlow::new(&inst.theta, &inst.u));

@@ -53,10 +53,14 @@ pub const START_TOL: f64 = 1e-6;
 /// [`START_TOL`] of 2/η.
 pub const START_EXTRA_STEPS: usize = 50;
 
-/// Whether a projection's S(θ†) − 2/η ≤ max([`START_TOL`], `tol`)·2/η (θ† in M as far as S goes).
+/// The start's bound on S(θ†₀) − 2/η: max([`START_TOL`], `tol`)·2/η.
+pub fn start_bound<S: Scalar>(eta: &S, tol: f64) -> f64 {
+    START_TOL.max(tol) * (S::from_i64(2, eta.ctx()) / eta).to_f64()
+}
+
+/// Whether a projection's S(θ†) − 2/η ≤ [`start_bound`] (θ† in M as far as S goes).
 pub fn within_start_tol<S: Scalar>(eta: &S, residual_s: &S, tol: f64) -> bool {
-    let two_over_eta = (S::from_i64(2, eta.ctx()) / eta).to_f64();
-    residual_s.to_f64() <= START_TOL.max(tol) * two_over_eta
+    residual_s.to_f64() <= start_bound(eta, tol)
 }
 
 /// θ†₀ should be in M. While S(θ†₀) − 2/η > max([`START_TOL`], `tol`)·2/η (a θ₀ far past the edge
@@ -101,11 +105,12 @@ fn into_stable_set<S: Scalar>(
         let Ok(next) = lin_proj_with(obj, eta, &cur.center, scratch.as_mut(), tol) else { break };
         total += next.hvps;
         cur = Projected::new(next, eta, 0);
+        let landed = polish > 0 || within_start_tol(eta, &cur.residual_s, tol);
         let best_s = best.as_ref().map_or(&proj.residual_s, |(b, _)| &b.residual_s);
-        if polish > 0 || within_start_tol(eta, &cur.residual_s, tol) || cur.residual_s < *best_s {
+        if landed || cur.residual_s < *best_s {
             best = Some((cur.clone(), scratch.clone()));
         }
-        if polish > 0 || within_start_tol(eta, &cur.residual_s, tol) {
+        if landed {
             polish += 1;
             if polish == 3 {
                 break;

@@ -1364,7 +1364,6 @@ pub fn center_with<S: Scalar>(
     Center::assemble(obj, theta, (loss, grad), &eig)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
