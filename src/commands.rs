@@ -692,6 +692,9 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
         StopReason::Completed => eprintln!("completed all {} requested tracking steps; outputs in {}", ck.rows.len(), out.display()),
         _ => eprintln!("{}: {} ({} tracking steps); outputs in {}", stop.tag(), stop.message(), ck.rows.len(), out.display()),
     }
+    if matches!(stop, StopReason::Eigengap(_)) && cfg.multi < 2 {
+        eprintln!("to go on past the eigengap: `--multi K` continues θ† with the projection for K eigenvalues, `--gap-threshold none` keeps the single-eigenvalue θ† (theory/README.md \"Several unstable eigenvalues\")");
+    }
     crate::progress::interrupt::after_outputs("run", &out)?;
     drop(armed);
     Ok(summary)

@@ -914,6 +914,22 @@ fn far_too_large_learning_rate_stops_as_divergence_and_keeps_outputs() {
 }
 
 #[test]
+fn an_eigengap_stop_names_the_ways_to_go_on() {
+    // The default job with the threshold lowered to 1.7 (λ₂(θ†₀) = 6.60 ≥ 1.7/η = 6.37): the run
+    // stops at tracking step 0 (a stop the theory defines: exit status 0) and says how to go past it.
+    let d = tmp("gapstop");
+    let out = d.join("o");
+    let o = run(&["run", "--gap-threshold", "1.7", "--steps", "3", "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("eigengap assumption failed at tracking step 0: λ₂(θ†) = 6.601613 ≥ 1.7/η = 6.374203"), "{err}");
+    assert!(err.contains("to go on past the eigengap: `--multi K`") && err.contains("`--gap-threshold none`"), "{err}");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["stop_reason"], "eigengap", "{summary}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn gd_whose_loss_blows_up_while_finite_stops_as_diverged() {
     // η = 3 on the default net (2/η = 0.67 ≪ S = 4.9 at θ_init): GD's loss grows ~40× per step and
     // would stay finite for tens of steps (1.4e128 after 50); a loss bounded below that passes 10⁶
