@@ -169,7 +169,7 @@ fn bench_primitives<S: Scalar>(
     }
     bench_solves(g, label, obj, pt, &eta, &u_prev, tol, "", with_tracking);
     if S::bits(c) <= 53 && opted_in("reftol") {
-        // The JAX reference's stopping rule (`shared/perf-reference.md`: ‖Hu − Su‖ ≤ 1e-9·|S|), for
+        // The JAX reference's stopping rule (`theory/reference/perf-reference.md`: ‖Hu − Su‖ ≤ 1e-9·|S|), for
         // a like-for-like comparison of the solve, projection and tracking rows.
         bench_solves(g, label, obj, pt, &eta, &u_prev, REF_TOL, "_reftol", with_tracking);
     }

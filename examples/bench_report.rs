@@ -7,7 +7,7 @@
 //!   (analytic FLOPs, benches/RESULTS.md "Throughput"), the fraction of the same run's faer products
 //!   of the forward shapes, for loss+grad, HVP and ∇S also the fraction of faer's time for the
 //!   primitive's own products (the bench's `faer_{row}_products`: the same shapes, layouts and
-//!   shards), and where `shared/perf-reference.md` has a JAX figure: JAX scaled by decisions.md §7
+//!   shards), and where `theory/reference/perf-reference.md` has a JAX figure: JAX scaled by decisions.md §7
 //!   (÷ faer 1024³ GFLOP/s ÷ 43.7 one thread, ÷ 86.7 two threads), the ratio JAX ÷ ours, the
 //!   target (2× JAX, or §7's cap of 85 % of faer's throughput on the forward shapes where 2× asks
 //!   more; 3× for the tracking step) and whether this run meets it, and for the primitives the
@@ -46,7 +46,7 @@ use serde_json::Value;
 #[path = "support/criterion_dir.rs"]
 mod criterion_dir;
 
-/// `shared/perf-reference.md`, JAX 0.10.2 float64 on the 2-core AMD EPYC (ms): loss+grad, HVP, ∇S,
+/// `theory/reference/perf-reference.md`, JAX 0.10.2 float64 on the 2-core AMD EPYC (ms): loss+grad, HVP, ∇S,
 /// warm eigen solve (tol 1e-9), projection step, full tracking step; one and two threads.
 const JAX: [(&str, usize, [f64; 6]); 6] = [
     ("tiny", 1, [0.327, 0.523, 0.81, 9.16, 11.8, 35.7]),
@@ -401,7 +401,7 @@ fn main() {
         let n = run.est.values().filter(|e| r.0 <= e.at && e.at <= r.1).count();
         println!("- run {}: {}, {n} results", i + 1, fmt_span(r));
     }
-    println!("\nJAX = `shared/perf-reference.md` ÷ the decisions.md §7 factor: one thread {:.3} ({}), two threads {:.3} ({}).", run.scale[0].0, run.scale[0].1, run.scale[1].0, run.scale[1].1);
+    println!("\nJAX = `theory/reference/perf-reference.md` ÷ the decisions.md §7 factor: one thread {:.3} ({}), two threads {:.3} ({}).", run.scale[0].0, run.scale[0].1, run.scale[1].0, run.scale[1].1);
     let mut verdicts = Vec::new();
     let configs = ["tiny", "medium", "large", "xl"];
     for cfg in configs {

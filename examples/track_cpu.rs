@@ -4,7 +4,7 @@
 //! rest (eigen solver, projections' bookkeeping). The optional third argument sets the θ† chain's
 //! early-solve tolerance (`TrackOpts::chain_tol`; default: every solve at 1e-10; `-` for none), the
 //! optional fourth the eigen tolerance of every tracking solve (`TrackOpts::eig_tol`, default 1e-10;
-//! 1e-9 is the JAX reference's stopping rule, `shared/perf-reference.md`).
+//! 1e-9 is the JAX reference's stopping rule, `theory/reference/perf-reference.md`).
 //!
 //! `cargo run --release --example track_cpu -- [tiny|medium|large] [steps] [chain_tol|-] [eig_tol]` (default tiny, 60)
 

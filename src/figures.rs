@@ -398,7 +398,7 @@ fn by_step<R>(rows: &[Row], side: &[R], step: impl Fn(&R) -> u64, f: impl Fn(&R)
 const TRACKING_XLABEL: &str = "tracking step t (GD steps after θ₀)";
 
 /// A `--multi K` run past its switch to the k-eigenvalue projection at step `switched_at`
-/// (theory/README.md "Several eigenvalues at the edge"): what [`write_multi`] plots.
+/// (theory/README.md "Several unstable eigenvalues"): what [`write_multi`] plots.
 pub struct MultiFigure<'a> {
     /// The rows of the k-eigenvalue phase (`multi.csv`).
     pub rows: &'a [crate::multi::MultiRow],

@@ -229,7 +229,7 @@ pub fn free_threads() -> usize {
 
 /// Products of fewer multiply-adds than this (2²⁰ ≈ 10⁶) run on one thread even after
 /// `set_threads(2)`: on an idle 2-core machine faer 0.24 gains from about 10⁶ on
-/// (shared/perf-reference.md: 200×64×64 0.74×, 500×64×64 1.31×, 1000×128×10 1.48× wall clock).
+/// (theory/reference/perf-reference.md: 200×64×64 0.74×, 500×64×64 1.31×, 1000×128×10 1.48× wall clock).
 /// Inside a 2-thread tracking step (examples/track_branches, idle Xeon, 2 threads, wall ms/step;
 /// one thread: medium 160–164, large 345) this threshold with the free-thread rule gave medium
 /// 152–154, large 235–240; no splits at all while a branch runs: 141–154, 274; products only from

@@ -1,4 +1,4 @@
-//! Two threads (`linalg::set_threads(2)`) give the same bits as one (issue 7; shared/decisions.md §7:
+//! Two threads (`linalg::set_threads(2)`) give the same bits as one (issue 7; theory/reference/decisions.md §7:
 //! the fast path must stay deterministic). The MLP splits its elementwise passes at a fixed index and
 //! faer splits products by rows/columns, never a sum, so every entry is computed by the same
 //! operations whichever thread computes it. Its own test binary: `set_threads` is process-global.
