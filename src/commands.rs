@@ -621,17 +621,20 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
                 eprintln!("the {which} prediction diverged (non-finite v) at tracking step {at}; its columns are empty from there, GD and θ† continue");
             }
         }
-        prog.show(row.t, || {
-            format!(
-                "  tracking step {:>5}/{}  loss {:.6e}  S {:.5}  ‖θ−θ†−v‖/‖θ−θ†‖ {:.3}",
-                row.t,
-                cfg.steps,
-                row.loss_gd,
-                row.sharpness_gd,
-                row.tracking_error / row.dist.max(f64::MIN_POSITIVE)
-            )
-        });
-        ck.rows.push(row);
+        // A step whose GD evaluation failed (GD diverged at θ_t) measured nothing: no row.
+        if row.measured() {
+            prog.show(row.t, || {
+                format!(
+                    "  tracking step {:>5}/{}  loss {:.6e}  S {:.5}  ‖θ−θ†−v‖/‖θ−θ†‖ {:.3}",
+                    row.t,
+                    cfg.steps,
+                    row.loss_gd,
+                    row.sharpness_gd,
+                    row.tracking_error / row.dist.max(f64::MIN_POSITIVE)
+                )
+            });
+            ck.rows.push(row);
+        }
         if let Some(s) = stop {
             ck.stop = Some(s);
         }

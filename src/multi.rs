@@ -221,13 +221,8 @@ fn step_k<S: Scalar>(
     let ck = ms.centre.clone().expect("k-centre after the switch");
     let dag = &ck.center;
     let nan = f64::NAN;
-    let mut row = Row {
-        t,
-        loss_pred: nan, loss_taylor: nan, sharpness_pred: nan, sharpness_pred_avg: nan, x: nan, y: nan,
-        pred_norm: nan, tracking_error: nan, loss_pred_gen: nan, loss_taylor_gen: nan, sharpness_pred_gen: nan,
-        sharpness_pred_avg_gen: nan, x_gen: nan, y_gen: nan, pred_norm_gen: nan, tracking_error_gen: nan,
-        ..Row::default()
-    };
+    // The predictions' columns stay NaN: the prediction is not defined after the switch.
+    let mut row = Row { t, ..Row::default() };
     let mut hvps = 0u64;
     // GD's evaluation at θ_t and θ†'s k-eigenvalue step (from θ†_t − η∇L(θ†_t)) are independent:
     // concurrent with two threads, the step after GD's (and only if it does not stop) with one.

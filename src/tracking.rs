@@ -99,8 +99,10 @@ impl<S: Scalar> TrackState<S> {
 }
 
 /// One recorded row (f64 for the reports; `None` or NaN where not computed at this step): the
-/// columns of `series.csv` (README, `selfstab run`'s outputs).
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+/// columns of `series.csv` (README, `selfstab run`'s outputs). [`Row::default`] is a row with
+/// nothing computed (every value NaN or `None`, t = 0), so a value a step does not reach stays an
+/// empty cell, never a made-up zero.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Row {
     /// Tracking step t (t = 0 at θ₀; every quantity at step t, before the step).
     pub t: u64,
@@ -206,6 +208,23 @@ pub struct Row {
     pub step_seconds: f64,
 }
 
+impl Default for Row {
+    /// Nothing computed: every value NaN (`None` for λ₂), t = 0, no HVPs.
+    fn default() -> Self {
+        let nan = f64::NAN;
+        Row {
+            t: 0,
+            loss_gd: nan, loss_dagger: nan, loss_pred: nan, loss_taylor: nan, sharpness_gd: nan,
+            sharpness_dagger: nan, sharpness_pred: nan, sharpness_pred_avg: nan, x: nan, y: nan,
+            x_gd: nan, y_gd: nan, dist: nan, pred_norm: nan, tracking_error: nan, alpha: nan,
+            beta: nan, delta: nan, gamma: nan, newton_x: nan, proj_residual_s: nan,
+            proj_residual_u: nan, eigen_residual_gd: nan, lambda2_dagger: None, loss_pred_gen: nan,
+            loss_taylor_gen: nan, sharpness_pred_gen: nan, sharpness_pred_avg_gen: nan, x_gen: nan,
+            y_gen: nan, pred_norm_gen: nan, tracking_error_gen: nan, hvps: 0, step_seconds: nan,
+        }
+    }
+}
+
 /// Column names of [`Row`] in CSV order.
 pub const COLUMNS: &[&str] = &[
     "t", "loss_gd", "loss_dagger", "loss_pred", "loss_taylor", "sharpness_gd", "sharpness_dagger",
@@ -217,6 +236,13 @@ pub const COLUMNS: &[&str] = &[
 ];
 
 impl Row {
+    /// Whether GD's evaluation at θ_t reached this row. It did not only where GD's loss at θ_t was
+    /// non-finite (the step stops with [`StopReason::Diverged`]): such a row holds no value, and
+    /// `selfstab run` does not record it.
+    pub fn measured(&self) -> bool {
+        !self.loss_gd.is_nan()
+    }
+
     /// Every non-finite value set to NaN (an empty cell), so that a checkpoint, which stores NaN as
     /// `null`, reads back the same row: an overflowed value is as undefined as one not computed.
     pub fn nonfinite_to_nan(&mut self) {

@@ -914,6 +914,28 @@ fn far_too_large_learning_rate_stops_as_divergence_and_keeps_outputs() {
 }
 
 #[test]
+fn a_step_whose_gd_loss_is_non_finite_records_no_row() {
+    // The cubic model at η = 10 (2/η = 0.2 against S = 1): GD's loss overflows at tracking step 13.
+    // That step measured nothing, so series.csv ends at step 12 and the summary's ranges hold the
+    // model's constants (α = 0.01, β = 1 at every step), not a made-up row of zeros.
+    let d = tmp("cubic_div");
+    let out = d.join("o");
+    let o = run(&["run", "--model", "cubic", "--lr", "10", "--steps", "200", "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("GD diverged: the loss became non-finite at tracking step 13"), "{err}");
+    let text = std::fs::read_to_string(out.join("series.csv")).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with("12,"), "last row: {last}");
+    for row in text.lines().skip(1) {
+        assert!(!row.split(',').skip(1).take(3).all(|c| c == "0" || c == "0.0"), "a row of zeros: {row}");
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["steps_tracked"].as_u64(), Some(13), "{summary}");
+    let (a, b) = (&summary["alpha_range"], &summary["beta_range"]);
+    assert!((a[0].as_f64().unwrap() - 0.01).abs() < 1e-6 && (b[0].as_f64().unwrap() - 1.0).abs() < 1e-4, "{a} {b}");
+}
+
+#[test]
 fn an_eigengap_stop_names_the_ways_to_go_on() {
     // The default job with the threshold lowered to 1.7 (λ₂(θ†₀) = 6.60 ≥ 1.7/η = 6.37): the run
     // stops at tracking step 0 (a stop the theory defines: exit status 0) and says how to go past it.
