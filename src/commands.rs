@@ -51,7 +51,7 @@ pub(crate) fn precheck<S: Scalar>(job: crate::memory::Job, cfg: &Resolved, c: S:
 /// The rows of the data `name` with `n` asked for, where they are known before the data are made
 /// (digits: at most its 1,797; synthetic: n). None for a file, and for an n out of range, which is
 /// the data's own error, reported when they are made.
-fn known_rows(name: &str, n: usize) -> Option<usize> {
+pub(crate) fn known_rows(name: &str, n: usize) -> Option<usize> {
     match name {
         "digits" => Some(n.min(data::DIGITS_ROWS)),
         "synthetic" if (1..=data::MAX_SAMPLES).contains(&n) => Some(n),
@@ -845,7 +845,7 @@ fn write_final<S: Scalar>(out: &Path, st: &TrackState<S>) -> Result<(), Error> {
 pub fn export(layers: &[usize], data_name: &str, n: usize, seed: u64, out: &Path) -> Result<(), Error> {
     // The data are held once, as they are written: checked before they are made.
     if let (Some(rows), Some(p)) = (known_rows(data_name, n), crate::models::mlp::checked_param_count(layers)) {
-        crate::memory::check(crate::memory::Job::Export, p, Some(&crate::memory::Rows::mlp(rows, layers)), 8)?;
+        crate::memory::check(crate::memory::Job::Export, p, Some(&crate::memory::Rows::mlp(rows, layers)), 8, false)?;
     }
     let ds = data_for(layers, data_name, n, seed)?;
     npy::create_out_dir(out)?;

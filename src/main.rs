@@ -420,6 +420,12 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // rayon's pool, started here rather than on first use, so that a process that cannot start its
+    // threads (e.g. under a tight `ulimit -v`) says so instead of panicking inside rayon later.
+    if let Err(e) = rayon::ThreadPoolBuilder::new().build_global() {
+        eprintln!("error: cannot start the worker threads ({e}); is the address space limited (`ulimit -v`)?");
+        return ExitCode::FAILURE;
+    }
     // SIGINT and SIGTERM: a checkpointing loop saves and stops; elsewhere they end the process.
     if let Err(e) = selfstab::progress::interrupt::install() {
         eprintln!("warning: no SIGINT/SIGTERM handler ({e}); an interrupted run resumes from its last checkpoint");

@@ -166,6 +166,13 @@ fn what(job: Job, rows: Option<&Rows>, peak: bool, bytes: u64) -> String {
 /// and the address-space and data-size limits (`ulimit -v`, `ulimit -d`) less what is mapped. None
 /// where none is known (not Linux, /proc unreadable).
 pub fn available() -> Option<(u64, String)> {
+    available_less(None)
+}
+
+/// [`available`], with `reserve` (bytes and what they are) taken off the address-space and
+/// data-size limits only: address space a job will map but not touch, which counts against
+/// `ulimit -v` and `ulimit -d` and not against memory ([`kernel_reserve`]).
+fn available_less(reserve: Option<&(u64, String)>) -> Option<(u64, String)> {
     let read = |p: &str| std::fs::read_to_string(p).ok();
     let mut best: Option<(u64, String)> = None;
     let mut offer = |bytes: u64, what: String| {
@@ -182,7 +189,8 @@ pub fn available() -> Option<(u64, String)> {
     if let (Some(limits), Some(status)) = (read("/proc/self/limits"), read("/proc/self/status")) {
         for (limit, used, what) in [("Max address space", "VmSize:", "ulimit -v"), ("Max data size", "VmData:", "ulimit -d")] {
             if let (Some(lim), Some(used)) = (limit_bytes(&limits, limit), kib_field(&status, used)) {
-                offer(lim.saturating_sub(used), format!("the {what} limit of {} less the {} mapped", gib(lim), gib(used)));
+                let (r, rwhat) = reserve.map_or((0, String::new()), |(b, w)| (*b, format!(" and the {} {w}", gib(*b))));
+                offer(lim.saturating_sub(used).saturating_sub(r), format!("the {what} limit of {} less the {} mapped{rwhat}", gib(lim), gib(used)));
             }
         }
     }
@@ -223,6 +231,39 @@ pub fn available() -> Option<(u64, String)> {
         }
     }
     best
+}
+
+/// Address space that faer's f64 matrix products reserve on `threads` threads, and what it is.
+/// Its x86 kernels (private-gemm-x86 0.1, faer 0.24) give each thread that runs a product a packing
+/// buffer of twice the last-level cache, allocated on the thread's first product and mostly never
+/// touched: nothing against memory, but against `ulimit -v` or `-d` it counts whole (on a KVM guest
+/// that reports a 480 MiB L3, 960 MiB per thread, so an f64 job under `ulimit -v 2000000` aborted in
+/// the allocator). The threads: the main thread, and with two threads also rayon's two workers (a
+/// two-thread `run` of 64-8-10, whose search runs on the main thread, took all three; the default
+/// job took two and would have fitted under `ulimit -v 2200000`, which the check now refuses). The
+/// cache is the largest of `/sys/devices/system/cpu/cpu0/cache/index*/size`; None where it is not
+/// readable.
+pub fn kernel_reserve(threads: usize) -> Option<(u64, String)> {
+    let mut llc = 0u64;
+    for i in 0..8 {
+        let Ok(size) = std::fs::read_to_string(format!("/sys/devices/system/cpu/cpu0/cache/index{i}/size")) else { continue };
+        let size = size.trim();
+        let (num, mult) = match size.strip_suffix('K') {
+            Some(k) => (k, 1u64 << 10),
+            None => match size.strip_suffix('M') {
+                Some(m) => (m, 1 << 20),
+                None => (size, 1),
+            },
+        };
+        if let Ok(v) = num.parse::<u64>() {
+            llc = llc.max(v.saturating_mul(mult));
+        }
+    }
+    (llc > 0).then(|| {
+        let n = if threads > 1 { threads as u64 + 1 } else { 1 };
+        let per = 2 * llc;
+        (per.saturating_mul(n), format!("that faer's product kernels reserve ({} per thread, twice the {} cache, on {n} thread{})", gib(per), gib(llc), if n > 1 { "s" } else { "" }))
+    })
 }
 
 /// A `Key:   N kB` line of /proc/meminfo or /proc/self/status, in bytes.
@@ -278,23 +319,45 @@ pub fn warning_against(job: Job, p: usize, rows: Option<&Rows>, bytes: u64, avai
     })
 }
 
-/// [`check_against`] what this process may allocate now ([`available`]), unless
-/// `SELFSTAB_MEMORY_CHECK=off`; a job that passes but may not fit at its peak is warned on stderr
-/// ([`warning_against`]).
-pub fn check(job: Job, p: usize, rows: Option<&Rows>, bytes: u64) -> Result<(), InputError> {
+/// [`check_against`] what this process may allocate now ([`available`]; for a job that runs f64
+/// products, `kernels`, less their address space under `ulimit -v`/`-d`, [`kernel_reserve`] at
+/// [`crate::linalg::threads`]), unless `SELFSTAB_MEMORY_CHECK=off`; a job that passes but may not
+/// fit at its peak is warned on stderr ([`warning_against`]).
+pub fn check(job: Job, p: usize, rows: Option<&Rows>, bytes: u64, kernels: bool) -> Result<(), InputError> {
     if std::env::var("SELFSTAB_MEMORY_CHECK").is_ok_and(|v| v == "off") {
         return Ok(());
     }
-    let avail = available();
+    let reserve = if kernels { kernel_reserve(crate::linalg::threads()) } else { None };
+    let avail = available_less(reserve.as_ref());
     if let Some(w) = warning_against(job, p, rows, bytes, avail.as_ref()) {
         eprintln!("{w}");
     }
     check_against(job, p, rows, bytes, avail)
 }
 
+/// Refuse a step that holds `need` bytes at once (`what` names them) when they exceed what this
+/// process may allocate now ([`available`]), unless `SELFSTAB_MEMORY_CHECK=off`: for dense steps
+/// whose size the job's floor does not cover (`eval`'s all-eigenpairs path). Called once the job's
+/// products have run, so their kernels' address space is already among what is mapped.
+pub fn check_bytes(what: &str, need: u64) -> Result<(), InputError> {
+    if std::env::var("SELFSTAB_MEMORY_CHECK").is_ok_and(|v| v == "off") {
+        return Ok(());
+    }
+    match available() {
+        Some((have, bound)) if need > have => Err(InputError::Memory(format!(
+            "{what} need about {}, more than the {} this process may still allocate ({bound}) \
+             (SELFSTAB_MEMORY_CHECK=off skips this check)",
+            gib(need),
+            gib(have),
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// [`check`] at the precision of `S` in context `c`.
 pub fn check_scalar<S: crate::scalar::Scalar>(job: Job, p: usize, rows: Option<&Rows>, c: S::Ctx) -> Result<(), InputError> {
-    check(job, p, rows, scalar_bytes(S::bits(c), crate::linalg::is_f64::<S>()))
+    let f64_path = crate::linalg::is_f64::<S>();
+    check(job, p, rows, scalar_bytes(S::bits(c), f64_path), f64_path)
 }
 
 #[cfg(test)]

@@ -519,12 +519,20 @@ pub struct SgdArgs {
 /// `selfstab sgd`: one run per batch size; writes `sgd_b{B}.csv` (the checks), `sgd.json`, `sgd.md`.
 pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
     crate::config::check_layers(&a.layers)?;
+    let p = crate::models::mlp::param_count(&a.layers);
+    // Digits and synthetic data are checked before they are made (their rows are known), a file
+    // once it is read.
+    let known = crate::commands::known_rows(&a.data, a.n);
+    if let Some(rows) = known {
+        crate::memory::check_scalar::<f64>(crate::memory::Job::Sgd, p, Some(&crate::memory::Rows::mlp(rows, &a.layers)), ())?;
+    }
     let ds = crate::commands::load_data(&a.data, a.n, a.layers[0], a.layers[a.layers.len() - 1], a.seed)?;
     if ds.d != a.layers[0] {
         return Err(InputError::Dimension(format!("the data has {} input features but --layers starts with {}", ds.d, a.layers[0])).into());
     }
-    let p = crate::models::mlp::param_count(&a.layers);
-    crate::memory::check_scalar::<f64>(crate::memory::Job::Sgd, p, Some(&crate::memory::Rows::mlp(ds.n, &a.layers)), ())?;
+    if known.is_none() {
+        crate::memory::check_scalar::<f64>(crate::memory::Job::Sgd, p, Some(&crate::memory::Rows::mlp(ds.n, &a.layers)), ())?;
+    }
     let theta0 = if a.theta0.is_empty() { crate::data::init_params(&a.layers, a.seed)? } else { crate::commands::load_theta(&a.theta0, p)? };
     if a.batches.is_empty() {
         return Err(InputError::Value { key: "batch".into(), msg: "give at least one batch size".into() }.into());

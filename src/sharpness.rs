@@ -232,6 +232,10 @@ pub fn all_eigenpairs<S: Scalar>(obj: &dyn Objective<S>, th: &[S]) -> Result<Eig
             4.0 * (p as f64).powi(3)
         )));
     }
+    if crate::linalg::is_f64::<S>() {
+        let need = 6 * 8 * (p as u64).pow(2);
+        crate::memory::check_bytes(&format!("all {p} eigenpairs (six dense {p}×{p} matrices)"), need).map_err(|e| EvalError::Other(e.to_string()))?;
+    }
     let h = crate::objective::dense_hessian(obj, th)?;
     // Eigenvalues descending, eigenvectors as rows.
     let (values, rows): (Vec<S>, Vec<Vec<S>>) = if crate::linalg::is_f64::<S>() {

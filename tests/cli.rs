@@ -935,6 +935,42 @@ fn a_step_whose_gd_loss_is_non_finite_records_no_row() {
     assert!((a[0].as_f64().unwrap() - 0.01).abs() < 1e-6 && (b[0].as_f64().unwrap() - 1.0).abs() < 1e-4, "{a} {b}");
 }
 
+/// Runs `selfstab args…` under `ulimit -v kib` (a POSIX shell's).
+fn run_limited(kib: u64, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_selfstab"))
+        .args(args)
+        .output()
+        .expect("sh runs")
+}
+
+#[test]
+fn an_address_space_limit_is_refused_with_a_message_not_an_abort() {
+    // faer's f64 kernels map twice the last-level cache per thread on a thread's first product
+    // (960 MiB where a KVM guest reports a 480 MiB L3): under `ulimit -v` 1–2 GB jobs of a few MiB
+    // aborted in the allocator. At every limit a job now runs or stops with a one-line error.
+    let d = tmp("ulimit");
+    for kib in [20_000u64, 500_000, 1_000_000, 2_000_000, 3_000_000] {
+        let out = d.join(format!("o{kib}"));
+        for args in [
+            vec!["eval", "--theta", "", "--layers", "64,16,10", "--n", "50", "--out", out.to_str().unwrap()],
+            vec!["run", "--layers", "64,8,10", "--n", "50", "--steps", "2", "--threads", "2", "--out", out.to_str().unwrap()],
+        ] {
+            let o = run_limited(kib, &args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            let clear = err.contains("error: not enough memory") || err.contains("error: cannot start the worker threads");
+            assert!(o.status.code().is_some() && (o.status.success() || clear), "ulimit -v {kib}, {}: {:?}\n{err}", args[0], o.status);
+            assert!(!err.contains("panicked") && !err.contains("memory allocation of"), "ulimit -v {kib}: {err}");
+        }
+    }
+    // eval's all-eigenpairs path holds six dense p×p matrices (p = 11,560: 6.0 GiB): refused at once.
+    let o = run_limited(4_000_000, &["eval", "--theta", "", "--layers", "64,154,10", "--top-k", "11000", "--out", d.join("dense").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("not enough memory: all 11560 eigenpairs (six dense 11560×11560 matrices) need about 6.0 GiB"), "{err}");
+}
+
 #[test]
 fn an_eigengap_stop_names_the_ways_to_go_on() {
     // The default job with the threshold lowered to 1.7 (λ₂(θ†₀) = 6.60 ≥ 1.7/η = 6.37): the run
