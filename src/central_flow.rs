@@ -17,6 +17,9 @@ use crate::scalar::Scalar;
 use crate::sdcp::{self, Residuals, svec_index};
 use crate::sharpness::{EigenOpts, top_eigen_subspace};
 
+/// Most eigenpairs the k-eigenvalue form computes (`selfstab flow --top-k`).
+pub const TOP_K_MAX: usize = 64;
+
 /// Which central flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Form {
@@ -132,10 +135,17 @@ pub fn substep<S: Scalar>(obj: &dyn Objective<S>, eta: &S, st: &mut FlowState<S>
     let crit: Vec<usize> = (0..eigs.len()).filter(|&i| eta_f * eigs[i] > opts.enter).collect();
     let n_crit = crit.len();
     if opts.form == Form::K && n_crit >= k_max && k_max < p {
+        let advice = if k_max < TOP_K_MAX {
+            format!("raise --top-k (at most {TOP_K_MAX}) or lower η")
+        } else {
+            format!("more than {TOP_K_MAX} eigenvalues are past the edge: η is far too large for this model (lower --lr)")
+        };
         return Err(EvalError::Other(format!(
-            "central flow at t = {}: all {k_max} computed eigenvalues are critical (ηλ > {}); raise --top-k",
+            "central flow at t = {}: all {k_max} computed eigenvalues are critical (ηλ > {}; λ₁ = {} against 2/η = {}); {advice}",
             st.sub as f64 / f64::from(opts.substeps),
-            opts.enter
+            opts.enter,
+            crate::error::num6(eigs[0]),
+            crate::error::num6(2.0 / eta_f),
         )));
     }
     st.k_cur = (n_crit + 2).min(k_max);

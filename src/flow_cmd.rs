@@ -197,8 +197,8 @@ pub fn flow(cfg: &Resolved, args: &FlowArgs) -> Result<FlowSummary, Error> {
     if !(args.smooth >= 0.0 && args.smooth.is_finite()) {
         return Err(InputError::Value { key: "smooth".into(), msg: format!("must be a finite width ≥ 0, got {}", args.smooth) }.into());
     }
-    if args.top_k == 0 || args.top_k > 64 {
-        return Err(InputError::Value { key: "top_k".into(), msg: format!("must be in 1..=64, got {}", args.top_k) }.into());
+    if args.top_k == 0 || args.top_k > crate::central_flow::TOP_K_MAX {
+        return Err(InputError::Value { key: "top_k".into(), msg: format!("must be in 1..={}, got {}", crate::central_flow::TOP_K_MAX, args.top_k) }.into());
     }
     if let Some(t) = args.sdcp_tol
         && !(t > 0.0 && t < 1.0)

@@ -972,6 +972,17 @@ fn an_address_space_limit_is_refused_with_a_message_not_an_abort() {
 }
 
 #[test]
+fn a_flow_far_past_the_edge_names_eta() {
+    // η = 2 on the default net (2/η = 1 against S(θ₀) = 4.9): every eigenvalue the k-form computes
+    // is critical; the message says how far past the edge θ₀ is and to lower η, not only --top-k.
+    let d = tmp("flow_eta");
+    let o = run(&["flow", "--lr", "2", "--steps", "30", "--out", d.join("o").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(err.contains("all 8 computed eigenvalues are critical") && err.contains("against 2/η = 1.000000") && err.contains("raise --top-k (at most 64) or lower η"), "{err}");
+}
+
+#[test]
 fn an_eigengap_stop_names_the_ways_to_go_on() {
     // The default job with the threshold lowered to 1.7 (λ₂(θ†₀) = 6.60 ≥ 1.7/η = 6.37): the run
     // stops at tracking step 0 (a stop the theory defines: exit status 0) and says how to go past it.
