@@ -139,9 +139,22 @@ pub fn num6(x: f64) -> String {
     if x == 0.0 || !x.is_finite() || (1e-3..1e7).contains(&x.abs()) { format!("{x:.6}") } else { format!("{x:.6e}") }
 }
 
+/// A value given by the user (η) in a message: its shortest round-trip text in range, scientific
+/// outside it (η = 1e308 printed as 309 digits).
+pub fn given(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() || (1e-4..1e7).contains(&x.abs()) { format!("{x}") } else { format!("{x:e}") }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::num6;
+    use super::{given, num6};
+
+    #[test]
+    fn given_values_keep_their_digits_in_range_and_go_scientific_outside() {
+        assert_eq!(given(0.2667), "0.2667");
+        assert_eq!(given(1e308), "1e308");
+        assert_eq!(given(2.5e-7), "2.5e-7");
+    }
 
     #[test]
     fn message_values_keep_six_decimals_in_range_and_go_scientific_outside() {

@@ -200,7 +200,7 @@ enum Cmd {
         #[arg(long)]
         theta0: Option<String>,
         /// Learning rate η.
-        #[arg(long, default_value_t = 0.2667)]
+        #[arg(long, default_value_t = 0.2667, value_parser = positive_lr)]
         lr: f64,
         /// Mini-batch steps per batch size.
         #[arg(long, default_value_t = 3000)]
@@ -445,6 +445,18 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `sgd --lr`: a finite f64 > 0, the text quoted when it is not one (`1e-400` rounds to 0).
+fn positive_lr(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        Ok(0.0) if text.trim().trim_start_matches(['+', '-']).bytes().any(|b| (b'1'..=b'9').contains(&b)) => {
+            Err(format!("`{text}` rounds to 0 in f64; the learning rate must be > 0"))
+        }
+        Ok(_) => Err(format!("the learning rate must be finite and > 0, got `{text}`")),
+        Err(_) => Err(format!("`{text}` is not a number")),
     }
 }
 

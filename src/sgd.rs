@@ -288,8 +288,11 @@ pub fn run_from(ds: &Dataset, theta0: &[f64], o: &SgdOpts, from: Option<SgdState
     if !(o.eos_eps >= 0.0 && o.eos_eps < 1.0) {
         return Err(InputError::Value { key: "eos_eps".into(), msg: format!("must be in [0, 1), got {}", o.eos_eps) }.into());
     }
-    if o.every == 0 || !(o.window > 0.0 && o.window <= 1.0) {
-        return Err(InputError::Value { key: "every/window".into(), msg: "every ≥ 1 and window in (0, 1]".into() }.into());
+    if o.every == 0 {
+        return Err(InputError::Value { key: "every".into(), msg: "must be ≥ 1, got 0".into() }.into());
+    }
+    if !(o.window > 0.0 && o.window <= 1.0) {
+        return Err(InputError::Value { key: "window".into(), msg: format!("must be in (0, 1], got {}", o.window) }.into());
     }
     let p = full.dim();
     let (mut st, mut sampler, mut noise) = match from {
@@ -656,7 +659,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         if let Some(t) = r.diverged_at {
             eprintln!(
                 "b = {b}: SGD diverged at step {t} (η = {}): non-finite values, or a full-batch loss past {:e} times its first check's; its checks so far are kept",
-                a.lr,
+                crate::error::given(a.lr),
                 crate::commands::DIVERGENCE_GROWTH
             );
         } else if r.eos_step.is_none() {
@@ -678,7 +681,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
     if !diverged.is_empty() {
         return Err(EvalError::Other(format!(
             "SGD diverged (η = {}): {}; the outputs up to the divergence are in {}",
-            a.lr,
+            crate::error::given(a.lr),
             diverged.join(", "),
             a.out.display()
         ))

@@ -1175,9 +1175,13 @@ fn sgd_defaults_are_the_claim_32_setting() {
     assert_eq!(j[0]["window_checks"], serde_json::json!(lib.window_checks));
     assert_eq!(j[0]["gap"].as_f64(), Some(lib.gap), "the command's defaults are not the claim-32 setting");
     // Out-of-range settings are refused with a one-line error, not run into NaN rows.
-    for (flag, bad, key) in [("--eos-eps", "2", "eos_eps"), ("--eos-eps", "nan", "eos_eps"), ("--window", "0", "every/window"), ("--every", "0", "every/window")] {
+    for (flag, bad, key) in [("--eos-eps", "2", "eos_eps"), ("--eos-eps", "nan", "eos_eps"), ("--window", "0", "`window`: must be in (0, 1], got 0"), ("--every", "0", "`every`: must be ≥ 1")] {
         expect_failure(&["sgd", "--batch", "32", flag, bad, "--steps", "40", "--out", d.to_str().unwrap()], key);
     }
+    // An η that rounds to 0 is quoted as typed (clap's error for the flag).
+    let o = run(&["sgd", "--batch", "32", "--lr", "1e-400", "--steps", "40", "--out", d.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.starts_with("error: invalid value '1e-400' for '--lr <LR>': `1e-400` rounds to 0 in f64"), "{err}");
     expect_failure(&["sgd", "--batch", "300", "--steps", "40", "--out", d.to_str().unwrap()], "batch");
 }
 
