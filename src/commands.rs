@@ -530,7 +530,21 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
                 crate::error::num6(2.0 / eta.to_f64()),
                 inst.loss.to_f64()
             );
-            let state = tracking::start(obj, &eta, &inst.theta, Some(&inst.u), &topts)?;
+            let state = match tracking::start(obj, &eta, &inst.theta, Some(&inst.u), &topts) {
+                Ok(s) => s,
+                Err(e) => {
+                    // As a failed search: the trace is kept, and the message says which step failed.
+                    if let Err(w) = write_pre(&out, &trace) {
+                        eprintln!("the search trace could not be written: {w}");
+                    }
+                    return Err(crate::error::EvalError::Other(format!(
+                        "θ†₀, the projection of θ₀ (GD step {}) onto the stable set, failed: {e}; the search trace is kept in {}",
+                        inst.step,
+                        out.display()
+                    ))
+                    .into());
+                }
+            };
             if !crate::constrained::within_start_tol(&eta, &state.residual_s, topts.eig_tol) {
                 let why = if state.dagger.beta.to_f64() > 0.0 {
                     "θ₀ is too far past the edge of stability (is η far too large?)"
@@ -967,6 +981,11 @@ fn dense_eval(k: usize, p: usize, f64: bool) -> bool {
     k >= p || (f64 && 4 * k >= p && p <= crate::sharpness::ALL_PAIRS_F64_MAX)
 }
 
+/// `--theta` as a message names it (`""` is the seeded initialisation).
+fn theta_name(theta: &str) -> String {
+    if theta.is_empty() { "\"\" (the seeded initialisation)".into() } else { format!("`{theta}`") }
+}
+
 /// The body of `eval` for any objective at parameters `theta` (its memory checked here unless
 /// `checked` by [`precheck`]).
 fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f64], checked: bool, c: S::Ctx) -> Result<serde_json::Value, Error> {
@@ -976,7 +995,10 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     }
     let th = if is_decimal_theta(&a.theta) { read_decimal_theta::<S>(&a.theta, p, c)? } else { from_f64::<S>(theta, c) };
     let mut grad = zeros::<S>(p, c);
-    let loss = model.grad(&th, &mut grad)?;
+    let loss = model.grad(&th, &mut grad).map_err(|e| match e {
+        crate::error::EvalError::NonFinite { .. } => crate::error::EvalError::Other(format!("{e} at the parameters of --theta {} (the loss or its gradient overflows there)", theta_name(&a.theta))),
+        e => e,
+    })?;
     let tol = crate::config::eig_tol_or(a.eig_tol, a.precision)?;
     let counted = crate::objective::Counted::shown(model, "eval");
     let dense = dense_eval(a.top_k, p, crate::linalg::is_f64::<S>());

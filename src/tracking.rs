@@ -529,7 +529,10 @@ fn step_parts<S: Scalar>(
             // If GD itself has left the finite range, that is the reason to report.
             let gd_finite = all_finite(&theta_next) && obj.value(&theta_next).is_ok_and(|l| l.is_finite());
             let stop = if gd_finite {
-                StopReason::Numerical(format!("θ† failed after tracking step {t}: {e}"))
+                // Far past the edge (η·S ≫ 2) θ†'s step from θ†_t − η∇L(θ†_t) overflows first.
+                let eta_s = eta.to_f64() * row.sharpness_gd;
+                let hint = if eta_s > 10.0 { format!(" (η·S(θ_t) = {}, against 2 at the edge of stability: is η far too large?)", crate::error::num6(eta_s)) } else { String::new() };
+                StopReason::Numerical(format!("θ† failed after tracking step {t}: {e}{hint}"))
             } else {
                 StopReason::Diverged(format!("GD diverged: the loss became non-finite at tracking step {}", t + 1))
             };

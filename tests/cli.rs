@@ -983,6 +983,26 @@ fn a_flow_far_past_the_edge_names_eta() {
 }
 
 #[test]
+fn non_finite_losses_outside_the_tracking_loop_name_where() {
+    let d = tmp("nonfinite_where");
+    // eval at parameters whose loss overflows (every entry 1e160) names the --theta file.
+    let th = d.join("big.npy");
+    selfstab::npy::write_npy_f64(&th, &[1e160; 1210], &[1210]).unwrap();
+    let t = th.to_str().unwrap();
+    expect_failure(&["eval", "--theta", t, "--layers", "64,16,10", "--out", d.join("e").to_str().unwrap()], &format!("loss became non-finite at the parameters of --theta `{t}`"));
+    // A cubic model whose θ† projection overflows (a = 1e200) says it was θ†₀ and keeps the trace.
+    let cfg = d.join("c.toml");
+    std::fs::write(&cfg, "model = \"cubic\"\n[cubic]\na = [1e200, 0.0, 0.0]\ng = [0.01, 0.3, 0.0]\n").unwrap();
+    let out = d.join("c");
+    expect_failure(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()], "θ†₀, the projection of θ₀ (GD step 0) onto the stable set, failed: loss became non-finite");
+    assert!(out.join("pre_instability.csv").is_file(), "the search trace was not kept");
+    // θ†'s step overflowing far past the edge (CE, η = 1e300) says η·S(θ_t) and asks about η.
+    let o = run(&["run", "--loss", "ce", "--lr", "1e300", "--gap-threshold", "none", "--steps", "3", "--out", d.join("ce").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("θ† failed after tracking step 0") && err.contains("against 2 at the edge of stability: is η far too large?"), "{err}");
+}
+
+#[test]
 fn an_eigengap_stop_names_the_ways_to_go_on() {
     // The default job with the threshold lowered to 1.7 (λ₂(θ†₀) = 6.60 ≥ 1.7/η = 6.37): the run
     // stops at tracking step 0 (a stop the theory defines: exit status 0) and says how to go past it.
