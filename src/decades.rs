@@ -409,6 +409,9 @@ impl<T: Num> Reduced<T> {
     }
 }
 
+/// Most points a `--full` study takes (`selfstab order --full --points`).
+pub const MAX_POINTS: usize = 100;
+
 /// Which claim's error.
 pub fn claim_setting(claim: u32) -> Option<(f64, Start)> {
     match claim {
@@ -894,8 +897,15 @@ pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>, fresh: b
     parse_claim(&claim.to_string())?;
     // Below half a decade of h the fitted slope is the points' noise, not the order (1e-14 decades
     // gave a slope 2.83 ± 0.41 and a "finding" from three equal-looking h).
-    if !(o.decades >= 0.5 && o.decades <= 9.0) || o.points < 3 {
-        return Err(InputError::Value { key: "decades/points".into(), msg: format!("need 0.5 ≤ decades ≤ 9 and points ≥ 3, got {} and {}", o.decades, o.points) }.into());
+    if !(o.decades >= 0.5 && o.decades <= 9.0) {
+        return Err(InputError::Value { key: "decades".into(), msg: format!("need 0.5 ≤ decades ≤ 9, got {}", o.decades) }.into());
+    }
+    if !(3..=MAX_POINTS).contains(&o.points) {
+        return Err(InputError::Value {
+            key: "points".into(),
+            msg: format!("need 3 ≤ points ≤ {MAX_POINTS} (each point is a run of up to millions of steps; {MAX_POINTS} over 9 decades is 11 a decade), got {}", o.points),
+        }
+        .into());
     }
     if o.mixed && !matches!(claim, 17 | 18) {
         return Err(InputError::Value { key: "mixed".into(), msg: format!("applies to claims 17 and 18 (GD and v in double-double), not {claim}") }.into());
@@ -1140,6 +1150,10 @@ mod tests {
         for d in [0.0, 1e-14, 0.49] {
             let bad = study(15, FullOpts { decades: d, points: 8, dd_max_steps: 0, mixed: false }).unwrap_err().to_string();
             assert!(bad.contains("need 0.5 ≤ decades ≤ 9"), "{bad}");
+        }
+        for n in [0, 2, MAX_POINTS + 1, 99_999_999] {
+            let bad = study(15, FullOpts { decades: 6.0, points: n, dd_max_steps: 0, mixed: false }).unwrap_err().to_string();
+            assert!(bad.contains("`points`: need 3 ≤ points ≤ 100") && bad.contains(&format!("got {n}")), "{bad}");
         }
     }
 }

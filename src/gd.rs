@@ -158,7 +158,7 @@ pub enum SearchError {
     #[error("{0} (GD step {1})")]
     Eval(EvalError, u64),
     /// No crossing within the cap.
-    #[error("no iterate with S ≥ 2/η = {} within {cap} GD steps (last checked S = {} at step {last_t}); raise the step cap (`cap`; the CLI's --search-steps) or the learning rate", crate::error::num6(*threshold), crate::error::num6(*last_s))]
+    #[error("no iterate with S ≥ 2/η = {} within {cap} GD steps (last checked S = {} at step {last_t}); raise the step cap (--search-steps, `search_steps` in a config file) or the learning rate", crate::error::num6(*threshold), crate::error::num6(*last_s))]
     NotReached {
         /// 2/η.
         threshold: f64,
