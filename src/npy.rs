@@ -320,13 +320,13 @@ fn dtype_name(descr: &str) -> &'static str {
     }
 }
 
+/// The error of a file without the `.npy` magic string.
+const NOT_NPY: &str = "not a .npy file (missing the `\\x93NUMPY` magic string)";
+
 /// Parse a complete `.npy` image. `path` only labels errors.
 pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyArray, InputError> {
     if bytes.len() < 8 || &bytes[..6] != MAGIC {
-        return Err(file_err(
-            path,
-            "not a .npy file (missing the `\\x93NUMPY` magic string)",
-        ));
+        return Err(file_err(path, NOT_NPY));
     }
     let (major, minor) = (bytes[6], bytes[7]);
     let (hlen, start) = match major {
@@ -618,6 +618,13 @@ fn write_npy_data(a: &NpyArray, w: &mut dyn Write) -> std::io::Result<()> {
 /// Read an input file whole. Only a regular file is read: a device or pipe (`/dev/zero`) could be
 /// endless, and is refused by name.
 pub fn read_input(path: &Path) -> Result<Vec<u8>, InputError> {
+    read_input_after(path, None)
+}
+
+/// [`read_input`], with the file's first bytes checked against `magic` before the rest is read (a
+/// large file of another kind is refused by its format, not read whole first): `msg` otherwise.
+fn read_input_after(path: &Path, magic: Option<(&[u8], &str)>) -> Result<Vec<u8>, InputError> {
+    use std::io::Read;
     let not_read = |e: std::io::Error| {
         let what = match e.kind() {
             std::io::ErrorKind::NotFound => "file not found".to_string(),
@@ -630,13 +637,25 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, InputError> {
         let kind = if meta.is_dir() { "a directory" } else { "a device, pipe or socket" };
         return Err(file_err(path, format!("is {kind}, not a regular file")));
     }
-    fs::read(path).map_err(not_read)
+    let mut f = fs::File::open(path).map_err(not_read)?;
+    let mut bytes = Vec::new();
+    if let Some((m, msg)) = magic {
+        Read::take(&mut f, m.len() as u64).read_to_end(&mut bytes).map_err(not_read)?;
+        if bytes != m {
+            return Err(file_err(path, msg));
+        }
+    }
+    bytes.try_reserve_exact(usize::try_from(meta.len()).unwrap_or(usize::MAX).saturating_sub(bytes.len())).map_err(|_| {
+        file_err(path, format!("cannot read file: its {} bytes do not fit in memory", meta.len()))
+    })?;
+    f.read_to_end(&mut bytes).map_err(not_read)?;
+    Ok(bytes)
 }
 
 /// Read a `.npy` file of dtype `<f8` or `<i8`.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray, InputError> {
     let path = path.as_ref();
-    parse_npy(&read_input(path)?, path)
+    parse_npy(&read_input_after(path, Some((MAGIC, NOT_NPY)))?, path)
 }
 
 /// Read a float64 `.npy` file: its elements (C order) and shape.
