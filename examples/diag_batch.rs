@@ -1,8 +1,10 @@
 //! Would HVPs issued in blocks run faster (issue 7)? A block eigen solver could apply the Hessian
 //! to b vectors at once, so that each of the MLP's products gains b× rows (the tangents W·ṫ_j
 //! stacked) or b× columns (the products Ẇ_j·a and aᵀ·δ̇_j side by side). This times faer's
-//! row-major f64 product of each per-shard shape the MLP issues (tiny 100 rows, medium 250, large
-//! 500: two data shards) at b = 1 and stacked b = 2, 4 either way, one thread, and prints the
+//! row-major f64 product of the per-shard shapes of the hidden layers' forward and weight-gradient
+//! products (tiny 100 rows, medium 250, large 500: two data shards; not the output layer's, the
+//! first layer's weight gradient or the backward δ·Wᵀ) at b = 1 and stacked b = 2, 4 either way,
+//! one thread, and prints the
 //! time per vector: a block pays only where it is clearly below b = 1's. Median of 7 batches of
 //! ≈ 50 ms, wall clock; meaningful only on a quiet machine.
 //!

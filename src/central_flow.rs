@@ -138,7 +138,7 @@ pub fn substep<S: Scalar>(obj: &dyn Objective<S>, eta: &S, st: &mut FlowState<S>
         let advice = if k_max < TOP_K_MAX {
             format!("raise --top-k (at most {TOP_K_MAX}) or lower η")
         } else {
-            format!("more than {TOP_K_MAX} eigenvalues are past the edge: η is far too large for this model (lower --lr)")
+            format!("at least {k_max} eigenvalues are past the edge: η is far too large for this model (lower --lr)")
         };
         return Err(EvalError::Other(format!(
             "central flow at t = {}: all {k_max} computed eigenvalues are critical (ηλ > {}; λ₁ = {} against 2/η = {}); {advice}",

@@ -533,15 +533,21 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
             let state = match tracking::start(obj, &eta, &inst.theta, Some(&inst.u), &topts) {
                 Ok(s) => s,
                 Err(e) => {
-                    // As a failed search: the trace is kept, and the message says which step failed.
-                    if let Err(w) = write_pre(&out, &trace) {
-                        eprintln!("the search trace could not be written: {w}");
+                    // As a failed search: the trace is kept; a non-finite value says which step met it.
+                    let kept = match write_pre(&out, &trace) {
+                        Ok(()) => format!("; the search trace is kept in {}", out.display()),
+                        Err(w) => {
+                            eprintln!("the search trace could not be written: {w}");
+                            String::new()
+                        }
+                    };
+                    return Err(match e {
+                        crate::error::EvalError::NonFinite { .. } => crate::error::EvalError::Other(format!(
+                            "θ†₀, the projection of θ₀ (GD step {}) onto the stable set, failed: {e}{kept}",
+                            inst.step
+                        )),
+                        e => e,
                     }
-                    return Err(crate::error::EvalError::Other(format!(
-                        "θ†₀, the projection of θ₀ (GD step {}) onto the stable set, failed: {e}; the search trace is kept in {}",
-                        inst.step,
-                        out.display()
-                    ))
                     .into());
                 }
             };

@@ -238,12 +238,16 @@ fn available_less(reserve: Option<&(u64, String)>) -> Option<(u64, String)> {
 /// buffer of twice the last-level cache, allocated on the thread's first product and mostly never
 /// touched: nothing against memory, but against `ulimit -v` or `-d` it counts whole (on a KVM guest
 /// that reports a 480 MiB L3, 960 MiB per thread, so an f64 job under `ulimit -v 2000000` aborted in
-/// the allocator). The threads: the main thread, and with two threads also rayon's two workers (a
-/// two-thread `run` of 64-8-10, whose search runs on the main thread, took all three; the default
-/// job took two and would have fitted under `ulimit -v 2200000`, which the check now refuses). The
-/// cache is the largest of `/sys/devices/system/cpu/cpu0/cache/index*/size`; None where it is not
-/// readable.
+/// the allocator). The threads: the main thread, and with two or more threads also every worker of
+/// rayon's pool (one per core: the halves of a split go to whichever worker takes them; on 2 cores
+/// a two-thread `run` of 64-8-10, whose search runs on the main thread, took all three, while the
+/// default job took two and would have fitted under `ulimit -v 2200000`, which the check refuses).
+/// The cache is the largest of `/sys/devices/system/cpu/cpu0/cache/index*/size`; None where it is
+/// not readable, and off x86-64 (other kernels, not measured).
 pub fn kernel_reserve(threads: usize) -> Option<(u64, String)> {
+    if !cfg!(target_arch = "x86_64") {
+        return None;
+    }
     let mut llc = 0u64;
     for i in 0..8 {
         let Ok(size) = std::fs::read_to_string(format!("/sys/devices/system/cpu/cpu0/cache/index{i}/size")) else { continue };
@@ -260,7 +264,7 @@ pub fn kernel_reserve(threads: usize) -> Option<(u64, String)> {
         }
     }
     (llc > 0).then(|| {
-        let n = if threads > 1 { threads as u64 + 1 } else { 1 };
+        let n = if threads > 1 { rayon::current_num_threads() as u64 + 1 } else { 1 };
         let per = 2 * llc;
         (per.saturating_mul(n), format!("that faer's product kernels reserve ({} per thread, twice the {} cache, on {n} thread{})", gib(per), gib(llc), if n > 1 { "s" } else { "" }))
     })

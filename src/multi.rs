@@ -237,7 +237,7 @@ fn step_k<S: Scalar>(
     );
     let (grad, eig) = match gd? {
         Ok(v) => v,
-        Err(stop) => return Ok((row, Some(stop))),
+        Err(stop) => return Ok((Row { gd_failed: true, ..row }, Some(stop))),
     };
     hvps += eig.hvps;
     let dev = tracking::record_dagger(&mut row, dag, st);

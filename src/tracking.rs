@@ -206,6 +206,10 @@ pub struct Row {
     /// Wall time of the step (the only non-reproducible field).
     #[serde(deserialize_with = "crate::npy::null_as_nan::f64")]
     pub step_seconds: f64,
+    /// GD's evaluation at θ_t failed (its loss is non-finite): the row holds no value. Set by the
+    /// step, never saved (a recorded row is one whose evaluation succeeded).
+    #[serde(skip)]
+    pub(crate) gd_failed: bool,
 }
 
 impl Default for Row {
@@ -221,6 +225,7 @@ impl Default for Row {
             proj_residual_u: nan, eigen_residual_gd: nan, lambda2_dagger: None, loss_pred_gen: nan,
             loss_taylor_gen: nan, sharpness_pred_gen: nan, sharpness_pred_avg_gen: nan, x_gen: nan,
             y_gen: nan, pred_norm_gen: nan, tracking_error_gen: nan, hvps: 0, step_seconds: nan,
+            gd_failed: false,
         }
     }
 }
@@ -238,9 +243,10 @@ pub const COLUMNS: &[&str] = &[
 impl Row {
     /// Whether GD's evaluation at θ_t reached this row. It did not only where GD's loss at θ_t was
     /// non-finite (the step stops with [`StopReason::Diverged`]): such a row holds no value, and
-    /// `selfstab run` does not record it.
+    /// `selfstab run` does not record it. (Not read from the values: above f64 a finite loss can
+    /// lie beyond f64's range and be reported as NaN.)
     pub fn measured(&self) -> bool {
-        !self.loss_gd.is_nan()
+        !self.gd_failed
     }
 
     /// Every non-finite value set to NaN (an empty cell), so that a checkpoint, which stores NaN as
@@ -484,7 +490,7 @@ fn step_parts<S: Scalar>(
     };
     let AtPoints { v_next, vg_next, grad, eig, gap } = match at? {
         Ok(a) => a,
-        Err(stop) => return Ok((row, Some(stop))),
+        Err(stop) => return Ok((Row { gd_failed: true, ..row }, Some(stop))),
     };
     let mut hvps = eig.hvps;
 
