@@ -133,7 +133,10 @@ pub fn run<S: Scalar>(c: S::Ctx, out: &std::path::Path) -> Result<Summary, Box<d
     let mut rows = Vec::new();
     for _ in 0..300 {
         let (row, stop) = tracking::step(&obj, &eta, &mut st, &opts)?;
-        rows.push(row);
+        // A step whose GD loss is non-finite measured nothing (`Row::measured`).
+        if row.measured() {
+            rows.push(row);
+        }
         if let Some(s) = stop {
             println!("stopped: {}", s.message());
             break;

@@ -423,7 +423,8 @@ impl<R, F: FnOnce() -> R> Deferred<R, F> {
 }
 
 /// Record the statistics of the current state and advance it by one step. Returns the row of step
-/// t (before advancing) and, if the run must stop, why.
+/// t (before advancing) and, if the run must stop, why; where GD's loss at θ_t is non-finite the
+/// row holds nothing ([`Row::measured`] is false) and the stop is [`StopReason::Diverged`].
 ///
 /// The step has two independent parts: (A) the work at θ_t and θ†_t ([`at_points`]: GD's
 /// evaluation, the predictions' steps and statistics, λ₂(θ†_t) when due) and (B) θ†'s constrained
