@@ -22,6 +22,7 @@ pub fn initial<S: Scalar>(
     steps: usize,
     tol: f64,
 ) -> Result<Projected<S>, EvalError> {
+    crate::gd::check_learning_rate(eta)?;
     let c0 = center(obj, theta0, u_ref, tol)?;
     let proj = project(obj, eta, c0, steps, tol)?;
     Ok(into_stable_set(obj, eta, proj, steps, None, tol))
@@ -40,6 +41,7 @@ pub fn initial_with<S: Scalar>(
     trail: &mut Trail<S>,
     tol: f64,
 ) -> Result<Projected<S>, EvalError> {
+    crate::gd::check_learning_rate(eta)?;
     let c0 = center_with(obj, theta0, u_ref, Some(trail_theta0), tol)?;
     let proj = project_with(obj, eta, c0, steps, Some(&mut *trail), tol)?;
     Ok(into_stable_set(obj, eta, proj, steps, Some(trail), tol))
@@ -138,6 +140,7 @@ pub fn step<S: Scalar>(
     steps: usize,
     tol: f64,
 ) -> Result<Projected<S>, EvalError> {
+    crate::gd::check_learning_rate(eta)?;
     step_early(obj, eta, dag, steps, None, tol, tol)
 }
 

@@ -20,6 +20,11 @@ pub fn gd_step<S: Scalar>(
     theta: &mut [S],
     grad: &mut [S],
 ) -> Result<S, EvalError> {
+    check_learning_rate(eta)?;
+    crate::objective::check_point(obj, "θ", theta)?;
+    if grad.len() != theta.len() {
+        return Err(EvalError::Other(format!("the gradient buffer has length {}, θ {}", grad.len(), theta.len())));
+    }
     let loss = obj.grad(theta, grad)?;
     if !loss.is_finite() || !all_finite(grad) {
         return Err(EvalError::NonFinite { what: "loss", at: String::new() });

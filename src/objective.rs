@@ -177,6 +177,7 @@ pub fn check_point<S: Scalar>(obj: &dyn Objective<S>, what: &str, x: &[S]) -> Re
 
 /// Dense Hessian by p HVPs with unit vectors (small p only: claim 34's cross-check), symmetrised.
 pub fn dense_hessian<S: Scalar>(obj: &dyn Objective<S>, th: &[S]) -> Result<Vec<S>, EvalError> {
+    check_point(obj, "θ", th)?;
     let p = obj.dim();
     let c = obj.ctx();
     let mut h = crate::linalg::zeros::<S>(p * p, c);

@@ -138,7 +138,7 @@ pub fn energy_drift_error<S: Scalar>(h: f64, c: S::Ctx) -> Result<(f64, f64), Er
     let map = ReducedMap::<S>::parse(&format!("{h:e}"), "0", c)?;
     let s0: State<S> = map.state(S::parse("0.5", c).map_err(|m| InputError::Value { key: "X0".into(), msg: m })?, S::zero(c))?;
     let every = ((1e-3 / h).floor() as u64).max(1);
-    let d = energy_drift(&map, &s0, 20.0, every);
+    let d = energy_drift(&map, &s0, 20.0, every)?;
     Ok((d.max_abs.to_f64(), energy(&s0.x, &s0.y).to_f64()))
 }
 

@@ -38,6 +38,9 @@ pub fn step<S: Scalar>(
     v: &[S],
     kind: Kind,
 ) -> Result<Vec<S>, EvalError> {
+    crate::gd::check_learning_rate(eta)?;
+    crate::objective::check_point(obj, "v", v)?;
+    crate::objective::check_point(obj, "θ† (the centre)", &dag.theta)?;
     let c = obj.ctx();
     let p = obj.dim();
     let (x, y) = xy(dag, v);

@@ -788,10 +788,22 @@ pub struct Drift<S> {
     pub end: S,
 }
 
+/// Most steps a run of the map takes for [`energy_drift`] and [`flow_period`] (10¹⁰: hours of
+/// f64 steps; an input asking for more is an error, not a hang).
+pub const MAX_MAP_STEPS: f64 = 1e10;
+
 /// $\max_{t\le N}|\mathcal H_t-\mathcal H_0|$ over $N=\lceil\tau/h\rceil$ steps from `s0`,
-/// evaluating $\mathcal H$ every `every` steps (1 = every step) and at the end.
-pub fn energy_drift<S: Scalar>(map: &ReducedMap<S>, s0: &State<S>, tau: f64, every: u64) -> Drift<S> {
-    let steps = (tau / map.h().to_f64()).ceil() as u64;
+/// evaluating $\mathcal H$ every `every` steps (1 = every step) and at the end. τ must be finite
+/// and > 0, and N at most [`MAX_MAP_STEPS`].
+pub fn energy_drift<S: Scalar>(map: &ReducedMap<S>, s0: &State<S>, tau: f64, every: u64) -> Result<Drift<S>, InputError> {
+    let n = (tau / map.h().to_f64()).ceil();
+    if !(tau > 0.0 && tau.is_finite()) {
+        return Err(InputError::Value { key: "tau".into(), msg: format!("must be finite and > 0, got {tau}") });
+    }
+    if !(n <= MAX_MAP_STEPS) {
+        return Err(InputError::Value { key: "tau".into(), msg: format!("τ/h = {n:e} steps, more than {MAX_MAP_STEPS:e}") });
+    }
+    let steps = n as u64;
     let every = every.max(1);
     let e0 = energy(&s0.x, &s0.y);
     let mut max_abs = S::zero(map.ctx());
@@ -810,7 +822,7 @@ pub fn energy_drift<S: Scalar>(map: &ReducedMap<S>, s0: &State<S>, tau: f64, eve
         }
         ControlFlow::Continue(())
     });
-    Drift { steps, max_abs, end }
+    Ok(Drift { steps, max_abs, end })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -852,7 +864,11 @@ pub fn flow_period<S: Scalar>(energy_level: &S, dtau: &S) -> Result<S, InputErro
     let zero = S::zero(c);
     let mut q = zero.clone();
     let mut y = energy_level.sqrt();
-    let max_steps = (1e4 / dtau.to_f64()).ceil() as u64; // T_τ < 1e4 for H < 1e3 or so
+    let max_f = (1e4 / dtau.to_f64()).ceil(); // T_τ < 1e4 for H < 1e3 or so
+    if !(max_f <= MAX_MAP_STEPS) {
+        return Err(InputError::Value { key: "dtau".into(), msg: format!("1e4/dtau = {max_f:e} steps, more than {MAX_MAP_STEPS:e}") });
+    }
+    let max_steps = max_f as u64;
     let mut left = false; // q has become negative (the orbit is past its far side)
     for n in 0..max_steps {
         let (q1, y1) = rk4_step(&q, &y, dtau, &one);

@@ -235,6 +235,7 @@ impl Scalar for Float {
         Float::with_val(c, n)
     }
     fn parse(dec: &str, c: u32) -> Result<Self, String> {
+        <Float as Scalar>::check_ctx(c)?;
         Float::parse(dec.trim())
             .map(|p| Float::with_val(c, p))
             .map_err(|e| format!("`{dec}` is not a number ({e})"))
@@ -249,8 +250,13 @@ impl Scalar for Float {
         c.to_string()
     }
     fn check_ctx(c: u32) -> Result<(), String> {
-        let (lo, hi) = (rug::float::prec_min(), rug::float::prec_max());
-        if (lo..=hi).contains(&c) { Ok(()) } else { Err(format!("an MPFR precision must be {lo}..={hi} bits, got {c}")) }
+        // The engine holds its tolerances in f64 (MAX_BITS): above it the default ones underflow.
+        let (lo, hi) = (rug::float::prec_min(), MAX_BITS.min(rug::float::prec_max()));
+        if (lo..=hi).contains(&c) {
+            Ok(())
+        } else {
+            Err(format!("an MPFR precision must be {lo}..={hi} bits (the engine's tolerances are held in f64), got {c}"))
+        }
     }
     fn to_f64(&self) -> f64 {
         Float::to_f64(self)

@@ -220,6 +220,10 @@ pub const ALL_PAIRS_F64_MAX: usize = 12_000;
 pub fn all_eigenpairs<S: Scalar>(obj: &dyn Objective<S>, th: &[S]) -> Result<Eigen<S>, EvalError> {
     let p = obj.dim();
     let c = obj.ctx();
+    if p == 0 {
+        return Err(EvalError::Other("all eigenpairs: the objective has no parameters (p = 0)".into()));
+    }
+    crate::objective::check_point(obj, "θ", th)?;
     if crate::linalg::is_f64::<S>() && p > ALL_PAIRS_F64_MAX {
         return Err(EvalError::Other(format!(
             "all {p} eigenpairs need about six dense {p}×{p} matrices ({:.0} GB); they are computed for p ≤ {ALL_PAIRS_F64_MAX} (use a --top-k below p)",
@@ -351,6 +355,9 @@ fn solve<S: Scalar>(
 /// tolerance is a number > 0: anything else is an error naming it (it used to surface as an index
 /// panic deep in the solver, or as a solve that could never stop).
 fn check_solve_inputs<S: Scalar>(p: usize, th: &[S], warm: &[Vec<S>], pre: Option<(&[Vec<S>], &[S])>, opts: &EigenOpts) -> Result<(), EvalError> {
+    if p == 0 {
+        return Err(EvalError::Other("eigen solve: the objective has no parameters (p = 0)".into()));
+    }
     if th.len() != p {
         return Err(EvalError::Other(format!("eigen solve: θ has length {}, the objective has {p} parameters", th.len())));
     }
@@ -358,8 +365,19 @@ fn check_solve_inputs<S: Scalar>(p: usize, th: &[S], warm: &[Vec<S>], pre: Optio
     if let Some(v) = warm.iter().chain(pre_vecs).find(|v| v.len() != p) {
         return Err(EvalError::Other(format!("eigen solve: a start vector has length {}, the objective has {p} parameters", v.len())));
     }
-    if !(opts.tol > 0.0) {
-        return Err(EvalError::Other(format!("eigen solve: the tolerance must be a number > 0, got {}", opts.tol)));
+    if !(opts.tol > 0.0 && opts.tol.is_finite()) {
+        return Err(EvalError::Other(format!("eigen solve: the tolerance must be a finite number > 0, got {}", opts.tol)));
+    }
+    // A start vector at another precision would carry its rounding into every pair.
+    if let Some(c) = th.first().map(S::ctx)
+        && let Some(v) = warm.iter().chain(pre_vecs).find(|v| v.iter().any(|x| x.ctx() != c))
+    {
+        let i = v.iter().position(|x| x.ctx() != c).unwrap_or(0);
+        return Err(EvalError::Other(format!(
+            "eigen solve: a start vector's entry {i} is at precision {}, θ at {}: build vectors with the objective's context",
+            S::precision_name(v[i].ctx()),
+            S::precision_name(c)
+        )));
     }
     Ok(())
 }
@@ -1323,6 +1341,8 @@ impl<S: Scalar> Center<S> {
 /// ∇S(θ) = ∇³L(θ)\[u,u\] for the unit top eigenvector u (reference.md §1), or an error naming it
 /// when the objective's `d3_sym` returns a non-finite entry (α, β and δ would be NaN).
 pub fn grad_sharpness<S: Scalar>(obj: &dyn Objective<S>, theta: &[S], u: &[S]) -> Result<Vec<S>, EvalError> {
+    crate::objective::check_point(obj, "θ", theta)?;
+    crate::objective::check_point(obj, "u", u)?;
     let mut grad_s = zeros::<S>(obj.dim(), obj.ctx());
     obj.d3_sym(theta, u, &mut grad_s)?;
     if !crate::linalg::all_finite(&grad_s) {

@@ -79,6 +79,7 @@ pub fn project<S: Scalar>(
     steps: usize,
     tol: f64,
 ) -> Result<Projected<S>, EvalError> {
+    crate::gd::check_learning_rate(eta)?;
     project_with(obj, eta, start, steps, None, tol)
 }
 
@@ -162,6 +163,7 @@ pub fn center_k<S: Scalar>(
     k: usize,
     tol: f64,
 ) -> Result<CenterK<S>, EvalError> {
+    crate::objective::check_point(obj, "θ", theta)?;
     if k <= 1 {
         let cen = center(obj, theta, warm.first().map(Vec::as_slice), tol)?;
         return Ok(CenterK {

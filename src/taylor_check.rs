@@ -209,9 +209,20 @@ fn identity<S: Scalar>(relation: &'static str, a: &[S], b: &[S], sizes: f64, eps
 /// ```
 pub fn check_derivatives<S: Scalar>(obj: &dyn Objective<S>, th: &[S], v: &[S], w: &[S]) -> Result<DerivativeReport, EvalError> {
     let p = obj.dim();
+    if p == 0 {
+        return Err(EvalError::Other("derivative checks: the objective has no parameters (p = 0)".into()));
+    }
     crate::objective::check_point(obj, "θ", th)?;
     let c = obj.ctx();
     let eps = S::eps(c);
+    // The ladder's steps run from 2^-7 down to ≈ eps^(1/3); below about 42 bits there is none, and a
+    // check with no step would pass anything.
+    if ladder_steps(eps).len() < 2 {
+        return Err(EvalError::Other(format!(
+            "derivative checks need at least 42 bits of precision (central differences at h ≤ 2^-7 above the rounding), got {}",
+            S::precision_name(c)
+        )));
+    }
     let (v, w) = (unit(obj, v, "v")?, unit(obj, w, "w")?);
     let mut g = zeros::<S>(p, c);
     let l = obj.grad(th, &mut g)?;

@@ -443,6 +443,7 @@ pub fn step<S: Scalar>(
     if !st.dims_ok(obj.dim()) {
         return Err(EvalError::Other(format!("tracking state: a vector does not have the objective's length {}", obj.dim())));
     }
+    crate::gd::check_learning_rate(eta)?;
     // The trails leave the state for the step, so that each part holds its own while both read the
     // rest of the state. With two threads the whole step runs on rayon's pool (its solves and
     // evaluations then hand work over from inside it; [`crate::linalg::on_pool`]).

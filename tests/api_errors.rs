@@ -111,3 +111,59 @@ fn invalid_mpfr_precisions_are_errors_not_panics() {
     assert!(selfstab::reduced_map::ReducedMap::<Float>::parse("0.1", "0", 0).is_err());
     assert!(Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 2).is_ok());
 }
+
+/// The other public steps check their vectors and η before the objective sees them (a user's
+/// objective need not check its own lengths), and MPFR contexts outside the engine's range, start
+/// vectors at another precision and derivative checks without a usable step are errors.
+#[test]
+fn every_public_step_checks_its_inputs() {
+    use rug::Float;
+    use selfstab::predicted::{self, Kind};
+    let m = cubic();
+    let th = [0.0; 4];
+    let st = tracking::start_split(&m, &1.0, &th, &[0.01, 0.0, 0.0, 0.0], Some(&[1.0, 0.0, 0.0, 0.0]), &opts()).unwrap();
+    let err = |e: selfstab::EvalError| e.to_string();
+    assert!(err(predicted::step(&m, &1.0, &st.dagger, &[0.1], Kind::Standard).unwrap_err()).contains("v has length 1"));
+    assert!(err(predicted::step(&m, &f64::NAN, &st.dagger, &[0.0; 4], Kind::Standard).unwrap_err()).contains("learning rate"));
+    let (mut t, mut g) = (vec![0.0; 4], vec![0.0; 4]);
+    assert!(err(selfstab::gd::gd_step(&m, &f64::NAN, &mut t, &mut g).unwrap_err()).contains("learning rate"));
+    assert!(err(selfstab::gd::gd_step(&m, &1.0, &mut t, &mut [0.0; 2]).unwrap_err()).contains("gradient buffer has length 2"));
+    assert!(err(selfstab::sharpness::grad_sharpness(&m, &th, &[1.0]).unwrap_err()).contains("u has length 1"));
+    assert!(err(selfstab::objective::dense_hessian(&m, &[0.0]).unwrap_err()).contains("θ has length 1"));
+    assert!(err(selfstab::stable_set::center_k(&m, &[0.0, 1.0], &[], 2, 1e-10).err().unwrap()).contains("θ has length 2"));
+    assert!(err(selfstab::sharpness::all_eigenpairs(&m, &[0.0, f64::NAN, 1.0, 0.0]).unwrap_err()).contains("non-finite entry at index 1"));
+    assert!(err(selfstab::constrained::step(&m, &0.0, &st.dagger, 3, 1e-10).err().unwrap()).contains("learning rate"));
+    let mut bad = st.clone();
+    assert!(err(tracking::step(&m, &-1.0, &mut bad, &opts()).unwrap_err()).contains("learning rate"));
+    let inf = EigenOpts { tol: f64::INFINITY, ..EigenOpts::top::<f64>(1, ()) };
+    assert!(err(top_eigen(&m, &th, None, &inf).unwrap_err()).contains("finite number > 0"));
+    // MPFR: a start vector at 53 bits for a 128-bit solve; precisions 0 and 1100; 30 bits for the
+    // derivative checks (no step of the ladder lies above the rounding).
+    let m128 = Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 128).unwrap();
+    let th128: Vec<Float> = (0..4).map(|_| Float::with_val(128, 0)).collect();
+    let v53: Vec<Float> = (0..4).map(|i| Float::with_val(53, u8::from(i == 0))).collect();
+    let o = EigenOpts { tol: 1e-30, ..EigenOpts::top::<Float>(1, 128) };
+    assert!(err(top_eigen(&m128, &th128, Some(&v53), &o).unwrap_err()).contains("at precision 53, θ at 128"));
+    assert!(<Float as selfstab::Scalar>::parse("0.5", 0).is_err());
+    let e = Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 1100).err().unwrap().to_string();
+    assert!(e.contains("1..=1024 bits"), "{e}");
+    let m30 = Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 30).unwrap();
+    let z30: Vec<Float> = (0..4).map(|i| Float::with_val(30, u8::from(i == 0))).collect();
+    let e = selfstab::taylor_check::check_derivatives(&m30, &z30, &z30, &z30).unwrap_err().to_string();
+    assert!(e.contains("at least 42 bits"), "{e}");
+}
+
+/// The reduced map's long-run helpers refuse spans that could never end (they hung at τ = ∞ and at
+/// dτ = 1e-300, and gave a silent zero drift at τ = NaN).
+#[test]
+fn endless_reduced_map_runs_are_errors_not_hangs() {
+    use selfstab::reduced_map::{ReducedMap, State, energy_drift, flow_period};
+    let map = ReducedMap::new(0.01).unwrap();
+    let s0 = State::new(0.5, 0.0);
+    for tau in [f64::INFINITY, f64::NAN, -5.0, 0.0, 1e300] {
+        assert!(energy_drift(&map, &s0, tau, 1).unwrap_err().to_string().contains("tau"), "τ = {tau}");
+    }
+    assert_eq!(energy_drift(&map, &s0, 1.0, 1).unwrap().steps, 100);
+    assert!(flow_period(&0.5, &1e-300).unwrap_err().to_string().contains("dtau"));
+    assert!(selfstab::order::energy_drift_error::<f64>(1e-300, ()).is_err());
+}
