@@ -135,6 +135,21 @@ pub fn check_precision<S: Scalar>(c: S::Ctx) -> Result<(), crate::error::InputEr
     S::check_ctx(c).map_err(|msg| crate::error::InputError::Value { key: "precision".into(), msg })
 }
 
+/// [`check_precision`] for an objective the engine runs on (the models' constructors): at most
+/// [`MAX_BITS`], where its f64-held tolerances still have range (above ≈ 1,075 bits the default
+/// eigen tolerance is 0 and every solve fails naming a tolerance the user never set). The reduced
+/// map, which has no tolerances, takes any precision MPFR does.
+pub fn check_model_precision<S: Scalar>(c: S::Ctx) -> Result<(), crate::error::InputError> {
+    check_precision::<S>(c)?;
+    if S::bits(c) > MAX_BITS {
+        return Err(crate::error::InputError::Value {
+            key: "precision".into(),
+            msg: format!("an objective's MPFR precision must be at most {MAX_BITS} bits (the engine's tolerances are held in f64), got {}", S::bits(c)),
+        });
+    }
+    Ok(())
+}
+
 impl Scalar for f64 {
     type Ctx = ();
     fn ctx(&self) {}
@@ -250,13 +265,8 @@ impl Scalar for Float {
         c.to_string()
     }
     fn check_ctx(c: u32) -> Result<(), String> {
-        // The engine holds its tolerances in f64 (MAX_BITS): above it the default ones underflow.
-        let (lo, hi) = (rug::float::prec_min(), MAX_BITS.min(rug::float::prec_max()));
-        if (lo..=hi).contains(&c) {
-            Ok(())
-        } else {
-            Err(format!("an MPFR precision must be {lo}..={hi} bits (the engine's tolerances are held in f64), got {c}"))
-        }
+        let (lo, hi) = (rug::float::prec_min(), rug::float::prec_max());
+        if (lo..=hi).contains(&c) { Ok(()) } else { Err(format!("an MPFR precision must be {lo}..={hi} bits, got {c}")) }
     }
     fn to_f64(&self) -> f64 {
         Float::to_f64(self)

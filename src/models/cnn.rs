@@ -252,7 +252,7 @@ pub struct Cnn<S: Scalar> {
 impl<S: Scalar> Cnn<S> {
     /// Build the CNN over `data` (64 features read as an 8×8 image, labels < `spec.classes`).
     pub fn new(spec: &CnnSpec, act: Activation, loss: LossKind, data: &Dataset, ctx: S::Ctx) -> Result<Self, InputError> {
-        crate::scalar::check_precision::<S>(ctx)?;
+        crate::scalar::check_model_precision::<S>(ctx)?;
         if data.d != SIDE * SIDE {
             return Err(InputError::Dimension(format!(
                 "the CNN reads 8×8 images: the data must have 64 features, it has {}",

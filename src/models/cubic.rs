@@ -95,7 +95,7 @@ fn vec_of<S: Scalar>(key: &str, xs: &[String], c: S::Ctx) -> Result<Vec<S>, Inpu
 impl<S: Scalar> Cubic<S> {
     /// Build from a spec at precision `c`; validates dimensions, η > 0 and α = g·a > 0.
     pub fn new(spec: &CubicSpec, c: S::Ctx) -> Result<Self, InputError> {
-        crate::scalar::check_precision::<S>(c)?;
+        crate::scalar::check_model_precision::<S>(c)?;
         let eta = num::<S>("eta", &spec.eta, c)?;
         if !(eta > S::zero(c)) {
             return Err(InputError::LearningRate(spec.eta.clone()));

@@ -670,7 +670,7 @@ impl<S: Scalar> Mlp<S> {
         data: &Dataset,
         ctx: S::Ctx,
     ) -> Result<Self, InputError> {
-        crate::scalar::check_precision::<S>(ctx)?;
+        crate::scalar::check_model_precision::<S>(ctx)?;
         let mut model = Self::single(layers, act, loss, data, ctx)?;
         if crate::linalg::is_f64::<S>() && data.n >= SHARD_MIN_ROWS {
             let (h, d) = (data.n / 2, data.d);

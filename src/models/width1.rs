@@ -72,7 +72,7 @@ pub struct Width1<S: Scalar> {
 impl<S: Scalar> Width1<S> {
     /// Build over `data` (X lifted exactly into `ctx`); checks shapes and finiteness.
     pub fn new(act: Activation, data: &Width1Data, ctx: S::Ctx) -> Result<Self, InputError> {
-        crate::scalar::check_precision::<S>(ctx)?;
+        crate::scalar::check_model_precision::<S>(ctx)?;
         if data.n == 0 {
             return Err(InputError::Value { key: "data".into(), msg: "the data set has no samples (n = 0)".into() });
         }
