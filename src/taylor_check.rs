@@ -215,11 +215,11 @@ pub fn check_derivatives<S: Scalar>(obj: &dyn Objective<S>, th: &[S], v: &[S], w
     crate::objective::check_point(obj, "θ", th)?;
     let c = obj.ctx();
     let eps = S::eps(c);
-    // The ladder's steps run from 2^-7 down to ≈ eps^(1/3); below about 42 bits there is none, and a
-    // check with no step would pass anything.
+    // The ladder's steps run from 2^-7 down to ≈ eps^(1/3): none below 41 bits (a check with no step
+    // passed anything), one at 41–43 (no rate); two or more from 44 bits.
     if ladder_steps(eps).len() < 2 {
         return Err(EvalError::Other(format!(
-            "derivative checks need at least 42 bits of precision (central differences at h ≤ 2^-7 above the rounding), got {}",
+            "derivative checks need at least 44 bits of precision (two central-difference steps h ≤ 2^-7 above the rounding), got {}",
             S::precision_name(c)
         )));
     }

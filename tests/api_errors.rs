@@ -114,7 +114,7 @@ fn invalid_mpfr_precisions_are_errors_not_panics() {
 
 /// The other public steps check their vectors and η before the objective sees them (a user's
 /// objective need not check its own lengths), and MPFR contexts outside the engine's range, start
-/// vectors at another precision and derivative checks without a usable step are errors.
+/// vectors at another precision and derivative checks with fewer than two usable steps are errors.
 #[test]
 fn every_public_step_checks_its_inputs() {
     use rug::Float;
@@ -150,7 +150,10 @@ fn every_public_step_checks_its_inputs() {
     let m30 = Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 30).unwrap();
     let z30: Vec<Float> = (0..4).map(|i| Float::with_val(30, u8::from(i == 0))).collect();
     let e = selfstab::taylor_check::check_derivatives(&m30, &z30, &z30, &z30).unwrap_err().to_string();
-    assert!(e.contains("at least 42 bits"), "{e}");
+    assert!(e.contains("at least 44 bits"), "{e}");
+    let m44 = Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 44).unwrap();
+    let z44: Vec<Float> = (0..4).map(|i| Float::with_val(44, u8::from(i == 0))).collect();
+    assert!(selfstab::taylor_check::check_derivatives(&m44, &z44, &z44, &z44).is_ok());
 }
 
 /// The reduced map's long-run helpers refuse spans that could never end (they hung at τ = ∞ and at
