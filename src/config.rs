@@ -362,6 +362,12 @@ pub fn overlay(base: RunConfig, top: RunConfig) -> RunConfig {
         channels, multi, gf)
 }
 
+/// Whether the decimal `text` is > 0 though it parses to 0 in f64 (below f64's range, `1e-400`):
+/// decided exactly, in MPFR.
+pub fn positive_below_f64(text: &str) -> bool {
+    text.trim().parse::<f64>().is_ok_and(|v| v == 0.0) && rug::Float::parse(text.trim()).is_ok_and(|x| rug::Float::with_val(64, x) > 0)
+}
+
 /// Validate and fill defaults.
 pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
     let model = cfg.model.clone().unwrap_or_else(|| "mlp".into());
@@ -373,7 +379,7 @@ pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
         Ok(v) if v.is_finite() && v > 0.0 && (2.0 / v).is_finite() => {}
         // Positive but too small for the f64 threshold 2/η: a tiny f64, or a decimal below f64's
         // range (1e-400), which parses to 0.
-        Ok(v) if (v.is_finite() && v > 0.0) || (v == 0.0 && rug::Float::parse(lr.trim()).is_ok_and(|x| rug::Float::with_val(64, x) > 0)) => {
+        Ok(v) if (v.is_finite() && v > 0.0) || (v == 0.0 && positive_below_f64(&lr)) => {
             return Err(bad("lr", format!("`{lr}` is so small that the threshold 2/η overflows")));
         }
         Ok(_) => return Err(InputError::LearningRate(lr)),

@@ -452,7 +452,7 @@ fn main() -> ExitCode {
 fn positive_lr(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        Ok(0.0) if !text.trim().starts_with('-') && text.trim().split(['e', 'E']).next().is_some_and(|m| m.bytes().any(|b| (b'1'..=b'9').contains(&b))) => {
+        Ok(_) if selfstab::config::positive_below_f64(text) => {
             Err(format!("`{text}` rounds to 0 in f64; the learning rate must be > 0"))
         }
         Ok(_) => Err(format!("the learning rate must be finite and > 0, got `{text}`")),

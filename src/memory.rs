@@ -328,7 +328,7 @@ pub fn warning_against(job: Job, p: usize, rows: Option<&Rows>, bytes: u64, avai
 /// [`crate::linalg::threads`]), unless `SELFSTAB_MEMORY_CHECK=off`; a job that passes but may not
 /// fit at its peak is warned on stderr ([`warning_against`]).
 pub fn check(job: Job, p: usize, rows: Option<&Rows>, bytes: u64, kernels: bool) -> Result<(), InputError> {
-    if std::env::var("SELFSTAB_MEMORY_CHECK").is_ok_and(|v| v == "off") {
+    if switched_off() {
         return Ok(());
     }
     let reserve = if kernels { kernel_reserve(crate::linalg::threads()) } else { None };
@@ -344,7 +344,7 @@ pub fn check(job: Job, p: usize, rows: Option<&Rows>, bytes: u64, kernels: bool)
 /// whose size the job's floor does not cover (`eval`'s all-eigenpairs path). Called once the job's
 /// products have run, so their kernels' address space is already among what is mapped.
 pub fn check_bytes(what: &str, need: u64) -> Result<(), InputError> {
-    if std::env::var("SELFSTAB_MEMORY_CHECK").is_ok_and(|v| v == "off") {
+    if switched_off() {
         return Ok(());
     }
     match available() {
@@ -356,6 +356,11 @@ pub fn check_bytes(what: &str, need: u64) -> Result<(), InputError> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// `SELFSTAB_MEMORY_CHECK=off`: the checks and the warning are skipped.
+fn switched_off() -> bool {
+    std::env::var("SELFSTAB_MEMORY_CHECK").is_ok_and(|v| v == "off")
 }
 
 /// [`check`] at the precision of `S` in context `c`.

@@ -29,6 +29,11 @@ fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("binary runs")
 }
 
+/// `DIR/summary.json` of a run, parsed.
+fn summary_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
+}
+
 /// Runs `selfstab args…` and requires it to succeed (its stderr is the failure message).
 #[track_caller]
 fn expect_success<I: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = I>) -> Output {
@@ -833,7 +838,7 @@ fn blown_up_run_stops_early_with_a_message_and_keeps_outputs() {
     // Started 10⁴δ out, the projection and the predictions leave the finite range within a few
     // steps (GD's own loss is still finite then): the run must say so and stop.
     assert!(err.contains("became non-finite"), "no message naming the non-finite quantity: {err}");
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_json(&out);
     assert!(["diverged", "numerical"].contains(&summary["stop_reason"].as_str().unwrap()), "{summary}");
     let rows = std::fs::read_to_string(out.join("series.csv")).unwrap().lines().count() - 1;
     let tracked = summary["steps_tracked"].as_u64().unwrap() as usize;
@@ -873,7 +878,7 @@ fn default_outputs_are_all_written() {
     let col = |name: &str| -> f64 { row0[header.split(',').position(|h| h == name).unwrap()].parse().unwrap() };
     let (x0, y0) = (col("x") / col("delta"), col("y") / col("alpha").sqrt());
     let big_h = y0 * y0 + x0 * x0 - libm::log(x0 * x0) - 1.0;
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_json(&out);
     let height = summary["first_spike_reduced_map"].as_f64().expect("α₀ > 0 on the cubic");
     let want = 2.0 / 1.0 + (col("alpha") * big_h).sqrt();
     assert!(y0 != 0.0 && (height - want).abs() <= 1e-12 * want, "first_spike_reduced_map {height}, 2/η + √(α₀H₀) = {want} (Y₀ = {y0:e})");
@@ -902,7 +907,7 @@ fn far_too_large_learning_rate_stops_as_divergence_and_keeps_outputs() {
     assert!(err.contains("warning: the projection of θ₀ onto the stable set stopped off it") && err.contains("too far past the edge"), "{err}");
     // The job fails (a batch script sees it), with its outputs kept.
     assert!(!o.status.success() && err.contains("error: the run stopped early (diverged: GD diverged"), "{err}");
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_json(&out);
     assert_eq!(summary["stop_reason"], "diverged", "{summary}");
     let tracked = summary["steps_tracked"].as_u64().unwrap() as usize;
     assert!(tracked < 100, "did not stop early");
@@ -931,7 +936,7 @@ fn a_step_whose_gd_loss_is_non_finite_records_no_row() {
     for row in text.lines().skip(1) {
         assert!(!row.split(',').skip(1).take(3).all(|c| c == "0" || c == "0.0"), "a row of zeros: {row}");
     }
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_json(&out);
     assert_eq!(summary["steps_tracked"].as_u64(), Some(13), "{summary}");
     let (a, b) = (&summary["alpha_range"], &summary["beta_range"]);
     assert!((a[0].as_f64().unwrap() - 0.01).abs() < 1e-6 && (b[0].as_f64().unwrap() - 1.0).abs() < 1e-4, "{a} {b}");
@@ -942,7 +947,7 @@ fn a_step_whose_gd_loss_is_non_finite_records_no_row() {
     assert!(!o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(out.join("series.csv")).unwrap();
     assert!(text.lines().last().unwrap().starts_with("13,,"), "{}", text.lines().last().unwrap());
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_json(&out);
     assert_eq!(summary["steps_tracked"].as_u64(), Some(14), "{summary}");
     assert!(std::fs::read_to_string(out.join("final_state.txt")).unwrap().starts_with("# t = 14;"));
 }
@@ -1036,7 +1041,7 @@ fn an_eigengap_stop_names_the_ways_to_go_on() {
     // machine-independent.
     assert!(err.contains("eigengap assumption failed at tracking step 0: λ₂(θ†) = 6.60") && err.contains("≥ 1.7/η = 6.374203"), "{err}");
     assert!(err.contains("to go on past the eigengap: `--multi K`") && err.contains("`--gap-threshold none`"), "{err}");
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_json(&out);
     assert_eq!(summary["stop_reason"], "eigengap", "{summary}");
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -1051,7 +1056,7 @@ fn gd_whose_loss_blows_up_while_finite_stops_as_diverged() {
     let o = run(&["run", "--lr", "3", "--gap-threshold", "none", "--steps", "50", "--out", out.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("over 1e6 times its start"), "{err}");
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_json(&out);
     assert_eq!(summary["stop_reason"], "diverged", "{summary}");
     let text = std::fs::read_to_string(out.join("series.csv")).unwrap();
     let losses: Vec<f64> = text.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
