@@ -548,7 +548,16 @@ pub fn smooth(y: &[f64], w: f64) -> Vec<f64> {
 }
 
 /// Relative L1 error Σ|a − b| / Σ|b| over the index range.
+///
+/// # Panics
+/// If the range reaches past either series.
 pub fn rel_l1(a: &[f64], b: &[f64], range: std::ops::Range<usize>) -> f64 {
+    assert!(
+        range.end <= a.len().min(b.len()),
+        "central_flow::rel_l1: range {range:?} past the series' lengths {} and {}",
+        a.len(),
+        b.len()
+    );
     let (mut num, mut den) = (0.0, 0.0);
     for i in range {
         num += (a[i] - b[i]).abs();

@@ -281,9 +281,13 @@ pub fn gemm_faer(
 }
 
 /// x·y in index order.
+///
+/// # Panics
+/// If the lengths differ or both are empty (an empty MPFR sum has no precision to take).
 pub fn dot<S: Scalar>(x: &[S], y: &[S]) -> S {
-    debug_assert_eq!(x.len(), y.len());
-    let mut acc = S::zero(x.first().map(|v| v.ctx()).unwrap_or_else(|| y[0].ctx()));
+    assert_eq!(x.len(), y.len(), "linalg::dot: vectors of lengths {} and {}", x.len(), y.len());
+    let ctx = x.first().map(|v| v.ctx()).expect("linalg::dot: empty vectors (no precision for the zero sum)");
+    let mut acc = S::zero(ctx);
     for (a, b) in x.iter().zip(y) {
         acc.mul_acc(a, b);
     }
@@ -300,7 +304,13 @@ pub fn dot<S: Scalar>(x: &[S], y: &[S]) -> S {
 /// With a free thread and at least [`PASS_PAR_MIN`] multiply-adds ([`split_pass`]) the two halves
 /// of the list ys run concurrently: each sum is computed whole, on one thread, so the bits do not
 /// depend on it.
+///
+/// # Panics
+/// If a ys\[i\] and x differ in length.
 pub fn dots<S: Scalar>(x: &[S], ys: &[&[S]]) -> Vec<S> {
+    if let Some((i, y)) = ys.iter().enumerate().find(|(_, y)| y.len() != x.len()) {
+        panic!("linalg::dots: ys[{i}] has length {}, x has {}", y.len(), x.len());
+    }
     if ys.len() >= 2 && split_pass::<S>(x.len() * ys.len()) {
         let h = ys.len() / 2;
         let (mut a, b) = join2(|| dots_one(x, &ys[..h]), || dots_one(x, &ys[h..]));
@@ -378,8 +388,11 @@ const DOTS_CHAINS: usize = 16;
 /// consecutive slices of x continues the chain exactly as one [`dot`]). The chains run up to
 /// [`DOTS_CHAINS`] per pass over x in one loop: a single chain waits on the latency of each addition,
 /// independent chains overlap (and pair up in SIMD registers).
+///
+/// # Panics
+/// If acc and ys differ in length or a ys\[j\] is shorter than x.
 pub fn dots_acc<S: Scalar>(acc: &mut [S], x: &[S], ys: &[&[S]]) {
-    debug_assert_eq!(acc.len(), ys.len());
+    assert_eq!(acc.len(), ys.len(), "linalg::dots_acc: {} sums for {} vectors", acc.len(), ys.len());
     let n = ys.len();
     if n == 0 {
         return;

@@ -190,6 +190,7 @@ pub fn step<S: Scalar>(
     opts: &TrackOpts,
     mo: &MultiOpts,
 ) -> Result<(Row, Option<StopReason>), EvalError> {
+    opts.check()?;
     if ms.switched_at.is_none() {
         let (row, stop) = tracking::step(obj, eta, st, opts)?;
         match stop {

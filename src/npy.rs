@@ -122,17 +122,26 @@ fn shape_err(path: &Path, msg: impl Into<String>) -> InputError {
     }
 }
 
-/// Python's repr of a shape tuple: `()`, `(3,)`, `(3, 4)`.
+/// Python's repr of a shape tuple: `()`, `(3,)`, `(3, 4)`; a shape of more than
+/// [`SHAPE_REPR_MAX`] entries is shown by its first ones and its length (a corrupt header's
+/// 30,000-entry shape is not quoted whole in an error).
 fn shape_repr(shape: &[usize]) -> String {
     match shape {
         [] => "()".to_string(),
         [a] => format!("({a},)"),
+        _ if shape.len() > SHAPE_REPR_MAX => {
+            let parts: Vec<String> = shape[..SHAPE_REPR_MAX].iter().map(|s| s.to_string()).collect();
+            format!("({}, … {} entries in all)", parts.join(", "), shape.len())
+        }
         _ => {
             let parts: Vec<String> = shape.iter().map(|s| s.to_string()).collect();
             format!("({})", parts.join(", "))
         }
     }
 }
+
+/// Most entries of a shape an error message quotes ([`shape_repr`]).
+const SHAPE_REPR_MAX: usize = 6;
 
 // ---------------------------------------------------------------------------------------------
 // Header literal parser: a tiny subset of Python literals (str, int, True/False/None, tuple, list,

@@ -544,17 +544,25 @@ pub enum Anchor {
 }
 
 impl<S: Scalar> Trajectory<S> {
-    /// Iterate the map `n` steps from `s0` and store every state ($n+1$ of them).
-    pub fn run(map: &ReducedMap<S>, s0: &State<S>, n: usize) -> Self {
-        let mut x = Vec::with_capacity(n + 1);
-        let mut y = Vec::with_capacity(n + 1);
+    /// Iterate the map `n` steps from `s0` and store every state ($n+1$ of them). An error if n is
+    /// above [`MAX_MAP_STEPS`] or the states do not fit in memory (checked before the run).
+    pub fn run(map: &ReducedMap<S>, s0: &State<S>, n: usize) -> Result<Self, InputError> {
+        if !(n as f64 <= MAX_MAP_STEPS) {
+            return Err(InputError::Value { key: "n".into(), msg: format!("{n} steps, more than {MAX_MAP_STEPS:e}") });
+        }
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        if x.try_reserve_exact(n + 1).and_then(|_| y.try_reserve_exact(n + 1)).is_err() {
+            let bytes = 2.0 * (n as f64 + 1.0) * std::mem::size_of::<S>() as f64;
+            return Err(InputError::Value { key: "n".into(), msg: format!("{n} steps: the trajectory's {bytes:.3e} bytes could not be allocated") });
+        }
         let mut s = s0.clone();
         iterate(map, &mut s, n as u64, |_, st| {
             x.push(st.x.clone());
             y.push(st.y.clone());
             ControlFlow::Continue(())
         });
-        Self { h: map.h().clone(), x, y }
+        Ok(Self { h: map.h().clone(), x, y })
     }
 
     /// Number of stored states.

@@ -25,7 +25,8 @@ use crate::scalar::{Precision, Scalar};
 /// Options of the eigen solve.
 #[derive(Clone, Debug)]
 pub struct EigenOpts {
-    /// Number of top (largest algebraic) eigenpairs.
+    /// Number of top (largest algebraic) eigenpairs, ≥ 1 (0 is an error); a solve returns
+    /// min(k, p) pairs, p the objective's dimension.
     pub k: usize,
     /// Relative residual tolerance ‖Hy − θy‖ ≤ tol·|θ|.
     pub tol: f64,
@@ -367,6 +368,9 @@ fn check_solve_inputs<S: Scalar>(p: usize, th: &[S], warm: &[Vec<S>], pre: Optio
     }
     if !(opts.tol > 0.0 && opts.tol.is_finite()) {
         return Err(EvalError::Other(format!("eigen solve: the tolerance must be a finite number > 0, got {}", opts.tol)));
+    }
+    if opts.k == 0 {
+        return Err(EvalError::Other("eigen solve: k = 0 eigenpairs asked for (k must be ≥ 1)".into()));
     }
     // A start vector at another precision would carry its rounding into every pair.
     if let Some(c) = th.first().map(S::ctx)

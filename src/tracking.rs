@@ -33,6 +33,32 @@ pub struct TrackOpts {
     pub chain_tol: Option<f64>,
 }
 
+impl TrackOpts {
+    /// The settings a run can use: at least one projection step, and every tolerance and the gap
+    /// threshold finite and > 0 (a NaN threshold would never stop a run; an infinite tolerance
+    /// would stop every solve at its start). [`start`], [`start_split`] and [`step`] check them.
+    pub fn check(&self) -> Result<(), EvalError> {
+        let bad = |what: &str, v: f64| EvalError::Other(format!("tracking options: {what} must be a finite number > 0, got {v}"));
+        if self.projection_steps == 0 {
+            return Err(EvalError::Other("tracking options: projection_steps = 0 (θ† needs at least one projection step)".into()));
+        }
+        if !(self.eig_tol > 0.0 && self.eig_tol.is_finite()) {
+            return Err(bad("eig_tol", self.eig_tol));
+        }
+        if let Some(t) = self.chain_tol
+            && !(t > 0.0 && t.is_finite())
+        {
+            return Err(bad("chain_tol", t));
+        }
+        if let Some(c) = self.gap_threshold
+            && !(c > 0.0 && c.is_finite())
+        {
+            return Err(bad("gap_threshold", c));
+        }
+        Ok(())
+    }
+}
+
 /// The state of a tracking run after t steps (everything needed to continue).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
@@ -324,6 +350,7 @@ pub fn start<S: Scalar>(
     u0: Option<&[S]>,
     opts: &TrackOpts,
 ) -> Result<TrackState<S>, EvalError> {
+    opts.check()?;
     crate::gd::check_learning_rate(eta)?;
     crate::objective::check_point(obj, "θ₀", theta0)?;
     if let Some(u) = u0 {
@@ -362,6 +389,7 @@ pub fn start_split<S: Scalar>(
     u0: Option<&[S]>,
     opts: &TrackOpts,
 ) -> Result<TrackState<S>, EvalError> {
+    opts.check()?;
     crate::gd::check_learning_rate(eta)?;
     crate::objective::check_point(obj, "θ†₀", dagger0)?;
     crate::objective::check_point(obj, "v₀", v0)?;
@@ -443,6 +471,7 @@ pub fn step<S: Scalar>(
     if !st.dims_ok(obj.dim()) {
         return Err(EvalError::Other(format!("tracking state: a vector does not have the objective's length {}", obj.dim())));
     }
+    opts.check()?;
     crate::gd::check_learning_rate(eta)?;
     // The trails leave the state for the step, so that each part holds its own while both read the
     // rest of the state. With two threads the whole step runs on rayon's pool (its solves and

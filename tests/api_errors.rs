@@ -169,4 +169,58 @@ fn endless_reduced_map_runs_are_errors_not_hangs() {
     assert_eq!(energy_drift(&map, &s0, 1.0, 1).unwrap().steps, 100);
     assert!(flow_period(&0.5, &1e-300).unwrap_err().to_string().contains("dtau"));
     assert!(selfstab::order::energy_drift_error::<f64>(1e-300, ()).is_err());
+    // A stored trajectory of 2^42 steps is refused before anything is allocated (it aborted in
+    // the allocator); a short run stores n + 1 states.
+    use selfstab::reduced_map::Trajectory;
+    let e = Trajectory::run(&map, &s0, 1 << 42).err().unwrap().to_string();
+    assert!(e.contains("4398046511104 steps, more than 1e10"), "{e}");
+    assert_eq!(Trajectory::run(&map, &s0, 10).unwrap().len(), 11);
+}
+
+/// Options no solve could honour are errors: k = 0 eigenpairs, a tracking run with no projection
+/// step, a NaN or infinite tolerance, and a NaN eigengap threshold (it never fired: every
+/// comparison with NaN is false, so a run past the gap went on as if checked).
+#[test]
+fn meaningless_solver_options_are_errors() {
+    let m = cubic();
+    let th = [0.0; 4];
+    let k0 = EigenOpts { k: 0, ..EigenOpts::top::<f64>(1, ()) };
+    assert!(top_eigen(&m, &th, None, &k0).unwrap_err().to_string().contains("k = 0"));
+    // k above the dimension gives the p pairs there are.
+    let k9 = EigenOpts { k: 9, ..EigenOpts::top::<f64>(1, ()) };
+    assert_eq!(top_eigen(&m, &th, None, &k9).unwrap().values.len(), 4);
+    let u0 = Some(&[1.0, 0.0, 0.0, 0.0][..]);
+    for (o, what) in [
+        (TrackOpts { projection_steps: 0, ..opts() }, "projection_steps = 0"),
+        (TrackOpts { eig_tol: f64::NAN, ..opts() }, "eig_tol"),
+        (TrackOpts { chain_tol: Some(f64::INFINITY), ..opts() }, "chain_tol"),
+        (TrackOpts { gap_threshold: Some(f64::NAN), ..opts() }, "gap_threshold"),
+        (TrackOpts { gap_threshold: Some(-1.9), ..opts() }, "gap_threshold"),
+    ] {
+        let e = tracking::start_split(&m, &1.0, &th, &[0.01, 0.0, 0.0, 0.0], u0, &o).unwrap_err().to_string();
+        assert!(e.contains(what), "{what}: {e}");
+        let mut st = tracking::start_split(&m, &1.0, &th, &[0.01, 0.0, 0.0, 0.0], u0, &opts()).unwrap();
+        let e = tracking::step(&m, &1.0, &mut st, &o).unwrap_err().to_string();
+        assert!(e.contains(what), "{what}: {e}");
+    }
+}
+
+/// The dense helpers panic with a message naming the mismatch (they used to check lengths in debug
+/// builds only, and a release build summed the common prefix: a silent wrong number).
+#[test]
+fn dot_products_of_unequal_lengths_panic_with_the_lengths() {
+    use selfstab::linalg::{dot, dots};
+    fn msg(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+        let e = std::panic::catch_unwind(f).expect_err("expected a panic");
+        e.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+    assert!(msg(|| {
+        dot(&[1.0, 2.0, 3.0], &[1.0, 2.0]);
+    })
+    .contains("lengths 3 and 2"));
+    assert!(msg(|| {
+        dots(&[1.0, 2.0], &[&[1.0, 2.0][..], &[1.0][..]]);
+    })
+    .contains("ys[1] has length 1, x has 2"));
+    assert_eq!(dot(&[1.0, 2.0, 3.0], &[1.0, 2.0, 2.0]), 11.0);
 }

@@ -160,7 +160,7 @@ proptest! {
 fn check_orbit_stages(h: f64, xi: f64) -> Result<(), TestCaseError> {
     let map = ReducedMap::new(h).unwrap();
     let n = (20.0 / h).floor() as usize;
-    let tr = Trajectory::run(&map, &State::new(xi, 0.0), n);
+    let tr = Trajectory::run(&map, &State::new(xi, 0.0), n).expect("trajectory");
     let stages = tr.stages();
     prop_assert_eq!(stages[0], Stage::ProgressiveSharpening);
     let mut visited = 1;
@@ -221,7 +221,7 @@ fn telescoping<S: Lift>(map: &ReducedMap<S>, s0: &State<S>, n: usize) -> Telesco
     let bits = S::bits(c);
     let p = 2 * bits + 128;
     let u = unit_roundoff::<S>(c);
-    let tr = Trajectory::run(map, s0, n);
+    let tr = Trajectory::run(map, s0, n).expect("trajectory");
     let h = map.h().lift(p);
     let hf = map.h().to_f64();
     let one = Float::with_val(p, 1);
@@ -291,7 +291,7 @@ proptest! {
     ) {
         let map = ReducedMap::new(h).unwrap();
         let n = ((20.0 / h) * frac).floor().max(1.0) as usize;
-        let tr = Trajectory::run(&map, &State::new(xi, 0.0), n);
+        let tr = Trajectory::run(&map, &State::new(xi, 0.0), n).expect("trajectory");
         prop_assume!(tr.x.iter().all(|x| x.abs() >= f64::MIN_POSITIVE));
         let t = telescoping(&map, &State::new(xi, 0.0), n);
         prop_assert!(t.r1 <= t.b1, "first identity: {:e} > {:e}", t.r1, t.b1);
@@ -440,7 +440,7 @@ fn claim_07_growth_is_slower_at_order_one_energy() {
         let map = ReducedMap::new(h).unwrap();
         let s0 = State::new(1.0, e.sqrt());
         let cs = up_crossings(&map, &s0, 1, 10_000);
-        let tr = Trajectory::run(&map, &s0, cs[0].step as usize);
+        let tr = Trajectory::run(&map, &s0, cs[0].step as usize).expect("trajectory");
         let n = cs[0].step as usize;
         let r = (energy(&tr.x[n], &tr.y[n]) / e).ln() / n as f64 / (2.0 * h * h).ln_1p();
         assert!((r - want).abs() <= 0.002, "claim 7 at H = {e}: growth ratio {r} (measured before: {want})");
@@ -621,7 +621,7 @@ fn claim_10_mean_x2_is_one_up_to_the_boundary_term() {
     // differences 1e-15 … 4e-15 relative to max X² on 15-cycle windows at h = 0.0025.
     let h = 0.0025;
     let map = ReducedMap::new(h).unwrap();
-    let tr = Trajectory::run(&map, &State::new(0.1, 0.0), 50_000);
+    let tr = Trajectory::run(&map, &State::new(0.1, 0.0), 50_000).expect("trajectory");
     let u = f64::EPSILON / 2.0;
     let mx2 = tr.x.iter().map(|x| x * x).fold(0.0, f64::max);
     let my = tr.y.iter().map(|y| y.abs()).fold(0.0, f64::max);
@@ -637,7 +637,7 @@ fn claim_10_mean_x2_is_one_up_to_the_boundary_term() {
 /// ⟨Y⟩ − (h/2)⟨Y²⟩ on 15-cycle windows from X₀ = 0.1, Y₀ = 0, first window (0-based anchor 0).
 fn window_gap(h: f64, anchor: Anchor, first: usize) -> (f64, WindowAverages<f64>) {
     let map = ReducedMap::new(h).unwrap();
-    let tr = Trajectory::run(&map, &State::new(0.1, 0.0), (250.0 / h) as usize);
+    let tr = Trajectory::run(&map, &State::new(0.1, 0.0), (250.0 / h) as usize).expect("trajectory");
     let w = tr.anchored_window(anchor, first, 15).unwrap();
     (w.mean_y - h / 2.0 * w.mean_y2, w)
 }

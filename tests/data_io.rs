@@ -298,6 +298,18 @@ fn npy_errors_name_the_path_and_problem() {
         std::fs::write(&p, &b).unwrap();
         expect_err(npy::read_npy_f64(&p), &p, &[what]);
     }
+    // A corrupt header with a 30,000-entry shape (version 2.0: u32 header length): the error
+    // quotes its first entries and its length, not 90 kB of digits.
+    let header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({}), }}", "1, ".repeat(30_000));
+    let mut b = b"\x93NUMPY\x02\x00".to_vec();
+    b.extend_from_slice(&(header.len() as u32 + 1).to_le_bytes());
+    b.extend_from_slice(header.as_bytes());
+    b.push(b'\n');
+    let p = dir.join("long_shape.npy");
+    std::fs::write(&p, &b).unwrap();
+    let msg = npy::read_npy_f64(&p).unwrap_err().to_string();
+    assert!(msg.contains("(1, 1, 1, 1, 1, 1, … 30000 entries in all)") && msg.contains("1-D or 2-D"), "{msg}");
+    assert!(msg.len() < 400, "the message quotes {} bytes: {}…", msg.len(), &msg[..200]);
     let p = dir.join("version.npy");
     std::fs::write(&p, b"\x93NUMPY\x04\x00\x10\x00").unwrap();
     expect_err(npy::read_npy_f64(&p), &p, &["version 4.0"]);
