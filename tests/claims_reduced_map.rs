@@ -435,15 +435,29 @@ fn claim_07_growth_is_slower_at_order_one_energy() {
     // 0.8248 at H = 5.8 (claim: 0.92 and 0.82; the claim does not define its averaging, and the
     // ratio falls with H, so these agree within that ambiguity: H = 1.6 → 1.76 over the cycle).
     // Tolerance 0.002: half the change of the ratio over one cycle (0.93 → 0.92 between cycles).
+    // claims.md's 0.92 and 0.82 are checked against that ambiguity: the mean over the cycle that
+    // ends at H (started at H²/H_end), over the cycle that starts at H, and over the first 2, 3, 4
+    // cycles from H (H grows, so the mean falls: at H = 1.6 measured 0.9347, 0.9293, 0.9264,
+    // 0.9233, 0.9201); the quoted value must lie in the range these span, ± half a unit of its
+    // last digit.
     let h = 0.01f64;
-    for (e, want) in [(1.6f64, 0.9293), (5.8, 0.8248)] {
-        let map = ReducedMap::new(h).unwrap();
+    let map = ReducedMap::new(h).unwrap();
+    let cycles = |e: f64, k: usize| {
         let s0 = State::new(1.0, e.sqrt());
-        let cs = up_crossings(&map, &s0, 1, 10_000);
-        let tr = Trajectory::run(&map, &s0, cs[0].step as usize).expect("trajectory");
-        let n = cs[0].step as usize;
-        let r = (energy(&tr.x[n], &tr.y[n]) / e).ln() / n as f64 / (2.0 * h * h).ln_1p();
+        let cs = up_crossings(&map, &s0, k, 100_000);
+        let n = cs[k - 1].step as usize;
+        let tr = Trajectory::run(&map, &s0, n).expect("trajectory");
+        let e_end = energy(&tr.x[n], &tr.y[n]);
+        ((e_end / e).ln() / n as f64 / (2.0 * h * h).ln_1p(), e_end)
+    };
+    for (e, want, quoted) in [(1.6f64, 0.9293, 0.92), (5.8, 0.8248, 0.82)] {
+        let (r, e_end) = cycles(e, 1);
         assert!((r - want).abs() <= 0.002, "claim 7 at H = {e}: growth ratio {r} (measured before: {want})");
+        let mut means = vec![cycles(e * e / e_end, 1).0, r];
+        means.extend((2..=4).map(|k| cycles(e, k).0));
+        let (lo, hi) = means.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &m| (a.min(m), b.max(m)));
+        eprintln!("claim 7 at H = {e}: mean growth ratio over the cycle to H, from H, and 2–4 cycles from H: {means:.4?}; claims.md {quoted}");
+        assert!(quoted >= lo - 0.005 && quoted <= hi + 0.005, "claim 7 at H = {e}: {quoted} outside [{lo}, {hi}] ± 0.005");
     }
 }
 

@@ -3,9 +3,10 @@
 #![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 mod common;
+use common::eigvec_davis_kahan;
 use rug::Float;
 use selfstab::data::{Dataset, init_params};
-use selfstab::linalg::{dot, from_f64, jacobi_eigen, norm};
+use selfstab::linalg::{dot, from_f64, jacobi_eigen};
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::{Objective, dense_hessian};
 use selfstab::scalar::Scalar;
@@ -48,12 +49,9 @@ fn claim_34_generic<S: Scalar>(c: S::Ctx) {
             // Top eigenvector within the Davis–Kahan angle of the dense one: sin∠ ≤ ‖r‖/gap with
             // ‖r‖ ≤ tol·|θ| (plus the dense solve's rounding), so ‖u − ±u_dense‖ ≤ √2·sin∠, measured
             // in the working precision (1 − |cos| in f64 rounds to 0 above f64 and tested nothing).
-            let sign = S::from_i64(if dot(&eig.vectors[0], &vecs[0..p]).to_f64() < 0.0 { -1 } else { 1 }, c);
-            let diff: Vec<S> = (0..p).map(|i| eig.vectors[0][i].clone() - &(vecs[i].clone() * &sign)).collect();
-            let dist = norm(&diff).to_f64();
             let gap = (vals[0].clone() - &vals[1]).to_f64();
             let rounding = 64.0 * p as f64 * S::eps(c) * scale;
-            let bound = std::f64::consts::SQRT_2 * (opts.tol * eig.values[0].abs().to_f64() + rounding) / gap + 64.0 * p as f64 * S::eps(c);
+            let (dist, bound) = eigvec_davis_kahan(&eig.vectors[0], &vecs[0..p], opts.tol, eig.values[0].to_f64(), gap, rounding, S::eps(c));
             assert!(dist <= bound, "claim 34 ({act:?}, {loss:?}): ‖u − u_dense‖ = {dist:e} > {bound:e}");
         }
     }

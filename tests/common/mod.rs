@@ -29,3 +29,24 @@ pub fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
 pub fn pinned_within(name: &str, value: f64, measured: f64, f: f64) {
     assert!(value <= measured * f && value >= measured / f, "{name}: {value} against the measured {measured} (factor {f} either way)");
 }
+
+/// Distance ‖u − ±u_dense‖ (the chord 2 sin(∠/2), in the working precision: no cancellation, unlike
+/// 1 − |cos|) of an iterative eigenvector from the dense solve's, and its Davis–Kahan bound:
+/// sin∠ ≤ ‖r‖/gap with ‖r‖ ≤ tol·|θ| plus the dense solve's rounding `dense_rounding` (64·p·eps·‖H‖),
+/// the chord ≤ √2·sin∠, plus 64·p·eps for the rounding of the two unit vectors themselves.
+/// `gap` is the distance of the pair's eigenvalue to the rest of the spectrum.
+pub fn eigvec_davis_kahan<S: selfstab::Scalar>(u: &[S], u_dense: &[S], tol: f64, theta: f64, gap: f64, dense_rounding: f64, eps: f64) -> (f64, f64) {
+    use selfstab::linalg::{dot, norm};
+    let p = u.len();
+    let flip = dot(u, u_dense).to_f64() < 0.0;
+    let diff: Vec<S> = u.iter().zip(u_dense).map(|(a, b)| if flip { a.clone() + b } else { a.clone() - b }).collect();
+    let dist = norm(&diff).to_f64();
+    let bound = std::f64::consts::SQRT_2 * (tol * theta.abs() + dense_rounding) / gap + 64.0 * p as f64 * eps;
+    (dist, bound)
+}
+
+/// Bit-for-bit equality of two vectors: equal values and, for zeros, equal signs (`==` alone takes
+/// −0 for +0, the very difference a sign flip of u could make).
+pub fn bits_eq<S: selfstab::Scalar>(a: &[S], b: &[S]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y && x.to_f64().is_sign_negative() == y.to_f64().is_sign_negative())
+}
