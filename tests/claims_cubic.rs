@@ -195,6 +195,7 @@ fn claim_17_authors_initialisation_error_f64() {
 
 #[test]
 fn claim_03_projection_overshoot_and_newton_ratio_f64() {
+    let mut dev = vec![];
     for (alpha, h) in [("0.01", 0.1f64), ("0.0025", 0.05)] {
         let m = model::<f64>(alpha, "0.3", ());
         let x0 = 0.1 * m.delta();
@@ -209,14 +210,21 @@ fn claim_03_projection_overshoot_and_newton_ratio_f64() {
         }
         let below = (2.0 - cur.sharpness) / eps0;
         eprintln!("claim 3: h = {h}: ε = {eps0:e}, (2/η − S)/ε = {below:.4}, |u·∇L| = {newton:?}");
-        // Final sharpness ≈ 2/η − 2ε: the ratio is 2 up to O(ηβx₀²) = O(ε) corrections.
-        assert!((below - 2.0).abs() <= 0.05, "claim 3: (2/η − S)/ε = {below}");
-        // Newton residual ratio per step = h²/4 (exactly, to leading order).
+        // Final sharpness ≈ 2/η − 2ε: the ratio is 2 up to O(x₀²) = O(h²) corrections (measured
+        // 1.9976 / 1.9994: deviations 2.4e-3 / 6e-4, 4× per halving of h). Bound 0.01 (4× the
+        // largest deviation, and far below the 0.5 that separates Toy-C's 2 from c₄ = 1's 1.5), plus
+        // the 4× drop (ratio 0.2–0.3), as for c₄ below.
+        assert!((below - 2.0).abs() <= 0.01, "claim 3: (2/η − S)/ε = {below}");
+        dev.push((below - 2.0).abs());
+        // Newton residual ratio per step = h²/4 to leading order, with O(h²) relative corrections
+        // (measured 2e-4 at h = 0.1, 5e-5 at h = 0.05): within h² relative.
         for k in 1..3 {
             let ratio = newton[k + 1] / newton[k];
-            assert!((ratio / (h * h / 4.0) - 1.0).abs() <= 0.05, "claim 3: ratio {ratio:e} vs h²/4 = {:e}", h * h / 4.0);
+            assert!((ratio / (h * h / 4.0) - 1.0).abs() <= h * h, "claim 3: ratio {ratio:e} vs h²/4 = {:e}", h * h / 4.0);
         }
     }
+    let q = dev[1] / dev[0];
+    assert!((0.2..=0.3).contains(&q), "claim 3: deviation ratio {q} between h = 0.1 and 0.05 (O(h²): 0.25)");
 }
 
 // ---------- claim 2: the projection and the predicted steps are invariant under u → −u ----------

@@ -14,6 +14,8 @@
 //! range under 1-ulp perturbations).
 #![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
+mod common;
+
 use std::sync::OnceLock;
 use std::ops::ControlFlow;
 
@@ -280,6 +282,12 @@ fn claim_24_full_horizon_t700() {
     // α changes sign after the first spike (633 in claims.md): 5% band.
     assert!((600..=665).contains(&first_neg), "α < 0 from {first_neg}");
     assert!(gmax <= 1.4e-7 && gmin >= -3.05e-10);
+    // The finding: with 3 projection steps S(θ†) ends *above* 2/η (by ≤ the 3-step residual) on
+    // most steps with α > 0: 432 of 633 measured (`run --steps 1000`). The sign at the residual's
+    // 1e-10 level is set by the projection's last Newton step, so the count is pinned within 10 %.
+    let above_pos = pos.iter().filter(|&&g| g < 0.0).count();
+    eprintln!("claim 24 full: S(θ†) > 2/η on {above_pos} of the {} steps with α > 0", pos.len());
+    common::pinned_within("claim 24: steps with S(θ†) > 2/η while α > 0", above_pos as f64, 432.0, 1.1);
     // S(θ†) < 2/η once α < 0. At the sign change itself α ≈ 0 (−1.7e-5), so the step −η∇L leaves
     // S(θ†) on the threshold: measured −6.2e-15 there (+8.0e-15, 9 ulps of S, before the f64 MLP's
     // data shards), strictly below afterwards. The
@@ -329,7 +337,9 @@ fn claim_26_tracking_ratio_before_the_spike() {
     // Before GD's first spike ≥ 6 digits are stable: the claim's numbers at their stated precision.
     assert!(r25 <= 0.014 && r50 <= 0.031, "ratios {r25}, {r50}");
     assert!((r60 - 0.15).abs() <= 0.005, "ratio at t = 60: {r60}");
-    assert!(smin >= 1.495 && smax < 1.915, "ratio on 69–80: [{smin}, {smax}]");
+    // The band [1.50, 1.91] from both sides: each end within half a unit of the quoted digit
+    // (measured [1.498, 1.908]), so a narrower band fails as a wider one does.
+    assert!((smin - 1.50).abs() <= 0.005 && (smax - 1.91).abs() <= 0.005, "ratio on 69–80: [{smin}, {smax}]");
     assert!((63..=72).contains(&tpk), "prediction spike at t = {tpk}");
 }
 
