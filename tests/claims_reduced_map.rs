@@ -6,6 +6,8 @@
 //! next to the assertion. Property tests use a pinned ChaCha seed so a failure reproduces.
 #![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
+mod common;
+
 use std::ops::ControlFlow;
 
 use proptest::prelude::*;
@@ -713,7 +715,7 @@ fn claim_10_x2_minimum_windows_give_negative_mean() {
 fn claim_11_reference_runs_h_0_05() {
     // reference.md §3.4 [M]: h = 0.05 (2h² = 0.005), start (1.1, 0), 2·10⁴ steps.
     // Measured: k = 0 and 0.0025 diverge (|X| > 1e6); k = 0.005 (= 2h², neutral) ends at distance
-    // 0.139 from the orbit (claim: 0.15); k = 0.01, 0.05, 0.5 reach 2.2e-15, 2.5e-16, 5.2e-15
+    // 0.139 from the orbit (reference: 0.15; see below); k = 0.01, 0.05, 0.5 reach 2.2e-15, 2.5e-16, 5.2e-15
     // (claim: 1e-14; the floor is f64 rounding of X near 1).
     let h = 0.05;
     for (k, expect) in [(0.0, "diverges"), (0.0025, "diverges"), (0.005, "neutral"), (0.01, "converges"), (0.05, "converges"), (0.5, "converges")] {
@@ -721,17 +723,30 @@ fn claim_11_reference_runs_h_0_05() {
         let mut s = State::new(1.1, 0.0);
         let mut ws = Workspace::new(());
         let mut diverged = false;
-        for _ in 0..20_000 {
+        let (mut dmin, mut dmax, mut dsum) = (f64::INFINITY, 0.0f64, 0.0);
+        for i in 0..20_000 {
             map.step(&mut s, &mut ws);
             if !s.x.is_finite() || s.x.abs() > 1e6 {
                 diverged = true;
                 break;
             }
+            if i >= 10_000 {
+                let d = ((s.x.abs() - 1.0).powi(2) + s.y * s.y).sqrt();
+                (dmin, dmax, dsum) = (dmin.min(d), dmax.max(d), dsum + d);
+            }
         }
         let dist = ((s.x.abs() - 1.0).powi(2) + s.y * s.y).sqrt();
         match expect {
             "diverges" => assert!(diverged, "k = {k}: did not diverge (distance {dist})"),
-            "neutral" => assert!(!diverged && (0.1..=0.2).contains(&dist), "k = {k}: distance {dist}"),
+            "neutral" => {
+                // Finding: the neutral run's distance oscillates in [0.0967, 0.1399] over steps
+                // 10⁴–2·10⁴ (mean 0.1196; 0.139 at the end): it stays, but at most at 0.14, 7 %
+                // below the reference's "distance 0.15". Both ends pinned within 5 %.
+                eprintln!("claim 11: k = {k}: distance over steps 10⁴–2·10⁴ in [{dmin:.4}, {dmax:.4}], mean {:.4}, {dist:.4} at the end", dsum / 1e4);
+                assert!(!diverged, "k = {k}: diverged");
+                common::pinned_within("claim 11 neutral, min distance", dmin, 0.0967, 1.05);
+                common::pinned_within("claim 11 neutral, max distance", dmax, 0.1399, 1.05);
+            }
             _ => assert!(!diverged && dist <= 1e-14, "k = {k}: distance {dist:e}"),
         }
     }
