@@ -441,7 +441,9 @@ fn band(es: &[Errs], f: impl Fn(&Errs) -> f64) -> f64 {
 #[test]
 fn claim_22_ls_errors_follow_r_quartic_and_perpendicular_f64() {
     // r is first order (c₄, b, claim 18) or order 0 (c₃, claim 21); the formulas' extra O(h) is
-    // below r there, so all four errors must be Θ(r): X/r within a factor 2 over 1.2 decades of h.
+    // below r there, so all four errors must be Θ(r): X/r within a factor 2 over 1.2 decades of h
+    // (h ×1/16: an error one order off r would move X/r by 16×, so 2 separates the orders while
+    // leaving room for the pre-asymptotic drift).
     // Measured bands (L, S; L and S formulas): c₄ 1.35, 1.75, 1.36, 1.77; b 1.19, 1.68, 1.20, 1.69;
     // c₃ 1.03, 1.00, 1.03, 1.03.
     for (what, pert) in [("c₄ = 1", Pert::C4("1")), ("b = 1", Pert::B("1")), ("c₃ = 0.1", Pert::C3("0.1"))] {
@@ -457,7 +459,8 @@ fn claim_22_ls_errors_follow_r_quartic_and_perpendicular_f64() {
 #[test]
 fn claim_22_ls_errors_follow_r_kappa_and_coupling_f64() {
     // κ (claim 19): r is at rounding level, so L(θ†+v), S(θ†+v) are exact up to rounding
-    // (measured ≤ 5.7e-13 in √α units); the formulas carry only their O(h) (claims 15–16), here
+    // (measured ≤ 5.7e-13 in √α units; bound 1e-11: 4× the rounding of r at the longest run,
+    // ≈ 1e-13·N/1000 by claim 13 with N = 20/h ≤ 25,600); the formulas carry only their O(h) (claims 15–16), here
     // measured ≤ 0.0062·h (L) and ≤ 0.036·h (S): bound 0.01h and 0.05h.
     let (hs, es) = claim_22_runs("κ = 0.5", Pert::Kappa("0.5"));
     for (h, e) in hs.iter().zip(&es) {
