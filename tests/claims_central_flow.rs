@@ -187,6 +187,7 @@ fn claim_30_micro_mlp_smoothed_gd_matches_flow() {
     let [x2, lo, l0, gs, sh] = claim_30_errors(400, 25.0);
     pinned_within("x² vs tr Σ", x2, MEASURED_SHORT[0], 1.01);
     pinned_within("loss vs L(w) + tr Σ/η", lo, MEASURED_SHORT[1], 1.01);
+    pinned_within("L(w) alone", l0, MEASURED_SHORT[2], 1.01);
     assert!(lo * 5.0 <= l0, "the tr Σ/η term does not improve the loss prediction: {lo} vs {l0}");
     pinned_within("‖∇L‖² vs prediction", gs, MEASURED_SHORT[3], 1.01);
     pinned_within("S vs S(w)", sh, MEASURED_SHORT[4], 1.01);

@@ -360,6 +360,8 @@ fn claim_20_e2_coupling_error_does_not_vanish_f64() {
     let failed = (0..200).find(|_| gd_step(&m, m.eta(), &mut th, &mut g).is_err());
     eprintln!("claim 20 (e₂) at h = 0.1: GD's loss non-finite at step {failed:?}");
     assert!(failed.is_some(), "claim 20: GD at h = 0.1 did not diverge");
+    // Deterministic (the generic f64 path): the step recorded in theory/claims.toml.
+    assert_eq!(failed, Some(152), "claim 20: GD at h = 0.1 diverged at another step");
     // Finding: the generalized dynamics track along e₂ (the growing coupling enters the u-slice,
     // which they treat exactly); measured 1.7547e-4 at h = 0.0125 down to 1.6078e-9 at h = 1.25e-4
     // (far above f64's rounding level of r, ≈ 1e-13), slope 2.3527 ± 0.1276. Pinned: both ends
@@ -638,6 +640,7 @@ fn claim_21_large_c3_leaves_eos_at_h_0_1_f64() {
         ext.push(ymax);
     }
     assert!((ext[0] - 6.42).abs() <= 0.01, "claim 21: the map's max |Y| at h = 0.1 is {}", ext[0]);
+    assert!((ext[1] - 4.5146).abs() <= 5e-5, "claim 21: the map's max |Y| at h = 0.05 is {} (recorded 4.5146)", ext[1]);
     // (ii) The runaway: with the c₃ term the y-equation is Y' = Y + h(1 − X² − c₃βY²/2), so once
     // Y < −√(2/(c₃β)) every later step lowers Y (by at least h(c₃βY²/2 − 1), growing): the
     // x-curvature 2/η + y falls below 2/η for good (GD leaves EOS) and the loss, unbounded below
