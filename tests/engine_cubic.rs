@@ -212,7 +212,7 @@ fn claim_02_generic<S: Scalar>(c: S::Ctx) {
     for (x, y) in a.u.iter().zip(&b.u) {
         assert!(*x == -y.clone(), "claim 2: u from −v₀ is not exactly −u");
     }
-    assert!(bits_eq(&[a.sharpness.clone()], &[b.sharpness.clone()]), "claim 2: S changed under u → −u");
+    assert!(bits_eq(std::slice::from_ref(&a.sharpness), std::slice::from_ref(&b.sharpness)), "claim 2: S changed under u → −u");
     assert!(bits_eq(&a.grad_s, &b.grad_s), "claim 2: ∇S changed under u → −u");
     assert!(bits_eq(&a.grad_s_perp, &b.grad_s_perp), "claim 2: ∇S⊥ changed under u → −u");
     assert!(bits_eq(&[a.alpha.clone(), a.beta.clone()], &[b.alpha.clone(), b.beta.clone()]), "claim 2: α or β changed under u → −u");
