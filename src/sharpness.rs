@@ -12,7 +12,9 @@
 //! Stored Ritz pairs of a previous solve may precondition the expansion (Davidson); a solve whose
 //! residual stops falling drops them ([`STALL_WINDOW`]).
 //! It stops when every requested pair has relative residual
-//! ‖Hy − θy‖ ≤ tol·max(|θ|, |θ₁|), θ₁ the top value (decisions.md §5) and reports an error naming the residual reached otherwise.
+//! ‖Hy − θy‖ ≤ tol·max(|θ|, |θ₁|, the spectrum's size), θ₁ the top value and the size the RMS of
+//! the projected matrix's eigenvalues, ≤ ‖H‖ ([`spectral_scale`]; decisions.md §5; for the top pair of a Hessian whose top eigenvalue is its
+//! largest in magnitude this is tol·|S|), and reports an error naming the residual reached otherwise.
 //! A solve started from a given vector uses no randomness, so starting from −v₀ returns exactly −u
 //! (negation is exact in IEEE and MPFR; claim 2).
 
@@ -28,7 +30,7 @@ pub struct EigenOpts {
     /// Number of top (largest algebraic) eigenpairs, ≥ 1 (0 is an error); a solve returns
     /// min(k, p) pairs, p the objective's dimension.
     pub k: usize,
-    /// Relative residual tolerance ‖Hy − θy‖ ≤ tol·|θ|.
+    /// Relative residual tolerance ‖Hy − θy‖ ≤ tol·max(|θ|, |θ₁|, the spectrum's size) ([`Eigen::residuals`]).
     pub tol: f64,
     /// Largest basis before a thick restart.
     pub max_basis: usize,

@@ -99,11 +99,11 @@ pub fn project_with<S: Scalar>(
 
 /// Whether the chain's solve number `i` (0: the centre a projection starts from, i ≥ 1: projection
 /// step i) may stop at the early tolerance: when at least two linearised steps with solves at the
-/// full tolerance follow it (i ≤ steps − 2). Each linearised step is a Newton step on the two
+/// full tolerance follow it (i ≤ steps − 2). Each linearised step is a Newton-like step on the two
 /// constraints, so an error ε in the u and S it starts from leaves an error O(ε·d) at distance d
-/// from M: the next Newton steps square its component off M away, its component along M stays
-/// (the shift of θ† that theory/README.md "Early solves of the θ† chain" bounds); the last two
-/// solves set the residuals.
+/// from M: the later steps shrink its component off M (by ≈ h²/4 each, claim 3), its component
+/// along M stays (the shift of θ† that theory/README.md "Early solves of the θ† chain" bounds); the
+/// last two solves set the residuals.
 pub fn early_solve(i: usize, steps: usize) -> bool {
     i + 2 <= steps
 }

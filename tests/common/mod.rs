@@ -32,7 +32,8 @@ pub fn pinned_within(name: &str, value: f64, measured: f64, f: f64) {
 
 /// Distance ‖u − ±u_dense‖ (the chord 2 sin(∠/2), in the working precision: no cancellation, unlike
 /// 1 − |cos|) of an iterative eigenvector from the dense solve's, and its Davis–Kahan bound:
-/// sin∠ ≤ ‖r‖/gap with ‖r‖ ≤ tol·|θ| plus the dense solve's rounding `dense_rounding` (64·p·eps·‖H‖),
+/// sin∠ ≤ ‖r‖/gap with ‖r‖ ≤ tol·|θ| (θ: the scale the solver's residual is relative to, ‖H‖ for a
+/// lower pair) plus the dense solve's rounding `dense_rounding` (64·p·eps·‖H‖),
 /// the chord ≤ √2·sin∠, plus 64·p·eps for the rounding of the two unit vectors themselves.
 /// `gap` is the distance of the pair's eigenvalue to the rest of the spectrum.
 pub fn eigvec_davis_kahan<S: selfstab::Scalar>(u: &[S], u_dense: &[S], tol: f64, theta: f64, gap: f64, dense_rounding: f64, eps: f64) -> (f64, f64) {
