@@ -32,6 +32,11 @@ pub struct Claim {
     pub bound: String,
     /// Tests that check it.
     pub tests: Vec<String>,
+    /// Tests of the claim's setting, not of the claim (the run it needs reaches its start, the
+    /// sampler it uses draws as stated, the CLI that produces it writes its outputs): a failure
+    /// fails the claim, but they do not count as its checks.
+    #[serde(default)]
+    pub setting_tests: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,7 +60,7 @@ pub struct Record {
     pub verdict: String,
     /// pass | fail | not-built.
     pub status: String,
-    /// Tests passed / run, and which failed.
+    /// Tests passed / run (the setting checks apart), and which failed.
     pub measured: String,
     /// Bound and recorded measurements.
     pub bound: String,
@@ -65,6 +70,8 @@ pub struct Record {
     pub title: String,
     /// Outcome of each test.
     pub tests: BTreeMap<String, String>,
+    /// Outcome of each setting check.
+    pub setting_tests: BTreeMap<String, String>,
 }
 
 /// Test outcomes from `cargo test` output lines `test NAME ... ok|FAILED|ignored` (ANSI colour
@@ -135,32 +142,45 @@ fn strip_ansi(text: &str) -> String {
     out
 }
 
-/// Map test outcomes to claim records.
+/// Outcome of each of `names` in `outcomes`: `not run` when the log does not name it.
+fn outcomes_of(names: &[String], outcomes: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    names.iter().map(|t| (t.clone(), outcomes.get(t).cloned().unwrap_or_else(|| "not run".into()))).collect()
+}
+
+/// Map test outcomes to claim records. A claim passes when each of its tests and setting checks is
+/// named `ok` (or `ignored`) and at least one of its own tests ran: setting checks alone never pass a
+/// claim, and they are counted apart.
 pub fn records(claims: &[Claim], outcomes: &BTreeMap<String, String>) -> Vec<Record> {
+    let count = |m: &BTreeMap<String, String>, o: &str| m.values().filter(|v| *v == o).count();
     claims
         .iter()
         .map(|c| {
-            let tests: BTreeMap<String, String> = c
-                .tests
-                .iter()
-                .map(|t| (t.clone(), outcomes.get(t).cloned().unwrap_or_else(|| "not run".into())))
-                .collect();
-            let ok = tests.values().filter(|o| *o == "ok").count();
-            let failed: Vec<&String> = tests.iter().filter(|(_, o)| *o == "FAILED").map(|(n, _)| n).collect();
-            let ran = tests.values().filter(|o| *o == "ok" || *o == "FAILED").count();
+            let tests = outcomes_of(&c.tests, outcomes);
+            let setting_tests = outcomes_of(&c.setting_tests, outcomes);
+            let (ok, failed_n) = (count(&tests, "ok"), count(&tests, "FAILED"));
+            let ran = ok + failed_n;
+            let names = |o: &str| -> String {
+                tests.iter().chain(&setting_tests).filter(|(_, v)| *v == o).map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            };
             // Ignored tests (the full studies in quick mode) are listed by cargo as `ignored`; a
             // test the log does not name at all did not run (a truncated log, a crashed binary).
-            let missing: Vec<&String> = tests.iter().filter(|(_, o)| *o == "not run").map(|(n, _)| n).collect();
+            let (any_failed, any_missing) = (names("FAILED"), names("not run"));
+            let settings = if c.setting_tests.is_empty() {
+                String::new()
+            } else {
+                let sok = count(&setting_tests, "ok");
+                format!("; setting checks {sok}/{} pass", sok + count(&setting_tests, "FAILED"))
+            };
             let (status, measured) = if c.verdict == "not-built" {
                 ("not-built".to_string(), "—".to_string())
-            } else if !failed.is_empty() {
-                ("fail".into(), format!("{ok}/{ran} tests pass; failed: {}", failed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
+            } else if !any_failed.is_empty() {
+                ("fail".into(), format!("{ok}/{ran} tests pass{settings}; failed: {any_failed}"))
             } else if ran == 0 {
                 ("fail".into(), "no test of this claim ran".into())
-            } else if !missing.is_empty() {
-                ("fail".into(), format!("{ok}/{ran} tests pass; missing from the test output: {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
+            } else if !any_missing.is_empty() {
+                ("fail".into(), format!("{ok}/{ran} tests pass{settings}; missing from the test output: {any_missing}"))
             } else {
-                ("pass".into(), format!("{ok}/{ran} tests pass ({} ignored in this mode)", tests.len() - ran))
+                ("pass".into(), format!("{ok}/{ran} tests pass ({} ignored in this mode){settings}", tests.len() - ran))
             };
             Record {
                 id: c.id,
@@ -171,6 +191,7 @@ pub fn records(claims: &[Claim], outcomes: &BTreeMap<String, String>) -> Vec<Rec
                 setting: c.setting.clone(),
                 title: c.title.clone(),
                 tests,
+                setting_tests,
             }
         })
         .collect()
@@ -303,6 +324,32 @@ mod tests {
         for r in recs.iter().filter(|r| r.verdict == "not-built") {
             assert_eq!(r.status, "not-built");
         }
+    }
+
+    /// Setting checks are counted apart: they fail a claim when they fail or are missing, and
+    /// never pass it alone.
+    #[test]
+    fn setting_checks_fail_a_claim_but_never_pass_it_alone() {
+        let claim = Claim {
+            id: 1,
+            title: "t".into(),
+            verdict: "holds".into(),
+            setting: "s".into(),
+            bound: "b".into(),
+            tests: vec!["claim_01_a".into(), "claim_01_study".into()],
+            setting_tests: vec!["claim_01_setup".into()],
+        };
+        let rec = |log: &str| records(std::slice::from_ref(&claim), &parse_outcomes(log)).remove(0);
+        let r = rec("test claim_01_a ... ok\ntest claim_01_study ... ignored\ntest claim_01_setup ... ok\n");
+        assert_eq!((r.status.as_str(), r.measured.as_str()), ("pass", "1/1 tests pass (1 ignored in this mode); setting checks 1/1 pass"));
+        assert_eq!(r.setting_tests["claim_01_setup"], "ok");
+        let r = rec("test claim_01_a ... ok\ntest claim_01_study ... ignored\ntest claim_01_setup ... FAILED\n");
+        assert_eq!((r.status.as_str(), r.measured.as_str()), ("fail", "1/1 tests pass; setting checks 0/1 pass; failed: claim_01_setup"));
+        let r = rec("test claim_01_a ... ok\ntest claim_01_study ... ignored\n");
+        assert_eq!(r.status, "fail");
+        assert!(r.measured.ends_with("missing from the test output: claim_01_setup"), "{}", r.measured);
+        let r = rec("test claim_01_a ... ignored\ntest claim_01_study ... ignored\ntest claim_01_setup ... ok\n");
+        assert_eq!((r.status.as_str(), r.measured.as_str()), ("fail", "no test of this claim ran"));
     }
 
     #[test]

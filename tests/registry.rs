@@ -1,6 +1,7 @@
 //! The claims registry (theory/claims.toml) and the tests agree: every claim 1–36 is listed once
 //! (1–35 from claims.md, 36 this project's own),
-//! every listed test exists, every `claim_NN_*` test is listed under claim NN, claims with a verdict
+//! every listed test exists, every `claim_NN_*` test is listed under claim NN (as a test of the
+//! claim or of its setting, not both), claims with a verdict
 //! other than `not-built` have at least one test, and not-built claims list none (so none is ever
 //! shown as passing).
 
@@ -22,6 +23,8 @@ struct Claim {
     #[serde(default)]
     bound: String,
     tests: Vec<String>,
+    #[serde(default)]
+    setting_tests: Vec<String>,
 }
 
 /// Names of every `fn` marked #[test] under tests/ and src/.
@@ -64,13 +67,14 @@ fn registry_lists_every_claim_and_every_claim_test() {
     for c in &reg.claim {
         assert!(["holds", "finding", "open", "not-built"].contains(&c.verdict.as_str()), "claim {}: verdict `{}`", c.id, c.verdict);
         if c.verdict == "not-built" {
-            assert!(c.tests.is_empty(), "claim {} is not built but lists tests", c.id);
+            assert!(c.tests.is_empty() && c.setting_tests.is_empty(), "claim {} is not built but lists tests", c.id);
         } else {
             assert!(!c.tests.is_empty(), "claim {} ({}) has no test", c.id, c.verdict);
             assert!(!c.bound.is_empty() && !c.setting.is_empty(), "claim {} lacks its setting or bound", c.id);
         }
-        for t in &c.tests {
+        for t in c.tests.iter().chain(&c.setting_tests) {
             assert!(tests.contains(t), "claim {} lists `{t}`, which is not a test function", c.id);
+            assert!(!(c.tests.contains(t) && c.setting_tests.contains(t)), "claim {} lists `{t}` both as a test and as a setting check", c.id);
             listed.entry(t.clone()).or_default().insert(c.id);
         }
     }
