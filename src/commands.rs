@@ -381,8 +381,10 @@ pub(crate) fn search_resumable<S: Scalar>(
     let inst = match (inst, saver.failed.take()) {
         (_, Some(e)) => Err(e),
         (Ok(i), None) => Ok(i),
+        // Stopped after step t: θ_{t+1} is saved and the same command resumes at step t + 1.
         (Err(gd::SearchError::Stopped(t)), None) => Err(Error::Interrupted(format!(
-            "interrupted at GD step {t} of the instability search: the search so far is saved in {}; the same command resumes it",
+            "interrupted at GD step {} of the instability search: the search so far is saved in {}; the same command resumes it",
+            t + 1,
             path.display()
         ))),
         (Err(e), None) => Err(crate::error::EvalError::Other(e.to_string()).into()),

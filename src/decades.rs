@@ -689,6 +689,30 @@ pub struct FullOpts {
     pub mixed: bool,
 }
 
+impl FullOpts {
+    /// The options' ranges for `claim` (a `--full` claim): 0.5 ≤ decades ≤ 9, 3 ≤ points ≤
+    /// [`MAX_POINTS`], `mixed` only for claims 17 and 18.
+    pub fn check(&self, claim: u32) -> Result<(), Error> {
+        parse_claim(&claim.to_string())?;
+        // Below half a decade of h the fitted slope is the points' noise, not the order (1e-14 decades
+        // gave a slope 2.83 ± 0.41 and a "finding" from three equal-looking h).
+        if !(self.decades >= 0.5 && self.decades <= 9.0) {
+            return Err(InputError::Value { key: "decades".into(), msg: format!("need 0.5 ≤ decades ≤ 9, got {}", self.decades) }.into());
+        }
+        if !(3..=MAX_POINTS).contains(&self.points) {
+            return Err(InputError::Value {
+                key: "points".into(),
+                msg: format!("need 3 ≤ points ≤ {MAX_POINTS} (each point is a run of up to millions of steps; a slope's fit gains nothing from more), got {}", self.points),
+            }
+            .into());
+        }
+        if self.mixed && !matches!(claim, 17 | 18) {
+            return Err(InputError::Value { key: "mixed".into(), msg: format!("applies to claims 17 and 18 (GD and v in double-double), not {claim}") }.into());
+        }
+        Ok(())
+    }
+}
+
 /// A saved options key (`FullOpts`'s Debug text) as the command-line flags that give it:
 /// `FullOpts { decades: 4.0, points: 3, dd_max_steps: 0, mixed: true }` → `--decades 4 --points 3
 /// --dd-max-steps 0 --mixed`; a key of another form is returned as it is.
@@ -894,22 +918,7 @@ pub fn partial_path(claim: u32, out: &std::path::Path) -> std::path::PathBuf {
 /// progress is saved there too, as it runs and at a signal ([`run_point`]), and resumed at its step
 /// with the same bits. The caller removes the file once the outputs are written.
 pub fn study_in(claim: u32, o: FullOpts, out: Option<&std::path::Path>, fresh: bool) -> Result<(Study, Vec<FullPoint>), Error> {
-    parse_claim(&claim.to_string())?;
-    // Below half a decade of h the fitted slope is the points' noise, not the order (1e-14 decades
-    // gave a slope 2.83 ± 0.41 and a "finding" from three equal-looking h).
-    if !(o.decades >= 0.5 && o.decades <= 9.0) {
-        return Err(InputError::Value { key: "decades".into(), msg: format!("need 0.5 ≤ decades ≤ 9, got {}", o.decades) }.into());
-    }
-    if !(3..=MAX_POINTS).contains(&o.points) {
-        return Err(InputError::Value {
-            key: "points".into(),
-            msg: format!("need 3 ≤ points ≤ {MAX_POINTS} (each point is a run of up to millions of steps; a slope's fit gains nothing from more), got {}", o.points),
-        }
-        .into());
-    }
-    if o.mixed && !matches!(claim, 17 | 18) {
-        return Err(InputError::Value { key: "mixed".into(), msg: format!("applies to claims 17 and 18 (GD and v in double-double), not {claim}") }.into());
-    }
+    o.check(claim)?;
     let hm = h_max(claim);
     let hs = geometric(hm, hm * libm::pow(10.0, -o.decades), o.points);
     let key = format!("{o:?}");

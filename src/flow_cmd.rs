@@ -219,10 +219,8 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     if !checked {
         crate::memory::check_scalar::<S>(crate::memory::Job::Flow, obj.dim(), obj.data_rows().as_ref(), c)?;
     }
-    // The output directory is made and locked once the job is known to fit.
-    npy::create_out_dir(&out)?;
-    let _lock = npy::lock_out_dir(&out)?;
     let obj = obj.as_ref();
+    // The --dagger run is read and checked first: a refused job leaves no output directory.
     let dag = match &args.dagger {
         Some(d) => Some(read_dagger(d)?),
         None => None,
@@ -230,6 +228,9 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     if let Some(d) = &dag {
         d.check_job(&cfg.lr, &cfg.precision, &obj.describe(), None)?;
     }
+    // The output directory is made and locked once the job is known to fit.
+    npy::create_out_dir(&out)?;
+    let _lock = npy::lock_out_dir(&out)?;
     let start = std::time::Instant::now();
     let ckpt_path = out.join("flow_checkpoint.json");
     let inputs = cfg.input_digest()?;

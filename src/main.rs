@@ -188,9 +188,10 @@ enum Cmd {
         /// digits, synthetic or a .npz file (X float64 [n, d], y int64 [n]).
         #[arg(long, default_value = "digits")]
         data: String,
-        /// Number of samples (the first n digits).
-        #[arg(long, default_value_t = 256)]
-        n: usize,
+        /// Number of samples: the first n digits, or n synthetic ones; a .npz file is used whole
+        /// (default 256).
+        #[arg(long)]
+        n: Option<usize>,
         /// Seed of the initialisation and of synthetic data (default 0; naming it without --theta0
         /// starts from the seeded initialisation).
         #[arg(long)]
@@ -383,8 +384,8 @@ enum Cmd {
         data: Option<String>,
         /// Samples: the first n digits, or n synthetic ones; a .npz file is used whole (default 256,
         /// as `run`).
-        #[arg(long, default_value_t = 256)]
-        n: usize,
+        #[arg(long)]
+        n: Option<usize>,
         /// Seed of synthetic data.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -494,9 +495,10 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 gf: gf.then_some(true),
                 ..flags
             };
-            let seed = flags.seed;
+            let (seed, n) = (flags.seed, flags.n);
             let cfg = config::resolve(&config::merge(from_file, flags))?;
             warn_if_seed_unused(seed, &cfg);
+            warn_if_n_unused(n, &cfg.data);
             let s = commands::run_with(&cfg, fresh)?;
             print_json(&s)?;
             // GD's divergence and a numerical failure end the job with an error (its outputs are
@@ -515,6 +517,8 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             // initialisation; otherwise from the reference θ₀ of the default net.
             let theta0 = theta0.unwrap_or_else(|| config::unnamed_theta0(layers.is_some() || seed.is_some()));
             let layers = layers.map_or_else(|| config::default_config().layers.expect("the default job names its widths"), |w| w.0);
+            warn_if_n_unused(n, &data);
+            let n = n.unwrap_or(256);
             let a = selfstab::sgd::SgdArgs {
                 batches: batch.0, layers, activation, loss, data, n, seed: seed.unwrap_or(0), theta0, lr, steps, every, sample_seed,
                 eos_eps, window, out, fresh,
@@ -526,9 +530,10 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
         Cmd::Flow { job, substeps, smooth, form, top_k, sdcp_tol, dagger, checkpoint_every, fresh } => {
             let (from_file, flags) = job.split()?;
             let flags = RunConfig { checkpoint_every, ..flags };
-            let seed = flags.seed;
+            let (seed, n) = (flags.seed, flags.n);
             let cfg = config::resolve(&config::merge(from_file, flags))?;
             warn_if_seed_unused(seed, &cfg);
+            warn_if_n_unused(n, &cfg.data);
             // flow_summary.json writes the form as `One` / `K`: either case is accepted.
             let form = match form.to_ascii_lowercase().as_str() {
                 "k" => selfstab::central_flow::Form::K,
@@ -555,6 +560,8 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
         Cmd::Order { claim, out, full: true, decades, points, dd_max_steps, mixed, fresh, .. } => {
             let claim = selfstab::decades::parse_claim(&claim)?;
             let opts = selfstab::decades::FullOpts { decades, points, dd_max_steps, mixed };
+            // Options first: a refused study leaves no output directory.
+            opts.check(claim)?;
             selfstab::npy::create_out_dir(&out)?;
             let _lock = selfstab::npy::lock_out_dir(&out)?;
             let (s, pts) = selfstab::decades::study_in(claim, opts, Some(&out), fresh)?;
@@ -566,6 +573,9 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
         }
         Cmd::Order { claim, out, quick, .. } => {
             let claim = selfstab::order::parse_claim(&claim)?;
+            // The output directory is made before the study runs: one that cannot be made is
+            // refused at once, not after the study.
+            selfstab::npy::create_out_dir(&out)?;
             let s = selfstab::order::study(claim, quick)?;
             selfstab::order::write(&s, &out)?;
             print_out(&selfstab::order::markdown(&s))?;
@@ -596,6 +606,8 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
         Cmd::Eval { theta, data, n, seed, layers, model, channels, activation, loss, precision, top_k, eig_tol, out } => {
             let precision = Precision::parse(&precision)?;
             let data = data.unwrap_or_else(|| default_data(&model));
+            warn_if_n_unused(n, &data);
+            let n = n.unwrap_or(256);
             let extra = selfstab::models::build::is_extra(&model);
             let layers = if extra { vec![] } else { need_layers(&model, layers, channels.is_some())? };
             let a = EvalArgs { theta, data, n, seed, layers, activation, loss, precision, top_k, eig_tol, out };
@@ -620,6 +632,14 @@ fn warn_if_seed_unused(seed: Option<u64>, cfg: &config::Resolved) {
             "warning: --seed {s} changes nothing here: GD starts from θ₀ = {} and the {} data are not seeded (--theta0 \"\" starts from the seeded initialisation)",
             cfg.theta0, cfg.data
         );
+    }
+}
+
+/// `--n` on the command line changes nothing when the data are a file, which is used whole: say so,
+/// as for an unused `--seed`.
+fn warn_if_n_unused(n: Option<usize>, data: &str) {
+    if let (Some(n), false) = (n, matches!(data, "digits" | "synthetic" | "width1")) {
+        eprintln!("warning: --n {n} changes nothing here: the data file {data} is used whole");
     }
 }
 

@@ -950,7 +950,7 @@ pub fn check_digest(bytes: &[u8]) -> Result<(), String> {
             bytes[i..].starts_with(key) && bytes[i + key.len()..].trim_ascii_start().first() == Some(&b':')
         });
         if member {
-            return Err("its CRC-32 member is not at its end, where it was written: the file was rewritten or cut short after it was written".into());
+            return Err("its CRC-32 member is not at its end as it was written (`\"crc32\":\"…\"}` closing the text): the file was written again by another program (re-serialised JSON moves or respaces it: Python's json.dump writes `\"crc32\": \"`) or cut short".into());
         }
         return Ok(());
     }

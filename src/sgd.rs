@@ -274,14 +274,8 @@ pub trait SgdObserver {
 /// No observer.
 impl SgdObserver for () {}
 
-/// [`run`] from a saved position `from` (None: from θ₀), with an observer of its state after each
-/// step. Resumed from a state the observer saw, the run ends with the result of the run that state
-/// came from, bit for bit.
-pub fn run_from(ds: &Dataset, theta0: &[f64], o: &SgdOpts, from: Option<SgdState>, observer: &mut dyn SgdObserver) -> Result<SgdResult, Error> {
-    let full = Mlp::<f64>::new(&o.layers, o.activation, o.loss, ds, ())?;
-    if theta0.len() != full.dim() {
-        return Err(InputError::Dimension(format!("θ₀ has {} entries, the network {}", theta0.len(), full.dim())).into());
-    }
+/// The options' own ranges: η > 0 finite, eos_eps ∈ [0, 1), every ≥ 1, window ∈ (0, 1].
+fn check_opts(o: &SgdOpts) -> Result<(), Error> {
     if !(o.lr > 0.0 && o.lr.is_finite()) {
         return Err(InputError::LearningRate(format!("{}", o.lr)).into());
     }
@@ -294,6 +288,18 @@ pub fn run_from(ds: &Dataset, theta0: &[f64], o: &SgdOpts, from: Option<SgdState
     if !(o.window > 0.0 && o.window <= 1.0) {
         return Err(InputError::Value { key: "window".into(), msg: format!("must be in (0, 1], got {}", o.window) }.into());
     }
+    Ok(())
+}
+
+/// [`run`] from a saved position `from` (None: from θ₀), with an observer of its state after each
+/// step. Resumed from a state the observer saw, the run ends with the result of the run that state
+/// came from, bit for bit.
+pub fn run_from(ds: &Dataset, theta0: &[f64], o: &SgdOpts, from: Option<SgdState>, observer: &mut dyn SgdObserver) -> Result<SgdResult, Error> {
+    let full = Mlp::<f64>::new(&o.layers, o.activation, o.loss, ds, ())?;
+    if theta0.len() != full.dim() {
+        return Err(InputError::Dimension(format!("θ₀ has {} entries, the network {}", theta0.len(), full.dim())).into());
+    }
+    check_opts(o)?;
     let p = full.dim();
     let (mut st, mut sampler, mut noise) = match from {
         Some(st) => {
@@ -555,6 +561,23 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
     for &b in &a.batches {
         Sampler::new(ds.n, b, a.sample_seed)?;
     }
+    let opts = |b: usize| -> Result<SgdOpts, Error> {
+        Ok(SgdOpts {
+            layers: a.layers.clone(),
+            activation: Activation::parse(&a.activation)?,
+            loss: LossKind::parse(&a.loss)?,
+            lr: a.lr,
+            batch: b,
+            steps: a.steps,
+            every: a.every,
+            sample_seed: a.sample_seed,
+            eos_eps: a.eos_eps,
+            window: a.window,
+            eig_tol: 1e-10,
+        })
+    };
+    // The options are checked before the output directory is made (a refused job leaves none).
+    check_opts(&opts(a.batches[0])?)?;
     crate::npy::create_out_dir(&a.out)?;
     let _lock = crate::npy::lock_out_dir(&a.out)?;
     // Finished batch sizes of an interrupted run of the same job (`sgd_partial.json`) are reused.
@@ -578,21 +601,6 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         }
         crate::npy::remove_outputs(&a.out, ["figures/sgd.svg", "figures/sgd.png"]);
     }
-    let opts = |b: usize| -> Result<SgdOpts, Error> {
-        Ok(SgdOpts {
-            layers: a.layers.clone(),
-            activation: Activation::parse(&a.activation)?,
-            loss: LossKind::parse(&a.loss)?,
-            lr: a.lr,
-            batch: b,
-            steps: a.steps,
-            every: a.every,
-            sample_seed: a.sample_seed,
-            eos_eps: a.eos_eps,
-            window: a.window,
-            eig_tol: 1e-10,
-        })
-    };
     // Every saved result, and the saved run in progress, is checked before anything runs.
     let refuse = |why: String| -> Error { InputError::Saved { path: partial_path.clone(), what: "file of finished batch sizes".into(), why }.into() };
     for r in &saved {

@@ -561,8 +561,9 @@ fn interrupted_instability_search_is_saved_and_resumes_bit_identically() {
         assert!(err.contains("of the instability search: the search so far is saved in") && !err.contains("panicked"), "{cmd}: {err}");
         let k = interrupted_step(&err, "GD");
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
-        assert_eq!(v["state"]["t"].as_u64(), Some(k + 1), "{cmd}: the saved search is not the one after the step named");
-        assert!(k > 1, "{cmd}: the saved search ({k}) is not the one written at the signal");
+        // The step named is the saved one, where the same command resumes (as for tracking steps).
+        assert_eq!(v["state"]["t"].as_u64(), Some(k), "{cmd}: the saved search is not at the step named");
+        assert!(k > 2, "{cmd}: the saved search ({k}) is not the one written at the signal");
         // A cap below the saved step is refused (the search is kept).
         let low = (k / 2).to_string();
         let o = bin().args(args(cmd, &out, &["--search-steps", &low])).output().unwrap();
@@ -571,7 +572,7 @@ fn interrupted_instability_search_is_saved_and_resumes_bit_identically() {
         let cap = (k + 40).to_string();
         let o = bin().args(args(cmd, &out, &["--search-steps", &cap])).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(&format!("resuming the instability search from {} at GD step {}", saved.display(), k + 1)), "{cmd}: {err}");
+        assert!(err.contains(&format!("resuming the instability search from {} at GD step {k}", saved.display())), "{cmd}: {err}");
         assert!(!o.status.success() && err.contains(&format!("within {cap} GD steps")), "{cmd}: {err}");
         if cmd == "run" {
             let fresh = d.join("uninterrupted");
@@ -1504,5 +1505,45 @@ fn a_saved_state_edited_or_damaged_after_it_was_written_is_refused() {
     let o = expect_success(args(&part));
     assert!(String::from_utf8_lossy(&o.stderr).contains("resuming from"));
     assert_eq!(series_without_timing(&full.join("series.csv")), series_without_timing(&part.join("series.csv")));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A job refused for its options makes no output directory (walk-through review: `order --full`,
+/// `sgd` and `flow --dagger` left an empty one); `order` with an `--out` that cannot be a directory
+/// is refused; `--n` beside a data file, which is used whole, is named as changing nothing.
+#[test]
+fn refused_options_leave_no_output_directory_and_an_unused_n_is_named() {
+    let d = tmp("refused-no-out");
+    let cases: [&[&str]; 6] = [
+        &["order", "15", "--full", "--decades", "20"],
+        &["order", "15", "--full", "--points", "2"],
+        &["sgd", "--batch", "32", "--every", "0"],
+        &["sgd", "--batch", "32", "--window", "2"],
+        &["sgd", "--batch", "32", "--eos-eps", "nan"],
+        &["flow", "--dagger", "/nonexistent-selfstab-run", "--steps", "5"],
+    ];
+    for (i, args) in cases.iter().enumerate() {
+        let out = d.join(format!("out{i}"));
+        let o = bin().args(*args).arg("--out").arg(&out).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.starts_with("error:") && !err.contains("panicked"), "{args:?}: {err}");
+        assert!(!out.exists(), "{args:?}: the refused job made its output directory");
+    }
+    let file = d.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let o = bin().args(["order", "20", "--out"]).arg(&file).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("not a directory") && o.stdout.is_empty(), "{err}");
+    let exp = d.join("exp");
+    assert!(run(&["export", "--layers", "64,8,10", "--n", "40", "--out", exp.to_str().unwrap()]).status.success());
+    let npz = exp.join("data.npz");
+    let o = run(&["eval", "--theta", exp.join("theta0.npy").to_str().unwrap(), "--data", npz.to_str().unwrap(), "--layers", "64,8,10", "--n", "10", "--out", d.join("ev").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains(&format!("warning: --n 10 changes nothing here: the data file {} is used whole", npz.display())), "{err}");
+    // The same evaluation as without --n: the file's 40 rows, bit for bit.
+    let o = run(&["eval", "--theta", exp.join("theta0.npy").to_str().unwrap(), "--data", npz.to_str().unwrap(), "--layers", "64,8,10", "--out", d.join("ev2").to_str().unwrap()]);
+    assert!(o.status.success() && !String::from_utf8_lossy(&o.stderr).contains("warning"));
+    let loss = |dir: &str| serde_json::from_slice::<serde_json::Value>(&std::fs::read(d.join(dir).join("eval.json")).unwrap()).unwrap()["loss"].clone();
+    assert_eq!(loss("ev"), loss("ev2"));
     let _ = std::fs::remove_dir_all(&d);
 }
