@@ -253,6 +253,45 @@ fn exact_cubic_constants_match_closed_form_at_x_zero() {
     let _ = from_f64::<f64>(&[0.0], ());
 }
 
+/// Off M (u·∇L ≠ 0) the centre's α is −∇L·∇S⊥, not −∇L·∇S: ∇S⊥ = ∇S − (u·∇S)u, β = ‖∇S⊥‖²,
+/// δ² = 2α/β (reference.md §1), rebuilt here from the objective's own ∇L and ∇³L[u,u] at the
+/// solve's u. On M the two α agree (u·∇L = 0), so the claims, which read α at θ†, cannot tell them
+/// apart; here they differ by (u·∇L)(u·∇S), asserted ≥ 1e6 × the rounding bound (mutation audit:
+/// α = −∇L·∇S was caught only by two golden snapshots, at 1e-8 relative).
+fn alpha_off_m_generic<S: Scalar>(c: S::Ctx) {
+    let m = Cubic::<S>::new(&spec(), c).unwrap();
+    let th = point::<S>(c);
+    let cen = center(&m, &th, None, 1e3 * S::eps(c)).unwrap();
+    let mut g = zeros::<S>(4, c);
+    m.grad(&th, &mut g).unwrap();
+    let mut ds = zeros::<S>(4, c);
+    m.d3_sym(&th, &cen.u, &mut ds).unwrap();
+    let us = dot(&cen.u, &ds);
+    let perp: Vec<S> = ds.iter().zip(&cen.u).map(|(d, u)| d.clone() - &(us.clone() * u)).collect();
+    let f = |x: &S| x.to_f64();
+    // Each quantity is a few operations on 4-vectors of norm ≤ ‖∇L‖, ‖∇S‖: 16ε of that scale.
+    let (ng, nds) = (f(&norm(&g)), f(&norm(&ds)));
+    let e = 16.0 * S::eps(c);
+    let alpha = -f(&dot(&g, &perp));
+    let shift = f(&dot(&cen.u, &g)) * f(&us);
+    assert!((f(&cen.alpha) - alpha).abs() <= e * ng * nds, "α = {} against −∇L·∇S⊥ = {alpha}", f(&cen.alpha));
+    assert!(shift.abs() >= 1e6 * e * ng * nds, "u·∇L = {} does not separate −∇L·∇S from −∇L·∇S⊥ here", f(&dot(&cen.u, &g)));
+    assert!((f(&cen.beta) - f(&dot(&perp, &perp))).abs() <= e * nds * nds, "β = {}", f(&cen.beta));
+    assert!((f(&cen.delta_sq) - 2.0 * f(&cen.alpha) / f(&cen.beta)).abs() <= e * f(&cen.delta_sq).abs(), "δ² = {}", f(&cen.delta_sq));
+    assert!(cen.grad_s_perp.iter().zip(&perp).all(|(a, b)| (f(a) - f(b)).abs() <= e * nds), "∇S⊥ = {:?}", to_f64(&cen.grad_s_perp));
+    assert!(f(&dot(&cen.u, &cen.grad_s_perp)).abs() <= e * nds, "u·∇S⊥ = {}", f(&dot(&cen.u, &cen.grad_s_perp)));
+}
+
+#[test]
+fn alpha_off_m_uses_the_perpendicular_gradient_of_s_f64() {
+    alpha_off_m_generic::<f64>(());
+}
+
+#[test]
+fn alpha_off_m_uses_the_perpendicular_gradient_of_s_mpfr256() {
+    alpha_off_m_generic::<Float>(256);
+}
+
 #[test]
 fn cubic_spec_rejects_bad_constants() {
     let mut s = CubicSpec::reference("0.01", "0.3");
