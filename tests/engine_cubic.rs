@@ -292,6 +292,39 @@ fn alpha_off_m_uses_the_perpendicular_gradient_of_s_mpfr256() {
     alpha_off_m_generic::<Float>(256);
 }
 
+/// The tracking row's formula columns are the formulas of claims 15–16 at θ†: loss_taylor =
+/// L(θ†) + x²/η and sharpness_pred_avg = S(θ†) + y (standard and generalized), checked against the
+/// row's own L(θ†), S(θ†), x, y at η = 1/2, where x²/η and x²·η differ by 4× (mutation audit: the
+/// claim tests rebuild the formulas from `predicted::xy` and never read these columns, so x²·η was
+/// caught only by a golden snapshot). Toy-P with c₄ = 1 from x₀ = δ/2 on M, 40 steps: x² ≥ 1e-4
+/// of the loss scale throughout (asserted), so 4× of it is far above the 8ε rounding bound.
+#[test]
+fn tracking_rows_report_the_loss_and_sharpness_formulas_at_theta_dagger() {
+    use selfstab::tracking::{self, TrackOpts};
+    let mut sp = CubicSpec::reference("0.01", "0.3");
+    sp.eta = "0.5".into();
+    sp.c4 = "1".into();
+    let m = Cubic::<f64>::new(&sp, ()).unwrap();
+    let eta = *m.eta();
+    let mut v0 = vec![0.0; 4];
+    v0[0] = 0.5 * m.delta();
+    let mut u0 = vec![0.0; 4];
+    u0[0] = 1.0;
+    let opts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-12, chain_tol: None };
+    let mut st = tracking::start_split(&m, &eta, &[0.0; 4], &v0, Some(&u0), &opts).unwrap();
+    let e = 8.0 * f64::EPSILON;
+    for t in 0..40 {
+        let (r, stop) = tracking::step(&m, &eta, &mut st, &opts).unwrap();
+        assert!(stop.is_none(), "stopped at {t}");
+        for (kind, lt, sa, x, y) in [("standard", r.loss_taylor, r.sharpness_pred_avg, r.x, r.y), ("generalized", r.loss_taylor_gen, r.sharpness_pred_avg_gen, r.x_gen, r.y_gen)] {
+            let (l, s) = (r.loss_dagger + x * x / eta, r.sharpness_dagger + y);
+            assert!(x * x >= 1e-4 * r.loss_dagger.abs().max(1e-3), "t = {t}: x = {x} too small to tell x²/η from x²·η");
+            assert!((lt - l).abs() <= e * (r.loss_dagger.abs() + x * x / eta), "t = {t} ({kind}): loss_taylor {lt} against L(θ†) + x²/η = {l}");
+            assert!((sa - s).abs() <= e * (r.sharpness_dagger.abs() + y.abs()), "t = {t} ({kind}): sharpness_pred_avg {sa} against S(θ†) + y = {s}");
+        }
+    }
+}
+
 #[test]
 fn cubic_spec_rejects_bad_constants() {
     let mut s = CubicSpec::reference("0.01", "0.3");
