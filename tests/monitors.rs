@@ -37,6 +37,19 @@ fn closed_forms<S: Scalar>(c: S::Ctx, c4: &str) -> (monitors::MonitorRow, f64, u
     v[0] = m.delta() * &S::parse("0.1", c).unwrap();
     v[1] = S::parse("-0.002", c).unwrap();
     let (row, slice) = monitors::observe(&m, &dag, &theta, Some(&v), 7, tol).unwrap();
+    // The grid: SLICE_POINTS values x_i = −5δ + i·10δ/(N − 1) (every L is finite here), spaced
+    // evenly to the f64 rounding of the stored x (4 ulps of 5δ), symmetric bit for bit (mutation
+    // audit: a spacing of 10δ/N, which leaves a hole of 0.2δ at x = 0, passed every test).
+    let n = monitors::SLICE_POINTS;
+    let d5 = 5.0 * dag.delta().to_f64();
+    assert_eq!(slice.len(), n, "slice points");
+    let (first, last) = (slice[0].1, slice[n - 1].1);
+    assert!((first + d5).abs() <= 4.0 * f64::EPSILON * d5 && (last - d5).abs() <= 4.0 * f64::EPSILON * d5, "ends {first}, {last} against ∓5δ = ∓{d5}");
+    for i in 0..n - 1 {
+        let dx = slice[i + 1].1 - slice[i].1;
+        assert!((dx - 2.0 * d5 / (n - 1) as f64).abs() <= 4.0 * f64::EPSILON * d5, "x_{} − x_{i} = {dx}, against 10δ/(N − 1) = {}", i + 1, 2.0 * d5 / (n - 1) as f64);
+        assert_eq!(slice[i].1.to_bits(), (-slice[n - 1 - i].1).to_bits(), "x_{i} is not −x_{}", n - 1 - i);
+    }
     let s = dag.sharpness.clone();
     let c4v = S::parse(c4, c).unwrap();
     let mut worst = 0.0f64;
