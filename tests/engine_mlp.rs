@@ -1,11 +1,14 @@
 //! Engine claims on small MLPs: claim 34 (Lanczos vs dense Jacobi, warm starts), claim 2 (u → −u)
-//! and claim 1 (∇S is the derivative of λ_max), in f64 and at 256 bits.
+//! and claim 1 (∇S is the derivative of λ_max), in f64 and at 256 bits; the instability search
+//! (decisions §3): resumable bit for bit, and θ₀ the first iterate with S ≥ 2/η in every check regime.
 #![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 mod common;
 use common::eigvec_davis_kahan;
+use proptest::prelude::*;
 use rug::Float;
 use selfstab::data::{Dataset, init_params};
+use selfstab::error::EvalError;
 use selfstab::linalg::{dot, from_f64, jacobi_eigen};
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::{Objective, dense_hessian};
@@ -321,5 +324,136 @@ fn f64_sharpness_matches_256_bits_to_the_hvp_rounding() {
         let rel = ((Float::with_val(256, s) - &s256) / &s256).to_f64();
         println!("fast {fast}: (S₆₄ − S₂₅₆)/S₂₅₆ = {rel:+.2e}");
         assert!(rel.abs() <= 16.0 * f64::EPSILON, "fast path {fast}: S₆₄ off the 256-bit value by {rel:e}");
+    }
+}
+
+/// L(a, b) = −c·a + ½·a·b²: from b = 0 GD keeps b = 0 and moves a by ηc a step, and the Hessian
+/// there is diag(0, a), so S(θ_t) = a_t rises linearly: a crossing of 2/η can be put at any step,
+/// in any of the search's check-interval regimes (decisions §3).
+struct Ramp<S: Scalar> {
+    c: S,
+}
+
+impl<S: Scalar> Objective<S> for Ramp<S> {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn ctx(&self) -> S::Ctx {
+        self.c.ctx()
+    }
+    fn describe(&self) -> String {
+        "ramp −c·a + ½·a·b²".into()
+    }
+    fn value(&self, th: &[S]) -> Result<S, EvalError> {
+        let half = S::from_f64(0.5, self.ctx());
+        Ok(th[0].clone() * &th[1] * &th[1] * &half - &(self.c.clone() * &th[0]))
+    }
+    fn grad(&self, th: &[S], g: &mut [S]) -> Result<S, EvalError> {
+        let half = S::from_f64(0.5, self.ctx());
+        g[0] = th[1].clone() * &th[1] * &half - &self.c;
+        g[1] = th[0].clone() * &th[1];
+        self.value(th)
+    }
+    fn hvp(&self, th: &[S], v: &[S], out: &mut [S]) -> Result<(), EvalError> {
+        out[0] = th[1].clone() * &v[1];
+        out[1] = th[1].clone() * &v[0] + &(th[0].clone() * &v[1]);
+        Ok(())
+    }
+    fn d3(&self, _th: &[S], v: &[S], w: &[S], out: &mut [S]) -> Result<(), EvalError> {
+        out[0] = v[1].clone() * &w[1];
+        out[1] = v[0].clone() * &w[1] + &(v[1].clone() * &w[0]);
+        Ok(())
+    }
+    fn d4(&self, _th: &[S], _v: &[S], out: &mut [S]) -> Result<(), EvalError> {
+        out.iter_mut().for_each(|o| o.set_zero());
+        Ok(())
+    }
+}
+
+/// Counts the search's backtracks (gd::Observer::on_backtrack).
+struct Backtracks(u32);
+
+impl<S: Scalar> selfstab::gd::Observer<S> for Backtracks {
+    fn on_backtrack(&mut self, _t: u64) {
+        self.0 += 1;
+    }
+}
+
+/// GD from `init` with S checked at every step, up to `cap` steps: (the first t with
+/// S(θ_t) ≥ 2/η, θ_t, every S(θ_s) for s ≤ t), or None if no step up to `cap` crosses.
+fn every_step_scan<S: Scalar>(obj: &dyn Objective<S>, eta: &S, init: &[S], cap: u64) -> Option<(u64, Vec<S>, Vec<f64>)> {
+    let c = obj.ctx();
+    let threshold = S::from_i64(2, c) / eta;
+    let opts = EigenOpts { tol: 1e-10, ..EigenOpts::top::<S>(1, c) };
+    let (mut th, mut g, mut s_seen) = (init.to_vec(), vec![S::zero(c); init.len()], vec![]);
+    for t in 0..=cap {
+        let s = top_eigen(obj, &th, None, &opts).unwrap().values[0].clone();
+        s_seen.push(s.to_f64());
+        if s >= threshold {
+            return Some((t, th, s_seen));
+        }
+        selfstab::gd::gd_step(obj, eta, &mut th, &mut g).unwrap();
+    }
+    None
+}
+
+/// The search's θ₀ is the first GD iterate with S ≥ 2/η, as an every-step scan finds it, and the
+/// search stops there: S(θ_{step−1}) < 2/η. Returns the number of backtracks the search made.
+fn search_finds_the_first_crossing<S: Scalar>(eta: &S, c_rate: &S, a0: &S) -> Result<u32, TestCaseError> {
+    let ctx = a0.ctx();
+    let m = Ramp { c: c_rate.clone() };
+    let init = vec![a0.clone(), S::zero(ctx)];
+    let (step, th, s_seen) = every_step_scan(&m, eta, &init, 5000).expect("the ramp crosses within 5000 steps");
+    // S = a up to the solver's tolerance: a crossing within 1e-9 of 2/η may be seen either side of
+    // it by two solves with different starts; such cases are not this test's question.
+    let thr = 2.0 / eta.to_f64();
+    prop_assume!(s_seen.iter().all(|s| (s - thr).abs() > 1e-9 * thr));
+    let mut bt = Backtracks(0);
+    let ins = selfstab::gd::find_instability(&m, eta, &init, 5000, 1e-10, &mut [&mut bt]).unwrap();
+    prop_assert_eq!(ins.step, step, "η = {}, c = {}, a₀ = {}: S seen {:?}", eta.to_f64(), c_rate.to_f64(), a0.to_f64(), s_seen);
+    prop_assert!(ins.theta == th, "θ₀ is not the scan's θ_{}", step);
+    prop_assert!(ins.sharpness.to_f64() >= thr && (step == 0 || s_seen[step as usize - 1] < thr));
+    Ok(bt.0)
+}
+
+#[test]
+fn instability_search_backtracks_to_a_crossing_one_step_after_the_last_check() {
+    // Both regimes whose check interval is 2 steps, where a crossing one step after a check is
+    // found at the next one, 2 steps after it: η = 0.6 with S₀ = 1 < 1/η (interval ⌈1/η⌉ = 2) and
+    // η = 0.06 with S₀ = 20 ∈ [1/η, 1.5/η) (interval ⌈0.1/η⌉ = 2). S rises by ηc past 2/η at
+    // step 1; the search must backtrack and return step 1, not the check at step 2.
+    fn both<S: Scalar>(c: S::Ctx) {
+        for (eta, rate, a0) in [("0.6", 2.5, 1.0), ("0.06", 14.0, 20.0)] {
+            let eta = S::parse(eta, c).unwrap();
+            let rate = S::from_f64(rate, c) / &eta;
+            let bt = search_finds_the_first_crossing(&eta, &rate, &S::from_f64(a0, c)).unwrap();
+            assert_eq!(bt, 1, "η = {}: the search did not backtrack, the test misses that path", eta.to_f64());
+        }
+    }
+    both::<f64>(());
+    both::<Float>(128);
+}
+
+proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: 256,
+        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5e1f_57ab),
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    })]
+    /// Over η log-uniform in [0.02, 2] (check intervals 1 to 50 steps), S₀ from 0 to 1.1 × 2/η and
+    /// a rise per step log-uniform from 1e-3 to 1 × 2/η, the search returns the every-step scan's
+    /// first crossing.
+    #[test]
+    fn instability_search_returns_the_first_iterate_with_s_above_two_over_eta(
+        log_eta in (0.02f64).log10()..(2.0f64).log10(),
+        f0 in 0.0f64..1.1,
+        log_rise in -3.0f64..0.0,
+    ) {
+        let eta = 10f64.powf(log_eta);
+        let thr = 2.0 / eta;
+        let a0 = (f0 * thr).max(1e-3);
+        search_finds_the_first_crossing::<f64>(&eta, &(10f64.powf(log_rise) * thr / eta), &a0)?;
     }
 }
