@@ -16,54 +16,58 @@ use selfstab::tracking::{self, TrackOpts};
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Every primitive of the fast path (loss+gradient, HVP at a new and at an unchanged θ, ∇³L[v,w],
-/// ∇³L[v,v], ∇⁴L[v,v,v]) with 1 and with 2 threads, compared bit for bit. n·width = 300·64 = 19,200
-/// is above the size from which the elementwise passes are split (`jet::PAR_MIN` = 16,384); faer's
-/// split products are checked by [`products_give_the_same_bits_with_two_threads`].
+/// ∇³L[v,v], ∇⁴L[v,v,v]) with 1 and with 2 threads, compared bit for bit, on two networks:
+/// 64-64-64-10 on n = 300 (two data shards of 150 rows, one per thread) and 64-160-10 on n = 127
+/// (one shard, below `SHARD_MIN_ROWS`, whose elementwise passes over n·width = 20,320 ≥ `jet::PAR_MIN`
+/// = 16,384 entries split in two at entry 10,160, inside row 63: each half must add the bias of its
+/// entries' columns, counted from its own offset). faer's split products are checked by
+/// [`products_give_the_same_bits_with_two_threads`].
 #[test]
 fn two_threads_give_the_same_bits_as_one() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let layers = [64usize, 64, 64, 10];
-    let ds = digits(300).unwrap();
-    const { assert!(300 * 64 >= selfstab::models::jet::PAR_MIN) };
-    for act in [Activation::Tanh, Activation::Silu] {
-        let obj = Mlp::<f64>::new(&layers, act, LossKind::Mse, &ds, ()).unwrap();
-        let p = obj.dim();
-        let th = init_params(&layers, 3).unwrap();
-        let th2 = init_params(&layers, 4).unwrap();
-        let th3 = init_params(&layers, 5).unwrap();
-        let v: Vec<f64> = (0..p).map(|i| ((i * 7919 % 1009) as f64 / 1009.0 - 0.5) * 0.1).collect();
-        let w: Vec<f64> = (0..p).map(|i| ((i * 104_729 % 997) as f64 / 997.0 - 0.5) * 0.1).collect();
-        let run = |threads: usize| -> Vec<Vec<u64>> {
-            set_threads(threads);
-            let mut outs = Vec::new();
-            let mut o = vec![0.0; p];
-            let bits = |o: &[f64]| o.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
-            let l = obj.grad(&th, &mut o).unwrap();
-            outs.push(bits(&o));
-            outs.push(vec![l.to_bits()]);
-            obj.hvp(&th2, &v, &mut o).unwrap(); // the stored constant blocks: θ₂ and θ
-            obj.hvp(&th3, &v, &mut o).unwrap(); // θ₃ and θ₂
-            obj.hvp(&th, &v, &mut o).unwrap(); // new θ
-            outs.push(bits(&o));
-            obj.hvp(&th, &v, &mut o).unwrap(); // unchanged θ
-            outs.push(bits(&o));
-            obj.d3(&th, &v, &w, &mut o).unwrap();
-            outs.push(bits(&o));
-            obj.d3_sym(&th, &v, &mut o).unwrap();
-            outs.push(bits(&o));
-            obj.d4(&th, &v, &mut o).unwrap();
-            outs.push(bits(&o));
-            set_threads(1);
-            outs
-        };
-        let one = run(1);
-        let two = run(2);
-        for (k, (a, b)) in one.iter().zip(&two).enumerate() {
-            let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
-            assert_eq!(differ, 0, "{}: output {k} differs in {differ} entries between 1 and 2 threads", act.name());
+    const { assert!(127 * 160 >= selfstab::models::jet::PAR_MIN && 127 < selfstab::models::mlp::SHARD_MIN_ROWS && (127 * 160 / 2) % 160 != 0) };
+    for (layers, n) in [(&[64usize, 64, 64, 10][..], 300), (&[64, 160, 10][..], 127)] {
+        let ds = digits(n).unwrap();
+        for act in [Activation::Tanh, Activation::Silu] {
+            let obj = Mlp::<f64>::new(layers, act, LossKind::Mse, &ds, ()).unwrap();
+            let p = obj.dim();
+            let th = init_params(layers, 3).unwrap();
+            let th2 = init_params(layers, 4).unwrap();
+            let th3 = init_params(layers, 5).unwrap();
+            let v: Vec<f64> = (0..p).map(|i| ((i * 7919 % 1009) as f64 / 1009.0 - 0.5) * 0.1).collect();
+            let w: Vec<f64> = (0..p).map(|i| ((i * 104_729 % 997) as f64 / 997.0 - 0.5) * 0.1).collect();
+            let run = |threads: usize| -> Vec<Vec<u64>> {
+                set_threads(threads);
+                let mut outs = Vec::new();
+                let mut o = vec![0.0; p];
+                let bits = |o: &[f64]| o.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+                let l = obj.grad(&th, &mut o).unwrap();
+                outs.push(bits(&o));
+                outs.push(vec![l.to_bits()]);
+                obj.hvp(&th2, &v, &mut o).unwrap(); // the stored constant blocks: θ₂ and θ
+                obj.hvp(&th3, &v, &mut o).unwrap(); // θ₃ and θ₂
+                obj.hvp(&th, &v, &mut o).unwrap(); // new θ
+                outs.push(bits(&o));
+                obj.hvp(&th, &v, &mut o).unwrap(); // unchanged θ
+                outs.push(bits(&o));
+                obj.d3(&th, &v, &w, &mut o).unwrap();
+                outs.push(bits(&o));
+                obj.d3_sym(&th, &v, &mut o).unwrap();
+                outs.push(bits(&o));
+                obj.d4(&th, &v, &mut o).unwrap();
+                outs.push(bits(&o));
+                set_threads(1);
+                outs
+            };
+            let one = run(1);
+            let two = run(2);
+            for (k, (a, b)) in one.iter().zip(&two).enumerate() {
+                let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
+                assert_eq!(differ, 0, "{layers:?}, n = {n}, {}: output {k} differs in {differ} entries between 1 and 2 threads", act.name());
+            }
+            // The outputs are not trivially zero (the comparison would then prove nothing).
+            assert!(one.iter().all(|o| o.iter().any(|&x| f64::from_bits(x) != 0.0)));
         }
-        // The outputs are not trivially zero (the comparison would then prove nothing).
-        assert!(one.iter().all(|o| o.iter().any(|&x| f64::from_bits(x) != 0.0)));
     }
 }
 
