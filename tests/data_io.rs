@@ -313,6 +313,19 @@ fn npy_errors_name_the_path_and_problem() {
     let p = dir.join("version.npy");
     std::fs::write(&p, b"\x93NUMPY\x04\x00\x10\x00").unwrap();
     expect_err(npy::read_npy_f64(&p), &p, &["version 4.0"]);
+    // A known major version with a minor one numpy never wrote (1.1), and a valid file with bytes
+    // after its data (two arrays concatenated, or a partial overwrite): both refused, not read as
+    // 1.0 or cut to the declared shape (mutation audit, round 2: neither check had a test).
+    let mut b = good.clone();
+    b[7] = 1;
+    let p = dir.join("minor.npy");
+    std::fs::write(&p, &b).unwrap();
+    expect_err(npy::read_npy_f64(&p), &p, &["version 1.1"]);
+    let mut b = good.clone();
+    b.extend_from_slice(&[0u8; 5]);
+    let p = dir.join("trailing.npy");
+    std::fs::write(&p, &b).unwrap();
+    expect_err(npy::read_npy_f64(&p), &p, &["5 unexpected bytes after the data", "(3, 4)"]);
 }
 
 #[test]
