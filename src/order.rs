@@ -375,6 +375,22 @@ mod tests {
         assert_eq!(parse_claim(" 18").unwrap(), 18);
     }
 
+    /// decisions.md §6's pass rules as `selfstab order` prints them: order p within ±tol
+    /// (boundaries pass), faster than p when slope − 2·SE > threshold (the boundary fails).
+    /// (Mutation audit round 2: `slope + 2·SE` passed every test; claim 20's test re-derives
+    /// the rule instead of calling it.)
+    #[test]
+    fn pass_rules_are_decisions_6() {
+        let fit = |slope: f64, slope_se: f64| LogLogFit { slope, intercept: 0.0, slope_se };
+        let faster = Prediction::Faster { p: 1.0, threshold: 1.5, reference: 2.0 };
+        assert!(faster.passes(&fit(1.8, 0.1)));
+        assert!(!faster.passes(&fit(1.6, 0.1)), "slope 1.6 ± 0.1: 1.4 is not above 1.5");
+        assert!(!faster.passes(&fit(1.75, 0.125)), "on the boundary: 1.5 is not above 1.5");
+        let order = Prediction::Order { p: 1.0, tol: 0.125 };
+        assert!(order.passes(&fit(0.875, 1.0)) && order.passes(&fit(1.125, 0.0)));
+        assert!(!order.passes(&fit(1.13, 0.0)) && !order.passes(&fit(0.87, 0.0)));
+    }
+
     #[test]
     fn precision_switches_to_mpfr_below_the_f64_floor() {
         assert_eq!(choose_precision(&[1.0, 2e-7]), Precision::F64);
