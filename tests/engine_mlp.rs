@@ -170,6 +170,9 @@ fn claim_02_generic<S: Scalar>(c: S::Ctx) {
     let a = center(&m, &th, Some(&v0), tol).unwrap();
     let b = center(&m, &th, Some(&nv0), tol).unwrap();
     assert!(a.u.iter().zip(&b.u).all(|(x, y)| *x == -y.clone()), "claim 2: u not exactly negated");
+    // The solve orients u along its start (`Eigen::vectors`: u·v₀ ≥ 0), so the sign is the start's
+    // (mutation audit round 2: the reversed orientation was caught only by HVP-count budgets).
+    assert!(dot(&a.u, &v0).to_f64() > 0.0 && dot(&b.u, &nv0).to_f64() > 0.0, "u is not oriented along its start");
     assert!(a.sharpness == b.sharpness && a.grad_s == b.grad_s && a.grad_s_perp == b.grad_s_perp);
     assert!(a.alpha == b.alpha && a.beta == b.beta, "claim 2: α, β changed under u → −u");
 }
