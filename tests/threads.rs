@@ -38,6 +38,9 @@ fn two_threads_give_the_same_bits_as_one() {
             let w: Vec<f64> = (0..p).map(|i| ((i * 104_729 % 997) as f64 / 997.0 - 0.5) * 0.1).collect();
             let run = |threads: usize| -> Vec<Vec<u64>> {
                 set_threads(threads);
+                // A fresh model per thread count: one model would answer the second count's first
+                // evaluations at θ from the blocks it stored at θ under the first.
+                let obj = Mlp::<f64>::new(layers, act, LossKind::Mse, &ds, ()).unwrap();
                 let mut outs = Vec::new();
                 let mut o = vec![0.0; p];
                 let bits = |o: &[f64]| o.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
