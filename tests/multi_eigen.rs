@@ -351,6 +351,32 @@ fn beta_s_to_t_decays_geometrically_with_curvature_mpfr256() {
     assert!(worst <= 100.0 * 10.0 * f64::EPSILON);
 }
 
+#[test]
+fn beta_records_hold_lags_zero_to_window_and_then_stop() {
+    // Records every 5 steps, window 10, over 40 steps of Toy-C's θ†: a record opened at s holds
+    // lags 0..=10 (11 values) once t ≥ s + 10 and grows no further; its 9 transports (after lags
+    // 1..9) are the tracker's HVPs. (Mutation audit round 2: closing one lag early, after lag 9,
+    // passed every test: the others read the values of the lags a record has, not how many.)
+    let spec = CubicSpec::reference("0.01", "0.3");
+    let m = Cubic::<f64>::new(&spec, ()).unwrap();
+    let eta = *m.eta();
+    let mut u0 = zeros::<f64>(m.dim(), ());
+    u0[0] = 1.0;
+    let mut dag = constrained::initial(&m, &eta, &zeros::<f64>(m.dim(), ()), Some(&u0), 3, 1e-12).unwrap().center;
+    let mut bt = selfstab::multi::BetaTracker::<f64>::new(5, 10);
+    let mut hvps = 0;
+    for step in 0..40 {
+        hvps += bt.observe(&m, &eta, &dag, step).unwrap();
+        dag = constrained::step(&m, &eta, &dag, 3, 1e-12).unwrap().center;
+    }
+    let lens: Vec<(u64, usize)> = bt.records.iter().map(|r| (r.s, r.values.len())).collect();
+    assert_eq!(lens, (0..8).map(|k| (5 * k, (40 - 5 * k as usize).min(11))).collect::<Vec<_>>(), "(s, lags held) after t = 39");
+    // Closed records (s ≤ 25) took 9 transports each; open ones (s = 30, 35: lags 1..9 and 1..4 so
+    // far) one per lag ≥ 1.
+    assert_eq!(hvps, 6 * 9 + 9 + 4);
+    let last = bt.csv().lines().filter(|l| l.starts_with("0,")).last().unwrap().to_string();
+    assert!(last.starts_with("0,10,10,"), "record 0's last CSV row: {last}");
+}
 
 // ---------- `run --multi K` ----------
 
