@@ -374,7 +374,7 @@ fn beta_records_hold_lags_zero_to_window_and_then_stop() {
     // Closed records (s ≤ 25) took 9 transports each; open ones (s = 30, 35: lags 1..9 and 1..4 so
     // far) one per lag ≥ 1.
     assert_eq!(hvps, 6 * 9 + 9 + 4);
-    let last = bt.csv().lines().filter(|l| l.starts_with("0,")).last().unwrap().to_string();
+    let last = bt.csv().lines().rfind(|l| l.starts_with("0,")).unwrap().to_string();
     assert!(last.starts_with("0,10,10,"), "record 0's last CSV row: {last}");
 }
 
