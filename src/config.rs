@@ -654,6 +654,27 @@ mod tests {
         assert!(with("0.3").is_ok());
     }
 
+    /// The integer keys' ranges, at both ends: the last value inside passes, the first outside is
+    /// refused naming the key (mutation audit round 2: `projection_steps` up to 101 passed every test).
+    #[test]
+    fn integer_keys_are_refused_just_outside_their_ranges() {
+        let with = |c: RunConfig| resolve(&merge(None, c)).map(|_| ()).map_err(|e| e.to_string());
+        let d = RunConfig::default;
+        for (ok, bad, key) in [
+            (RunConfig { projection_steps: Some(100), ..d() }, RunConfig { projection_steps: Some(101), ..d() }, "projection_steps"),
+            (RunConfig { projection_steps: Some(1), ..d() }, RunConfig { projection_steps: Some(0), ..d() }, "projection_steps"),
+            (RunConfig { threads: Some(256), ..d() }, RunConfig { threads: Some(257), ..d() }, "threads"),
+            (RunConfig { threads: Some(1), ..d() }, RunConfig { threads: Some(0), ..d() }, "threads"),
+            (RunConfig { multi: Some(16), ..d() }, RunConfig { multi: Some(17), ..d() }, "multi"),
+            (RunConfig { gap_every: Some(1), ..d() }, RunConfig { gap_every: Some(0), ..d() }, "gap_every"),
+            (RunConfig { checkpoint_every: Some(1), ..d() }, RunConfig { checkpoint_every: Some(0), ..d() }, "checkpoint_every"),
+        ] {
+            assert_eq!(with(ok), Ok(()), "{key}: the last value inside its range");
+            let e = with(bad).unwrap_err();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+    }
+
     #[test]
     fn only_the_default_job_starts_from_the_reference_theta() {
         // Naming the seed, the widths or the model (by flag or file) without θ₀ starts from the
