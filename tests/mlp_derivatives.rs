@@ -233,6 +233,22 @@ fn value_matches_naive_loop_mpfr256() {
     value_matches_naive_loop::<Float>(BITS);
 }
 
+/// Cross-entropy at logits of hundreds and more (θ scaled by 300), where e^f overflows f64:
+/// the loss is finite and matches the naive loop, which shifts each row by its largest logit,
+/// to the same 32ε (measured as for θ itself). (Mutation audit round 2: a shift by the row's
+/// smallest logit overflowed here and was caught only by a CLI error message.)
+#[test]
+fn cross_entropy_of_large_logits_matches_naive_loop_f64() {
+    for (layers, act, loss) in cases().into_iter().filter(|c| c.2 == LossKind::Ce) {
+        let f = fixture::<f64>(&layers, act, loss, ());
+        let th: Vec<f64> = f.th.iter().map(|x| 300.0 * x).collect();
+        let data = dataset(7, layers[0], *layers.last().unwrap());
+        let got = f.mlp.value(&th).unwrap_or_else(|e| panic!("{}: {e}", f.label));
+        let want = naive_loss(&layers, act, loss, &data, &th, ());
+        assert!(want > 10.0 && ((got - want) / want).abs() <= 32.0 * f64::EPSILON, "{}: value {got} vs naive {want}", f.label);
+    }
+}
+
 // ------------------------------------------------------------------------------------------------
 // Claim 33: ∇L and ∇²L v against central differences, error of order 2 in the step.
 
