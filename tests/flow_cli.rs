@@ -76,6 +76,25 @@ fn smoothing_wider_than_the_run_is_the_mean() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The smoothing kernel is K(r) = exp(−r²/(2w²)) cut at |r| ≤ 4w: an impulse at t = 50 smoothed
+/// with w = 5 gives ȳ_{50+r}/ȳ_50 = K(r) (the normalisers agree away from the ends), e^(−1/2) at
+/// r = w, and 0 beyond 4w = 20. (Mutation audit round 2: exp(−r²/w²) was caught only through a
+/// pinned claim-30 error.)
+#[test]
+fn smoothing_an_impulse_gives_the_gaussian_kernel() {
+    let mut y = vec![0.0; 101];
+    y[50] = 1.0;
+    let s = selfstab::central_flow::smooth(&y, 5.0);
+    for r in 0..=20usize {
+        let want = libm::exp(-((r * r) as f64) / 50.0);
+        for at in [50 + r, 50 - r] {
+            assert!((s[at] / s[50] - want).abs() <= 4.0 * f64::EPSILON, "r = {r}: {} vs {want}", s[at] / s[50]);
+        }
+    }
+    assert!((s[55] / s[50] - libm::exp(-0.5)).abs() <= 4.0 * f64::EPSILON);
+    assert!(s[29] == 0.0 && s[71] == 0.0 && s[30] > 0.0 && s[70] > 0.0);
+}
+
 /// Parse a CSV into (header, rows of fields).
 fn read_csv(p: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(p).unwrap();
