@@ -9,7 +9,8 @@
 //! 256-bit rug multiply-adds. Results and their reading: `benches/RESULTS.md`.
 //!
 //! Solves along a trajectory: `eigen_trail` (a `sharpness::Trail` that solved at the six GD iterates
-//! before the bench point) and `tracking_step_steady` (the step after 20 tracking steps, with the
+//! before the bench point; the fact `eigen_trail_gd` is that trail's mean HVPs per solve over the 30
+//! GD iterates from the bench point on, issue 7's ≤ 12 target) and `tracking_step_steady` (the step after 20 tracking steps, with the
 //! trails' history) next to the single warm-started `eigen_warm` and the first `tracking_step`.
 //!
 //! HVP and ∇S are timed twice: at an unchanged θ (`hvp`, `grad_s_d3_sym`: the MLP reuses the θ-only
@@ -30,6 +31,7 @@
 //! `tracking_step_steady`) again with every solve at the JAX reference's tolerance 1e-9, named
 //! `…_reftol` (the default rows solve to the crate's 1e-10); `chaintol` adds the two tracking rows at
 //! 1e-9 with the θ† chain's early solves at 1e-6 (`TrackOpts::chain_tol`), named `…_reftol_chain`.
+//! `SELFSTAB_BENCH_PRIMITIVES_ONLY=1` (any value) leaves large's solver rows out of the `large` group.
 //! Note: the groups set their own warm-up and measurement times, which take precedence over
 //! criterion's `--warm-up-time/--measurement-time`.
 
@@ -183,6 +185,10 @@ fn bench_primitives<S: Scalar>(
 /// The JAX reference's eigen tolerance (opt-in `reftol` rows).
 const REF_TOL: f64 = 1e-9;
 
+/// GD iterates from the bench point over which the trail's HVPs per solve are averaged (fact
+/// `{label}/eigen_trail_gd`: issue 7's warm-solve target is an average along a GD trajectory).
+const GD_MEAN_STEPS: usize = 30;
+
 /// The θ† chain's early-solve tolerance of the opt-in `chaintol` rows (theory/README.md "Early solves
 /// of the θ† chain"; the value with the fewest HVPs per medium and large step in `examples/tracking_hvps`).
 const CHAIN_TOL: f64 = 1e-6;
@@ -225,6 +231,19 @@ fn bench_solves<S: Scalar>(
         let probe = trail.clone().solve(obj, &theta, None, tol).expect("trail solve");
         eprintln!("[{label}{suffix}] trail eigen solve: {} HVPs (tol {tol:.1e}, residual {:.1e})", probe.hvps, probe.residuals[0]);
         fact(&format!("{label}/eigen_trail{suffix}"), serde_json::json!({ "hvps": probe.hvps, "tol": tol }));
+        // Issue 7's "≤ 12 HVPs on average along a GD trajectory": the same trail going on along GD
+        // from the bench point, one solve per iterate (setup, not timed; HVP counts are
+        // deterministic on a machine).
+        let (mut tr, mut th, mut grad) = (trail.clone(), theta.clone(), zeros::<S>(theta.len(), c));
+        let mut counts = Vec::with_capacity(GD_MEAN_STEPS);
+        for _ in 0..GD_MEAN_STEPS {
+            counts.push(tr.solve(obj, &th, None, tol).expect("trail solve along GD").hvps);
+            gd_step(obj, eta, &mut th, &mut grad).expect("gd step");
+        }
+        let mean = counts.iter().sum::<u64>() as f64 / counts.len() as f64;
+        let max = counts.iter().copied().max().unwrap_or(0);
+        eprintln!("[{label}{suffix}] trail solves along GD, {GD_MEAN_STEPS} iterates from the bench point: mean {mean:.2} HVPs, max {max}");
+        fact(&format!("{label}/eigen_trail_gd{suffix}"), serde_json::json!({ "hvps_mean": mean, "hvps_max": max, "steps": GD_MEAN_STEPS, "tol": tol }));
         g.bench_function(format!("{label}/eigen_trail{suffix}"), |b| {
             b.iter_batched(
                 || trail.clone(),
@@ -319,8 +338,8 @@ fn iter_on_pool<O>(b: &mut Bencher<'_, WallTime>, mut f: impl FnMut() -> O + Sen
     })
 }
 
-/// faer products of the forward-pass shapes: for each layer, [n, in]·[in, out] (one thread, the
-/// crate's default). FLOPs = 2·n·Σ in·out, the same count as the forward pass.
+/// faer products of the forward-pass shapes: for each layer, [n, in]·[in, out] (at the thread count
+/// currently set: one, the crate's default in the bench, or two in the `-2t` groups). FLOPs = 2·n·Σ in·out, the same count as the forward pass.
 fn bench_faer(g: &mut BenchmarkGroup<'_, WallTime>, cfg: &Config) {
     bench_faer_shapes(g, format!("{}-f64/faer_forward_shapes", cfg.name), cfg.layers, cfg.n);
     bench_faer_products(g, &format!("{}-f64", cfg.name), cfg.layers, cfg.n);
@@ -366,7 +385,8 @@ fn bench_rug(g: &mut BenchmarkGroup<'_, WallTime>) {
 
 /// Configurations to run: `SELFSTAB_BENCH_CONFIGS` = comma-separated subset of `tiny,medium,micro,nano`
 /// (default: all of these four; `large`, `xl`, `precision`, `reduced`, `faer1024`, `tiny256`, `tiny256_2t`,
-/// `tiny2t`, `medium2t`, `large2t` and `scaling` run only when listed, see [`opted_in`]). Skips the setup (instability search, cold solves) of the others, which a
+/// `tiny2t`, `medium2t`, `large2t`, `scaling`, `track256`, `reftol` and `chaintol` run only when
+/// listed, see [`opted_in`]; `SELFSTAB_BENCH_PRIMITIVES_ONLY` leaves large's solver rows out). Skips the setup (instability search, cold solves) of the others, which a
 /// criterion name filter alone does not.
 fn wanted(name: &str) -> bool {
     match std::env::var("SELFSTAB_BENCH_CONFIGS") {
@@ -614,9 +634,11 @@ fn precision_ladder(cr: &mut Criterion) {
 // multiply-add count (MPFR: comparable with the rug loop's elem/s = multiply-adds/s).
 // ---------------------------------------------------------------------------------------------
 
-/// Analytic FLOP counts of the products the code issues (benches/RESULTS.md "Throughput"): with
-/// f_l = 2·n·in_l·out_l, forward Σf_l, loss+grad 3Σf_l − f_1, HVP 3f_1 + 8Σ_{l>1}f_l,
-/// ∇S 3f_1 + 13Σ_{l>1}f_l. Elementwise work (tanh, Hadamard products) is not counted.
+/// Analytic FLOP counts of the products the code issues (benches/RESULTS.md "What bounds the
+/// tracking step", eleventh run): a multiply-add is 2 FLOPs; with f_l = 2·n·in_l·out_l, forward
+/// Σf_l, loss+grad 3Σf_l − f_1 (no adjoint into the input layer), HVP and ∇S as the fields below
+/// state, at an unchanged θ (rows `hvp`, `grad_s_d3_sym`) and at a new θ (`…_new_theta`).
+/// Elementwise work (activations, Hadamard products, bias adds, column sums, the loss) is not counted.
 #[derive(Clone, Copy, Debug)]
 struct Flops {
     forward: u64,
@@ -681,9 +703,12 @@ fn three_points<S: Scalar>(theta: &[S]) -> [Vec<S>; 3] {
 /// backward blocks of the previous call and cost only the weight-gradient products).
 fn bench_loss_grad<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, obj: &Mlp<S>, theta: &[S]) {
     let points = three_points(theta);
+    // The call counter runs on across criterion's samples (each sample calls the closure afresh): a
+    // counter reset per sample started every sample at points[1], which the last sample may have
+    // left stored (Session 37: at 256 bits, one call per sample, every `…_new_theta` ∇S call reused it).
+    let mut i = 0usize;
     g.bench_function(format!("{label}/loss_grad"), |b| {
         let mut out = zeros::<S>(obj.dim(), obj.ctx());
-        let mut i = 0usize;
         iter_on_pool(b, || {
             i += 1;
             obj.grad(black_box(&points[i % 3]), &mut out).expect("grad")
@@ -702,9 +727,10 @@ fn bench_new_theta<S: Scalar>(g: &mut BenchmarkGroup<'_, WallTime>, label: &str,
         if let Some(t) = tp {
             g.throughput(Throughput::Elements(t[k]));
         }
+        // Counted across samples, as in `bench_loss_grad`.
+        let mut i = 0usize;
         g.bench_function(format!("{label}/{what}"), |b| {
             let mut out = zeros::<S>(p, c);
-            let mut i = 0usize;
             iter_on_pool(b, || {
                 i += 1;
                 let th = black_box(&points[i % 3]);

@@ -4,7 +4,7 @@
 //! best-of-5 GFLOP/s) and prints, as markdown:
 //!
 //! - every f64 row of tiny / medium / large / xl: criterion's median time, the achieved GFLOP/s
-//!   (analytic FLOPs, benches/RESULTS.md "Throughput"), the fraction of the same run's faer products
+//!   (analytic FLOPs, `Flops` in benches/engine.rs; benches/RESULTS.md "What bounds the tracking step"), the fraction of the same run's faer products
 //!   of the forward shapes, for loss+grad, HVP and ∇S also the fraction of faer's time for the
 //!   primitive's own products (the bench's `faer_{row}_products`: the same shapes, layouts and
 //!   shards), and where `theory/reference/perf-reference.md` has a JAX figure: JAX scaled by decisions.md §7
@@ -16,9 +16,11 @@
 //!   ([`STEP_EVALS`]): its GFLOP/s, faer's time for its products, and 3× JAX with the cap read on
 //!   those products as the second target (the first, 3× JAX, is not capped);
 //! - issue 7's other targets: loss+grad and HVP of large and xl ≥ 50 % of faer, HVP ≤ 2× and
-//!   ∇S ≤ 3× loss+grad, ≤ 12 HVPs per warm solve along a GD trajectory (the `eigen_trail` rows),
+//!   ∇S ≤ 3× loss+grad (at an unchanged θ and at a new θ), ≤ 12 HVPs per warm solve on average
+//!   along a GD trajectory (the `eigen_trail_gd` facts: 30 GD iterates from the bench point),
 //!   two threads ≥ 1.7× one on xl, and at 256 bits each primitive's fraction of the bare in-place
-//!   multiply-add loop (≥ 1/3);
+//!   multiply-add loop (≥ 1/3), a new θ's n·Σhidden tanh counted at their measured multiply-add
+//!   equivalents (decisions.md §7) and the products alone shown beside;
 //! - the two-thread rows against issue 7's own JAX table (two threads on the Xeon kind), unscaled:
 //!   a direct comparison on that machine kind, beside (not instead of) the §7 verdicts.
 //!
@@ -239,8 +241,10 @@ fn jax_index(row: &str) -> Option<usize> {
     let base = row.trim_end_matches("_reftol_chain").trim_end_matches("_reftol");
     match base {
         "loss_grad" => Some(0),
-        "hvp" => Some(1),
-        "grad_s_d3_sym" => Some(2),
+        // At an unchanged θ (as inside a solve) and at a new θ (recomputing the θ-only blocks, as
+        // JAX's standalone HVP does): both readings get a verdict (README "How the targets are read").
+        "hvp" | "hvp_new_theta" => Some(1),
+        "grad_s_d3_sym" | "grad_s_d3_sym_new_theta" => Some(2),
         "eigen_warm" => Some(3),
         "lin_proj" => Some(4),
         "tracking_step" => Some(5),
@@ -431,10 +435,12 @@ fn main() {
 /// (and for the verdicts) §7's scaled reference above is the one that counts.
 fn issue_table(run: &Run) {
     /// Row, column of [`ISSUE_JAX`], the speed-up the issue asks (2× a primitive or the solve, 3× the step).
-    const ISSUE_ROWS: [(&str, usize, f64); 6] = [
+    const ISSUE_ROWS: [(&str, usize, f64); 8] = [
         ("loss_grad", 0, 2.0),
         ("hvp", 1, 2.0),
         ("grad_s_d3_sym", 2, 2.0),
+        ("hvp_new_theta", 1, 2.0),
+        ("grad_s_d3_sym_new_theta", 2, 2.0),
         ("eigen_warm_reftol", 3, 2.0),
         ("tracking_step_reftol", 4, 3.0),
         ("tracking_step", 4, 3.0),
@@ -488,26 +494,40 @@ fn other_targets(run: &Run) {
     for label in &labels {
         let cfg = label.split('-').next().unwrap_or_default();
         let get = |row: &str| run.ms(&format!("{cfg}/{label}/{row}"));
-        if let (Some(lg), Some(h), Some(d)) = (get("loss_grad"), get("hvp"), get("grad_s_d3_sym")) {
-            let (rh, rd) = (h / lg, d / lg);
-            // The FLOP ratios the targets compare against (∇S ÷ loss+grad exceeds 3 from medium on).
-            let flop_ratio = |kind: &str| {
-                run.flops(cfg, kind).zip(run.flops(cfg, "loss_grad")).map(|(a, b)| format!("; FLOP ratio {:.2}", a / b)).unwrap_or_default()
-            };
-            println!(
-                "- {label}: HVP {rh:.2}× loss+grad (≤ 2: {}{}), ∇S {rd:.2}× (≤ 3: {}{})",
-                if rh <= 2.0 { "met" } else { "not met" },
-                flop_ratio("hvp"),
-                if rd <= 3.0 { "met" } else { "not met" },
-                flop_ratio("grad_s_d3_sym")
-            );
+        // The FLOP ratios the targets compare against (∇S ÷ loss+grad exceeds 3 from medium on).
+        let flop_ratio = |kind: &str| {
+            run.flops(cfg, kind).zip(run.flops(cfg, "loss_grad")).map(|(a, b)| format!("; FLOP ratio {:.2}", a / b)).unwrap_or_default()
+        };
+        // At an unchanged θ (the rows inside a solve), then at a new θ for every call.
+        for (suffix, at) in [("", "unchanged θ"), ("_new_theta", "new θ")] {
+            let (hr, dr) = (format!("hvp{suffix}"), format!("grad_s_d3_sym{suffix}"));
+            if let (Some(lg), Some(h), Some(d)) = (get("loss_grad"), get(&hr), get(&dr)) {
+                let (rh, rd) = (h / lg, d / lg);
+                println!(
+                    "- {label}, {at}: HVP {rh:.2}× loss+grad (≤ 2: {}{}), ∇S {rd:.2}× (≤ 3: {}{})",
+                    if rh <= 2.0 { "met" } else { "not met" },
+                    flop_ratio(&hr),
+                    if rd <= 3.0 { "met" } else { "not met" },
+                    flop_ratio(&dr)
+                );
+            }
         }
     }
     for (id, f) in &run.facts {
-        if id.contains("/eigen_trail")
+        if id.contains("/eigen_trail_gd")
+            && let Some(m) = f["hvps_mean"].as_f64()
+        {
+            println!(
+                "- {id}: {m:.2} HVPs per solve on average (max {}) over the {} GD iterates from the bench point, tol {} (target ≤ 12 on average along a GD trajectory): {}",
+                f["hvps_max"],
+                f["steps"],
+                f["tol"],
+                if m <= 12.0 { "met" } else { "not met" }
+            );
+        } else if id.contains("/eigen_trail")
             && let Some(h) = f["hvps"].as_u64()
         {
-            println!("- {id}: {h} HVPs at tol {} (target ≤ 12 on average along a GD trajectory): {}", f["tol"], if h <= 12 { "met" } else { "not met" });
+            println!("- {id}: {h} HVPs at tol {} for the one solve at the bench point (the average is the `eigen_trail_gd` line)", f["tol"]);
         }
     }
     for cfg in ["tiny", "medium", "large", "xl"] {
@@ -519,7 +539,9 @@ fn other_targets(run: &Run) {
         for row in ["loss_grad", "hvp", "grad_s_d3_sym"] {
             if let (Some(a), Some(b)) = (run.ms(&format!("{one}/{row}")), run.ms(&format!("{two}/{row}"))) {
                 let s = a / b;
-                let goal = if cfg == "xl" { format!("target ≥ 1.7: {}", if s >= 1.7 { "met" } else { "not met" }) } else { format!("{:.2} of faer's own", s / f) };
+                // The issue's 1.7× on xl; decisions.md §7's reading (≥ 0.85 of faer's own speed-up) beside it.
+                let own = format!("{:.2} of faer's own", s / f);
+                let goal = if cfg == "xl" { format!("target ≥ 1.7: {}; {own} (§7: ≥ 0.85)", if s >= 1.7 { "met" } else { "not met" }) } else { own };
                 println!("- {cfg} {row}: two threads {s:.2}× one (faer's forward shapes {f:.2}×; {goal})");
             }
         }
@@ -539,7 +561,36 @@ fn other_targets(run: &Run) {
         let (Some(muladds), Some(bare)) = (e.elements, bare) else { continue };
         let frac = muladds * bare.ms / 1000.0 / e.ms / loops;
         let of = if loops > 1.0 { "two bare multiply-add loops (one per thread)" } else { "the bare multiply-add loop" };
-        println!("- {id}: {:.0} % of {of} (target ≥ 33 %): {}", 100.0 * frac, if frac >= 1.0 / 3.0 { "met" } else { "not met" });
+        // decisions.md §7: count activations at their measured multiply-add equivalents. A row with
+        // a forward pass at a new θ (loss+grad, `…_new_theta`) evaluates n·Σ hidden widths tanh; at
+        // an unchanged θ the activation derivatives are reused (none).
+        let cfg = label.split("-mpfr").next().unwrap_or_default();
+        let row = parts.next().unwrap_or_default();
+        let tanh = run.facts.get(&format!("config/{cfg}")).and_then(|c| {
+            let layers: Vec<u64> = c["layers"].as_array()?.iter().filter_map(Value::as_u64).collect();
+            let hidden: u64 = layers.get(1..layers.len().checked_sub(1)?)?.iter().sum();
+            Some((c["n"].as_u64()? * hidden) as f64)
+        });
+        let tanh_eq = run.est.get(&format!("{group}/rug{bits}/tanh_x1000")).map(|t| t.ms / bare.ms);
+        let counted = match (tanh, tanh_eq) {
+            (Some(k), Some(q)) if row == "loss_grad" || row.ends_with("_new_theta") => Some((k, q, (muladds + k * q) * bare.ms / 1000.0 / e.ms / loops)),
+            (Some(_), Some(q)) => Some((0.0, q, frac)),
+            _ => None,
+        };
+        match counted {
+            Some((k, _, with)) if k < 1.0 => println!(
+                "- {id}: {:.0} % of {of} (no tanh: an unchanged θ reuses its activation derivatives) (target ≥ 33 %): {}",
+                100.0 * with,
+                if with >= 1.0 / 3.0 { "met" } else { "not met" }
+            ),
+            Some((k, q, with)) => println!(
+                "- {id}: {:.0} % of {of} counting its {k:.0} tanh at {q:.0} multiply-adds each (decisions §7; products alone {:.0} %) (target ≥ 33 %): {}",
+                100.0 * with,
+                100.0 * frac,
+                if with >= 1.0 / 3.0 { "met" } else { "not met" }
+            ),
+            None => println!("- {id}: {:.0} % of {of}, products alone (no tanh row to count its activations) (target ≥ 33 %): {}", 100.0 * frac, if frac >= 1.0 / 3.0 { "met" } else { "not met" }),
+        }
     }
     // `track256`: the same tracking step in f64 and at 256 bits.
     if let (Some(a), Some(b)) = (run.ms("track256/micro-f64/tracking_step"), run.ms("track256/micro-mpfr256/tracking_step")) {
