@@ -755,59 +755,6 @@ mod tests {
         assert_eq!((m.lo.to_f64(), m.hi.to_f64()), (-6.0, 2.0));
     }
 
-    /// An interval at 24 bits from two f64 (any order), endpoints rounded outward, and points of it:
-    /// both endpoints, the midpoint and a point at fraction `t`, each representable at 24 bits.
-    fn interval_and_points(a: f64, b: f64, t: f64) -> (Interval, Vec<Float>) {
-        const P: u32 = 24;
-        let iv = Interval { lo: down(P, a.min(b)), hi: up(P, a.max(b)) };
-        let at = |f: f64| Float::with_val(P, Float::with_val(400, &iv.hi - &iv.lo) * f + &iv.lo);
-        let pts = vec![iv.lo.clone(), iv.hi.clone(), at(0.5), at(t)];
-        (iv, pts)
-    }
-
-    fn signed_magnitude() -> impl proptest::strategy::Strategy<Value = f64> {
-        use proptest::prelude::*;
-        (-20.0f64..3.0, any::<bool>()).prop_map(|(e, neg)| if neg { -(10f64.powf(e)) } else { 10f64.powf(e) })
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config {
-            cases: 512,
-            rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
-            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5e1f_57ab),
-            failure_persistence: None,
-            ..proptest::test_runner::Config::default()
-        })]
-        /// The enclosure's soundness rests on outward rounding: x ∈ X, y ∈ Y ⇒ x ∘ y ∈ X ∘ Y for the
-        /// exact x ∘ y (at 400 bits, exact for 24-bit points of these magnitudes), for sum,
-        /// difference, product, square, negation and ball, at 24 bits where most results round.
-        /// (Mutation audit round 2: a sum's upper end rounded down, and a straddling square's
-        /// upper end taken as u² alone, passed every other test.)
-        #[test]
-        fn interval_operations_contain_every_exact_result(
-            a in signed_magnitude(), b in signed_magnitude(), c in signed_magnitude(), d in signed_magnitude(),
-            t in 0.0f64..1.0, s in 0.0f64..1.0,
-        ) {
-            const P: u32 = 24;
-            let (x, xs) = interval_and_points(a, b, t);
-            let (y, ys) = interval_and_points(c, d, s);
-            let (sum, diff, prod, sq, neg) = (x.add(&y, P), x.sub(&y, P), x.mul(&y, P), x.sqr(P), x.neg());
-            let r = Interval { lo: Float::with_val(P, 0), hi: up(P, y.hi.clone().abs()) };
-            let ball = Interval::ball(&x, &r, P);
-            for xi in &xs {
-                proptest::prop_assert!(sq.contains(&Float::with_val(400, xi * xi)), "{xi}² ∉ [{}, {}]", sq.lo, sq.hi);
-                proptest::prop_assert!(neg.contains(&Float::with_val(400, -xi)));
-                for yi in &ys {
-                    proptest::prop_assert!(sum.contains(&Float::with_val(400, xi + yi)), "{xi} + {yi} ∉ [{}, {}]", sum.lo, sum.hi);
-                    proptest::prop_assert!(diff.contains(&Float::with_val(400, xi - yi)), "{xi} − {yi} ∉ [{}, {}]", diff.lo, diff.hi);
-                    proptest::prop_assert!(prod.contains(&Float::with_val(400, xi * yi)), "{xi} · {yi} ∉ [{}, {}]", prod.lo, prod.hi);
-                    let shift = Float::with_val(400, yi.clone().abs().min(&r.hi));
-                    proptest::prop_assert!(ball.contains(&Float::with_val(400, xi + &shift)) && ball.contains(&Float::with_val(400, xi - &shift)));
-                }
-            }
-        }
-    }
-
     #[test]
     fn split_covers_the_box() {
         let p = 80;

@@ -11,7 +11,6 @@ mod common;
 use std::ops::ControlFlow;
 
 use proptest::prelude::*;
-use proptest::test_runner::{RngAlgorithm, RngSeed};
 use rug::Float;
 use selfstab::reduced_map::*;
 use selfstab::scalar::Scalar;
@@ -22,13 +21,7 @@ use selfstab::scalar::Scalar;
 
 /// Pinned property-test configuration (decisions.md §9 ranges are in each strategy).
 fn pinned(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        rng_algorithm: RngAlgorithm::ChaCha,
-        rng_seed: RngSeed::Fixed(0x5e1f_57ab),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    common::pinned(cases, 0x5e1f_57ab)
 }
 
 /// Exact lift of a working-precision value to an MPFR value of `p ≥` its precision bits.

@@ -2,11 +2,12 @@
 //!
 //! Fixtures in `tests/data/` were written by NumPy 2.4.6 with `tests/data/make_fixtures.py`.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use rug::Float;
@@ -793,15 +794,6 @@ fn synthetic_inputs_are_standard_normal_and_all_classes_appear() {
 // ---------------------------------------------------------------------------------------------
 // Robustness: no byte sequence panics the readers
 
-fn fuzz_config() -> Config {
-    Config {
-        cases: 2000,
-        failure_persistence: None,
-        rng_algorithm: RngAlgorithm::ChaCha,
-        rng_seed: RngSeed::Fixed(0x5e1f_57ab),
-        ..Config::default()
-    }
-}
 
 fn valid_images() -> Vec<Vec<u8>> {
     [
@@ -817,7 +809,7 @@ fn valid_images() -> Vec<Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(fuzz_config())]
+    #![proptest_config(common::pinned(2000, 0x5e1f_57ab))]
 
     #[test]
     fn readers_never_panic_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

@@ -438,13 +438,7 @@ fn instability_search_backtracks_to_a_crossing_one_step_after_the_last_check() {
 }
 
 proptest! {
-    #![proptest_config(proptest::test_runner::Config {
-        cases: 256,
-        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5e1f_57ab),
-        failure_persistence: None,
-        ..proptest::test_runner::Config::default()
-    })]
+    #![proptest_config(common::pinned(256, 0x5e1f_57ab))]
     /// Over η log-uniform in [0.02, 2] (check intervals 1 to 50 steps), S₀ from 0 to 1.1 × 2/η and
     /// a rise per step log-uniform from 1e-3 to 1 × 2/η, the search returns the every-step scan's
     /// first crossing.

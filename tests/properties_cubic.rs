@@ -8,7 +8,6 @@
 
 mod common;
 use proptest::prelude::*;
-use proptest::test_runner::{RngAlgorithm, RngSeed};
 use selfstab::constrained;
 use selfstab::gd::gd_step;
 use selfstab::linalg::{dot, norm, sub, zeros};
@@ -21,13 +20,7 @@ const N: usize = 300;
 const EPS: f64 = f64::EPSILON;
 
 fn pinned(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        rng_algorithm: RngAlgorithm::ChaCha,
-        rng_seed: RngSeed::Fixed(0x70c_0b1c),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    common::pinned(cases, 0x70c_0b1c)
 }
 
 /// (η, α, β, x₀/δ) within the ranges of the module doc.

@@ -51,3 +51,10 @@ pub fn eigvec_davis_kahan<S: selfstab::Scalar>(u: &[S], u_dense: &[S], tol: f64,
 pub fn bits_eq<S: selfstab::Scalar>(a: &[S], b: &[S]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y && x.to_f64().is_sign_negative() == y.to_f64().is_sign_negative())
 }
+
+/// A property test's configuration with its inputs pinned: `cases` cases drawn by ChaCha from
+/// `seed`, no failure-persistence files, so every run of the suite draws the same inputs.
+pub fn pinned(cases: u32, seed: u64) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
+    Config { cases, rng_algorithm: RngAlgorithm::ChaCha, rng_seed: RngSeed::Fixed(seed), failure_persistence: None, ..Config::default() }
+}
