@@ -5,8 +5,11 @@
 //! tracking step) at 256-bit MPFR and f64 on a micro MLP for the cost ratio. In-run references of
 //! the machine's throughput: faer products of the forward-pass shapes (n×in×out per layer), faer
 //! products of each f64 primitive as the MLP issues them (`faer_{loss_grad,hvp,grad_s_d3_sym}_products`:
-//! the same shapes, layouts and shards, without the elementwise passes) and a bare loop of in-place
-//! 256-bit rug multiply-adds. Results and their reading: `benches/RESULTS.md`.
+//! the same shapes, layouts and shards, without the elementwise passes) and bare loops of in-place
+//! 256-bit rug multiply-adds and tanh. At 256 bits the throughput is in multiply-adds: the
+//! primitives' analytic product counts, the solver rows' operations counted as they run
+//! (`selfstab::scalar::count_mpfr_ops`, its tanh in the row's fact). Results and their reading:
+//! `benches/RESULTS.md`.
 //!
 //! Solves along a trajectory: `eigen_trail` (a `sharpness::Trail` that solved at the six GD iterates
 //! before the bench point; the fact `eigen_trail_gd` is that trail's mean HVPs per solve over the 30
@@ -48,7 +51,7 @@ use selfstab::linalg::{from_f64, gemm_faer, zeros};
 use selfstab::models::mlp::{Activation, LossKind, Mlp, param_count};
 use selfstab::objective::Objective;
 use selfstab::reduced_map::{DevState, ReducedMap, Workspace};
-use selfstab::scalar::Scalar;
+use selfstab::scalar::{MpfrOps, Scalar, count_mpfr_ops};
 use selfstab::sharpness::{EigenOpts, Trail, center, top_eigen};
 use selfstab::stable_set::lin_proj;
 use selfstab::tracking::{self, TrackOpts};
@@ -136,6 +139,9 @@ fn bench_point(cfg: &Config) -> Point {
 }
 
 /// Bench the primitives of one objective at θ (lifted exactly from f64), warm start from θ_prev.
+/// `tp`: the primitives' throughputs (loss+grad, HVP, ∇S, HVP and ∇S at a new θ), the MPFR rows'
+/// analytic multiply-adds; the solver rows' operations are counted at MPFR ([`counted_throughput`]).
+#[allow(clippy::too_many_arguments)]
 fn bench_primitives<S: Scalar>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     label: &str,
@@ -144,6 +150,7 @@ fn bench_primitives<S: Scalar>(
     eta_str: &str,
     with_tracking: bool,
     solvers_only: bool,
+    tp: Option<[u64; 5]>,
 ) {
     let c = obj.ctx();
     let eta = S::parse(eta_str, c).expect("eta");
@@ -167,7 +174,7 @@ fn bench_primitives<S: Scalar>(
     );
 
     if !solvers_only {
-        bench_cheap(g, label, obj, &theta, &u, None);
+        bench_cheap(g, label, obj, &theta, &u, tp);
     }
     bench_solves(g, label, obj, pt, &eta, &u_prev, tol, "", with_tracking);
     if S::bits(c) <= 53 && opted_in("reftol") {
@@ -216,7 +223,8 @@ fn bench_solves<S: Scalar>(
     if tol != EigenOpts::default_tol::<S>(c) {
         eprintln!("[{label}] warm eigen at tol {tol:.1e}: {} HVPs (residual {:.1e})", cen.hvps, cen.eigen_residual);
     }
-    fact(&format!("{label}/eigen_warm{suffix}"), serde_json::json!({ "hvps": cen.hvps, "tol": tol }));
+    let ops = counted_throughput::<S, _>(g, || top_eigen(obj, &theta, Some(u_prev), &opts).expect("eigen"));
+    fact(&format!("{label}/eigen_warm{suffix}"), serde_json::json!({ "hvps": cen.hvps, "tol": tol, "mpfr_ops": ops }));
     g.bench_function(format!("{label}/eigen_warm{suffix}"), |b| {
         iter_on_pool(b, || top_eigen(obj, black_box(&theta), Some(u_prev), &opts).expect("eigen"))
     });
@@ -251,6 +259,9 @@ fn bench_solves<S: Scalar>(
                 BatchSize::LargeInput,
             )
         });
+    }
+    if let Some(ops) = counted_throughput::<S, _>(g, || lin_proj(obj, eta, &cen, tol).expect("lin_proj")) {
+        fact(&format!("{label}/lin_proj{suffix}"), serde_json::json!({ "tol": tol, "mpfr_ops": ops }));
     }
     g.bench_function(format!("{label}/lin_proj{suffix}"), |b| {
         iter_on_pool(b, || lin_proj(obj, eta, black_box(&cen), tol).expect("lin_proj"))
@@ -288,7 +299,8 @@ fn bench_tracking<S: Scalar>(
         row.hvps,
         stop.map(|r| r.tag())
     );
-    fact(&format!("{label}/tracking_step{suffix}"), serde_json::json!({ "hvps": row.hvps, "tol": tol, "chain_tol": chain_tol }));
+    let ops = counted_throughput::<S, _>(g, || tracking::step(obj, eta, &mut st0.clone(), &topts).expect("step"));
+    fact(&format!("{label}/tracking_step{suffix}"), serde_json::json!({ "hvps": row.hvps, "tol": tol, "chain_tol": chain_tol, "mpfr_ops": ops }));
     g.bench_function(format!("{label}/tracking_step{suffix}"), |b| {
         b.iter_batched(
             || st0.clone(),
@@ -309,7 +321,8 @@ fn bench_tracking<S: Scalar>(
     let mut probe = st20.clone();
     let (row, _) = tracking::step(obj, eta, &mut probe, &topts).expect("tracking step");
     eprintln!("[{label}{suffix}] 20 tracking steps {:.2} s; step 21: {} HVPs", clock.elapsed().as_secs_f64(), row.hvps);
-    fact(&format!("{label}/tracking_step_steady{suffix}"), serde_json::json!({ "hvps": row.hvps, "tol": tol, "chain_tol": chain_tol }));
+    let ops = counted_throughput::<S, _>(g, || tracking::step(obj, eta, &mut st20.clone(), &topts).expect("step"));
+    fact(&format!("{label}/tracking_step_steady{suffix}"), serde_json::json!({ "hvps": row.hvps, "tol": tol, "chain_tol": chain_tol, "mpfr_ops": ops }));
     g.bench_function(format!("{label}/tracking_step_steady{suffix}"), |b| {
         b.iter_batched(
             || st20.clone(),
@@ -317,6 +330,22 @@ fn bench_tracking<S: Scalar>(
             BatchSize::LargeInput,
         )
     });
+}
+
+/// At MPFR (f64 rows have analytic FLOP counts or none): the operations of one call of `f` as the
+/// timed loop makes it, counted ([`count_mpfr_ops`]) on its second call, the first having left the
+/// model's cache of θ-only blocks as every timed call finds it; set as the group's throughput in
+/// multiply-adds (criterion's elem/s then compares with the bare loop's) for the row that follows,
+/// and returned for the row's fact (`examples/bench_report` counts its tanh from it).
+fn counted_throughput<S: Scalar, O>(g: &mut BenchmarkGroup<'_, WallTime>, mut f: impl FnMut() -> O) -> Option<MpfrOps> {
+    if selfstab::linalg::is_f64::<S>() {
+        return None;
+    }
+    black_box(f());
+    let (out, ops) = count_mpfr_ops(&mut f);
+    black_box(out);
+    g.throughput(Throughput::Elements(ops.muladds));
+    Some(ops)
 }
 
 /// Times `f` as the engine issues its primitives: the timed loop runs on a worker of rayon's pool
@@ -367,18 +396,36 @@ fn bench_faer_shapes(g: &mut BenchmarkGroup<'_, WallTime>, id: String, layers: &
     g.bench_function(id, |b| iter_on_pool(b, || faer.run()));
 }
 
-/// Bare 256-bit MPFR reference: `acc += &a * &b` over 1000 preallocated Floats (a fused multiply-add).
-fn bench_rug(g: &mut BenchmarkGroup<'_, WallTime>) {
+/// The bare MPFR references at `bits` (throughput 1000 each, so criterion's elem/s is operations
+/// per second): `rug{bits}/muladd_x1000`, `acc += x·y` over 1000 preallocated values (an in-place
+/// fused multiply-add), and `rug{bits}/tanh_x1000`, tanh in place into a preallocated value. A
+/// 256-bit row's fraction of the bare loop (issue 7) is its multiply-adds' time at the loop's rate
+/// over its own time, in the same group, so the same run and host phase.
+fn bench_rug_refs(g: &mut BenchmarkGroup<'_, WallTime>, bits: u32) {
     const LEN: usize = 1000;
-    let a: Vec<Float> = (0..LEN).map(|i| Float::with_val(256, 1.0 + i as f64 * 1e-3).sqrt()).collect();
-    let b: Vec<Float> = (0..LEN).map(|i| Float::with_val(256, 2.0 - i as f64 * 1e-3).sqrt()).collect();
-    g.bench_function("rug256/muladd_x1000", |bch| {
-        let mut acc = Float::with_val(256, 0);
+    let a: Vec<Float> = (0..LEN).map(|i| Float::with_val(bits, 1.0 + i as f64 * 1e-3).sqrt()).collect();
+    let b: Vec<Float> = (0..LEN).map(|i| Float::with_val(bits, 2.0 - i as f64 * 1e-3).sqrt()).collect();
+    g.throughput(Throughput::Elements(LEN as u64));
+    g.bench_function(format!("rug{bits}/muladd_x1000"), |bch| {
+        let mut acc = Float::with_val(bits, 0);
         bch.iter(|| {
             for (x, y) in a.iter().zip(&b) {
                 acc += x * y;
             }
             black_box(&acc);
+        })
+    });
+    g.bench_function(format!("rug{bits}/tanh_x1000"), |bch| {
+        // Full-mantissa arguments 3·√(1 + i/1000) − 3.6 ∈ [−0.6, 0.64] (pre-activation scale);
+        // tanh in place into a preallocated value.
+        let z: Vec<Float> = (0..LEN).map(|i| Float::with_val(bits, 1.0 + i as f64 * 1e-3).sqrt() * 3u32 - 3.6f64).collect();
+        let mut t = Float::with_val(bits, 0);
+        bch.iter(|| {
+            for x in &z {
+                t.assign(x);
+                t.tanh_mut();
+                black_box(&t);
+            }
         })
     });
 }
@@ -465,12 +512,12 @@ fn engine(cr: &mut Criterion) {
             bench_threads(&mut g, cfg, &obj, &pt.theta, 1);
             bench_threads(&mut g, cfg, &obj, &pt.theta, 2);
             if cfg.name == LARGE.name && std::env::var("SELFSTAB_BENCH_PRIMITIVES_ONLY").is_err() {
-                bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj, &pt, cfg.eta, true, false);
+                bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj, &pt, cfg.eta, true, false, None);
             }
         }
         if two {
             selfstab::linalg::set_threads(2);
-            bench_primitives::<f64>(&mut g, &format!("{}-f64-2t", cfg.name), &obj, &pt, cfg.eta, true, true);
+            bench_primitives::<f64>(&mut g, &format!("{}-f64-2t", cfg.name), &obj, &pt, cfg.eta, true, true, None);
             selfstab::linalg::set_threads(1);
         }
         g.finish();
@@ -495,7 +542,7 @@ fn engine(cr: &mut Criterion) {
             let mut g = cr.benchmark_group(cfg.name);
             g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
             if base {
-                bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj, &pt, cfg.eta, true, false);
+                bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj, &pt, cfg.eta, true, false, None);
                 bench_faer(&mut g, cfg);
             }
             if two {
@@ -504,7 +551,7 @@ fn engine(cr: &mut Criterion) {
                 bench_threads(&mut g, cfg, &obj, &pt.theta, 1);
                 bench_threads(&mut g, cfg, &obj, &pt.theta, 2);
                 selfstab::linalg::set_threads(2);
-                bench_primitives::<f64>(&mut g, &format!("{}-f64-2t", cfg.name), &obj, &pt, cfg.eta, true, true);
+                bench_primitives::<f64>(&mut g, &format!("{}-f64-2t", cfg.name), &obj, &pt, cfg.eta, true, true, None);
                 selfstab::linalg::set_threads(1);
             }
             g.finish();
@@ -525,13 +572,19 @@ fn engine(cr: &mut Criterion) {
         let mut g = cr.benchmark_group(cfg.name);
         g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
         let obj64 = mlp::<f64>(cfg, ());
-        bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj64, &pt, cfg.eta, false, false);
-        let obj256 = mlp::<Float>(cfg, 256);
-        bench_primitives::<Float>(&mut g, &format!("{}-mpfr256", cfg.name), &obj256, &pt, cfg.eta, false, false);
+        bench_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj64, &pt, cfg.eta, false, false, None);
         bench_faer(&mut g, cfg);
-        if cfg.name == MICRO.name {
-            bench_rug(&mut g);
-        }
+        g.finish();
+        // The 256-bit rows in a group of the same name of their own: their throughputs (criterion
+        // keeps a group's last one for the rows after it) are multiply-adds, with the bare loops
+        // beside them: analytic products for the primitives, counted operations for the solvers.
+        let mut g = cr.benchmark_group(cfg.name);
+        g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+        bench_rug_refs(&mut g, 256);
+        let fl = Flops::new(cfg.layers, cfg.n);
+        let tp = Some([fl.loss_grad / 2, fl.hvp / 2, fl.d3_sym / 2, fl.hvp_new / 2, fl.d3_new / 2]);
+        let obj256 = mlp::<Float>(cfg, 256);
+        bench_primitives::<Float>(&mut g, &format!("{}-mpfr256", cfg.name), &obj256, &pt, cfg.eta, false, false, tp);
         g.finish();
         if !pt.found {
             eprintln!("[{}] note: bench point is θ after {} GD steps, not an unstable iterate", cfg.name, pt.step);
@@ -792,32 +845,7 @@ fn bench_mpfr_primitives(cr: &mut Criterion, cfg: &Config, obj64: &Mlp<f64>, pt:
     );
     let mut g = cr.benchmark_group(format!("{}{bits}", cfg.name));
     g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    const LEN: usize = 1000;
-    let a: Vec<Float> = (0..LEN).map(|i| Float::with_val(bits, 1.0 + i as f64 * 1e-3).sqrt()).collect();
-    let b: Vec<Float> = (0..LEN).map(|i| Float::with_val(bits, 2.0 - i as f64 * 1e-3).sqrt()).collect();
-    g.throughput(Throughput::Elements(LEN as u64));
-    g.bench_function(format!("rug{bits}/muladd_x1000"), |bch| {
-        let mut acc = Float::with_val(bits, 0);
-        bch.iter(|| {
-            for (x, y) in a.iter().zip(&b) {
-                acc += x * y;
-            }
-            black_box(&acc);
-        })
-    });
-    g.bench_function(format!("rug{bits}/tanh_x1000"), |bch| {
-        // Full-mantissa arguments 3·√(1 + i/1000) − 3.6 ∈ [−0.6, 0.64] (pre-activation scale);
-        // tanh in place into a preallocated value.
-        let z: Vec<Float> = (0..LEN).map(|i| Float::with_val(bits, 1.0 + i as f64 * 1e-3).sqrt() * 3u32 - 3.6f64).collect();
-        let mut t = Float::with_val(bits, 0);
-        bch.iter(|| {
-            for x in &z {
-                t.assign(x);
-                t.tanh_mut();
-                black_box(&t);
-            }
-        })
-    });
+    bench_rug_refs(&mut g, bits);
     g.sampling_mode(SamplingMode::Flat);
     let tp = Some([fl.loss_grad / 2, fl.hvp / 2, fl.d3_sym / 2, fl.hvp_new / 2, fl.d3_new / 2]);
     bench_cheap::<Float>(&mut g, &format!("{}-mpfr{bits}", cfg.name), &obj, &theta, &v, tp);
@@ -995,6 +1023,7 @@ fn bench_track256(cr: &mut Criterion) {
     }
     first_step::<f64>(&mut g, cfg, &pt, ());
     first_step::<Float>(&mut g, cfg, &pt, 256);
+    bench_rug_refs(&mut g, 256);
     g.finish();
 }
 

@@ -9,7 +9,9 @@
 //!   ([`Scalar::parse`]), never lifted from the nearest f64;
 //! - f64 elementary functions come from the pure-Rust `libm` crate, so the generic f64 path gives the
 //!   same bits on every x86-64 machine; MPFR is correctly rounded, so its results are the same on any
-//!   machine.
+//!   machine;
+//! - [`count_mpfr_ops`] counts the MPFR multiply-adds and tanh of a computation (the cost measure of
+//!   the 256-bit bench rows, `benches/RESULTS.md` "Session 38").
 
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
@@ -277,6 +279,7 @@ impl Scalar for Float {
     #[inline]
     fn mul_acc(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.prec() == self.prec() && b.prec() == self.prec());
+        ops::tally(&ops::MULADDS);
         *self += a * b;
     }
     #[inline]
@@ -299,6 +302,7 @@ impl Scalar for Float {
         Float::with_val(self.prec(), self.ln_ref())
     }
     fn tanh(&self) -> Self {
+        ops::tally(&ops::TANH);
         Float::with_val(self.prec(), self.tanh_ref())
     }
     fn erf(&self) -> Self {
@@ -312,6 +316,89 @@ impl Scalar for Float {
     }
     fn pi(c: u32) -> Self {
         Float::with_val(c, rug::float::Constant::Pi)
+    }
+}
+
+/// The MPFR operations of a computation, counted by [`count_mpfr_ops`]: the engine's cost measure at
+/// arbitrary precision where its work has no closed form (an eigen solve, a projection, a tracking
+/// step), as PETSc's `PetscLogFlops` counts the work of its solvers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MpfrOps {
+    /// Multiply-adds `x += a·b` ([`Scalar::mul_acc`], also under [`Scalar::set_mul`]): every matrix
+    /// product, dot product, linear combination and axpy of the MPFR path. Elementwise products
+    /// and sums written with the arithmetic operators are not counted.
+    pub muladds: u64,
+    /// tanh evaluations ([`Scalar::tanh`]).
+    pub tanh: u64,
+}
+
+/// Runs `f` and counts the MPFR multiply-adds and tanh it issues, on every thread (the engine's
+/// two-thread passes included). Counting scopes on different threads run one at a time; a scope
+/// nested in another returns the inner computation's own count and adds it to the outer one's.
+/// Operations of other threads that run MPFR code at the same time, outside any scope, are
+/// counted too: count a computation while it is the process's only MPFR work. Outside a scope
+/// the cost is one relaxed atomic load per operation (≈ 1 % of a 256-bit multiply-add).
+pub fn count_mpfr_ops<R>(f: impl FnOnce() -> R) -> (R, MpfrOps) {
+    ops::scope(f)
+}
+
+mod ops {
+    use std::cell::Cell;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+    use super::MpfrOps;
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    pub(super) static MULADDS: AtomicU64 = AtomicU64::new(0);
+    pub(super) static TANH: AtomicU64 = AtomicU64::new(0);
+    /// Serialises the outermost scopes of different threads.
+    static OUTER: Mutex<()> = Mutex::new(());
+
+    thread_local! {
+        /// Whether this thread is inside a scope (a nested scope does not take [`OUTER`] again).
+        static INSIDE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    #[inline(always)]
+    pub(super) fn tally(counter: &AtomicU64) {
+        if ON.load(Relaxed) {
+            counter.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn now() -> MpfrOps {
+        MpfrOps { muladds: MULADDS.load(Relaxed), tanh: TANH.load(Relaxed) }
+    }
+
+    /// Leaves the scope however `f` ends (a panic included): counting off, the thread outside.
+    struct Leave {
+        outer: bool,
+    }
+
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            if self.outer {
+                ON.store(false, Relaxed);
+                INSIDE.with(|c| c.set(false));
+            }
+        }
+    }
+
+    pub(super) fn scope<R>(f: impl FnOnce() -> R) -> (R, MpfrOps) {
+        let outer = !INSIDE.with(Cell::get);
+        // A panic inside another thread's scope poisons the lock; its counters are still consistent.
+        let _lock = outer.then(|| OUTER.lock().unwrap_or_else(|e| e.into_inner()));
+        if outer {
+            INSIDE.with(|c| c.set(true));
+            ON.store(true, Relaxed);
+        }
+        let leave = Leave { outer };
+        let before = now();
+        let r = f();
+        let after = now();
+        drop(leave);
+        (r, MpfrOps { muladds: after.muladds - before.muladds, tanh: after.tanh - before.tanh })
     }
 }
 
