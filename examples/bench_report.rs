@@ -585,7 +585,7 @@ fn other_targets(run: &Run) {
             None => ("its products (no tanh: an unchanged θ reuses its activation derivatives)".to_string(), Some(0.0)),
         };
         let (f, detail) = match (k, tanh_eq) {
-            (Some(k), _) if k == 0.0 => (frac, what),
+            (Some(0.0), _) => (frac, what),
             (Some(k), Some(q)) => (
                 (muladds + k * q) * bare.ms / 1000.0 / e.ms / loops,
                 format!("{what} and {k:.0} tanh at {q:.0} multiply-adds each (decisions §7; without the tanh {:.0} %)", 100.0 * frac),
