@@ -1,7 +1,9 @@
 //! The MPFR operation count (`scalar::count_mpfr_ops`): the cost measure of the 256-bit bench rows
 //! whose work has no closed form (issue 7: each primitive's multiply-adds against a bare loop of
-//! in-place multiply-adds). Its own test binary: the counters are process-global, so no other test
-//! may run MPFR code beside these (they take turns through the counting scope itself).
+//! in-place multiply-adds). Its own test binary: the counters are process-global and count every
+//! thread's operations while a scope is open, so no other MPFR work may run beside a count. The
+//! tests take turns through [`SERIAL`] for their whole body (the counting scopes serialise only
+//! the counted regions: one test's uncounted setup landed in another's count under load).
 
 use rug::Float;
 use selfstab::data::{digits, init_params};
@@ -10,6 +12,13 @@ use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::Objective;
 use selfstab::scalar::{MpfrOps, Scalar, count_mpfr_ops};
 use selfstab::sharpness::{EigenOpts, top_eigen};
+
+/// Every test holds it for its whole body.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn vec256(len: usize, seed: usize) -> Vec<Float> {
     (0..len).map(|i| Float::with_val(256, ((i * 7919 + seed * 104_729) % 1009) as f64 / 1009.0 - 0.5)).collect()
@@ -20,6 +29,7 @@ fn vec256(len: usize, seed: usize) -> Vec<Float> {
 /// vector, `lin_combs` p per vector and combination, an axpy its length; tanh one per call.
 #[test]
 fn every_kernel_counts_one_multiply_add_per_accumulated_product() {
+    let _serial = serial();
     let (m, k, n) = (7, 5, 3);
     let (a, b) = (vec256(m * k, 1), vec256(k * n, 2));
     for ta in [false, true] {
@@ -48,6 +58,7 @@ fn every_kernel_counts_one_multiply_add_per_accumulated_product() {
 /// f64 operations are not counted (the f64 rows have analytic FLOP counts; the counter is MPFR's).
 #[test]
 fn f64_operations_are_not_counted() {
+    let _serial = serial();
     let (m, k, n) = (6, 4, 5);
     let a: Vec<f64> = (0..m * k).map(|i| i as f64).collect();
     let b: Vec<f64> = (0..k * n).map(|i| 1.0 / (1.0 + i as f64)).collect();
@@ -63,6 +74,7 @@ fn f64_operations_are_not_counted() {
 /// panic inside a scope (which poisons the scopes' lock) the next scope counts from its own start.
 #[test]
 fn nested_scopes_count_their_own_work_and_scopes_work_after_a_panic() {
+    let _serial = serial();
     let (x, y) = (vec256(10, 1), vec256(10, 2));
     let ((_, inner), outer) = count_mpfr_ops(|| {
         dot(&x, &y);
@@ -77,9 +89,10 @@ fn nested_scopes_count_their_own_work_and_scopes_work_after_a_panic() {
 }
 
 /// The MLP's primitives at 256 bits: every product of the analytic count (benches/engine.rs
-/// `Flops`, in multiply-adds: loss+gradient (3Σf_l − f_1)/2 with f_l = 2·n·in_l·out_l) is counted,
-/// plus the elementwise multiply-adds of the loss and the activation jets, at most 8 per unit per
-/// sample (the order-3 jet of ∇S; measured ≤ 7.8); a new θ evaluates n·Σhidden tanh. The counts do
+/// `Flops`, in multiply-adds: loss+gradient (3Σf_l − f_1)/2 with f_l = 2·n·in_l·out_l, an HVP at
+/// an unchanged θ f_1 + 3Σ_{l>1}f_l) is counted, plus the elementwise multiply-adds of the loss
+/// and the activation chain, at most 2 per unit (hidden or output) and sample (measured 1.0 for
+/// loss+gradient, 1.14 for the HVP); a new θ evaluates n·Σhidden tanh. The counts do
 /// not depend on the thread count (the same operations run whichever thread runs them), for the
 /// primitives and for a warm eigen solve, whose count also holds its solver work beyond its HVPs,
 /// as long as the model's cache of θ-only blocks holds the same θ's (it keeps one θ with one
@@ -87,6 +100,7 @@ fn nested_scopes_count_their_own_work_and_scopes_work_after_a_panic() {
 /// one thread only, 10,500 multiply-adds and 120 tanh here).
 #[test]
 fn mlp_counts_hold_every_product_and_do_not_depend_on_the_thread_count() {
+    let _serial = serial();
     let (layers, n) = ([64usize, 4, 10], 30);
     let ds = digits(n).unwrap();
     let p = selfstab::models::mlp::param_count(&layers);
@@ -115,9 +129,10 @@ fn mlp_counts_hold_every_product_and_do_not_depend_on_the_thread_count() {
         (lg, hvp, eig.hvps, solve)
     };
     let (lg, hvp, hvps, solve) = run(1);
-    assert!(lg.muladds >= 3 * sum - first && lg.muladds <= 3 * sum - first + 8 * units, "loss+gradient: {lg:?}");
+    assert!(lg.muladds >= 3 * sum - first && lg.muladds <= 3 * sum - first + 2 * units, "loss+gradient: {lg:?}");
     assert_eq!(lg.tanh, hidden_tanh, "a new θ: one tanh per hidden unit and sample");
-    assert!(hvp.muladds >= 2 * first + 6 * (sum - first) && hvp.muladds <= 3 * first + 8 * (sum - first) + 8 * units, "HVP: {hvp:?}");
+    let hvp_products = 2 * first + 6 * (sum - first);
+    assert!(hvp.muladds >= hvp_products && hvp.muladds <= hvp_products + 2 * units, "HVP at an unchanged θ: {hvp:?}");
     assert!(solve.muladds > hvps * hvp.muladds, "the solve's {solve:?} over {hvps} HVPs of {hvp:?}");
     let two = run(2);
     assert_eq!((lg, hvp, hvps, solve), two, "one thread against two");
