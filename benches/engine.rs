@@ -628,18 +628,36 @@ fn bench_ladder_primitives<S: Scalar>(
             clock.elapsed().as_secs_f64()
         );
     }
+    // At MPFR each row's operations are counted ([`counted_throughput`]), facts keyed by the group
+    // (`precision/{label}/{row}`: the `micro` and `nano` groups have rows of the same labels).
+    let record = |row: &str, ops: Option<MpfrOps>| {
+        if let Some(ops) = ops {
+            fact(&format!("precision/{label}/{row}"), serde_json::json!({ "mpfr_ops": ops }));
+        }
+    };
     if !eigen_only {
+        let mut out = zeros::<S>(p, c);
+        // loss+grad as its row runs it: each call at a new point of `three_points`.
+        let points = three_points(&theta);
+        let mut i = 0usize;
+        record("loss_grad", counted_throughput::<S, _>(g, || {
+            i += 1;
+            obj.grad(&points[i % 3], &mut out).expect("grad")
+        }));
         bench_loss_grad(g, label, obj, &theta);
+        record("hvp", counted_throughput::<S, _>(g, || obj.hvp(&theta, &u, &mut out).expect("hvp")));
         g.bench_function(format!("{label}/hvp"), |b| {
             let mut out = zeros::<S>(p, c);
             iter_on_pool(b, || obj.hvp(black_box(&theta), black_box(&u), &mut out).expect("hvp"))
         });
+        record("grad_s_d3_sym", counted_throughput::<S, _>(g, || obj.d3_sym(&theta, &u, &mut out).expect("d3_sym")));
         g.bench_function(format!("{label}/grad_s_d3_sym"), |b| {
             let mut out = zeros::<S>(p, c);
             iter_on_pool(b, || obj.d3_sym(black_box(&theta), black_box(&u), &mut out).expect("d3_sym"))
         });
         return;
     }
+    record("eigen_warm", counted_throughput::<S, _>(g, || top_eigen(obj, &theta, Some(&u_prev), &opts).expect("eigen")));
     g.bench_function(format!("{label}/eigen_warm"), |b| {
         iter_on_pool(b, || top_eigen(obj, black_box(&theta), Some(&u_prev), &opts).expect("eigen"))
     });
@@ -647,7 +665,9 @@ fn bench_ladder_primitives<S: Scalar>(
 
 /// The precision ladder: f64, then MPFR at 128, 256 and 512 bits (same θ, same warm start).
 /// Loss+gradient, HVP and ∇S on [`MICRO`]; the warm eigen solve on [`NANO`] (on micro one 512-bit
-/// solve takes tens of seconds, and criterion needs ≥ 11 of them).
+/// solve takes tens of seconds, and criterion needs ≥ 11 of them). At each precision the bare
+/// multiply-add and tanh loops (`rug{bits}/…`), and every MPFR row's operations counted, so that
+/// `bench_report` gives each row's fraction of the bare loop at its own precision.
 fn precision_ladder(cr: &mut Criterion) {
     let explicit = std::env::var("SELFSTAB_BENCH_CONFIGS").map(|l| l.split(',').any(|s| s.trim() == "precision"));
     if explicit != Ok(true) {
@@ -667,6 +687,10 @@ fn precision_ladder(cr: &mut Criterion) {
         let dirs = (&u_prev[..], &u[..]);
         bench_ladder_primitives::<f64>(&mut g, &format!("{}-f64", cfg.name), &obj64, &pt, dirs, eigen_only);
         for bits in [128u32, 256, 512] {
+            if !eigen_only {
+                // The bare loops at each precision, once (both configurations share the group).
+                bench_rug_refs(&mut g, bits);
+            }
             bench_ladder_primitives::<Float>(&mut g, &format!("{}-mpfr{bits}", cfg.name), &mlp::<Float>(cfg, bits), &pt, dirs, eigen_only);
         }
         g.finish();

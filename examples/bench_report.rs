@@ -578,7 +578,9 @@ fn other_targets(run: &Run) {
         // (`selfstab::scalar::count_mpfr_ops`: the throughput, tanh in its fact); a primitive's
         // products are analytic, with n·Σ hidden widths tanh when it runs a forward pass at a new
         // θ (loss+grad, `…_new_theta`) and none at an unchanged θ (its activation derivatives reused).
-        let counted = run.facts.get(&format!("{label}/{row}")).and_then(|f| Some((f["mpfr_ops"]["tanh"].as_f64()?, f["hvps"].as_u64())));
+        // Facts are keyed `{label}/{row}`, or by group where labels repeat across groups (`precision`).
+        let fact = run.facts.get(&format!("{group}/{label}/{row}")).or_else(|| run.facts.get(&format!("{label}/{row}")));
+        let counted = fact.and_then(|f| Some((f["mpfr_ops"]["tanh"].as_f64()?, f["hvps"].as_u64())));
         let (what, k) = match counted {
             Some((k, hvps)) => (format!("its {:.2} M multiply-adds (counted{})", muladds / 1e6, hvps.map(|h| format!("; {h} HVPs")).unwrap_or_default()), Some(k)),
             None if row == "loss_grad" || row.ends_with("_new_theta") => ("its products".to_string(), tanh),
