@@ -83,7 +83,7 @@ fn nested_scopes_count_their_own_work_and_scopes_work_after_a_panic() {
     assert_eq!((inner.muladds, outer.muladds), (10, 20));
     let caught = std::panic::catch_unwind(|| count_mpfr_ops(|| -> () { panic!("inside a counting scope") }));
     assert!(caught.is_err());
-    // Outside any scope nothing is counted; the next scope starts from zero.
+    // Work outside any scope is in no count; the next scope counts only its own.
     dot(&x, &y);
     assert_eq!(count_mpfr_ops(|| dot(&x, &y)).1.muladds, 10);
 }
