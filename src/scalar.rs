@@ -279,7 +279,7 @@ impl Scalar for Float {
     #[inline]
     fn mul_acc(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.prec() == self.prec() && b.prec() == self.prec());
-        ops::tally(&ops::MULADDS);
+        ops::tally_muladd(a, b);
         *self += a * b;
     }
     #[inline]
@@ -328,6 +328,9 @@ pub struct MpfrOps {
     /// product, dot product, linear combination and axpy of the MPFR path. Elementwise products
     /// and sums written with the arithmetic operators are not counted.
     pub muladds: u64,
+    /// Of those, the ones with a zero operand, on which MPFR returns early (≈ 6 ns against ≈ 45 ns
+    /// at 256 bits): `muladds − zero_operand` is the work done at full cost.
+    pub zero_operand: u64,
     /// tanh evaluations ([`Scalar::tanh`]).
     pub tanh: u64,
 }
@@ -341,9 +344,10 @@ pub struct MpfrOps {
 /// work. Outside a scope the cost is one relaxed atomic load per operation (within the noise of a
 /// 256-bit multiply-add's ≈ 45 ns).
 ///
-/// A multiply-add with a zero operand counts as one although MPFR returns early (≈ 6 ns against
-/// ≈ 45 ns at 256 bits): on the digits data, whose constant pixels standardise to exactly 0, about
-/// 8 % of an eigen solve's counted multiply-adds are such (benches/RESULTS.md "Session 38").
+/// Multiply-adds with a zero operand, on which MPFR returns early (≈ 6 ns against ≈ 45 ns at 256
+/// bits), are counted apart too ([`MpfrOps::zero_operand`]): on the digits data, whose constant
+/// pixels standardise to exactly 0, about 8 % of an eigen solve's multiply-adds are such
+/// (benches/RESULTS.md "Session 38").
 pub fn count_mpfr_ops<R>(f: impl FnOnce() -> R) -> (R, MpfrOps) {
     ops::scope(f)
 }
@@ -356,7 +360,8 @@ mod ops {
     use super::MpfrOps;
 
     static ON: AtomicBool = AtomicBool::new(false);
-    pub(super) static MULADDS: AtomicU64 = AtomicU64::new(0);
+    static MULADDS: AtomicU64 = AtomicU64::new(0);
+    static ZERO_OPERAND: AtomicU64 = AtomicU64::new(0);
     pub(super) static TANH: AtomicU64 = AtomicU64::new(0);
     /// Serialises the outermost scopes of different threads.
     static OUTER: Mutex<()> = Mutex::new(());
@@ -373,8 +378,19 @@ mod ops {
         }
     }
 
+    /// [`tally`] for a multiply-add of `a` and `b`, also counting it apart when an operand is 0.
+    #[inline(always)]
+    pub(super) fn tally_muladd(a: &rug::Float, b: &rug::Float) {
+        if ON.load(Relaxed) {
+            MULADDS.fetch_add(1, Relaxed);
+            if a.is_zero() || b.is_zero() {
+                ZERO_OPERAND.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
     fn now() -> MpfrOps {
-        MpfrOps { muladds: MULADDS.load(Relaxed), tanh: TANH.load(Relaxed) }
+        MpfrOps { muladds: MULADDS.load(Relaxed), zero_operand: ZERO_OPERAND.load(Relaxed), tanh: TANH.load(Relaxed) }
     }
 
     /// Leaves the scope however `f` ends (a panic included): counting off, the thread outside.
@@ -404,7 +420,12 @@ mod ops {
         let r = f();
         let after = now();
         drop(leave);
-        (r, MpfrOps { muladds: after.muladds - before.muladds, tanh: after.tanh - before.tanh })
+        let ops = MpfrOps {
+            muladds: after.muladds - before.muladds,
+            zero_operand: after.zero_operand - before.zero_operand,
+            tanh: after.tanh - before.tanh,
+        };
+        (r, ops)
     }
 
     #[cfg(test)]

@@ -26,7 +26,8 @@ fn vec256(len: usize, seed: usize) -> Vec<Float> {
 
 /// Every kernel counts one multiply-add per product it accumulates: a matrix product m·k·n (all
 /// four transpose cases, accumulating or not), a dot product its length, `dots` its length per
-/// vector, `lin_combs` p per vector and combination, an axpy its length; tanh one per call.
+/// vector, `lin_combs` p per vector and combination, an axpy its length; tanh one per call; those
+/// with a zero operand apart too.
 #[test]
 fn every_kernel_counts_one_multiply_add_per_accumulated_product() {
     let _serial = serial();
@@ -37,7 +38,7 @@ fn every_kernel_counts_one_multiply_add_per_accumulated_product() {
             for accumulate in [false, true] {
                 let mut c = vec256(m * n, 3);
                 let ((), ops) = count_mpfr_ops(|| gemm_generic(&mut c, &a, ta, &b, tb, (m, k, n), accumulate));
-                assert_eq!(ops, MpfrOps { muladds: (m * k * n) as u64, tanh: 0 }, "gemm ta = {ta}, tb = {tb}, accumulate = {accumulate}");
+                assert_eq!(ops, MpfrOps { muladds: (m * k * n) as u64, zero_operand: 0, tanh: 0 }, "gemm ta = {ta}, tb = {tb}, accumulate = {accumulate}");
             }
         }
     }
@@ -52,7 +53,15 @@ fn every_kernel_counts_one_multiply_add_per_accumulated_product() {
     let ((), ops) = count_mpfr_ops(|| linalg::axpy(&s1[0], &x, &mut o1));
     assert_eq!(ops.muladds, p as u64);
     let (_, ops) = count_mpfr_ops(|| x.iter().map(Scalar::tanh).collect::<Vec<_>>());
-    assert_eq!(ops, MpfrOps { muladds: 0, tanh: p as u64 });
+    assert_eq!(ops, MpfrOps { muladds: 0, zero_operand: 0, tanh: p as u64 });
+    // Zero operands are counted apart: x with 5 entries zeroed, dotted with y, and 0·y.
+    let mut x0 = x.clone();
+    for e in x0.iter_mut().step_by(8) {
+        e.set_zero();
+    }
+    assert_eq!(count_mpfr_ops(|| dot(&x0, &y)).1, MpfrOps { muladds: p as u64, zero_operand: 5, tanh: 0 });
+    let ((), ops) = count_mpfr_ops(|| linalg::axpy(&Float::with_val(256, 0), &y, &mut o2));
+    assert_eq!((ops.muladds, ops.zero_operand), (p as u64, p as u64));
 }
 
 /// f64 operations are not counted (the f64 rows have analytic FLOP counts; the counter is MPFR's).
