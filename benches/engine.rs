@@ -581,8 +581,7 @@ fn engine(cr: &mut Criterion) {
         let mut g = cr.benchmark_group(cfg.name);
         g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
         bench_rug_refs(&mut g, 256);
-        let fl = Flops::new(cfg.layers, cfg.n);
-        let tp = Some([fl.loss_grad / 2, fl.hvp / 2, fl.d3_sym / 2, fl.hvp_new / 2, fl.d3_new / 2]);
+        let tp = Some(Flops::new(cfg.layers, cfg.n).muladds());
         let obj256 = mlp::<Float>(cfg, 256);
         bench_primitives::<Float>(&mut g, &format!("{}-mpfr256", cfg.name), &obj256, &pt, cfg.eta, false, false, tp);
         g.finish();
@@ -748,6 +747,12 @@ impl Flops {
         }
     }
 
+    /// The MPFR rows' throughputs in multiply-adds (FLOP/2): loss+grad, HVP, ∇S, HVP and ∇S at a
+    /// new θ, in [`bench_cheap`]'s order.
+    fn muladds(&self) -> [u64; 5] {
+        [self.loss_grad / 2, self.hvp / 2, self.d3_sym / 2, self.hvp_new / 2, self.d3_new / 2]
+    }
+
     fn print(&self, label: &str, p: usize) {
         let m = |x: u64| x as f64 * 1e-6;
         eprintln!(
@@ -871,7 +876,7 @@ fn bench_mpfr_primitives(cr: &mut Criterion, cfg: &Config, obj64: &Mlp<f64>, pt:
     g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
     bench_rug_refs(&mut g, bits);
     g.sampling_mode(SamplingMode::Flat);
-    let tp = Some([fl.loss_grad / 2, fl.hvp / 2, fl.d3_sym / 2, fl.hvp_new / 2, fl.d3_new / 2]);
+    let tp = Some(fl.muladds());
     bench_cheap::<Float>(&mut g, &format!("{}-mpfr{bits}", cfg.name), &obj, &theta, &v, tp);
     if opted_in(&format!("{}{bits}_2t", cfg.name)) {
         // `tiny256_2t`: the same primitives with two threads (`{cfg}-mpfr{bits}-2t/…`).

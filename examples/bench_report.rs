@@ -566,11 +566,6 @@ fn other_targets(run: &Run) {
         let of = if loops > 1.0 { "two bare multiply-add loops (one per thread)" } else { "the bare multiply-add loop" };
         let cfg = label.split("-mpfr").next().unwrap_or_default();
         let row = parts.next().unwrap_or_default();
-        let tanh = run.facts.get(&format!("config/{cfg}")).and_then(|c| {
-            let layers: Vec<u64> = c["layers"].as_array()?.iter().filter_map(Value::as_u64).collect();
-            let hidden: u64 = layers.get(1..layers.len().checked_sub(1)?)?.iter().sum();
-            Some((c["n"].as_u64()? * hidden) as f64)
-        });
         let tanh_eq = run.est.get(&format!("{group}/rug{bits}/tanh_x1000")).map(|t| t.ms / bare.ms);
         // What the row's throughput counts, and its tanh (decisions.md §7: activations at their
         // measured multiply-add equivalents). A solver row's operations are counted
@@ -583,20 +578,30 @@ fn other_targets(run: &Run) {
         // A counted row is credited with its multiply-adds at full cost: those with a zero operand
         // (MPFR returns early on them) are left out, so the fraction is a lower bound.
         let muladds = all - counted.and_then(|c| c.2).unwrap_or(0.0);
-        let frac = muladds * bare.ms / 1000.0 / e.ms / loops;
+        // The fraction of the bare loop(s) that `work` multiply-adds' time is of the row's time.
+        let of_bare = |work: f64| work * bare.ms / 1000.0 / e.ms / loops;
+        let frac = of_bare(muladds);
         let (what, k) = match counted {
             Some((k, hvps, zero)) => {
                 let zero = zero.map(|z| format!(", {:.2} M more with a zero operand left out", z / 1e6)).unwrap_or_default();
                 let hvps = hvps.map(|h| format!("; {h} HVPs")).unwrap_or_default();
                 (format!("its {:.2} M multiply-adds (counted{zero}{hvps})", muladds / 1e6), Some(k))
             }
-            None if row == "loss_grad" || row.ends_with("_new_theta") => ("its products".to_string(), tanh),
+            None if row == "loss_grad" || row.ends_with("_new_theta") => {
+                // n·Σ hidden widths tanh per forward pass.
+                let tanh = run.facts.get(&format!("config/{cfg}")).and_then(|c| {
+                    let layers: Vec<u64> = c["layers"].as_array()?.iter().filter_map(Value::as_u64).collect();
+                    let hidden: u64 = layers.get(1..layers.len().checked_sub(1)?)?.iter().sum();
+                    Some((c["n"].as_u64()? * hidden) as f64)
+                });
+                ("its products".to_string(), tanh)
+            }
             None => ("its products (no tanh: an unchanged θ reuses its activation derivatives)".to_string(), Some(0.0)),
         };
         let (f, detail) = match (k, tanh_eq) {
             (Some(0.0), _) => (frac, what),
             (Some(k), Some(q)) => (
-                (muladds + k * q) * bare.ms / 1000.0 / e.ms / loops,
+                of_bare(muladds + k * q),
                 format!("{what} and {k:.0} tanh at {q:.0} multiply-adds each (decisions §7; without the tanh {:.0} %)", 100.0 * frac),
             ),
             _ => (frac, format!("{what} alone (no tanh row to count its activations)")),
