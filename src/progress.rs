@@ -139,16 +139,27 @@ impl Cadence {
 /// step in progress, writes its checkpoint and partial outputs and stops with
 /// [`crate::Error::Interrupted`]; the command-line tool then ends by that signal's default action
 /// ([`received`](interrupt::received)), so that a shell loop or script calling it stops as it would without a handler.
-/// The same command resumes the job. A second signal, or one outside such a loop, runs the
-/// signal's default action at once (the process ends by the signal, as without a handler), and the
-/// job loses only what it has not saved. [`install`](interrupt::install) sets this up (the command-line tool calls
+/// The same command resumes the job. A signal outside such a loop, or a second one from
+/// [`REPEAT_WINDOW`](interrupt::REPEAT_WINDOW) after the first on, runs the signal's default action at
+/// once (the process ends by the signal, as without a handler), and the job loses only what it has
+/// not saved. A repeat within the window is the same request: GNU `timeout` signals the job and then
+/// its process group, so the job receives its signal twice, microseconds apart. The first signal is
+/// acknowledged on stderr at once (a step can take minutes above f64). [`install`](interrupt::install) sets this up (the command-line tool calls
 /// it); without it, [`requested`](interrupt::requested) is false.
 pub mod interrupt {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::{Arc, LazyLock};
+    use std::time::Duration;
+
+    /// How long after the first signal a repeat still counts as the same request (see the module).
+    pub const REPEAT_WINDOW: Duration = Duration::from_secs(1);
 
     /// A signal arrived while armed.
     static STOP: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+    /// [`REPEAT_WINDOW`] has passed since the armed job's first signal: the next one ends the process.
+    static FORCE: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+    /// Counts [`arm`] calls, so that a window still open from an earlier job does not end a later one.
+    static EPOCH: AtomicU64 = AtomicU64::new(0);
     /// No checkpointing loop runs: a signal ends the process.
     static UNARMED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(true)));
     /// The number of the last signal received (0: none).
@@ -163,14 +174,36 @@ pub mod interrupt {
         use signal_hook::consts::{SIGINT, SIGTERM};
         use signal_hook::flag;
         for sig in [SIGINT, SIGTERM] {
-            // The actions run in this order: unarmed, or already stopping (a second signal), runs
-            // the signal's default action (the process ends by the signal); otherwise the signal
-            // is recorded and the flag set for the loop to see.
+            // The actions run in this order: unarmed, or stopping for longer than the window (a
+            // second signal), runs the signal's default action (the process ends by the signal);
+            // otherwise the signal is recorded and the flag set for the loop to see.
             flag::register_conditional_default(sig, Arc::clone(&UNARMED))?;
-            flag::register_conditional_default(sig, Arc::clone(&STOP))?;
+            flag::register_conditional_default(sig, Arc::clone(&FORCE))?;
             flag::register_usize(sig, Arc::clone(&SIGNAL), sig as usize)?;
             flag::register(sig, Arc::clone(&STOP))?;
         }
+        // Outside the handlers: acknowledge the first signal and open FORCE once the window has
+        // passed (a repeat within it, such as `timeout`'s second delivery, only sets STOP again).
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        std::thread::Builder::new().name("selfstab-signals".into()).spawn(move || {
+            for sig in signals.forever() {
+                let epoch = EPOCH.load(Ordering::SeqCst);
+                if !STOP.load(Ordering::SeqCst) || FORCE.load(Ordering::SeqCst) {
+                    continue;
+                }
+                use std::io::IsTerminal;
+                let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                eprintln!(
+                    "{}{name} received: the job saves its state and stops at the end of the step in progress (a second signal, {} s or more after this one, ends it at once without saving)",
+                    if std::io::stderr().is_terminal() { "\n" } else { "" },
+                    REPEAT_WINDOW.as_secs_f64()
+                );
+                std::thread::sleep(REPEAT_WINDOW);
+                if EPOCH.load(Ordering::SeqCst) == epoch {
+                    FORCE.store(true, Ordering::SeqCst);
+                }
+            }
+        })?;
         let _ = DONE.set(());
         Ok(())
     }
@@ -181,6 +214,8 @@ pub mod interrupt {
 
     /// Arms the handlers for a checkpointing loop, clearing an earlier request.
     pub fn arm() -> Armed {
+        EPOCH.fetch_add(1, Ordering::SeqCst);
+        FORCE.store(false, Ordering::SeqCst);
         STOP.store(false, Ordering::SeqCst);
         UNARMED.store(false, Ordering::SeqCst);
         Armed(())

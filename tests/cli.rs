@@ -536,6 +536,74 @@ fn interrupted_run_saves_its_state_at_the_step_and_resumes_bit_identically() {
 }
 
 #[test]
+fn a_signal_delivered_twice_at_once_still_saves_the_run() {
+    // GNU `timeout -s INT` signals the job and then its process group, so the job receives the
+    // signal twice, microseconds apart. That is one request: the run still ends the step in
+    // progress, saves and names the step (before, the repeat counted as a second signal and ended
+    // the process at once, unsaved, in 25–50 % of `timeout` runs). The test sends the same pair:
+    // to the job, then to its process group.
+    use std::os::unix::process::ExitStatusExt;
+    let d = tmp("sigtwice");
+    let part = d.join("part");
+    let ck = part.join("checkpoint.json");
+    let mut args = checkpointed_run_args(&[], &part);
+    let i = args.iter().position(|a| a == "--steps").unwrap();
+    args[i + 1] = "1000".into();
+    for sig in ["INT", "TERM"] {
+        let _ = std::fs::remove_dir_all(&part);
+        use std::os::unix::process::CommandExt;
+        let mut child = bin().args(&args).stderr(std::process::Stdio::piped()).process_group(0).spawn().unwrap();
+        wait_for(|| ck.exists(), 5);
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        assert!(child.try_wait().unwrap().is_none(), "the run finished before the signal; make it longer");
+        let (pid, group) = (child.id().to_string(), format!("-{}", child.id()));
+        for target in [&pid, &group] {
+            assert!(Command::new("kill").args(["-s", sig, "--", target]).status().unwrap().success());
+        }
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.signal(), Some(if sig == "INT" { 2 } else { 15 }), "SIG{sig}: {:?} {err}", o.status);
+        assert!(err.contains(&format!("SIG{sig} received: the job saves its state")), "SIG{sig}: no acknowledgement: {err}");
+        let k = interrupted_step(&err, "tracking");
+        let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&ck).unwrap()).unwrap();
+        assert_eq!(saved["state"]["t"].as_u64(), Some(k), "SIG{sig}: the checkpoint is not that of the step named");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_second_signal_a_window_after_the_first_ends_the_job_at_once() {
+    // A signal from `interrupt::REPEAT_WINDOW` (1 s) after the first is a second request: the job
+    // ends at once by the signal, without waiting for the step in progress (here a 256-bit
+    // tracking step of the micro MLP, ≈ 6 s on a 2-core Xeon, unstable from step 0 at η = 0.45),
+    // and keeps the checkpoint it had (θ†₀'s, t = 0).
+    use std::os::unix::process::ExitStatusExt;
+    let d = tmp("sigsecond");
+    let out = d.join("o");
+    let ck = out.join("checkpoint.json");
+    let args = ["run", "--layers", "64,8,8,10", "--n", "50", "--lr", "0.45", "--precision", "256", "--steps", "3", "--gap-threshold", "none", "--out", out.to_str().unwrap()];
+    let mut child = bin().args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for(|| ck.exists(), 5);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let pid = child.id().to_string();
+    let kill = || assert!(Command::new("kill").args(["-s", "INT", &pid]).status().unwrap().success());
+    kill();
+    std::thread::sleep(selfstab::progress::interrupt::REPEAT_WINDOW + std::time::Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "the step ended before the second signal; make it longer");
+    let sent = std::time::Instant::now();
+    kill();
+    let o = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.signal(), Some(2), "{:?} {err}", o.status);
+    assert!(took < std::time::Duration::from_millis(800), "the job took {took:?} to end after the second signal: {err}");
+    assert!(err.contains("SIGINT received") && !err.contains("interrupted at"), "{err}");
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&ck).unwrap()).unwrap();
+    assert_eq!(saved["state"]["t"].as_u64(), Some(0), "the checkpoint is not θ†₀'s");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn interrupted_instability_search_is_saved_and_resumes_bit_identically() {
     // A signal during the instability search (here η = 0.05, where S never reaches 2/η = 40 within
     // the 20,000-step cap: several seconds of search) stops it after its GD step in progress: the
