@@ -221,6 +221,12 @@ pub const STALE_OUTPUTS: &[&str] = &[
     "figures/tracking.svg", "figures/phase.png", "figures/phase.svg", "figures/multi.png", "figures/multi.svg",
 ];
 
+/// The outputs of [`STALE_OUTPUTS`] a run keeps up to date while it runs (its search trace, θ₀, the
+/// series at each checkpoint); the others only a finished run writes, and a resumed run removes
+/// them, so that until it ends again no `summary.json` (the mark of a complete set) stands beside
+/// its longer series.
+const PROGRESS_OUTPUTS: &[&str] = &["pre_instability.csv", "theta_unstable.npy", "theta_unstable.txt", "series.csv", "series.npz"];
+
 /// Everything a resumed run needs, written every `checkpoint_every` steps.
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
@@ -504,6 +510,10 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
     let mut ck = match resumed {
         Some(mut ck) => {
             eprintln!("resuming from {} at tracking step {}", ckpt_path.display(), ck.state.t);
+            // A complete set written before (a run killed between writing its outputs and removing
+            // its checkpoint, or whose output writing failed) is superseded: the run writes it again
+            // when it ends.
+            npy::remove_outputs(&out, STALE_OUTPUTS.iter().filter(|f| !PROGRESS_OUTPUTS.contains(f)));
             // The checkpoint records the job as now configured (its steps, cadence, directory).
             ck.config = cfg.clone();
             ck

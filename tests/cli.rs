@@ -536,6 +536,38 @@ fn interrupted_run_saves_its_state_at_the_step_and_resumes_bit_identically() {
 }
 
 #[test]
+fn a_resumed_run_removes_the_complete_set_it_supersedes() {
+    // A run killed after writing its outputs but before removing its checkpoint (or whose output
+    // writing failed) leaves a complete set beside a checkpoint. Resumed with more steps, the run
+    // removes that set's end-of-run files at once: killed again, its directory holds the longer
+    // series and no summary.json (the mark of a complete set) of the shorter run (review).
+    let d = tmp("resumeset");
+    let (done, part) = (d.join("done"), d.join("part"));
+    let with_steps = |out: &Path, steps: &str| {
+        let mut v = checkpointed_run_args(&[], out);
+        let i = v.iter().position(|a| a == "--steps").unwrap();
+        v[i + 1] = steps.into();
+        v
+    };
+    expect_success(with_steps(&done, "40"));
+    assert!(done.join("summary.json").exists() && !done.join("checkpoint.json").exists());
+    // The same job's checkpoint at an early step, put beside the complete set.
+    let ck = run_and_kill_after_checkpoint(&with_steps(&part, "1000"), &part);
+    std::fs::copy(&ck, done.join("checkpoint.json")).unwrap();
+    let mut child = bin().args(with_steps(&done, "1000")).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let series = done.join("series.csv");
+    let rows = || std::fs::read_to_string(&series).map(|t| t.lines().count().saturating_sub(1)).unwrap_or(0);
+    wait_for(|| rows() != 40, 5);
+    child.kill().ok();
+    child.wait().unwrap();
+    for f in ["summary.json", "final_state.npz", "betas.csv", "monitors.csv", "figures/tracking.png"] {
+        assert!(!done.join(f).exists(), "{f} of the finished 40-step run is left beside the resumed run's series ({} rows)", rows());
+    }
+    assert!(done.join("checkpoint.json").exists() && done.join("theta_unstable.npy").exists() && done.join("pre_instability.csv").exists());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn a_signal_delivered_twice_at_once_still_saves_the_run() {
     // GNU `timeout -s INT` signals the job and then its process group, so the job receives the
     // signal twice, microseconds apart. That is one request: the run still ends the step in
