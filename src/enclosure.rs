@@ -706,9 +706,12 @@ pub fn markdown(e: &Enclosure) -> String {
     )
 }
 
-/// Write `enclosure.csv`, `summary.md` and `summary.json` into `out` (created).
+/// Write `enclosure.csv`, `summary.md` and `summary.json` into `out` (created). An earlier set there
+/// is removed first, so that a job killed (or failing, a full disk) while writing leaves part of its
+/// own set, never its files beside another job's (review).
 pub fn write(e: &Enclosure, out: &Path) -> Result<(), Error> {
     crate::npy::create_out_dir(out)?;
+    crate::npy::remove_outputs(out, ["enclosure.csv", "summary.md", "summary.json"]);
     write_atomic(&out.join("enclosure.csv"), csv(e).as_bytes())?;
     write_atomic(&out.join("summary.md"), markdown(e).as_bytes())?;
     let mut v = serde_json::to_value(e).expect("serialisable");

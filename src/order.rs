@@ -353,10 +353,13 @@ fn xml(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// Write `order_NN.csv`, `order_NN.md`, `order_NN.svg` and `order_NN.png` into `out` (created).
+/// Write `order_NN.csv`, `order_NN.md`, `order_NN.svg` and `order_NN.png` into `out` (created). An
+/// earlier study's set there is removed first, so that a job killed (or failing) while writing
+/// leaves part of its own set, never its files beside another study's (review).
 pub fn write(s: &Study, out: &Path) -> Result<(), Error> {
     crate::npy::create_out_dir(out)?;
     let stem = format!("order_{:02}", s.claim);
+    crate::npy::remove_outputs(out, ["csv", "md", "svg", "png"].map(|e| format!("{stem}.{e}")));
     write_atomic(&out.join(format!("{stem}.csv")), csv(s).as_bytes())?;
     write_atomic(&out.join(format!("{stem}.md")), markdown(s).as_bytes())?;
     write_both(out, &stem, &svg(s))

@@ -568,6 +568,24 @@ fn a_resumed_run_removes_the_complete_set_it_supersedes() {
 }
 
 #[test]
+fn an_order_study_that_fails_while_writing_leaves_no_file_of_the_earlier_set() {
+    // As for `enclose`: a study failing (or killed) while writing its four files leaves none of an
+    // earlier study's beside its own (review: a SIGKILL left a new order_21.csv beside an older
+    // order_21.png). order_06.md made a directory makes the second study's write fail.
+    let d = tmp("ordermixed");
+    let args = ["order", "6", "--quick", "--out", d.to_str().unwrap()];
+    expect_success(args);
+    assert!(d.join("order_06.png").exists());
+    std::fs::remove_file(d.join("order_06.md")).unwrap();
+    std::fs::create_dir(d.join("order_06.md")).unwrap();
+    assert!(!bin().args(args).output().unwrap().status.success(), "the write into a directory did not fail");
+    for f in ["order_06.svg", "order_06.png"] {
+        assert!(!d.join(f).exists(), "{f} of the earlier study is left beside the new order_06.csv");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn a_signal_delivered_twice_at_once_still_saves_the_run() {
     // GNU `timeout -s INT` signals the job and then its process group, so the job receives the
     // signal twice, microseconds apart. That is one request: the run still ends the step in

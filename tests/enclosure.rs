@@ -249,6 +249,32 @@ fn enclosure_bad_input_is_a_one_line_error_naming_the_key() {
 }
 
 #[test]
+fn an_enclose_that_fails_while_writing_leaves_no_file_of_the_earlier_set() {
+    // A job writes its files one after another; killed or failing (a full disk) midway, it must not
+    // leave its new enclosure.csv beside an earlier job's summary (review: a SIGKILL left the new
+    // csv beside the old h's summary.json). Here the earlier set is written with h = 0.01, then
+    // summary.md is made a directory so that the second job (h = 0.02) fails writing it.
+    let out = std::env::temp_dir().join(format!("selfstab_enclose_mixed_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let enclose = |h: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_selfstab"))
+            .args(["enclose", "--h", h, "--x0", "1", "--y0", "0", "--radius", "1e-20", "--steps", "5", "--bits", "128", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    assert!(enclose("0.01").status.success());
+    assert!(out.join("summary.json").exists());
+    std::fs::remove_file(out.join("summary.md")).unwrap();
+    std::fs::create_dir(out.join("summary.md")).unwrap();
+    let o = enclose("0.02");
+    assert!(!o.status.success(), "the write into a directory did not fail");
+    let csv = std::fs::read_to_string(out.join("enclosure.csv")).unwrap();
+    assert!(!out.join("summary.json").exists(), "the earlier job's summary.json is left beside the new enclosure.csv:\n{csv}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
 fn enclose_cli_writes_csv_and_summary() {
     let out = std::env::temp_dir().join(format!("selfstab_enclose_{}", std::process::id()));
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_selfstab"))
