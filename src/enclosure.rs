@@ -575,7 +575,9 @@ pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
         let (mut lx, mut ly) = (0.0f64, 0.0f64);
         let mut finite = true;
         for (b, w) in boxes.iter().zip(&lin) {
-            finite &= b.x.is_finite() && b.y.is_finite();
+            // The reported bounds are f64 values rounded outward: a box must also stay within f64's
+            // range, or |X_t| ≤ inf would be "certified" (fuzz review).
+            finite &= [&b.x, &b.y].iter().all(|iv| iv.is_finite() && iv.lo.to_f64_round(Round::Down).is_finite() && iv.hi.to_f64_round(Round::Up).is_finite());
             hull = hull.hull(b);
             wx = wx.max(b.x.width(prec).to_f64_round(Round::Up));
             wy = wy.max(b.y.width(prec).to_f64_round(Round::Up));
@@ -583,10 +585,11 @@ pub fn enclose(spec: &EncloseSpec) -> Result<Enclosure, Error> {
             ly = ly.max(w[1]);
         }
         if !(finite && wx <= spec.max_width && wy <= spec.max_width) {
-            lost = Some(format!(
-                "at step {t} a sub-box width (X {wx:e}, Y {wy:e}) exceeds max_width {:e} or is not finite",
-                spec.max_width
-            ));
+            lost = Some(if finite {
+                format!("at step {t} a sub-box width (X {wx:e}, Y {wy:e}) exceeds max_width {:e}", spec.max_width)
+            } else {
+                format!("at step {t} a sub-box bound is not finite or leaves the f64 range (the bounds are reported in f64)")
+            });
             // the centre-orbit quantities cover the certified steps only
             (law_sum, abs_x_sum, pj, pa, pj_log, pa_log) = saved;
             break;
@@ -683,7 +686,7 @@ pub fn markdown(e: &Enclosure) -> String {
         "# Certified enclosure of the reduced map\n\n{}.\n\n\
          | quantity | value |\n|---|---|\n\
          | certified steps | {} of {} |\n| A = max \\|X_t\\| | {} |\n| B₁ = min Y_t | {} |\n| B₂ = max Y_t | {} |\n\
-         | width at t = 0 (X, Y) | {}, {} |\n| width at t = {} (X, Y) | {}, {} |\n\
+         | width at t = 0 (X, Y) | {}, {} |\n{}\
          | growth rate of ln width per unit τ = ht (fit) | {} |\n\
          | first-order law (1/τ) Σ ln ρ(\\|J\\|) | {} |\n| leading term √2·mean\\|X\\| | {} |\n\
          | ‖∏\\|J\\|‖ (interval spread) | {:e} |\n| ‖∏J‖ (point-orbit spread) | {:e} |\n",
@@ -695,9 +698,8 @@ pub fn markdown(e: &Enclosure) -> String {
         dec_up(e.y_max),
         dec_up(first.width_x),
         dec_up(first.width_y),
-        last.t,
-        dec_up(last.width_x),
-        dec_up(last.width_y),
+        // The last certified step's widths (none beyond t = 0 when no step is certified).
+        if last.t > 0 { format!("| width at t = {} (X, Y) | {}, {} |\n", last.t, dec_up(last.width_x), dec_up(last.width_y)) } else { String::new() },
         rate(e.rate_measured),
         rate(e.rate_law),
         rate(e.rate_leading),

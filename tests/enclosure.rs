@@ -249,6 +249,22 @@ fn enclosure_bad_input_is_a_one_line_error_naming_the_key() {
 }
 
 #[test]
+fn a_box_whose_bounds_leave_the_f64_range_is_not_certified() {
+    // The bounds are reported as f64 values rounded outward. At h = 1e150 from (1e100, 1e100) the
+    // first step's box is finite at 4096 bits (|X₁| ≈ 1e250, Y₁ ≈ −1e350) but Y₁ is beyond f64's
+    // range: that step is not certified, with the reason (before, it was "certified" with
+    // |X_t| ≤ inf and Y_t ∈ [−inf, …]; fuzz review). Also with a max_width that would allow it.
+    let mut spec = EncloseSpec::new("1e150", "1e100", "1e100", "0", 3);
+    spec.bits = 4096;
+    spec.max_width = 1e308;
+    let e = enclose(&spec).unwrap();
+    assert_eq!(e.certified_steps, 0, "lost: {:?}", e.lost);
+    assert!(e.lost.as_deref().unwrap_or("").contains("leaves the f64 range"), "{:?}", e.lost);
+    assert!(e.abs_x_max.is_finite() && e.y_min.is_finite() && e.y_max.is_finite());
+    assert!(e.statement().contains("for all t ≤ 0") && !e.statement().contains("inf"), "{}", e.statement());
+}
+
+#[test]
 fn an_enclose_that_fails_while_writing_leaves_no_file_of_the_earlier_set() {
     // A job writes its files one after another; killed or failing (a full disk) midway, it must not
     // leave its new enclosure.csv beside an earlier job's summary (review: a SIGKILL left the new
