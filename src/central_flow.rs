@@ -527,7 +527,9 @@ pub fn compare_from<S: Scalar>(
 /// Gaussian smoothing ȳ_t = Σ_s K(t−s) y_s / Σ_s K(t−s), K(r) = exp(−r²/(2w²)), truncated at
 /// |r| ≤ 4w and renormalised at the ends (w in steps; w = 0 returns y).
 pub fn smooth(y: &[f64], w: f64) -> Vec<f64> {
-    if !(w > 0.0) {
+    // w = 0, and a width so small that 2w² underflows (w ≲ 1.6e-162, where the kernel is 1 at d = 0
+    // and 0 elsewhere, but 0/0 at d = 0 in floating point): no smoothing.
+    if !(2.0 * w * w > 0.0) {
         return y.to_vec();
     }
     // Beyond the series' length the cut-off no longer matters (and a huge w must not size the kernel).

@@ -76,6 +76,17 @@ fn smoothing_wider_than_the_run_is_the_mean() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A width below one step leaves the series as it is, down to the smallest positive width: where
+/// 2w² underflows (w ≲ 1.6e-162) the kernel's 0/0 at d = 0 made every smoothed value NaN, written
+/// silently as empty columns (fuzz review).
+#[test]
+fn smoothing_narrower_than_a_step_is_the_series_itself() {
+    let y = [1.0, 2.0, 4.0, 8.0, 16.0];
+    for w in [0.1, 1e-160, 1e-162, 1e-300, f64::from_bits(1), 0.0] {
+        assert_eq!(selfstab::central_flow::smooth(&y, w), y.to_vec(), "w = {w:e}");
+    }
+}
+
 /// The smoothing kernel is K(r) = exp(−r²/(2w²)) cut at |r| ≤ 4w: an impulse at t = 50 smoothed
 /// with w = 5 gives ȳ_{50+r}/ȳ_50 = K(r) (the normalisers agree away from the ends), e^(−1/2) at
 /// r = w, and 0 beyond 4w = 20. (Mutation audit round 2: exp(−r²/w²) was caught only through a
