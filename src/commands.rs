@@ -985,18 +985,22 @@ pub fn eval_model(a: &EvalArgs, model: &str, channels: &[usize]) -> Result<serde
     }
 }
 
-/// Blocks from this size on, over a quarter or more of the spectrum, get `eval`'s warning that the
-/// iterative solve can take hours.
+/// Blocks from this size on, with k² ≥ p, get `eval`'s warning that the iterative solve can take
+/// hours (where they do not take the dense path).
 const EVAL_SLOW_BLOCK: usize = 32;
 
 /// Whether `eval --top-k k` on p parameters takes its pairs from the dense Hessian: for every pair
-/// (k ≥ p), and in f64 for a quarter of them or more (4k ≥ p) where the dense eigendecomposition
-/// runs (p ≤ `sharpness::ALL_PAIRS_F64_MAX`): there its p HVPs and O(p³) work cost less than a
-/// block solver with a block of k (k = 200 of p = 610: 0.1 s against over 2 minutes). Above f64
-/// the dense path is a Jacobi in the working precision, whose cost against the block solver's
-/// was not measured: only k ≥ p takes it.
+/// (k ≥ p), and in f64 where the dense eigendecomposition runs (p ≤
+/// `sharpness::ALL_PAIRS_F64_MAX`) for k ≥ √p or a quarter of the pairs or more (4k ≥ p). The
+/// dense path's p HVPs and O(p³) work cost about 3e-10·p³ s (p = 4,650: 30 s); the block solver's
+/// cost grows about as k^3.5·p, so the two cross near k ≈ √p (measured on a 2-core Xeon, f64:
+/// p = 610, k = 16 / 32 / 64 / 152: 0.05 / 0.37 / 6 / 165 s against the dense path's 0.10 s;
+/// p = 1,482, k = 32 / 64: 0.49 / 5.5 s against 0.88 s; fuzz review: k = 152 of 610 had taken
+/// the block path and run for minutes, or failed after 5,000 HVPs). Above f64 the dense path is a
+/// Jacobi in the working precision, whose cost against the block solver's was not measured: only
+/// k ≥ p takes it.
 fn dense_eval(k: usize, p: usize, f64: bool) -> bool {
-    k >= p || (f64 && 4 * k >= p && p <= crate::sharpness::ALL_PAIRS_F64_MAX)
+    k >= p || (f64 && (4 * k >= p || k.saturating_mul(k) >= p) && p <= crate::sharpness::ALL_PAIRS_F64_MAX)
 }
 
 /// `--theta` as a message names it (`""` is the seeded initialisation).
@@ -1034,11 +1038,10 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
         e.residuals.truncate(k);
         e
     } else {
-        // A large block over a quarter or more of the spectrum is slow (in f64, before such blocks
-        // took the dense path, k = 200 of p = 610 took over 2 min; here in MPFR, or in f64 above
-        // `ALL_PAIRS_F64_MAX`, every HVP costs more); a few pairs of a small model are not (k = 1
-        // of p = 3 was warned about).
-        if 4 * a.top_k >= p && a.top_k >= EVAL_SLOW_BLOCK {
+        // A large block is slow (in f64, before such blocks took the dense path, k = 64 / 200 of
+        // p = 610 took 6 s / over 2 min; here in MPFR, or in f64 above `ALL_PAIRS_F64_MAX`, every
+        // HVP costs more); a few pairs of a small model are not (k = 1 of p = 3 was warned about).
+        if a.top_k >= EVAL_SLOW_BLOCK && a.top_k.saturating_mul(a.top_k) >= p {
             eprintln!("top {} of {p} eigenpairs by the block Lanczos solver with a block of {}: this can take hours", a.top_k, a.top_k);
         }
         let opts = EigenOpts { tol, ..EigenOpts::top::<S>(a.top_k, c) };
