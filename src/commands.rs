@@ -179,11 +179,14 @@ pub struct Summary {
     pub tracking_tolerance: f64,
     /// Same horizon for the generalized prediction.
     pub tracking_horizon_gen: u64,
-    /// [min, max] of α along θ†.
+    /// [min, max] of α along θ† (null, read back as NaN, where undefined: no tracking step).
+    #[serde(deserialize_with = "crate::npy::null_as_nan::pair")]
     pub alpha_range: [f64; 2],
-    /// [min, max] of β.
+    /// [min, max] of β (null, read back as NaN, where undefined: no tracking step).
+    #[serde(deserialize_with = "crate::npy::null_as_nan::pair")]
     pub beta_range: [f64; 2],
-    /// [min, max] of δ.
+    /// [min, max] of δ (null, read back as NaN, where undefined: no tracking step).
+    #[serde(deserialize_with = "crate::npy::null_as_nan::pair")]
     pub delta_range: [f64; 2],
     /// GD's first sharpness spike (claim 8): step and height.
     pub first_spike_gd: Option<(u64, f64)>,

@@ -691,6 +691,12 @@ pub mod null_as_nan {
         Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
     }
 
+    /// A pair of f64 (a [min, max] range), each `null` read as NaN.
+    pub fn pair<'de, D: Deserializer<'de>>(d: D) -> Result<[f64; 2], D::Error> {
+        let [a, b] = <[Option<f64>; 2]>::deserialize(d)?;
+        Ok([a.unwrap_or(f64::NAN), b.unwrap_or(f64::NAN)])
+    }
+
     /// A list of f64, each `null` read as NaN.
     pub fn vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
         Ok(nan_for_null(Vec::<Option<f64>>::deserialize(d)?))

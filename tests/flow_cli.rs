@@ -114,6 +114,23 @@ fn read_csv(p: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
     (h, l.map(|r| r.split(',').map(String::from).collect()).collect())
 }
 
+/// A run with no tracking step writes its α, β and δ ranges as null (undefined); its summary still
+/// reads back as a `run`'s, and `flow --dagger` names what is missing, the series' rows (it called
+/// the summary "not a `run` summary.json"; fuzz review).
+#[test]
+fn flow_dagger_reads_a_run_summary_with_undefined_ranges() {
+    let base = std::env::temp_dir().join(format!("selfstab_flow_dagger_empty_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (rdir, fdir) = (base.join("run"), base.join("flow"));
+    let rs = selfstab::commands::run(&cfg(&rdir, 0)).unwrap();
+    assert!(rs.steps_tracked == 0 && rs.alpha_range[0].is_nan(), "{rs:?}");
+    let json = std::fs::read_to_string(rdir.join("summary.json")).unwrap();
+    assert!(json.contains("\"alpha_range\": [\n    null"), "{json}");
+    let e = flow(&cfg(&fdir, 5), &FlowArgs { dagger: Some(rdir.clone()), ..args() }).unwrap_err().to_string();
+    assert!(e.contains("series.csv: no rows") && !e.contains("not a `run` summary"), "{e}");
+    let _ = std::fs::remove_dir_all(&base);
+}
+
 /// `run` (30 tracking steps of Toy-C) then `flow --dagger` (40 steps) on the same job: flow_series.csv
 /// gains `loss_dagger`/`sharpness_dagger`, equal as text to the run's series.csv at every t it records (0..=29) (the
 /// same f64 printed the same way) and empty for t ≥ 30; the summary's θ† agreements are recomputed
