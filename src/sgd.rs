@@ -279,6 +279,10 @@ fn check_opts(o: &SgdOpts) -> Result<(), Error> {
     if !(o.lr > 0.0 && o.lr.is_finite()) {
         return Err(InputError::LearningRate(format!("{}", o.lr)).into());
     }
+    // As `run` refuses it (config.rs): the gap is measured against 2/η.
+    if !(2.0 / o.lr).is_finite() {
+        return Err(InputError::Value { key: "lr".into(), msg: format!("`{:e}` is so small that the threshold 2/η overflows", o.lr) }.into());
+    }
     if !(o.eos_eps >= 0.0 && o.eos_eps < 1.0) {
         return Err(InputError::Value { key: "eos_eps".into(), msg: format!("must be in [0, 1), got {}", o.eos_eps) }.into());
     }

@@ -1321,6 +1321,8 @@ fn sgd_rejects_repeated_batch_sizes_and_too_few_steps() {
     expect_failure(&["sgd", "--batch", "16,16", "--out", o], "batch size 16 is given twice");
     expect_failure(&["sgd", "--batch", "16", "--steps", "0", "--out", o], "need steps ≥ 1");
     expect_failure(&["sgd", "--batch", "16", "--steps", "20", "--every", "100", "--out", o], "every ≤ steps");
+    // As `run`: a positive η so small that 2/η overflows (sgd.json's threshold was null; fuzz review).
+    expect_failure(&["sgd", "--batch", "16", "--lr", "1e-320", "--out", o], "2/η overflows");
     let _ = std::fs::remove_dir_all(&d);
 }
 
