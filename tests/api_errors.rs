@@ -224,3 +224,19 @@ fn dot_products_of_unequal_lengths_panic_with_the_lengths() {
     .contains("ys[1] has length 1, x has 2"));
     assert_eq!(dot(&[1.0, 2.0, 3.0], &[1.0, 2.0, 2.0]), 11.0);
 }
+
+#[test]
+fn a_cubic_direction_whose_norm_underflows_is_not_called_zero() {
+    // a = (1e-300, 0, 0) is non-zero, but β = ‖a‖² underflows in f64: the error says so (it said
+    // "must be non-zero"; fuzz review). At 256 bits the same a is a valid model (β = 1e-600), and a
+    // zero a is still "must be non-zero".
+    let mut spec = CubicSpec::reference("0.01", "0.3");
+    spec.a = vec!["1e-300".into(), "0".into(), "0".into()];
+    spec.g = vec!["1e300".into(), "0.3".into(), "0".into()];
+    let e = Cubic::<f64>::new(&spec, ()).unwrap_err().to_string();
+    assert!(e.contains("underflows") && !e.contains("must be non-zero"), "{e}");
+    assert!(Cubic::<rug::Float>::new(&spec, 256).is_ok());
+    spec.a = vec!["0".into(), "-0".into(), "0".into()];
+    let e = Cubic::<f64>::new(&spec, ()).unwrap_err().to_string();
+    assert!(e.contains("must be non-zero"), "{e}");
+}

@@ -114,7 +114,14 @@ impl<S: Scalar> Cubic<S> {
             return Err(InputError::Dimension(format!("`e` has {} entries but `a` has {d}", e.len())));
         }
         if !(dot(&a, &a) > S::zero(c)) {
-            return Err(InputError::Value { key: "a".into(), msg: "must be non-zero".into() });
+            // A non-zero a whose squared norm β = ‖a‖² underflows (|a| ≲ 1e-154 in f64) is not
+            // "zero" (fuzz review).
+            let msg = if a.iter().any(|x| *x != S::zero(c)) {
+                "is non-zero, but β = ‖a‖² underflows to 0 at this precision: scale the model up".into()
+            } else {
+                "must be non-zero".into()
+            };
+            return Err(InputError::Value { key: "a".into(), msg });
         }
         if !(dot(&g, &a) > S::zero(c)) {
             return Err(InputError::Value { key: "g".into(), msg: "needs g·a > 0 (progressive sharpening α = g·a)".into() });
