@@ -1159,7 +1159,7 @@ fn write_npz_to<W: Write + std::io::Seek>(members: &[(&str, &NpyArray)], headers
         .compression_method(zip::CompressionMethod::Stored)
         .last_modified_time(zip::DateTime::DEFAULT)
         .unix_permissions(0o644);
-    let mut z = zip::ZipWriter::new(w);
+    let mut z = zip::ZipWriter::new(Quiet::new(w));
     for ((name, a), header) in members.iter().zip(headers) {
         let size = header.len() as u64 + 8 * a.len() as u64;
         z.start_file(format!("{name}.npy"), opts.large_file(size >= u64::from(u32::MAX))).map_err(std::io::Error::other)?;
@@ -1170,9 +1170,135 @@ fn write_npz_to<W: Write + std::io::Seek>(members: &[(&str, &NpyArray)], headers
     Ok(())
 }
 
+/// The writer under a [`zip::ZipWriter`]: after its first failure (a full disk) it stands in for
+/// the file, keeping the position and length a file would have and discarding the bytes. The
+/// failure is returned to the caller, who removes the file; without this, the `ZipWriter` dropped
+/// on that error path retried the archive's end and printed its own `ZipWriter::drop: failed to
+/// finalize archive: Io(…)` in front of the caller's message (fuzz review).
+struct Quiet<W> {
+    inner: W,
+    failed: bool,
+    /// The position and the length of what was written (the writer starts at 0 of an empty file).
+    pos: u64,
+    len: u64,
+}
+
+impl<W> Quiet<W> {
+    fn new(inner: W) -> Self {
+        Quiet { inner, failed: false, pos: 0, len: 0 }
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.pos += n as u64;
+        self.len = self.len.max(self.pos);
+    }
+}
+
+impl<W: Write> Write for Quiet<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = if self.failed { buf.len() } else { self.inner.write(buf).inspect_err(|_| self.failed = true)? };
+        self.advance(n);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.failed {
+            return Ok(());
+        }
+        self.inner.flush().inspect_err(|_| self.failed = true)
+    }
+}
+
+impl<W: std::io::Seek> std::io::Seek for Quiet<W> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        if !self.failed {
+            let at = self.inner.seek(to).inspect_err(|_| self.failed = true)?;
+            if matches!(to, std::io::SeekFrom::End(0)) {
+                self.len = at;
+            }
+            self.pos = at;
+            return Ok(at);
+        }
+        let at = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = at.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
 /// Write an `.npz` file (uncompressed, like `np.savez`), atomically.
 pub fn write_npz(path: impl AsRef<Path>, members: &[(&str, &NpyArray)]) -> Result<(), Error> {
     let path = path.as_ref();
     let headers = npz_headers(members, path)?;
     write_atomic_with(path, |w| write_npz_to(members, &headers, w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Seek, SeekFrom};
+
+    /// A file on a disk that fills up after `room` bytes: writes past it fail with ENOSPC (as do
+    /// seeks, which flush a buffered writer, once it has failed).
+    struct Full {
+        data: Cursor<Vec<u8>>,
+        room: u64,
+        failed: bool,
+        /// Calls after the first failure.
+        retries: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.retries += usize::from(self.failed);
+            if self.failed || self.data.position() + buf.len() as u64 > self.room {
+                self.failed = true;
+                return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+            }
+            self.data.write(buf)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for Full {
+        fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+            if self.failed {
+                self.retries += 1;
+                return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+            }
+            self.data.seek(to)
+        }
+    }
+
+    /// Writing an `.npz` onto a disk that fills at any byte returns the disk's error, and the
+    /// archive dropped on that path finishes against `Quiet`'s stand-in file without a panic (a
+    /// panic in a drop would abort) and without retrying the disk (which printed the zip crate's
+    /// own message before the caller's error; fuzz review). With room for the whole archive the
+    /// bytes are `npz_bytes`' own.
+    #[test]
+    fn an_npz_written_onto_a_full_disk_fails_with_the_disk_error_at_every_byte() {
+        let x = NpyArray::f64((0..40).map(f64::from).collect(), vec![8, 5]);
+        let y = NpyArray::i64((0..8).collect(), vec![8]);
+        let members = [("X", &x), ("y", &y)];
+        let headers = npz_headers(&members, Path::new("t.npz")).unwrap();
+        let whole = npz_bytes(&members, Path::new("t.npz")).unwrap();
+        for room in 0..whole.len() as u64 {
+            let mut f = Full { data: Cursor::new(Vec::new()), room, failed: false, retries: 0 };
+            let e = write_npz_to(&members, &headers, &mut f).unwrap_err();
+            assert_eq!(f.retries, 0, "room {room}: the disk was written again after it failed");
+            // (Errors from inside the zip crate come wrapped, with the disk's message.)
+            let full = std::io::Error::from(std::io::ErrorKind::StorageFull).to_string();
+            assert!(e.kind() == std::io::ErrorKind::StorageFull || e.to_string().contains(&full), "room {room}: {e}");
+            assert!(f.data.get_ref().len() as u64 <= room);
+        }
+        let mut f = Full { data: Cursor::new(Vec::new()), room: whole.len() as u64, failed: false, retries: 0 };
+        write_npz_to(&members, &headers, &mut f).unwrap();
+        assert_eq!(f.data.into_inner(), whole);
+    }
 }
