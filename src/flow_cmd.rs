@@ -76,6 +76,18 @@ fn flow_key(args: &FlowArgs) -> String {
     format!("substeps {} form {:?} top_k {} sdcp_tol {:?}", args.substeps, args.form, args.top_k, args.sdcp_tol)
 }
 
+/// A [`flow_key`] as a message shows it: `--sdcp-tol`'s `None` / `Some(t)` (the key's stored form,
+/// kept so that earlier checkpoints still match) as `default` / `t`.
+fn shown_key(key: &str) -> String {
+    match key.split_once("sdcp_tol ") {
+        Some((head, tol)) => {
+            let tol = tol.strip_prefix("Some(").and_then(|t| t.strip_suffix(')')).unwrap_or(if tol == "None" { "default" } else { tol });
+            format!("{head}sdcp_tol {tol}")
+        }
+        None => key.to_string(),
+    }
+}
+
 /// The checkpoint in `path` if it is one of this job (same configuration, thread count aside, and
 /// flow settings, vectors of length p); None if there is none; an error naming the file and why
 /// if it is another job's (unless `args.fresh`, which removes it: [`npy::read_saved`]).
@@ -85,7 +97,7 @@ fn read_flow_checkpoint<S: Scalar>(path: &Path, cfg: &Resolved, args: &FlowArgs,
             return Err(format!("it is the checkpoint of another configuration ({})", ck.config.differences(cfg, &[])));
         }
         if ck.flow != flow_key(args) {
-            return Err(format!("it is the checkpoint of other flow settings ({}; now: {})", ck.flow, flow_key(args)));
+            return Err(format!("it is the checkpoint of other flow settings ({}; now: {})", shown_key(&ck.flow), shown_key(&flow_key(args))));
         }
         if ck.inputs != inputs {
             return Err("the contents of its data or θ₀ file have changed since it was written".into());
@@ -579,7 +591,7 @@ fn summarise(
     // With a width > 0 the window starts at t = ⌈4w⌉ > 0 unless the run is too short for one.
     if win.start == 0 && args.smooth > 0.0 && rows.len() > 1 {
         eprintln!(
-            "note: {} rows are too few for an interior window of --smooth {} (t ≥ 4w from both ends): the comparison is over all rows, the ends' truncated kernels included",
+            "note: {} rows are too few for an interior window of --smooth {:?} (t ≥ 4w from both ends): the comparison is over all rows, the ends' truncated kernels included",
             rows.len(),
             args.smooth
         );

@@ -458,6 +458,12 @@ fn killed_flow_resumes_bit_identically() {
     let part = d.join("part");
     let ck = kill_once_written(&args(&part, "2"), &part.join("flow_checkpoint.json"));
     assert!(ck.exists(), "no checkpoint after the kill");
+    // Other flow settings are refused, named as given (not as Rust's `None` / `Some(1e-8)`).
+    let mut other = args(&part, "1");
+    other.extend(["--sdcp-tol".into(), "1e-8".into()]);
+    let o = bin().args(&other).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("sdcp_tol default; now:") && err.contains("sdcp_tol 1e-8)") && !err.contains("Some("), "{err}");
     let o = bin().args(args(&part, "1")).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
@@ -1310,6 +1316,24 @@ fn diverging_sgd_keeps_its_checks_and_fails() {
             assert!(json[i]["diverged_at"].as_u64().is_some(), "η = {lr}, b = {b}: {}", json[i]);
         }
     }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn flags_a_model_does_not_read_are_named_in_a_warning() {
+    // `run --model cubic --activation relu` ran and wrote `relu` into config.toml unremarked (fuzz
+    // review): flags the model does not read are named; the config.toml a run writes (every key)
+    // runs again without the warning.
+    let d = tmp("unread");
+    let out = d.join("c");
+    let o = expect_success(["run", "--model", "cubic", "--activation", "relu", "--seed", "3", "--steps", "2", "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning: the cubic model does not read --activation, --seed: they change nothing here"), "{err}");
+    let written = out.join("config.toml");
+    let o = expect_success(["run", written.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("does not read"));
+    let o = expect_success(["run", "--model", "width1", "--layers", "1,2", "--steps", "2", "--out", d.join("w").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the width1 model does not read --layers: it changes nothing here"));
     let _ = std::fs::remove_dir_all(&d);
 }
 
