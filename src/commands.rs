@@ -342,7 +342,10 @@ impl<S: Scalar> gd::Observer<S> for SearchSaver<'_> {
     }
     fn on_state(&mut self, state: &gd::SearchState<S>) {
         let interrupted = crate::progress::interrupt::requested();
-        if self.failed.is_some() || !(interrupted || self.cadence.due(state.t)) {
+        // The iterate at the cap is saved too: a search that ends there resumes from it when the
+        // cap is raised (it resumed from the last periodic save, up to 10 s of steps back).
+        let at_cap = state.t == self.config.search_steps;
+        if self.failed.is_some() || !(interrupted || at_cap || self.cadence.due(state.t)) {
             return;
         }
         let saved = SearchSaved { config: self.config, inputs: self.inputs, state, trace: &self.trace.rows };

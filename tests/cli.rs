@@ -712,6 +712,10 @@ fn interrupted_instability_search_is_saved_and_resumes_bit_identically() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(&format!("resuming the instability search from {} at GD step {k}", saved.display())), "{cmd}: {err}");
         assert!(!o.status.success() && err.contains(&format!("within {cap} GD steps")), "{cmd}: {err}");
+        // The search is saved at the cap, so that a higher cap goes on from there (review: it went
+        // on from the last periodic save, up to 10 s of steps back).
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+        assert_eq!(v["state"]["t"].as_u64(), Some(k + 40), "{cmd}: the search is not saved at the cap");
         if cmd == "run" {
             let fresh = d.join("uninterrupted");
             let o = bin().args(args(cmd, &fresh, &["--search-steps", &cap])).output().unwrap();
