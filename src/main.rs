@@ -495,13 +495,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 gf: gf.then_some(true),
                 ..flags
             };
-            let (seed, n) = (flags.seed, flags.n);
-            let given = flags.clone();
-            let merged = config::merge(from_file, flags);
-            warn_unread_by_model(merged.model.as_deref(), &given);
-            let cfg = config::resolve(&merged)?;
-            warn_if_seed_unused(seed, &cfg);
-            warn_if_n_unused(n, &cfg.data);
+            let cfg = resolve_job(from_file, flags)?;
             let s = commands::run_with(&cfg, fresh)?;
             print_json(&s)?;
             // GD's divergence and a numerical failure end the job with an error (its outputs are
@@ -533,13 +527,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
         Cmd::Flow { job, substeps, smooth, form, top_k, sdcp_tol, dagger, checkpoint_every, fresh } => {
             let (from_file, flags) = job.split()?;
             let flags = RunConfig { checkpoint_every, ..flags };
-            let (seed, n) = (flags.seed, flags.n);
-            let given = flags.clone();
-            let merged = config::merge(from_file, flags);
-            warn_unread_by_model(merged.model.as_deref(), &given);
-            let cfg = config::resolve(&merged)?;
-            warn_if_seed_unused(seed, &cfg);
-            warn_if_n_unused(n, &cfg.data);
+            let cfg = resolve_job(from_file, flags)?;
             // flow_summary.json writes the form as `One` / `K`: either case is accepted.
             let form = match form.to_ascii_lowercase().as_str() {
                 "k" => selfstab::central_flow::Form::K,
@@ -639,6 +627,19 @@ fn warn_if_seed_unused(seed: Option<u64>, cfg: &config::Resolved) {
             cfg.theta0, cfg.data
         );
     }
+}
+
+/// The configuration of `run` and `flow`: the file's keys under the command line's flags, resolved,
+/// with a warning for each flag that changes nothing there (the model's unread flags, an unused
+/// `--seed` or `--n`).
+fn resolve_job(from_file: Option<RunConfig>, flags: RunConfig) -> Result<config::Resolved, selfstab::Error> {
+    let given = flags.clone();
+    let merged = config::merge(from_file, flags);
+    warn_unread_by_model(merged.model.as_deref(), &given);
+    let cfg = config::resolve(&merged)?;
+    warn_if_seed_unused(given.seed, &cfg);
+    warn_if_n_unused(given.n, &cfg.data);
+    Ok(cfg)
 }
 
 /// Flags the chosen model does not read, given on the command line (fuzz review: `run --model cubic

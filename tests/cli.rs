@@ -385,6 +385,14 @@ fn checkpointed_run_args(extra: &[&str], out: &Path) -> Vec<String> {
         .collect()
 }
 
+/// [`checkpointed_run_args`] with `--steps steps`.
+fn checkpointed_run_args_with_steps(out: &Path, steps: &str) -> Vec<String> {
+    let mut v = checkpointed_run_args(&[], out);
+    let i = v.iter().position(|a| a == "--steps").unwrap();
+    v[i + 1] = steps.into();
+    v
+}
+
 /// Start `selfstab args…` writing to `out`, kill it (SIGKILL) once its checkpoint exists and return
 /// the checkpoint's path; fails if the run finished before it could be killed.
 fn run_and_kill_after_checkpoint(args: &[String], out: &Path) -> std::path::PathBuf {
@@ -518,12 +526,7 @@ fn interrupted_run_saves_its_state_at_the_step_and_resumes_bit_identically() {
     // first checkpoint (t = 1; the next would come only 10 s later), so the checkpoint read back
     // is the one written at the signal; the resumed run ends as an uninterrupted one.
     let d = tmp("sigint");
-    let args = |out: &Path| {
-        let mut v = checkpointed_run_args(&[], out);
-        let i = v.iter().position(|a| a == "--steps").unwrap();
-        v[i + 1] = "1000".into();
-        v
-    };
+    let args = |out: &Path| checkpointed_run_args_with_steps(out, "1000");
     let full = d.join("full");
     expect_success(args(&full));
     let part = d.join("part");
@@ -563,18 +566,12 @@ fn a_resumed_run_removes_the_complete_set_it_supersedes() {
     // series and no summary.json (the mark of a complete set) of the shorter run (review).
     let d = tmp("resumeset");
     let (done, part) = (d.join("done"), d.join("part"));
-    let with_steps = |out: &Path, steps: &str| {
-        let mut v = checkpointed_run_args(&[], out);
-        let i = v.iter().position(|a| a == "--steps").unwrap();
-        v[i + 1] = steps.into();
-        v
-    };
-    expect_success(with_steps(&done, "40"));
+    expect_success(checkpointed_run_args_with_steps(&done, "40"));
     assert!(done.join("summary.json").exists() && !done.join("checkpoint.json").exists());
     // The same job's checkpoint at an early step, put beside the complete set.
-    let ck = run_and_kill_after_checkpoint(&with_steps(&part, "1000"), &part);
+    let ck = run_and_kill_after_checkpoint(&checkpointed_run_args_with_steps(&part, "1000"), &part);
     std::fs::copy(&ck, done.join("checkpoint.json")).unwrap();
-    let mut child = bin().args(with_steps(&done, "1000")).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = bin().args(checkpointed_run_args_with_steps(&done, "1000")).stderr(std::process::Stdio::null()).spawn().unwrap();
     let series = done.join("series.csv");
     let rows = || std::fs::read_to_string(&series).map(|t| t.lines().count().saturating_sub(1)).unwrap_or(0);
     wait_for(|| rows() != 40, 5);
@@ -616,9 +613,7 @@ fn a_signal_delivered_twice_at_once_still_saves_the_run() {
     let d = tmp("sigtwice");
     let part = d.join("part");
     let ck = part.join("checkpoint.json");
-    let mut args = checkpointed_run_args(&[], &part);
-    let i = args.iter().position(|a| a == "--steps").unwrap();
-    args[i + 1] = "1000".into();
+    let args = checkpointed_run_args_with_steps(&part, "1000");
     for sig in ["INT", "TERM"] {
         let _ = std::fs::remove_dir_all(&part);
         use std::os::unix::process::CommandExt;
