@@ -130,17 +130,17 @@ pub struct CubicSection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resolved {
-    /// `mlp` or `cubic`.
+    /// `mlp`, `cubic`, `cnn` or `width1`.
     pub model: String,
     /// Widths (mlp).
     pub layers: Vec<usize>,
-    /// Activation (mlp).
+    /// Activation (mlp, cnn, width1).
     pub activation: String,
-    /// Loss (mlp).
+    /// Loss (mlp, cnn; width1 takes only mse).
     pub loss: String,
-    /// Data source (mlp).
+    /// Data source (`digits`, `synthetic`, `width1` or an `.npz` file; not read by cubic).
     pub data: String,
-    /// Samples (mlp).
+    /// Samples (of a built-in data set).
     pub n: usize,
     /// Seed.
     pub seed: u64,
