@@ -1,5 +1,5 @@
 //! Error types, one enum per boundary. Every message names the problem and what was expected
-//! (README "Standards": bad input is a clear error, never a panic or a silent NaN stream).
+//! (bad input is a clear error, never a panic or a silent NaN stream).
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! steps). On a terminal one line is rewritten in place at every `every`-th update. Elsewhere (a log
 //! file, a batch job) a full line is written for the first update and then at most one per
 //! [`LOG_SECONDS`], so that a redirected run shows it is alive without filling its log. (No
-//! equation: the README's "long runs show progress".)
+//! equation; the README's `selfstab run` section describes the lines.)
 
 use std::time::{Duration, Instant};
 
