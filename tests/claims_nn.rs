@@ -426,6 +426,17 @@ fn claim_27_generalized_equals_standard_before_the_spike() {
     let (lo, hi) = q.iter().fold((f64::MAX, f64::MIN), |(a, b), &s| (a.min(s), b.max(s)));
     eprintln!("claim 27: gen/std error ratio on 1 ≤ t ≤ 60 in [{lo:.6}, {hi:.9}]");
     assert!(lo >= 0.99945 && hi < 1.00005, "[{lo}, {hi}]");
+    // "The first spike" is the predicted v's (claim 26: t ≈ 63–72), not GD's (t ≈ 125): the ratio
+    // leaves the band at t = 61 (0.99868, tracking ratio 0.20) and falls to 0.9007 at t = 72, where
+    // the tracking ratio peaks (1.908); the generalized error is then ≈ 9 % smaller. Asserted on
+    // t = 61–80: below the band at every step, the minimum within 1 % of 0.9007
+    // at t = 70–74 (these steps come before GD's spike, where f64 implementations keep ≥ 6 digits).
+    let rows = &track_short()[61..=T_TRACK as usize];
+    let q: Vec<f64> = rows.iter().map(|r| r.tracking_error_gen / r.tracking_error).collect();
+    let (t_min, q_min) = q.iter().enumerate().fold((0, f64::MAX), |(ti, m), (i, &v)| if v < m { (61 + i, v) } else { (ti, m) });
+    eprintln!("claim 27: gen/std on 61 ≤ t ≤ {T_TRACK}: max {:.5}, min {q_min:.5} at t = {t_min}", q.iter().fold(0.0f64, |a, &b| a.max(b)));
+    assert!(q.iter().all(|&v| v < 0.99945), "the ratio stays in the band after t = 60: {q:?}");
+    assert!((q_min / 0.9007 - 1.0).abs() <= 0.01 && (70..=74).contains(&t_min), "minimum {q_min} at t = {t_min}");
 }
 
 #[test]
@@ -438,6 +449,12 @@ fn claim_27_generalized_after_the_spike_full_horizon_t700() {
     q.sort_by(f64::total_cmp);
     let (lo, hi, med) = (q[0], q[q.len() - 1], q[q.len() / 2]);
     eprintln!("claim 27 full: gen/std after t = 123 in [{lo:.3}, {hi:.3}], median {med:.3}, < 1 on {:.1}%", 100.0 * frac);
+    // Between the predicted v's spike and GD's (t = 81–122; the default test covers t ≤ 80): ≈ 9 %
+    // smaller, measured 0.9109–0.9121; within 1 % of these ends.
+    let mid: Vec<f64> = track_long()[81..=122].iter().map(|r| r.tracking_error_gen / r.tracking_error).collect();
+    let (mlo, mhi) = mid.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    eprintln!("claim 27 full: gen/std on 81 ≤ t ≤ 122 in [{mlo:.4}, {mhi:.4}]");
+    assert!((mlo / 0.9109 - 1.0).abs() <= 0.01 && (mhi / 0.9121 - 1.0).abs() <= 0.01, "[{mlo}, {mhi}]");
     assert!(near(lo, 0.56) && near(hi, 1.33) && near(med, 0.84), "[{lo}, {hi}], median {med}");
     assert!((0.79..=0.89).contains(&frac), "smaller on {frac}");
 }
