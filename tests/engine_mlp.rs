@@ -4,7 +4,7 @@
 #![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 mod common;
-use common::eigvec_davis_kahan;
+use common::{bits_eq, eigvec_davis_kahan};
 use proptest::prelude::*;
 use rug::Float;
 use selfstab::data::{Dataset, init_params};
@@ -169,12 +169,14 @@ fn claim_02_generic<S: Scalar>(c: S::Ctx) {
     let nv0: Vec<S> = v0.iter().map(|x| -x.clone()).collect();
     let a = center(&m, &th, Some(&v0), tol).unwrap();
     let b = center(&m, &th, Some(&nv0), tol).unwrap();
-    assert!(a.u.iter().zip(&b.u).all(|(x, y)| *x == -y.clone()), "claim 2: u not exactly negated");
+    let neg_bu: Vec<S> = b.u.iter().map(|y| -y.clone()).collect();
+    assert!(bits_eq(&a.u, &neg_bu), "claim 2: u not exactly negated");
     // The solve orients u along its start (`Eigen::vectors`: u·v₀ ≥ 0), so the sign is the start's
     // (mutation audit round 2: the reversed orientation was caught only by HVP-count budgets).
     assert!(dot(&a.u, &v0).to_f64() > 0.0 && dot(&b.u, &nv0).to_f64() > 0.0, "u is not oriented along its start");
-    assert!(a.sharpness == b.sharpness && a.grad_s == b.grad_s && a.grad_s_perp == b.grad_s_perp);
-    assert!(a.alpha == b.alpha && a.beta == b.beta, "claim 2: α, β changed under u → −u");
+    // Bit for bit: `bits_eq` also tells −0 from +0, which `==` takes as equal.
+    assert!(bits_eq(&[a.sharpness.clone(), a.alpha.clone(), a.beta.clone()], &[b.sharpness.clone(), b.alpha.clone(), b.beta.clone()]), "claim 2: S, α, β changed under u → −u");
+    assert!(bits_eq(&a.grad_s, &b.grad_s) && bits_eq(&a.grad_s_perp, &b.grad_s_perp), "claim 2: ∇S changed under u → −u");
 }
 
 #[test]
