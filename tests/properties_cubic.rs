@@ -152,8 +152,10 @@ proptest! {
     fn claim_16_sharpness_formula_property((eta, alpha, beta, xi) in arb_case()) {
         let w = run_case(eta, alpha, beta, xi);
         // Lanczos to relative residual 1e-10 on a 4×4 Hessian with gap ≈ 2/η: eigenvalue error
-        // ≤ residual²·S/gap ≈ 1e-20 relative, so rounding dominates; bound 1e-12 relative.
-        prop_assert!(w.c16 <= 1e-12, "claim 16: {:e} ({eta}, {alpha}, {beta}, {xi})", w.c16);
+        // ≤ residual²·S/gap ≈ 1e-20 relative, so rounding dominates: the fixed run's bound 64·p·eps
+        // (the Rayleigh quotient of a p = 4 Hessian and the closed form's square root; measured
+        // ≤ 8.8e-16 ≈ 4·eps over the 48 pinned cases).
+        prop_assert!(w.c16 <= 64.0 * 4.0 * EPS, "claim 16: {:e} ({eta}, {alpha}, {beta}, {xi})", w.c16);
     }
 }
 
@@ -177,7 +179,7 @@ fn toy_c_property_worst_cases_over_pinned_inputs() {
     eprintln!("claims 12–16 worst over 48 cases: {worst:?}");
     // The same bounds as the properties (this test only records the worst values).
     assert!(worst.c12 <= 16.0 * EPS && worst.c13_std.max(worst.c13_gen) <= 1e5 * EPS);
-    assert!(worst.c14 <= N as f64 * EPS && worst.c15 <= 64.0 && worst.c16 <= 1e-12);
+    assert!(worst.c14 <= N as f64 * EPS && worst.c15 <= 64.0 && worst.c16 <= 64.0 * 4.0 * EPS);
 }
 
 /// Claim 13 at the corner of the property range where rounding grows most (the largest h = 0.1,
