@@ -203,7 +203,7 @@ const MEASURED_LONG: [f64; 5] = [0.156, 0.0258, 0.967, 0.089, 0.0100];
 /// off the run's: 0.15633, 0.025841, 0.96740, 0.088934, 0.010005; a 1-ulp change of θ₀ at entries
 /// 0 or 7 moves them by ≤ 1e-11 relative), and the tr Σ/η term must improve the loss error ≥ 10×.
 #[test]
-#[ignore = "long study (1,500 steps): cargo test --test claims_central_flow -- --ignored claim_30"]
+#[ignore = "long study (1,500 steps, ≈ 26 s in release): cargo test --test claims_central_flow -- --ignored claim_30"]
 fn claim_30_micro_mlp_smoothed_gd_matches_flow_long() {
     let [x2, lo, l0, gs, sh] = claim_30_errors(1500, 100.0);
     pinned_within("x² vs tr Σ", x2, MEASURED_LONG[0], 1.01);
@@ -223,7 +223,7 @@ fn claim_30_micro_mlp_smoothed_gd_matches_flow_long() {
 /// net's runs are not chaotic and are pinned at 1 %), which keeps the pointwise errors ≥ 0.33: the
 /// finding fails if they match pointwise.
 #[test]
-#[ignore = "long study (4,750 steps, ≈ 10 min in release): cargo test --release --test claims_central_flow -- --ignored claim_30"]
+#[ignore = "long study (4,750 steps, ≈ 6 min in release): cargo test --release --test claims_central_flow -- --ignored claim_30"]
 fn claim_30_digits_net_x2_and_gradient_match_only_on_average() {
     let layers = [64usize, 16, 16, 10];
     let ds = data::digits(256).unwrap();

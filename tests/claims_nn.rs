@@ -181,7 +181,7 @@ fn claim_23_width_decides_sharpening_to_t1000() {
 }
 
 #[test]
-#[ignore = "full horizon, ≈ 60 s: cargo test --test claims_nn -- --ignored full_horizon"]
+#[ignore = "full horizon, ≈ 2 s in release: cargo test --release --test claims_nn -- --ignored full_horizon"]
 fn claim_23_full_horizon_t5000() {
     // Peak 9.52 at t ≈ 1700, 9.11 at t = 5000; α > 0 on ~96% of checks up to the peak; 64-32-10 ends
     // at 12.9, 64-12-10 never sharpens. No EoS at η = 0.05: the claim's 3 digits, timing ±200 steps
@@ -265,7 +265,7 @@ fn claim_24_gd_loss_not_monotone() {
 }
 
 #[test]
-#[ignore = "700 tracking steps, ≈ 100 s: cargo test --test claims_nn -- --ignored full_horizon"]
+#[ignore = "700 tracking steps, ≈ 4 s in release: cargo test --release --test claims_nn -- --ignored full_horizon"]
 fn claim_24_full_horizon_t700() {
     let rows = track_long();
     let thr = 2.0 / ETA;
@@ -401,7 +401,7 @@ fn claim_26_reduced_map_first_spike_height_and_timing() {
 }
 
 #[test]
-#[ignore = "700 tracking steps, ≈ 100 s: cargo test --test claims_nn -- --ignored full_horizon"]
+#[ignore = "700 tracking steps, ≈ 4 s in release: cargo test --release --test claims_nn -- --ignored full_horizon"]
 fn claim_26_no_recovery_after_the_spike_full_horizon_t700() {
     // Ratio 0.63–1.15 (median 0.71) over 200–700. Past the spike: 5% bands on the ends and median.
     let mut r: Vec<f64> = track_long()[200..=700].iter().map(|r| r.tracking_error / r.dist).collect();
@@ -440,7 +440,7 @@ fn claim_27_generalized_equals_standard_before_the_spike() {
 }
 
 #[test]
-#[ignore = "700 tracking steps, ≈ 100 s: cargo test --test claims_nn -- --ignored full_horizon"]
+#[ignore = "700 tracking steps, ≈ 4 s in release: cargo test --release --test claims_nn -- --ignored full_horizon"]
 fn claim_27_generalized_after_the_spike_full_horizon_t700() {
     // After GD's first spike (t ≥ 123): gen/std error ratio 0.56–1.33, median 0.84, smaller on ~84%
     // of steps. 5% bands on the ends and median, ±5 points on the fraction.

@@ -167,7 +167,7 @@ fn claim_28_error_scales_with_unit_roundoff_micro_mlp() {
 }
 
 #[test]
-#[ignore = "study, ≈ 7 min: cargo test --test claims_precision -- --ignored --nocapture"]
+#[ignore = "study, ≈ 2.5 min in release: cargo test --release --test claims_precision -- --ignored --nocapture"]
 fn claim_28_study_digits_net_64_16_16_10() {
     let layers = [64, 16, 16, 10];
     let ds = data::digits(256).unwrap();

@@ -127,7 +127,7 @@ fn claim_32_sgd_gap_positive_full_batch_none_f64() {
 }
 
 #[test]
-#[ignore = "study: 5 batch sizes × 3000 steps (~ minutes); numbers in theory/claims.toml"]
+#[ignore = "study: 5 batch sizes × 3000 steps (≈ 7 s in release); numbers in theory/claims.toml"]
 fn claim_32_sgd_gap_against_batch_and_formula_study() {
     let (ds, th) = setting();
     let rs: Vec<SgdResult> = [256, 128, 64, 32, 16].iter().map(|&b| sgd::run(&ds, &th, &opts(b, 3000, 20)).unwrap()).collect();

@@ -161,7 +161,7 @@ fn claims_17_18_f64_rounding_far_below_error_vs_double_double() {
 /// the k that was run and recorded in theory/README.md (6 for claims 15, 16, 18; 5 for 17, in mixed
 /// precision, whose 6 decades would be N = 6.7e9 steps), fit over all points (all in the
 /// asymptotic range h ≤ 0.0125, 0.003 for 17), pass |slope − 1| ≤ 0.1. Cost ≈ 190 ns (f64) /
-/// 520 ns (mixed) per lockstep step uncontended, i.e. ≈ 6 min for a 6-decade claim; run with
+/// 520 ns (mixed) per lockstep step uncontended, i.e. ≈ 6 min for a 6-decade claim (3.5–5 min in release on the Xeon of 2026-12-07); run with
 /// `cargo test --test decades -- --ignored`.
 fn full(claim: u32, decades_: f64) {
     let (s, _) = decades::study(claim, decades::FullOpts { decades: decades_, points: 8, dd_max_steps: 0, mixed: claim == 17 }).unwrap();
@@ -170,25 +170,25 @@ fn full(claim: u32, decades_: f64) {
 }
 
 #[test]
-#[ignore = "6-decade study, ~8 min"]
+#[ignore = "6-decade study, ≈ 4–5 min in release"]
 fn claim_15_loss_prediction_error_first_order_6_decades_f64() {
     full(15, 6.0);
 }
 
 #[test]
-#[ignore = "6-decade study, ~8 min"]
+#[ignore = "6-decade study, ≈ 4–5 min in release"]
 fn claim_16_sharpness_error_first_order_6_decades_f64() {
     full(16, 6.0);
 }
 
 #[test]
-#[ignore = "5-decade study, mixed precision, ~6 min"]
+#[ignore = "5-decade study, mixed precision, ≈ 4 min in release"]
 fn claim_17_authors_initialisation_first_order_5_decades_mixed() {
     full(17, 5.0);
 }
 
 #[test]
-#[ignore = "6-decade study, ~6 min"]
+#[ignore = "6-decade study, ≈ 3.5 min in release"]
 fn claim_18_c4_standard_first_order_6_decades_f64() {
     full(18, 6.0);
 }
