@@ -274,7 +274,7 @@ fn claim_02_pipeline_generic<S: Scalar>(c: S::Ctx) {
         assert_eq!(format!("{ma:?}"), format!("{mb:?}"), "claim 2: a monitor changed under u → −u at step {t}");
         assert!(!sa.is_empty() && sa.len() == sb.len(), "claim 2: slices of {} and {} points at step {t}", sa.len(), sb.len());
         for (pa, pb) in sa.iter().zip(sb.iter().rev()) {
-            assert!(format!("{:?}", (-pa.1.clone(), &pa.2)) == format!("{:?}", (&pb.1, &pb.2)), "claim 2: slice not mirrored at step {t}: {pa:?} vs {pb:?}");
+            assert!(format!("{:?}", (-pa.1, &pa.2)) == format!("{:?}", (&pb.1, &pb.2)), "claim 2: slice not mirrored at step {t}: {pa:?} vs {pb:?}");
         }
         let (ra, _) = tracking::step(&m, m.eta(), &mut a, &o).unwrap();
         let (rb, _) = tracking::step(&m, m.eta(), &mut b, &o).unwrap();
