@@ -48,7 +48,7 @@ pub enum GapThreshold {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// `mlp` or `cubic`.
+    /// `mlp`, `cubic`, `cnn` or `width1`, in any case.
     pub model: Option<String>,
     /// Widths from input to output.
     pub layers: Option<Vec<usize>>,
@@ -229,6 +229,7 @@ pub fn merge(file: Option<RunConfig>, flags: RunConfig) -> RunConfig {
     }
     let names_data = file.data.is_some() || flags.data.is_some();
     let mut merged = overlay(overlay(base, file), flags);
+    merged.model = merged.model.map(|m| m.trim().to_ascii_lowercase());
     // The width-1 model generates its own data set (from n and seed): that is its default data.
     if merged.model.as_deref() == Some("width1") && !names_data {
         merged.data = Some("width1".into());
@@ -370,7 +371,8 @@ pub fn positive_below_f64(text: &str) -> bool {
 
 /// Validate and fill defaults.
 pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
-    let model = cfg.model.clone().unwrap_or_else(|| "mlp".into());
+    // Model names are read in any case, as activations and losses are (`MLP`, `Cnn`).
+    let model = cfg.model.as_deref().unwrap_or("mlp").trim().to_ascii_lowercase();
     if model != "mlp" && model != "cubic" && !crate::models::build::is_extra(&model) {
         return Err(InputError::Unknown { what: "model", got: model, expected: "mlp, cubic, cnn, width1" });
     }
@@ -725,6 +727,17 @@ mod tests {
         let c = parse_toml("lr = 1\nprecision = \"f64\"\n", "t.toml").unwrap();
         assert_eq!(c.lr.as_ref().map(Num::text).as_deref(), Some("1"));
         assert_eq!(resolve(&c).unwrap().precision, "f64");
+    }
+
+    #[test]
+    fn model_names_are_read_in_any_case() {
+        let model = |m: &str| resolve(&merge(None, RunConfig { model: Some(m.into()), ..RunConfig::default() })).map(|r| r.model);
+        assert_eq!(model("MLP").unwrap(), "mlp");
+        assert_eq!(model(" Cubic ").unwrap(), "cubic");
+        assert_eq!(model("WIDTH1").unwrap(), "width1");
+        assert!(model("mlpx").unwrap_err().to_string().contains("unknown model `mlpx`"));
+        // A config file's name too (its data default follows the model).
+        assert_eq!(resolve(&RunConfig { model: Some("Cubic".into()), ..RunConfig::default() }).unwrap().model, "cubic");
     }
 
     #[test]

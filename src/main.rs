@@ -21,6 +21,11 @@ struct Cli {
 #[derive(Clone, Debug)]
 struct Widths(Vec<usize>);
 
+/// A model name in any case (`MLP`, `Cnn`), as activations, losses and `--precision` are read.
+fn model_name(s: &str) -> Result<String, String> {
+    Ok(s.trim().to_ascii_lowercase())
+}
+
 fn parse_layers(s: &str) -> Result<Widths, String> {
     s.split(',')
         .map(|w| {
@@ -40,7 +45,7 @@ struct JobFlags {
     /// Configuration file (TOML); flags override its keys.
     config: Option<PathBuf>,
     /// mlp, cubic, cnn or width1 (default mlp).
-    #[arg(long)]
+    #[arg(long, value_parser = model_name)]
     model: Option<String>,
     /// Every width from input to output, e.g. 64,16,16,10 (default 64,16,16,10).
     #[arg(long, value_parser = parse_layers)]
@@ -266,7 +271,7 @@ enum Cmd {
         #[arg(long, value_parser = parse_layers)]
         layers: Option<Widths>,
         /// `mlp` (default), `cnn` or `width1`.
-        #[arg(long, default_value = "mlp")]
+        #[arg(long, default_value = "mlp", value_parser = model_name)]
         model: String,
         /// Conv channels of `--model cnn`.
         #[arg(long, value_parser = parse_layers)]
@@ -393,7 +398,7 @@ enum Cmd {
         #[arg(long, value_parser = parse_layers)]
         layers: Option<Widths>,
         /// `mlp` (default), `cnn` or `width1`.
-        #[arg(long, default_value = "mlp")]
+        #[arg(long, default_value = "mlp", value_parser = model_name)]
         model: String,
         /// Conv channels of `--model cnn`.
         #[arg(long, value_parser = parse_layers)]
@@ -648,8 +653,8 @@ fn resolve_job(from_file: Option<RunConfig>, flags: RunConfig) -> Result<config:
 /// have their own shapes. (A config file's keys are not judged: `run` writes every key into its
 /// `config.toml`, which is meant to be run again.)
 fn warn_unread_by_model(model: Option<&str>, c: &config::RunConfig) {
-    let model = model.unwrap_or("mlp");
-    let given: &[(&str, bool)] = match model {
+    let model = model.unwrap_or("mlp").trim().to_ascii_lowercase();
+    let given: &[(&str, bool)] = match model.as_str() {
         "cubic" => &[
             ("layers", c.layers.is_some()),
             ("activation", c.activation.is_some()),
