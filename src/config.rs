@@ -229,7 +229,7 @@ pub fn merge(file: Option<RunConfig>, flags: RunConfig) -> RunConfig {
     }
     let names_data = file.data.is_some() || flags.data.is_some();
     let mut merged = overlay(overlay(base, file), flags);
-    merged.model = merged.model.map(|m| m.trim().to_ascii_lowercase());
+    merged.model = merged.model.as_deref().map(model_name);
     // The width-1 model generates its own data set (from n and seed): that is its default data.
     if merged.model.as_deref() == Some("width1") && !names_data {
         merged.data = Some("width1".into());
@@ -369,10 +369,15 @@ pub fn positive_below_f64(text: &str) -> bool {
     text.trim().parse::<f64>().is_ok_and(|v| v == 0.0) && rug::Float::parse(text.trim()).is_ok_and(|x| rug::Float::with_val(64, x) > 0)
 }
 
+/// A model name as the engine spells it: model names are read in any case (`MLP`, `Cnn`), as
+/// activations and losses are.
+pub fn model_name(name: &str) -> String {
+    name.trim().to_ascii_lowercase()
+}
+
 /// Validate and fill defaults.
 pub fn resolve(cfg: &RunConfig) -> Result<Resolved, InputError> {
-    // Model names are read in any case, as activations and losses are (`MLP`, `Cnn`).
-    let model = cfg.model.as_deref().unwrap_or("mlp").trim().to_ascii_lowercase();
+    let model = model_name(cfg.model.as_deref().unwrap_or("mlp"));
     if model != "mlp" && model != "cubic" && !crate::models::build::is_extra(&model) {
         return Err(InputError::Unknown { what: "model", got: model, expected: "mlp, cubic, cnn, width1" });
     }

@@ -21,9 +21,10 @@ struct Cli {
 #[derive(Clone, Debug)]
 struct Widths(Vec<usize>);
 
-/// A model name in any case (`MLP`, `Cnn`), as activations, losses and `--precision` are read.
+/// `--model` of the commands that do not go through [`config::merge`] (eval, export), in
+/// any case ([`config::model_name`]).
 fn model_name(s: &str) -> Result<String, String> {
-    Ok(s.trim().to_ascii_lowercase())
+    Ok(config::model_name(s))
 }
 
 fn parse_layers(s: &str) -> Result<Widths, String> {
@@ -44,8 +45,8 @@ fn parse_layers(s: &str) -> Result<Widths, String> {
 struct JobFlags {
     /// Configuration file (TOML); flags override its keys.
     config: Option<PathBuf>,
-    /// mlp, cubic, cnn or width1 (default mlp).
-    #[arg(long, value_parser = model_name)]
+    /// mlp, cubic, cnn or width1 (default mlp; any case, read by `config::merge`).
+    #[arg(long)]
     model: Option<String>,
     /// Every width from input to output, e.g. 64,16,16,10 (default 64,16,16,10).
     #[arg(long, value_parser = parse_layers)]
@@ -653,8 +654,8 @@ fn resolve_job(from_file: Option<RunConfig>, flags: RunConfig) -> Result<config:
 /// have their own shapes. (A config file's keys are not judged: `run` writes every key into its
 /// `config.toml`, which is meant to be run again.)
 fn warn_unread_by_model(model: Option<&str>, c: &config::RunConfig) {
-    let model = model.unwrap_or("mlp").trim().to_ascii_lowercase();
-    let given: &[(&str, bool)] = match model.as_str() {
+    let model = model.unwrap_or("mlp");
+    let given: &[(&str, bool)] = match model {
         "cubic" => &[
             ("layers", c.layers.is_some()),
             ("activation", c.activation.is_some()),
