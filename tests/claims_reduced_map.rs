@@ -645,12 +645,15 @@ fn claim_10_mean_x2_is_one_up_to_the_boundary_term() {
 
 /// ⟨Y⟩ − (h/2)⟨Y²⟩ on 15-cycle windows from X₀ = 0.1, Y₀ = 0, first window (0-based anchor 0),
 /// the window's averages and max|Y_t| over it, both ends included.
-fn window_gap(h: f64, anchor: Anchor, first: usize) -> (f64, WindowAverages<f64>, f64) {
+/// Also returns X_{t−1}, X_t, X_{t+1} at both ends (t = a, b), to check the anchoring itself.
+fn window_gap(h: f64, anchor: Anchor, first: usize) -> (f64, WindowAverages<f64>, f64, [[f64; 3]; 2]) {
     let map = ReducedMap::new(h).unwrap();
     let tr = Trajectory::run(&map, &State::new(0.1, 0.0), (250.0 / h) as usize).expect("trajectory");
     let w = tr.anchored_window(anchor, first, 15).unwrap();
     let ymax = tr.y[w.start..=w.end.min(tr.len() - 1)].iter().fold(0.0f64, |m, y| m.max(y.abs()));
-    (w.mean_y - h / 2.0 * w.mean_y2, w, ymax)
+    let around = |t: usize| [tr.x[t - 1], tr.x[t], tr.x[t + 1]];
+    let ends = [around(w.start), around(w.end)];
+    (w.mean_y - h / 2.0 * w.mean_y2, w, ymax, ends)
 }
 
 #[test]
@@ -666,8 +669,12 @@ fn claim_10_up_crossing_windows_mean_sharpness_above_threshold() {
     // The qualitative claim holds: ⟨Y⟩ ≈ (h/2)⟨Y²⟩ > 0 to within 1.1% of (h/2)⟨Y²⟩.
     for (h, want) in [(0.0025, [-2.524e-5, 6.209e-6]), (0.005, [9.902e-6, 1.585e-5]), (0.01, [-6.314e-5, 4.689e-5])] {
         for (first, &measured) in want.iter().enumerate() {
-            let (gap, w, ymax) = window_gap(h, Anchor::UpCrossing, first);
-            assert_eq!(w.anchor, Anchor::UpCrossing);
+            let (gap, w, ymax, ends) = window_gap(h, Anchor::UpCrossing, first);
+            // The anchoring the boundary bound rests on: each end is the first step at or past an
+            // upward crossing of X² = 1, and X² there is below (1 + h·max|Y|)².
+            for [xp, x, _] in ends {
+                assert!(xp * xp < 1.0 && 1.0 <= x * x && x * x < (1.0 + h * ymax).powi(2), "h = {h}, anchor {first}: X² = {:e} → {:e} is not an upward crossing", xp * xp, x * x);
+            }
             // The measured value reproduces (deterministic f64 orbit; 1e-3 relative covers libm
             // differences in ln on other platforms, none on x86-64).
             assert!((gap / measured - 1.0).abs() <= 1e-3, "h = {h}, anchor {first}: gap {gap:e} (measured {measured:e})");
@@ -696,8 +703,11 @@ fn claim_10_x2_minimum_windows_give_negative_mean() {
     // Measured at h = 0.0025, X₀ = 0.1, 15 cycles from the first minimum: ⟨Y⟩ = −7.424e-3,
     // (h/2)⟨Y²⟩ = +2.461e-3 (claim: −7.4e-3 vs +2.5e-3). Tolerance: the claim's 2 digits.
     let h = 0.0025;
-    let (_, w, _) = window_gap(h, Anchor::X2Minimum, 0);
-    assert_eq!(w.anchor, Anchor::X2Minimum);
+    let (_, w, _, ends) = window_gap(h, Anchor::X2Minimum, 0);
+    // Both ends are local minima of X² (the anchoring the sign of ⟨Y⟩ rests on).
+    for [xp, x, xn] in ends {
+        assert!(x * x < xp * xp && x * x <= xn * xn, "X² = {:e}, {:e}, {:e}: not a local minimum", xp * xp, x * x, xn * xn);
+    }
     assert!((w.mean_y - -7.4e-3).abs() <= 0.05e-3, "⟨Y⟩ = {:e}", w.mean_y);
     assert!((h / 2.0 * w.mean_y2 - 2.5e-3).abs() <= 0.05e-3, "(h/2)⟨Y²⟩ = {:e}", h / 2.0 * w.mean_y2);
 }

@@ -139,11 +139,21 @@ fn export_then_eval_reproduces_builtin_digits_bit_for_bit() {
         let (b, _) = selfstab::npy::read_npy_f64(e2.join(f)).unwrap();
         assert_eq!(a, b, "{f} differs");
     }
-    // The eigenpair in the file satisfies its residual: ‖u‖ = 1.
+    // The eigenpair in the files is one: ‖u‖ = 1, and ‖Hu − Su‖/S recomputed here, with an HVP of
+    // the library's MLP at the exported θ, is within eval's tolerance and is the residual eval
+    // reports, up to the HVP's rounding (p·eps·‖H‖/S with ‖H‖ ≈ S at this θ: 610 × 2.2e-16 ≈ 1.4e-13).
+    use selfstab::models::mlp::{Activation, LossKind, Mlp};
+    use selfstab::objective::Objective;
     let (u, _) = selfstab::npy::read_npy_f64(e1.join("u.npy")).unwrap();
     let nu: f64 = u.iter().map(|x| x * x).sum::<f64>().sqrt();
     assert!((nu - 1.0).abs() < 1e-12);
-    assert!(j1["eigen_residual"].as_f64().unwrap() <= j1["eigen_tol"].as_f64().unwrap());
+    let m = Mlp::<f64>::new(&[64, 8, 10], Activation::Tanh, LossKind::Mse, &selfstab::data::digits(50).unwrap(), ()).unwrap();
+    let mut hu = vec![0.0; u.len()];
+    m.hvp(&t, &u, &mut hu).unwrap();
+    let s = j1["sharpness"].as_f64().unwrap();
+    let res = hu.iter().zip(&u).map(|(h, x)| (h - s * x).powi(2)).sum::<f64>().sqrt() / s;
+    let (reported, tol) = (j1["eigen_residual"].as_f64().unwrap(), j1["eigen_tol"].as_f64().unwrap());
+    assert!(res <= tol && (res - reported).abs() <= 610.0 * f64::EPSILON, "‖Hu − Su‖/S = {res:e}; eval reports {reported:e} (tol {tol:e})");
 }
 
 /// Above f64 a run writes its final state with all its digits (`final_state.txt`: the checkpoint
