@@ -364,14 +364,17 @@ fn claim_20_e2_coupling_error_does_not_vanish_f64() {
     assert_eq!(failed, Some(152), "claim 20: GD at h = 0.1 diverged at another step");
     // Finding: the generalized dynamics track along e₂ (the growing coupling enters the u-slice,
     // which they treat exactly); measured 1.7547e-4 at h = 0.0125 down to 1.6078e-9 at h = 1.25e-4
-    // (far above f64's rounding level of r, ≈ 1e-13), slope 2.3527 ± 0.1276. Pinned: both ends
-    // within a factor 1.5 either way, every point ≤ 2e-4, and the slope within 2 SE of 2.35.
+    // (far above f64's rounding level of r, ≈ 1e-13), slope 2.3527 ± 0.1276. Pinned to their
+    // recorded digits: the run is deterministic (the generic f64 path, as GD's divergence step
+    // above), and a change of rounding could move the smallest error by ≤ 1e-13/1.6e-9 ≈ 1e-4
+    // relative, so both ends within 1e-3 relative and the slope within 1e-3; every point ≤ 2e-4.
     let (_, gen_errs, gslope, gse) = order_study("claim 20 (c = 0.2, e₂, generalized)", Pert::CE2("0.2"), 0.0125, true);
+    eprintln!("claim 20 (e₂, generalized): errors {:.5e} … {:.5e}, slope {gslope:.5} ± {gse:.5}", gen_errs[0], gen_errs[7]);
     assert!(gen_errs.iter().all(|&e| e <= 2e-4), "claim 20 (e₂, generalized): {gen_errs:?}");
-    let within = |e: f64, m: f64| e <= 1.5 * m && e >= m / 1.5;
+    let within = |e: f64, m: f64| (e / m - 1.0).abs() <= 1e-3;
     assert!(within(gen_errs[0], 1.7547e-4) && within(gen_errs[7], 1.6078e-9), "claim 20 (e₂, generalized): {gen_errs:?}");
     assert!(gslope - 2.0 * gse > 1.5, "claim 20 (e₂, generalized): slope {gslope} ± {gse}");
-    assert!((gslope - 2.35).abs() <= 2.0 * gse, "claim 20 (e₂, generalized): slope {gslope} ± {gse}");
+    assert!((gslope - 2.3527).abs() <= 1e-3, "claim 20 (e₂, generalized): slope {gslope} ± {gse}");
     let _ = hs;
 }
 
