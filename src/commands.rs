@@ -1138,4 +1138,13 @@ mod tests {
         let r = rows(&[7.6, 7.4]);
         assert_eq!(first_spike(&r, 7.5, |r| r.sharpness_gd), None);
     }
+
+    /// The tracking horizon is the last step before the error first exceeds tol·dist: a later
+    /// return below the tolerance does not extend it (mutation audit round 3).
+    #[test]
+    fn tracking_horizon_ends_at_the_first_exceedance() {
+        let e = [0.0, 0.01, 0.05, 0.2, 0.05, 0.0];
+        let r: Vec<Row> = e.iter().enumerate().map(|(t, &x)| Row { t: t as u64, dist: 1.0, tracking_error: x, ..Row::default() }).collect();
+        assert_eq!(horizon(&r, 0.1, |r| r.tracking_error), 2);
+    }
 }

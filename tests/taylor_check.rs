@@ -191,3 +191,54 @@ fn bad_directions_are_errors_naming_them() {
     let e = check_derivatives(&m, &th64, &v, &w).unwrap_err().to_string();
     assert!(e.contains("θ has entry 0 at precision 64 bits, the objective works at 128 bits"), "{e}");
 }
+
+/// An HVP off by a small factor passes the first rates of its ladder (truncation still dominates at
+/// the largest h) and fails only where the error has plateaued: the verdict must be taken at the
+/// last rate. At 1 + 1e-6 and 1 + 3e-7 the first rate is ≈ 1.8 and the last ≈ 0.2 (measured: a
+/// verdict taken at the first rate passes both; mutation audit round 3).
+#[test]
+fn a_slightly_wrong_hvp_fails_on_its_last_rate() {
+    let (m, th) = mlp::<f64>(());
+    for scale in [1e-6, 3e-7] {
+        let b = ScaledHvp { inner: &m, scale };
+        let r = check(&b, &th);
+        let l = &r.ladders[1];
+        assert!(!l.passed, "an HVP off by {scale:e} passed (rates {:?}): {}", l.rates, r.summary());
+    }
+}
+
+/// The MLP with its HVP scaled by 1 + `scale`.
+struct ScaledHvp<'a> {
+    inner: &'a Mlp<f64>,
+    scale: f64,
+}
+
+impl Objective<f64> for ScaledHvp<'_> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn ctx(&self) {}
+    fn describe(&self) -> String {
+        "the MLP with a scaled HVP".into()
+    }
+    fn value(&self, th: &[f64]) -> Result<f64, EvalError> {
+        self.inner.value(th)
+    }
+    fn grad(&self, th: &[f64], g: &mut [f64]) -> Result<f64, EvalError> {
+        self.inner.grad(th, g)
+    }
+    fn hvp(&self, th: &[f64], v: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+        self.inner.hvp(th, v, out)?;
+        out.iter_mut().for_each(|x| *x *= 1.0 + self.scale);
+        Ok(())
+    }
+    fn d3(&self, th: &[f64], v: &[f64], w: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+        self.inner.d3(th, v, w, out)
+    }
+    fn d3_sym(&self, th: &[f64], v: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+        self.inner.d3_sym(th, v, out)
+    }
+    fn d4(&self, th: &[f64], v: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+        self.inner.d4(th, v, out)
+    }
+}
