@@ -609,6 +609,28 @@ fn tanh_fast_lanes(x: &[f64; TANH_LANES], out: &mut [f64; TANH_LANES]) {
 mod fast_tests {
     use super::*;
 
+    /// `--precision` takes `f64` and 53 ..= 1024 bits, both ends included, and nothing else.
+    #[test]
+    fn precision_accepts_53_to_1024_bits_inclusive() {
+        assert_eq!(Precision::parse("F64").unwrap(), Precision::F64);
+        assert_eq!(Precision::parse("53").unwrap(), Precision::Bits(53));
+        assert_eq!(Precision::parse(" 1024 ").unwrap(), Precision::Bits(1024));
+        for bad in ["52", "1025", "0", "-256", "256.0", "f32", ""] {
+            assert!(Precision::parse(bad).is_err(), "`{bad}` accepted");
+        }
+    }
+
+    /// A decimal constant is rounded once, from its text, at the working precision: "0.1" at 256
+    /// bits is not the f64 nearest 0.1 lifted to 256 bits (theory/README.md §Numerics), and it is
+    /// the correctly rounded value of the decimal.
+    #[test]
+    fn decimals_are_parsed_at_the_working_precision_not_through_f64() {
+        let x = <Float as Scalar>::parse("0.1", 256).unwrap();
+        assert_ne!(x, Float::with_val(256, 0.1f64));
+        assert_eq!(x, Float::with_val(256, Float::parse("0.1").unwrap()));
+        assert_eq!(x.prec(), 256);
+    }
+
     /// Deterministic sample: uniform on [−25, 25] and log-uniform magnitudes 1e-20 … 30, both signs.
     fn samples(count: usize) -> Vec<f64> {
         let mut s: u64 = 0x2545_F491_4F6C_DD1D;

@@ -351,6 +351,10 @@ fn npz_dataset_errors_name_the_path_and_problem() {
         npy::write_npz(&p, &[("X", &x), ("y", &y)]).unwrap();
         p
     };
+    // A negative label is refused where the file is read, naming the label (mutation audit round
+    // 3: −1 slipped through to the model's own check).
+    let p = write("yneg.npz", NpyArray::f64(vec![1.0, 2.0, 3.0, 4.0], vec![2, 2]), NpyArray::i64(vec![0, -1], vec![2]));
+    expect_err(load_npz_dataset(&p), &p, &["label y[1] = -1 is negative"]);
     let p = write(
         "xint.npz",
         NpyArray::i64(vec![1, 2], vec![1, 2]),

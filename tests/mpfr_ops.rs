@@ -60,6 +60,8 @@ fn every_kernel_counts_one_multiply_add_per_accumulated_product() {
         e.set_zero();
     }
     assert_eq!(count_mpfr_ops(|| dot(&x0, &y)).1, MpfrOps { muladds: p as u64, zero_operand: 5, tanh: 0 });
+    // … whichever factor is the zero (mutation audit round 3: only the first was counted).
+    assert_eq!(count_mpfr_ops(|| dot(&y, &x0)).1, MpfrOps { muladds: p as u64, zero_operand: 5, tanh: 0 });
     let ((), ops) = count_mpfr_ops(|| linalg::axpy(&Float::with_val(256, 0), &y, &mut o2));
     assert_eq!((ops.muladds, ops.zero_operand), (p as u64, p as u64));
 }
