@@ -1042,6 +1042,46 @@ fn default_outputs_are_all_written() {
     assert_eq!(series_without_timing(&out.join("series.csv")), series_without_timing(&out2.join("series.csv")));
 }
 
+/// summary.json's first spikes of GD's and the prediction's sharpness are the peaks of the first
+/// excursions above 2/η of series.csv's `sharpness_gd` and `sharpness_pred` columns (the excursion
+/// ends where two steps in a row are at or below 2/η), bit for bit; the averaged prediction's
+/// column would give another one (mutation audit round 3: no test read these fields).
+#[test]
+fn first_spikes_in_the_summary_are_those_of_the_series() {
+    let d = tmp("spikes");
+    let out = d.join("o");
+    let o = run(&["run", "--model", "cubic", "--lr", "1", "--steps", "60", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(out.join("series.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let column = |name: &str| -> Vec<f64> {
+        let k = header.iter().position(|h| *h == name).unwrap();
+        rows.iter().map(|r| r[k].parse().unwrap()).collect()
+    };
+    let t: Vec<u64> = column("t").iter().map(|&x| x as u64).collect();
+    let level = 2.0 / 1.0;
+    let spike = |v: &[f64]| -> Option<(u64, f64)> {
+        let start = v.iter().position(|&x| x > level)?;
+        let end = (start..v.len()).find(|&j| v[j].is_nan() || (v[j] <= level && j + 1 < v.len() && v[j + 1] <= level))?;
+        let mut best = start;
+        for j in start..end {
+            if v[j] > v[best] {
+                best = j;
+            }
+        }
+        Some((t[best], v[best]))
+    };
+    let summary = summary_json(&out);
+    for (col, key) in [("sharpness_gd", "first_spike_gd"), ("sharpness_pred", "first_spike_pred")] {
+        let (ts, vs) = spike(&column(col)).unwrap_or_else(|| panic!("{col}: no complete first excursion in 60 steps"));
+        let got = &summary[key];
+        assert_eq!((got[0].as_u64(), got[1].as_f64().map(f64::to_bits)), (Some(ts), Some(vs.to_bits())), "{key} = {got} against {col}'s ({ts}, {vs})");
+    }
+    let avg = spike(&column("sharpness_pred_avg")).unwrap();
+    assert_ne!(summary["first_spike_pred"][1].as_f64(), Some(avg.1), "the averaged prediction's spike is the prediction's: the test cannot tell them apart");
+}
+
 #[test]
 fn far_too_large_learning_rate_stops_as_divergence_and_keeps_outputs() {
     // η = 5 on a 64-8-10 digits net (2/η = 0.4 ≪ S(θ_init) ≈ 10): GD's loss grows ~30-100× per step.
