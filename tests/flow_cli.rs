@@ -39,6 +39,16 @@ fn flow_writes_series_summary_and_figure_on_toy_c() {
     assert!(s.flow_sharpness_max_rel_excess <= 1e-6);
     assert!(s.sdcp_max_residuals.compl <= s.sdcp_tol && s.sdcp_max_residuals.psd_z <= s.sdcp_tol);
     assert_eq!(s.max_critical, 1);
+    // Each smoothed column is the Gaussian smoothing (width --smooth) of its own raw column, bit
+    // for bit (mutation audit round 3: two swapped columns passed every test).
+    let mut npz = selfstab::npy::read_npz(dir.join("flow_series.npz")).unwrap();
+    let mut col = |name: &str| npz.take(name).unwrap().into_f64(std::path::Path::new("flow_series.npz"), name).unwrap().0;
+    for raw in ["loss_gd", "x2_gd", "grad_sq_gd", "sharpness_gd"] {
+        let (r, smoothed) = (col(raw), col(&format!("{raw}_smooth")));
+        let want = selfstab::central_flow::smooth(&r, args().smooth);
+        assert_eq!(smoothed.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), want.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), "{raw}_smooth");
+        assert!(r.iter().any(|x| *x != r[0]), "{raw} is constant: the check could not tell columns apart");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
