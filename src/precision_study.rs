@@ -282,3 +282,32 @@ pub fn fit_steps(d: &[f64], t0: u64, t1: u64) -> Option<GrowthFit> {
         poly_rms,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The halves of a fit split its points without overlap: on a distance whose log10 is exactly
+    /// piecewise linear (slope 0.1 per step up to t = 19, 0.2 from t = 20; the kink between the
+    /// halves of t = 1…39), each half's λ is its own slope × ln 10 up to rounding (mutation audit
+    /// round 3: a second half that began one point early passed every test).
+    #[test]
+    fn lyapunov_halves_fit_their_own_points() {
+        let d: Vec<f64> = (0..40)
+            .map(|t| {
+                let y = if t < 20 { -20.0 + 0.1 * t as f64 } else { -18.0 + 0.2 * (t - 20) as f64 };
+                libm::pow(10.0, y)
+            })
+            .collect();
+        let f = fit_steps(&d, 1, 39).unwrap();
+        assert_eq!((f.t_range, f.points), ((1, 39), 39));
+        let ln10 = std::f64::consts::LN_10;
+        let (a, b) = f.lyapunov_halves;
+        assert!((a - 0.1 * ln10).abs() <= 1e-12 && (b - 0.2 * ln10).abs() <= 1e-12, "halves {a}, {b}");
+        // A straight line is fitted exactly: slope, zero standard error and residual.
+        let x: Vec<f64> = (0..10).map(f64::from).collect();
+        let y: Vec<f64> = x.iter().map(|t| 3.0 - 0.25 * t).collect();
+        let (slope, se, rms) = line_fit(&x, &y);
+        assert!((slope + 0.25).abs() <= 1e-15 && se <= 1e-15 && rms <= 1e-15, "{slope}, {se}, {rms}");
+    }
+}
