@@ -374,17 +374,26 @@ pub fn write_all(out: &Path, rows: &[Row], gf: Option<&[crate::gd::FlowRow]>, th
 
     // Phase portrait (x/δ, y/√α) of the prediction and of GD, with the first row's α, δ.
     let mut body = String::new();
-    let (a0, d0) = rows.first().map(|r| (r.alpha, r.delta)).unwrap_or((f64::NAN, f64::NAN));
-    if a0 > 0.0 && d0 > 0.0 {
-        let xs: Vec<f64> = rows.iter().map(|r| r.x / d0).collect();
-        let ys: Vec<f64> = rows.iter().map(|r| r.y / a0.sqrt()).collect();
-        let xg: Vec<f64> = rows.iter().map(|r| r.x_gd / d0).collect();
-        let yg: Vec<f64> = rows.iter().map(|r| r.y_gd / a0.sqrt()).collect();
+    if let Some([(xs, ys), (xg, yg)]) = phase_points(rows) {
         scatter(&mut body, 600.0, 600.0, &[(&xs, &ys, "#d62728", "prediction: u·v, ∇S⊥·v"), (&xg, &yg, "#1f77b4", "GD: u·(θ−θ†), ∇S⊥·(θ−θ†)")]);
     } else {
         body.push_str(r##"<text x="20" y="40" font-size="14">α ≤ 0 at θ₀: no equilibrium scale δ, no phase portrait</text>"##);
     }
     write_both(&dir, "phase", &doc(600.0, 600.0, &body))
+}
+
+/// The phase portrait's points in the reduced map's coordinates (x/δ₀, y/√α₀), α₀ and δ₀ of the first
+/// row: the prediction's (x, y) = (u·v, ∇S⊥·v) and GD's (x_gd, y_gd) = (u·(θ−θ†), ∇S⊥·(θ−θ†)). `None`
+/// when α₀ ≤ 0 or δ₀ ≤ 0 (no equilibrium scale).
+fn phase_points(rows: &[Row]) -> Option<[(Vec<f64>, Vec<f64>); 2]> {
+    let (a0, d0) = rows.first().map(|r| (r.alpha, r.delta))?;
+    if !(a0 > 0.0 && d0 > 0.0) {
+        return None;
+    }
+    let sa = a0.sqrt();
+    let pred = (rows.iter().map(|r| r.x / d0).collect(), rows.iter().map(|r| r.y / sa).collect());
+    let gd = (rows.iter().map(|r| r.x_gd / d0).collect(), rows.iter().map(|r| r.y_gd / sa).collect());
+    Some([pred, gd])
 }
 
 /// A column of `side` (rows in increasing `step`, e.g. gf.csv's or multi.csv's) aligned with the
@@ -651,6 +660,19 @@ mod tests {
 
     /// The phase portrait shows time: opacity from 0.2 (first row) to 1 (last), the first drawable
     /// point ringed and the last boxed, per set.
+    #[test]
+    fn phase_portrait_plots_the_prediction_and_gd_each_at_its_own_coordinates() {
+        // α₀ = 4, δ₀ = 0.5: (x, y) ↦ (x/0.5, y/2); GD's deviation differs from the prediction's
+        // (mutation audit round 3: GD drawn at the prediction's x passed every test).
+        let row = |x: f64, y: f64, x_gd: f64, y_gd: f64| Row { alpha: 4.0, delta: 0.5, x, y, x_gd, y_gd, ..Row::default() };
+        let rows = [row(0.1, 0.2, 0.3, -0.4), row(-0.05, 0.0, 0.25, 1.0)];
+        let [(xs, ys), (xg, yg)] = phase_points(&rows).unwrap();
+        assert_eq!((xs, ys), (vec![0.2, -0.1], vec![0.1, 0.0]));
+        assert_eq!((xg, yg), (vec![0.6, 0.5], vec![-0.2, 0.5]));
+        assert!(phase_points(&[Row { alpha: -1.0, delta: 0.5, ..Row::default() }]).is_none());
+        assert!(phase_points(&[]).is_none());
+    }
+
     #[test]
     fn phase_points_fade_in_with_time_and_mark_their_ends() {
         let mut svg = String::new();
