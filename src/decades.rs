@@ -1027,6 +1027,38 @@ mod tests {
 
     /// Double-double keeps ≈ 2⁻¹⁰⁴ relative: (1/3)·3 − 1, √2² − 2 and (1 + 2⁻⁶⁰) − 1 are resolved
     /// (f64 would give 0, 4.4e-16 and 0).
+    /// Double-double division against MPFR at 400 bits on 20,000 fixed pseudo-random pairs (both
+    /// with a low word, exponents 2^-20 … 2^20): relative error ≤ 2^-105 (measured worst 2^-105.36;
+    /// without its third Newton correction 2^-104.35, which a bound of 2^-104 on 1/3 alone did not
+    /// see; mutation audit round 3). Every operation is IEEE +, −, ×, ÷ or a correctly rounded fma,
+    /// so the sample's worst case is the same on any machine.
+    #[test]
+    fn double_double_division_is_accurate_to_105_bits() {
+        use rug::Float;
+        let mut st: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rnd = || {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            (st >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut worst = 0.0f64;
+        for _ in 0..20_000 {
+            let mut dd = || {
+                let (u, v) = (rnd(), rnd());
+                let hi = (u + 0.5) * libm::pow(2.0, libm::floor(v * 40.0 - 20.0));
+                let (h, l) = quick_two_sum(hi, hi * (v - 0.5) * 1e-16);
+                Dd { hi: h, lo: l }
+            };
+            let (a, b) = (dd(), dd());
+            let q = a / b;
+            let exact = (Float::with_val(400, a.hi) + a.lo) / (Float::with_val(400, b.hi) + b.lo);
+            let got = Float::with_val(400, q.hi) + q.lo;
+            worst = worst.max(((got - &exact) / exact).abs().to_f64());
+        }
+        assert!(worst <= 2f64.powi(-105), "worst relative error {worst:e} = 2^{}", libm::log2(worst));
+    }
+
     #[test]
     fn double_double_resolves_106_bits() {
         let third = Dd::of(1.0) / Dd::of(3.0);
