@@ -1025,8 +1025,6 @@ pub fn write_points(s: &Study, pts: &[FullPoint], out: &std::path::Path) -> Resu
 mod tests {
     use super::*;
 
-    /// Double-double keeps ≈ 2⁻¹⁰⁴ relative: (1/3)·3 − 1, √2² − 2 and (1 + 2⁻⁶⁰) − 1 are resolved
-    /// (f64 would give 0, 4.4e-16 and 0).
     /// Double-double division against MPFR at 400 bits on 20,000 fixed pseudo-random pairs (both
     /// with a low word, exponents 2^-20 … 2^20): relative error ≤ 2^-105 (measured worst 2^-105.36;
     /// without its third Newton correction 2^-104.35, which a bound of 2^-104 on 1/3 alone did not
@@ -1059,6 +1057,8 @@ mod tests {
         assert!(worst <= 2f64.powi(-105), "worst relative error {worst:e} = 2^{}", libm::log2(worst));
     }
 
+    /// Double-double keeps ≈ 2⁻¹⁰⁴ relative: (1/3)·3 − 1, √2² − 2 and (1 + 2⁻⁶⁰) − 1 are resolved
+    /// (f64 would give 0, 4.4e-16 and 0).
     #[test]
     fn double_double_resolves_106_bits() {
         let third = Dd::of(1.0) / Dd::of(3.0);

@@ -658,12 +658,11 @@ mod tests {
         assert!(!svg.contains("off scale"), "{svg}");
     }
 
-    /// The phase portrait shows time: opacity from 0.2 (first row) to 1 (last), the first drawable
-    /// point ringed and the last boxed, per set.
+    /// The phase portrait draws the prediction at (x/δ₀, y/√α₀) and GD at (x_gd/δ₀, y_gd/√α₀): here
+    /// α₀ = 4, δ₀ = 0.5, and GD's deviation differs from the prediction's (mutation audit round 3:
+    /// GD drawn at the prediction's x passed every test).
     #[test]
     fn phase_portrait_plots_the_prediction_and_gd_each_at_its_own_coordinates() {
-        // α₀ = 4, δ₀ = 0.5: (x, y) ↦ (x/0.5, y/2); GD's deviation differs from the prediction's
-        // (mutation audit round 3: GD drawn at the prediction's x passed every test).
         let row = |x: f64, y: f64, x_gd: f64, y_gd: f64| Row { alpha: 4.0, delta: 0.5, x, y, x_gd, y_gd, ..Row::default() };
         let rows = [row(0.1, 0.2, 0.3, -0.4), row(-0.05, 0.0, 0.25, 1.0)];
         let [(xs, ys), (xg, yg)] = phase_points(&rows).unwrap();
@@ -673,6 +672,8 @@ mod tests {
         assert!(phase_points(&[]).is_none());
     }
 
+    /// The phase portrait shows time: opacity from 0.2 (first row) to 1 (last), the first drawable
+    /// point ringed and the last boxed, per set.
     #[test]
     fn phase_points_fade_in_with_time_and_mark_their_ends() {
         let mut svg = String::new();
