@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 mod common;
+use common::recorded;
 
 use selfstab::data::{self, Dataset};
 use selfstab::linalg::zeros;
@@ -105,12 +106,6 @@ fn report(rs: &[SgdResult]) {
 // recorded digit (≥ 2.5e-5 relative) leaves a margin ≥ 1e8. Full-batch GD at the edge of
 // stability is chaotic: its 800-step gap moved from −0.0395 to −0.0161 with the kernel, so it is
 // bounded (≤ 2 % of 2/η), not pinned.
-
-/// `value` within half a unit of the last of `digits` decimals of `recorded`.
-fn recorded(name: &str, value: f64, recorded: f64, digits: i32) {
-    let half = 0.5 * 10f64.powi(-digits);
-    assert!((value - recorded).abs() <= half, "{name}: {value} against the recorded {recorded} (± {half:e})");
-}
 
 #[test]
 fn claim_32_sgd_gap_positive_full_batch_none_f64() {

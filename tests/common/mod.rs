@@ -30,6 +30,14 @@ pub fn pinned_within(name: &str, value: f64, measured: f64, f: f64) {
     assert!(value <= measured * f && value >= measured / f, "{name}: {value} against the measured {measured} (factor {f} either way)");
 }
 
+/// `value` within half a unit of the last of `digits` decimals of `recorded`: a measured value pinned
+/// "to its recorded digits" (theory/claims.toml's header), where the computation does not amplify
+/// rounding.
+pub fn recorded(name: &str, value: f64, recorded: f64, digits: i32) {
+    let half = 0.5 * 10f64.powi(-digits);
+    assert!((value - recorded).abs() <= half, "{name}: {value} against the recorded {recorded} (± {half:e})");
+}
+
 /// Distance ‖u − ±u_dense‖ (the chord 2 sin(∠/2), in the working precision: no cancellation, unlike
 /// 1 − |cos|) of an iterative eigenvector from the dense solve's, and its Davis–Kahan bound:
 /// sin∠ ≤ ‖r‖/gap with ‖r‖ ≤ tol·|θ| (θ: the scale the solver's residual is relative to, ‖H‖ for a
