@@ -316,13 +316,74 @@ pub(crate) fn doc(w: f64, h: f64, body: &str) -> String {
     )
 }
 
-/// Write `stem.svg` and `stem.png` (rasterised with the embedded font at 1.5× scale).
+/// Whether the font has a glyph for `c`: its Unicode cmap (platform 3 or 0, format 4 over the
+/// BMP) maps c to a glyph other than 0 (.notdef, drawn blank).
+fn font_has(font: &[u8], c: char) -> bool {
+    let u16_at = |o: usize| font.get(o..o + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| font.get(o..o + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let Ok(code) = u16::try_from(u32::from(c)) else { return false };
+    let lookup = || -> Option<u16> {
+        let tables = usize::from(u16_at(4)?);
+        let cmap = (0..tables).find(|i| font.get(12 + 16 * i..16 + 16 * i) == Some(b"cmap")).and_then(|i| u32_at(12 + 16 * i + 8))? as usize;
+        for r in 0..usize::from(u16_at(cmap + 2)?) {
+            let rec = cmap + 4 + 8 * r;
+            let sub = cmap + u32_at(rec + 4)? as usize;
+            if !matches!(u16_at(rec)?, 0 | 3) || u16_at(sub)? != 4 {
+                continue;
+            }
+            let segs = usize::from(u16_at(sub + 6)?) / 2;
+            let (ends, starts) = (sub + 14, sub + 16 + 2 * segs);
+            let (deltas, ranges) = (starts + 2 * segs, starts + 4 * segs);
+            let k = (0..segs).find(|&k| u16_at(ends + 2 * k).is_some_and(|e| code <= e))?;
+            let start = u16_at(starts + 2 * k)?;
+            if code < start {
+                return Some(0);
+            }
+            let delta = u16_at(deltas + 2 * k)?;
+            let range = usize::from(u16_at(ranges + 2 * k)?);
+            if range == 0 {
+                return Some(code.wrapping_add(delta));
+            }
+            let g = u16_at(ranges + 2 * k + range + 2 * usize::from(code - start))?;
+            return Some(if g == 0 { 0 } else { g.wrapping_add(delta) });
+        }
+        None
+    };
+    lookup().is_some_and(|g| g != 0)
+}
+
+/// The characters of the figure's text (its `<text>` elements) that the embedded font has no
+/// glyph for, each once: they would be drawn blank (the font is a subset).
+pub(crate) fn missing_glyphs(svg: &str) -> Vec<char> {
+    let mut missing = vec![];
+    for piece in svg.split("<text").skip(1) {
+        let body = piece.split_once('>').map_or("", |(_, b)| b);
+        let body = body.split("</text>").next().unwrap_or("");
+        // Entities (&lt; &amp; …) stand for ASCII characters, which the font has.
+        for c in body.chars() {
+            if !font_has(FONT, c) && !missing.contains(&c) {
+                missing.push(c);
+            }
+        }
+    }
+    missing
+}
+
+/// Write `stem.svg` and `stem.png` (rasterised with the embedded font at 1.5× scale). In a build
+/// with debug assertions (the tests') a label with a character the font lacks is an error, so that
+/// a label that would be drawn blank fails the tests that write its figure.
 pub(crate) fn write_both(dir: &Path, stem: &str, svg: &str) -> Result<(), Error> {
+    let fail = |m: String| Error::Eval(crate::error::EvalError::Other(format!("figure {stem}: {m}")));
+    if cfg!(debug_assertions) {
+        let missing = missing_glyphs(svg);
+        if !missing.is_empty() {
+            return Err(fail(format!("its labels use characters the embedded font has no glyph for: {missing:?}")));
+        }
+    }
     std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
     write_atomic(&dir.join(format!("{stem}.svg")), svg.as_bytes())?;
     let mut opt = resvg::usvg::Options { font_family: "DejaVu Sans".into(), ..Default::default() };
     opt.fontdb_mut().load_font_data(FONT.to_vec());
-    let fail = |m: String| Error::Eval(crate::error::EvalError::Other(format!("figure {stem}: {m}")));
     let tree = resvg::usvg::Tree::from_str(svg, &opt).map_err(|e| fail(e.to_string()))?;
     let scale = 1.5f32;
     let size = tree.size();
@@ -602,6 +663,22 @@ fn tick_step(ticks: &[f64], lo: f64, hi: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_font_check_finds_the_characters_drawn_blank() {
+        // What the labels use is in the subset; angle brackets, the combining macron, dashes other
+        // than the minus sign and CJK are not (sgd_seeds' first labels, `⟨gap⟩` and `c̄`, were drawn
+        // blank; the subset's cmap was read with fontTools to check this list).
+        for c in "Az09 ×·−±≤≥≈√²³¹ΔδηθλσαβγεΣ†‖∇⊥…".chars() {
+            assert!(font_has(FONT, c), "{c:?} ({:04X})", u32::from(c));
+        }
+        for c in ['⟨', '⟩', '\u{304}', '–', '—', '⁻', '中', '\u{1F600}'] {
+            assert!(!font_has(FONT, c), "{c:?}");
+        }
+        let svg = r#"<svg><text x="1">b·⟨gap⟩</text><text>c̄ &amp; ⟩</text></svg>"#;
+        assert_eq!(missing_glyphs(svg), vec!['⟨', '⟩', '\u{304}']);
+        assert_eq!(missing_glyphs(r#"<text font-size="11">gap 2/η − mean S</text>"#), Vec::<char>::new());
+    }
 
     #[test]
     fn tick_labels_carry_no_float_noise() {
