@@ -21,6 +21,14 @@ struct Cli {
 #[derive(Clone, Debug)]
 struct Widths(Vec<usize>);
 
+/// `sgd --sample-seeds`: seeds and ranges ([`selfstab::sgd::parse_seeds`]).
+#[derive(Clone, Debug)]
+struct Seeds(Vec<u64>);
+
+fn parse_seeds(s: &str) -> Result<Seeds, String> {
+    selfstab::sgd::parse_seeds(s).map(Seeds)
+}
+
 /// `--model` of the commands that do not go through [`config::merge`] (eval, export), in
 /// any case ([`config::model_name`]).
 fn model_name(s: &str) -> Result<String, String> {
@@ -175,7 +183,8 @@ enum Cmd {
         fresh: bool,
     },
     /// Mini-batch GD at fixed η for each batch size: the full-batch sharpness gap 2/η − ⟨S⟩ against
-    /// b and against ηβσ_u²/(4α) (claim 32); writes sgd_b{B}.csv, sgd.json, sgd.md.
+    /// b and against ηβσ_u²/(4α) (claim 32); writes sgd_b{B}.csv, sgd.json, sgd.md (with
+    /// --sample-seeds: one such job per seed in seed{S}/, and sgd_seeds.json, sgd_seeds.md).
     #[command(allow_negative_numbers = true)]
     Sgd {
         /// Batch sizes, comma-separated.
@@ -218,6 +227,11 @@ enum Cmd {
         /// Seed of the batch sampler (ChaCha8 epoch permutations).
         #[arg(long, default_value_t = 0)]
         sample_seed: u64,
+        /// Several sampler seeds (`0-9`, `0,3,7-9`): the job once per seed, each in --out/seed{S},
+        /// and the seed mean ± standard error of each batch size's gap and ΔS, with the test of
+        /// gap = c/b, in sgd_seeds.json, sgd_seeds.md and figures/sgd_seeds.{svg,png}.
+        #[arg(long, value_parser = parse_seeds, conflicts_with = "sample_seed")]
+        sample_seeds: Option<Seeds>,
         /// EoS reached when S ≥ (1 − eps)·2/η.
         #[arg(long, default_value_t = 0.25)]
         eos_eps: f64,
@@ -515,7 +529,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 _ => Ok(()),
             }
         }
-        Cmd::Sgd { batch, layers, activation, loss, data, n, seed, theta0, lr, steps, every, sample_seed, eos_eps, window, out, fresh } => {
+        Cmd::Sgd { batch, layers, activation, loss, data, n, seed, theta0, lr, steps, every, sample_seed, sample_seeds, eos_eps, window, out, fresh } => {
             // As for run: naming the widths or the seed without --theta0 starts from the seeded
             // initialisation; otherwise from the reference θ₀ of the default net.
             let theta0 = theta0.unwrap_or_else(|| config::unnamed_theta0(layers.is_some() || seed.is_some()));
@@ -526,8 +540,16 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
                 batches: batch.0, layers, activation, loss, data, n, seed: seed.unwrap_or(0), theta0, lr, steps, every, sample_seed,
                 eos_eps, window, out, fresh,
             };
-            let rs = selfstab::sgd::command(&a)?;
-            print_out(&selfstab::sgd::markdown(&rs))?;
+            match sample_seeds {
+                Some(Seeds(seeds)) => {
+                    let summary = selfstab::sgd::command_seeds(&a, &seeds)?;
+                    print_out(&selfstab::sgd::seeds_markdown(&summary))?;
+                }
+                None => {
+                    let rs = selfstab::sgd::command(&a)?;
+                    print_out(&selfstab::sgd::markdown(&rs))?;
+                }
+            }
             Ok(())
         }
         Cmd::Flow { job, substeps, smooth, form, top_k, sdcp_tol, dagger, checkpoint_every, fresh } => {

@@ -531,6 +531,29 @@ pub struct SgdArgs {
 
 /// `selfstab sgd`: one run per batch size; writes `sgd_b{B}.csv` (the checks), `sgd.json`, `sgd.md`.
 pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
+    let job = prepare(a)?;
+    crate::npy::create_out_dir(&a.out)?;
+    let _lock = crate::npy::lock_out_dir(&a.out)?;
+    // From here a signal (SIGINT, SIGTERM) stops the run in progress after its step, saving it
+    // with the finished batch sizes (`progress::interrupt`).
+    let armed = crate::progress::interrupt::arm();
+    let out = run_job(a, &job, Within::Alone)?;
+    crate::progress::interrupt::after_outputs("sgd job", &a.out)?;
+    drop(armed);
+    diverged_error(a, &out.iter().map(|r| (None, r)).collect::<Vec<_>>())?;
+    Ok(out)
+}
+
+/// What a job's runs share, checked before any output directory is made (a refused job leaves
+/// none): the data, θ₀ and the options of each batch size.
+struct Prepared {
+    ds: Dataset,
+    theta0: Vec<f64>,
+    p: usize,
+}
+
+/// The arguments checked and the data and θ₀ loaded ([`Prepared`]).
+fn prepare(a: &SgdArgs) -> Result<Prepared, Error> {
     crate::config::check_layers(&a.layers)?;
     let p = crate::models::mlp::param_count(&a.layers);
     // Digits and synthetic data are checked before they are made (their rows are known), a file
@@ -565,25 +588,44 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
     for &b in &a.batches {
         Sampler::new(ds.n, b, a.sample_seed)?;
     }
-    let opts = |b: usize| -> Result<SgdOpts, Error> {
-        Ok(SgdOpts {
-            layers: a.layers.clone(),
-            activation: Activation::parse(&a.activation)?,
-            loss: LossKind::parse(&a.loss)?,
-            lr: a.lr,
-            batch: b,
-            steps: a.steps,
-            every: a.every,
-            sample_seed: a.sample_seed,
-            eos_eps: a.eos_eps,
-            window: a.window,
-            eig_tol: 1e-10,
-        })
-    };
     // The options are checked before the output directory is made (a refused job leaves none).
-    check_opts(&opts(a.batches[0])?)?;
-    crate::npy::create_out_dir(&a.out)?;
-    let _lock = crate::npy::lock_out_dir(&a.out)?;
+    check_opts(&job_opts(a, a.batches[0])?)?;
+    Ok(Prepared { ds, theta0, p })
+}
+
+/// The options of the job's run of batch size b.
+fn job_opts(a: &SgdArgs, b: usize) -> Result<SgdOpts, Error> {
+    Ok(SgdOpts {
+        layers: a.layers.clone(),
+        activation: Activation::parse(&a.activation)?,
+        loss: LossKind::parse(&a.loss)?,
+        lr: a.lr,
+        batch: b,
+        steps: a.steps,
+        every: a.every,
+        sample_seed: a.sample_seed,
+        eos_eps: a.eos_eps,
+        window: a.window,
+        eig_tol: 1e-10,
+    })
+}
+
+/// Whether a job runs by itself or as one sampler seed of `--sample-seeds` ([`command_seeds`]),
+/// which arms the signal handlers once for all seeds and keeps each seed's file of finished batch
+/// sizes until every seed has finished (a re-run then reuses the finished seeds).
+#[derive(Clone, Copy, PartialEq)]
+enum Within {
+    Alone,
+    Seeds,
+}
+
+/// The runs of a prepared job in `a.out` (made and locked by the caller), resumed from its file
+/// of finished batch sizes; writes its outputs. Diverged runs are among the results
+/// ([`diverged_error`] reports them).
+fn run_job(a: &SgdArgs, job: &Prepared, within: Within) -> Result<Vec<SgdResult>, Error> {
+    let Prepared { ds, theta0, p } = job;
+    let (ds, theta0, p) = (ds, theta0.as_slice(), *p);
+    let opts = |b: usize| job_opts(a, b);
     // Finished batch sizes of an interrupted run of the same job (`sgd_partial.json`) are reused.
     let partial_path = a.out.join(PARTIAL);
     let key = job_key(a)?;
@@ -626,9 +668,6 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
             return Err(refuse(why));
         }
     }
-    // From here a signal (SIGINT, SIGTERM) stops the run in progress after its step, saving it
-    // with the finished batch sizes (`progress::interrupt`).
-    let armed = crate::progress::interrupt::arm();
     let mut out = Vec::new();
     for &b in &a.batches {
         let o = opts(b)?;
@@ -643,7 +682,7 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
                     eprintln!("b = {b}: resuming its run from {} at step {}", partial_path.display(), ip.t);
                 }
                 let mut saver = SgdSaver { path: &partial_path, key: &key, done: &out, cadence: crate::progress::Cadence::new(1) };
-                run_from(&ds, &theta0, &o, from, &mut saver).map_err(|e| match e {
+                run_from(ds, theta0, &o, from, &mut saver).map_err(|e| match e {
                     Error::Interrupted(m) => Error::Interrupted(format!(
                         "{m}: the finished batch sizes and this one's run so far are saved in {}; the same command resumes there",
                         partial_path.display()
@@ -686,10 +725,18 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         crate::npy::write_json_atomic(&partial_path, &part)?;
     }
     write_summary(&a.out, &out)?;
-    let _ = std::fs::remove_file(&partial_path);
-    crate::progress::interrupt::after_outputs("sgd job", &a.out)?;
-    drop(armed);
-    let diverged: Vec<String> = out.iter().filter_map(|r| r.diverged_at.map(|t| format!("b = {} at step {t}", r.batch))).collect();
+    if within == Within::Alone {
+        let _ = std::fs::remove_file(&partial_path);
+    }
+    Ok(out)
+}
+
+/// The error naming every diverged run (sample seed, batch size, step), if any diverged.
+fn diverged_error(a: &SgdArgs, runs: &[(Option<u64>, &SgdResult)]) -> Result<(), Error> {
+    let diverged: Vec<String> = runs
+        .iter()
+        .filter_map(|(s, r)| r.diverged_at.map(|t| format!("{}b = {} at step {t}", s.map_or(String::new(), |s| format!("sample seed {s}: ")), r.batch)))
+        .collect();
     if !diverged.is_empty() {
         return Err(EvalError::Other(format!(
             "SGD diverged (η = {}): {}; the outputs up to the divergence are in {}",
@@ -699,7 +746,334 @@ pub fn command(a: &SgdArgs) -> Result<Vec<SgdResult>, Error> {
         ))
         .into());
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The sampler seeds of `--sample-seeds`: comma-separated seeds and inclusive ranges (`0-9`,
+/// `0,3,7-9`), each seed once, at most [`MAX_SEEDS`] of them.
+pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
+    let mut seeds: Vec<u64> = vec![];
+    let num = |w: &str| w.trim().parse::<u64>().map_err(|_| format!("`{}` in `{text}` is not a seed (a non-negative integer below 2^64)", w.trim()));
+    for part in text.split(',') {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(part)?, num(part)?),
+        };
+        if lo > hi {
+            return Err(format!("the range `{}` in `{text}` runs backwards", part.trim()));
+        }
+        if hi - lo >= MAX_SEEDS as u64 || seeds.len() + (hi - lo) as usize >= MAX_SEEDS {
+            return Err(format!("`{text}` names more than {MAX_SEEDS} seeds"));
+        }
+        for s in lo..=hi {
+            if seeds.contains(&s) {
+                return Err(format!("sample seed {s} is given twice in `{text}`"));
+            }
+            seeds.push(s);
+        }
+    }
+    Ok(seeds)
+}
+
+/// The most sampler seeds one `--sample-seeds` job runs.
+pub const MAX_SEEDS: usize = 1000;
+
+/// Mean and standard error of the mean (sample standard deviation over √k; NaN for fewer than
+/// two values, and the mean NaN for none).
+pub fn mean_se(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let m = if x.is_empty() { f64::NAN } else { x.iter().sum::<f64>() / n };
+    if x.len() < 2 {
+        return (m, f64::NAN);
+    }
+    let var = x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, (var / n).sqrt())
+}
+
+/// One batch size over the sampler seeds of a job (`selfstab sgd --sample-seeds`): the seed mean
+/// of the gap and of ΔS with their standard errors, over the runs where each is defined.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SeedStats {
+    /// Batch size.
+    pub batch: usize,
+    /// b ≥ n (GD: ΔS undefined, and left out of the 1/b law).
+    pub full_batch: bool,
+    /// Runs (one per seed).
+    pub runs: usize,
+    /// Runs that diverged.
+    pub diverged: usize,
+    /// Runs with a gap: at the edge of stability (S ≥ (1 − eos_eps)·2/η at a check) and not
+    /// diverged. The means below are over these: a seed that never reaches EoS is left out.
+    pub with_gap: usize,
+    /// ⟨gap⟩ over the seeds.
+    pub mean_gap: f64,
+    /// Its standard error.
+    pub se_gap: f64,
+    /// b·⟨gap⟩ (constant in b if gap = c/b).
+    pub b_mean_gap: f64,
+    /// b·SE.
+    pub b_se_gap: f64,
+    /// Runs with gap > 0.
+    pub positive_gaps: usize,
+    /// Runs where ΔS is defined (a check with α > 0 in the window; never the full batch).
+    pub with_predicted_gap: usize,
+    /// ⟨ΔS⟩ over those.
+    pub mean_predicted_gap: f64,
+    /// Its standard error.
+    pub se_predicted_gap: f64,
+    /// The smallest gap/ΔS of a run.
+    pub min_ratio: f64,
+    /// The largest.
+    pub max_ratio: f64,
+    /// Each seed's gap, in the order of the seeds (NaN: none).
+    pub gaps: Vec<f64>,
+    /// Each seed's gap/ΔS (NaN: undefined).
+    pub ratios: Vec<f64>,
+}
+
+/// The seed statistics of one batch size from its runs, one per seed.
+pub fn seed_stats(batch: usize, runs: &[&SgdResult]) -> SeedStats {
+    let gap_runs: Vec<&&SgdResult> = runs.iter().filter(|r| r.diverged_at.is_none() && r.gap.is_finite()).collect();
+    let gaps: Vec<f64> = gap_runs.iter().map(|r| r.gap).collect();
+    let (mean_gap, se_gap) = mean_se(&gaps);
+    let preds: Vec<f64> = gap_runs.iter().filter(|r| !r.full_batch && r.predicted_gap.is_finite()).map(|r| r.predicted_gap).collect();
+    let (mean_pred, se_pred) = mean_se(&preds);
+    let ratios: Vec<f64> = gap_runs.iter().map(|r| r.ratio).filter(|q| q.is_finite()).collect();
+    let b = batch as f64;
+    SeedStats {
+        batch,
+        full_batch: runs.iter().any(|r| r.full_batch),
+        runs: runs.len(),
+        diverged: runs.iter().filter(|r| r.diverged_at.is_some()).count(),
+        with_gap: gaps.len(),
+        mean_gap,
+        se_gap,
+        b_mean_gap: b * mean_gap,
+        b_se_gap: b * se_gap,
+        positive_gaps: gaps.iter().filter(|&&g| g > 0.0).count(),
+        with_predicted_gap: preds.len(),
+        mean_predicted_gap: mean_pred,
+        se_predicted_gap: se_pred,
+        min_ratio: ratios.iter().copied().reduce(f64::min).unwrap_or(f64::NAN),
+        max_ratio: ratios.iter().copied().reduce(f64::max).unwrap_or(f64::NAN),
+        gaps: runs.iter().map(|r| if r.diverged_at.is_none() { r.gap } else { f64::NAN }).collect(),
+        ratios: runs.iter().map(|r| if r.diverged_at.is_none() { r.ratio } else { f64::NAN }).collect(),
+    }
+}
+
+/// The test of gap = c/b over the seed means (claim 32): c̄ is the inverse-variance weighted mean
+/// of b·⟨gap⟩ over the batch sizes b < n with a standard error (≥ 2 seeds with a gap, not all
+/// equal), and `worst_se` the largest |b·⟨gap⟩ − c̄|/(b·SE), at `worst_batch`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct OneOverB {
+    /// c̄.
+    pub c: f64,
+    /// The largest deviation from c̄/b in standard errors.
+    pub worst_se: f64,
+    /// Where it is.
+    pub worst_batch: usize,
+    /// The batch sizes that enter.
+    pub batches: Vec<usize>,
+}
+
+/// [`OneOverB`] of the seed statistics; None with fewer than two batch sizes that can enter.
+pub fn one_over_b(stats: &[SeedStats]) -> Option<OneOverB> {
+    let rows: Vec<&SeedStats> = stats.iter().filter(|s| !s.full_batch && s.b_se_gap.is_finite() && s.b_se_gap > 0.0).collect();
+    if rows.len() < 2 {
+        return None;
+    }
+    let w: Vec<f64> = rows.iter().map(|s| 1.0 / (s.b_se_gap * s.b_se_gap)).collect();
+    let c = rows.iter().zip(&w).map(|(s, w)| w * s.b_mean_gap).sum::<f64>() / w.iter().sum::<f64>();
+    let (worst_se, worst_batch) = rows.iter().map(|s| (((s.b_mean_gap - c) / s.b_se_gap).abs(), s.batch)).fold((0.0, rows[0].batch), |a, x| if x.0 > a.0 { x } else { a });
+    Some(OneOverB { c, worst_se, worst_batch, batches: rows.iter().map(|s| s.batch).collect() })
+}
+
+/// What `selfstab sgd --sample-seeds` writes to `sgd_seeds.json`: the seeds, each batch size's
+/// [`SeedStats`] and the 1/b test ([`OneOverB`], null when it cannot be made).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SeedSummary {
+    /// The sampler seeds, in order.
+    pub seeds: Vec<u64>,
+    /// η.
+    pub lr: f64,
+    /// 2/η.
+    pub threshold: f64,
+    /// Steps of each run.
+    pub steps: u64,
+    /// The window: the last `window` fraction of each run, after EoS.
+    pub window: f64,
+    /// EoS is reached at the first check with S ≥ (1 − eos_eps)·2/η.
+    pub eos_eps: f64,
+    /// Per batch size, in the order of `--batch`.
+    pub batches: Vec<SeedStats>,
+    /// The 1/b law over b < n.
+    pub one_over_b: Option<OneOverB>,
+}
+
+/// The summary of job `a`'s runs, `runs[k]` those of seed `seeds[k]` in the order of `a.batches`.
+pub fn seed_summary(a: &SgdArgs, seeds: &[u64], runs: &[Vec<SgdResult>]) -> SeedSummary {
+    let stats: Vec<SeedStats> = a
+        .batches
+        .iter()
+        .enumerate()
+        .map(|(k, &b)| seed_stats(b, &runs.iter().map(|rs| &rs[k]).collect::<Vec<_>>()))
+        .collect();
+    SeedSummary {
+        seeds: seeds.to_vec(),
+        lr: a.lr,
+        threshold: 2.0 / a.lr,
+        steps: a.steps,
+        window: a.window,
+        eos_eps: a.eos_eps,
+        one_over_b: one_over_b(&stats),
+        batches: stats,
+    }
+}
+
+/// `sgd_seeds.md`: one row per batch size, then the 1/b test.
+pub fn seeds_markdown(s: &SeedSummary) -> String {
+    let pm = |m: f64, se: f64, d: usize| match (m.is_finite(), se.is_finite()) {
+        (true, true) => format!("{m:.d$} ± {se:.d$}"),
+        (true, false) => format!("{m:.d$}"),
+        _ => "—".into(),
+    };
+    let mut out = format!(
+        "Sampler seeds {} ({} runs per batch size), η = {}, 2/η = {:.5}, {} steps; each gap over the last {} of its run after S ≥ {}·2/η. Means over the runs with a gap (at the edge of stability, not diverged) ± their standard error.\n\n",
+        seed_list_text(&s.seeds),
+        s.seeds.len(),
+        s.lr,
+        s.threshold,
+        s.steps,
+        s.window,
+        1.0 - s.eos_eps
+    );
+    out.push_str("| b | runs with a gap | ⟨gap⟩ ± SE | b·⟨gap⟩ ± SE | gap > 0 | runs with ΔS | ⟨ΔS⟩ ± SE | gap/ΔS, min–max |\n|---|---|---|---|---|---|---|---|\n");
+    for r in &s.batches {
+        let diverged = if r.diverged > 0 { format!(" ({} diverged)", r.diverged) } else { String::new() };
+        out.push_str(&format!(
+            "| {}{} | {} of {}{} | {} | {} | {} | {} | {} | {} |\n",
+            r.batch,
+            if r.full_batch { " (full)" } else { "" },
+            r.with_gap,
+            r.runs,
+            diverged,
+            pm(r.mean_gap, r.se_gap, 5),
+            pm(r.b_mean_gap, r.b_se_gap, 2),
+            r.positive_gaps,
+            if r.full_batch { "—".to_string() } else { r.with_predicted_gap.to_string() },
+            if r.full_batch { "— (full batch)".to_string() } else { pm(r.mean_predicted_gap, r.se_predicted_gap, 5) },
+            if r.full_batch || !r.min_ratio.is_finite() { "—".to_string() } else { format!("{:.3}–{:.3}", r.min_ratio, r.max_ratio) },
+        ));
+    }
+    out.push('\n');
+    match &s.one_over_b {
+        Some(t) => out.push_str(&format!(
+            "1/b law over b = {}: c̄ = {:.3} (the inverse-variance weighted mean of b·⟨gap⟩); the seed means lie within {:.2} SE of c̄/b (the farthest: b = {}).\n",
+            t.batches.iter().map(usize::to_string).collect::<Vec<_>>().join(", "),
+            t.c,
+            t.worst_se,
+            t.worst_batch
+        )),
+        None => out.push_str("1/b law: not tested (it needs two batch sizes b < n, each with a standard error: two or more runs with a gap, not all equal).\n"),
+    }
+    out
+}
+
+/// Seeds as text, consecutive runs as ranges (`0–9`, `0, 3, 7–9`).
+fn seed_list_text(seeds: &[u64]) -> String {
+    let mut parts: Vec<String> = vec![];
+    let mut i = 0;
+    while i < seeds.len() {
+        let mut j = i;
+        while j + 1 < seeds.len() && seeds[j + 1] == seeds[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j > i { format!("{}–{}", seeds[i], seeds[j]) } else { seeds[i].to_string() });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
+/// `selfstab sgd --sample-seeds`: the job once per sampler seed, each a whole `sgd` job in
+/// `out/seed{S}` (its own `sgd_b{B}.csv`, `sgd.json`, `sgd.md` and figure, the same files a job
+/// with `--sample-seed S --out out/seed{S}` writes), then the seed statistics of each batch size
+/// ([`seed_summary`]) in `sgd_seeds.json`, `sgd_seeds.md` and `figures/sgd_seeds.{svg,png}`. Each
+/// seed keeps its file of finished batch sizes (`sgd_partial.json`) until every seed has finished:
+/// a re-run of an interrupted job reuses the finished seeds and resumes the one in progress.
+pub fn command_seeds(a: &SgdArgs, seeds: &[u64]) -> Result<SeedSummary, Error> {
+    if seeds.is_empty() {
+        return Err(InputError::Value { key: "sample-seeds".into(), msg: "give at least one sampler seed".into() }.into());
+    }
+    let job = prepare(a)?;
+    crate::npy::create_out_dir(&a.out)?;
+    let _lock = crate::npy::lock_out_dir(&a.out)?;
+    // The summary of an earlier job goes first: it is rewritten only when every seed has run.
+    crate::npy::remove_outputs(&a.out, ["sgd_seeds.json", "sgd_seeds.md", "figures/sgd_seeds.svg", "figures/sgd_seeds.png"]);
+    let armed = crate::progress::interrupt::arm();
+    let seed_args = |s: u64| SgdArgs { sample_seed: s, out: a.out.join(format!("seed{s}")), ..a.clone() };
+    let mut runs = Vec::with_capacity(seeds.len());
+    for (k, &s) in seeds.iter().enumerate() {
+        let sa = seed_args(s);
+        if k > 0 && crate::progress::interrupt::requested() {
+            return Err(Error::Interrupted(format!(
+                "interrupted after sample seed {}: the finished seeds are saved in {}/seed*/; the same command resumes there",
+                seeds[k - 1],
+                a.out.display()
+            )));
+        }
+        eprintln!("sample seed {s} ({} of {}): {}", k + 1, seeds.len(), sa.out.display());
+        crate::npy::create_out_dir(&sa.out)?;
+        let _seed_lock = crate::npy::lock_out_dir(&sa.out)?;
+        runs.push(run_job(&sa, &job, Within::Seeds)?);
+    }
+    let summary = seed_summary(a, seeds, &runs);
+    for r in &summary.batches {
+        let never = r.runs - r.with_gap - r.diverged;
+        if never > 0 {
+            eprintln!(
+                "b = {}: {never} of {} runs never reached S ≥ (1 − eos_eps)·2/η and have no gap: the means cover {} runs (a larger --eos-eps or more --steps keeps them)",
+                r.batch, r.runs, r.with_gap
+            );
+        }
+    }
+    crate::npy::write_atomic(&a.out.join("sgd_seeds.json"), serde_json::to_string_pretty(&summary).expect("serialises").as_bytes())?;
+    crate::npy::write_atomic(&a.out.join("sgd_seeds.md"), seeds_markdown(&summary).as_bytes())?;
+    write_seeds_figure(&a.out, &summary)?;
+    // Every seed has finished: their files of finished batch sizes go.
+    for &s in seeds {
+        let _ = std::fs::remove_file(seed_args(s).out.join(PARTIAL));
+    }
+    crate::progress::interrupt::after_outputs("sgd job over its sample seeds", &a.out)?;
+    drop(armed);
+    let all: Vec<(Option<u64>, &SgdResult)> = seeds.iter().zip(&runs).flat_map(|(&s, rs)| rs.iter().map(move |r| (Some(s), r))).collect();
+    diverged_error(a, &all)?;
+    Ok(summary)
+}
+
+/// `figures/sgd_seeds.{svg,png}`: b·⟨gap⟩ ± SE against b with the 1/b law's c̄ (a flat line if
+/// gap = c/b), and ⟨gap⟩ beside ⟨ΔS⟩ against b (log–log), over the seeds.
+fn write_seeds_figure(dir: &std::path::Path, s: &SeedSummary) -> Result<(), Error> {
+    use crate::figures::{Axes, Series, doc, panel, write_both};
+    let mut rows: Vec<&SeedStats> = s.batches.iter().filter(|r| !r.full_batch).collect();
+    rows.sort_by_key(|r| r.batch);
+    let bs: Vec<f64> = rows.iter().map(|r| r.batch as f64).collect();
+    let col = |f: &dyn Fn(&SeedStats) -> f64| -> Vec<f64> { rows.iter().map(|r| f(r)).collect() };
+    let (w, h) = (900.0, 300.0);
+    let mut body = String::new();
+    // (Plain labels: the figures' font subset has no angle brackets or combining macron.)
+    let c_line = s.one_over_b.as_ref().map(|t| (t.c, "c fitted (gap = c/b)"));
+    let scaled = Axes { title: "b × seed mean of the gap, ± one standard error (flat if gap = c/b)", xlabel: "batch size b", hline: c_line, logx: true, xticks: &bs, ..Axes::default() };
+    panel(&mut body, (0.0, 0.0, w, h), &scaled, &bs, &[
+        Series { name: "b × mean gap", color: "#1f77b4", dash: false, y: col(&|r| r.b_mean_gap) },
+        Series { name: "b × (mean gap + SE)", color: "#1f77b4", dash: true, y: col(&|r| r.b_mean_gap + r.b_se_gap) },
+        Series { name: "b × (mean gap − SE)", color: "#1f77b4", dash: true, y: col(&|r| r.b_mean_gap - r.b_se_gap) },
+    ]);
+    let gap_axes = Axes { title: "Seed means: gap and ΔS vs batch size b (log-log; values ≤ 0 not drawn)", xlabel: "batch size b", log: true, logx: true, xticks: &bs, ..Axes::default() };
+    panel(&mut body, (0.0, h, w, h), &gap_axes, &bs, &[
+        Series { name: "mean gap 2/η − mean S", color: "#1f77b4", dash: false, y: col(&|r| r.mean_gap) },
+        Series { name: "mean ΔS = ηβσ²/(4α)", color: "#d62728", dash: true, y: col(&|r| r.mean_predicted_gap) },
+    ]);
+    write_both(&dir.join("figures"), "sgd_seeds", &doc(w, 2.0 * h, &body))
 }
 
 /// The file holding the finished batch sizes of a job that has not ended.
@@ -830,9 +1204,9 @@ fn write_figure(dir: &std::path::Path, out: &[SgdResult]) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_refused_partial_file_names_the_arguments_that_differ() {
-        let a = SgdArgs {
+    /// The arguments of `selfstab sgd --batch 32`.
+    fn default_args() -> SgdArgs {
+        SgdArgs {
             batches: vec![32],
             layers: vec![64, 16, 16, 10],
             activation: "tanh".into(),
@@ -849,7 +1223,93 @@ mod tests {
             window: 0.5,
             out: "sgd".into(),
             fresh: false,
+        }
+    }
+
+    #[test]
+    fn sample_seed_lists_take_ranges_and_refuse_repeats_backward_ranges_and_excess() {
+        assert_eq!(parse_seeds("0-3").unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(parse_seeds(" 7, 0-1 ,5").unwrap(), vec![7, 0, 1, 5]);
+        assert_eq!(parse_seeds("18446744073709551615").unwrap(), vec![u64::MAX]);
+        assert!(parse_seeds("0-3,2").unwrap_err().contains("sample seed 2 is given twice"));
+        assert!(parse_seeds("5-2").unwrap_err().contains("the range `5-2` in `5-2` runs backwards"));
+        assert!(parse_seeds("0-999").is_ok());
+        assert!(parse_seeds("0-1000").unwrap_err().contains("more than 1000 seeds"));
+        assert!(parse_seeds("0-998,1000,1001").unwrap_err().contains("more than 1000 seeds"));
+        assert!(parse_seeds("0-18446744073709551615").unwrap_err().contains("more than 1000 seeds"));
+        for bad in ["", "a", "1,,2", "-1", "1-", "1.5", "18446744073709551616"] {
+            assert!(parse_seeds(bad).unwrap_err().contains("is not a seed"), "{bad:?}");
+        }
+        assert_eq!(seed_list_text(&[0, 1, 2, 5, 7, 8]), "0–2, 5, 7–8");
+    }
+
+    /// A run's result with the given gap (NaN: no window), ΔS and divergence.
+    fn result_with(batch: usize, gap: f64, predicted_gap: f64, diverged_at: Option<u64>) -> SgdResult {
+        SgdResult { batch, gap, predicted_gap, ratio: gap / predicted_gap, diverged_at, full_batch: batch >= 100, ..SgdResult::default() }
+    }
+
+    #[test]
+    fn seed_statistics_are_means_and_standard_errors_over_the_runs_with_a_gap() {
+        // b = 10: gaps 0.1 and 0.3 (mean 0.2, sample sd 0.1·√2, SE 0.1), one run without a window
+        // and one diverged run (left out); ΔS 0.01 and 0.02 over the two, and undefined in one.
+        let runs =
+            [result_with(10, 0.1, 0.01, None), result_with(10, f64::NAN, f64::NAN, None), result_with(10, 0.3, 0.02, None), result_with(10, 0.5, 0.1, Some(40)), result_with(10, 0.2, f64::NAN, None)];
+        let s = seed_stats(10, &runs.iter().collect::<Vec<_>>());
+        assert_eq!((s.runs, s.diverged, s.with_gap, s.positive_gaps, s.with_predicted_gap), (5, 1, 3, 3, 2));
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-15 * b.abs().max(1.0);
+        assert!(close(s.mean_gap, 0.2) && close(s.se_gap, (0.02f64 / 6.0).sqrt()), "{} ± {}", s.mean_gap, s.se_gap);
+        assert!(close(s.b_mean_gap, 2.0) && close(s.b_se_gap, 10.0 * (0.02f64 / 6.0).sqrt()));
+        assert!(close(s.mean_predicted_gap, 0.015) && close(s.se_predicted_gap, 0.005), "{} ± {}", s.mean_predicted_gap, s.se_predicted_gap);
+        assert!(close(s.min_ratio, 10.0) && close(s.max_ratio, 15.0));
+        assert!(s.gaps[1].is_nan() && s.gaps[3].is_nan() && s.gaps[4] == 0.2 && !s.full_batch);
+        // One run: a mean without a standard error; none: neither.
+        let one = seed_stats(10, &[&runs[0]]);
+        assert!(one.mean_gap == 0.1 && one.se_gap.is_nan());
+        assert!(seed_stats(10, &[&runs[1]]).mean_gap.is_nan());
+    }
+
+    #[test]
+    fn the_seed_table_shows_an_undefined_statistic_as_a_dash() {
+        let a = SgdArgs { theta0: String::new(), lr: 0.25, steps: 200, ..default_args() };
+        let none = result_with(32, f64::NAN, f64::NAN, None);
+        let md = seeds_markdown(&seed_summary(&a, &[3, 4], &[vec![none.clone()], vec![none]]));
+        assert!(md.starts_with("Sampler seeds 3–4 (2 runs per batch size), η = 0.25, 2/η = 8.00000, 200 steps; each gap over the last 0.5 of its run after S ≥ 0.75·2/η."), "{md}");
+        assert!(md.contains("| 32 | 0 of 2 | — | — | 0 | 0 | — | — |\n") && md.contains("1/b law: not tested") && !md.contains("NaN"), "{md}");
+    }
+
+    #[test]
+    fn the_one_over_b_test_weights_by_inverse_variance_and_names_the_farthest_batch() {
+        let row = |batch: usize, b_mean_gap: f64, b_se_gap: f64, full_batch: bool| SeedStats {
+            batch,
+            full_batch,
+            runs: 3,
+            diverged: 0,
+            with_gap: 3,
+            mean_gap: b_mean_gap / batch as f64,
+            se_gap: b_se_gap / batch as f64,
+            b_mean_gap,
+            b_se_gap,
+            positive_gaps: 3,
+            with_predicted_gap: 3,
+            mean_predicted_gap: f64::NAN,
+            se_predicted_gap: f64::NAN,
+            min_ratio: f64::NAN,
+            max_ratio: f64::NAN,
+            gaps: vec![],
+            ratios: vec![],
         };
+        // Weights 1/4 and 1: c̄ = (20/4 + 30)/(1/4 + 1) = 28; deviations 8/2 = 4 and 2/1 = 2 SE. The
+        // full batch, and a batch size without a standard error, do not enter.
+        let stats = [row(100, -5.0, 0.1, true), row(10, 20.0, 2.0, false), row(20, 30.0, 1.0, false), row(40, 99.0, f64::NAN, false), row(80, 50.0, 0.0, false)];
+        let t = one_over_b(&stats).unwrap();
+        assert!((t.c - 28.0).abs() < 1e-13 && (t.worst_se - 4.0).abs() < 1e-13, "{t:?}");
+        assert_eq!((t.worst_batch, t.batches.clone()), (10, vec![10, 20]));
+        assert_eq!(one_over_b(&stats[..2]), None);
+    }
+
+    #[test]
+    fn a_refused_partial_file_names_the_arguments_that_differ() {
+        let a = default_args();
         let b = SgdArgs { lr: 0.3, layers: vec![64, 32, 10], batches: vec![16], out: "elsewhere".into(), fresh: true, ..a.clone() };
         let d = key_differences(&job_key(&a).unwrap(), &job_key(&b).unwrap());
         assert_eq!(d, "layers = [64,16,16,10] (now: [64,32,10]), lr = 0.2667 (now: 0.3)");

@@ -223,23 +223,6 @@ fn seed_runs(jobs: &[(usize, u64, u64, u64)]) -> Vec<SgdResult> {
     })
 }
 
-/// Mean and standard error of the mean.
-fn mean_se(x: &[f64]) -> (f64, f64) {
-    let n = x.len() as f64;
-    let m = x.iter().sum::<f64>() / n;
-    let var = x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0);
-    (m, (var / n).sqrt())
-}
-
-/// The largest |b·m_b − c̄|/(b·SE_b) over batch sizes, c̄ the inverse-variance weighted mean of
-/// b·m_b: how far the seed means are from gap = c/b, in standard errors.
-fn worst_deviation_from_one_over_b(stats: &[(usize, f64, f64)]) -> (f64, f64) {
-    let w: Vec<f64> = stats.iter().map(|&(b, _, se)| 1.0 / (b as f64 * se).powi(2)).collect();
-    let c = stats.iter().zip(&w).map(|(&(b, m, _), w)| w * b as f64 * m).sum::<f64>() / w.iter().sum::<f64>();
-    let worst = stats.iter().map(|&(b, m, se)| ((b as f64 * m - c) / (b as f64 * se)).abs()).fold(0.0, f64::max);
-    (c, worst)
-}
-
 #[test]
 #[ignore = "study: 10 sampler seeds × 5 batch sizes × 3000 and 6000 steps, 5 seeds × 12000 steps (≈ 5 min in release on a busy 2-core machine); numbers in theory/claims.toml"]
 fn claim_32_sgd_gap_over_sampler_seeds_and_run_length_study() {
@@ -258,21 +241,23 @@ fn claim_32_sgd_gap_over_sampler_seeds_and_run_length_study() {
     // b = n is GD at the edge of stability, chaotic (the same ulps moved its 12000-step gap 2 %):
     // its means, −0.0534, −0.0071 and +0.0034, are bounded, not pinned.
     let recorded_means = [[0.1980, 0.4737, 1.0101, 1.8101], [-0.0072, 0.2053, 0.6956, 1.4910], [-0.0360, 0.1091, 0.4586, 1.1400]];
+    // The seed statistics as `selfstab sgd --sample-seeds` computes them (sgd::seed_stats).
     let mut stats = vec![];
     for (((steps, _, seeds), rs), want) in plan.iter().zip(&all).zip(recorded_means) {
         let mut st = vec![];
         for (k, &b) in bs.iter().enumerate() {
-            let g: Vec<f64> = by_b(rs, b).iter().map(|r| r.gap).collect();
-            assert_eq!(g.len(), *seeds as usize);
-            let (m, se) = mean_se(&g);
-            eprintln!("{steps} steps, b = {b}: ⟨gap⟩ = {m:.4} ± {se:.4}, b·⟨gap⟩ = {:.2} ± {:.2}; gaps {g:.3?}", b as f64 * m, b as f64 * se);
+            let runs = by_b(rs, b);
+            let s = sgd::seed_stats(b, &runs.iter().collect::<Vec<_>>());
+            let g = &s.gaps;
+            assert_eq!((g.len(), s.with_gap), (*seeds as usize, *seeds as usize));
+            eprintln!("{steps} steps, b = {b}: ⟨gap⟩ = {:.4} ± {:.4}, b·⟨gap⟩ = {:.2} ± {:.2}; gaps {g:.3?}", s.mean_gap, s.se_gap, s.b_mean_gap, s.b_se_gap);
             if b == 256 {
                 // Full batch: the window mean at 2/η in every seed.
-                assert!(g.iter().all(|x| x.abs() <= 0.02 * 2.0 / 0.2667), "{steps} steps, full batch: gaps {g:?}");
+                assert!(s.full_batch && g.iter().all(|x| x.abs() <= 0.02 * 2.0 / 0.2667), "{steps} steps, full batch: gaps {g:?}");
             } else {
-                recorded(&format!("{steps} steps, b = {b}: seed mean of the gap"), m, want[k - 1], 4);
-                st.push((b, m, se));
+                recorded(&format!("{steps} steps, b = {b}: seed mean of the gap"), s.mean_gap, want[k - 1], 4);
             }
+            st.push(s);
         }
         stats.push(st);
     }
@@ -281,12 +266,17 @@ fn claim_32_sgd_gap_over_sampler_seeds_and_run_length_study() {
     // alone gives b·gap = 50, 24, 34, 24. Later they do not: over steps 3000–6000 b·⟨gap⟩ = −0.9 ±
     // 3.5, 13.1 ± 3.2, 22.3 ± 3.0, 23.9 ± 1.7 (worst 5.6 SE from c̄ = 18.9), over 6000–12000 −4.6 ±
     // 2.9, 7.0 ± 5.2, 14.7 ± 4.1, 18.2 ± 2.1 (5.3 SE from 10.7), b = 128's gap at zero or below it.
-    let (c, worst) = worst_deviation_from_one_over_b(&stats[0]);
+    let one_over_b = |st: &[sgd::SeedStats]| -> (f64, f64) {
+        let t = sgd::one_over_b(st).expect("four batch sizes b < n with standard errors");
+        assert_eq!(t.batches, bs[1..]);
+        (t.c, t.worst_se)
+    };
+    let (c, worst) = one_over_b(&stats[0]);
     eprintln!("1/b law, 3000 steps: c̄ = {c:.2}, worst deviation {worst:.2} SE");
     assert!(worst <= 1.0, "3000 steps: the seed means stray {worst:.2} SE from gap = {c:.2}/b");
     recorded("3000 steps: c̄", c, 29.5, 1);
     for (k, steps) in [(1, 6000), (2, 12000)] {
-        let (c, worst) = worst_deviation_from_one_over_b(&stats[k]);
+        let (c, worst) = one_over_b(&stats[k]);
         eprintln!("1/b law, {steps} steps: c̄ = {c:.2}, worst deviation {worst:.2} SE");
         assert!(worst >= 3.0, "{steps} steps: the seed means now fit gap = {c:.2}/b within {worst:.2} SE (the finding: they do not)");
     }

@@ -1619,6 +1619,78 @@ fn interrupted_sgd_saves_the_batch_size_in_progress_and_resumes_bit_identically(
 }
 
 #[test]
+fn sgd_over_sample_seeds_runs_each_seeds_job_summarises_them_and_resumes_after_a_signal() {
+    // `sgd --sample-seeds 0-2`: each seed's job in seed{S}/, byte for byte the job `--sample-seed S`
+    // writes; sgd_seeds.json holds each batch size's seed mean and standard error of the gap
+    // (recomputed here from the seeds' sgd.json) and the 1/b test; a SIGINT during seed 1 saves,
+    // and the re-run reuses seed 0, resumes seed 1 and writes the same files.
+    use std::os::unix::process::ExitStatusExt;
+    let d = tmp("sgdseeds");
+    let job = ["sgd", "--batch", "64,32,16", "--n", "64", "--layers", "64,8,10", "--steps", "16000", "--every", "400"];
+    let args = |extra: &[&str], out: &Path| -> Vec<String> { job.iter().chain(extra).map(|s| s.to_string()).chain(["--out".into(), out.display().to_string()]).collect() };
+    let full = d.join("full");
+    let o = expect_success(args(&["--sample-seeds", "0-2"], &full));
+    let md = std::fs::read_to_string(full.join("sgd_seeds.md")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{md}\n"), "stdout is not sgd_seeds.md");
+    let single = d.join("single");
+    expect_success(args(&["--sample-seed", "1"], &single));
+    let files = ["sgd_b64.csv", "sgd_b32.csv", "sgd_b16.csv", "sgd.json", "sgd.md", "figures/sgd.svg"];
+    for f in files {
+        assert_eq!(std::fs::read(single.join(f)).unwrap(), std::fs::read(full.join("seed1").join(f)).unwrap(), "seed1/{f} is not the single-seed job's");
+    }
+    let json = |p: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let summary = json(&full.join("sgd_seeds.json"));
+    assert_eq!(summary["seeds"], serde_json::json!([0, 1, 2]));
+    let per_seed: Vec<serde_json::Value> = (0..3).map(|s| json(&full.join(format!("seed{s}/sgd.json")))).collect();
+    let (mut c_num, mut c_den, mut rows) = (0.0, 0.0, vec![]);
+    for (k, row) in summary["batches"].as_array().unwrap().iter().enumerate() {
+        let b = row["batch"].as_f64().unwrap();
+        let gaps: Vec<f64> = per_seed.iter().map(|v| v[k]["gap"].as_f64().unwrap()).collect();
+        assert_eq!(row["gaps"].as_array().unwrap().iter().map(|g| g.as_f64().unwrap()).collect::<Vec<_>>(), gaps, "b = {b}");
+        let m = gaps.iter().sum::<f64>() / 3.0;
+        let se = (gaps.iter().map(|g| (g - m).powi(2)).sum::<f64>() / 2.0 / 3.0).sqrt();
+        let close = |x: &serde_json::Value, want: f64| (x.as_f64().unwrap() - want).abs() <= 1e-14 * want.abs();
+        assert!(close(&row["mean_gap"], m) && close(&row["se_gap"], se) && close(&row["b_mean_gap"], b * m), "b = {b}: {row}");
+        if b < 64.0 {
+            assert_eq!(row["full_batch"], false);
+            assert!(gaps.iter().all(|&g| g > 0.0), "b = {b}: gaps {gaps:?}");
+            c_num += b * m / (b * se).powi(2);
+            c_den += 1.0 / (b * se).powi(2);
+            rows.push((b, m, se));
+        } else {
+            assert!(row["full_batch"] == true && row["mean_predicted_gap"].is_null());
+        }
+    }
+    let c = c_num / c_den;
+    let worst = rows.iter().map(|&(b, m, se)| ((b * m - c) / (b * se)).abs()).fold(0.0, f64::max);
+    let t = &summary["one_over_b"];
+    assert!((t["c"].as_f64().unwrap() - c).abs() <= 1e-13 * c && (t["worst_se"].as_f64().unwrap() - worst).abs() <= 1e-12 * worst, "{t}");
+    assert!(md.contains(&format!("c̄ = {c:.3}")) && md.contains(&format!("within {worst:.2} SE")), "{md}");
+    assert!(full.join("figures/sgd_seeds.svg").exists() && full.join("figures/sgd_seeds.png").exists());
+    assert!((0..3).all(|s| !full.join(format!("seed{s}/sgd_partial.json")).exists()), "a seed's partial file is left after the end");
+    // Interrupted during seed 1, then re-run.
+    let part = d.join("part");
+    let saved = part.join("seed1/sgd_partial.json");
+    let (status, err) = interrupt_once_written(&args(&["--sample-seeds", "0-2"], &part), &saved, "INT", std::time::Duration::from_millis(150));
+    assert_eq!(status.signal(), Some(2), "{status:?} {err}");
+    assert!(err.contains("interrupted at SGD step") && err.contains(&saved.display().to_string()) && !err.contains("panicked"), "{err}");
+    assert!(part.join("seed0/sgd_partial.json").exists() && !part.join("sgd_seeds.json").exists());
+    let o = expect_success(args(&["--sample-seeds", "0-2"], &part));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("b = 16: saved by an earlier run of this job") && err.contains("resuming its run from"), "{err}");
+    for f in ["sgd_seeds.json", "sgd_seeds.md", "figures/sgd_seeds.svg"].into_iter().map(String::from).chain((0..3).flat_map(|s| files.map(|f| format!("seed{s}/{f}")))) {
+        assert_eq!(std::fs::read(full.join(&f)).unwrap(), std::fs::read(part.join(&f)).unwrap(), "{f} differs after the resume");
+    }
+    // One sampler seed or several, not both; a bad list is named.
+    let o = run(&["sgd", "--batch", "16", "--sample-seed", "1", "--sample-seeds", "0-2"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
+    let o = run(&["sgd", "--batch", "16", "--sample-seeds", "3-1", "--out", d.join("bad").to_str().unwrap()]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("the range `3-1` in `3-1` runs backwards"));
+    assert!(!d.join("bad").exists());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn gradient_flow_track_never_raises_the_loss_and_resumes_bit_identically() {
     // `run --gf` tracks gradient flow from θ₀ with ⌈ηS⌉ Euler sub-steps of size η/⌈ηS⌉ ≤ 1/S per GD
     // step: each sub-step is a descent step for the local quadratic, so L(θ_gf) never rises over
