@@ -353,10 +353,11 @@ fn claim_26_gd_first_spike_is_late() {
     assert!((115..=140).contains(&tp), "peak at t = {tp}");
     assert!((sp - 9.256).abs() <= 0.05 * 9.256, "peak height {sp}");
     // The tracking run's GD is the same iterate sequence: its S agrees with the GD run's to the
-    // eigen tolerance (different warm starts), a cross-check of the two code paths.
+    // eigen tolerance (different warm starts), a cross-check of the two code paths. Each solve's
+    // residual is ≤ TOL·S, so by Bauer–Fike each value is within TOL·S of λ_max: |ΔS| ≤ 2·TOL·S.
     for r in track_short() {
         let s = gd_eos()[r.t as usize].2;
-        assert!((r.sharpness_gd - s).abs() <= 1e-8 * s, "t = {}: {} vs {s}", r.t, r.sharpness_gd);
+        assert!((r.sharpness_gd - s).abs() <= 2.0 * TOL * s, "t = {}: {} vs {s}", r.t, r.sharpness_gd);
     }
 }
 
@@ -429,14 +430,16 @@ fn claim_27_generalized_equals_standard_before_the_spike() {
     // "The first spike" is the predicted v's (claim 26: t ≈ 63–72), not GD's (t ≈ 125): the ratio
     // leaves the band at t = 61 (0.99868, tracking ratio 0.20) and falls to 0.9007 at t = 72, where
     // the tracking ratio peaks (1.908); the generalized error is then ≈ 9 % smaller. Asserted on
-    // t = 61–80: below the band at every step, the minimum within 1 % of 0.9007
-    // at t = 70–74 (these steps come before GD's spike, where f64 implementations keep ≥ 6 digits).
+    // t = 61–80: below the band at every step, the minimum 0.90071 to its 5 recorded digits at
+    // t = 70–74 (these steps come before GD's spike, where f64 implementations keep ≥ 6 digits;
+    // until session 42 within 1 %).
     let rows = &track_short()[61..=T_TRACK as usize];
     let q: Vec<f64> = rows.iter().map(|r| r.tracking_error_gen / r.tracking_error).collect();
     let (t_min, q_min) = q.iter().enumerate().fold((0, f64::MAX), |(ti, m), (i, &v)| if v < m { (61 + i, v) } else { (ti, m) });
     eprintln!("claim 27: gen/std on 61 ≤ t ≤ {T_TRACK}: max {:.5}, min {q_min:.5} at t = {t_min}", q.iter().fold(0.0f64, |a, &b| a.max(b)));
     assert!(q.iter().all(|&v| v < 0.99945), "the ratio stays in the band after t = 60: {q:?}");
-    assert!((q_min / 0.9007 - 1.0).abs() <= 0.01 && (70..=74).contains(&t_min), "minimum {q_min} at t = {t_min}");
+    assert!((70..=74).contains(&t_min), "minimum {q_min} at t = {t_min}");
+    common::recorded("claim 27: minimum of gen/std on t = 61–80", q_min, 0.90071, 5);
 }
 
 #[test]

@@ -38,6 +38,12 @@ pub fn recorded(name: &str, value: f64, recorded: f64, digits: i32) {
     assert!((value - recorded).abs() <= half, "{name}: {value} against the recorded {recorded} (± {half:e})");
 }
 
+/// `value` within half a unit of the last of `sig` significant digits of `recorded`
+/// ([`recorded`] with the decimals counted from the leading digit).
+pub fn recorded_significant(name: &str, value: f64, recorded_value: f64, sig: i32) {
+    recorded(name, value, recorded_value, sig - 1 - recorded_value.abs().log10().floor() as i32);
+}
+
 /// Distance ‖u − ±u_dense‖ (the chord 2 sin(∠/2), in the working precision: no cancellation, unlike
 /// 1 − |cos|) of an iterative eigenvector from the dense solve's, and its Davis–Kahan bound:
 /// sin∠ ≤ ‖r‖/gap with ‖r‖ ≤ tol·|θ| (θ: the scale the solver's residual is relative to, ‖H‖ for a
