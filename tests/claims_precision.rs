@@ -184,7 +184,8 @@ fn claim_28_study_digits_net_64_16_16_10() {
     // is at the first spike, t = 138; the earlier θ₀ kept 62.97 on the 25-step rows, 62.29 here:
     // assert this realisation's minimum less one decade, as on the micro MLP).
     assert_eq!(step, 95);
-    assert!(a.exp_rms < a.poly_rms, "A: exp RMS {} vs poly RMS {}", a.exp_rms, a.poly_rms);
+    // The polynomial law fits at least 3× worse, as on the micro MLP (measured 0.052 vs 0.210).
+    assert!(a.exp_rms * 3.0 < a.poly_rms, "A: exp RMS {} vs poly RMS {}", a.exp_rms, a.poly_rms);
     assert!(b.digits_per_100 < 0.5 * a.digits_per_100, "B {} vs A {} digits per 100 steps", b.digits_per_100, a.digits_per_100);
     let f = fit(&st, 0).expect("f64 fit window");
     eprintln!("f64 vs 512: {f:?}");

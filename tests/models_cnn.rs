@@ -353,8 +353,9 @@ fn cnn_eos_run() -> (u64, Vec<(u64, f64, f64)>) {
 /// (mean ≥ 2/η) from theory; the rest from the spread over six 1-ulp changes of one entry of θ_init
 /// (peak 1.599–1.638·2/η, crossings 167–178 and 299–317, mean +6.97–7.15 %, range ends
 /// 0.837–0.840 and 1.346–1.358 ·2/η; spike timing is rounding-sensitive, claims_nn.rs: 123–131
-/// under 1-ulp changes): peak in [1.56, 1.68]·2/η, crossings within ±15 steps, mean within 3
-/// points of +7.15 %, range ends within ±0.04·2/η of the measured (0.839, 1.352).
+/// under 1-ulp changes): peak in [1.56, 1.68]·2/η, crossings within ±15 steps; the mean and the
+/// range ends within their 1-ulp range widened by twice its width on each side: mean +6.61 … +7.51 %,
+/// ends 0.831–0.846 and 1.322–1.382 ·2/η (until session 42: ±3 points and ±0.04·2/η).
 fn eos_cycle_stats(rows: &[(u64, f64, f64)]) -> (Vec<u64>, f64, f64, f64, f64) {
     let thr = 2.0 / EOS_ETA;
     let ups: Vec<u64> = rows.windows(2).filter(|w| w[0].2 < thr && w[1].2 >= thr).map(|w| w[1].0).collect();
@@ -381,8 +382,8 @@ fn cnn_gd_sharpness_reaches_two_over_eta_and_cycles_around_it() {
     assert_eq!(step, 145);
     assert!((1.56..=1.68).contains(&(first_peak / thr)), "first peak {first_peak}");
     assert!(ups[0].abs_diff(174) <= 15 && ups[1].abs_diff(311) <= 15, "crossings {ups:?}");
-    assert!(mean >= thr && (mean / thr - 1.0715).abs() <= 0.03, "cycle mean {mean}");
-    assert!((lo / thr - 0.839).abs() <= 0.04 && (hi / thr - 1.352).abs() <= 0.04, "range [{lo}, {hi}]");
+    assert!(mean >= thr && (1.0661..=1.0751).contains(&(mean / thr)), "cycle mean {mean}");
+    assert!((0.831..=0.846).contains(&(lo / thr)) && (1.322..=1.382).contains(&(hi / thr)), "range [{lo}, {hi}]");
     // GD still makes progress across the cycle (loss lower at the second crossing).
     assert!(loss_at(ups[1]) < loss_at(ups[0]));
 }

@@ -228,8 +228,8 @@ fn an_asymmetric_hvp_is_named_as_the_cause_of_a_failed_solve() {
 }
 
 /// The README's library example (`examples/custom_objective.rs`: L = ½e^y x² − γy + ½z², γ = 0.001,
-/// η = 0.5): θ† sits at y = ln(2/η) with S(θ†) = 2/η to the eigen tolerance, δ = √(γη) to
-/// rounding, GD's sharpness averages 2/η within 0.1 % over 300 steps of self-stabilization, and the
+/// η = 0.5): θ† sits at y = ln(2/η) with S(θ†) = 2/η and δ = √(γη) to rounding (p = 3: the eigen
+/// solves span the whole space, so the eigen tolerance never acts; S(θ†) within 64·p·eps·2/η), GD's sharpness averages 2/η within 0.1 % over 300 steps of self-stabilization, and the
 /// prediction follows GD to 0.2 of its distance from θ† (measured 0.157, at the step where
 /// ‖θ − θ†‖ is smallest; 1.3e-3 against 8.9e-3 at the last step); f64 and 128 bits agree.
 #[test]
@@ -238,7 +238,7 @@ fn the_library_example_self_stabilizes_as_the_theory_says() {
     for s in [custom_objective::run::<f64>((), &dir).unwrap(), custom_objective::run::<Float>(128, &dir).unwrap()] {
         assert_eq!((s.unstable_step, s.steps), (16, 300));
         assert!((s.y_dagger - libm::log(4.0)).abs() <= 4.0 * f64::EPSILON, "y† = {}", s.y_dagger);
-        assert!((s.s_dagger - 4.0).abs() <= 4.0 * 1e-10, "S(θ†) = {}", s.s_dagger);
+        assert!((s.s_dagger - 4.0).abs() <= 64.0 * 3.0 * f64::EPSILON * 4.0, "S(θ†) = {}", s.s_dagger);
         assert!((s.delta - libm::sqrt(0.0005)).abs() <= 4.0 * f64::EPSILON, "δ = {}", s.delta);
         assert!((s.mean_s - 4.0).abs() <= 4e-3, "mean S = {}", s.mean_s);
         assert!(s.worst_ratio <= 0.2, "‖θ − θ† − v‖/‖θ − θ†‖ up to {}", s.worst_ratio);
@@ -250,7 +250,8 @@ fn the_library_example_self_stabilizes_as_the_theory_says() {
 /// A start far past the edge of stability (S(θ₀) = e^y ≈ 20, 148, 2981 against 2/η = 4 in the
 /// library example's loss) is projected into the stable set: the added steps reach
 /// S(θ†₀) − 2/η ≤ 1e-6·2/η (`constrained::START_TOL`) and the two after them leave both residuals
-/// at the eigen tolerance's level, |S − 2/η| ≤ 1e-10·S and |u·∇L| ≤ 1e-10·‖∇L‖, where the three
+/// at rounding, |S − 2/η| ≤ 64·p·eps·S and |u·∇L| ≤ 64·p·eps·‖∇L‖ (p = 3: the solves span the
+/// whole space; until session 42 the bounds were the eigen tolerance, 1e-10), where the three
 /// linearised steps alone left 0.122, 5.76 and 146 (θ†₀ off M, accepted without a word); a start the
 /// three steps bring into M keeps its bits.
 #[test]
@@ -259,12 +260,13 @@ fn a_start_far_past_the_edge_of_stability_is_projected_into_the_stable_set() {
     let eta = 0.5;
     for y in [3.0, 5.0, 8.0] {
         let st = tracking::start(&obj, &eta, &[0.01, y, 0.3], None, &opts()).unwrap();
-        // The step into the bound and the two after it leave both residuals at the eigen
-        // tolerance's level (measured 0 or 8.9e-16, and |u·∇L| ≤ 4.1e-24 with ‖∇L‖ = 0.3).
+        // The step into the bound and the two after it leave both residuals at rounding (measured 0
+        // or 8.9e-16, and |u·∇L| ≤ 4.1e-24 with ‖∇L‖ = 0.3).
         let (rs, ru) = (st.residual_s, st.residual_u);
         let g = selfstab::linalg::norm(&st.dagger.grad);
-        assert!(rs.abs() <= 1e-10 * 4.0 && rs == st.dagger.sharpness - 4.0, "y = {y}: S(θ†₀) − 2/η = {rs}");
-        assert!(ru.abs() <= 1e-10 * g, "y = {y}: u·∇L = {ru}, ‖∇L‖ = {g}");
+        let rounding = 64.0 * 3.0 * f64::EPSILON;
+        assert!(rs.abs() <= rounding * 4.0 && rs == st.dagger.sharpness - 4.0, "y = {y}: S(θ†₀) − 2/η = {rs}");
+        assert!(ru.abs() <= rounding * g, "y = {y}: u·∇L = {ru}, ‖∇L‖ = {g}");
     }
     // Near the edge the three steps suffice and nothing is added: the same bits as project's.
     let th = [0.01, 1.5, 0.3];
