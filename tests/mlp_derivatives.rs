@@ -319,11 +319,16 @@ fn claim_33_grad_and_hvp_match_central_differences_order_2_f64() {
     }
 }
 
+/// Each ratio e(h)/e(h/10) at 256 bits is 100 up to the O(h²) correction, ≈ (c₄/c₂)·h² at the
+/// largest h = 1e-2: measured ≤ 2.8e-5 over the twelve fixtures and the four error series (claims 33
+/// and 35; c₄/c₂ up to ≈ 0.3), asserted ≤ 10 times that (until session 42: 1 %).
+const RATIO_TOL_256: f64 = 3e-4;
+
 /// 256 bits: steps h = 10^-2 … 10^-20 (19 points). Truncation ≈ C h² runs from ≈ 1e-5 to ≈ 1e-41
 /// while rounding is ≈ 2^-255/h ≤ 1e-57, so the error must fall by 100 per decade of h over 36 decades.
-/// Each ratio e(h)/e(h/10) must be 100 within 1% (the O(h²) correction is ≤ 1e-4·c₄/c₂ there), and
-/// (FD − ∇L·v)/h² must reach ∇³L[v,v,v]/6 at h = 1e-20 (to 1e-12: its O(h²) deviation is 1e-40,
-/// the rest is the f64 conversion of the report).
+/// Each ratio e(h)/e(h/10) must be 100 within [`RATIO_TOL_256`], and (FD − ∇L·v)/h² must reach
+/// ∇³L[v,v,v]/6 at h = 1e-20 (to 1e-12: its O(h²) deviation is 1e-40; the rest is the rounding of the
+/// difference quotient, ≈ 2^-255·|L|/(h³·c₃) relative, measured ≤ 1.5e-14 over the twelve fixtures).
 #[test]
 fn claim_33_grad_and_hvp_match_central_differences_order_2_mpfr256() {
     let c = BITS;
@@ -352,7 +357,7 @@ fn claim_33_grad_and_hvp_match_central_differences_order_2_mpfr256() {
             for k in 1..e.len() {
                 let r = e[k - 1] / e[k];
                 assert!(
-                    (r / 100.0 - 1.0).abs() < 0.01,
+                    (r / 100.0 - 1.0).abs() < RATIO_TOL_256,
                     "{}: ratio {r} at h = {:e}",
                     f.label,
                     hs[k]
@@ -371,7 +376,7 @@ fn claim_33_grad_and_hvp_match_central_differences_order_2_mpfr256() {
         );
         // Same for the HVP: (FD − ∇²L v)/h² → ∇⁴L[v,v,v]/6, a vector identity tying claim 33 to d4.
         // At h = 1e-15 the O(h²) deviation is ≈ 1e-30 relative and rounding ≈ 2^-255‖∇L‖/(h³‖∇⁴L‖)
-        // ≈ 1e-30 (‖∇L‖/‖∇⁴L‖ ≲ 100 here): bound 1e-26.
+        // ≈ 1e-30 (‖∇L‖/‖∇⁴L‖ ≲ 100 here): measured ≤ 2.3e-30, bound 1e-28 (until session 42: 1e-26).
         let hh = steps[13].clone();
         let p = f.mlp.dim();
         let (mut gp, mut gm, mut hv, mut t4) = (
@@ -394,7 +399,7 @@ fn claim_33_grad_and_hvp_match_central_differences_order_2_mpfr256() {
         let want: Vec<Float> = t4.iter().map(|x| x.clone() / &six).collect();
         let rel = dist(&rem, &want) / norm(&want);
         assert!(
-            rel < 1e-26,
+            rel < 1e-28,
             "{}: (FD − Hv)/h² vs ∇⁴L[v,v,v]/6: rel {rel:e}",
             f.label
         );
@@ -527,7 +532,7 @@ fn claim_35_d3_and_d4_match_central_differences_order_2_f64() {
 }
 
 /// 256 bits, steps 10^-2 … 10^-16: truncation falls from ≈ 1e-4 to ≈ 1e-32 while rounding stays
-/// ≤ 2^-255·‖·‖/h ≈ 1e-61; every ratio e(h)/e(h/10) must be 100 within 1%.
+/// ≤ 2^-255·‖·‖/h ≈ 1e-61; every ratio e(h)/e(h/10) must be 100 within [`RATIO_TOL_256`].
 #[test]
 fn claim_35_d3_and_d4_match_central_differences_order_2_mpfr256() {
     let c = BITS;
@@ -562,7 +567,7 @@ fn claim_35_d3_and_d4_match_central_differences_order_2_mpfr256() {
             for k in 1..e.len() {
                 let r = e[k - 1] / e[k];
                 assert!(
-                    (r / 100.0 - 1.0).abs() < 0.01,
+                    (r / 100.0 - 1.0).abs() < RATIO_TOL_256,
                     "{}: ratio {r} at h = {:e}",
                     f.label,
                     hs[k]

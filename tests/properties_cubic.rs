@@ -209,5 +209,8 @@ fn claim_13_rounding_at_the_corner_of_the_range_pinned() {
     // proptest's search found 2.6e4 eps nearby (the error moves irregularly with η and x₀/δ).
     assert!(worst.0 <= 1e5, "claim 13: {} eps above C = 1e5", worst.0);
     assert!(worst.0 > 10.0 * 200.0, "claim 13: the corner's worst {} eps is back under 10·N·eps", worst.0);
-    common::pinned_within("claim 13 corner, worst eps", worst.0, 4355.0, 1.5);
+    // The generic f64 path on p = 4 is deterministic: the value to its recorded digits (any change in
+    // the order of operations moves a rounding constant like this one, and shows here; until session
+    // 42 pinned within a factor 1.5).
+    common::recorded("claim 13 corner, worst eps", worst.0, 4355.0, 0);
 }
