@@ -289,8 +289,11 @@ fn eval_512_and_256_bits_agree_to_70_digits() {
     for (f, r) in rv {
         assert!(r <= 1e-70, "{f}: {r:e}");
     }
-    // f64 vs 256: loss and ∇L are one forward/backward pass (measured 3.0e-16, 2.1e-16; 1e-12 leaves
-    // 10⁴ ε of conditioning); S carries the f64 eigen tolerance 1e-10 (eigenvalue error ≤ tol·S,
-    // measured 5.0e-15).
-    assert!(rl64 <= 1e-12 && rs64 <= 1e-10 && rg64 <= 1e-12, "f64 vs 256: loss {rl64:e} sharpness {rs64:e} grad {rg64:e}");
+    // f64 vs 256: loss and ∇L are one forward/backward pass (measured 3.0e-16, 2.0e-16: 64ε leaves
+    // ×45 for conditioning); S is the Rayleigh quotient of a vector with residual ≤ tol·S, so its
+    // error is ≈ residual²/gap ≈ 1e-20 plus the HVP's rounding: 16ε, as
+    // `f64_sharpness_matches_256_bits_to_the_hvp_rounding` asserts (measured 6.7e-16; the 5.0e-15
+    // recorded before session 29's Rayleigh-quotient change, when this asserted tol = 1e-10).
+    let e = f64::EPSILON;
+    assert!(rl64 <= 64.0 * e && rs64 <= 16.0 * e && rg64 <= 64.0 * e, "f64 vs 256: loss {rl64:e} sharpness {rs64:e} grad {rg64:e}");
 }

@@ -356,9 +356,11 @@ fn eval_at_256_bits_agrees_with_f64_and_writes_all_digits() {
     assert_eq!((&a["precision"], &b["precision"]), (&serde_json::json!("f64"), &serde_json::json!("256")), "precision is text, as in summary.json");
     for k in ["loss", "sharpness"] {
         let (x, y) = (a[k].as_f64().unwrap(), b[k].as_f64().unwrap());
-        // f64's own accuracy on this small model: ≤ 1e-12 relative (loss sums 30·10 terms; the
-        // eigenvalue is converged to 1e-10 residual, so its error is ≤ 1e-10·S).
-        let tol = if k == "loss" { 1e-12 } else { 1e-10 };
+        // f64's own accuracy on this small model: the loss is one forward pass (64ε), the
+        // sharpness the Rayleigh quotient of a vector with residual ≤ 1e-10·S, so its error is
+        // ≈ residual²/gap plus the HVP's rounding (16ε, as in claims_precision's eval test).
+        let tol = if k == "loss" { 64.0 * f64::EPSILON } else { 16.0 * f64::EPSILON };
+        eprintln!("{k}: f64 vs 256 bits relative {:e}", ((x - y) / y).abs());
         assert!(((x - y) / y).abs() <= tol, "{k}: f64 {x} vs 256 bits {y}");
         // All digits: 256 bits hold 256·log₁₀2 = 77.06 decimal digits, and the decimal read back at
         // 256 bits is the value itself (it round-trips).
