@@ -414,15 +414,15 @@ fn width1_eos_run(eta: f64, steps: u64) -> (u64, Vec<(u64, f64, f64)>) {
 /// qualitative picture). Measured at η = 2 (2/η = 1, f64, 1500 steps): unstable from GD step 108
 /// (S changes by ~1e-3 per step near the crossing, far above rounding: asserted exactly); then
 /// regular cycles, upward crossings of 2/η at t = 205, 411, 616, 826, 1033, 1248, 1457 (periods
-/// 206–215); S in [0.700, 1.380]·2/η; the loss keeps falling (5.17e-4 → 4.08e-4). Per full cycle
-/// the mean S is above 2/η by 3.7–4.3%, and reference.md §3.3's leading term (η/2)⟨(S − 2/η)²⟩
-/// (0.041–0.045) accounts for 0.908–0.945 of that excess (the rest: the next order of
-/// log|1 + ηy| ≈ ηy − (ηy)²/2 + (ηy)³/3 with ηy up to 0.38, and the boundary term). Bounds: every
-/// period in 200..=220, every cycle mean in [1, 1.05]·2/η, the ratio excess/leading term in
-/// [0.88, 0.97] (measured band ± 0.025), the range within [0.65, 1.45]·2/η. The mean ≥ 2/η is the
-/// theory's (§3.3: the average sits above 2/η by about the leading term); the other bands are the
-/// measured ranges widened by about 5 % of their values (periods 206–215, means ≤ +4.3 %, range
-/// [0.700, 1.380]), room for another machine's rounding over 1500 steps of cycles.
+/// 205–215); S in [0.699895, 1.380379]·2/η; the loss keeps falling (5.17e-4 → 4.08e-4). Per full
+/// cycle the mean S is above 2/η by 3.72–4.27 %, and reference.md §3.3's leading term
+/// (η/2)⟨(S − 2/η)²⟩ (0.041–0.045) accounts for 0.907977–0.944807 of that excess (the rest: the
+/// next order of log|1 + ηy| ≈ ηy − (ηy)²/2 + (ηy)³/3 with ηy up to 0.38, and the boundary term).
+/// The mean ≥ 2/η is the theory's (§3.3: the average sits above 2/η by about the leading term).
+/// The run does not amplify rounding: one ulp on any of the three entries of θ_init, either way,
+/// leaves the crossings, the instability step and every number above unchanged to the digits
+/// shown (measured in session 42), so the crossings are asserted exactly and the rest to those
+/// digits (until then: bands widened by about 5 %, "room for another machine's rounding").
 #[test]
 fn width1_gd_sharpness_reaches_two_over_eta_and_cycles_around_it() {
     let eta = 2.0;
@@ -432,18 +432,22 @@ fn width1_gd_sharpness_reaches_two_over_eta_and_cycles_around_it() {
     let (lo, hi) = rows.iter().fold((f64::MAX, f64::MIN), |(a, b), r| (a.min(r.2), b.max(r.2)));
     eprintln!("width1 EoS: instability at GD step {step}; upward crossings {ups:?}; S range [{lo:.4}, {hi:.4}]; L {:.4e} → {:.4e}", rows[0].1, rows[1500].1);
     assert_eq!(step, 108);
-    assert!(ups.len() >= 6, "crossings {ups:?}");
+    assert_eq!(ups, [205, 411, 616, 826, 1033, 1248, 1457], "upward crossings of 2/η");
+    let (mut means, mut ratios) = (vec![], vec![]);
     for w in ups.windows(2) {
         let cyc: Vec<f64> = rows.iter().filter(|r| r.0 >= w[0] && r.0 < w[1]).map(|r| r.2).collect();
         let m = cyc.len() as f64;
         let mean = cyc.iter().sum::<f64>() / m;
         let lead = eta / 2.0 * cyc.iter().map(|s| (s - thr).powi(2)).sum::<f64>() / m;
-        eprintln!("  cycle [{}, {}): mean S = {mean:.5} ({:+.2}% of 2/η), (η/2)⟨(S−2/η)²⟩ = {lead:.5}", w[0], w[1], 100.0 * (mean / thr - 1.0));
-        assert!((200..=220).contains(&(w[1] - w[0])), "period {}", w[1] - w[0]);
-        assert!(mean >= thr && mean <= 1.05 * thr, "cycle mean {mean}");
-        let ratio = (mean - thr) / lead;
-        assert!((0.88..=0.97).contains(&ratio), "excess / leading term = {ratio}");
+        eprintln!("  cycle [{}, {}): mean S = {mean:.6} ({:+.2}% of 2/η), (η/2)⟨(S−2/η)²⟩ = {lead:.5}", w[0], w[1], 100.0 * (mean / thr - 1.0));
+        assert!(mean >= thr, "cycle mean {mean} below 2/η");
+        means.push(mean / thr);
+        ratios.push((mean - thr) / lead);
     }
-    assert!(lo >= 0.65 * thr && hi <= 1.45 * thr, "range [{lo}, {hi}]");
+    let span = |v: &[f64]| v.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+    let ((m_lo, m_hi), (r_lo, r_hi)) = (span(&means), span(&ratios));
+    for (name, got, want) in [("smallest cycle mean /(2/η)", m_lo, 1.037237), ("largest cycle mean /(2/η)", m_hi, 1.042727), ("smallest excess / leading term", r_lo, 0.907977), ("largest excess / leading term", r_hi, 0.944807), ("min S /(2/η)", lo / thr, 0.699895), ("max S /(2/η)", hi / thr, 1.380379)] {
+        common::recorded(&format!("width-1 EoS: {name}"), got, want, 6);
+    }
     assert!(rows[1500].1 < rows[0].1, "loss did not decrease");
 }
