@@ -346,12 +346,16 @@ fn claim_26_tracking_ratio_before_the_spike() {
 
 #[test]
 fn claim_26_gd_first_spike_is_late() {
-    // GD's first peak: 9.2615 at t = 125 (9.2561 at t = 123 before the f64 MLP's data shards;
-    // 123–131 under 1-ulp perturbations; band 115–140, height 5%), i.e. GD step 95 + 125; the prediction spikes at t ≈ 63–72 (previous test): GD is > 40 steps late.
+    // GD's first peak: 9.2615 at t = 125 (9.2561 at t = 123 before the f64 MLP's data shards),
+    // i.e. GD step 95 + 125; the prediction spikes at t ≈ 63–72 (previous test): GD is > 40 steps
+    // late. One ulp on θ_init's entry 0, 7 or 50, either way, moves the peak to t = 120–132 and
+    // 9.2508–9.2761 (measured in session 42): band t 115–140, and the height reproduces claims.md's
+    // 9.256 by the rule for quoted numbers, max(1 %, ½ unit), which holds the 1-ulp spread (0.27 %)
+    // with room (until session 42: 5 %).
     let (tp, sp) = argmax(gd_eos().iter().filter(|r| r.0 <= 200).map(|r| (r.0, r.2)));
     eprintln!("claim 26: GD's first sharpness peak {sp:.4} at t = {tp} (GD step {})", eos().step + tp);
     assert!((115..=140).contains(&tp), "peak at t = {tp}");
-    assert!((sp - 9.256).abs() <= 0.05 * 9.256, "peak height {sp}");
+    assert!((sp - 9.256).abs() <= 0.01 * 9.256, "peak height {sp}");
     // The tracking run's GD is the same iterate sequence: its S agrees with the GD run's to the
     // eigen tolerance (different warm starts), a cross-check of the two code paths. Each solve's
     // residual is ≤ TOL·S, so by Bauer–Fike each value is within TOL·S of λ_max: |ΔS| ≤ 2·TOL·S.
@@ -562,9 +566,10 @@ fn claim_23_width_decides_sharpening_over_seeded_inits_t5000() {
     // 16 units are at the boundary, and the claim's "64-16-10 does not sharpen" does not hold on
     // these initialisations. Asserted: 64-32-10 ends ≥ S(0) + 2.5, 64-12-10 stays below S(0) after
     // t = 100, and 64-16-10's max S over t ≥ 100 minus S(0) reproduces the measured −2.9189,
-    // +0.7997, −0.8126, +0.8712 (max(1 %, ½ of the last digit)), so the test fails if the finding
-    // goes away. No EoS at η = 0.05 (S ≤ 16 ≪ 2/η = 40): GD is not chaotic here, so rounding cannot
-    // move these numbers by the tolerance.
+    // +0.7997, −0.8126, +0.8712 to their 4 decimals, so the test fails if the finding goes away. No
+    // EoS at η = 0.05 (S ≤ 16 ≪ 2/η = 40): GD is not chaotic here; one ulp on θ's entry 0, 7 or 50,
+    // or the generic kernel instead of faer's, moves the rises by ≤ 3.3e-14 relative (measured in
+    // session 42; until then pinned within max(1 %, ½ unit)).
     let ds = data::digits(256).unwrap();
     let run = |layers: &[usize], seed: u64| -> (f64, f64, f64) {
         let m = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &ds, ()).unwrap();
@@ -582,6 +587,6 @@ fn claim_23_width_decides_sharpening_over_seeded_inits_t5000() {
         assert!(w_end >= w0 + 2.5, "seed {seed}: 64-32-10 does not sharpen: {w0} → {w_end}");
         assert!(n_max < n0, "seed {seed}: 64-12-10 sharpens: S(0) = {n0}, later max {n_max}");
         let (rise, want) = (m_max - m0, rise_16[seed as usize]);
-        assert!((rise - want).abs() <= (0.01 * want.abs()).max(5e-5), "seed {seed}: 64-16-10 rises {rise:+.5}, recorded {want:+.4}");
+        common::recorded(&format!("seed {seed}: 64-16-10's rise"), rise, want, 4);
     }
 }

@@ -357,7 +357,7 @@ fn cnn_eos_run() -> (u64, Vec<(u64, f64, f64)>) {
 /// η(S − 2/η) reaches 0.70 (the expansion of log|1 + ηy| is not small here). Bounds: the sign
 /// (mean ≥ 2/η) from theory; the rest from the spread over six 1-ulp changes of one entry of θ_init
 /// (peak 1.599–1.638·2/η, crossings 167–178 and 299–317, mean +6.97–7.15 %, range ends
-/// 0.837–0.840 and 1.346–1.358 ·2/η; spike timing is rounding-sensitive, claims_nn.rs: 123–131
+/// 0.837–0.840 and 1.346–1.358 ·2/η; spike timing is rounding-sensitive, claims_nn.rs: 120–132
 /// under 1-ulp changes): peak in [1.56, 1.68]·2/η, crossings within ±15 steps; the mean and the
 /// range ends within their 1-ulp range widened by twice its width on each side: mean +6.61 … +7.51 %,
 /// ends 0.831–0.846 and 1.322–1.382 ·2/η (until session 42: ±3 points and ±0.04·2/η).
