@@ -168,8 +168,10 @@ fn claim_32_sgd_gap_over_sampler_seeds_ci() {
     let (ds, th) = setting();
     let gaps = [Some(1.589), Some(1.870), None, Some(1.669), Some(1.579), Some(2.004), Some(1.486), Some(1.767), Some(1.818), Some(1.743)];
     let ratios = [Some(14.45), Some(14.83), None, Some(18.85), None, Some(20.81), Some(9.216), Some(16.71), Some(9.505), Some(10.72)];
+    let mut runs = vec![];
     for (seed, (g, q)) in gaps.iter().zip(ratios).enumerate() {
         let r = sgd::run(&ds, &th, &SgdOpts { sample_seed: seed as u64, ..opts(32, 800, 40) }).unwrap();
+        runs.push(r.clone());
         match g {
             Some(g) => {
                 assert!(r.eos_step.is_some() && r.gap > 0.0, "seed {seed}: gap {}", r.gap);
@@ -186,6 +188,16 @@ fn claim_32_sgd_gap_over_sampler_seeds_ci() {
             None => assert!(r.ratio.is_nan() && (g.is_none() || r.alpha_pos_fraction == 0.0), "seed {seed}: ratio {} (α > 0 on {})", r.ratio, r.alpha_pos_fraction),
         }
     }
+    // The seed statistics `selfstab sgd --sample-seeds 0-9` reports (sgd::seed_stats): over the nine
+    // runs with a gap, the mean of the recorded gaps (each within 5e-4, so the mean too), the
+    // sample standard error from them within 5e-4, all nine gaps positive, ΔS defined on eight.
+    let s = sgd::seed_stats(32, &runs.iter().collect::<Vec<_>>());
+    let g: Vec<f64> = gaps.iter().flatten().copied().collect();
+    let m = g.iter().sum::<f64>() / 9.0;
+    let se = (g.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 8.0 / 9.0).sqrt();
+    assert_eq!((s.runs, s.with_gap, s.positive_gaps, s.with_predicted_gap, s.diverged), (10, 9, 9, 8, 0));
+    assert!((s.mean_gap - m).abs() <= 5e-4 && (s.se_gap - se).abs() <= 5e-4, "seed mean {} ± {} against {m} ± {se} from the recorded gaps", s.mean_gap, s.se_gap);
+    assert!(s.gaps[2].is_nan() && (s.min_ratio - 9.216).abs() <= 5e-4 && (s.max_ratio - 20.81).abs() <= 5e-3, "{s:?}");
 }
 
 #[test]
