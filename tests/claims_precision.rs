@@ -283,8 +283,9 @@ fn eval_512_and_256_bits_agree_to_70_digits() {
     std::fs::remove_dir_all(&dir).ok();
     // 256 vs 512 (decisions.md §5: ≥ 70 digits): loss and ∇L carry the 256-bit rounding (2^-256 ≈
     // 1e-77 times the conditioning); u and ∇S also the eigen error ≈ tol·S/gap, tol = 2^-240 ≈ 6e-73
-    // (measured on 64-4-10, n = 20: loss 1.1e-77, S 2.2e-75, ∇L 1.3e-77, u 6.2e-73, ∇S 1.5e-73;
-    // on 64-8-10, n = 30: 1.6e-77, 2.3e-75, 1.8e-77, 2.2e-73, 9.0e-74).
+    // (measured on 64-4-10, n = 20: loss 1.1e-77, S 2.2e-77 (2.2e-75 before session 29's Rayleigh
+    // quotient), ∇L 1.3e-77, u 6.2e-73, ∇S 1.5e-73; on 64-8-10, n = 30, before session 29: 1.6e-77,
+    // 2.3e-75, 1.8e-77, 2.2e-73, 9.0e-74).
     assert!(rl <= 1e-70 && rs <= 1e-70, "loss {rl:e}, sharpness {rs:e}");
     for (f, r) in rv {
         assert!(r <= 1e-70, "{f}: {r:e}");
