@@ -184,7 +184,8 @@ enum Cmd {
     },
     /// Mini-batch GD at fixed η for each batch size: the full-batch sharpness gap 2/η − ⟨S⟩ against
     /// b and against ηβσ_u²/(4α) (claim 32); writes sgd_b{B}.csv, sgd.json, sgd.md (with
-    /// --sample-seeds: one such job per seed in seed{S}/, and sgd_seeds.json, sgd_seeds.md).
+    /// --sample-seeds: one such job per seed in seed{S}/, and sgd_seeds.json, sgd_seeds.md and the
+    /// figure sgd_seeds).
     #[command(allow_negative_numbers = true)]
     Sgd {
         /// Batch sizes, comma-separated.
@@ -227,9 +228,9 @@ enum Cmd {
         /// Seed of the batch sampler (ChaCha8 epoch permutations).
         #[arg(long, default_value_t = 0)]
         sample_seed: u64,
-        /// Several sampler seeds (`0-9`, `0,3,7-9`): the job once per seed, each in --out/seed{S},
-        /// and the seed mean ± standard error of each batch size's gap and ΔS, with the test of
-        /// gap = c/b, in sgd_seeds.json, sgd_seeds.md and figures/sgd_seeds.{svg,png}.
+        /// Several sampler seeds (`0-9`, `0,3,7-9`; each once, at most 1000): the job once per seed,
+        /// each in --out/seed{S}, and the seed mean ± standard error of each batch size's gap and ΔS,
+        /// with the test of gap = c/b, in sgd_seeds.json, sgd_seeds.md and figures/sgd_seeds.{svg,png}.
         #[arg(long, value_parser = parse_seeds, conflicts_with = "sample_seed")]
         sample_seeds: Option<Seeds>,
         /// EoS reached when S ≥ (1 − eps)·2/η.
@@ -238,11 +239,13 @@ enum Cmd {
         /// Window: the last fraction of the run (after EoS).
         #[arg(long, default_value_t = 0.5)]
         window: f64,
-        /// Output directory (sgd_b{B}.csv, sgd.json, sgd.md).
+        /// Output directory (sgd_b{B}.csv, sgd.json, sgd.md; with --sample-seeds one such directory
+        /// seed{S} per seed in it, beside sgd_seeds.json, sgd_seeds.md and figures/sgd_seeds.*).
         #[arg(long, default_value = "sgd")]
         out: PathBuf,
-        /// Start afresh, discarding any file of finished batch sizes in --out (sgd_partial.json).
-        /// Without it this job's are reused, and another job's is kept and is an error.
+        /// Start afresh, discarding any file of finished batch sizes in --out (sgd_partial.json; with
+        /// --sample-seeds, every listed seed's, before the first run). Without it this job's are
+        /// reused, and another job's is kept and is an error.
         #[arg(long)]
         fresh: bool,
     },

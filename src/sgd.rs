@@ -623,18 +623,13 @@ enum Within {
 /// of finished batch sizes; writes its outputs. Diverged runs are among the results
 /// ([`diverged_error`] reports them).
 fn run_job(a: &SgdArgs, job: &Prepared, within: Within) -> Result<Vec<SgdResult>, Error> {
-    let Prepared { ds, theta0, p } = job;
-    let (ds, theta0, p) = (ds, theta0.as_slice(), *p);
+    let Prepared { ds, theta0, .. } = job;
+    let (ds, theta0) = (ds, theta0.as_slice());
     let opts = |b: usize| job_opts(a, b);
     // Finished batch sizes of an interrupted run of the same job (`sgd_partial.json`) are reused.
     let partial_path = a.out.join(PARTIAL);
     let key = job_key(a)?;
-    let (saved, mut in_progress) = match crate::npy::read_saved(&partial_path, "file of finished batch sizes", a.fresh, |p: &SgdPartial| {
-        if p.key == key { Ok(()) } else { Err(format!("its batch sizes belong to another job ({})", key_differences(&p.key, &key))) }
-    })? {
-        Some(p) => (p.results, p.in_progress),
-        None => (vec![], None),
-    };
+    let (saved, mut in_progress) = load_saved(a, job)?;
     // A fresh job: an earlier job's outputs in this directory go first (its batch sizes or η may
     // differ, and the files would otherwise sit beside this job's).
     if let (true, Ok(entries)) = (saved.is_empty(), std::fs::read_dir(&a.out)) {
@@ -646,27 +641,6 @@ fn run_job(a: &SgdArgs, job: &Prepared, within: Within) -> Result<Vec<SgdResult>
             }
         }
         crate::npy::remove_outputs(&a.out, ["figures/sgd.svg", "figures/sgd.png"]);
-    }
-    // Every saved result, and the saved run in progress, is checked before anything runs.
-    let refuse = |why: String| -> Error { InputError::Saved { path: partial_path.clone(), what: "file of finished batch sizes".into(), why }.into() };
-    for r in &saved {
-        if let Some(why) = saved_result_problem(r, &opts(r.batch)?) {
-            return Err(refuse(why));
-        }
-    }
-    if let Some(ip) = &in_progress {
-        if saved.iter().any(|r| r.batch == ip.batch) {
-            return Err(refuse(format!("its run in progress (b = {}) is also among its finished batch sizes", ip.batch)));
-        }
-        if !a.batches.contains(&ip.batch) {
-            return Err(refuse(format!(
-                "its run in progress (b = {}, at step {}) is of a batch size --batch leaves out: add b = {} to --batch to finish it with the others",
-                ip.batch, ip.t, ip.batch
-            )));
-        }
-        if let Some(why) = ip.problem(&opts(ip.batch)?, ds.n, p) {
-            return Err(refuse(why));
-        }
     }
     let mut out = Vec::new();
     for &b in &a.batches {
@@ -684,8 +658,9 @@ fn run_job(a: &SgdArgs, job: &Prepared, within: Within) -> Result<Vec<SgdResult>
                 let mut saver = SgdSaver { path: &partial_path, key: &key, done: &out, cadence: crate::progress::Cadence::new(1) };
                 run_from(ds, theta0, &o, from, &mut saver).map_err(|e| match e {
                     Error::Interrupted(m) => Error::Interrupted(format!(
-                        "{m}: the finished batch sizes and this one's run so far are saved in {}; the same command resumes there",
-                        partial_path.display()
+                        "{m}: the finished batch sizes and this one's run so far are saved in {}; {}",
+                        partial_path.display(),
+                        resume_hint(a)
                     )),
                     e => e,
                 })
@@ -718,7 +693,9 @@ fn run_job(a: &SgdArgs, job: &Prepared, within: Within) -> Result<Vec<SgdResult>
         } else if r.full_batch {
             eprintln!("b = {b} (full batch): gap {:.5} (ΔS and the ratio carry no information: σ_u² is rounding)", r.gap);
         } else {
-            eprintln!("b = {b}: gap {:.5} (ΔS {:.5}, ratio {:.3})", r.gap, r.predicted_gap, r.ratio);
+            // ΔS is undefined when no window check has α > 0.
+            let cell = |x: f64, d: usize| if x.is_finite() { format!("{x:.d$}") } else { "—".into() };
+            eprintln!("b = {b}: gap {:.5} (ΔS {}, ratio {})", r.gap, cell(r.predicted_gap, 5), cell(r.ratio, 3));
         }
         out.push(r);
         let part = SgdPartialRef { key: &key, results: &out, in_progress: None };
@@ -729,6 +706,48 @@ fn run_job(a: &SgdArgs, job: &Prepared, within: Within) -> Result<Vec<SgdResult>
         let _ = std::fs::remove_file(&partial_path);
     }
     Ok(out)
+}
+
+/// How an interrupted job resumes: the same command, without `--fresh` (which would discard what
+/// the interrupted run saved).
+fn resume_hint(a: &SgdArgs) -> &'static str {
+    if a.fresh { "the same command without --fresh resumes there" } else { "the same command resumes there" }
+}
+
+/// The file of finished batch sizes in `a.out` (`sgd_partial.json`; `--fresh` discards it), read
+/// and checked against the job before anything runs: its key (the arguments and input files),
+/// every saved result's checks and the run in progress. Returns the saved results and the run in
+/// progress (none without a file).
+fn load_saved(a: &SgdArgs, job: &Prepared) -> Result<(Vec<SgdResult>, Option<SgdState>), Error> {
+    let partial_path = a.out.join(PARTIAL);
+    let key = job_key(a)?;
+    let (saved, in_progress) = match crate::npy::read_saved(&partial_path, "file of finished batch sizes", a.fresh, |p: &SgdPartial| {
+        if p.key == key { Ok(()) } else { Err(format!("its batch sizes belong to another job ({})", key_differences(&p.key, &key))) }
+    })? {
+        Some(p) => (p.results, p.in_progress),
+        None => (vec![], None),
+    };
+    let refuse = |why: String| -> Error { InputError::Saved { path: partial_path.clone(), what: "file of finished batch sizes".into(), why }.into() };
+    for r in &saved {
+        if let Some(why) = saved_result_problem(r, &job_opts(a, r.batch)?) {
+            return Err(refuse(why));
+        }
+    }
+    if let Some(ip) = &in_progress {
+        if saved.iter().any(|r| r.batch == ip.batch) {
+            return Err(refuse(format!("its run in progress (b = {}) is also among its finished batch sizes", ip.batch)));
+        }
+        if !a.batches.contains(&ip.batch) {
+            return Err(refuse(format!(
+                "its run in progress (b = {}, at step {}) is of a batch size --batch leaves out: add b = {} to --batch to finish it with the others",
+                ip.batch, ip.t, ip.batch
+            )));
+        }
+        if let Some(why) = ip.problem(&job_opts(a, ip.batch)?, job.ds.n, job.p) {
+            return Err(refuse(why));
+        }
+    }
+    Ok((saved, in_progress))
 }
 
 /// The error naming every diverged run (sample seed, batch size, step), if any diverged.
@@ -753,7 +772,10 @@ fn diverged_error(a: &SgdArgs, runs: &[(Option<u64>, &SgdResult)]) -> Result<(),
 /// `0,3,7-9`), each seed once, at most [`MAX_SEEDS`] of them.
 pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
     let mut seeds: Vec<u64> = vec![];
-    let num = |w: &str| w.trim().parse::<u64>().map_err(|_| format!("`{}` in `{text}` is not a seed (a non-negative integer below 2^64)", w.trim()));
+    let num = |w: &str| match w.trim() {
+        "" => Err(format!("`{text}` has an empty item: give seeds (non-negative integers) and ranges A-B, comma-separated")),
+        w => w.parse::<u64>().map_err(|_| format!("`{w}` in `{text}` is not a seed (a non-negative integer below 2^64)")),
+    };
     for part in text.split(',') {
         let (lo, hi) = match part.split_once('-') {
             Some((a, b)) => (num(a)?, num(b)?),
@@ -937,15 +959,18 @@ pub fn seeds_markdown(s: &SeedSummary) -> String {
         (true, false) => format!("{m:.d$}"),
         _ => "—".into(),
     };
+    // A decimal without float noise (1 − 0.7 is 0.30000000000000004).
+    let short = |x: f64| format!("{x:.6}").trim_end_matches('0').trim_end_matches('.').to_string();
+    let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {many}") };
     let mut out = format!(
-        "Sampler seeds {} ({} runs per batch size), η = {}, 2/η = {:.5}, {} steps; each gap over the last {} of its run after S ≥ {}·2/η. Means over the runs with a gap (at the edge of stability, not diverged) ± their standard error.\n\n",
+        "Sampler seeds {} ({} per batch size), η = {}, 2/η = {:.5}, {}; each gap over the last {} of its run after S ≥ {}·2/η. Means over the runs with a gap (at the edge of stability, not diverged) ± their standard error.\n\n",
         seed_list_text(&s.seeds),
-        s.seeds.len(),
+        plural(s.seeds.len(), "run", "runs"),
         s.lr,
         s.threshold,
-        s.steps,
-        s.window,
-        1.0 - s.eos_eps
+        plural(s.steps as usize, "step", "steps"),
+        short(s.window),
+        short(1.0 - s.eos_eps)
     );
     out.push_str("| b | runs with a gap | ⟨gap⟩ ± SE | b·⟨gap⟩ ± SE | gap > 0 | runs with ΔS | ⟨ΔS⟩ ± SE | gap/ΔS, min–max |\n|---|---|---|---|---|---|---|---|\n");
     for r in &s.batches {
@@ -962,18 +987,27 @@ pub fn seeds_markdown(s: &SeedSummary) -> String {
             r.positive_gaps,
             if r.full_batch { "—".to_string() } else { r.with_predicted_gap.to_string() },
             if r.full_batch { "— (full batch)".to_string() } else { pm(r.mean_predicted_gap, r.se_predicted_gap, 5) },
-            if r.full_batch || !r.min_ratio.is_finite() { "—".to_string() } else { format!("{:.3}–{:.3}", r.min_ratio, r.max_ratio) },
+            if r.full_batch || !r.min_ratio.is_finite() { "—".to_string() } else { format!("{:.3} to {:.3}", r.min_ratio, r.max_ratio) },
         ));
     }
     out.push('\n');
+    if s.batches.iter().any(|r| r.full_batch) {
+        out.push_str("The full batch (b = n) runs the same GD for every seed, the samples only summed in another order: its ± is rounding, amplified at the edge of stability, not sampling noise.\n\n");
+    }
     match &s.one_over_b {
-        Some(t) => out.push_str(&format!(
-            "1/b law over b = {}: c̄ = {:.3} (the inverse-variance weighted mean of b·⟨gap⟩); the seed means lie within {:.2} SE of c̄/b (the farthest: b = {}).\n",
-            t.batches.iter().map(usize::to_string).collect::<Vec<_>>().join(", "),
-            t.c,
-            t.worst_se,
-            t.worst_batch
-        )),
+        Some(t) => {
+            out.push_str(&format!(
+                "1/b law over b = {}: c̄ = {:.3} (the inverse-variance weighted mean of b·⟨gap⟩); the farthest seed mean (b = {}) is {:.2} SE from c̄/b. With standard errors from a few seeds each this describes the fit; it is not a significance test.",
+                t.batches.iter().map(usize::to_string).collect::<Vec<_>>().join(", "),
+                t.c,
+                t.worst_batch,
+                t.worst_se
+            ));
+            if t.c <= 0.0 {
+                out.push_str(" c̄ ≤ 0: the gaps are not positive, so gap = c/b with c > 0 does not describe them.");
+            }
+            out.push('\n');
+        }
         None => out.push_str("1/b law: not tested (it needs two batch sizes b < n, each with a standard error: two or more runs with a gap, not all equal).\n"),
     }
     out
@@ -1007,18 +1041,41 @@ pub fn command_seeds(a: &SgdArgs, seeds: &[u64]) -> Result<SeedSummary, Error> {
     let job = prepare(a)?;
     crate::npy::create_out_dir(&a.out)?;
     let _lock = crate::npy::lock_out_dir(&a.out)?;
+    let seed_args = |s: u64| SgdArgs { sample_seed: s, out: a.out.join(format!("seed{s}")), ..a.clone() };
+    // Every listed seed's directory and file of finished batch sizes are checked before the first
+    // run (with --fresh, every such file is discarded here): a job refused at a later seed would
+    // otherwise have run or rewritten the earlier ones first.
+    for &s in seeds {
+        let sa = seed_args(s);
+        if sa.out.exists() {
+            crate::npy::create_out_dir(&sa.out)?;
+            load_saved(&sa, &job)?;
+        }
+    }
+    // Seed directories of earlier jobs that this one does not list are left alone, and named.
+    let listed: Vec<String> = seeds.iter().map(|s| format!("seed{s}")).collect();
+    let mut others: Vec<String> = std::fs::read_dir(&a.out)
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| n.strip_prefix("seed").is_some_and(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit())) && !listed.contains(n))
+        .collect();
+    if !others.is_empty() {
+        others.sort();
+        eprintln!("note: {} in {} belong to earlier jobs and are left as they are; sgd_seeds.* cover this job's seeds only", others.join(", "), a.out.display());
+    }
     // The summary of an earlier job goes first: it is rewritten only when every seed has run.
     crate::npy::remove_outputs(&a.out, ["sgd_seeds.json", "sgd_seeds.md", "figures/sgd_seeds.svg", "figures/sgd_seeds.png"]);
     let armed = crate::progress::interrupt::arm();
-    let seed_args = |s: u64| SgdArgs { sample_seed: s, out: a.out.join(format!("seed{s}")), ..a.clone() };
     let mut runs = Vec::with_capacity(seeds.len());
     for (k, &s) in seeds.iter().enumerate() {
         let sa = seed_args(s);
         if k > 0 && crate::progress::interrupt::requested() {
             return Err(Error::Interrupted(format!(
-                "interrupted after sample seed {}: the finished seeds are saved in {}/seed*/; the same command resumes there",
+                "interrupted after sample seed {}: the finished seeds are saved in {}/seed*/; {}",
                 seeds[k - 1],
-                a.out.display()
+                a.out.display(),
+                resume_hint(a)
             )));
         }
         eprintln!("sample seed {s} ({} of {}): {}", k + 1, seeds.len(), sa.out.display());
@@ -1027,12 +1084,15 @@ pub fn command_seeds(a: &SgdArgs, seeds: &[u64]) -> Result<SeedSummary, Error> {
         runs.push(run_job(&sa, &job, Within::Seeds)?);
     }
     let summary = seed_summary(a, seeds, &runs);
-    for r in &summary.batches {
-        let never = r.runs - r.with_gap - r.diverged;
-        if never > 0 {
+    for (k, r) in summary.batches.iter().enumerate() {
+        // The seeds whose run has no gap without having diverged: never at the edge of stability.
+        let never: Vec<String> = seeds.iter().zip(&runs).filter(|(_, rs)| rs[k].diverged_at.is_none() && !rs[k].gap.is_finite()).map(|(s, _)| s.to_string()).collect();
+        if !never.is_empty() {
             eprintln!(
-                "b = {}: {never} of {} runs never reached S ≥ (1 − eos_eps)·2/η and have no gap: the means cover {} runs (a larger --eos-eps or more --steps keeps them)",
-                r.batch, r.runs, r.with_gap
+                "b = {}: the runs of sample seeds {} never reached S ≥ (1 − eos_eps)·2/η and have no gap: the means cover the other {} runs (a larger --eos-eps or more --steps keeps them)",
+                r.batch,
+                never.join(", "),
+                r.with_gap
             );
         }
     }
@@ -1055,6 +1115,10 @@ pub fn command_seeds(a: &SgdArgs, seeds: &[u64]) -> Result<SeedSummary, Error> {
 fn write_seeds_figure(dir: &std::path::Path, s: &SeedSummary) -> Result<(), Error> {
     use crate::figures::{Axes, Series, doc, panel, write_both};
     let mut rows: Vec<&SeedStats> = s.batches.iter().filter(|r| !r.full_batch).collect();
+    if !rows.iter().any(|r| r.mean_gap.is_finite()) {
+        eprintln!("figures/sgd_seeds not written: no batch size b < n has a gap to draw");
+        return Ok(());
+    }
     rows.sort_by_key(|r| r.batch);
     let bs: Vec<f64> = rows.iter().map(|r| r.batch as f64).collect();
     let col = |f: &dyn Fn(&SeedStats) -> f64| -> Vec<f64> { rows.iter().map(|r| f(r)).collect() };
@@ -1237,8 +1301,11 @@ mod tests {
         assert!(parse_seeds("0-1000").unwrap_err().contains("more than 1000 seeds"));
         assert!(parse_seeds("0-998,1000,1001").unwrap_err().contains("more than 1000 seeds"));
         assert!(parse_seeds("0-18446744073709551615").unwrap_err().contains("more than 1000 seeds"));
-        for bad in ["", "a", "1,,2", "-1", "1-", "1.5", "18446744073709551616"] {
+        for bad in ["a", "1.5", "18446744073709551616", "1-x"] {
             assert!(parse_seeds(bad).unwrap_err().contains("is not a seed"), "{bad:?}");
+        }
+        for bad in ["", " ", "1,,2", "-1", "1-", ","] {
+            assert!(parse_seeds(bad).unwrap_err().contains("has an empty item"), "{bad:?}");
         }
         assert_eq!(seed_list_text(&[0, 1, 2, 5, 7, 8]), "0–2, 5, 7–8");
     }
@@ -1275,6 +1342,24 @@ mod tests {
         let md = seeds_markdown(&seed_summary(&a, &[3, 4], &[vec![none.clone()], vec![none]]));
         assert!(md.starts_with("Sampler seeds 3–4 (2 runs per batch size), η = 0.25, 2/η = 8.00000, 200 steps; each gap over the last 0.5 of its run after S ≥ 0.75·2/η."), "{md}");
         assert!(md.contains("| 32 | 0 of 2 | — | — | 0 | 0 | — | — |\n") && md.contains("1/b law: not tested") && !md.contains("NaN"), "{md}");
+        // One seed, one step, eos_eps 0.7 (1 − 0.7 = 0.30000000000000004 in f64): the header in words
+        // and short decimals.
+        let b = SgdArgs { steps: 1, eos_eps: 0.7, ..a };
+        let none = result_with(32, f64::NAN, f64::NAN, None);
+        let md = seeds_markdown(&seed_summary(&b, &[7], &[vec![none]]));
+        assert!(md.starts_with("Sampler seeds 7 (1 run per batch size), η = 0.25, 2/η = 8.00000, 1 step; each gap over the last 0.5 of its run after S ≥ 0.3·2/η."), "{md}");
+    }
+
+    #[test]
+    fn the_seed_table_says_what_the_full_batch_spread_and_a_negative_c_mean() {
+        let a = SgdArgs { batches: vec![100, 20, 10], theta0: String::new(), lr: 0.25, steps: 200, ..default_args() };
+        // Two seeds; b = 100 is the full batch (result_with flags b ≥ 100); gaps below 2/η at b < n.
+        let runs = |g: [f64; 3]| vec![result_with(100, g[0], f64::NAN, None), result_with(20, g[1], 0.01, None), result_with(10, g[2], 0.01, None)];
+        let md = seeds_markdown(&seed_summary(&a, &[0, 1], &[runs([-0.01, -0.2, -0.5]), runs([-0.02, -0.3, -0.4])]));
+        assert!(md.contains("| 100 (full) | 2 of 2 |") && md.contains("its ± is rounding, amplified at the edge of stability, not sampling noise"), "{md}");
+        // Weights 1/(b·SE)² = 1 and 4: c̄ = (−5 + 4·(−4.5))/5 = −4.6.
+        assert!(md.contains("c̄ = -4.600") && md.contains("c̄ ≤ 0: the gaps are not positive"), "{md}");
+        assert!(md.contains("| -30.000 to -20.000 |") && md.contains("| -50.000 to -40.000 |"), "{md}");
     }
 
     #[test]

@@ -1667,7 +1667,7 @@ fn sgd_over_sample_seeds_runs_each_seeds_job_summarises_them_and_resumes_after_a
     let worst = rows.iter().map(|&(b, m, se)| ((b * m - c) / (b * se)).abs()).fold(0.0, f64::max);
     let t = &summary["one_over_b"];
     assert!((t["c"].as_f64().unwrap() - c).abs() <= 1e-13 * c && (t["worst_se"].as_f64().unwrap() - worst).abs() <= 1e-12 * worst, "{t}");
-    assert!(md.contains(&format!("c̄ = {c:.3}")) && md.contains(&format!("within {worst:.2} SE")), "{md}");
+    assert!(md.contains(&format!("c̄ = {c:.3}")) && md.contains(&format!("is {worst:.2} SE from c̄/b")), "{md}");
     assert!(full.join("figures/sgd_seeds.svg").exists() && full.join("figures/sgd_seeds.png").exists());
     assert!((0..3).all(|s| !full.join(format!("seed{s}/sgd_partial.json")).exists()), "a seed's partial file is left after the end");
     // Interrupted during seed 1, then re-run.
@@ -1677,6 +1677,13 @@ fn sgd_over_sample_seeds_runs_each_seeds_job_summarises_them_and_resumes_after_a
     assert_eq!(status.signal(), Some(2), "{status:?} {err}");
     assert!(err.contains("interrupted at SGD step") && err.contains(&saved.display().to_string()) && !err.contains("panicked"), "{err}");
     assert!(part.join("seed0/sgd_partial.json").exists() && !part.join("sgd_seeds.json").exists());
+    // Every listed seed's saved file is checked before the first run: another job's arguments are
+    // refused at once, before seed 5 (first in the list, new) runs or seed 0's files are rewritten.
+    let seed0 = std::fs::read(part.join("seed0/sgd.json")).unwrap();
+    let o = bin().args(args(&["--sample-seeds", "5,1,0", "--lr", "0.25"], &part)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("belong to another job") && err.contains("lr = 0.2667 (now: 0.25)") && !err.contains("sample seed 5 (1 of 3)"), "{err}");
+    assert!(!part.join("seed5").exists() && std::fs::read(part.join("seed0/sgd.json")).unwrap() == seed0);
     let o = expect_success(args(&["--sample-seeds", "0-2"], &part));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("b = 16: saved by an earlier run of this job") && err.contains("resuming its run from"), "{err}");
