@@ -8,6 +8,12 @@
 //! σ_u² = mean over the ⌊n/b⌋ batches of a fresh permutation of (u·∇L_B − u·∇L)² are measured at θ_t.
 //! The gap 2/η − ⟨S⟩ over the window after EoS is compared with ΔS = η⟨β⟩⟨σ_u²⟩/(4⟨α⟩) (means over
 //! the window checks with α > 0). f64 only (a study, not a precision claim).
+//!
+//! One run is one draw of the sampler. Over several sampler seeds ([`command_seeds`], `selfstab
+//! sgd --sample-seeds`) each batch size gets the seed mean ± standard error of the gap and of ΔS
+//! ([`seed_stats`]: SE = sample SD/√k over the k runs with a gap), and the law gap = c/b is
+//! described by c̄, the mean of b·⟨gap⟩ weighted by 1/(b·SE)², and the largest
+//! |b·⟨gap⟩ − c̄|/(b·SE) ([`one_over_b`]; theory/README.md, claim 32 over sampler seeds).
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
