@@ -372,7 +372,9 @@ mod tests {
     use super::*;
 
     /// The map reproduces a direct convolution + pooling + dense forward pass (naive loops, f64):
-    /// same operations in a different order, so agreement to 1e-12 relative.
+    /// the same roundings in a different order (and std's tanh in the loops), a sum of positive
+    /// terms, so a few ε relative, bounded by 32ε as for the MLP's naive loop (measured 2.4e-16 ≈ 1.1ε;
+    /// until session 42 asserted to 1e-12).
     #[test]
     fn cnn_value_matches_direct_convolution() {
         let spec = CnnSpec::new(&[3, 2], 10).unwrap();
@@ -435,7 +437,7 @@ mod tests {
             }
         }
         loss /= n as f64;
-        assert!((got - loss).abs() <= 1e-12 * loss, "{got} vs {loss}");
+        assert!((got - loss).abs() <= 32.0 * f64::EPSILON * loss, "{got} vs {loss}");
     }
 
     #[test]
