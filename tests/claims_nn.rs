@@ -279,16 +279,20 @@ fn claim_24_full_horizon_t700() {
          L(θ†) increases {} of 700; max λ₂(θ†) = {l2max:.4} vs 1.9/η = {:.4}",
         increases(&ld), 1.9 / ETA
     );
-    // α changes sign after the first spike (633 in claims.md): 5% band.
-    assert!((600..=665).contains(&first_neg), "α < 0 from {first_neg}");
+    // α changes sign after the first spike (633 in claims.md): the quoted number by the rule
+    // max(1 %, ½ unit), 627–639 (measured 633 here, on the Zen host, and under one ulp on θ_init's
+    // entry 0, 7 or 50 either way; until session 42 a 5 % band).
+    assert!((627..=639).contains(&first_neg), "α < 0 from {first_neg}");
     assert!(gmax <= 1.4e-7 && gmin >= -3.05e-10);
     // The finding: with 3 projection steps S(θ†) ends *above* 2/η (by ≤ the 3-step residual) on
     // most steps with α > 0: 434 of 633 on an AVX-512 Xeon, here and in `run --steps 1000`'s series.csv (432 on a Zen host). The sign at
-    // the residual's 1e-10 level is set by the projection's last Newton step, so the count is
-    // pinned within 10 %.
+    // the residual's 1e-10 level is set by the projection's last Newton step, so the count moves
+    // with the rounding: one ulp on θ_init's entry 0, 7 or 50, either way, gives 433–435 (measured
+    // in session 42). Asserted: the observed 432–435 widened by twice its width on each side,
+    // 426–441 (until session 42 within 10 %).
     let above_pos = pos.iter().filter(|&&g| g < 0.0).count();
     eprintln!("claim 24 full: S(θ†) > 2/η on {above_pos} of the {} steps with α > 0", pos.len());
-    common::pinned_within("claim 24: steps with S(θ†) > 2/η while α > 0", above_pos as f64, 434.0, 1.1);
+    assert!((426..=441).contains(&above_pos), "claim 24: S(θ†) > 2/η on {above_pos} steps while α > 0 (measured 432–435)");
     // S(θ†) < 2/η once α < 0. At the sign change itself α ≈ 0 (−1.7e-5), so the step −η∇L leaves
     // S(θ†) on the threshold: measured −8.9e-15 there on an AVX-512 Xeon (−6.2e-15 on the Zen host it was first recorded on: the fast path's bits follow faer's SIMD kernels; +8.0e-15, 9 ulps of S, before the f64 MLP's
     // data shards), strictly below afterwards. The
