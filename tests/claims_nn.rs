@@ -464,11 +464,15 @@ fn claim_27_generalized_after_the_spike_full_horizon_t700() {
     let (lo, hi, med) = (q[0], q[q.len() - 1], q[q.len() / 2]);
     eprintln!("claim 27 full: gen/std after t = 123 in [{lo:.3}, {hi:.3}], median {med:.3}, < 1 on {:.1}%", 100.0 * frac);
     // Between the predicted v's spike and GD's (t = 81–122; the default test covers t ≤ 80): ≈ 9 %
-    // smaller, measured 0.9109–0.9121; within 1 % of these ends.
+    // smaller, measured 0.911031–0.912145. Under one ulp on θ_init's entry 0, 7 or 50, either way
+    // (session 42), the low end does not move in 6 digits, so it is pinned to 5; the high end, at
+    // the steps nearest GD's spike, moves to 0.912056–0.918449 (+0.7 %), so it stays within 1 % of
+    // 0.9121 (until session 42 the low end was held within 1 % of 0.9109).
     let mid: Vec<f64> = track_long()[81..=122].iter().map(|r| r.tracking_error_gen / r.tracking_error).collect();
     let (mlo, mhi) = mid.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-    eprintln!("claim 27 full: gen/std on 81 ≤ t ≤ 122 in [{mlo:.4}, {mhi:.4}]");
-    assert!((mlo / 0.9109 - 1.0).abs() <= 0.01 && (mhi / 0.9121 - 1.0).abs() <= 0.01, "[{mlo}, {mhi}]");
+    eprintln!("claim 27 full: gen/std on 81 ≤ t ≤ 122 in [{mlo:.6}, {mhi:.6}]");
+    common::recorded("claim 27: low end of gen/std on t = 81–122", mlo, 0.91103, 5);
+    assert!((mhi / 0.9121 - 1.0).abs() <= 0.01, "[{mlo}, {mhi}]");
     assert!(near(lo, 0.56) && near(hi, 1.33) && near(med, 0.84), "[{lo}, {hi}], median {med}");
     assert!((0.79..=0.89).contains(&frac), "smaller on {frac}");
 }
