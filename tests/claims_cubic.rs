@@ -3,7 +3,7 @@
 #![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 mod common;
-use common::bits_eq;
+use common::{bits_eq, reproduces};
 use rug::Float;
 use selfstab::linalg::{dot, norm, sub};
 use selfstab::models::cubic::{Cubic, CubicSpec};
@@ -619,12 +619,6 @@ fn claim_16_offset(alpha: &str, n: u64) -> f64 {
         warm = c.u;
     });
     worst
-}
-
-/// Within 1% or half a unit of the last quoted digit, whichever is larger (claims.md quotes 2–3
-/// significant digits; the same rule as tests/claims_toy_p.rs).
-fn reproduces(measured: f64, reference: f64, half_unit: f64) -> bool {
-    (measured - reference).abs() <= (0.01 * reference.abs()).max(half_unit)
 }
 
 #[test]

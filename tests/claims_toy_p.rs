@@ -11,7 +11,7 @@
 #![allow(clippy::disallowed_methods)] // test code may use std's libm (clippy.toml: library code may not)
 
 mod common;
-use common::loglog_slope;
+use common::{loglog_slope, reproduces};
 use rug::Float;
 use selfstab::constrained;
 use selfstab::gd::gd_step;
@@ -146,12 +146,6 @@ fn run_h(h: f64, pert: Pert, ls: bool) -> Errs {
 /// h_k = h_max·10^(−2k/7), k = 0..7: 8 points over 2 decades (decisions.md §6).
 fn two_decades(h_max: f64) -> Vec<f64> {
     (0..8).map(|k| h_max * 10f64.powf(-2.0 * k as f64 / 7.0)).collect()
-}
-
-/// A measured value reproduces a quoted reference number: within 1% or half a unit of the last
-/// quoted digit (`half_unit`), whichever is larger (claims.md quotes 2–3 significant digits).
-fn reproduces(measured: f64, reference: f64, half_unit: f64) -> bool {
-    (measured - reference).abs() <= (0.01 * reference.abs()).max(half_unit)
 }
 
 fn check_refs(what: &str, pert: Pert, cases: &[(f64, f64, f64)], generalized: bool) {

@@ -1052,8 +1052,7 @@ fn default_outputs_are_all_written() {
 fn first_spikes_in_the_summary_are_those_of_the_series() {
     let d = tmp("spikes");
     let out = d.join("o");
-    let o = run(&["run", "--model", "cubic", "--lr", "1", "--steps", "60", "--out", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    expect_success(["run", "--model", "cubic", "--lr", "1", "--steps", "60", "--out", out.to_str().unwrap()]);
     let text = std::fs::read_to_string(out.join("series.csv")).unwrap();
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
     let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();

@@ -38,6 +38,12 @@ pub fn recorded(name: &str, value: f64, recorded: f64, digits: i32) {
     assert!((value - recorded).abs() <= half, "{name}: {value} against the recorded {recorded} (± {half:e})");
 }
 
+/// A measured value reproduces a quoted reference number (claims.md quotes 2–3 significant
+/// digits): within 1 % or half a unit of the last quoted digit (`half_unit`), whichever is larger.
+pub fn reproduces(measured: f64, reference: f64, half_unit: f64) -> bool {
+    (measured - reference).abs() <= (0.01 * reference.abs()).max(half_unit)
+}
+
 /// `value` within half a unit of the last of `sig` significant digits of `recorded`
 /// ([`recorded`] with the decimals counted from the leading digit).
 pub fn recorded_significant(name: &str, value: f64, recorded_value: f64, sig: i32) {
