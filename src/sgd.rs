@@ -972,7 +972,7 @@ pub fn seeds_markdown(s: &SeedSummary) -> String {
         "Sampler seeds {} ({} per batch size), η = {}, 2/η = {:.5}, {}; each gap over the last {} of its run after S ≥ {}·2/η. Means over the runs with a gap (at the edge of stability, not diverged) ± their standard error.\n\n",
         seed_list_text(&s.seeds),
         plural(s.seeds.len(), "run", "runs"),
-        s.lr,
+        crate::error::given(s.lr),
         s.threshold,
         plural(s.steps as usize, "step", "steps"),
         short(s.window),
