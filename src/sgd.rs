@@ -637,15 +637,26 @@ fn run_job(a: &SgdArgs, job: &Prepared, within: Within) -> Result<Vec<SgdResult>
     let key = job_key(a)?;
     let (saved, mut in_progress) = load_saved(a, job)?;
     // A fresh job: an earlier job's outputs in this directory go first (its batch sizes or η may
-    // differ, and the files would otherwise sit beside this job's).
-    if let (true, Ok(entries)) = (saved.is_empty(), std::fs::read_dir(&a.out)) {
+    // differ, and the files would otherwise sit beside this job's). A resumed job whose --batch
+    // leaves out batch sizes of the run it resumes removes their `sgd_b{B}.csv` (its summary will
+    // not list them).
+    let fresh = saved.is_empty();
+    if let Ok(entries) = std::fs::read_dir(&a.out) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let batch_csv = name.strip_prefix("sgd_b").and_then(|r| r.strip_suffix(".csv")).is_some_and(|b| !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit()));
-            if batch_csv || name == "sgd.json" || name == "sgd.md" {
+            let batch_csv = name.strip_prefix("sgd_b").and_then(|r| r.strip_suffix(".csv")).and_then(|b| {
+                (!b.is_empty() && b.bytes().all(|c| c.is_ascii_digit())).then(|| b.parse::<usize>().ok())
+            });
+            let stale = match batch_csv {
+                Some(b) => fresh || !b.is_some_and(|b| a.batches.contains(&b)),
+                None => fresh && (name == "sgd.json" || name == "sgd.md"),
+            };
+            if stale {
                 let _ = std::fs::remove_file(e.path());
             }
         }
+    }
+    if fresh {
         crate::npy::remove_outputs(&a.out, ["figures/sgd.svg", "figures/sgd.png"]);
     }
     let mut out = Vec::new();

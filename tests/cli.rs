@@ -1535,7 +1535,8 @@ fn fresh_flow_and_sgd_remove_an_earlier_jobs_outputs_first() {
 #[test]
 fn killed_sgd_reuses_its_finished_batch_sizes() {
     // sgd saves each finished batch size (sgd_partial.json, removed at the end): killed after the
-    // first and re-run, it reuses that one and writes the outputs of an uninterrupted job.
+    // first and re-run, it reuses that one and writes the outputs of an uninterrupted job; re-run
+    // with a --batch that leaves the finished one out, it removes that one's CSV.
     let d = tmp("sgdresume");
     let args = |out: &Path| -> Vec<String> {
         ["sgd", "--batch", "100,50", "--n", "100", "--steps", "400", "--every", "4", "--out", out.to_str().unwrap()].iter().map(|s| s.to_string()).collect()
@@ -1569,6 +1570,25 @@ fn killed_sgd_reuses_its_finished_batch_sizes() {
     let mut edited = v.clone();
     edited["results"][0]["gap"] = serde_json::json!(12345.0);
     std::fs::write(&saved, serde_json::to_vec(&without_digest(&edited)).unwrap()).unwrap();
+    // A copy resumed with a --batch that leaves b = 100 out: its finished run's sgd_b100.csv goes
+    // (the summary no longer lists it), and the directory holds what a job of b = 50 alone writes.
+    let (short, alone) = (d.join("short"), d.join("alone"));
+    std::fs::create_dir_all(&short).unwrap();
+    for f in ["sgd_b100.csv", "sgd_partial.json"] {
+        std::fs::copy(part.join(f), short.join(f)).unwrap();
+    }
+    let only_50 = |out: &Path| -> Vec<String> { args(out).into_iter().map(|a| if a == "100,50" { "50".into() } else { a }).collect() };
+    expect_success(only_50(&short));
+    expect_success(only_50(&alone));
+    let listing = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with('.')).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(listing(&short), listing(&alone), "the resumed job's directory holds other files than a job of its batch sizes");
+    for f in ["sgd_b50.csv", "sgd.json", "sgd.md", "figures/sgd.svg"] {
+        assert_eq!(std::fs::read(alone.join(f)).unwrap(), std::fs::read(short.join(f)).unwrap(), "{f} differs after the shorter resume");
+    }
     let o = expect_success(args(&part));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("b = 100: saved by an earlier run") && !err.contains("12345"), "{err}");
