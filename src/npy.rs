@@ -847,6 +847,12 @@ pub fn remove_outputs<P: AsRef<Path>>(dir: &Path, names: impl IntoIterator<Item 
     }
 }
 
+/// Whether `t` is a non-empty run of ASCII decimal digits (the number in an output file's or
+/// directory's name: `.NAME.tmpPID-SEQ`, `sgd_b{B}.csv`, `seed{S}`).
+pub(crate) fn all_digits(t: &str) -> bool {
+    !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit())
+}
+
 /// Remove the temporary files [`write_atomic`] leaves in `dir` when a process is killed while
 /// writing (`.NAME.tmpPID-SEQ`); a job calls it when it starts in its output directory. Only those
 /// of processes that are gone (no `/proc/PID`, where /proc is mounted): a live job's write in
@@ -859,8 +865,7 @@ pub fn remove_stray_temporaries(dir: &Path) {
         let Some(name) = name.to_str() else { continue };
         let writer = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp")).and_then(|(_, tail)| {
             let (pid, seq) = tail.split_once('-')?;
-            let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-            (digits(pid) && digits(seq)).then_some(pid)
+            (all_digits(pid) && all_digits(seq)).then_some(pid)
         });
         let Some(pid) = writer else { continue };
         let alive = proc_known && Path::new("/proc").join(pid).exists();

@@ -644,11 +644,9 @@ fn run_job(a: &SgdArgs, job: &Prepared, within: Within) -> Result<Vec<SgdResult>
     if let Ok(entries) = std::fs::read_dir(&a.out) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let batch_csv = name.strip_prefix("sgd_b").and_then(|r| r.strip_suffix(".csv")).and_then(|b| {
-                (!b.is_empty() && b.bytes().all(|c| c.is_ascii_digit())).then(|| b.parse::<usize>().ok())
-            });
+            let batch_csv = name.strip_prefix("sgd_b").and_then(|r| r.strip_suffix(".csv")).filter(|b| crate::npy::all_digits(b));
             let stale = match batch_csv {
-                Some(b) => fresh || !b.is_some_and(|b| a.batches.contains(&b)),
+                Some(b) => fresh || !b.parse().is_ok_and(|b: usize| a.batches.contains(&b)),
                 None => fresh && (name == "sgd.json" || name == "sgd.md"),
             };
             if stale {
@@ -1075,7 +1073,7 @@ pub fn command_seeds(a: &SgdArgs, seeds: &[u64]) -> Result<SeedSummary, Error> {
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
-        .filter(|n| n.strip_prefix("seed").is_some_and(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit())) && !listed.contains(n))
+        .filter(|n| n.strip_prefix("seed").is_some_and(crate::npy::all_digits) && !listed.contains(n))
         .collect();
     if !others.is_empty() {
         others.sort();
