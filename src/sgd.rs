@@ -1059,7 +1059,9 @@ pub fn command_seeds(a: &SgdArgs, seeds: &[u64]) -> Result<SeedSummary, Error> {
     let seed_args = |s: u64| SgdArgs { sample_seed: s, out: a.out.join(format!("seed{s}")), ..a.clone() };
     // Every listed seed's directory and file of finished batch sizes are checked before the first
     // run (with --fresh, every such file is discarded here): a job refused at a later seed would
-    // otherwise have run or rewritten the earlier ones first.
+    // otherwise have run or rewritten the earlier ones first. Each seed's run reads its file again
+    // under that seed's own lock (`run_job`): a job of its own with `--out` at that directory does
+    // not hold this job's lock and may have changed the file meanwhile.
     for &s in seeds {
         let sa = seed_args(s);
         if sa.out.exists() {
