@@ -24,12 +24,6 @@ pub fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
 }
 
-/// `value` within a factor `f` of `measured` either way: a finding's numbers are pinned from both
-/// sides, so the test fails if the behaviour changes in either direction (decisions §1).
-pub fn pinned_within(name: &str, value: f64, measured: f64, f: f64) {
-    assert!(value <= measured * f && value >= measured / f, "{name}: {value} against the measured {measured} (factor {f} either way)");
-}
-
 /// `value` within half a unit of the last of `digits` decimals of `recorded`: a measured value pinned
 /// "to its recorded digits" (theory/claims.toml's header), where the computation does not amplify
 /// rounding.
