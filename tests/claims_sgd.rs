@@ -148,7 +148,7 @@ fn claim_32_full_batch_sigma_u_is_within_the_summation_order_bound() {
     struct Points(Vec<(Vec<f64>, sgd::SamplerState)>);
     impl sgd::SgdObserver for Points {
         fn due(&mut self, t: u64) -> bool {
-            t % 40 == 0
+            t.is_multiple_of(40)
         }
         fn save(&mut self, st: &sgd::SgdState) -> Result<bool, selfstab::error::Error> {
             self.0.push((st.theta.clone(), st.noise.clone()));
