@@ -48,6 +48,7 @@ use rug::Assign;
 use selfstab::data::{digits, init_params};
 use selfstab::gd::{SearchError, find_instability, gd_step};
 use selfstab::linalg::{from_f64, gemm_faer, zeros};
+use selfstab::mag::Mag;
 use selfstab::models::mlp::{Activation, LossKind, Mlp, param_count};
 use selfstab::objective::Objective;
 use selfstab::reduced_map::{DevState, ReducedMap, Workspace};
@@ -109,7 +110,7 @@ fn bench_point(cfg: &Config) -> Point {
     let eta = f64::parse(cfg.eta, ()).expect("eta");
     let init = init_params(cfg.layers, 0).expect("init");
     let clock = Instant::now();
-    let (step, found) = match find_instability(&obj, &eta, &init, cfg.cap, 1e-10, &mut []) {
+    let (step, found) = match find_instability(&obj, &eta, &init, cfg.cap, Mag::new(1e-10), &mut []) {
         Ok(ins) => (ins.step, true),
         Err(SearchError::NotReached { last_s, .. }) => {
             eprintln!("[{}] no instability within {} steps (last S = {last_s:.4}); using θ_cap", cfg.name, cfg.cap);
@@ -176,7 +177,7 @@ fn bench_primitives<S: Scalar>(
     if !solvers_only {
         bench_cheap(g, label, obj, &theta, &u, tp);
     }
-    bench_solves(g, label, obj, pt, &eta, &u_prev, tol, "", with_tracking);
+    bench_solves(g, label, obj, pt, &eta, &u_prev, tol.to_f64(), "", with_tracking);
     if S::bits(c) <= 53 && opted_in("reftol") {
         // The JAX reference's stopping rule (`theory/reference/perf-reference.md`: ‖Hu − Su‖ ≤ 1e-9·|S|), for
         // a like-for-like comparison of the solve, projection and tracking rows.
@@ -217,9 +218,9 @@ fn bench_solves<S: Scalar>(
 ) {
     let c = obj.ctx();
     let theta: Vec<S> = from_f64(&pt.theta, c);
-    let opts = EigenOpts { tol, ..EigenOpts::top::<S>(1, c) };
+    let opts = EigenOpts { tol: Mag::new(tol), ..EigenOpts::top::<S>(1, c) };
     // The centre's eigen solve is the `eigen_warm` row's operation (θ, u_prev, tol): its HVPs.
-    let cen = center(obj, &theta, Some(u_prev), tol).expect("centre");
+    let cen = center(obj, &theta, Some(u_prev), Mag::new(tol)).expect("centre");
     if tol != EigenOpts::default_tol::<S>(c) {
         eprintln!("[{label}] warm eigen at tol {tol:.1e}: {} HVPs (residual {:.1e})", cen.hvps, cen.eigen_residual);
     }
@@ -234,9 +235,9 @@ fn bench_solves<S: Scalar>(
         // its extrapolated u* and is preconditioned by the last solve's Ritz pairs.
         let mut trail = Trail::<S>::default();
         for h in &pt.history {
-            trail.solve(obj, &from_f64(h, c), None, tol).expect("trail solve (setup)");
+            trail.solve(obj, &from_f64(h, c), None, Mag::new(tol)).expect("trail solve (setup)");
         }
-        let probe = trail.clone().solve(obj, &theta, None, tol).expect("trail solve");
+        let probe = trail.clone().solve(obj, &theta, None, Mag::new(tol)).expect("trail solve");
         eprintln!("[{label}{suffix}] trail eigen solve: {} HVPs (tol {tol:.1e}, residual {:.1e})", probe.hvps, probe.residuals[0]);
         fact(&format!("{label}/eigen_trail{suffix}"), serde_json::json!({ "hvps": probe.hvps, "tol": tol }));
         // Issue 7's "≤ 12 HVPs on average along a GD trajectory": the same trail going on along GD
@@ -245,7 +246,7 @@ fn bench_solves<S: Scalar>(
         let (mut tr, mut th, mut grad) = (trail.clone(), theta.clone(), zeros::<S>(theta.len(), c));
         let mut counts = Vec::with_capacity(GD_MEAN_STEPS);
         for _ in 0..GD_MEAN_STEPS {
-            counts.push(tr.solve(obj, &th, None, tol).expect("trail solve along GD").hvps);
+            counts.push(tr.solve(obj, &th, None, Mag::new(tol)).expect("trail solve along GD").hvps);
             gd_step(obj, eta, &mut th, &mut grad).expect("gd step");
         }
         let mean = counts.iter().sum::<u64>() as f64 / counts.len() as f64;
@@ -255,16 +256,16 @@ fn bench_solves<S: Scalar>(
         g.bench_function(format!("{label}/eigen_trail{suffix}"), |b| {
             b.iter_batched(
                 || trail.clone(),
-                |mut tr| black_box(tr.solve(obj, black_box(&theta), None, tol).expect("trail solve")),
+                |mut tr| black_box(tr.solve(obj, black_box(&theta), None, Mag::new(tol)).expect("trail solve")),
                 BatchSize::LargeInput,
             )
         });
     }
-    if let Some(ops) = counted_throughput::<S, _>(g, || lin_proj(obj, eta, &cen, tol).expect("lin_proj")) {
+    if let Some(ops) = counted_throughput::<S, _>(g, || lin_proj(obj, eta, &cen, Mag::new(tol)).expect("lin_proj")) {
         fact(&format!("{label}/lin_proj{suffix}"), serde_json::json!({ "tol": tol, "mpfr_ops": ops }));
     }
     g.bench_function(format!("{label}/lin_proj{suffix}"), |b| {
-        iter_on_pool(b, || lin_proj(obj, eta, black_box(&cen), tol).expect("lin_proj"))
+        iter_on_pool(b, || lin_proj(obj, eta, black_box(&cen), Mag::new(tol)).expect("lin_proj"))
     });
     if with_tracking {
         bench_tracking(g, label, obj, &theta, eta, u_prev, tol, None, suffix, true);
@@ -288,7 +289,7 @@ fn bench_tracking<S: Scalar>(
     steady: bool,
 ) {
     // gap_every = 0: no λ₂ solve (the periodic eigengap check is not part of a step's cost).
-    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol };
+    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: Mag::new(tol), chain_tol: chain_tol.map(Mag::new) };
     let clock = Instant::now();
     let st0 = tracking::start(obj, eta, theta, Some(u_prev), &topts).expect("tracking start");
     let mut probe = st0.clone();
@@ -1048,7 +1049,7 @@ fn bench_track256(cr: &mut Criterion) {
         let opts = EigenOpts::top::<S>(1, c);
         let u_prev = top_eigen(&obj, &from_f64(&pt.prev, c), None, &opts).expect("eigen at θ_{t−1}").vectors[0].clone();
         let label = format!("{}-{}", cfg.name, if S::bits(c) <= 53 { "f64".to_string() } else { format!("mpfr{}", S::bits(c)) });
-        bench_tracking(g, &label, &obj, &theta, &eta, &u_prev, EigenOpts::default_tol::<S>(c), None, "", false);
+        bench_tracking(g, &label, &obj, &theta, &eta, &u_prev, (EigenOpts::default_tol::<S>(c)).to_f64(), None, "", false);
     }
     first_step::<f64>(&mut g, cfg, &pt, ());
     first_step::<Float>(&mut g, cfg, &pt, 256);

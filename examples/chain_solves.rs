@@ -11,6 +11,7 @@
 //! `cargo run --release --example chain_solves -- [tiny|medium|large] [eig_tol] [steps]` (default
 //! medium, 1e-9, 3)
 use selfstab::linalg::dot;
+use selfstab::mag::Mag;
 use selfstab::sharpness::{Trail, center_with};
 use selfstab::stable_set::{lin_proj_point, lin_proj_with};
 
@@ -36,7 +37,7 @@ fn main() {
         let dag = &st.dagger;
         let r_start = track::residual(&obj, &p, &tr.start(&p).expect("trail start"));
         let r_prev = track::residual(&obj, &p, &dag.u);
-        let mut cur = center_with(&obj, &p, Some(&dag.u), Some(&mut tr), tol).expect("centre");
+        let mut cur = center_with(&obj, &p, Some(&dag.u), Some(&mut tr), Mag::new(tol)).expect("centre");
         println!(
             "t={t} centre: move {:.2e}, start residual {r_start:.1e} (previous u {r_prev:.1e}), {} HVPs; S − 2/η {:.2e}; top values {}",
             dist(&p, &dag.theta),
@@ -50,7 +51,7 @@ fn main() {
             let r_start = track::residual(&obj, &q, &tr.start(&q).expect("trail start"));
             let r_prev = track::residual(&obj, &q, &cur.u);
             let prev = cur.theta.clone();
-            cur = lin_proj_with(&obj, &eta, &cur, Some(&mut tr), tol).expect("projection step");
+            cur = lin_proj_with(&obj, &eta, &cur, Some(&mut tr), Mag::new(tol)).expect("projection step");
             println!(
                 "  step {}: move {:.2e}, start residual {r_start:.1e} (previous u {r_prev:.1e}), {} HVPs; S − 2/η {:.2e}, u·∇L {:.1e}; top values {}",
                 i + 1,

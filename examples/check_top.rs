@@ -12,6 +12,7 @@
 //! `cargo run --release --example check_top -- [tiny|medium|large] [eig_tol] [steps] [reset]`
 //! (default medium, 1e-10, 100)
 
+use selfstab::mag::Mag;
 use selfstab::sharpness::{EigenOpts, Trail, top_eigen};
 use selfstab::tracking;
 
@@ -25,7 +26,7 @@ fn main() {
     let n: usize = arg(3).and_then(|a| a.parse().ok()).unwrap_or(100);
     let reset = arg(4).is_some_and(|a| a == "reset");
     let (obj, eta, _, topts, mut st) = track::setup_tol(&cfg, tol);
-    let cold = EigenOpts { tol: 1e-10, ..EigenOpts::top::<f64>(2, ()) };
+    let cold = EigenOpts { tol: Mag::new(1e-10), ..EigenOpts::top::<f64>(2, ()) };
     let mut bad = 0;
     for t in 0..n {
         if reset {

@@ -21,6 +21,7 @@ use std::hint::black_box;
 
 use selfstab::data::{digits, init_params};
 use selfstab::gd::{find_instability, gd_step};
+use selfstab::mag::Mag;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::Objective;
 use selfstab::sharpness::{Eigen, EigenOpts, top_eigen, top_eigen_subspace, top_eigen_warm};
@@ -56,7 +57,7 @@ impl Pre {
     }
     fn solve(&mut self, obj: &dyn Objective<f64>, th: &[f64], tol: f64) {
         for i in 0..self.wr.len() {
-            let opts = EigenOpts { tol, warm_ritz: self.wr[i], ..EigenOpts::top::<f64>(1, ()) };
+            let opts = EigenOpts { tol: Mag::new(tol), warm_ritz: self.wr[i], ..EigenOpts::top::<f64>(1, ()) };
             let t0 = cpu_ns();
             let e = top_eigen_warm(obj, th, &self.state[i].0, &self.state[i].1, &opts).unwrap();
             self.cpu[i] += cpu_ns() - t0;
@@ -104,7 +105,7 @@ impl Extra {
     fn solve(&mut self, obj: &dyn Objective<f64>, th: &[f64], tol: f64) {
         for i in 0..self.qs.len() {
             let wr = std::env::var("XWR").map(|x| x.parse().unwrap()).unwrap_or(3);
-            let opts = EigenOpts { tol, warm_ritz: wr, ..EigenOpts::top::<f64>(1, ()) };
+            let opts = EigenOpts { tol: Mag::new(tol), warm_ritz: wr, ..EigenOpts::top::<f64>(1, ()) };
             let warm: Vec<Vec<f64>> = if self.hist[i].is_empty() {
                 vec![]
             } else {
@@ -138,7 +139,7 @@ fn claim34() {
     let ds = digits(100).unwrap();
     let m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &ds, ()).unwrap();
     let mut th = init_params(&layers, 0).unwrap();
-    let opts = EigenOpts { tol: 1e-9, ..EigenOpts::top::<f64>(1, ()) };
+    let opts = EigenOpts { tol: Mag::new(1e-9), ..EigenOpts::top::<f64>(1, ()) };
     let mut warm: Vec<Vec<f64>> = vec![];
     let mut g = vec![0.0; m.dim()];
     let mut counts = vec![];
@@ -202,7 +203,7 @@ fn tiny() -> Tiny {
     let obj = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &ds, ()).unwrap();
     let eta = 0.2297;
     let init = init_params(layers, 0).unwrap();
-    let step = find_instability(&obj, &eta, &init, 20_000, 1e-10, &mut []).unwrap().step;
+    let step = find_instability(&obj, &eta, &init, 20_000, Mag::new(1e-10), &mut []).unwrap().step;
     let mut theta = init;
     let mut g = vec![0.0; obj.dim()];
     let mut prev = theta.clone();
@@ -216,7 +217,7 @@ fn tiny() -> Tiny {
 fn gd(t: &Tiny) {
     let obj = &t.obj;
     for tol in [1e-9, 1e-10] {
-        let opts = EigenOpts { tol, ..EigenOpts::top::<f64>(1, ()) };
+        let opts = EigenOpts { tol: Mag::new(tol), ..EigenOpts::top::<f64>(1, ()) };
         let mut th = t.theta.clone();
         let mut g = vec![0.0; obj.dim()];
         // Warm subspaces of the last two solves: [u, next Ritz vectors].
@@ -265,9 +266,9 @@ fn track(t: &Tiny) {
     let obj = &t.obj;
     let eta = t.eta;
     let tol = 1e-10;
-    let opts = EigenOpts { tol, ..EigenOpts::top::<f64>(1, ()) };
+    let opts = EigenOpts { tol: Mag::new(tol), ..EigenOpts::top::<f64>(1, ()) };
     let u_prev = top_eigen(obj, &t.prev, None, &opts).unwrap().vectors[0].clone();
-    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
+    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: Mag::new(tol), chain_tol: None };
     let mut st = tracking::start(obj, &eta, &t.theta, Some(&u_prev), &topts).unwrap();
     let mut totals = vec![];
     for _ in 0..20 {
@@ -284,14 +285,14 @@ fn track(t: &Tiny) {
     let eig = measure(|| {
         black_box(top_eigen(obj, &t.theta, Some(&u_prev), &opts).unwrap());
     });
-    let opts9 = EigenOpts { tol: 1e-9, ..opts.clone() };
+    let opts9 = EigenOpts { tol: Mag::new(1e-9), ..opts.clone() };
     let eig9_warm = top_eigen(obj, &t.theta, Some(&u_prev), &opts9).unwrap();
     let eig9 = measure(|| {
         black_box(top_eigen(obj, &t.theta, Some(&u_prev), &opts9).unwrap());
     });
     let cen0 = st.dagger.clone();
     let lp = measure(|| {
-        black_box(lin_proj(obj, &eta, &cen0, tol).unwrap());
+        black_box(lin_proj(obj, &eta, &cen0, Mag::new(tol)).unwrap());
     });
     let st0 = st.clone();
     let ts = measure(|| {
@@ -321,11 +322,11 @@ fn trail_point(t: &Tiny, hv: f64) {
     for tol in [1e-10, 1e-9] {
         let mut tr: Trail<f64> = Trail::default();
         for p in &pts {
-            tr.solve(obj, p, None, tol).unwrap();
+            tr.solve(obj, p, None, Mag::new(tol)).unwrap();
         }
-        let e = tr.clone().solve(obj, &th, None, tol).unwrap();
+        let e = tr.clone().solve(obj, &th, None, Mag::new(tol)).unwrap();
         let ms = measure(|| {
-            black_box(tr.clone().solve(obj, &th, None, tol).unwrap());
+            black_box(tr.clone().solve(obj, &th, None, Mag::new(tol)).unwrap());
         });
         println!("     trail solve at the bench point (trail of GD steps {}–{}), tol {tol:e}: {} HVPs, {ms:.3} ms CPU (overhead {:.3})", step - 6, step - 1, e.hvps, ms - e.hvps as f64 * hv);
     }
@@ -337,9 +338,9 @@ fn track_trail(t: &Tiny, per_stage: bool) {
     let obj = &t.obj;
     let eta = t.eta;
     let tol = 1e-10;
-    let opts = EigenOpts { tol, ..EigenOpts::top::<f64>(1, ()) };
+    let opts = EigenOpts { tol: Mag::new(tol), ..EigenOpts::top::<f64>(1, ()) };
     let u_prev = top_eigen(obj, &t.prev, None, &opts).unwrap().vectors[0].clone();
-    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
+    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: Mag::new(tol), chain_tol: None };
     let st = tracking::start(obj, &eta, &t.theta, Some(&u_prev), &topts).unwrap();
     let mut th = t.theta.clone();
     let mut g = vec![0.0; obj.dim()];
@@ -350,17 +351,17 @@ fn track_trail(t: &Tiny, per_stage: bool) {
     let mut tr: Vec<Trail<f64>> = vec![Trail { cap, ..Trail::default() }; 4];
     let mut per = [const { Vec::<u64>::new() }; 5];
     for _ in 0..20 {
-        let e = tg.solve(obj, &th, None, tol).unwrap();
+        let e = tg.solve(obj, &th, None, Mag::new(tol)).unwrap();
         per[0].push(e.hvps);
         let mut p = dag.theta.clone();
         for (pi, gi) in p.iter_mut().zip(&dag.grad) {
             *pi -= eta * gi;
         }
         let ix = |i: usize| if per_stage { i } else { 0 };
-        let mut cen = center_with(obj, &p, Some(&dag.u), Some(&mut tr[ix(0)]), tol).unwrap();
+        let mut cen = center_with(obj, &p, Some(&dag.u), Some(&mut tr[ix(0)]), Mag::new(tol)).unwrap();
         per[1].push(cen.hvps);
         for j in 0..3 {
-            cen = lin_proj_with(obj, &eta, &cen, Some(&mut tr[ix(j + 1)]), tol).unwrap();
+            cen = lin_proj_with(obj, &eta, &cen, Some(&mut tr[ix(j + 1)]), Mag::new(tol)).unwrap();
             per[2 + j].push(cen.hvps);
         }
         dag = cen;
@@ -391,7 +392,7 @@ fn main() {
     }
     if what == "tsteps" {
         // 60 tracking steps from the instability (for profiling).
-        let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10, chain_tol: None };
+        let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: Mag::new(1e-10), chain_tol: None };
         let mut st = tracking::start(&t.obj, &t.eta, &t.theta, None, &topts).unwrap();
         let tm = Timed::new(&t.obj);
         let t0 = cpu_ns();
@@ -425,7 +426,7 @@ fn main() {
 /// Top 16 eigenvalues and the bottom one at θ of the claim-34 setting after 30 steps and at tiny's point.
 #[allow(dead_code)]
 pub fn spectrum(obj: &dyn Objective<f64>, th: &[f64]) {
-    let opts = EigenOpts { tol: 1e-8, ..EigenOpts::top::<f64>(16, ()) };
+    let opts = EigenOpts { tol: Mag::new(1e-8), ..EigenOpts::top::<f64>(16, ()) };
     let e = top_eigen(obj, th, None, &opts).unwrap();
     println!("     top eigenvalues {:?} ({} HVPs)", e.values.iter().map(|x| (x * 1e4).round() / 1e4).collect::<Vec<_>>(), e.hvps);
     // Bottom: top of −H via a shifted operator is not available; estimate λ_min with the top of (S·I − H).
@@ -446,6 +447,6 @@ pub fn spectrum(obj: &dyn Objective<f64>, th: &[f64]) {
         fn d4(&self, t: &[f64], v: &[f64], o: &mut [f64]) -> Result<(), selfstab::error::EvalError> { self.0.d4(t, v, o) }
     }
     let n = Neg(obj, 0.0);
-    let e2 = top_eigen(&n, th, None, &EigenOpts { tol: 1e-6, ..EigenOpts::top::<f64>(3, ()) }).unwrap();
+    let e2 = top_eigen(&n, th, None, &EigenOpts { tol: Mag::new(1e-6), ..EigenOpts::top::<f64>(3, ()) }).unwrap();
     println!("     bottom eigenvalues {:?}", e2.values.iter().map(|x| -x).collect::<Vec<_>>());
 }

@@ -10,6 +10,7 @@
 use rug::Float;
 use selfstab::data::{digits, init_params};
 use selfstab::linalg::set_threads;
+use selfstab::mag::Mag;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::Objective;
 use selfstab::sharpness::{top_eigen, EigenOpts};
@@ -31,7 +32,7 @@ fn main() {
     let obj64 = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &digits(200).expect("digits"), ()).expect("mlp");
     let u64 = top_eigen(&obj64, &init_params(&layers, 0).expect("θ"), None, &EigenOpts::top::<f64>(1, ())).expect("f64 eigen");
     let start: Vec<Float> = u64.vectors[0].iter().map(|x| Float::with_val(256, *x)).collect();
-    let opts = EigenOpts { tol: 1e-20, ..EigenOpts::top::<Float>(1, 256) };
+    let opts = EigenOpts { tol: Mag::new(1e-20), ..EigenOpts::top::<Float>(1, 256) };
     for t in [1, 2, 1, 2] {
         set_threads(t);
         let mut out: Vec<Float> = (0..p).map(|_| Float::new(256)).collect();

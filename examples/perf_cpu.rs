@@ -10,6 +10,7 @@ use std::hint::black_box;
 
 use selfstab::data::{digits, init_params};
 use selfstab::gd::{SearchError, find_instability, gd_step};
+use selfstab::mag::Mag;
 use selfstab::models::mlp::{Activation, LossKind, Mlp, param_count};
 use selfstab::objective::Objective;
 use selfstab::scalar::Scalar;
@@ -106,7 +107,7 @@ fn main() {
     let p = obj.dim();
     let eta = f64::parse(eta_s, ()).unwrap();
     let init = init_params(layers, 0).unwrap();
-    let step = match find_instability(&obj, &eta, &init, 20_000, 1e-10, &mut []) {
+    let step = match find_instability(&obj, &eta, &init, 20_000, Mag::new(1e-10), &mut []) {
         Ok(ins) => ins.step,
         Err(SearchError::NotReached { .. }) => panic!("no instability"),
         Err(e) => panic!("{e}"),
@@ -122,11 +123,11 @@ fn main() {
     let opts = EigenOpts::top::<f64>(1, ());
     let u_prev = top_eigen(&obj, &prev, None, &opts).unwrap().vectors[0].clone();
     let warm = top_eigen(&obj, &theta, Some(&u_prev), &opts).unwrap();
-    let opts9 = EigenOpts { tol: 1e-9, ..opts.clone() };
+    let opts9 = EigenOpts { tol: Mag::new(1e-9), ..opts.clone() };
     let warm9 = top_eigen(&obj, &theta, Some(&u_prev), &opts9).unwrap();
     let u = warm.vectors[0].clone();
-    let cen = center(&obj, &theta, Some(&u_prev), tol).unwrap();
-    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
+    let cen = center(&obj, &theta, Some(&u_prev), Mag::new(tol)).unwrap();
+    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: Mag::new(tol), chain_tol: None };
     let st0 = tracking::start(&obj, &eta, &theta, Some(&u_prev), &topts).unwrap();
     let mut probe = st0.clone();
     let (row, stop) = tracking::step(&obj, &eta, &mut probe, &topts).unwrap();
@@ -170,7 +171,7 @@ fn main() {
         black_box(top_eigen(&obj, &theta, Some(&u_prev), &opts9).unwrap());
     });
     let lp = measure(|| {
-        black_box(lin_proj(&obj, &eta, &cen, tol).unwrap());
+        black_box(lin_proj(&obj, &eta, &cen, Mag::new(tol)).unwrap());
     });
     let ts = measure(|| {
         let mut st = st0.clone();

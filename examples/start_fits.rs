@@ -15,6 +15,7 @@
 //!
 //! `cargo run --release --example start_fits -- [tiny|medium|large] [eig_tol] [steps]` (default
 //! large, 1e-9, 8)
+use selfstab::mag::Mag;
 use selfstab::objective::Objective;
 use selfstab::error::EvalError;
 use selfstab::sharpness::{Eigen, EigenOpts, Trail, center_with, top_eigen_subspace, top_eigen_warm};
@@ -62,7 +63,7 @@ fn probes(obj: &dyn Objective<f64>, tr: &Trail<f64>, role: usize, prev_role: usi
 /// preconditioned solve.
 fn solvers(obj: &dyn Objective<f64>, tr: &Trail<f64>, th: &[f64], us: Vec<f64>, tol: f64) -> String {
     let hvps = |r: Result<Eigen<f64>, EvalError>| r.map_or_else(|e| format!("failed ({e})"), |e| e.hvps.to_string());
-    let opts = |k: usize| EigenOpts { tol, ..EigenOpts::top::<f64>(k, ()) };
+    let opts = |k: usize| EigenOpts { tol: Mag::new(tol), ..EigenOpts::top::<f64>(k, ()) };
     let krylov = hvps(top_eigen_subspace(obj, th, std::slice::from_ref(&us), &opts(1)));
     // Start basis, then the preconditioning Ritz vectors (`top_eigen_warm`: the first k start).
     let warm = |starts: Vec<Vec<f64>>, skip: usize| -> Vec<Vec<f64>> { starts.into_iter().chain(tr.ritz[skip..].iter().cloned()).collect() };
@@ -82,7 +83,7 @@ fn main() {
         let (mut tr, p) = track::chain_start(&st, eta);
         let dag = &st.dagger;
         let s0 = probes(&obj, &tr, 0, topts.projection_steps, &p);
-        let cur = center_with(&obj, &p, Some(&dag.u), Some(&mut tr), tol).expect("centre");
+        let cur = center_with(&obj, &p, Some(&dag.u), Some(&mut tr), Mag::new(tol)).expect("centre");
         println!("t={t} centre ({} HVPs): {s0}", cur.hvps);
         tr.role = 1;
         let q = lin_proj_point(&eta, &cur);
@@ -99,12 +100,12 @@ fn main() {
         for (name, us) in [("trail's start", tr.start(&q).unwrap()), ("own4+prev4 start", fit(&tr, &idx, &q))] {
             println!("     step-1 solvers from the {name}: {}", solvers(&obj, &tr, &q, us, tol));
         }
-        let c1 = lin_proj_with(&obj, &eta, &cur, Some(&mut tr), tol).expect("projection step");
+        let c1 = lin_proj_with(&obj, &eta, &cur, Some(&mut tr), Mag::new(tol)).expect("projection step");
         println!("     step 1 ({} HVPs): {s1}", c1.hvps);
         tr.role = 2;
         let q2 = lin_proj_point(&eta, &c1);
         let s2 = probes(&obj, &tr, 2, 1, &q2);
-        let c2 = lin_proj_with(&obj, &eta, &c1, Some(&mut tr), tol).expect("projection step 2");
+        let c2 = lin_proj_with(&obj, &eta, &c1, Some(&mut tr), Mag::new(tol)).expect("projection step 2");
         println!("     step 2 ({} HVPs): {s2}", c2.hvps);
         track::step(&obj, eta, &mut st, &topts);
     }

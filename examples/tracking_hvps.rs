@@ -11,6 +11,7 @@
 //!
 //! `cargo run --release --example tracking_hvps -- tiny|medium|large [chain_tol|-] [eig_tol]`
 use selfstab::linalg::axpy;
+use selfstab::mag::Mag;
 use selfstab::sharpness::{Trail, center_with};
 use selfstab::stable_set::{early_solve, lin_proj_with};
 use selfstab::tracking::{self, TrackState};
@@ -20,20 +21,20 @@ mod track;
 
 /// HVPs of each solve of the step from `st` (GD, then the θ† chain's roles 0, 1, …), replayed on
 /// copies of the trails.
-fn per_role(obj: &dyn selfstab::objective::Objective<f64>, eta: f64, st: &TrackState<f64>, steps: usize, tol: f64, early_tol: f64) -> Vec<u64> {
+fn per_role(obj: &dyn selfstab::objective::Objective<f64>, eta: f64, st: &TrackState<f64>, steps: usize, tol: Mag, early_tol: Mag) -> Vec<u64> {
     let tol_of = |i: usize| if early_solve(i, steps) { early_tol } else { tol };
     let mut gd = st.trail_gd.clone();
-    let mut out = vec![gd.solve(obj, &st.theta, st.warm_gd.first().map(Vec::as_slice), tol).unwrap().hvps];
+    let mut out = vec![gd.solve(obj, &st.theta, st.warm_gd.first().map(Vec::as_slice), Mag::new(tol.to_f64())).unwrap().hvps];
     let mut tr = st.trail_dagger.clone();
     let dag = &st.dagger;
     let mut p = dag.theta.clone();
     axpy(&-eta, &dag.grad, &mut p);
     tr.role = 0;
-    let mut cur = center_with(obj, &p, Some(&dag.u), Some(&mut tr), tol_of(0)).unwrap();
+    let mut cur = center_with(obj, &p, Some(&dag.u), Some(&mut tr), Mag::new((tol_of(0)).to_f64())).unwrap();
     out.push(cur.hvps);
     for i in 0..steps {
         tr.role = 1 + i;
-        cur = lin_proj_with(obj, &eta, &cur, Some(&mut tr), tol_of(1 + i)).unwrap();
+        cur = lin_proj_with(obj, &eta, &cur, Some(&mut tr), Mag::new((tol_of(1 + i)).to_f64())).unwrap();
         out.push(cur.hvps);
     }
     out

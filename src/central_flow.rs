@@ -12,6 +12,7 @@
 use crate::error::{Error, EvalError};
 use crate::gd::gd_step;
 use crate::linalg::{axpy, dot, norm, zeros};
+use crate::mag::Mag;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
 use crate::sdcp::{self, Residuals, svec_index};
@@ -41,9 +42,9 @@ pub struct FlowOpts {
     /// Most eigenpairs computed; more critical eigenvalues than this is an error.
     pub k_max: usize,
     /// Eigen solver tolerance (relative residual).
-    pub eig_tol: f64,
+    pub eig_tol: Mag,
     /// SDCP tolerance (relative residuals, [`sdcp::Residuals`]).
-    pub sdcp_tol: f64,
+    pub sdcp_tol: Mag,
 }
 
 impl FlowOpts {
@@ -335,14 +336,20 @@ impl CompareRow {
 }
 
 /// Maximum SDCP residuals over a run.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct MaxResiduals {
     /// max psd_x.
-    pub psd_x: f64,
+    pub psd_x: Mag,
     /// max psd_z.
-    pub psd_z: f64,
+    pub psd_z: Mag,
     /// max complementarity.
-    pub compl: f64,
+    pub compl: Mag,
+}
+
+impl Default for MaxResiduals {
+    fn default() -> Self {
+        MaxResiduals { psd_x: Mag::ZERO, psd_z: Mag::ZERO, compl: Mag::ZERO }
+    }
 }
 
 /// Run GD and the central flow from the same θ₀ for `steps` GD steps (`steps + 1` rows).
@@ -446,7 +453,7 @@ pub fn compare_from<S: Scalar>(
         let w_t = st.w.clone();
         // The flow's step and GD's are independent: concurrent with two threads, GD's after the
         // flow's (and only if it succeeds) with one.
-        let flow = || -> Result<(Record<S>, f64), Error> {
+        let flow = || -> Result<(Record<S>, Mag), Error> {
             // Flow: the first sub-step records w(t); the others complete the step.
             let rec = substep(obj, eta, st, opts).map_err(Error::from)?;
             let mut res_step = rec.res.max();
@@ -501,7 +508,7 @@ pub fn compare_from<S: Scalar>(
             sigma2: sig(1),
             pred_loss: rec.pred_loss,
             pred_grad_sq: rec.pred_grad_sq,
-            sdcp_res: res_step,
+            sdcp_res: res_step.to_f64(),
         });
         // Comparison iterate for t − 1 once θ_t is known.
         hist.push_back(th_t);

@@ -950,7 +950,7 @@ fn eval_generic<S: Scalar>(a: &EvalArgs, c: S::Ctx) -> Result<serde_json::Value,
         projection_steps: 3,
         gap_every: 0,
         gap_threshold: "none".into(),
-        eig_tol: 0.0,
+        eig_tol: crate::mag::Mag::ZERO,
         chain_tol: None,
         threads: 1,
         checkpoint_every: 1,
@@ -1027,7 +1027,7 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
         crate::error::EvalError::NonFinite { .. } => crate::error::EvalError::Other(format!("{e} at the parameters of --theta {} (the loss or its gradient overflows there)", theta_name(&a.theta))),
         e => e,
     })?;
-    let tol = crate::config::eig_tol_or(a.eig_tol, a.precision)?;
+    let tol = crate::config::eig_tol_or(a.eig_tol.map(crate::mag::Mag::new), a.precision)?;
     let counted = crate::objective::Counted::shown(model, "eval");
     let dense = dense_eval(a.top_k, p, crate::linalg::is_f64::<S>());
     let eig = if dense {
@@ -1080,13 +1080,14 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     }
     // The residuals and the tolerance are f64 quantities; above f64 their twins hold the f64's value
     // printed at the working precision's digit count, so that every float key has one (decisions §4).
-    let dec = |x: f64| S::from_f64(x, c).to_decimal();
-    j.insert("eigen_residual".into(), serde_json::json!(eig.residuals[0]));
+    let dec = |x: crate::mag::Mag| S::from_mag(x, c).to_decimal();
+    // The numbers are the nearest f64s (0 below f64's range, beyond ≈ 1,070 bits); the decimals exact.
+    j.insert("eigen_residual".into(), serde_json::json!(eig.residuals[0].to_f64()));
     if mpfr {
         j.insert("eigen_residual_decimal".into(), serde_json::json!(dec(eig.residuals[0])));
     }
     if a.top_k > 1 {
-        j.insert("eigen_residuals".into(), serde_json::json!(eig.residuals));
+        j.insert("eigen_residuals".into(), serde_json::json!(eig.residuals.iter().map(|x| x.to_f64()).collect::<Vec<_>>()));
         if mpfr {
             j.insert("eigen_residuals_decimal".into(), serde_json::json!(eig.residuals.iter().map(|&x| dec(x)).collect::<Vec<_>>()));
         }
@@ -1094,7 +1095,7 @@ fn eval_objective<S: Scalar>(a: &EvalArgs, model: &dyn Objective<S>, theta: &[f6
     j.insert("hvp_count".into(), serde_json::json!(hvp_count));
     // `dense` (--top-k ≥ p: every pair from the dense Hessian, eigen_tol unused) or `iterative`.
     j.insert("eigen_method".into(), serde_json::json!(if dense { "dense" } else { "iterative" }));
-    j.insert("eigen_tol".into(), serde_json::json!(tol));
+    j.insert("eigen_tol".into(), serde_json::json!(tol.to_f64()));
     if mpfr {
         j.insert("eigen_tol_decimal".into(), serde_json::json!(dec(tol)));
     }

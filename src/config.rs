@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
+use crate::mag::Mag;
 use crate::models::cubic::CubicSpec;
 use crate::scalar::Precision;
 
@@ -78,11 +79,11 @@ pub struct RunConfig {
     pub gap_every: Option<u64>,
     /// Stop at λ₂(θ†) ≥ C/η, or "none".
     pub gap_threshold: Option<GapThreshold>,
-    /// Eigen tolerance (relative residual).
-    pub eig_tol: Option<f64>,
+    /// Eigen tolerance (relative residual; a number, or "m*2^e" below f64's range, [`Mag`]).
+    pub eig_tol: Option<Mag>,
     /// Tolerance of the θ† chain's early solves (`tracking::TrackOpts::chain_tol`; unset: eig_tol).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chain_tol: Option<f64>,
+    pub chain_tol: Option<Mag>,
     /// Threads for the f64 matrix products.
     pub threads: Option<usize>,
     /// Checkpoint every this many tracking steps.
@@ -161,10 +162,10 @@ pub struct Resolved {
     /// Gap threshold C or "none".
     pub gap_threshold: String,
     /// Eigen tolerance.
-    pub eig_tol: f64,
+    pub eig_tol: Mag,
     /// Early-solve tolerance of the θ† chain (None: eig_tol).
     #[serde(default)]
-    pub chain_tol: Option<f64>,
+    pub chain_tol: Option<Mag>,
     /// Threads.
     pub threads: usize,
     /// Checkpoint interval.
@@ -310,12 +311,12 @@ pub fn file_digest(name: &str) -> Result<Option<u64>, InputError> {
 }
 
 /// The eigen tolerance given (a relative residual in (0, 1)), or `default` when none is.
-pub fn eig_tol_or(given: Option<f64>, prec: Precision) -> Result<f64, InputError> {
+pub fn eig_tol_or(given: Option<Mag>, prec: Precision) -> Result<Mag, InputError> {
     // A solve's relative residual stops near the rounding level: f64 at 1e-16 ran 5000 HVPs and
     // failed, 128 bits at 1e-50 ran 291 s and failed. 32ε (7.1e-15 in f64) is refused below.
     let floor = match prec {
-        Precision::F64 => 32.0 * f64::EPSILON,
-        Precision::Bits(b) => libm::ldexp(1.0, 6 - b as i32),
+        Precision::F64 => Mag::new(32.0 * f64::EPSILON),
+        Precision::Bits(b) => Mag::pow2(6 - b as i64),
     };
     match given {
         Some(t) if t.is_finite() && t >= floor && t < 1.0 => Ok(t),
@@ -634,14 +635,14 @@ mod tests {
     /// defaults pass.
     #[test]
     fn an_eigen_tolerance_below_the_rounding_level_is_refused() {
-        let e = eig_tol_or(Some(1e-16), Precision::F64).unwrap_err().to_string();
+        let e = eig_tol_or(Some(Mag::new(1e-16)), Precision::F64).unwrap_err().to_string();
         assert!(e.contains("eig_tol") && e.contains("7.11e-15") && e.contains("f64"), "{e}");
-        assert_eq!(eig_tol_or(Some(32.0 * f64::EPSILON), Precision::F64).unwrap(), 32.0 * f64::EPSILON);
-        assert!(eig_tol_or(Some(1e-50), Precision::Bits(128)).unwrap_err().to_string().contains("1.88e-37"));
-        assert_eq!(eig_tol_or(Some(1e-100), Precision::Bits(512)).unwrap(), 1e-100);
+        assert_eq!(eig_tol_or(Some(Mag::new(32.0 * f64::EPSILON)), Precision::F64).unwrap(), 32.0 * f64::EPSILON);
+        assert!(eig_tol_or(Some(Mag::new(1e-50)), Precision::Bits(128)).unwrap_err().to_string().contains("1.88e-37"));
+        assert_eq!(eig_tol_or(Some(Mag::new(1e-100)), Precision::Bits(512)).unwrap(), 1e-100);
         assert_eq!(eig_tol_or(None, Precision::Bits(256)).unwrap(), libm::ldexp(1.0, -240));
-        assert!(eig_tol_or(Some(0.0), Precision::F64).unwrap_err().to_string().contains("[7.11e-15, 1)"));
-        assert!(eig_tol_or(Some(1e-50), Precision::Bits(128)).unwrap_err().to_string().contains("at 128 bits"));
+        assert!(eig_tol_or(Some(Mag::ZERO), Precision::F64).unwrap_err().to_string().contains("[7.11e-15, 1)"));
+        assert!(eig_tol_or(Some(Mag::new(1e-50)), Precision::Bits(128)).unwrap_err().to_string().contains("at 128 bits"));
     }
 
     /// η is read as decimal text: one below f64's range (positive, parsing to 0) is refused as too

@@ -4,6 +4,7 @@
 
 use crate::error::EvalError;
 use crate::linalg::axpy;
+use crate::mag::Mag;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
 use crate::sharpness::{Center, Trail, center, center_with};
@@ -20,7 +21,7 @@ pub fn initial<S: Scalar>(
     theta0: &[S],
     u_ref: Option<&[S]>,
     steps: usize,
-    tol: f64,
+    tol: Mag,
 ) -> Result<Projected<S>, EvalError> {
     crate::gd::check_learning_rate(eta)?;
     let c0 = center(obj, theta0, u_ref, tol)?;
@@ -39,7 +40,7 @@ pub fn initial_with<S: Scalar>(
     steps: usize,
     trail_theta0: &mut Trail<S>,
     trail: &mut Trail<S>,
-    tol: f64,
+    tol: Mag,
 ) -> Result<Projected<S>, EvalError> {
     crate::gd::check_learning_rate(eta)?;
     let c0 = center_with(obj, theta0, u_ref, Some(trail_theta0), tol)?;
@@ -56,12 +57,12 @@ pub const START_TOL: f64 = 1e-6;
 pub const START_EXTRA_STEPS: usize = 50;
 
 /// The start's bound on S(θ†₀) − 2/η: max([`START_TOL`], `tol`)·2/η.
-pub fn start_bound<S: Scalar>(eta: &S, tol: f64) -> f64 {
-    START_TOL.max(tol) * (S::from_i64(2, eta.ctx()) / eta).to_f64()
+pub fn start_bound<S: Scalar>(eta: &S, tol: Mag) -> f64 {
+    START_TOL.max(tol.to_f64()) * (S::from_i64(2, eta.ctx()) / eta).to_f64()
 }
 
 /// Whether a projection's S(θ†) − 2/η ≤ [`start_bound`] (θ† in M as far as S goes).
-pub fn within_start_tol<S: Scalar>(eta: &S, residual_s: &S, tol: f64) -> bool {
+pub fn within_start_tol<S: Scalar>(eta: &S, residual_s: &S, tol: Mag) -> bool {
     residual_s.to_f64() <= start_bound(eta, tol)
 }
 
@@ -82,7 +83,7 @@ fn into_stable_set<S: Scalar>(
     proj: Projected<S>,
     steps: usize,
     trail: Option<&mut Trail<S>>,
-    tol: f64,
+    tol: Mag,
 ) -> Projected<S> {
     if within_start_tol(eta, &proj.residual_s, tol) {
         return proj;
@@ -138,7 +139,7 @@ pub fn step<S: Scalar>(
     eta: &S,
     dag: &Center<S>,
     steps: usize,
-    tol: f64,
+    tol: Mag,
 ) -> Result<Projected<S>, EvalError> {
     crate::gd::check_learning_rate(eta)?;
     step_early(obj, eta, dag, steps, None, tol, tol)
@@ -153,7 +154,7 @@ pub fn step_with<S: Scalar>(
     dag: &Center<S>,
     steps: usize,
     trail: &mut Trail<S>,
-    tol: f64,
+    tol: Mag,
 ) -> Result<Projected<S>, EvalError> {
     step_early(obj, eta, dag, steps, Some(trail), tol, tol)
 }
@@ -168,8 +169,8 @@ pub fn step_early<S: Scalar>(
     dag: &Center<S>,
     steps: usize,
     mut trail: Option<&mut Trail<S>>,
-    tol: f64,
-    early_tol: f64,
+    tol: Mag,
+    early_tol: Mag,
 ) -> Result<Projected<S>, EvalError> {
     let mut p = dag.theta.clone();
     axpy(&(-eta.clone()), &dag.grad, &mut p);

@@ -11,7 +11,7 @@ pub enum InputError {
     #[error("learning rate must be finite and > 0, got `{0}`")]
     LearningRate(String),
     /// `--precision` out of range.
-    #[error("precision must be `f64` or a number of bits in 53..=1024 (tolerances are held in f64), got `{0}`")]
+    #[error("precision must be `f64` or a number of bits in 53..=65536, got `{0}`")]
     Precision(String),
     /// A configuration value is out of its range or malformed.
     #[error("bad value for `{key}`: {msg}")]
@@ -95,9 +95,9 @@ pub enum EvalError {
     )]
     EigenStalled {
         /// Relative residual reached.
-        residual: f64,
+        residual: crate::mag::Mag,
         /// Tolerance requested.
-        tol: f64,
+        tol: crate::mag::Mag,
         /// HVPs spent.
         hvps: u64,
     },

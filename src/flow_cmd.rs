@@ -14,6 +14,7 @@ use crate::central_flow::{self, COLUMNS, CompareRow, CompareState, FlowOpts, For
 use crate::config::Resolved;
 use crate::error::{Error, EvalError, InputError};
 use crate::figures::{Axes, Series, doc, panel, write_both};
+use crate::mag::Mag;
 use crate::npy::{self, NpyArray, write_atomic, write_json_atomic};
 use crate::scalar::{Precision, Scalar};
 
@@ -185,7 +186,7 @@ pub struct FlowSummary {
     /// Largest SDCP residuals over all sub-steps.
     pub sdcp_max_residuals: MaxResiduals,
     /// SDCP tolerance.
-    pub sdcp_tol: f64,
+    pub sdcp_tol: Mag,
     /// Wall time of GD + flow (s).
     pub wall_seconds: f64,
     /// Model description.
@@ -282,7 +283,7 @@ fn flow_generic<S: Scalar>(cfg: &Resolved, args: &FlowArgs, c: S::Ctx) -> Result
     opts.k_max = args.top_k;
     opts.eig_tol = cfg.eig_tol;
     if let Some(t) = args.sdcp_tol {
-        opts.sdcp_tol = t;
+        opts.sdcp_tol = Mag::new(t);
     }
     let mut ticker = crate::progress::Ticker::new(10);
     // A checkpoint holds every row so far, so its cost grows with the run: after the first, one is

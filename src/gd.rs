@@ -9,6 +9,7 @@
 
 use crate::error::EvalError;
 use crate::linalg::{all_finite, axpy, zeros};
+use crate::mag::Mag;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
 use crate::sharpness::{EigenOpts, top_eigen_subspace};
@@ -127,7 +128,7 @@ pub fn find_instability_shown<S: Scalar>(
     eta: &S,
     from: SearchState<S>,
     cap: u64,
-    eig_tol: f64,
+    eig_tol: Mag,
     observer: &mut dyn Observer<S>,
 ) -> Result<Instability<S>, SearchError> {
     let mut prog = Progress::new(10);
@@ -245,7 +246,7 @@ pub fn find_instability<S: Scalar>(
     eta: &S,
     theta_init: &[S],
     cap: u64,
-    eig_tol: f64,
+    eig_tol: Mag,
     observers: &mut [&mut dyn Observer<S>],
 ) -> Result<Instability<S>, SearchError> {
     crate::objective::check_point(obj, "θ_init", theta_init).map_err(|e| SearchError::Eval(e, 0))?;
@@ -259,7 +260,7 @@ pub fn find_instability_from<S: Scalar>(
     eta: &S,
     mut st: SearchState<S>,
     cap: u64,
-    eig_tol: f64,
+    eig_tol: Mag,
     observers: &mut [&mut dyn Observer<S>],
 ) -> Result<Instability<S>, SearchError> {
     let c = obj.ctx();
@@ -371,7 +372,7 @@ impl<S: Scalar> GradientFlow<S> {
     }
 
     /// Record the row of GD step `t` (`dagger` = θ†_t), then advance the flow by one GD step.
-    pub fn advance(&mut self, obj: &dyn Objective<S>, eta: &S, dagger: &[S], t: u64, tol: f64) -> Result<(), EvalError> {
+    pub fn advance(&mut self, obj: &dyn Objective<S>, eta: &S, dagger: &[S], t: u64, tol: Mag) -> Result<(), EvalError> {
         let c = obj.ctx();
         let opts = EigenOpts { tol, ..EigenOpts::top::<S>(1, c) };
         let eig = top_eigen_subspace(obj, &self.theta, std::slice::from_ref(&self.u), &opts)?;

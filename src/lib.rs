@@ -8,6 +8,7 @@
 //! | module | object | theory |
 //! |---|---|---|
 //! | [`scalar`] | f64 and MPFR scalars with a precision context | `theory/README.md` §Numerics |
+//! | [`mag`] | tolerances and relative residuals with a wide exponent (2^(16 − bits) at any precision) | `theory/README.md` §Numerics |
 //! | [`objective`] | the loss L with ∇L, ∇²L·v, ∇³L\[v,w\], ∇⁴L\[v,v,v\] | reference §1 |
 //! | [`taylor_check`] | a user objective's derivatives against central differences (rate 2) and their symmetries | reference §1 |
 //! | [`models`] | exact/perturbed cubic models, MLPs, the small CNN (= MLP∘A), the width-1 model | models §1–§3, reference §9.4 |
@@ -84,6 +85,7 @@ pub mod figures;
 pub mod flow_cmd;
 pub mod gd;
 pub mod linalg;
+pub mod mag;
 pub mod memory;
 pub mod models;
 pub mod monitors;

@@ -602,7 +602,7 @@ pub fn jacobi_eigen<S: Scalar>(a: &[S], n: usize) -> (Vec<S>, Vec<S>) {
         v[i * n + i] = S::one(c);
     }
     let fro = norm(&m);
-    let thresh = fro * &S::from_f64(S::eps(c), c);
+    let thresh = fro * &S::from_mag(S::eps_mag(c), c);
     let zero = S::zero(c);
     let one = S::one(c);
     let two = S::from_i64(2, c);
@@ -768,7 +768,7 @@ mod tests {
             v[i * n + i] = S::one(c);
         }
         let fro = norm(&m);
-        let thresh = fro * &S::from_f64(S::eps(c), c);
+        let thresh = fro * &S::from_mag(S::eps_mag(c), c);
         let zero = S::zero(c);
         let one = S::one(c);
         let two = S::from_i64(2, c);

@@ -89,7 +89,7 @@ struct JobFlags {
     /// Cap on the GD steps of the instability search (default 20000).
     #[arg(long)]
     search_steps: Option<u64>,
-    /// `f64` or a number of MPFR bits (53..=1024) (default f64).
+    /// `f64` or a number of MPFR bits (53..=65536) (default f64).
     #[arg(long)]
     precision: Option<String>,
     /// Relative residual of the eigen solves (default 1e-10 in f64, 2^(16−bits) in MPFR).
@@ -131,7 +131,7 @@ impl JobFlags {
             steps: self.steps,
             search_steps: self.search_steps,
             precision: self.precision.map(Num::Text),
-            eig_tol: self.eig_tol,
+            eig_tol: self.eig_tol.map(selfstab::mag::Mag::new),
             threads: self.threads,
             out: self.out,
             ..RunConfig::default()
@@ -427,7 +427,7 @@ enum Cmd {
         /// mse or ce.
         #[arg(long, default_value = "mse")]
         loss: String,
-        /// `f64` or a number of MPFR bits (53..=1024) (default f64).
+        /// `f64` or a number of MPFR bits (53..=65536) (default f64).
         #[arg(long, default_value = "f64")]
         precision: String,
         /// Top eigenpairs to compute.
@@ -506,7 +506,7 @@ fn dispatch(cmd: Cmd) -> Result<(), selfstab::Error> {
             let (from_file, flags) = job.split()?;
             let flags = RunConfig {
                 projection_steps,
-                chain_tol,
+                chain_tol: chain_tol.map(selfstab::mag::Mag::new),
                 gap_every,
                 gap_threshold: gap_threshold.map(|g| match g.trim().parse::<f64>() {
                     Ok(v) => GapThreshold::Value(v),

@@ -21,6 +21,7 @@
 
 use crate::error::EvalError;
 use crate::linalg::{axpy, dot, norm, scale, sub, zeros};
+use crate::mag::Mag;
 use crate::npy::finite_or_nan;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
@@ -132,7 +133,7 @@ fn power_form<S: Scalar>(start: &[S], mut apply: impl FnMut(&[S], &mut [S]) -> R
 
 /// The monitors at step `t` (θ_t = `theta`, θ†_t = `dag`, prediction `v`, `None` once it has
 /// diverged) and the slice F(x) = L(θ† + x·u); `eig_tol` is the eigen solves' tolerance.
-pub fn observe<S: Scalar>(obj: &dyn Objective<S>, dag: &Center<S>, theta: &[S], v: Option<&[S]>, t: u64, eig_tol: f64) -> Result<(MonitorRow, Slice), EvalError> {
+pub fn observe<S: Scalar>(obj: &dyn Objective<S>, dag: &Center<S>, theta: &[S], v: Option<&[S]>, t: u64, eig_tol: Mag) -> Result<(MonitorRow, Slice), EvalError> {
     let c = obj.ctx();
     let at = &dag.theta;
     let (d2l_v_v_gd, d3l_v_gd) = perp_ratios(obj, at, &dag.u, &sub(theta, at))?;

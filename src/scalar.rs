@@ -18,12 +18,16 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 
 use rug::Float;
 
+use crate::mag::Mag;
+
 /// Smallest and largest MPFR precision (bits) a run accepts.
 pub const MIN_BITS: u32 = 53;
-/// Largest MPFR precision (bits) a run accepts: the engine holds its tolerances (2^(16 − bits) by
-/// default) and the eigen solver's thresholds (eps = 2^(1 − bits)) as f64, whose range ends at
-/// 2^-1074, so above ≈ 1,070 bits they would round to 0. (`enclose` has its own range.)
-pub const MAX_BITS: u32 = 1024;
+/// Largest MPFR precision (bits) a run accepts. The engine holds its tolerances (2^(16 − bits) by
+/// default) and the eigen solver's thresholds (eps = 2^(1 − bits)) as [`Mag`]s, which keep their
+/// exponent at any precision (as f64s they would round to 0 above ≈ 1,070 bits, the cap before);
+/// the bound only keeps a typo from asking for hours per operation (a 65,536-bit multiply-add
+/// costs ≈ 1,000 times a 256-bit one). (`enclose` has its own range.)
+pub const MAX_BITS: u32 = 65_536;
 
 /// A real scalar with an explicit precision context.
 pub trait Scalar:
@@ -69,6 +73,15 @@ pub trait Scalar:
     }
     /// Nearest f64 (for reports only).
     fn to_f64(&self) -> f64;
+    /// The value rounded to 53 significant bits with its exponent kept whole (the engine's
+    /// tolerance comparisons: [`Mag`] equals the f64 ratio where that is a normal f64).
+    fn to_mag(&self) -> Mag;
+    /// Exact conversion of a [`Mag`] (f64: the nearest f64).
+    fn from_mag(x: Mag, c: Self::Ctx) -> Self;
+    /// [`Scalar::eps`] with its exponent kept whole: 2^(1 − bits) at any MPFR precision.
+    fn eps_mag(c: Self::Ctx) -> Mag {
+        Mag::pow2(1 - Self::bits(c) as i64)
+    }
     /// All significant digits as a decimal string (round-trips).
     fn to_decimal(&self) -> String;
     /// `self += a·b` in place (one rounding for MPFR; two for the generic f64 path, which stays
@@ -138,15 +151,13 @@ pub fn check_precision<S: Scalar>(c: S::Ctx) -> Result<(), crate::error::InputEr
 }
 
 /// [`check_precision`] for an objective the engine runs on (the models' constructors): at most
-/// [`MAX_BITS`], where its f64-held tolerances still have range (above ≈ 1,075 bits the default
-/// eigen tolerance is 0 and every solve fails naming a tolerance the user never set). The reduced
-/// map, which has no tolerances, takes any precision MPFR does.
+/// [`MAX_BITS`]. The reduced map, which has no tolerances, takes any precision MPFR does.
 pub fn check_model_precision<S: Scalar>(c: S::Ctx) -> Result<(), crate::error::InputError> {
     check_precision::<S>(c)?;
     if S::bits(c) > MAX_BITS {
         return Err(crate::error::InputError::Value {
             key: "precision".into(),
-            msg: format!("an objective's MPFR precision must be at most {MAX_BITS} bits (the engine's tolerances are held in f64), got {}", S::bits(c)),
+            msg: format!("an objective's MPFR precision must be at most {MAX_BITS} bits, got {}", S::bits(c)),
         });
     }
     Ok(())
@@ -175,6 +186,15 @@ impl Scalar for f64 {
     }
     fn to_f64(&self) -> f64 {
         *self
+    }
+    fn to_mag(&self) -> Mag {
+        Mag::new(*self)
+    }
+    fn from_mag(x: Mag, _: ()) -> Self {
+        x.to_f64()
+    }
+    fn eps_mag(_: ()) -> Mag {
+        Mag::new(f64::EPSILON)
     }
     fn to_decimal(&self) -> String {
         format!("{self:e}")
@@ -272,6 +292,23 @@ impl Scalar for Float {
     }
     fn to_f64(&self) -> f64 {
         Float::to_f64(self)
+    }
+    fn to_mag(&self) -> Mag {
+        if !Float::is_finite(self) || self.is_zero() {
+            return Mag::new(Float::to_f64(self));
+        }
+        // m in [0.5, 1) rounded to 53 bits (m = 1 after rounding up: Mag normalises it).
+        let (m, e) = self.to_f64_exp();
+        Mag::ldexp(m, e as i64)
+    }
+    fn from_mag(x: Mag, c: u32) -> Self {
+        let (m, e) = x.parts();
+        let mut f = Float::with_val(c, m);
+        if f.is_finite() && !f.is_zero() {
+            // e fits MPFR's exponent range for every value the engine builds (|e| < 2^30).
+            f <<= e.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        }
+        f
     }
     fn to_decimal(&self) -> String {
         self.to_string_radix(10, None)
@@ -609,13 +646,15 @@ fn tanh_fast_lanes(x: &[f64; TANH_LANES], out: &mut [f64; TANH_LANES]) {
 mod fast_tests {
     use super::*;
 
-    /// `--precision` takes `f64` and 53 ..= 1024 bits, both ends included, and nothing else.
+    /// `--precision` takes `f64` and 53 ..= 65,536 bits, both ends included, and nothing else.
     #[test]
-    fn precision_accepts_53_to_1024_bits_inclusive() {
+    fn precision_accepts_53_to_65536_bits_inclusive() {
         assert_eq!(Precision::parse("F64").unwrap(), Precision::F64);
         assert_eq!(Precision::parse("53").unwrap(), Precision::Bits(53));
         assert_eq!(Precision::parse(" 1024 ").unwrap(), Precision::Bits(1024));
-        for bad in ["52", "1025", "0", "-256", "256.0", "f32", ""] {
+        assert_eq!(Precision::parse("4096").unwrap(), Precision::Bits(4096));
+        assert_eq!(Precision::parse("65536").unwrap(), Precision::Bits(65536));
+        for bad in ["52", "65537", "0", "-256", "256.0", "f32", ""] {
             assert!(Precision::parse(bad).is_err(), "`{bad}` accepted");
         }
     }

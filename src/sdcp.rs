@@ -16,6 +16,7 @@
 
 use crate::error::EvalError;
 use crate::linalg::jacobi_eigen;
+use crate::mag::Mag;
 use crate::scalar::Scalar;
 
 /// A solved SDCP.
@@ -35,26 +36,33 @@ pub struct Solution<S: Scalar> {
 
 /// Residuals of a solve, made dimensionless with a = ‖Â‖_F and b = λ_max(G):
 /// `psd_x` = b·max(0, −λ_min X)/a, `psd_z` = max(0, −λ_min Z)/a, `compl` = b·|⟨X,Z⟩|/a².
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+/// [`Mag`]s, so they compare with the default 2^(40 − bits) at any precision.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct Residuals {
     /// Relative PSD violation of X.
-    pub psd_x: f64,
+    pub psd_x: Mag,
     /// Relative PSD violation of Z = Â + B̂\[X\].
-    pub psd_z: f64,
+    pub psd_z: Mag,
     /// Relative complementarity |⟨X, Z⟩|.
-    pub compl: f64,
+    pub compl: Mag,
+}
+
+impl Default for Residuals {
+    fn default() -> Self {
+        Residuals { psd_x: Mag::ZERO, psd_z: Mag::ZERO, compl: Mag::ZERO }
+    }
 }
 
 impl Residuals {
     /// The largest of the three.
-    pub fn max(&self) -> f64 {
+    pub fn max(&self) -> Mag {
         self.psd_x.max(self.psd_z).max(self.compl)
     }
 }
 
 /// Default tolerance of a precision: 1e-10 in f64, 2^(40 − bits) in MPFR.
-pub fn default_tol<S: Scalar>(c: S::Ctx) -> f64 {
-    if S::precision_name(c) == "f64" { 1e-10 } else { libm::ldexp(1.0, 40 - S::bits(c) as i32) }
+pub fn default_tol<S: Scalar>(c: S::Ctx) -> Mag {
+    if S::precision_name(c) == "f64" { Mag::new(1e-10) } else { Mag::pow2(40 - S::bits(c) as i64) }
 }
 
 /// svec index of (i, j), i ≤ j, in an m×m matrix (row-major upper triangle).
@@ -113,8 +121,8 @@ fn matvec<S: Scalar>(g: &[S], x: &[S]) -> Vec<S> {
     (0..n).map(|i| crate::linalg::dot(&g[i * n..(i + 1) * n], x)).collect()
 }
 
-fn norm2<S: Scalar>(x: &[S]) -> f64 {
-    crate::linalg::norm(x).to_f64()
+fn norm2<S: Scalar>(x: &[S]) -> Mag {
+    crate::linalg::norm(x).to_mag()
 }
 
 /// PSD projection of svec(Y): returns svec(Π(Y)) and the eigendecomposition of Y.
@@ -196,7 +204,7 @@ fn solve_dense<S: Scalar>(a: &[S], b: &[S]) -> Option<Vec<S>> {
 /// Solve the SDCP with Â (m×m symmetric, row-major) and the Gram operator of the vectors
 /// `gs[svec_index(m,i,j)] = g_ij` (B̂\[X\]_ij = Σ_kl X_kl ⟨g_ij, g_kl⟩, off-diagonal pairs counted
 /// twice), to relative residual `tol`. `warm` is a previous X (m×m) to start from.
-pub fn solve_gram<S: Scalar>(a_hat: &[S], gs: &[Vec<S>], m: usize, tol: f64, warm: Option<&[S]>) -> Result<Solution<S>, EvalError> {
+pub fn solve_gram<S: Scalar>(a_hat: &[S], gs: &[Vec<S>], m: usize, tol: Mag, warm: Option<&[S]>) -> Result<Solution<S>, EvalError> {
     let n = m * (m + 1) / 2;
     if gs.len() != n || a_hat.len() != m * m {
         return Err(EvalError::Other(format!("SDCP: expected {n} vectors g_ij and a {m}×{m} matrix Â")));
@@ -241,7 +249,7 @@ pub fn solve_gram<S: Scalar>(a_hat: &[S], gs: &[Vec<S>], m: usize, tol: f64, war
 }
 
 /// Solve the SDCP with Â (m×m) and the operator given as its n×n svec matrix G (symmetric PSD).
-pub fn solve<S: Scalar>(a_hat: &[S], g: &[S], m: usize, tol: f64, warm: Option<&[S]>) -> Result<Solution<S>, EvalError> {
+pub fn solve<S: Scalar>(a_hat: &[S], g: &[S], m: usize, tol: Mag, warm: Option<&[S]>) -> Result<Solution<S>, EvalError> {
     let n = m * (m + 1) / 2;
     if m == 0 {
         return Ok(Solution { x: vec![], z: vec![], x_eigs: vec![], res: Residuals::default(), iters: 0 });
@@ -257,7 +265,7 @@ pub fn solve<S: Scalar>(a_hat: &[S], g: &[S], m: usize, tol: f64, warm: Option<&
     let a = svec(a_hat, m, &r2);
     let a_norm = norm2(&a);
     let (gvals, _) = jacobi_eigen(g, n);
-    let b_norm = gvals[0].to_f64().max(0.0);
+    let b_norm = gvals[0].to_mag().max(Mag::ZERO);
     if a_norm == 0.0 {
         let zero = crate::linalg::zeros::<S>(m * m, c);
         return Ok(Solution { x: zero.clone(), z: zero, x_eigs: vec![0.0; m], res: Residuals::default(), iters: 0 });
@@ -268,7 +276,7 @@ pub fn solve<S: Scalar>(a_hat: &[S], g: &[S], m: usize, tol: f64, warm: Option<&
         Some(w) if w.len() == m * m => svec(w, m, &r2),
         _ => crate::linalg::zeros::<S>(n, c),
     };
-    let resid = |x: &[S]| -> (Vec<S>, Vec<S>, Vec<S>, Vec<S>, f64) {
+    let resid = |x: &[S]| -> (Vec<S>, Vec<S>, Vec<S>, Vec<S>, Mag) {
         let mut z = matvec(g, x);
         for (zi, ai) in z.iter_mut().zip(&a) {
             *zi += ai;
@@ -345,18 +353,18 @@ pub fn solve<S: Scalar>(a_hat: &[S], g: &[S], m: usize, tol: f64, warm: Option<&
 }
 
 /// Residuals of the SDCP at a candidate svec(X); returns svec(Z) too.
-fn evaluate<S: Scalar>(x: &[S], a: &[S], g: &[S], m: usize, r2: &S, a_norm: f64, b_norm: f64) -> (Vec<S>, Residuals) {
+fn evaluate<S: Scalar>(x: &[S], a: &[S], g: &[S], m: usize, r2: &S, a_norm: Mag, b_norm: Mag) -> (Vec<S>, Residuals) {
     let mut z = matvec(g, x);
     for (zi, ai) in z.iter_mut().zip(a) {
         *zi += ai;
     }
     let (xe, _) = jacobi_eigen(&smat(x, m, r2), m);
     let (ze, _) = jacobi_eigen(&smat(&z, m, r2), m);
-    let neg = |v: &[S]| v.last().map(|l| (-l.to_f64()).max(0.0)).unwrap_or(0.0);
+    let neg = |v: &[S]| v.last().map(|l| (-l.clone()).to_mag().max(Mag::ZERO)).unwrap_or(Mag::ZERO);
     let res = Residuals {
         psd_x: b_norm * neg(&xe) / a_norm,
         psd_z: neg(&ze) / a_norm,
-        compl: b_norm * crate::linalg::dot(x, &z).to_f64().abs() / (a_norm * a_norm),
+        compl: b_norm * crate::linalg::dot(x, &z).to_mag().abs() / (a_norm * a_norm),
     };
     (z, res)
 }

@@ -21,6 +21,7 @@ use rand_core::{Rng, SeedableRng};
 use crate::data::Dataset;
 use crate::error::{Error, EvalError, InputError};
 use crate::linalg::{axpy, dot, zeros};
+use crate::mag::Mag;
 use crate::models::mlp::{Activation, LossKind, Mlp};
 use crate::objective::Objective;
 use crate::sharpness::center;
@@ -145,7 +146,7 @@ pub struct SgdOpts {
     /// The window is the last `window` fraction of the run (and after EoS).
     pub window: f64,
     /// Eigen tolerance.
-    pub eig_tol: f64,
+    pub eig_tol: Mag,
 }
 
 /// One full-batch check along the SGD run.
@@ -612,7 +613,7 @@ fn job_opts(a: &SgdArgs, b: usize) -> Result<SgdOpts, Error> {
         sample_seed: a.sample_seed,
         eos_eps: a.eos_eps,
         window: a.window,
-        eig_tol: 1e-10,
+        eig_tol: Mag::new(1e-10),
     })
 }
 

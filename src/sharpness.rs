@@ -20,6 +20,7 @@
 
 use crate::error::EvalError;
 use crate::linalg::{axpy, axpy_in, combine_in, dot, dots, dots_acc, jacobi_eigen, join2, lin_combs, norm, pass_mid, scale, simd, zeros, PASS_BLOCK};
+use crate::mag::Mag;
 use crate::models::jet::Pool;
 use crate::objective::Objective;
 use crate::scalar::{Precision, Scalar};
@@ -30,8 +31,9 @@ pub struct EigenOpts {
     /// Number of top (largest algebraic) eigenpairs, ≥ 1 (0 is an error); a solve returns
     /// min(k, p) pairs, p the objective's dimension.
     pub k: usize,
-    /// Relative residual tolerance ‖Hy − θy‖ ≤ tol·max(|θ|, |θ₁|, the spectrum's size) ([`Eigen::residuals`]).
-    pub tol: f64,
+    /// Relative residual tolerance ‖Hy − θy‖ ≤ tol·max(|θ|, |θ₁|, the spectrum's size) ([`Eigen::residuals`]);
+    /// a [`Mag`], so the default 2^(16 − bits) has range at any MPFR precision.
+    pub tol: Mag,
     /// Largest basis before a thick restart.
     pub max_basis: usize,
     /// HVP budget; beyond it the solve fails with [`EvalError::EigenStalled`].
@@ -42,15 +44,15 @@ pub struct EigenOpts {
 
 impl EigenOpts {
     /// Default tolerance of a context: 1e-10 in f64, 2^(16 − bits) in MPFR (decisions.md §5).
-    pub fn default_tol<S: Scalar>(c: S::Ctx) -> f64 {
+    pub fn default_tol<S: Scalar>(c: S::Ctx) -> Mag {
         let prec = if S::precision_name(c) == "f64" { Precision::F64 } else { Precision::Bits(S::bits(c)) };
         Self::default_tol_of(prec)
     }
     /// The same default for a configured precision.
-    pub fn default_tol_of(prec: Precision) -> f64 {
+    pub fn default_tol_of(prec: Precision) -> Mag {
         match prec {
-            Precision::F64 => 1e-10,
-            Precision::Bits(b) => libm::ldexp(1.0, 16 - b as i32),
+            Precision::F64 => Mag::new(1e-10),
+            Precision::Bits(b) => Mag::pow2(16 - b as i64),
         }
     }
     /// Top-k with the default tolerance of the context.
@@ -69,11 +71,11 @@ pub struct Eigen<S: Scalar> {
     pub vectors: Vec<Vec<S>>,
     /// Relative residuals ‖Hy − θy‖/max(|θ|, |θ₁|, the spectrum's size) of each pair (the top pair:
     /// ‖Hu − Su‖/|S| when S is the largest eigenvalue in magnitude; [`all_eigenpairs`]: /‖H‖₂).
-    pub residuals: Vec<f64>,
+    pub residuals: Vec<Mag>,
     /// Hessian-vector products spent.
     pub hvps: u64,
     /// The tolerance used.
-    pub tol: f64,
+    pub tol: Mag,
     /// The next Ritz vectors below the k-th (up to `EigenOpts::warm_ritz`, default 3; not converged): a warm subspace for the
     /// next solve along a trajectory.
     pub next_ritz: Vec<Vec<S>>,
@@ -162,8 +164,8 @@ pub fn complete_repeated<S: Scalar>(obj: &dyn Objective<S>, th: &[S], mut eig: E
         let check = top_eigen(&d, th, Some(&v), &EigenOpts { k: 1, ..*opts })?;
         eig.hvps += check.hvps;
         let (lam, w) = (check.values[0].clone(), check.vectors[0].clone());
-        let top = eig.values[0].to_f64().abs().max(f64::MIN_POSITIVE);
-        if !((lam.to_f64() - eig.values[k - 1].to_f64()) / top > opts.tol) {
+        let top = eig.values[0].to_mag().abs().max(Mag::new(f64::MIN_POSITIVE));
+        if !((lam.clone() - &eig.values[k - 1]).to_mag() / top > opts.tol) {
             break;
         }
         // A missed copy: insert it in order (its residual against H itself) and drop the k-th.
@@ -171,7 +173,7 @@ pub fn complete_repeated<S: Scalar>(obj: &dyn Objective<S>, th: &[S], mut eig: E
         obj.hvp(th, &w, &mut hw)?;
         eig.hvps += 1;
         axpy(&(-lam.clone()), &w, &mut hw);
-        let res = norm(&hw).to_f64() / lam.to_f64().abs().max(top);
+        let res = norm(&hw).to_mag() / lam.to_mag().abs().max(top);
         let at = eig.values.iter().position(|x| *x < lam).unwrap_or(k);
         eig.values.insert(at, lam);
         eig.vectors.insert(at, w);
@@ -274,14 +276,14 @@ pub fn all_eigenpairs<S: Scalar>(obj: &dyn Objective<S>, th: &[S]) -> Result<Eig
     S::gemm(&mut hy, &y, false, &h, false, (p, p, p), false, true);
     // ‖H‖₂ = max(|λ₁|, |λ_p|): the spectrum's size, so a top eigenvalue at 0 (a saddle) is not
     // divided by itself (the iterative solver's scale, `spectral_scale`, plays the same part).
-    let top = values.first().map_or(0.0, |v| v.to_f64().abs()).max(values.last().map_or(0.0, |v| v.to_f64().abs()));
+    let top = values.first().map_or(Mag::ZERO, |v| v.to_mag().abs()).max(values.last().map_or(Mag::ZERO, |v| v.to_mag().abs()));
     let residuals = (0..p)
         .map(|r| {
             let res: Vec<S> = (0..p).map(|i| hy[r * p + i].clone() - &(values[r].clone() * &vectors[r][i])).collect();
-            norm(&res).to_f64() / values[r].to_f64().abs().max(top).max(f64::MIN_POSITIVE)
+            norm(&res).to_mag() / values[r].to_mag().abs().max(top).max(Mag::new(f64::MIN_POSITIVE))
         })
         .collect();
-    Ok(Eigen { values, vectors, residuals, hvps: p as u64, tol: 0.0, next_ritz: vec![], next_ritz_values: vec![] })
+    Ok(Eigen { values, vectors, residuals, hvps: p as u64, tol: Mag::ZERO, next_ritz: vec![], next_ritz_values: vec![] })
 }
 
 /// Top-k eigenpairs warm-started from a subspace: the first vector (the previous u) starts the
@@ -436,7 +438,7 @@ fn solve_in<S: Scalar>(
     let mut q = start.clone();
     let mut hvps: u64 = 0;
     let mut fresh_seed: u64 = 1;
-    let mut best_res = f64::INFINITY;
+    let mut best_res = Mag::new(f64::INFINITY);
     // Block buffer of the fused Ritz residual pass (reused across iterations).
     // (Two blocks: one per thread when the pass splits.)
     let mut y_block: Vec<S> = zeros((2 * PASS_BLOCK).min(p), c);
@@ -448,14 +450,14 @@ fn solve_in<S: Scalar>(
     // (lost orthogonality), the solve goes on in the explicit mode.
     let mut krylov = pre.is_none() && pending.is_empty();
     // The explicit mode's residuals with the preconditioner on (for the stall guard).
-    let mut history: Vec<f64> = Vec::new();
+    let mut history: Vec<Mag> = Vec::new();
     let mut pre = pre;
     let mut q_ready = false;
     loop {
         if !q_ready {
             let (q_norm0, mut qn) = orthogonalise(basis, &mut q, None);
             let breakdown = basis.len() >= p
-                || !(qn.to_f64() > 1e-3 * q_norm0.to_f64().max(f64::MIN_POSITIVE))
+                || !(qn.to_mag() > 1e-3 * q_norm0.to_mag().max(Mag::new(f64::MIN_POSITIVE)))
                 || !qn.is_finite();
             if breakdown {
                 if basis.len() >= p {
@@ -468,7 +470,7 @@ fn solve_in<S: Scalar>(
                 fresh_seed += 1;
                 krylov = false;
                 let (n0, _) = orthogonalise(basis, &mut q, None);
-                qn = orthogonalise(basis, &mut q, Some(n0.to_f64())).1;
+                qn = orthogonalise(basis, &mut q, Some(n0.to_mag())).1;
             }
             let inv = S::one(c) / &qn;
             scale(&inv, &mut q);
@@ -496,14 +498,14 @@ fn solve_in<S: Scalar>(
         let eig_g = small_eig(&g, kk, opts.warm_ritz);
         let (vals, vecs) = (&eig_g.0, &eig_g.1);
         let scale_g = spectral_scale(&g);
-        let rel = |r: usize, res: &S| res.to_f64() / vals[r].to_f64().abs().max(vals[0].to_f64().abs()).max(scale_g).max(f64::MIN_POSITIVE);
+        let rel = |r: usize, res: &S| res.to_mag() / vals[r].to_mag().abs().max(vals[0].to_mag().abs()).max(Mag::new(scale_g)).max(Mag::new(f64::MIN_POSITIVE));
         let mut next: Option<Vec<S>> = None;
         let mut all_ok = m >= k;
-        let mut worst = 0.0_f64;
+        let mut worst = Mag::ZERO;
         let mut explicit = !(krylov && m < p);
         if !explicit {
-            let (qk, qa, qn) = lanczos_next(basis, &images[m - 1], &g[m - 1], reorth_slack(S::eps(c), opts.tol), &mut y_block, pool);
-            if qn.is_finite() && qn.to_f64() > 1e-3 * qa.to_f64().max(f64::MIN_POSITIVE) {
+            let (qk, qa, qn) = lanczos_next(basis, &images[m - 1], &g[m - 1], reorth_slack(S::eps_mag(c), opts.tol), &mut y_block, pool);
+            if qn.is_finite() && qn.to_mag() > 1e-3 * qa.to_mag().max(Mag::new(f64::MIN_POSITIVE)) {
                 for (r, s) in vecs.iter().enumerate().take(kk) {
                     worst = worst.max(rel(r, &(qn.clone() * &s[m - 1].abs())));
                 }
@@ -513,7 +515,7 @@ fn solve_in<S: Scalar>(
                 q_ready = true;
                 if all_ok {
                     let out = finish(basis, images, (vals, vecs), k, p, hvps, opts, &start, false, scale_g, pool)?;
-                    worst = out.residuals.iter().cloned().fold(0.0, f64::max);
+                    worst = out.residuals.iter().cloned().fold(Mag::ZERO, Mag::max);
                     if worst <= opts.tol {
                         return Ok(out);
                     }
@@ -613,7 +615,7 @@ fn precondition<S: Scalar>(r: &mut [S], cf: Vec<S>, theta: &S, sought: &[Vec<S>]
 /// One classical Gram–Schmidt pass q ← q − V(Vᵀq) (coefficients and ‖q₀‖ in one [`dots`]
 /// pass, the update blocked; ‖q‖ after it through [`dots`] too), repeated once when the pass shrank ‖q‖ below `before`/√2 (Kahan–Parlett:
 /// twice is enough; `before` is ‖q₀‖ unless given). Returns (‖q₀‖, ‖q‖).
-fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], before: Option<f64>) -> (S, S) {
+fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], before: Option<Mag>) -> (S, S) {
     let q_ref: &[S] = q;
     let ys: Vec<&[S]> = std::iter::once(q_ref).chain(basis.iter().map(Vec::as_slice)).collect();
     let mut acc = dots(q_ref, &ys);
@@ -621,7 +623,7 @@ fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], before: Option<f64>) 
     if basis.is_empty() {
         return (q_norm0.clone(), q_norm0);
     }
-    let mut before = before.unwrap_or_else(|| q_norm0.to_f64());
+    let mut before = before.unwrap_or_else(|| q_norm0.to_mag());
     let mut cf: Vec<S> = acc.drain(1..).map(|x| -x).collect();
     for pass in 0..2 {
         if pass == 1 {
@@ -629,10 +631,10 @@ fn orthogonalise<S: Scalar>(basis: &[Vec<S>], q: &mut [S], before: Option<f64>) 
         }
         add_combination(&cf, basis, q);
         let after = norm_of(q);
-        if after.to_f64() >= before * std::f64::consts::FRAC_1_SQRT_2 {
+        if after.to_mag() >= before * std::f64::consts::FRAC_1_SQRT_2 {
             return (q_norm0, after);
         }
-        before = after.to_f64();
+        before = after.to_mag();
     }
     (q_norm0, norm_of(q))
 }
@@ -726,7 +728,7 @@ fn fill_and_dots<S: Scalar>(
 /// level, and Vᵀq grows only by about the factor ‖w‖/‖q‖ per step until the next such pass.
 /// Returns (q, ‖q‖ after the first pass, ‖q‖).
 /// q is drawn from `pool` (as every basis vector: the pool then holds the solve's working set).
-fn lanczos_next<S: Scalar>(basis: &[Vec<S>], w: &[S], row: &[S], slack: f64, scratch: &mut [S], pool: &Pool<S>) -> (Vec<S>, S, S) {
+fn lanczos_next<S: Scalar>(basis: &[Vec<S>], w: &[S], row: &[S], slack: Mag, scratch: &mut [S], pool: &Pool<S>) -> (Vec<S>, S, S) {
     let c = row[0].ctx();
     let mut q = pool.take(w.len(), c);
     q.clone_from_slice(w);
@@ -745,7 +747,7 @@ fn lanczos_next<S: Scalar>(basis: &[Vec<S>], w: &[S], row: &[S], slack: f64, scr
     for d in &acc[1..] {
         off.mul_acc(d, d);
     }
-    if off.sqrt() <= first.clone() * &S::from_f64(slack, c) {
+    if off.sqrt() <= first.clone() * &S::from_mag(slack, c) {
         return (q, first.clone(), first);
     }
     let cf: Vec<S> = acc.drain(1..).map(|x| -x).collect();
@@ -756,7 +758,7 @@ fn lanczos_next<S: Scalar>(basis: &[Vec<S>], w: &[S], row: &[S], slack: f64, scr
 
 /// Loss of orthogonality ‖Vᵀq‖/‖q‖ that [`lanczos_next`] lets a new basis vector keep: 256ε of the
 /// working precision, and at most tol/64 (it perturbs the Ritz pairs by about that much relative).
-fn reorth_slack(eps: f64, tol: f64) -> f64 {
+fn reorth_slack(eps: Mag, tol: Mag) -> Mag {
     (256.0 * eps).min(tol / 64.0)
 }
 
@@ -808,7 +810,8 @@ fn eig_projected<S: Scalar>(g: &[Vec<S>]) -> (Vec<S>, Vec<S>) {
 /// as the approximate inverse: e = Gs − θs with θ = sᵀGs (working precision),
 /// s ← s − Σ_{j≠r} q_j (q_j·e)/(λ_j − θ), normalised; each step gains a factor ≈ ε₆₄‖G‖/gap. It
 /// stops when ‖Gs − θs‖ ≤ 8m·ε·‖G‖_F (the rounding level of Gs itself); if that is not reached in
-/// 24 steps (a cluster unresolved in f64), the dense Jacobi in the working precision is used.
+/// 24 steps per 1,024 bits (a cluster unresolved in f64; each step gains ≈ 50 bits where f64
+/// resolves the pair), the dense Jacobi in the working precision is used.
 /// This replaces an O(m³)-per-sweep MPFR Jacobi at every Lanczos step by O(m²) MPFR work.
 fn small_eig<S: Scalar>(g: &[Vec<S>], need: usize, extra: usize) -> (Vec<S>, Vec<Vec<S>>) {
     let m = g.len();
@@ -824,17 +827,17 @@ fn small_eig<S: Scalar>(g: &[Vec<S>], need: usize, extra: usize) -> (Vec<S>, Vec
     let g64: Vec<f64> = g.iter().flat_map(|r| r.iter().map(S::to_f64)).collect();
     let (l64, q64) = jacobi_eigen::<f64>(&g64, m);
     let gnorm = g64.iter().map(|x| x * x).sum::<f64>().sqrt();
-    // 8m·ε·‖G‖_F in the working precision (S::eps underflows to 0 beyond 1074 bits: then the
-    // refinement never accepts and the dense Jacobi in the working precision is used).
-    let target = S::from_f64(8.0 * m as f64 * gnorm, c) * &S::from_f64(S::eps(c), c);
+    // 8m·ε·‖G‖_F in the working precision (ε a [`Mag`]: it has range at any precision).
+    let target = S::from_f64(8.0 * m as f64 * gnorm, c) * &S::from_mag(S::eps_mag(c), c);
     let mut vals = Vec::with_capacity(need);
     let mut vecs: Vec<Vec<S>> = Vec::with_capacity(upto);
     let mut gs: Vec<S> = zeros(m, c);
+    let refine_steps = 24 * S::bits(c).div_ceil(1024) as usize;
     for r in 0..need {
         let qr = &q64[r * m..(r + 1) * m];
         let mut s: Vec<S> = qr.iter().map(|&x| S::from_f64(x, c)).collect();
         let mut ok = None;
-        for _it in 0..24 {
+        for _it in 0..refine_steps {
             let ns = norm(&s);
             let inv = S::one(c) / &ns;
             scale(&inv, &mut s);
@@ -996,7 +999,7 @@ fn finish<S: Scalar>(
         // ‖Vs‖² − 1 = 6.2e-15, S − S₂₅₆ = +6.6e-15 before, −6e-16 after).
         let value = dot(&y, &res);
         axpy(&(-value.clone()), &y, &mut res);
-        let rel = norm(&res).to_f64() / value.to_f64().abs().max(vals[0].to_f64().abs()).max(scale_g).max(f64::MIN_POSITIVE);
+        let rel = norm(&res).to_mag() / value.to_mag().abs().max(vals[0].to_mag().abs()).max(Mag::new(scale_g)).max(Mag::new(f64::MIN_POSITIVE));
         if dot(&y, start).to_f64() < 0.0 {
             y.iter_mut().for_each(|v| *v = -v.clone());
         }
@@ -1005,7 +1008,7 @@ fn finish<S: Scalar>(
         out.residuals.push(rel);
     }
     if exhausted {
-        let worst = out.residuals.iter().cloned().fold(0.0, f64::max);
+        let worst = out.residuals.iter().cloned().fold(Mag::ZERO, Mag::max);
         if worst.is_finite() && !(worst <= opts.tol) {
             // The basis spans all p directions, so the Ritz pairs are H's eigenpairs to rounding —
             // unless the products are not those of one symmetric matrix.
@@ -1232,7 +1235,7 @@ impl<S: Scalar> Trail<S> {
     /// The top eigenpair at θ: started from the extrapolated u* (or `fallback`, or the default
     /// start when the trail is empty; in a cluster also from the stored second Ritz vector, see
     /// [`Trail`]), preconditioned by the stored Ritz pairs; the solve is recorded.
-    pub fn solve(&mut self, obj: &dyn Objective<S>, theta: &[S], fallback: Option<&[S]>, tol: f64) -> Result<Eigen<S>, EvalError> {
+    pub fn solve(&mut self, obj: &dyn Objective<S>, theta: &[S], fallback: Option<&[S]>, tol: Mag) -> Result<Eigen<S>, EvalError> {
         let c = obj.ctx();
         let opts = EigenOpts { tol, warm_ritz: TRAIL_RITZ, ..EigenOpts::top::<S>(1, c) };
         // The trail extrapolates from its stored points before the solve: θ is checked first.
@@ -1302,7 +1305,7 @@ pub struct Center<S: Scalar> {
     /// δ² = 2α/β (signed).
     pub delta_sq: S,
     /// Relative residual of the eigenpair.
-    pub eigen_residual: f64,
+    pub eigen_residual: Mag,
     /// HVPs spent by the eigen solve.
     pub hvps: u64,
 }
@@ -1362,7 +1365,7 @@ pub fn center<S: Scalar>(
     obj: &dyn Objective<S>,
     theta: &[S],
     u_ref: Option<&[S]>,
-    tol: f64,
+    tol: Mag,
 ) -> Result<Center<S>, EvalError> {
     center_with(obj, theta, u_ref, None, tol)
 }
@@ -1374,7 +1377,7 @@ pub fn center_with<S: Scalar>(
     theta: &[S],
     u_ref: Option<&[S]>,
     trail: Option<&mut Trail<S>>,
-    tol: f64,
+    tol: Mag,
 ) -> Result<Center<S>, EvalError> {
     let p = obj.dim();
     let c = obj.ctx();
@@ -1502,7 +1505,7 @@ mod tests {
         let obj = Diag::<f64>::new(());
         let theta = vec![0.0; obj.lam.len()];
         let mut trail = Trail::<f64>::default();
-        trail.solve(&obj, &theta, None, 1e-10).unwrap();
+        trail.solve(&obj, &theta, None, Mag::new(1e-10)).unwrap();
         let mut shared = trail.clone();
         let buf = vec![0.0; 4096];
         let at = buf.as_ptr();
@@ -1514,7 +1517,7 @@ mod tests {
         assert_ne!(other.as_ptr(), at, "a new Pool starts empty");
         let mut fresh = trail.clone();
         fresh.pool = Pool::new();
-        let (a, b) = (shared.solve(&obj, &theta, None, 1e-10).unwrap(), fresh.solve(&obj, &theta, None, 1e-10).unwrap());
+        let (a, b) = (shared.solve(&obj, &theta, None, Mag::new(1e-10)).unwrap(), fresh.solve(&obj, &theta, None, Mag::new(1e-10)).unwrap());
         assert_eq!(a.values[0].to_bits(), b.values[0].to_bits());
         assert!(a.vectors[0].iter().zip(&b.vectors[0]).all(|(x, y)| x.to_bits() == y.to_bits()));
         assert_eq!(a.hvps, b.hvps);
@@ -1565,7 +1568,7 @@ mod tests {
         let values = vec![8.64, 8.622, 7.02, 6.78, 6.60, 6.51, 5.96, 5.55, 5.09];
         for tol in [1e-7, 1e-9, 1e-10] {
             let mut trail = Trail { points: vec![(theta.clone(), u_old.clone())], ritz: ritz.clone(), values: values.clone(), ..Trail::default() };
-            let e = trail.solve(&obj, &theta, None, tol).unwrap();
+            let e = trail.solve(&obj, &theta, None, Mag::new(tol)).unwrap();
             assert!(e.residuals[0] <= tol, "tol {tol}: residual {:e}", e.residuals[0]);
             assert!((e.values[0] - lam[0]).abs() <= tol * e.values[0], "tol {tol}: S = {} after {} HVPs, λ₁ = {}", e.values[0], e.hvps, lam[0]);
         }
@@ -1587,8 +1590,8 @@ mod tests {
             eprintln!("k {k}, max_basis {max_basis}: {} HVPs (explicit mode: {}), residuals {:?}", e.hvps, x.hvps, e.residuals);
             for r in 0..k {
                 assert!(e.residuals[r] <= opts.tol, "k {k}, max_basis {max_basis}: residual {:e}", e.residuals[r]);
-                let err = (e.values[r].clone() - &obj.lam[r]).abs().to_f64() / 10.0;
-                let err_x = (e.values[r].clone() - &x.values[r]).abs().to_f64() / 10.0;
+                let err = (e.values[r].clone() - &obj.lam[r]).abs().to_mag() / 10.0;
+                let err_x = (e.values[r].clone() - &x.values[r]).abs().to_mag() / 10.0;
                 assert!(err <= opts.tol && err_x <= opts.tol, "k {k}, max_basis {max_basis}: pair {r} off by {err:e} (explicit {err_x:e})");
             }
         }
@@ -1657,7 +1660,7 @@ mod tests {
         let two = vec![v0.clone(), obj.lam.iter().map(|l| l * l).collect()];
         for (warm, mode) in [(vec![v0.clone()], "Krylov"), (two, "explicit")] {
             let (k, max_basis) = (1, 6);
-            let opts = EigenOpts { max_basis, tol: 1e-12, ..EigenOpts::top::<f64>(k, ()) };
+            let opts = EigenOpts { max_basis, tol: Mag::new(1e-12), ..EigenOpts::top::<f64>(k, ()) };
             let pool = Pool::new();
             let mut restarts = 0;
             for _ in 0..5 {

@@ -8,6 +8,7 @@
 
 use crate::error::EvalError;
 use crate::linalg::{axpy, dot, zeros};
+use crate::mag::Mag;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
 use crate::sharpness::{Center, EigenOpts, Trail, center, center_with, top_eigen_subspace};
@@ -39,7 +40,7 @@ pub fn lin_proj<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
     t: &Center<S>,
-    tol: f64,
+    tol: Mag,
 ) -> Result<Center<S>, EvalError> {
     lin_proj_with(obj, eta, t, None, tol)
 }
@@ -50,7 +51,7 @@ pub fn lin_proj_with<S: Scalar>(
     eta: &S,
     t: &Center<S>,
     trail: Option<&mut Trail<S>>,
-    tol: f64,
+    tol: Mag,
 ) -> Result<Center<S>, EvalError> {
     center_with(obj, &lin_proj_point(eta, t), Some(&t.u), trail, tol)
 }
@@ -77,7 +78,7 @@ pub fn project<S: Scalar>(
     eta: &S,
     start: Center<S>,
     steps: usize,
-    tol: f64,
+    tol: Mag,
 ) -> Result<Projected<S>, EvalError> {
     crate::gd::check_learning_rate(eta)?;
     project_with(obj, eta, start, steps, None, tol)
@@ -92,7 +93,7 @@ pub fn project_with<S: Scalar>(
     start: Center<S>,
     steps: usize,
     trail: Option<&mut Trail<S>>,
-    tol: f64,
+    tol: Mag,
 ) -> Result<Projected<S>, EvalError> {
     project_early(obj, eta, start, steps, trail, tol, tol)
 }
@@ -116,8 +117,8 @@ pub fn project_early<S: Scalar>(
     start: Center<S>,
     steps: usize,
     mut trail: Option<&mut Trail<S>>,
-    tol: f64,
-    early_tol: f64,
+    tol: Mag,
+    early_tol: Mag,
 ) -> Result<Projected<S>, EvalError> {
     let mut cur = start;
     let mut hvps = 0;
@@ -147,7 +148,7 @@ pub struct CenterK<S: Scalar> {
     /// Unit eigenvectors.
     pub vectors: Vec<Vec<S>>,
     /// Relative residuals of the pairs.
-    pub residuals: Vec<f64>,
+    pub residuals: Vec<Mag>,
     /// Next Ritz vectors (warm subspace for the next solve).
     pub next_ritz: Vec<Vec<S>>,
     /// HVPs of the eigen solve.
@@ -161,7 +162,7 @@ pub fn center_k<S: Scalar>(
     theta: &[S],
     warm: &[Vec<S>],
     k: usize,
-    tol: f64,
+    tol: Mag,
 ) -> Result<CenterK<S>, EvalError> {
     crate::objective::check_point(obj, "θ", theta)?;
     if k <= 1 {
@@ -247,7 +248,7 @@ pub fn lin_proj_k<S: Scalar>(
     eta: &S,
     t: &CenterK<S>,
     crit: f64,
-    tol: f64,
+    tol: Mag,
 ) -> Result<(CenterK<S>, usize), EvalError> {
     let c = obj.ctx();
     let p = obj.dim();
@@ -339,7 +340,7 @@ pub fn project_k<S: Scalar>(
     start: CenterK<S>,
     steps: usize,
     crit: f64,
-    tol: f64,
+    tol: Mag,
 ) -> Result<ProjectedK<S>, EvalError> {
     let c = obj.ctx();
     let mut cur = start;

@@ -215,6 +215,11 @@ pub fn check_derivatives<S: Scalar>(obj: &dyn Objective<S>, th: &[S], v: &[S], w
     crate::objective::check_point(obj, "θ", th)?;
     let c = obj.ctx();
     let eps = S::eps(c);
+    // The errors and floors are f64s: beyond 1,024 bits (the f64 range's end near 2^-1074) they
+    // would round to 0.
+    if S::bits(c) > 1024 {
+        return Err(EvalError::Other(format!("derivative checks run at most at 1024 bits (their error ladder is held in f64), got {}", S::precision_name(c))));
+    }
     // The ladder's steps run from 2^-7 down to ≈ eps^(1/3): none below 41 bits (a check with no step
     // passed anything), one at 41–43 (no rate); two or more from 44 bits.
     if ladder_steps(eps).len() < 2 {

@@ -9,6 +9,7 @@
 use crate::constrained;
 use crate::error::EvalError;
 use crate::linalg::{all_finite, axpy, dot, norm, sub, zeros};
+use crate::mag::Mag;
 use crate::objective::Objective;
 use crate::predicted::{self, Kind};
 use crate::scalar::Scalar;
@@ -25,12 +26,12 @@ pub struct TrackOpts {
     /// Stop when λ₂(θ†) ≥ C/η (None: record only).
     pub gap_threshold: Option<f64>,
     /// Eigen tolerance.
-    pub eig_tol: f64,
+    pub eig_tol: Mag,
     /// Tolerance of the θ† chain's early solves: the centre at θ†_t − η∇L(θ†_t) and every
     /// projection step that two more follow (`stable_set::early_solve`; with 3 steps the centre and
     /// step 1). None: `eig_tol` (every solve at full tolerance, the default). theory/README.md
     /// "Early solves of the θ† chain".
-    pub chain_tol: Option<f64>,
+    pub chain_tol: Option<Mag>,
 }
 
 impl TrackOpts {
@@ -38,7 +39,7 @@ impl TrackOpts {
     /// threshold finite and > 0 (a NaN threshold would never stop a run; an infinite tolerance
     /// would stop every solve at its start). [`start`], [`start_split`] and [`step`] check them.
     pub fn check(&self) -> Result<(), EvalError> {
-        let bad = |what: &str, v: f64| EvalError::Other(format!("tracking options: {what} must be a finite number > 0, got {v}"));
+        let bad = |what: &str, v: Mag| EvalError::Other(format!("tracking options: {what} must be a finite number > 0, got {v}"));
         if self.projection_steps == 0 {
             return Err(EvalError::Other("tracking options: projection_steps = 0 (θ† needs at least one projection step)".into()));
         }
@@ -53,7 +54,7 @@ impl TrackOpts {
         if let Some(c) = self.gap_threshold
             && !(c > 0.0 && c.is_finite())
         {
-            return Err(bad("gap_threshold", c));
+            return Err(bad("gap_threshold", Mag::new(c)));
         }
         Ok(())
     }
@@ -710,7 +711,7 @@ pub(crate) fn eval_gd<S: Scalar>(
     theta: &[S],
     warm: &[Vec<S>],
     trail: Option<&mut Trail<S>>,
-    eig_tol: f64,
+    eig_tol: Mag,
     t: u64,
     row: &mut Row,
 ) -> Result<Result<(Vec<S>, Eigen<S>), StopReason>, EvalError> {
@@ -730,6 +731,6 @@ pub(crate) fn eval_gd<S: Scalar>(
     };
     row.loss_gd = loss_gd.to_f64();
     row.sharpness_gd = eig.values[0].to_f64();
-    row.eigen_residual_gd = eig.residuals[0];
+    row.eigen_residual_gd = eig.residuals[0].to_f64();
     Ok(Ok((grad, eig)))
 }

@@ -1,6 +1,7 @@
 //! The library's public entry points answer inputs of the wrong shape with an error naming the
 //! problem, not a panic (the CLI validates its own input; a library caller passes vectors directly).
 
+use selfstab::mag::Mag;
 use selfstab::models::cubic::{Cubic, CubicSpec};
 use selfstab::objective::Objective;
 use selfstab::sharpness::{EigenOpts, center, top_eigen};
@@ -11,7 +12,7 @@ fn cubic() -> Cubic<f64> {
 }
 
 fn opts() -> TrackOpts {
-    TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10, chain_tol: None }
+    TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: Mag::new(1e-10), chain_tol: None }
 }
 
 #[test]
@@ -27,10 +28,10 @@ fn wrong_lengths_and_tolerances_are_errors_not_panics() {
     assert!(msg(m.hvp(&th, &[1.0; 4], &mut out2)).contains("output vector has length 2"));
     assert!(msg(m.d3(&th, &[1.0; 4], &[], &mut out4)).contains("length 0"));
     // The eigen solver checks its start vectors and its tolerance.
-    let o = EigenOpts { tol: 1e-10, ..EigenOpts::top::<f64>(1, ()) };
+    let o = EigenOpts { tol: Mag::new(1e-10), ..EigenOpts::top::<f64>(1, ()) };
     assert!(top_eigen(&m, &th, Some(&[1.0, 0.0]), &o).unwrap_err().to_string().contains("start vector has length 2"));
-    assert!(center(&m, &th, Some(&[1.0; 6]), 1e-10).unwrap_err().to_string().contains("length 6"));
-    let nan = EigenOpts { tol: f64::NAN, ..o };
+    assert!(center(&m, &th, Some(&[1.0; 6]), Mag::new(1e-10)).unwrap_err().to_string().contains("length 6"));
+    let nan = EigenOpts { tol: Mag::new(f64::NAN), ..o };
     assert!(top_eigen(&m, &th, None, &nan).unwrap_err().to_string().contains("tolerance"));
     // A tracking start with u₀ or v₀ of the wrong length.
     assert!(tracking::start(&m, &1.0, &th, Some(&[1.0, 0.0]), &opts()).is_err());
@@ -42,12 +43,12 @@ fn wrong_lengths_and_tolerances_are_errors_not_panics() {
     assert!(tracking::step(&m, &1.0, &mut st, &opts()).unwrap_err().to_string().contains("tracking state"));
     // η ≤ 0 or NaN.
     assert!(tracking::start(&m, &0.0, &th, None, &opts()).unwrap_err().to_string().contains("learning rate"));
-    let e = selfstab::gd::find_instability(&m, &-1.0, &th, 10, 1e-10, &mut []).unwrap_err();
+    let e = selfstab::gd::find_instability(&m, &-1.0, &th, 10, Mag::new(1e-10), &mut []).unwrap_err();
     assert!(e.to_string().contains("learning rate"), "{e}");
     // SDCP: g-vectors of unequal length, and the empty problem.
     let gs = vec![vec![1.0, 0.0], vec![0.0], vec![1.0, 1.0]];
-    assert!(selfstab::sdcp::solve_gram(&[1.0, 0.0, 0.0, 1.0], &gs, 2, 1e-10, None).unwrap_err().to_string().contains("share one length"));
-    assert!(selfstab::sdcp::solve_gram::<f64>(&[], &[], 0, 1e-10, None).is_ok());
+    assert!(selfstab::sdcp::solve_gram(&[1.0, 0.0, 0.0, 1.0], &gs, 2, Mag::new(1e-10), None).unwrap_err().to_string().contains("share one length"));
+    assert!(selfstab::sdcp::solve_gram::<f64>(&[], &[], 0, Mag::new(1e-10), None).is_ok());
 }
 
 /// A parameter or direction vector holding inf or NaN is refused by the MLP, at f64 and at MPFR
@@ -130,23 +131,28 @@ fn every_public_step_checks_its_inputs() {
     assert!(err(selfstab::gd::gd_step(&m, &1.0, &mut t, &mut [0.0; 2]).unwrap_err()).contains("gradient buffer has length 2"));
     assert!(err(selfstab::sharpness::grad_sharpness(&m, &th, &[1.0]).unwrap_err()).contains("u has length 1"));
     assert!(err(selfstab::objective::dense_hessian(&m, &[0.0]).unwrap_err()).contains("θ has length 1"));
-    assert!(err(selfstab::stable_set::center_k(&m, &[0.0, 1.0], &[], 2, 1e-10).err().unwrap()).contains("θ has length 2"));
+    assert!(err(selfstab::stable_set::center_k(&m, &[0.0, 1.0], &[], 2, Mag::new(1e-10)).err().unwrap()).contains("θ has length 2"));
     assert!(err(selfstab::sharpness::all_eigenpairs(&m, &[0.0, f64::NAN, 1.0, 0.0]).unwrap_err()).contains("non-finite entry at index 1"));
-    assert!(err(selfstab::constrained::step(&m, &0.0, &st.dagger, 3, 1e-10).err().unwrap()).contains("learning rate"));
+    assert!(err(selfstab::constrained::step(&m, &0.0, &st.dagger, 3, Mag::new(1e-10)).err().unwrap()).contains("learning rate"));
     let mut bad = st.clone();
     assert!(err(tracking::step(&m, &-1.0, &mut bad, &opts()).unwrap_err()).contains("learning rate"));
-    let inf = EigenOpts { tol: f64::INFINITY, ..EigenOpts::top::<f64>(1, ()) };
+    let inf = EigenOpts { tol: Mag::new(f64::INFINITY), ..EigenOpts::top::<f64>(1, ()) };
     assert!(err(top_eigen(&m, &th, None, &inf).unwrap_err()).contains("finite number > 0"));
-    // MPFR: a start vector at 53 bits for a 128-bit solve; precisions 0 and 1100; 30 bits for the
+    // MPFR: a start vector at 53 bits for a 128-bit solve; precisions 0 and 65537, and 1100 for the checks; 30 bits for the
     // derivative checks (no step of the ladder lies above the rounding).
     let m128 = Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 128).unwrap();
     let th128: Vec<Float> = (0..4).map(|_| Float::with_val(128, 0)).collect();
     let v53: Vec<Float> = (0..4).map(|i| Float::with_val(53, u8::from(i == 0))).collect();
-    let o = EigenOpts { tol: 1e-30, ..EigenOpts::top::<Float>(1, 128) };
+    let o = EigenOpts { tol: Mag::new(1e-30), ..EigenOpts::top::<Float>(1, 128) };
     assert!(err(top_eigen(&m128, &th128, Some(&v53), &o).unwrap_err()).contains("at precision 53, θ at 128"));
     assert!(<Float as selfstab::Scalar>::parse("0.5", 0).is_err());
-    let e = Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 1100).err().unwrap().to_string();
-    assert!(e.contains("at most 1024 bits"), "{e}");
+    let e = Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 65537).err().unwrap().to_string();
+    assert!(e.contains("at most 65536 bits"), "{e}");
+    // 1100 bits is a model's precision, but not the derivative checks' (their ladder is f64).
+    let m1100 = Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 1100).unwrap();
+    let z1100: Vec<Float> = (0..4).map(|i| Float::with_val(1100, u8::from(i == 0))).collect();
+    let e = selfstab::taylor_check::check_derivatives(&m1100, &z1100, &z1100, &z1100).unwrap_err().to_string();
+    assert!(e.contains("at most at 1024 bits"), "{e}");
     let m30 = Cubic::<Float>::new(&CubicSpec::reference("0.01", "0.3"), 30).unwrap();
     let z30: Vec<Float> = (0..4).map(|i| Float::with_val(30, u8::from(i == 0))).collect();
     let e = selfstab::taylor_check::check_derivatives(&m30, &z30, &z30, &z30).unwrap_err().to_string();
@@ -192,8 +198,8 @@ fn meaningless_solver_options_are_errors() {
     let u0 = Some(&[1.0, 0.0, 0.0, 0.0][..]);
     for (o, what) in [
         (TrackOpts { projection_steps: 0, ..opts() }, "projection_steps = 0"),
-        (TrackOpts { eig_tol: f64::NAN, ..opts() }, "eig_tol"),
-        (TrackOpts { chain_tol: Some(f64::INFINITY), ..opts() }, "chain_tol"),
+        (TrackOpts { eig_tol: Mag::new(f64::NAN), ..opts() }, "eig_tol"),
+        (TrackOpts { chain_tol: Some(Mag::new(f64::INFINITY)), ..opts() }, "chain_tol"),
         (TrackOpts { gap_threshold: Some(f64::NAN), ..opts() }, "gap_threshold"),
         (TrackOpts { gap_threshold: Some(-1.9), ..opts() }, "gap_threshold"),
     ] {

@@ -13,6 +13,7 @@ use selfstab::data;
 use selfstab::flow_cmd::{Smoothed, agreement, window};
 use selfstab::gd::find_instability;
 use selfstab::linalg::{from_f64, zeros};
+use selfstab::mag::Mag;
 use selfstab::models::cubic::{Cubic, CubicSpec};
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::scalar::Scalar;
@@ -96,7 +97,7 @@ fn micro() -> (Mlp<f64>, Vec<f64>) {
 
 fn micro_unstable() -> (Mlp<f64>, Vec<f64>, u64) {
     let (m, th) = micro();
-    let inst = find_instability(&m, &ETA_MICRO, &th, 5000, 1e-10, &mut []).unwrap();
+    let inst = find_instability(&m, &ETA_MICRO, &th, 5000, Mag::new(1e-10), &mut []).unwrap();
     (m, inst.theta, inst.step)
 }
 
@@ -230,7 +231,7 @@ fn claim_30_digits_net_x2_and_gradient_match_only_on_average() {
     let path = format!("{}/tests/data/mlp_64-16-16-10_theta_init.npy", env!("CARGO_MANIFEST_DIR"));
     let (th, _) = selfstab::npy::read_npy_f64(&path).unwrap();
     let eta = 0.2667;
-    let inst = find_instability(&m, &eta, &th, 5000, 1e-10, &mut []).unwrap();
+    let inst = find_instability(&m, &eta, &th, 5000, Mag::new(1e-10), &mut []).unwrap();
     assert_eq!(inst.step, 95);
     let ([x2, lo, l0, gs, sh], [mx2, mgs]) = claim_30_errors_of(&m, eta, &inst.theta, 4750, 150.0);
     println!("window means, smoothed GD / prediction: x² {mx2:.4}, ‖∇L‖² {mgs:.4}");
@@ -345,7 +346,7 @@ fn claim_31_k3<S: Scalar>(c: S::Ctx) {
     let (gmax, gmin) = gev.iter().fold((0.0f64, f64::INFINITY), |(a, b), v| (a.max(v.to_f64()), b.min(v.to_f64())));
     let kappa = gmax / gmin;
     println!("k = 3 constructed: κ(G) = {kappa:.3e} (λ {gmin:.3e} … {gmax:.3e})");
-    let bound = 10.0 * kappa * sol.res.max().max(S::eps(c));
+    let bound = 10.0 * kappa * sol.res.max().max(Mag::new(S::eps(c)));
     assert!(err <= bound, "X differs from the constructed answer by {err:e} (bound {bound:e})");
     assert!((sol.x_eigs[2]).abs() <= bound && (sol.x_eigs[0] - 2.0).abs() <= bound);
 }
@@ -428,7 +429,7 @@ fn claim_31_sdcp_random_problems_psd_and_complementary_f64() {
             }
         }
         let sol = sdcp::solve_gram(&a, &gs, m, tol, None).unwrap_or_else(|e| panic!("case {case} (m {m}, p {p}): {e}"));
-        worst = worst.max(sol.res.max());
+        worst = worst.max((sol.res.max()).to_f64());
         iters = iters.max(sol.iters);
         ranks[sol.x_eigs.iter().filter(|&&v| v > 1e-8).count()] += 1;
         assert!(sol.x_eigs.iter().all(|&v| v >= -1e-12), "case {case}: X not PSD {:?}", sol.x_eigs);
@@ -480,7 +481,7 @@ fn claim_31_flow_sdcp_equals_one_eigenvalue_form_on_mlp_f64() {
 fn claim_31_sdcp_without_solution_is_an_error() {
     let gs = vec![vec![1.0, 0.0], vec![0.0, 0.0], vec![0.0, 0.0]];
     let a = vec![-1.0, 0.0, 0.0, -1.0];
-    let err = sdcp::solve_gram(&a, &gs, 2, 1e-10, None).unwrap_err().to_string();
+    let err = sdcp::solve_gram(&a, &gs, 2, Mag::new(1e-10), None).unwrap_err().to_string();
     println!("{err}");
     assert!(err.contains("missed its tolerance") && err.contains("complementarity"), "{err}");
 }

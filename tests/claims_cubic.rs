@@ -6,6 +6,7 @@ mod common;
 use common::{bits_eq, reproduces};
 use rug::Float;
 use selfstab::linalg::{dot, norm, sub};
+use selfstab::mag::Mag;
 use selfstab::models::cubic::{Cubic, CubicSpec};
 use selfstab::objective::Objective;
 use selfstab::scalar::Scalar;
@@ -32,14 +33,20 @@ fn ideal_start<S: Scalar>(m: &Cubic<S>, c: S::Ctx) -> TrackState<S> {
 }
 
 /// max_t ‖θ_t − θ†_t − v_t‖/δ over N steps, plus per-step checks by a callback.
-fn run_max_err<S: Scalar>(m: &Cubic<S>, mut st: TrackState<S>, n: u64, mut each: impl FnMut(&TrackState<S>)) -> f64 {
+fn run_max_err<S: Scalar>(m: &Cubic<S>, st: TrackState<S>, n: u64, each: impl FnMut(&TrackState<S>)) -> f64 {
+    run_max_err_mag(m, st, n, each).to_f64()
+}
+
+/// [`run_max_err`] as a [`Mag`]: it keeps errors near 2^-bits beyond f64's range (above ≈ 1,070
+/// bits), and equals the f64 value bit for bit where that is a normal f64.
+fn run_max_err_mag<S: Scalar>(m: &Cubic<S>, mut st: TrackState<S>, n: u64, mut each: impl FnMut(&TrackState<S>)) -> Mag {
     let o = opts::<S>(m.ctx());
-    let delta = m.delta().to_f64();
-    let mut worst = 0.0f64;
+    let delta = m.delta().to_mag();
+    let mut worst = Mag::ZERO;
     for _ in 0..n {
         each(&st);
         let r = sub(&sub(&st.theta, &st.dagger.theta), &st.v);
-        worst = worst.max(norm(&r).to_f64() / delta);
+        worst = worst.max(norm(&r).to_mag() / delta);
         let (_, stop) = tracking::step(m, m.eta(), &mut st, &o).unwrap();
         assert!(stop.is_none(), "{stop:?}");
     }
@@ -200,12 +207,12 @@ fn claim_03_projection_overshoot_and_newton_ratio_f64() {
         let m = model::<f64>(alpha, "0.3", ());
         let x0 = 0.1 * m.delta();
         let theta0 = vec![x0, 0.0, 0.0, 0.0];
-        let c0 = center(&m, &theta0, Some(&[1.0, 0.0, 0.0, 0.0]), 1e-13).unwrap();
+        let c0 = center(&m, &theta0, Some(&[1.0, 0.0, 0.0, 0.0]), Mag::new(1e-13)).unwrap();
         let eps0 = c0.sharpness - 2.0;
         let mut cur = c0;
         let mut newton = vec![cur.u[0].signum() * dot(&cur.u, &cur.grad)];
         for _ in 0..3 {
-            cur = selfstab::stable_set::lin_proj(&m, m.eta(), &cur, 1e-13).unwrap();
+            cur = selfstab::stable_set::lin_proj(&m, m.eta(), &cur, Mag::new(1e-13)).unwrap();
             newton.push(dot(&cur.u, &cur.grad).abs());
         }
         let below = (2.0 - cur.sharpness) / eps0;
@@ -314,21 +321,28 @@ fn claim_02_projection_and_predicted_steps_bitwise_invariant_mpfr256() {
 /// Worst ‖θ − θ† − v‖/δ and worst |reduced-map residual| (claim 12, relative to δ and √α) over
 /// N = 20/h steps of Toy-C at h = 0.02 (decisions §6: h ∈ [0.005, 0.02], N = 20/h).
 fn exactness_at(bits: u32, alpha_text: &str, n: u64) -> (f64, f64) {
+    let (w12, w13) = exactness_at_mag(bits, alpha_text, n);
+    (w12.to_f64(), w13.to_f64())
+}
+
+/// [`exactness_at`] as [`Mag`]s (the same values where they are normal f64s; beyond 1,024 bits
+/// the errors lie below f64's range).
+fn exactness_at_mag(bits: u32, alpha_text: &str, n: u64) -> (Mag, Mag) {
     let c = bits;
     let m = model::<Float>(alpha_text, "0.3", c);
     let (eta, alpha, beta) = (m.eta().clone(), m.alpha(), m.beta());
     let half = Float::from_f64(0.5, c);
-    let (delta, sqa) = (m.delta().to_f64(), alpha.clone().sqrt().to_f64());
+    let (delta, sqa) = (m.delta().to_mag(), alpha.clone().sqrt().to_mag());
     let st = ideal_start(&m, c);
     let mut prev: Option<(Float, Float)> = None;
-    let mut w12 = 0.0f64;
-    let w13 = run_max_err(&m, st, n, |s| {
+    let mut w12 = Mag::ZERO;
+    let w13 = run_max_err_mag(&m, st, n, |s| {
         let x = s.theta[0].clone();
         let y = m.y_of(&s.theta);
         if let Some((xp, yp)) = &prev {
             let xr = -(Float::one(c) + &(eta.clone() * yp)) * xp;
             let yr = yp.clone() + &(eta.clone() * &(alpha.clone() - &(beta.clone() * &half * xp * xp)));
-            w12 = w12.max(((x.clone() - &xr).abs().to_f64() / delta).max((y.clone() - &yr).abs().to_f64() / sqa));
+            w12 = w12.max(((x.clone() - &xr).abs().to_mag() / delta).max((y.clone() - &yr).abs().to_mag() / sqa));
         }
         prev = Some((x, y));
     });
@@ -367,6 +381,28 @@ fn claims_12_13_error_scales_with_unit_roundoff_256_and_1024_bits() {
         }
     }
 }
+
+#[test]
+fn claims_12_13_error_scales_with_unit_roundoff_at_2048_and_4096_bits() {
+    // Beyond f64's range (the engine's tolerances and these errors are `Mag`s): at h = 0.02
+    // (N = 1000) the errors must stay within 10·N·eps (exact to working precision), claim 12's
+    // constant must be the 4.419 it is at 256 and 1024 bits, and claim 13's is pinned to its
+    // measured value (MPFR is correctly rounded: the same on every machine).
+    for (bits, c13_want) in [(2048u32, C13_2048), (4096, C13_4096)] {
+        let (e12, e13) = exactness_at_mag(bits, "0.0004", 1000);
+        let eps = Float::eps_mag(bits);
+        let (c12, c13) = ((e12 / eps).to_f64(), (e13 / eps).to_f64());
+        eprintln!("{bits} bits: claim 12 err {e12:.3e} = {c12:.3}·eps, claim 13 err {e13:.3e} = {c13:.3}·eps");
+        assert!(c12 <= 10.0 * 1000.0 && c13 <= 10.0 * 1000.0, "{bits} bits: C = {c12:e}, {c13:e} exceed 10·N");
+        common::recorded(&format!("claim 12 at {bits} bits: C"), c12, 4.419, 3);
+        common::recorded_significant(&format!("claim 13 at {bits} bits: C"), c13, c13_want, 6);
+    }
+}
+
+/// Claim 13's constants C = err/eps at 2048 and 4096 bits (h = 0.02, N = 1000), measured.
+const C13_2048: f64 = 336.027;
+/// See [`C13_2048`].
+const C13_4096: f64 = 266.936;
 
 /// Least-squares slope of `ys` against `xs`, with its standard error and the residual SD.
 fn line_fit(xs: &[f64], ys: &[f64]) -> (f64, f64, f64) {
@@ -468,12 +504,12 @@ fn claim_03_one_projection_from_x_zero_is_exact_mpfr256() {
 /// (ε, (2/η − S)/ε) after 3 linearised steps from θ₀ (η = 1), ε = S(θ₀) − 2/η.
 fn claim_03_overshoot(spec: &CubicSpec, theta0: &[f64]) -> (f64, f64) {
     let m = Cubic::<f64>::new(spec, ()).unwrap();
-    let c0 = center(&m, theta0, Some(&[1.0, 0.0, 0.0, 0.0]), 1e-13).unwrap();
+    let c0 = center(&m, theta0, Some(&[1.0, 0.0, 0.0, 0.0]), Mag::new(1e-13)).unwrap();
     let thr = 2.0 / m.eta();
     let eps0 = c0.sharpness - thr;
     let mut cur = c0;
     for _ in 0..3 {
-        cur = selfstab::stable_set::lin_proj(&m, m.eta(), &cur, 1e-13).unwrap();
+        cur = selfstab::stable_set::lin_proj(&m, m.eta(), &cur, Mag::new(1e-13)).unwrap();
     }
     (eps0, (thr - cur.sharpness) / eps0)
 }
@@ -614,7 +650,7 @@ fn claim_16_offset(alpha: &str, n: u64) -> f64 {
     let mut warm = vec![1.0, 0.0, 0.0, 0.0];
     let _ = run_max_err(&m, st, n, |s| {
         let y = dot(&s.dagger.grad_s_perp, &sub(&s.theta, &s.dagger.theta));
-        let c = center(&m, &s.theta, Some(&warm), 1e-13).unwrap();
+        let c = center(&m, &s.theta, Some(&warm), Mag::new(1e-13)).unwrap();
         worst = worst.max((c.sharpness - (2.0 + y)).abs() / sa);
         warm = c.u;
     });

@@ -21,6 +21,7 @@ use std::ops::ControlFlow;
 
 use selfstab::data;
 use selfstab::gd::{find_instability, gd_step};
+use selfstab::mag::Mag;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::npy::read_npy_f64;
 use selfstab::objective::Objective;
@@ -49,7 +50,7 @@ fn net(layers: &[usize]) -> (Mlp<f64>, Vec<f64>) {
 }
 
 fn opts(k: usize) -> TrackOpts {
-    TrackOpts { projection_steps: k, gap_every: 50, gap_threshold: None, eig_tol: TOL, chain_tol: None }
+    TrackOpts { projection_steps: k, gap_every: 50, gap_threshold: None, eig_tol: Mag::new(TOL), chain_tol: None }
 }
 
 /// θ₀ of the 64-16-16-10 net at η = 0.2667 and what was run from it.
@@ -66,7 +67,7 @@ fn eos() -> &'static Eos {
     static EOS: OnceLock<Eos> = OnceLock::new();
     EOS.get_or_init(|| {
         let (m, th) = net(&[64, 16, 16, 10]);
-        let ins = find_instability(&m, &ETA, &th, 10_000, TOL, &mut []).unwrap();
+        let ins = find_instability(&m, &ETA, &th, 10_000, Mag::new(TOL), &mut []).unwrap();
         Eos { step: ins.step, s0: ins.sharpness, l0: ins.loss, theta0: ins.theta, u0: ins.u, m }
     })
 }
@@ -98,7 +99,7 @@ fn track_short() -> &'static [Row] {
 
 /// GD from θ₀: (L(θ_t), S(θ_t)) for t = 0..=n (S every step, warm-started).
 fn gd_run(m: &Mlp<f64>, theta: &[f64], eta: f64, n: u64, every: u64) -> Vec<(u64, f64, f64)> {
-    let eo = EigenOpts { tol: TOL, ..EigenOpts::top::<f64>(1, ()) };
+    let eo = EigenOpts { tol: Mag::new(TOL), ..EigenOpts::top::<f64>(1, ()) };
     let mut th = theta.to_vec();
     let mut g = vec![0.0; m.dim()];
     let mut warm: Vec<Vec<f64>> = vec![];
@@ -193,7 +194,7 @@ fn claim_23_full_horizon_t5000() {
     let (mut s, mut pos) = (vec![], vec![]);
     for t in 0..=5000u64 {
         if t % 50 == 0 {
-            let c = center(&m, &th, u.as_deref(), TOL).unwrap();
+            let c = center(&m, &th, u.as_deref(), Mag::new(TOL)).unwrap();
             s.push((t, c.sharpness));
             pos.push(c.alpha > 0.0);
             u = Some(c.u);
@@ -487,7 +488,7 @@ const CHAIN_TOL: f64 = 1e-6;
 /// Rows of a tracking run of `n` steps from θ₀ with the given early-solve tolerance.
 fn track_chain(n: u64, chain_tol: Option<f64>) -> Vec<Row> {
     let e = eos();
-    let o = TrackOpts { chain_tol, ..opts(3) };
+    let o = TrackOpts { chain_tol: chain_tol.map(Mag::new), ..opts(3) };
     let mut st = tracking::start(&e.m, &ETA, &e.theta0, Some(&e.u0), &o).unwrap();
     (0..n).map(|_| tracking::step(&e.m, &ETA, &mut st, &o).unwrap().0).collect()
 }
@@ -523,7 +524,7 @@ fn early_chain_solves_move_theta_dagger_within_the_eigenvector_bound_f64() {
         let mut pr = vec![];
         for early in [TOL, CHAIN_TOL] {
             let mut tr = st.trail_dagger.clone();
-            pr.push(selfstab::constrained::step_early(&e.m, &ETA, &st.dagger, 3, Some(&mut tr), TOL, early).unwrap());
+            pr.push(selfstab::constrained::step_early(&e.m, &ETA, &st.dagger, 3, Some(&mut tr), Mag::new(TOL), Mag::new(early)).unwrap());
         }
         let (strict, loose) = (&pr[0], &pr[1]);
         hv[0] += strict.hvps;
@@ -531,7 +532,7 @@ fn early_chain_solves_move_theta_dagger_within_the_eigenvector_bound_f64() {
         let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt();
         let moved = dist(&loose.center.theta, &strict.center.theta);
         let step = dist(&strict.center.theta, &st.dagger.theta);
-        let eig = top_eigen_subspace(&e.m, &strict.center.theta, std::slice::from_ref(&strict.center.u), &EigenOpts { tol: TOL, ..EigenOpts::top::<f64>(2, ()) }).unwrap();
+        let eig = top_eigen_subspace(&e.m, &strict.center.theta, std::slice::from_ref(&strict.center.u), &EigenOpts { tol: Mag::new(TOL), ..EigenOpts::top::<f64>(2, ()) }).unwrap();
         let s = eig.values[0];
         let bound = s / (s - eig.values[1]) * CHAIN_TOL * step;
         worst = worst.max(moved / bound);
@@ -551,15 +552,15 @@ fn early_chain_solves_move_theta_dagger_within_the_eigenvector_bound_f64() {
 #[test]
 fn chain_tol_outside_its_range_is_an_error_naming_the_key() {
     use selfstab::config::{self, RunConfig};
-    let with = |chain_tol: f64, multi: Option<usize>| config::resolve(&config::merge(None, RunConfig { chain_tol: Some(chain_tol), multi, ..RunConfig::default() }));
+    let with = |chain_tol: f64, multi: Option<usize>| config::resolve(&config::merge(None, RunConfig { chain_tol: Some(Mag::new(chain_tol)), multi, ..RunConfig::default() }));
     for (t, multi) in [(1e-12, None), (1e-2, None), (f64::NAN, None), (f64::INFINITY, None), (-1e-6, None), (1e-6, Some(2))] {
         let e = with(t, multi).unwrap_err().to_string();
         assert!(e.contains("chain_tol") && !e.contains('\n'), "chain_tol = {t}, multi {multi:?}: {e}");
     }
     let ok = with(1e-6, None).unwrap();
-    assert_eq!(ok.chain_tol, Some(1e-6));
+    assert_eq!(ok.chain_tol, Some(Mag::new(1e-6)));
     let text = toml::to_string(&ok.to_run_config()).unwrap();
-    assert_eq!(config::parse_toml(&text, "config.toml").unwrap().chain_tol, Some(1e-6), "config.toml does not carry chain_tol:\n{text}");
+    assert_eq!(config::parse_toml(&text, "config.toml").unwrap().chain_tol, Some(Mag::new(1e-6)), "config.toml does not carry chain_tol:\n{text}");
     assert_eq!(config::resolve(&config::merge(None, RunConfig::default())).unwrap().chain_tol, None);
 }
 

@@ -15,6 +15,7 @@ use rug::Float;
 use selfstab::commands::{EvalArgs, eval, export};
 use selfstab::data;
 use selfstab::gd::find_instability;
+use selfstab::mag::Mag;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::Objective;
 use selfstab::precision_study::{GrowthFit, Study, fit_growth, fit_steps, lanes, run};
@@ -31,7 +32,7 @@ fn unit(bits: u32) -> f64 {
 fn study(layers: &[usize], ds: &data::Dataset, theta_init: &[f64], eta: &str, steps: u64) -> (u64, Study) {
     let mf = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, ds, ()).unwrap();
     let ef: f64 = eta.parse().unwrap();
-    let ins = find_instability(&mf, &ef, theta_init, 10_000, 1e-10, &mut []).unwrap();
+    let ins = find_instability(&mf, &ef, theta_init, 10_000, Mag::new(1e-10), &mut []).unwrap();
     let mk64 = || -> Result<Box<dyn Objective<f64>>, selfstab::Error> {
         Ok(Box::new(Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, ds, ())?))
     };

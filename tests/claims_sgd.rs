@@ -9,6 +9,7 @@ use common::recorded;
 
 use selfstab::data::{self, Dataset};
 use selfstab::linalg::zeros;
+use selfstab::mag::Mag;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::Objective;
 use selfstab::sgd::{self, Sampler, SgdOpts, SgdResult};
@@ -31,7 +32,7 @@ fn opts(batch: usize, steps: u64, every: u64) -> SgdOpts {
         sample_seed: 0,
         eos_eps: 0.25,
         window: 0.5,
-        eig_tol: 1e-10,
+        eig_tol: Mag::new(1e-10),
     }
 }
 

@@ -16,6 +16,7 @@ use rug::Float;
 use selfstab::constrained;
 use selfstab::gd::gd_step;
 use selfstab::linalg::{dot, norm, sub, zeros};
+use selfstab::mag::Mag;
 use selfstab::models::cubic::{Cubic, CubicSpec};
 use selfstab::objective::Objective;
 use selfstab::predicted::{self, Kind};
@@ -399,7 +400,7 @@ fn claim_21_perpendicular_cubic_reference_values_f64() {
     // The controlling ratio ∇³L[â,â,â]/‖∇S⊥‖ (= d3L_v_ratio/√β, since ‖∇S⊥‖ = √β) at θ†₀ equals
     // c₃β, exactly up to rounding (β = 1 here).
     let m = Cubic::<f64>::new(&spec("0.0025", Pert::C3("0.1")), ()).unwrap();
-    let dag = center(&m, &[0.0; 4], Some(&[1.0, 0.0, 0.0, 0.0]), 1e-12).unwrap();
+    let dag = center(&m, &[0.0; 4], Some(&[1.0, 0.0, 0.0, 0.0]), Mag::new(1e-12)).unwrap();
     let ahat = [0.0, 1.0, 0.0, 0.0];
     let mut t3 = [0.0; 4];
     m.d3_sym(&dag.theta, &ahat, &mut t3).unwrap();

@@ -1,6 +1,7 @@
 //! The command line as a user meets it: bad input gives one-line errors and a non-zero exit (never a
 //! panic), export → eval round-trips, a killed run resumes bit-identically, divergence stops cleanly.
 
+use selfstab::mag::Mag;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -1141,6 +1142,25 @@ fn a_step_whose_gd_loss_is_non_finite_records_no_row() {
     assert!(std::fs::read_to_string(out.join("final_state.txt")).unwrap().starts_with("# t = 14;"));
 }
 
+/// Precisions beyond f64's exponent range run end to end (the tolerances 2^(16 − bits) are `Mag`s):
+/// a 4096-bit run of the default cubic model tracks its steps and writes its final state with all
+/// 1,233 digits 4096 bits hold; above 65,536 bits `--precision` is refused naming the range.
+#[test]
+fn a_4096_bit_run_tracks_and_writes_all_its_digits() {
+    let d = tmp("prec4096");
+    expect_success(["run", "--model", "cubic", "--precision", "4096", "--steps", "20", "--out", d.to_str().unwrap()]);
+    let summary = summary_json(&d);
+    assert_eq!(summary["precision"].as_str(), Some("4096"), "{summary}");
+    assert_eq!(summary["steps_tracked"].as_u64(), Some(20), "{summary}");
+    let txt = std::fs::read_to_string(d.join("final_state.txt")).unwrap();
+    let first = txt.lines().nth(1).unwrap().split(' ').next().unwrap();
+    let mantissa = first.trim_start_matches('-').split(['e', 'E']).next().unwrap();
+    let sig = mantissa.chars().filter(char::is_ascii_digit).collect::<String>().trim_start_matches('0').len();
+    assert!(sig >= 1233, "θ's first entry has {sig} digits: {first:.80}");
+    expect_failure(&["run", "--model", "cubic", "--precision", "65537", "--out", d.to_str().unwrap()], "53..=65536");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 /// Runs `selfstab args…` under `ulimit -v kib` (a POSIX shell's).
 fn run_limited(kib: u64, args: &[&str]) -> Output {
     Command::new("sh")
@@ -1423,7 +1443,7 @@ fn sgd_defaults_are_the_claim_32_setting() {
         sample_seed: 0,
         eos_eps: 0.25,
         window: 0.5,
-        eig_tol: 1e-10,
+        eig_tol: Mag::new(1e-10),
     };
     let th = selfstab::commands::load_theta("builtin:mlp_64-16-16-10", 1482).unwrap();
     let lib = selfstab::sgd::run(&selfstab::data::digits(256).unwrap(), &th, &opts).unwrap();

@@ -6,6 +6,7 @@ mod common;
 use common::{bits_eq, eigvec_davis_kahan, loglog_slope};
 use rug::Float;
 use selfstab::linalg::{dot, from_f64, jacobi_eigen, norm, to_f64, zeros};
+use selfstab::mag::Mag;
 use selfstab::models::cubic::{Cubic, CubicSpec};
 use selfstab::objective::{Objective, dense_hessian};
 use selfstab::scalar::Scalar;
@@ -160,7 +161,7 @@ fn claim_34_generic<S: Scalar>(c: S::Ctx) {
         // solver accepts pair r at ‖r‖ ≤ tol·max(|θ_r|, |θ₁|, its ‖H‖ estimate) ≤ tol·‖H‖.
         let gap = if r == 0 { v[0] - v[1] } else { (v[0] - v[1]).min(v[1] - v[2]) };
         let rounding = 64.0 * p as f64 * S::eps(c) * scale;
-        let (dist, bound) = eigvec_davis_kahan(&eig.vectors[r], &vecs[r * p..(r + 1) * p], opts.tol, scale, gap, rounding, S::eps(c));
+        let (dist, bound) = eigvec_davis_kahan(&eig.vectors[r], &vecs[r * p..(r + 1) * p], opts.tol.to_f64(), scale, gap, rounding, S::eps(c));
         eprintln!("claim 34 cubic ({}): ‖u{r} − u_dense‖ = {dist:.2e}, Davis–Kahan bound {bound:.2e}", S::precision_name(c));
         assert!(dist <= bound, "claim 34: eigenvector {r}: ‖u − u_dense‖ = {dist:e} > {bound:e}");
     }
@@ -240,7 +241,7 @@ fn exact_cubic_constants_match_closed_form_at_x_zero() {
     let s = CubicSpec::reference("0.01", "0.3");
     let m = Cubic::<f64>::new(&s, ()).unwrap();
     let th = vec![0.0, 0.0, 0.0, 0.0];
-    let cen = center(&m, &th, None, 1e-12).unwrap();
+    let cen = center(&m, &th, None, Mag::new(1e-12)).unwrap();
     let e = 4.0 * f64::EPSILON;
     assert!((cen.sharpness - 2.0).abs() <= e * 2.0, "S = {}", cen.sharpness);
     assert!((cen.u[0].abs() - 1.0).abs() <= e, "u = {:?}", cen.u);
@@ -261,7 +262,7 @@ fn exact_cubic_constants_match_closed_form_at_x_zero() {
 fn alpha_off_m_generic<S: Scalar>(c: S::Ctx) {
     let m = Cubic::<S>::new(&spec(), c).unwrap();
     let th = point::<S>(c);
-    let cen = center(&m, &th, None, 1e3 * S::eps(c)).unwrap();
+    let cen = center(&m, &th, None, Mag::new(1e3 * S::eps(c))).unwrap();
     let mut g = zeros::<S>(4, c);
     m.grad(&th, &mut g).unwrap();
     let mut ds = zeros::<S>(4, c);
@@ -310,7 +311,7 @@ fn tracking_rows_report_the_loss_and_sharpness_formulas_at_theta_dagger() {
     v0[0] = 0.5 * m.delta();
     let mut u0 = vec![0.0; 4];
     u0[0] = 1.0;
-    let opts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-12, chain_tol: None };
+    let opts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: Mag::new(1e-12), chain_tol: None };
     let mut st = tracking::start_split(&m, &eta, &[0.0; 4], &v0, Some(&u0), &opts).unwrap();
     let e = 8.0 * f64::EPSILON;
     for t in 0..40 {

@@ -10,6 +10,7 @@ use rug::Float;
 use selfstab::data::{Dataset, init_params};
 use selfstab::error::EvalError;
 use selfstab::linalg::{dot, from_f64, jacobi_eigen};
+use selfstab::mag::Mag;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::{Objective, dense_hessian};
 use selfstab::scalar::Scalar;
@@ -46,7 +47,7 @@ fn claim_34_generic<S: Scalar>(c: S::Ctx) {
                 // ‖r‖ ≤ tol·max(|θ_r|, |θ₁|, its estimate of ‖H‖) ≤ tol·‖H‖ (`Eigen::residuals`); allow
                 // that plus rounding of the dense solve (p·eps·‖H‖).
                 let diff = (eig.values[r].clone() - &vals[r]).abs().to_f64();
-                let bound = opts.tol * scale + 64.0 * p as f64 * S::eps(c) * scale;
+                let bound = opts.tol.to_f64() * scale + 64.0 * p as f64 * S::eps(c) * scale;
                 assert!(diff <= bound, "claim 34 ({act:?}, {loss:?}): λ{r} off by {diff:e} > {bound:e}");
                 assert!(eig.residuals[r] <= opts.tol, "claim 34: residual {:e} above tol", eig.residuals[r]);
             }
@@ -55,7 +56,7 @@ fn claim_34_generic<S: Scalar>(c: S::Ctx) {
             // in the working precision (1 − |cos| in f64 rounds to 0 above f64 and tested nothing).
             let gap = (vals[0].clone() - &vals[1]).to_f64();
             let rounding = 64.0 * p as f64 * S::eps(c) * scale;
-            let (dist, bound) = eigvec_davis_kahan(&eig.vectors[0], &vecs[0..p], opts.tol, scale, gap, rounding, S::eps(c));
+            let (dist, bound) = eigvec_davis_kahan(&eig.vectors[0], &vecs[0..p], opts.tol.to_f64(), scale, gap, rounding, S::eps(c));
             assert!(dist <= bound, "claim 34 ({act:?}, {loss:?}): ‖u − u_dense‖ = {dist:e} > {bound:e}");
         }
     }
@@ -79,7 +80,7 @@ fn claim_34_warm_started_solves_along_gd_converge_in_few_hvps() {
     let ds = selfstab::data::digits(100).unwrap();
     let m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &ds, ()).unwrap();
     let mut th = init_params(&layers, 0).unwrap();
-    let opts = EigenOpts { tol: 1e-9, ..EigenOpts::top::<f64>(1, ()) };
+    let opts = EigenOpts { tol: Mag::new(1e-9), ..EigenOpts::top::<f64>(1, ()) };
     let mut warm: Vec<Vec<f64>> = vec![];
     let mut trail: Trail<f64> = Trail::default();
     let mut g = vec![0.0; m.dim()];
@@ -133,8 +134,8 @@ fn claim_34_trail_solves_at_the_edge_of_stability_average_at_most_12_hvps() {
     let ds = selfstab::data::digits(200).unwrap();
     let m = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &ds, ()).unwrap();
     let eta = 0.2297;
-    let ins = selfstab::gd::find_instability(&m, &eta, &init_params(&layers, 0).unwrap(), 1000, 1e-10, &mut []).unwrap();
-    let opts = EigenOpts { tol: 1e-9, ..EigenOpts::top::<f64>(1, ()) };
+    let ins = selfstab::gd::find_instability(&m, &eta, &init_params(&layers, 0).unwrap(), 1000, Mag::new(1e-10), &mut []).unwrap();
+    let opts = EigenOpts { tol: Mag::new(1e-9), ..EigenOpts::top::<f64>(1, ()) };
     let mut th = ins.theta.clone();
     let mut g = vec![0.0; m.dim()];
     let mut trail: Trail<f64> = Trail::default();
@@ -246,11 +247,11 @@ fn trail_solves_with_reused_vectors_give_the_same_bits_as_fresh_ones() {
         e.values.iter().chain(e.vectors.iter().flatten()).chain(e.next_ritz.iter().flatten()).map(|x| x.to_bits()).collect()
     };
     let mut trail: Trail<f64> = Trail::default();
-    let first = trail.solve(&m, &th2, None, 1e-10).unwrap();
+    let first = trail.solve(&m, &th2, None, Mag::new(1e-10)).unwrap();
     assert!(first.hvps > 2 && !trail.ritz.is_empty());
     let mut fresh_trail = trail.clone();
-    let fresh = fresh_trail.solve(&m, &th1, None, 1e-10).unwrap();
-    let reused = trail.solve(&m, &th1, None, 1e-10).unwrap();
+    let fresh = fresh_trail.solve(&m, &th1, None, Mag::new(1e-10)).unwrap();
+    let reused = trail.solve(&m, &th1, None, Mag::new(1e-10)).unwrap();
     assert!(bits(&first) != bits(&fresh));
     assert_eq!(fresh.hvps, reused.hvps);
     assert!(bits(&fresh) == bits(&reused), "a solve on reused vectors differs from the fresh one");
@@ -271,12 +272,12 @@ impl<S: Scalar> selfstab::gd::Observer<S> for States<S> {
 /// backtracked (a crossing found after skipped steps).
 fn search_resumes_bit_identically<S: Scalar>(obj: &dyn Objective<S>, eta: &S, init: &[S], every: usize) -> bool {
     let mut states = States(vec![]);
-    let full = selfstab::gd::find_instability(obj, eta, init, 5000, 1e-10, &mut [&mut states]).unwrap();
+    let full = selfstab::gd::find_instability(obj, eta, init, 5000, Mag::new(1e-10), &mut [&mut states]).unwrap();
     assert!(states.0.len() as u64 >= full.step, "{} states for {} steps", states.0.len(), full.step);
     let backtracked = states.0.windows(2).any(|w| w[1].t <= w[0].t);
     for st in states.0.into_iter().step_by(every) {
         let t = st.t;
-        let r = selfstab::gd::find_instability_from(obj, eta, st, 5000, 1e-10, &mut []).unwrap();
+        let r = selfstab::gd::find_instability_from(obj, eta, st, 5000, Mag::new(1e-10), &mut []).unwrap();
         assert_eq!(r.step, full.step, "resumed at GD step {t}");
         assert!(r.theta == full.theta && r.u == full.u && r.sharpness == full.sharpness && r.loss == full.loss, "resumed at GD step {t}: another point");
         assert_eq!(r.hvps, full.hvps, "resumed at GD step {t}: another HVP count");
@@ -389,7 +390,7 @@ impl<S: Scalar> selfstab::gd::Observer<S> for Backtracks {
 fn every_step_scan<S: Scalar>(obj: &dyn Objective<S>, eta: &S, init: &[S], cap: u64) -> Option<(u64, Vec<S>, Vec<f64>)> {
     let c = obj.ctx();
     let threshold = S::from_i64(2, c) / eta;
-    let opts = EigenOpts { tol: 1e-10, ..EigenOpts::top::<S>(1, c) };
+    let opts = EigenOpts { tol: Mag::new(1e-10), ..EigenOpts::top::<S>(1, c) };
     let (mut th, mut g, mut s_seen) = (init.to_vec(), vec![S::zero(c); init.len()], vec![]);
     for t in 0..=cap {
         let s = top_eigen(obj, &th, None, &opts).unwrap().values[0].clone();
@@ -414,7 +415,7 @@ fn search_finds_the_first_crossing<S: Scalar>(eta: &S, c_rate: &S, a0: &S) -> Re
     let thr = 2.0 / eta.to_f64();
     prop_assume!(s_seen.iter().all(|s| (s - thr).abs() > 1e-9 * thr));
     let mut bt = Backtracks(0);
-    let ins = selfstab::gd::find_instability(&m, eta, &init, 5000, 1e-10, &mut [&mut bt]).unwrap();
+    let ins = selfstab::gd::find_instability(&m, eta, &init, 5000, Mag::new(1e-10), &mut [&mut bt]).unwrap();
     prop_assert_eq!(ins.step, step, "η = {}, c = {}, a₀ = {}: S seen {:?}", eta.to_f64(), c_rate.to_f64(), a0.to_f64(), s_seen);
     prop_assert!(ins.theta == th, "θ₀ is not the scan's θ_{}", step);
     prop_assert!(ins.sharpness.to_f64() >= thr && (step == 0 || s_seen[step as usize - 1] < thr));

@@ -6,6 +6,7 @@ use common::{eigvec_davis_kahan, loglog_slope};
 use rug::Float;
 use selfstab::data::{Dataset, digits};
 use selfstab::linalg::{dot, from_f64, jacobi_eigen, zeros};
+use selfstab::mag::Mag;
 use selfstab::models::cnn::{Cnn, CnnSpec};
 use selfstab::models::mlp::{Activation, LossKind};
 use selfstab::models::width1::{Width1, width1_data};
@@ -203,7 +204,7 @@ fn claim_34_check<S: Scalar>(k: &Case<S>, topk: usize) {
         // Bauer–Fike: |θ − λ| ≤ ‖r‖ ≤ tol·‖H‖ (the solver's acceptance, `Eigen::residuals`), plus the
         // dense solve's rounding (64·p·eps·‖H‖).
         let diff = (eig.values[r].clone() - &vals[r]).abs().to_f64();
-        let bound = opts.tol * scale + 64.0 * p as f64 * S::eps(c) * scale;
+        let bound = opts.tol.to_f64() * scale + 64.0 * p as f64 * S::eps(c) * scale;
         worst = worst.max(diff / bound);
         assert!(diff <= bound, "{}: λ{r} off by {diff:e} > {bound:e}", k.label);
         assert!(eig.residuals[r] <= opts.tol, "{}: residual {:e} above tol", k.label, eig.residuals[r]);
@@ -211,7 +212,7 @@ fn claim_34_check<S: Scalar>(k: &Case<S>, topk: usize) {
     // Eigenvector: the chord ‖u − ±u_dense‖ within its Davis–Kahan bound (sin∠ ≤ ‖r‖/gap, ‖r‖ ≤ tol·‖H‖).
     let gap = (vals[0].clone() - &vals[1]).to_f64();
     let rounding = 64.0 * p as f64 * S::eps(c) * scale;
-    let (chord, dk) = eigvec_davis_kahan(&eig.vectors[0], &vecs[0..p], opts.tol, scale, gap, rounding, S::eps(c));
+    let (chord, dk) = eigvec_davis_kahan(&eig.vectors[0], &vecs[0..p], opts.tol.to_f64(), scale, gap, rounding, S::eps(c));
     eprintln!(
         "claim 34 {}: S = {:.6}, λ₂ = {:.6}, worst |Δλ|/bound = {worst:.2e}, ‖u − u_dense‖ = {chord:.2e} (bound {dk:.2e}), {} HVPs",
         k.label,
@@ -327,8 +328,8 @@ fn cnn_eos_run() -> (u64, Vec<(u64, f64, f64)>) {
     let spec = CnnSpec::new(&[4], 10).unwrap();
     let m = Cnn::<f64>::new(&spec, Activation::Tanh, LossKind::Mse, &ds, ()).unwrap();
     let th0 = spec.init(0);
-    let ins = find_instability(&m, &EOS_ETA, &th0, 20_000, 1e-6, &mut []).unwrap();
-    let opts = EigenOpts { tol: 1e-6, ..EigenOpts::top::<f64>(1, ()) };
+    let ins = find_instability(&m, &EOS_ETA, &th0, 20_000, Mag::new(1e-6), &mut []).unwrap();
+    let opts = EigenOpts { tol: Mag::new(1e-6), ..EigenOpts::top::<f64>(1, ()) };
     let mut th = ins.theta.clone();
     let mut g = vec![0.0; m.dim()];
     let mut warm = vec![ins.u.clone()];
@@ -398,8 +399,8 @@ fn cnn_gd_sharpness_reaches_two_over_eta_and_cycles_around_it() {
 fn width1_eos_run(eta: f64, steps: u64) -> (u64, Vec<(u64, f64, f64)>) {
     let d = width1_data(64, 0).unwrap();
     let m = Width1::<f64>::new(Activation::Tanh, &d, ()).unwrap();
-    let ins = find_instability(&m, &eta, &selfstab::models::width1::init(0), 20_000, 1e-12, &mut []).unwrap();
-    let opts = EigenOpts { tol: 1e-12, ..EigenOpts::top::<f64>(1, ()) };
+    let ins = find_instability(&m, &eta, &selfstab::models::width1::init(0), 20_000, Mag::new(1e-12), &mut []).unwrap();
+    let opts = EigenOpts { tol: Mag::new(1e-12), ..EigenOpts::top::<f64>(1, ()) };
     let (mut th, mut g) = (ins.theta.clone(), vec![0.0; 3]);
     let mut rows = Vec::new();
     for t in 0..=steps {

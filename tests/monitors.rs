@@ -13,6 +13,7 @@
 use rug::Float;
 use selfstab::constrained;
 use selfstab::linalg::zeros;
+use selfstab::mag::Mag;
 use selfstab::models::cubic::{Cubic, CubicSpec};
 use selfstab::monitors::{self, SLICE_POINTS};
 use selfstab::objective::Objective;
@@ -70,7 +71,7 @@ fn closed_forms<S: Scalar>(c: S::Ctx, c4: &str) -> (monitors::MonitorRow, f64, u
     let want = half.clone() + &(half.clone() * &half + &(x.clone() * &x)).sqrt();
     let err = (S::from_f64(row.s_exact_pred, c) - &want).abs().to_f64() / want.to_f64();
     // The solve stops at relative residual tol, so |Δλ|/λ ≤ tol (claim 34's bound), plus the f64 storage.
-    assert!(err <= tol + 2.0 * f64::EPSILON, "S_exact_pred = {} against {}: relative error {err:e}", row.s_exact_pred, want.to_f64());
+    assert!(err <= tol.to_f64() + 2.0 * f64::EPSILON, "S_exact_pred = {} against {}: relative error {err:e}", row.s_exact_pred, want.to_f64());
     (row, worst / range, slice.len())
 }
 
@@ -113,9 +114,9 @@ fn monitors_of_a_diverged_prediction_are_nan_and_alpha_below_zero_has_no_slice()
     let m = Cubic::<f64>::new(&spec, ()).unwrap();
     let mut th = vec![0.0; 4];
     th[1] = -0.2;
-    let dag = selfstab::sharpness::center(&m, &th, Some(&[1.0, 0.0, 0.0, 0.0]), 1e-12).unwrap();
+    let dag = selfstab::sharpness::center(&m, &th, Some(&[1.0, 0.0, 0.0, 0.0]), Mag::new(1e-12)).unwrap();
     assert!(dag.alpha < 0.0);
-    let (row, slice) = monitors::observe(&m, &dag, &th, None, 0, 1e-12).unwrap();
+    let (row, slice) = monitors::observe(&m, &dag, &th, None, 0, Mag::new(1e-12)).unwrap();
     assert!(row.s_exact_pred.is_nan());
     assert!(row.d2l_v_v_pred.is_nan() && row.d3l_v_pred.is_nan() && row.d2l_v_v_gd.is_nan(), "{row:?}");
     assert!(slice.is_empty() && row.delta == 0.0);
@@ -139,7 +140,7 @@ fn gradient_flow_does_not_oscillate_where_gd_does_on_the_cubic() {
         let x_gd = theta[0];
         selfstab::gd::gd_step(&m, &eta, &mut theta, &mut grad).unwrap();
         assert!(theta[0] * x_gd < 0.0, "step {t}: GD's x did not flip");
-        gf.advance(&m, &eta, &[0.0; 4], t, 1e-12).unwrap();
+        gf.advance(&m, &eta, &[0.0; 4], t, Mag::new(1e-12)).unwrap();
         // (x reaches 0 exactly when ηS is an integer: a sub-step of size 1/S removes it.)
         assert!(gf.theta[0] >= 0.0 && gf.theta[0] <= th0[0], "step {t}: the flow's x = {}", gf.theta[0]);
         let r = gf.rows.last().unwrap();

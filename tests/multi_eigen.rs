@@ -5,6 +5,7 @@ use rug::Float;
 use selfstab::constrained;
 use selfstab::error::EvalError;
 use selfstab::linalg::{dot, zeros};
+use selfstab::mag::Mag;
 use selfstab::models::cubic::{Cubic, CubicSpec};
 use selfstab::objective::Objective;
 use selfstab::scalar::Scalar;
@@ -121,7 +122,7 @@ impl<S: Scalar> Objective<S> for TwoEig<S> {
 }
 
 fn tol<S: Scalar>(c: S::Ctx) -> f64 {
-    EigenOpts::default_tol::<S>(c)
+    (EigenOpts::default_tol::<S>(c)).to_f64()
 }
 
 /// The point (0, 0, w) with w = Σ c_i a_i chosen so that a_i·w = y_i.
@@ -175,8 +176,8 @@ fn k2_generic<S: Scalar>(c: S::Ctx, y: [&str; 2]) -> (Vec<[f64; 2]>, f64, f64) {
     let mut res = vec![];
     let mut last = None;
     for steps in 1..=7 {
-        let c0 = center_k(&m, &th, &[], 2, tol::<S>(c)).unwrap();
-        let pj = project_k(&m, &eta, c0, steps, 1.9, tol::<S>(c)).unwrap();
+        let c0 = center_k(&m, &th, &[], 2, Mag::new(tol::<S>(c))).unwrap();
+        let pj = project_k(&m, &eta, c0, steps, 1.9, Mag::new(tol::<S>(c))).unwrap();
         assert_eq!(pj.critical, 2, "both eigenvalues stay critical");
         res.push([pj.residual_s[0].to_f64().abs(), pj.residual_s[1].to_f64().abs()]);
         last = Some(pj);
@@ -187,8 +188,8 @@ fn k2_generic<S: Scalar>(c: S::Ctx, y: [&str; 2]) -> (Vec<[f64; 2]>, f64, f64) {
     let err = dot(&diff, &diff).sqrt().to_f64();
     // The single-eigenvalue projection (7 steps; it alternates between the two eigenvalues as the
     // top one changes) for comparison: its distance to the exact projection.
-    let c1 = center(&m, &th, None, tol::<S>(c)).unwrap();
-    let p1 = project(&m, &eta, c1, 7, tol::<S>(c)).unwrap();
+    let c1 = center(&m, &th, None, Mag::new(tol::<S>(c))).unwrap();
+    let p1 = project(&m, &eta, c1, 7, Mag::new(tol::<S>(c))).unwrap();
     let d1: Vec<S> = p1.center.theta.iter().zip(&star).map(|(a, b)| a.clone() - b).collect();
     (res, err, dot(&d1, &d1).sqrt().to_f64())
 }
@@ -266,12 +267,12 @@ fn k1_generic<S: Scalar>(c: S::Ctx) -> (bool, f64) {
         u
     };
     let t = tol::<S>(c);
-    let a = project(&m, &eta, center(&m, &th, Some(&u0), t).unwrap(), 3, t).unwrap();
-    let b = project_k(&m, &eta, center_k(&m, &th, std::slice::from_ref(&u0), 1, t).unwrap(), 3, 1.9, t).unwrap();
+    let a = project(&m, &eta, center(&m, &th, Some(&u0), Mag::new(t)).unwrap(), 3, Mag::new(t)).unwrap();
+    let b = project_k(&m, &eta, center_k(&m, &th, std::slice::from_ref(&u0), 1, Mag::new(t)).unwrap(), 3, 1.9, Mag::new(t)).unwrap();
     let same = a.center.theta.iter().zip(&b.center.center.theta).all(|(x, y)| x == y)
         && a.residual_s == b.residual_s[0]
         && a.residual_u == b.residual_u[0];
-    let k3 = project_k(&m, &eta, center_k(&m, &th, &[u0], 3, t).unwrap(), 3, 1.9, t).unwrap();
+    let k3 = project_k(&m, &eta, center_k(&m, &th, &[u0], 3, Mag::new(t)).unwrap(), 3, 1.9, Mag::new(t)).unwrap();
     assert_eq!(k3.critical, 1);
     let d: f64 = a.center.theta.iter().zip(&k3.center.center.theta).map(|(x, y)| (x.clone() - y).to_f64().abs()).fold(0.0, f64::max);
     (same, d)
@@ -312,11 +313,11 @@ fn beta_generic<S: Scalar>(c: S::Ctx, kappa: &str, n: u64) -> (f64, f64, usize) 
     let mut u0 = zeros::<S>(m.dim(), c);
     u0[0] = S::one(c);
     let th0 = zeros::<S>(m.dim(), c);
-    let mut dag = constrained::initial(&m, &eta, &th0, Some(&u0), 3, t).unwrap().center;
+    let mut dag = constrained::initial(&m, &eta, &th0, Some(&u0), 3, Mag::new(t)).unwrap().center;
     let mut bt = selfstab::multi::BetaTracker::<S>::new(50, 1000);
     for step in 0..n {
         bt.observe(&m, &eta, &dag, step).unwrap();
-        dag = constrained::step(&m, &eta, &dag, 3, t).unwrap().center;
+        dag = constrained::step(&m, &eta, &dag, 3, Mag::new(t)).unwrap().center;
     }
     let beta = bt.records[0].beta_s;
     let r = 1.0 - eta.to_f64() * kappa.parse::<f64>().unwrap() * beta;
@@ -369,12 +370,12 @@ fn beta_records_hold_lags_zero_to_window_and_then_stop() {
     let eta = *m.eta();
     let mut u0 = zeros::<f64>(m.dim(), ());
     u0[0] = 1.0;
-    let mut dag = constrained::initial(&m, &eta, &zeros::<f64>(m.dim(), ()), Some(&u0), 3, 1e-12).unwrap().center;
+    let mut dag = constrained::initial(&m, &eta, &zeros::<f64>(m.dim(), ()), Some(&u0), 3, Mag::new(1e-12)).unwrap().center;
     let mut bt = selfstab::multi::BetaTracker::<f64>::new(5, 10);
     let mut hvps = 0;
     for step in 0..40 {
         hvps += bt.observe(&m, &eta, &dag, step).unwrap();
-        dag = constrained::step(&m, &eta, &dag, 3, 1e-12).unwrap().center;
+        dag = constrained::step(&m, &eta, &dag, 3, Mag::new(1e-12)).unwrap().center;
     }
     let lens: Vec<(u64, usize)> = bt.records.iter().map(|r| (r.s, r.values.len())).collect();
     assert_eq!(lens, (0..8).map(|k| (5 * k, (40 - 5 * k as usize).min(11))).collect::<Vec<_>>(), "(s, lags held) after t = 39");

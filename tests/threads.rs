@@ -7,6 +7,7 @@ use selfstab::central_flow::{self, FlowOpts};
 use selfstab::data::{digits, init_params};
 use selfstab::gd::find_instability;
 use selfstab::linalg::set_threads;
+use selfstab::mag::Mag;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::objective::Objective;
 use selfstab::multi::{self, MultiOpts, MultiState};
@@ -80,7 +81,7 @@ fn unstable_mlp() -> (Mlp<f64>, f64, selfstab::gd::Instability<f64>) {
     let layers = [64usize, 32, 32, 10];
     let obj = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &digits(200).unwrap(), ()).unwrap();
     let eta = 0.25;
-    let ins = find_instability(&obj, &eta, &init_params(&layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
+    let ins = find_instability(&obj, &eta, &init_params(&layers, 0).unwrap(), 20_000, Mag::new(1e-10), &mut []).unwrap();
     (obj, eta, ins)
 }
 
@@ -97,7 +98,7 @@ fn tracking_steps_give_the_same_bits_with_two_threads() {
     let (obj, eta, ins) = unstable_mlp();
     // Rows (bits, without the wall clock) and stops of 12 steps, and the final state.
     let run = |threads: usize, gap_threshold: Option<f64>, k: usize| {
-        let opts = TrackOpts { projection_steps: 3, gap_every: 4, gap_threshold, eig_tol: 1e-10, chain_tol: None };
+        let opts = TrackOpts { projection_steps: 3, gap_every: 4, gap_threshold, eig_tol: Mag::new(1e-10), chain_tol: None };
         let mo = MultiOpts { k, crit: gap_threshold.unwrap_or(1.9) };
         let mut st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &opts).unwrap();
         let mut ms = MultiState::default();
@@ -226,9 +227,9 @@ fn eigen_solves_give_the_same_bits_with_two_threads() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     fn solves<S: Scalar>(obj: &dyn Objective<S>, th: &[S], th2: &[S], tol: f64) -> Vec<Eigen<S>> {
         let c = obj.ctx();
-        let cold = EigenOpts { k: 2, tol, max_basis: 10, max_hvps: 2000, warm_ritz: 8 };
+        let cold = EigenOpts { k: 2, tol: Mag::new(tol), max_basis: 10, max_hvps: 2000, warm_ritz: 8 };
         let e0 = top_eigen(obj, th, None, &cold).unwrap();
-        let one = EigenOpts { tol, warm_ritz: 8, ..EigenOpts::top::<S>(1, c) };
+        let one = EigenOpts { tol: Mag::new(tol), warm_ritz: 8, ..EigenOpts::top::<S>(1, c) };
         let warm: Vec<Vec<S>> = e0.vectors.iter().chain(&e0.next_ritz).cloned().collect();
         let values: Vec<S> = e0.values.iter().chain(&e0.next_ritz_values).cloned().collect();
         let e1 = top_eigen_subspace(obj, th2, &warm[..3], &one).unwrap();
@@ -236,7 +237,7 @@ fn eigen_solves_give_the_same_bits_with_two_threads() {
         assert!(e0.hvps > 10 && warm.len() >= 9, "no restart, or too few stored pairs to precondition");
         vec![e0, e1, e2]
     }
-    let key = |es: &[Eigen<f64>]| format!("{:?}", es.iter().map(|e| (e.values.iter().chain(e.vectors.iter().flatten()).map(|x| x.to_bits()).collect::<Vec<_>>(), e.residuals.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), e.hvps)).collect::<Vec<_>>());
+    let key = |es: &[Eigen<f64>]| format!("{:?}", es.iter().map(|e| (e.values.iter().chain(e.vectors.iter().flatten()).map(|x| x.to_bits()).collect::<Vec<_>>(), e.residuals.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>(), e.hvps)).collect::<Vec<_>>());
     let layers = [64usize, 64, 64, 10];
     let obj = Mlp::<f64>::new(&layers, Activation::Tanh, LossKind::Mse, &digits(300).unwrap(), ()).unwrap();
     let p = obj.dim();

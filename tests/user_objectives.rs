@@ -12,6 +12,7 @@ mod custom_objective;
 
 use rug::Float;
 use selfstab::error::EvalError;
+use selfstab::mag::Mag;
 use selfstab::sharpness::{EigenOpts, all_eigenpairs, center, top_eigen};
 use selfstab::tracking::{self, TrackOpts};
 use selfstab::{Objective, Scalar};
@@ -76,7 +77,7 @@ impl<S: Scalar> Objective<S> for Diag<S> {
 }
 
 fn opts() -> TrackOpts {
-    TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: 1e-10, chain_tol: None }
+    TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: Mag::new(1e-10), chain_tol: None }
 }
 
 /// The top eigenvalue 0 (diag(0, −1, …, −9)), 1e-6 and 0 below two negative ones: the residual is
@@ -95,7 +96,7 @@ fn a_top_eigenvalue_at_or_near_zero_is_found() {
     for (d, top) in cases {
         let m = Diag::<f64>::new(d, ());
         let th = vec![0.3; d.len()];
-        let o = EigenOpts { tol: 1e-10, ..EigenOpts::top::<f64>(1, ()) };
+        let o = EigenOpts { tol: Mag::new(1e-10), ..EigenOpts::top::<f64>(1, ()) };
         let e = top_eigen(&m, &th, None, &o).unwrap_or_else(|e| panic!("{d:?}: {e}"));
         assert!(e.residuals[0] <= 1e-10, "{d:?}: residual {:e}", e.residuals[0]);
         let size = d.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -167,7 +168,7 @@ fn a_saddle_off_the_axes_gets_its_top_pair_and_small_dense_residuals() {
         let th = vec![0.3; d.len()];
         let top = d.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let size = d.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let o = EigenOpts { tol: 1e-10, ..EigenOpts::top::<f64>(1, ()) };
+        let o = EigenOpts { tol: Mag::new(1e-10), ..EigenOpts::top::<f64>(1, ()) };
         let e = top_eigen(&m, &th, None, &o).unwrap_or_else(|e| panic!("{d:?}: {e}"));
         assert!(e.residuals[0] <= 1e-10 && (e.values[0] - top).abs() <= 1e-10 * size, "{d:?}: {:e}, {:e}", e.values[0], e.residuals[0]);
         let all = all_eigenpairs(&m, &th).unwrap();
@@ -183,7 +184,7 @@ fn a_saddle_off_the_axes_gets_its_top_pair_and_small_dense_residuals() {
 fn a_non_finite_third_derivative_is_an_error_naming_grad_s() {
     let mut m = Diag::<f64>::new(&[3.0, 1.0, 0.5], ());
     m.nan_d3 = true;
-    let e = center(&m, &[0.1, 0.2, 0.3], None, 1e-10).unwrap_err();
+    let e = center(&m, &[0.1, 0.2, 0.3], None, Mag::new(1e-10)).unwrap_err();
     assert!(e.to_string().contains("∇S = ∇³L[u,u] (the objective's d3_sym) became non-finite"), "{e}");
     let e = tracking::start(&m, &0.5, &[0.1, 0.2, 0.3], None, &opts()).unwrap_err();
     assert!(e.to_string().contains("∇S"), "{e}");
@@ -201,7 +202,7 @@ fn vectors_of_the_wrong_length_or_precision_are_refused_before_the_objective_run
     }
     let e = tracking::start(&m, &0.5, &[0.1, 0.2, 0.3], Some(&[1.0]), &opts()).unwrap_err();
     assert!(e.to_string().contains("u₀ has length 1"), "{e}");
-    let e = selfstab::gd::find_instability(&m, &0.5, &[0.1, 0.2], 10, 1e-10, &mut []).unwrap_err();
+    let e = selfstab::gd::find_instability(&m, &0.5, &[0.1, 0.2], 10, Mag::new(1e-10), &mut []).unwrap_err();
     assert!(e.to_string().contains("θ_init has length 2, the objective has p = 3"), "{e}");
 
     let m = Diag::<Float>::new(&[3.0, 1.0, 0.5], 128);
@@ -209,9 +210,9 @@ fn vectors_of_the_wrong_length_or_precision_are_refused_before_the_objective_run
     let eta = Float::with_val(128, 0.5);
     let e = tracking::start(&m, &eta, &th64, None, &opts()).unwrap_err();
     assert!(e.to_string().contains("θ₀ has entry 0 at precision 64 bits, the objective works at 128 bits"), "{e}");
-    let e = selfstab::gd::find_instability(&m, &eta, &th64, 10, 1e-30, &mut []).unwrap_err();
+    let e = selfstab::gd::find_instability(&m, &eta, &th64, 10, Mag::new(1e-30), &mut []).unwrap_err();
     assert!(e.to_string().contains("at precision 64 bits"), "{e}");
-    let e = center(&m, &th64, None, 1e-30).unwrap_err();
+    let e = center(&m, &th64, None, Mag::new(1e-30)).unwrap_err();
     assert!(e.to_string().contains("at precision 64 bits"), "{e}");
 }
 
@@ -222,7 +223,7 @@ fn vectors_of_the_wrong_length_or_precision_are_refused_before_the_objective_run
 fn an_asymmetric_hvp_is_named_as_the_cause_of_a_failed_solve() {
     let mut m = Diag::<f64>::new(&[3.0, 1.0, 0.5], ());
     m.asym_hvp = true;
-    let o = EigenOpts { tol: 1e-10, ..EigenOpts::top::<f64>(1, ()) };
+    let o = EigenOpts { tol: Mag::new(1e-10), ..EigenOpts::top::<f64>(1, ()) };
     let e = top_eigen(&m, &[0.1, 0.2, 0.3], None, &o).unwrap_err().to_string();
     assert!(e.contains("spans all p = 3 directions") && e.contains("not a symmetric linear map"), "{e}");
 }
@@ -276,8 +277,8 @@ fn a_start_far_past_the_edge_of_stability_is_projected_into_the_stable_set() {
 
 /// The 3-step projection from θ₀ (the start before the added steps).
 fn three_step_projection<O: Objective<f64>>(obj: &O, eta: f64, th: &[f64]) -> selfstab::stable_set::Projected<f64> {
-    let c0 = center(obj, th, None, 1e-10).unwrap();
-    selfstab::stable_set::project(obj, &eta, c0, 3, 1e-10).unwrap()
+    let c0 = center(obj, th, None, Mag::new(1e-10)).unwrap();
+    selfstab::stable_set::project(obj, &eta, c0, 3, Mag::new(1e-10)).unwrap()
 }
 
 /// A constant sharpness above 2/η (L = ½ Σ d_i θ_i² with d₁ = 3, η = 1): the stable set is empty
@@ -291,10 +292,10 @@ fn a_start_no_projection_step_can_bring_into_the_stable_set_keeps_its_residual()
     let p3 = three_step_projection(&m, 1.0, &th);
     assert_eq!((&st.dagger.theta, st.residual_s), (&p3.center.theta, p3.residual_s));
     // No solve was added (∇S⊥ = 0 stops them before the first).
-    let init = selfstab::constrained::initial(&m, &1.0, &th, None, 3, 1e-10).unwrap();
+    let init = selfstab::constrained::initial(&m, &1.0, &th, None, 3, Mag::new(1e-10)).unwrap();
     assert_eq!(init.hvps, p3.hvps);
     assert!((st.residual_s - 1.0).abs() <= 4.0 * f64::EPSILON, "{}", st.residual_s);
-    assert!(!selfstab::constrained::within_start_tol(&1.0, &st.residual_s, 1e-10));
+    assert!(!selfstab::constrained::within_start_tol(&1.0, &st.residual_s, Mag::new(1e-10)));
 }
 
 /// L = ½(a + y²)x² + ½z²: S = a + y² near x = 0, and with a > 2/η the sharpness never comes down to
@@ -362,10 +363,10 @@ fn a_projection_that_does_not_reach_the_stable_set_keeps_its_best_point() {
     // Without a trail (p = 3) the added steps are those of a longer projection: θ†₀ is the
     // k-step projection of smallest S − 2/η over k = 3, …, 3 + START_EXTRA_STEPS (measured:
     // k = 12, 0.5000043, against 0.523 at k = 3 and 0.847 at k = 53).
-    let c0 = center(&m, &th, None, 1e-10).unwrap();
+    let c0 = center(&m, &th, None, Mag::new(1e-10)).unwrap();
     let last = 3 + selfstab::constrained::START_EXTRA_STEPS;
     let best = (3..=last)
-        .map(|k| selfstab::stable_set::project(&m, &0.5, c0.clone(), k, 1e-10).unwrap())
+        .map(|k| selfstab::stable_set::project(&m, &0.5, c0.clone(), k, Mag::new(1e-10)).unwrap())
         .fold(None::<selfstab::stable_set::Projected<f64>>, |b, p| match b {
             Some(b) if b.residual_s <= p.residual_s => Some(b),
             _ => Some(p),
@@ -373,5 +374,5 @@ fn a_projection_that_does_not_reach_the_stable_set_keeps_its_best_point() {
         .unwrap();
     assert_eq!((&st.dagger.theta, st.residual_s), (&best.center.theta, best.residual_s));
     assert!(st.residual_s >= 0.5 && st.residual_s < three_step_projection(&m, 0.5, &th).residual_s);
-    assert!(!selfstab::constrained::within_start_tol(&0.5, &st.residual_s, 1e-10));
+    assert!(!selfstab::constrained::within_start_tol(&0.5, &st.residual_s, Mag::new(1e-10)));
 }

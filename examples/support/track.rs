@@ -6,6 +6,7 @@
 
 use selfstab::data::{digits, init_params};
 use selfstab::gd::find_instability;
+use selfstab::mag::Mag;
 use selfstab::models::mlp::{Activation, LossKind, Mlp};
 use selfstab::tracking::{self, TrackOpts, TrackState};
 
@@ -25,8 +26,8 @@ pub fn setup_tol(cfg: &str, eig_tol: f64) -> (Mlp<f64>, f64, u64, TrackOpts, Tra
         _ => (&[64, 32, 32, 32, 10], 200, 0.2297),
     };
     let obj = Mlp::<f64>::new(layers, Activation::Tanh, LossKind::Mse, &digits(n_data).unwrap(), ()).unwrap();
-    let ins = find_instability(&obj, &eta, &init_params(layers, 0).unwrap(), 20_000, 1e-10, &mut []).unwrap();
-    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol, chain_tol: None };
+    let ins = find_instability(&obj, &eta, &init_params(layers, 0).unwrap(), 20_000, Mag::new(1e-10), &mut []).unwrap();
+    let topts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: Mag::new(eig_tol), chain_tol: None };
     let st = tracking::start(&obj, &eta, &ins.theta, Some(&ins.u), &topts).unwrap();
     (obj, eta, ins.step, topts, st)
 }
