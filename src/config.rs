@@ -79,7 +79,7 @@ pub struct RunConfig {
     pub gap_every: Option<u64>,
     /// Stop at λ₂(θ†) ≥ C/η, or "none".
     pub gap_threshold: Option<GapThreshold>,
-    /// Eigen tolerance (relative residual; a number, or "m*2^e" below f64's range, [`Mag`]).
+    /// Eigen tolerance (relative residual; a number, or its decimal string below f64's range, [`Mag`]).
     pub eig_tol: Option<Mag>,
     /// Tolerance of the θ† chain's early solves (`tracking::TrackOpts::chain_tol`; unset: eig_tol).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -212,64 +212,62 @@ impl Div<f64> for Mag {
 impl fmt::Display for Mag {
     /// As f64's where the value is a normal f64 (or 0, ±∞, NaN), otherwise as `{:e}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let x = self.to_f64();
-        if self.m == 0.0 || !self.m.is_finite() || (x.is_normal() && Mag::new(x) == *self) {
-            return fmt::Display::fmt(&x, f);
+        if self.in_f64_range() {
+            return fmt::Display::fmt(&self.to_f64(), f);
         }
         fmt::LowerExp::fmt(self, f)
     }
 }
 
 impl fmt::LowerExp for Mag {
-    /// As f64's `{:e}` where the value is a normal f64; otherwise d.ddd…e±N from log₁₀ (the
-    /// significand to about 15 digits).
+    /// As f64's `{:e}` where the value is a normal f64; otherwise the decimal MPFR rounds it to
+    /// (`{:.Ne}`: N + 1 significant digits; `{:e}`: 17, which read back give the same `Mag`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.in_f64_range() {
+            return fmt::LowerExp::fmt(&self.to_f64(), f);
+        }
+        let digits = f.precision().map_or(17, |n| n + 1);
+        f.write_str(&self.to_mpfr().to_string_radix(10, Some(digits)))
+    }
+}
+
+impl Mag {
+    /// Zero, ±∞, NaN or a normal f64 value: what f64 holds exactly.
+    fn in_f64_range(self) -> bool {
         let x = self.to_f64();
-        if self.m == 0.0 || !self.m.is_finite() || (x.is_normal() && Mag::new(x) == *self) {
-            return fmt::LowerExp::fmt(&x, f);
-        }
-        // |m|·2^e = 10^(l), l = log10|m| + e·log10 2, split into an integer power and a mantissa.
-        let l = libm::log10(self.m.abs()) + self.e as f64 * std::f64::consts::LOG10_2;
-        let mut p = libm::floor(l);
-        let mut d = libm::pow(10.0, l - p);
-        if d >= 10.0 {
-            d /= 10.0;
-            p += 1.0;
-        }
-        let d = if self.m < 0.0 { -d } else { d };
-        match f.precision() {
-            Some(n) => write!(f, "{d:.n$}e{}", p as i64),
-            None => write!(f, "{d}e{}", p as i64),
-        }
+        self.m == 0.0 || !self.m.is_finite() || (x.is_normal() && Mag::new(x) == self)
+    }
+    /// The exact value as a 53-bit MPFR float (finite, nonzero values; MPFR's exponent range is
+    /// ±2^30 and more, beyond every tolerance the engine forms).
+    fn to_mpfr(self) -> rug::Float {
+        let mut x = rug::Float::with_val(53, self.m);
+        x <<= self.e.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        x
     }
 }
 
 impl std::str::FromStr for Mag {
     type Err = String;
-    /// A decimal f64 (`1e-9`) or the exact form `m*2^e` that [`Mag`] serialises to below f64's range.
+    /// A decimal number, correctly rounded to 53 significant bits at any exponent (`1e-9`,
+    /// `2.0279106256126465e-612`).
     fn from_str(t: &str) -> Result<Mag, String> {
-        let bad = || format!("`{t}` is not a number (a decimal, or m*2^e)");
-        match t.split_once("*2^") {
-            Some((m, e)) => {
-                let m: f64 = m.trim().parse().map_err(|_| bad())?;
-                let e: i64 = e.trim().parse().map_err(|_| bad())?;
-                Ok(Mag::norm(m, e))
-            }
-            None => t.trim().parse::<f64>().map(Mag::new).map_err(|_| bad()),
+        let bad = || format!("`{t}` is not a number");
+        let p = rug::Float::parse(t.trim()).map_err(|_| bad())?;
+        let x = rug::Float::with_val(53, p);
+        if !x.is_finite() || x.is_zero() {
+            return Ok(Mag::new(x.to_f64()));
         }
+        let (m, e) = x.to_f64_exp();
+        Ok(Mag::ldexp(m, e as i64))
     }
 }
 
 impl serde::Serialize for Mag {
-    /// As an f64 where the value is one (files written before `Mag` read the same), otherwise as the
-    /// string "m*2^e" (exact).
+    /// As an f64 where the value is one (files written before `Mag` read the same), otherwise as
+    /// its 17-digit decimal string (exact: it reads back to the same `Mag`; Python's `float()`
+    /// reads it as 0 or ±inf).
     fn serialize<Se: serde::Serializer>(&self, s: Se) -> Result<Se::Ok, Se::Error> {
-        let x = self.to_f64();
-        if self.m == 0.0 || !self.m.is_finite() || Mag::new(x) == *self {
-            s.serialize_f64(x)
-        } else {
-            s.serialize_str(&format!("{:?}*2^{}", self.m, self.e))
-        }
+        if self.in_f64_range() { s.serialize_f64(self.to_f64()) } else { s.serialize_str(&format!("{self:e}")) }
     }
 }
 
@@ -336,6 +334,7 @@ mod tests {
         assert_eq!((Mag::ONE / tol).log2(), 4080.0);
         assert_eq!(format!("{:.3e}", Mag::pow2(-4000)), "7.586e-1205");
         assert_eq!(format!("{:.2e}", -3.0 * Mag::pow2(-2000)), "-2.61e-602");
+        assert_eq!(format!("{}", Mag::pow2(-4000)), "7.5860787034673786e-1205");
         // Zero, infinities and NaN behave as f64's.
         assert!(Mag::ZERO < tol && (Mag::ONE / Mag::ZERO).to_f64() == f64::INFINITY);
         assert!(Mag::new(f64::NAN).partial_cmp(&tol).is_none());
@@ -349,11 +348,17 @@ mod tests {
         assert_eq!(serde_json::to_string(&x).unwrap(), "1e-9");
         let t = Mag::ldexp(3.0, -4100);
         let s = serde_json::to_string(&t).unwrap();
-        assert_eq!(s, "\"0.75*2^-4098\"");
+        assert_eq!(s, "\"1.7953082739285348e-1234\"");
         assert_eq!(serde_json::from_str::<Mag>(&s).unwrap(), t);
         assert_eq!(serde_json::from_str::<Mag>("2.5e-3").unwrap(), 2.5e-3);
-        assert!(serde_json::from_str::<Mag>("\"fast\"").unwrap_err().to_string().contains("m*2^e"));
-        assert_eq!("0.75*2^-4098".parse::<Mag>().unwrap(), t);
+        assert!(serde_json::from_str::<Mag>("\"fast\"").unwrap_err().to_string().contains("not a number"));
         assert_eq!("1e-9".parse::<Mag>().unwrap(), 1e-9);
+        // 17 significant digits read back to the same 53-bit significand, at any exponent.
+        for k in [-4100i64, -2000, -1100, 1100, 5000] {
+            for m in [0.5, 0.6180339887498949, 0.9999999999999999] {
+                let x = Mag::ldexp(m, k);
+                assert_eq!(format!("{x}").parse::<Mag>().unwrap(), x, "{x}");
+            }
+        }
     }
 }
