@@ -335,22 +335,8 @@ impl CompareRow {
     }
 }
 
-/// Maximum SDCP residuals over a run.
-#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
-pub struct MaxResiduals {
-    /// max psd_x.
-    pub psd_x: Mag,
-    /// max psd_z.
-    pub psd_z: Mag,
-    /// max complementarity.
-    pub compl: Mag,
-}
-
-impl Default for MaxResiduals {
-    fn default() -> Self {
-        MaxResiduals { psd_x: Mag::ZERO, psd_z: Mag::ZERO, compl: Mag::ZERO }
-    }
-}
+/// Maximum SDCP residuals over a run, each the largest of its kind over the solves.
+pub type MaxResiduals = Residuals;
 
 /// Run GD and the central flow from the same θ₀ for `steps` GD steps (`steps + 1` rows).
 /// `progress` is called with the rows finished so far (a row is finished once θ_{t+1} gives w*_t).

@@ -37,7 +37,7 @@ pub struct Solution<S: Scalar> {
 /// Residuals of a solve, made dimensionless with a = ‖Â‖_F and b = λ_max(G):
 /// `psd_x` = b·max(0, −λ_min X)/a, `psd_z` = max(0, −λ_min Z)/a, `compl` = b·|⟨X,Z⟩|/a².
 /// [`Mag`]s, so they compare with the default 2^(40 − bits) at any precision.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Residuals {
     /// Relative PSD violation of X.
     pub psd_x: Mag,
