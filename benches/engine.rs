@@ -1049,7 +1049,7 @@ fn bench_track256(cr: &mut Criterion) {
         let opts = EigenOpts::top::<S>(1, c);
         let u_prev = top_eigen(&obj, &from_f64(&pt.prev, c), None, &opts).expect("eigen at θ_{t−1}").vectors[0].clone();
         let label = format!("{}-{}", cfg.name, if S::bits(c) <= 53 { "f64".to_string() } else { format!("mpfr{}", S::bits(c)) });
-        bench_tracking(g, &label, &obj, &theta, &eta, &u_prev, (EigenOpts::default_tol::<S>(c)).to_f64(), None, "", false);
+        bench_tracking(g, &label, &obj, &theta, &eta, &u_prev, EigenOpts::default_tol::<S>(c).to_f64(), None, "", false);
     }
     first_step::<f64>(&mut g, cfg, &pt, ());
     first_step::<Float>(&mut g, cfg, &pt, 256);

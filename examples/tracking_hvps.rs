@@ -24,17 +24,17 @@ mod track;
 fn per_role(obj: &dyn selfstab::objective::Objective<f64>, eta: f64, st: &TrackState<f64>, steps: usize, tol: Mag, early_tol: Mag) -> Vec<u64> {
     let tol_of = |i: usize| if early_solve(i, steps) { early_tol } else { tol };
     let mut gd = st.trail_gd.clone();
-    let mut out = vec![gd.solve(obj, &st.theta, st.warm_gd.first().map(Vec::as_slice), Mag::new(tol.to_f64())).unwrap().hvps];
+    let mut out = vec![gd.solve(obj, &st.theta, st.warm_gd.first().map(Vec::as_slice), tol).unwrap().hvps];
     let mut tr = st.trail_dagger.clone();
     let dag = &st.dagger;
     let mut p = dag.theta.clone();
     axpy(&-eta, &dag.grad, &mut p);
     tr.role = 0;
-    let mut cur = center_with(obj, &p, Some(&dag.u), Some(&mut tr), Mag::new((tol_of(0)).to_f64())).unwrap();
+    let mut cur = center_with(obj, &p, Some(&dag.u), Some(&mut tr), tol_of(0)).unwrap();
     out.push(cur.hvps);
     for i in 0..steps {
         tr.role = 1 + i;
-        cur = lin_proj_with(obj, &eta, &cur, Some(&mut tr), Mag::new((tol_of(1 + i)).to_f64())).unwrap();
+        cur = lin_proj_with(obj, &eta, &cur, Some(&mut tr), tol_of(1 + i)).unwrap();
         out.push(cur.hvps);
     }
     out

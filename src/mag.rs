@@ -1,5 +1,5 @@
 //! [`Mag`]: a real number with f64's 53-bit significand and a wide binary exponent, for the
-//! engine's tolerances and the ratios it compares with them (relative residuals, step sizes).
+//! engine's tolerances and the ratios it compares with them (relative residuals and the norms they are formed from).
 //!
 //! At an MPFR precision of `bits`, the default eigen tolerance is 2^(16 − bits) and the working
 //! epsilon 2^(1 − bits) (`theory/README.md` §Numerics): above ≈ 1,070 bits both fall below f64's

@@ -346,7 +346,7 @@ fn claim_31_k3<S: Scalar>(c: S::Ctx) {
     let (gmax, gmin) = gev.iter().fold((0.0f64, f64::INFINITY), |(a, b), v| (a.max(v.to_f64()), b.min(v.to_f64())));
     let kappa = gmax / gmin;
     println!("k = 3 constructed: κ(G) = {kappa:.3e} (λ {gmin:.3e} … {gmax:.3e})");
-    let bound = 10.0 * kappa * sol.res.max().max(Mag::new(S::eps(c)));
+    let bound = 10.0 * kappa * sol.res.max().max(S::eps_mag(c));
     assert!(err <= bound, "X differs from the constructed answer by {err:e} (bound {bound:e})");
     assert!((sol.x_eigs[2]).abs() <= bound && (sol.x_eigs[0] - 2.0).abs() <= bound);
 }
@@ -429,7 +429,7 @@ fn claim_31_sdcp_random_problems_psd_and_complementary_f64() {
             }
         }
         let sol = sdcp::solve_gram(&a, &gs, m, tol, None).unwrap_or_else(|e| panic!("case {case} (m {m}, p {p}): {e}"));
-        worst = worst.max((sol.res.max()).to_f64());
+        worst = worst.max(sol.res.max().to_f64());
         iters = iters.max(sol.iters);
         ranks[sol.x_eigs.iter().filter(|&&v| v > 1e-8).count()] += 1;
         assert!(sol.x_eigs.iter().all(|&v| v >= -1e-12), "case {case}: X not PSD {:?}", sol.x_eigs);

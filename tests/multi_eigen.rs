@@ -122,7 +122,7 @@ impl<S: Scalar> Objective<S> for TwoEig<S> {
 }
 
 fn tol<S: Scalar>(c: S::Ctx) -> f64 {
-    (EigenOpts::default_tol::<S>(c)).to_f64()
+    EigenOpts::default_tol::<S>(c).to_f64()
 }
 
 /// The point (0, 0, w) with w = Σ c_i a_i chosen so that a_i·w = y_i.
