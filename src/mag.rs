@@ -50,9 +50,23 @@ impl Mag {
         }
         r
     }
-    /// The significand in ±[0.5, 1) (0 or non-finite as is) and the exponent: the value is m·2^e.
-    pub fn parts(self) -> (f64, i64) {
-        (self.m, self.e)
+    /// An MPFR value rounded to 53 significant bits, its exponent kept whole.
+    pub fn of_float(x: &rug::Float) -> Mag {
+        if !x.is_finite() || x.is_zero() {
+            return Mag::new(x.to_f64());
+        }
+        // m in [0.5, 1) rounded to 53 bits (m = 1 after rounding up: `ldexp` normalises it).
+        let (m, e) = x.to_f64_exp();
+        Mag::ldexp(m, e as i64)
+    }
+    /// The exact value as an MPFR float of `bits` bits (≥ 53; MPFR's exponent range, ±2^30 and
+    /// more, holds every tolerance the engine forms).
+    pub fn to_float(self, bits: u32) -> rug::Float {
+        let mut f = rug::Float::with_val(bits, self.m);
+        if f.is_finite() && !f.is_zero() {
+            f <<= self.e.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        }
+        f
     }
     /// The nearest f64 (0 or a subnormal below f64's range, ±∞ above it).
     pub fn to_f64(self) -> f64 {
@@ -110,19 +124,6 @@ impl Mag {
             return self;
         }
         if o < self { o } else { self }
-    }
-    /// log₂|x| (for reports).
-    pub fn log2(self) -> f64 {
-        if self.m == 0.0 || !self.m.is_finite() {
-            return libm::log2(self.m.abs());
-        }
-        libm::log2(self.m.abs()) + self.e as f64
-    }
-}
-
-impl From<f64> for Mag {
-    fn from(x: f64) -> Mag {
-        Mag::new(x)
     }
 }
 
@@ -227,7 +228,7 @@ impl fmt::LowerExp for Mag {
             return fmt::LowerExp::fmt(&self.to_f64(), f);
         }
         let digits = f.precision().map_or(17, |n| n + 1);
-        f.write_str(&self.to_mpfr().to_string_radix(10, Some(digits)))
+        f.write_str(&self.to_float(53).to_string_radix(10, Some(digits)))
     }
 }
 
@@ -236,13 +237,6 @@ impl Mag {
     fn in_f64_range(self) -> bool {
         let x = self.to_f64();
         self.m == 0.0 || !self.m.is_finite() || (x.is_normal() && Mag::new(x) == self)
-    }
-    /// The exact value as a 53-bit MPFR float (finite, nonzero values; MPFR's exponent range is
-    /// ±2^30 and more, beyond every tolerance the engine forms).
-    fn to_mpfr(self) -> rug::Float {
-        let mut x = rug::Float::with_val(53, self.m);
-        x <<= self.e.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
-        x
     }
 }
 
@@ -253,12 +247,7 @@ impl std::str::FromStr for Mag {
     fn from_str(t: &str) -> Result<Mag, String> {
         let bad = || format!("`{t}` is not a number");
         let p = rug::Float::parse(t.trim()).map_err(|_| bad())?;
-        let x = rug::Float::with_val(53, p);
-        if !x.is_finite() || x.is_zero() {
-            return Ok(Mag::new(x.to_f64()));
-        }
-        let (m, e) = x.to_f64_exp();
-        Ok(Mag::ldexp(m, e as i64))
+        Ok(Mag::of_float(&rug::Float::with_val(53, p)))
     }
 }
 
@@ -331,7 +320,7 @@ mod tests {
         assert!(tol > 0.0 && tol < Mag::pow2(-4000) && tol > Mag::pow2(-4081));
         assert_eq!(tol.sqrt(), Mag::pow2(-2040));
         assert_eq!((tol * Mag::pow2(4080)).to_f64(), 1.0);
-        assert_eq!((Mag::ONE / tol).log2(), 4080.0);
+        assert_eq!(Mag::ONE / tol, Mag::pow2(4080));
         assert_eq!(format!("{:.3e}", Mag::pow2(-4000)), "7.586e-1205");
         assert_eq!(format!("{:.2e}", -3.0 * Mag::pow2(-2000)), "-2.61e-602");
         assert_eq!(format!("{}", Mag::pow2(-4000)), "7.5860787034673786e-1205");

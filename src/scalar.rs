@@ -294,21 +294,10 @@ impl Scalar for Float {
         Float::to_f64(self)
     }
     fn to_mag(&self) -> Mag {
-        if !Float::is_finite(self) || self.is_zero() {
-            return Mag::new(Float::to_f64(self));
-        }
-        // m in [0.5, 1) rounded to 53 bits (m = 1 after rounding up: Mag normalises it).
-        let (m, e) = self.to_f64_exp();
-        Mag::ldexp(m, e as i64)
+        Mag::of_float(self)
     }
     fn from_mag(x: Mag, c: u32) -> Self {
-        let (m, e) = x.parts();
-        let mut f = Float::with_val(c, m);
-        if f.is_finite() && !f.is_zero() {
-            // e fits MPFR's exponent range for every value the engine builds (|e| < 2^30).
-            f <<= e.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
-        }
-        f
+        x.to_float(c)
     }
     fn to_decimal(&self) -> String {
         self.to_string_radix(10, None)
