@@ -140,6 +140,27 @@ pub fn find_instability_shown<S: Scalar>(
     inst
 }
 
+/// Relative residual of the search's checks above f64, when the run's tolerance is tighter:
+/// 2^-60. A check only decides S(θ_t) ≥ 2/η and records S as f64. The Ritz value θ of a pair with
+/// relative residual r is a Rayleigh quotient, so θ ≤ λ₁, and λ₁ − θ ≤ (r‖H‖)²/gap (Kato–Temple):
+/// at 2^-60 that is ≈ 2^-120·‖H‖²/gap, far below f64's rounding of S, while MPFR's default
+/// tolerance 2^(16 − bits) costs HVPs in proportion to the bits. A check within [`SEARCH_BAND`]
+/// of 2/η, and the unstable iterate itself (its S and u start the tracking), are solved again at
+/// the run's tolerance from the check's pair. f64 (tolerance 1e-10 by default) checks at the run's
+/// tolerance. Measured in benches/RESULTS.md ("Session 47").
+pub const SEARCH_CHECK_TOL: f64 = 8.673617379884035e-19;
+
+/// The tolerance of the search's checks for a run at `eig_tol` in context `c`: the looser of
+/// `eig_tol` and [`SEARCH_CHECK_TOL`] above f64, `eig_tol` in f64.
+pub fn search_check_tol<S: Scalar>(c: S::Ctx, eig_tol: Mag) -> Mag {
+    if S::bits(c) > 53 { eig_tol.max(Mag::new(SEARCH_CHECK_TOL)) } else { eig_tol }
+}
+
+/// Relative distance |S − 2/η|/(2/η) within which a search check at [`SEARCH_CHECK_TOL`] is not
+/// trusted to decide which side of 2/η S lies: 2^-20 (the check's S is off by ≈ 2^-120 relative, so
+/// the band is wide enough for a relative residual measured against a spectrum up to 2^40 times S).
+pub const SEARCH_BAND: f64 = 9.5367431640625e-7;
+
 /// Result of the instability search.
 #[derive(Clone, Debug)]
 pub struct Instability<S: Scalar> {
@@ -254,13 +275,31 @@ pub fn find_instability<S: Scalar>(
 }
 
 /// [`find_instability`] from a state an observer saw ([`Observer::on_state`]): the same iterates,
-/// checks and result, bit for bit, as the search that state came from.
+/// checks and result, bit for bit, as the search that state came from. The checks solve to
+/// [`search_check_tol`].
 pub fn find_instability_from<S: Scalar>(
+    obj: &dyn Objective<S>,
+    eta: &S,
+    st: SearchState<S>,
+    cap: u64,
+    eig_tol: Mag,
+    observers: &mut [&mut dyn Observer<S>],
+) -> Result<Instability<S>, SearchError> {
+    let check_tol = search_check_tol::<S>(obj.ctx(), eig_tol);
+    find_instability_checked(obj, eta, st, cap, eig_tol, check_tol, observers)
+}
+
+/// [`find_instability_from`] with the checks at `check_tol`: a check whose S is within
+/// [`SEARCH_BAND`] of 2/η or above it, when `check_tol` > `eig_tol`, is solved again at `eig_tol`
+/// from the check's pair, so the returned S and u are at `eig_tol` (`check_tol` = `eig_tol`: every
+/// check at the run's tolerance, as before Session 47).
+pub fn find_instability_checked<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
     mut st: SearchState<S>,
     cap: u64,
     eig_tol: Mag,
+    check_tol: Mag,
     observers: &mut [&mut dyn Observer<S>],
 ) -> Result<Instability<S>, SearchError> {
     let c = obj.ctx();
@@ -273,14 +312,22 @@ pub fn find_instability_from<S: Scalar>(
     }
     let threshold = S::from_i64(2, c) / eta;
     let opts = EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) };
+    let check_opts = EigenOpts { tol: check_tol, ..opts.clone() };
+    let band = threshold.clone() * &S::from_f64(SEARCH_BAND, c);
     let mut grad = zeros::<S>(p, c);
     loop {
         let t = st.t;
         let check = st.every_step || t == st.next_check;
         let mut s_here: Option<S> = None;
         if check {
-            let eig = top_eigen_subspace(obj, &st.theta, &st.warm, &opts).map_err(|e| SearchError::Eval(e, t))?;
+            let mut eig = top_eigen_subspace(obj, &st.theta, &st.warm, &check_opts).map_err(|e| SearchError::Eval(e, t))?;
             st.hvps += eig.hvps;
+            if check_tol > eig_tol && (eig.values[0] >= threshold || (eig.values[0].clone() - &threshold).abs() <= band) {
+                // Near 2/η, or the unstable iterate: S and u at the run's tolerance, from the check's pair.
+                let warm: Vec<Vec<S>> = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
+                eig = top_eigen_subspace(obj, &st.theta, &warm, &opts).map_err(|e| SearchError::Eval(e, t))?;
+                st.hvps += eig.hvps;
+            }
             let s = eig.values[0].clone();
             st.warm = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
             st.last_s = Some(s.to_f64());

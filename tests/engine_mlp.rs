@@ -308,6 +308,41 @@ fn instability_search_resumes_bit_identically_from_any_saved_state() {
     search_resumes_bit_identically(&m, &0.25, &init_params(&layers, 0).unwrap(), 25);
 }
 
+/// Above f64 the search's checks solve to 2^-60 (`gd::SEARCH_CHECK_TOL`) and only the unstable
+/// iterate to the run's tolerance (Session 47): against a search whose every check is at the
+/// run's tolerance (256 bits: 2^-240), the same unstable step, θ₀ and loss bit for bit, the same f64
+/// trace, S(θ₀) and u(θ₀) within the run's tolerance, and fewer HVPs. Digits net 64-4-10, n = 20,
+/// η = 0.112 (S₀ = 15.83 < 2/η = 17.86; checks at t = 0, 1, 2, unstable at t = 2).
+/// Error budget: both final solves stop at relative residual ≤ 2^-240 from different starts, so
+/// their eigenvalues differ by ≈ (2^-240·S)²/gap (far below S's ulp, 2^-256·S) plus the rounding
+/// of the Rayleigh quotient (a few ulps; ≤ 2^-240·S asserted, measured 7.7e-77 = 2^-252.5), and
+/// their unit vectors by ≤ 2·2^-240·S/gap (Davis–Kahan; ≤ 2^-230 asserted, which allows S/gap up
+/// to 2^9; measured 1.7e-73 = 2^-241.6). HVPs measured: 171 against 290.
+#[test]
+fn mpfr_search_checks_at_2_pow_minus_60_find_the_unstable_iterate_of_full_tolerance_checks() {
+    use selfstab::gd::{SearchState, TraceRecorder, find_instability_checked, find_instability_from, search_check_tol};
+    let bits = 256;
+    let layers = [64, 4, 10];
+    let m = Mlp::<Float>::new(&layers, Activation::Tanh, LossKind::Mse, &selfstab::data::digits(20).unwrap(), bits).unwrap();
+    let eta = <Float as Scalar>::parse("0.112", bits).unwrap();
+    let init = from_f64::<Float>(&init_params(&layers, 0).unwrap(), bits);
+    let tol = EigenOpts::default_tol::<Float>(bits);
+    assert!(search_check_tol::<Float>(bits, tol) == Mag::new(selfstab::gd::SEARCH_CHECK_TOL));
+    let (mut tr_new, mut tr_full) = (TraceRecorder::default(), TraceRecorder::default());
+    let new = find_instability_from(&m, &eta, SearchState::start(&init), 100, tol, &mut [&mut tr_new]).unwrap();
+    let full = find_instability_checked(&m, &eta, SearchState::start(&init), 100, tol, tol, &mut [&mut tr_full]).unwrap();
+    let s = full.sharpness.to_f64();
+    let ds = (new.sharpness.clone() - &full.sharpness).to_f64().abs() / s;
+    let du = selfstab::linalg::norm(&selfstab::linalg::sub(&new.u, &full.u)).to_f64();
+    eprintln!("unstable at step {} (S = {s}); |ΔS|/S = {ds:e}, ‖Δu‖ = {du:e}; HVPs {} (checks at 2^-60) vs {} (every check at 2^-240); trace {:?}", full.step, new.hvps, full.hvps, tr_full.rows);
+    assert_eq!((new.step, full.step), (2, 2), "the configuration no longer crosses at step 2");
+    assert!(new.theta == full.theta && new.loss == full.loss, "another θ₀");
+    assert_eq!(tr_new.rows, tr_full.rows, "another f64 trace");
+    assert!(ds <= libm::ldexp(1.0, -240), "S(θ₀) off by {ds:e}");
+    assert!(du <= libm::ldexp(1.0, -230), "u(θ₀) off by {du:e}");
+    assert!(new.hvps < full.hvps, "checks at 2^-60 took {} HVPs, at 2^-240 {}", new.hvps, full.hvps);
+}
+
 /// The reported f64 sharpness is the Rayleigh quotient y·Hy of the returned vector (session 29):
 /// against the 256-bit solve at the seeded θ₀ of the digits net 64-8-10 (n = 200), |S₆₄ − S₂₅₆|/S₂₅₆
 /// ≤ 16ε on both f64 paths. Error budget: the solves' residuals ≤ 1e-10 leave an eigenvalue error of
