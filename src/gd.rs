@@ -12,7 +12,7 @@ use crate::linalg::{all_finite, axpy, zeros};
 use crate::mag::Mag;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
-use crate::sharpness::{EigenOpts, top_eigen_subspace};
+use crate::sharpness::{EigenOpts, record_tol, top_eigen_subspace};
 
 /// One GD step in place; returns L(θ) before the step (from the same forward pass as ∇L).
 pub fn gd_step<S: Scalar>(
@@ -140,23 +140,7 @@ pub fn find_instability_shown<S: Scalar>(
     inst
 }
 
-/// Relative residual of the search's checks above f64, when the run's tolerance is tighter:
-/// 2^-60. A check only decides S(θ_t) ≥ 2/η and records S as f64. The Ritz value θ of a pair with
-/// relative residual r is a Rayleigh quotient, so θ ≤ λ₁, and λ₁ − θ ≤ (r‖H‖)²/gap (Kato–Temple):
-/// at 2^-60 that is ≈ 2^-120·‖H‖²/gap, far below f64's rounding of S, while MPFR's default
-/// tolerance 2^(16 − bits) costs HVPs in proportion to the bits. A check within [`SEARCH_BAND`]
-/// of 2/η, and the unstable iterate itself (its S and u start the tracking), are solved again at
-/// the run's tolerance from the check's pair. f64 (tolerance 1e-10 by default) checks at the run's
-/// tolerance. Measured in benches/RESULTS.md ("Session 47").
-pub const SEARCH_CHECK_TOL: f64 = 8.673617379884035e-19;
-
-/// The tolerance of the search's checks for a run at `eig_tol` in context `c`: the looser of
-/// `eig_tol` and [`SEARCH_CHECK_TOL`] above f64, `eig_tol` in f64.
-pub fn search_check_tol<S: Scalar>(c: S::Ctx, eig_tol: Mag) -> Mag {
-    if S::bits(c) > 53 { eig_tol.max(Mag::new(SEARCH_CHECK_TOL)) } else { eig_tol }
-}
-
-/// Relative distance |S − 2/η|/(2/η) within which a search check at [`SEARCH_CHECK_TOL`] is not
+/// Relative distance |S − 2/η|/(2/η) within which a search check at [`RECORD_TOL`] is not
 /// trusted to decide which side of 2/η S lies: 2^-20 (the check's S is off by ≈ 2^-120 relative, so
 /// the band is wide enough for a relative residual measured against a spectrum up to 2^40 times S).
 pub const SEARCH_BAND: f64 = 9.5367431640625e-7;
@@ -275,8 +259,10 @@ pub fn find_instability<S: Scalar>(
 }
 
 /// [`find_instability`] from a state an observer saw ([`Observer::on_state`]): the same iterates,
-/// checks and result, bit for bit, as the search that state came from. The checks solve to
-/// [`search_check_tol`].
+/// checks and result, bit for bit, as the search that state came from. A check only decides
+/// S(θ_t) ≥ 2/η and records S in f64, so it solves to [`record_tol`] (2^-60 above f64); a check
+/// within [`SEARCH_BAND`] of 2/η or above it (the unstable iterate's, whose S and u start the
+/// tracking) is solved again at the run's tolerance from the check's pair.
 pub fn find_instability_from<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
@@ -285,7 +271,7 @@ pub fn find_instability_from<S: Scalar>(
     eig_tol: Mag,
     observers: &mut [&mut dyn Observer<S>],
 ) -> Result<Instability<S>, SearchError> {
-    let check_tol = search_check_tol::<S>(obj.ctx(), eig_tol);
+    let check_tol = record_tol::<S>(obj.ctx(), eig_tol);
     find_instability_checked(obj, eta, st, cap, eig_tol, check_tol, observers)
 }
 

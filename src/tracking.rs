@@ -705,6 +705,8 @@ pub(crate) fn record_dagger<S: Scalar>(row: &mut Row, dag: &Center<S>, st: &Trac
 /// `sharpness_gd`, `eigen_residual_gd`). A non-finite loss or gradient is GD's divergence: returned
 /// as the stop, not as an error. With a trail the solve is the trail's (extrapolated start,
 /// `warm[0]` only starting an empty trail); without, it is warm-started from the subspace `warm`.
+/// S(θ_t) is recorded in f64 only and u(θ_t) only starts the next step's solve, so above f64 the
+/// solve stops at [`crate::sharpness::record_tol`] (2^-60) instead of `eig_tol`.
 #[allow(clippy::type_complexity)]
 pub(crate) fn eval_gd<S: Scalar>(
     obj: &dyn Objective<S>,
@@ -725,9 +727,10 @@ pub(crate) fn eval_gd<S: Scalar>(
         }
         Err(e) => return Err(e),
     };
+    let tol = crate::sharpness::record_tol::<S>(c, eig_tol);
     let eig = match trail {
-        Some(tr) => tr.solve(obj, theta, warm.first().map(Vec::as_slice), eig_tol)?,
-        None => top_eigen_subspace(obj, theta, warm, &EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) })?,
+        Some(tr) => tr.solve(obj, theta, warm.first().map(Vec::as_slice), tol)?,
+        None => top_eigen_subspace(obj, theta, warm, &EigenOpts { tol, ..EigenOpts::top::<S>(1, c) })?,
     };
     row.loss_gd = loss_gd.to_f64();
     row.sharpness_gd = eig.values[0].to_f64();

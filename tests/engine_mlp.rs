@@ -308,7 +308,42 @@ fn instability_search_resumes_bit_identically_from_any_saved_state() {
     search_resumes_bit_identically(&m, &0.25, &init_params(&layers, 0).unwrap(), 25);
 }
 
-/// Above f64 the search's checks solve to 2^-60 (`gd::SEARCH_CHECK_TOL`) and only the unstable
+/// Digits net 64-4-10 (n = 20) at 256 bits with η = 0.112 and its seeded θ_init.
+fn net_64_4_10_256() -> (Mlp<Float>, Float, Vec<Float>) {
+    let (bits, layers) = (256, [64, 4, 10]);
+    let m = Mlp::<Float>::new(&layers, Activation::Tanh, LossKind::Mse, &selfstab::data::digits(20).unwrap(), bits).unwrap();
+    let eta = <Float as Scalar>::parse("0.112", bits).unwrap();
+    (m, eta, from_f64::<Float>(&init_params(&layers, 0).unwrap(), bits))
+}
+
+/// Above f64 a tracking step's solve at θ_t (GD's S, recorded in f64 only; its u only starts the
+/// next step's solve) stops at 2^-60 (`sharpness::RECORD_TOL`, Session 47): over the first three
+/// steps from θ₀ of the net above, the recorded `sharpness_gd` is the f64 of the same trail's solve
+/// at the run's tolerance (2^-240) bit for bit, and `eigen_residual_gd` ≤ 2^-60. Error budget: the
+/// Ritz value at relative residual 2^-60 is within (2^-60‖H‖)²/gap ≈ 2^-120·S·(S/gap) of S, at most
+/// 2^-110·S for S/gap ≤ 2^10, 2^-57 of f64's half ulp of S, so the two round to one f64 unless S
+/// lies that close to a rounding boundary (probability ≈ 2^-57 per value). Measured: residuals
+/// 1.5e-19 and 8.4e-19 at steps 1 and 2 (77–94 HVPs at 2^-240; step 0's solve ends after 1 HVP
+/// either way).
+#[test]
+fn mpfr_gd_sharpness_recorded_at_2_pow_minus_60_is_the_full_tolerance_value_in_f64() {
+    use selfstab::tracking::{self, TrackOpts};
+    let (m, eta, init) = net_64_4_10_256();
+    let tol = EigenOpts::default_tol::<Float>(256);
+    let ins = selfstab::gd::find_instability(&m, &eta, &init, 100, tol, &mut []).unwrap();
+    let opts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
+    let mut st = tracking::start(&m, &eta, &ins.theta, Some(&ins.u), &opts).unwrap();
+    for t in 0..3 {
+        let full = st.trail_gd.clone().solve(&m, &st.theta, st.warm_gd.first().map(Vec::as_slice), tol).unwrap();
+        let (row, stop) = tracking::step(&m, &eta, &mut st, &opts).unwrap();
+        assert!(stop.is_none(), "step {t}: {stop:?}");
+        eprintln!("step {t}: S_gd {} (residual {:e}; at 2^-240: {} HVPs, residual {:e}); step {} HVPs", row.sharpness_gd, row.eigen_residual_gd, full.hvps, full.residuals[0], row.hvps);
+        assert_eq!(row.sharpness_gd.to_bits(), full.values[0].to_f64().to_bits(), "step {t}: S_gd {} against {}", row.sharpness_gd, full.values[0].to_f64());
+        assert!(row.eigen_residual_gd <= selfstab::sharpness::RECORD_TOL, "step {t}: residual {:e}", row.eigen_residual_gd);
+    }
+}
+
+/// Above f64 the search's checks solve to 2^-60 (`sharpness::RECORD_TOL`) and only the unstable
 /// iterate to the run's tolerance (Session 47): against a search whose every check is at the
 /// run's tolerance (256 bits: 2^-240), the same unstable step, θ₀ and loss bit for bit, the same f64
 /// trace, S(θ₀) and u(θ₀) within the run's tolerance, and fewer HVPs. Digits net 64-4-10, n = 20,
@@ -320,14 +355,11 @@ fn instability_search_resumes_bit_identically_from_any_saved_state() {
 /// to 2^9; measured 1.7e-73 = 2^-241.6). HVPs measured: 171 against 290.
 #[test]
 fn mpfr_search_checks_at_2_pow_minus_60_find_the_unstable_iterate_of_full_tolerance_checks() {
-    use selfstab::gd::{SearchState, TraceRecorder, find_instability_checked, find_instability_from, search_check_tol};
+    use selfstab::gd::{SearchState, TraceRecorder, find_instability_checked, find_instability_from};
+    let (m, eta, init) = net_64_4_10_256();
     let bits = 256;
-    let layers = [64, 4, 10];
-    let m = Mlp::<Float>::new(&layers, Activation::Tanh, LossKind::Mse, &selfstab::data::digits(20).unwrap(), bits).unwrap();
-    let eta = <Float as Scalar>::parse("0.112", bits).unwrap();
-    let init = from_f64::<Float>(&init_params(&layers, 0).unwrap(), bits);
     let tol = EigenOpts::default_tol::<Float>(bits);
-    assert!(search_check_tol::<Float>(bits, tol) == Mag::new(selfstab::gd::SEARCH_CHECK_TOL));
+    assert!(selfstab::sharpness::record_tol::<Float>(bits, tol) == Mag::new(selfstab::sharpness::RECORD_TOL));
     let (mut tr_new, mut tr_full) = (TraceRecorder::default(), TraceRecorder::default());
     let new = find_instability_from(&m, &eta, SearchState::start(&init), 100, tol, &mut [&mut tr_new]).unwrap();
     let full = find_instability_checked(&m, &eta, SearchState::start(&init), 100, tol, tol, &mut [&mut tr_full]).unwrap();
