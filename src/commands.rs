@@ -640,7 +640,9 @@ fn run_generic<S: Scalar>(cfg: &Resolved, fresh: bool, c: S::Ctx) -> Result<Summ
                 ck.slices.extend(s);
             }
             if let Some(g) = ck.gf.as_mut() {
-                g.advance(obj, &eta, &ck.state.dagger.theta, ck.state.t, cfg.eig_tol)?;
+                // The flow's S is recorded in f64 (and sets ⌈ηS⌉ from its f64), its u only starts
+                // the next solve: above f64 the solve stops at 2^-60 (sharpness::RECORD_TOL).
+                g.advance(obj, &eta, &ck.state.dagger.theta, ck.state.t, crate::sharpness::record_tol::<S>(obj.ctx(), cfg.eig_tol))?;
             }
             Ok(0)
         });

@@ -343,6 +343,35 @@ fn mpfr_gd_sharpness_recorded_at_2_pow_minus_60_is_the_full_tolerance_value_in_f
     }
 }
 
+/// `run --gf` above f64 advances the gradient flow with its solves at 2^-60 (`sharpness::record_tol`,
+/// Session 47): its S is recorded in f64 and sets the sub-step count ⌈ηS⌉ from that f64, its u only
+/// starts the next solve. From θ₀ of the net above, five GD steps of the flow give the same rows
+/// (loss, S, distance, sub-steps) and the same θ_gf, bit for bit, as solves at 2^-240, with fewer
+/// HVPs (the error budget of the test above: S's f64 is the same unless S lies within ≈ 2^-110·S of
+/// a rounding boundary).
+#[test]
+fn mpfr_gradient_flow_with_solves_at_2_pow_minus_60_gives_the_rows_of_full_tolerance_solves() {
+    use selfstab::gd::GradientFlow;
+    use selfstab::objective::Counted;
+    let (m, eta, init) = net_64_4_10_256();
+    let tol = EigenOpts::default_tol::<Float>(256);
+    let ins = selfstab::gd::find_instability(&m, &eta, &init, 100, tol, &mut []).unwrap();
+    let mut runs = vec![];
+    for t in [tol, selfstab::sharpness::record_tol::<Float>(256, tol)] {
+        let counted = Counted::new(&m);
+        let mut g = GradientFlow::new(&ins.theta, &ins.u);
+        for step in 0..5 {
+            g.advance(&counted, &eta, &ins.theta, step, t).unwrap();
+        }
+        runs.push((g, counted.counts.hvp.load(std::sync::atomic::Ordering::Relaxed)));
+    }
+    let ((full, h_full), (rec, h_rec)) = (&runs[0], &runs[1]);
+    eprintln!("rows {:?}; HVPs {h_full} at 2^-240, {h_rec} at 2^-60", rec.rows);
+    assert_eq!(rec.rows, full.rows, "another flow record");
+    assert!(rec.theta == full.theta, "another θ_gf");
+    assert!(h_rec < h_full, "{h_rec} HVPs at 2^-60 against {h_full}");
+}
+
 /// Above f64 the search's checks solve to 2^-60 (`sharpness::RECORD_TOL`) and only the unstable
 /// iterate to the run's tolerance (Session 47): against a search whose every check is at the
 /// run's tolerance (256 bits: 2^-240), the same unstable step, θ₀ and loss bit for bit, the same f64
