@@ -140,7 +140,8 @@ pub fn find_instability_shown<S: Scalar>(
     inst
 }
 
-/// Relative distance |S − 2/η|/(2/η) within which a search check at [`RECORD_TOL`] is not
+/// Relative distance |S − 2/η|/(2/η) within which a search check at
+/// [`crate::sharpness::RECORD_TOL`] is not
 /// trusted to decide which side of 2/η S lies: 2^-20 (the check's S is off by ≈ 2^-120 relative, so
 /// the band is wide enough for a relative residual measured against a spectrum up to 2^40 times S).
 pub const SEARCH_BAND: f64 = 9.5367431640625e-7;

@@ -62,11 +62,12 @@ impl EigenOpts {
 }
 
 /// Relative residual, above f64, of the solves whose results a run records only in f64 (the
-/// instability search's checks, GD's S(θ_t) in a tracking step, the gradient flow's S of `run --gf`;
-/// their vectors only start the next such solve), when the run's tolerance is tighter: 2^-60. The Ritz value θ of a pair with
-/// relative residual r is a Rayleigh quotient, so θ ≤ λ₁, and λ₁ − θ ≤ (r‖H‖)²/gap (Kato–Temple): at
-/// 2^-60 ≈ 2^-120·‖H‖²/gap, far below f64's rounding of S, while MPFR's default tolerance
-/// 2^(16 − bits) costs HVPs in proportion to the bits. Measured in benches/RESULTS.md ("Session 47").
+/// instability search's checks, GD's S(θ_t) in a tracking step, the gradient flow's S of
+/// `run --gf`; their vectors only start the next such solve), when the run's tolerance is tighter:
+/// 2^-60. The Ritz value θ of a pair with relative residual r is a Rayleigh quotient, so θ ≤ λ₁,
+/// and λ₁ − θ ≤ (r‖H‖)²/gap (Kato–Temple): at 2^-60 ≈ 2^-120·‖H‖²/gap, far below f64's rounding of
+/// S, while MPFR's default tolerance 2^(16 − bits) costs HVPs in proportion to the bits. Measured
+/// in benches/RESULTS.md ("Session 47").
 pub const RECORD_TOL: f64 = 8.673617379884035e-19;
 
 /// The tolerance of a solve recorded only in f64 ([`RECORD_TOL`]) for a run at `tol` in context
