@@ -141,9 +141,9 @@ pub fn find_instability_shown<S: Scalar>(
 }
 
 /// Relative distance |S − 2/η|/(2/η) within which a search check at
-/// [`crate::sharpness::RECORD_TOL`] is not
-/// trusted to decide which side of 2/η S lies: 2^-20 (the check's S is off by ≈ 2^-120 relative, so
-/// the band is wide enough for a relative residual measured against a spectrum up to 2^40 times S).
+/// [`crate::sharpness::RECORD_TOL`] is not trusted to decide which side of 2/η S lies: 2^-20 (the
+/// check's S is off by ≈ 2^-120 relative, so the band is wide enough for a relative residual
+/// measured against a spectrum up to 2^40 times S).
 pub const SEARCH_BAND: f64 = 9.5367431640625e-7;
 
 /// Result of the instability search.
@@ -311,12 +311,11 @@ pub fn find_instability_checked<S: Scalar>(
             st.hvps += eig.hvps;
             if check_tol > eig_tol && (eig.values[0] >= threshold || (eig.values[0].clone() - &threshold).abs() <= band) {
                 // Near 2/η, or the unstable iterate: S and u at the run's tolerance, from the check's pair.
-                let warm: Vec<Vec<S>> = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
-                eig = top_eigen_subspace(obj, &st.theta, &warm, &opts).map_err(|e| SearchError::Eval(e, t))?;
+                eig = top_eigen_subspace(obj, &st.theta, &eig.warm(), &opts).map_err(|e| SearchError::Eval(e, t))?;
                 st.hvps += eig.hvps;
             }
             let s = eig.values[0].clone();
-            st.warm = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
+            st.warm = eig.warm();
             st.last_s = Some(s.to_f64());
             if s >= threshold {
                 if t > st.last_ok_t + 1 && !st.every_step {

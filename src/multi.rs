@@ -281,7 +281,7 @@ fn step_k<S: Scalar>(
     };
     hvps += proj.hvps + 2;
     st.theta = theta_next;
-    st.warm_gd = std::iter::once(eig.vectors[0].clone()).chain(eig.next_ritz.iter().cloned()).collect();
+    st.warm_gd = eig.warm();
     st.residual_s = proj.residual_s[0].clone();
     st.residual_u = proj.residual_u[0].clone();
     st.dagger = proj.center.center.clone();

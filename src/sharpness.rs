@@ -98,6 +98,14 @@ pub struct Eigen<S: Scalar> {
     pub next_ritz_values: Vec<S>,
 }
 
+impl<S: Scalar> Eigen<S> {
+    /// The warm subspace of the next top-1 solve along a trajectory: the top vector, then
+    /// [`Eigen::next_ritz`].
+    pub fn warm(&self) -> Vec<Vec<S>> {
+        self.vectors.iter().take(1).chain(&self.next_ritz).cloned().collect()
+    }
+}
+
 /// Deterministic start vector when no warm start is given: v_i = 1 + ((i·0.618…) mod 1), normalised
 /// (positive entries, so it is not orthogonal to a dominant direction with a mean component).
 pub fn default_start<S: Scalar>(p: usize, c: S::Ctx) -> Vec<S> {
