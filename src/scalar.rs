@@ -66,6 +66,14 @@ pub trait Scalar:
     fn bits(c: Self::Ctx) -> u32;
     /// Human-readable precision: `"f64"` or the number of bits.
     fn precision_name(c: Self::Ctx) -> String;
+    /// The context of this kind with `bits` significant bits (MPFR; f64 has one context and
+    /// returns it). The eigen solver's small eigenproblem refines at increasing precision with it.
+    fn ctx_with_bits(c: Self::Ctx, _bits: u32) -> Self::Ctx {
+        c
+    }
+    /// This value correctly rounded to the context `c` (exact when `c` has at least this value's
+    /// precision).
+    fn round_to(&self, c: Self::Ctx) -> Self;
     /// `Err` naming the problem when `c` is not a valid context (MPFR: bits outside
     /// `rug::float::prec_min()..=prec_max()`, where rug would panic). Models check it on construction.
     fn check_ctx(_c: Self::Ctx) -> Result<(), String> {
@@ -207,6 +215,9 @@ impl Scalar for f64 {
     fn assign_from(&mut self, other: &Self) {
         *self = *other;
     }
+    fn round_to(&self, _: ()) -> Self {
+        *self
+    }
     #[inline(always)]
     fn set_zero(&mut self) {
         *self = 0.0;
@@ -285,6 +296,12 @@ impl Scalar for Float {
     }
     fn precision_name(c: u32) -> String {
         c.to_string()
+    }
+    fn ctx_with_bits(_: u32, bits: u32) -> u32 {
+        bits
+    }
+    fn round_to(&self, c: u32) -> Self {
+        Float::with_val(c, self)
     }
     fn check_ctx(c: u32) -> Result<(), String> {
         let (lo, hi) = (rug::float::prec_min(), rug::float::prec_max());

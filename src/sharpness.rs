@@ -516,12 +516,12 @@ fn solve_in<S: Scalar>(
 
         let m = basis.len();
         let kk = k.min(m);
-        // The top pairs and the warm-subspace pairs `finish` returns (the same top pairs as
-        // small_eig(&g, kk, 0)).
-        let eig_g = small_eig(&g, kk, opts.warm_ritz);
-        let (vals, vecs) = (&eig_g.0, &eig_g.1);
         let scale_g = spectral_scale(&g);
-        let rel = |r: usize, res: &S| res.to_mag() / vals[r].to_mag().abs().max(vals[0].to_mag().abs()).max(Mag::new(scale_g)).max(Mag::new(f64::MIN_POSITIVE));
+        // The top pairs and the warm-subspace pairs `finish` returns (the same top pairs as
+        // small_eig(&g, kk, 0)), formed where they are needed: Krylov mode skips them while
+        // [`krylov_unconverged`] shows the residual above the tolerance.
+        let mut eig_g: Option<(Vec<S>, Vec<Vec<S>>)> = None;
+        let rel = |vals: &[S], r: usize, res: &S| res.to_mag() / vals[r].to_mag().abs().max(vals[0].to_mag().abs()).max(Mag::new(scale_g)).max(Mag::new(f64::MIN_POSITIVE));
         let mut next: Option<Vec<S>> = None;
         let mut all_ok = m >= k;
         let mut worst = Mag::ZERO;
@@ -529,14 +529,24 @@ fn solve_in<S: Scalar>(
         if !explicit {
             let (qk, qa, qn) = lanczos_next(basis, &images[m - 1], &g[m - 1], reorth_slack(S::eps_mag(c), opts.tol), &mut y_block, pool);
             if qn.is_finite() && qn.to_mag() > 1e-3 * qa.to_mag().max(Mag::new(f64::MIN_POSITIVE)) {
-                for (r, s) in vecs.iter().enumerate().take(kk) {
-                    worst = worst.max(rel(r, &(qn.clone() * &s[m - 1].abs())));
+                match early_decisions().then(|| krylov_unconverged(&g, kk, opts.tol, scale_g, qn.to_mag())).flatten() {
+                    Some(shown) => {
+                        worst = shown;
+                        all_ok = false;
+                    }
+                    None => {
+                        let (vals, vecs) = eig_g.insert(small_eig(&g, kk, opts.warm_ritz));
+                        for (r, s) in vecs.iter().enumerate().take(kk) {
+                            worst = worst.max(rel(vals, r, &(qn.clone() * &s[m - 1].abs())));
+                        }
+                        all_ok &= worst <= opts.tol;
+                    }
                 }
-                all_ok &= worst <= opts.tol;
                 q = qk;
                 scale(&(S::one(c) / &qn), &mut q);
                 q_ready = true;
                 if all_ok {
+                    let (vals, vecs) = eig_g.as_ref().expect("formed when all_ok");
                     let out = finish(basis, images, (vals, vecs), k, p, hvps, opts, &start, false, scale_g, pool)?;
                     worst = out.residuals.iter().cloned().fold(Mag::ZERO, Mag::max);
                     if worst <= opts.tol {
@@ -551,6 +561,7 @@ fn solve_in<S: Scalar>(
             }
         }
         if explicit {
+            let (vals, vecs) = &*eig_g.get_or_insert_with(|| small_eig(&g, kk, opts.warm_ritz));
             for r in 0..kk {
                 // The preconditioner's dots with the residual are taken in the residual's pass; they
                 // are used only if this pair is the first unconverged one.
@@ -559,7 +570,7 @@ fn solve_in<S: Scalar>(
                     _ => vec![],
                 };
                 let (mut res, res_norm, cf) = ritz_residual(basis, images, &vecs[r], &vals[r], &ys, &mut y_block, pool);
-                let rel = rel(r, &res_norm);
+                let rel = rel(vals, r, &res_norm);
                 worst = worst.max(rel);
                 if !(rel <= opts.tol) {
                     all_ok = false;
@@ -829,13 +840,10 @@ fn eig_projected<S: Scalar>(g: &[Vec<S>]) -> (Vec<S>, Vec<S>) {
 /// precision, followed by `extra` more pairs (f64 accuracy; warm subspaces only).
 ///
 /// f64: dense Jacobi of G. MPFR: dense Jacobi of G rounded to f64 (Q, Λ), then each top pair is
-/// refined in the working precision by Newton-type corrections with the f64 spectral decomposition
-/// as the approximate inverse: e = Gs − θs with θ = sᵀGs (working precision),
-/// s ← s − Σ_{j≠r} q_j (q_j·e)/(λ_j − θ), normalised; each step gains a factor ≈ ε₆₄‖G‖/gap. It
-/// stops when ‖Gs − θs‖ ≤ 8m·ε·‖G‖_F (the rounding level of Gs itself); if that is not reached in
-/// 24 steps per 1,024 bits (a cluster unresolved in f64; each step gains ≈ 50 bits where f64
-/// resolves the pair), the dense Jacobi in the working precision is used.
-/// This replaces an O(m³)-per-sweep MPFR Jacobi at every Lanczos step by O(m²) MPFR work.
+/// refined by Newton-type corrections with the f64 spectral decomposition as the approximate
+/// inverse ([`SmallEig::refine`]); where f64 does not resolve a pair (a cluster), the dense Jacobi
+/// in the working precision is used. This replaces an O(m³)-per-sweep MPFR Jacobi at every Lanczos
+/// step by O(m²) MPFR work per correction.
 fn small_eig<S: Scalar>(g: &[Vec<S>], need: usize, extra: usize) -> (Vec<S>, Vec<Vec<S>>) {
     let m = g.len();
     let c = g[0][0].ctx();
@@ -847,24 +855,125 @@ fn small_eig<S: Scalar>(g: &[Vec<S>], need: usize, extra: usize) -> (Vec<S>, Vec
     if S::bits(c) <= 53 {
         return exact(g);
     }
-    let g64: Vec<f64> = g.iter().flat_map(|r| r.iter().map(S::to_f64)).collect();
-    let (l64, q64) = jacobi_eigen::<f64>(&g64, m);
-    let gnorm = g64.iter().map(|x| x * x).sum::<f64>().sqrt();
-    // 8m·ε·‖G‖_F in the working precision (ε a [`Mag`]: it has range at any precision).
-    let target = S::from_f64(8.0 * m as f64 * gnorm, c) * &S::from_mag(S::eps_mag(c), c);
+    let mut se = SmallEig::new(g);
     let mut vals = Vec::with_capacity(need);
     let mut vecs: Vec<Vec<S>> = Vec::with_capacity(upto);
-    let mut gs: Vec<S> = zeros(m, c);
-    let refine_steps = 24 * S::bits(c).div_ceil(1024) as usize;
     for r in 0..need {
-        let qr = &q64[r * m..(r + 1) * m];
-        let mut s: Vec<S> = qr.iter().map(|&x| S::from_f64(x, c)).collect();
-        let mut ok = None;
-        for _it in 0..refine_steps {
+        match se.refine(r, |_, _| false) {
+            Refined::Pair(t, s) => {
+                vals.push(t);
+                vecs.push(s);
+            }
+            Refined::Stopped | Refined::Unresolved => return exact(g),
+        }
+    }
+    for r in need..upto {
+        vals.push(S::from_f64(se.l64[r], c));
+        vecs.push(se.q64[r * m..(r + 1) * m].iter().map(|&x| S::from_f64(x, c)).collect());
+    }
+    (vals, vecs)
+}
+
+/// Precision steps of [`SmallEig::refine`] above [`LADDER_FROM`] bits: the corrections run at 256,
+/// 512, … bits below the working precision, each only to the digits it needs.
+const LADDER_STEP: u32 = 256;
+/// Working precisions up to this many bits refine in the working precision alone.
+const LADDER_FROM: u32 = 512;
+/// A correction that gains less than this factor ends the refinement ([`SmallEig::refine`]).
+const MIN_GAIN: f64 = 1.0 / 16.0;
+
+/// What [`SmallEig::refine`] returns.
+enum Refined<S> {
+    /// (θ, s) with ‖Gs − θs‖ at the rounding level of Gs.
+    Pair(S, Vec<S>),
+    /// The caller's `stop` was true.
+    Stopped,
+    /// The corrections stalled (a pair f64 does not resolve).
+    Unresolved,
+}
+
+/// G's f64 spectral decomposition (Λ descending, Q row by row) and G rounded to the precisions of
+/// the refinement ladder, built as they are first needed.
+struct SmallEig<'a, S: Scalar> {
+    g: &'a [Vec<S>],
+    l64: Vec<f64>,
+    q64: Vec<f64>,
+    /// ‖G‖_F.
+    gnorm: f64,
+    /// (context, G rounded to it), ascending; the last is the working precision (G itself).
+    levels: Vec<(S::Ctx, Option<Vec<Vec<S>>>)>,
+}
+
+impl<'a, S: Scalar> SmallEig<'a, S> {
+    fn new(g: &'a [Vec<S>]) -> Self {
+        let m = g.len();
+        let c = g[0][0].ctx();
+        let g64: Vec<f64> = g.iter().flat_map(|r| r.iter().map(S::to_f64)).collect();
+        let (l64, q64) = jacobi_eigen::<f64>(&g64, m);
+        let gnorm = g64.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let bits = S::bits(c);
+        let mut levels: Vec<(S::Ctx, Option<Vec<Vec<S>>>)> = Vec::new();
+        if bits > LADDER_FROM {
+            levels.extend((1..).map(|i| i * LADDER_STEP).take_while(|&b| b < bits).map(|b| (S::ctx_with_bits(c, b), None)));
+        }
+        levels.push((c, None));
+        SmallEig { g, l64, q64, gnorm, levels }
+    }
+
+    /// f64's distance from λ_r to the rest of G's spectrum, less f64's error in the eigenvalues
+    /// (≤ 0: not resolved).
+    fn gap(&self, r: usize) -> f64 {
+        let m = self.g.len();
+        let t = self.l64[r];
+        let d = (0..m).filter(|&j| j != r).map(|j| (self.l64[j] - t).abs()).fold(f64::INFINITY, f64::min);
+        d - 64.0 * m as f64 * f64::EPSILON * self.gnorm
+    }
+
+    /// Refines the pair r from its f64 approximation: e = Gs − θs with θ = sᵀGs,
+    /// s ← s − Σ_{j≠r} q_j (q_j·e)/(λ_j − θ), normalised; each correction gains a factor
+    /// ≈ ε₆₄‖G‖/gap (≈ 47 bits where f64 resolves the pair). Above [`LADDER_FROM`] bits the
+    /// corrections start at 256 bits and move up by [`LADDER_STEP`] when ‖e‖ comes within 2^40 of
+    /// the level's rounding (8m·ε_level·‖G‖_F), or right after a correction that the last one's gain
+    /// predicts will get there; the last level is the working precision, where
+    /// the refinement ends at ‖e‖ ≤ 8m·ε·‖G‖_F (the rounding level of Gs itself): the early
+    /// corrections cost what their digits need (an MPFR multiply-add at 2,048 bits costs ≈ 10×
+    /// one at 256). A correction gaining less than [`MIN_GAIN`] (or more than bits/4 + 16 of
+    /// them) ends in [`Refined::Unresolved`]. `stop(s, ‖e‖)` is asked after every residual, s
+    /// normalised in the current level's precision.
+    fn refine(&mut self, r: usize, mut stop: impl FnMut(&[S], &S) -> bool) -> Refined<S> {
+        let g = self.g;
+        let m = g.len();
+        let top = self.levels.len() - 1;
+        let bits = S::bits(self.levels[top].0);
+        let cap = (bits / 4 + 16) as usize;
+        let mut lv = 0;
+        let mut c = self.levels[0].0;
+        let mut s: Vec<S> = self.q64[r * m..(r + 1) * m].iter().map(|&x| S::from_f64(x, c)).collect();
+        let mut gs: Vec<S> = zeros(m, c);
+        let mut prev: Option<Mag> = None;
+        let mut steps = 0;
+        let mut up = false;
+        loop {
+            if up {
+                lv += 1;
+                c = self.levels[lv].0;
+                s = s.iter().map(|x| x.round_to(c)).collect();
+                gs = zeros(m, c);
+                prev = None;
+                up = false;
+            }
+            if lv < top && self.levels[lv].1.is_none() {
+                self.levels[lv].1 = Some(g.iter().map(|row| row.iter().map(|x| x.round_to(c)).collect()).collect());
+            }
+            let gl: &[Vec<S>] = self.levels[lv].1.as_deref().unwrap_or(g);
+            // 8m·ε·‖G‖_F in the level's precision (ε a [`Mag`]: it has range at any precision),
+            // 2^40 times that below the working precision.
+            let room = if lv < top { Mag::pow2(40) } else { Mag::ONE };
+            let target = S::from_f64(8.0 * m as f64 * self.gnorm, c) * &S::from_mag(S::eps_mag(c) * room, c);
             let ns = norm(&s);
             let inv = S::one(c) / &ns;
             scale(&inv, &mut s);
-            for (gi, row) in gs.iter_mut().zip(g) {
+            for (gi, row) in gs.iter_mut().zip(gl) {
                 gi.set_zero();
                 for (a, b) in row.iter().zip(&s) {
                     gi.mul_acc(a, b);
@@ -875,20 +984,35 @@ fn small_eig<S: Scalar>(g: &[Vec<S>], need: usize, extra: usize) -> (Vec<S>, Vec
             // norm would underflow below 1e-154 at high precision), its direction rounded to f64.
             axpy(&(-theta.clone()), &s, &mut gs);
             let en = norm(&gs);
-            if en <= target {
-                ok = Some(theta);
-                break;
+            if stop(&s, &en) {
+                return Refined::Stopped;
             }
+            if en <= target {
+                if lv == top {
+                    return Refined::Pair(theta, s);
+                }
+                up = true;
+                continue;
+            }
+            let en_mag = en.to_mag();
+            if prev.is_some_and(|p| !(en_mag <= p * MIN_GAIN)) || steps >= cap {
+                return Refined::Unresolved;
+            }
+            // Below the working precision, a correction expected (at the last one's gain) to reach
+            // the level's target moves up right after it, without a residual at this level.
+            up = lv < top && prev.is_some_and(|p| en_mag * (en_mag / p) <= target.to_mag());
+            prev = Some(en_mag);
+            steps += 1;
             let inv_en = S::one(c) / &en;
             let e64: Vec<f64> = gs.iter().map(|x| (x.clone() * &inv_en).to_f64()).collect();
             let t64 = theta.to_f64();
             let mut d = vec![0.0_f64; m];
             for j in 0..m {
-                let den = l64[j] - t64;
-                if j == r || den.abs() <= 1e-13 * gnorm {
+                let den = self.l64[j] - t64;
+                if j == r || den.abs() <= 1e-13 * self.gnorm {
                     continue;
                 }
-                let qj = &q64[j * m..(j + 1) * m];
+                let qj = &self.q64[j * m..(j + 1) * m];
                 let cj = qj.iter().zip(&e64).map(|(a, b)| a * b).sum::<f64>() / den;
                 for (di, qi) in d.iter_mut().zip(qj) {
                     *di -= cj * qi;
@@ -898,19 +1022,64 @@ fn small_eig<S: Scalar>(g: &[Vec<S>], need: usize, extra: usize) -> (Vec<S>, Vec
                 si.mul_acc(&S::from_f64(*di, c), &en);
             }
         }
-        match ok {
-            Some(t) => {
-                vals.push(t);
-                vecs.push(s);
+    }
+}
+
+/// Whether Krylov mode may decide an iteration unconverged by [`krylov_unconverged`] (always; the
+/// unit tests switch it off to compare the solves bit for bit and count the decisions).
+#[cfg(not(test))]
+fn early_decisions() -> bool {
+    true
+}
+#[cfg(test)]
+thread_local! {
+    /// The test's switch and count, per thread (the test runs `solve_in` on its own thread).
+    static NO_EARLY_DECISIONS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static EARLY_DECIDED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+#[cfg(test)]
+fn early_decisions() -> bool {
+    !NO_EARLY_DECISIONS.get()
+}
+
+/// Krylov mode's convergence test without the refined pairs, where it can fail: for the top `kk`
+/// pairs of G (m×m) it refines each only until |s_r\[m−1\]| > 4·max(T_r, ‖e‖/gap_r), T_r = `tol`·
+/// max(|λ_r|, |λ₁|, `scale_g`)/`beta` (f64 eigenvalues). By Davis–Kahan the refined vector's
+/// entry then exceeds 2·T_r, so the relative Krylov residual β·|s_r\[m−1\]| fails `tol`, as the
+/// fully refined pair would find: the solve goes on as it would have, with β·|s_r\[m−1\]|/… from
+/// the partly refined vector as the residual it reports. None where no pair is shown unconverged
+/// (the caller then refines in full, [`small_eig`]). MPFR only; the early corrections at low
+/// precision ([`SmallEig::refine`]) make this a fraction of a full refinement.
+fn krylov_unconverged<S: Scalar>(g: &[Vec<S>], kk: usize, tol: Mag, scale_g: f64, beta: Mag) -> Option<Mag> {
+    let m = g.len();
+    if S::bits(g[0][0].ctx()) <= 53 || kk == 0 {
+        return None;
+    }
+    let mut se = SmallEig::new(g);
+    let top = se.l64[0].abs();
+    for r in (0..kk).rev() {
+        let gap = se.gap(r);
+        if !(gap > 0.0) {
+            continue;
+        }
+        let denom = Mag::new(se.l64[r].abs().max(top).max(scale_g).max(f64::MIN_POSITIVE));
+        let t = tol * denom / beta;
+        let mut shown = None;
+        se.refine(r, |s, en| {
+            let last = s[m - 1].to_mag().abs();
+            if last > 4.0 * t.max(en.to_mag() / gap) {
+                shown = Some(beta * last / denom);
+                return true;
             }
-            None => return exact(g),
+            false
+        });
+        if shown.is_some() {
+            #[cfg(test)]
+            EARLY_DECIDED.set(EARLY_DECIDED.get() + 1);
+            return shown;
         }
     }
-    for r in need..upto {
-        vals.push(S::from_f64(l64[r], c));
-        vecs.push(q64[r * m..(r + 1) * m].iter().map(|&x| S::from_f64(x, c)).collect());
-    }
-    (vals, vecs)
+    None
 }
 
 /// The Ritz vectors y_r = V s_r and their images Hy_r = W s_r of the coefficient vectors `ss`, in
@@ -1723,6 +1892,118 @@ mod tests {
             assert!(res <= tol, "pair {r}: residual {res:e} > {tol:e}");
             // Eigenvalue error ≤ residual²/gap-level; bounded here by the same rounding level.
             assert!(dl <= tol, "pair {r}: eigenvalue error {dl:e}");
+        }
+    }
+
+    #[test]
+    fn small_eig_refined_at_increasing_precision_is_accurate_to_working_precision_mpfr1024_mpfr2048() {
+        // The top of a projected matrix a 1024-bit cold solve restarted from (gaps to 1.6e-3·‖G‖
+        // between the kept pairs; before the ladder and the gain rule, two such restarts fell back
+        // to the working-precision Jacobi), padded with a bulk: all nine kept pairs must reach the
+        // rounding level 8m·2^(1 − bits) through the 256-bit steps of the ladder.
+        let lam = [
+            14.677556420694907, 12.984019056150778, 10.30590938586382, 9.957646968076329, 9.839711628963702, 9.195522267107823,
+            8.26610304056207, 7.0432662667897326, 6.987124077271167, 6.64339716634389, 6.085880861302109, 5.433686134562394, 3.0, 1.5, 0.7,
+            0.2, 0.0, -0.1, -0.4, -1.0,
+        ];
+        for bits in [1024, 2048] {
+            let g = test_matrix(&lam, bits);
+            let (vals, vecs) = small_eig(&g, 9, 0);
+            let tol = 8.0 * lam.len() as f64 * libm::ldexp(1.0, 1 - bits as i32);
+            for r in 0..9 {
+                let res = rel_residual(&g, &vals[r], &vecs[r]);
+                let dl = (vals[r].clone() - Float::with_val(bits, lam[r])).to_f64().abs() / lam[0];
+                assert!(res <= tol, "{bits} bits, pair {r}: residual {res:e} > {tol:e}");
+                // The eigenvalue: the test matrix's own rounding (its entries are sums of 20
+                // rounded products) is ≈ 20·2^-bits relative, within tol.
+                assert!(dl <= tol, "{bits} bits, pair {r}: eigenvalue error {dl:e} > {tol:e}");
+            }
+        }
+    }
+
+    /// A tridiagonal (Lanczos-like) m×m matrix whose top eigenvectors decay along the diagonal:
+    /// α_i = 10 − 9·(i/m)^½ + (i mod 3)/10, β_i = 1 + (i mod 5)/4, at `bits`.
+    fn lanczos_like(m: usize, bits: u32) -> Vec<Vec<Float>> {
+        let mut g = vec![vec![Float::with_val(bits, 0); m]; m];
+        for i in 0..m {
+            g[i][i] = Float::with_val(bits, 10.0 - 9.0 * (i as f64 / m as f64).sqrt() + (i % 3) as f64 / 10.0);
+            if i + 1 < m {
+                let b = Float::with_val(bits, 1.0 + (i % 5) as f64 / 4.0);
+                g[i][i + 1] = b.clone();
+                g[i + 1][i] = b;
+            }
+        }
+        g
+    }
+
+    #[test]
+    fn krylov_unconverged_shows_an_iteration_unconverged_only_where_the_refined_pairs_fail_the_tolerance() {
+        // Krylov mode skips the full refinement when krylov_unconverged shows a pair's relative
+        // residual β·|s_r[m−1]|/max(|θ_r|, |θ₁|, scale) above tol: the fully refined pairs must then
+        // fail the tolerance too (the solve's decision is the same), and the residual it reports
+        // must be within a factor 2 below the refined one. Where the refined residual is 8·tol or
+        // more (and |s_r[m−1]| above the rounding level), it must show it (the saving).
+        for bits in [256, 1024, 2048] {
+            for (m, kk) in [(8, 1), (20, 1), (36, 1), (36, 3)] {
+                let g = lanczos_like(m, bits);
+                let scale_g = spectral_scale(&g);
+                let beta = Mag::new(1.3);
+                let (vals, vecs) = small_eig(&g, kk, 0);
+                let rel = |r: usize| beta * vecs[r][m - 1].to_mag().abs() / vals[r].to_mag().abs().max(vals[0].to_mag().abs()).max(Mag::new(scale_g));
+                let worst = (0..kk).map(rel).fold(Mag::ZERO, Mag::max);
+                let floor = Mag::pow2(64 - bits as i64);
+                let mut shown_count = 0;
+                for j in (0..bits as i64).step_by(7) {
+                    let tol = Mag::pow2(-j);
+                    let shown = krylov_unconverged(&g, kk, tol, scale_g, beta);
+                    if let Some(w) = shown {
+                        shown_count += 1;
+                        assert!(worst > tol, "{bits} bits, m {m}, kk {kk}, tol 2^-{j}: shown unconverged ({w:e}) but the refined residual {worst:e} passes");
+                        assert!(w <= worst * 1.0000001 && w >= worst / 2.0, "{bits} bits, m {m}, kk {kk}: reported {w:e} against {worst:e}");
+                    } else {
+                        let clear = (0..kk).any(|r| rel(r) >= tol * 8.0 && vecs[r][m - 1].to_mag().abs() > floor);
+                        assert!(!clear, "{bits} bits, m {m}, kk {kk}, tol 2^-{j}: refined residual {worst:e} ≥ 8·tol not shown");
+                    }
+                }
+                eprintln!("{bits} bits, m {m}, kk {kk}: worst {worst:e}, shown at {shown_count} tolerances");
+                assert!(shown_count > 0);
+            }
+        }
+    }
+
+    /// The early decisions of Krylov mode leave every solve as it was: at 256 bits (k = 1, 2, with
+    /// and without thick restarts) and 1,024 bits (the refinement ladder, restarts), the pairs,
+    /// residuals, warm vectors and HVP counts are the same bits with [`krylov_unconverged`] on and
+    /// off, and it decided at least half the iterations.
+    #[test]
+    fn krylov_mode_early_decisions_leave_the_solve_bit_for_bit_mpfr() {
+        for (bits, k, max_basis) in [(256u32, 1, 40), (256, 2, 12), (1024, 1, 12)] {
+            let obj = Diag::<Float>::new(bits);
+            let th: Vec<Float> = zeros(obj.dim(), bits);
+            {
+                let opts = EigenOpts { max_basis, ..EigenOpts::top::<Float>(k, bits) };
+                // On this thread (`solve` may move to rayon's pool), where the switch and the count are.
+                let solve = |early: bool| {
+                    NO_EARLY_DECISIONS.set(!early);
+                    let before = EARLY_DECIDED.get();
+                    let pool = Pool::new();
+                    let (mut basis, mut images) = (Vec::new(), Vec::new());
+                    let e = solve_in(&obj, &th, &[], None, &opts, &pool, &mut basis, &mut images).unwrap();
+                    NO_EARLY_DECISIONS.set(false);
+                    (e, EARLY_DECIDED.get() - before)
+                };
+                let (on, decided) = solve(true);
+                let (off, none) = solve(false);
+                eprintln!("{bits} bits, k {k}, max_basis {max_basis}: {} HVPs, {decided} iterations decided early", on.hvps);
+                assert_eq!(none, 0);
+                assert!(decided * 2 >= on.hvps, "{decided} of {} iterations decided early", on.hvps);
+                assert_eq!(on.hvps, off.hvps);
+                assert_eq!(on.values, off.values);
+                assert_eq!(on.vectors, off.vectors);
+                assert_eq!(on.residuals, off.residuals);
+                assert_eq!(on.next_ritz, off.next_ritz);
+                assert_eq!(on.next_ritz_values, off.next_ritz_values);
+            }
         }
     }
 
