@@ -901,8 +901,11 @@ struct SmallEig<'a, S: Scalar> {
     /// ‖G‖_F.
     gnorm: f64,
     /// (context, G rounded to it), ascending; the last is the working precision (G itself).
-    levels: Vec<(S::Ctx, Option<Vec<Vec<S>>>)>,
+    levels: Vec<Level<S>>,
 }
+
+/// A precision of the refinement ladder and G rounded to it (built when first needed).
+type Level<S> = (<S as Scalar>::Ctx, Option<Vec<Vec<S>>>);
 
 impl<'a, S: Scalar> SmallEig<'a, S> {
     fn new(g: &'a [Vec<S>]) -> Self {
@@ -912,7 +915,7 @@ impl<'a, S: Scalar> SmallEig<'a, S> {
         let (l64, q64) = jacobi_eigen::<f64>(&g64, m);
         let gnorm = g64.iter().map(|x| x * x).sum::<f64>().sqrt();
         let bits = S::bits(c);
-        let mut levels: Vec<(S::Ctx, Option<Vec<Vec<S>>>)> = Vec::new();
+        let mut levels: Vec<Level<S>> = Vec::new();
         if bits > LADDER_FROM {
             levels.extend((1..).map(|i| i * LADDER_STEP).take_while(|&b| b < bits).map(|b| (S::ctx_with_bits(c, b), None)));
         }
@@ -960,7 +963,6 @@ impl<'a, S: Scalar> SmallEig<'a, S> {
                 s = s.iter().map(|x| x.round_to(c)).collect();
                 gs = zeros(m, c);
                 prev = None;
-                up = false;
             }
             if lv < top && self.levels[lv].1.is_none() {
                 self.levels[lv].1 = Some(g.iter().map(|row| row.iter().map(|x| x.round_to(c)).collect()).collect());
