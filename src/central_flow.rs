@@ -16,7 +16,7 @@ use crate::mag::Mag;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
 use crate::sdcp::{self, Residuals, svec_index};
-use crate::sharpness::{EigenOpts, top_eigen_subspace};
+use crate::sharpness::{EigenOpts, record_tol, top_eigen_subspace};
 
 /// Most eigenpairs the k-eigenvalue form computes (`selfstab flow --top-k`).
 pub const TOP_K_MAX: usize = 64;
@@ -339,7 +339,8 @@ impl CompareRow {
 pub type MaxResiduals = Residuals;
 
 /// Run GD and the central flow from the same θ₀ for `steps` GD steps (`steps + 1` rows).
-/// `progress` is called with the rows finished so far (a row is finished once θ_{t+1} gives w*_t).
+/// The flow's solves stop at `opts.eig_tol`; GD's solve at θ_t, whose S is recorded in f64 only,
+/// at [`record_tol`] (2^-60 above f64). `progress` is called with the rows finished so far (a row is finished once θ_{t+1} gives w*_t).
 pub fn compare<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,
@@ -433,7 +434,9 @@ pub fn compare_from<S: Scalar>(
     let c = obj.ctx();
     let p = obj.dim();
     let mut cs = state;
-    let eopts = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(1, c) };
+    // GD's S(θ_t) is recorded in f64 only and its u only starts the next GD solve: above f64 the
+    // solve stops at 2^-60 (sharpness::record_tol); the flow's own solves carry w and stay at eig_tol.
+    let eopts = EigenOpts { tol: record_tol::<S>(c, opts.eig_tol), ..EigenOpts::top::<S>(1, c) };
     for t in cs.t..=steps {
         let CompareState { st, theta, grad, warm_gd, hist, w_prev, .. } = &mut cs;
         let w_t = st.w.clone();

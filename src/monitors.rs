@@ -12,7 +12,8 @@
 //!   early, keeping its last ρ, when T\[w,…\] = 0 (on the exact cubic, ∇³L\[u,u\] = (0, a) and
 //!   ∇³L\[(0, â), (0, â)\] = 0);
 //! - `S_exact_pred` = λ_max(∇²L(θ† + v)), the exact sharpness at the predicted point (the series
-//!   carry its Taylor form S(θ†) + ∇S·v every step), by an eigen solve warm-started at u;
+//!   carry its Taylor form S(θ†) + ∇S·v every step), by an eigen solve warm-started at u (recorded
+//!   in f64 only, so above f64 it stops at [`crate::sharpness::record_tol`], 2^-60);
 //! - the slice F(x) = L(θ† + x·u) on [`SLICE_POINTS`] points of [−5δ, 5δ] (none while α ≤ 0: δ = 0;
 //!   a point where L is not finite is left out).
 //!
@@ -25,7 +26,7 @@ use crate::mag::Mag;
 use crate::npy::finite_or_nan;
 use crate::objective::Objective;
 use crate::scalar::Scalar;
-use crate::sharpness::{Center, EigenOpts, top_eigen};
+use crate::sharpness::{Center, EigenOpts, record_tol, top_eigen};
 
 /// Steps of the nonlinear power iterations for ρ₃ and ρ₄ (the authors' `util.power_iter`).
 pub const POWER_STEPS: usize = 20;
@@ -132,7 +133,8 @@ fn power_form<S: Scalar>(start: &[S], mut apply: impl FnMut(&[S], &mut [S]) -> R
 }
 
 /// The monitors at step `t` (θ_t = `theta`, θ†_t = `dag`, prediction `v`, `None` once it has
-/// diverged) and the slice F(x) = L(θ† + x·u); `eig_tol` is the eigen solves' tolerance.
+/// diverged) and the slice F(x) = L(θ† + x·u); `eig_tol` is the run's eigen tolerance (the solve for
+/// `S_exact_pred`, recorded in f64 only, stops at [`record_tol`]).
 pub fn observe<S: Scalar>(obj: &dyn Objective<S>, dag: &Center<S>, theta: &[S], v: Option<&[S]>, t: u64, eig_tol: Mag) -> Result<(MonitorRow, Slice), EvalError> {
     let c = obj.ctx();
     let at = &dag.theta;
@@ -144,7 +146,7 @@ pub fn observe<S: Scalar>(obj: &dyn Objective<S>, dag: &Center<S>, theta: &[S], 
     let s_exact_pred = match v {
         Some(v) => {
             let p: Vec<S> = at.iter().zip(v).map(|(a, b)| a.clone() + b).collect();
-            let opts = EigenOpts { tol: eig_tol, ..EigenOpts::top::<S>(1, c) };
+            let opts = EigenOpts { tol: record_tol::<S>(c, eig_tol), ..EigenOpts::top::<S>(1, c) };
             finite_or_nan(top_eigen(obj, &p, Some(&dag.u), &opts)?.values[0].to_f64())
         }
         None => f64::NAN,

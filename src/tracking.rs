@@ -80,7 +80,7 @@ pub struct TrackState<S: Scalar> {
     pub v: Vec<S>,
     /// Generalized prediction v_t.
     pub v_gen: Vec<S>,
-    /// λ₂(θ†) at the last gap check.
+    /// λ₂(θ†) at the last gap check (above f64 from a solve at 2^-60, [`gap_check`]).
     pub lambda2: Option<S>,
     /// Step at which the standard prediction left the finite range (its columns are empty from
     /// then on; GD and θ† go on).
@@ -627,8 +627,7 @@ fn at_points<S: Scalar>(
     // (the last point the previous step evaluated): λ₂(θ†_t) every `gap_every` steps (checked
     // by the caller), then the predictions' next displacements.
     let gap = if opts.gap_every > 0 && t.is_multiple_of(opts.gap_every) && p >= 2 {
-        let eo2 = EigenOpts { tol: opts.eig_tol, ..EigenOpts::top::<S>(2, c) };
-        Some(top_eigen(obj, &dag.theta, Some(&dag.u), &eo2)?)
+        Some(gap_check(obj, eta, dag, opts)?)
     } else {
         None
     };
@@ -701,6 +700,31 @@ pub(crate) fn record_dagger<S: Scalar>(row: &mut Row, dag: &Center<S>, st: &Trac
     row.dist = norm(&dev).to_f64();
     dev
 }
+/// The eigengap check's solve: the top two eigenpairs at θ† (`dag`), warm-started at u. λ₂(θ†) is
+/// recorded in f64 and only decides λ₂ ≥ C/η (`opts.gap_threshold`), so above f64 the solve stops at
+/// [`crate::sharpness::record_tol`] (2^-60: λ₂ is then within ≈ 2^-60·S of the full-tolerance
+/// value, and its f64 the same unless it lies that close to a rounding boundary); when λ₂ lies
+/// within [`crate::gd::SEARCH_BAND`] of C/η the pairs are solved again at `opts.eig_tol` from the
+/// first solve's, so the decision is that of a full-tolerance solve. `hvps` counts both solves.
+pub fn gap_check<S: Scalar>(obj: &dyn Objective<S>, eta: &S, dag: &Center<S>, opts: &TrackOpts) -> Result<Eigen<S>, EvalError> {
+    let c = obj.ctx();
+    let tol = crate::sharpness::record_tol::<S>(c, opts.eig_tol);
+    let eo2 = EigenOpts { tol, ..EigenOpts::top::<S>(2, c) };
+    let e = top_eigen(obj, &dag.theta, Some(&dag.u), &eo2)?;
+    if tol > opts.eig_tol
+        && let Some(cth) = opts.gap_threshold
+    {
+        let lim = cth / eta.to_f64();
+        if (e.values[1].to_f64() - lim).abs() <= crate::gd::SEARCH_BAND * lim {
+            let warm: Vec<Vec<S>> = e.vectors.iter().chain(&e.next_ritz).cloned().collect();
+            let mut full = top_eigen_subspace(obj, &dag.theta, &warm, &EigenOpts { tol: opts.eig_tol, ..eo2 })?;
+            full.hvps += e.hvps;
+            return Ok(full);
+        }
+    }
+    Ok(e)
+}
+
 /// GD's evaluation at θ_t: L, ∇L and the warm-started top eigenpair, recorded in `row` (`loss_gd`,
 /// `sharpness_gd`, `eigen_residual_gd`). A non-finite loss or gradient is GD's divergence: returned
 /// as the stop, not as an error. With a trail the solve is the trail's (extrapolated start,

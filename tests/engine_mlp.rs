@@ -372,6 +372,96 @@ fn mpfr_gradient_flow_with_solves_at_2_pow_minus_60_gives_the_rows_of_full_toler
     assert!(h_rec < h_full, "{h_rec} HVPs at 2^-60 against {h_full}");
 }
 
+/// Above f64 the eigengap check's solve (λ₂(θ†), recorded in f64, deciding λ₂ ≥ C/η) stops at
+/// 2^-60 (`tracking::gap_check`, Session 49): at θ₀ and at the θ† of the first three tracking steps
+/// of the net above, the recorded λ₂ is the f64 of the full-tolerance (2^-240) solve's bit for bit,
+/// with its residual ≤ 2^-60 and fewer HVPs; with a threshold C/η within `gd::SEARCH_BAND` of λ₂
+/// (C = η·λ₂ in f64) the check solves again to 2^-240, and its λ₂ is then the full solve's to
+/// 2^-230 relative. Error budget of the f64 equality: that of the GD test above (a Ritz value at
+/// relative residual 2^-60 is within ≈ 2^-120·‖H‖²/gap of λ₂, far below f64's half ulp unless λ₂
+/// lies that close to a rounding boundary); of the re-solve: two solves at 2^-240 from different
+/// starts, as in the search test below.
+#[test]
+fn mpfr_eigengap_check_at_2_pow_minus_60_records_the_full_tolerance_lambda2_in_f64() {
+    use selfstab::tracking::{self, TrackOpts, gap_check};
+    let (m, eta, init) = net_64_4_10_256();
+    let tol = EigenOpts::default_tol::<Float>(256);
+    let ins = selfstab::gd::find_instability(&m, &eta, &init, 100, tol, &mut []).unwrap();
+    let opts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
+    let mut st = tracking::start(&m, &eta, &ins.theta, Some(&ins.u), &opts).unwrap();
+    let eta_f = eta.to_f64();
+    for t in 0..4 {
+        let dag = &st.dagger;
+        let full = top_eigen(&m, &dag.theta, Some(&dag.u), &EigenOpts { tol, ..EigenOpts::top::<Float>(2, 256) }).unwrap();
+        let l2 = full.values[1].to_f64();
+        // No threshold, and one far below λ₂: the 2^-60 solve.
+        for cth in [None, Some(0.5 * eta_f * l2)] {
+            let check = gap_check(&m, &eta, dag, &TrackOpts { gap_threshold: cth, ..opts.clone() }).unwrap();
+            eprintln!("state {t}: λ₂ {l2} ({} HVPs at 2^-240), check {} HVPs, residual {:e}", full.hvps, check.hvps, check.residuals[1]);
+            assert_eq!(check.values[1].to_f64().to_bits(), l2.to_bits(), "state {t}: λ₂ {} against {l2}", check.values[1].to_f64());
+            assert!(check.residuals[1] <= selfstab::sharpness::RECORD_TOL && check.residuals[1] > tol, "state {t}: residual {:e}", check.residuals[1]);
+            assert!(check.hvps < full.hvps, "state {t}: {} HVPs at 2^-60 against {}", check.hvps, full.hvps);
+        }
+        // A threshold within the band: solved again to the run's tolerance.
+        let near = gap_check(&m, &eta, dag, &TrackOpts { gap_threshold: Some(eta_f * l2), ..opts.clone() }).unwrap();
+        let d = ((near.values[1].clone() - &full.values[1]) / &full.values[1]).to_f64().abs();
+        assert!(near.residuals[1] <= tol, "state {t}: near the threshold the residual is {:e}", near.residuals[1]);
+        assert!(d <= libm::ldexp(1.0, -230), "state {t}: λ₂ off by {d:e}");
+        if t < 3 {
+            let (_, stop) = tracking::step(&m, &eta, &mut st, &opts).unwrap();
+            assert!(stop.is_none(), "step {t}: {stop:?}");
+        }
+    }
+}
+
+/// Above f64 the monitors' `S_exact_pred` = λ_max(∇²L(θ† + v)), recorded in f64 only, solves to
+/// 2^-60 (Session 49): after two and after four tracking steps of the net above it is the f64 of
+/// the full-tolerance solve from the same start (u) bit for bit (the GD test's error budget).
+#[test]
+fn mpfr_monitors_exact_sharpness_at_2_pow_minus_60_is_the_full_tolerance_value_in_f64() {
+    use selfstab::tracking::{self, TrackOpts};
+    let (m, eta, init) = net_64_4_10_256();
+    let tol = EigenOpts::default_tol::<Float>(256);
+    let ins = selfstab::gd::find_instability(&m, &eta, &init, 100, tol, &mut []).unwrap();
+    let opts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
+    let mut st = tracking::start(&m, &eta, &ins.theta, Some(&ins.u), &opts).unwrap();
+    for t in 0..4 {
+        let (_, stop) = tracking::step(&m, &eta, &mut st, &opts).unwrap();
+        assert!(stop.is_none(), "step {t}: {stop:?}");
+        if t % 2 == 1 {
+            let (row, _) = selfstab::monitors::observe(&m, &st.dagger, &st.theta, Some(&st.v), st.t, tol).unwrap();
+            let at: Vec<Float> = st.dagger.theta.iter().zip(&st.v).map(|(a, b)| a.clone() + b).collect();
+            let full = top_eigen(&m, &at, Some(&st.dagger.u), &EigenOpts { tol, ..EigenOpts::top::<Float>(1, 256) }).unwrap();
+            eprintln!("step {}: S_exact_pred {} ({} HVPs at 2^-240)", st.t, row.s_exact_pred, full.hvps);
+            assert_eq!(row.s_exact_pred.to_bits(), full.values[0].to_f64().to_bits(), "step {}: {} against {}", st.t, row.s_exact_pred, full.values[0].to_f64());
+        }
+    }
+}
+
+/// Above f64 `flow`'s GD solve at θ_t (S recorded in f64 only, u only starting the next GD solve)
+/// stops at 2^-60 (`central_flow::compare`, Session 49): over three GD steps from θ₀ of the net
+/// above (one flow sub-step per GD step), `sharpness_gd` is the f64 of a full-tolerance solve at
+/// the same θ_t (GD replayed) bit for bit (the GD test's error budget).
+#[test]
+fn mpfr_flow_gd_sharpness_at_2_pow_minus_60_is_the_full_tolerance_value_in_f64() {
+    use selfstab::central_flow::{self, FlowOpts};
+    let (m, eta, init) = net_64_4_10_256();
+    let tol = EigenOpts::default_tol::<Float>(256);
+    let ins = selfstab::gd::find_instability(&m, &eta, &init, 100, tol, &mut []).unwrap();
+    let opts = FlowOpts { substeps: 1, ..FlowOpts::new::<Float>(256) };
+    let (rows, _) = central_flow::compare(&m, &eta, &ins.theta, 2, &opts, |_: &[central_flow::CompareRow]| {}).unwrap();
+    assert_eq!(rows.len(), 3);
+    let (mut theta, mut u) = (ins.theta.clone(), ins.u.clone());
+    let mut grad = vec![Float::new(256); m.dim()];
+    for r in &rows {
+        let full = top_eigen(&m, &theta, Some(&u), &EigenOpts { tol, ..EigenOpts::top::<Float>(1, 256) }).unwrap();
+        eprintln!("t = {}: S_gd {} ({} HVPs at 2^-240)", r.t, r.sharpness_gd, full.hvps);
+        assert_eq!(r.sharpness_gd.to_bits(), full.values[0].to_f64().to_bits(), "t = {}: {} against {}", r.t, r.sharpness_gd, full.values[0].to_f64());
+        u = full.vectors[0].clone();
+        selfstab::gd::gd_step(&m, &eta, &mut theta, &mut grad).unwrap();
+    }
+}
+
 /// Above f64 the search's checks solve to 2^-60 (`sharpness::RECORD_TOL`) and only the unstable
 /// iterate to the run's tolerance (Session 47): against a search whose every check is at the
 /// run's tolerance (256 bits: 2^-240), the same unstable step, θ₀ and loss bit for bit, the same f64
