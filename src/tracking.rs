@@ -21,7 +21,8 @@ use crate::stable_set::Projected;
 pub struct TrackOpts {
     /// Linearised projection steps per projection (`selfstab run` uses 3).
     pub projection_steps: usize,
-    /// Solve for λ₂(θ†) every this many steps (0: never; `selfstab run`'s `--gap-every`, default 50).
+    /// Solve for λ₂(θ†) every this many steps ([`gap_check`]; 0: never; `selfstab run`'s
+    /// `--gap-every`, default 50).
     pub gap_every: u64,
     /// Stop when λ₂(θ†) ≥ C/η (None: record only).
     pub gap_threshold: Option<f64>,
