@@ -316,6 +316,18 @@ fn net_64_4_10_256() -> (Mlp<Float>, Float, Vec<Float>) {
     (m, eta, from_f64::<Float>(&init_params(&layers, 0).unwrap(), bits))
 }
 
+/// The net above from its θ₀ (found at the run's tolerance, 2^-240), tracked with 3 projection steps
+/// and no eigengap check: (model, η, tolerance, options, the state at tracking step 0).
+fn tracked_64_4_10_256() -> (Mlp<Float>, Float, Mag, selfstab::tracking::TrackOpts, selfstab::tracking::TrackState<Float>) {
+    use selfstab::tracking::{self, TrackOpts};
+    let (m, eta, init) = net_64_4_10_256();
+    let tol = EigenOpts::default_tol::<Float>(256);
+    let ins = selfstab::gd::find_instability(&m, &eta, &init, 100, tol, &mut []).unwrap();
+    let opts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
+    let st = tracking::start(&m, &eta, &ins.theta, Some(&ins.u), &opts).unwrap();
+    (m, eta, tol, opts, st)
+}
+
 /// Above f64 a tracking step's solve at θ_t (GD's S, recorded in f64 only; its u only starts the
 /// next step's solve) stops at 2^-60 (`sharpness::RECORD_TOL`, Session 47): over the first three
 /// steps from θ₀ of the net above, the recorded `sharpness_gd` is the f64 of the same trail's solve
@@ -327,12 +339,8 @@ fn net_64_4_10_256() -> (Mlp<Float>, Float, Vec<Float>) {
 /// either way).
 #[test]
 fn mpfr_gd_sharpness_recorded_at_2_pow_minus_60_is_the_full_tolerance_value_in_f64() {
-    use selfstab::tracking::{self, TrackOpts};
-    let (m, eta, init) = net_64_4_10_256();
-    let tol = EigenOpts::default_tol::<Float>(256);
-    let ins = selfstab::gd::find_instability(&m, &eta, &init, 100, tol, &mut []).unwrap();
-    let opts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
-    let mut st = tracking::start(&m, &eta, &ins.theta, Some(&ins.u), &opts).unwrap();
+    use selfstab::tracking;
+    let (m, eta, tol, opts, mut st) = tracked_64_4_10_256();
     for t in 0..3 {
         let full = st.trail_gd.clone().solve(&m, &st.theta, st.warm_gd.first().map(Vec::as_slice), tol).unwrap();
         let (row, stop) = tracking::step(&m, &eta, &mut st, &opts).unwrap();
@@ -384,11 +392,7 @@ fn mpfr_gradient_flow_with_solves_at_2_pow_minus_60_gives_the_rows_of_full_toler
 #[test]
 fn mpfr_eigengap_check_at_2_pow_minus_60_records_the_full_tolerance_lambda2_in_f64() {
     use selfstab::tracking::{self, TrackOpts, gap_check};
-    let (m, eta, init) = net_64_4_10_256();
-    let tol = EigenOpts::default_tol::<Float>(256);
-    let ins = selfstab::gd::find_instability(&m, &eta, &init, 100, tol, &mut []).unwrap();
-    let opts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
-    let mut st = tracking::start(&m, &eta, &ins.theta, Some(&ins.u), &opts).unwrap();
+    let (m, eta, tol, opts, mut st) = tracked_64_4_10_256();
     let eta_f = eta.to_f64();
     for t in 0..4 {
         let dag = &st.dagger;
@@ -419,12 +423,8 @@ fn mpfr_eigengap_check_at_2_pow_minus_60_records_the_full_tolerance_lambda2_in_f
 /// the full-tolerance solve from the same start (u) bit for bit (the GD test's error budget).
 #[test]
 fn mpfr_monitors_exact_sharpness_at_2_pow_minus_60_is_the_full_tolerance_value_in_f64() {
-    use selfstab::tracking::{self, TrackOpts};
-    let (m, eta, init) = net_64_4_10_256();
-    let tol = EigenOpts::default_tol::<Float>(256);
-    let ins = selfstab::gd::find_instability(&m, &eta, &init, 100, tol, &mut []).unwrap();
-    let opts = TrackOpts { projection_steps: 3, gap_every: 0, gap_threshold: None, eig_tol: tol, chain_tol: None };
-    let mut st = tracking::start(&m, &eta, &ins.theta, Some(&ins.u), &opts).unwrap();
+    use selfstab::tracking;
+    let (m, eta, tol, opts, mut st) = tracked_64_4_10_256();
     for t in 0..4 {
         let (_, stop) = tracking::step(&m, &eta, &mut st, &opts).unwrap();
         assert!(stop.is_none(), "step {t}: {stop:?}");
