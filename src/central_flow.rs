@@ -340,7 +340,8 @@ pub type MaxResiduals = Residuals;
 
 /// Run GD and the central flow from the same θ₀ for `steps` GD steps (`steps + 1` rows).
 /// The flow's solves stop at `opts.eig_tol`; GD's solve at θ_t, whose S is recorded in f64 only,
-/// at [`record_tol`] (2^-60 above f64). `progress` is called with the rows finished so far (a row is finished once θ_{t+1} gives w*_t).
+/// at [`record_tol`] (2^-60 above f64). `progress` is called with the rows finished so far (a row
+/// is finished once θ_{t+1} gives w*_t).
 pub fn compare<S: Scalar>(
     obj: &dyn Objective<S>,
     eta: &S,

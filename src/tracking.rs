@@ -701,6 +701,7 @@ pub(crate) fn record_dagger<S: Scalar>(row: &mut Row, dag: &Center<S>, st: &Trac
     row.dist = norm(&dev).to_f64();
     dev
 }
+
 /// The eigengap check's solve: the top two eigenpairs at θ† (`dag`), warm-started at u. λ₂(θ†) is
 /// recorded in f64 and only decides λ₂ ≥ C/η (`opts.gap_threshold`), so above f64 the solve stops at
 /// [`crate::sharpness::record_tol`] (2^-60: λ₂ is then within ≈ 2^-60·S of the full-tolerance

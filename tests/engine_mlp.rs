@@ -381,8 +381,8 @@ fn mpfr_gradient_flow_with_solves_at_2_pow_minus_60_gives_the_rows_of_full_toler
 }
 
 /// Above f64 the eigengap check's solve (λ₂(θ†), recorded in f64, deciding λ₂ ≥ C/η) stops at
-/// 2^-60 (`tracking::gap_check`, Session 49): at θ₀ and at the θ† of the first three tracking steps
-/// of the net above, the recorded λ₂ is the f64 of the full-tolerance (2^-240) solve's bit for bit,
+/// 2^-60 (`tracking::gap_check`, Session 49): at θ†₀ and at the θ† of the first three tracking
+/// steps of the net above (no threshold, or one far below λ₂), the recorded λ₂ is the f64 of the full-tolerance (2^-240) solve's bit for bit,
 /// with its residual ≤ 2^-60 and fewer HVPs; with a threshold C/η within `gd::SEARCH_BAND` of λ₂
 /// (C = η·λ₂ in f64) the check solves again to 2^-240, and its λ₂ is then the full solve's to
 /// 2^-230 relative. Error budget of the f64 equality: that of the GD test above (a Ritz value at
