@@ -131,7 +131,7 @@ pub fn substep<S: Scalar>(obj: &dyn Objective<S>, eta: &S, st: &mut FlowState<S>
         }
         k = (k + 2).min(k_max);
     };
-    st.warm = eig.vectors.iter().chain(eig.next_ritz.iter()).cloned().collect();
+    st.warm = eig.warm_all();
     let eigs: Vec<f64> = eig.values.iter().map(S::to_f64).collect();
     let crit: Vec<usize> = (0..eigs.len()).filter(|&i| eta_f * eigs[i] > opts.enter).collect();
     let n_crit = crit.len();
@@ -472,7 +472,7 @@ pub fn compare_from<S: Scalar>(
         let (flow, gd) = crate::tracking::overlap(flow, gd);
         let (rec, res_step) = flow?;
         let (e, th_t, loss) = gd.get()?;
-        *warm_gd = e.vectors.iter().chain(e.next_ritz.iter()).cloned().collect();
+        *warm_gd = e.warm_all();
         let diff: Vec<S> = th_t.iter().zip(&w_t).map(|(a, b)| a.clone() - b).collect();
         let x2: f64 = rec.basis.iter().map(|v| dot(v, &diff).to_f64().powi(2)).sum();
         let travel: Vec<S> = w_t.iter().zip(theta0).map(|(a, b)| a.clone() - b).collect();

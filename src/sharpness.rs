@@ -104,6 +104,12 @@ impl<S: Scalar> Eigen<S> {
     pub fn warm(&self) -> Vec<Vec<S>> {
         self.vectors.iter().take(1).chain(&self.next_ritz).cloned().collect()
     }
+
+    /// The warm subspace of the next solve for all k pairs: the k vectors, then
+    /// [`Eigen::next_ritz`].
+    pub fn warm_all(&self) -> Vec<Vec<S>> {
+        self.vectors.iter().chain(&self.next_ritz).cloned().collect()
+    }
 }
 
 /// Deterministic start vector when no warm start is given: v_i = 1 + ((i·0.618…) mod 1), normalised

@@ -718,8 +718,7 @@ pub fn gap_check<S: Scalar>(obj: &dyn Objective<S>, eta: &S, dag: &Center<S>, op
     {
         let lim = cth / eta.to_f64();
         if (e.values[1].to_f64() - lim).abs() <= crate::gd::SEARCH_BAND * lim {
-            let warm: Vec<Vec<S>> = e.vectors.iter().chain(&e.next_ritz).cloned().collect();
-            let mut full = top_eigen_subspace(obj, &dag.theta, &warm, &EigenOpts { tol: opts.eig_tol, ..eo2 })?;
+            let mut full = top_eigen_subspace(obj, &dag.theta, &e.warm_all(), &EigenOpts { tol: opts.eig_tol, ..eo2 })?;
             full.hvps += e.hvps;
             return Ok(full);
         }
